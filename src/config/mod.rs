@@ -1,0 +1,590 @@
+//! Configuration: the TOML file is parsed once into a typed, validated [`Config`] that the
+//! rest of the program receives as `Arc<Config>`. Every error names the file, the line and
+//! the dotted key (`server.http: ...`). This module does no I/O beyond reading the file and
+//! checking that referenced files exist; it never starts anything.
+
+mod raw;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use raw::{RawConfig, RawDuration, RawSecret, S};
+
+/// The default location of the configuration file.
+pub const DEFAULT_CONFIG_PATH: &str = "config/portcullis.toml";
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read the configuration file: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: {key}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        key: String,
+        message: String,
+    },
+    #[error("{flag}: {message}")]
+    Override { flag: String, message: String },
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from (for messages and reloads).
+    pub source: PathBuf,
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub tls: TlsConfig,
+    pub log: LogConfig,
+    pub bootstrap: BootstrapConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Plain HTTP listener; `None` disables it.
+    pub http: Option<SocketAddr>,
+    /// TLS listener; `None` disables it.
+    pub https: Option<SocketAddr>,
+    /// Worker threads of the proxy runtime.
+    pub threads: usize,
+    /// How long in-flight requests may finish after SIGTERM before the runtime stops.
+    pub shutdown_grace: Duration,
+    /// How long the runtime gets to stop after the grace period.
+    pub shutdown_timeout: Duration,
+    /// Public base URL (Keycloak's `hostname`); when absent it is taken from each request.
+    pub public_url: Option<url::Url>,
+    /// Largest request body the IdP endpoints accept.
+    pub max_body_size: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// Where certificates are looked for (and the development certificate is written).
+    pub certs_dir: PathBuf,
+    pub certificates: Vec<CertificateConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CertificateConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Server names this certificate answers for; empty means "the names in the certificate".
+    pub names: Vec<String>,
+    pub default: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter directive, e.g. `info` or `portcullis=debug,warn`.
+    pub level: String,
+}
+
+/// Who the first administrator is, when the store is empty.
+#[derive(Clone, Default)]
+pub struct BootstrapConfig {
+    pub admin_username: Option<String>,
+    pub admin_password: Option<String>,
+}
+
+impl std::fmt::Debug for BootstrapConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the password, even in debug output.
+        f.debug_struct("BootstrapConfig")
+            .field("admin_username", &self.admin_username)
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// Values from the command line (or their environment variables) that win over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub http: Option<String>,
+    pub https: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Read, parse and validate the file at `path`, then apply `overrides`.
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.display().to_string(),
+            source,
+        })?;
+        let mut config = Config::parse(&text, path)?;
+        config.apply(overrides)?;
+        Ok(config)
+    }
+
+    /// Parse and validate configuration text; `path` is used in messages and is the
+    /// `source` of the result. Relative paths in the file are relative to the working
+    /// directory, as with every other server that takes paths on its command line.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let raw = parse_raw(text, &file)?;
+        Validator {
+            file: &file,
+            text,
+            env: &|name| std::env::var(name).ok(),
+        }
+        .config(raw, path)
+    }
+
+    fn apply(&mut self, overrides: &Overrides) -> Result<(), ConfigError> {
+        if let Some(value) = &overrides.http {
+            self.server.http = parse_listen(value).map_err(|message| ConfigError::Override {
+                flag: "--http".into(),
+                message,
+            })?;
+        }
+        if let Some(value) = &overrides.https {
+            self.server.https = parse_listen(value).map_err(|message| ConfigError::Override {
+                flag: "--https".into(),
+                message,
+            })?;
+        }
+        if let Some(dir) = &overrides.data_dir {
+            self.store.data_dir = dir.clone();
+        }
+        if self.server.http.is_none() && self.server.https.is_none() {
+            return Err(ConfigError::Override {
+                flag: "--http/--https".into(),
+                message: "at least one listener must be enabled".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Deserialize into the raw structs; a serde error names the dotted path it happened at.
+fn parse_raw(text: &str, file: &str) -> Result<RawConfig, ConfigError> {
+    let deserializer = toml::Deserializer::parse(text).map_err(|e| toml_error(file, text, "", e))?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        // Spanned<T> adds private segments to the path; they mean nothing to a user.
+        let key = e
+            .path()
+            .to_string()
+            .split('.')
+            .filter(|segment| !segment.is_empty() && !segment.starts_with("$__serde_spanned"))
+            .collect::<Vec<_>>()
+            .join(".");
+        let key = if key.is_empty() { String::new() } else { key };
+        toml_error(file, text, &key, e.into_inner())
+    })
+}
+
+fn toml_error(file: &str, text: &str, key: &str, error: toml::de::Error) -> ConfigError {
+    let line = error.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+    ConfigError::Invalid {
+        file: file.to_string(),
+        line,
+        key: if key.is_empty() {
+            "(document)".into()
+        } else {
+            key.into()
+        },
+        message: error.message().trim().to_string(),
+    }
+}
+
+/// 1-based line number of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// `""` disables a listener; otherwise `host:port` (names are resolved once, at start).
+fn parse_listen(value: &str) -> Result<Option<SocketAddr>, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(addr) = value.parse::<SocketAddr>() {
+        return Ok(Some(addr));
+    }
+    if !value.contains(':') {
+        return Err(format!(
+            "invalid listen address \"{value}\" (expected host:port, e.g. 0.0.0.0:8080)"
+        ));
+    }
+    match value.to_socket_addrs() {
+        Ok(mut addrs) => addrs
+            .next()
+            .map(Some)
+            .ok_or_else(|| format!("\"{value}\" resolves to no address")),
+        Err(_) => Err(format!(
+            "invalid listen address \"{value}\" (expected host:port, e.g. 0.0.0.0:8080)"
+        )),
+    }
+}
+
+/// Parse `"30s"`, `"500ms"`, `"2m"`; a bare number is seconds.
+fn parse_duration(value: &str) -> Result<Duration, String> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(value)
+        .map_err(|_| format!("invalid duration \"{value}\" (examples: \"5s\", \"500ms\", \"2m\")"))
+}
+
+struct Validator<'a> {
+    file: &'a str,
+    text: &'a str,
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Validator<'_> {
+    fn invalid<T>(&self, key: &str, span: std::ops::Range<usize>, message: String) -> Result<T, ConfigError> {
+        Err(ConfigError::Invalid {
+            file: self.file.to_string(),
+            line: line_of(self.text, span.start),
+            key: key.to_string(),
+            message,
+        })
+    }
+
+    fn config(&self, raw: RawConfig, path: &Path) -> Result<Config, ConfigError> {
+        let server = self.server(raw.server)?;
+        let store = StoreConfig {
+            data_dir: self.path_or(raw.store.data_dir, "store.data_dir", "data")?,
+        };
+        let tls = self.tls(raw.tls)?;
+        let log = self.log(raw.log)?;
+        let bootstrap = BootstrapConfig {
+            admin_username: self.secret(raw.bootstrap.admin_username, "bootstrap.admin_username")?,
+            admin_password: self.secret(raw.bootstrap.admin_password, "bootstrap.admin_password")?,
+        };
+        Ok(Config {
+            source: path.to_path_buf(),
+            server,
+            store,
+            tls,
+            log,
+            bootstrap,
+        })
+    }
+
+    fn server(&self, raw: raw::RawServer) -> Result<ServerConfig, ConfigError> {
+        let listen = |value: Option<S<String>>, key: &str, default: &str| match value {
+            None => Ok(parse_listen(default).ok().flatten()),
+            Some(v) => parse_listen(v.get_ref()).or_else(|m| self.invalid(key, v.span(), m)),
+        };
+        let http = listen(raw.http, "server.http", "0.0.0.0:8080")?;
+        let https = listen(raw.https, "server.https", "0.0.0.0:8443")?;
+        let threads = match raw.threads {
+            None => 0,
+            Some(t) if (0..=1024).contains(t.get_ref()) => *t.get_ref() as usize,
+            Some(t) => {
+                return self.invalid(
+                    "server.threads",
+                    t.span(),
+                    format!("must be between 0 (one per core) and 1024, got {}", t.get_ref()),
+                )
+            }
+        };
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        } else {
+            threads
+        };
+        let duration = |value: Option<S<RawDuration>>, key: &str, default: Duration| match value {
+            None => Ok(default),
+            Some(v) => match v.get_ref() {
+                RawDuration::Seconds(s) => Ok(Duration::from_secs(*s)),
+                RawDuration::Text(t) => parse_duration(t).or_else(|m| self.invalid(key, v.span(), m)),
+            },
+        };
+        let shutdown_grace = duration(raw.shutdown_grace, "server.shutdown_grace", Duration::from_secs(1))?;
+        let shutdown_timeout =
+            duration(raw.shutdown_timeout, "server.shutdown_timeout", Duration::from_secs(3))?;
+        let public_url = match raw.public_url {
+            None => None,
+            Some(v) => match url::Url::parse(v.get_ref()) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+                _ => {
+                    return self.invalid(
+                        "server.public_url",
+                        v.span(),
+                        format!("\"{}\" is not an http(s) URL", v.get_ref()),
+                    )
+                }
+            },
+        };
+        let max_body_size = match raw.max_body_size {
+            None => 1 << 20,
+            Some(v) if *v.get_ref() >= 1024 && *v.get_ref() <= 1 << 30 => *v.get_ref() as usize,
+            Some(v) => {
+                return self.invalid(
+                    "server.max_body_size",
+                    v.span(),
+                    "must be between 1024 and 1073741824 bytes".into(),
+                )
+            }
+        };
+        Ok(ServerConfig {
+            http,
+            https,
+            threads,
+            shutdown_grace,
+            shutdown_timeout,
+            public_url,
+            max_body_size,
+        })
+    }
+
+    fn path_or(&self, value: Option<S<String>>, key: &str, default: &str) -> Result<PathBuf, ConfigError> {
+        match value {
+            None => Ok(PathBuf::from(default)),
+            Some(v) if v.get_ref().trim().is_empty() => self.invalid(key, v.span(), "must not be empty".into()),
+            Some(v) => Ok(PathBuf::from(v.into_inner())),
+        }
+    }
+
+    fn tls(&self, raw: raw::RawTls) -> Result<TlsConfig, ConfigError> {
+        let certs_dir = self.path_or(raw.certs_dir, "tls.certs_dir", "certs")?;
+        let mut certificates = Vec::new();
+        let mut defaults = 0;
+        for (i, c) in raw.certificate.into_iter().enumerate() {
+            let prefix = format!("tls.certificate[{i}]");
+            let file = |v: S<String>, field: &str| -> Result<PathBuf, ConfigError> {
+                let path = PathBuf::from(v.get_ref());
+                match std::fs::metadata(&path) {
+                    Ok(m) if m.is_file() => Ok(path),
+                    Ok(_) => self.invalid(&format!("{prefix}.{field}"), v.span(), format!("\"{}\" is not a file", v.get_ref())),
+                    Err(e) => self.invalid(&format!("{prefix}.{field}"), v.span(), format!("cannot read \"{}\": {e}", v.get_ref())),
+                }
+            };
+            let cert = file(c.cert, "cert")?;
+            let key = file(c.key, "key")?;
+            let names = match c.names {
+                None => Vec::new(),
+                Some(n) => {
+                    for name in n.get_ref() {
+                        if !valid_server_name(name) {
+                            return self.invalid(
+                                &format!("{prefix}.names"),
+                                n.span(),
+                                format!("\"{name}\" is not a host name (wildcards only as \"*.example.com\")"),
+                            );
+                        }
+                    }
+                    n.into_inner().into_iter().map(|s| s.to_ascii_lowercase()).collect()
+                }
+            };
+            if c.default {
+                defaults += 1;
+                if defaults > 1 {
+                    return self.invalid(
+                        &format!("{prefix}.default"),
+                        0..0,
+                        "only one certificate can be the default".into(),
+                    );
+                }
+            }
+            certificates.push(CertificateConfig {
+                cert,
+                key,
+                names,
+                default: c.default,
+            });
+        }
+        Ok(TlsConfig {
+            certs_dir,
+            certificates,
+        })
+    }
+
+    fn log(&self, raw: raw::RawLog) -> Result<LogConfig, ConfigError> {
+        let format = match raw.format {
+            None => LogFormat::Text,
+            Some(v) => match v.get_ref().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => {
+                    return self.invalid("log.format", v.span(), format!("must be \"text\" or \"json\", got \"{other}\""))
+                }
+            },
+        };
+        let level = match raw.level {
+            None => "info".to_string(),
+            Some(v) => {
+                if tracing_subscriber::EnvFilter::try_new(v.get_ref()).is_err() {
+                    return self.invalid("log.level", v.span(), format!("invalid log filter \"{}\"", v.get_ref()));
+                }
+                v.into_inner()
+            }
+        };
+        Ok(LogConfig { format, level })
+    }
+
+    fn secret(&self, value: Option<S<RawSecret>>, key: &str) -> Result<Option<String>, ConfigError> {
+        let Some(v) = value else { return Ok(None) };
+        let span = v.span();
+        match v.into_inner() {
+            RawSecret::Inline(s) => Ok(Some(s)),
+            RawSecret::Env { env } => match (self.env)(&env) {
+                Some(s) => Ok(Some(s)),
+                None => self.invalid(key, span, format!("environment variable {env} is not set")),
+            },
+            RawSecret::File { file } => match std::fs::read_to_string(&file) {
+                Ok(s) => Ok(Some(s.trim_end_matches(['\r', '\n']).to_string())),
+                Err(e) => self.invalid(key, span, format!("cannot read \"{file}\": {e}")),
+            },
+        }
+    }
+}
+
+/// A DNS name or a `*.` wildcard over one.
+fn valid_server_name(name: &str) -> bool {
+    let name = name.strip_prefix("*.").unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"))
+    }
+
+    fn error(text: &str) -> String {
+        parse(text).expect_err("config should be rejected").to_string()
+    }
+
+    #[test]
+    fn empty_file_takes_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.server.http, Some("0.0.0.0:8080".parse().unwrap()));
+        assert_eq!(c.server.https, Some("0.0.0.0:8443".parse().unwrap()));
+        assert!(c.server.threads >= 1);
+        assert_eq!(c.store.data_dir, PathBuf::from("data"));
+        assert_eq!(c.log.format, LogFormat::Text);
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let e = error("[server]\nhttp = \"127.0.0.1:1\"\nhtps = \"x\"\n");
+        assert!(e.starts_with("test.toml:3: server"), "{e}");
+        assert!(e.contains("unknown field `htps`"), "{e}");
+    }
+
+    #[test]
+    fn bad_address_names_key_and_line() {
+        let e = error("\n\n[server]\nhttp = \"not an address\"\n");
+        assert_eq!(
+            e,
+            "test.toml:4: server.http: invalid listen address \"not an address\" (expected host:port, e.g. 0.0.0.0:8080)"
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_key() {
+        let e = error("[server]\nthreads = \"four\"\n");
+        assert!(e.starts_with("test.toml:2: server.threads:"), "{e}");
+    }
+
+    #[test]
+    fn malformed_toml_names_line() {
+        let e = error("[server\nhttp = 1\n");
+        assert!(e.starts_with("test.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn missing_certificate_file_is_named() {
+        let e = error("[[tls.certificate]]\ncert = \"/nonexistent/c.pem\"\nkey = \"/nonexistent/k.pem\"\n");
+        assert!(e.starts_with("test.toml:2: tls.certificate[0].cert: cannot read \"/nonexistent/c.pem\""), "{e}");
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment() {
+        let text = "[bootstrap]\nadmin_password = { env = \"PORTCULLIS_TEST_SECRET_A\" }\n";
+        let v = Validator {
+            file: "t",
+            text,
+            env: &|name| (name == "PORTCULLIS_TEST_SECRET_A").then(|| "s3cret".to_string()),
+        };
+        let c = v.config(parse_raw(text, "t").unwrap(), Path::new("t")).unwrap();
+        assert_eq!(c.bootstrap.admin_password.as_deref(), Some("s3cret"));
+        assert!(!format!("{:?}", c.bootstrap).contains("s3cret"));
+        let v = Validator {
+            file: "t",
+            text,
+            env: &|_| None,
+        };
+        let e = v.config(parse_raw(text, "t").unwrap(), Path::new("t")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t:2: bootstrap.admin_password: environment variable PORTCULLIS_TEST_SECRET_A is not set"
+        );
+    }
+
+    #[test]
+    fn durations_and_disabled_listeners() {
+        let c = parse("[server]\nhttps = \"\"\nshutdown_grace = \"250ms\"\nshutdown_timeout = 2\n").unwrap();
+        assert_eq!(c.server.https, None);
+        assert_eq!(c.server.shutdown_grace, Duration::from_millis(250));
+        assert_eq!(c.server.shutdown_timeout, Duration::from_secs(2));
+        let e = error("[server]\nshutdown_grace = \"soon\"\n");
+        assert!(e.starts_with("test.toml:2: server.shutdown_grace: invalid duration"), "{e}");
+    }
+
+    #[test]
+    fn overrides_win_and_are_checked() {
+        let mut c = parse("").unwrap();
+        c.apply(&Overrides {
+            http: Some("127.0.0.1:0".into()),
+            https: Some("".into()),
+            data_dir: Some("/tmp/x".into()),
+        })
+        .unwrap();
+        assert_eq!(c.server.http, Some("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(c.server.https, None);
+        let e = c
+            .apply(&Overrides {
+                http: Some("nope".into()),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(e.to_string().starts_with("--http: invalid listen address"));
+    }
+
+    #[test]
+    fn server_names_are_checked() {
+        assert!(valid_server_name("example.com"));
+        assert!(valid_server_name("*.example.com"));
+        assert!(!valid_server_name("exa mple.com"));
+        assert!(!valid_server_name("*"));
+        assert!(!valid_server_name("a..b"));
+    }
+}

@@ -1,0 +1,159 @@
+//! The transport-free HTTP core: a request (`http::Request<Bytes>` plus what the transport
+//! knows about the connection) goes in, a response comes out. pingora only carries the
+//! bytes; tests call [`App::handle`] directly as well as through the real server.
+//! Errors become HTTP responses in one place: [`error`].
+
+pub mod error;
+mod ops;
+mod router;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, StatusCode};
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+pub use error::ApiError;
+pub use router::{Endpoint, Router};
+
+pub type Request = http::Request<Bytes>;
+pub type Response = http::Response<Bytes>;
+
+/// What the transport knows about a request that the request itself does not carry.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestInfo {
+    /// The TCP peer.
+    pub peer: Option<SocketAddr>,
+    /// Whether the request arrived over TLS.
+    pub tls: bool,
+}
+
+/// Everything a handler may use. Shared by every request; cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub clock: SharedClock,
+    pub metrics: Arc<Metrics>,
+    ready: Arc<AtomicBool>,
+    router: Arc<Router>,
+}
+
+impl App {
+    pub fn new(config: Arc<Config>, store: Store, clock: SharedClock, metrics: Arc<Metrics>) -> App {
+        App {
+            config,
+            store,
+            clock,
+            metrics,
+            ready: Arc::new(AtomicBool::new(false)),
+            router: Arc::new(Router::new()),
+        }
+    }
+
+    /// Mark the server ready (store open, listeners up) for `/health/ready`.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Which endpoint, if any, serves `path`. The proxy asks this before anything else.
+    pub fn route(&self, path: &str) -> Option<Endpoint> {
+        self.router.find(path)
+    }
+
+    /// Serve one request to a known endpoint.
+    pub async fn handle(&self, endpoint: Endpoint, request: Request, _info: RequestInfo) -> Response {
+        let result = match endpoint {
+            Endpoint::HealthLive => ops::live(&request),
+            Endpoint::HealthReady => ops::ready(self, &request),
+            Endpoint::Metrics => ops::metrics(self, &request),
+        };
+        result.unwrap_or_else(|e| e.into_response())
+    }
+}
+
+/// A JSON response with the given status.
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+    let mut response = Response::new(Bytes::from(body.to_string()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Allow only the listed methods, answering 405 with `Allow` otherwise.
+pub fn require_method(request: &Request, allowed: &[http::Method]) -> Result<(), ApiError> {
+    if allowed.contains(request.method()) {
+        Ok(())
+    } else {
+        Err(ApiError::MethodNotAllowed(allowed.to_vec()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn app() -> (tempfile::TempDir, App) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::parse("", std::path::Path::new("t.toml")).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let app = App::new(Arc::new(config), store, Arc::new(ManualClock::at(0)), Arc::new(Metrics::new()));
+        (dir, app)
+    }
+
+    async fn call(app: &App, method: &str, path: &str) -> Response {
+        let endpoint = app.route(path).expect("route");
+        let request = http::Request::builder().method(method).uri(path).body(Bytes::new()).unwrap();
+        app.handle(endpoint, request, RequestInfo { peer: None, tls: false }).await
+    }
+
+    #[tokio::test]
+    async fn ready_only_after_set_ready() {
+        let (_dir, app) = app();
+        let r = call(&app, "GET", "/health/ready").await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.body().as_ref(), br#"{"status":"DOWN"}"#);
+        app.set_ready(true);
+        let r = call(&app, "GET", "/health/ready").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.body().as_ref(), br#"{"status":"UP"}"#);
+        assert_eq!(call(&app, "GET", "/health/live").await.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn wrong_method_is_405_with_json() {
+        let (_dir, app) = app();
+        let r = call(&app, "DELETE", "/health/live").await;
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(r.headers()["allow"], "GET, HEAD");
+        let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(body["error"], "method_not_allowed");
+    }
+
+    #[tokio::test]
+    async fn metrics_are_prometheus_text() {
+        let (_dir, app) = app();
+        app.metrics.observe("health", 200, std::time::Duration::from_micros(300));
+        let r = call(&app, "GET", "/metrics").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let text = std::str::from_utf8(r.body()).unwrap();
+        assert!(text.contains("portcullis_http_requests_total{route=\"health\",status=\"200\"} 1"), "{text}");
+        assert!(text.contains("portcullis_active_sessions 0"), "{text}");
+    }
+}

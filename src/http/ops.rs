@@ -1,0 +1,34 @@
+//! Operations endpoints: liveness, readiness and Prometheus metrics.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, StatusCode};
+use serde_json::json;
+
+use super::{json_response, require_method, ApiError, App, Request, Response};
+
+pub fn live(request: &Request) -> Result<Response, ApiError> {
+    require_method(request, &[Method::GET, Method::HEAD])?;
+    Ok(json_response(StatusCode::OK, &json!({"status": "UP"})))
+}
+
+/// Ready once the store is open and the listeners accept connections.
+pub fn ready(app: &App, request: &Request) -> Result<Response, ApiError> {
+    require_method(request, &[Method::GET, Method::HEAD])?;
+    if app.is_ready() {
+        Ok(json_response(StatusCode::OK, &json!({"status": "UP"})))
+    } else {
+        Ok(json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({"status": "DOWN"})))
+    }
+}
+
+pub fn metrics(app: &App, request: &Request) -> Result<Response, ApiError> {
+    require_method(request, &[Method::GET, Method::HEAD])?;
+    let sessions = app.store.read()?.session_count()?;
+    let text = app.metrics.render(sessions);
+    let mut response = Response::new(Bytes::from(text));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(response)
+}

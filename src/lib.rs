@@ -1,0 +1,16 @@
+//! Portcullis: a Keycloak-compatible identity provider and an identity-aware reverse proxy
+//! in one binary. `main.rs` is only the command line; everything else lives here so that
+//! tests and benches use the same code the server runs.
+#![forbid(unsafe_code)]
+
+pub mod bootstrap;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod http;
+pub mod logging;
+pub mod metrics;
+pub mod proxy;
+pub mod server;
+pub mod store;
+pub mod tls;

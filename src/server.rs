@@ -1,0 +1,197 @@
+//! Wiring: store, bootstrap, certificates, listeners and the pingora server. Everything
+//! that can fail (store in use, port in use, bad certificate) fails here, before pingora
+//! starts, with a one-line error; pingora itself only ever sees addresses that were just
+//! proven bindable.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server, ShutdownWatch};
+use pingora::services::background::{background_service, BackgroundService};
+use pingora_core::listeners::tls::TlsSettings;
+
+use crate::bootstrap;
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::crypto::password::Argon2Params;
+use crate::http::App;
+use crate::metrics::Metrics;
+use crate::proxy::Gateway;
+use crate::store::{Store, StoreError};
+use crate::tls::{self, CertResolver, TlsError};
+
+/// Environment variables naming the first administrator (Keycloak: `KEYCLOAK_ADMIN`).
+pub const ADMIN_ENV: &str = "PORTCULLIS_ADMIN";
+pub const ADMIN_PASSWORD_ENV: &str = "PORTCULLIS_ADMIN_PASSWORD";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("cannot listen on {addr} ({key}): {reason}")]
+    Listen {
+        key: &'static str,
+        addr: SocketAddr,
+        reason: String,
+    },
+    #[error("bootstrap failed: {0}")]
+    Bootstrap(#[from] bootstrap::BootstrapError),
+}
+
+/// The addresses actually bound (port 0 resolved).
+#[derive(Debug, Clone, Copy)]
+pub struct Listeners {
+    pub http: Option<SocketAddr>,
+    pub https: Option<SocketAddr>,
+}
+
+/// Run the server until SIGTERM (graceful) or SIGINT (immediate).
+pub fn run(config: Config) -> Result<(), ServerError> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let store = Store::open(&config.store.data_dir)?;
+    first_start(&store, &config, clock.as_ref())?;
+
+    let (table, generated) = tls::load_table(&config.tls)?;
+    if generated {
+        tracing::warn!(
+            dir = %config.tls.certs_dir.display(),
+            "no certificate configured: generated a self-signed development certificate for localhost \
+             ({}/{}); configure [[tls.certificate]] for production",
+            config.tls.certs_dir.display(),
+            tls::DEV_CERT
+        );
+    }
+    let resolver = CertResolver::new(table);
+    let listeners = Listeners {
+        http: config.server.http.map(|a| probe_bind("server.http", a)).transpose()?,
+        https: config.server.https.map(|a| probe_bind("server.https", a)).transpose()?,
+    };
+
+    let mut conf = ServerConf {
+        threads: config.server.threads,
+        grace_period_seconds: Some(whole_seconds(config.server.shutdown_grace)),
+        graceful_shutdown_timeout_seconds: Some(whole_seconds(config.server.shutdown_timeout)),
+        ..ServerConf::default()
+    };
+    let data_dir = config.store.data_dir.display().to_string();
+    conf.pid_file = format!("{data_dir}/portcullis.pid");
+    conf.upgrade_sock = format!("{data_dir}/portcullis-upgrade.sock");
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let config = Arc::new(config);
+    let app = App::new(config.clone(), store, clock, Arc::new(Metrics::new()));
+    let mut proxy = pingora_proxy::http_proxy_service_with_name(&server.configuration, Gateway::new(app.clone()), "portcullis");
+    if let Some(addr) = listeners.http {
+        proxy.add_tcp(&addr.to_string());
+    }
+    if let Some(addr) = listeners.https {
+        // Paths stay empty: certificates come from the resolver, chosen per handshake by SNI.
+        let mut settings = TlsSettings::intermediate("", "").map_err(|e| ServerError::Listen {
+            key: "server.https",
+            addr,
+            reason: e.to_string(),
+        })?;
+        settings.set_cert_resolver(Arc::new(resolver.clone()));
+        settings.enable_h2();
+        proxy.add_tls_with_settings(&addr.to_string(), None, settings);
+    }
+    server.add_service(proxy);
+    server.add_service(background_service("readiness", Readiness { app, listeners }));
+    server.run(RunArgs::default());
+    tracing::info!("portcullis stopped");
+    Ok(())
+}
+
+/// Master realm and first admin; says in the log how to create an admin when none exists.
+fn first_start(store: &Store, config: &Config, clock: &dyn crate::clock::Clock) -> Result<(), ServerError> {
+    if bootstrap::ensure_master_realm(store, clock)? {
+        tracing::info!("created the master realm with the admin-cli client");
+    }
+    if bootstrap::master_has_users(store)? {
+        return Ok(());
+    }
+    let username = config
+        .bootstrap
+        .admin_username
+        .clone()
+        .or_else(|| std::env::var(ADMIN_ENV).ok());
+    let password = config
+        .bootstrap
+        .admin_password
+        .clone()
+        .or_else(|| std::env::var(ADMIN_PASSWORD_ENV).ok());
+    match (username, password) {
+        (Some(username), Some(password)) => {
+            bootstrap::create_admin(store, clock, &username, &password, &Argon2Params::default())?;
+            tracing::info!(%username, "created the first administrator in the master realm");
+        }
+        _ => tracing::warn!(
+            "the master realm has no administrator: set {ADMIN_ENV} and {ADMIN_PASSWORD_ENV} and restart, \
+             or stop the server and run `portcullis bootstrap-admin --username NAME` (password from stdin \
+             or {ADMIN_PASSWORD_ENV})"
+        ),
+    }
+    Ok(())
+}
+
+/// Bind once to prove the address is free (and to resolve port 0), then release it for
+/// pingora. The window between the two binds is microseconds; SO_REUSEADDR makes the
+/// second bind immediate.
+fn probe_bind(key: &'static str, addr: SocketAddr) -> Result<SocketAddr, ServerError> {
+    match TcpListener::bind(addr) {
+        Ok(listener) => listener.local_addr().map_err(|e| ServerError::Listen {
+            key,
+            addr,
+            reason: e.to_string(),
+        }),
+        Err(e) => Err(ServerError::Listen {
+            key,
+            addr,
+            reason: match e.kind() {
+                std::io::ErrorKind::AddrInUse => "address already in use (is another server running?)".into(),
+                std::io::ErrorKind::PermissionDenied => "permission denied (ports below 1024 need privileges)".into(),
+                _ => e.to_string(),
+            },
+        }),
+    }
+}
+
+fn whole_seconds(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// Flips `/health/ready` once every listener accepts connections, and logs the bound
+/// addresses in one stable line (`portcullis ready http=... https=...`).
+struct Readiness {
+    app: App,
+    listeners: Listeners,
+}
+
+#[async_trait]
+impl BackgroundService for Readiness {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        for addr in [self.listeners.http, self.listeners.https].into_iter().flatten() {
+            for _ in 0..500 {
+                if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        self.app.set_ready(true);
+        let show = |a: Option<SocketAddr>| a.map(|a| a.to_string()).unwrap_or_else(|| "off".into());
+        tracing::info!(
+            "portcullis ready http={} https={}",
+            show(self.listeners.http),
+            show(self.listeners.https)
+        );
+        let _ = shutdown.changed().await;
+        self.app.set_ready(false);
+    }
+}

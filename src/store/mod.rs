@@ -1,0 +1,924 @@
+//! The embedded store (redb). This module is the only code that touches tables; the rest of
+//! the program calls typed functions on [`Read`] and [`Write`]. A logical operation is one
+//! write transaction ([`Store::write`]): if the closure fails, nothing it wrote is kept.
+//! It knows nothing of HTTP, Keycloak's JSON or policy: uniqueness and referential
+//! cleanup are enforced here because they must hold whatever calls it.
+
+pub mod records;
+mod tables;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableMultimapTable, ReadableTable, ReadableTableMetadata};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use records::*;
+use tables::*;
+
+/// The schema this binary writes. Bump it with a migration in [`Store::open`].
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The store file inside the data directory.
+pub const STORE_FILE: &str = "portcullis.redb";
+
+/// Greater than every id, name and e-mail we store; the upper bound of prefix ranges.
+const MAX: &str = "\u{10FFFF}";
+
+/// Which unique index a write would have broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    RealmName,
+    Username,
+    Email,
+    ClientId,
+    RoleName,
+    GroupName,
+}
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the data directory {0} is in use by another portcullis process (stop it first)")]
+    InUse(PathBuf),
+    #[error("cannot open the store at {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("the store at {path} has schema version {found}, newer than this binary supports ({supported})")]
+    SchemaTooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("unique constraint violated: {0:?}")]
+    Conflict(Conflict),
+    #[error("referenced record does not exist: {0}")]
+    Missing(&'static str),
+    #[error("a stored record cannot be decoded: {0}")]
+    Corrupt(String),
+    #[error("store failure: {0}")]
+    Backend(String),
+}
+
+macro_rules! backend_errors {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Backend(e.to_string())
+            }
+        }
+    )*};
+}
+backend_errors!(
+    redb::Error,
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError
+);
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A handle on the open store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Open (or create) the store in `data_dir`. Fails with [`StoreError::InUse`] when
+    /// another process holds it: redb takes an exclusive file lock.
+    pub fn open(data_dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
+            path: data_dir.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let path = data_dir.join(STORE_FILE);
+        let db = Database::create(&path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(data_dir.to_path_buf()),
+            other => StoreError::Open {
+                path: path.clone(),
+                reason: other.to_string(),
+            },
+        })?;
+        let store = Store {
+            db: Arc::new(db),
+            path,
+        };
+        store.init_schema()?;
+        Ok(store)
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Create every table and stamp the schema version; refuse a newer schema.
+    fn init_schema(&self) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            let found = meta
+                .get("schema_version")?
+                .map(|v| v.value().parse::<u32>().unwrap_or(u32::MAX));
+            match found {
+                Some(v) if v > SCHEMA_VERSION => {
+                    return Err(StoreError::SchemaTooNew {
+                        path: self.path.clone(),
+                        found: v,
+                        supported: SCHEMA_VERSION,
+                    })
+                }
+                Some(_) => {}
+                None => {
+                    meta.insert("schema_version", SCHEMA_VERSION.to_string().as_str())?;
+                }
+            }
+        }
+        txn.open_table(REALMS)?;
+        txn.open_table(REALM_NAMES)?;
+        txn.open_table(USERS)?;
+        txn.open_table(USERS_BY_NAME)?;
+        txn.open_multimap_table(USERS_BY_EMAIL)?;
+        txn.open_table(CREDENTIALS)?;
+        txn.open_table(CLIENTS)?;
+        txn.open_table(CLIENTS_BY_CLIENT_ID)?;
+        txn.open_table(ROLES)?;
+        txn.open_table(ROLES_BY_NAME)?;
+        txn.open_table(GROUPS)?;
+        txn.open_multimap_table(GROUP_CHILDREN)?;
+        txn.open_multimap_table(USER_ROLES)?;
+        txn.open_multimap_table(ROLE_USERS)?;
+        txn.open_multimap_table(GROUP_ROLES)?;
+        txn.open_multimap_table(ROLE_GROUPS)?;
+        txn.open_multimap_table(USER_GROUPS)?;
+        txn.open_multimap_table(GROUP_MEMBERS)?;
+        txn.open_table(SIGNING_KEYS)?;
+        txn.open_table(SESSIONS)?;
+        txn.open_multimap_table(USER_SESSIONS)?;
+        txn.open_table(EVENTS)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// A consistent snapshot for reading.
+    pub fn read(&self) -> Result<Read> {
+        Ok(Read {
+            txn: self.db.begin_read()?,
+        })
+    }
+
+    /// Run `f` in one write transaction: committed if it returns `Ok`, rolled back (nothing
+    /// kept) if it returns `Err`.
+    pub fn write<T, E>(&self, f: impl FnOnce(&mut Write) -> std::result::Result<T, E>) -> std::result::Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let txn = self.db.begin_write().map_err(StoreError::from)?;
+        let mut write = Write { txn };
+        match f(&mut write) {
+            Ok(value) => {
+                write.txn.commit().map_err(StoreError::from)?;
+                Ok(value)
+            }
+            Err(e) => {
+                write.txn.abort().map_err(StoreError::from)?;
+                Err(e)
+            }
+        }
+    }
+}
+
+fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(record).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The read functions, shared by [`Read`] and [`Write`] (a write transaction sees its own
+/// uncommitted writes). Both have an `open`/`open_multi` with the same shape.
+macro_rules! read_functions {
+    ($ty:ty) => {
+        impl $ty {
+            /// The stored schema version.
+            pub fn schema_version(&self) -> Result<u32> {
+                let meta = self.txn.open_table(META)?;
+                let v = meta.get("schema_version")?;
+                Ok(v.and_then(|v| v.value().parse().ok()).unwrap_or(0))
+            }
+
+            pub fn realm(&self, id: &str) -> Result<Option<RealmRecord>> {
+                let t = self.txn.open_table(REALMS)?;
+                let v = t.get(id)?;
+                v.map(|v| decode(v.value())).transpose()
+            }
+
+            pub fn realm_by_name(&self, name: &str) -> Result<Option<RealmRecord>> {
+                let id = {
+                    let t = self.txn.open_table(REALM_NAMES)?;
+                    let v = t.get(name)?;
+                    v.map(|v| v.value().to_string())
+                };
+                match id {
+                    Some(id) => self.realm(&id),
+                    None => Ok(None),
+                }
+            }
+
+            /// Every realm, ordered by name.
+            pub fn realms(&self) -> Result<Vec<RealmRecord>> {
+                let names = self.txn.open_table(REALM_NAMES)?;
+                let mut out = Vec::new();
+                for entry in names.iter()? {
+                    let (_, id) = entry?;
+                    if let Some(r) = self.realm(id.value())? {
+                        out.push(r);
+                    }
+                }
+                Ok(out)
+            }
+
+            pub fn user(&self, realm: &str, id: &str) -> Result<Option<UserRecord>> {
+                let t = self.txn.open_table(USERS)?;
+                let v = t.get((realm, id))?;
+                v.map(|v| decode(v.value())).transpose()
+            }
+
+            /// Look a user up by username (case-insensitive).
+            pub fn user_by_username(&self, realm: &str, username: &str) -> Result<Option<UserRecord>> {
+                let id = {
+                    let t = self.txn.open_table(USERS_BY_NAME)?;
+                    let key = username.to_lowercase();
+                    let v = t.get((realm, key.as_str()))?;
+                    v.map(|v| v.value().to_string())
+                };
+                match id {
+                    Some(id) => self.user(realm, &id),
+                    None => Ok(None),
+                }
+            }
+
+            /// Users with this e-mail (case-insensitive); more than one only when the realm
+            /// allows duplicate e-mails.
+            pub fn users_by_email(&self, realm: &str, email: &str) -> Result<Vec<UserRecord>> {
+                let ids: Vec<String> = {
+                    let t = self.txn.open_multimap_table(USERS_BY_EMAIL)?;
+                    let key = email.to_lowercase();
+                    let mut ids = Vec::new();
+                    for v in t.get((realm, key.as_str()))? {
+                        ids.push(v?.value().to_string());
+                    }
+                    ids
+                };
+                let mut out = Vec::new();
+                for id in ids {
+                    if let Some(u) = self.user(realm, &id)? {
+                        out.push(u);
+                    }
+                }
+                Ok(out)
+            }
+
+            /// A page of users ordered by username.
+            pub fn users_page(&self, realm: &str, first: usize, max: usize) -> Result<Vec<UserRecord>> {
+                let ids: Vec<String> = {
+                    let t = self.txn.open_table(USERS_BY_NAME)?;
+                    let mut ids = Vec::new();
+                    for entry in t.range((realm, "")..=(realm, MAX))?.skip(first).take(max) {
+                        ids.push(entry?.1.value().to_string());
+                    }
+                    ids
+                };
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if let Some(u) = self.user(realm, &id)? {
+                        out.push(u);
+                    }
+                }
+                Ok(out)
+            }
+
+            pub fn user_count(&self, realm: &str) -> Result<u64> {
+                let t = self.txn.open_table(USERS_BY_NAME)?;
+                let mut n = 0;
+                for entry in t.range((realm, "")..=(realm, MAX))? {
+                    entry?;
+                    n += 1;
+                }
+                Ok(n)
+            }
+
+            pub fn credentials(&self, realm: &str, user: &str) -> Result<Vec<CredentialRecord>> {
+                let t = self.txn.open_table(CREDENTIALS)?;
+                let mut out = Vec::new();
+                for entry in t.range((realm, user, "")..=(realm, user, MAX))? {
+                    out.push(decode(entry?.1.value())?);
+                }
+                Ok(out)
+            }
+
+            pub fn client(&self, realm: &str, id: &str) -> Result<Option<ClientRecord>> {
+                let t = self.txn.open_table(CLIENTS)?;
+                let v = t.get((realm, id))?;
+                v.map(|v| decode(v.value())).transpose()
+            }
+
+            pub fn client_by_client_id(&self, realm: &str, client_id: &str) -> Result<Option<ClientRecord>> {
+                let id = {
+                    let t = self.txn.open_table(CLIENTS_BY_CLIENT_ID)?;
+                    let v = t.get((realm, client_id))?;
+                    v.map(|v| v.value().to_string())
+                };
+                match id {
+                    Some(id) => self.client(realm, &id),
+                    None => Ok(None),
+                }
+            }
+
+            /// Every client of a realm, ordered by clientId.
+            pub fn clients(&self, realm: &str) -> Result<Vec<ClientRecord>> {
+                let t = self.txn.open_table(CLIENTS_BY_CLIENT_ID)?;
+                let mut out = Vec::new();
+                for entry in t.range((realm, "")..=(realm, MAX))? {
+                    if let Some(c) = self.client(realm, entry?.1.value())? {
+                        out.push(c);
+                    }
+                }
+                Ok(out)
+            }
+
+            pub fn role(&self, realm: &str, id: &str) -> Result<Option<RoleRecord>> {
+                let t = self.txn.open_table(ROLES)?;
+                let v = t.get((realm, id))?;
+                v.map(|v| decode(v.value())).transpose()
+            }
+
+            /// A role by name within its container (the realm id, or a client uuid).
+            pub fn role_by_name(&self, realm: &str, container: &str, name: &str) -> Result<Option<RoleRecord>> {
+                let id = {
+                    let t = self.txn.open_table(ROLES_BY_NAME)?;
+                    let v = t.get((realm, container, name))?;
+                    v.map(|v| v.value().to_string())
+                };
+                match id {
+                    Some(id) => self.role(realm, &id),
+                    None => Ok(None),
+                }
+            }
+
+            /// The roles of one container, ordered by name.
+            pub fn roles(&self, realm: &str, container: &str) -> Result<Vec<RoleRecord>> {
+                let t = self.txn.open_table(ROLES_BY_NAME)?;
+                let mut out = Vec::new();
+                for entry in t.range((realm, container, "")..=(realm, container, MAX))? {
+                    if let Some(r) = self.role(realm, entry?.1.value())? {
+                        out.push(r);
+                    }
+                }
+                Ok(out)
+            }
+
+            pub fn group(&self, realm: &str, id: &str) -> Result<Option<GroupRecord>> {
+                let t = self.txn.open_table(GROUPS)?;
+                let v = t.get((realm, id))?;
+                v.map(|v| decode(v.value())).transpose()
+            }
+
+            /// Direct children of a group (`None`: the top-level groups), ordered by name.
+            pub fn group_children(&self, realm: &str, parent: Option<&str>) -> Result<Vec<GroupRecord>> {
+                let ids = self.multi_values(GROUP_CHILDREN, realm, parent.unwrap_or(""))?;
+                let mut out = Vec::new();
+                for id in ids {
+                    if let Some(g) = self.group(realm, &id)? {
+                        out.push(g);
+                    }
+                }
+                out.sort_by(|a, b| a.name.cmp(&b.name));
+                Ok(out)
+            }
+
+            /// Role ids granted directly to a user.
+            pub fn user_role_ids(&self, realm: &str, user: &str) -> Result<Vec<String>> {
+                self.multi_values(USER_ROLES, realm, user)
+            }
+
+            /// User ids holding a role directly.
+            pub fn role_user_ids(&self, realm: &str, role: &str) -> Result<Vec<String>> {
+                self.multi_values(ROLE_USERS, realm, role)
+            }
+
+            /// Role ids granted to a group.
+            pub fn group_role_ids(&self, realm: &str, group: &str) -> Result<Vec<String>> {
+                self.multi_values(GROUP_ROLES, realm, group)
+            }
+
+            /// Group ids a user is a direct member of.
+            pub fn user_group_ids(&self, realm: &str, user: &str) -> Result<Vec<String>> {
+                self.multi_values(USER_GROUPS, realm, user)
+            }
+
+            /// Direct members of a group.
+            pub fn group_member_ids(&self, realm: &str, group: &str) -> Result<Vec<String>> {
+                self.multi_values(GROUP_MEMBERS, realm, group)
+            }
+
+            pub fn signing_keys(&self, realm: &str) -> Result<Vec<SigningKeyRecord>> {
+                let t = self.txn.open_table(SIGNING_KEYS)?;
+                let mut out = Vec::new();
+                for entry in t.range((realm, "")..=(realm, MAX))? {
+                    out.push(decode(entry?.1.value())?);
+                }
+                Ok(out)
+            }
+
+            pub fn session(&self, realm: &str, id: &str) -> Result<Option<SessionRecord>> {
+                let t = self.txn.open_table(SESSIONS)?;
+                let v = t.get((realm, id))?;
+                v.map(|v| decode(v.value())).transpose()
+            }
+
+            pub fn user_sessions(&self, realm: &str, user: &str) -> Result<Vec<SessionRecord>> {
+                let mut out = Vec::new();
+                for id in self.multi_values(USER_SESSIONS, realm, user)? {
+                    if let Some(s) = self.session(realm, &id)? {
+                        out.push(s);
+                    }
+                }
+                Ok(out)
+            }
+
+            /// Sessions in every realm (the `active sessions` gauge).
+            pub fn session_count(&self) -> Result<u64> {
+                Ok(self.txn.open_table(SESSIONS)?.len()?)
+            }
+
+            /// Events of a realm from `since` (ms, inclusive), newest first, at most `max`.
+            pub fn events(&self, realm: &str, since: i64, max: usize) -> Result<Vec<EventRecord>> {
+                let t = self.txn.open_table(EVENTS)?;
+                let mut out = Vec::new();
+                for entry in t.range((realm, since, "")..=(realm, i64::MAX, MAX))?.rev().take(max) {
+                    out.push(decode(entry?.1.value())?);
+                }
+                Ok(out)
+            }
+
+            fn multi_values(
+                &self,
+                def: redb::MultimapTableDefinition<(&str, &str), &str>,
+                realm: &str,
+                key: &str,
+            ) -> Result<Vec<String>> {
+                let t = self.txn.open_multimap_table(def)?;
+                let mut out = Vec::new();
+                for v in t.get((realm, key))? {
+                    out.push(v?.value().to_string());
+                }
+                Ok(out)
+            }
+        }
+    };
+}
+
+/// A read snapshot.
+pub struct Read {
+    txn: redb::ReadTransaction,
+}
+
+/// A write transaction; see [`Store::write`].
+pub struct Write {
+    txn: redb::WriteTransaction,
+}
+
+read_functions!(Read);
+read_functions!(Write);
+
+impl Write {
+    /// Insert or update a realm; its name is unique.
+    pub fn put_realm(&mut self, realm: &RealmRecord) -> Result<()> {
+        let previous = self.realm(&realm.id)?;
+        let mut names = self.txn.open_table(REALM_NAMES)?;
+        if let Some(owner) = names.get(realm.name.as_str())? {
+            if owner.value() != realm.id {
+                return Err(StoreError::Conflict(Conflict::RealmName));
+            }
+        }
+        if let Some(prev) = previous {
+            if prev.name != realm.name {
+                names.remove(prev.name.as_str())?;
+            }
+        }
+        names.insert(realm.name.as_str(), realm.id.as_str())?;
+        self.txn.open_table(REALMS)?.insert(realm.id.as_str(), encode(realm)?.as_slice())?;
+        Ok(())
+    }
+
+    /// Delete a realm and everything in it.
+    pub fn delete_realm(&mut self, id: &str) -> Result<bool> {
+        let Some(realm) = self.realm(id)? else { return Ok(false) };
+        self.txn.open_table(REALM_NAMES)?.remove(realm.name.as_str())?;
+        self.txn.open_table(REALMS)?.remove(id)?;
+        macro_rules! clear2 {
+            ($($def:expr),*) => {$(
+                self.txn.open_table($def)?.retain_in((id, "")..=(id, MAX), |_, _| false)?;
+            )*};
+        }
+        clear2!(USERS, USERS_BY_NAME, CLIENTS, CLIENTS_BY_CLIENT_ID, ROLES, GROUPS, SIGNING_KEYS, SESSIONS);
+        self.txn.open_table(CREDENTIALS)?.retain_in((id, "", "")..=(id, MAX, MAX), |_, _| false)?;
+        self.txn.open_table(ROLES_BY_NAME)?.retain_in((id, "", "")..=(id, MAX, MAX), |_, _| false)?;
+        self.txn.open_table(EVENTS)?.retain_in((id, i64::MIN, "")..=(id, i64::MAX, MAX), |_, _| false)?;
+        for def in [
+            USERS_BY_EMAIL,
+            GROUP_CHILDREN,
+            USER_ROLES,
+            ROLE_USERS,
+            GROUP_ROLES,
+            ROLE_GROUPS,
+            USER_GROUPS,
+            GROUP_MEMBERS,
+            USER_SESSIONS,
+        ] {
+            let mut t = self.txn.open_multimap_table(def)?;
+            let mut keys = Vec::new();
+            for entry in t.range((id, "")..=(id, MAX))? {
+                keys.push(entry?.0.value().1.to_string());
+            }
+            for key in keys {
+                t.remove_all((id, key.as_str()))?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Insert or update a user. The username (lower-cased) is unique in the realm; so is
+    /// the e-mail unless `allow_duplicate_emails`.
+    pub fn put_user(&mut self, realm: &str, user: &UserRecord, allow_duplicate_emails: bool) -> Result<()> {
+        if self.realm(realm)?.is_none() {
+            return Err(StoreError::Missing("realm"));
+        }
+        let mut user = user.clone();
+        user.username = user.username.to_lowercase();
+        let previous = self.user(realm, &user.id)?;
+        {
+            let mut names = self.txn.open_table(USERS_BY_NAME)?;
+            if let Some(owner) = names.get((realm, user.username.as_str()))? {
+                if owner.value() != user.id {
+                    return Err(StoreError::Conflict(Conflict::Username));
+                }
+            }
+            if let Some(prev) = &previous {
+                if prev.username != user.username {
+                    names.remove((realm, prev.username.as_str()))?;
+                }
+            }
+            names.insert((realm, user.username.as_str()), user.id.as_str())?;
+        }
+        {
+            let mut emails = self.txn.open_multimap_table(USERS_BY_EMAIL)?;
+            let new_email = user.email.as_deref().map(str::to_lowercase);
+            if let Some(email) = &new_email {
+                if !allow_duplicate_emails {
+                    for owner in emails.get((realm, email.as_str()))? {
+                        if owner?.value() != user.id {
+                            return Err(StoreError::Conflict(Conflict::Email));
+                        }
+                    }
+                }
+            }
+            if let Some(old) = previous.as_ref().and_then(|p| p.email.as_deref()) {
+                emails.remove((realm, old.to_lowercase().as_str()), user.id.as_str())?;
+            }
+            if let Some(email) = &new_email {
+                emails.insert((realm, email.as_str()), user.id.as_str())?;
+            }
+        }
+        self.txn.open_table(USERS)?.insert((realm, user.id.as_str()), encode(&user)?.as_slice())?;
+        Ok(())
+    }
+
+    /// Delete a user with its credentials, role mappings, memberships and sessions.
+    pub fn delete_user(&mut self, realm: &str, id: &str) -> Result<bool> {
+        let Some(user) = self.user(realm, id)? else { return Ok(false) };
+        self.txn.open_table(USERS)?.remove((realm, id))?;
+        self.txn.open_table(USERS_BY_NAME)?.remove((realm, user.username.as_str()))?;
+        if let Some(email) = &user.email {
+            self.txn
+                .open_multimap_table(USERS_BY_EMAIL)?
+                .remove((realm, email.to_lowercase().as_str()), id)?;
+        }
+        self.txn.open_table(CREDENTIALS)?.retain_in((realm, id, "")..=(realm, id, MAX), |_, _| false)?;
+        for role in self.user_role_ids(realm, id)? {
+            self.txn.open_multimap_table(ROLE_USERS)?.remove((realm, role.as_str()), id)?;
+        }
+        self.txn.open_multimap_table(USER_ROLES)?.remove_all((realm, id))?;
+        for group in self.user_group_ids(realm, id)? {
+            self.txn.open_multimap_table(GROUP_MEMBERS)?.remove((realm, group.as_str()), id)?;
+        }
+        self.txn.open_multimap_table(USER_GROUPS)?.remove_all((realm, id))?;
+        for session in self.multi_values(USER_SESSIONS, realm, id)? {
+            self.txn.open_table(SESSIONS)?.remove((realm, session.as_str()))?;
+        }
+        self.txn.open_multimap_table(USER_SESSIONS)?.remove_all((realm, id))?;
+        Ok(true)
+    }
+
+    pub fn put_credential(&mut self, realm: &str, user: &str, credential: &CredentialRecord) -> Result<()> {
+        if self.user(realm, user)?.is_none() {
+            return Err(StoreError::Missing("user"));
+        }
+        self.txn
+            .open_table(CREDENTIALS)?
+            .insert((realm, user, credential.id.as_str()), encode(credential)?.as_slice())?;
+        Ok(())
+    }
+
+    pub fn delete_credential(&mut self, realm: &str, user: &str, id: &str) -> Result<bool> {
+        Ok(self.txn.open_table(CREDENTIALS)?.remove((realm, user, id))?.is_some())
+    }
+
+    /// Insert or update a client; `clientId` is unique in the realm.
+    pub fn put_client(&mut self, realm: &str, client: &ClientRecord) -> Result<()> {
+        if self.realm(realm)?.is_none() {
+            return Err(StoreError::Missing("realm"));
+        }
+        let previous = self.client(realm, &client.id)?;
+        let mut index = self.txn.open_table(CLIENTS_BY_CLIENT_ID)?;
+        if let Some(owner) = index.get((realm, client.client_id.as_str()))? {
+            if owner.value() != client.id {
+                return Err(StoreError::Conflict(Conflict::ClientId));
+            }
+        }
+        if let Some(prev) = previous {
+            if prev.client_id != client.client_id {
+                index.remove((realm, prev.client_id.as_str()))?;
+            }
+        }
+        index.insert((realm, client.client_id.as_str()), client.id.as_str())?;
+        self.txn.open_table(CLIENTS)?.insert((realm, client.id.as_str()), encode(client)?.as_slice())?;
+        Ok(())
+    }
+
+    /// Delete a client, its roles (and every mapping of them) and its service-account user.
+    pub fn delete_client(&mut self, realm: &str, id: &str) -> Result<bool> {
+        let Some(client) = self.client(realm, id)? else { return Ok(false) };
+        for role in self.roles(realm, id)? {
+            self.delete_role(realm, &role.id)?;
+        }
+        let service_accounts: Vec<String> = {
+            let t = self.txn.open_table(USERS)?;
+            let mut ids = Vec::new();
+            for entry in t.range((realm, "")..=(realm, MAX))? {
+                let (k, v) = entry?;
+                let user: UserRecord = decode(v.value())?;
+                if user.service_account_client_id.as_deref() == Some(id) {
+                    ids.push(k.value().1.to_string());
+                }
+            }
+            ids
+        };
+        for user in service_accounts {
+            self.delete_user(realm, &user)?;
+        }
+        self.txn.open_table(CLIENTS_BY_CLIENT_ID)?.remove((realm, client.client_id.as_str()))?;
+        self.txn.open_table(CLIENTS)?.remove((realm, id))?;
+        Ok(true)
+    }
+
+    /// Insert or update a role; the name is unique within its container. Composites must
+    /// name existing roles of the realm.
+    pub fn put_role(&mut self, realm: &str, role: &RoleRecord) -> Result<()> {
+        if self.realm(realm)?.is_none() {
+            return Err(StoreError::Missing("realm"));
+        }
+        for composite in &role.composites {
+            if composite != &role.id && self.role(realm, composite)?.is_none() {
+                return Err(StoreError::Missing("composite role"));
+            }
+        }
+        let previous = self.role(realm, &role.id)?;
+        let mut index = self.txn.open_table(ROLES_BY_NAME)?;
+        let container = role.container_id.as_str();
+        if let Some(owner) = index.get((realm, container, role.name.as_str()))? {
+            if owner.value() != role.id {
+                return Err(StoreError::Conflict(Conflict::RoleName));
+            }
+        }
+        if let Some(prev) = previous {
+            if prev.name != role.name || prev.container_id != role.container_id {
+                index.remove((realm, prev.container_id.as_str(), prev.name.as_str()))?;
+            }
+        }
+        index.insert((realm, container, role.name.as_str()), role.id.as_str())?;
+        self.txn.open_table(ROLES)?.insert((realm, role.id.as_str()), encode(role)?.as_slice())?;
+        Ok(())
+    }
+
+    /// Delete a role, its mappings to users and groups, and its place in other composites.
+    pub fn delete_role(&mut self, realm: &str, id: &str) -> Result<bool> {
+        let Some(role) = self.role(realm, id)? else { return Ok(false) };
+        for user in self.role_user_ids(realm, id)? {
+            self.txn.open_multimap_table(USER_ROLES)?.remove((realm, user.as_str()), id)?;
+        }
+        self.txn.open_multimap_table(ROLE_USERS)?.remove_all((realm, id))?;
+        for group in self.multi_values(ROLE_GROUPS, realm, id)? {
+            self.txn.open_multimap_table(GROUP_ROLES)?.remove((realm, group.as_str()), id)?;
+        }
+        self.txn.open_multimap_table(ROLE_GROUPS)?.remove_all((realm, id))?;
+        // Remove it from composites that include it.
+        let including: Vec<RoleRecord> = {
+            let t = self.txn.open_table(ROLES)?;
+            let mut out = Vec::new();
+            for entry in t.range((realm, "")..=(realm, MAX))? {
+                let r: RoleRecord = decode(entry?.1.value())?;
+                if r.composites.iter().any(|c| c == id) {
+                    out.push(r);
+                }
+            }
+            out
+        };
+        for mut r in including {
+            r.composites.retain(|c| c != id);
+            self.txn.open_table(ROLES)?.insert((realm, r.id.as_str()), encode(&r)?.as_slice())?;
+        }
+        self.txn
+            .open_table(ROLES_BY_NAME)?
+            .remove((realm, role.container_id.as_str(), role.name.as_str()))?;
+        self.txn.open_table(ROLES)?.remove((realm, id))?;
+        Ok(true)
+    }
+
+    /// Insert or update a group; the name is unique among its siblings.
+    pub fn put_group(&mut self, realm: &str, group: &GroupRecord) -> Result<()> {
+        if self.realm(realm)?.is_none() {
+            return Err(StoreError::Missing("realm"));
+        }
+        if let Some(parent) = &group.parent_id {
+            if self.group(realm, parent)?.is_none() {
+                return Err(StoreError::Missing("parent group"));
+            }
+        }
+        let siblings = self.group_children(realm, group.parent_id.as_deref())?;
+        if siblings.iter().any(|s| s.name == group.name && s.id != group.id) {
+            return Err(StoreError::Conflict(Conflict::GroupName));
+        }
+        let previous = self.group(realm, &group.id)?;
+        let mut children = self.txn.open_multimap_table(GROUP_CHILDREN)?;
+        if let Some(prev) = previous {
+            children.remove((realm, prev.parent_id.as_deref().unwrap_or("")), group.id.as_str())?;
+        }
+        children.insert((realm, group.parent_id.as_deref().unwrap_or("")), group.id.as_str())?;
+        self.txn.open_table(GROUPS)?.insert((realm, group.id.as_str()), encode(group)?.as_slice())?;
+        Ok(())
+    }
+
+    /// Delete a group, its subgroups, their memberships and role mappings.
+    pub fn delete_group(&mut self, realm: &str, id: &str) -> Result<bool> {
+        let Some(group) = self.group(realm, id)? else { return Ok(false) };
+        for child in self.group_children(realm, Some(id))? {
+            self.delete_group(realm, &child.id)?;
+        }
+        for user in self.group_member_ids(realm, id)? {
+            self.txn.open_multimap_table(USER_GROUPS)?.remove((realm, user.as_str()), id)?;
+        }
+        self.txn.open_multimap_table(GROUP_MEMBERS)?.remove_all((realm, id))?;
+        for role in self.group_role_ids(realm, id)? {
+            self.txn.open_multimap_table(ROLE_GROUPS)?.remove((realm, role.as_str()), id)?;
+        }
+        self.txn.open_multimap_table(GROUP_ROLES)?.remove_all((realm, id))?;
+        self.txn
+            .open_multimap_table(GROUP_CHILDREN)?
+            .remove((realm, group.parent_id.as_deref().unwrap_or("")), id)?;
+        self.txn.open_table(GROUPS)?.remove((realm, id))?;
+        Ok(true)
+    }
+
+    /// Grant a role to a user directly (idempotent).
+    pub fn grant_user_role(&mut self, realm: &str, user: &str, role: &str) -> Result<()> {
+        self.require_user_and_role(realm, user, role)?;
+        self.txn.open_multimap_table(USER_ROLES)?.insert((realm, user), role)?;
+        self.txn.open_multimap_table(ROLE_USERS)?.insert((realm, role), user)?;
+        Ok(())
+    }
+
+    pub fn revoke_user_role(&mut self, realm: &str, user: &str, role: &str) -> Result<bool> {
+        let removed = self.txn.open_multimap_table(USER_ROLES)?.remove((realm, user), role)?;
+        self.txn.open_multimap_table(ROLE_USERS)?.remove((realm, role), user)?;
+        Ok(removed)
+    }
+
+    /// Grant a role to a group (idempotent).
+    pub fn grant_group_role(&mut self, realm: &str, group: &str, role: &str) -> Result<()> {
+        if self.group(realm, group)?.is_none() {
+            return Err(StoreError::Missing("group"));
+        }
+        if self.role(realm, role)?.is_none() {
+            return Err(StoreError::Missing("role"));
+        }
+        self.txn.open_multimap_table(GROUP_ROLES)?.insert((realm, group), role)?;
+        self.txn.open_multimap_table(ROLE_GROUPS)?.insert((realm, role), group)?;
+        Ok(())
+    }
+
+    pub fn revoke_group_role(&mut self, realm: &str, group: &str, role: &str) -> Result<bool> {
+        let removed = self.txn.open_multimap_table(GROUP_ROLES)?.remove((realm, group), role)?;
+        self.txn.open_multimap_table(ROLE_GROUPS)?.remove((realm, role), group)?;
+        Ok(removed)
+    }
+
+    /// Make a user a member of a group (idempotent).
+    pub fn add_member(&mut self, realm: &str, group: &str, user: &str) -> Result<()> {
+        if self.group(realm, group)?.is_none() {
+            return Err(StoreError::Missing("group"));
+        }
+        if self.user(realm, user)?.is_none() {
+            return Err(StoreError::Missing("user"));
+        }
+        self.txn.open_multimap_table(USER_GROUPS)?.insert((realm, user), group)?;
+        self.txn.open_multimap_table(GROUP_MEMBERS)?.insert((realm, group), user)?;
+        Ok(())
+    }
+
+    pub fn remove_member(&mut self, realm: &str, group: &str, user: &str) -> Result<bool> {
+        let removed = self.txn.open_multimap_table(USER_GROUPS)?.remove((realm, user), group)?;
+        self.txn.open_multimap_table(GROUP_MEMBERS)?.remove((realm, group), user)?;
+        Ok(removed)
+    }
+
+    pub fn put_signing_key(&mut self, realm: &str, key: &SigningKeyRecord) -> Result<()> {
+        if self.realm(realm)?.is_none() {
+            return Err(StoreError::Missing("realm"));
+        }
+        self.txn
+            .open_table(SIGNING_KEYS)?
+            .insert((realm, key.kid.as_str()), encode(key)?.as_slice())?;
+        Ok(())
+    }
+
+    pub fn delete_signing_key(&mut self, realm: &str, kid: &str) -> Result<bool> {
+        Ok(self.txn.open_table(SIGNING_KEYS)?.remove((realm, kid))?.is_some())
+    }
+
+    /// Insert or update a session of an existing user.
+    pub fn put_session(&mut self, realm: &str, session: &SessionRecord) -> Result<()> {
+        if self.user(realm, &session.user_id)?.is_none() {
+            return Err(StoreError::Missing("user"));
+        }
+        self.txn
+            .open_table(SESSIONS)?
+            .insert((realm, session.id.as_str()), encode(session)?.as_slice())?;
+        self.txn
+            .open_multimap_table(USER_SESSIONS)?
+            .insert((realm, session.user_id.as_str()), session.id.as_str())?;
+        Ok(())
+    }
+
+    pub fn delete_session(&mut self, realm: &str, id: &str) -> Result<bool> {
+        let Some(session) = self.session(realm, id)? else { return Ok(false) };
+        self.txn.open_table(SESSIONS)?.remove((realm, id))?;
+        self.txn
+            .open_multimap_table(USER_SESSIONS)?
+            .remove((realm, session.user_id.as_str()), id)?;
+        Ok(true)
+    }
+
+    pub fn append_event(&mut self, realm: &str, event: &EventRecord) -> Result<()> {
+        self.txn
+            .open_table(EVENTS)?
+            .insert((realm, event.time, event.id.as_str()), encode(event)?.as_slice())?;
+        Ok(())
+    }
+
+    /// Drop a realm's events older than `before` (ms); returns how many went.
+    pub fn expire_events(&mut self, realm: &str, before: i64) -> Result<usize> {
+        let mut n = 0;
+        self.txn
+            .open_table(EVENTS)?
+            .retain_in((realm, i64::MIN, "")..(realm, before, ""), |_, _| {
+                n += 1;
+                false
+            })?;
+        Ok(n)
+    }
+
+    fn require_user_and_role(&self, realm: &str, user: &str, role: &str) -> Result<()> {
+        if self.user(realm, user)?.is_none() {
+            return Err(StoreError::Missing("user"));
+        }
+        if self.role(realm, role)?.is_none() {
+            return Err(StoreError::Missing("role"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

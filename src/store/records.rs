@@ -1,0 +1,217 @@
+//! The stored records. These are our own shapes, not Keycloak's wire representations: the
+//! admin API maps between the two. Every field added later must carry a serde default so
+//! records written by an older version still load.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+fn yes() -> bool {
+    true
+}
+
+/// A realm and its settings (Keycloak's RealmRepresentation, minus the nested collections,
+/// which live in their own tables).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RealmRecord {
+    pub id: String,
+    pub name: String,
+    pub display_name: Option<String>,
+    pub enabled: bool,
+    pub ssl_required: String,
+    pub registration_allowed: bool,
+    pub reset_password_allowed: bool,
+    pub remember_me: bool,
+    pub verify_email: bool,
+    pub login_with_email_allowed: bool,
+    pub duplicate_emails_allowed: bool,
+    pub access_token_lifespan: i64,
+    pub sso_session_idle_timeout: i64,
+    pub sso_session_max_lifespan: i64,
+    pub offline_session_idle_timeout: i64,
+    pub access_code_lifespan: i64,
+    pub action_token_generated_by_user_lifespan: i64,
+    pub default_signature_algorithm: String,
+    pub password_policy: Option<String>,
+    pub login_theme: Option<String>,
+    pub email_theme: Option<String>,
+    pub not_before: i64,
+    /// Keycloak settings we keep verbatim until a feature reads them.
+    pub attributes: BTreeMap<String, String>,
+    pub created_at: i64,
+}
+
+impl Default for RealmRecord {
+    fn default() -> Self {
+        RealmRecord {
+            id: String::new(),
+            name: String::new(),
+            display_name: None,
+            enabled: true,
+            ssl_required: "external".into(),
+            registration_allowed: false,
+            reset_password_allowed: false,
+            remember_me: false,
+            verify_email: false,
+            login_with_email_allowed: true,
+            duplicate_emails_allowed: false,
+            access_token_lifespan: 300,
+            sso_session_idle_timeout: 1800,
+            sso_session_max_lifespan: 36000,
+            offline_session_idle_timeout: 2_592_000,
+            access_code_lifespan: 60,
+            action_token_generated_by_user_lifespan: 300,
+            default_signature_algorithm: "RS256".into(),
+            password_policy: None,
+            login_theme: None,
+            email_theme: None,
+            not_before: 0,
+            attributes: BTreeMap::new(),
+            created_at: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UserRecord {
+    pub id: String,
+    /// Always lower-case.
+    pub username: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub created_timestamp: i64,
+    pub attributes: BTreeMap<String, Vec<String>>,
+    pub required_actions: Vec<String>,
+    pub federation_link: Option<String>,
+    /// Set for the service-account user of a client (its uuid).
+    pub service_account_client_id: Option<String>,
+    pub not_before: i64,
+}
+
+/// A credential in Keycloak's own layout, so export and import are a copy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CredentialRecord {
+    pub id: String,
+    /// `password` or `otp`.
+    pub kind: String,
+    pub user_label: Option<String>,
+    pub created_date: i64,
+    /// JSON text, e.g. `{"value": "<hash>", "salt": "", "additionalParameters": {}}`.
+    pub secret_data: String,
+    /// JSON text, e.g. `{"hashIterations": 3, "algorithm": "argon2", ...}`.
+    pub credential_data: String,
+    pub priority: i32,
+    /// A temporary password must be changed at the next login.
+    pub temporary: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientRecord {
+    pub id: String,
+    pub client_id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub root_url: Option<String>,
+    pub admin_url: Option<String>,
+    pub base_url: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub web_origins: Vec<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub client_authenticator_type: String,
+    pub secret: Option<String>,
+    pub bearer_only: bool,
+    pub consent_required: bool,
+    pub public_client: bool,
+    #[serde(default = "yes")]
+    pub standard_flow_enabled: bool,
+    pub implicit_flow_enabled: bool,
+    pub direct_access_grants_enabled: bool,
+    pub service_accounts_enabled: bool,
+    pub frontchannel_logout: bool,
+    pub protocol: String,
+    pub attributes: BTreeMap<String, String>,
+    #[serde(default = "yes")]
+    pub full_scope_allowed: bool,
+    /// Protocol mappers in Keycloak's representation, kept as JSON.
+    pub protocol_mappers: Vec<serde_json::Value>,
+    pub default_client_scopes: Vec<String>,
+    pub optional_client_scopes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RoleRecord {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// The realm id for a realm role, the client uuid for a client role.
+    pub container_id: String,
+    pub client_role: bool,
+    /// Ids of the roles this composite role includes.
+    pub composites: Vec<String>,
+    pub attributes: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GroupRecord {
+    pub id: String,
+    pub name: String,
+    pub parent_id: Option<String>,
+    pub attributes: BTreeMap<String, Vec<String>>,
+}
+
+/// A realm signing key. The private key is PKCS#8 DER, base64.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    /// `RS256` or `ES256`.
+    pub algorithm: String,
+    pub private_key_pkcs8: String,
+    /// `ACTIVE` signs new tokens; `PASSIVE` only verifies until `retire_at`.
+    pub status: String,
+    pub created_at: i64,
+    pub retire_at: Option<i64>,
+}
+
+/// A login (SSO) session.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SessionRecord {
+    pub id: String,
+    pub user_id: String,
+    pub created_at: i64,
+    pub last_access: i64,
+    pub auth_time: i64,
+    pub remember_me: bool,
+    pub ip_address: Option<String>,
+    /// clientId → when the client was last given tokens in this session.
+    pub clients: BTreeMap<String, i64>,
+    pub offline: bool,
+}
+
+/// A login or admin event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EventRecord {
+    pub id: String,
+    pub time: i64,
+    /// `LOGIN`, `LOGIN_ERROR`, ... or `ADMIN` for admin events.
+    pub kind: String,
+    pub client_id: Option<String>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub ip_address: Option<String>,
+    pub error: Option<String>,
+    pub details: BTreeMap<String, String>,
+}
