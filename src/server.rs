@@ -176,9 +176,17 @@ struct Readiness {
 #[async_trait]
 impl BackgroundService for Readiness {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        for addr in [self.listeners.http, self.listeners.https].into_iter().flatten() {
-            for _ in 0..500 {
+        if let Some(addr) = self.listeners.http {
+            for _ in 0..1000 {
                 if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        if let Some(addr) = self.listeners.https {
+            for _ in 0..1000 {
+                if tls::handshake(addr, "localhost").await.is_ok() {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;

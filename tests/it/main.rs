@@ -1,1 +1,6 @@
-fn main(){}
+//! End-to-end tests: the real `portcullis` binary on free loopback ports, driven over HTTP
+//! and HTTPS by real clients. One test binary (modules below) keeps build time low.
+
+mod harness;
+
+mod foundation;
