@@ -7,7 +7,8 @@ use crate::clock::Clock;
 use crate::crypto::password::{hash_password, Argon2Params, PasswordError};
 use crate::crypto::random_id;
 use crate::store::{
-    ClientRecord, Conflict, CredentialRecord, RealmRecord, RoleRecord, Store, StoreError, UserRecord,
+    ClientRecord, Conflict, CredentialRecord, RealmRecord, RoleRecord, Store, StoreError,
+    UserRecord,
 };
 
 pub const MASTER_REALM: &str = "master";
@@ -102,7 +103,9 @@ pub fn create_admin(
     let hashed = hash_password(password, params)?;
     let now = clock.now_millis();
     store.write(|w| {
-        let realm = w.realm_by_name(MASTER_REALM)?.ok_or(BootstrapError::NoMasterRealm)?;
+        let realm = w
+            .realm_by_name(MASTER_REALM)?
+            .ok_or(BootstrapError::NoMasterRealm)?;
         let role = w
             .role_by_name(&realm.id, &realm.id, ADMIN_ROLE)?
             .ok_or(StoreError::Missing("admin role"))?;
@@ -116,7 +119,9 @@ pub fn create_admin(
         };
         w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)
             .map_err(|e| match e {
-                StoreError::Conflict(Conflict::Username) => BootstrapError::UserExists(username.clone()),
+                StoreError::Conflict(Conflict::Username) => {
+                    BootstrapError::UserExists(username.clone())
+                }
                 other => other.into(),
             })?;
         w.put_credential(
@@ -140,7 +145,9 @@ pub fn create_admin(
 /// Whether the master realm has any user yet.
 pub fn master_has_users(store: &Store) -> Result<bool, BootstrapError> {
     let read = store.read()?;
-    let realm = read.realm_by_name(MASTER_REALM)?.ok_or(BootstrapError::NoMasterRealm)?;
+    let realm = read
+        .realm_by_name(MASTER_REALM)?
+        .ok_or(BootstrapError::NoMasterRealm)?;
     Ok(read.user_count(&realm.id)? > 0)
 }
 
@@ -167,9 +174,15 @@ mod tests {
         assert!(!ensure_master_realm(&store, &clock).unwrap());
         let read = store.read().unwrap();
         let master = read.realm_by_name("master").unwrap().unwrap();
-        let cli = read.client_by_client_id(&master.id, "admin-cli").unwrap().unwrap();
+        let cli = read
+            .client_by_client_id(&master.id, "admin-cli")
+            .unwrap()
+            .unwrap();
         assert!(cli.public_client && cli.direct_access_grants_enabled);
-        assert!(read.role_by_name(&master.id, &master.id, "admin").unwrap().is_some());
+        assert!(read
+            .role_by_name(&master.id, &master.id, "admin")
+            .unwrap()
+            .is_some());
         assert_eq!(read.realms().unwrap().len(), 1);
     }
 
@@ -191,14 +204,23 @@ mod tests {
             credential_data: cred.credential_data.clone(),
         };
         assert!(verify_password("pw", &stored).unwrap());
-        let admin_role = read.role_by_name(&master.id, &master.id, "admin").unwrap().unwrap();
-        assert_eq!(read.user_role_ids(&master.id, &id).unwrap(), vec![admin_role.id]);
+        let admin_role = read
+            .role_by_name(&master.id, &master.id, "admin")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            read.user_role_ids(&master.id, &id).unwrap(),
+            vec![admin_role.id]
+        );
         drop(read);
         assert!(matches!(
             create_admin(&store, &clock, "admin", "pw2", &cheap()),
             Err(BootstrapError::UserExists(_))
         ));
-        assert!(matches!(create_admin(&store, &clock, "  ", "pw", &cheap()), Err(BootstrapError::EmptyUsername)));
+        assert!(matches!(
+            create_admin(&store, &clock, "  ", "pw", &cheap()),
+            Err(BootstrapError::EmptyUsername)
+        ));
         assert!(master_has_users(&store).unwrap());
     }
 }

@@ -14,7 +14,11 @@ use portcullis::store::Store;
 use portcullis::{bootstrap, logging, server, tls};
 
 #[derive(Parser)]
-#[command(name = "portcullis", version, about = "Edge auth gateway: a Keycloak-compatible identity provider and identity-aware reverse proxy")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Edge auth gateway: a Keycloak-compatible identity provider and identity-aware reverse proxy"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -86,7 +90,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), ExitCode> {
     match cli.command {
-        Command::Serve { config, http, https } => {
+        Command::Serve {
+            config,
+            http,
+            https,
+        } => {
             let config = load(&config, http, https)?;
             logging::init(config.log.format, &config.log.level);
             server::run(config).map_err(|e| {
@@ -112,9 +120,18 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
             };
             let store = Store::open(&config.store.data_dir).map_err(|e| fail(&e))?;
             bootstrap::ensure_master_realm(&store, &SystemClock).map_err(|e| fail(&e))?;
-            bootstrap::create_admin(&store, &SystemClock, &username, &password, &Argon2Params::default())
-                .map_err(|e| fail(&e))?;
-            println!("created administrator \"{}\" in the master realm", username.trim().to_lowercase());
+            bootstrap::create_admin(
+                &store,
+                &SystemClock,
+                &username,
+                &password,
+                &Argon2Params::default(),
+            )
+            .map_err(|e| fail(&e))?;
+            println!(
+                "created administrator \"{}\" in the master realm",
+                username.trim().to_lowercase()
+            );
             Ok(())
         }
         Command::GenCert { config } => {
@@ -123,7 +140,12 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
                 eprintln!("error: {e}");
                 ExitCode::from(1)
             })?;
-            println!("wrote {}/{} and {}", config.tls.certs_dir.display(), tls::DEV_CERT, tls::DEV_KEY);
+            println!(
+                "wrote {}/{} and {}",
+                config.tls.certs_dir.display(),
+                tls::DEV_CERT,
+                tls::DEV_KEY
+            );
             Ok(())
         }
     }
@@ -141,7 +163,10 @@ fn read_password_from_stdin() -> Result<String, ExitCode> {
     })?;
     let password = line.trim_end_matches(['\r', '\n']).to_string();
     if password.is_empty() {
-        eprintln!("error: no password given (set {} or pipe it on stdin)", server::ADMIN_PASSWORD_ENV);
+        eprintln!(
+            "error: no password given (set {} or pipe it on stdin)",
+            server::ADMIN_PASSWORD_ENV
+        );
         return Err(ExitCode::from(2));
     }
     Ok(password)

@@ -42,7 +42,10 @@ impl Metrics {
             }
         }
         let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
-        routes.entry(route.to_string()).or_default().record(status, elapsed);
+        routes
+            .entry(route.to_string())
+            .or_default()
+            .record(status, elapsed);
     }
 
     /// The Prometheus exposition text.
@@ -92,8 +95,14 @@ impl Metrics {
                 "portcullis_http_request_duration_seconds_bucket{{route=\"{label}\",le=\"+Inf\"}} {count}"
             );
             let sum = stats.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-            let _ = writeln!(out, "portcullis_http_request_duration_seconds_sum{{route=\"{label}\"}} {sum}");
-            let _ = writeln!(out, "portcullis_http_request_duration_seconds_count{{route=\"{label}\"}} {count}");
+            let _ = writeln!(
+                out,
+                "portcullis_http_request_duration_seconds_sum{{route=\"{label}\"}} {sum}"
+            );
+            let _ = writeln!(
+                out,
+                "portcullis_http_request_duration_seconds_count{{route=\"{label}\"}} {count}"
+            );
         }
 
         out.push_str("# HELP portcullis_active_sessions Login sessions currently stored.\n");
@@ -129,13 +138,17 @@ impl RouteStats {
             self.buckets[i].fetch_add(1, Ordering::Relaxed);
         }
         self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_micros.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
     }
 }
 
 /// Escape a label value (route names come from the configuration).
 fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

@@ -68,8 +68,16 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     }
     let resolver = CertResolver::new(table);
     let listeners = Listeners {
-        http: config.server.http.map(|a| probe_bind("server.http", a)).transpose()?,
-        https: config.server.https.map(|a| probe_bind("server.https", a)).transpose()?,
+        http: config
+            .server
+            .http
+            .map(|a| probe_bind("server.http", a))
+            .transpose()?,
+        https: config
+            .server
+            .https
+            .map(|a| probe_bind("server.https", a))
+            .transpose()?,
     };
 
     let mut conf = ServerConf {
@@ -86,7 +94,11 @@ pub fn run(config: Config) -> Result<(), ServerError> {
 
     let config = Arc::new(config);
     let app = App::new(config.clone(), store, clock, Arc::new(Metrics::new()));
-    let mut proxy = pingora_proxy::http_proxy_service_with_name(&server.configuration, Gateway::new(app.clone()), "portcullis");
+    let mut proxy = pingora_proxy::http_proxy_service_with_name(
+        &server.configuration,
+        Gateway::new(app.clone()),
+        "portcullis",
+    );
     if let Some(addr) = listeners.http {
         proxy.add_tcp(&addr.to_string());
     }
@@ -102,14 +114,21 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         proxy.add_tls_with_settings(&addr.to_string(), None, settings);
     }
     server.add_service(proxy);
-    server.add_service(background_service("readiness", Readiness { app, listeners }));
+    server.add_service(background_service(
+        "readiness",
+        Readiness { app, listeners },
+    ));
     server.run(RunArgs::default());
     tracing::info!("portcullis stopped");
     Ok(())
 }
 
 /// Master realm and first admin; says in the log how to create an admin when none exists.
-fn first_start(store: &Store, config: &Config, clock: &dyn crate::clock::Clock) -> Result<(), ServerError> {
+fn first_start(
+    store: &Store,
+    config: &Config,
+    clock: &dyn crate::clock::Clock,
+) -> Result<(), ServerError> {
     if bootstrap::ensure_master_realm(store, clock)? {
         tracing::info!("created the master realm with the admin-cli client");
     }
@@ -154,8 +173,12 @@ fn probe_bind(key: &'static str, addr: SocketAddr) -> Result<SocketAddr, ServerE
             key,
             addr,
             reason: match e.kind() {
-                std::io::ErrorKind::AddrInUse => "address already in use (is another server running?)".into(),
-                std::io::ErrorKind::PermissionDenied => "permission denied (ports below 1024 need privileges)".into(),
+                std::io::ErrorKind::AddrInUse => {
+                    "address already in use (is another server running?)".into()
+                }
+                std::io::ErrorKind::PermissionDenied => {
+                    "permission denied (ports below 1024 need privileges)".into()
+                }
                 _ => e.to_string(),
             },
         }),

@@ -179,7 +179,8 @@ impl Config {
 
 /// Deserialize into the raw structs; a serde error names the dotted path it happened at.
 fn parse_raw(text: &str, file: &str) -> Result<RawConfig, ConfigError> {
-    let deserializer = toml::Deserializer::parse(text).map_err(|e| toml_error(file, text, "", e))?;
+    let deserializer =
+        toml::Deserializer::parse(text).map_err(|e| toml_error(file, text, "", e))?;
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         // Spanned<T> adds private segments to the path; they mean nothing to a user.
         let key = e
@@ -211,7 +212,11 @@ fn toml_error(file: &str, text: &str, key: &str, error: toml::de::Error) -> Conf
 /// 1-based line number of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// `""` disables a listener; otherwise `host:port` (names are resolved once, at start).
@@ -256,7 +261,12 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn invalid<T>(&self, key: &str, span: std::ops::Range<usize>, message: String) -> Result<T, ConfigError> {
+    fn invalid<T>(
+        &self,
+        key: &str,
+        span: std::ops::Range<usize>,
+        message: String,
+    ) -> Result<T, ConfigError> {
         Err(ConfigError::Invalid {
             file: self.file.to_string(),
             line: line_of(self.text, span.start),
@@ -273,8 +283,10 @@ impl Validator<'_> {
         let tls = self.tls(raw.tls)?;
         let log = self.log(raw.log)?;
         let bootstrap = BootstrapConfig {
-            admin_username: self.secret(raw.bootstrap.admin_username, "bootstrap.admin_username")?,
-            admin_password: self.secret(raw.bootstrap.admin_password, "bootstrap.admin_password")?,
+            admin_username: self
+                .secret(raw.bootstrap.admin_username, "bootstrap.admin_username")?,
+            admin_password: self
+                .secret(raw.bootstrap.admin_password, "bootstrap.admin_password")?,
         };
         Ok(Config {
             source: path.to_path_buf(),
@@ -300,12 +312,17 @@ impl Validator<'_> {
                 return self.invalid(
                     "server.threads",
                     t.span(),
-                    format!("must be between 0 (one per core) and 1024, got {}", t.get_ref()),
+                    format!(
+                        "must be between 0 (one per core) and 1024, got {}",
+                        t.get_ref()
+                    ),
                 )
             }
         };
         let threads = if threads == 0 {
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
         } else {
             threads
         };
@@ -313,12 +330,21 @@ impl Validator<'_> {
             None => Ok(default),
             Some(v) => match v.get_ref() {
                 RawDuration::Seconds(s) => Ok(Duration::from_secs(*s)),
-                RawDuration::Text(t) => parse_duration(t).or_else(|m| self.invalid(key, v.span(), m)),
+                RawDuration::Text(t) => {
+                    parse_duration(t).or_else(|m| self.invalid(key, v.span(), m))
+                }
             },
         };
-        let shutdown_grace = duration(raw.shutdown_grace, "server.shutdown_grace", Duration::from_secs(1))?;
-        let shutdown_timeout =
-            duration(raw.shutdown_timeout, "server.shutdown_timeout", Duration::from_secs(3))?;
+        let shutdown_grace = duration(
+            raw.shutdown_grace,
+            "server.shutdown_grace",
+            Duration::from_secs(1),
+        )?;
+        let shutdown_timeout = duration(
+            raw.shutdown_timeout,
+            "server.shutdown_timeout",
+            Duration::from_secs(3),
+        )?;
         let public_url = match raw.public_url {
             None => None,
             Some(v) => match url::Url::parse(v.get_ref()) {
@@ -354,10 +380,17 @@ impl Validator<'_> {
         })
     }
 
-    fn path_or(&self, value: Option<S<String>>, key: &str, default: &str) -> Result<PathBuf, ConfigError> {
+    fn path_or(
+        &self,
+        value: Option<S<String>>,
+        key: &str,
+        default: &str,
+    ) -> Result<PathBuf, ConfigError> {
         match value {
             None => Ok(PathBuf::from(default)),
-            Some(v) if v.get_ref().trim().is_empty() => self.invalid(key, v.span(), "must not be empty".into()),
+            Some(v) if v.get_ref().trim().is_empty() => {
+                self.invalid(key, v.span(), "must not be empty".into())
+            }
             Some(v) => Ok(PathBuf::from(v.into_inner())),
         }
     }
@@ -372,8 +405,16 @@ impl Validator<'_> {
                 let path = PathBuf::from(v.get_ref());
                 match std::fs::metadata(&path) {
                     Ok(m) if m.is_file() => Ok(path),
-                    Ok(_) => self.invalid(&format!("{prefix}.{field}"), v.span(), format!("\"{}\" is not a file", v.get_ref())),
-                    Err(e) => self.invalid(&format!("{prefix}.{field}"), v.span(), format!("cannot read \"{}\": {e}", v.get_ref())),
+                    Ok(_) => self.invalid(
+                        &format!("{prefix}.{field}"),
+                        v.span(),
+                        format!("\"{}\" is not a file", v.get_ref()),
+                    ),
+                    Err(e) => self.invalid(
+                        &format!("{prefix}.{field}"),
+                        v.span(),
+                        format!("cannot read \"{}\": {e}", v.get_ref()),
+                    ),
                 }
             };
             let cert = file(c.cert, "cert")?;
@@ -390,7 +431,10 @@ impl Validator<'_> {
                             );
                         }
                     }
-                    n.into_inner().into_iter().map(|s| s.to_ascii_lowercase()).collect()
+                    n.into_inner()
+                        .into_iter()
+                        .map(|s| s.to_ascii_lowercase())
+                        .collect()
                 }
             };
             if c.default {
@@ -423,7 +467,11 @@ impl Validator<'_> {
                 "text" => LogFormat::Text,
                 "json" => LogFormat::Json,
                 other => {
-                    return self.invalid("log.format", v.span(), format!("must be \"text\" or \"json\", got \"{other}\""))
+                    return self.invalid(
+                        "log.format",
+                        v.span(),
+                        format!("must be \"text\" or \"json\", got \"{other}\""),
+                    )
                 }
             },
         };
@@ -431,7 +479,11 @@ impl Validator<'_> {
             None => "info".to_string(),
             Some(v) => {
                 if tracing_subscriber::EnvFilter::try_new(v.get_ref()).is_err() {
-                    return self.invalid("log.level", v.span(), format!("invalid log filter \"{}\"", v.get_ref()));
+                    return self.invalid(
+                        "log.level",
+                        v.span(),
+                        format!("invalid log filter \"{}\"", v.get_ref()),
+                    );
                 }
                 v.into_inner()
             }
@@ -439,7 +491,11 @@ impl Validator<'_> {
         Ok(LogConfig { format, level })
     }
 
-    fn secret(&self, value: Option<S<RawSecret>>, key: &str) -> Result<Option<String>, ConfigError> {
+    fn secret(
+        &self,
+        value: Option<S<RawSecret>>,
+        key: &str,
+    ) -> Result<Option<String>, ConfigError> {
         let Some(v) = value else { return Ok(None) };
         let span = v.span();
         match v.into_inner() {
@@ -479,7 +535,9 @@ mod tests {
     }
 
     fn error(text: &str) -> String {
-        parse(text).expect_err("config should be rejected").to_string()
+        parse(text)
+            .expect_err("config should be rejected")
+            .to_string()
     }
 
     #[test]
@@ -522,8 +580,15 @@ mod tests {
 
     #[test]
     fn missing_certificate_file_is_named() {
-        let e = error("[[tls.certificate]]\ncert = \"/nonexistent/c.pem\"\nkey = \"/nonexistent/k.pem\"\n");
-        assert!(e.starts_with("test.toml:2: tls.certificate[0].cert: cannot read \"/nonexistent/c.pem\""), "{e}");
+        let e = error(
+            "[[tls.certificate]]\ncert = \"/nonexistent/c.pem\"\nkey = \"/nonexistent/k.pem\"\n",
+        );
+        assert!(
+            e.starts_with(
+                "test.toml:2: tls.certificate[0].cert: cannot read \"/nonexistent/c.pem\""
+            ),
+            "{e}"
+        );
     }
 
     #[test]
@@ -534,7 +599,9 @@ mod tests {
             text,
             env: &|name| (name == "PORTCULLIS_TEST_SECRET_A").then(|| "s3cret".to_string()),
         };
-        let c = v.config(parse_raw(text, "t").unwrap(), Path::new("t")).unwrap();
+        let c = v
+            .config(parse_raw(text, "t").unwrap(), Path::new("t"))
+            .unwrap();
         assert_eq!(c.bootstrap.admin_password.as_deref(), Some("s3cret"));
         assert!(!format!("{:?}", c.bootstrap).contains("s3cret"));
         let v = Validator {
@@ -542,7 +609,9 @@ mod tests {
             text,
             env: &|_| None,
         };
-        let e = v.config(parse_raw(text, "t").unwrap(), Path::new("t")).unwrap_err();
+        let e = v
+            .config(parse_raw(text, "t").unwrap(), Path::new("t"))
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             "t:2: bootstrap.admin_password: environment variable PORTCULLIS_TEST_SECRET_A is not set"
@@ -551,12 +620,16 @@ mod tests {
 
     #[test]
     fn durations_and_disabled_listeners() {
-        let c = parse("[server]\nhttps = \"\"\nshutdown_grace = \"250ms\"\nshutdown_timeout = 2\n").unwrap();
+        let c = parse("[server]\nhttps = \"\"\nshutdown_grace = \"250ms\"\nshutdown_timeout = 2\n")
+            .unwrap();
         assert_eq!(c.server.https, None);
         assert_eq!(c.server.shutdown_grace, Duration::from_millis(250));
         assert_eq!(c.server.shutdown_timeout, Duration::from_secs(2));
         let e = error("[server]\nshutdown_grace = \"soon\"\n");
-        assert!(e.starts_with("test.toml:2: server.shutdown_grace: invalid duration"), "{e}");
+        assert!(
+            e.starts_with("test.toml:2: server.shutdown_grace: invalid duration"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -78,12 +78,8 @@ pub struct RawBootstrap {
 #[serde(untagged)]
 pub enum RawSecret {
     Inline(String),
-    Env {
-        env: String,
-    },
-    File {
-        file: String,
-    },
+    Env { env: String },
+    File { file: String },
 }
 
 /// A duration: a number of seconds or a text such as `"500ms"` or `"2m"`.

@@ -81,7 +81,10 @@ fn argon2(params: &Argon2Params) -> Result<Argon2<'static>, PasswordError> {
 }
 
 /// Hash `password` with a fresh random salt.
-pub fn hash_password(password: &str, params: &Argon2Params) -> Result<HashedPassword, PasswordError> {
+pub fn hash_password(
+    password: &str,
+    params: &Argon2Params,
+) -> Result<HashedPassword, PasswordError> {
     let mut salt = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut salt);
     let mut out = vec![0u8; params.hash_length];
@@ -113,10 +116,10 @@ pub fn hash_password(password: &str, params: &Argon2Params) -> Result<HashedPass
 /// Check `password` against a stored credential. `Ok(false)` is a wrong password; `Err`
 /// means the stored data cannot be used.
 pub fn verify_password(password: &str, stored: &HashedPassword) -> Result<bool, PasswordError> {
-    let secret: SecretData =
-        serde_json::from_str(&stored.secret_data).map_err(|e| PasswordError::Malformed(e.to_string()))?;
-    let data: CredentialData =
-        serde_json::from_str(&stored.credential_data).map_err(|e| PasswordError::Malformed(e.to_string()))?;
+    let secret: SecretData = serde_json::from_str(&stored.secret_data)
+        .map_err(|e| PasswordError::Malformed(e.to_string()))?;
+    let data: CredentialData = serde_json::from_str(&stored.credential_data)
+        .map_err(|e| PasswordError::Malformed(e.to_string()))?;
     let expected = STANDARD
         .decode(&secret.value)
         .map_err(|e| PasswordError::Malformed(e.to_string()))?;
@@ -128,7 +131,9 @@ pub fn verify_password(password: &str, stored: &HashedPassword) -> Result<bool, 
             let param = |name: &str, default: u32| -> Result<u32, PasswordError> {
                 match data.additional_parameters.get(name).and_then(|v| v.first()) {
                     None => Ok(default),
-                    Some(s) => s.parse().map_err(|_| PasswordError::Malformed(format!("{name}={s}"))),
+                    Some(s) => s
+                        .parse()
+                        .map_err(|_| PasswordError::Malformed(format!("{name}={s}"))),
                 }
             };
             let kind = data
@@ -143,7 +148,12 @@ pub fn verify_password(password: &str, stored: &HashedPassword) -> Result<bool, 
                 "d" => Algorithm::Argon2d,
                 other => return Err(PasswordError::Unsupported(format!("argon2{other}"))),
             };
-            let version = match data.additional_parameters.get("version").and_then(|v| v.first()).map(String::as_str) {
+            let version = match data
+                .additional_parameters
+                .get("version")
+                .and_then(|v| v.first())
+                .map(String::as_str)
+            {
                 Some("1.0") => Version::V0x10,
                 _ => Version::V0x13,
             };
@@ -205,6 +215,9 @@ mod tests {
             secret_data: r#"{"value":"AAAA","salt":"AAAA"}"#.into(),
             credential_data: r#"{"algorithm":"md5"}"#.into(),
         };
-        assert!(matches!(verify_password("x", &unknown), Err(PasswordError::Unsupported(_))));
+        assert!(matches!(
+            verify_password("x", &unknown),
+            Err(PasswordError::Unsupported(_))
+        ));
     }
 }

@@ -35,7 +35,11 @@ impl ApiError {
     /// The HTTP response for this error.
     pub fn into_response(self) -> Response {
         let (status, code, description) = match &self {
-            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "no such resource".to_string()),
+            ApiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such resource".to_string(),
+            ),
             ApiError::MethodNotAllowed(_) => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
@@ -61,9 +65,16 @@ impl ApiError {
                 )
             }
         };
-        let mut response = json_response(status, &json!({"error": code, "error_description": description}));
+        let mut response = json_response(
+            status,
+            &json!({"error": code, "error_description": description}),
+        );
         if let ApiError::MethodNotAllowed(methods) = &self {
-            let allow = methods.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ");
+            let allow = methods
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
             if let Ok(v) = HeaderValue::from_str(&allow) {
                 response.headers_mut().insert(header::ALLOW, v);
             }

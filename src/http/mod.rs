@@ -46,7 +46,12 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: Arc<Config>, store: Store, clock: SharedClock, metrics: Arc<Metrics>) -> App {
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        clock: SharedClock,
+        metrics: Arc<Metrics>,
+    ) -> App {
         App {
             config,
             store,
@@ -72,7 +77,12 @@ impl App {
     }
 
     /// Serve one request to a known endpoint.
-    pub async fn handle(&self, endpoint: Endpoint, request: Request, _info: RequestInfo) -> Response {
+    pub async fn handle(
+        &self,
+        endpoint: Endpoint,
+        request: Request,
+        _info: RequestInfo,
+    ) -> Response {
         let result = match endpoint {
             Endpoint::HealthLive => ops::live(&request),
             Endpoint::HealthReady => ops::ready(self, &request),
@@ -86,9 +96,10 @@ impl App {
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
     let mut response = Response::new(Bytes::from(body.to_string()));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -113,14 +124,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::parse("", std::path::Path::new("t.toml")).unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let app = App::new(Arc::new(config), store, Arc::new(ManualClock::at(0)), Arc::new(Metrics::new()));
+        let app = App::new(
+            Arc::new(config),
+            store,
+            Arc::new(ManualClock::at(0)),
+            Arc::new(Metrics::new()),
+        );
         (dir, app)
     }
 
     async fn call(app: &App, method: &str, path: &str) -> Response {
         let endpoint = app.route(path).expect("route");
-        let request = http::Request::builder().method(method).uri(path).body(Bytes::new()).unwrap();
-        app.handle(endpoint, request, RequestInfo { peer: None, tls: false }).await
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Bytes::new())
+            .unwrap();
+        app.handle(
+            endpoint,
+            request,
+            RequestInfo {
+                peer: None,
+                tls: false,
+            },
+        )
+        .await
     }
 
     #[tokio::test]
@@ -133,7 +161,10 @@ mod tests {
         let r = call(&app, "GET", "/health/ready").await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.body().as_ref(), br#"{"status":"UP"}"#);
-        assert_eq!(call(&app, "GET", "/health/live").await.status(), StatusCode::OK);
+        assert_eq!(
+            call(&app, "GET", "/health/live").await.status(),
+            StatusCode::OK
+        );
     }
 
     #[tokio::test]
@@ -149,11 +180,15 @@ mod tests {
     #[tokio::test]
     async fn metrics_are_prometheus_text() {
         let (_dir, app) = app();
-        app.metrics.observe("health", 200, std::time::Duration::from_micros(300));
+        app.metrics
+            .observe("health", 200, std::time::Duration::from_micros(300));
         let r = call(&app, "GET", "/metrics").await;
         assert_eq!(r.status(), StatusCode::OK);
         let text = std::str::from_utf8(r.body()).unwrap();
-        assert!(text.contains("portcullis_http_requests_total{route=\"health\",status=\"200\"} 1"), "{text}");
+        assert!(
+            text.contains("portcullis_http_requests_total{route=\"health\",status=\"200\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("portcullis_active_sessions 0"), "{text}");
     }
 }

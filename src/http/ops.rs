@@ -17,7 +17,10 @@ pub fn ready(app: &App, request: &Request) -> Result<Response, ApiError> {
     if app.is_ready() {
         Ok(json_response(StatusCode::OK, &json!({"status": "UP"})))
     } else {
-        Ok(json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({"status": "DOWN"})))
+        Ok(json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "DOWN"}),
+        ))
     }
 }
 

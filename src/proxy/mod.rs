@@ -72,7 +72,9 @@ pub async fn write_response(session: &mut Session, response: Response) -> Result
     header.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
     let head_only = session.req_header().method == http::Method::HEAD;
     let empty = body.is_empty() || head_only;
-    session.write_response_header(Box::new(header), empty).await?;
+    session
+        .write_response_header(Box::new(header), empty)
+        .await?;
     if !empty {
         session.write_response_body(Some(body), true).await?;
     }
@@ -106,13 +108,25 @@ impl ProxyHttp for Gateway {
 
     /// Unreachable while `request_filter` answers every request; refuses rather than
     /// guessing an upstream.
-    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
-        Err(Error::explain(ErrorType::HTTPStatus(502), "no upstream route matches"))
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        Err(Error::explain(
+            ErrorType::HTTPStatus(502),
+            "no upstream route matches",
+        ))
     }
 
     /// Counts the request in the metrics; no per-request log line (it would flood the log).
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
-        let status = session.response_written().map(|r| r.status.as_u16()).unwrap_or(0);
-        self.app.metrics.observe(ctx.route, status, ctx.started.elapsed());
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .unwrap_or(0);
+        self.app
+            .metrics
+            .observe(ctx.route, status, ctx.started.elapsed());
     }
 }

@@ -10,7 +10,9 @@ mod tables;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableMultimapTable, ReadableTable, ReadableTableMetadata};
+use redb::{
+    Database, ReadableDatabase, ReadableMultimapTable, ReadableTable, ReadableTableMetadata,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -178,7 +180,10 @@ impl Store {
 
     /// Run `f` in one write transaction: committed if it returns `Ok`, rolled back (nothing
     /// kept) if it returns `Err`.
-    pub fn write<T, E>(&self, f: impl FnOnce(&mut Write) -> std::result::Result<T, E>) -> std::result::Result<T, E>
+    pub fn write<T, E>(
+        &self,
+        f: impl FnOnce(&mut Write) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
     where
         E: From<StoreError>,
     {
@@ -255,7 +260,11 @@ macro_rules! read_functions {
             }
 
             /// Look a user up by username (case-insensitive).
-            pub fn user_by_username(&self, realm: &str, username: &str) -> Result<Option<UserRecord>> {
+            pub fn user_by_username(
+                &self,
+                realm: &str,
+                username: &str,
+            ) -> Result<Option<UserRecord>> {
                 let id = {
                     let t = self.txn.open_table(USERS_BY_NAME)?;
                     let key = username.to_lowercase();
@@ -290,7 +299,12 @@ macro_rules! read_functions {
             }
 
             /// A page of users ordered by username.
-            pub fn users_page(&self, realm: &str, first: usize, max: usize) -> Result<Vec<UserRecord>> {
+            pub fn users_page(
+                &self,
+                realm: &str,
+                first: usize,
+                max: usize,
+            ) -> Result<Vec<UserRecord>> {
                 let ids: Vec<String> = {
                     let t = self.txn.open_table(USERS_BY_NAME)?;
                     let mut ids = Vec::new();
@@ -333,7 +347,11 @@ macro_rules! read_functions {
                 v.map(|v| decode(v.value())).transpose()
             }
 
-            pub fn client_by_client_id(&self, realm: &str, client_id: &str) -> Result<Option<ClientRecord>> {
+            pub fn client_by_client_id(
+                &self,
+                realm: &str,
+                client_id: &str,
+            ) -> Result<Option<ClientRecord>> {
                 let id = {
                     let t = self.txn.open_table(CLIENTS_BY_CLIENT_ID)?;
                     let v = t.get((realm, client_id))?;
@@ -364,7 +382,12 @@ macro_rules! read_functions {
             }
 
             /// A role by name within its container (the realm id, or a client uuid).
-            pub fn role_by_name(&self, realm: &str, container: &str, name: &str) -> Result<Option<RoleRecord>> {
+            pub fn role_by_name(
+                &self,
+                realm: &str,
+                container: &str,
+                name: &str,
+            ) -> Result<Option<RoleRecord>> {
                 let id = {
                     let t = self.txn.open_table(ROLES_BY_NAME)?;
                     let v = t.get((realm, container, name))?;
@@ -395,7 +418,11 @@ macro_rules! read_functions {
             }
 
             /// Direct children of a group (`None`: the top-level groups), ordered by name.
-            pub fn group_children(&self, realm: &str, parent: Option<&str>) -> Result<Vec<GroupRecord>> {
+            pub fn group_children(
+                &self,
+                realm: &str,
+                parent: Option<&str>,
+            ) -> Result<Vec<GroupRecord>> {
                 let ids = self.multi_values(GROUP_CHILDREN, realm, parent.unwrap_or(""))?;
                 let mut out = Vec::new();
                 for id in ids {
@@ -466,7 +493,11 @@ macro_rules! read_functions {
             pub fn events(&self, realm: &str, since: i64, max: usize) -> Result<Vec<EventRecord>> {
                 let t = self.txn.open_table(EVENTS)?;
                 let mut out = Vec::new();
-                for entry in t.range((realm, since, "")..=(realm, i64::MAX, MAX))?.rev().take(max) {
+                for entry in t
+                    .range((realm, since, "")..=(realm, i64::MAX, MAX))?
+                    .rev()
+                    .take(max)
+                {
                     out.push(decode(entry?.1.value())?);
                 }
                 Ok(out)
@@ -518,24 +549,45 @@ impl Write {
             }
         }
         names.insert(realm.name.as_str(), realm.id.as_str())?;
-        self.txn.open_table(REALMS)?.insert(realm.id.as_str(), encode(realm)?.as_slice())?;
+        self.txn
+            .open_table(REALMS)?
+            .insert(realm.id.as_str(), encode(realm)?.as_slice())?;
         Ok(())
     }
 
     /// Delete a realm and everything in it.
     pub fn delete_realm(&mut self, id: &str) -> Result<bool> {
-        let Some(realm) = self.realm(id)? else { return Ok(false) };
-        self.txn.open_table(REALM_NAMES)?.remove(realm.name.as_str())?;
+        let Some(realm) = self.realm(id)? else {
+            return Ok(false);
+        };
+        self.txn
+            .open_table(REALM_NAMES)?
+            .remove(realm.name.as_str())?;
         self.txn.open_table(REALMS)?.remove(id)?;
         macro_rules! clear2 {
             ($($def:expr),*) => {$(
                 self.txn.open_table($def)?.retain_in((id, "")..=(id, MAX), |_, _| false)?;
             )*};
         }
-        clear2!(USERS, USERS_BY_NAME, CLIENTS, CLIENTS_BY_CLIENT_ID, ROLES, GROUPS, SIGNING_KEYS, SESSIONS);
-        self.txn.open_table(CREDENTIALS)?.retain_in((id, "", "")..=(id, MAX, MAX), |_, _| false)?;
-        self.txn.open_table(ROLES_BY_NAME)?.retain_in((id, "", "")..=(id, MAX, MAX), |_, _| false)?;
-        self.txn.open_table(EVENTS)?.retain_in((id, i64::MIN, "")..=(id, i64::MAX, MAX), |_, _| false)?;
+        clear2!(
+            USERS,
+            USERS_BY_NAME,
+            CLIENTS,
+            CLIENTS_BY_CLIENT_ID,
+            ROLES,
+            GROUPS,
+            SIGNING_KEYS,
+            SESSIONS
+        );
+        self.txn
+            .open_table(CREDENTIALS)?
+            .retain_in((id, "", "")..=(id, MAX, MAX), |_, _| false)?;
+        self.txn
+            .open_table(ROLES_BY_NAME)?
+            .retain_in((id, "", "")..=(id, MAX, MAX), |_, _| false)?;
+        self.txn
+            .open_table(EVENTS)?
+            .retain_in((id, i64::MIN, "")..=(id, i64::MAX, MAX), |_, _| false)?;
         for def in [
             USERS_BY_EMAIL,
             GROUP_CHILDREN,
@@ -561,7 +613,12 @@ impl Write {
 
     /// Insert or update a user. The username (lower-cased) is unique in the realm; so is
     /// the e-mail unless `allow_duplicate_emails`.
-    pub fn put_user(&mut self, realm: &str, user: &UserRecord, allow_duplicate_emails: bool) -> Result<()> {
+    pub fn put_user(
+        &mut self,
+        realm: &str,
+        user: &UserRecord,
+        allow_duplicate_emails: bool,
+    ) -> Result<()> {
         if self.realm(realm)?.is_none() {
             return Err(StoreError::Missing("realm"));
         }
@@ -601,48 +658,78 @@ impl Write {
                 emails.insert((realm, email.as_str()), user.id.as_str())?;
             }
         }
-        self.txn.open_table(USERS)?.insert((realm, user.id.as_str()), encode(&user)?.as_slice())?;
+        self.txn
+            .open_table(USERS)?
+            .insert((realm, user.id.as_str()), encode(&user)?.as_slice())?;
         Ok(())
     }
 
     /// Delete a user with its credentials, role mappings, memberships and sessions.
     pub fn delete_user(&mut self, realm: &str, id: &str) -> Result<bool> {
-        let Some(user) = self.user(realm, id)? else { return Ok(false) };
+        let Some(user) = self.user(realm, id)? else {
+            return Ok(false);
+        };
         self.txn.open_table(USERS)?.remove((realm, id))?;
-        self.txn.open_table(USERS_BY_NAME)?.remove((realm, user.username.as_str()))?;
+        self.txn
+            .open_table(USERS_BY_NAME)?
+            .remove((realm, user.username.as_str()))?;
         if let Some(email) = &user.email {
             self.txn
                 .open_multimap_table(USERS_BY_EMAIL)?
                 .remove((realm, email.to_lowercase().as_str()), id)?;
         }
-        self.txn.open_table(CREDENTIALS)?.retain_in((realm, id, "")..=(realm, id, MAX), |_, _| false)?;
+        self.txn
+            .open_table(CREDENTIALS)?
+            .retain_in((realm, id, "")..=(realm, id, MAX), |_, _| false)?;
         for role in self.user_role_ids(realm, id)? {
-            self.txn.open_multimap_table(ROLE_USERS)?.remove((realm, role.as_str()), id)?;
+            self.txn
+                .open_multimap_table(ROLE_USERS)?
+                .remove((realm, role.as_str()), id)?;
         }
-        self.txn.open_multimap_table(USER_ROLES)?.remove_all((realm, id))?;
+        self.txn
+            .open_multimap_table(USER_ROLES)?
+            .remove_all((realm, id))?;
         for group in self.user_group_ids(realm, id)? {
-            self.txn.open_multimap_table(GROUP_MEMBERS)?.remove((realm, group.as_str()), id)?;
+            self.txn
+                .open_multimap_table(GROUP_MEMBERS)?
+                .remove((realm, group.as_str()), id)?;
         }
-        self.txn.open_multimap_table(USER_GROUPS)?.remove_all((realm, id))?;
+        self.txn
+            .open_multimap_table(USER_GROUPS)?
+            .remove_all((realm, id))?;
         for session in self.multi_values(USER_SESSIONS, realm, id)? {
-            self.txn.open_table(SESSIONS)?.remove((realm, session.as_str()))?;
+            self.txn
+                .open_table(SESSIONS)?
+                .remove((realm, session.as_str()))?;
         }
-        self.txn.open_multimap_table(USER_SESSIONS)?.remove_all((realm, id))?;
+        self.txn
+            .open_multimap_table(USER_SESSIONS)?
+            .remove_all((realm, id))?;
         Ok(true)
     }
 
-    pub fn put_credential(&mut self, realm: &str, user: &str, credential: &CredentialRecord) -> Result<()> {
+    pub fn put_credential(
+        &mut self,
+        realm: &str,
+        user: &str,
+        credential: &CredentialRecord,
+    ) -> Result<()> {
         if self.user(realm, user)?.is_none() {
             return Err(StoreError::Missing("user"));
         }
-        self.txn
-            .open_table(CREDENTIALS)?
-            .insert((realm, user, credential.id.as_str()), encode(credential)?.as_slice())?;
+        self.txn.open_table(CREDENTIALS)?.insert(
+            (realm, user, credential.id.as_str()),
+            encode(credential)?.as_slice(),
+        )?;
         Ok(())
     }
 
     pub fn delete_credential(&mut self, realm: &str, user: &str, id: &str) -> Result<bool> {
-        Ok(self.txn.open_table(CREDENTIALS)?.remove((realm, user, id))?.is_some())
+        Ok(self
+            .txn
+            .open_table(CREDENTIALS)?
+            .remove((realm, user, id))?
+            .is_some())
     }
 
     /// Insert or update a client; `clientId` is unique in the realm.
@@ -663,13 +750,17 @@ impl Write {
             }
         }
         index.insert((realm, client.client_id.as_str()), client.id.as_str())?;
-        self.txn.open_table(CLIENTS)?.insert((realm, client.id.as_str()), encode(client)?.as_slice())?;
+        self.txn
+            .open_table(CLIENTS)?
+            .insert((realm, client.id.as_str()), encode(client)?.as_slice())?;
         Ok(())
     }
 
     /// Delete a client, its roles (and every mapping of them) and its service-account user.
     pub fn delete_client(&mut self, realm: &str, id: &str) -> Result<bool> {
-        let Some(client) = self.client(realm, id)? else { return Ok(false) };
+        let Some(client) = self.client(realm, id)? else {
+            return Ok(false);
+        };
         for role in self.roles(realm, id)? {
             self.delete_role(realm, &role.id)?;
         }
@@ -688,7 +779,9 @@ impl Write {
         for user in service_accounts {
             self.delete_user(realm, &user)?;
         }
-        self.txn.open_table(CLIENTS_BY_CLIENT_ID)?.remove((realm, client.client_id.as_str()))?;
+        self.txn
+            .open_table(CLIENTS_BY_CLIENT_ID)?
+            .remove((realm, client.client_id.as_str()))?;
         self.txn.open_table(CLIENTS)?.remove((realm, id))?;
         Ok(true)
     }
@@ -718,21 +811,33 @@ impl Write {
             }
         }
         index.insert((realm, container, role.name.as_str()), role.id.as_str())?;
-        self.txn.open_table(ROLES)?.insert((realm, role.id.as_str()), encode(role)?.as_slice())?;
+        self.txn
+            .open_table(ROLES)?
+            .insert((realm, role.id.as_str()), encode(role)?.as_slice())?;
         Ok(())
     }
 
     /// Delete a role, its mappings to users and groups, and its place in other composites.
     pub fn delete_role(&mut self, realm: &str, id: &str) -> Result<bool> {
-        let Some(role) = self.role(realm, id)? else { return Ok(false) };
+        let Some(role) = self.role(realm, id)? else {
+            return Ok(false);
+        };
         for user in self.role_user_ids(realm, id)? {
-            self.txn.open_multimap_table(USER_ROLES)?.remove((realm, user.as_str()), id)?;
+            self.txn
+                .open_multimap_table(USER_ROLES)?
+                .remove((realm, user.as_str()), id)?;
         }
-        self.txn.open_multimap_table(ROLE_USERS)?.remove_all((realm, id))?;
+        self.txn
+            .open_multimap_table(ROLE_USERS)?
+            .remove_all((realm, id))?;
         for group in self.multi_values(ROLE_GROUPS, realm, id)? {
-            self.txn.open_multimap_table(GROUP_ROLES)?.remove((realm, group.as_str()), id)?;
+            self.txn
+                .open_multimap_table(GROUP_ROLES)?
+                .remove((realm, group.as_str()), id)?;
         }
-        self.txn.open_multimap_table(ROLE_GROUPS)?.remove_all((realm, id))?;
+        self.txn
+            .open_multimap_table(ROLE_GROUPS)?
+            .remove_all((realm, id))?;
         // Remove it from composites that include it.
         let including: Vec<RoleRecord> = {
             let t = self.txn.open_table(ROLES)?;
@@ -747,11 +852,15 @@ impl Write {
         };
         for mut r in including {
             r.composites.retain(|c| c != id);
-            self.txn.open_table(ROLES)?.insert((realm, r.id.as_str()), encode(&r)?.as_slice())?;
+            self.txn
+                .open_table(ROLES)?
+                .insert((realm, r.id.as_str()), encode(&r)?.as_slice())?;
         }
-        self.txn
-            .open_table(ROLES_BY_NAME)?
-            .remove((realm, role.container_id.as_str(), role.name.as_str()))?;
+        self.txn.open_table(ROLES_BY_NAME)?.remove((
+            realm,
+            role.container_id.as_str(),
+            role.name.as_str(),
+        ))?;
         self.txn.open_table(ROLES)?.remove((realm, id))?;
         Ok(true)
     }
@@ -767,33 +876,54 @@ impl Write {
             }
         }
         let siblings = self.group_children(realm, group.parent_id.as_deref())?;
-        if siblings.iter().any(|s| s.name == group.name && s.id != group.id) {
+        if siblings
+            .iter()
+            .any(|s| s.name == group.name && s.id != group.id)
+        {
             return Err(StoreError::Conflict(Conflict::GroupName));
         }
         let previous = self.group(realm, &group.id)?;
         let mut children = self.txn.open_multimap_table(GROUP_CHILDREN)?;
         if let Some(prev) = previous {
-            children.remove((realm, prev.parent_id.as_deref().unwrap_or("")), group.id.as_str())?;
+            children.remove(
+                (realm, prev.parent_id.as_deref().unwrap_or("")),
+                group.id.as_str(),
+            )?;
         }
-        children.insert((realm, group.parent_id.as_deref().unwrap_or("")), group.id.as_str())?;
-        self.txn.open_table(GROUPS)?.insert((realm, group.id.as_str()), encode(group)?.as_slice())?;
+        children.insert(
+            (realm, group.parent_id.as_deref().unwrap_or("")),
+            group.id.as_str(),
+        )?;
+        self.txn
+            .open_table(GROUPS)?
+            .insert((realm, group.id.as_str()), encode(group)?.as_slice())?;
         Ok(())
     }
 
     /// Delete a group, its subgroups, their memberships and role mappings.
     pub fn delete_group(&mut self, realm: &str, id: &str) -> Result<bool> {
-        let Some(group) = self.group(realm, id)? else { return Ok(false) };
+        let Some(group) = self.group(realm, id)? else {
+            return Ok(false);
+        };
         for child in self.group_children(realm, Some(id))? {
             self.delete_group(realm, &child.id)?;
         }
         for user in self.group_member_ids(realm, id)? {
-            self.txn.open_multimap_table(USER_GROUPS)?.remove((realm, user.as_str()), id)?;
+            self.txn
+                .open_multimap_table(USER_GROUPS)?
+                .remove((realm, user.as_str()), id)?;
         }
-        self.txn.open_multimap_table(GROUP_MEMBERS)?.remove_all((realm, id))?;
+        self.txn
+            .open_multimap_table(GROUP_MEMBERS)?
+            .remove_all((realm, id))?;
         for role in self.group_role_ids(realm, id)? {
-            self.txn.open_multimap_table(ROLE_GROUPS)?.remove((realm, role.as_str()), id)?;
+            self.txn
+                .open_multimap_table(ROLE_GROUPS)?
+                .remove((realm, role.as_str()), id)?;
         }
-        self.txn.open_multimap_table(GROUP_ROLES)?.remove_all((realm, id))?;
+        self.txn
+            .open_multimap_table(GROUP_ROLES)?
+            .remove_all((realm, id))?;
         self.txn
             .open_multimap_table(GROUP_CHILDREN)?
             .remove((realm, group.parent_id.as_deref().unwrap_or("")), id)?;
@@ -804,14 +934,23 @@ impl Write {
     /// Grant a role to a user directly (idempotent).
     pub fn grant_user_role(&mut self, realm: &str, user: &str, role: &str) -> Result<()> {
         self.require_user_and_role(realm, user, role)?;
-        self.txn.open_multimap_table(USER_ROLES)?.insert((realm, user), role)?;
-        self.txn.open_multimap_table(ROLE_USERS)?.insert((realm, role), user)?;
+        self.txn
+            .open_multimap_table(USER_ROLES)?
+            .insert((realm, user), role)?;
+        self.txn
+            .open_multimap_table(ROLE_USERS)?
+            .insert((realm, role), user)?;
         Ok(())
     }
 
     pub fn revoke_user_role(&mut self, realm: &str, user: &str, role: &str) -> Result<bool> {
-        let removed = self.txn.open_multimap_table(USER_ROLES)?.remove((realm, user), role)?;
-        self.txn.open_multimap_table(ROLE_USERS)?.remove((realm, role), user)?;
+        let removed = self
+            .txn
+            .open_multimap_table(USER_ROLES)?
+            .remove((realm, user), role)?;
+        self.txn
+            .open_multimap_table(ROLE_USERS)?
+            .remove((realm, role), user)?;
         Ok(removed)
     }
 
@@ -823,14 +962,23 @@ impl Write {
         if self.role(realm, role)?.is_none() {
             return Err(StoreError::Missing("role"));
         }
-        self.txn.open_multimap_table(GROUP_ROLES)?.insert((realm, group), role)?;
-        self.txn.open_multimap_table(ROLE_GROUPS)?.insert((realm, role), group)?;
+        self.txn
+            .open_multimap_table(GROUP_ROLES)?
+            .insert((realm, group), role)?;
+        self.txn
+            .open_multimap_table(ROLE_GROUPS)?
+            .insert((realm, role), group)?;
         Ok(())
     }
 
     pub fn revoke_group_role(&mut self, realm: &str, group: &str, role: &str) -> Result<bool> {
-        let removed = self.txn.open_multimap_table(GROUP_ROLES)?.remove((realm, group), role)?;
-        self.txn.open_multimap_table(ROLE_GROUPS)?.remove((realm, role), group)?;
+        let removed = self
+            .txn
+            .open_multimap_table(GROUP_ROLES)?
+            .remove((realm, group), role)?;
+        self.txn
+            .open_multimap_table(ROLE_GROUPS)?
+            .remove((realm, role), group)?;
         Ok(removed)
     }
 
@@ -842,14 +990,23 @@ impl Write {
         if self.user(realm, user)?.is_none() {
             return Err(StoreError::Missing("user"));
         }
-        self.txn.open_multimap_table(USER_GROUPS)?.insert((realm, user), group)?;
-        self.txn.open_multimap_table(GROUP_MEMBERS)?.insert((realm, group), user)?;
+        self.txn
+            .open_multimap_table(USER_GROUPS)?
+            .insert((realm, user), group)?;
+        self.txn
+            .open_multimap_table(GROUP_MEMBERS)?
+            .insert((realm, group), user)?;
         Ok(())
     }
 
     pub fn remove_member(&mut self, realm: &str, group: &str, user: &str) -> Result<bool> {
-        let removed = self.txn.open_multimap_table(USER_GROUPS)?.remove((realm, user), group)?;
-        self.txn.open_multimap_table(GROUP_MEMBERS)?.remove((realm, group), user)?;
+        let removed = self
+            .txn
+            .open_multimap_table(USER_GROUPS)?
+            .remove((realm, user), group)?;
+        self.txn
+            .open_multimap_table(GROUP_MEMBERS)?
+            .remove((realm, group), user)?;
         Ok(removed)
     }
 
@@ -864,7 +1021,11 @@ impl Write {
     }
 
     pub fn delete_signing_key(&mut self, realm: &str, kid: &str) -> Result<bool> {
-        Ok(self.txn.open_table(SIGNING_KEYS)?.remove((realm, kid))?.is_some())
+        Ok(self
+            .txn
+            .open_table(SIGNING_KEYS)?
+            .remove((realm, kid))?
+            .is_some())
     }
 
     /// Insert or update a session of an existing user.
@@ -882,7 +1043,9 @@ impl Write {
     }
 
     pub fn delete_session(&mut self, realm: &str, id: &str) -> Result<bool> {
-        let Some(session) = self.session(realm, id)? else { return Ok(false) };
+        let Some(session) = self.session(realm, id)? else {
+            return Ok(false);
+        };
         self.txn.open_table(SESSIONS)?.remove((realm, id))?;
         self.txn
             .open_multimap_table(USER_SESSIONS)?
@@ -891,21 +1054,23 @@ impl Write {
     }
 
     pub fn append_event(&mut self, realm: &str, event: &EventRecord) -> Result<()> {
-        self.txn
-            .open_table(EVENTS)?
-            .insert((realm, event.time, event.id.as_str()), encode(event)?.as_slice())?;
+        self.txn.open_table(EVENTS)?.insert(
+            (realm, event.time, event.id.as_str()),
+            encode(event)?.as_slice(),
+        )?;
         Ok(())
     }
 
     /// Drop a realm's events older than `before` (ms); returns how many went.
     pub fn expire_events(&mut self, realm: &str, before: i64) -> Result<usize> {
         let mut n = 0;
-        self.txn
-            .open_table(EVENTS)?
-            .retain_in((realm, i64::MIN, "")..(realm, before, ""), |_, _| {
+        self.txn.open_table(EVENTS)?.retain_in(
+            (realm, i64::MIN, "")..(realm, before, ""),
+            |_, _| {
                 n += 1;
                 false
-            })?;
+            },
+        )?;
         Ok(n)
     }
 

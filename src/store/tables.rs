@@ -16,42 +16,53 @@ pub const REALM_NAMES: TableDefinition<&str, &str> = TableDefinition::new("realm
 /// (realm id, user id) → UserRecord
 pub const USERS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("users");
 /// (realm id, lower-case username) → user id
-pub const USERS_BY_NAME: TableDefinition<(&str, &str), &str> = TableDefinition::new("users_by_name");
+pub const USERS_BY_NAME: TableDefinition<(&str, &str), &str> =
+    TableDefinition::new("users_by_name");
 /// (realm id, lower-case e-mail) → user ids (several only when the realm allows duplicates)
 pub const USERS_BY_EMAIL: MultimapTableDefinition<(&str, &str), &str> =
     MultimapTableDefinition::new("users_by_email");
 
 /// (realm id, user id, credential id) → CredentialRecord
-pub const CREDENTIALS: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("credentials");
+pub const CREDENTIALS: TableDefinition<(&str, &str, &str), &[u8]> =
+    TableDefinition::new("credentials");
 
 /// (realm id, client uuid) → ClientRecord
 pub const CLIENTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("clients");
 /// (realm id, clientId) → client uuid
-pub const CLIENTS_BY_CLIENT_ID: TableDefinition<(&str, &str), &str> = TableDefinition::new("clients_by_client_id");
+pub const CLIENTS_BY_CLIENT_ID: TableDefinition<(&str, &str), &str> =
+    TableDefinition::new("clients_by_client_id");
 
 /// (realm id, role id) → RoleRecord
 pub const ROLES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("roles");
 /// (realm id, container id, role name) → role id; the container is the realm id for realm
 /// roles and the client uuid for client roles.
-pub const ROLES_BY_NAME: TableDefinition<(&str, &str, &str), &str> = TableDefinition::new("roles_by_name");
+pub const ROLES_BY_NAME: TableDefinition<(&str, &str, &str), &str> =
+    TableDefinition::new("roles_by_name");
 
 /// (realm id, group id) → GroupRecord
 pub const GROUPS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("groups");
 /// (realm id, parent group id or "" for top level) → child group ids
-pub const GROUP_CHILDREN: MultimapTableDefinition<(&str, &str), &str> = MultimapTableDefinition::new("group_children");
+pub const GROUP_CHILDREN: MultimapTableDefinition<(&str, &str), &str> =
+    MultimapTableDefinition::new("group_children");
 
 /// (realm id, user id) → role ids granted directly
-pub const USER_ROLES: MultimapTableDefinition<(&str, &str), &str> = MultimapTableDefinition::new("user_roles");
+pub const USER_ROLES: MultimapTableDefinition<(&str, &str), &str> =
+    MultimapTableDefinition::new("user_roles");
 /// (realm id, role id) → user ids holding it directly
-pub const ROLE_USERS: MultimapTableDefinition<(&str, &str), &str> = MultimapTableDefinition::new("role_users");
+pub const ROLE_USERS: MultimapTableDefinition<(&str, &str), &str> =
+    MultimapTableDefinition::new("role_users");
 /// (realm id, group id) → role ids granted to the group
-pub const GROUP_ROLES: MultimapTableDefinition<(&str, &str), &str> = MultimapTableDefinition::new("group_roles");
+pub const GROUP_ROLES: MultimapTableDefinition<(&str, &str), &str> =
+    MultimapTableDefinition::new("group_roles");
 /// (realm id, role id) → group ids holding it
-pub const ROLE_GROUPS: MultimapTableDefinition<(&str, &str), &str> = MultimapTableDefinition::new("role_groups");
+pub const ROLE_GROUPS: MultimapTableDefinition<(&str, &str), &str> =
+    MultimapTableDefinition::new("role_groups");
 /// (realm id, user id) → group ids the user is a member of
-pub const USER_GROUPS: MultimapTableDefinition<(&str, &str), &str> = MultimapTableDefinition::new("user_groups");
+pub const USER_GROUPS: MultimapTableDefinition<(&str, &str), &str> =
+    MultimapTableDefinition::new("user_groups");
 /// (realm id, group id) → member user ids
-pub const GROUP_MEMBERS: MultimapTableDefinition<(&str, &str), &str> = MultimapTableDefinition::new("group_members");
+pub const GROUP_MEMBERS: MultimapTableDefinition<(&str, &str), &str> =
+    MultimapTableDefinition::new("group_members");
 
 /// (realm id, key id) → SigningKeyRecord
 pub const SIGNING_KEYS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("signing_keys");
@@ -59,7 +70,8 @@ pub const SIGNING_KEYS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::
 /// (realm id, session id) → SessionRecord
 pub const SESSIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("sessions");
 /// (realm id, user id) → session ids
-pub const USER_SESSIONS: MultimapTableDefinition<(&str, &str), &str> = MultimapTableDefinition::new("user_sessions");
+pub const USER_SESSIONS: MultimapTableDefinition<(&str, &str), &str> =
+    MultimapTableDefinition::new("user_sessions");
 
 /// (realm id, time in ms, event id) → EventRecord; ordered by time for paging and expiry.
 pub const EVENTS: TableDefinition<(&str, i64, &str), &[u8]> = TableDefinition::new("events");

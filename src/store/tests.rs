@@ -40,7 +40,10 @@ fn user(id: &str, username: &str, email: Option<&str>) -> UserRecord {
 #[test]
 fn schema_version_is_stamped() {
     let (_dir, store) = open();
-    assert_eq!(store.read().unwrap().schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(
+        store.read().unwrap().schema_version().unwrap(),
+        SCHEMA_VERSION
+    );
 }
 
 #[test]
@@ -82,26 +85,44 @@ fn realm_names_are_unique_and_renames_move_the_index() {
 fn usernames_are_lowercase_and_unique_emails_too_unless_allowed() {
     let (_dir, store) = open();
     let r = realm(&store, "r");
-    store.write(|w| w.put_user(&r, &user("u1", "Alice", Some("A@x.org")), false)).unwrap();
+    store
+        .write(|w| w.put_user(&r, &user("u1", "Alice", Some("A@x.org")), false))
+        .unwrap();
     let read = store.read().unwrap();
     let found = read.user_by_username(&r, "ALICE").unwrap().unwrap();
     assert_eq!(found.username, "alice");
     assert_eq!(read.users_by_email(&r, "a@X.org").unwrap().len(), 1);
     drop(read);
 
-    let e = store.write(|w| w.put_user(&r, &user("u2", "alice", None), false)).unwrap_err();
+    let e = store
+        .write(|w| w.put_user(&r, &user("u2", "alice", None), false))
+        .unwrap_err();
     assert!(matches!(e, StoreError::Conflict(Conflict::Username)));
-    let e = store.write(|w| w.put_user(&r, &user("u2", "bob", Some("a@x.org")), false)).unwrap_err();
+    let e = store
+        .write(|w| w.put_user(&r, &user("u2", "bob", Some("a@x.org")), false))
+        .unwrap_err();
     assert!(matches!(e, StoreError::Conflict(Conflict::Email)));
-    store.write(|w| w.put_user(&r, &user("u2", "bob", Some("a@x.org")), true)).unwrap();
-    assert_eq!(store.read().unwrap().users_by_email(&r, "a@x.org").unwrap().len(), 2);
+    store
+        .write(|w| w.put_user(&r, &user("u2", "bob", Some("a@x.org")), true))
+        .unwrap();
+    assert_eq!(
+        store
+            .read()
+            .unwrap()
+            .users_by_email(&r, "a@x.org")
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[test]
 fn a_failed_operation_leaves_nothing_behind() {
     let (_dir, store) = open();
     let r = realm(&store, "r");
-    store.write(|w| w.put_user(&r, &user("u1", "alice", None), false)).unwrap();
+    store
+        .write(|w| w.put_user(&r, &user("u1", "alice", None), false))
+        .unwrap();
     // Two writes in one operation, the second conflicting: the first must not survive.
     let e = store
         .write(|w| {
@@ -110,7 +131,12 @@ fn a_failed_operation_leaves_nothing_behind() {
         })
         .unwrap_err();
     assert!(matches!(e, StoreError::Conflict(Conflict::Username)));
-    assert!(store.read().unwrap().user_by_username(&r, "bob").unwrap().is_none());
+    assert!(store
+        .read()
+        .unwrap()
+        .user_by_username(&r, "bob")
+        .unwrap()
+        .is_none());
     assert_eq!(store.read().unwrap().user_count(&r).unwrap(), 1);
 }
 
@@ -198,7 +224,12 @@ fn deleting_a_role_removes_it_from_composites_and_groups() {
         .unwrap();
     store.write(|w| w.delete_role(&r, "child")).unwrap();
     let read = store.read().unwrap();
-    assert!(read.role(&r, "parent").unwrap().unwrap().composites.is_empty());
+    assert!(read
+        .role(&r, "parent")
+        .unwrap()
+        .unwrap()
+        .composites
+        .is_empty());
     assert!(read.group_role_ids(&r, "g").unwrap().is_empty());
     assert!(read.role_by_name(&r, &r, "child").unwrap().is_none());
 }
@@ -220,9 +251,14 @@ fn group_tree_names_unique_among_siblings_and_subtree_deletes() {
             w.put_group(&r, &group("c", "ops", Some("b")))
         })
         .unwrap();
-    let e = store.write(|w| w.put_group(&r, &group("d", "eng", None))).unwrap_err();
+    let e = store
+        .write(|w| w.put_group(&r, &group("d", "eng", None)))
+        .unwrap_err();
     assert!(matches!(e, StoreError::Conflict(Conflict::GroupName)));
-    assert_eq!(store.read().unwrap().group_children(&r, Some("a")).unwrap()[0].id, "b");
+    assert_eq!(
+        store.read().unwrap().group_children(&r, Some("a")).unwrap()[0].id,
+        "b"
+    );
     store.write(|w| w.delete_group(&r, "a")).unwrap();
     let read = store.read().unwrap();
     assert!(read.group(&r, "b").unwrap().is_none());
@@ -276,7 +312,9 @@ fn data_survives_reopening() {
     {
         let store = Store::open(dir.path()).unwrap();
         let r = realm(&store, "persist");
-        store.write(|w| w.put_user(&r, &user("u", "kept", None), false)).unwrap();
+        store
+            .write(|w| w.put_user(&r, &user("u", "kept", None), false))
+            .unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
     let read = store.read().unwrap();
@@ -304,7 +342,10 @@ fn events_page_newest_first_and_expire() {
         })
         .unwrap();
     let page = store.read().unwrap().events(&r, 0, 3).unwrap();
-    assert_eq!(page.iter().map(|e| e.time).collect::<Vec<_>>(), vec![9000, 8000, 7000]);
+    assert_eq!(
+        page.iter().map(|e| e.time).collect::<Vec<_>>(),
+        vec![9000, 8000, 7000]
+    );
     assert_eq!(store.write(|w| w.expire_events(&r, 5000)).unwrap(), 5);
     assert_eq!(store.read().unwrap().events(&r, 0, 100).unwrap().len(), 5);
 }
@@ -322,11 +363,14 @@ fn model_based_users() {
         match rng.gen_range(0..3) {
             0 | 1 => {
                 let username = names[rng.gen_range(0..names.len())].to_string();
-                let email = rng.gen_bool(0.5).then(|| format!("{}@x", names[rng.gen_range(0..names.len())]));
+                let email = rng
+                    .gen_bool(0.5)
+                    .then(|| format!("{}@x", names[rng.gen_range(0..names.len())]));
                 let clash = model.iter().any(|(other, (u, e))| {
                     other != &id && (u == &username || (email.is_some() && e == &email))
                 });
-                let result = store.write(|w| w.put_user(&r, &user(&id, &username, email.as_deref()), false));
+                let result =
+                    store.write(|w| w.put_user(&r, &user(&id, &username, email.as_deref()), false));
                 assert_eq!(result.is_err(), clash, "step {step}: {result:?}");
                 if !clash {
                     model.insert(id, (username, email));
@@ -338,9 +382,16 @@ fn model_based_users() {
             }
         }
         let read = store.read().unwrap();
-        assert_eq!(read.user_count(&r).unwrap() as usize, model.len(), "step {step}");
+        assert_eq!(
+            read.user_count(&r).unwrap() as usize,
+            model.len(),
+            "step {step}"
+        );
         for (id, (username, email)) in &model {
-            assert_eq!(&read.user_by_username(&r, username).unwrap().unwrap().id, id);
+            assert_eq!(
+                &read.user_by_username(&r, username).unwrap().unwrap().id,
+                id
+            );
             if let Some(e) = email {
                 assert_eq!(&read.users_by_email(&r, e).unwrap()[0].id, id);
             }

@@ -48,7 +48,12 @@ pub struct CertTable {
 impl CertTable {
     /// Index certificates; `default_index` is served when SNI is absent or unknown.
     pub fn new(certs: Vec<LoadedCert>, default_index: usize) -> Result<CertTable, TlsError> {
-        let default = certs.get(default_index).or(certs.first()).ok_or(TlsError::Empty)?.key.clone();
+        let default = certs
+            .get(default_index)
+            .or(certs.first())
+            .ok_or(TlsError::Empty)?
+            .key
+            .clone();
         let mut exact = HashMap::new();
         let mut wildcard = HashMap::new();
         for cert in &certs {
@@ -56,7 +61,9 @@ impl CertTable {
                 let name = name.to_ascii_lowercase();
                 match name.strip_prefix("*.") {
                     Some(parent) => {
-                        wildcard.entry(parent.to_string()).or_insert_with(|| cert.key.clone());
+                        wildcard
+                            .entry(parent.to_string())
+                            .or_insert_with(|| cert.key.clone());
                     }
                     None => {
                         exact.entry(name).or_insert_with(|| cert.key.clone());
@@ -121,7 +128,11 @@ impl ResolvesServerCert for CertResolver {
 
 /// Load one PEM certificate chain and key. When `names` is empty, the names come from the
 /// certificate's subject alternative names (or its common name).
-pub fn load_cert(cert_path: &Path, key_path: &Path, names: &[String]) -> Result<LoadedCert, TlsError> {
+pub fn load_cert(
+    cert_path: &Path,
+    key_path: &Path,
+    names: &[String],
+) -> Result<LoadedCert, TlsError> {
     let file_error = |path: &Path, message: String| TlsError::File {
         path: path.to_path_buf(),
         message,
@@ -131,7 +142,10 @@ pub fn load_cert(cert_path: &Path, key_path: &Path, names: &[String]) -> Result<
         .collect::<Result<_, _>>()
         .map_err(|e| file_error(cert_path, format!("invalid PEM certificate: {e}")))?;
     if chain.is_empty() {
-        return Err(file_error(cert_path, "no certificate found in the file".into()));
+        return Err(file_error(
+            cert_path,
+            "no certificate found in the file".into(),
+        ));
     }
     let key = PrivateKeyDer::from_pem_file(key_path)
         .map_err(|e| file_error(key_path, format!("no usable private key: {e}")))?;
@@ -143,9 +157,12 @@ pub fn load_cert(cert_path: &Path, key_path: &Path, names: &[String]) -> Result<
         names.to_vec()
     };
     let certified = CertifiedKey::new(chain, signing_key);
-    certified
-        .keys_match()
-        .map_err(|e| file_error(key_path, format!("the key does not match the certificate: {e}")))?;
+    certified.keys_match().map_err(|e| {
+        file_error(
+            key_path,
+            format!("the key does not match the certificate: {e}"),
+        )
+    })?;
     Ok(LoadedCert {
         names,
         key: Arc::new(certified),
@@ -155,7 +172,8 @@ pub fn load_cert(cert_path: &Path, key_path: &Path, names: &[String]) -> Result<
 
 fn names_in_certificate(cert: &CertificateDer<'_>) -> Result<Vec<String>, String> {
     use x509_parser::prelude::*;
-    let (_, parsed) = X509Certificate::from_der(cert.as_ref()).map_err(|e| format!("cannot parse certificate: {e}"))?;
+    let (_, parsed) = X509Certificate::from_der(cert.as_ref())
+        .map_err(|e| format!("cannot parse certificate: {e}"))?;
     let mut names = Vec::new();
     if let Ok(Some(san)) = parsed.subject_alternative_name() {
         for name in &san.value.general_names {
@@ -243,19 +261,27 @@ pub fn generate_dev_cert(dir: &Path) -> Result<(), TlsError> {
         message,
     };
     std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).map_err(|e| fail(e.to_string()))?;
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .map_err(|e| fail(e.to_string()))?;
     params
         .subject_alt_names
-        .push(rcgen::SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+        .push(rcgen::SanType::IpAddress(std::net::IpAddr::from([
+            127, 0, 0, 1,
+        ])));
     params
         .subject_alt_names
-        .push(rcgen::SanType::IpAddress(std::net::IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])));
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Portcullis development certificate");
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| fail(e.to_string()))?;
+        .push(rcgen::SanType::IpAddress(std::net::IpAddr::from([
+            0u16, 0, 0, 0, 0, 0, 0, 1,
+        ])));
+    params.distinguished_name.push(
+        rcgen::DnType::CommonName,
+        "Portcullis development certificate",
+    );
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+        .map_err(|e| fail(e.to_string()))?;
     let cert = params.self_signed(&key).map_err(|e| fail(e.to_string()))?;
-    write_private(&dir.join(DEV_KEY), key.serialize_pem().as_bytes()).map_err(|e| fail(e.to_string()))?;
+    write_private(&dir.join(DEV_KEY), key.serialize_pem().as_bytes())
+        .map_err(|e| fail(e.to_string()))?;
     std::fs::write(dir.join(DEV_CERT), cert.pem()).map_err(|e| fail(e.to_string()))?;
     Ok(())
 }
@@ -277,17 +303,28 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// return the certificate chain it presented. The chain is not verified: this is for our
 /// own readiness check (a bare TCP connect would make the listener log a failed handshake)
 /// and for tests that ask which certificate SNI selected. No data is sent.
-pub async fn handshake(addr: std::net::SocketAddr, server_name: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate))
-        .with_no_client_auth();
+pub async fn handshake(
+    addr: std::net::SocketAddr,
+    server_name: &str,
+) -> Result<Vec<CertificateDer<'static>>, String> {
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .dangerous()
+    .with_custom_certificate_verifier(Arc::new(AnyCertificate))
+    .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    let name = rustls::pki_types::ServerName::try_from(server_name.to_string()).map_err(|e| e.to_string())?;
-    let mut stream = connector.connect(name, tcp).await.map_err(|e| e.to_string())?;
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let name = rustls::pki_types::ServerName::try_from(server_name.to_string())
+        .map_err(|e| e.to_string())?;
+    let mut stream = connector
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
     let chain = stream
         .get_ref()
         .1
@@ -346,10 +383,11 @@ mod tests {
 
     fn cert_for(dir: &Path, stem: &str, names: &[&str]) {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let cert = rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
+        let cert =
+            rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap()
+                .self_signed(&key)
+                .unwrap();
         std::fs::write(dir.join(format!("{stem}.pem")), cert.pem()).unwrap();
         std::fs::write(dir.join(format!("{stem}-key.pem")), key.serialize_pem()).unwrap();
     }
@@ -368,10 +406,16 @@ mod tests {
         assert!(generated);
         assert!(dir.path().join(DEV_CERT).is_file());
         let mode = std::fs::metadata(dir.path().join(DEV_KEY)).unwrap();
-        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777, 0o600);
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+            0o600
+        );
         let (_, generated) = load_table(&config(dir.path())).unwrap();
         assert!(!generated);
-        assert!(Arc::ptr_eq(&table.select(Some("localhost")), &table.select(None)));
+        assert!(Arc::ptr_eq(
+            &table.select(Some("localhost")),
+            &table.select(None)
+        ));
     }
 
     #[test]
@@ -396,9 +440,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         cert_for(dir.path(), "one", &["one.test"]);
         cert_for(dir.path(), "two", &["two.test"]);
-        let e = load_cert(&dir.path().join("one.pem"), &dir.path().join("two-key.pem"), &[]).unwrap_err();
+        let e = load_cert(
+            &dir.path().join("one.pem"),
+            &dir.path().join("two-key.pem"),
+            &[],
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("does not match"), "{e}");
-        let e = load_cert(&dir.path().join("missing.pem"), &dir.path().join("two-key.pem"), &[]).unwrap_err();
+        let e = load_cert(
+            &dir.path().join("missing.pem"),
+            &dir.path().join("two-key.pem"),
+            &[],
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("missing.pem"), "{e}");
     }
 }

@@ -14,7 +14,10 @@ fn json(response: reqwest::blocking::Response) -> serde_json::Value {
 fn health_and_metrics_over_http_and_https() {
     let server = TestServer::start();
     let client = server.client();
-    for url in [server.http_url("/health/ready"), server.https_url("/health/ready")] {
+    for url in [
+        server.http_url("/health/ready"),
+        server.https_url("/health/ready"),
+    ] {
         let r = client.get(&url).send().unwrap();
         assert_eq!(r.status(), 200, "{url}");
         assert_eq!(r.headers()["content-type"], "application/json");
@@ -35,14 +38,34 @@ fn health_and_metrics_over_http_and_https() {
     assert_eq!(r.headers()["allow"], "GET, HEAD");
 
     let big = vec![b'x'; 2 << 20];
-    let r = client.post(server.http_url("/health/live")).body(big).send().unwrap();
+    let r = client
+        .post(server.http_url("/health/live"))
+        .body(big)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 413);
     assert_eq!(json(r)["error"], "payload_too_large");
 
-    let text = client.get(server.http_url("/metrics")).send().unwrap().text().unwrap();
-    assert!(text.contains("portcullis_http_requests_total{route=\"health\",status=\"200\"}"), "{text}");
-    assert!(text.contains("portcullis_http_requests_total{route=\"unmatched\",status=\"404\"} 1"), "{text}");
-    assert!(text.contains("portcullis_http_request_duration_seconds_bucket{route=\"health\",le=\"+Inf\"}"), "{text}");
+    let text = client
+        .get(server.http_url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        text.contains("portcullis_http_requests_total{route=\"health\",status=\"200\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("portcullis_http_requests_total{route=\"unmatched\",status=\"404\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "portcullis_http_request_duration_seconds_bucket{route=\"health\",le=\"+Inf\"}"
+        ),
+        "{text}"
+    );
     assert!(text.contains("portcullis_active_sessions 0"), "{text}");
     // No request was logged one by one at info level.
     assert!(!server.log().contains("/health/ready"), "{}", server.log());
@@ -52,18 +75,29 @@ fn health_and_metrics_over_http_and_https() {
 fn first_start_generates_a_dev_certificate_and_says_so() {
     let server = TestServer::start();
     assert!(server.dir.join("certs/localhost.pem").is_file());
-    assert!(server.log().contains("generated a self-signed development certificate"), "{}", server.log());
+    assert!(
+        server
+            .log()
+            .contains("generated a self-signed development certificate"),
+        "{}",
+        server.log()
+    );
     // The client in the harness verifies the chain against that certificate for "localhost".
-    let r = server.client().get(server.https_url("/health/live")).send().unwrap();
+    let r = server
+        .client()
+        .get(server.https_url("/health/live"))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 200);
 }
 
 fn write_cert(dir: &std::path::Path, stem: &str, names: &[&str]) -> Vec<u8> {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let cert = rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
+    let cert =
+        rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join(format!("{stem}.pem")), cert.pem()).unwrap();
     std::fs::write(dir.join(format!("{stem}-key.pem")), key.serialize_pem()).unwrap();
@@ -71,8 +105,13 @@ fn write_cert(dir: &std::path::Path, stem: &str, names: &[&str]) -> Vec<u8> {
 }
 
 fn served(addr: std::net::SocketAddr, name: &str) -> Vec<u8> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let chain = rt.block_on(portcullis::tls::handshake(addr, name)).expect("handshake");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let chain = rt
+        .block_on(portcullis::tls::handshake(addr, name))
+        .expect("handshake");
     chain[0].as_ref().to_vec()
 }
 
@@ -132,12 +171,21 @@ fn data_written_before_a_restart_is_there_after_it() {
     assert!(!log.contains("created the master realm"), "{log}");
     let dir = server.stop();
     let (status, _, stderr) = run_to_end(
-        &["bootstrap-admin", "--config", "portcullis.toml", "--username", ADMIN.0],
+        &[
+            "bootstrap-admin",
+            "--config",
+            "portcullis.toml",
+            "--username",
+            ADMIN.0,
+        ],
         &dir,
         Some("another-password\n"),
     );
     assert_eq!(status.code(), Some(1));
-    assert!(stderr.contains("a user named \"admin\" already exists"), "{stderr}");
+    assert!(
+        stderr.contains("a user named \"admin\" already exists"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -146,28 +194,51 @@ fn without_admin_credentials_it_starts_and_explains_how_to_bootstrap() {
         env: vec![],
         ..Default::default()
     });
-    assert!(server.log().contains("portcullis bootstrap-admin --username"), "{}", server.log());
+    assert!(
+        server
+            .log()
+            .contains("portcullis bootstrap-admin --username"),
+        "{}",
+        server.log()
+    );
     let dir = server.stop();
     let (status, stdout, stderr) = run_to_end(
-        &["bootstrap-admin", "--config", "portcullis.toml", "--username", "Root"],
+        &[
+            "bootstrap-admin",
+            "--config",
+            "portcullis.toml",
+            "--username",
+            "Root",
+        ],
         &dir,
         Some("s3cret-pass\n"),
     );
     assert!(status.success(), "{stderr}");
-    assert!(stdout.contains("created administrator \"root\""), "{stdout}");
+    assert!(
+        stdout.contains("created administrator \"root\""),
+        "{stdout}"
+    );
     let server = TestServer::start_with(Options {
         dir: Some(dir),
         env: vec![],
         ..Default::default()
     });
-    assert!(!server.log().contains("has no administrator"), "{}", server.log());
+    assert!(
+        !server.log().contains("has no administrator"),
+        "{}",
+        server.log()
+    );
 }
 
 #[test]
 fn a_bad_config_names_the_key_and_line_and_exits_2() {
     let dir = temp_dir();
     let config = dir.join("bad.toml");
-    std::fs::write(&config, "# comment\n[server]\nhttp = \"127.0.0.1:0\"\nhttps = \"localhost\"\n").unwrap();
+    std::fs::write(
+        &config,
+        "# comment\n[server]\nhttp = \"127.0.0.1:0\"\nhttps = \"localhost\"\n",
+    )
+    .unwrap();
     for command in ["serve", "check-config"] {
         let (status, _, stderr) = run_to_end(&[command, "--config", "bad.toml"], &dir, None);
         assert_eq!(status.code(), Some(2), "{command}: {stderr}");
@@ -176,21 +247,48 @@ fn a_bad_config_names_the_key_and_line_and_exits_2() {
             "error: bad.toml:4: server.https: invalid listen address \"localhost\" (expected host:port, e.g. 0.0.0.0:8080)"
         );
     }
-    std::fs::write(&config, "[server]\nhttp = \"127.0.0.1:0\"\n[tls]\ncert_dir = \"x\"\n").unwrap();
+    std::fs::write(
+        &config,
+        "[server]\nhttp = \"127.0.0.1:0\"\n[tls]\ncert_dir = \"x\"\n",
+    )
+    .unwrap();
     let (status, _, stderr) = run_to_end(&["check-config", "--config", "bad.toml"], &dir, None);
     assert_eq!(status.code(), Some(2));
-    assert!(stderr.starts_with("error: bad.toml:4: tls.cert_dir: unknown field `cert_dir`, expected `certs_dir`"), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "error: bad.toml:4: tls.cert_dir: unknown field `cert_dir`, expected `certs_dir`"
+        ),
+        "{stderr}"
+    );
 
-    std::fs::write(&config, "[[tls.certificate]]\ncert = \"missing.pem\"\nkey = \"missing-key.pem\"\n").unwrap();
+    std::fs::write(
+        &config,
+        "[[tls.certificate]]\ncert = \"missing.pem\"\nkey = \"missing-key.pem\"\n",
+    )
+    .unwrap();
     let (status, _, stderr) = run_to_end(&["check-config", "--config", "bad.toml"], &dir, None);
     assert_eq!(status.code(), Some(2));
-    assert!(stderr.contains("bad.toml:2: tls.certificate[0].cert: cannot read \"missing.pem\""), "{stderr}");
+    assert!(
+        stderr.contains("bad.toml:2: tls.certificate[0].cert: cannot read \"missing.pem\""),
+        "{stderr}"
+    );
 
     let (status, _, stderr) = run_to_end(&["serve", "--config", "nope.toml"], &dir, None);
     assert_eq!(status.code(), Some(2));
-    assert!(stderr.contains("nope.toml: cannot read the configuration file"), "{stderr}");
+    assert!(
+        stderr.contains("nope.toml: cannot read the configuration file"),
+        "{stderr}"
+    );
 
-    let (status, stdout, _) = run_to_end(&["check-config", "--config", &write_config(&dir, "").display().to_string()], &dir, None);
+    let (status, stdout, _) = run_to_end(
+        &[
+            "check-config",
+            "--config",
+            &write_config(&dir, "").display().to_string(),
+        ],
+        &dir,
+        None,
+    );
     assert!(status.success());
     assert!(stdout.contains("configuration is valid"));
     // Nothing was written by the failed attempts.
@@ -200,7 +298,11 @@ fn a_bad_config_names_the_key_and_line_and_exits_2() {
 #[test]
 fn the_default_config_file_is_valid() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let (status, stdout, stderr) = run_to_end(&["check-config", "--config", "config/portcullis.toml"], std::path::Path::new(root), None);
+    let (status, stdout, stderr) = run_to_end(
+        &["check-config", "--config", "config/portcullis.toml"],
+        std::path::Path::new(root),
+        None,
+    );
     assert!(status.success(), "{stderr}");
     assert!(stdout.contains("configuration is valid"));
 }
@@ -212,13 +314,21 @@ fn an_occupied_port_is_a_clear_error() {
     let dir = temp_dir();
     write_config(&dir, "");
     let (status, _, stderr) = run_to_end(
-        &["serve", "--config", "portcullis.toml", "--http", &addr.to_string()],
+        &[
+            "serve",
+            "--config",
+            "portcullis.toml",
+            "--http",
+            &addr.to_string(),
+        ],
         &dir,
         None,
     );
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains(&format!("error: cannot listen on {addr} (server.http): address already in use")),
+        stderr.contains(&format!(
+            "error: cannot listen on {addr} (server.http): address already in use"
+        )),
         "{stderr}"
     );
 }
@@ -231,9 +341,16 @@ fn two_servers_cannot_open_the_same_data_dir() {
         ..Default::default()
     });
     let log = second.err().expect("the second server must not start");
-    assert!(log.contains("is in use by another portcullis process"), "{log}");
+    assert!(
+        log.contains("is in use by another portcullis process"),
+        "{log}"
+    );
     // The first server is unharmed, and its data opens cleanly after it stops.
-    let r = first.client().get(first.http_url("/health/ready")).send().unwrap();
+    let r = first
+        .client()
+        .get(first.http_url("/health/ready"))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 200);
     let dir = first.stop();
     let again = TestServer::start_with(Options {
@@ -250,7 +367,11 @@ fn sigterm_stops_gracefully_within_seconds_and_sigint_at_once() {
     let (status, took) = server.signal_and_wait("TERM");
     assert!(status.success(), "{status}\n{}", server.log());
     assert!(took < Duration::from_secs(5), "took {took:?}");
-    assert!(server.log().contains("SIGTERM received"), "{}", server.log());
+    assert!(
+        server.log().contains("SIGTERM received"),
+        "{}",
+        server.log()
+    );
 
     let mut server = TestServer::start();
     let (_, took) = server.signal_and_wait("INT");
@@ -261,7 +382,20 @@ fn sigterm_stops_gracefully_within_seconds_and_sigint_at_once() {
 fn command_line_overrides_the_file() {
     let dir = temp_dir();
     write_config(&dir, "");
-    let (status, _, stderr) = run_to_end(&["serve", "--config", "portcullis.toml", "--https", "nonsense"], &dir, None);
+    let (status, _, stderr) = run_to_end(
+        &[
+            "serve",
+            "--config",
+            "portcullis.toml",
+            "--https",
+            "nonsense",
+        ],
+        &dir,
+        None,
+    );
     assert_eq!(status.code(), Some(2));
-    assert!(stderr.contains("--https: invalid listen address \"nonsense\""), "{stderr}");
+    assert!(
+        stderr.contains("--https: invalid listen address \"nonsense\""),
+        "{stderr}"
+    );
 }

@@ -48,7 +48,10 @@ impl Default for Options {
 
 /// A fresh temporary directory that outlives the test only if it fails (for inspection).
 pub fn temp_dir() -> PathBuf {
-    let dir = tempfile::Builder::new().prefix("portcullis-it-").tempdir().expect("tempdir");
+    let dir = tempfile::Builder::new()
+        .prefix("portcullis-it-")
+        .tempdir()
+        .expect("tempdir");
     dir.keep()
 }
 
@@ -72,14 +75,23 @@ pub fn run_to_end(args: &[&str], dir: &Path, stdin: Option<&str>) -> (ExitStatus
         .current_dir(dir)
         .env_remove("PORTCULLIS_ADMIN")
         .env_remove("PORTCULLIS_ADMIN_PASSWORD")
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn portcullis");
     if let Some(input) = stdin {
         use std::io::Write;
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
     }
     let out = wait_with_timeout(child, Duration::from_secs(30));
     (
@@ -98,7 +110,9 @@ fn wait_with_timeout(child: Child, limit: Duration) -> std::process::Output {
     match rx.recv_timeout(limit) {
         Ok(out) => out.expect("wait for portcullis"),
         Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &id.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &id.to_string()])
+                .status();
             panic!("portcullis did not exit within {limit:?}");
         }
     }
