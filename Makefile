@@ -1,0 +1,31 @@
+# The two commands of the README: `make run` and `make test`. Both install what they need.
+.PHONY: run dev test setup lint bench bench-startup
+
+CARGO ?= cargo
+
+setup:
+	@scripts/setup.sh
+
+# Run the server on the embedded default configuration (config/portcullis.toml):
+# http://localhost:8080, https://localhost:8443, data in ./data. Set PORTCULLIS_ADMIN and
+# PORTCULLIS_ADMIN_PASSWORD to create the first administrator.
+run: setup
+	$(CARGO) run --release -- serve --config config/portcullis.toml
+
+# The same, unoptimised build (faster to compile).
+dev: setup
+	$(CARGO) run -- serve --config config/portcullis.toml
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+# Everything CI runs: formatting, lints, unit and end-to-end tests.
+test: setup lint
+	$(CARGO) test --all-targets
+
+# Start-up time and idle memory of the release binary.
+bench-startup: setup
+	$(CARGO) bench --bench startup
+
+bench: bench-startup

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install what building and testing Portcullis needs on a fresh Debian machine, skipping
+# anything already present. Safe to run repeatedly; `make run` and `make test` call it.
+set -euo pipefail
+
+need_apt=()
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)        # pingora's zlib-ng build
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=; fi
+  echo "setup: installing ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo is missing; install Rust (https://rustup.rs) and re-run" >&2
+  exit 1
+fi
