@@ -18,7 +18,10 @@ use std::time::{Duration, Instant};
 const BINARY: &str = env!("CARGO_BIN_EXE_portcullis");
 
 fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 fn ready(addr: SocketAddr) -> bool {
@@ -26,8 +29,7 @@ fn ready(addr: SocketAddr) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
-    if s
-        .write_all(b"GET /health/ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    if s.write_all(b"GET /health/ready HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .is_err()
     {
         return false;
@@ -41,7 +43,15 @@ fn start(dir: &Path) -> (Child, Duration) {
     let https = free_port();
     let started = Instant::now();
     let child = Command::new(BINARY)
-        .args(["serve", "--config", "portcullis.toml", "--http", &http.to_string(), "--https", &https.to_string()])
+        .args([
+            "serve",
+            "--config",
+            "portcullis.toml",
+            "--http",
+            &http.to_string(),
+            "--https",
+            &https.to_string(),
+        ])
         .current_dir(dir)
         .env("RUST_LOG", "warn")
         .env_remove("PORTCULLIS_ADMIN")
@@ -58,7 +68,9 @@ fn start(dir: &Path) -> (Child, Duration) {
 }
 
 fn stop(mut child: Child) {
-    let _ = Command::new("kill").args(["-INT", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
     let _ = child.wait();
 }
 
@@ -103,22 +115,35 @@ fn main() {
     }
     later.sort();
     rss.sort();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     println!("\n| measure (threads = 2, {cores} cores) | value | target |");
     println!("|---|---|---|");
-    println!("| first start to ready (empty data dir) | {:.1} ms | - |", first.as_secs_f64() * 1e3);
+    println!(
+        "| first start to ready (empty data dir) | {:.1} ms | - |",
+        first.as_secs_f64() * 1e3
+    );
     let p50 = percentile(&later, 0.5);
     let p95 = percentile(&later, 0.95);
     println!(
         "| later start to ready, p50 / p95 (n=20) | {:.1} ms / {:.1} ms | < 100 ms {} |",
         p50.as_secs_f64() * 1e3,
         p95.as_secs_f64() * 1e3,
-        if p95 < Duration::from_millis(100) { "(met)" } else { "(MISSED)" }
+        if p95 < Duration::from_millis(100) {
+            "(met)"
+        } else {
+            "(MISSED)"
+        }
     );
     let median_rss = rss[rss.len() / 2];
     println!(
         "| idle resident memory (VmRSS, median) | {:.1} MB | < 20 MB {} |",
         median_rss as f64 / 1024.0,
-        if median_rss < 20 * 1024 { "(met)" } else { "(MISSED)" }
+        if median_rss < 20 * 1024 {
+            "(met)"
+        } else {
+            "(MISSED)"
+        }
     );
 }
