@@ -2,6 +2,7 @@
 //! Only well-kept crates do the maths; this module chooses parameters and formats.
 //! It performs no I/O and never logs secret material.
 
+pub mod jwt;
 pub mod password;
 pub mod random;
 
