@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod http;
+pub mod idp;
 pub mod logging;
 pub mod metrics;
 pub mod proxy;

@@ -1,0 +1,7 @@
+//! The identity provider: realms, keys, roles, tokens, and the OIDC, login and admin
+//! endpoints. Handlers here take the transport-free request types of `crate::http` and
+//! never see pingora.
+
+pub mod keys;
+pub mod realm;
+pub mod roles;

@@ -1,0 +1,245 @@
+//! Realm creation with Keycloak's defaults: signing keys, the default roles, the built-in
+//! clients (`account`, `admin-cli`, `broker`, `realm-management`) and, in the master realm,
+//! the `{realm}-realm` management client whose roles the master `admin` role includes.
+//! Everything happens inside the caller's write transaction.
+
+use crate::crypto::random_id;
+use crate::store::{ClientRecord, Conflict, RealmRecord, RoleRecord, StoreError, UserRecord, Write};
+
+use super::keys::{self, KeyError};
+
+pub const MASTER: &str = "master";
+
+/// The roles of the `realm-management` client (and of `{realm}-realm` in master).
+pub const MANAGEMENT_ROLES: &[&str] = &[
+    "manage-users",
+    "view-users",
+    "query-users",
+    "query-groups",
+    "manage-clients",
+    "view-clients",
+    "query-clients",
+    "create-client",
+    "manage-realm",
+    "view-realm",
+    "query-realms",
+    "manage-identity-providers",
+    "view-identity-providers",
+    "manage-events",
+    "view-events",
+    "manage-authorization",
+    "view-authorization",
+    "impersonation",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum RealmError {
+    #[error("Conflict detected. See logs for details")]
+    Exists,
+    #[error("the master realm does not exist")]
+    NoMaster,
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+}
+
+impl From<StoreError> for RealmError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(Conflict::RealmName) => RealmError::Exists,
+            other => RealmError::Store(other),
+        }
+    }
+}
+
+/// Name of the default composite role every new user receives.
+pub fn default_role_name(realm: &str) -> String {
+    format!("default-roles-{realm}")
+}
+
+/// Create a role and return its id.
+pub fn add_role(
+    w: &mut Write,
+    realm_id: &str,
+    container_id: &str,
+    client_role: bool,
+    name: &str,
+    composites: Vec<String>,
+) -> Result<String, StoreError> {
+    let id = random_id();
+    w.put_role(
+        realm_id,
+        &RoleRecord {
+            id: id.clone(),
+            name: name.to_string(),
+            description: Some(format!("${{role_{name}}}")),
+            container_id: container_id.to_string(),
+            client_role,
+            composites,
+            ..Default::default()
+        },
+    )?;
+    Ok(id)
+}
+
+fn builtin_client(client_id: &str) -> ClientRecord {
+    ClientRecord {
+        id: random_id(),
+        client_id: client_id.to_string(),
+        name: Some(format!("${{client_{client_id}}}")),
+        enabled: true,
+        client_authenticator_type: "client-secret".into(),
+        protocol: "openid-connect".into(),
+        full_scope_allowed: true,
+        standard_flow_enabled: true,
+        ..Default::default()
+    }
+}
+
+/// The management roles of a realm, held by a client; `realm-admin` includes all of them.
+fn add_management_client(w: &mut Write, realm_id: &str, client_id: &str) -> Result<Vec<String>, StoreError> {
+    let mut client = builtin_client(client_id);
+    client.bearer_only = true;
+    client.standard_flow_enabled = false;
+    w.put_client(realm_id, &client)?;
+    let mut ids = Vec::new();
+    for name in MANAGEMENT_ROLES {
+        ids.push(add_role(w, realm_id, &client.id, true, name, vec![])?);
+    }
+    if client_id == "realm-management" {
+        let admin = add_role(w, realm_id, &client.id, true, "realm-admin", ids.clone())?;
+        ids.push(admin);
+    }
+    Ok(ids)
+}
+
+/// Create a realm from `template` (its `id` is assigned when empty) with Keycloak's
+/// defaults. For any realm but master, master gets a `{name}-realm` client whose roles the
+/// master `admin` role includes.
+pub fn create_realm(w: &mut Write, mut template: RealmRecord, now_ms: i64) -> Result<RealmRecord, RealmError> {
+    if template.id.is_empty() {
+        template.id = random_id();
+    }
+    template.created_at = now_ms;
+    let realm_id = template.id.clone();
+    let name = template.name.clone();
+    w.put_realm(&template)?;
+    keys::create_realm_keys(w, &realm_id, now_ms)?;
+
+    let offline = add_role(w, &realm_id, &realm_id, false, "offline_access", vec![])?;
+    let uma = add_role(w, &realm_id, &realm_id, false, "uma_authorization", vec![])?;
+
+    let account = builtin_client("account");
+    w.put_client(&realm_id, &ClientRecord {
+        public_client: true,
+        base_url: Some(format!("/realms/{name}/account/")),
+        ..account.clone()
+    })?;
+    let view_profile = add_role(w, &realm_id, &account.id, true, "view-profile", vec![])?;
+    let manage_account_links = add_role(w, &realm_id, &account.id, true, "manage-account-links", vec![])?;
+    let manage_account = add_role(w, &realm_id, &account.id, true, "manage-account", vec![manage_account_links])?;
+    add_role(w, &realm_id, &account.id, true, "view-applications", vec![])?;
+    add_role(w, &realm_id, &account.id, true, "view-consent", vec![])?;
+    add_role(w, &realm_id, &account.id, true, "delete-account", vec![])?;
+
+    add_role(
+        w,
+        &realm_id,
+        &realm_id,
+        false,
+        &default_role_name(&name),
+        vec![offline, uma, view_profile, manage_account],
+    )?;
+
+    w.put_client(&realm_id, &ClientRecord {
+        public_client: true,
+        standard_flow_enabled: false,
+        direct_access_grants_enabled: true,
+        ..builtin_client("admin-cli")
+    })?;
+    let broker = builtin_client("broker");
+    w.put_client(&realm_id, &ClientRecord {
+        bearer_only: true,
+        standard_flow_enabled: false,
+        ..broker.clone()
+    })?;
+    add_role(w, &realm_id, &broker.id, true, "read-token", vec![])?;
+
+    if name == MASTER {
+        let create_realm = add_role(w, &realm_id, &realm_id, false, "create-realm", vec![])?;
+        let mut admin_composites = vec![create_realm];
+        admin_composites.extend(add_management_client(w, &realm_id, "master-realm")?);
+        add_role(w, &realm_id, &realm_id, false, "admin", admin_composites)?;
+    } else {
+        add_management_client(w, &realm_id, "realm-management")?;
+        let master = w.realm_by_name(MASTER)?.ok_or(RealmError::NoMaster)?;
+        let managed = add_management_client(w, &master.id, &format!("{name}-realm"))?;
+        if let Some(mut admin) = w.role_by_name(&master.id, &master.id, "admin")? {
+            admin.composites.extend(managed);
+            w.put_role(&master.id, &admin)?;
+        }
+    }
+    Ok(template)
+}
+
+/// Delete a realm and, in master, its `{name}-realm` management client.
+pub fn delete_realm(w: &mut Write, realm: &RealmRecord) -> Result<(), StoreError> {
+    if let Some(master) = w.realm_by_name(MASTER)? {
+        if master.id != realm.id {
+            if let Some(client) = w.client_by_client_id(&master.id, &format!("{}-realm", realm.name))? {
+                w.delete_client(&master.id, &client.id)?;
+            }
+        }
+    }
+    w.delete_realm(&realm.id)?;
+    Ok(())
+}
+
+/// Store a new user and give it the realm's default roles.
+pub fn create_user(w: &mut Write, realm: &RealmRecord, user: &UserRecord) -> Result<(), StoreError> {
+    w.put_user(&realm.id, user, realm.duplicate_emails_allowed)?;
+    if let Some(role) = w.role_by_name(&realm.id, &realm.id, &default_role_name(&realm.name))? {
+        w.grant_user_role(&realm.id, &user.id, &role.id)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn realm(name: &str) -> RealmRecord {
+        RealmRecord {
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn master_then_another_realm_with_management_clients() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let master = store.write(|w| create_realm(w, realm(MASTER), 1)).unwrap();
+        let other = store.write(|w| create_realm(w, realm("shop"), 2)).unwrap();
+        let read = store.read().unwrap();
+        let admin = read.role_by_name(&master.id, &master.id, "admin").unwrap().unwrap();
+        let shop_realm = read.client_by_client_id(&master.id, "shop-realm").unwrap().unwrap();
+        let manage_users = read.role_by_name(&master.id, &shop_realm.id, "manage-users").unwrap().unwrap();
+        assert!(admin.composites.contains(&manage_users.id));
+        let rm = read.client_by_client_id(&other.id, "realm-management").unwrap().unwrap();
+        let realm_admin = read.role_by_name(&other.id, &rm.id, "realm-admin").unwrap().unwrap();
+        assert_eq!(realm_admin.composites.len(), MANAGEMENT_ROLES.len());
+        assert!(read.client_by_client_id(&other.id, "admin-cli").unwrap().unwrap().direct_access_grants_enabled);
+        assert_eq!(read.signing_keys(&other.id).unwrap().len(), 2);
+        drop(read);
+        let e = store.write(|w| create_realm(w, realm("shop"), 3)).unwrap_err();
+        assert!(matches!(e, RealmError::Exists));
+        store.write(|w| delete_realm(w, &other)).unwrap();
+        let read = store.read().unwrap();
+        assert!(read.client_by_client_id(&master.id, "shop-realm").unwrap().is_none());
+        let admin = read.role_by_name(&master.id, &master.id, "admin").unwrap().unwrap();
+        assert!(!admin.composites.contains(&manage_users.id));
+    }
+}

@@ -1,0 +1,166 @@
+//! Effective roles: what a user holds directly, through its groups (and their ancestors),
+//! expanded through composite roles. This is what tokens carry and what admin permission
+//! checks ask.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use crate::store::{Read, RoleRecord, StoreError};
+
+/// A user's effective roles, split the way tokens carry them.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct EffectiveRoles {
+    /// Realm role names.
+    pub realm: BTreeSet<String>,
+    /// clientId → client role names.
+    pub clients: BTreeMap<String, BTreeSet<String>>,
+    /// Every role id (for permission checks by id).
+    pub ids: HashSet<String>,
+}
+
+impl EffectiveRoles {
+    pub fn has_client_role(&self, client_id: &str, role: &str) -> bool {
+        self.clients.get(client_id).is_some_and(|r| r.contains(role))
+    }
+}
+
+/// Ids of the groups a user belongs to, with every ancestor group.
+pub fn group_ids_with_ancestors(read: &Read, realm: &str, user: &str) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for group in read.user_group_ids(realm, user)? {
+        let mut current = Some(group);
+        while let Some(id) = current {
+            if !seen.insert(id.clone()) {
+                break;
+            }
+            current = read.group(realm, &id)?.and_then(|g| g.parent_id);
+            out.push(id);
+        }
+    }
+    Ok(out)
+}
+
+/// Expand role ids through composites (cycle-safe).
+pub fn expand(read: &Read, realm: &str, start: Vec<String>) -> Result<Vec<RoleRecord>, StoreError> {
+    let mut seen = HashSet::new();
+    let mut stack = start;
+    let mut out = Vec::new();
+    while let Some(id) = stack.pop() {
+        if !seen.insert(id.clone()) {
+            continue;
+        }
+        if let Some(role) = read.role(realm, &id)? {
+            stack.extend(role.composites.iter().cloned());
+            out.push(role);
+        }
+    }
+    Ok(out)
+}
+
+/// A user's effective roles.
+pub fn effective_roles(read: &Read, realm: &str, user: &str) -> Result<EffectiveRoles, StoreError> {
+    let mut start = read.user_role_ids(realm, user)?;
+    for group in group_ids_with_ancestors(read, realm, user)? {
+        start.extend(read.group_role_ids(realm, &group)?);
+    }
+    let roles = expand(read, realm, start)?;
+    let mut result = EffectiveRoles::default();
+    let mut client_names: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for role in roles {
+        result.ids.insert(role.id.clone());
+        if role.client_role {
+            let client_id = match client_names.get(&role.container_id) {
+                Some(name) => name.clone(),
+                None => {
+                    let name = read.client(realm, &role.container_id)?.map(|c| c.client_id);
+                    client_names.insert(role.container_id.clone(), name.clone());
+                    name
+                }
+            };
+            if let Some(client_id) = client_id {
+                result.clients.entry(client_id).or_default().insert(role.name);
+            }
+        } else {
+            result.realm.insert(role.name);
+        }
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ClientRecord, GroupRecord, RealmRecord, Store, UserRecord};
+
+    #[test]
+    fn direct_group_inherited_and_composite_roles() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .write(|w| {
+                w.put_realm(&RealmRecord {
+                    id: "r".into(),
+                    name: "r".into(),
+                    ..Default::default()
+                })?;
+                w.put_client(
+                    "r",
+                    &ClientRecord {
+                        id: "c".into(),
+                        client_id: "app".into(),
+                        ..Default::default()
+                    },
+                )?;
+                let role = |id: &str, container: &str, client: bool, composites: Vec<String>| RoleRecord {
+                    id: id.into(),
+                    name: id.into(),
+                    container_id: container.into(),
+                    client_role: client,
+                    composites,
+                    ..Default::default()
+                };
+                w.put_role("r", &role("reader", "c", true, vec![]))?;
+                w.put_role("r", &role("editor", "r", false, vec!["reader".into()]))?;
+                w.put_role("r", &role("staff", "r", false, vec![]))?;
+                w.put_role("r", &role("direct", "r", false, vec![]))?;
+                // A cycle must not loop forever.
+                w.put_role("r", &role("loop", "r", false, vec!["loop".into()]))?;
+                w.put_user(
+                    "r",
+                    &UserRecord {
+                        id: "u".into(),
+                        username: "u".into(),
+                        ..Default::default()
+                    },
+                    false,
+                )?;
+                w.put_group(
+                    "r",
+                    &GroupRecord {
+                        id: "parent".into(),
+                        name: "parent".into(),
+                        ..Default::default()
+                    },
+                )?;
+                w.put_group(
+                    "r",
+                    &GroupRecord {
+                        id: "child".into(),
+                        name: "child".into(),
+                        parent_id: Some("parent".into()),
+                        ..Default::default()
+                    },
+                )?;
+                w.grant_group_role("r", "parent", "staff")?;
+                w.grant_group_role("r", "child", "editor")?;
+                w.add_member("r", "child", "u")?;
+                w.grant_user_role("r", "u", "direct")?;
+                w.grant_user_role("r", "u", "loop")
+            })
+            .unwrap();
+        let roles = effective_roles(&store.read().unwrap(), "r", "u").unwrap();
+        let realm: Vec<&str> = roles.realm.iter().map(String::as_str).collect();
+        assert_eq!(realm, vec!["direct", "editor", "loop", "staff"]);
+        assert!(roles.has_client_role("app", "reader"));
+    }
+}
