@@ -16,11 +16,13 @@ use http::{header, HeaderValue, StatusCode};
 
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::idp::keys::KeyRing;
+use crate::idp::oidc;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
 pub use error::ApiError;
-pub use router::{Endpoint, Router};
+pub use router::{Endpoint, Params, Router};
 
 pub type Request = http::Request<Bytes>;
 pub type Response = http::Response<Bytes>;
@@ -41,6 +43,8 @@ pub struct App {
     pub store: Store,
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
+    /// Parsed realm signing keys.
+    pub keys: Arc<KeyRing>,
     ready: Arc<AtomicBool>,
     router: Arc<Router>,
 }
@@ -57,6 +61,7 @@ impl App {
             store,
             clock,
             metrics,
+            keys: Arc::new(KeyRing::new()),
             ready: Arc::new(AtomicBool::new(false)),
             router: Arc::new(Router::new()),
         }
@@ -72,23 +77,33 @@ impl App {
     }
 
     /// Which endpoint, if any, serves `path`. The proxy asks this before anything else.
-    pub fn route(&self, path: &str) -> Option<Endpoint> {
+    pub fn route(&self, path: &str) -> Option<(Endpoint, Params)> {
         self.router.find(path)
     }
 
     /// Serve one request to a known endpoint.
-    pub async fn handle(
-        &self,
-        endpoint: Endpoint,
-        request: Request,
-        _info: RequestInfo,
-    ) -> Response {
-        let result = match endpoint {
-            Endpoint::HealthLive => ops::live(&request),
-            Endpoint::HealthReady => ops::ready(self, &request),
-            Endpoint::Metrics => ops::metrics(self, &request),
-        };
-        result.unwrap_or_else(|e| e.into_response())
+    pub async fn handle(&self, endpoint: Endpoint, params: &Params, request: Request, info: RequestInfo) -> Response {
+        let realm = params.realm.as_str();
+        let oauth = |r: Result<Response, error::OAuthError>| r.unwrap_or_else(|e| e.into_response());
+        match endpoint {
+            Endpoint::HealthLive => ops::live(&request).unwrap_or_else(|e| e.into_response()),
+            Endpoint::HealthReady => ops::ready(self, &request).unwrap_or_else(|e| e.into_response()),
+            Endpoint::Metrics => ops::metrics(self, &request).unwrap_or_else(|e| e.into_response()),
+            Endpoint::RealmInfo => oauth(oidc::discovery::realm_info(self, &request, &info, realm).await),
+            Endpoint::Discovery => oauth(oidc::discovery::discovery(self, &request, &info, realm).await),
+            Endpoint::Certs => oauth(oidc::discovery::certs(self, &request, realm).await),
+            Endpoint::Token => oauth(oidc::token::token(self, &request, &info, realm).await),
+            Endpoint::UserInfo => oauth(oidc::userinfo::userinfo(self, &request, &info, realm).await),
+            Endpoint::Introspect => oauth(oidc::userinfo::introspect(self, &request, &info, realm).await),
+            Endpoint::Revoke => oauth(oidc::userinfo::revoke(self, &request, &info, realm).await),
+            Endpoint::Authorize
+            | Endpoint::Logout
+            | Endpoint::LoginAction
+            | Endpoint::LoginStatusIframe
+            | Endpoint::ThirdPartyCookies
+            | Endpoint::Resource
+            | Endpoint::Admin => ApiError::NotFound.into_response(),
+        }
     }
 }
 

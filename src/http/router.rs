@@ -1,5 +1,8 @@
 //! Path → endpoint. Only the paths the gateway serves itself are here; everything else is
-//! the proxy's business (routes to upstream apps).
+//! the proxy's business (routes to upstream apps). Sub-trees with many resources (the
+//! admin API) route further inside their own module.
+
+use std::borrow::Cow;
 
 /// An endpoint served by Portcullis itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -7,6 +10,20 @@ pub enum Endpoint {
     HealthLive,
     HealthReady,
     Metrics,
+    RealmInfo,
+    Discovery,
+    Authorize,
+    Token,
+    Introspect,
+    Revoke,
+    UserInfo,
+    Logout,
+    Certs,
+    LoginAction,
+    LoginStatusIframe,
+    ThirdPartyCookies,
+    Resource,
+    Admin,
 }
 
 impl Endpoint {
@@ -15,8 +32,22 @@ impl Endpoint {
         match self {
             Endpoint::HealthLive | Endpoint::HealthReady => "health",
             Endpoint::Metrics => "metrics",
+            Endpoint::Token => "oidc_token",
+            Endpoint::Authorize | Endpoint::LoginAction | Endpoint::Logout => "oidc_login",
+            Endpoint::Admin => "admin",
+            Endpoint::Resource => "resources",
+            _ => "oidc",
         }
     }
+}
+
+/// Values captured from the path, percent-decoded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Params {
+    /// The realm name (`/realms/{realm}/...`).
+    pub realm: String,
+    /// The remainder of a catch-all route (`/admin/realms/{*rest}`, `/resources/{*rest}`).
+    pub rest: String,
 }
 
 pub struct Router {
@@ -29,27 +60,66 @@ impl Default for Router {
     }
 }
 
+const OIDC: &str = "/realms/{realm}/protocol/openid-connect";
+
 impl Router {
     pub fn new() -> Router {
         let mut inner = matchit::Router::new();
-        let routes = [
-            ("/health/live", Endpoint::HealthLive),
-            ("/health/ready", Endpoint::HealthReady),
-            ("/metrics", Endpoint::Metrics),
+        let routes: Vec<(String, Endpoint)> = vec![
+            ("/health/live".into(), Endpoint::HealthLive),
+            ("/health/ready".into(), Endpoint::HealthReady),
+            ("/metrics".into(), Endpoint::Metrics),
+            ("/realms/{realm}".into(), Endpoint::RealmInfo),
+            ("/realms/{realm}/.well-known/openid-configuration".into(), Endpoint::Discovery),
+            ("/realms/{realm}/.well-known/oauth-authorization-server".into(), Endpoint::Discovery),
+            (format!("{OIDC}/auth"), Endpoint::Authorize),
+            (format!("{OIDC}/token"), Endpoint::Token),
+            (format!("{OIDC}/token/introspect"), Endpoint::Introspect),
+            (format!("{OIDC}/revoke"), Endpoint::Revoke),
+            (format!("{OIDC}/userinfo"), Endpoint::UserInfo),
+            (format!("{OIDC}/logout"), Endpoint::Logout),
+            (format!("{OIDC}/certs"), Endpoint::Certs),
+            (format!("{OIDC}/login-status-iframe.html"), Endpoint::LoginStatusIframe),
+            (format!("{OIDC}/login-status-iframe.html/init"), Endpoint::LoginStatusIframe),
+            (format!("{OIDC}/3p-cookies/{{*rest}}"), Endpoint::ThirdPartyCookies),
+            ("/realms/{realm}/login-actions/{*rest}".into(), Endpoint::LoginAction),
+            ("/resources/{*rest}".into(), Endpoint::Resource),
+            ("/admin/realms".into(), Endpoint::Admin),
+            ("/admin/realms/{*rest}".into(), Endpoint::Admin),
         ];
         for (path, endpoint) in routes {
             // The table above is static and conflict-free; a failure is a programming error
             // caught by the `all_routes_resolve` test.
-            if let Err(e) = inner.insert(path, endpoint) {
+            if let Err(e) = inner.insert(path.as_str(), endpoint) {
                 tracing::error!(%path, error = %e, "route table conflict");
             }
         }
         Router { inner }
     }
 
-    pub fn find(&self, path: &str) -> Option<Endpoint> {
-        self.inner.at(path).ok().map(|m| *m.value)
+    /// The endpoint for a path, with its parameters; `None` when the gateway does not serve it.
+    pub fn find(&self, path: &str) -> Option<(Endpoint, Params)> {
+        let matched = self.inner.at(path).ok()?;
+        let decode = |v: &str| -> Option<String> {
+            percent_decode(v).map(Cow::into_owned)
+        };
+        let params = Params {
+            realm: matched.params.get("realm").map(decode).unwrap_or(Some(String::new()))?,
+            rest: matched.params.get("rest").unwrap_or("").to_string(),
+        };
+        Some((*matched.value, params))
     }
+}
+
+/// Percent-decode a path segment; `None` when the result is not UTF-8.
+pub fn percent_decode(value: &str) -> Option<Cow<'_, str>> {
+    if !value.contains('%') {
+        return Some(Cow::Borrowed(value));
+    }
+    let bytes: Vec<u8> = form_urlencoded::parse(format!("x={}", value.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned().into_bytes())?;
+    String::from_utf8(bytes).ok().map(Cow::Owned)
 }
 
 #[cfg(test)]
@@ -59,10 +129,17 @@ mod tests {
     #[test]
     fn all_routes_resolve() {
         let r = Router::new();
-        assert_eq!(r.find("/health/live"), Some(Endpoint::HealthLive));
-        assert_eq!(r.find("/health/ready"), Some(Endpoint::HealthReady));
-        assert_eq!(r.find("/metrics"), Some(Endpoint::Metrics));
-        assert_eq!(r.find("/health"), None);
-        assert_eq!(r.find("/app/anything"), None);
+        assert_eq!(r.find("/health/live").unwrap().0, Endpoint::HealthLive);
+        assert_eq!(r.find("/metrics").unwrap().0, Endpoint::Metrics);
+        let (e, p) = r.find("/realms/my%20realm/protocol/openid-connect/token").unwrap();
+        assert_eq!(e, Endpoint::Token);
+        assert_eq!(p.realm, "my realm");
+        assert_eq!(r.find("/realms/a/protocol/openid-connect/token/introspect").unwrap().0, Endpoint::Introspect);
+        let (e, p) = r.find("/admin/realms/a/users/1").unwrap();
+        assert_eq!((e, p.rest.as_str()), (Endpoint::Admin, "a/users/1"));
+        assert_eq!(r.find("/admin/realms").unwrap().0, Endpoint::Admin);
+        assert_eq!(r.find("/realms/a/.well-known/openid-configuration").unwrap().0, Endpoint::Discovery);
+        assert!(r.find("/health").is_none());
+        assert!(r.find("/app/anything").is_none());
     }
 }

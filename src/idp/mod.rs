@@ -2,6 +2,10 @@
 //! endpoints. Handlers here take the transport-free request types of `crate::http` and
 //! never see pingora.
 
+pub mod authn;
 pub mod keys;
+pub mod oidc;
 pub mod realm;
 pub mod roles;
+pub mod sessions;
+pub mod tokens;

@@ -12,7 +12,7 @@ use pingora::prelude::*;
 use pingora_http::ResponseHeader;
 use pingora_proxy::{ProxyHttp, Session};
 
-use crate::http::{ApiError, App, Endpoint, RequestInfo, Response};
+use crate::http::{ApiError, App, Endpoint, Params, RequestInfo, Response};
 
 /// Per-request state carried between hooks.
 pub struct RequestCtx {
@@ -45,7 +45,7 @@ impl Gateway {
     }
 
     /// Serve a request addressed to the gateway itself.
-    async fn serve_local(&self, session: &mut Session, endpoint: Endpoint) -> Result<()> {
+    async fn serve_local(&self, session: &mut Session, endpoint: Endpoint, params: &Params) -> Result<()> {
         let response = match self.read_body(session).await? {
             Err(e) => e.into_response(),
             Ok(body) => {
@@ -55,7 +55,7 @@ impl Gateway {
                     peer: session.client_addr().and_then(|a| a.as_inet()).copied(),
                     tls: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
                 };
-                self.app.handle(endpoint, request, info).await
+                self.app.handle(endpoint, params, request, info).await
             }
         };
         write_response(session, response).await
@@ -97,9 +97,9 @@ impl ProxyHttp for Gateway {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let endpoint = self.app.route(session.req_header().uri.path());
         match endpoint {
-            Some(endpoint) => {
+            Some((endpoint, params)) => {
                 ctx.route = endpoint.metric_label();
-                self.serve_local(session, endpoint).await?;
+                self.serve_local(session, endpoint, &params).await?;
             }
             None => write_response(session, ApiError::NotFound.into_response()).await?,
         }

@@ -167,6 +167,9 @@ impl Store {
         txn.open_table(SESSIONS)?;
         txn.open_multimap_table(USER_SESSIONS)?;
         txn.open_table(EVENTS)?;
+        txn.open_table(AUTH_CODES)?;
+        txn.open_table(LOGIN_FLOWS)?;
+        txn.open_table(REVOKED_TOKENS)?;
         txn.commit()?;
         Ok(())
     }
@@ -501,6 +504,23 @@ macro_rules! read_functions {
                     out.push(decode(entry?.1.value())?);
                 }
                 Ok(out)
+            }
+
+            pub fn auth_code(&self, realm: &str, code_hash: &str) -> Result<Option<AuthCodeRecord>> {
+                let t = self.txn.open_table(AUTH_CODES)?;
+                let v = t.get((realm, code_hash))?;
+                v.map(|v| decode(v.value())).transpose()
+            }
+
+            pub fn login_flow(&self, realm: &str, id: &str) -> Result<Option<LoginFlowRecord>> {
+                let t = self.txn.open_table(LOGIN_FLOWS)?;
+                let v = t.get((realm, id))?;
+                v.map(|v| decode(v.value())).transpose()
+            }
+
+            /// Whether an access token (by `jti`) was revoked.
+            pub fn is_revoked(&self, realm: &str, jti: &str) -> Result<bool> {
+                Ok(self.txn.open_table(REVOKED_TOKENS)?.get((realm, jti))?.is_some())
             }
 
             fn multi_values(
@@ -1071,6 +1091,52 @@ impl Write {
                 false
             },
         )?;
+        Ok(n)
+    }
+
+    pub fn put_auth_code(&mut self, realm: &str, code_hash: &str, code: &AuthCodeRecord) -> Result<()> {
+        self.txn
+            .open_table(AUTH_CODES)?
+            .insert((realm, code_hash), encode(code)?.as_slice())?;
+        Ok(())
+    }
+
+    pub fn put_login_flow(&mut self, realm: &str, flow: &LoginFlowRecord) -> Result<()> {
+        self.txn
+            .open_table(LOGIN_FLOWS)?
+            .insert((realm, flow.id.as_str()), encode(flow)?.as_slice())?;
+        Ok(())
+    }
+
+    pub fn delete_login_flow(&mut self, realm: &str, id: &str) -> Result<bool> {
+        Ok(self.txn.open_table(LOGIN_FLOWS)?.remove((realm, id))?.is_some())
+    }
+
+    /// Remember a revoked access token until `expires_at` (s).
+    pub fn revoke_token(&mut self, realm: &str, jti: &str, expires_at: i64) -> Result<()> {
+        self.txn.open_table(REVOKED_TOKENS)?.insert((realm, jti), expires_at)?;
+        Ok(())
+    }
+
+    /// Drop expired codes, login flows and revocations (all realms). Returns how many went.
+    pub fn purge_expired(&mut self, now_ms: i64) -> Result<usize> {
+        let mut n = 0;
+        self.txn.open_table(AUTH_CODES)?.retain(|_, v| {
+            let keep = serde_json::from_slice::<AuthCodeRecord>(v).map(|c| c.expires_at > now_ms).unwrap_or(false);
+            n += usize::from(!keep);
+            keep
+        })?;
+        self.txn.open_table(LOGIN_FLOWS)?.retain(|_, v| {
+            let keep = serde_json::from_slice::<LoginFlowRecord>(v).map(|f| f.expires_at > now_ms).unwrap_or(false);
+            n += usize::from(!keep);
+            keep
+        })?;
+        let now_s = now_ms / 1000;
+        self.txn.open_table(REVOKED_TOKENS)?.retain(|_, exp| {
+            let keep = exp > now_s;
+            n += usize::from(!keep);
+            keep
+        })?;
         Ok(n)
     }
 

@@ -197,7 +197,44 @@ pub struct SessionRecord {
     pub ip_address: Option<String>,
     /// clientId → when the client was last given tokens in this session.
     pub clients: BTreeMap<String, i64>,
+    /// clientId → `jti` of the one refresh token of that client that is still valid
+    /// (rotation: presenting any other one is reuse).
+    pub refresh_tokens: BTreeMap<String, String>,
     pub offline: bool,
+}
+
+/// An authorization code, stored under the SHA-256 of the code (the code itself is never
+/// stored). Single-use: `used` is set when redeemed and kept until expiry to detect replay.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthCodeRecord {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub session_id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub expires_at: i64,
+    pub used: bool,
+}
+
+/// A browser login in progress: the authorization request being served, bound to one
+/// browser by a cookie whose hash is stored here.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LoginFlowRecord {
+    pub id: String,
+    pub browser_hash: String,
+    pub csrf_token: String,
+    /// The authorization request parameters, as received (validated).
+    pub params: BTreeMap<String, String>,
+    /// Set once the password is verified while a required action is pending.
+    pub user_id: Option<String>,
+    pub remember_me: bool,
+    pub created_at: i64,
+    pub expires_at: i64,
 }
 
 /// A login or admin event.

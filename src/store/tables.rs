@@ -75,3 +75,10 @@ pub const USER_SESSIONS: MultimapTableDefinition<(&str, &str), &str> =
 
 /// (realm id, time in ms, event id) → EventRecord; ordered by time for paging and expiry.
 pub const EVENTS: TableDefinition<(&str, i64, &str), &[u8]> = TableDefinition::new("events");
+
+/// (realm id, hex SHA-256 of the code) → AuthCodeRecord
+pub const AUTH_CODES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("auth_codes");
+/// (realm id, flow id) → LoginFlowRecord
+pub const LOGIN_FLOWS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("login_flows");
+/// (realm id, token jti) → expiry (s): revoked access tokens, kept until they expire.
+pub const REVOKED_TOKENS: TableDefinition<(&str, &str), i64> = TableDefinition::new("revoked_tokens");

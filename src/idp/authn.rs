@@ -1,0 +1,103 @@
+//! Password authentication shared by the password grant and the login form. Hashing runs
+//! on the blocking pool, and an unknown user costs the same hash as a known one, so the
+//! answer time does not tell whether a username exists.
+
+use std::sync::OnceLock;
+
+use crate::crypto::password::{hash_password, verify_password, Argon2Params, HashedPassword};
+use crate::http::App;
+use crate::store::{Read, RealmRecord, StoreError, UserRecord};
+
+/// Why a password login failed. Callers show one message for `Invalid` whatever the cause.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AuthnFailure {
+    /// Unknown user, no password credential, or wrong password.
+    Invalid,
+    /// Right password, disabled account.
+    Disabled,
+}
+
+/// The result of a password check.
+#[derive(Debug)]
+pub struct Authenticated {
+    pub user: UserRecord,
+    /// The password was set as temporary: UPDATE_PASSWORD is due.
+    pub temporary_password: bool,
+}
+
+/// A hash of nothing in particular, verified when the user does not exist.
+fn dummy_hash() -> &'static HashedPassword {
+    static DUMMY: OnceLock<HashedPassword> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        hash_password("portcullis-timing-equaliser", &Argon2Params::default()).unwrap_or(HashedPassword {
+            secret_data: String::new(),
+            credential_data: String::new(),
+        })
+    })
+}
+
+/// Find a user by username, or by e-mail when the realm allows it.
+pub fn find_user(read: &Read, realm: &RealmRecord, login: &str) -> Result<Option<UserRecord>, StoreError> {
+    let login = login.trim();
+    if login.is_empty() {
+        return Ok(None);
+    }
+    if let Some(user) = read.user_by_username(&realm.id, login)? {
+        return Ok(Some(user));
+    }
+    if realm.login_with_email_allowed && login.contains('@') {
+        let mut found = read.users_by_email(&realm.id, login)?;
+        if found.len() == 1 {
+            return Ok(found.pop());
+        }
+    }
+    Ok(None)
+}
+
+/// Check `password` for `login` in `realm`.
+pub async fn authenticate_password(
+    app: &App,
+    realm: &RealmRecord,
+    login: &str,
+    password: &str,
+) -> Result<Result<Authenticated, AuthnFailure>, StoreError> {
+    let (user, stored) = {
+        let read = app.store.read()?;
+        let user = find_user(&read, realm, login)?;
+        let stored = match &user {
+            Some(u) => read
+                .credentials(&realm.id, &u.id)?
+                .into_iter()
+                .filter(|c| c.kind == "password")
+                .max_by_key(|c| c.created_date),
+            None => None,
+        };
+        (user, stored)
+    };
+    let temporary = stored.as_ref().is_some_and(|c| c.temporary);
+    let hashed = stored.map(|c| HashedPassword {
+        secret_data: c.secret_data,
+        credential_data: c.credential_data,
+    });
+    let password = password.to_string();
+    let known = hashed.is_some();
+    let verified = tokio::task::spawn_blocking(move || {
+        let target = hashed.as_ref().unwrap_or_else(|| dummy_hash());
+        let ok = verify_password(&password, target).unwrap_or(false);
+        ok && known
+    })
+    .await
+    .unwrap_or(false);
+    match user {
+        Some(user) if verified => {
+            if !user.enabled {
+                return Ok(Err(AuthnFailure::Disabled));
+            }
+            Ok(Ok(Authenticated {
+                user,
+                temporary_password: temporary,
+            }))
+        }
+        _ => Ok(Err(AuthnFailure::Invalid)),
+    }
+}

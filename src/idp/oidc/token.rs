@@ -1,0 +1,343 @@
+//! The token endpoint: `authorization_code` (+ PKCE), `refresh_token` (rotation with reuse
+//! detection), `password` (direct access grants) and `client_credentials` (service
+//! accounts). Every grant authenticates the client first.
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use http::{Method, StatusCode};
+use sha2::{Digest, Sha256};
+
+use crate::crypto::constant_time_eq;
+use crate::http::error::OAuthError;
+use crate::http::{App, Request, RequestInfo, Response};
+use crate::idp::authn::{authenticate_password, AuthnFailure};
+use crate::idp::keys::RealmKeys;
+use crate::idp::roles::effective_roles;
+use crate::idp::sessions::{is_valid, new_session};
+use crate::idp::tokens::{self, allowed_origins, issue, IssueContext, IssuedTokens, Scopes};
+use crate::store::{ClientRecord, RealmRecord, SessionRecord, UserRecord};
+
+use super::{authenticate_client, issuer, no_store_json, parameters, preflight, realm, with_cors};
+
+/// `POST /realms/{realm}/protocol/openid-connect/token`
+pub async fn token(app: &App, request: &Request, info: &RequestInfo, realm_name: &str) -> Result<Response, OAuthError> {
+    if request.method() == Method::OPTIONS {
+        return Ok(preflight(request, "POST, OPTIONS"));
+    }
+    if request.method() != Method::POST {
+        return Err(OAuthError::InvalidRequest("HTTP method not allowed".into()));
+    }
+    let params = parameters(request)?;
+    let now_ms = app.clock.now_millis();
+    let iss = issuer(app, request, info, realm_name);
+    let (realm, client, keys) = {
+        let read = app.store.read()?;
+        let realm = realm(&read, realm_name)?;
+        let client = authenticate_client(
+            &read,
+            &realm,
+            request,
+            &params,
+            &format!("{iss}/protocol/openid-connect/token"),
+            now_ms / 1000,
+        )?;
+        let keys = app
+            .keys
+            .realm_keys(&read, &realm.id, now_ms)
+            .map_err(|e| OAuthError::Internal(e.to_string()))?;
+        (realm, client, keys)
+    };
+    let grant = Grant {
+        app,
+        realm: &realm,
+        client: &client,
+        keys: &keys,
+        issuer: &iss,
+        params: &params,
+        now_ms,
+        ip: info.peer.map(|p| p.ip().to_string()),
+    };
+    let tokens = match params.get("grant_type").map(String::as_str) {
+        Some("password") => grant.password().await?,
+        Some("client_credentials") => grant.client_credentials()?,
+        Some("refresh_token") => grant.refresh_token()?,
+        Some("authorization_code") => grant.authorization_code()?,
+        Some(_) => return Err(OAuthError::UnsupportedGrantType),
+        None => return Err(OAuthError::InvalidRequest("Missing form parameter: grant_type".into())),
+    };
+    let response = no_store_json(StatusCode::OK, &tokens.to_json());
+    Ok(with_cors(response, request, &allowed_origins(&client)))
+}
+
+struct Grant<'a> {
+    app: &'a App,
+    realm: &'a RealmRecord,
+    client: &'a ClientRecord,
+    keys: &'a RealmKeys,
+    issuer: &'a str,
+    params: &'a BTreeMap<String, String>,
+    now_ms: i64,
+    ip: Option<String>,
+}
+
+impl Grant<'_> {
+    fn param(&self, name: &str) -> Result<&str, OAuthError> {
+        self.params
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| OAuthError::InvalidRequest(format!("Missing parameter: {name}")))
+    }
+
+    fn scopes(&self, requested: Option<&str>) -> Result<Scopes, OAuthError> {
+        Scopes::parse(requested).map_err(OAuthError::InvalidScope)
+    }
+
+    fn issue_for(
+        &self,
+        user: &UserRecord,
+        scopes: &Scopes,
+        session: Option<&SessionRecord>,
+        nonce: Option<&str>,
+    ) -> Result<IssuedTokens, OAuthError> {
+        let roles = effective_roles(&self.app.store.read()?, &self.realm.id, &user.id)?;
+        if scopes.offline_access && !roles.realm.contains("offline_access") {
+            return Err(OAuthError::InvalidScope("Offline tokens not allowed for the user or client".into()));
+        }
+        issue(
+            self.keys,
+            &IssueContext {
+                issuer: self.issuer,
+                realm: self.realm,
+                client: self.client,
+                user,
+                roles: &roles,
+                scopes,
+                session,
+                nonce,
+                now_secs: self.now_ms / 1000,
+                refresh: session.is_some(),
+            },
+        )
+        .map_err(|e| OAuthError::Internal(e.to_string()))
+    }
+
+    /// Store a new session with the refresh token's `jti` recorded for rotation.
+    fn start_session(&self, user: &UserRecord, scopes: &Scopes, nonce: Option<&str>, remember_me: bool) -> Result<IssuedTokens, OAuthError> {
+        let mut session = new_session(&user.id, self.now_ms, self.ip.clone(), remember_me, scopes.offline_access);
+        let tokens = self.issue_for(user, scopes, Some(&session), nonce)?;
+        session.clients.insert(self.client.client_id.clone(), self.now_ms);
+        if let Some(jti) = &tokens.refresh_jti {
+            session.refresh_tokens.insert(self.client.client_id.clone(), jti.clone());
+        }
+        self.app.store.write(|w| w.put_session(&self.realm.id, &session))?;
+        Ok(tokens)
+    }
+
+    async fn password(&self) -> Result<IssuedTokens, OAuthError> {
+        if !self.client.direct_access_grants_enabled {
+            return Err(OAuthError::UnauthorizedClient("Client not allowed for direct access grants".into()));
+        }
+        let username = self.param("username")?;
+        let password = self.param("password")?;
+        let scopes = self.scopes(self.params.get("scope").map(String::as_str))?;
+        let authenticated = match authenticate_password(self.app, self.realm, username, password).await? {
+            Ok(a) => a,
+            Err(AuthnFailure::Invalid) => return Err(OAuthError::InvalidCredentials),
+            Err(AuthnFailure::Disabled) => return Err(OAuthError::InvalidGrant("Account disabled".into())),
+        };
+        if authenticated.temporary_password || !authenticated.user.required_actions.is_empty() {
+            return Err(OAuthError::InvalidGrant("Account is not fully set up".into()));
+        }
+        self.start_session(&authenticated.user, &scopes, None, false)
+    }
+
+    fn client_credentials(&self) -> Result<IssuedTokens, OAuthError> {
+        if self.client.public_client || !self.client.service_accounts_enabled {
+            return Err(OAuthError::UnauthorizedClient(
+                "Client not enabled to retrieve service account".into(),
+            ));
+        }
+        let username = format!("service-account-{}", self.client.client_id.to_lowercase());
+        let user = self
+            .app
+            .store
+            .read()?
+            .user_by_username(&self.realm.id, &username)?
+            .filter(|u| u.service_account_client_id.as_deref() == Some(self.client.id.as_str()))
+            .ok_or_else(|| OAuthError::UnauthorizedClient("Client not enabled to retrieve service account".into()))?;
+        if !user.enabled {
+            return Err(OAuthError::InvalidGrant("Account disabled".into()));
+        }
+        let mut scopes = self.scopes(self.params.get("scope").map(String::as_str))?;
+        // Service accounts get no offline tokens and no refresh token (Keycloak's default).
+        scopes.offline_access = false;
+        self.issue_for(&user, &scopes, None, None)
+    }
+
+    fn refresh_token(&self) -> Result<IssuedTokens, OAuthError> {
+        let presented = self.param("refresh_token")?;
+        let invalid = || OAuthError::InvalidGrant("Invalid refresh token".into());
+        let claims = tokens::verify(
+            self.keys,
+            presented,
+            self.issuer,
+            &[tokens::TYP_REFRESH, tokens::TYP_OFFLINE],
+            self.now_ms / 1000,
+        )
+        .map_err(|_| invalid())?;
+        if claims.azp != self.client.client_id {
+            return Err(OAuthError::InvalidGrant(
+                "Invalid refresh token. Token client and authorized client don't match".into(),
+            ));
+        }
+        let sid = claims.sid.clone().ok_or_else(invalid)?;
+        let read = self.app.store.read()?;
+        let session = read
+            .session(&self.realm.id, &sid)?
+            .filter(|s| is_valid(self.realm, s, self.now_ms))
+            .ok_or_else(|| OAuthError::InvalidGrant("Session not active".into()))?;
+        let user = read
+            .user(&self.realm.id, &session.user_id)?
+            .ok_or_else(|| OAuthError::InvalidGrant("User not found".into()))?;
+        drop(read);
+        if !user.enabled {
+            return Err(OAuthError::InvalidGrant("User disabled".into()));
+        }
+        let current = session.refresh_tokens.get(&self.client.client_id);
+        if current.is_none_or(|jti| !constant_time_eq(jti.as_bytes(), claims.jti.as_bytes())) {
+            // A rotated-out (or revoked) refresh token came back: someone holds a copy.
+            // End the session so neither copy works any more.
+            self.app.store.write(|w| w.delete_session(&self.realm.id, &session.id))?;
+            tracing::warn!(realm = %self.realm.name, client = %self.client.client_id, "refresh token reuse detected; session ended");
+            return Err(OAuthError::InvalidGrant("Maximum allowed refresh token reuse exceeded".into()));
+        }
+        let scopes = Scopes::from_claim(claims.scope.as_deref().unwrap_or(""));
+        let tokens = self.issue_for(&user, &scopes, Some(&session), claims.nonce.as_deref())?;
+        let (realm_id, client_id, old_jti) = (&self.realm.id, &self.client.client_id, &claims.jti);
+        self.app.store.write(|w| {
+            // Re-check inside the transaction: a concurrent refresh may have won.
+            let mut s = w
+                .session(realm_id, &session.id)?
+                .ok_or_else(|| OAuthError::InvalidGrant("Session not active".into()))?;
+            if s.refresh_tokens.get(client_id) != Some(old_jti) {
+                return Err(OAuthError::InvalidGrant("Maximum allowed refresh token reuse exceeded".into()));
+            }
+            s.last_access = self.now_ms;
+            s.clients.insert(client_id.clone(), self.now_ms);
+            if let Some(jti) = &tokens.refresh_jti {
+                s.refresh_tokens.insert(client_id.clone(), jti.clone());
+            }
+            w.put_session(realm_id, &s)?;
+            Ok(())
+        })?;
+        Ok(tokens)
+    }
+
+    fn authorization_code(&self) -> Result<IssuedTokens, OAuthError> {
+        let code = self.param("code")?;
+        let redirect_uri = self.params.get("redirect_uri").map(String::as_str).unwrap_or("");
+        let code_hash = hash_code(code);
+        let realm_id = &self.realm.id;
+        let invalid = || OAuthError::InvalidGrant("Code not valid".into());
+        // Redeem atomically: read, check, mark used, in one transaction.
+        let redeemed = self.app.store.write(|w| {
+            let Some(mut record) = w.auth_code(realm_id, &code_hash)? else {
+                return Ok(Err(invalid()));
+            };
+            if record.used {
+                // Replay: revoke what the first redemption issued by ending the session.
+                w.delete_session(realm_id, &record.session_id)?;
+                return Ok(Err(invalid()));
+            }
+            record.used = true;
+            w.put_auth_code(realm_id, &code_hash, &record)?;
+            Ok::<_, OAuthError>(Ok(record))
+        })?;
+        let record = redeemed?;
+        if record.expires_at <= self.now_ms {
+            return Err(OAuthError::InvalidGrant("Code is expired".into()));
+        }
+        if record.client_id != self.client.client_id {
+            return Err(OAuthError::InvalidGrant("Auth error: Found different client_id".into()));
+        }
+        if record.redirect_uri != redirect_uri {
+            return Err(OAuthError::InvalidGrant("Incorrect redirect_uri".into()));
+        }
+        verify_pkce(&record.code_challenge, &record.code_challenge_method, self.params.get("code_verifier"))?;
+        let read = self.app.store.read()?;
+        let session = read
+            .session(realm_id, &record.session_id)?
+            .filter(|s| is_valid(self.realm, s, self.now_ms))
+            .ok_or_else(|| OAuthError::InvalidGrant("Session not active".into()))?;
+        let user = read
+            .user(realm_id, &record.user_id)?
+            .filter(|u| u.enabled)
+            .ok_or_else(|| OAuthError::InvalidGrant("User disabled".into()))?;
+        drop(read);
+        let scopes = Scopes::from_claim(&record.scope);
+        let tokens = self.issue_for(&user, &scopes, Some(&session), record.nonce.as_deref())?;
+        let client_id = &self.client.client_id;
+        self.app.store.write(|w| {
+            let mut s = w
+                .session(realm_id, &session.id)?
+                .ok_or_else(|| OAuthError::InvalidGrant("Session not active".into()))?;
+            s.last_access = self.now_ms;
+            s.clients.insert(client_id.clone(), self.now_ms);
+            if let Some(jti) = &tokens.refresh_jti {
+                s.refresh_tokens.insert(client_id.clone(), jti.clone());
+            }
+            w.put_session(realm_id, &s)?;
+            Ok::<_, OAuthError>(())
+        })?;
+        Ok(tokens)
+    }
+}
+
+/// Codes are stored by hash, so a leaked store does not leak usable codes.
+pub fn hash_code(code: &str) -> String {
+    Sha256::digest(code.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// RFC 7636: the verifier must match the challenge sent with the authorization request.
+fn verify_pkce(challenge: &Option<String>, method: &Option<String>, verifier: Option<&String>) -> Result<(), OAuthError> {
+    let Some(challenge) = challenge else {
+        return match verifier {
+            // A verifier without a challenge is a client bug, not an attack; Keycloak refuses it.
+            Some(_) => Err(OAuthError::InvalidGrant("PKCE code verifier specified but challenge not present in authorization".into())),
+            None => Ok(()),
+        };
+    };
+    let verifier = verifier.ok_or_else(|| OAuthError::InvalidGrant("PKCE code verifier not specified".into()))?;
+    if verifier.len() < 43 || verifier.len() > 128 {
+        return Err(OAuthError::InvalidGrant("PKCE invalid code verifier".into()));
+    }
+    let computed = match method.as_deref().unwrap_or("plain") {
+        "S256" => B64.encode(Sha256::digest(verifier.as_bytes())),
+        _ => verifier.clone(),
+    };
+    if constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
+        Ok(())
+    } else {
+        Err(OAuthError::InvalidGrant("PKCE verification failed: Code mismatch".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_and_downgrade() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".to_string();
+        let challenge = Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_string());
+        let s256 = Some("S256".to_string());
+        assert!(verify_pkce(&challenge, &s256, Some(&verifier)).is_ok());
+        assert!(verify_pkce(&challenge, &s256, None).is_err());
+        let wrong = "x".repeat(43);
+        assert!(verify_pkce(&challenge, &s256, Some(&wrong)).is_err());
+        assert!(verify_pkce(&None, &None, None).is_ok());
+    }
+}

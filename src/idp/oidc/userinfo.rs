@@ -1,0 +1,223 @@
+//! Userinfo, token introspection (RFC 7662) and revocation (RFC 7009).
+
+use http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::http::error::OAuthError;
+use crate::http::{json_response, App, Request, RequestInfo, Response};
+use crate::idp::keys::RealmKeys;
+use crate::idp::sessions::is_valid;
+use crate::idp::tokens::{self, Claims, TYP_BEARER, TYP_OFFLINE, TYP_REFRESH};
+use crate::store::{Read, RealmRecord, UserRecord};
+
+use super::{authenticate_client, bearer_token, issuer, parameters, preflight, realm};
+
+/// Verify an access token we issued and that it is still backed by a live session and an
+/// enabled user. `Err` carries a reason for the log, never shown in detail to clients.
+pub fn verify_access_token(
+    read: &Read,
+    realm: &RealmRecord,
+    keys: &RealmKeys,
+    token: &str,
+    issuer: &str,
+    now_ms: i64,
+) -> Result<(Claims, UserRecord), &'static str> {
+    let claims = tokens::verify(keys, token, issuer, &[TYP_BEARER], now_ms / 1000).map_err(|_| "invalid token")?;
+    active_subject(read, realm, &claims, now_ms).map(|user| (claims, user))
+}
+
+/// The user behind a verified token, if its session (when it has one) is live, the token
+/// is not revoked and the user is enabled.
+fn active_subject(read: &Read, realm: &RealmRecord, claims: &Claims, now_ms: i64) -> Result<UserRecord, &'static str> {
+    if claims.iat < realm.not_before {
+        return Err("token issued before the realm's not-before");
+    }
+    if read.is_revoked(&realm.id, &claims.jti).map_err(|_| "store")? {
+        return Err("token revoked");
+    }
+    if let Some(sid) = &claims.sid {
+        let session = read.session(&realm.id, sid).map_err(|_| "store")?;
+        if !session.is_some_and(|s| is_valid(realm, &s, now_ms)) {
+            return Err("session not active");
+        }
+    }
+    let user = read.user(&realm.id, &claims.sub).map_err(|_| "store")?.ok_or("user not found")?;
+    if !user.enabled || claims.iat < user.not_before {
+        return Err("user disabled");
+    }
+    Ok(user)
+}
+
+/// `GET|POST .../userinfo` with a bearer access token.
+pub async fn userinfo(app: &App, request: &Request, info: &RequestInfo, realm_name: &str) -> Result<Response, OAuthError> {
+    if request.method() == Method::OPTIONS {
+        return Ok(preflight(request, "GET, POST, OPTIONS"));
+    }
+    let read = app.store.read()?;
+    let realm = realm(&read, realm_name)?;
+    let invalid = |d: &str| OAuthError::InvalidToken {
+        realm: realm.name.clone(),
+        description: d.to_string(),
+    };
+    let form = if request.method() == Method::POST {
+        parameters(request)?
+    } else {
+        Default::default()
+    };
+    let token = bearer_token(request)
+        .map(String::from)
+        .or_else(|| form.get("access_token").cloned())
+        .ok_or_else(|| invalid("Token not provided"))?;
+    let now_ms = app.clock.now_millis();
+    let keys = app
+        .keys
+        .realm_keys(&read, &realm.id, now_ms)
+        .map_err(|e| OAuthError::Internal(e.to_string()))?;
+    let iss = issuer(app, request, info, realm_name);
+    let (claims, user) = verify_access_token(&read, &realm, &keys, &token, &iss, now_ms).map_err(|reason| {
+        tracing::debug!(realm = %realm.name, reason, "userinfo token rejected");
+        invalid("Token verification failed")
+    })?;
+    let mut body = json!({ "sub": user.id, "email_verified": user.email_verified, "preferred_username": user.username });
+    if let Some(n) = &claims.name {
+        body["name"] = n.clone().into();
+    }
+    if let Some(v) = &user.first_name {
+        body["given_name"] = v.clone().into();
+    }
+    if let Some(v) = &user.last_name {
+        body["family_name"] = v.clone().into();
+    }
+    if let Some(v) = &user.email {
+        body["email"] = v.clone().into();
+    }
+    let client = read.client_by_client_id(&realm.id, &claims.azp)?;
+    let response = json_response(StatusCode::OK, &body);
+    Ok(super::with_cors(
+        response,
+        request,
+        &client.map(|c| tokens::allowed_origins(&c)).unwrap_or_default(),
+    ))
+}
+
+/// `POST .../token/introspect`: any confidential client may introspect tokens of its realm.
+pub async fn introspect(app: &App, request: &Request, info: &RequestInfo, realm_name: &str) -> Result<Response, OAuthError> {
+    if request.method() != Method::POST {
+        return Err(OAuthError::InvalidRequest("HTTP method not allowed".into()));
+    }
+    let params = parameters(request)?;
+    let now_ms = app.clock.now_millis();
+    let iss = issuer(app, request, info, realm_name);
+    let read = app.store.read()?;
+    let realm = realm(&read, realm_name)?;
+    let client = authenticate_client(
+        &read,
+        &realm,
+        request,
+        &params,
+        &format!("{iss}/protocol/openid-connect/token"),
+        now_ms / 1000,
+    )?;
+    if client.public_client {
+        return Err(OAuthError::InvalidClient {
+            realm: realm.name.clone(),
+            description: "Public client is not permitted to invoke introspection endpoint".into(),
+        });
+    }
+    let token = params
+        .get("token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::InvalidRequest("Token not provided.".into()))?;
+    let keys = app
+        .keys
+        .realm_keys(&read, &realm.id, now_ms)
+        .map_err(|e| OAuthError::Internal(e.to_string()))?;
+    let inactive = || json_response(StatusCode::OK, &json!({"active": false}));
+    let Ok(claims) = tokens::verify(&keys, token, &iss, &[TYP_BEARER, TYP_REFRESH, TYP_OFFLINE], now_ms / 1000) else {
+        return Ok(inactive());
+    };
+    if active_subject(&read, &realm, &claims, now_ms).is_err() {
+        return Ok(inactive());
+    }
+    if claims.typ != TYP_BEARER {
+        // A refresh token is active only while it is the session's current one.
+        let current = claims
+            .sid
+            .as_ref()
+            .and_then(|sid| read.session(&realm.id, sid).ok().flatten())
+            .and_then(|s| s.refresh_tokens.get(&claims.azp).cloned());
+        if current.as_deref() != Some(claims.jti.as_str()) {
+            return Ok(inactive());
+        }
+    }
+    let mut body = serde_json::to_value(&claims).map_err(|e| OAuthError::Internal(e.to_string()))?;
+    body["active"] = true.into();
+    body["client_id"] = claims.azp.clone().into();
+    body["token_type"] = claims.typ.clone().into();
+    if let Some(u) = &claims.preferred_username {
+        body["username"] = u.clone().into();
+    }
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// `POST .../revoke`: revoke a refresh token (its session's refresh for that client; an
+/// offline session entirely) or an access token (until it expires).
+pub async fn revoke(app: &App, request: &Request, info: &RequestInfo, realm_name: &str) -> Result<Response, OAuthError> {
+    if request.method() == Method::OPTIONS {
+        return Ok(preflight(request, "POST, OPTIONS"));
+    }
+    if request.method() != Method::POST {
+        return Err(OAuthError::InvalidRequest("HTTP method not allowed".into()));
+    }
+    let params = parameters(request)?;
+    let now_ms = app.clock.now_millis();
+    let iss = issuer(app, request, info, realm_name);
+    let (realm, client, keys) = {
+        let read = app.store.read()?;
+        let realm = realm(&read, realm_name)?;
+        let client = authenticate_client(
+            &read,
+            &realm,
+            request,
+            &params,
+            &format!("{iss}/protocol/openid-connect/token"),
+            now_ms / 1000,
+        )?;
+        let keys = app
+            .keys
+            .realm_keys(&read, &realm.id, now_ms)
+            .map_err(|e| OAuthError::Internal(e.to_string()))?;
+        (realm, client, keys)
+    };
+    let token = params
+        .get("token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::InvalidRequest("Token not provided".into()))?;
+    let ok = || Ok(super::with_cors(json_response(StatusCode::OK, &json!({})), request, &tokens::allowed_origins(&client)));
+    // RFC 7009: an invalid or unknown token is not an error.
+    let Ok(claims) = tokens::verify(&keys, token, &iss, &[TYP_BEARER, TYP_REFRESH, TYP_OFFLINE], now_ms / 1000) else {
+        let mut r = ok()?;
+        *r.status_mut() = StatusCode::OK;
+        return Ok(r);
+    };
+    if claims.azp != client.client_id {
+        return Err(OAuthError::UnauthorizedClient("Unmatching clients".into()));
+    }
+    app.store.write(|w| {
+        if claims.typ == TYP_BEARER {
+            w.revoke_token(&realm.id, &claims.jti, claims.exp)?;
+        } else if let Some(sid) = &claims.sid {
+            if let Some(mut session) = w.session(&realm.id, sid)? {
+                if session.offline {
+                    w.delete_session(&realm.id, sid)?;
+                } else {
+                    session.refresh_tokens.remove(&client.client_id);
+                    session.clients.remove(&client.client_id);
+                    w.put_session(&realm.id, &session)?;
+                }
+            }
+        }
+        Ok::<_, OAuthError>(())
+    })?;
+    ok()
+}

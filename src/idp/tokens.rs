@@ -1,0 +1,452 @@
+//! Token contents in Keycloak's layout, and their issuance. Access tokens (`typ: Bearer`),
+//! ID tokens (`typ: ID`) and refresh tokens (`typ: Refresh` / `Offline`) are JWTs signed
+//! with the realm key of the client's (or realm's) algorithm.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::crypto::jwt::{Algorithm, JwtError};
+use crate::crypto::random_id;
+use crate::store::{ClientRecord, RealmRecord, SessionRecord, UserRecord};
+
+use super::keys::{KeyError, RealmKeys};
+use super::roles::EffectiveRoles;
+
+pub const TYP_BEARER: &str = "Bearer";
+pub const TYP_ID: &str = "ID";
+pub const TYP_REFRESH: &str = "Refresh";
+pub const TYP_OFFLINE: &str = "Offline";
+
+/// `{"roles": [...]}`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolesClaim {
+    pub roles: Vec<String>,
+}
+
+/// The claims of every token we issue; absent claims are omitted.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Claims {
+    pub exp: i64,
+    pub iat: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    pub jti: String,
+    pub iss: String,
+    /// A string or an array, as Keycloak writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<serde_json::Value>,
+    pub sub: String,
+    pub typ: String,
+    pub azp: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    #[serde(rename = "allowed-origins", default, skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realm_access: Option<RolesClaim>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_access: Option<BTreeMap<String, RolesClaim>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Service-account tokens carry the client id (Keycloak's `client_id` claim).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+impl Claims {
+    /// `aud` as a list.
+    pub fn audiences(&self) -> Vec<String> {
+        match &self.aud {
+            Some(serde_json::Value::String(s)) => vec![s.clone()],
+            Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+            _ => vec![],
+        }
+    }
+}
+
+/// The scopes a request asked for, validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scopes {
+    pub openid: bool,
+    pub offline_access: bool,
+    /// Optional scopes granted beyond the defaults (e.g. `address`, `phone`).
+    pub optional: BTreeSet<String>,
+}
+
+/// Scopes every client gets without asking (Keycloak's default client scopes that show in
+/// the `scope` claim).
+const DEFAULT_SCOPES: [&str; 2] = ["profile", "email"];
+/// Scopes that may be requested and are silently part of every token.
+const IMPLICIT_SCOPES: [&str; 4] = ["roles", "web-origins", "acr", "basic"];
+const OPTIONAL_SCOPES: [&str; 3] = ["address", "phone", "microprofile-jwt"];
+
+impl Scopes {
+    /// Parse a space-separated scope parameter; an unknown scope is an error (`invalid_scope`).
+    pub fn parse(requested: Option<&str>) -> Result<Scopes, String> {
+        let mut scopes = Scopes::default();
+        for scope in requested.unwrap_or("").split_ascii_whitespace() {
+            match scope {
+                "openid" => scopes.openid = true,
+                "offline_access" => scopes.offline_access = true,
+                s if DEFAULT_SCOPES.contains(&s) || IMPLICIT_SCOPES.contains(&s) => {}
+                s if OPTIONAL_SCOPES.contains(&s) => {
+                    scopes.optional.insert(s.to_string());
+                }
+                other => return Err(format!("Invalid scopes: {other}")),
+            }
+        }
+        Ok(scopes)
+    }
+
+    /// The `scope` value of tokens and token responses.
+    pub fn to_claim(&self) -> String {
+        let mut out: Vec<&str> = Vec::new();
+        if self.openid {
+            out.push("openid");
+        }
+        if self.offline_access {
+            out.push("offline_access");
+        }
+        out.extend(self.optional.iter().map(String::as_str));
+        out.extend(DEFAULT_SCOPES);
+        out.join(" ")
+    }
+
+    /// Parse our own `scope` claim back (refresh tokens).
+    pub fn from_claim(claim: &str) -> Scopes {
+        Scopes::parse(Some(claim)).unwrap_or_default()
+    }
+}
+
+/// Everything issuance needs, gathered by the grant.
+pub struct IssueContext<'a> {
+    pub issuer: &'a str,
+    pub realm: &'a RealmRecord,
+    pub client: &'a ClientRecord,
+    pub user: &'a UserRecord,
+    pub roles: &'a EffectiveRoles,
+    pub scopes: &'a Scopes,
+    /// The SSO (or offline) session; `None` for client-credentials tokens.
+    pub session: Option<&'a SessionRecord>,
+    pub nonce: Option<&'a str>,
+    pub now_secs: i64,
+    /// Include a refresh token.
+    pub refresh: bool,
+}
+
+/// What the token endpoint returns.
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub refresh_token: Option<String>,
+    /// The refresh token's `jti`, which the session records for rotation.
+    pub refresh_jti: Option<String>,
+    pub refresh_expires_in: i64,
+    pub id_token: Option<String>,
+    pub scope: String,
+    pub session_state: Option<String>,
+}
+
+impl IssuedTokens {
+    /// Keycloak's token response body.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "access_token": self.access_token,
+            "expires_in": self.expires_in,
+            "refresh_expires_in": self.refresh_expires_in,
+            "token_type": "Bearer",
+            "not-before-policy": 0,
+            "scope": self.scope,
+        });
+        if let Some(r) = &self.refresh_token {
+            body["refresh_token"] = r.clone().into();
+        }
+        if let Some(id) = &self.id_token {
+            body["id_token"] = id.clone().into();
+        }
+        if let Some(s) = &self.session_state {
+            body["session_state"] = s.clone().into();
+        }
+        body
+    }
+}
+
+/// The algorithm a client's tokens are signed with: the client's override, else the realm's.
+pub fn signing_algorithm(realm: &RealmRecord, client: &ClientRecord, attribute: &str) -> Algorithm {
+    client
+        .attributes
+        .get(attribute)
+        .and_then(|a| Algorithm::parse(a))
+        .or_else(|| Algorithm::parse(&realm.default_signature_algorithm))
+        .unwrap_or(Algorithm::RS256)
+}
+
+fn full_name(user: &UserRecord) -> Option<String> {
+    match (&user.first_name, &user.last_name) {
+        (Some(f), Some(l)) => Some(format!("{f} {l}")),
+        (Some(f), None) => Some(f.clone()),
+        (None, Some(l)) => Some(l.clone()),
+        (None, None) => None,
+    }
+}
+
+/// Origins from a client's `webOrigins` (`+` means the redirect URIs' origins).
+pub fn allowed_origins(client: &ClientRecord) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    for origin in &client.web_origins {
+        if origin == "+" {
+            for uri in &client.redirect_uris {
+                if let Ok(u) = url::Url::parse(uri.trim_end_matches('*')) {
+                    let o = u.origin().ascii_serialization();
+                    if o != "null" {
+                        out.insert(o);
+                    }
+                }
+            }
+        } else {
+            out.insert(origin.trim_end_matches('/').to_string());
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Profile and e-mail claims of a user for the granted scopes.
+pub fn fill_user_claims(claims: &mut Claims, user: &UserRecord, _scopes: &Scopes) {
+    // `profile` and `email` are default scopes: always granted.
+    claims.preferred_username = Some(user.username.clone());
+    claims.given_name = user.first_name.clone();
+    claims.family_name = user.last_name.clone();
+    claims.name = full_name(user);
+    claims.email = user.email.clone();
+    claims.email_verified = Some(user.email_verified);
+}
+
+/// Issue the tokens of one grant.
+pub fn issue(keys: &RealmKeys, cx: &IssueContext<'_>) -> Result<IssuedTokens, KeyError> {
+    let realm = cx.realm;
+    let client = cx.client;
+    let lifespan = client
+        .attributes
+        .get("access.token.lifespan")
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|v| *v > 0)
+        .unwrap_or(realm.access_token_lifespan);
+    let sid = cx.session.map(|s| s.id.clone());
+    let auth_time = cx.session.map(|s| s.auth_time / 1000);
+
+    let mut resource_access = BTreeMap::new();
+    let mut aud = Vec::new();
+    if client.full_scope_allowed {
+        for (client_id, roles) in &cx.roles.clients {
+            resource_access.insert(
+                client_id.clone(),
+                RolesClaim {
+                    roles: roles.iter().cloned().collect(),
+                },
+            );
+            if client_id != &client.client_id {
+                aud.push(client_id.clone());
+            }
+        }
+    }
+    let audience = match aud.len() {
+        0 => None,
+        1 => Some(serde_json::Value::String(aud.remove(0))),
+        _ => Some(serde_json::Value::from(aud)),
+    };
+    let scope = cx.scopes.to_claim();
+
+    let mut access = Claims {
+        exp: cx.now_secs + lifespan,
+        iat: cx.now_secs,
+        auth_time: None,
+        jti: random_id(),
+        iss: cx.issuer.to_string(),
+        aud: audience,
+        sub: cx.user.id.clone(),
+        typ: TYP_BEARER.into(),
+        azp: client.client_id.clone(),
+        nonce: None,
+        session_state: sid.clone(),
+        acr: Some("1".into()),
+        allowed_origins: Some(allowed_origins(client)).filter(|o| !o.is_empty()),
+        realm_access: if client.full_scope_allowed {
+            Some(RolesClaim {
+                roles: cx.roles.realm.iter().cloned().collect(),
+            })
+        } else {
+            None
+        },
+        resource_access: Some(resource_access).filter(|r| !r.is_empty()),
+        scope: Some(scope.clone()),
+        sid: sid.clone(),
+        client_id: cx.user.service_account_client_id.as_ref().map(|_| client.client_id.clone()),
+        ..Default::default()
+    };
+    fill_user_claims(&mut access, cx.user, cx.scopes);
+    let access_alg = signing_algorithm(realm, client, "access.token.signed.response.alg");
+    let access_token = keys.signer(access_alg)?.sign(&access)?;
+
+    let id_token = if cx.scopes.openid {
+        let mut id = Claims {
+            exp: access.exp,
+            iat: cx.now_secs,
+            auth_time,
+            jti: random_id(),
+            iss: cx.issuer.to_string(),
+            aud: Some(client.client_id.clone().into()),
+            sub: cx.user.id.clone(),
+            typ: TYP_ID.into(),
+            azp: client.client_id.clone(),
+            nonce: cx.nonce.map(String::from),
+            session_state: sid.clone(),
+            at_hash: Some(token_hash(&access_token)),
+            acr: Some("1".into()),
+            sid: sid.clone(),
+            ..Default::default()
+        };
+        fill_user_claims(&mut id, cx.user, cx.scopes);
+        let id_alg = signing_algorithm(realm, client, "id.token.signed.response.alg");
+        Some(keys.signer(id_alg)?.sign(&id).map_err(KeyError::from)?)
+    } else {
+        None
+    };
+
+    let (refresh_token, refresh_jti, refresh_expires_in) = match (cx.refresh, cx.session) {
+        (true, Some(session)) => {
+            let (typ, exp) = if session.offline {
+                (TYP_OFFLINE, cx.now_secs + realm.offline_session_idle_timeout)
+            } else {
+                let idle = cx.now_secs + realm.sso_session_idle_timeout;
+                let max = session.created_at / 1000 + realm.sso_session_max_lifespan;
+                (TYP_REFRESH, idle.min(max))
+            };
+            let jti = random_id();
+            let refresh = Claims {
+                exp,
+                iat: cx.now_secs,
+                jti: jti.clone(),
+                iss: cx.issuer.to_string(),
+                aud: Some(cx.issuer.to_string().into()),
+                sub: cx.user.id.clone(),
+                typ: typ.into(),
+                azp: client.client_id.clone(),
+                nonce: cx.nonce.map(String::from),
+                session_state: sid.clone(),
+                scope: Some(scope.clone()),
+                sid: sid.clone(),
+                ..Default::default()
+            };
+            let token = keys.signer(access_alg)?.sign(&refresh)?;
+            let expires_in = if session.offline { 0 } else { exp - cx.now_secs };
+            (Some(token), Some(jti), expires_in)
+        }
+        _ => (None, None, 0),
+    };
+
+    Ok(IssuedTokens {
+        access_token,
+        expires_in: lifespan,
+        refresh_token,
+        refresh_jti,
+        refresh_expires_in,
+        id_token,
+        scope,
+        session_state: sid,
+    })
+}
+
+/// `at_hash`: the left half of SHA-256 of the token, base64url.
+pub fn token_hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    B64.encode(&digest[..16])
+}
+
+/// Verify a token we issued: signature with the realm key named by `kid` (algorithm taken
+/// from the key), issuer, expiry, and `typ`.
+pub fn verify(keys: &RealmKeys, token: &str, issuer: &str, typ: &[&str], now_secs: i64) -> Result<Claims, TokenError> {
+    let header = crate::crypto::jwt::decode_header(token).map_err(TokenError::Jwt)?;
+    let kid = header.kid.ok_or(TokenError::Jwt(JwtError::UnknownKey))?;
+    let key = keys.verifier(&kid).ok_or(TokenError::Jwt(JwtError::UnknownKey))?;
+    let claims: Claims = key.verify(token).map_err(TokenError::Jwt)?;
+    if claims.iss != issuer {
+        return Err(TokenError::Issuer);
+    }
+    if claims.exp <= now_secs && claims.typ != TYP_OFFLINE {
+        return Err(TokenError::Expired);
+    }
+    if !typ.contains(&claims.typ.as_str()) {
+        return Err(TokenError::Type);
+    }
+    Ok(claims)
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("{0}")]
+    Jwt(JwtError),
+    #[error("wrong issuer")]
+    Issuer,
+    #[error("token expired")]
+    Expired,
+    #[error("wrong token type")]
+    Type,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_parse_and_render() {
+        let s = Scopes::parse(Some("openid email offline_access phone roles")).unwrap();
+        assert!(s.openid && s.offline_access);
+        assert_eq!(s.to_claim(), "openid offline_access phone profile email");
+        assert_eq!(Scopes::parse(None).unwrap().to_claim(), "profile email");
+        assert_eq!(Scopes::parse(Some("openid admin")).unwrap_err(), "Invalid scopes: admin");
+        assert_eq!(Scopes::from_claim("openid profile email"), Scopes::parse(Some("openid")).unwrap());
+    }
+
+    #[test]
+    fn web_origins_plus_means_redirect_origins() {
+        let client = ClientRecord {
+            redirect_uris: vec!["https://app.example.com/cb/*".into(), "http://localhost:3000/x".into()],
+            web_origins: vec!["+".into(), "https://other.example.com/".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            allowed_origins(&client),
+            vec!["http://localhost:3000", "https://app.example.com", "https://other.example.com"]
+        );
+    }
+
+    #[test]
+    fn at_hash_is_half_sha256() {
+        assert_eq!(token_hash("abc").len(), 22);
+    }
+}
