@@ -5,6 +5,7 @@
 //! - first start on an empty data dir (creates the store, master realm, dev certificate);
 //! - later starts on the same data dir: process spawn → `/health/ready` answering 200;
 //! - resident memory (VmRSS) one second after ready, idle.
+//!
 //! Targets (issue: foundation): later starts under 100 ms, idle RSS under 20 MB.
 //!
 //! Under `cargo test` (no `--bench` argument) it runs one start as a smoke test.

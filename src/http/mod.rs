@@ -5,7 +5,7 @@
 
 pub mod error;
 mod ops;
-mod router;
+pub mod router;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -96,13 +96,13 @@ impl App {
             Endpoint::UserInfo => oauth(oidc::userinfo::userinfo(self, &request, &info, realm).await),
             Endpoint::Introspect => oauth(oidc::userinfo::introspect(self, &request, &info, realm).await),
             Endpoint::Revoke => oauth(oidc::userinfo::revoke(self, &request, &info, realm).await),
+            Endpoint::Admin => crate::idp::admin::handle(self, &request, &info, &params.rest).await,
             Endpoint::Authorize
             | Endpoint::Logout
             | Endpoint::LoginAction
             | Endpoint::LoginStatusIframe
             | Endpoint::ThirdPartyCookies
-            | Endpoint::Resource
-            | Endpoint::Admin => ApiError::NotFound.into_response(),
+            | Endpoint::Resource => ApiError::NotFound.into_response(),
         }
     }
 }
@@ -149,7 +149,7 @@ mod tests {
     }
 
     async fn call(app: &App, method: &str, path: &str) -> Response {
-        let endpoint = app.route(path).expect("route");
+        let (endpoint, params) = app.route(path).expect("route");
         let request = http::Request::builder()
             .method(method)
             .uri(path)
@@ -157,6 +157,7 @@ mod tests {
             .unwrap();
         app.handle(
             endpoint,
+            &params,
             request,
             RequestInfo {
                 peer: None,

@@ -2,6 +2,7 @@
 //! endpoints. Handlers here take the transport-free request types of `crate::http` and
 //! never see pingora.
 
+pub mod admin;
 pub mod authn;
 pub mod keys;
 pub mod oidc;

@@ -1073,6 +1073,24 @@ impl Write {
         Ok(true)
     }
 
+    /// End every session of a realm; returns how many.
+    pub fn delete_realm_sessions(&mut self, realm: &str) -> Result<usize> {
+        let mut n = 0;
+        self.txn.open_table(SESSIONS)?.retain_in((realm, "")..=(realm, MAX), |_, _| {
+            n += 1;
+            false
+        })?;
+        let mut t = self.txn.open_multimap_table(USER_SESSIONS)?;
+        let mut keys = Vec::new();
+        for entry in t.range((realm, "")..=(realm, MAX))? {
+            keys.push(entry?.0.value().1.to_string());
+        }
+        for key in keys {
+            t.remove_all((realm, key.as_str()))?;
+        }
+        Ok(n)
+    }
+
     pub fn append_event(&mut self, realm: &str, event: &EventRecord) -> Result<()> {
         self.txn.open_table(EVENTS)?.insert(
             (realm, event.time, event.id.as_str()),

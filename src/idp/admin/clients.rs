@@ -1,0 +1,208 @@
+//! `/admin/realms/{realm}/clients/...`: clients, their secrets and service accounts.
+
+use http::Method;
+use serde_json::{json, Value};
+
+use crate::crypto::{random_id, random_token};
+use crate::http::error::AdminError;
+use crate::http::Response;
+use crate::idp::realm;
+use crate::store::{ClientRecord, RealmRecord, UserRecord, Write};
+
+use super::repr::{client_repr, user_repr, ClientInput};
+use super::{method_not_allowed, no_content, ok, store_error, Cx, Permission};
+
+/// A new client secret (Keycloak uses 32 random characters).
+fn new_secret() -> String {
+    random_token(24)
+}
+
+/// Make sure a client with service accounts has its service-account user.
+fn ensure_service_account(w: &mut Write, realm: &RealmRecord, client: &ClientRecord, now: i64) -> Result<(), AdminError> {
+    if !client.service_accounts_enabled {
+        return Ok(());
+    }
+    let username = format!("service-account-{}", client.client_id.to_lowercase());
+    if w.user_by_username(&realm.id, &username)?.is_some() {
+        return Ok(());
+    }
+    let user = UserRecord {
+        id: random_id(),
+        username,
+        enabled: true,
+        created_timestamp: now,
+        service_account_client_id: Some(client.id.clone()),
+        ..Default::default()
+    };
+    realm::create_user(w, realm, &user).map_err(store_error)
+}
+
+/// Create a client from its representation inside the caller's transaction.
+pub fn create_in(w: &mut Write, realm: &RealmRecord, input: &ClientInput, now: i64) -> Result<ClientRecord, AdminError> {
+    if input.client_id.as_deref().is_none_or(|c| c.trim().is_empty()) {
+        return Err(AdminError::BadRequest("clientId is required".into()));
+    }
+    let mut client = ClientRecord {
+        id: input.id.clone().filter(|i| !i.is_empty()).unwrap_or_else(random_id),
+        enabled: true,
+        client_authenticator_type: "client-secret".into(),
+        protocol: "openid-connect".into(),
+        standard_flow_enabled: true,
+        direct_access_grants_enabled: false,
+        full_scope_allowed: true,
+        frontchannel_logout: true,
+        ..Default::default()
+    };
+    input.apply(&mut client).map_err(AdminError::BadRequest)?;
+    if w.client_by_client_id(&realm.id, &client.client_id)?.is_some() {
+        return Err(AdminError::Conflict(format!("Client {} already exists", client.client_id)));
+    }
+    if !client.public_client && !client.bearer_only && client.secret.is_none() {
+        client.secret = Some(new_secret());
+    }
+    w.put_client(&realm.id, &client).map_err(|e| match e {
+        crate::store::StoreError::Conflict(_) => AdminError::Conflict(format!("Client {} already exists", client.client_id)),
+        other => store_error(other),
+    })?;
+    ensure_service_account(w, realm, &client, now)?;
+    Ok(client)
+}
+
+/// `GET` (optionally `?clientId=`) and `POST` `/clients`.
+pub fn collection(cx: &Cx) -> Result<Response, AdminError> {
+    match *cx.method() {
+        Method::GET => {
+            let realm = cx.realm(Permission::QueryClients)?;
+            let wanted = cx.query("clientId");
+            let search = cx.flag("search") == Some(true);
+            let first: usize = cx.query("first").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let max: usize = cx.query("max").and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
+            let view = cx.caller.can(&realm.name, Permission::ViewClients);
+            let list: Vec<Value> = cx
+                .app
+                .store
+                .read()?
+                .clients(&realm.id)?
+                .iter()
+                .filter(|c| match &wanted {
+                    None => true,
+                    Some(w) if search => c.client_id.to_lowercase().contains(&w.to_lowercase()),
+                    Some(w) => &c.client_id == w,
+                })
+                .skip(first)
+                .take(max)
+                .map(|c| {
+                    if view {
+                        client_repr(c)
+                    } else {
+                        json!({"id": c.id, "clientId": c.client_id})
+                    }
+                })
+                .collect();
+            Ok(ok(&Value::Array(list)))
+        }
+        Method::POST => {
+            let realm = cx.realm(Permission::ManageClients)?;
+            let input: ClientInput = cx.json()?;
+            let now = cx.now_ms;
+            let client = cx.app.store.write(|w| create_in(w, &realm, &input, now))?;
+            Ok(cx.created(&client.id))
+        }
+        _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
+    }
+}
+
+fn load(cx: &Cx, realm: &RealmRecord) -> Result<ClientRecord, AdminError> {
+    cx.app
+        .store
+        .read()?
+        .client(&realm.id, &cx.path.id)?
+        .ok_or_else(|| AdminError::NotFound("Could not find client".into()))
+}
+
+/// `GET | PUT | DELETE /clients/{id}`
+pub fn one(cx: &Cx) -> Result<Response, AdminError> {
+    match *cx.method() {
+        Method::GET => {
+            let realm = cx.realm(Permission::ViewClients)?;
+            Ok(ok(&client_repr(&load(cx, &realm)?)))
+        }
+        Method::PUT => {
+            let realm = cx.realm(Permission::ManageClients)?;
+            let input: ClientInput = cx.json()?;
+            let now = cx.now_ms;
+            cx.app.store.write(|w| {
+                let mut client = w
+                    .client(&realm.id, &cx.path.id)?
+                    .ok_or_else(|| AdminError::NotFound("Could not find client".into()))?;
+                input.apply(&mut client).map_err(AdminError::BadRequest)?;
+                if !client.public_client && !client.bearer_only && client.secret.is_none() {
+                    client.secret = Some(new_secret());
+                }
+                w.put_client(&realm.id, &client).map_err(|e| match e {
+                    crate::store::StoreError::Conflict(_) => {
+                        AdminError::Conflict(format!("Client {} already exists", client.client_id))
+                    }
+                    other => store_error(other),
+                })?;
+                ensure_service_account(w, &realm, &client, now)
+            })?;
+            Ok(no_content())
+        }
+        Method::DELETE => {
+            let realm = cx.realm(Permission::ManageClients)?;
+            let existed = cx.app.store.write(|w| w.delete_client(&realm.id, &cx.path.id)).map_err(store_error)?;
+            if existed {
+                Ok(no_content())
+            } else {
+                Err(AdminError::NotFound("Could not find client".into()))
+            }
+        }
+        _ => Err(method_not_allowed(&[Method::GET, Method::PUT, Method::DELETE])),
+    }
+}
+
+/// `GET` (read) and `POST` (regenerate) `/clients/{id}/client-secret`.
+pub fn secret(cx: &Cx) -> Result<Response, AdminError> {
+    let body = |c: &ClientRecord| json!({"type": "secret", "value": c.secret});
+    match *cx.method() {
+        Method::GET => {
+            let realm = cx.realm(Permission::ViewClients)?;
+            Ok(ok(&body(&load(cx, &realm)?)))
+        }
+        Method::POST => {
+            let realm = cx.realm(Permission::ManageClients)?;
+            let client = cx.app.store.write(|w| {
+                let mut client = w
+                    .client(&realm.id, &cx.path.id)?
+                    .ok_or_else(|| AdminError::NotFound("Could not find client".into()))?;
+                if client.public_client || client.bearer_only {
+                    return Err(AdminError::BadRequest("Client has no secret (public or bearer-only)".into()));
+                }
+                client.secret = Some(new_secret());
+                w.put_client(&realm.id, &client).map_err(store_error)?;
+                Ok(client)
+            })?;
+            Ok(ok(&body(&client)))
+        }
+        _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
+    }
+}
+
+/// `GET /clients/{id}/service-account-user`
+pub fn service_account(cx: &Cx) -> Result<Response, AdminError> {
+    if cx.method() != Method::GET {
+        return Err(method_not_allowed(&[Method::GET]));
+    }
+    let realm = cx.realm(Permission::ViewClients)?;
+    let client = load(cx, &realm)?;
+    let username = format!("service-account-{}", client.client_id.to_lowercase());
+    let user = cx
+        .app
+        .store
+        .read()?
+        .user_by_username(&realm.id, &username)?
+        .filter(|u| u.service_account_client_id.as_deref() == Some(client.id.as_str()))
+        .ok_or_else(|| AdminError::BadRequest("Service account not enabled for the client".into()))?;
+    Ok(ok(&user_repr(&user, false)))
+}

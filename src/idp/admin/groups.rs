@@ -1,0 +1,316 @@
+//! `/admin/realms/{realm}/groups/...`: the group tree, members, role mappings, lookup by path.
+
+use http::Method;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::crypto::random_id;
+use crate::http::error::AdminError;
+use crate::http::Response;
+use crate::store::{GroupRecord, Read, RealmRecord, StoreError, Write};
+
+use super::repr::{group_repr, role_repr, user_repr, GroupInput};
+use super::{method_not_allowed, no_content, ok, store_error, Cx, Permission};
+
+/// Group reads shared by read snapshots and write transactions.
+pub trait GroupSource {
+    fn group_by_id(&self, realm: &str, id: &str) -> Result<Option<GroupRecord>, StoreError>;
+    fn children_of(&self, realm: &str, parent: Option<&str>) -> Result<Vec<GroupRecord>, StoreError>;
+}
+
+impl GroupSource for Read {
+    fn group_by_id(&self, realm: &str, id: &str) -> Result<Option<GroupRecord>, StoreError> {
+        self.group(realm, id)
+    }
+    fn children_of(&self, realm: &str, parent: Option<&str>) -> Result<Vec<GroupRecord>, StoreError> {
+        self.group_children(realm, parent)
+    }
+}
+
+impl GroupSource for Write {
+    fn group_by_id(&self, realm: &str, id: &str) -> Result<Option<GroupRecord>, StoreError> {
+        self.group(realm, id)
+    }
+    fn children_of(&self, realm: &str, parent: Option<&str>) -> Result<Vec<GroupRecord>, StoreError> {
+        self.group_children(realm, parent)
+    }
+}
+
+/// `/parent/child` path of a group.
+pub fn group_path(src: &impl GroupSource, realm: &str, group: &GroupRecord) -> Result<String, StoreError> {
+    let mut names = vec![group.name.clone()];
+    let mut parent = group.parent_id.clone();
+    let mut depth = 0;
+    while let Some(id) = parent {
+        depth += 1;
+        if depth > 100 {
+            break;
+        }
+        match src.group_by_id(realm, &id)? {
+            Some(g) => {
+                names.push(g.name.clone());
+                parent = g.parent_id;
+            }
+            None => break,
+        }
+    }
+    names.reverse();
+    Ok(format!("/{}", names.join("/")))
+}
+
+/// A group by its `/a/b` path.
+pub fn find_by_path(src: &impl GroupSource, realm: &str, path: &str) -> Result<Option<GroupRecord>, StoreError> {
+    let mut current: Option<GroupRecord> = None;
+    for name in path.split('/').filter(|s| !s.is_empty()) {
+        let parent = current.as_ref().map(|g| g.id.clone());
+        match src.children_of(realm, parent.as_deref())?.into_iter().find(|g| g.name == name) {
+            Some(g) => current = Some(g),
+            None => return Ok(None),
+        }
+    }
+    Ok(current)
+}
+
+/// A group with its whole subtree, in Keycloak's representation.
+fn tree(src: &impl GroupSource, realm: &str, group: &GroupRecord, path: &str) -> Result<Value, StoreError> {
+    let children = src.children_of(realm, Some(&group.id))?;
+    let mut repr = group_repr(group, path, children.len());
+    let mut subs = Vec::new();
+    for child in &children {
+        subs.push(tree(src, realm, child, &format!("{path}/{}", child.name))?);
+    }
+    repr["subGroups"] = Value::Array(subs);
+    Ok(repr)
+}
+
+fn conflict(parent: Option<&str>, name: &str) -> AdminError {
+    match parent {
+        None => AdminError::Conflict(format!("Top level group named '{name}' already exists.")),
+        Some(_) => AdminError::Conflict(format!("Sibling group named '{name}' already exists.")),
+    }
+}
+
+/// Create a group (and its `subGroups`) inside the caller's transaction.
+pub fn create_tree(w: &mut Write, realm: &RealmRecord, parent: Option<&str>, input: &GroupInput) -> Result<GroupRecord, AdminError> {
+    let name = input
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| AdminError::BadRequest("Group name is missing".into()))?;
+    if name.contains('/') {
+        return Err(AdminError::BadRequest("Group name must not contain '/'".into()));
+    }
+    let group = GroupRecord {
+        id: input.id.clone().filter(|i| !i.is_empty()).unwrap_or_else(random_id),
+        name: name.to_string(),
+        parent_id: parent.map(String::from),
+        attributes: input
+            .attributes
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.into_vec()))
+            .collect(),
+    };
+    w.put_group(&realm.id, &group).map_err(|e| match e {
+        StoreError::Conflict(_) => conflict(parent, name),
+        other => store_error(other),
+    })?;
+    for role in input.realm_roles.iter().flatten() {
+        let r = w
+            .role_by_name(&realm.id, &realm.id, role)?
+            .ok_or_else(|| AdminError::NotFound(format!("Role not found: {role}")))?;
+        w.grant_group_role(&realm.id, &group.id, &r.id).map_err(store_error)?;
+    }
+    for sub in input.sub_groups.iter().flatten() {
+        create_tree(w, realm, Some(&group.id), sub)?;
+    }
+    Ok(group)
+}
+
+/// `GET` (the tree) and `POST` (a top-level group) `/groups`.
+pub fn collection(cx: &Cx) -> Result<Response, AdminError> {
+    match *cx.method() {
+        Method::GET => {
+            let realm = cx.realm(Permission::ViewUsers)?;
+            let search = cx.query("search").map(|s| s.to_lowercase());
+            let read = cx.app.store.read()?;
+            let mut list = Vec::new();
+            for g in read.group_children(&realm.id, None)? {
+                let repr = tree(&read, &realm.id, &g, &format!("/{}", g.name))?;
+                if search.as_ref().is_none_or(|s| repr.to_string().to_lowercase().contains(s)) {
+                    list.push(repr);
+                }
+            }
+            Ok(ok(&Value::Array(list)))
+        }
+        Method::POST => {
+            let realm = cx.realm(Permission::ManageUsers)?;
+            let input: GroupInput = cx.json()?;
+            let group = cx.app.store.write(|w| create_tree(w, &realm, None, &input))?;
+            Ok(cx.created(&group.id))
+        }
+        _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
+    }
+}
+
+fn load(cx: &Cx, realm: &RealmRecord) -> Result<GroupRecord, AdminError> {
+    cx.app
+        .store
+        .read()?
+        .group(&realm.id, &cx.path.id)?
+        .ok_or_else(|| AdminError::NotFound("Could not find group by id".into()))
+}
+
+/// `GET | PUT | DELETE /groups/{id}`
+pub fn one(cx: &Cx) -> Result<Response, AdminError> {
+    match *cx.method() {
+        Method::GET => {
+            let realm = cx.realm(Permission::ViewUsers)?;
+            let group = load(cx, &realm)?;
+            let read = cx.app.store.read()?;
+            let path = group_path(&read, &realm.id, &group)?;
+            Ok(ok(&tree(&read, &realm.id, &group, &path)?))
+        }
+        Method::PUT => {
+            let realm = cx.realm(Permission::ManageUsers)?;
+            let input: GroupInput = cx.json()?;
+            cx.app.store.write(|w| {
+                let mut group = w
+                    .group(&realm.id, &cx.path.id)?
+                    .ok_or_else(|| AdminError::NotFound("Could not find group by id".into()))?;
+                if let Some(name) = input.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+                    group.name = name.to_string();
+                }
+                if let Some(attrs) = input.attributes.clone() {
+                    group.attributes = attrs.into_iter().map(|(k, v)| (k, v.into_vec())).collect();
+                }
+                let parent = group.parent_id.clone();
+                let name = group.name.clone();
+                w.put_group(&realm.id, &group).map_err(|e| match e {
+                    StoreError::Conflict(_) => conflict(parent.as_deref(), &name),
+                    other => store_error(other),
+                })
+            })?;
+            Ok(no_content())
+        }
+        Method::DELETE => {
+            let realm = cx.realm(Permission::ManageUsers)?;
+            let existed = cx.app.store.write(|w| w.delete_group(&realm.id, &cx.path.id)).map_err(store_error)?;
+            if existed {
+                Ok(no_content())
+            } else {
+                Err(AdminError::NotFound("Could not find group by id".into()))
+            }
+        }
+        _ => Err(method_not_allowed(&[Method::GET, Method::PUT, Method::DELETE])),
+    }
+}
+
+/// `GET | POST /groups/{id}/children`
+pub fn children(cx: &Cx) -> Result<Response, AdminError> {
+    match *cx.method() {
+        Method::GET => {
+            let realm = cx.realm(Permission::ViewUsers)?;
+            let group = load(cx, &realm)?;
+            let read = cx.app.store.read()?;
+            let path = group_path(&read, &realm.id, &group)?;
+            let mut list = Vec::new();
+            for child in read.group_children(&realm.id, Some(&group.id))? {
+                list.push(tree(&read, &realm.id, &child, &format!("{path}/{}", child.name))?);
+            }
+            Ok(ok(&Value::Array(list)))
+        }
+        Method::POST => {
+            let realm = cx.realm(Permission::ManageUsers)?;
+            let parent = load(cx, &realm)?;
+            let input: GroupInput = cx.json()?;
+            let group = cx.app.store.write(|w| create_tree(w, &realm, Some(&parent.id), &input))?;
+            Ok(cx.created(&group.id))
+        }
+        _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
+    }
+}
+
+/// `GET /groups/{id}/members`
+pub fn members(cx: &Cx) -> Result<Response, AdminError> {
+    if cx.method() != Method::GET {
+        return Err(method_not_allowed(&[Method::GET]));
+    }
+    let realm = cx.realm(Permission::ViewUsers)?;
+    let group = load(cx, &realm)?;
+    let first: usize = cx.query("first").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let max: usize = cx.query("max").and_then(|v| v.parse().ok()).unwrap_or(100);
+    let brief = cx.flag("briefRepresentation") == Some(true);
+    let read = cx.app.store.read()?;
+    let mut users = Vec::new();
+    for id in read.group_member_ids(&realm.id, &group.id)? {
+        if let Some(u) = read.user(&realm.id, &id)? {
+            users.push(u);
+        }
+    }
+    users.sort_by(|a, b| a.username.cmp(&b.username));
+    Ok(ok(&Value::Array(users.iter().skip(first).take(max).map(|u| user_repr(u, brief)).collect())))
+}
+
+#[derive(Deserialize)]
+struct RoleRef {
+    id: Option<String>,
+    name: Option<String>,
+}
+
+/// `GET | POST | DELETE /groups/{id}/role-mappings/realm`
+pub fn realm_roles(cx: &Cx) -> Result<Response, AdminError> {
+    match *cx.method() {
+        Method::GET => {
+            let realm = cx.realm(Permission::ViewUsers)?;
+            let group = load(cx, &realm)?;
+            let read = cx.app.store.read()?;
+            let mut list = Vec::new();
+            for id in read.group_role_ids(&realm.id, &group.id)? {
+                if let Some(r) = read.role(&realm.id, &id)?.filter(|r| !r.client_role) {
+                    list.push(role_repr(&r));
+                }
+            }
+            Ok(ok(&Value::Array(list)))
+        }
+        Method::POST | Method::DELETE => {
+            let realm = cx.realm(Permission::ManageUsers)?;
+            let group = load(cx, &realm)?;
+            let refs: Vec<RoleRef> = cx.json()?;
+            let grant = cx.method() == Method::POST;
+            cx.app.store.write(|w| {
+                for r in &refs {
+                    let role = match (&r.id, &r.name) {
+                        (Some(id), _) => w.role(&realm.id, id)?,
+                        (None, Some(name)) => w.role_by_name(&realm.id, &realm.id, name)?,
+                        _ => None,
+                    }
+                    .ok_or_else(|| AdminError::NotFound("Could not find role".into()))?;
+                    if grant {
+                        w.grant_group_role(&realm.id, &group.id, &role.id).map_err(store_error)?;
+                    } else {
+                        w.revoke_group_role(&realm.id, &group.id, &role.id)?;
+                    }
+                }
+                Ok::<_, AdminError>(())
+            })?;
+            Ok(no_content())
+        }
+        _ => Err(method_not_allowed(&[Method::GET, Method::POST, Method::DELETE])),
+    }
+}
+
+/// `GET /group-by-path/{path}`
+pub fn by_path(cx: &Cx) -> Result<Response, AdminError> {
+    if cx.method() != Method::GET {
+        return Err(method_not_allowed(&[Method::GET]));
+    }
+    let realm = cx.realm(Permission::ViewUsers)?;
+    let read = cx.app.store.read()?;
+    let group = find_by_path(&read, &realm.id, &cx.path.path)?
+        .ok_or_else(|| AdminError::NotFound("Group path does not exist".into()))?;
+    let path = group_path(&read, &realm.id, &group)?;
+    Ok(ok(&tree(&read, &realm.id, &group, &path)?))
+}

@@ -1,0 +1,309 @@
+//! Keycloak's admin REST API under `/admin/realms`. Every handler reads the same way:
+//! authorise the caller → parse and validate the body → call the store in one transaction
+//! → map to Keycloak's representation. Wire types live in `repr.rs`, separate from the
+//! stored records.
+
+mod auth;
+mod clients;
+mod groups;
+mod realms;
+mod repr;
+mod roles;
+mod users;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, StatusCode};
+use serde::de::DeserializeOwned;
+
+use crate::http::error::AdminError;
+use crate::http::{json_response, App, Request, RequestInfo, Response};
+use crate::store::{RealmRecord, StoreError};
+
+pub use auth::{Caller, Permission};
+
+/// Where a request under `/admin/realms/` goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Realms,
+    Realm,
+    Users,
+    UsersCount,
+    User,
+    UserResetPassword,
+    UserRoleMappings,
+    UserRealmRoles,
+    UserRealmRolesAvailable,
+    UserRealmRolesComposite,
+    UserClientRoles,
+    UserClientRolesAvailable,
+    UserClientRolesComposite,
+    UserGroups,
+    UserGroup,
+    UserCredentials,
+    UserCredential,
+    UserSessions,
+    UserLogout,
+    Clients,
+    Client,
+    ClientSecret,
+    ClientRoles,
+    ClientRole,
+    ClientServiceAccount,
+    Roles,
+    Role,
+    RoleComposites,
+    RoleUsers,
+    RoleById,
+    Groups,
+    Group,
+    GroupChildren,
+    GroupMembers,
+    GroupRealmRoles,
+    GroupByPath,
+    LogoutAll,
+}
+
+struct AdminRouter(matchit::Router<Route>);
+
+impl AdminRouter {
+    fn new() -> AdminRouter {
+        let mut r = matchit::Router::new();
+        let u = "/{realm}/users/{id}";
+        let routes: Vec<(String, Route)> = vec![
+            ("/".into(), Route::Realms),
+            ("/{realm}".into(), Route::Realm),
+            ("/{realm}/users".into(), Route::Users),
+            ("/{realm}/users/count".into(), Route::UsersCount),
+            (u.into(), Route::User),
+            (format!("{u}/reset-password"), Route::UserResetPassword),
+            (format!("{u}/role-mappings"), Route::UserRoleMappings),
+            (format!("{u}/role-mappings/realm"), Route::UserRealmRoles),
+            (format!("{u}/role-mappings/realm/available"), Route::UserRealmRolesAvailable),
+            (format!("{u}/role-mappings/realm/composite"), Route::UserRealmRolesComposite),
+            (format!("{u}/role-mappings/clients/{{client}}"), Route::UserClientRoles),
+            (format!("{u}/role-mappings/clients/{{client}}/available"), Route::UserClientRolesAvailable),
+            (format!("{u}/role-mappings/clients/{{client}}/composite"), Route::UserClientRolesComposite),
+            (format!("{u}/groups"), Route::UserGroups),
+            (format!("{u}/groups/{{group}}"), Route::UserGroup),
+            (format!("{u}/credentials"), Route::UserCredentials),
+            (format!("{u}/credentials/{{cred}}"), Route::UserCredential),
+            (format!("{u}/sessions"), Route::UserSessions),
+            (format!("{u}/logout"), Route::UserLogout),
+            ("/{realm}/clients".into(), Route::Clients),
+            ("/{realm}/clients/{id}".into(), Route::Client),
+            ("/{realm}/clients/{id}/client-secret".into(), Route::ClientSecret),
+            ("/{realm}/clients/{id}/roles".into(), Route::ClientRoles),
+            ("/{realm}/clients/{id}/roles/{role}".into(), Route::ClientRole),
+            ("/{realm}/clients/{id}/service-account-user".into(), Route::ClientServiceAccount),
+            ("/{realm}/roles".into(), Route::Roles),
+            ("/{realm}/roles/{role}".into(), Route::Role),
+            ("/{realm}/roles/{role}/composites".into(), Route::RoleComposites),
+            ("/{realm}/roles/{role}/users".into(), Route::RoleUsers),
+            ("/{realm}/roles-by-id/{id}".into(), Route::RoleById),
+            ("/{realm}/groups".into(), Route::Groups),
+            ("/{realm}/groups/{id}".into(), Route::Group),
+            ("/{realm}/groups/{id}/children".into(), Route::GroupChildren),
+            ("/{realm}/groups/{id}/members".into(), Route::GroupMembers),
+            ("/{realm}/groups/{id}/role-mappings/realm".into(), Route::GroupRealmRoles),
+            ("/{realm}/group-by-path/{*path}".into(), Route::GroupByPath),
+            ("/{realm}/logout-all".into(), Route::LogoutAll),
+        ];
+        for (path, route) in routes {
+            if let Err(e) = r.insert(path.as_str(), route) {
+                tracing::error!(%path, error = %e, "admin route table conflict");
+            }
+        }
+        AdminRouter(r)
+    }
+}
+
+/// Path values of an admin route, percent-decoded.
+#[derive(Debug, Default)]
+pub(crate) struct Path {
+    pub realm: String,
+    pub id: String,
+    pub client: String,
+    pub group: String,
+    pub role: String,
+    pub cred: String,
+    pub path: String,
+}
+
+/// What every admin handler gets.
+pub(crate) struct Cx<'a> {
+    pub app: &'a App,
+    pub request: &'a Request,
+    pub info: &'a RequestInfo,
+    pub caller: Caller,
+    pub path: Path,
+    pub now_ms: i64,
+}
+
+impl Cx<'_> {
+    /// The target realm, if the caller may act on it with `permission` (404 when the realm
+    /// does not exist, 403 when the caller may not).
+    pub fn realm(&self, permission: Permission) -> Result<RealmRecord, AdminError> {
+        let realm = self
+            .app
+            .store
+            .read()?
+            .realm_by_name(&self.path.realm)?
+            .ok_or_else(|| AdminError::NotFound("Realm not found.".into()))?;
+        self.caller.require(&realm.name, permission)?;
+        Ok(realm)
+    }
+
+    pub fn method(&self) -> &Method {
+        self.request.method()
+    }
+
+    /// The JSON body as `T`; a bad body is 400 with serde's explanation.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, AdminError> {
+        if self.request.body().is_empty() {
+            return Err(AdminError::BadRequest("Request body is required".into()));
+        }
+        serde_json::from_slice(self.request.body()).map_err(|e| AdminError::BadRequest(format!("Invalid JSON: {e}")))
+    }
+
+    /// A boolean query parameter (`true`/`True`/`TRUE`, as Python clients send them).
+    pub fn flag(&self, name: &str) -> Option<bool> {
+        self.query(name).map(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    /// A query parameter.
+    pub fn query(&self, name: &str) -> Option<String> {
+        self.request
+            .uri()
+            .query()
+            .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned()))
+    }
+
+    /// `201 Created` with `Location: <this URL>/<id>`.
+    pub fn created(&self, id: &str) -> Response {
+        let base = crate::idp::oidc::base_url(self.app, self.request, self.info);
+        let path = self.request.uri().path().trim_end_matches('/');
+        let mut r = Response::new(Bytes::new());
+        *r.status_mut() = StatusCode::CREATED;
+        if let Ok(v) = HeaderValue::from_str(&format!("{base}{path}/{id}")) {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        r
+    }
+}
+
+/// `204 No Content`.
+pub(crate) fn no_content() -> Response {
+    let mut r = Response::new(Bytes::new());
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    r
+}
+
+/// `200` with a JSON body.
+pub(crate) fn ok(body: &serde_json::Value) -> Response {
+    json_response(StatusCode::OK, body)
+}
+
+pub(crate) fn method_not_allowed(allowed: &[Method]) -> AdminError {
+    AdminError::MethodNotAllowed(allowed.to_vec())
+}
+
+/// Store errors that are the caller's fault become 409/404/400; the rest are internal.
+pub(crate) fn store_error(e: StoreError) -> AdminError {
+    use crate::store::Conflict;
+    match e {
+        StoreError::Conflict(Conflict::Username) => AdminError::Conflict("User exists with same username".into()),
+        StoreError::Conflict(Conflict::Email) => AdminError::Conflict("User exists with same email".into()),
+        StoreError::Conflict(Conflict::ClientId) => AdminError::Conflict("Client already exists".into()),
+        StoreError::Conflict(Conflict::RoleName) => AdminError::Conflict("Role already exists".into()),
+        StoreError::Conflict(Conflict::GroupName) => {
+            AdminError::Conflict("Top level group named already exists.".into())
+        }
+        StoreError::Conflict(Conflict::RealmName) => AdminError::Conflict("Conflict detected. See logs for details".into()),
+        StoreError::Missing(what) => AdminError::NotFound(format!("Could not find {what}")),
+        other => AdminError::Internal(other.to_string()),
+    }
+}
+
+/// `/admin/realms/...`: authenticate, route, handle.
+pub async fn handle(app: &App, request: &Request, info: &RequestInfo, rest: &str) -> Response {
+    if request.method() == Method::OPTIONS {
+        return crate::idp::oidc::preflight(request, "GET, POST, PUT, DELETE, OPTIONS");
+    }
+    match dispatch(app, request, info, rest).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn dispatch(app: &App, request: &Request, info: &RequestInfo, rest: &str) -> Result<Response, AdminError> {
+    use std::sync::OnceLock;
+    static ROUTER: OnceLock<AdminRouter> = OnceLock::new();
+    let router = ROUTER.get_or_init(AdminRouter::new);
+    let now_ms = app.clock.now_millis();
+    let caller = auth::authenticate(app, request, info, now_ms)?;
+    // Clients such as the JS admin client add a trailing slash (`POST /admin/realms/`).
+    let lookup = format!("/{}", rest.trim_end_matches('/'));
+    let matched = router.0.at(&lookup).map_err(|_| AdminError::NotFound("Not Found".into()))?;
+    let param = |name: &str| -> Result<String, AdminError> {
+        let raw = matched.params.get(name).unwrap_or("");
+        crate::http::router::percent_decode(raw)
+            .map(|c| c.into_owned())
+            .ok_or_else(|| AdminError::BadRequest("invalid path encoding".into()))
+    };
+    let route = *matched.value;
+    let cx = Cx {
+        app,
+        request,
+        info,
+        caller,
+        path: Path {
+            realm: param("realm")?,
+            id: param("id")?,
+            client: param("client")?,
+            group: param("group")?,
+            role: param("role")?,
+            cred: param("cred")?,
+            path: param("path")?,
+        },
+        now_ms,
+    };
+    match route {
+        Route::Realms => realms::collection(&cx),
+        Route::Realm => realms::one(&cx),
+        Route::LogoutAll => realms::logout_all(&cx),
+        Route::Users => users::collection(&cx).await,
+        Route::UsersCount => users::count(&cx),
+        Route::User => users::one(&cx),
+        Route::UserResetPassword => users::reset_password(&cx).await,
+        Route::UserRoleMappings => users::role_mappings(&cx),
+        Route::UserRealmRoles => users::realm_roles(&cx, users::View::Direct),
+        Route::UserRealmRolesAvailable => users::realm_roles(&cx, users::View::Available),
+        Route::UserRealmRolesComposite => users::realm_roles(&cx, users::View::Composite),
+        Route::UserClientRoles => users::client_roles(&cx, users::View::Direct),
+        Route::UserClientRolesAvailable => users::client_roles(&cx, users::View::Available),
+        Route::UserClientRolesComposite => users::client_roles(&cx, users::View::Composite),
+        Route::UserGroups => users::groups(&cx),
+        Route::UserGroup => users::group_membership(&cx),
+        Route::UserCredentials => users::credentials(&cx),
+        Route::UserCredential => users::credential(&cx),
+        Route::UserSessions => users::sessions(&cx),
+        Route::UserLogout => users::logout(&cx),
+        Route::Clients => clients::collection(&cx),
+        Route::Client => clients::one(&cx),
+        Route::ClientSecret => clients::secret(&cx),
+        Route::ClientRoles => roles::collection(&cx, roles::Container::Client),
+        Route::ClientRole => roles::one(&cx, roles::Container::Client),
+        Route::ClientServiceAccount => clients::service_account(&cx),
+        Route::Roles => roles::collection(&cx, roles::Container::Realm),
+        Route::Role => roles::one(&cx, roles::Container::Realm),
+        Route::RoleComposites => roles::composites(&cx),
+        Route::RoleUsers => roles::users(&cx),
+        Route::RoleById => roles::by_id(&cx),
+        Route::Groups => groups::collection(&cx),
+        Route::Group => groups::one(&cx),
+        Route::GroupChildren => groups::children(&cx),
+        Route::GroupMembers => groups::members(&cx),
+        Route::GroupRealmRoles => groups::realm_roles(&cx),
+        Route::GroupByPath => groups::by_path(&cx),
+    }
+}

@@ -1,0 +1,267 @@
+//! Realm roles (`/roles`), client roles (`/clients/{id}/roles`), composites, the users in
+//! a role and `/roles-by-id`.
+
+use http::Method;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::crypto::random_id;
+use crate::http::error::AdminError;
+use crate::http::Response;
+use crate::store::{RealmRecord, RoleRecord, StoreError, Write};
+
+use super::repr::{role_repr, user_repr, RoleInput};
+use super::{method_not_allowed, no_content, ok, store_error, Cx, Permission};
+
+/// Which roles a route is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    Realm,
+    /// The client whose uuid is the `{id}` of the path.
+    Client,
+}
+
+fn conflict(name: &str) -> AdminError {
+    AdminError::Conflict(format!("Role with name {name} already exists"))
+}
+
+/// Create a role inside the caller's transaction.
+pub fn create_in(
+    w: &mut Write,
+    realm: &RealmRecord,
+    container_id: &str,
+    client_role: bool,
+    input: &RoleInput,
+) -> Result<RoleRecord, AdminError> {
+    let name = input
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| AdminError::BadRequest("Role name is required".into()))?;
+    let role = RoleRecord {
+        id: input.id.clone().filter(|i| !i.is_empty()).unwrap_or_else(random_id),
+        name: name.to_string(),
+        description: input.description.clone(),
+        container_id: container_id.to_string(),
+        client_role,
+        composites: vec![],
+        attributes: input
+            .attributes
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.into_vec()))
+            .collect(),
+    };
+    w.put_role(&realm.id, &role).map_err(|e| match e {
+        StoreError::Conflict(_) => conflict(name),
+        other => store_error(other),
+    })?;
+    Ok(role)
+}
+
+/// The realm and the container id of the route, checking `permission`.
+fn target(cx: &Cx, container: Container, permission: Permission) -> Result<(RealmRecord, String), AdminError> {
+    let client_permission = match permission {
+        Permission::ManageRealm => Permission::ManageClients,
+        _ => Permission::ViewClients,
+    };
+    match container {
+        Container::Realm => Ok((cx.realm(permission)?, String::new())).map(|(r, _)| {
+            let id = r.id.clone();
+            (r, id)
+        }),
+        Container::Client => {
+            let realm = cx.realm(client_permission)?;
+            let client = cx
+                .app
+                .store
+                .read()?
+                .client(&realm.id, &cx.path.id)?
+                .ok_or_else(|| AdminError::NotFound("Could not find client".into()))?;
+            Ok((realm, client.id))
+        }
+    }
+}
+
+/// `GET | POST` roles of a container.
+pub fn collection(cx: &Cx, container: Container) -> Result<Response, AdminError> {
+    match *cx.method() {
+        Method::GET => {
+            let (realm, container_id) = target(cx, container, Permission::ViewRealm)?;
+            let search = cx.query("search").map(|s| s.to_lowercase());
+            let roles = cx.app.store.read()?.roles(&realm.id, &container_id)?;
+            let list = roles
+                .iter()
+                .filter(|r| search.as_ref().is_none_or(|s| r.name.to_lowercase().contains(s)))
+                .map(role_repr)
+                .collect();
+            Ok(ok(&Value::Array(list)))
+        }
+        Method::POST => {
+            let (realm, container_id) = target(cx, container, Permission::ManageRealm)?;
+            let input: RoleInput = cx.json()?;
+            let role = cx
+                .app
+                .store
+                .write(|w| create_in(w, &realm, &container_id, container == Container::Client, &input))?;
+            Ok(cx.created(&role.name))
+        }
+        _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
+    }
+}
+
+fn by_name(cx: &Cx, realm: &RealmRecord, container_id: &str) -> Result<RoleRecord, AdminError> {
+    cx.app
+        .store
+        .read()?
+        .role_by_name(&realm.id, container_id, &cx.path.role)?
+        .ok_or_else(|| AdminError::NotFound("Could not find role".into()))
+}
+
+fn update(cx: &Cx, realm: &RealmRecord, mut role: RoleRecord) -> Result<Response, AdminError> {
+    let input: RoleInput = cx.json()?;
+    if let Some(name) = input.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        role.name = name.to_string();
+    }
+    if input.description.is_some() {
+        role.description = input.description.clone();
+    }
+    if let Some(attrs) = input.attributes.clone() {
+        role.attributes = attrs.into_iter().map(|(k, v)| (k, v.into_vec())).collect();
+    }
+    let name = role.name.clone();
+    cx.app.store.write(|w| w.put_role(&realm.id, &role)).map_err(|e| match e {
+        StoreError::Conflict(_) => conflict(&name),
+        other => store_error(other),
+    })?;
+    Ok(no_content())
+}
+
+/// `GET | PUT | DELETE` one role by name.
+pub fn one(cx: &Cx, container: Container) -> Result<Response, AdminError> {
+    match *cx.method() {
+        Method::GET => {
+            let (realm, container_id) = target(cx, container, Permission::ViewRealm)?;
+            Ok(ok(&role_repr(&by_name(cx, &realm, &container_id)?)))
+        }
+        Method::PUT => {
+            let (realm, container_id) = target(cx, container, Permission::ManageRealm)?;
+            let role = by_name(cx, &realm, &container_id)?;
+            update(cx, &realm, role)
+        }
+        Method::DELETE => {
+            let (realm, container_id) = target(cx, container, Permission::ManageRealm)?;
+            let role = by_name(cx, &realm, &container_id)?;
+            cx.app.store.write(|w| w.delete_role(&realm.id, &role.id)).map_err(store_error)?;
+            Ok(no_content())
+        }
+        _ => Err(method_not_allowed(&[Method::GET, Method::PUT, Method::DELETE])),
+    }
+}
+
+#[derive(Deserialize)]
+struct RoleRef {
+    id: Option<String>,
+    name: Option<String>,
+    #[serde(rename = "containerId")]
+    container_id: Option<String>,
+}
+
+/// `GET | POST | DELETE /roles/{role}/composites`
+pub fn composites(cx: &Cx) -> Result<Response, AdminError> {
+    let permission = if cx.method() == Method::GET {
+        Permission::ViewRealm
+    } else {
+        Permission::ManageRealm
+    };
+    let realm = cx.realm(permission)?;
+    let role = by_name(cx, &realm, &realm.id)?;
+    match *cx.method() {
+        Method::GET => {
+            let read = cx.app.store.read()?;
+            let mut list = Vec::new();
+            for id in &role.composites {
+                if let Some(r) = read.role(&realm.id, id)? {
+                    list.push(role_repr(&r));
+                }
+            }
+            Ok(ok(&Value::Array(list)))
+        }
+        Method::POST | Method::DELETE => {
+            let refs: Vec<RoleRef> = cx.json()?;
+            let add = cx.method() == Method::POST;
+            cx.app.store.write(|w| {
+                let mut role = w.role(&realm.id, &role.id)?.ok_or_else(|| AdminError::NotFound("Could not find role".into()))?;
+                for r in &refs {
+                    let found = match (&r.id, &r.name) {
+                        (Some(id), _) => w.role(&realm.id, id)?,
+                        (None, Some(name)) => {
+                            let container = r.container_id.clone().unwrap_or_else(|| realm.id.clone());
+                            w.role_by_name(&realm.id, &container, name)?
+                        }
+                        _ => None,
+                    }
+                    .ok_or_else(|| AdminError::NotFound("Could not find composite role".into()))?;
+                    if add {
+                        if !role.composites.contains(&found.id) {
+                            role.composites.push(found.id);
+                        }
+                    } else {
+                        role.composites.retain(|c| c != &found.id);
+                    }
+                }
+                w.put_role(&realm.id, &role).map_err(store_error)
+            })?;
+            Ok(no_content())
+        }
+        _ => Err(method_not_allowed(&[Method::GET, Method::POST, Method::DELETE])),
+    }
+}
+
+/// `GET /roles/{role}/users`: users holding the role directly.
+pub fn users(cx: &Cx) -> Result<Response, AdminError> {
+    if cx.method() != Method::GET {
+        return Err(method_not_allowed(&[Method::GET]));
+    }
+    let realm = cx.realm(Permission::ViewUsers)?;
+    let role = by_name(cx, &realm, &realm.id)?;
+    let first: usize = cx.query("first").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let max: usize = cx.query("max").and_then(|v| v.parse().ok()).unwrap_or(100);
+    let read = cx.app.store.read()?;
+    let mut users = Vec::new();
+    for id in read.role_user_ids(&realm.id, &role.id)? {
+        if let Some(u) = read.user(&realm.id, &id)? {
+            users.push(u);
+        }
+    }
+    users.sort_by(|a, b| a.username.cmp(&b.username));
+    let list = users.iter().skip(first).take(max).map(|u| user_repr(u, true)).collect();
+    Ok(ok(&Value::Array(list)))
+}
+
+/// `GET | PUT | DELETE /roles-by-id/{id}`
+pub fn by_id(cx: &Cx) -> Result<Response, AdminError> {
+    let permission = if cx.method() == Method::GET {
+        Permission::ViewRealm
+    } else {
+        Permission::ManageRealm
+    };
+    let realm = cx.realm(permission)?;
+    let role = cx
+        .app
+        .store
+        .read()?
+        .role(&realm.id, &cx.path.id)?
+        .ok_or_else(|| AdminError::NotFound("Could not find role with id".into()))?;
+    match *cx.method() {
+        Method::GET => Ok(ok(&role_repr(&role))),
+        Method::PUT => update(cx, &realm, role),
+        Method::DELETE => {
+            cx.app.store.write(|w| w.delete_role(&realm.id, &role.id)).map_err(store_error)?;
+            Ok(no_content())
+        }
+        _ => Err(method_not_allowed(&[Method::GET, Method::PUT, Method::DELETE])),
+    }
+}

@@ -1,0 +1,600 @@
+//! `/admin/realms/{realm}/users/...`: users, their passwords and credentials, role
+//! mappings, group membership and sessions.
+
+use std::collections::{BTreeMap, HashSet};
+
+use http::Method;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::crypto::password::{hash_password, Argon2Params};
+use crate::crypto::random_id;
+use crate::http::error::AdminError;
+use crate::http::Response;
+use crate::idp::realm;
+use crate::idp::roles::{expand, group_ids_with_ancestors};
+use crate::store::{CredentialRecord, RealmRecord, RoleRecord, UserRecord, Write};
+
+use super::groups::group_path;
+use super::repr::{credential_repr, group_repr, role_repr, user_repr, CredentialInput, UserInput};
+use super::{method_not_allowed, no_content, ok, store_error, Cx, Permission};
+
+/// Hash a plain password (or keep Keycloak's pre-hashed form) into a credential record.
+fn credential_from_input(input: &CredentialInput, now: i64) -> Result<CredentialRecord, AdminError> {
+    let kind = input.kind.clone().unwrap_or_else(|| "password".into());
+    let (secret_data, credential_data) = match (&input.value, &input.secret_data, &input.credential_data) {
+        (Some(value), _, _) if kind == "password" => {
+            if value.is_empty() {
+                return Err(AdminError::BadRequest("Password must not be empty".into()));
+            }
+            let h = hash_password(value, &Argon2Params::default()).map_err(|e| AdminError::Internal(e.to_string()))?;
+            (h.secret_data, h.credential_data)
+        }
+        (_, Some(secret), Some(data)) => (secret.clone(), data.clone()),
+        _ => return Err(AdminError::BadRequest("Credential needs a value (or secretData and credentialData)".into())),
+    };
+    Ok(CredentialRecord {
+        id: random_id(),
+        kind,
+        user_label: input.user_label.clone(),
+        created_date: input.created_date.unwrap_or(now),
+        secret_data,
+        credential_data,
+        priority: input.priority.unwrap_or(10),
+        temporary: input.temporary.unwrap_or(false),
+    })
+}
+
+/// Create a user from its representation (credentials, realm/client roles and groups
+/// included) inside the caller's transaction. `hashed` carries credentials hashed
+/// beforehand off the transaction; when `None`, any plain passwords are hashed here.
+pub fn create_in(w: &mut Write, realm: &RealmRecord, input: &UserInput, now: i64) -> Result<String, AdminError> {
+    create_with(w, realm, input, now, None)
+}
+
+fn create_with(
+    w: &mut Write,
+    realm: &RealmRecord,
+    input: &UserInput,
+    now: i64,
+    hashed: Option<Vec<CredentialRecord>>,
+) -> Result<String, AdminError> {
+    if input.username.as_deref().is_none_or(|u| u.trim().is_empty()) {
+        return Err(AdminError::BadRequest("User name is missing".into()));
+    }
+    let mut user = UserRecord {
+        id: input.id.clone().filter(|i| !i.is_empty()).unwrap_or_else(random_id),
+        enabled: false,
+        created_timestamp: input.created_timestamp.unwrap_or(now),
+        ..Default::default()
+    };
+    input.apply(&mut user, true).map_err(AdminError::BadRequest)?;
+    if input.enabled.is_none() {
+        user.enabled = false;
+    }
+    if let Some(client_id) = &input.service_account_client_id {
+        let client = w
+            .client_by_client_id(&realm.id, client_id)?
+            .ok_or_else(|| AdminError::BadRequest(format!("Unknown service account client {client_id}")))?;
+        user.service_account_client_id = Some(client.id);
+    }
+    realm::create_user(w, realm, &user).map_err(store_error)?;
+    let credentials = match hashed {
+        Some(c) => c,
+        None => input
+            .credentials
+            .iter()
+            .flatten()
+            .map(|c| credential_from_input(c, now))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    for c in &credentials {
+        w.put_credential(&realm.id, &user.id, c).map_err(store_error)?;
+    }
+    for name in input.realm_roles.iter().flatten() {
+        let role = w
+            .role_by_name(&realm.id, &realm.id, name)?
+            .ok_or_else(|| AdminError::NotFound(format!("Role not found: {name}")))?;
+        w.grant_user_role(&realm.id, &user.id, &role.id).map_err(store_error)?;
+    }
+    for (client_id, names) in input.client_roles.iter().flatten() {
+        let client = w
+            .client_by_client_id(&realm.id, client_id)?
+            .ok_or_else(|| AdminError::NotFound(format!("Client not found: {client_id}")))?;
+        for name in names {
+            let role = w
+                .role_by_name(&realm.id, &client.id, name)?
+                .ok_or_else(|| AdminError::NotFound(format!("Role not found: {name}")))?;
+            w.grant_user_role(&realm.id, &user.id, &role.id).map_err(store_error)?;
+        }
+    }
+    for path in input.groups.iter().flatten() {
+        let group = super::groups::find_by_path(w, &realm.id, path)?
+            .ok_or_else(|| AdminError::NotFound(format!("Group {path} not found")))?;
+        w.add_member(&realm.id, &group.id, &user.id).map_err(store_error)?;
+    }
+    Ok(user.id)
+}
+
+/// Case-insensitive "contains" (or equality when `exact`).
+fn matches(value: Option<&str>, wanted: &str, exact: bool) -> bool {
+    let Some(value) = value else { return false };
+    let value = value.to_lowercase();
+    let wanted = wanted.to_lowercase();
+    if exact {
+        value == wanted
+    } else {
+        let wanted = wanted.trim_matches('*');
+        value.contains(wanted)
+    }
+}
+
+/// `GET` (search) and `POST` (create) `/users`.
+pub async fn collection(cx: &Cx<'_>) -> Result<Response, AdminError> {
+    match *cx.method() {
+        Method::GET => {
+            let realm = cx.realm(Permission::QueryUsers)?;
+            let exact = cx.flag("exact") == Some(true);
+            let brief = cx.flag("briefRepresentation") == Some(true);
+            let first: usize = cx.query("first").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let max: usize = cx.query("max").and_then(|v| v.parse().ok()).unwrap_or(100);
+            let search = cx.query("search").filter(|s| !s.is_empty() && s != "*");
+            let username = cx.query("username");
+            let email = cx.query("email");
+            let first_name = cx.query("firstName");
+            let last_name = cx.query("lastName");
+            let enabled = cx.flag("enabled");
+            let read = cx.app.store.read()?;
+            let filter = |u: &UserRecord| -> bool {
+                if u.service_account_client_id.is_some() {
+                    return false;
+                }
+                if let Some(s) = &search {
+                    let hit = matches(Some(&u.username), s, exact)
+                        || matches(u.email.as_deref(), s, exact)
+                        || matches(u.first_name.as_deref(), s, exact)
+                        || matches(u.last_name.as_deref(), s, exact);
+                    if !hit {
+                        return false;
+                    }
+                }
+                username.as_ref().is_none_or(|w| matches(Some(&u.username), w, exact))
+                    && email.as_ref().is_none_or(|w| matches(u.email.as_deref(), w, exact))
+                    && first_name.as_ref().is_none_or(|w| matches(u.first_name.as_deref(), w, exact))
+                    && last_name.as_ref().is_none_or(|w| matches(u.last_name.as_deref(), w, exact))
+                    && enabled.is_none_or(|e| u.enabled == e)
+            };
+            let mut out = Vec::new();
+            if let (true, Some(name)) = (exact, &username) {
+                // Exact username: one index lookup.
+                if let Some(u) = read.user_by_username(&realm.id, name)? {
+                    if filter(&u) {
+                        out.push(u);
+                    }
+                }
+            } else {
+                let mut skipped = 0;
+                let mut offset = 0;
+                'pages: loop {
+                    let page = read.users_page(&realm.id, offset, 1000)?;
+                    if page.is_empty() {
+                        break;
+                    }
+                    offset += page.len();
+                    for u in page {
+                        if filter(&u) {
+                            if skipped < first {
+                                skipped += 1;
+                            } else if out.len() < max {
+                                out.push(u);
+                            } else {
+                                break 'pages;
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(ok(&Value::Array(out.iter().map(|u| user_repr(u, brief)).collect())))
+        }
+        Method::POST => {
+            let realm = cx.realm(Permission::ManageUsers)?;
+            let input: UserInput = cx.json()?;
+            // Hash off the async runtime, before the write transaction.
+            let now = cx.now_ms;
+            let creds = input.credentials.clone().unwrap_or_default();
+            let hashed = tokio::task::spawn_blocking(move || {
+                creds.iter().map(|c| credential_from_input(c, now)).collect::<Result<Vec<_>, _>>()
+            })
+            .await
+            .map_err(|e| AdminError::Internal(e.to_string()))??;
+            let id = cx.app.store.write(|w| create_with(w, &realm, &input, now, Some(hashed)))?;
+            Ok(cx.created(&id))
+        }
+        _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
+    }
+}
+
+/// `GET /users/count`
+pub fn count(cx: &Cx) -> Result<Response, AdminError> {
+    if cx.method() != Method::GET {
+        return Err(method_not_allowed(&[Method::GET]));
+    }
+    let realm = cx.realm(Permission::QueryUsers)?;
+    let read = cx.app.store.read()?;
+    // Service-account users are not counted, as in Keycloak.
+    let mut n = read.user_count(&realm.id)?;
+    for c in read.clients(&realm.id)? {
+        if c.service_accounts_enabled {
+            n = n.saturating_sub(1);
+        }
+    }
+    Ok(ok(&json!(n)))
+}
+
+fn load_user(cx: &Cx, realm: &RealmRecord) -> Result<UserRecord, AdminError> {
+    cx.app
+        .store
+        .read()?
+        .user(&realm.id, &cx.path.id)?
+        .ok_or_else(|| AdminError::NotFound("User not found".into()))
+}
+
+/// `GET | PUT | DELETE /users/{id}`
+pub fn one(cx: &Cx) -> Result<Response, AdminError> {
+    match *cx.method() {
+        Method::GET => {
+            let realm = cx.realm(Permission::ViewUsers)?;
+            let user = load_user(cx, &realm)?;
+            let mut repr = user_repr(&user, false);
+            let creds = cx.app.store.read()?.credentials(&realm.id, &user.id)?;
+            repr["totp"] = creds.iter().any(|c| c.kind == "otp").into();
+            Ok(ok(&repr))
+        }
+        Method::PUT => {
+            let realm = cx.realm(Permission::ManageUsers)?;
+            let input: UserInput = cx.json()?;
+            cx.app.store.write(|w| {
+                let mut user = w
+                    .user(&realm.id, &cx.path.id)?
+                    .ok_or_else(|| AdminError::NotFound("User not found".into()))?;
+                let was_enabled = user.enabled;
+                input.apply(&mut user, true).map_err(AdminError::BadRequest)?;
+                w.put_user(&realm.id, &user, realm.duplicate_emails_allowed).map_err(store_error)?;
+                if was_enabled && !user.enabled {
+                    // A disabled user's sessions end at once.
+                    for s in w.user_sessions(&realm.id, &user.id)? {
+                        w.delete_session(&realm.id, &s.id)?;
+                    }
+                }
+                Ok::<_, AdminError>(())
+            })?;
+            Ok(no_content())
+        }
+        Method::DELETE => {
+            let realm = cx.realm(Permission::ManageUsers)?;
+            let existed = cx.app.store.write(|w| w.delete_user(&realm.id, &cx.path.id)).map_err(store_error)?;
+            if existed {
+                Ok(no_content())
+            } else {
+                Err(AdminError::NotFound("User not found".into()))
+            }
+        }
+        _ => Err(method_not_allowed(&[Method::GET, Method::PUT, Method::DELETE])),
+    }
+}
+
+/// `PUT /users/{id}/reset-password` with `{type, value, temporary}`.
+pub async fn reset_password(cx: &Cx<'_>) -> Result<Response, AdminError> {
+    if cx.method() != Method::PUT {
+        return Err(method_not_allowed(&[Method::PUT]));
+    }
+    let realm = cx.realm(Permission::ManageUsers)?;
+    let input: CredentialInput = cx.json()?;
+    if input.kind.as_deref().is_some_and(|k| k != "password") {
+        return Err(AdminError::BadRequest("Only password credentials can be reset".into()));
+    }
+    let value = input
+        .value
+        .clone()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| AdminError::BadRequest("Password must not be empty".into()))?;
+    load_user(cx, &realm)?;
+    // Keycloak's default: a reset password is temporary unless told otherwise.
+    let temporary = input.temporary.unwrap_or(true);
+    let now = cx.now_ms;
+    let credential = tokio::task::spawn_blocking(move || {
+        credential_from_input(
+            &CredentialInput {
+                kind: Some("password".into()),
+                value: Some(value),
+                temporary: Some(temporary),
+                ..Default::default()
+            },
+            now,
+        )
+    })
+    .await
+    .map_err(|e| AdminError::Internal(e.to_string()))??;
+    cx.app.store.write(|w| {
+        let mut user = w
+            .user(&realm.id, &cx.path.id)?
+            .ok_or_else(|| AdminError::NotFound("User not found".into()))?;
+        for old in w.credentials(&realm.id, &user.id)? {
+            if old.kind == "password" {
+                w.delete_credential(&realm.id, &user.id, &old.id)?;
+            }
+        }
+        w.put_credential(&realm.id, &user.id, &credential).map_err(store_error)?;
+        let has_action = user.required_actions.iter().any(|a| a == "UPDATE_PASSWORD");
+        if temporary && !has_action {
+            user.required_actions.push("UPDATE_PASSWORD".into());
+        } else if !temporary && has_action {
+            user.required_actions.retain(|a| a != "UPDATE_PASSWORD");
+        }
+        w.put_user(&realm.id, &user, realm.duplicate_emails_allowed).map_err(store_error)?;
+        Ok::<_, AdminError>(())
+    })?;
+    Ok(no_content())
+}
+
+/// Which roles a role-mapping view lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Granted directly.
+    Direct,
+    /// Not held (directly or through composites and groups): grantable.
+    Available,
+    /// Held in any way.
+    Composite,
+}
+
+/// Role ids a user holds in any way (direct, groups, composites).
+fn effective_ids(read: &crate::store::Read, realm: &str, user: &str) -> Result<HashSet<String>, AdminError> {
+    let mut start = read.user_role_ids(realm, user)?;
+    for g in group_ids_with_ancestors(read, realm, user)? {
+        start.extend(read.group_role_ids(realm, &g)?);
+    }
+    Ok(expand(read, realm, start)?.into_iter().map(|r| r.id).collect())
+}
+
+fn role_list(cx: &Cx, realm: &RealmRecord, container: &str, view: View) -> Result<Vec<RoleRecord>, AdminError> {
+    let read = cx.app.store.read()?;
+    let all = read.roles(&realm.id, container)?;
+    let ids: HashSet<String> = match view {
+        View::Direct => read.user_role_ids(&realm.id, &cx.path.id)?.into_iter().collect(),
+        View::Composite | View::Available => effective_ids(&read, &realm.id, &cx.path.id)?,
+    };
+    Ok(all
+        .into_iter()
+        .filter(|r| match view {
+            View::Available => !ids.contains(&r.id),
+            _ => ids.contains(&r.id),
+        })
+        .collect())
+}
+
+/// The roles named in a role-mapping body (`[{id?, name?}]`), resolved in `container`.
+#[derive(Deserialize)]
+struct RoleRef {
+    id: Option<String>,
+    name: Option<String>,
+}
+
+fn resolve_roles(cx: &Cx, realm: &RealmRecord, container: &str) -> Result<Vec<RoleRecord>, AdminError> {
+    let refs: Vec<RoleRef> = cx.json()?;
+    let read = cx.app.store.read()?;
+    let mut out = Vec::new();
+    for r in refs {
+        let found = match (&r.id, &r.name) {
+            (Some(id), _) => read.role(&realm.id, id)?.filter(|role| role.container_id == container),
+            (None, Some(name)) => read.role_by_name(&realm.id, container, name)?,
+            (None, None) => None,
+        };
+        out.push(found.ok_or_else(|| {
+            AdminError::NotFound(format!("Could not find role: {}", r.name.or(r.id).unwrap_or_default()))
+        })?);
+    }
+    Ok(out)
+}
+
+fn map_roles(cx: &Cx, realm: &RealmRecord, container: &str) -> Result<Response, AdminError> {
+    match *cx.method() {
+        Method::POST | Method::DELETE => {
+            cx.caller.require(&realm.name, Permission::ManageUsers)?;
+            load_user(cx, realm)?;
+            let roles = resolve_roles(cx, realm, container)?;
+            let grant = cx.method() == Method::POST;
+            cx.app.store.write(|w| {
+                for role in &roles {
+                    if grant {
+                        w.grant_user_role(&realm.id, &cx.path.id, &role.id).map_err(store_error)?;
+                    } else {
+                        w.revoke_user_role(&realm.id, &cx.path.id, &role.id)?;
+                    }
+                }
+                Ok::<_, AdminError>(())
+            })?;
+            Ok(no_content())
+        }
+        _ => Err(method_not_allowed(&[Method::GET, Method::POST, Method::DELETE])),
+    }
+}
+
+/// `/users/{id}/role-mappings/realm[/available|/composite]`
+pub fn realm_roles(cx: &Cx, view: View) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewUsers)?;
+    if cx.method() == Method::GET {
+        load_user(cx, &realm)?;
+        let roles = role_list(cx, &realm, &realm.id, view)?;
+        return Ok(ok(&Value::Array(roles.iter().map(role_repr).collect())));
+    }
+    if view != View::Direct {
+        return Err(method_not_allowed(&[Method::GET]));
+    }
+    map_roles(cx, &realm, &realm.id)
+}
+
+/// `/users/{id}/role-mappings/clients/{client}[/available|/composite]`
+pub fn client_roles(cx: &Cx, view: View) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewUsers)?;
+    let client = cx
+        .app
+        .store
+        .read()?
+        .client(&realm.id, &cx.path.client)?
+        .ok_or_else(|| AdminError::NotFound("Client not found".into()))?;
+    if cx.method() == Method::GET {
+        load_user(cx, &realm)?;
+        let roles = role_list(cx, &realm, &client.id, view)?;
+        return Ok(ok(&Value::Array(roles.iter().map(role_repr).collect())));
+    }
+    if view != View::Direct {
+        return Err(method_not_allowed(&[Method::GET]));
+    }
+    map_roles(cx, &realm, &client.id)
+}
+
+/// `GET /users/{id}/role-mappings`: direct realm and client mappings.
+pub fn role_mappings(cx: &Cx) -> Result<Response, AdminError> {
+    if cx.method() != Method::GET {
+        return Err(method_not_allowed(&[Method::GET]));
+    }
+    let realm = cx.realm(Permission::ViewUsers)?;
+    load_user(cx, &realm)?;
+    let read = cx.app.store.read()?;
+    let mut realm_mappings = Vec::new();
+    let mut client_mappings: BTreeMap<String, Value> = BTreeMap::new();
+    for id in read.user_role_ids(&realm.id, &cx.path.id)? {
+        let Some(role) = read.role(&realm.id, &id)? else { continue };
+        if role.client_role {
+            if let Some(client) = read.client(&realm.id, &role.container_id)? {
+                let entry = client_mappings
+                    .entry(client.client_id.clone())
+                    .or_insert_with(|| json!({"id": client.id, "client": client.client_id, "mappings": []}));
+                if let Some(list) = entry["mappings"].as_array_mut() {
+                    list.push(role_repr(&role));
+                }
+            }
+        } else {
+            realm_mappings.push(role_repr(&role));
+        }
+    }
+    let mut body = json!({});
+    if !realm_mappings.is_empty() {
+        body["realmMappings"] = Value::Array(realm_mappings);
+    }
+    if !client_mappings.is_empty() {
+        body["clientMappings"] = json!(client_mappings);
+    }
+    Ok(ok(&body))
+}
+
+/// `GET /users/{id}/groups`
+pub fn groups(cx: &Cx) -> Result<Response, AdminError> {
+    if cx.method() != Method::GET {
+        return Err(method_not_allowed(&[Method::GET]));
+    }
+    let realm = cx.realm(Permission::ViewUsers)?;
+    load_user(cx, &realm)?;
+    let read = cx.app.store.read()?;
+    let mut out = Vec::new();
+    for id in read.user_group_ids(&realm.id, &cx.path.id)? {
+        if let Some(g) = read.group(&realm.id, &id)? {
+            let path = group_path(&read, &realm.id, &g)?;
+            out.push(group_repr(&g, &path, read.group_children(&realm.id, Some(&g.id))?.len()));
+        }
+    }
+    out.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    Ok(ok(&Value::Array(out)))
+}
+
+/// `PUT | DELETE /users/{id}/groups/{group}`
+pub fn group_membership(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageUsers)?;
+    load_user(cx, &realm)?;
+    match *cx.method() {
+        Method::PUT => {
+            cx.app
+                .store
+                .write(|w| w.add_member(&realm.id, &cx.path.group, &cx.path.id))
+                .map_err(store_error)?;
+            Ok(no_content())
+        }
+        Method::DELETE => {
+            cx.app
+                .store
+                .write(|w| w.remove_member(&realm.id, &cx.path.group, &cx.path.id))
+                .map_err(store_error)?;
+            Ok(no_content())
+        }
+        _ => Err(method_not_allowed(&[Method::PUT, Method::DELETE])),
+    }
+}
+
+/// `GET /users/{id}/credentials`
+pub fn credentials(cx: &Cx) -> Result<Response, AdminError> {
+    if cx.method() != Method::GET {
+        return Err(method_not_allowed(&[Method::GET]));
+    }
+    let realm = cx.realm(Permission::ViewUsers)?;
+    load_user(cx, &realm)?;
+    let creds = cx.app.store.read()?.credentials(&realm.id, &cx.path.id)?;
+    Ok(ok(&Value::Array(creds.iter().map(credential_repr).collect())))
+}
+
+/// `DELETE /users/{id}/credentials/{cred}`
+pub fn credential(cx: &Cx) -> Result<Response, AdminError> {
+    if cx.method() != Method::DELETE {
+        return Err(method_not_allowed(&[Method::DELETE]));
+    }
+    let realm = cx.realm(Permission::ManageUsers)?;
+    let existed = cx
+        .app
+        .store
+        .write(|w| w.delete_credential(&realm.id, &cx.path.id, &cx.path.cred))
+        .map_err(store_error)?;
+    if existed {
+        Ok(no_content())
+    } else {
+        Err(AdminError::NotFound("Credential not found".into()))
+    }
+}
+
+/// `GET /users/{id}/sessions`
+pub fn sessions(cx: &Cx) -> Result<Response, AdminError> {
+    if cx.method() != Method::GET {
+        return Err(method_not_allowed(&[Method::GET]));
+    }
+    let realm = cx.realm(Permission::ViewUsers)?;
+    let user = load_user(cx, &realm)?;
+    let list = cx.app.store.read()?.user_sessions(&realm.id, &user.id)?;
+    let out: Vec<Value> = list
+        .iter()
+        .filter(|s| !s.offline)
+        .map(|s| {
+            let clients: BTreeMap<String, String> = s.clients.keys().map(|c| (c.clone(), c.clone())).collect();
+            json!({
+                "id": s.id, "username": user.username, "userId": user.id,
+                "ipAddress": s.ip_address, "start": s.created_at, "lastAccess": s.last_access,
+                "rememberMe": s.remember_me, "clients": clients,
+            })
+        })
+        .collect();
+    Ok(ok(&Value::Array(out)))
+}
+
+/// `POST /users/{id}/logout`: end every session of the user.
+pub fn logout(cx: &Cx) -> Result<Response, AdminError> {
+    if cx.method() != Method::POST {
+        return Err(method_not_allowed(&[Method::POST]));
+    }
+    let realm = cx.realm(Permission::ManageUsers)?;
+    load_user(cx, &realm)?;
+    cx.app.store.write(|w| {
+        for s in w.user_sessions(&realm.id, &cx.path.id)? {
+            w.delete_session(&realm.id, &s.id)?;
+        }
+        Ok::<_, AdminError>(())
+    })?;
+    Ok(no_content())
+}
