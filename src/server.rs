@@ -18,6 +18,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::crypto::password::Argon2Params;
 use crate::http::App;
+use crate::idp::login::theme::Themes;
 use crate::metrics::Metrics;
 use crate::proxy::Gateway;
 use crate::store::{Store, StoreError};
@@ -39,6 +40,8 @@ pub enum ServerError {
         addr: SocketAddr,
         reason: String,
     },
+    #[error("{0}")]
+    Themes(String),
     #[error("bootstrap failed: {0}")]
     Bootstrap(#[from] bootstrap::BootstrapError),
 }
@@ -92,8 +95,9 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
+    let themes = Themes::load(Some(&config.themes_dir)).map_err(|e| ServerError::Themes(e.to_string()))?;
     let config = Arc::new(config);
-    let app = App::new(config.clone(), store, clock, Arc::new(Metrics::new()));
+    let app = App::new(config.clone(), store, clock, Arc::new(Metrics::new()), Arc::new(themes));
     let mut proxy = pingora_proxy::http_proxy_service_with_name(
         &server.configuration,
         Gateway::new(app.clone()),

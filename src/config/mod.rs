@@ -43,6 +43,8 @@ pub struct Config {
     pub tls: TlsConfig,
     pub log: LogConfig,
     pub bootstrap: BootstrapConfig,
+    /// Where login and e-mail themes are looked for (the default theme is built in).
+    pub themes_dir: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -288,6 +290,7 @@ impl Validator<'_> {
             admin_password: self
                 .secret(raw.bootstrap.admin_password, "bootstrap.admin_password")?,
         };
+        let themes_dir = self.path_or(raw.themes.dir, "themes.dir", "themes")?;
         Ok(Config {
             source: path.to_path_buf(),
             server,
@@ -295,6 +298,7 @@ impl Validator<'_> {
             tls,
             log,
             bootstrap,
+            themes_dir,
         })
     }
 

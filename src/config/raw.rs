@@ -20,6 +20,14 @@ pub struct RawConfig {
     pub log: RawLog,
     #[serde(default)]
     pub bootstrap: RawBootstrap,
+    #[serde(default)]
+    pub themes: RawThemes,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThemes {
+    pub dir: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

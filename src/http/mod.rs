@@ -17,7 +17,8 @@ use http::{header, HeaderValue, StatusCode};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::idp::keys::KeyRing;
-use crate::idp::oidc;
+use crate::idp::login::theme::Themes;
+use crate::idp::{login, oidc};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -45,6 +46,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Parsed realm signing keys.
     pub keys: Arc<KeyRing>,
+    /// Login themes.
+    pub themes: Arc<Themes>,
     ready: Arc<AtomicBool>,
     router: Arc<Router>,
 }
@@ -55,6 +58,7 @@ impl App {
         store: Store,
         clock: SharedClock,
         metrics: Arc<Metrics>,
+        themes: Arc<Themes>,
     ) -> App {
         App {
             config,
@@ -62,6 +66,7 @@ impl App {
             clock,
             metrics,
             keys: Arc::new(KeyRing::new()),
+            themes,
             ready: Arc::new(AtomicBool::new(false)),
             router: Arc::new(Router::new()),
         }
@@ -97,12 +102,12 @@ impl App {
             Endpoint::Introspect => oauth(oidc::userinfo::introspect(self, &request, &info, realm).await),
             Endpoint::Revoke => oauth(oidc::userinfo::revoke(self, &request, &info, realm).await),
             Endpoint::Admin => crate::idp::admin::handle(self, &request, &info, &params.rest).await,
-            Endpoint::Authorize
-            | Endpoint::Logout
-            | Endpoint::LoginAction
-            | Endpoint::LoginStatusIframe
-            | Endpoint::ThirdPartyCookies
-            | Endpoint::Resource => ApiError::NotFound.into_response(),
+            Endpoint::Authorize => login::authorize(self, &request, &info, realm).await,
+            Endpoint::Logout => login::logout(self, &request, &info, realm).await,
+            Endpoint::LoginAction => login::login_action(self, &request, &info, realm, &params.rest).await,
+            Endpoint::LoginStatusIframe => login::login_status_iframe(self, &request, &info, realm),
+            Endpoint::ThirdPartyCookies => login::third_party_cookies(&params.rest),
+            Endpoint::Resource => login::resource(self, &request, &params.rest),
         }
     }
 }
@@ -139,12 +144,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::parse("", std::path::Path::new("t.toml")).unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let app = App::new(
-            Arc::new(config),
-            store,
-            Arc::new(ManualClock::at(0)),
-            Arc::new(Metrics::new()),
-        );
+        let app = App::new(Arc::new(config), store, Arc::new(ManualClock::at(0)), Arc::new(Metrics::new()), Arc::new(Themes::builtin()));
         (dir, app)
     }
 

@@ -201,6 +201,9 @@ pub struct SessionRecord {
     /// (rotation: presenting any other one is reuse).
     pub refresh_tokens: BTreeMap<String, String>,
     pub offline: bool,
+    /// SHA-256 (hex) of the secret half of the browser's SSO cookie; `None` for sessions
+    /// without a browser (password grant).
+    pub cookie_hash: Option<String>,
 }
 
 /// An authorization code, stored under the SHA-256 of the code (the code itself is never

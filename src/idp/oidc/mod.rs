@@ -3,6 +3,7 @@
 //! parameters, client authentication and CORS.
 
 pub mod discovery;
+pub mod redirect;
 pub mod token;
 pub mod userinfo;
 
@@ -60,7 +61,8 @@ fn valid_host(host: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
 }
 
-fn encode_segment(s: &str) -> String {
+/// Percent-encode one path segment.
+pub fn encode_segment(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes())
         .collect::<String>()
         .replace('+', "%20")

@@ -1,0 +1,269 @@
+//! `GET|POST /realms/{realm}/protocol/openid-connect/auth`: validate the authorization
+//! request, then either answer at once from the SSO session or show the login form.
+//! Until the client and redirect URI are known to be valid, errors are pages that never
+//! redirect; after that, errors go back to the client as the OAuth spec says.
+
+use std::collections::BTreeMap;
+
+use http::StatusCode;
+use minijinja::Value as Ctx;
+
+use crate::crypto::random_token;
+use crate::http::{App, Request, RequestInfo, Response};
+use crate::idp::oidc::redirect::verify_redirect_uri;
+use crate::idp::oidc::token::hash_code;
+use crate::idp::oidc::{issuer, parameters};
+use crate::idp::tokens::Scopes;
+use crate::store::{AuthCodeRecord, ClientRecord, LoginFlowRecord, RealmRecord, SessionRecord};
+
+use super::{add_cookie, new_secret, set_cookie, sha256_hex, sso_session, PageCx, AUTH_SESSION_COOKIE, FLOW_LIFETIME_MS};
+
+/// The validated parameters of an authorization request, kept in the login flow.
+pub type AuthParams = BTreeMap<String, String>;
+
+/// Where and how the response goes back to the client.
+pub struct ClientReturn<'a> {
+    pub redirect_uri: &'a str,
+    pub response_mode: &'a str,
+    pub state: Option<&'a str>,
+    pub issuer: &'a str,
+}
+
+impl ClientReturn<'_> {
+    /// Send `params` (plus `state` and `iss`) back to the client.
+    pub fn send(&self, mut params: Vec<(&str, String)>) -> Response {
+        if let Some(state) = self.state {
+            params.push(("state", state.to_string()));
+        }
+        params.push(("iss", self.issuer.to_string()));
+        match self.response_mode {
+            "form_post" => form_post(self.redirect_uri, &params),
+            mode => {
+                let encoded: String = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())))
+                    .finish();
+                let sep = if mode == "fragment" {
+                    "#"
+                } else if self.redirect_uri.contains('?') {
+                    "&"
+                } else {
+                    "?"
+                };
+                super::redirect(&format!("{}{sep}{encoded}", self.redirect_uri))
+            }
+        }
+    }
+
+    pub fn error(&self, error: &str, description: &str) -> Response {
+        self.send(vec![("error", error.into()), ("error_description", description.into())])
+    }
+}
+
+/// `response_mode=form_post`: a page that posts the response to the client. It submits
+/// itself with a one-line script; without scripts the user presses the button.
+fn form_post(action: &str, params: &[(&str, String)]) -> Response {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('"', "&quot;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let mut inputs = String::new();
+    for (k, v) in params {
+        inputs.push_str(&format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(k), esc(v)));
+    }
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Submit This Form</title></head>\
+         <body onload=\"document.forms[0].submit()\"><form method=\"post\" action=\"{}\">{inputs}\
+         <noscript><button type=\"submit\">Continue</button></noscript></form></body></html>",
+        esc(action)
+    );
+    let mut r = super::html_response(StatusCode::OK, html);
+    // This page must run its one inline handler and post to the client's origin.
+    r.headers_mut().remove(http::header::CONTENT_SECURITY_POLICY);
+    r
+}
+
+/// Issue an authorization code for `session` and send it to the client.
+pub fn issue_code(app: &App, realm: &RealmRecord, client: &ClientRecord, session: &SessionRecord, params: &AuthParams, iss: &str) -> Response {
+    let ret = ClientReturn {
+        redirect_uri: params.get("redirect_uri").map(String::as_str).unwrap_or(""),
+        response_mode: params.get("response_mode").map(String::as_str).unwrap_or("query"),
+        state: params.get("state").map(String::as_str),
+        issuer: iss,
+    };
+    let code = random_token(32);
+    let now = app.clock.now_millis();
+    let record = AuthCodeRecord {
+        client_id: client.client_id.clone(),
+        redirect_uri: ret.redirect_uri.to_string(),
+        session_id: session.id.clone(),
+        user_id: session.user_id.clone(),
+        scope: params.get("scope").cloned().unwrap_or_default(),
+        nonce: params.get("nonce").cloned(),
+        code_challenge: params.get("code_challenge").cloned(),
+        code_challenge_method: params.get("code_challenge_method").cloned(),
+        expires_at: now + realm.access_code_lifespan * 1000,
+        used: false,
+    };
+    if let Err(e) = app.store.write(|w| w.put_auth_code(&realm.id, &hash_code(&code), &record)) {
+        tracing::error!(error = %e, "cannot store an authorization code");
+        return ret.error("server_error", "Internal error");
+    }
+    ret.send(vec![("code", code), ("session_state", session.id.clone())])
+}
+
+pub async fn authorize(app: &App, request: &Request, info: &RequestInfo, realm_name: &str) -> Response {
+    let read = match app.store.read() {
+        Ok(r) => r,
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    };
+    let realm = match read.realm_by_name(realm_name) {
+        Ok(Some(r)) if r.enabled => r,
+        _ => {
+            let fallback = RealmRecord {
+                name: realm_name.to_string(),
+                ..Default::default()
+            };
+            return PageCx::new(app, &fallback, request, None).error_text(StatusCode::NOT_FOUND, "Realm does not exist");
+        }
+    };
+    let page = PageCx::new(app, &realm, request, None);
+    let params = match parameters(request) {
+        Ok(p) => p,
+        Err(_) => return page.error_text(StatusCode::BAD_REQUEST, "Invalid Request"),
+    };
+    let page = PageCx::new(app, &realm, request, params.get("ui_locales").map(String::as_str));
+    let client = match params.get("client_id").map(|id| read.client_by_client_id(&realm.id, id)) {
+        Some(Ok(Some(c))) if c.enabled && !c.bearer_only => c,
+        Some(Ok(Some(_))) => return page.error_text(StatusCode::BAD_REQUEST, "Client disabled or not allowed to log in"),
+        Some(Ok(None)) => return page.error_text(StatusCode::BAD_REQUEST, "Client not found."),
+        Some(Err(e)) => return crate::http::ApiError::from(e).into_response(),
+        None => return page.error_text(StatusCode::BAD_REQUEST, "Missing parameter: client_id"),
+    };
+    let Some(redirect_uri) = verify_redirect_uri(&client, params.get("redirect_uri").map(String::as_str)) else {
+        return page.error_text(StatusCode::BAD_REQUEST, "Invalid parameter: redirect_uri");
+    };
+    drop(read);
+    let iss = issuer(app, request, info, &realm.name);
+    let response_mode = params.get("response_mode").map(String::as_str).unwrap_or("query");
+    let response_type = params.get("response_type").map(String::as_str).unwrap_or("");
+    // Keycloak answers code flows in the query unless told otherwise.
+    let ret = ClientReturn {
+        redirect_uri: &redirect_uri,
+        response_mode: if matches!(response_mode, "query" | "fragment" | "form_post") {
+            response_mode
+        } else {
+            "query"
+        },
+        state: params.get("state").map(String::as_str),
+        issuer: &iss,
+    };
+    if !matches!(response_mode, "query" | "fragment" | "form_post") {
+        return ret.error("invalid_request", "Invalid parameter: response_mode");
+    }
+    if response_type != "code" {
+        return ret.error("unsupported_response_type", "Client is not allowed to initiate browser login with given response_type.");
+    }
+    if !client.standard_flow_enabled {
+        return ret.error("unauthorized_client", "Client is not allowed to initiate browser login with given response_type. Standard flow is disabled for the client.");
+    }
+    let scopes = match Scopes::parse(params.get("scope").map(String::as_str)) {
+        Ok(s) => s,
+        Err(e) => return ret.error("invalid_scope", &e),
+    };
+    // PKCE: S256, or plain only where the client allows it; required for public clients.
+    let method = params.get("code_challenge_method").map(String::as_str);
+    let challenge = params.get("code_challenge").filter(|c| !c.is_empty());
+    let allowed_plain = client.attributes.get("pkce.code.challenge.method").map(String::as_str) == Some("plain");
+    match (challenge, method) {
+        (None, Some(_)) => return ret.error("invalid_request", "Missing parameter: code_challenge"),
+        (None, None) if client.public_client => {
+            return ret.error("invalid_request", "Missing parameter: code_challenge_method");
+        }
+        (Some(_), Some("S256")) => {}
+        (Some(_), Some("plain")) | (Some(_), None) if allowed_plain => {}
+        (Some(_), _) => return ret.error("invalid_request", "Invalid parameter: code challenge method is not configured one"),
+        (None, None) => {}
+    }
+    if let Some(c) = challenge {
+        if c.len() < 43 || c.len() > 128 {
+            return ret.error("invalid_request", "Invalid parameter: code_challenge");
+        }
+    }
+
+    let mut flow_params: AuthParams = BTreeMap::new();
+    for key in [
+        "client_id", "state", "nonce", "code_challenge", "code_challenge_method", "login_hint", "ui_locales", "max_age",
+    ] {
+        if let Some(v) = params.get(key) {
+            flow_params.insert(key.into(), v.clone());
+        }
+    }
+    flow_params.insert("redirect_uri".into(), redirect_uri.clone());
+    flow_params.insert("response_mode".into(), ret.response_mode.to_string());
+    flow_params.insert("scope".into(), scopes.to_claim());
+
+    let now = app.clock.now_millis();
+    let prompt = params.get("prompt").map(String::as_str).unwrap_or("");
+    let force_login = prompt.split_whitespace().any(|p| p == "login");
+    let max_age = params.get("max_age").and_then(|v| v.parse::<i64>().ok());
+    if let Some(session) = sso_session(app, request, &realm, now) {
+        let too_old = max_age.is_some_and(|m| now - session.auth_time > m * 1000);
+        let user_ok = app
+            .store
+            .read()
+            .ok()
+            .and_then(|r| r.user(&realm.id, &session.user_id).ok().flatten())
+            .is_some_and(|u| u.enabled && u.required_actions.is_empty());
+        if !force_login && !too_old && user_ok {
+            return issue_code(app, &realm, &client, &session, &flow_params, &iss);
+        }
+    }
+    if prompt.split_whitespace().any(|p| p == "none") {
+        return ret.error("login_required", "Login required");
+    }
+
+    // Start a login: a flow bound to this browser by a fresh cookie.
+    let browser_secret = new_secret();
+    let flow = LoginFlowRecord {
+        id: random_token(16),
+        browser_hash: sha256_hex(&browser_secret),
+        csrf_token: new_secret(),
+        params: flow_params,
+        user_id: None,
+        remember_me: false,
+        created_at: now,
+        expires_at: now + FLOW_LIFETIME_MS,
+    };
+    if let Err(e) = app.store.write(|w| w.put_login_flow(&realm.id, &flow)) {
+        return crate::http::ApiError::from(e).into_response();
+    }
+    let mut response = super::actions::login_page(&page, &flow, None, None);
+    add_cookie(&mut response, set_cookie(AUTH_SESSION_COOKIE, &browser_secret, &realm.name, info, true, None));
+    response
+}
+
+/// Build the variables of the login form.
+pub fn login_vars(page: &PageCx, flow: &LoginFlowRecord, username: Option<&str>, error: Option<&str>) -> BTreeMap<&'static str, Ctx> {
+    let realm = page.realm;
+    let mut vars = BTreeMap::new();
+    vars.insert(
+        "action_url",
+        Ctx::from(format!(
+            "/realms/{}/login-actions/authenticate?flow={}",
+            crate::idp::oidc::encode_segment(&realm.name),
+            flow.id
+        )),
+    );
+    vars.insert("csrf_token", Ctx::from(flow.csrf_token.clone()));
+    vars.insert(
+        "username",
+        Ctx::from(username.map(String::from).or_else(|| flow.params.get("login_hint").cloned()).unwrap_or_default()),
+    );
+    vars.insert("error", error.map(|e| Ctx::from(e.to_string())).unwrap_or(Ctx::from(())));
+    vars.insert("login_with_email_allowed", Ctx::from(realm.login_with_email_allowed));
+    vars.insert("remember_me_enabled", Ctx::from(realm.remember_me));
+    vars.insert("remember_me_checked", Ctx::from(flow.remember_me));
+    vars
+}

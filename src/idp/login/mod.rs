@@ -1,0 +1,297 @@
+//! Browser flows: the authorization endpoint, the login form and its required actions, SSO
+//! sessions in cookies, RP-initiated logout, and keycloak-js's helper pages. Pages are
+//! rendered from the realm's theme and work without JavaScript.
+//!
+//! Cookies (all `HttpOnly; SameSite=Lax`, `Secure` over TLS, path `/realms/{realm}/`):
+//! - `AUTH_SESSION_ID`: binds a login in progress to one browser (its hash is stored);
+//! - `KEYCLOAK_IDENTITY`: the SSO session, `{sid}.{secret}` (only the secret's hash is stored,
+//!   so knowing the session id alone does not let anyone forge the cookie);
+//! - `KEYCLOAK_SESSION` (readable by scripts, as keycloak-js expects): `{realm}/{user}/{sid}`.
+
+mod actions;
+mod authorize;
+mod iframe;
+mod logout;
+pub mod theme;
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, StatusCode};
+use minijinja::Value as Ctx;
+use sha2::{Digest, Sha256};
+
+use crate::crypto::{constant_time_eq, random_token};
+use crate::http::{App, Request, RequestInfo, Response};
+use crate::store::{RealmRecord, SessionRecord};
+
+pub use actions::login_action;
+pub use authorize::authorize;
+pub use iframe::{login_status_iframe, third_party_cookies};
+pub use logout::logout;
+
+pub const AUTH_SESSION_COOKIE: &str = "AUTH_SESSION_ID";
+pub const IDENTITY_COOKIE: &str = "KEYCLOAK_IDENTITY";
+pub const SESSION_COOKIE: &str = "KEYCLOAK_SESSION";
+
+/// How long a login in progress stays valid.
+const FLOW_LIFETIME_MS: i64 = 30 * 60 * 1000;
+
+/// Hex SHA-256, for values we store only hashed (cookie secrets).
+pub fn sha256_hex(value: &str) -> String {
+    Sha256::digest(value.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A cookie value from the request.
+pub fn cookie<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
+}
+
+/// The path cookies of a realm live under.
+fn cookie_path(realm: &str) -> String {
+    format!("/realms/{}/", crate::idp::oidc::encode_segment(realm))
+}
+
+/// A `Set-Cookie` value. `max_age` `None` is a session cookie; `Some(0)` deletes.
+fn set_cookie(name: &str, value: &str, realm: &str, info: &RequestInfo, http_only: bool, max_age: Option<i64>) -> String {
+    let mut c = format!("{name}={value}; Path={}; SameSite=Lax", cookie_path(realm));
+    if http_only {
+        c.push_str("; HttpOnly");
+    }
+    if info.tls {
+        c.push_str("; Secure");
+    }
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    c
+}
+
+fn add_cookie(response: &mut Response, value: String) {
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// The live SSO session named by the browser's identity cookie, if any.
+pub fn sso_session(app: &App, request: &Request, realm: &RealmRecord, now_ms: i64) -> Option<SessionRecord> {
+    let value = cookie(request, IDENTITY_COOKIE)?;
+    let (sid, secret) = value.split_once('.')?;
+    let session = app.store.read().ok()?.session(&realm.id, sid).ok()??;
+    let expected = session.cookie_hash.as_deref()?;
+    if session.offline
+        || !constant_time_eq(sha256_hex(secret).as_bytes(), expected.as_bytes())
+        || !crate::idp::sessions::is_valid(realm, &session, now_ms)
+    {
+        return None;
+    }
+    Some(session)
+}
+
+/// Cookies that establish an SSO session in this browser.
+fn session_cookies(response: &mut Response, realm: &RealmRecord, session: &SessionRecord, secret: &str, info: &RequestInfo) {
+    let max_age = session.remember_me.then_some(realm.sso_session_max_lifespan);
+    add_cookie(
+        response,
+        set_cookie(IDENTITY_COOKIE, &format!("{}.{secret}", session.id), &realm.name, info, true, max_age),
+    );
+    let mut status = set_cookie(
+        SESSION_COOKIE,
+        &format!("{}/{}/{}", realm.name, session.user_id, session.id),
+        &realm.name,
+        info,
+        false,
+        max_age,
+    );
+    if info.tls {
+        // keycloak-js reads this from its session iframe, which is often cross-site. It
+        // names the session, it does not authenticate anyone.
+        status = status.replace("SameSite=Lax", "SameSite=None");
+    }
+    add_cookie(response, status);
+}
+
+/// Cookies that forget the SSO session (and any login in progress).
+fn clear_session_cookies(response: &mut Response, realm: &str, info: &RequestInfo) {
+    for (name, http_only) in [(IDENTITY_COOKIE, true), (SESSION_COOKIE, false), (AUTH_SESSION_COOKIE, true)] {
+        add_cookie(response, set_cookie(name, "", realm, info, http_only, Some(0)));
+    }
+}
+
+/// The locale of a page: `ui_locales`, then `Accept-Language`, among those the theme has.
+fn locale(app: &App, realm: &RealmRecord, request: &Request, ui_locales: Option<&str>) -> String {
+    let theme = realm.login_theme.as_deref();
+    let accept = request
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let candidates = ui_locales
+        .unwrap_or("")
+        .split_whitespace()
+        .chain(accept.split(',').map(|l| l.split(';').next().unwrap_or("").trim()));
+    for candidate in candidates {
+        let lang = candidate.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
+        if !lang.is_empty() && app.themes.has_locale(theme, &lang) {
+            return lang;
+        }
+    }
+    theme::DEFAULT_LOCALE.to_string()
+}
+
+/// What every page needs besides its own variables.
+pub struct PageCx<'a> {
+    pub app: &'a App,
+    pub realm: &'a RealmRecord,
+    pub request: &'a Request,
+    pub locale: String,
+}
+
+impl<'a> PageCx<'a> {
+    pub fn new(app: &'a App, realm: &'a RealmRecord, request: &'a Request, ui_locales: Option<&str>) -> PageCx<'a> {
+        PageCx {
+            app,
+            realm,
+            request,
+            locale: locale(app, realm, request, ui_locales),
+        }
+    }
+
+    pub fn msg(&self, key: &str) -> String {
+        self.app
+            .themes
+            .messages(self.realm.login_theme.as_deref(), &self.locale)
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| key.to_string())
+    }
+
+    /// Render a theme template with `vars` merged into the common context.
+    pub fn render(&self, status: StatusCode, template: &str, vars: BTreeMap<&str, Ctx>) -> Response {
+        let theme = self.realm.login_theme.as_deref();
+        let mut context: BTreeMap<&str, Ctx> = BTreeMap::new();
+        context.insert("locale", Ctx::from(self.locale.clone()));
+        context.insert("realm_name", Ctx::from(self.realm.name.clone()));
+        context.insert(
+            "realm_display_name",
+            Ctx::from(self.realm.display_name.clone().unwrap_or_else(|| self.realm.name.clone())),
+        );
+        let theme_name = theme.filter(|t| !t.is_empty()).unwrap_or(theme::DEFAULT_THEME);
+        context.insert("resources_url", Ctx::from(format!("/resources/{theme_name}")));
+        context.insert("msg", Ctx::from_serialize(self.app.themes.messages(theme, &self.locale)));
+        context.extend(vars);
+        match self.app.themes.render(theme, template, Ctx::from_serialize(&context)) {
+            Ok(html) => html_response(status, html),
+            Err(e) => {
+                tracing::error!(error = %e, "login page rendering failed");
+                html_response(StatusCode::INTERNAL_SERVER_ERROR, "<!doctype html><title>Error</title><p>Unexpected error.</p>".into())
+            }
+        }
+    }
+
+    /// The error page; never redirects anywhere.
+    pub fn error(&self, status: StatusCode, message_key: &str) -> Response {
+        let mut vars = BTreeMap::new();
+        vars.insert("message", Ctx::from(self.msg(message_key)));
+        self.render(status, "login/error.html", vars)
+    }
+
+    /// The error page with a literal (already safe, translated) message.
+    pub fn error_text(&self, status: StatusCode, message: &str) -> Response {
+        let mut vars = BTreeMap::new();
+        vars.insert("message", Ctx::from(message.to_string()));
+        self.render(status, "login/error.html", vars)
+    }
+}
+
+/// An HTML page with the headers every login page carries.
+pub fn html_response(status: StatusCode, html: String) -> Response {
+    let mut r = Response::new(Bytes::from(html));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, must-revalidate, max-age=0"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' http: https:; frame-ancestors 'self'; base-uri 'none'",
+        ),
+    );
+    r
+}
+
+/// A `302 Found` to `location`.
+pub fn redirect(location: &str) -> Response {
+    let mut r = Response::new(Bytes::new());
+    *r.status_mut() = StatusCode::FOUND;
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// A new random value for `AUTH_SESSION_ID` and CSRF tokens.
+fn new_secret() -> String {
+    random_token(32)
+}
+
+/// Serve `/resources/{theme}/{path}` from the themes.
+pub fn resource(app: &App, request: &Request, rest: &str) -> Response {
+    if request.method() != http::Method::GET && request.method() != http::Method::HEAD {
+        return crate::http::ApiError::MethodNotAllowed(vec![http::Method::GET, http::Method::HEAD]).into_response();
+    }
+    let Some((theme, path)) = rest.split_once('/') else {
+        return crate::http::ApiError::NotFound.into_response();
+    };
+    if path.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        return crate::http::ApiError::NotFound.into_response();
+    }
+    match app.themes.resource(theme, path) {
+        Some((bytes, content_type)) => {
+            let mut r = Response::new(bytes);
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+            r.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            r
+        }
+        None => crate::http::ApiError::NotFound.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_parsed_from_any_header() {
+        let request = http::Request::builder()
+            .header("cookie", "a=1; KEYCLOAK_IDENTITY=s.x")
+            .header("cookie", "b=2")
+            .body(Bytes::new())
+            .unwrap();
+        assert_eq!(cookie(&request, IDENTITY_COOKIE), Some("s.x"));
+        assert_eq!(cookie(&request, "b"), Some("2"));
+        assert_eq!(cookie(&request, "c"), None);
+    }
+
+    #[test]
+    fn set_cookie_attributes() {
+        let tls = RequestInfo { peer: None, tls: true };
+        let c = set_cookie(IDENTITY_COOKIE, "v", "my realm", &tls, true, None);
+        assert_eq!(c, "KEYCLOAK_IDENTITY=v; Path=/realms/my%20realm/; SameSite=Lax; HttpOnly; Secure");
+        let plain = RequestInfo { peer: None, tls: false };
+        assert!(!set_cookie(SESSION_COOKIE, "v", "r", &plain, false, Some(0)).contains("HttpOnly"));
+    }
+}
