@@ -1,0 +1,430 @@
+//! The browser login flow driven over HTTP without a browser: authorization request, login
+//! form, required actions, code exchange with PKCE, SSO, logout, and the attacks on them.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::api::{claims, Api};
+use crate::harness::TestServer;
+
+const REDIRECT: &str = "http://localhost:3000/callback";
+
+/// A cookie-keeping HTTP client that does not follow redirects.
+pub struct Browser {
+    pub client: Client,
+    pub jar: Arc<reqwest::cookie::Jar>,
+    pub base: String,
+}
+
+/// A parsed HTML form.
+#[derive(Debug)]
+pub struct Form {
+    pub action: String,
+    pub fields: Vec<(String, String)>,
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let key = format!(" {name}=\"");
+    let start = tag.find(&key)? + key.len();
+    let end = tag[start..].find('"')? + start;
+    Some(unescape(&tag[start..end]))
+}
+
+/// Find `<form id="{id}">` in `html` and read its action and inputs.
+pub fn find_form(html: &str, id: &str) -> Option<Form> {
+    let start = html.find(&format!("id=\"{id}\""))?;
+    let form_start = html[..start].rfind("<form")?;
+    let form_end = html[form_start..].find("</form>")? + form_start;
+    let form = &html[form_start..form_end];
+    let open_tag = &form[..form.find('>')?];
+    let action = attr(open_tag, "action")?;
+    let mut fields = Vec::new();
+    let mut rest = form;
+    while let Some(i) = rest.find("<input") {
+        let tag_end = rest[i..].find('>').map(|e| e + i).unwrap_or(rest.len());
+        let tag = &rest[i..tag_end];
+        if let Some(name) = attr(tag, "name") {
+            let kind = attr(tag, "type").unwrap_or_default();
+            if kind != "checkbox" || tag.contains(" checked") {
+                fields.push((name, attr(tag, "value").unwrap_or_default()));
+            }
+        }
+        rest = &rest[tag_end..];
+    }
+    Some(Form { action, fields })
+}
+
+impl Form {
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.fields.retain(|(k, _)| k != name);
+        self.fields.push((name.to_string(), value.to_string()));
+    }
+}
+
+pub struct Pkce {
+    pub verifier: String,
+    pub challenge: String,
+}
+
+pub fn new_pkce() -> Pkce {
+    let verifier = portcullis::crypto::random_token(48);
+    let challenge = B64.encode(Sha256::digest(verifier.as_bytes()));
+    Pkce { verifier, challenge }
+}
+
+impl Browser {
+    pub fn new(server: &TestServer) -> Browser {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let client = Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Browser {
+            client,
+            jar,
+            base: format!("http://{}", server.http),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    /// GET; returns (status, Location, body).
+    pub fn get(&self, path: &str) -> (u16, Option<String>, String) {
+        let r = self.client.get(self.url(path)).send().unwrap();
+        let loc = r.headers().get("location").map(|v| v.to_str().unwrap().to_string());
+        (r.status().as_u16(), loc, r.text().unwrap())
+    }
+
+    pub fn submit(&self, form: &Form) -> (u16, Option<String>, String) {
+        let r = self.client.post(self.url(&form.action)).form(&form.fields).send().unwrap();
+        let loc = r.headers().get("location").map(|v| v.to_str().unwrap().to_string());
+        (r.status().as_u16(), loc, r.text().unwrap())
+    }
+
+    pub fn auth_url(&self, realm: &str, client_id: &str, extra: &[(&str, &str)]) -> String {
+        let mut params = vec![("client_id", client_id), ("redirect_uri", REDIRECT), ("response_type", "code"), ("scope", "openid")];
+        params.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+        params.extend_from_slice(extra);
+        let q: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+        format!("/realms/{realm}/protocol/openid-connect/auth?{q}")
+    }
+
+    /// Fill and submit the login form; returns the response.
+    pub fn login(&self, html: &str, username: &str, password: &str) -> (u16, Option<String>, String) {
+        let mut form = find_form(html, "kc-form-login").unwrap_or_else(|| panic!("no login form in:\n{html}"));
+        form.set("username", username);
+        form.set("password", password);
+        self.submit(&form)
+    }
+}
+
+/// The query (or fragment) parameters of a redirect.
+pub fn redirect_params(location: &str) -> Vec<(String, String)> {
+    let query = location.split_once(['?', '#']).map(|(_, q)| q).unwrap_or("");
+    url::form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+}
+
+pub fn param(location: &str, name: &str) -> Option<String> {
+    redirect_params(location).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+fn exchange(api: &Api, realm: &str, secret: &str, code: &str, verifier: Option<&str>) -> crate::api::Reply {
+    let mut form = vec![("grant_type", "authorization_code"), ("client_id", "app"), ("client_secret", secret), ("code", code), ("redirect_uri", REDIRECT)];
+    if let Some(v) = verifier {
+        form.push(("code_verifier", v));
+    }
+    api.token(realm, &form)
+}
+
+#[test]
+fn code_flow_with_pkce_sso_and_logout() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let (secret, user_id) = api.setup_realm("t");
+    let browser = Browser::new(&server);
+    let pkce = new_pkce();
+    let auth = browser.auth_url("t", "app", &[("state", "s-1"), ("nonce", "n-1"), ("code_challenge", &pkce.challenge), ("code_challenge_method", "S256")]);
+    let (status, _, html) = browser.get(&auth);
+    assert_eq!(status, 200);
+    assert!(html.contains("kc-form-login"));
+
+    // Wrong password: the form again, with the generic message.
+    let (status, loc, html) = browser.login(&html, "alice", "wrong");
+    assert_eq!((status, loc), (200, None));
+    assert!(html.contains("Invalid username or password."));
+    let (_, _, html_unknown) = browser.login(&html, "nobody", "wrong");
+    assert!(html_unknown.contains("Invalid username or password."));
+
+    let (status, loc, _) = browser.login(&html_unknown, "alice", "Alice-pass-1");
+    assert_eq!(status, 302);
+    let loc = loc.unwrap();
+    assert!(loc.starts_with(&format!("{REDIRECT}?")), "{loc}");
+    assert_eq!(param(&loc, "state").as_deref(), Some("s-1"));
+    assert_eq!(param(&loc, "iss").as_deref(), Some(format!("http://{}/realms/t", server.http).as_str()));
+    let code = param(&loc, "code").unwrap();
+
+    // PKCE downgrade: the verifier is required.
+    let r = exchange(&api, "t", &secret, &code, None);
+    assert_eq!(r.status, 400, "{}", r.text);
+    // The failed attempt consumed the code: single use. A code presented twice means
+    // someone else may hold it, so the session it belongs to ends.
+    let r = exchange(&api, "t", &secret, &code, Some(&pkce.verifier));
+    assert_eq!(r.status, 400);
+    let pkce = new_pkce();
+    let auth = browser.auth_url("t", "app", &[("code_challenge", &pkce.challenge), ("code_challenge_method", "S256")]);
+    let (status, _, html) = browser.get(&auth);
+    assert_eq!(status, 200, "the session ended with the replay");
+    let (status, _, _) = browser.login(&html, "alice", "Alice-pass-1");
+    assert_eq!(status, 302);
+
+    // Log in again through SSO: no form this time.
+    let auth = browser.auth_url("t", "app", &[("state", "s-2"), ("nonce", "n-2"), ("code_challenge", &pkce.challenge), ("code_challenge_method", "S256")]);
+    let (status, loc, _) = browser.get(&auth);
+    assert_eq!(status, 302, "the SSO session answers without a form");
+    let code = param(&loc.unwrap(), "code").unwrap();
+    let r = exchange(&api, "t", &secret, &code, Some(&pkce.verifier));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let id = claims(r.body["id_token"].as_str().unwrap());
+    assert_eq!(id["nonce"], "n-2");
+    assert_eq!(id["sub"], user_id.as_str());
+    assert!(id["auth_time"].is_i64());
+    let access = r.body["access_token"].as_str().unwrap().to_string();
+    let id_token = r.body["id_token"].as_str().unwrap().to_string();
+
+    // Replaying the code fails and revokes what it issued.
+    let r = exchange(&api, "t", &secret, &code, Some(&pkce.verifier));
+    assert_eq!(r.status, 400);
+    let status = api.client.get(api.url("/realms/t/protocol/openid-connect/userinfo")).bearer_auth(&access).send().unwrap().status();
+    assert_eq!(status, 401, "replay ends the session");
+
+    // A fresh login, then RP-initiated logout with id_token_hint.
+    let (_, _, html) = browser.get(&browser.auth_url("t", "app", &[("code_challenge", &pkce.challenge), ("code_challenge_method", "S256")]));
+    let (status, loc, _) = browser.login(&html, "alice", "Alice-pass-1");
+    assert_eq!(status, 302);
+    let code = param(&loc.unwrap(), "code").unwrap();
+    let r = exchange(&api, "t", &secret, &code, Some(&pkce.verifier));
+    let id_token2 = r.body["id_token"].as_str().unwrap().to_string();
+    let access2 = r.body["access_token"].as_str().unwrap().to_string();
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("id_token_hint", id_token2.as_str()), ("post_logout_redirect_uri", "http://localhost:3000/bye"), ("state", "bye-1")])
+        .finish();
+    let (status, loc, _) = browser.get(&format!("/realms/t/protocol/openid-connect/logout?{q}"));
+    assert_eq!(status, 302);
+    assert_eq!(loc.as_deref(), Some("http://localhost:3000/bye?state=bye-1"));
+    let status = api.client.get(api.url("/realms/t/protocol/openid-connect/userinfo")).bearer_auth(&access2).send().unwrap().status();
+    assert_eq!(status, 401, "logout ends the session everywhere");
+    let (status, _, html) = browser.get(&browser.auth_url("t", "app", &[("code_challenge", &pkce.challenge), ("code_challenge_method", "S256")]));
+    assert_eq!(status, 200);
+    assert!(html.contains("kc-form-login"), "a new login is needed");
+
+    // An unregistered post-logout URI is refused, without redirecting.
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("id_token_hint", id_token.as_str()), ("post_logout_redirect_uri", "https://evil.example/")])
+        .finish();
+    let (status, loc, _) = browser.get(&format!("/realms/t/protocol/openid-connect/logout?{q}"));
+    assert_eq!((status, loc), (400, None));
+}
+
+#[test]
+fn logout_without_hint_asks_for_confirmation() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    api.setup_realm("t");
+    let browser = Browser::new(&server);
+    let pkce = new_pkce();
+    let (_, _, html) = browser.get(&browser.auth_url("t", "app", &[("code_challenge", &pkce.challenge), ("code_challenge_method", "S256")]));
+    let (status, _, _) = browser.login(&html, "alice", "Alice-pass-1");
+    assert_eq!(status, 302);
+    let (status, _, html) = browser.get("/realms/t/protocol/openid-connect/logout?client_id=app&post_logout_redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fbye");
+    assert_eq!(status, 200);
+    let mut form = find_form(&html, "kc-logout-form").expect("confirmation form");
+    // A forged confirmation (wrong CSRF token) does nothing.
+    let good = form.fields.iter().find(|(k, _)| k == "csrf_token").unwrap().1.clone();
+    form.set("csrf_token", "forged");
+    assert_eq!(browser.submit(&form).0, 400);
+    form.set("csrf_token", &good);
+    let (status, loc, _) = browser.submit(&form);
+    assert_eq!((status, loc.as_deref()), (302, Some("http://localhost:3000/bye")));
+}
+
+#[test]
+fn authorization_request_attacks() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let (secret, _) = api.setup_realm("t");
+    let browser = Browser::new(&server);
+    let pkce = new_pkce();
+    // Open redirects: an error page, never a redirect.
+    for evil in [
+        "https://evil.example/",
+        "http://localhost:3000.evil.example/",
+        "http://localhost:3000@evil.example/",
+        "//evil.example",
+        "/\\evil.example",
+        "http://localhost:3001/callback",
+        "http://localhost:3000/callback#x",
+        " http://localhost:3000/callback",
+    ] {
+        let q: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([("client_id", "app"), ("redirect_uri", evil), ("response_type", "code"), ("scope", "openid")])
+            .finish();
+        let (status, loc, html) = browser.get(&format!("/realms/t/protocol/openid-connect/auth?{q}"));
+        assert_eq!((status, loc), (400, None), "{evil}");
+        assert!(html.contains("Invalid parameter: redirect_uri"));
+    }
+    // Unknown client: error page.
+    let (status, loc, _) = browser.get(&browser.auth_url("t", "nope", &[]));
+    assert_eq!((status, loc), (400, None));
+    // Errors after the redirect URI is known go back to the client.
+    let (status, loc, _) = browser.get(&browser.auth_url("t", "app", &[("response_type", "token"), ("state", "x")]));
+    assert_eq!(status, 302);
+    let loc = loc.unwrap();
+    assert_eq!(param(&loc, "error").as_deref(), Some("unsupported_response_type"));
+    assert_eq!(param(&loc, "state").as_deref(), Some("x"));
+    // prompt=none without a session.
+    let (status, loc, _) = browser.get(&browser.auth_url("t", "app", &[("prompt", "none"), ("state", "p")]));
+    assert_eq!(status, 302);
+    let loc = loc.unwrap();
+    assert_eq!(param(&loc, "error").as_deref(), Some("login_required"));
+    assert_eq!(param(&loc, "state").as_deref(), Some("p"));
+    // Fragment response mode.
+    let (_, loc, _) = browser.get(&browser.auth_url("t", "app", &[("prompt", "none"), ("response_mode", "fragment")]));
+    assert!(loc.unwrap().starts_with(&format!("{REDIRECT}#error=login_required")));
+
+    // CSRF: a login form posted without the right token is refused.
+    let (_, _, html) = browser.get(&browser.auth_url("t", "app", &[("code_challenge", &pkce.challenge), ("code_challenge_method", "S256")]));
+    let mut form = find_form(&html, "kc-form-login").unwrap();
+    form.set("username", "alice");
+    form.set("password", "Alice-pass-1");
+    let good = form.fields.iter().find(|(k, _)| k == "csrf_token").unwrap().1.clone();
+    form.set("csrf_token", "forged");
+    let (status, loc, _) = browser.submit(&form);
+    assert_eq!((status, loc), (400, None));
+    // Another browser (without the flow cookie) cannot use the form either.
+    form.set("csrf_token", &good);
+    let other = Browser::new(&server);
+    let (status, loc, _) = other.submit(&form);
+    assert_eq!((status, loc), (400, None));
+    // The right browser can; the session cookie is new (no fixation) and protected.
+    let (status, loc, _) = browser.submit(&form);
+    assert_eq!(status, 302, "{loc:?}");
+    use reqwest::cookie::CookieStore;
+    let cookies = browser.jar.cookies(&reqwest::Url::parse(&format!("{}/realms/t/", browser.base)).unwrap()).unwrap();
+    let cookies = cookies.to_str().unwrap().to_string();
+    assert!(cookies.contains("KEYCLOAK_IDENTITY="), "{cookies}");
+    assert!(!cookies.contains("AUTH_SESSION_ID=") || cookies.contains("AUTH_SESSION_ID=;"), "{cookies}");
+
+    // Public clients must use PKCE.
+    api.post(
+        "/admin/realms/t/clients",
+        &json!({"clientId": "spa", "publicClient": true, "redirectUris": ["http://localhost:3000/*"], "webOrigins": ["+"]}),
+    );
+    let (status, loc, _) = browser.get(&browser.auth_url("t", "spa", &[("prompt", "none")]));
+    assert_eq!(status, 302);
+    assert_eq!(param(&loc.unwrap(), "error").as_deref(), Some("invalid_request"));
+    // plain is refused unless the client allows it.
+    let (_, loc, _) = browser.get(&browser.auth_url("t", "spa", &[("code_challenge", &pkce.verifier), ("code_challenge_method", "plain")]));
+    assert_eq!(param(&loc.unwrap(), "error").as_deref(), Some("invalid_request"));
+    let _ = secret;
+}
+
+#[test]
+fn temporary_password_must_be_changed_before_a_code_is_issued() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let (secret, alice) = api.setup_realm("t");
+    api.put(&format!("/admin/realms/t/users/{alice}/reset-password"), &json!({"type": "password", "value": "Temp-1", "temporary": true}));
+    let browser = Browser::new(&server);
+    let pkce = new_pkce();
+    let (_, _, html) = browser.get(&browser.auth_url("t", "app", &[("code_challenge", &pkce.challenge), ("code_challenge_method", "S256")]));
+    let (status, loc, html) = browser.login(&html, "alice", "Temp-1");
+    assert_eq!((status, loc), (200, None));
+    let mut form = find_form(&html, "kc-passwd-update-form").expect("update password form");
+    form.set("password-new", "New-pass-9");
+    form.set("password-confirm", "Different-9");
+    let (status, _, html) = browser.submit(&form);
+    assert_eq!(status, 200);
+    assert!(html.contains("Passwords don"), "{html}");
+    let mut form = find_form(&html, "kc-passwd-update-form").unwrap();
+    form.set("password-new", "New-pass-9");
+    form.set("password-confirm", "New-pass-9");
+    let (status, loc, _) = browser.submit(&form);
+    assert_eq!(status, 302);
+    let code = param(&loc.unwrap(), "code").unwrap();
+    assert_eq!(exchange(&api, "t", &secret, &code, Some(&pkce.verifier)).status, 200);
+    // The new password works, the temporary one does not.
+    let r = api.token("t", &[("grant_type", "password"), ("client_id", "app"), ("client_secret", &secret), ("username", "alice"), ("password", "New-pass-9")]);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let user: Value = api.get(&format!("/admin/realms/t/users/{alice}")).body;
+    assert_eq!(user["requiredActions"], json!([]));
+}
+
+#[test]
+fn disabled_user_cannot_log_in_and_pages_are_themed() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let (_, alice) = api.setup_realm("t");
+    api.put(&format!("/admin/realms/t/users/{alice}"), &json!({"enabled": false}));
+    let browser = Browser::new(&server);
+    let pkce = new_pkce();
+    let (_, _, html) = browser.get(&browser.auth_url("t", "app", &[("code_challenge", &pkce.challenge), ("code_challenge_method", "S256")]));
+    let (status, loc, html) = browser.login(&html, "alice", "Alice-pass-1");
+    assert_eq!((status, loc), (200, None));
+    assert!(html.contains("disabled"), "{html}");
+    // The stylesheet the page links to is served.
+    let (status, _, css) = browser.get("/resources/default/login/login.css");
+    assert_eq!(status, 200);
+    assert!(css.contains("{"));
+    assert_eq!(browser.get("/resources/default/../theme.toml").0, 404);
+    // German when the browser asks for it.
+    let r = browser
+        .client
+        .get(browser.url(&browser.auth_url("t", "app", &[("code_challenge", &pkce.challenge), ("code_challenge_method", "S256")])))
+        .header("accept-language", "de-DE,de;q=0.9")
+        .send()
+        .unwrap();
+    let html = r.text().unwrap();
+    assert!(html.contains("lang=\"de\""), "{html}");
+}
+
+#[test]
+fn keycloak_js_helper_pages() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    api.setup_realm("t");
+    let browser = Browser::new(&server);
+    let (status, _, html) = browser.get("/realms/t/protocol/openid-connect/login-status-iframe.html");
+    assert_eq!(status, 200);
+    assert!(html.contains("KEYCLOAK_SESSION"));
+    let (status, _, _) = browser.get("/realms/t/protocol/openid-connect/login-status-iframe.html/init?client_id=app&origin=http%3A%2F%2Flocalhost%3A3000");
+    assert_eq!(status, 204);
+    let (status, _, _) = browser.get("/realms/t/protocol/openid-connect/login-status-iframe.html/init?client_id=app&origin=https%3A%2F%2Fevil.example");
+    assert_eq!(status, 403);
+    let (status, _, html) = browser.get("/realms/t/protocol/openid-connect/3p-cookies/step1.html");
+    assert_eq!(status, 200);
+    assert!(html.contains("step2.html"));
+    let (status, _, html) = browser.get("/realms/t/protocol/openid-connect/3p-cookies/step2.html");
+    assert_eq!(status, 200);
+    assert!(html.contains("postMessage"));
+}
