@@ -4,6 +4,7 @@
 mod admin;
 mod api;
 mod browser;
+mod clients;
 mod harness;
 
 mod foundation;
