@@ -8,6 +8,12 @@ command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)        # pingora's zlib-ng
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+# Real clients in the end-to-end tests: Node.js (openid-client, keycloak-js, keycloak-connect),
+# Python (python-keycloak, Flask-OIDC) and Debian's Chromium (keycloak-js in a real browser).
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=; fi

@@ -85,11 +85,11 @@ pub fn create_admin(
             ..Default::default()
         };
         realm::create_user(w, &realm, &user).map_err(|e| match e {
-                StoreError::Conflict(Conflict::Username) => {
-                    BootstrapError::UserExists(username.clone())
-                }
-                other => other.into(),
-            })?;
+            StoreError::Conflict(Conflict::Username) => {
+                BootstrapError::UserExists(username.clone())
+            }
+            other => other.into(),
+        })?;
         w.put_credential(
             &realm.id,
             &user_id,

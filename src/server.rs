@@ -95,9 +95,16 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
 
-    let themes = Themes::load(Some(&config.themes_dir)).map_err(|e| ServerError::Themes(e.to_string()))?;
+    let themes =
+        Themes::load(Some(&config.themes_dir)).map_err(|e| ServerError::Themes(e.to_string()))?;
     let config = Arc::new(config);
-    let app = App::new(config.clone(), store, clock, Arc::new(Metrics::new()), Arc::new(themes));
+    let app = App::new(
+        config.clone(),
+        store,
+        clock,
+        Arc::new(Metrics::new()),
+        Arc::new(themes),
+    );
     let mut proxy = pingora_proxy::http_proxy_service_with_name(
         &server.configuration,
         Gateway::new(app.clone()),

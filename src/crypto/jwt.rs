@@ -118,7 +118,8 @@ pub fn generate_pkcs8(algorithm: Algorithm) -> Result<Vec<u8>, JwtError> {
         Algorithm::RS256 => {
             use rsa::pkcs8::EncodePrivateKey;
             // ring cannot generate RSA keys; RustCrypto does it once per key.
-            let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(|e| JwtError::Key(e.to_string()))?;
+            let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
+                .map_err(|e| JwtError::Key(e.to_string()))?;
             key.to_pkcs8_der()
                 .map(|d| d.as_bytes().to_vec())
                 .map_err(|e| JwtError::Key(e.to_string()))
@@ -139,8 +140,12 @@ impl SigningKey {
             }
             Algorithm::ES256 => {
                 let rng = SystemRandom::new();
-                let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng)
-                    .map_err(|e| JwtError::Key(e.to_string()))?;
+                let pair = EcdsaKeyPair::from_pkcs8(
+                    &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    der,
+                    &rng,
+                )
+                .map_err(|e| JwtError::Key(e.to_string()))?;
                 let point = pair.public_key().as_ref().to_vec();
                 (PrivateKey::Ec(pair), PublicKey::Ec { point })
             }
@@ -182,8 +187,13 @@ impl SigningKey {
         let signature = match &self.key {
             PrivateKey::Rsa(pair) => {
                 let mut sig = vec![0u8; pair.public().modulus_len()];
-                pair.sign(&signature::RSA_PKCS1_SHA256, &rng, token.as_bytes(), &mut sig)
-                    .map_err(|_| JwtError::Signing)?;
+                pair.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &rng,
+                    token.as_bytes(),
+                    &mut sig,
+                )
+                .map_err(|_| JwtError::Signing)?;
                 sig
             }
             PrivateKey::Ec(pair) => pair
@@ -199,6 +209,78 @@ impl SigningKey {
 }
 
 impl VerifyingKey {
+    /// A public key from a JWK (`kty` RSA or EC P-256); the algorithm follows the key type.
+    pub fn from_jwk(jwk: &serde_json::Value) -> Result<VerifyingKey, JwtError> {
+        let field = |name: &str| -> Result<Vec<u8>, JwtError> {
+            let text = jwk
+                .get(name)
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| JwtError::Key(format!("JWK without {name}")))?;
+            B64.decode(text.trim_end_matches('='))
+                .map_err(|_| JwtError::Key(format!("JWK {name} is not base64url")))
+        };
+        let kid = jwk
+            .get("kid")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string();
+        match jwk.get("kty").and_then(|v| v.as_str()) {
+            Some("RSA") => Ok(VerifyingKey {
+                kid,
+                algorithm: Algorithm::RS256,
+                key: PublicKey::Rsa {
+                    n: strip_leading_zeros(field("n")?),
+                    e: strip_leading_zeros(field("e")?),
+                },
+            }),
+            Some("EC") if jwk.get("crv").and_then(|v| v.as_str()) == Some("P-256") => {
+                let (x, y) = (field("x")?, field("y")?);
+                if x.len() != 32 || y.len() != 32 {
+                    return Err(JwtError::Key("P-256 coordinates must be 32 bytes".into()));
+                }
+                let mut point = vec![4u8];
+                point.extend_from_slice(&x);
+                point.extend_from_slice(&y);
+                Ok(VerifyingKey {
+                    kid,
+                    algorithm: Algorithm::ES256,
+                    key: PublicKey::Ec { point },
+                })
+            }
+            _ => Err(JwtError::Key(
+                "unsupported JWK (RSA or EC P-256 only)".into(),
+            )),
+        }
+    }
+
+    /// A public key from a SubjectPublicKeyInfo DER (RSA or P-256).
+    pub fn from_spki_der(kid: &str, der: &[u8]) -> Result<VerifyingKey, JwtError> {
+        use rsa::pkcs8::DecodePublicKey;
+        use rsa::traits::PublicKeyParts;
+        if let Ok(rsa) = rsa::RsaPublicKey::from_public_key_der(der) {
+            return Ok(VerifyingKey {
+                kid: kid.to_string(),
+                algorithm: Algorithm::RS256,
+                key: PublicKey::Rsa {
+                    n: rsa.n().to_bytes_be(),
+                    e: rsa.e().to_bytes_be(),
+                },
+            });
+        }
+        if der.len() == EC_SPKI_PREFIX.len() + 65 && der.starts_with(&EC_SPKI_PREFIX) {
+            return Ok(VerifyingKey {
+                kid: kid.to_string(),
+                algorithm: Algorithm::ES256,
+                key: PublicKey::Ec {
+                    point: der[EC_SPKI_PREFIX.len()..].to_vec(),
+                },
+            });
+        }
+        Err(JwtError::Key(
+            "unsupported public key (RSA or EC P-256 only)".into(),
+        ))
+    }
+
     /// The key as a JWK (what `/certs` publishes), with Keycloak's fields.
     pub fn jwk(&self) -> serde_json::Value {
         match &self.key {
@@ -219,19 +301,17 @@ impl VerifyingKey {
         match &self.key {
             PublicKey::Rsa { n, e } => {
                 use rsa::pkcs8::EncodePublicKey;
-                let key = rsa::RsaPublicKey::new(rsa::BigUint::from_bytes_be(n), rsa::BigUint::from_bytes_be(e));
+                let key = rsa::RsaPublicKey::new(
+                    rsa::BigUint::from_bytes_be(n),
+                    rsa::BigUint::from_bytes_be(e),
+                );
                 key.ok()
                     .and_then(|k| k.to_public_key_der().ok())
                     .map(|d| STANDARD.encode(d.as_bytes()))
                     .unwrap_or_default()
             }
             PublicKey::Ec { point } => {
-                // SPKI prefix for an uncompressed P-256 key (id-ecPublicKey, prime256v1).
-                const PREFIX: [u8; 26] = [
-                    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86,
-                    0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
-                ];
-                let mut der = PREFIX.to_vec();
+                let mut der = EC_SPKI_PREFIX.to_vec();
                 der.extend_from_slice(point);
                 STANDARD.encode(der)
             }
@@ -246,17 +326,36 @@ impl VerifyingKey {
         }
         let ok = match &self.key {
             PublicKey::Rsa { n, e } => ring::rsa::PublicKeyComponents { n, e }
-                .verify(&signature::RSA_PKCS1_2048_8192_SHA256, signing_input.as_bytes(), &signature)
+                .verify(
+                    &signature::RSA_PKCS1_2048_8192_SHA256,
+                    signing_input.as_bytes(),
+                    &signature,
+                )
                 .is_ok(),
-            PublicKey::Ec { point } => signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
-                .verify(signing_input.as_bytes(), &signature)
-                .is_ok(),
+            PublicKey::Ec { point } => {
+                signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+                    .verify(signing_input.as_bytes(), &signature)
+                    .is_ok()
+            }
         };
         if !ok {
             return Err(JwtError::BadSignature);
         }
         serde_json::from_slice(&payload).map_err(|_| JwtError::Malformed)
     }
+}
+
+/// SPKI prefix of an uncompressed P-256 key (id-ecPublicKey, prime256v1).
+const EC_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+
+fn strip_leading_zeros(mut v: Vec<u8>) -> Vec<u8> {
+    while v.len() > 1 && v[0] == 0 {
+        v.remove(0);
+    }
+    v
 }
 
 /// Read a token's header without verifying anything (to find its `kid`).
@@ -280,7 +379,8 @@ pub fn verify_hs256<T: DeserializeOwned>(token: &str, secret: &[u8]) -> Result<T
         return Err(JwtError::AlgorithmMismatch);
     }
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
-    ring::hmac::verify(&key, signing_input.as_bytes(), &signature).map_err(|_| JwtError::BadSignature)?;
+    ring::hmac::verify(&key, signing_input.as_bytes(), &signature)
+        .map_err(|_| JwtError::BadSignature)?;
     serde_json::from_slice(&payload).map_err(|_| JwtError::Malformed)
 }
 
@@ -303,10 +403,16 @@ fn split(token: &str) -> Result<Parts<'_>, JwtError> {
     if dots.next().is_some() {
         return Err(JwtError::Malformed);
     }
-    let header_bytes = B64.decode(&token[..first]).map_err(|_| JwtError::Malformed)?;
+    let header_bytes = B64
+        .decode(&token[..first])
+        .map_err(|_| JwtError::Malformed)?;
     let header: Header = serde_json::from_slice(&header_bytes).map_err(|_| JwtError::Malformed)?;
-    let payload = B64.decode(&token[first + 1..second]).map_err(|_| JwtError::Malformed)?;
-    let signature = B64.decode(&token[second + 1..]).map_err(|_| JwtError::Malformed)?;
+    let payload = B64
+        .decode(&token[first + 1..second])
+        .map_err(|_| JwtError::Malformed)?;
+    let signature = B64
+        .decode(&token[second + 1..])
+        .map_err(|_| JwtError::Malformed)?;
     Ok((header, &token[..second], signature, payload))
 }
 
@@ -346,38 +452,84 @@ mod tests {
         let forged = B64.encode(json!({"sub": "admin"}).to_string());
         parts[1] = &forged;
         let forged = parts.join(".");
-        assert_eq!(k.verifying_key().verify::<Value>(&forged), Err(JwtError::BadSignature));
+        assert_eq!(
+            k.verifying_key().verify::<Value>(&forged),
+            Err(JwtError::BadSignature)
+        );
         let other = key(Algorithm::ES256);
-        assert_eq!(other.verifying_key().verify::<Value>(&token), Err(JwtError::BadSignature));
+        assert_eq!(
+            other.verifying_key().verify::<Value>(&token),
+            Err(JwtError::BadSignature)
+        );
     }
 
     #[test]
     fn alg_none_and_hmac_confusion_are_rejected() {
         let k = key(Algorithm::RS256);
         let payload = B64.encode(json!({"sub": "admin"}).to_string());
-        let none = format!("{}.{payload}.", B64.encode(r#"{"alg":"none","kid":"kid-1"}"#));
-        assert_eq!(k.verifying_key().verify::<Value>(&none), Err(JwtError::AlgorithmMismatch));
+        let none = format!(
+            "{}.{payload}.",
+            B64.encode(r#"{"alg":"none","kid":"kid-1"}"#)
+        );
+        assert_eq!(
+            k.verifying_key().verify::<Value>(&none),
+            Err(JwtError::AlgorithmMismatch)
+        );
         // HS256 keyed with the public key's bytes, as an attacker would try.
         let public = k.verifying_key().spki_base64();
         let hs = sign_hs256(&json!({"sub": "admin"}), public.as_bytes()).unwrap();
-        assert_eq!(k.verifying_key().verify::<Value>(&hs), Err(JwtError::AlgorithmMismatch));
+        assert_eq!(
+            k.verifying_key().verify::<Value>(&hs),
+            Err(JwtError::AlgorithmMismatch)
+        );
         // An ES256 token presented to an RS256 key.
         let es = key(Algorithm::ES256).sign(&json!({})).unwrap();
-        assert_eq!(k.verifying_key().verify::<Value>(&es), Err(JwtError::AlgorithmMismatch));
+        assert_eq!(
+            k.verifying_key().verify::<Value>(&es),
+            Err(JwtError::AlgorithmMismatch)
+        );
     }
 
     #[test]
     fn malformed_tokens_are_errors_not_panics() {
         let k = key(Algorithm::ES256);
-        for bad in ["", ".", "..", "a.b.c", "a.b", "a.b.c.d", "eyJhbGciOiJFUzI1NiJ9.!!.sig"] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a.b.c",
+            "a.b",
+            "a.b.c.d",
+            "eyJhbGciOiJFUzI1NiJ9.!!.sig",
+        ] {
             assert!(k.verifying_key().verify::<Value>(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn keys_round_trip_through_jwk_and_spki() {
+        use base64::engine::general_purpose::STANDARD;
+        for alg in [Algorithm::RS256, Algorithm::ES256] {
+            let k = key(alg);
+            let token = k.sign(&json!({"sub": "x"})).unwrap();
+            let from_jwk = VerifyingKey::from_jwk(&k.verifying_key().jwk()).unwrap();
+            assert_eq!(from_jwk.verify::<Value>(&token).unwrap()["sub"], "x");
+            let spki = STANDARD.decode(k.verifying_key().spki_base64()).unwrap();
+            let from_spki = VerifyingKey::from_spki_der("k", &spki).unwrap();
+            assert_eq!(from_spki.algorithm, alg);
+            assert!(from_spki.verify::<Value>(&token).is_ok());
+        }
+        assert!(VerifyingKey::from_jwk(&json!({"kty": "oct", "k": "AAAA"})).is_err());
+        assert!(VerifyingKey::from_spki_der("k", b"junk").is_err());
     }
 
     #[test]
     fn hs256_round_trip() {
         let t = sign_hs256(&json!({"iss": "c"}), b"secret").unwrap();
         assert_eq!(verify_hs256::<Value>(&t, b"secret").unwrap()["iss"], "c");
-        assert_eq!(verify_hs256::<Value>(&t, b"other"), Err(JwtError::BadSignature));
+        assert_eq!(
+            verify_hs256::<Value>(&t, b"other"),
+            Err(JwtError::BadSignature)
+        );
     }
 }

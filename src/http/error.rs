@@ -130,27 +130,41 @@ impl OAuthError {
     pub fn into_response(self) -> Response {
         let code = self.to_string();
         let (status, description) = match self {
-            OAuthError::InvalidRequest(d) | OAuthError::InvalidGrant(d) | OAuthError::InvalidScope(d) => {
+            OAuthError::InvalidRequest(d)
+            | OAuthError::InvalidGrant(d)
+            | OAuthError::InvalidScope(d) => (StatusCode::BAD_REQUEST, d),
+            OAuthError::UnauthorizedClient(d) | OAuthError::AccessDenied(d) => {
                 (StatusCode::BAD_REQUEST, d)
             }
-            OAuthError::UnauthorizedClient(d) | OAuthError::AccessDenied(d) => (StatusCode::BAD_REQUEST, d),
-            OAuthError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "Invalid user credentials".into()),
-            OAuthError::UnsupportedGrantType => (StatusCode::BAD_REQUEST, "Unsupported grant_type".into()),
+            OAuthError::InvalidCredentials => {
+                (StatusCode::UNAUTHORIZED, "Invalid user credentials".into())
+            }
+            OAuthError::UnsupportedGrantType => {
+                (StatusCode::BAD_REQUEST, "Unsupported grant_type".into())
+            }
             OAuthError::AuthorizationPending => (
                 StatusCode::BAD_REQUEST,
                 "The authorization request is still pending".into(),
             ),
             OAuthError::SlowDown => (StatusCode::BAD_REQUEST, "Slow down".into()),
-            OAuthError::ExpiredToken => (StatusCode::BAD_REQUEST, "The device code has expired".into()),
+            OAuthError::ExpiredToken => (
+                StatusCode::BAD_REQUEST,
+                "The device code has expired".into(),
+            ),
             OAuthError::RealmNotFound => {
-                return json_response(StatusCode::NOT_FOUND, &json!({"error": "Realm does not exist"}));
+                return json_response(
+                    StatusCode::NOT_FOUND,
+                    &json!({"error": "Realm does not exist"}),
+                );
             }
             OAuthError::InvalidClient { realm, description } => {
                 let mut r = json_response(
                     StatusCode::UNAUTHORIZED,
                     &json!({"error": code, "error_description": description}),
                 );
-                if let Ok(v) = HeaderValue::from_str(&format!("Basic realm=\"{}\"", header_safe(&realm))) {
+                if let Ok(v) =
+                    HeaderValue::from_str(&format!("Basic realm=\"{}\"", header_safe(&realm)))
+                {
                     r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }
                 return r;
@@ -172,11 +186,18 @@ impl OAuthError {
             }
             OAuthError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error in an OAuth endpoint");
-                (StatusCode::INTERNAL_SERVER_ERROR, "Internal server error".into())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal server error".into(),
+                )
             }
         };
-        let mut r = json_response(status, &json!({"error": code, "error_description": description}));
-        r.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        let mut r = json_response(
+            status,
+            &json!({"error": code, "error_description": description}),
+        );
+        r.headers_mut()
+            .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         r
     }
 }
@@ -212,7 +233,9 @@ impl From<ApiError> for AdminError {
         match e {
             ApiError::NotFound => AdminError::NotFound("Not Found".into()),
             ApiError::MethodNotAllowed(m) => AdminError::MethodNotAllowed(m),
-            ApiError::PayloadTooLarge | ApiError::BadRequest(_) => AdminError::BadRequest(e.to_string()),
+            ApiError::PayloadTooLarge | ApiError::BadRequest(_) => {
+                AdminError::BadRequest(e.to_string())
+            }
             ApiError::Unavailable | ApiError::Internal(_) => AdminError::Internal(e.to_string()),
         }
     }
@@ -226,7 +249,9 @@ impl AdminError {
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
             AdminError::Conflict(_) => StatusCode::CONFLICT,
             AdminError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AdminError::MethodNotAllowed(m) => return ApiError::MethodNotAllowed(m.clone()).into_response(),
+            AdminError::MethodNotAllowed(m) => {
+                return ApiError::MethodNotAllowed(m.clone()).into_response()
+            }
             AdminError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error in the admin API");
                 return json_response(
@@ -237,7 +262,9 @@ impl AdminError {
         };
         let body = match &self {
             AdminError::Unauthorized => json!({"error": "HTTP 401 Unauthorized"}),
-            AdminError::Forbidden => json!({"error": "HTTP 403 Forbidden", "errorMessage": "HTTP 403 Forbidden"}),
+            AdminError::Forbidden => {
+                json!({"error": "HTTP 403 Forbidden", "errorMessage": "HTTP 403 Forbidden"})
+            }
             other => json!({"errorMessage": other.to_string()}),
         };
         let mut r = json_response(status, &body);
@@ -251,7 +278,9 @@ impl AdminError {
 
 /// Header values must not carry quotes or control characters.
 fn header_safe(s: &str) -> String {
-    s.chars().filter(|c| !c.is_control() && *c != '"' && *c != '\\').collect()
+    s.chars()
+        .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
+        .collect()
 }
 
 #[cfg(test)]

@@ -87,24 +87,47 @@ impl App {
     }
 
     /// Serve one request to a known endpoint.
-    pub async fn handle(&self, endpoint: Endpoint, params: &Params, request: Request, info: RequestInfo) -> Response {
+    pub async fn handle(
+        &self,
+        endpoint: Endpoint,
+        params: &Params,
+        request: Request,
+        info: RequestInfo,
+    ) -> Response {
         let realm = params.realm.as_str();
-        let oauth = |r: Result<Response, error::OAuthError>| r.unwrap_or_else(|e| e.into_response());
+        let oauth =
+            |r: Result<Response, error::OAuthError>| r.unwrap_or_else(|e| e.into_response());
         match endpoint {
             Endpoint::HealthLive => ops::live(&request).unwrap_or_else(|e| e.into_response()),
-            Endpoint::HealthReady => ops::ready(self, &request).unwrap_or_else(|e| e.into_response()),
+            Endpoint::HealthReady => {
+                ops::ready(self, &request).unwrap_or_else(|e| e.into_response())
+            }
             Endpoint::Metrics => ops::metrics(self, &request).unwrap_or_else(|e| e.into_response()),
-            Endpoint::RealmInfo => oauth(oidc::discovery::realm_info(self, &request, &info, realm).await),
-            Endpoint::Discovery => oauth(oidc::discovery::discovery(self, &request, &info, realm).await),
+            Endpoint::RealmInfo => {
+                oauth(oidc::discovery::realm_info(self, &request, &info, realm).await)
+            }
+            Endpoint::Discovery => {
+                oauth(oidc::discovery::discovery(self, &request, &info, realm).await)
+            }
             Endpoint::Certs => oauth(oidc::discovery::certs(self, &request, realm).await),
             Endpoint::Token => oauth(oidc::token::token(self, &request, &info, realm).await),
-            Endpoint::UserInfo => oauth(oidc::userinfo::userinfo(self, &request, &info, realm).await),
-            Endpoint::Introspect => oauth(oidc::userinfo::introspect(self, &request, &info, realm).await),
+            Endpoint::UserInfo => {
+                oauth(oidc::userinfo::userinfo(self, &request, &info, realm).await)
+            }
+            Endpoint::Introspect => {
+                oauth(oidc::userinfo::introspect(self, &request, &info, realm).await)
+            }
             Endpoint::Revoke => oauth(oidc::userinfo::revoke(self, &request, &info, realm).await),
             Endpoint::Admin => crate::idp::admin::handle(self, &request, &info, &params.rest).await,
             Endpoint::Authorize => login::authorize(self, &request, &info, realm).await,
             Endpoint::Logout => login::logout(self, &request, &info, realm).await,
-            Endpoint::LoginAction => login::login_action(self, &request, &info, realm, &params.rest).await,
+            Endpoint::DeviceAuthorization => {
+                oauth(oidc::device::device_authorization(self, &request, &info, realm).await)
+            }
+            Endpoint::DevicePage => login::device_page(self, &request, &info, realm).await,
+            Endpoint::LoginAction => {
+                login::login_action(self, &request, &info, realm, &params.rest).await
+            }
             Endpoint::LoginStatusIframe => login::login_status_iframe(self, &request, &info, realm),
             Endpoint::ThirdPartyCookies => login::third_party_cookies(&params.rest),
             Endpoint::Resource => login::resource(self, &request, &params.rest),
@@ -144,7 +167,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::parse("", std::path::Path::new("t.toml")).unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let app = App::new(Arc::new(config), store, Arc::new(ManualClock::at(0)), Arc::new(Metrics::new()), Arc::new(Themes::builtin()));
+        let app = App::new(
+            Arc::new(config),
+            store,
+            Arc::new(ManualClock::at(0)),
+            Arc::new(Metrics::new()),
+            Arc::new(Themes::builtin()),
+        );
         (dir, app)
     }
 

@@ -20,6 +20,8 @@ pub enum Endpoint {
     Logout,
     Certs,
     LoginAction,
+    DeviceAuthorization,
+    DevicePage,
     LoginStatusIframe,
     ThirdPartyCookies,
     Resource,
@@ -33,7 +35,10 @@ impl Endpoint {
             Endpoint::HealthLive | Endpoint::HealthReady => "health",
             Endpoint::Metrics => "metrics",
             Endpoint::Token => "oidc_token",
-            Endpoint::Authorize | Endpoint::LoginAction | Endpoint::Logout => "oidc_login",
+            Endpoint::Authorize
+            | Endpoint::LoginAction
+            | Endpoint::Logout
+            | Endpoint::DevicePage => "oidc_login",
             Endpoint::Admin => "admin",
             Endpoint::Resource => "resources",
             _ => "oidc",
@@ -70,19 +75,39 @@ impl Router {
             ("/health/ready".into(), Endpoint::HealthReady),
             ("/metrics".into(), Endpoint::Metrics),
             ("/realms/{realm}".into(), Endpoint::RealmInfo),
-            ("/realms/{realm}/.well-known/openid-configuration".into(), Endpoint::Discovery),
-            ("/realms/{realm}/.well-known/oauth-authorization-server".into(), Endpoint::Discovery),
+            (
+                "/realms/{realm}/.well-known/openid-configuration".into(),
+                Endpoint::Discovery,
+            ),
+            (
+                "/realms/{realm}/.well-known/oauth-authorization-server".into(),
+                Endpoint::Discovery,
+            ),
             (format!("{OIDC}/auth"), Endpoint::Authorize),
+            (format!("{OIDC}/auth/device"), Endpoint::DeviceAuthorization),
+            ("/realms/{realm}/device".into(), Endpoint::DevicePage),
             (format!("{OIDC}/token"), Endpoint::Token),
             (format!("{OIDC}/token/introspect"), Endpoint::Introspect),
             (format!("{OIDC}/revoke"), Endpoint::Revoke),
             (format!("{OIDC}/userinfo"), Endpoint::UserInfo),
             (format!("{OIDC}/logout"), Endpoint::Logout),
             (format!("{OIDC}/certs"), Endpoint::Certs),
-            (format!("{OIDC}/login-status-iframe.html"), Endpoint::LoginStatusIframe),
-            (format!("{OIDC}/login-status-iframe.html/init"), Endpoint::LoginStatusIframe),
-            (format!("{OIDC}/3p-cookies/{{*rest}}"), Endpoint::ThirdPartyCookies),
-            ("/realms/{realm}/login-actions/{*rest}".into(), Endpoint::LoginAction),
+            (
+                format!("{OIDC}/login-status-iframe.html"),
+                Endpoint::LoginStatusIframe,
+            ),
+            (
+                format!("{OIDC}/login-status-iframe.html/init"),
+                Endpoint::LoginStatusIframe,
+            ),
+            (
+                format!("{OIDC}/3p-cookies/{{*rest}}"),
+                Endpoint::ThirdPartyCookies,
+            ),
+            (
+                "/realms/{realm}/login-actions/{*rest}".into(),
+                Endpoint::LoginAction,
+            ),
             ("/resources/{*rest}".into(), Endpoint::Resource),
             ("/admin/realms".into(), Endpoint::Admin),
             ("/admin/realms/{*rest}".into(), Endpoint::Admin),
@@ -100,11 +125,13 @@ impl Router {
     /// The endpoint for a path, with its parameters; `None` when the gateway does not serve it.
     pub fn find(&self, path: &str) -> Option<(Endpoint, Params)> {
         let matched = self.inner.at(path).ok()?;
-        let decode = |v: &str| -> Option<String> {
-            percent_decode(v).map(Cow::into_owned)
-        };
+        let decode = |v: &str| -> Option<String> { percent_decode(v).map(Cow::into_owned) };
         let params = Params {
-            realm: matched.params.get("realm").map(decode).unwrap_or(Some(String::new()))?,
+            realm: matched
+                .params
+                .get("realm")
+                .map(decode)
+                .unwrap_or(Some(String::new()))?,
             rest: matched.params.get("rest").unwrap_or("").to_string(),
         };
         Some((*matched.value, params))
@@ -116,9 +143,10 @@ pub fn percent_decode(value: &str) -> Option<Cow<'_, str>> {
     if !value.contains('%') {
         return Some(Cow::Borrowed(value));
     }
-    let bytes: Vec<u8> = form_urlencoded::parse(format!("x={}", value.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned().into_bytes())?;
+    let bytes: Vec<u8> =
+        form_urlencoded::parse(format!("x={}", value.replace('+', "%2B")).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned().into_bytes())?;
     String::from_utf8(bytes).ok().map(Cow::Owned)
 }
 
@@ -131,14 +159,26 @@ mod tests {
         let r = Router::new();
         assert_eq!(r.find("/health/live").unwrap().0, Endpoint::HealthLive);
         assert_eq!(r.find("/metrics").unwrap().0, Endpoint::Metrics);
-        let (e, p) = r.find("/realms/my%20realm/protocol/openid-connect/token").unwrap();
+        let (e, p) = r
+            .find("/realms/my%20realm/protocol/openid-connect/token")
+            .unwrap();
         assert_eq!(e, Endpoint::Token);
         assert_eq!(p.realm, "my realm");
-        assert_eq!(r.find("/realms/a/protocol/openid-connect/token/introspect").unwrap().0, Endpoint::Introspect);
+        assert_eq!(
+            r.find("/realms/a/protocol/openid-connect/token/introspect")
+                .unwrap()
+                .0,
+            Endpoint::Introspect
+        );
         let (e, p) = r.find("/admin/realms/a/users/1").unwrap();
         assert_eq!((e, p.rest.as_str()), (Endpoint::Admin, "a/users/1"));
         assert_eq!(r.find("/admin/realms").unwrap().0, Endpoint::Admin);
-        assert_eq!(r.find("/realms/a/.well-known/openid-configuration").unwrap().0, Endpoint::Discovery);
+        assert_eq!(
+            r.find("/realms/a/.well-known/openid-configuration")
+                .unwrap()
+                .0,
+            Endpoint::Discovery
+        );
         assert!(r.find("/health").is_none());
         assert!(r.find("/app/anything").is_none());
     }

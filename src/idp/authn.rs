@@ -29,15 +29,21 @@ pub struct Authenticated {
 fn dummy_hash() -> &'static HashedPassword {
     static DUMMY: OnceLock<HashedPassword> = OnceLock::new();
     DUMMY.get_or_init(|| {
-        hash_password("portcullis-timing-equaliser", &Argon2Params::default()).unwrap_or(HashedPassword {
-            secret_data: String::new(),
-            credential_data: String::new(),
-        })
+        hash_password("portcullis-timing-equaliser", &Argon2Params::default()).unwrap_or(
+            HashedPassword {
+                secret_data: String::new(),
+                credential_data: String::new(),
+            },
+        )
     })
 }
 
 /// Find a user by username, or by e-mail when the realm allows it.
-pub fn find_user(read: &Read, realm: &RealmRecord, login: &str) -> Result<Option<UserRecord>, StoreError> {
+pub fn find_user(
+    read: &Read,
+    realm: &RealmRecord,
+    login: &str,
+) -> Result<Option<UserRecord>, StoreError> {
     let login = login.trim();
     if login.is_empty() {
         return Ok(None);

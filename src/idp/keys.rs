@@ -40,7 +40,9 @@ pub struct RealmKeys {
 impl RealmKeys {
     /// The active key for an algorithm.
     pub fn signer(&self, algorithm: Algorithm) -> Result<&Arc<SigningKey>, KeyError> {
-        self.signing.get(&algorithm).ok_or(KeyError::NoActiveKey(algorithm.as_str()))
+        self.signing
+            .get(&algorithm)
+            .ok_or(KeyError::NoActiveKey(algorithm.as_str()))
     }
 
     /// A key (active or passive) by id.
@@ -73,7 +75,13 @@ pub fn create_realm_keys(w: &mut Write, realm_id: &str, now_ms: i64) -> Result<(
 /// Replace the active key of `algorithm` with a new one. The old key stays in the JWKS
 /// (passive) until `retire_at_ms`, when tokens it signed have expired; keys past their
 /// retirement are deleted.
-pub fn rotate(w: &mut Write, realm_id: &str, algorithm: Algorithm, now_ms: i64, retire_at_ms: i64) -> Result<String, KeyError> {
+pub fn rotate(
+    w: &mut Write,
+    realm_id: &str,
+    algorithm: Algorithm,
+    now_ms: i64,
+    retire_at_ms: i64,
+) -> Result<String, KeyError> {
     for mut key in w.signing_keys(realm_id)? {
         if key.retire_at.is_some_and(|t| t <= now_ms) {
             w.delete_signing_key(realm_id, &key.kid)?;
@@ -97,7 +105,8 @@ fn parse(records: Vec<SigningKeyRecord>, now_ms: i64) -> Result<RealmKeys, KeyEr
         if record.retire_at.is_some_and(|t| t <= now_ms) {
             continue;
         }
-        let algorithm = Algorithm::parse(&record.algorithm).ok_or_else(|| KeyError::Corrupt(record.kid.clone()))?;
+        let algorithm = Algorithm::parse(&record.algorithm)
+            .ok_or_else(|| KeyError::Corrupt(record.kid.clone()))?;
         let der = STANDARD
             .decode(&record.private_key_pkcs8)
             .map_err(|_| KeyError::Corrupt(record.kid.clone()))?;
@@ -128,8 +137,18 @@ impl KeyRing {
 
     /// The keys of a realm, parsed once and cached. A cached entry is reloaded when a
     /// passive key in it reaches its retirement time.
-    pub fn realm_keys(&self, read: &Read, realm_id: &str, now_ms: i64) -> Result<Arc<RealmKeys>, KeyError> {
-        if let Some((valid_until, keys)) = self.cache.read().unwrap_or_else(|p| p.into_inner()).get(realm_id) {
+    pub fn realm_keys(
+        &self,
+        read: &Read,
+        realm_id: &str,
+        now_ms: i64,
+    ) -> Result<Arc<RealmKeys>, KeyError> {
+        if let Some((valid_until, keys)) = self
+            .cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(realm_id)
+        {
             if now_ms < *valid_until {
                 return Ok(keys.clone());
             }
@@ -151,12 +170,20 @@ impl KeyRing {
 
     /// Forget a realm's keys (after rotation, import or deletion).
     pub fn invalidate(&self, realm_id: &str) {
-        self.cache.write().unwrap_or_else(|p| p.into_inner()).remove(realm_id);
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(realm_id);
     }
 }
 
 /// Convenience for callers holding only a store.
-pub fn load(ring: &KeyRing, store: &Store, realm_id: &str, now_ms: i64) -> Result<Arc<RealmKeys>, KeyError> {
+pub fn load(
+    ring: &KeyRing,
+    store: &Store,
+    realm_id: &str,
+    now_ms: i64,
+) -> Result<Arc<RealmKeys>, KeyError> {
     ring.realm_keys(&store.read()?, realm_id, now_ms)
 }
 
@@ -185,7 +212,9 @@ mod tests {
         let token = old.sign(&serde_json::json!({"sub": "x"})).unwrap();
         assert_eq!(before.jwks["keys"].as_array().unwrap().len(), 2);
 
-        let new_kid = store.write(|w| rotate(w, "r", Algorithm::ES256, 1000, 5000)).unwrap();
+        let new_kid = store
+            .write(|w| rotate(w, "r", Algorithm::ES256, 1000, 5000))
+            .unwrap();
         ring.invalidate("r");
         let after = load(&ring, &store, "r", 2000).unwrap();
         assert_eq!(after.signer(Algorithm::ES256).unwrap().kid(), new_kid);

@@ -4,7 +4,9 @@
 //! Everything happens inside the caller's write transaction.
 
 use crate::crypto::random_id;
-use crate::store::{ClientRecord, Conflict, RealmRecord, RoleRecord, StoreError, UserRecord, Write};
+use crate::store::{
+    ClientRecord, Conflict, RealmRecord, RoleRecord, StoreError, UserRecord, Write,
+};
 
 use super::keys::{self, KeyError};
 
@@ -98,7 +100,11 @@ fn builtin_client(client_id: &str) -> ClientRecord {
 }
 
 /// The management roles of a realm, held by a client; `realm-admin` includes all of them.
-fn add_management_client(w: &mut Write, realm_id: &str, client_id: &str) -> Result<Vec<String>, StoreError> {
+fn add_management_client(
+    w: &mut Write,
+    realm_id: &str,
+    client_id: &str,
+) -> Result<Vec<String>, StoreError> {
     let mut client = builtin_client(client_id);
     client.bearer_only = true;
     client.standard_flow_enabled = false;
@@ -117,7 +123,11 @@ fn add_management_client(w: &mut Write, realm_id: &str, client_id: &str) -> Resu
 /// Create a realm from `template` (its `id` is assigned when empty) with Keycloak's
 /// defaults. For any realm but master, master gets a `{name}-realm` client whose roles the
 /// master `admin` role includes.
-pub fn create_realm(w: &mut Write, mut template: RealmRecord, now_ms: i64) -> Result<RealmRecord, RealmError> {
+pub fn create_realm(
+    w: &mut Write,
+    mut template: RealmRecord,
+    now_ms: i64,
+) -> Result<RealmRecord, RealmError> {
     if template.id.is_empty() {
         template.id = random_id();
     }
@@ -131,14 +141,31 @@ pub fn create_realm(w: &mut Write, mut template: RealmRecord, now_ms: i64) -> Re
     let uma = add_role(w, &realm_id, &realm_id, false, "uma_authorization", vec![])?;
 
     let account = builtin_client("account");
-    w.put_client(&realm_id, &ClientRecord {
-        public_client: true,
-        base_url: Some(format!("/realms/{name}/account/")),
-        ..account.clone()
-    })?;
+    w.put_client(
+        &realm_id,
+        &ClientRecord {
+            public_client: true,
+            base_url: Some(format!("/realms/{name}/account/")),
+            ..account.clone()
+        },
+    )?;
     let view_profile = add_role(w, &realm_id, &account.id, true, "view-profile", vec![])?;
-    let manage_account_links = add_role(w, &realm_id, &account.id, true, "manage-account-links", vec![])?;
-    let manage_account = add_role(w, &realm_id, &account.id, true, "manage-account", vec![manage_account_links])?;
+    let manage_account_links = add_role(
+        w,
+        &realm_id,
+        &account.id,
+        true,
+        "manage-account-links",
+        vec![],
+    )?;
+    let manage_account = add_role(
+        w,
+        &realm_id,
+        &account.id,
+        true,
+        "manage-account",
+        vec![manage_account_links],
+    )?;
     add_role(w, &realm_id, &account.id, true, "view-applications", vec![])?;
     add_role(w, &realm_id, &account.id, true, "view-consent", vec![])?;
     add_role(w, &realm_id, &account.id, true, "delete-account", vec![])?;
@@ -152,18 +179,24 @@ pub fn create_realm(w: &mut Write, mut template: RealmRecord, now_ms: i64) -> Re
         vec![offline, uma, view_profile, manage_account],
     )?;
 
-    w.put_client(&realm_id, &ClientRecord {
-        public_client: true,
-        standard_flow_enabled: false,
-        direct_access_grants_enabled: true,
-        ..builtin_client("admin-cli")
-    })?;
+    w.put_client(
+        &realm_id,
+        &ClientRecord {
+            public_client: true,
+            standard_flow_enabled: false,
+            direct_access_grants_enabled: true,
+            ..builtin_client("admin-cli")
+        },
+    )?;
     let broker = builtin_client("broker");
-    w.put_client(&realm_id, &ClientRecord {
-        bearer_only: true,
-        standard_flow_enabled: false,
-        ..broker.clone()
-    })?;
+    w.put_client(
+        &realm_id,
+        &ClientRecord {
+            bearer_only: true,
+            standard_flow_enabled: false,
+            ..broker.clone()
+        },
+    )?;
     add_role(w, &realm_id, &broker.id, true, "read-token", vec![])?;
 
     if name == MASTER {
@@ -187,7 +220,9 @@ pub fn create_realm(w: &mut Write, mut template: RealmRecord, now_ms: i64) -> Re
 pub fn delete_realm(w: &mut Write, realm: &RealmRecord) -> Result<(), StoreError> {
     if let Some(master) = w.realm_by_name(MASTER)? {
         if master.id != realm.id {
-            if let Some(client) = w.client_by_client_id(&master.id, &format!("{}-realm", realm.name))? {
+            if let Some(client) =
+                w.client_by_client_id(&master.id, &format!("{}-realm", realm.name))?
+            {
                 w.delete_client(&master.id, &client.id)?;
             }
         }
@@ -197,7 +232,11 @@ pub fn delete_realm(w: &mut Write, realm: &RealmRecord) -> Result<(), StoreError
 }
 
 /// Store a new user and give it the realm's default roles.
-pub fn create_user(w: &mut Write, realm: &RealmRecord, user: &UserRecord) -> Result<(), StoreError> {
+pub fn create_user(
+    w: &mut Write,
+    realm: &RealmRecord,
+    user: &UserRecord,
+) -> Result<(), StoreError> {
     w.put_user(&realm.id, user, realm.duplicate_emails_allowed)?;
     if let Some(role) = w.role_by_name(&realm.id, &realm.id, &default_role_name(&realm.name))? {
         w.grant_user_role(&realm.id, &user.id, &role.id)?;
@@ -224,22 +263,50 @@ mod tests {
         let master = store.write(|w| create_realm(w, realm(MASTER), 1)).unwrap();
         let other = store.write(|w| create_realm(w, realm("shop"), 2)).unwrap();
         let read = store.read().unwrap();
-        let admin = read.role_by_name(&master.id, &master.id, "admin").unwrap().unwrap();
-        let shop_realm = read.client_by_client_id(&master.id, "shop-realm").unwrap().unwrap();
-        let manage_users = read.role_by_name(&master.id, &shop_realm.id, "manage-users").unwrap().unwrap();
+        let admin = read
+            .role_by_name(&master.id, &master.id, "admin")
+            .unwrap()
+            .unwrap();
+        let shop_realm = read
+            .client_by_client_id(&master.id, "shop-realm")
+            .unwrap()
+            .unwrap();
+        let manage_users = read
+            .role_by_name(&master.id, &shop_realm.id, "manage-users")
+            .unwrap()
+            .unwrap();
         assert!(admin.composites.contains(&manage_users.id));
-        let rm = read.client_by_client_id(&other.id, "realm-management").unwrap().unwrap();
-        let realm_admin = read.role_by_name(&other.id, &rm.id, "realm-admin").unwrap().unwrap();
+        let rm = read
+            .client_by_client_id(&other.id, "realm-management")
+            .unwrap()
+            .unwrap();
+        let realm_admin = read
+            .role_by_name(&other.id, &rm.id, "realm-admin")
+            .unwrap()
+            .unwrap();
         assert_eq!(realm_admin.composites.len(), MANAGEMENT_ROLES.len());
-        assert!(read.client_by_client_id(&other.id, "admin-cli").unwrap().unwrap().direct_access_grants_enabled);
+        assert!(
+            read.client_by_client_id(&other.id, "admin-cli")
+                .unwrap()
+                .unwrap()
+                .direct_access_grants_enabled
+        );
         assert_eq!(read.signing_keys(&other.id).unwrap().len(), 2);
         drop(read);
-        let e = store.write(|w| create_realm(w, realm("shop"), 3)).unwrap_err();
+        let e = store
+            .write(|w| create_realm(w, realm("shop"), 3))
+            .unwrap_err();
         assert!(matches!(e, RealmError::Exists));
         store.write(|w| delete_realm(w, &other)).unwrap();
         let read = store.read().unwrap();
-        assert!(read.client_by_client_id(&master.id, "shop-realm").unwrap().is_none());
-        let admin = read.role_by_name(&master.id, &master.id, "admin").unwrap().unwrap();
+        assert!(read
+            .client_by_client_id(&master.id, "shop-realm")
+            .unwrap()
+            .is_none());
+        let admin = read
+            .role_by_name(&master.id, &master.id, "admin")
+            .unwrap()
+            .unwrap();
         assert!(!admin.composites.contains(&manage_users.id));
     }
 }

@@ -19,12 +19,18 @@ pub struct EffectiveRoles {
 
 impl EffectiveRoles {
     pub fn has_client_role(&self, client_id: &str, role: &str) -> bool {
-        self.clients.get(client_id).is_some_and(|r| r.contains(role))
+        self.clients
+            .get(client_id)
+            .is_some_and(|r| r.contains(role))
     }
 }
 
 /// Ids of the groups a user belongs to, with every ancestor group.
-pub fn group_ids_with_ancestors(read: &Read, realm: &str, user: &str) -> Result<Vec<String>, StoreError> {
+pub fn group_ids_with_ancestors(
+    read: &Read,
+    realm: &str,
+    user: &str,
+) -> Result<Vec<String>, StoreError> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     for group in read.user_group_ids(realm, user)? {
@@ -78,7 +84,11 @@ pub fn effective_roles(read: &Read, realm: &str, user: &str) -> Result<Effective
                 }
             };
             if let Some(client_id) = client_id {
-                result.clients.entry(client_id).or_default().insert(role.name);
+                result
+                    .clients
+                    .entry(client_id)
+                    .or_default()
+                    .insert(role.name);
             }
         } else {
             result.realm.insert(role.name);
@@ -111,14 +121,15 @@ mod tests {
                         ..Default::default()
                     },
                 )?;
-                let role = |id: &str, container: &str, client: bool, composites: Vec<String>| RoleRecord {
-                    id: id.into(),
-                    name: id.into(),
-                    container_id: container.into(),
-                    client_role: client,
-                    composites,
-                    ..Default::default()
-                };
+                let role =
+                    |id: &str, container: &str, client: bool, composites: Vec<String>| RoleRecord {
+                        id: id.into(),
+                        name: id.into(),
+                        container_id: container.into(),
+                        client_role: client,
+                        composites,
+                        ..Default::default()
+                    };
                 w.put_role("r", &role("reader", "c", true, vec![]))?;
                 w.put_role("r", &role("editor", "r", false, vec!["reader".into()]))?;
                 w.put_role("r", &role("staff", "r", false, vec![]))?;

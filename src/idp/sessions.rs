@@ -5,7 +5,13 @@ use crate::crypto::random_token;
 use crate::store::{RealmRecord, SessionRecord};
 
 /// A new session for a user who just authenticated.
-pub fn new_session(user_id: &str, now_ms: i64, ip: Option<String>, remember_me: bool, offline: bool) -> SessionRecord {
+pub fn new_session(
+    user_id: &str,
+    now_ms: i64,
+    ip: Option<String>,
+    remember_me: bool,
+    offline: bool,
+) -> SessionRecord {
     SessionRecord {
         id: random_token(24),
         user_id: user_id.to_string(),

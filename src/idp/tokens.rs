@@ -50,7 +50,11 @@ pub struct Claims {
     pub at_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acr: Option<String>,
-    #[serde(rename = "allowed-origins", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "allowed-origins",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub allowed_origins: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub realm_access: Option<RolesClaim>,
@@ -82,7 +86,10 @@ impl Claims {
     pub fn audiences(&self) -> Vec<String> {
         match &self.aud {
             Some(serde_json::Value::String(s)) => vec![s.clone()],
-            Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
             _ => vec![],
         }
     }
@@ -305,7 +312,11 @@ pub fn issue(keys: &RealmKeys, cx: &IssueContext<'_>) -> Result<IssuedTokens, Ke
         resource_access: Some(resource_access).filter(|r| !r.is_empty()),
         scope: Some(scope.clone()),
         sid: sid.clone(),
-        client_id: cx.user.service_account_client_id.as_ref().map(|_| client.client_id.clone()),
+        client_id: cx
+            .user
+            .service_account_client_id
+            .as_ref()
+            .map(|_| client.client_id.clone()),
         ..Default::default()
     };
     fill_user_claims(&mut access, cx.user, cx.scopes);
@@ -340,7 +351,10 @@ pub fn issue(keys: &RealmKeys, cx: &IssueContext<'_>) -> Result<IssuedTokens, Ke
     let (refresh_token, refresh_jti, refresh_expires_in) = match (cx.refresh, cx.session) {
         (true, Some(session)) => {
             let (typ, exp) = if session.offline {
-                (TYP_OFFLINE, cx.now_secs + realm.offline_session_idle_timeout)
+                (
+                    TYP_OFFLINE,
+                    cx.now_secs + realm.offline_session_idle_timeout,
+                )
             } else {
                 let idle = cx.now_secs + realm.sso_session_idle_timeout;
                 let max = session.created_at / 1000 + realm.sso_session_max_lifespan;
@@ -363,7 +377,11 @@ pub fn issue(keys: &RealmKeys, cx: &IssueContext<'_>) -> Result<IssuedTokens, Ke
                 ..Default::default()
             };
             let token = keys.signer(access_alg)?.sign(&refresh)?;
-            let expires_in = if session.offline { 0 } else { exp - cx.now_secs };
+            let expires_in = if session.offline {
+                0
+            } else {
+                exp - cx.now_secs
+            };
             (Some(token), Some(jti), expires_in)
         }
         _ => (None, None, 0),
@@ -389,10 +407,18 @@ pub fn token_hash(token: &str) -> String {
 
 /// Verify a token we issued: signature with the realm key named by `kid` (algorithm taken
 /// from the key), issuer, expiry, and `typ`.
-pub fn verify(keys: &RealmKeys, token: &str, issuer: &str, typ: &[&str], now_secs: i64) -> Result<Claims, TokenError> {
+pub fn verify(
+    keys: &RealmKeys,
+    token: &str,
+    issuer: &str,
+    typ: &[&str],
+    now_secs: i64,
+) -> Result<Claims, TokenError> {
     let header = crate::crypto::jwt::decode_header(token).map_err(TokenError::Jwt)?;
     let kid = header.kid.ok_or(TokenError::Jwt(JwtError::UnknownKey))?;
-    let key = keys.verifier(&kid).ok_or(TokenError::Jwt(JwtError::UnknownKey))?;
+    let key = keys
+        .verifier(&kid)
+        .ok_or(TokenError::Jwt(JwtError::UnknownKey))?;
     let claims: Claims = key.verify(token).map_err(TokenError::Jwt)?;
     if claims.iss != issuer {
         return Err(TokenError::Issuer);
@@ -428,20 +454,33 @@ mod tests {
         assert!(s.openid && s.offline_access);
         assert_eq!(s.to_claim(), "openid offline_access phone profile email");
         assert_eq!(Scopes::parse(None).unwrap().to_claim(), "profile email");
-        assert_eq!(Scopes::parse(Some("openid admin")).unwrap_err(), "Invalid scopes: admin");
-        assert_eq!(Scopes::from_claim("openid profile email"), Scopes::parse(Some("openid")).unwrap());
+        assert_eq!(
+            Scopes::parse(Some("openid admin")).unwrap_err(),
+            "Invalid scopes: admin"
+        );
+        assert_eq!(
+            Scopes::from_claim("openid profile email"),
+            Scopes::parse(Some("openid")).unwrap()
+        );
     }
 
     #[test]
     fn web_origins_plus_means_redirect_origins() {
         let client = ClientRecord {
-            redirect_uris: vec!["https://app.example.com/cb/*".into(), "http://localhost:3000/x".into()],
+            redirect_uris: vec![
+                "https://app.example.com/cb/*".into(),
+                "http://localhost:3000/x".into(),
+            ],
             web_origins: vec!["+".into(), "https://other.example.com/".into()],
             ..Default::default()
         };
         assert_eq!(
             allowed_origins(&client),
-            vec!["http://localhost:3000", "https://app.example.com", "https://other.example.com"]
+            vec![
+                "http://localhost:3000",
+                "https://app.example.com",
+                "https://other.example.com"
+            ]
         );
     }
 

@@ -45,7 +45,12 @@ impl Gateway {
     }
 
     /// Serve a request addressed to the gateway itself.
-    async fn serve_local(&self, session: &mut Session, endpoint: Endpoint, params: &Params) -> Result<()> {
+    async fn serve_local(
+        &self,
+        session: &mut Session,
+        endpoint: Endpoint,
+        params: &Params,
+    ) -> Result<()> {
         let response = match self.read_body(session).await? {
             Err(e) => e.into_response(),
             Ok(body) => {

@@ -170,6 +170,8 @@ impl Store {
         txn.open_table(AUTH_CODES)?;
         txn.open_table(LOGIN_FLOWS)?;
         txn.open_table(REVOKED_TOKENS)?;
+        txn.open_table(DEVICE_CODES)?;
+        txn.open_table(USER_CODES)?;
         txn.commit()?;
         Ok(())
     }
@@ -506,7 +508,11 @@ macro_rules! read_functions {
                 Ok(out)
             }
 
-            pub fn auth_code(&self, realm: &str, code_hash: &str) -> Result<Option<AuthCodeRecord>> {
+            pub fn auth_code(
+                &self,
+                realm: &str,
+                code_hash: &str,
+            ) -> Result<Option<AuthCodeRecord>> {
                 let t = self.txn.open_table(AUTH_CODES)?;
                 let v = t.get((realm, code_hash))?;
                 v.map(|v| decode(v.value())).transpose()
@@ -518,9 +524,34 @@ macro_rules! read_functions {
                 v.map(|v| decode(v.value())).transpose()
             }
 
+            pub fn device_code(
+                &self,
+                realm: &str,
+                code_hash: &str,
+            ) -> Result<Option<DeviceCodeRecord>> {
+                let t = self.txn.open_table(DEVICE_CODES)?;
+                let v = t.get((realm, code_hash))?;
+                v.map(|v| decode(v.value())).transpose()
+            }
+
+            /// The device code hash a user code belongs to.
+            pub fn device_code_for_user_code(
+                &self,
+                realm: &str,
+                user_code: &str,
+            ) -> Result<Option<String>> {
+                let t = self.txn.open_table(USER_CODES)?;
+                let v = t.get((realm, user_code))?;
+                Ok(v.map(|v| v.value().to_string()))
+            }
+
             /// Whether an access token (by `jti`) was revoked.
             pub fn is_revoked(&self, realm: &str, jti: &str) -> Result<bool> {
-                Ok(self.txn.open_table(REVOKED_TOKENS)?.get((realm, jti))?.is_some())
+                Ok(self
+                    .txn
+                    .open_table(REVOKED_TOKENS)?
+                    .get((realm, jti))?
+                    .is_some())
             }
 
             fn multi_values(
@@ -1073,22 +1104,24 @@ impl Write {
         Ok(true)
     }
 
-    /// End every session of a realm; returns how many.
+    /// End every online (not offline) session of a realm; returns how many.
     pub fn delete_realm_sessions(&mut self, realm: &str) -> Result<usize> {
-        let mut n = 0;
-        self.txn.open_table(SESSIONS)?.retain_in((realm, "")..=(realm, MAX), |_, _| {
-            n += 1;
-            false
-        })?;
-        let mut t = self.txn.open_multimap_table(USER_SESSIONS)?;
-        let mut keys = Vec::new();
-        for entry in t.range((realm, "")..=(realm, MAX))? {
-            keys.push(entry?.0.value().1.to_string());
+        let mut ended = Vec::new();
+        for entry in self
+            .txn
+            .open_table(SESSIONS)?
+            .range((realm, "")..=(realm, MAX))?
+        {
+            let (k, v) = entry?;
+            let session: SessionRecord = decode(v.value())?;
+            if !session.offline {
+                ended.push(k.value().1.to_string());
+            }
         }
-        for key in keys {
-            t.remove_all((realm, key.as_str()))?;
+        for id in &ended {
+            self.delete_session(realm, id)?;
         }
-        Ok(n)
+        Ok(ended.len())
     }
 
     pub fn append_event(&mut self, realm: &str, event: &EventRecord) -> Result<()> {
@@ -1112,7 +1145,12 @@ impl Write {
         Ok(n)
     }
 
-    pub fn put_auth_code(&mut self, realm: &str, code_hash: &str, code: &AuthCodeRecord) -> Result<()> {
+    pub fn put_auth_code(
+        &mut self,
+        realm: &str,
+        code_hash: &str,
+        code: &AuthCodeRecord,
+    ) -> Result<()> {
         self.txn
             .open_table(AUTH_CODES)?
             .insert((realm, code_hash), encode(code)?.as_slice())?;
@@ -1127,12 +1165,47 @@ impl Write {
     }
 
     pub fn delete_login_flow(&mut self, realm: &str, id: &str) -> Result<bool> {
-        Ok(self.txn.open_table(LOGIN_FLOWS)?.remove((realm, id))?.is_some())
+        Ok(self
+            .txn
+            .open_table(LOGIN_FLOWS)?
+            .remove((realm, id))?
+            .is_some())
+    }
+
+    /// Store a device authorization (and its user code index).
+    pub fn put_device_code(
+        &mut self,
+        realm: &str,
+        code_hash: &str,
+        record: &DeviceCodeRecord,
+    ) -> Result<()> {
+        self.txn
+            .open_table(DEVICE_CODES)?
+            .insert((realm, code_hash), encode(record)?.as_slice())?;
+        self.txn
+            .open_table(USER_CODES)?
+            .insert((realm, record.user_code.as_str()), code_hash)?;
+        Ok(())
+    }
+
+    /// Forget a device authorization.
+    pub fn delete_device_code(&mut self, realm: &str, code_hash: &str) -> Result<()> {
+        if let Some(record) = self.device_code(realm, code_hash)? {
+            self.txn
+                .open_table(USER_CODES)?
+                .remove((realm, record.user_code.as_str()))?;
+        }
+        self.txn
+            .open_table(DEVICE_CODES)?
+            .remove((realm, code_hash))?;
+        Ok(())
     }
 
     /// Remember a revoked access token until `expires_at` (s).
     pub fn revoke_token(&mut self, realm: &str, jti: &str, expires_at: i64) -> Result<()> {
-        self.txn.open_table(REVOKED_TOKENS)?.insert((realm, jti), expires_at)?;
+        self.txn
+            .open_table(REVOKED_TOKENS)?
+            .insert((realm, jti), expires_at)?;
         Ok(())
     }
 
@@ -1140,15 +1213,34 @@ impl Write {
     pub fn purge_expired(&mut self, now_ms: i64) -> Result<usize> {
         let mut n = 0;
         self.txn.open_table(AUTH_CODES)?.retain(|_, v| {
-            let keep = serde_json::from_slice::<AuthCodeRecord>(v).map(|c| c.expires_at > now_ms).unwrap_or(false);
+            let keep = serde_json::from_slice::<AuthCodeRecord>(v)
+                .map(|c| c.expires_at > now_ms)
+                .unwrap_or(false);
             n += usize::from(!keep);
             keep
         })?;
         self.txn.open_table(LOGIN_FLOWS)?.retain(|_, v| {
-            let keep = serde_json::from_slice::<LoginFlowRecord>(v).map(|f| f.expires_at > now_ms).unwrap_or(false);
+            let keep = serde_json::from_slice::<LoginFlowRecord>(v)
+                .map(|f| f.expires_at > now_ms)
+                .unwrap_or(false);
             n += usize::from(!keep);
             keep
         })?;
+        let mut expired_devices = Vec::new();
+        for entry in self.txn.open_table(DEVICE_CODES)?.iter()? {
+            let (k, v) = entry?;
+            let keep = serde_json::from_slice::<DeviceCodeRecord>(v.value())
+                .map(|d| d.expires_at > now_ms)
+                .unwrap_or(false);
+            if !keep {
+                let (realm, hash) = k.value();
+                expired_devices.push((realm.to_string(), hash.to_string()));
+            }
+        }
+        for (realm, hash) in expired_devices {
+            self.delete_device_code(&realm, &hash)?;
+            n += 1;
+        }
         let now_s = now_ms / 1000;
         self.txn.open_table(REVOKED_TOKENS)?.retain(|_, exp| {
             let keep = exp > now_s;

@@ -255,3 +255,20 @@ pub struct EventRecord {
     pub error: Option<String>,
     pub details: BTreeMap<String, String>,
 }
+
+/// A device authorization (RFC 8628), stored under the SHA-256 of the device code.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeviceCodeRecord {
+    pub user_code: String,
+    pub client_id: String,
+    pub scope: String,
+    pub expires_at: i64,
+    /// Seconds the client must wait between polls.
+    pub interval: i64,
+    pub last_poll: i64,
+    /// `pending`, `approved` or `denied`.
+    pub status: String,
+    pub session_id: Option<String>,
+    pub user_id: Option<String>,
+}

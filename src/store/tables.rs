@@ -81,4 +81,9 @@ pub const AUTH_CODES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::ne
 /// (realm id, flow id) → LoginFlowRecord
 pub const LOGIN_FLOWS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("login_flows");
 /// (realm id, token jti) → expiry (s): revoked access tokens, kept until they expire.
-pub const REVOKED_TOKENS: TableDefinition<(&str, &str), i64> = TableDefinition::new("revoked_tokens");
+pub const REVOKED_TOKENS: TableDefinition<(&str, &str), i64> =
+    TableDefinition::new("revoked_tokens");
+/// (realm id, hex SHA-256 of the device code) → DeviceCodeRecord
+pub const DEVICE_CODES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("device_codes");
+/// (realm id, user code) → hex SHA-256 of the device code
+pub const USER_CODES: TableDefinition<(&str, &str), &str> = TableDefinition::new("user_codes");

@@ -20,21 +20,48 @@ fn no_token_is_401_and_missing_roles_403() {
 
     // Alice holds no management role.
     let mut alice_api = Api::new(&server);
-    alice_api.token = Some(admin.alice_tokens("t", &secret, "openid")["access_token"].as_str().unwrap().to_string());
+    alice_api.token = Some(
+        admin.alice_tokens("t", &secret, "openid")["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
     let r = alice_api.get("/admin/realms/t/users");
     assert_eq!(r.status, 403);
     assert!(r.body["error"].is_string());
-    assert_eq!(alice_api.post("/admin/realms", &json!({"realm": "mine"})).status, 403);
+    assert_eq!(
+        alice_api
+            .post("/admin/realms", &json!({"realm": "mine"}))
+            .status,
+        403
+    );
 
     // Give her view-users on realm-management: she can list but not create.
-    let rm = admin.get("/admin/realms/t/clients?clientId=realm-management").body;
+    let rm = admin
+        .get("/admin/realms/t/clients?clientId=realm-management")
+        .body;
     let rm_id = rm[0]["id"].as_str().unwrap().to_string();
-    let view_users = admin.get(&format!("/admin/realms/t/clients/{rm_id}/roles/view-users")).body;
-    let r = admin.post(&format!("/admin/realms/t/users/{alice}/role-mappings/clients/{rm_id}"), &json!([view_users]));
+    let view_users = admin
+        .get(&format!("/admin/realms/t/clients/{rm_id}/roles/view-users"))
+        .body;
+    let r = admin.post(
+        &format!("/admin/realms/t/users/{alice}/role-mappings/clients/{rm_id}"),
+        &json!([view_users]),
+    );
     assert_eq!(r.status, 204);
-    alice_api.token = Some(admin.alice_tokens("t", &secret, "openid")["access_token"].as_str().unwrap().to_string());
+    alice_api.token = Some(
+        admin.alice_tokens("t", &secret, "openid")["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
     assert_eq!(alice_api.get("/admin/realms/t/users").status, 200);
-    assert_eq!(alice_api.post("/admin/realms/t/users", &json!({"username": "bob"})).status, 403);
+    assert_eq!(
+        alice_api
+            .post("/admin/realms/t/users", &json!({"username": "bob"}))
+            .status,
+        403
+    );
     // Her roles do not reach another realm.
     admin.setup_realm("other");
     assert_eq!(alice_api.get("/admin/realms/other/users").status, 403);
@@ -48,7 +75,10 @@ fn conflicts_bad_bodies_and_unknown_ids() {
     let r = api.post("/admin/realms/t/users", &json!({"username": "ALICE"}));
     assert_eq!(r.status, 409);
     assert_eq!(r.body["errorMessage"], "User exists with same username");
-    let r = api.post("/admin/realms/t/users", &json!({"username": "alice2", "email": "Alice@Example.com"}));
+    let r = api.post(
+        "/admin/realms/t/users",
+        &json!({"username": "alice2", "email": "Alice@Example.com"}),
+    );
     assert_eq!(r.status, 409);
     assert_eq!(r.body["errorMessage"], "User exists with same email");
     let r = api.post("/admin/realms/t/clients", &json!({"clientId": "app"}));
@@ -57,13 +87,29 @@ fn conflicts_bad_bodies_and_unknown_ids() {
     let r = api.post("/admin/realms/t/roles", &json!({"name": "user"}));
     assert_eq!(r.status, 409);
     assert_eq!(r.body["errorMessage"], "Role with name user already exists");
-    assert_eq!(api.post("/admin/realms", &json!({"realm": "t"})).status, 409);
-    assert_eq!(api.post("/admin/realms/t/groups", &json!({"name": "g"})).status, 201);
-    assert_eq!(api.post("/admin/realms/t/groups", &json!({"name": "g"})).status, 409);
+    assert_eq!(
+        api.post("/admin/realms", &json!({"realm": "t"})).status,
+        409
+    );
+    assert_eq!(
+        api.post("/admin/realms/t/groups", &json!({"name": "g"}))
+            .status,
+        201
+    );
+    assert_eq!(
+        api.post("/admin/realms/t/groups", &json!({"name": "g"}))
+            .status,
+        409
+    );
 
     // Bad bodies: 400 with errorMessage, nothing written.
     let before = api.get("/admin/realms/t/users/count").body;
-    for body in [json!({"username": ""}), json!({"username": 5}), json!({"enabled": "yes", "username": "x"}), json!({"email": "x@y"})] {
+    for body in [
+        json!({"username": ""}),
+        json!({"username": 5}),
+        json!({"enabled": "yes", "username": "x"}),
+        json!({"email": "x@y"}),
+    ] {
         let r = api.post("/admin/realms/t/users", &body);
         assert_eq!(r.status, 400, "{body}: {}", r.text);
         assert!(r.body["errorMessage"].is_string(), "{}", r.text);
@@ -78,7 +124,10 @@ fn conflicts_bad_bodies_and_unknown_ids() {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(api.get("/admin/realms/t/users/count").body, before);
-    let r = api.post("/admin/realms/t/clients", &json!({"clientId": "bad", "redirectUris": ["https://*.evil.com/cb"]}));
+    let r = api.post(
+        "/admin/realms/t/clients",
+        &json!({"clientId": "bad", "redirectUris": ["https://*.evil.com/cb"]}),
+    );
     assert_eq!(r.status, 400);
     assert_eq!(api.post("/admin/realms", &json!({"realm": ""})).status, 400);
 
@@ -106,33 +155,117 @@ fn search_count_paging_and_groups() {
     }
     assert_eq!(api.get("/admin/realms/t/users/count").body, 12);
     let page = api.get("/admin/realms/t/users?first=5&max=3").body;
-    let names: Vec<&str> = page.as_array().unwrap().iter().map(|u| u["username"].as_str().unwrap()).collect();
+    let names: Vec<&str> = page
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap())
+        .collect();
     assert_eq!(names, vec!["user05", "user06", "user07"]);
-    assert_eq!(api.get("/admin/realms/t/users?search=even").body.as_array().unwrap().len(), 6);
-    assert_eq!(api.get("/admin/realms/t/users?firstName=odd&max=2").body.as_array().unwrap().len(), 2);
-    assert_eq!(api.get("/admin/realms/t/users?username=user1&exact=true").body.as_array().unwrap().len(), 0);
-    assert_eq!(api.get("/admin/realms/t/users?username=user1").body.as_array().unwrap().len(), 2);
-    assert_eq!(api.get("/admin/realms/t/users?enabled=False").body.as_array().unwrap().len(), 1);
-    assert_eq!(api.get("/admin/realms/t/users?email=u7@example.com&exact=true").body[0]["username"], "user07");
-    let brief = api.get("/admin/realms/t/users?briefRepresentation=true&max=1").body;
+    assert_eq!(
+        api.get("/admin/realms/t/users?search=even")
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+    assert_eq!(
+        api.get("/admin/realms/t/users?firstName=odd&max=2")
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        api.get("/admin/realms/t/users?username=user1&exact=true")
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        api.get("/admin/realms/t/users?username=user1")
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        api.get("/admin/realms/t/users?enabled=False")
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        api.get("/admin/realms/t/users?email=u7@example.com&exact=true")
+            .body[0]["username"],
+        "user07"
+    );
+    let brief = api
+        .get("/admin/realms/t/users?briefRepresentation=true&max=1")
+        .body;
     assert!(brief[0].get("attributes").is_none());
 
     // A group tree with a member and a role inherited through the parent group.
-    let parent = api.post("/admin/realms/t/groups", &json!({"name": "eng"})).location_id();
-    let child = api.post(&format!("/admin/realms/t/groups/{parent}/children"), &json!({"name": "backend"})).location_id();
+    let parent = api
+        .post("/admin/realms/t/groups", &json!({"name": "eng"}))
+        .location_id();
+    let child = api
+        .post(
+            &format!("/admin/realms/t/groups/{parent}/children"),
+            &json!({"name": "backend"}),
+        )
+        .location_id();
     api.post("/admin/realms/t/roles", &json!({"name": "engineer"}));
-    assert_eq!(api.post(&format!("/admin/realms/t/groups/{parent}/role-mappings/realm"), &json!([{"name": "engineer"}])).status, 204);
-    let user = api.get("/admin/realms/t/users?username=user00&exact=true").body[0]["id"].as_str().unwrap().to_string();
-    assert_eq!(api.put(&format!("/admin/realms/t/users/{user}/groups/{child}"), &json!({})).status, 204);
-    let groups = api.get(&format!("/admin/realms/t/users/{user}/groups")).body;
+    assert_eq!(
+        api.post(
+            &format!("/admin/realms/t/groups/{parent}/role-mappings/realm"),
+            &json!([{"name": "engineer"}])
+        )
+        .status,
+        204
+    );
+    let user = api
+        .get("/admin/realms/t/users?username=user00&exact=true")
+        .body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        api.put(
+            &format!("/admin/realms/t/users/{user}/groups/{child}"),
+            &json!({})
+        )
+        .status,
+        204
+    );
+    let groups = api
+        .get(&format!("/admin/realms/t/users/{user}/groups"))
+        .body;
     assert_eq!(groups[0]["path"], "/eng/backend");
     let found = api.get("/admin/realms/t/group-by-path/eng/backend").body;
     assert_eq!(found["id"], child.as_str());
     let tree = api.get("/admin/realms/t/groups").body;
     assert_eq!(tree[0]["subGroups"][0]["name"], "backend");
-    let composite = api.get(&format!("/admin/realms/t/users/{user}/role-mappings/realm/composite")).body;
-    assert!(composite.as_array().unwrap().iter().any(|r| r["name"] == "engineer"));
-    let members = api.get(&format!("/admin/realms/t/groups/{child}/members")).body;
+    let composite = api
+        .get(&format!(
+            "/admin/realms/t/users/{user}/role-mappings/realm/composite"
+        ))
+        .body;
+    assert!(composite
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == "engineer"));
+    let members = api
+        .get(&format!("/admin/realms/t/groups/{child}/members"))
+        .body;
     assert_eq!(members[0]["username"], "user00");
 }
 
@@ -152,30 +285,63 @@ fn deleting_leaves_nothing_dangling_and_tokens_stop_working() {
             .status()
     };
     assert_eq!(userinfo(), 200);
-    let sessions = api.get(&format!("/admin/realms/t/users/{alice}/sessions")).body;
+    let sessions = api
+        .get(&format!("/admin/realms/t/users/{alice}/sessions"))
+        .body;
     assert_eq!(sessions.as_array().unwrap().len(), 1);
     assert_eq!(sessions[0]["clients"]["app"], "app");
 
     // Deleting the role removes it from the user's mappings.
     assert_eq!(api.delete("/admin/realms/t/roles/user").status, 204);
-    let mapped = api.get(&format!("/admin/realms/t/users/{alice}/role-mappings/realm")).body;
-    assert!(mapped.as_array().unwrap().iter().all(|r| r["name"] != "user"));
+    let mapped = api
+        .get(&format!(
+            "/admin/realms/t/users/{alice}/role-mappings/realm"
+        ))
+        .body;
+    assert!(mapped
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["name"] != "user"));
 
     // Logging the user out ends the session: the token stops working.
-    assert_eq!(api.post(&format!("/admin/realms/t/users/{alice}/logout"), &json!({})).status, 204);
+    assert_eq!(
+        api.post(&format!("/admin/realms/t/users/{alice}/logout"), &json!({}))
+            .status,
+        204
+    );
     assert_eq!(userinfo(), 401);
 
     // Deleting the user removes it and its sessions.
     api.alice_tokens("t", &secret, "openid");
-    assert_eq!(api.delete(&format!("/admin/realms/t/users/{alice}")).status, 204);
-    assert_eq!(api.get(&format!("/admin/realms/t/users/{alice}")).status, 404);
-    let r = api.token("t", &[("grant_type", "password"), ("client_id", "app"), ("client_secret", &secret), ("username", "alice"), ("password", "Alice-pass-1")]);
+    assert_eq!(
+        api.delete(&format!("/admin/realms/t/users/{alice}")).status,
+        204
+    );
+    assert_eq!(
+        api.get(&format!("/admin/realms/t/users/{alice}")).status,
+        404
+    );
+    let r = api.token(
+        "t",
+        &[
+            ("grant_type", "password"),
+            ("client_id", "app"),
+            ("client_secret", &secret),
+            ("username", "alice"),
+            ("password", "Alice-pass-1"),
+        ],
+    );
     assert_eq!(r.status, 401);
 
     // Deleting the realm removes it and its management client in master.
     assert_eq!(api.delete("/admin/realms/t").status, 204);
     assert_eq!(api.get("/admin/realms/t").status, 404);
-    assert_eq!(api.get("/admin/realms/master/clients?clientId=t-realm").body, json!([]));
+    assert_eq!(
+        api.get("/admin/realms/master/clients?clientId=t-realm")
+            .body,
+        json!([])
+    );
     assert_eq!(api.delete("/admin/realms/master").status, 400);
 }
 
@@ -195,10 +361,25 @@ fn realm_import_in_the_create_body() {
         }),
     );
     assert_eq!(r.status, 201, "{}", r.text);
-    let r = api.token("full", &[("grant_type", "password"), ("client_id", "web"), ("client_secret", "web-secret"), ("username", "bob"), ("password", "Bob-pass-1")]);
+    let r = api.token(
+        "full",
+        &[
+            ("grant_type", "password"),
+            ("client_id", "web"),
+            ("client_secret", "web-secret"),
+            ("username", "bob"),
+            ("password", "Bob-pass-1"),
+        ],
+    );
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["expires_in"], 120);
     let at = crate::api::claims(r.body["access_token"].as_str().unwrap());
-    assert!(at["realm_access"]["roles"].as_array().unwrap().contains(&json!("reader")), "{at}");
+    assert!(
+        at["realm_access"]["roles"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("reader")),
+        "{at}"
+    );
     assert_eq!(at["resource_access"]["web"]["roles"], json!(["web-admin"]));
 }

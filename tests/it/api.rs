@@ -57,7 +57,15 @@ impl Api {
     /// Logged in as the bootstrap administrator (password grant on master's admin-cli).
     pub fn admin(server: &TestServer) -> Api {
         let mut api = Api::new(server);
-        let r = api.token("master", &[("grant_type", "password"), ("client_id", "admin-cli"), ("username", ADMIN.0), ("password", ADMIN.1)]);
+        let r = api.token(
+            "master",
+            &[
+                ("grant_type", "password"),
+                ("client_id", "admin-cli"),
+                ("username", ADMIN.0),
+                ("password", ADMIN.1),
+            ],
+        );
         assert_eq!(r.status, 200, "{}", r.text);
         api.token = Some(r.body["access_token"].as_str().unwrap().to_string());
         api
@@ -79,20 +87,36 @@ impl Api {
     }
 
     pub fn delete(&self, path: &str) -> Reply {
-        Reply::from(self.auth(self.client.delete(self.url(path))).send().unwrap())
+        Reply::from(
+            self.auth(self.client.delete(self.url(path)))
+                .send()
+                .unwrap(),
+        )
     }
 
     pub fn post(&self, path: &str, body: &Value) -> Reply {
-        Reply::from(self.auth(self.client.post(self.url(path))).json(body).send().unwrap())
+        Reply::from(
+            self.auth(self.client.post(self.url(path)))
+                .json(body)
+                .send()
+                .unwrap(),
+        )
     }
 
     pub fn put(&self, path: &str, body: &Value) -> Reply {
-        Reply::from(self.auth(self.client.put(self.url(path))).json(body).send().unwrap())
+        Reply::from(
+            self.auth(self.client.put(self.url(path)))
+                .json(body)
+                .send()
+                .unwrap(),
+        )
     }
 
     /// POST a form to an OIDC endpoint of `realm` (`token`, `token/introspect`, ...).
     pub fn form(&self, realm: &str, endpoint: &str, form: &[(&str, &str)]) -> Reply {
-        let url = self.url(&format!("/realms/{realm}/protocol/openid-connect/{endpoint}"));
+        let url = self.url(&format!(
+            "/realms/{realm}/protocol/openid-connect/{endpoint}"
+        ));
         Reply::from(self.client.post(url).form(form).send().unwrap())
     }
 
@@ -116,11 +140,18 @@ impl Api {
         );
         assert_eq!(r.status, 201, "{}", r.text);
         let client_uuid = r.location_id();
-        let secret = self.get(&format!("/admin/realms/{realm}/clients/{client_uuid}/client-secret")).body["value"]
+        let secret = self
+            .get(&format!(
+                "/admin/realms/{realm}/clients/{client_uuid}/client-secret"
+            ))
+            .body["value"]
             .as_str()
             .unwrap()
             .to_string();
-        let r = self.post(&format!("/admin/realms/{realm}/roles"), &json!({"name": "user"}));
+        let r = self.post(
+            &format!("/admin/realms/{realm}/roles"),
+            &json!({"name": "user"}),
+        );
         assert_eq!(r.status, 201, "{}", r.text);
         let r = self.post(
             &format!("/admin/realms/{realm}/users"),
@@ -159,12 +190,19 @@ impl Api {
 pub fn claims(token: &str) -> Value {
     use base64::Engine;
     let payload = token.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
     serde_json::from_slice(&bytes).unwrap()
 }
 
 pub fn header(token: &str) -> Value {
     use base64::Engine;
     let part = token.split('.').next().unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
 }

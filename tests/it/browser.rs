@@ -83,7 +83,10 @@ pub struct Pkce {
 pub fn new_pkce() -> Pkce {
     let verifier = portcullis::crypto::random_token(48);
     let challenge = B64.encode(Sha256::digest(verifier.as_bytes()));
-    Pkce { verifier, challenge }
+    Pkce {
+        verifier,
+        challenge,
+    }
 }
 
 impl Browser {
@@ -112,27 +115,51 @@ impl Browser {
     /// GET; returns (status, Location, body).
     pub fn get(&self, path: &str) -> (u16, Option<String>, String) {
         let r = self.client.get(self.url(path)).send().unwrap();
-        let loc = r.headers().get("location").map(|v| v.to_str().unwrap().to_string());
+        let loc = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string());
         (r.status().as_u16(), loc, r.text().unwrap())
     }
 
     pub fn submit(&self, form: &Form) -> (u16, Option<String>, String) {
-        let r = self.client.post(self.url(&form.action)).form(&form.fields).send().unwrap();
-        let loc = r.headers().get("location").map(|v| v.to_str().unwrap().to_string());
+        let r = self
+            .client
+            .post(self.url(&form.action))
+            .form(&form.fields)
+            .send()
+            .unwrap();
+        let loc = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string());
         (r.status().as_u16(), loc, r.text().unwrap())
     }
 
     pub fn auth_url(&self, realm: &str, client_id: &str, extra: &[(&str, &str)]) -> String {
-        let mut params = vec![("client_id", client_id), ("redirect_uri", REDIRECT), ("response_type", "code"), ("scope", "openid")];
+        let mut params = vec![
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid"),
+        ];
         params.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
         params.extend_from_slice(extra);
-        let q: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+        let q: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
         format!("/realms/{realm}/protocol/openid-connect/auth?{q}")
     }
 
     /// Fill and submit the login form; returns the response.
-    pub fn login(&self, html: &str, username: &str, password: &str) -> (u16, Option<String>, String) {
-        let mut form = find_form(html, "kc-form-login").unwrap_or_else(|| panic!("no login form in:\n{html}"));
+    pub fn login(
+        &self,
+        html: &str,
+        username: &str,
+        password: &str,
+    ) -> (u16, Option<String>, String) {
+        let mut form =
+            find_form(html, "kc-form-login").unwrap_or_else(|| panic!("no login form in:\n{html}"));
         form.set("username", username);
         form.set("password", password);
         self.submit(&form)
@@ -141,16 +168,36 @@ impl Browser {
 
 /// The query (or fragment) parameters of a redirect.
 pub fn redirect_params(location: &str) -> Vec<(String, String)> {
-    let query = location.split_once(['?', '#']).map(|(_, q)| q).unwrap_or("");
-    url::form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+    let query = location
+        .split_once(['?', '#'])
+        .map(|(_, q)| q)
+        .unwrap_or("");
+    url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
 }
 
 pub fn param(location: &str, name: &str) -> Option<String> {
-    redirect_params(location).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    redirect_params(location)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
 }
 
-fn exchange(api: &Api, realm: &str, secret: &str, code: &str, verifier: Option<&str>) -> crate::api::Reply {
-    let mut form = vec![("grant_type", "authorization_code"), ("client_id", "app"), ("client_secret", secret), ("code", code), ("redirect_uri", REDIRECT)];
+fn exchange(
+    api: &Api,
+    realm: &str,
+    secret: &str,
+    code: &str,
+    verifier: Option<&str>,
+) -> crate::api::Reply {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("client_id", "app"),
+        ("client_secret", secret),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+    ];
     if let Some(v) = verifier {
         form.push(("code_verifier", v));
     }
@@ -164,7 +211,16 @@ fn code_flow_with_pkce_sso_and_logout() {
     let (secret, user_id) = api.setup_realm("t");
     let browser = Browser::new(&server);
     let pkce = new_pkce();
-    let auth = browser.auth_url("t", "app", &[("state", "s-1"), ("nonce", "n-1"), ("code_challenge", &pkce.challenge), ("code_challenge_method", "S256")]);
+    let auth = browser.auth_url(
+        "t",
+        "app",
+        &[
+            ("state", "s-1"),
+            ("nonce", "n-1"),
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
     let (status, _, html) = browser.get(&auth);
     assert_eq!(status, 200);
     assert!(html.contains("kc-form-login"));
@@ -181,7 +237,10 @@ fn code_flow_with_pkce_sso_and_logout() {
     let loc = loc.unwrap();
     assert!(loc.starts_with(&format!("{REDIRECT}?")), "{loc}");
     assert_eq!(param(&loc, "state").as_deref(), Some("s-1"));
-    assert_eq!(param(&loc, "iss").as_deref(), Some(format!("http://{}/realms/t", server.http).as_str()));
+    assert_eq!(
+        param(&loc, "iss").as_deref(),
+        Some(format!("http://{}/realms/t", server.http).as_str())
+    );
     let code = param(&loc, "code").unwrap();
 
     // PKCE downgrade: the verifier is required.
@@ -192,14 +251,30 @@ fn code_flow_with_pkce_sso_and_logout() {
     let r = exchange(&api, "t", &secret, &code, Some(&pkce.verifier));
     assert_eq!(r.status, 400);
     let pkce = new_pkce();
-    let auth = browser.auth_url("t", "app", &[("code_challenge", &pkce.challenge), ("code_challenge_method", "S256")]);
+    let auth = browser.auth_url(
+        "t",
+        "app",
+        &[
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
     let (status, _, html) = browser.get(&auth);
     assert_eq!(status, 200, "the session ended with the replay");
     let (status, _, _) = browser.login(&html, "alice", "Alice-pass-1");
     assert_eq!(status, 302);
 
     // Log in again through SSO: no form this time.
-    let auth = browser.auth_url("t", "app", &[("state", "s-2"), ("nonce", "n-2"), ("code_challenge", &pkce.challenge), ("code_challenge_method", "S256")]);
+    let auth = browser.auth_url(
+        "t",
+        "app",
+        &[
+            ("state", "s-2"),
+            ("nonce", "n-2"),
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
     let (status, loc, _) = browser.get(&auth);
     assert_eq!(status, 302, "the SSO session answers without a form");
     let code = param(&loc.unwrap(), "code").unwrap();
@@ -215,11 +290,24 @@ fn code_flow_with_pkce_sso_and_logout() {
     // Replaying the code fails and revokes what it issued.
     let r = exchange(&api, "t", &secret, &code, Some(&pkce.verifier));
     assert_eq!(r.status, 400);
-    let status = api.client.get(api.url("/realms/t/protocol/openid-connect/userinfo")).bearer_auth(&access).send().unwrap().status();
+    let status = api
+        .client
+        .get(api.url("/realms/t/protocol/openid-connect/userinfo"))
+        .bearer_auth(&access)
+        .send()
+        .unwrap()
+        .status();
     assert_eq!(status, 401, "replay ends the session");
 
     // A fresh login, then RP-initiated logout with id_token_hint.
-    let (_, _, html) = browser.get(&browser.auth_url("t", "app", &[("code_challenge", &pkce.challenge), ("code_challenge_method", "S256")]));
+    let (_, _, html) = browser.get(&browser.auth_url(
+        "t",
+        "app",
+        &[
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    ));
     let (status, loc, _) = browser.login(&html, "alice", "Alice-pass-1");
     assert_eq!(status, 302);
     let code = param(&loc.unwrap(), "code").unwrap();
@@ -227,20 +315,43 @@ fn code_flow_with_pkce_sso_and_logout() {
     let id_token2 = r.body["id_token"].as_str().unwrap().to_string();
     let access2 = r.body["access_token"].as_str().unwrap().to_string();
     let q: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([("id_token_hint", id_token2.as_str()), ("post_logout_redirect_uri", "http://localhost:3000/bye"), ("state", "bye-1")])
+        .extend_pairs([
+            ("id_token_hint", id_token2.as_str()),
+            ("post_logout_redirect_uri", "http://localhost:3000/bye"),
+            ("state", "bye-1"),
+        ])
         .finish();
     let (status, loc, _) = browser.get(&format!("/realms/t/protocol/openid-connect/logout?{q}"));
     assert_eq!(status, 302);
-    assert_eq!(loc.as_deref(), Some("http://localhost:3000/bye?state=bye-1"));
-    let status = api.client.get(api.url("/realms/t/protocol/openid-connect/userinfo")).bearer_auth(&access2).send().unwrap().status();
+    assert_eq!(
+        loc.as_deref(),
+        Some("http://localhost:3000/bye?state=bye-1")
+    );
+    let status = api
+        .client
+        .get(api.url("/realms/t/protocol/openid-connect/userinfo"))
+        .bearer_auth(&access2)
+        .send()
+        .unwrap()
+        .status();
     assert_eq!(status, 401, "logout ends the session everywhere");
-    let (status, _, html) = browser.get(&browser.auth_url("t", "app", &[("code_challenge", &pkce.challenge), ("code_challenge_method", "S256")]));
+    let (status, _, html) = browser.get(&browser.auth_url(
+        "t",
+        "app",
+        &[
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    ));
     assert_eq!(status, 200);
     assert!(html.contains("kc-form-login"), "a new login is needed");
 
     // An unregistered post-logout URI is refused, without redirecting.
     let q: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([("id_token_hint", id_token.as_str()), ("post_logout_redirect_uri", "https://evil.example/")])
+        .extend_pairs([
+            ("id_token_hint", id_token.as_str()),
+            ("post_logout_redirect_uri", "https://evil.example/"),
+        ])
         .finish();
     let (status, loc, _) = browser.get(&format!("/realms/t/protocol/openid-connect/logout?{q}"));
     assert_eq!((status, loc), (400, None));
@@ -253,19 +364,35 @@ fn logout_without_hint_asks_for_confirmation() {
     api.setup_realm("t");
     let browser = Browser::new(&server);
     let pkce = new_pkce();
-    let (_, _, html) = browser.get(&browser.auth_url("t", "app", &[("code_challenge", &pkce.challenge), ("code_challenge_method", "S256")]));
+    let (_, _, html) = browser.get(&browser.auth_url(
+        "t",
+        "app",
+        &[
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    ));
     let (status, _, _) = browser.login(&html, "alice", "Alice-pass-1");
     assert_eq!(status, 302);
     let (status, _, html) = browser.get("/realms/t/protocol/openid-connect/logout?client_id=app&post_logout_redirect_uri=http%3A%2F%2Flocalhost%3A3000%2Fbye");
     assert_eq!(status, 200);
     let mut form = find_form(&html, "kc-logout-form").expect("confirmation form");
     // A forged confirmation (wrong CSRF token) does nothing.
-    let good = form.fields.iter().find(|(k, _)| k == "csrf_token").unwrap().1.clone();
+    let good = form
+        .fields
+        .iter()
+        .find(|(k, _)| k == "csrf_token")
+        .unwrap()
+        .1
+        .clone();
     form.set("csrf_token", "forged");
     assert_eq!(browser.submit(&form).0, 400);
     form.set("csrf_token", &good);
     let (status, loc, _) = browser.submit(&form);
-    assert_eq!((status, loc.as_deref()), (302, Some("http://localhost:3000/bye")));
+    assert_eq!(
+        (status, loc.as_deref()),
+        (302, Some("http://localhost:3000/bye"))
+    );
 }
 
 #[test]
@@ -287,9 +414,15 @@ fn authorization_request_attacks() {
         " http://localhost:3000/callback",
     ] {
         let q: String = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs([("client_id", "app"), ("redirect_uri", evil), ("response_type", "code"), ("scope", "openid")])
+            .extend_pairs([
+                ("client_id", "app"),
+                ("redirect_uri", evil),
+                ("response_type", "code"),
+                ("scope", "openid"),
+            ])
             .finish();
-        let (status, loc, html) = browser.get(&format!("/realms/t/protocol/openid-connect/auth?{q}"));
+        let (status, loc, html) =
+            browser.get(&format!("/realms/t/protocol/openid-connect/auth?{q}"));
         assert_eq!((status, loc), (400, None), "{evil}");
         assert!(html.contains("Invalid parameter: redirect_uri"));
     }
@@ -297,27 +430,51 @@ fn authorization_request_attacks() {
     let (status, loc, _) = browser.get(&browser.auth_url("t", "nope", &[]));
     assert_eq!((status, loc), (400, None));
     // Errors after the redirect URI is known go back to the client.
-    let (status, loc, _) = browser.get(&browser.auth_url("t", "app", &[("response_type", "token"), ("state", "x")]));
+    let (status, loc, _) =
+        browser.get(&browser.auth_url("t", "app", &[("response_type", "token"), ("state", "x")]));
     assert_eq!(status, 302);
     let loc = loc.unwrap();
-    assert_eq!(param(&loc, "error").as_deref(), Some("unsupported_response_type"));
+    assert_eq!(
+        param(&loc, "error").as_deref(),
+        Some("unsupported_response_type")
+    );
     assert_eq!(param(&loc, "state").as_deref(), Some("x"));
     // prompt=none without a session.
-    let (status, loc, _) = browser.get(&browser.auth_url("t", "app", &[("prompt", "none"), ("state", "p")]));
+    let (status, loc, _) =
+        browser.get(&browser.auth_url("t", "app", &[("prompt", "none"), ("state", "p")]));
     assert_eq!(status, 302);
     let loc = loc.unwrap();
     assert_eq!(param(&loc, "error").as_deref(), Some("login_required"));
     assert_eq!(param(&loc, "state").as_deref(), Some("p"));
     // Fragment response mode.
-    let (_, loc, _) = browser.get(&browser.auth_url("t", "app", &[("prompt", "none"), ("response_mode", "fragment")]));
-    assert!(loc.unwrap().starts_with(&format!("{REDIRECT}#error=login_required")));
+    let (_, loc, _) = browser.get(&browser.auth_url(
+        "t",
+        "app",
+        &[("prompt", "none"), ("response_mode", "fragment")],
+    ));
+    assert!(loc
+        .unwrap()
+        .starts_with(&format!("{REDIRECT}#error=login_required")));
 
     // CSRF: a login form posted without the right token is refused.
-    let (_, _, html) = browser.get(&browser.auth_url("t", "app", &[("code_challenge", &pkce.challenge), ("code_challenge_method", "S256")]));
+    let (_, _, html) = browser.get(&browser.auth_url(
+        "t",
+        "app",
+        &[
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    ));
     let mut form = find_form(&html, "kc-form-login").unwrap();
     form.set("username", "alice");
     form.set("password", "Alice-pass-1");
-    let good = form.fields.iter().find(|(k, _)| k == "csrf_token").unwrap().1.clone();
+    let good = form
+        .fields
+        .iter()
+        .find(|(k, _)| k == "csrf_token")
+        .unwrap()
+        .1
+        .clone();
     form.set("csrf_token", "forged");
     let (status, loc, _) = browser.submit(&form);
     assert_eq!((status, loc), (400, None));
@@ -330,10 +487,16 @@ fn authorization_request_attacks() {
     let (status, loc, _) = browser.submit(&form);
     assert_eq!(status, 302, "{loc:?}");
     use reqwest::cookie::CookieStore;
-    let cookies = browser.jar.cookies(&reqwest::Url::parse(&format!("{}/realms/t/", browser.base)).unwrap()).unwrap();
+    let cookies = browser
+        .jar
+        .cookies(&reqwest::Url::parse(&format!("{}/realms/t/", browser.base)).unwrap())
+        .unwrap();
     let cookies = cookies.to_str().unwrap().to_string();
     assert!(cookies.contains("KEYCLOAK_IDENTITY="), "{cookies}");
-    assert!(!cookies.contains("AUTH_SESSION_ID=") || cookies.contains("AUTH_SESSION_ID=;"), "{cookies}");
+    assert!(
+        !cookies.contains("AUTH_SESSION_ID=") || cookies.contains("AUTH_SESSION_ID=;"),
+        "{cookies}"
+    );
 
     // Public clients must use PKCE.
     api.post(
@@ -342,10 +505,23 @@ fn authorization_request_attacks() {
     );
     let (status, loc, _) = browser.get(&browser.auth_url("t", "spa", &[("prompt", "none")]));
     assert_eq!(status, 302);
-    assert_eq!(param(&loc.unwrap(), "error").as_deref(), Some("invalid_request"));
+    assert_eq!(
+        param(&loc.unwrap(), "error").as_deref(),
+        Some("invalid_request")
+    );
     // plain is refused unless the client allows it.
-    let (_, loc, _) = browser.get(&browser.auth_url("t", "spa", &[("code_challenge", &pkce.verifier), ("code_challenge_method", "plain")]));
-    assert_eq!(param(&loc.unwrap(), "error").as_deref(), Some("invalid_request"));
+    let (_, loc, _) = browser.get(&browser.auth_url(
+        "t",
+        "spa",
+        &[
+            ("code_challenge", &pkce.verifier),
+            ("code_challenge_method", "plain"),
+        ],
+    ));
+    assert_eq!(
+        param(&loc.unwrap(), "error").as_deref(),
+        Some("invalid_request")
+    );
     let _ = secret;
 }
 
@@ -354,10 +530,20 @@ fn temporary_password_must_be_changed_before_a_code_is_issued() {
     let server = TestServer::start();
     let api = Api::admin(&server);
     let (secret, alice) = api.setup_realm("t");
-    api.put(&format!("/admin/realms/t/users/{alice}/reset-password"), &json!({"type": "password", "value": "Temp-1", "temporary": true}));
+    api.put(
+        &format!("/admin/realms/t/users/{alice}/reset-password"),
+        &json!({"type": "password", "value": "Temp-1", "temporary": true}),
+    );
     let browser = Browser::new(&server);
     let pkce = new_pkce();
-    let (_, _, html) = browser.get(&browser.auth_url("t", "app", &[("code_challenge", &pkce.challenge), ("code_challenge_method", "S256")]));
+    let (_, _, html) = browser.get(&browser.auth_url(
+        "t",
+        "app",
+        &[
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    ));
     let (status, loc, html) = browser.login(&html, "alice", "Temp-1");
     assert_eq!((status, loc), (200, None));
     let mut form = find_form(&html, "kc-passwd-update-form").expect("update password form");
@@ -372,9 +558,21 @@ fn temporary_password_must_be_changed_before_a_code_is_issued() {
     let (status, loc, _) = browser.submit(&form);
     assert_eq!(status, 302);
     let code = param(&loc.unwrap(), "code").unwrap();
-    assert_eq!(exchange(&api, "t", &secret, &code, Some(&pkce.verifier)).status, 200);
+    assert_eq!(
+        exchange(&api, "t", &secret, &code, Some(&pkce.verifier)).status,
+        200
+    );
     // The new password works, the temporary one does not.
-    let r = api.token("t", &[("grant_type", "password"), ("client_id", "app"), ("client_secret", &secret), ("username", "alice"), ("password", "New-pass-9")]);
+    let r = api.token(
+        "t",
+        &[
+            ("grant_type", "password"),
+            ("client_id", "app"),
+            ("client_secret", &secret),
+            ("username", "alice"),
+            ("password", "New-pass-9"),
+        ],
+    );
     assert_eq!(r.status, 200, "{}", r.text);
     let user: Value = api.get(&format!("/admin/realms/t/users/{alice}")).body;
     assert_eq!(user["requiredActions"], json!([]));
@@ -385,10 +583,20 @@ fn disabled_user_cannot_log_in_and_pages_are_themed() {
     let server = TestServer::start();
     let api = Api::admin(&server);
     let (_, alice) = api.setup_realm("t");
-    api.put(&format!("/admin/realms/t/users/{alice}"), &json!({"enabled": false}));
+    api.put(
+        &format!("/admin/realms/t/users/{alice}"),
+        &json!({"enabled": false}),
+    );
     let browser = Browser::new(&server);
     let pkce = new_pkce();
-    let (_, _, html) = browser.get(&browser.auth_url("t", "app", &[("code_challenge", &pkce.challenge), ("code_challenge_method", "S256")]));
+    let (_, _, html) = browser.get(&browser.auth_url(
+        "t",
+        "app",
+        &[
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    ));
     let (status, loc, html) = browser.login(&html, "alice", "Alice-pass-1");
     assert_eq!((status, loc), (200, None));
     assert!(html.contains("disabled"), "{html}");
@@ -400,7 +608,14 @@ fn disabled_user_cannot_log_in_and_pages_are_themed() {
     // German when the browser asks for it.
     let r = browser
         .client
-        .get(browser.url(&browser.auth_url("t", "app", &[("code_challenge", &pkce.challenge), ("code_challenge_method", "S256")])))
+        .get(browser.url(&browser.auth_url(
+            "t",
+            "app",
+            &[
+                ("code_challenge", &pkce.challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        )))
         .header("accept-language", "de-DE,de;q=0.9")
         .send()
         .unwrap();
@@ -414,7 +629,8 @@ fn keycloak_js_helper_pages() {
     let api = Api::admin(&server);
     api.setup_realm("t");
     let browser = Browser::new(&server);
-    let (status, _, html) = browser.get("/realms/t/protocol/openid-connect/login-status-iframe.html");
+    let (status, _, html) =
+        browser.get("/realms/t/protocol/openid-connect/login-status-iframe.html");
     assert_eq!(status, 200);
     assert!(html.contains("KEYCLOAK_SESSION"));
     let (status, _, _) = browser.get("/realms/t/protocol/openid-connect/login-status-iframe.html/init?client_id=app&origin=http%3A%2F%2Flocalhost%3A3000");

@@ -42,7 +42,10 @@ fn run(program: &Path, script: &str, env: &[(&str, String)]) -> Value {
         .expect("run client script");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{script} failed\nstdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        out.status.success(),
+        "{script} failed\nstdout: {stdout}\nstderr: {stderr}"
+    );
     let result: Value = stdout
         .lines()
         .rev()
@@ -61,9 +64,16 @@ fn node() -> PathBuf {
 }
 
 fn client_secret(api: &Api, realm: &str, client_id: &str) -> String {
-    let c = api.get(&format!("/admin/realms/{realm}/clients?clientId={client_id}")).body;
+    let c = api
+        .get(&format!(
+            "/admin/realms/{realm}/clients?clientId={client_id}"
+        ))
+        .body;
     let uuid = c[0]["id"].as_str().unwrap().to_string();
-    api.get(&format!("/admin/realms/{realm}/clients/{uuid}/client-secret")).body["value"]
+    api.get(&format!(
+        "/admin/realms/{realm}/clients/{uuid}/client-secret"
+    ))
+    .body["value"]
         .as_str()
         .unwrap()
         .to_string()
@@ -110,10 +120,105 @@ fn python_keycloak_openid_password_refresh_userinfo_decode() {
     );
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn keycloak_js_in_headless_chromium_logs_in_and_refreshes() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    api.setup_realm("js");
+    let port = free_port();
+    let r = api.post(
+        "/admin/realms/js/clients",
+        &serde_json::json!({"clientId": "spa", "publicClient": true, "redirectUris": [format!("http://localhost:{port}/*")], "webOrigins": ["+"]}),
+    );
+    assert_eq!(r.status, 201);
+    // `localhost` on both sides: same site, so keycloak-js also runs its session iframe.
+    let result = run(
+        &node(),
+        "keycloak_js_flow.mjs",
+        &[
+            (
+                "SERVER_URL",
+                format!("http://localhost:{}", server.http.port()),
+            ),
+            ("REALM", "js".into()),
+            ("CLIENT_ID", "spa".into()),
+            ("USERNAME", "alice".into()),
+            ("PASSWORD", "Alice-pass-1".into()),
+            ("APP_PORT", port.to_string()),
+        ],
+    );
+    assert!(
+        result["steps"].to_string().contains("updateToken")
+            || result["steps"].as_object().unwrap().len() >= 4,
+        "{result}"
+    );
+}
+
+/// A confidential client whose redirect URIs allow the sample app's port.
+fn sample_client(api: &Api, realm: &str, client_id: &str, port: u16) -> String {
+    let r = api.post(
+        &format!("/admin/realms/{realm}/clients"),
+        &serde_json::json!({"clientId": client_id, "publicClient": false, "redirectUris": [format!("http://localhost:{port}/*")], "webOrigins": ["+"]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    client_secret(api, realm, client_id)
+}
+
+#[test]
+fn seed_express_keycloak_connect_sample_reaches_its_protected_route() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    api.setup_realm("ex");
+    let port = free_port();
+    let secret = sample_client(&api, "ex", "express", port);
+    run(
+        &node(),
+        "express_keycloak_connect.mjs",
+        &[
+            ("SERVER_URL", format!("http://{}", server.http)),
+            ("REALM", "ex".into()),
+            ("CLIENT_ID", "express".into()),
+            ("CLIENT_SECRET", secret),
+            ("USERNAME", "alice".into()),
+            ("PASSWORD", "Alice-pass-1".into()),
+            ("APP_PORT", port.to_string()),
+        ],
+    );
+}
+
+#[test]
+fn seed_flask_oidc_sample_reaches_its_protected_route() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    api.setup_realm("fl");
+    let port = free_port();
+    let secret = sample_client(&api, "fl", "flask", port);
+    run(
+        &python(),
+        "flask_oidc_flow.py",
+        &[
+            ("SERVER_URL", format!("http://{}", server.http)),
+            ("REALM", "fl".into()),
+            ("CLIENT_ID", "flask".into()),
+            ("CLIENT_SECRET", secret),
+            ("USERNAME", "alice".into()),
+            ("PASSWORD", "Alice-pass-1".into()),
+            ("APP_PORT", port.to_string()),
+        ],
+    );
+}
+
 #[test]
 fn python_keycloak_admin_creates_what_a_login_then_sees() {
     let server = TestServer::start();
-    let _ = client_secret;
     run(
         &python(),
         "python_keycloak_admin.py",

@@ -8,4 +8,5 @@ mod clients;
 mod harness;
 
 mod foundation;
+mod grants;
 mod oidc;

@@ -15,17 +15,38 @@ fn discovery_and_keys_match_the_tokens() {
     let d = &r.body;
     let issuer = format!("http://{}/realms/master", server.http);
     assert_eq!(d["issuer"], issuer.as_str());
-    assert_eq!(d["token_endpoint"], format!("{issuer}/protocol/openid-connect/token").as_str());
-    assert_eq!(d["jwks_uri"], format!("{issuer}/protocol/openid-connect/certs").as_str());
-    assert_eq!(d["end_session_endpoint"], format!("{issuer}/protocol/openid-connect/logout").as_str());
-    for field in ["userinfo_endpoint", "introspection_endpoint", "revocation_endpoint", "authorization_endpoint"] {
+    assert_eq!(
+        d["token_endpoint"],
+        format!("{issuer}/protocol/openid-connect/token").as_str()
+    );
+    assert_eq!(
+        d["jwks_uri"],
+        format!("{issuer}/protocol/openid-connect/certs").as_str()
+    );
+    assert_eq!(
+        d["end_session_endpoint"],
+        format!("{issuer}/protocol/openid-connect/logout").as_str()
+    );
+    for field in [
+        "userinfo_endpoint",
+        "introspection_endpoint",
+        "revocation_endpoint",
+        "authorization_endpoint",
+    ] {
         assert!(d[field].as_str().unwrap().starts_with(&issuer), "{field}");
     }
-    assert_eq!(d["code_challenge_methods_supported"], json!(["plain", "S256"]));
-    assert_eq!(d["response_modes_supported"], json!(["query", "fragment", "form_post"]));
+    assert_eq!(
+        d["code_challenge_methods_supported"],
+        json!(["plain", "S256"])
+    );
+    assert_eq!(
+        d["response_modes_supported"],
+        json!(["query", "fragment", "form_post"])
+    );
     assert_eq!(d["authorization_response_iss_parameter_supported"], true);
     assert_eq!(
-        api.get("/realms/master/.well-known/oauth-authorization-server").body["issuer"],
+        api.get("/realms/master/.well-known/oauth-authorization-server")
+            .body["issuer"],
         issuer.as_str()
     );
 
@@ -36,14 +57,24 @@ fn discovery_and_keys_match_the_tokens() {
     let h = header(&token);
     assert_eq!(h["alg"], "RS256", "RS256 is the default");
     let kid = h["kid"].as_str().unwrap();
-    let key = keys.iter().find(|k| k["kid"] == kid).expect("token kid is in the JWKS");
+    let key = keys
+        .iter()
+        .find(|k| k["kid"] == kid)
+        .expect("token kid is in the JWKS");
     assert_eq!(key["kty"], "RSA");
 
     let info = api.get("/realms/master").body;
     assert_eq!(info["realm"], "master");
-    assert!(info["public_key"].as_str().unwrap().starts_with("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"));
+    assert!(info["public_key"]
+        .as_str()
+        .unwrap()
+        .starts_with("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"));
 
-    assert_eq!(api.get("/realms/nope/.well-known/openid-configuration").status, 404);
+    assert_eq!(
+        api.get("/realms/nope/.well-known/openid-configuration")
+            .status,
+        404
+    );
 }
 
 #[test]
@@ -56,11 +87,20 @@ fn seed_guide_admin_token_and_realm_creation() {
     assert_eq!(access["typ"], "Bearer");
     assert_eq!(access["azp"], "admin-cli");
     assert_eq!(access["preferred_username"], "admin");
-    assert!(access["realm_access"]["roles"].as_array().unwrap().contains(&json!("admin")));
+    assert!(access["realm_access"]["roles"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("admin")));
 
-    let r = api.post("/admin/realms", &json!({"realm": "newrealm", "enabled": true, "displayName": "New Realm"}));
+    let r = api.post(
+        "/admin/realms",
+        &json!({"realm": "newrealm", "enabled": true, "displayName": "New Realm"}),
+    );
     assert_eq!(r.status, 201, "{}", r.text);
-    assert!(r.header("location").unwrap().ends_with("/admin/realms/newrealm"));
+    assert!(r
+        .header("location")
+        .unwrap()
+        .ends_with("/admin/realms/newrealm"));
     let realm = api.get("/admin/realms/newrealm").body;
     assert_eq!(realm["displayName"], "New Realm");
     assert_eq!(realm["accessTokenLifespan"], 300);
@@ -77,7 +117,10 @@ fn seed_guide_admin_token_and_realm_creation() {
     );
     assert_eq!(r.status, 204, "{}", r.text);
     let users = api.get("/admin/realms/newrealm/users?username=jane").body;
-    assert_eq!(users[0]["username"], "jane", "usernames are stored lower-case");
+    assert_eq!(
+        users[0]["username"], "jane",
+        "usernames are stored lower-case"
+    );
 
     let r = api.post(
         "/admin/realms/newrealm/clients",
@@ -86,16 +129,38 @@ fn seed_guide_admin_token_and_realm_creation() {
     assert_eq!(r.status, 201, "{}", r.text);
     let client_uuid = r.location_id();
     assert_eq!(r.status, 201);
-    assert_eq!(api.post("/admin/realms/newrealm/roles", &json!({"name": "editor", "description": "Can edit"})).status, 201);
     assert_eq!(
-        api.post(&format!("/admin/realms/newrealm/clients/{client_uuid}/roles"), &json!({"name": "app-admin"})).status,
+        api.post(
+            "/admin/realms/newrealm/roles",
+            &json!({"name": "editor", "description": "Can edit"})
+        )
+        .status,
+        201
+    );
+    assert_eq!(
+        api.post(
+            &format!("/admin/realms/newrealm/clients/{client_uuid}/roles"),
+            &json!({"name": "app-admin"})
+        )
+        .status,
         201
     );
     let roles = api.get("/admin/realms/newrealm/roles").body;
-    assert!(roles.as_array().unwrap().iter().any(|r| r["name"] == "editor"));
-    let r = api.post(&format!("/admin/realms/newrealm/users/{jane}/role-mappings/realm"), &json!([{"name": "editor"}]));
+    assert!(roles
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == "editor"));
+    let r = api.post(
+        &format!("/admin/realms/newrealm/users/{jane}/role-mappings/realm"),
+        &json!([{"name": "editor"}]),
+    );
     assert_eq!(r.status, 204);
-    let app_admin = api.get(&format!("/admin/realms/newrealm/clients/{client_uuid}/roles/app-admin")).body;
+    let app_admin = api
+        .get(&format!(
+            "/admin/realms/newrealm/clients/{client_uuid}/roles/app-admin"
+        ))
+        .body;
     let r = api.post(
         &format!("/admin/realms/newrealm/users/{jane}/role-mappings/clients/{client_uuid}"),
         &json!([app_admin]),
@@ -103,28 +168,66 @@ fn seed_guide_admin_token_and_realm_creation() {
     assert_eq!(r.status, 204, "{}", r.text);
 
     // Jane logs in and her token carries both roles.
-    let secret = api.get(&format!("/admin/realms/newrealm/clients/{client_uuid}/client-secret")).body["value"]
+    let secret = api
+        .get(&format!(
+            "/admin/realms/newrealm/clients/{client_uuid}/client-secret"
+        ))
+        .body["value"]
         .as_str()
         .unwrap()
         .to_string();
     let r = api.token(
         "newrealm",
-        &[("grant_type", "password"), ("client_id", "my-app"), ("client_secret", &secret), ("username", "jane"), ("password", "SecurePass!123"), ("scope", "openid")],
+        &[
+            ("grant_type", "password"),
+            ("client_id", "my-app"),
+            ("client_secret", &secret),
+            ("username", "jane"),
+            ("password", "SecurePass!123"),
+            ("scope", "openid"),
+        ],
     );
     assert_eq!(r.status, 200, "{}", r.text);
-    for field in ["access_token", "refresh_token", "id_token", "session_state", "scope"] {
+    for field in [
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "session_state",
+        "scope",
+    ] {
         assert!(r.body[field].is_string(), "{field} in {}", r.text);
     }
     assert_eq!(r.body["token_type"], "Bearer");
     assert_eq!(r.body["expires_in"], 300);
     assert_eq!(r.body["not-before-policy"], 0);
     let at = claims(r.body["access_token"].as_str().unwrap());
-    assert!(at["realm_access"]["roles"].as_array().unwrap().contains(&json!("editor")));
-    assert!(at["realm_access"]["roles"].as_array().unwrap().contains(&json!("offline_access")), "default roles");
-    assert_eq!(at["resource_access"]["my-app"]["roles"], json!(["app-admin"]));
-    assert_eq!(at["resource_access"]["account"]["roles"], json!(["manage-account", "manage-account-links", "view-profile"]));
-    assert_eq!(at["aud"], "account", "aud lists other clients whose roles are in the token");
-    assert_eq!(at["iss"], format!("http://{}/realms/newrealm", server.http).as_str());
+    assert!(at["realm_access"]["roles"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("editor")));
+    assert!(
+        at["realm_access"]["roles"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("offline_access")),
+        "default roles"
+    );
+    assert_eq!(
+        at["resource_access"]["my-app"]["roles"],
+        json!(["app-admin"])
+    );
+    assert_eq!(
+        at["resource_access"]["account"]["roles"],
+        json!(["manage-account", "manage-account-links", "view-profile"])
+    );
+    assert_eq!(
+        at["aud"], "account",
+        "aud lists other clients whose roles are in the token"
+    );
+    assert_eq!(
+        at["iss"],
+        format!("http://{}/realms/newrealm", server.http).as_str()
+    );
     assert_eq!(at["name"], "Jane Doe");
     assert_eq!(at["email"], "jane@example.com");
     assert_eq!(at["sid"], r.body["session_state"]);
@@ -142,12 +245,21 @@ fn bad_credentials_and_clients_get_keycloak_errors() {
     let grant = |user: &str, password: &str, client_secret: &str| {
         api.token(
             "t",
-            &[("grant_type", "password"), ("client_id", "app"), ("client_secret", client_secret), ("username", user), ("password", password)],
+            &[
+                ("grant_type", "password"),
+                ("client_id", "app"),
+                ("client_secret", client_secret),
+                ("username", user),
+                ("password", password),
+            ],
         )
     };
     let wrong = grant("alice", "nope", &secret);
     assert_eq!(wrong.status, 401);
-    assert_eq!(wrong.body, json!({"error": "invalid_grant", "error_description": "Invalid user credentials"}));
+    assert_eq!(
+        wrong.body,
+        json!({"error": "invalid_grant", "error_description": "Invalid user credentials"})
+    );
     // An unknown user gets exactly the same answer: no user enumeration.
     let unknown = grant("nobody", "nope", &secret);
     assert_eq!((unknown.status, &unknown.body), (wrong.status, &wrong.body));
@@ -155,15 +267,49 @@ fn bad_credentials_and_clients_get_keycloak_errors() {
     let bad_client = grant("alice", "Alice-pass-1", "wrong-secret");
     assert_eq!(bad_client.status, 401);
     assert_eq!(bad_client.body["error"], "invalid_client");
-    assert_eq!(bad_client.header("www-authenticate"), Some("Basic realm=\"t\""));
+    assert_eq!(
+        bad_client.header("www-authenticate"),
+        Some("Basic realm=\"t\"")
+    );
 
-    let r = api.token("t", &[("grant_type", "magic"), ("client_id", "app"), ("client_secret", &secret)]);
-    assert_eq!((r.status, r.body["error"].as_str()), (400, Some("unsupported_grant_type")));
+    let r = api.token(
+        "t",
+        &[
+            ("grant_type", "magic"),
+            ("client_id", "app"),
+            ("client_secret", &secret),
+        ],
+    );
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
     let r = api.token("t", &[("client_id", "app"), ("client_secret", &secret)]);
-    assert_eq!((r.status, r.body["error"].as_str()), (400, Some("invalid_request")));
-    let r = api.token("t", &[("grant_type", "password"), ("client_id", "app"), ("client_secret", &secret), ("username", "alice")]);
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let r = api.token(
+        "t",
+        &[
+            ("grant_type", "password"),
+            ("client_id", "app"),
+            ("client_secret", &secret),
+            ("username", "alice"),
+        ],
+    );
     assert_eq!(r.body["error_description"], "Missing parameter: password");
-    let r = api.token("t", &[("grant_type", "password"), ("client_id", "app"), ("client_secret", &secret), ("username", "alice"), ("password", "Alice-pass-1"), ("scope", "openid admin")]);
+    let r = api.token(
+        "t",
+        &[
+            ("grant_type", "password"),
+            ("client_id", "app"),
+            ("client_secret", &secret),
+            ("username", "alice"),
+            ("password", "Alice-pass-1"),
+            ("scope", "openid admin"),
+        ],
+    );
     assert_eq!(r.body["error"], "invalid_scope");
     let r = api.token("nope", &[("grant_type", "password")]);
     assert_eq!(r.status, 404);
@@ -177,7 +323,12 @@ fn bad_credentials_and_clients_get_keycloak_errors() {
         .unwrap();
     assert_eq!(r.status(), 400);
     // JSON instead of a form is a clear 400.
-    let r = api.client.post(api.url("/realms/t/protocol/openid-connect/token")).json(&json!({"grant_type": "password"})).send().unwrap();
+    let r = api
+        .client
+        .post(api.url("/realms/t/protocol/openid-connect/token"))
+        .json(&json!({"grant_type": "password"}))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 400);
 
     // Client secret via HTTP Basic works too (client_secret_basic).
@@ -191,18 +342,35 @@ fn bad_credentials_and_clients_get_keycloak_errors() {
     assert_eq!(r.status(), 200);
 
     // A temporary password must be changed first.
-    let users = api.get("/admin/realms/t/users?username=alice&exact=true").body;
+    let users = api
+        .get("/admin/realms/t/users?username=alice&exact=true")
+        .body;
     let id = users[0]["id"].as_str().unwrap();
-    api.put(&format!("/admin/realms/t/users/{id}/reset-password"), &json!({"type": "password", "value": "Temp-pass-2", "temporary": true}));
+    api.put(
+        &format!("/admin/realms/t/users/{id}/reset-password"),
+        &json!({"type": "password", "value": "Temp-pass-2", "temporary": true}),
+    );
     let r = grant("alice", "Temp-pass-2", &secret);
-    assert_eq!((r.status, r.body["error_description"].as_str()), (400, Some("Account is not fully set up")));
+    assert_eq!(
+        (r.status, r.body["error_description"].as_str()),
+        (400, Some("Account is not fully set up"))
+    );
 
     // A disabled user with the right password.
-    api.put(&format!("/admin/realms/t/users/{id}/reset-password"), &json!({"type": "password", "value": "Alice-pass-1", "temporary": false}));
-    api.put(&format!("/admin/realms/t/users/{id}"), &json!({"enabled": false}));
+    api.put(
+        &format!("/admin/realms/t/users/{id}/reset-password"),
+        &json!({"type": "password", "value": "Alice-pass-1", "temporary": false}),
+    );
+    api.put(
+        &format!("/admin/realms/t/users/{id}"),
+        &json!({"enabled": false}),
+    );
     let r = grant("alice", "Alice-pass-1", &secret);
     assert_eq!(r.body["error_description"], "Account disabled");
-    assert_eq!(grant("alice", "wrong", &secret).body["error_description"], "Invalid user credentials");
+    assert_eq!(
+        grant("alice", "wrong", &secret).body["error_description"],
+        "Invalid user credentials"
+    );
 }
 
 #[test]
@@ -212,7 +380,15 @@ fn refresh_rotates_and_reuse_ends_the_session() {
     let (secret, _) = api.setup_realm("t");
     let first = api.alice_tokens("t", &secret, "openid");
     let refresh = |token: &str| {
-        api.token("t", &[("grant_type", "refresh_token"), ("client_id", "app"), ("client_secret", &secret), ("refresh_token", token)])
+        api.token(
+            "t",
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", "app"),
+                ("client_secret", &secret),
+                ("refresh_token", token),
+            ],
+        )
     };
     let r1 = first["refresh_token"].as_str().unwrap();
     let second = refresh(r1);
@@ -227,16 +403,28 @@ fn refresh_rotates_and_reuse_ends_the_session() {
     assert_eq!(reuse.status, 400);
     assert_eq!(reuse.body["error"], "invalid_grant");
     let after = refresh(&r2);
-    assert_eq!(after.status, 400, "the current refresh token died with the session");
+    assert_eq!(
+        after.status, 400,
+        "the current refresh token died with the session"
+    );
     let access = second.body["access_token"].as_str().unwrap();
-    let r = api.client.get(api.url("/realms/t/protocol/openid-connect/userinfo")).bearer_auth(access).send().unwrap();
+    let r = api
+        .client
+        .get(api.url("/realms/t/protocol/openid-connect/userinfo"))
+        .bearer_auth(access)
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 401);
 
     // A refresh token of one client cannot be used by another.
     let fresh = api.alice_tokens("t", &secret, "openid");
     let r = api.token(
         "t",
-        &[("grant_type", "refresh_token"), ("client_id", "admin-cli"), ("refresh_token", fresh["refresh_token"].as_str().unwrap())],
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", "admin-cli"),
+            ("refresh_token", fresh["refresh_token"].as_str().unwrap()),
+        ],
     );
     assert_eq!(r.status, 400);
 }
@@ -248,22 +436,56 @@ fn client_credentials_uses_the_service_account_roles() {
     let (secret, _) = api.setup_realm("t");
     let clients = api.get("/admin/realms/t/clients?clientId=app").body;
     let uuid = clients[0]["id"].as_str().unwrap();
-    let sa = api.get(&format!("/admin/realms/t/clients/{uuid}/service-account-user")).body;
+    let sa = api
+        .get(&format!(
+            "/admin/realms/t/clients/{uuid}/service-account-user"
+        ))
+        .body;
     assert_eq!(sa["username"], "service-account-app");
     let sa_id = sa["id"].as_str().unwrap();
-    assert_eq!(api.post(&format!("/admin/realms/t/users/{sa_id}/role-mappings/realm"), &json!([{"name": "user"}])).status, 204);
-    let r = api.token("t", &[("grant_type", "client_credentials"), ("client_id", "app"), ("client_secret", &secret)]);
+    assert_eq!(
+        api.post(
+            &format!("/admin/realms/t/users/{sa_id}/role-mappings/realm"),
+            &json!([{"name": "user"}])
+        )
+        .status,
+        204
+    );
+    let r = api.token(
+        "t",
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "app"),
+            ("client_secret", &secret),
+        ],
+    );
     assert_eq!(r.status, 200, "{}", r.text);
-    assert!(r.body.get("refresh_token").is_none(), "no refresh token for client credentials");
+    assert!(
+        r.body.get("refresh_token").is_none(),
+        "no refresh token for client credentials"
+    );
     let at = claims(r.body["access_token"].as_str().unwrap());
     assert_eq!(at["preferred_username"], "service-account-app");
     assert_eq!(at["client_id"], "app");
-    assert!(at["realm_access"]["roles"].as_array().unwrap().contains(&json!("user")));
+    assert!(at["realm_access"]["roles"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("user")));
     // Service accounts are not listed as users.
     let users = api.get("/admin/realms/t/users").body;
-    assert!(users.as_array().unwrap().iter().all(|u| u["username"] != "service-account-app"));
+    assert!(users
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|u| u["username"] != "service-account-app"));
     // A public client cannot use the grant.
-    let r = api.token("t", &[("grant_type", "client_credentials"), ("client_id", "admin-cli")]);
+    let r = api.token(
+        "t",
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "admin-cli"),
+        ],
+    );
     assert_eq!(r.body["error"], "unauthorized_client");
 }
 
@@ -274,7 +496,13 @@ fn userinfo_introspection_and_revocation() {
     let (secret, user_id) = api.setup_realm("t");
     let tokens = api.alice_tokens("t", &secret, "openid email profile");
     let access = tokens["access_token"].as_str().unwrap();
-    let userinfo = |token: &str| api.client.get(api.url("/realms/t/protocol/openid-connect/userinfo")).bearer_auth(token).send().unwrap();
+    let userinfo = |token: &str| {
+        api.client
+            .get(api.url("/realms/t/protocol/openid-connect/userinfo"))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+    };
     let r = userinfo(access);
     assert_eq!(r.status(), 200);
     let body: Value = r.json().unwrap();
@@ -286,30 +514,94 @@ fn userinfo_introspection_and_revocation() {
     assert_eq!(r.status, 200);
 
     // Introspection with client credentials.
-    let r = api.form("t", "token/introspect", &[("client_id", "app"), ("client_secret", &secret), ("token", access)]);
+    let r = api.form(
+        "t",
+        "token/introspect",
+        &[
+            ("client_id", "app"),
+            ("client_secret", &secret),
+            ("token", access),
+        ],
+    );
     assert_eq!(r.body["active"], true);
     assert_eq!(r.body["username"], "alice");
     assert_eq!(r.body["client_id"], "app");
     assert_eq!(r.body["token_type"], "Bearer");
-    let r = api.form("t", "token/introspect", &[("client_id", "app"), ("client_secret", &secret), ("token", "garbage")]);
+    let r = api.form(
+        "t",
+        "token/introspect",
+        &[
+            ("client_id", "app"),
+            ("client_secret", &secret),
+            ("token", "garbage"),
+        ],
+    );
     assert_eq!(r.body, json!({"active": false}));
     let refresh = tokens["refresh_token"].as_str().unwrap();
-    let r = api.form("t", "token/introspect", &[("client_id", "app"), ("client_secret", &secret), ("token", refresh)]);
+    let r = api.form(
+        "t",
+        "token/introspect",
+        &[
+            ("client_id", "app"),
+            ("client_secret", &secret),
+            ("token", refresh),
+        ],
+    );
     assert_eq!(r.body["active"], true);
-    let r = api.form("t", "token/introspect", &[("client_id", "admin-cli"), ("token", access)]);
+    let r = api.form(
+        "t",
+        "token/introspect",
+        &[("client_id", "admin-cli"), ("token", access)],
+    );
     assert_eq!(r.status, 401, "public clients may not introspect");
 
     // Revoke the access token: userinfo and introspection stop accepting it.
-    let r = api.form("t", "revoke", &[("client_id", "app"), ("client_secret", &secret), ("token", access)]);
+    let r = api.form(
+        "t",
+        "revoke",
+        &[
+            ("client_id", "app"),
+            ("client_secret", &secret),
+            ("token", access),
+        ],
+    );
     assert_eq!(r.status, 200);
     assert_eq!(userinfo(access).status(), 401);
     // Revoke the refresh token: it cannot be used any more.
-    let r = api.form("t", "revoke", &[("client_id", "app"), ("client_secret", &secret), ("token", refresh)]);
+    let r = api.form(
+        "t",
+        "revoke",
+        &[
+            ("client_id", "app"),
+            ("client_secret", &secret),
+            ("token", refresh),
+        ],
+    );
     assert_eq!(r.status, 200);
-    let r = api.token("t", &[("grant_type", "refresh_token"), ("client_id", "app"), ("client_secret", &secret), ("refresh_token", refresh)]);
+    let r = api.token(
+        "t",
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", "app"),
+            ("client_secret", &secret),
+            ("refresh_token", refresh),
+        ],
+    );
     assert_eq!(r.status, 400);
     // Unknown tokens are not an error (RFC 7009).
-    assert_eq!(api.form("t", "revoke", &[("client_id", "app"), ("client_secret", &secret), ("token", "x.y.z")]).status, 200);
+    assert_eq!(
+        api.form(
+            "t",
+            "revoke",
+            &[
+                ("client_id", "app"),
+                ("client_secret", &secret),
+                ("token", "x.y.z")
+            ]
+        )
+        .status,
+        200
+    );
 }
 
 #[test]
@@ -320,44 +612,87 @@ fn forged_and_foreign_tokens_are_rejected() {
     let api = Api::admin(&server);
     let (secret, _) = api.setup_realm("t");
     api.setup_realm("other");
-    let access = api.alice_tokens("t", &secret, "openid")["access_token"].as_str().unwrap().to_string();
+    let access = api.alice_tokens("t", &secret, "openid")["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let userinfo = |token: &str| {
-        let r = api.client.get(api.url("/realms/t/protocol/openid-connect/userinfo")).bearer_auth(token).send().unwrap();
-        (r.status().as_u16(), r.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_string()))
+        let r = api
+            .client
+            .get(api.url("/realms/t/protocol/openid-connect/userinfo"))
+            .bearer_auth(token)
+            .send()
+            .unwrap();
+        (
+            r.status().as_u16(),
+            r.headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_string()),
+        )
     };
     assert_eq!(userinfo(&access).0, 200);
     let parts: Vec<&str> = access.split('.').collect();
     let mut payload = claims(&access);
 
     // alg: none
-    let none = format!("{}.{}.", B64.encode(r#"{"alg":"none","typ":"JWT"}"#), parts[1]);
+    let none = format!(
+        "{}.{}.",
+        B64.encode(r#"{"alg":"none","typ":"JWT"}"#),
+        parts[1]
+    );
     let (status, challenge) = userinfo(&none);
     assert_eq!(status, 401);
     assert!(challenge.unwrap().contains("error=\"invalid_token\""));
     // HS256 keyed with the realm's public key.
-    let public_key = api.get("/realms/t").body["public_key"].as_str().unwrap().to_string();
+    let public_key = api.get("/realms/t").body["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let hs = portcullis::crypto::jwt::sign_hs256(&payload, public_key.as_bytes()).unwrap();
     assert_eq!(userinfo(&hs).0, 401);
     // A changed claim with the original signature.
     payload["sub"] = json!("someone-else");
-    let forged = format!("{}.{}.{}", parts[0], B64.encode(payload.to_string()), parts[2]);
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        B64.encode(payload.to_string()),
+        parts[2]
+    );
     assert_eq!(userinfo(&forged).0, 401);
     // A foreign kid.
-    let foreign_header = B64.encode(json!({"alg": "RS256", "typ": "JWT", "kid": "not-ours"}).to_string());
-    assert_eq!(userinfo(&format!("{foreign_header}.{}.{}", parts[1], parts[2])).0, 401);
+    let foreign_header =
+        B64.encode(json!({"alg": "RS256", "typ": "JWT", "kid": "not-ours"}).to_string());
+    assert_eq!(
+        userinfo(&format!("{foreign_header}.{}.{}", parts[1], parts[2])).0,
+        401
+    );
     // A valid token of another realm.
     let other_secret = {
         let c = api.get("/admin/realms/other/clients?clientId=app").body;
         let uuid = c[0]["id"].as_str().unwrap().to_string();
-        api.get(&format!("/admin/realms/other/clients/{uuid}/client-secret")).body["value"].as_str().unwrap().to_string()
+        api.get(&format!("/admin/realms/other/clients/{uuid}/client-secret"))
+            .body["value"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
-    let other = api.alice_tokens("other", &other_secret, "openid")["access_token"].as_str().unwrap().to_string();
+    let other = api.alice_tokens("other", &other_secret, "openid")["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(userinfo(&other).0, 401);
     // The refresh token is not an access token.
-    let refresh = api.alice_tokens("t", &secret, "openid")["refresh_token"].as_str().unwrap().to_string();
+    let refresh = api.alice_tokens("t", &secret, "openid")["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(userinfo(&refresh).0, 401);
     // No token at all.
-    let r = api.client.get(api.url("/realms/t/protocol/openid-connect/userinfo")).send().unwrap();
+    let r = api
+        .client
+        .get(api.url("/realms/t/protocol/openid-connect/userinfo"))
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 401);
 }
 
@@ -366,13 +701,35 @@ fn es256_realms_sign_with_es256() {
     let server = TestServer::start();
     let api = Api::admin(&server);
     let (secret, _) = api.setup_realm("t");
-    assert_eq!(api.put("/admin/realms/t", &json!({"defaultSignatureAlgorithm": "ES256"})).status, 204);
+    assert_eq!(
+        api.put(
+            "/admin/realms/t",
+            &json!({"defaultSignatureAlgorithm": "ES256"})
+        )
+        .status,
+        204
+    );
     let tokens = api.alice_tokens("t", &secret, "openid");
-    assert_eq!(header(tokens["access_token"].as_str().unwrap())["alg"], "ES256");
+    assert_eq!(
+        header(tokens["access_token"].as_str().unwrap())["alg"],
+        "ES256"
+    );
     assert_eq!(header(tokens["id_token"].as_str().unwrap())["alg"], "ES256");
-    let r = api.client.get(api.url("/realms/t/protocol/openid-connect/userinfo")).bearer_auth(tokens["access_token"].as_str().unwrap()).send().unwrap();
+    let r = api
+        .client
+        .get(api.url("/realms/t/protocol/openid-connect/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(api.put("/admin/realms/t", &json!({"defaultSignatureAlgorithm": "HS256"})).status, 400);
+    assert_eq!(
+        api.put(
+            "/admin/realms/t",
+            &json!({"defaultSignatureAlgorithm": "HS256"})
+        )
+        .status,
+        400
+    );
 }
 
 #[test]
@@ -384,16 +741,31 @@ fn cors_for_web_origins() {
         .client
         .post(api.url("/realms/t/protocol/openid-connect/token"))
         .header("origin", "http://localhost:3000")
-        .form(&[("grant_type", "password"), ("client_id", "app"), ("client_secret", &secret), ("username", "alice"), ("password", "Alice-pass-1")])
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", "app"),
+            ("client_secret", &secret),
+            ("username", "alice"),
+            ("password", "Alice-pass-1"),
+        ])
         .send()
         .unwrap();
-    assert_eq!(r.headers()["access-control-allow-origin"], "http://localhost:3000");
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
     assert_eq!(r.headers()["access-control-allow-credentials"], "true");
     let r = api
         .client
         .post(api.url("/realms/t/protocol/openid-connect/token"))
         .header("origin", "https://evil.example")
-        .form(&[("grant_type", "password"), ("client_id", "app"), ("client_secret", &secret), ("username", "alice"), ("password", "Alice-pass-1")])
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", "app"),
+            ("client_secret", &secret),
+            ("username", "alice"),
+            ("password", "Alice-pass-1"),
+        ])
         .send()
         .unwrap();
     assert!(r.headers().get("access-control-allow-origin").is_none());

@@ -10,8 +10,8 @@
 
 use crate::http::error::AdminError;
 use crate::http::{App, Request, RequestInfo};
-use crate::idp::oidc::{bearer_token, issuer};
 use crate::idp::oidc::userinfo::verify_access_token;
+use crate::idp::oidc::{bearer_token, issuer};
 use crate::idp::realm::MASTER;
 use crate::idp::tokens::Claims;
 
@@ -64,7 +64,11 @@ pub struct Caller {
 
 impl Caller {
     fn realm_roles(&self) -> &[String] {
-        self.claims.realm_access.as_ref().map(|r| r.roles.as_slice()).unwrap_or(&[])
+        self.claims
+            .realm_access
+            .as_ref()
+            .map(|r| r.roles.as_slice())
+            .unwrap_or(&[])
     }
 
     fn client_roles(&self, client_id: &str) -> &[String] {
@@ -82,7 +86,8 @@ impl Caller {
     }
 
     pub fn can_create_realm(&self) -> bool {
-        self.is_super_admin() || (self.realm == MASTER && self.realm_roles().iter().any(|r| r == "create-realm"))
+        self.is_super_admin()
+            || (self.realm == MASTER && self.realm_roles().iter().any(|r| r == "create-realm"))
     }
 
     /// Whether the caller holds `permission` on `realm`.
@@ -101,7 +106,9 @@ impl Caller {
         } else {
             &[]
         };
-        roles.iter().any(|r| permission.granted_by().contains(&r.as_str()))
+        roles
+            .iter()
+            .any(|r| permission.granted_by().contains(&r.as_str()))
     }
 
     /// 403 unless [`Caller::can`].
@@ -116,9 +123,15 @@ impl Caller {
 
 /// Verify the bearer token: issued by one of our realms (named by its `iss`), signed with
 /// that realm's key, not expired, session live, user enabled.
-pub fn authenticate(app: &App, request: &Request, info: &RequestInfo, now_ms: i64) -> Result<Caller, AdminError> {
+pub fn authenticate(
+    app: &App,
+    request: &Request,
+    info: &RequestInfo,
+    now_ms: i64,
+) -> Result<Caller, AdminError> {
     let token = bearer_token(request).ok_or(AdminError::Unauthorized)?;
-    let unverified: Claims = crate::crypto::jwt::decode_unverified(token).map_err(|_| AdminError::Unauthorized)?;
+    let unverified: Claims =
+        crate::crypto::jwt::decode_unverified(token).map_err(|_| AdminError::Unauthorized)?;
     let realm_name = unverified
         .iss
         .rsplit_once("/realms/")
@@ -137,10 +150,11 @@ pub fn authenticate(app: &App, request: &Request, info: &RequestInfo, now_ms: i6
         .realm_keys(&read, &realm.id, now_ms)
         .map_err(|e| AdminError::Internal(e.to_string()))?;
     let expected_issuer = issuer(app, request, info, &realm.name);
-    let (claims, _) = verify_access_token(&read, &realm, &keys, token, &expected_issuer, now_ms).map_err(|reason| {
-        tracing::debug!(reason, "admin API token rejected");
-        AdminError::Unauthorized
-    })?;
+    let (claims, _) = verify_access_token(&read, &realm, &keys, token, &expected_issuer, now_ms)
+        .map_err(|reason| {
+            tracing::debug!(reason, "admin API token rejected");
+            AdminError::Unauthorized
+        })?;
     Ok(Caller {
         realm: realm.name,
         realm_id: realm.id,

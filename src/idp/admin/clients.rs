@@ -18,7 +18,12 @@ fn new_secret() -> String {
 }
 
 /// Make sure a client with service accounts has its service-account user.
-fn ensure_service_account(w: &mut Write, realm: &RealmRecord, client: &ClientRecord, now: i64) -> Result<(), AdminError> {
+fn ensure_service_account(
+    w: &mut Write,
+    realm: &RealmRecord,
+    client: &ClientRecord,
+    now: i64,
+) -> Result<(), AdminError> {
     if !client.service_accounts_enabled {
         return Ok(());
     }
@@ -38,12 +43,25 @@ fn ensure_service_account(w: &mut Write, realm: &RealmRecord, client: &ClientRec
 }
 
 /// Create a client from its representation inside the caller's transaction.
-pub fn create_in(w: &mut Write, realm: &RealmRecord, input: &ClientInput, now: i64) -> Result<ClientRecord, AdminError> {
-    if input.client_id.as_deref().is_none_or(|c| c.trim().is_empty()) {
+pub fn create_in(
+    w: &mut Write,
+    realm: &RealmRecord,
+    input: &ClientInput,
+    now: i64,
+) -> Result<ClientRecord, AdminError> {
+    if input
+        .client_id
+        .as_deref()
+        .is_none_or(|c| c.trim().is_empty())
+    {
         return Err(AdminError::BadRequest("clientId is required".into()));
     }
     let mut client = ClientRecord {
-        id: input.id.clone().filter(|i| !i.is_empty()).unwrap_or_else(random_id),
+        id: input
+            .id
+            .clone()
+            .filter(|i| !i.is_empty())
+            .unwrap_or_else(random_id),
         enabled: true,
         client_authenticator_type: "client-secret".into(),
         protocol: "openid-connect".into(),
@@ -54,14 +72,21 @@ pub fn create_in(w: &mut Write, realm: &RealmRecord, input: &ClientInput, now: i
         ..Default::default()
     };
     input.apply(&mut client).map_err(AdminError::BadRequest)?;
-    if w.client_by_client_id(&realm.id, &client.client_id)?.is_some() {
-        return Err(AdminError::Conflict(format!("Client {} already exists", client.client_id)));
+    if w.client_by_client_id(&realm.id, &client.client_id)?
+        .is_some()
+    {
+        return Err(AdminError::Conflict(format!(
+            "Client {} already exists",
+            client.client_id
+        )));
     }
     if !client.public_client && !client.bearer_only && client.secret.is_none() {
         client.secret = Some(new_secret());
     }
     w.put_client(&realm.id, &client).map_err(|e| match e {
-        crate::store::StoreError::Conflict(_) => AdminError::Conflict(format!("Client {} already exists", client.client_id)),
+        crate::store::StoreError::Conflict(_) => {
+            AdminError::Conflict(format!("Client {} already exists", client.client_id))
+        }
         other => store_error(other),
     })?;
     ensure_service_account(w, realm, &client, now)?;
@@ -76,7 +101,10 @@ pub fn collection(cx: &Cx) -> Result<Response, AdminError> {
             let wanted = cx.query("clientId");
             let search = cx.flag("search") == Some(true);
             let first: usize = cx.query("first").and_then(|v| v.parse().ok()).unwrap_or(0);
-            let max: usize = cx.query("max").and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
+            let max: usize = cx
+                .query("max")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(usize::MAX);
             let view = cx.caller.can(&realm.name, Permission::ViewClients);
             let list: Vec<Value> = cx
                 .app
@@ -151,14 +179,22 @@ pub fn one(cx: &Cx) -> Result<Response, AdminError> {
         }
         Method::DELETE => {
             let realm = cx.realm(Permission::ManageClients)?;
-            let existed = cx.app.store.write(|w| w.delete_client(&realm.id, &cx.path.id)).map_err(store_error)?;
+            let existed = cx
+                .app
+                .store
+                .write(|w| w.delete_client(&realm.id, &cx.path.id))
+                .map_err(store_error)?;
             if existed {
                 Ok(no_content())
             } else {
                 Err(AdminError::NotFound("Could not find client".into()))
             }
         }
-        _ => Err(method_not_allowed(&[Method::GET, Method::PUT, Method::DELETE])),
+        _ => Err(method_not_allowed(&[
+            Method::GET,
+            Method::PUT,
+            Method::DELETE,
+        ])),
     }
 }
 
@@ -177,7 +213,9 @@ pub fn secret(cx: &Cx) -> Result<Response, AdminError> {
                     .client(&realm.id, &cx.path.id)?
                     .ok_or_else(|| AdminError::NotFound("Could not find client".into()))?;
                 if client.public_client || client.bearer_only {
-                    return Err(AdminError::BadRequest("Client has no secret (public or bearer-only)".into()));
+                    return Err(AdminError::BadRequest(
+                        "Client has no secret (public or bearer-only)".into(),
+                    ));
                 }
                 client.secret = Some(new_secret());
                 w.put_client(&realm.id, &client).map_err(store_error)?;
@@ -203,6 +241,8 @@ pub fn service_account(cx: &Cx) -> Result<Response, AdminError> {
         .read()?
         .user_by_username(&realm.id, &username)?
         .filter(|u| u.service_account_client_id.as_deref() == Some(client.id.as_str()))
-        .ok_or_else(|| AdminError::BadRequest("Service account not enabled for the client".into()))?;
+        .ok_or_else(|| {
+            AdminError::BadRequest("Service account not enabled for the client".into())
+        })?;
     Ok(ok(&user_repr(&user, false)))
 }

@@ -15,14 +15,22 @@ use super::{method_not_allowed, no_content, ok, store_error, Cx, Permission};
 /// Group reads shared by read snapshots and write transactions.
 pub trait GroupSource {
     fn group_by_id(&self, realm: &str, id: &str) -> Result<Option<GroupRecord>, StoreError>;
-    fn children_of(&self, realm: &str, parent: Option<&str>) -> Result<Vec<GroupRecord>, StoreError>;
+    fn children_of(
+        &self,
+        realm: &str,
+        parent: Option<&str>,
+    ) -> Result<Vec<GroupRecord>, StoreError>;
 }
 
 impl GroupSource for Read {
     fn group_by_id(&self, realm: &str, id: &str) -> Result<Option<GroupRecord>, StoreError> {
         self.group(realm, id)
     }
-    fn children_of(&self, realm: &str, parent: Option<&str>) -> Result<Vec<GroupRecord>, StoreError> {
+    fn children_of(
+        &self,
+        realm: &str,
+        parent: Option<&str>,
+    ) -> Result<Vec<GroupRecord>, StoreError> {
         self.group_children(realm, parent)
     }
 }
@@ -31,13 +39,21 @@ impl GroupSource for Write {
     fn group_by_id(&self, realm: &str, id: &str) -> Result<Option<GroupRecord>, StoreError> {
         self.group(realm, id)
     }
-    fn children_of(&self, realm: &str, parent: Option<&str>) -> Result<Vec<GroupRecord>, StoreError> {
+    fn children_of(
+        &self,
+        realm: &str,
+        parent: Option<&str>,
+    ) -> Result<Vec<GroupRecord>, StoreError> {
         self.group_children(realm, parent)
     }
 }
 
 /// `/parent/child` path of a group.
-pub fn group_path(src: &impl GroupSource, realm: &str, group: &GroupRecord) -> Result<String, StoreError> {
+pub fn group_path(
+    src: &impl GroupSource,
+    realm: &str,
+    group: &GroupRecord,
+) -> Result<String, StoreError> {
     let mut names = vec![group.name.clone()];
     let mut parent = group.parent_id.clone();
     let mut depth = 0;
@@ -59,11 +75,19 @@ pub fn group_path(src: &impl GroupSource, realm: &str, group: &GroupRecord) -> R
 }
 
 /// A group by its `/a/b` path.
-pub fn find_by_path(src: &impl GroupSource, realm: &str, path: &str) -> Result<Option<GroupRecord>, StoreError> {
+pub fn find_by_path(
+    src: &impl GroupSource,
+    realm: &str,
+    path: &str,
+) -> Result<Option<GroupRecord>, StoreError> {
     let mut current: Option<GroupRecord> = None;
     for name in path.split('/').filter(|s| !s.is_empty()) {
         let parent = current.as_ref().map(|g| g.id.clone());
-        match src.children_of(realm, parent.as_deref())?.into_iter().find(|g| g.name == name) {
+        match src
+            .children_of(realm, parent.as_deref())?
+            .into_iter()
+            .find(|g| g.name == name)
+        {
             Some(g) => current = Some(g),
             None => return Ok(None),
         }
@@ -72,7 +96,12 @@ pub fn find_by_path(src: &impl GroupSource, realm: &str, path: &str) -> Result<O
 }
 
 /// A group with its whole subtree, in Keycloak's representation.
-fn tree(src: &impl GroupSource, realm: &str, group: &GroupRecord, path: &str) -> Result<Value, StoreError> {
+fn tree(
+    src: &impl GroupSource,
+    realm: &str,
+    group: &GroupRecord,
+    path: &str,
+) -> Result<Value, StoreError> {
     let children = src.children_of(realm, Some(&group.id))?;
     let mut repr = group_repr(group, path, children.len());
     let mut subs = Vec::new();
@@ -91,7 +120,12 @@ fn conflict(parent: Option<&str>, name: &str) -> AdminError {
 }
 
 /// Create a group (and its `subGroups`) inside the caller's transaction.
-pub fn create_tree(w: &mut Write, realm: &RealmRecord, parent: Option<&str>, input: &GroupInput) -> Result<GroupRecord, AdminError> {
+pub fn create_tree(
+    w: &mut Write,
+    realm: &RealmRecord,
+    parent: Option<&str>,
+    input: &GroupInput,
+) -> Result<GroupRecord, AdminError> {
     let name = input
         .name
         .as_deref()
@@ -99,10 +133,16 @@ pub fn create_tree(w: &mut Write, realm: &RealmRecord, parent: Option<&str>, inp
         .filter(|n| !n.is_empty())
         .ok_or_else(|| AdminError::BadRequest("Group name is missing".into()))?;
     if name.contains('/') {
-        return Err(AdminError::BadRequest("Group name must not contain '/'".into()));
+        return Err(AdminError::BadRequest(
+            "Group name must not contain '/'".into(),
+        ));
     }
     let group = GroupRecord {
-        id: input.id.clone().filter(|i| !i.is_empty()).unwrap_or_else(random_id),
+        id: input
+            .id
+            .clone()
+            .filter(|i| !i.is_empty())
+            .unwrap_or_else(random_id),
         name: name.to_string(),
         parent_id: parent.map(String::from),
         attributes: input
@@ -121,7 +161,8 @@ pub fn create_tree(w: &mut Write, realm: &RealmRecord, parent: Option<&str>, inp
         let r = w
             .role_by_name(&realm.id, &realm.id, role)?
             .ok_or_else(|| AdminError::NotFound(format!("Role not found: {role}")))?;
-        w.grant_group_role(&realm.id, &group.id, &r.id).map_err(store_error)?;
+        w.grant_group_role(&realm.id, &group.id, &r.id)
+            .map_err(store_error)?;
     }
     for sub in input.sub_groups.iter().flatten() {
         create_tree(w, realm, Some(&group.id), sub)?;
@@ -139,7 +180,10 @@ pub fn collection(cx: &Cx) -> Result<Response, AdminError> {
             let mut list = Vec::new();
             for g in read.group_children(&realm.id, None)? {
                 let repr = tree(&read, &realm.id, &g, &format!("/{}", g.name))?;
-                if search.as_ref().is_none_or(|s| repr.to_string().to_lowercase().contains(s)) {
+                if search
+                    .as_ref()
+                    .is_none_or(|s| repr.to_string().to_lowercase().contains(s))
+                {
                     list.push(repr);
                 }
             }
@@ -148,7 +192,10 @@ pub fn collection(cx: &Cx) -> Result<Response, AdminError> {
         Method::POST => {
             let realm = cx.realm(Permission::ManageUsers)?;
             let input: GroupInput = cx.json()?;
-            let group = cx.app.store.write(|w| create_tree(w, &realm, None, &input))?;
+            let group = cx
+                .app
+                .store
+                .write(|w| create_tree(w, &realm, None, &input))?;
             Ok(cx.created(&group.id))
         }
         _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
@@ -180,7 +227,12 @@ pub fn one(cx: &Cx) -> Result<Response, AdminError> {
                 let mut group = w
                     .group(&realm.id, &cx.path.id)?
                     .ok_or_else(|| AdminError::NotFound("Could not find group by id".into()))?;
-                if let Some(name) = input.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+                if let Some(name) = input
+                    .name
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                {
                     group.name = name.to_string();
                 }
                 if let Some(attrs) = input.attributes.clone() {
@@ -197,14 +249,22 @@ pub fn one(cx: &Cx) -> Result<Response, AdminError> {
         }
         Method::DELETE => {
             let realm = cx.realm(Permission::ManageUsers)?;
-            let existed = cx.app.store.write(|w| w.delete_group(&realm.id, &cx.path.id)).map_err(store_error)?;
+            let existed = cx
+                .app
+                .store
+                .write(|w| w.delete_group(&realm.id, &cx.path.id))
+                .map_err(store_error)?;
             if existed {
                 Ok(no_content())
             } else {
                 Err(AdminError::NotFound("Could not find group by id".into()))
             }
         }
-        _ => Err(method_not_allowed(&[Method::GET, Method::PUT, Method::DELETE])),
+        _ => Err(method_not_allowed(&[
+            Method::GET,
+            Method::PUT,
+            Method::DELETE,
+        ])),
     }
 }
 
@@ -218,7 +278,12 @@ pub fn children(cx: &Cx) -> Result<Response, AdminError> {
             let path = group_path(&read, &realm.id, &group)?;
             let mut list = Vec::new();
             for child in read.group_children(&realm.id, Some(&group.id))? {
-                list.push(tree(&read, &realm.id, &child, &format!("{path}/{}", child.name))?);
+                list.push(tree(
+                    &read,
+                    &realm.id,
+                    &child,
+                    &format!("{path}/{}", child.name),
+                )?);
             }
             Ok(ok(&Value::Array(list)))
         }
@@ -226,7 +291,10 @@ pub fn children(cx: &Cx) -> Result<Response, AdminError> {
             let realm = cx.realm(Permission::ManageUsers)?;
             let parent = load(cx, &realm)?;
             let input: GroupInput = cx.json()?;
-            let group = cx.app.store.write(|w| create_tree(w, &realm, Some(&parent.id), &input))?;
+            let group = cx
+                .app
+                .store
+                .write(|w| create_tree(w, &realm, Some(&parent.id), &input))?;
             Ok(cx.created(&group.id))
         }
         _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
@@ -251,7 +319,14 @@ pub fn members(cx: &Cx) -> Result<Response, AdminError> {
         }
     }
     users.sort_by(|a, b| a.username.cmp(&b.username));
-    Ok(ok(&Value::Array(users.iter().skip(first).take(max).map(|u| user_repr(u, brief)).collect())))
+    Ok(ok(&Value::Array(
+        users
+            .iter()
+            .skip(first)
+            .take(max)
+            .map(|u| user_repr(u, brief))
+            .collect(),
+    )))
 }
 
 #[derive(Deserialize)]
@@ -289,7 +364,8 @@ pub fn realm_roles(cx: &Cx) -> Result<Response, AdminError> {
                     }
                     .ok_or_else(|| AdminError::NotFound("Could not find role".into()))?;
                     if grant {
-                        w.grant_group_role(&realm.id, &group.id, &role.id).map_err(store_error)?;
+                        w.grant_group_role(&realm.id, &group.id, &role.id)
+                            .map_err(store_error)?;
                     } else {
                         w.revoke_group_role(&realm.id, &group.id, &role.id)?;
                     }
@@ -298,7 +374,11 @@ pub fn realm_roles(cx: &Cx) -> Result<Response, AdminError> {
             })?;
             Ok(no_content())
         }
-        _ => Err(method_not_allowed(&[Method::GET, Method::POST, Method::DELETE])),
+        _ => Err(method_not_allowed(&[
+            Method::GET,
+            Method::POST,
+            Method::DELETE,
+        ])),
     }
 }
 

@@ -78,11 +78,26 @@ impl AdminRouter {
             (format!("{u}/reset-password"), Route::UserResetPassword),
             (format!("{u}/role-mappings"), Route::UserRoleMappings),
             (format!("{u}/role-mappings/realm"), Route::UserRealmRoles),
-            (format!("{u}/role-mappings/realm/available"), Route::UserRealmRolesAvailable),
-            (format!("{u}/role-mappings/realm/composite"), Route::UserRealmRolesComposite),
-            (format!("{u}/role-mappings/clients/{{client}}"), Route::UserClientRoles),
-            (format!("{u}/role-mappings/clients/{{client}}/available"), Route::UserClientRolesAvailable),
-            (format!("{u}/role-mappings/clients/{{client}}/composite"), Route::UserClientRolesComposite),
+            (
+                format!("{u}/role-mappings/realm/available"),
+                Route::UserRealmRolesAvailable,
+            ),
+            (
+                format!("{u}/role-mappings/realm/composite"),
+                Route::UserRealmRolesComposite,
+            ),
+            (
+                format!("{u}/role-mappings/clients/{{client}}"),
+                Route::UserClientRoles,
+            ),
+            (
+                format!("{u}/role-mappings/clients/{{client}}/available"),
+                Route::UserClientRolesAvailable,
+            ),
+            (
+                format!("{u}/role-mappings/clients/{{client}}/composite"),
+                Route::UserClientRolesComposite,
+            ),
             (format!("{u}/groups"), Route::UserGroups),
             (format!("{u}/groups/{{group}}"), Route::UserGroup),
             (format!("{u}/credentials"), Route::UserCredentials),
@@ -91,20 +106,35 @@ impl AdminRouter {
             (format!("{u}/logout"), Route::UserLogout),
             ("/{realm}/clients".into(), Route::Clients),
             ("/{realm}/clients/{id}".into(), Route::Client),
-            ("/{realm}/clients/{id}/client-secret".into(), Route::ClientSecret),
+            (
+                "/{realm}/clients/{id}/client-secret".into(),
+                Route::ClientSecret,
+            ),
             ("/{realm}/clients/{id}/roles".into(), Route::ClientRoles),
-            ("/{realm}/clients/{id}/roles/{role}".into(), Route::ClientRole),
-            ("/{realm}/clients/{id}/service-account-user".into(), Route::ClientServiceAccount),
+            (
+                "/{realm}/clients/{id}/roles/{role}".into(),
+                Route::ClientRole,
+            ),
+            (
+                "/{realm}/clients/{id}/service-account-user".into(),
+                Route::ClientServiceAccount,
+            ),
             ("/{realm}/roles".into(), Route::Roles),
             ("/{realm}/roles/{role}".into(), Route::Role),
-            ("/{realm}/roles/{role}/composites".into(), Route::RoleComposites),
+            (
+                "/{realm}/roles/{role}/composites".into(),
+                Route::RoleComposites,
+            ),
             ("/{realm}/roles/{role}/users".into(), Route::RoleUsers),
             ("/{realm}/roles-by-id/{id}".into(), Route::RoleById),
             ("/{realm}/groups".into(), Route::Groups),
             ("/{realm}/groups/{id}".into(), Route::Group),
             ("/{realm}/groups/{id}/children".into(), Route::GroupChildren),
             ("/{realm}/groups/{id}/members".into(), Route::GroupMembers),
-            ("/{realm}/groups/{id}/role-mappings/realm".into(), Route::GroupRealmRoles),
+            (
+                "/{realm}/groups/{id}/role-mappings/realm".into(),
+                Route::GroupRealmRoles,
+            ),
             ("/{realm}/group-by-path/{*path}".into(), Route::GroupByPath),
             ("/{realm}/logout-all".into(), Route::LogoutAll),
         ];
@@ -162,7 +192,8 @@ impl Cx<'_> {
         if self.request.body().is_empty() {
             return Err(AdminError::BadRequest("Request body is required".into()));
         }
-        serde_json::from_slice(self.request.body()).map_err(|e| AdminError::BadRequest(format!("Invalid JSON: {e}")))
+        serde_json::from_slice(self.request.body())
+            .map_err(|e| AdminError::BadRequest(format!("Invalid JSON: {e}")))
     }
 
     /// A boolean query parameter (`true`/`True`/`TRUE`, as Python clients send them).
@@ -172,10 +203,11 @@ impl Cx<'_> {
 
     /// A query parameter.
     pub fn query(&self, name: &str) -> Option<String> {
-        self.request
-            .uri()
-            .query()
-            .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned()))
+        self.request.uri().query().and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        })
     }
 
     /// `201 Created` with `Location: <this URL>/<id>`.
@@ -211,14 +243,24 @@ pub(crate) fn method_not_allowed(allowed: &[Method]) -> AdminError {
 pub(crate) fn store_error(e: StoreError) -> AdminError {
     use crate::store::Conflict;
     match e {
-        StoreError::Conflict(Conflict::Username) => AdminError::Conflict("User exists with same username".into()),
-        StoreError::Conflict(Conflict::Email) => AdminError::Conflict("User exists with same email".into()),
-        StoreError::Conflict(Conflict::ClientId) => AdminError::Conflict("Client already exists".into()),
-        StoreError::Conflict(Conflict::RoleName) => AdminError::Conflict("Role already exists".into()),
+        StoreError::Conflict(Conflict::Username) => {
+            AdminError::Conflict("User exists with same username".into())
+        }
+        StoreError::Conflict(Conflict::Email) => {
+            AdminError::Conflict("User exists with same email".into())
+        }
+        StoreError::Conflict(Conflict::ClientId) => {
+            AdminError::Conflict("Client already exists".into())
+        }
+        StoreError::Conflict(Conflict::RoleName) => {
+            AdminError::Conflict("Role already exists".into())
+        }
         StoreError::Conflict(Conflict::GroupName) => {
             AdminError::Conflict("Top level group named already exists.".into())
         }
-        StoreError::Conflict(Conflict::RealmName) => AdminError::Conflict("Conflict detected. See logs for details".into()),
+        StoreError::Conflict(Conflict::RealmName) => {
+            AdminError::Conflict("Conflict detected. See logs for details".into())
+        }
         StoreError::Missing(what) => AdminError::NotFound(format!("Could not find {what}")),
         other => AdminError::Internal(other.to_string()),
     }
@@ -235,7 +277,12 @@ pub async fn handle(app: &App, request: &Request, info: &RequestInfo, rest: &str
     }
 }
 
-async fn dispatch(app: &App, request: &Request, info: &RequestInfo, rest: &str) -> Result<Response, AdminError> {
+async fn dispatch(
+    app: &App,
+    request: &Request,
+    info: &RequestInfo,
+    rest: &str,
+) -> Result<Response, AdminError> {
     use std::sync::OnceLock;
     static ROUTER: OnceLock<AdminRouter> = OnceLock::new();
     let router = ROUTER.get_or_init(AdminRouter::new);
@@ -243,7 +290,10 @@ async fn dispatch(app: &App, request: &Request, info: &RequestInfo, rest: &str) 
     let caller = auth::authenticate(app, request, info, now_ms)?;
     // Clients such as the JS admin client add a trailing slash (`POST /admin/realms/`).
     let lookup = format!("/{}", rest.trim_end_matches('/'));
-    let matched = router.0.at(&lookup).map_err(|_| AdminError::NotFound("Not Found".into()))?;
+    let matched = router
+        .0
+        .at(&lookup)
+        .map_err(|_| AdminError::NotFound("Not Found".into()))?;
     let param = |name: &str| -> Result<String, AdminError> {
         let raw = matched.params.get(name).unwrap_or("");
         crate::http::router::percent_decode(raw)

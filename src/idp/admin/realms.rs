@@ -13,7 +13,9 @@ use super::{method_not_allowed, no_content, ok, store_error, users, Cx, Permissi
 
 fn realm_error(e: RealmError) -> AdminError {
     match e {
-        RealmError::Exists => AdminError::Conflict("Conflict detected. See logs for details".into()),
+        RealmError::Exists => {
+            AdminError::Conflict("Conflict detected. See logs for details".into())
+        }
         RealmError::Store(s) => store_error(s),
         other => AdminError::Internal(other.to_string()),
     }
@@ -21,7 +23,11 @@ fn realm_error(e: RealmError) -> AdminError {
 
 /// A realm name Keycloak would accept in a URL path segment.
 fn valid_realm_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 255 && !name.chars().any(|c| c.is_control() || matches!(c, '/' | '\\' | '%' | '?' | '#'))
+    !name.is_empty()
+        && name.len() <= 255
+        && !name
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '/' | '\\' | '%' | '?' | '#'))
 }
 
 /// `GET /admin/realms` (the realms the caller may view), `POST /admin/realms` (create).
@@ -31,7 +37,9 @@ pub fn collection(cx: &Cx) -> Result<Response, AdminError> {
             let realms = cx.app.store.read()?.realms()?;
             let list: Vec<Value> = realms
                 .iter()
-                .filter(|r| cx.caller.can(&r.name, Permission::ViewRealm) || cx.caller.realm == r.name)
+                .filter(|r| {
+                    cx.caller.can(&r.name, Permission::ViewRealm) || cx.caller.realm == r.name
+                })
                 .map(|r| {
                     if cx.flag("briefRepresentation") == Some(true) {
                         serde_json::json!({"id": r.id, "realm": r.name})
@@ -54,10 +62,16 @@ pub fn collection(cx: &Cx) -> Result<Response, AdminError> {
                 .filter(|n| !n.is_empty())
                 .ok_or_else(|| AdminError::BadRequest("Realm name cannot be empty".into()))?;
             if !valid_realm_name(&name) {
-                return Err(AdminError::BadRequest(format!("Invalid realm name: {name}")));
+                return Err(AdminError::BadRequest(format!(
+                    "Invalid realm name: {name}"
+                )));
             }
             let mut record = RealmRecord {
-                id: input.id.clone().filter(|i| !i.is_empty()).unwrap_or_default(),
+                id: input
+                    .id
+                    .clone()
+                    .filter(|i| !i.is_empty())
+                    .unwrap_or_default(),
                 name: name.clone(),
                 ..Default::default()
             };
@@ -69,10 +83,13 @@ pub fn collection(cx: &Cx) -> Result<Response, AdminError> {
                 import_contents(w, &created, &input, now)?;
                 // A creator who is not a super-admin gets the new realm's management roles.
                 if !caller.is_super_admin() {
-                    let master = w.realm_by_name(MASTER)?.ok_or_else(|| AdminError::Internal("no master realm".into()))?;
+                    let master = w
+                        .realm_by_name(MASTER)?
+                        .ok_or_else(|| AdminError::Internal("no master realm".into()))?;
                     if let Some(c) = w.client_by_client_id(&master.id, &format!("{name}-realm"))? {
                         for role in w.roles(&master.id, &c.id)? {
-                            w.grant_user_role(&master.id, &caller.claims.sub, &role.id).map_err(store_error)?;
+                            w.grant_user_role(&master.id, &caller.claims.sub, &role.id)
+                                .map_err(store_error)?;
                         }
                     }
                 }
@@ -81,7 +98,9 @@ pub fn collection(cx: &Cx) -> Result<Response, AdminError> {
             let mut r = cx.created(&created.name);
             // Keycloak's Location for a realm is /admin/realms/{name}.
             let base = crate::idp::oidc::base_url(cx.app, cx.request, cx.info);
-            if let Ok(v) = http::HeaderValue::from_str(&format!("{base}/admin/realms/{}", created.name)) {
+            if let Ok(v) =
+                http::HeaderValue::from_str(&format!("{base}/admin/realms/{}", created.name))
+            {
                 r.headers_mut().insert(http::header::LOCATION, v);
             }
             Ok(r)
@@ -91,7 +110,12 @@ pub fn collection(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// Users, roles and groups given inline in a realm representation.
-fn import_contents(w: &mut crate::store::Write, realm: &RealmRecord, input: &RealmInput, now: i64) -> Result<(), AdminError> {
+fn import_contents(
+    w: &mut crate::store::Write,
+    realm: &RealmRecord,
+    input: &RealmInput,
+    now: i64,
+) -> Result<(), AdminError> {
     if let Some(roles) = &input.roles {
         for role in &roles.realm {
             super::roles::create_in(w, realm, &realm.id, false, role).map_err(|e| match e {
@@ -111,7 +135,11 @@ fn import_contents(w: &mut crate::store::Write, realm: &RealmRecord, input: &Rea
             for (client_id, list) in &roles.client {
                 let client = w
                     .client_by_client_id(&realm.id, client_id)?
-                    .ok_or_else(|| AdminError::BadRequest(format!("Unknown client {client_id} in roles.client")))?;
+                    .ok_or_else(|| {
+                        AdminError::BadRequest(format!(
+                            "Unknown client {client_id} in roles.client"
+                        ))
+                    })?;
                 for role in list {
                     super::roles::create_in(w, realm, &client.id, true, role)?;
                 }
@@ -138,7 +166,9 @@ pub fn one(cx: &Cx) -> Result<Response, AdminError> {
             let realm = cx.realm(Permission::ViewRealm).or_else(|e| {
                 // Any authenticated user of a realm may read its own realm's basic info.
                 match e {
-                    AdminError::Forbidden if cx.caller.realm == cx.path.realm => cx.realm_unchecked(),
+                    AdminError::Forbidden if cx.caller.realm == cx.path.realm => {
+                        cx.realm_unchecked()
+                    }
                     other => Err(other),
                 }
             })?;
@@ -155,7 +185,9 @@ pub fn one(cx: &Cx) -> Result<Response, AdminError> {
                         return Err(AdminError::BadRequest("Can't rename master realm".into()));
                     }
                     if !valid_realm_name(name) {
-                        return Err(AdminError::BadRequest(format!("Invalid realm name: {name}")));
+                        return Err(AdminError::BadRequest(format!(
+                            "Invalid realm name: {name}"
+                        )));
                     }
                     updated.name = name.to_string();
                 }
@@ -165,7 +197,9 @@ pub fn one(cx: &Cx) -> Result<Response, AdminError> {
                 if updated.name != realm.name {
                     // Keep the master management client's name in step.
                     if let Some(master) = w.realm_by_name(MASTER)? {
-                        if let Some(mut c) = w.client_by_client_id(&master.id, &format!("{}-realm", realm.name))? {
+                        if let Some(mut c) =
+                            w.client_by_client_id(&master.id, &format!("{}-realm", realm.name))?
+                        {
                             c.client_id = format!("{}-realm", updated.name);
                             w.put_client(&master.id, &c).map_err(store_error)?;
                         }
@@ -187,7 +221,11 @@ pub fn one(cx: &Cx) -> Result<Response, AdminError> {
             cx.app.keys.invalidate(&realm.id);
             Ok(no_content())
         }
-        _ => Err(method_not_allowed(&[Method::GET, Method::PUT, Method::DELETE])),
+        _ => Err(method_not_allowed(&[
+            Method::GET,
+            Method::PUT,
+            Method::DELETE,
+        ])),
     }
 }
 
@@ -197,7 +235,10 @@ pub fn logout_all(cx: &Cx) -> Result<Response, AdminError> {
         return Err(method_not_allowed(&[Method::POST]));
     }
     let realm = cx.realm(Permission::ManageUsers)?;
-    cx.app.store.write(|w| w.delete_realm_sessions(&realm.id)).map_err(store_error)?;
+    cx.app
+        .store
+        .write(|w| w.delete_realm_sessions(&realm.id))
+        .map_err(store_error)?;
     Ok(ok(&serde_json::json!({"realm": realm.name})))
 }
 

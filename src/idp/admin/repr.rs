@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::store::{ClientRecord, CredentialRecord, GroupRecord, RealmRecord, RoleRecord, UserRecord};
+use crate::store::{
+    ClientRecord, CredentialRecord, GroupRecord, RealmRecord, RoleRecord, UserRecord,
+};
 
 /// Attributes arrive as `{"k": ["v"]}` or, from older clients, `{"k": "v"}`.
 #[derive(Debug, Clone, Deserialize)]
@@ -107,7 +109,9 @@ impl RealmInput {
         }
         if let Some(alg) = &self.default_signature_algorithm {
             if !matches!(alg.as_str(), "RS256" | "ES256") {
-                return Err(format!("defaultSignatureAlgorithm {alg} is not supported (RS256, ES256)"));
+                return Err(format!(
+                    "defaultSignatureAlgorithm {alg} is not supported (RS256, ES256)"
+                ));
             }
             realm.default_signature_algorithm = alg.clone();
         }
@@ -199,7 +203,8 @@ pub const REQUIRED_ACTIONS: &[&str] = &[
 ];
 
 fn empty_to_none(s: &Option<String>) -> Option<Option<String>> {
-    s.as_ref().map(|v| Some(v.trim().to_string()).filter(|v| !v.is_empty()))
+    s.as_ref()
+        .map(|v| Some(v.trim().to_string()).filter(|v| !v.is_empty()))
 }
 
 impl UserInput {
@@ -243,7 +248,10 @@ impl UserInput {
             user.email_verified = v;
         }
         if let Some(attrs) = &self.attributes {
-            user.attributes = attrs.iter().map(|(k, v)| (k.clone(), v.clone().into_vec())).collect();
+            user.attributes = attrs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone().into_vec()))
+                .collect();
         }
         if let Some(actions) = &self.required_actions {
             for a in actions {
@@ -534,7 +542,9 @@ mod tests {
     #[test]
     fn user_input_lowercases_and_validates() {
         let mut u = UserRecord::default();
-        let input: UserInput = serde_json::from_str(r#"{"username":"Jane","email":"j@x.org","unknownField":1}"#).unwrap();
+        let input: UserInput =
+            serde_json::from_str(r#"{"username":"Jane","email":"j@x.org","unknownField":1}"#)
+                .unwrap();
         input.apply(&mut u, true).unwrap();
         assert_eq!(u.username, "jane");
         let bad: UserInput = serde_json::from_str(r#"{"username":"  "}"#).unwrap();

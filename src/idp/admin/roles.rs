@@ -40,7 +40,11 @@ pub fn create_in(
         .filter(|n| !n.is_empty())
         .ok_or_else(|| AdminError::BadRequest("Role name is required".into()))?;
     let role = RoleRecord {
-        id: input.id.clone().filter(|i| !i.is_empty()).unwrap_or_else(random_id),
+        id: input
+            .id
+            .clone()
+            .filter(|i| !i.is_empty())
+            .unwrap_or_else(random_id),
         name: name.to_string(),
         description: input.description.clone(),
         container_id: container_id.to_string(),
@@ -62,7 +66,11 @@ pub fn create_in(
 }
 
 /// The realm and the container id of the route, checking `permission`.
-fn target(cx: &Cx, container: Container, permission: Permission) -> Result<(RealmRecord, String), AdminError> {
+fn target(
+    cx: &Cx,
+    container: Container,
+    permission: Permission,
+) -> Result<(RealmRecord, String), AdminError> {
     let client_permission = match permission {
         Permission::ManageRealm => Permission::ManageClients,
         _ => Permission::ViewClients,
@@ -94,7 +102,11 @@ pub fn collection(cx: &Cx, container: Container) -> Result<Response, AdminError>
             let roles = cx.app.store.read()?.roles(&realm.id, &container_id)?;
             let list = roles
                 .iter()
-                .filter(|r| search.as_ref().is_none_or(|s| r.name.to_lowercase().contains(s)))
+                .filter(|r| {
+                    search
+                        .as_ref()
+                        .is_none_or(|s| r.name.to_lowercase().contains(s))
+                })
                 .map(role_repr)
                 .collect();
             Ok(ok(&Value::Array(list)))
@@ -102,10 +114,15 @@ pub fn collection(cx: &Cx, container: Container) -> Result<Response, AdminError>
         Method::POST => {
             let (realm, container_id) = target(cx, container, Permission::ManageRealm)?;
             let input: RoleInput = cx.json()?;
-            let role = cx
-                .app
-                .store
-                .write(|w| create_in(w, &realm, &container_id, container == Container::Client, &input))?;
+            let role = cx.app.store.write(|w| {
+                create_in(
+                    w,
+                    &realm,
+                    &container_id,
+                    container == Container::Client,
+                    &input,
+                )
+            })?;
             Ok(cx.created(&role.name))
         }
         _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
@@ -122,7 +139,12 @@ fn by_name(cx: &Cx, realm: &RealmRecord, container_id: &str) -> Result<RoleRecor
 
 fn update(cx: &Cx, realm: &RealmRecord, mut role: RoleRecord) -> Result<Response, AdminError> {
     let input: RoleInput = cx.json()?;
-    if let Some(name) = input.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+    if let Some(name) = input
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
         role.name = name.to_string();
     }
     if input.description.is_some() {
@@ -132,10 +154,13 @@ fn update(cx: &Cx, realm: &RealmRecord, mut role: RoleRecord) -> Result<Response
         role.attributes = attrs.into_iter().map(|(k, v)| (k, v.into_vec())).collect();
     }
     let name = role.name.clone();
-    cx.app.store.write(|w| w.put_role(&realm.id, &role)).map_err(|e| match e {
-        StoreError::Conflict(_) => conflict(&name),
-        other => store_error(other),
-    })?;
+    cx.app
+        .store
+        .write(|w| w.put_role(&realm.id, &role))
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => conflict(&name),
+            other => store_error(other),
+        })?;
     Ok(no_content())
 }
 
@@ -154,10 +179,17 @@ pub fn one(cx: &Cx, container: Container) -> Result<Response, AdminError> {
         Method::DELETE => {
             let (realm, container_id) = target(cx, container, Permission::ManageRealm)?;
             let role = by_name(cx, &realm, &container_id)?;
-            cx.app.store.write(|w| w.delete_role(&realm.id, &role.id)).map_err(store_error)?;
+            cx.app
+                .store
+                .write(|w| w.delete_role(&realm.id, &role.id))
+                .map_err(store_error)?;
             Ok(no_content())
         }
-        _ => Err(method_not_allowed(&[Method::GET, Method::PUT, Method::DELETE])),
+        _ => Err(method_not_allowed(&[
+            Method::GET,
+            Method::PUT,
+            Method::DELETE,
+        ])),
     }
 }
 
@@ -193,12 +225,15 @@ pub fn composites(cx: &Cx) -> Result<Response, AdminError> {
             let refs: Vec<RoleRef> = cx.json()?;
             let add = cx.method() == Method::POST;
             cx.app.store.write(|w| {
-                let mut role = w.role(&realm.id, &role.id)?.ok_or_else(|| AdminError::NotFound("Could not find role".into()))?;
+                let mut role = w
+                    .role(&realm.id, &role.id)?
+                    .ok_or_else(|| AdminError::NotFound("Could not find role".into()))?;
                 for r in &refs {
                     let found = match (&r.id, &r.name) {
                         (Some(id), _) => w.role(&realm.id, id)?,
                         (None, Some(name)) => {
-                            let container = r.container_id.clone().unwrap_or_else(|| realm.id.clone());
+                            let container =
+                                r.container_id.clone().unwrap_or_else(|| realm.id.clone());
                             w.role_by_name(&realm.id, &container, name)?
                         }
                         _ => None,
@@ -216,7 +251,11 @@ pub fn composites(cx: &Cx) -> Result<Response, AdminError> {
             })?;
             Ok(no_content())
         }
-        _ => Err(method_not_allowed(&[Method::GET, Method::POST, Method::DELETE])),
+        _ => Err(method_not_allowed(&[
+            Method::GET,
+            Method::POST,
+            Method::DELETE,
+        ])),
     }
 }
 
@@ -237,7 +276,12 @@ pub fn users(cx: &Cx) -> Result<Response, AdminError> {
         }
     }
     users.sort_by(|a, b| a.username.cmp(&b.username));
-    let list = users.iter().skip(first).take(max).map(|u| user_repr(u, true)).collect();
+    let list = users
+        .iter()
+        .skip(first)
+        .take(max)
+        .map(|u| user_repr(u, true))
+        .collect();
     Ok(ok(&Value::Array(list)))
 }
 
@@ -259,9 +303,16 @@ pub fn by_id(cx: &Cx) -> Result<Response, AdminError> {
         Method::GET => Ok(ok(&role_repr(&role))),
         Method::PUT => update(cx, &realm, role),
         Method::DELETE => {
-            cx.app.store.write(|w| w.delete_role(&realm.id, &role.id)).map_err(store_error)?;
+            cx.app
+                .store
+                .write(|w| w.delete_role(&realm.id, &role.id))
+                .map_err(store_error)?;
             Ok(no_content())
         }
-        _ => Err(method_not_allowed(&[Method::GET, Method::PUT, Method::DELETE])),
+        _ => Err(method_not_allowed(&[
+            Method::GET,
+            Method::PUT,
+            Method::DELETE,
+        ])),
     }
 }

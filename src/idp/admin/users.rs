@@ -20,19 +20,28 @@ use super::repr::{credential_repr, group_repr, role_repr, user_repr, CredentialI
 use super::{method_not_allowed, no_content, ok, store_error, Cx, Permission};
 
 /// Hash a plain password (or keep Keycloak's pre-hashed form) into a credential record.
-fn credential_from_input(input: &CredentialInput, now: i64) -> Result<CredentialRecord, AdminError> {
+fn credential_from_input(
+    input: &CredentialInput,
+    now: i64,
+) -> Result<CredentialRecord, AdminError> {
     let kind = input.kind.clone().unwrap_or_else(|| "password".into());
-    let (secret_data, credential_data) = match (&input.value, &input.secret_data, &input.credential_data) {
-        (Some(value), _, _) if kind == "password" => {
-            if value.is_empty() {
-                return Err(AdminError::BadRequest("Password must not be empty".into()));
+    let (secret_data, credential_data) =
+        match (&input.value, &input.secret_data, &input.credential_data) {
+            (Some(value), _, _) if kind == "password" => {
+                if value.is_empty() {
+                    return Err(AdminError::BadRequest("Password must not be empty".into()));
+                }
+                let h = hash_password(value, &Argon2Params::default())
+                    .map_err(|e| AdminError::Internal(e.to_string()))?;
+                (h.secret_data, h.credential_data)
             }
-            let h = hash_password(value, &Argon2Params::default()).map_err(|e| AdminError::Internal(e.to_string()))?;
-            (h.secret_data, h.credential_data)
-        }
-        (_, Some(secret), Some(data)) => (secret.clone(), data.clone()),
-        _ => return Err(AdminError::BadRequest("Credential needs a value (or secretData and credentialData)".into())),
-    };
+            (_, Some(secret), Some(data)) => (secret.clone(), data.clone()),
+            _ => {
+                return Err(AdminError::BadRequest(
+                    "Credential needs a value (or secretData and credentialData)".into(),
+                ))
+            }
+        };
     Ok(CredentialRecord {
         id: random_id(),
         kind,
@@ -48,7 +57,12 @@ fn credential_from_input(input: &CredentialInput, now: i64) -> Result<Credential
 /// Create a user from its representation (credentials, realm/client roles and groups
 /// included) inside the caller's transaction. `hashed` carries credentials hashed
 /// beforehand off the transaction; when `None`, any plain passwords are hashed here.
-pub fn create_in(w: &mut Write, realm: &RealmRecord, input: &UserInput, now: i64) -> Result<String, AdminError> {
+pub fn create_in(
+    w: &mut Write,
+    realm: &RealmRecord,
+    input: &UserInput,
+    now: i64,
+) -> Result<String, AdminError> {
     create_with(w, realm, input, now, None)
 }
 
@@ -59,23 +73,35 @@ fn create_with(
     now: i64,
     hashed: Option<Vec<CredentialRecord>>,
 ) -> Result<String, AdminError> {
-    if input.username.as_deref().is_none_or(|u| u.trim().is_empty()) {
+    if input
+        .username
+        .as_deref()
+        .is_none_or(|u| u.trim().is_empty())
+    {
         return Err(AdminError::BadRequest("User name is missing".into()));
     }
     let mut user = UserRecord {
-        id: input.id.clone().filter(|i| !i.is_empty()).unwrap_or_else(random_id),
+        id: input
+            .id
+            .clone()
+            .filter(|i| !i.is_empty())
+            .unwrap_or_else(random_id),
         enabled: false,
         created_timestamp: input.created_timestamp.unwrap_or(now),
         ..Default::default()
     };
-    input.apply(&mut user, true).map_err(AdminError::BadRequest)?;
+    input
+        .apply(&mut user, true)
+        .map_err(AdminError::BadRequest)?;
     if input.enabled.is_none() {
         user.enabled = false;
     }
     if let Some(client_id) = &input.service_account_client_id {
         let client = w
             .client_by_client_id(&realm.id, client_id)?
-            .ok_or_else(|| AdminError::BadRequest(format!("Unknown service account client {client_id}")))?;
+            .ok_or_else(|| {
+                AdminError::BadRequest(format!("Unknown service account client {client_id}"))
+            })?;
         user.service_account_client_id = Some(client.id);
     }
     realm::create_user(w, realm, &user).map_err(store_error)?;
@@ -89,13 +115,15 @@ fn create_with(
             .collect::<Result<Vec<_>, _>>()?,
     };
     for c in &credentials {
-        w.put_credential(&realm.id, &user.id, c).map_err(store_error)?;
+        w.put_credential(&realm.id, &user.id, c)
+            .map_err(store_error)?;
     }
     for name in input.realm_roles.iter().flatten() {
         let role = w
             .role_by_name(&realm.id, &realm.id, name)?
             .ok_or_else(|| AdminError::NotFound(format!("Role not found: {name}")))?;
-        w.grant_user_role(&realm.id, &user.id, &role.id).map_err(store_error)?;
+        w.grant_user_role(&realm.id, &user.id, &role.id)
+            .map_err(store_error)?;
     }
     for (client_id, names) in input.client_roles.iter().flatten() {
         let client = w
@@ -105,13 +133,15 @@ fn create_with(
             let role = w
                 .role_by_name(&realm.id, &client.id, name)?
                 .ok_or_else(|| AdminError::NotFound(format!("Role not found: {name}")))?;
-            w.grant_user_role(&realm.id, &user.id, &role.id).map_err(store_error)?;
+            w.grant_user_role(&realm.id, &user.id, &role.id)
+                .map_err(store_error)?;
         }
     }
     for path in input.groups.iter().flatten() {
         let group = super::groups::find_by_path(w, &realm.id, path)?
             .ok_or_else(|| AdminError::NotFound(format!("Group {path} not found")))?;
-        w.add_member(&realm.id, &group.id, &user.id).map_err(store_error)?;
+        w.add_member(&realm.id, &group.id, &user.id)
+            .map_err(store_error)?;
     }
     Ok(user.id)
 }
@@ -158,10 +188,18 @@ pub async fn collection(cx: &Cx<'_>) -> Result<Response, AdminError> {
                         return false;
                     }
                 }
-                username.as_ref().is_none_or(|w| matches(Some(&u.username), w, exact))
-                    && email.as_ref().is_none_or(|w| matches(u.email.as_deref(), w, exact))
-                    && first_name.as_ref().is_none_or(|w| matches(u.first_name.as_deref(), w, exact))
-                    && last_name.as_ref().is_none_or(|w| matches(u.last_name.as_deref(), w, exact))
+                username
+                    .as_ref()
+                    .is_none_or(|w| matches(Some(&u.username), w, exact))
+                    && email
+                        .as_ref()
+                        .is_none_or(|w| matches(u.email.as_deref(), w, exact))
+                    && first_name
+                        .as_ref()
+                        .is_none_or(|w| matches(u.first_name.as_deref(), w, exact))
+                    && last_name
+                        .as_ref()
+                        .is_none_or(|w| matches(u.last_name.as_deref(), w, exact))
                     && enabled.is_none_or(|e| u.enabled == e)
             };
             let mut out = Vec::new();
@@ -194,7 +232,9 @@ pub async fn collection(cx: &Cx<'_>) -> Result<Response, AdminError> {
                     }
                 }
             }
-            Ok(ok(&Value::Array(out.iter().map(|u| user_repr(u, brief)).collect())))
+            Ok(ok(&Value::Array(
+                out.iter().map(|u| user_repr(u, brief)).collect(),
+            )))
         }
         Method::POST => {
             let realm = cx.realm(Permission::ManageUsers)?;
@@ -203,11 +243,17 @@ pub async fn collection(cx: &Cx<'_>) -> Result<Response, AdminError> {
             let now = cx.now_ms;
             let creds = input.credentials.clone().unwrap_or_default();
             let hashed = tokio::task::spawn_blocking(move || {
-                creds.iter().map(|c| credential_from_input(c, now)).collect::<Result<Vec<_>, _>>()
+                creds
+                    .iter()
+                    .map(|c| credential_from_input(c, now))
+                    .collect::<Result<Vec<_>, _>>()
             })
             .await
             .map_err(|e| AdminError::Internal(e.to_string()))??;
-            let id = cx.app.store.write(|w| create_with(w, &realm, &input, now, Some(hashed)))?;
+            let id = cx
+                .app
+                .store
+                .write(|w| create_with(w, &realm, &input, now, Some(hashed)))?;
             Ok(cx.created(&id))
         }
         _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
@@ -258,8 +304,11 @@ pub fn one(cx: &Cx) -> Result<Response, AdminError> {
                     .user(&realm.id, &cx.path.id)?
                     .ok_or_else(|| AdminError::NotFound("User not found".into()))?;
                 let was_enabled = user.enabled;
-                input.apply(&mut user, true).map_err(AdminError::BadRequest)?;
-                w.put_user(&realm.id, &user, realm.duplicate_emails_allowed).map_err(store_error)?;
+                input
+                    .apply(&mut user, true)
+                    .map_err(AdminError::BadRequest)?;
+                w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)
+                    .map_err(store_error)?;
                 if was_enabled && !user.enabled {
                     // A disabled user's sessions end at once.
                     for s in w.user_sessions(&realm.id, &user.id)? {
@@ -272,14 +321,22 @@ pub fn one(cx: &Cx) -> Result<Response, AdminError> {
         }
         Method::DELETE => {
             let realm = cx.realm(Permission::ManageUsers)?;
-            let existed = cx.app.store.write(|w| w.delete_user(&realm.id, &cx.path.id)).map_err(store_error)?;
+            let existed = cx
+                .app
+                .store
+                .write(|w| w.delete_user(&realm.id, &cx.path.id))
+                .map_err(store_error)?;
             if existed {
                 Ok(no_content())
             } else {
                 Err(AdminError::NotFound("User not found".into()))
             }
         }
-        _ => Err(method_not_allowed(&[Method::GET, Method::PUT, Method::DELETE])),
+        _ => Err(method_not_allowed(&[
+            Method::GET,
+            Method::PUT,
+            Method::DELETE,
+        ])),
     }
 }
 
@@ -291,7 +348,9 @@ pub async fn reset_password(cx: &Cx<'_>) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     let input: CredentialInput = cx.json()?;
     if input.kind.as_deref().is_some_and(|k| k != "password") {
-        return Err(AdminError::BadRequest("Only password credentials can be reset".into()));
+        return Err(AdminError::BadRequest(
+            "Only password credentials can be reset".into(),
+        ));
     }
     let value = input
         .value
@@ -324,14 +383,16 @@ pub async fn reset_password(cx: &Cx<'_>) -> Result<Response, AdminError> {
                 w.delete_credential(&realm.id, &user.id, &old.id)?;
             }
         }
-        w.put_credential(&realm.id, &user.id, &credential).map_err(store_error)?;
+        w.put_credential(&realm.id, &user.id, &credential)
+            .map_err(store_error)?;
         let has_action = user.required_actions.iter().any(|a| a == "UPDATE_PASSWORD");
         if temporary && !has_action {
             user.required_actions.push("UPDATE_PASSWORD".into());
         } else if !temporary && has_action {
             user.required_actions.retain(|a| a != "UPDATE_PASSWORD");
         }
-        w.put_user(&realm.id, &user, realm.duplicate_emails_allowed).map_err(store_error)?;
+        w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)
+            .map_err(store_error)?;
         Ok::<_, AdminError>(())
     })?;
     Ok(no_content())
@@ -349,19 +410,34 @@ pub enum View {
 }
 
 /// Role ids a user holds in any way (direct, groups, composites).
-fn effective_ids(read: &crate::store::Read, realm: &str, user: &str) -> Result<HashSet<String>, AdminError> {
+fn effective_ids(
+    read: &crate::store::Read,
+    realm: &str,
+    user: &str,
+) -> Result<HashSet<String>, AdminError> {
     let mut start = read.user_role_ids(realm, user)?;
     for g in group_ids_with_ancestors(read, realm, user)? {
         start.extend(read.group_role_ids(realm, &g)?);
     }
-    Ok(expand(read, realm, start)?.into_iter().map(|r| r.id).collect())
+    Ok(expand(read, realm, start)?
+        .into_iter()
+        .map(|r| r.id)
+        .collect())
 }
 
-fn role_list(cx: &Cx, realm: &RealmRecord, container: &str, view: View) -> Result<Vec<RoleRecord>, AdminError> {
+fn role_list(
+    cx: &Cx,
+    realm: &RealmRecord,
+    container: &str,
+    view: View,
+) -> Result<Vec<RoleRecord>, AdminError> {
     let read = cx.app.store.read()?;
     let all = read.roles(&realm.id, container)?;
     let ids: HashSet<String> = match view {
-        View::Direct => read.user_role_ids(&realm.id, &cx.path.id)?.into_iter().collect(),
+        View::Direct => read
+            .user_role_ids(&realm.id, &cx.path.id)?
+            .into_iter()
+            .collect(),
         View::Composite | View::Available => effective_ids(&read, &realm.id, &cx.path.id)?,
     };
     Ok(all
@@ -380,18 +456,27 @@ struct RoleRef {
     name: Option<String>,
 }
 
-fn resolve_roles(cx: &Cx, realm: &RealmRecord, container: &str) -> Result<Vec<RoleRecord>, AdminError> {
+fn resolve_roles(
+    cx: &Cx,
+    realm: &RealmRecord,
+    container: &str,
+) -> Result<Vec<RoleRecord>, AdminError> {
     let refs: Vec<RoleRef> = cx.json()?;
     let read = cx.app.store.read()?;
     let mut out = Vec::new();
     for r in refs {
         let found = match (&r.id, &r.name) {
-            (Some(id), _) => read.role(&realm.id, id)?.filter(|role| role.container_id == container),
+            (Some(id), _) => read
+                .role(&realm.id, id)?
+                .filter(|role| role.container_id == container),
             (None, Some(name)) => read.role_by_name(&realm.id, container, name)?,
             (None, None) => None,
         };
         out.push(found.ok_or_else(|| {
-            AdminError::NotFound(format!("Could not find role: {}", r.name.or(r.id).unwrap_or_default()))
+            AdminError::NotFound(format!(
+                "Could not find role: {}",
+                r.name.or(r.id).unwrap_or_default()
+            ))
         })?);
     }
     Ok(out)
@@ -407,7 +492,8 @@ fn map_roles(cx: &Cx, realm: &RealmRecord, container: &str) -> Result<Response, 
             cx.app.store.write(|w| {
                 for role in &roles {
                     if grant {
-                        w.grant_user_role(&realm.id, &cx.path.id, &role.id).map_err(store_error)?;
+                        w.grant_user_role(&realm.id, &cx.path.id, &role.id)
+                            .map_err(store_error)?;
                     } else {
                         w.revoke_user_role(&realm.id, &cx.path.id, &role.id)?;
                     }
@@ -416,7 +502,11 @@ fn map_roles(cx: &Cx, realm: &RealmRecord, container: &str) -> Result<Response, 
             })?;
             Ok(no_content())
         }
-        _ => Err(method_not_allowed(&[Method::GET, Method::POST, Method::DELETE])),
+        _ => Err(method_not_allowed(&[
+            Method::GET,
+            Method::POST,
+            Method::DELETE,
+        ])),
     }
 }
 
@@ -465,12 +555,16 @@ pub fn role_mappings(cx: &Cx) -> Result<Response, AdminError> {
     let mut realm_mappings = Vec::new();
     let mut client_mappings: BTreeMap<String, Value> = BTreeMap::new();
     for id in read.user_role_ids(&realm.id, &cx.path.id)? {
-        let Some(role) = read.role(&realm.id, &id)? else { continue };
+        let Some(role) = read.role(&realm.id, &id)? else {
+            continue;
+        };
         if role.client_role {
             if let Some(client) = read.client(&realm.id, &role.container_id)? {
                 let entry = client_mappings
                     .entry(client.client_id.clone())
-                    .or_insert_with(|| json!({"id": client.id, "client": client.client_id, "mappings": []}));
+                    .or_insert_with(
+                        || json!({"id": client.id, "client": client.client_id, "mappings": []}),
+                    );
                 if let Some(list) = entry["mappings"].as_array_mut() {
                     list.push(role_repr(&role));
                 }
@@ -501,7 +595,11 @@ pub fn groups(cx: &Cx) -> Result<Response, AdminError> {
     for id in read.user_group_ids(&realm.id, &cx.path.id)? {
         if let Some(g) = read.group(&realm.id, &id)? {
             let path = group_path(&read, &realm.id, &g)?;
-            out.push(group_repr(&g, &path, read.group_children(&realm.id, Some(&g.id))?.len()));
+            out.push(group_repr(
+                &g,
+                &path,
+                read.group_children(&realm.id, Some(&g.id))?.len(),
+            ));
         }
     }
     out.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
@@ -539,7 +637,9 @@ pub fn credentials(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewUsers)?;
     load_user(cx, &realm)?;
     let creds = cx.app.store.read()?.credentials(&realm.id, &cx.path.id)?;
-    Ok(ok(&Value::Array(creds.iter().map(credential_repr).collect())))
+    Ok(ok(&Value::Array(
+        creds.iter().map(credential_repr).collect(),
+    )))
 }
 
 /// `DELETE /users/{id}/credentials/{cred}`
@@ -572,7 +672,8 @@ pub fn sessions(cx: &Cx) -> Result<Response, AdminError> {
         .iter()
         .filter(|s| !s.offline)
         .map(|s| {
-            let clients: BTreeMap<String, String> = s.clients.keys().map(|c| (c.clone(), c.clone())).collect();
+            let clients: BTreeMap<String, String> =
+                s.clients.keys().map(|c| (c.clone(), c.clone())).collect();
             json!({
                 "id": s.id, "username": user.username, "userId": user.id,
                 "ipAddress": s.ip_address, "start": s.created_at, "lastAccess": s.last_access,
@@ -591,7 +692,12 @@ pub fn logout(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     load_user(cx, &realm)?;
     cx.app.store.write(|w| {
-        for s in w.user_sessions(&realm.id, &cx.path.id)? {
+        // Offline sessions are consents, not logins: they survive a logout (as in Keycloak).
+        for s in w
+            .user_sessions(&realm.id, &cx.path.id)?
+            .into_iter()
+            .filter(|s| !s.offline)
+        {
             w.delete_session(&realm.id, &s.id)?;
         }
         Ok::<_, AdminError>(())

@@ -17,17 +17,34 @@ use crate::idp::sessions::new_session;
 use crate::store::{CredentialRecord, LoginFlowRecord, RealmRecord, UserRecord};
 
 use super::authorize::{issue_code, login_vars};
-use super::{add_cookie, cookie, new_secret, session_cookies, set_cookie, sha256_hex, PageCx, AUTH_SESSION_COOKIE};
+use super::{
+    add_cookie, cookie, new_secret, session_cookies, set_cookie, sha256_hex, PageCx,
+    AUTH_SESSION_COOKIE,
+};
 
 pub const UPDATE_PASSWORD: &str = "UPDATE_PASSWORD";
 
 /// The login form for a flow.
-pub fn login_page(page: &PageCx, flow: &LoginFlowRecord, username: Option<&str>, error_key: Option<&str>) -> Response {
+pub fn login_page(
+    page: &PageCx,
+    flow: &LoginFlowRecord,
+    username: Option<&str>,
+    error_key: Option<&str>,
+) -> Response {
     let error = error_key.map(|k| page.msg(k));
-    page.render(StatusCode::OK, "login/login.html", login_vars(page, flow, username, error.as_deref()))
+    page.render(
+        StatusCode::OK,
+        "login/login.html",
+        login_vars(page, flow, username, error.as_deref()),
+    )
 }
 
-fn update_password_page(page: &PageCx, flow: &LoginFlowRecord, username: &str, error_key: Option<&str>) -> Response {
+fn update_password_page(
+    page: &PageCx,
+    flow: &LoginFlowRecord,
+    username: &str,
+    error_key: Option<&str>,
+) -> Response {
     let mut vars = BTreeMap::new();
     vars.insert(
         "action_url",
@@ -39,7 +56,12 @@ fn update_password_page(page: &PageCx, flow: &LoginFlowRecord, username: &str, e
     );
     vars.insert("csrf_token", Ctx::from(flow.csrf_token.clone()));
     vars.insert("username", Ctx::from(username.to_string()));
-    vars.insert("error", error_key.map(|k| Ctx::from(page.msg(k))).unwrap_or(Ctx::from(())));
+    vars.insert(
+        "error",
+        error_key
+            .map(|k| Ctx::from(page.msg(k)))
+            .unwrap_or(Ctx::from(())),
+    );
     page.render(StatusCode::OK, "login/login-update-password.html", vars)
 }
 
@@ -51,24 +73,48 @@ fn form(request: &Request) -> BTreeMap<String, String> {
 }
 
 /// `/realms/{realm}/login-actions/{action}?flow=...`
-pub async fn login_action(app: &App, request: &Request, info: &RequestInfo, realm_name: &str, action: &str) -> Response {
-    let realm = match app.store.read().ok().and_then(|r| r.realm_by_name(realm_name).ok().flatten()) {
+pub async fn login_action(
+    app: &App,
+    request: &Request,
+    info: &RequestInfo,
+    realm_name: &str,
+    action: &str,
+) -> Response {
+    let realm = match app
+        .store
+        .read()
+        .ok()
+        .and_then(|r| r.realm_by_name(realm_name).ok().flatten())
+    {
         Some(r) if r.enabled => r,
         _ => return crate::http::ApiError::NotFound.into_response(),
     };
     let page = PageCx::new(app, &realm, request, None);
-    let flow_id = request
-        .uri()
-        .query()
-        .and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "flow").map(|(_, v)| v.into_owned()));
+    let flow_id = request.uri().query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "flow")
+            .map(|(_, v)| v.into_owned())
+    });
     let now = app.clock.now_millis();
     let flow = flow_id
-        .and_then(|id| app.store.read().ok()?.login_flow(&realm.id, &id).ok().flatten())
+        .and_then(|id| {
+            app.store
+                .read()
+                .ok()?
+                .login_flow(&realm.id, &id)
+                .ok()
+                .flatten()
+        })
         .filter(|f| f.expires_at > now);
     let Some(mut flow) = flow else {
         return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
     };
-    let page = PageCx::new(app, &realm, request, flow.params.get("ui_locales").map(String::as_str));
+    let page = PageCx::new(
+        app,
+        &realm,
+        request,
+        flow.params.get("ui_locales").map(String::as_str),
+    );
     // The flow belongs to the browser holding its cookie.
     let bound = cookie(request, AUTH_SESSION_COOKIE)
         .is_some_and(|c| constant_time_eq(sha256_hex(c).as_bytes(), flow.browser_hash.as_bytes()));
@@ -83,7 +129,8 @@ pub async fn login_action(app: &App, request: &Request, info: &RequestInfo, real
         };
     }
     if request.method() != Method::POST {
-        return crate::http::ApiError::MethodNotAllowed(vec![Method::GET, Method::POST]).into_response();
+        return crate::http::ApiError::MethodNotAllowed(vec![Method::GET, Method::POST])
+            .into_response();
     }
     let fields = form(request);
     let csrf_ok = fields
@@ -107,7 +154,11 @@ async fn authenticate(
     flow: &mut LoginFlowRecord,
     fields: &BTreeMap<String, String>,
 ) -> Response {
-    let username = fields.get("username").map(String::as_str).unwrap_or("").trim();
+    let username = fields
+        .get("username")
+        .map(String::as_str)
+        .unwrap_or("")
+        .trim();
     let password = fields.get("password").map(String::as_str).unwrap_or("");
     flow.remember_me = realm.remember_me && fields.get("rememberMe").is_some_and(|v| v == "on");
     let result = match authenticate_password(app, realm, username, password).await {
@@ -117,8 +168,12 @@ async fn authenticate(
     let authenticated = match result {
         Ok(a) => a,
         // Same page, same message, whether or not the user exists.
-        Err(AuthnFailure::Invalid) => return login_page(page, flow, Some(username), Some("invalidUserMessage")),
-        Err(AuthnFailure::Disabled) => return login_page(page, flow, Some(username), Some("accountDisabledMessage")),
+        Err(AuthnFailure::Invalid) => {
+            return login_page(page, flow, Some(username), Some("invalidUserMessage"))
+        }
+        Err(AuthnFailure::Disabled) => {
+            return login_page(page, flow, Some(username), Some("accountDisabledMessage"))
+        }
     };
     let user = authenticated.user;
     let mut pending: Vec<String> = user.required_actions.clone();
@@ -131,7 +186,10 @@ async fn authenticate(
     if pending.iter().any(|a| a != UPDATE_PASSWORD) {
         // Other required actions (OTP set-up, e-mail verification, profile) are not
         // available yet; refusing is safer than skipping them.
-        return page.error_text(StatusCode::FORBIDDEN, "Account is not fully set up. Please contact your administrator.");
+        return page.error_text(
+            StatusCode::FORBIDDEN,
+            "Account is not fully set up. Please contact your administrator.",
+        );
     }
     // Remember who authenticated; a new CSRF token for the next form.
     flow.user_id = Some(user.id.clone());
@@ -153,11 +211,19 @@ async fn required_action(
     let Some(user_id) = flow.user_id.clone() else {
         return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
     };
-    let Some(user) = app.store.read().ok().and_then(|r| r.user(&realm.id, &user_id).ok().flatten()) else {
+    let Some(user) = app
+        .store
+        .read()
+        .ok()
+        .and_then(|r| r.user(&realm.id, &user_id).ok().flatten())
+    else {
         return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
     };
     let new = fields.get("password-new").map(String::as_str).unwrap_or("");
-    let confirm = fields.get("password-confirm").map(String::as_str).unwrap_or("");
+    let confirm = fields
+        .get("password-confirm")
+        .map(String::as_str)
+        .unwrap_or("");
     if new.is_empty() {
         return update_password_page(page, flow, &user.username, Some("missingPasswordMessage"));
     }
@@ -165,13 +231,19 @@ async fn required_action(
         return update_password_page(page, flow, &user.username, Some("notMatchPasswordMessage"));
     }
     let password = new.to_string();
-    let hashed = match tokio::task::spawn_blocking(move || hash_password(&password, &Argon2Params::default())).await {
+    let hashed = match tokio::task::spawn_blocking(move || {
+        hash_password(&password, &Argon2Params::default())
+    })
+    .await
+    {
         Ok(Ok(h)) => h,
         _ => return page.error(StatusCode::INTERNAL_SERVER_ERROR, "unexpectedErrorMessage"),
     };
     let now = app.clock.now_millis();
     let updated = app.store.write(|w| {
-        let mut user = w.user(&realm.id, &user_id)?.ok_or(crate::store::StoreError::Missing("user"))?;
+        let mut user = w
+            .user(&realm.id, &user_id)?
+            .ok_or(crate::store::StoreError::Missing("user"))?;
         for old in w.credentials(&realm.id, &user_id)? {
             if old.kind == "password" {
                 w.delete_credential(&realm.id, &user_id, &old.id)?;
@@ -195,25 +267,50 @@ async fn required_action(
         Ok::<_, crate::store::StoreError>(user)
     });
     match updated {
-        Ok(user) if user.required_actions.is_empty() => complete(app, page, info, realm, flow, &user),
-        Ok(_) => page.error_text(StatusCode::FORBIDDEN, "Account is not fully set up. Please contact your administrator."),
+        Ok(user) if user.required_actions.is_empty() => {
+            complete(app, page, info, realm, flow, &user)
+        }
+        Ok(_) => page.error_text(
+            StatusCode::FORBIDDEN,
+            "Account is not fully set up. Please contact your administrator.",
+        ),
         Err(e) => crate::http::ApiError::from(e).into_response(),
     }
 }
 
 /// The user is in: a new SSO session, its cookies, and a code for the client.
-fn complete(app: &App, page: &PageCx<'_>, info: &RequestInfo, realm: &RealmRecord, flow: &LoginFlowRecord, user: &UserRecord) -> Response {
+fn complete(
+    app: &App,
+    page: &PageCx<'_>,
+    info: &RequestInfo,
+    realm: &RealmRecord,
+    flow: &LoginFlowRecord,
+    user: &UserRecord,
+) -> Response {
     let Some(client) = flow
         .params
         .get("client_id")
-        .and_then(|id| app.store.read().ok()?.client_by_client_id(&realm.id, id).ok().flatten())
+        .and_then(|id| {
+            app.store
+                .read()
+                .ok()?
+                .client_by_client_id(&realm.id, id)
+                .ok()
+                .flatten()
+        })
         .filter(|c| c.enabled)
     else {
         return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
     };
     let now = app.clock.now_millis();
     let secret = new_secret();
-    let mut session = new_session(&user.id, now, info.peer.map(|p| p.ip().to_string()), flow.remember_me, false);
+    let mut session = new_session(
+        &user.id,
+        now,
+        info.peer.map(|p| p.ip().to_string()),
+        flow.remember_me,
+        false,
+    );
     session.cookie_hash = Some(sha256_hex(&secret));
     let stored = app.store.write(|w| {
         w.put_session(&realm.id, &session)?;
@@ -223,9 +320,17 @@ fn complete(app: &App, page: &PageCx<'_>, info: &RequestInfo, realm: &RealmRecor
     if let Err(e) = stored {
         return crate::http::ApiError::from(e).into_response();
     }
-    let iss = issuer(app, page.request, info, &realm.name);
-    let mut response = issue_code(app, realm, &client, &session, &flow.params, &iss);
+    let mut response = match flow.params.get("device") {
+        Some(device) => super::device::approve(app, page, realm, device, &session),
+        None => {
+            let iss = issuer(app, page.request, info, &realm.name);
+            issue_code(app, realm, &client, &session, &flow.params, &iss)
+        }
+    };
     session_cookies(&mut response, realm, &session, &secret, info);
-    add_cookie(&mut response, set_cookie(AUTH_SESSION_COOKIE, "", &realm.name, info, true, Some(0)));
+    add_cookie(
+        &mut response,
+        set_cookie(AUTH_SESSION_COOKIE, "", &realm.name, info, true, Some(0)),
+    );
     response
 }

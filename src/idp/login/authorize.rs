@@ -16,7 +16,10 @@ use crate::idp::oidc::{issuer, parameters};
 use crate::idp::tokens::Scopes;
 use crate::store::{AuthCodeRecord, ClientRecord, LoginFlowRecord, RealmRecord, SessionRecord};
 
-use super::{add_cookie, new_secret, set_cookie, sha256_hex, sso_session, PageCx, AUTH_SESSION_COOKIE, FLOW_LIFETIME_MS};
+use super::{
+    add_cookie, new_secret, set_cookie, sha256_hex, sso_session, PageCx, AUTH_SESSION_COOKIE,
+    FLOW_LIFETIME_MS,
+};
 
 /// The validated parameters of an authorization request, kept in the login flow.
 pub type AuthParams = BTreeMap<String, String>;
@@ -55,7 +58,10 @@ impl ClientReturn<'_> {
     }
 
     pub fn error(&self, error: &str, description: &str) -> Response {
-        self.send(vec![("error", error.into()), ("error_description", description.into())])
+        self.send(vec![
+            ("error", error.into()),
+            ("error_description", description.into()),
+        ])
     }
 }
 
@@ -70,7 +76,11 @@ fn form_post(action: &str, params: &[(&str, String)]) -> Response {
     };
     let mut inputs = String::new();
     for (k, v) in params {
-        inputs.push_str(&format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(k), esc(v)));
+        inputs.push_str(&format!(
+            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+            esc(k),
+            esc(v)
+        ));
     }
     let html = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Submit This Form</title></head>\
@@ -80,15 +90,26 @@ fn form_post(action: &str, params: &[(&str, String)]) -> Response {
     );
     let mut r = super::html_response(StatusCode::OK, html);
     // This page must run its one inline handler and post to the client's origin.
-    r.headers_mut().remove(http::header::CONTENT_SECURITY_POLICY);
+    r.headers_mut()
+        .remove(http::header::CONTENT_SECURITY_POLICY);
     r
 }
 
 /// Issue an authorization code for `session` and send it to the client.
-pub fn issue_code(app: &App, realm: &RealmRecord, client: &ClientRecord, session: &SessionRecord, params: &AuthParams, iss: &str) -> Response {
+pub fn issue_code(
+    app: &App,
+    realm: &RealmRecord,
+    client: &ClientRecord,
+    session: &SessionRecord,
+    params: &AuthParams,
+    iss: &str,
+) -> Response {
     let ret = ClientReturn {
         redirect_uri: params.get("redirect_uri").map(String::as_str).unwrap_or(""),
-        response_mode: params.get("response_mode").map(String::as_str).unwrap_or("query"),
+        response_mode: params
+            .get("response_mode")
+            .map(String::as_str)
+            .unwrap_or("query"),
         state: params.get("state").map(String::as_str),
         issuer: iss,
     };
@@ -106,14 +127,22 @@ pub fn issue_code(app: &App, realm: &RealmRecord, client: &ClientRecord, session
         expires_at: now + realm.access_code_lifespan * 1000,
         used: false,
     };
-    if let Err(e) = app.store.write(|w| w.put_auth_code(&realm.id, &hash_code(&code), &record)) {
+    if let Err(e) = app
+        .store
+        .write(|w| w.put_auth_code(&realm.id, &hash_code(&code), &record))
+    {
         tracing::error!(error = %e, "cannot store an authorization code");
         return ret.error("server_error", "Internal error");
     }
     ret.send(vec![("code", code), ("session_state", session.id.clone())])
 }
 
-pub async fn authorize(app: &App, request: &Request, info: &RequestInfo, realm_name: &str) -> Response {
+pub async fn authorize(
+    app: &App,
+    request: &Request,
+    info: &RequestInfo,
+    realm_name: &str,
+) -> Response {
     let read = match app.store.read() {
         Ok(r) => r,
         Err(e) => return crate::http::ApiError::from(e).into_response(),
@@ -125,7 +154,8 @@ pub async fn authorize(app: &App, request: &Request, info: &RequestInfo, realm_n
                 name: realm_name.to_string(),
                 ..Default::default()
             };
-            return PageCx::new(app, &fallback, request, None).error_text(StatusCode::NOT_FOUND, "Realm does not exist");
+            return PageCx::new(app, &fallback, request, None)
+                .error_text(StatusCode::NOT_FOUND, "Realm does not exist");
         }
     };
     let page = PageCx::new(app, &realm, request, None);
@@ -133,21 +163,42 @@ pub async fn authorize(app: &App, request: &Request, info: &RequestInfo, realm_n
         Ok(p) => p,
         Err(_) => return page.error_text(StatusCode::BAD_REQUEST, "Invalid Request"),
     };
-    let page = PageCx::new(app, &realm, request, params.get("ui_locales").map(String::as_str));
-    let client = match params.get("client_id").map(|id| read.client_by_client_id(&realm.id, id)) {
+    let page = PageCx::new(
+        app,
+        &realm,
+        request,
+        params.get("ui_locales").map(String::as_str),
+    );
+    let client = match params
+        .get("client_id")
+        .map(|id| read.client_by_client_id(&realm.id, id))
+    {
         Some(Ok(Some(c))) if c.enabled && !c.bearer_only => c,
-        Some(Ok(Some(_))) => return page.error_text(StatusCode::BAD_REQUEST, "Client disabled or not allowed to log in"),
+        Some(Ok(Some(_))) => {
+            return page.error_text(
+                StatusCode::BAD_REQUEST,
+                "Client disabled or not allowed to log in",
+            )
+        }
         Some(Ok(None)) => return page.error_text(StatusCode::BAD_REQUEST, "Client not found."),
         Some(Err(e)) => return crate::http::ApiError::from(e).into_response(),
         None => return page.error_text(StatusCode::BAD_REQUEST, "Missing parameter: client_id"),
     };
-    let Some(redirect_uri) = verify_redirect_uri(&client, params.get("redirect_uri").map(String::as_str)) else {
+    let Some(redirect_uri) =
+        verify_redirect_uri(&client, params.get("redirect_uri").map(String::as_str))
+    else {
         return page.error_text(StatusCode::BAD_REQUEST, "Invalid parameter: redirect_uri");
     };
     drop(read);
     let iss = issuer(app, request, info, &realm.name);
-    let response_mode = params.get("response_mode").map(String::as_str).unwrap_or("query");
-    let response_type = params.get("response_type").map(String::as_str).unwrap_or("");
+    let response_mode = params
+        .get("response_mode")
+        .map(String::as_str)
+        .unwrap_or("query");
+    let response_type = params
+        .get("response_type")
+        .map(String::as_str)
+        .unwrap_or("");
     // Keycloak answers code flows in the query unless told otherwise.
     let ret = ClientReturn {
         redirect_uri: &redirect_uri,
@@ -163,7 +214,10 @@ pub async fn authorize(app: &App, request: &Request, info: &RequestInfo, realm_n
         return ret.error("invalid_request", "Invalid parameter: response_mode");
     }
     if response_type != "code" {
-        return ret.error("unsupported_response_type", "Client is not allowed to initiate browser login with given response_type.");
+        return ret.error(
+            "unsupported_response_type",
+            "Client is not allowed to initiate browser login with given response_type.",
+        );
     }
     if !client.standard_flow_enabled {
         return ret.error("unauthorized_client", "Client is not allowed to initiate browser login with given response_type. Standard flow is disabled for the client.");
@@ -175,15 +229,29 @@ pub async fn authorize(app: &App, request: &Request, info: &RequestInfo, realm_n
     // PKCE: S256, or plain only where the client allows it; required for public clients.
     let method = params.get("code_challenge_method").map(String::as_str);
     let challenge = params.get("code_challenge").filter(|c| !c.is_empty());
-    let allowed_plain = client.attributes.get("pkce.code.challenge.method").map(String::as_str) == Some("plain");
+    let allowed_plain = client
+        .attributes
+        .get("pkce.code.challenge.method")
+        .map(String::as_str)
+        == Some("plain");
     match (challenge, method) {
-        (None, Some(_)) => return ret.error("invalid_request", "Missing parameter: code_challenge"),
+        (None, Some(_)) => {
+            return ret.error("invalid_request", "Missing parameter: code_challenge")
+        }
         (None, None) if client.public_client => {
-            return ret.error("invalid_request", "Missing parameter: code_challenge_method");
+            return ret.error(
+                "invalid_request",
+                "Missing parameter: code_challenge_method",
+            );
         }
         (Some(_), Some("S256")) => {}
         (Some(_), Some("plain")) | (Some(_), None) if allowed_plain => {}
-        (Some(_), _) => return ret.error("invalid_request", "Invalid parameter: code challenge method is not configured one"),
+        (Some(_), _) => {
+            return ret.error(
+                "invalid_request",
+                "Invalid parameter: code challenge method is not configured one",
+            )
+        }
         (None, None) => {}
     }
     if let Some(c) = challenge {
@@ -194,7 +262,14 @@ pub async fn authorize(app: &App, request: &Request, info: &RequestInfo, realm_n
 
     let mut flow_params: AuthParams = BTreeMap::new();
     for key in [
-        "client_id", "state", "nonce", "code_challenge", "code_challenge_method", "login_hint", "ui_locales", "max_age",
+        "client_id",
+        "state",
+        "nonce",
+        "code_challenge",
+        "code_challenge_method",
+        "login_hint",
+        "ui_locales",
+        "max_age",
     ] {
         if let Some(v) = params.get(key) {
             flow_params.insert(key.into(), v.clone());
@@ -240,12 +315,27 @@ pub async fn authorize(app: &App, request: &Request, info: &RequestInfo, realm_n
         return crate::http::ApiError::from(e).into_response();
     }
     let mut response = super::actions::login_page(&page, &flow, None, None);
-    add_cookie(&mut response, set_cookie(AUTH_SESSION_COOKIE, &browser_secret, &realm.name, info, true, None));
+    add_cookie(
+        &mut response,
+        set_cookie(
+            AUTH_SESSION_COOKIE,
+            &browser_secret,
+            &realm.name,
+            info,
+            true,
+            None,
+        ),
+    );
     response
 }
 
 /// Build the variables of the login form.
-pub fn login_vars(page: &PageCx, flow: &LoginFlowRecord, username: Option<&str>, error: Option<&str>) -> BTreeMap<&'static str, Ctx> {
+pub fn login_vars(
+    page: &PageCx,
+    flow: &LoginFlowRecord,
+    username: Option<&str>,
+    error: Option<&str>,
+) -> BTreeMap<&'static str, Ctx> {
     let realm = page.realm;
     let mut vars = BTreeMap::new();
     vars.insert(
@@ -259,10 +349,23 @@ pub fn login_vars(page: &PageCx, flow: &LoginFlowRecord, username: Option<&str>,
     vars.insert("csrf_token", Ctx::from(flow.csrf_token.clone()));
     vars.insert(
         "username",
-        Ctx::from(username.map(String::from).or_else(|| flow.params.get("login_hint").cloned()).unwrap_or_default()),
+        Ctx::from(
+            username
+                .map(String::from)
+                .or_else(|| flow.params.get("login_hint").cloned())
+                .unwrap_or_default(),
+        ),
     );
-    vars.insert("error", error.map(|e| Ctx::from(e.to_string())).unwrap_or(Ctx::from(())));
-    vars.insert("login_with_email_allowed", Ctx::from(realm.login_with_email_allowed));
+    vars.insert(
+        "error",
+        error
+            .map(|e| Ctx::from(e.to_string()))
+            .unwrap_or(Ctx::from(())),
+    );
+    vars.insert(
+        "login_with_email_allowed",
+        Ctx::from(realm.login_with_email_allowed),
+    );
     vars.insert("remember_me_enabled", Ctx::from(realm.remember_me));
     vars.insert("remember_me_checked", Ctx::from(flow.remember_me));
     vars

@@ -78,9 +78,12 @@ if (document.cookie.indexOf("KEYCLOAK_3P_COOKIE") !== -1) {
 /// A page meant to be framed by applications: no frame or script restrictions.
 fn framed_page(html: &'static str) -> Response {
     let mut r = Response::new(Bytes::from_static(html.as_bytes()));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     r
 }
 
@@ -91,8 +94,18 @@ fn status(code: StatusCode) -> Response {
 }
 
 /// `login-status-iframe.html` and `login-status-iframe.html/init`.
-pub fn login_status_iframe(app: &App, request: &Request, info: &RequestInfo, realm_name: &str) -> Response {
-    let Some(realm) = app.store.read().ok().and_then(|r| r.realm_by_name(realm_name).ok().flatten()) else {
+pub fn login_status_iframe(
+    app: &App,
+    request: &Request,
+    info: &RequestInfo,
+    realm_name: &str,
+) -> Response {
+    let Some(realm) = app
+        .store
+        .read()
+        .ok()
+        .and_then(|r| r.realm_by_name(realm_name).ok().flatten())
+    else {
         return crate::http::ApiError::NotFound.into_response();
     };
     if !request.uri().path().ends_with("/init") {
@@ -117,7 +130,11 @@ pub fn login_status_iframe(app: &App, request: &Request, info: &RequestInfo, rea
         return status(StatusCode::FORBIDDEN);
     };
     let own = base_url(app, request, info);
-    if origin == own || allowed_origins(&client).iter().any(|o| o == "*" || *o == origin) {
+    if origin == own
+        || allowed_origins(&client)
+            .iter()
+            .any(|o| o == "*" || *o == origin)
+    {
         status(StatusCode::NO_CONTENT)
     } else {
         status(StatusCode::FORBIDDEN)

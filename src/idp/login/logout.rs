@@ -18,12 +18,22 @@ use crate::idp::tokens::{self, Claims};
 use crate::store::{ClientRecord, LoginFlowRecord, RealmRecord};
 
 use super::{
-    add_cookie, clear_session_cookies, cookie, new_secret, redirect, set_cookie, sha256_hex, sso_session, PageCx,
-    AUTH_SESSION_COOKIE, FLOW_LIFETIME_MS,
+    add_cookie, clear_session_cookies, cookie, new_secret, redirect, set_cookie, sha256_hex,
+    sso_session, PageCx, AUTH_SESSION_COOKIE, FLOW_LIFETIME_MS,
 };
 
-pub async fn logout(app: &App, request: &Request, info: &RequestInfo, realm_name: &str) -> Response {
-    let realm = match app.store.read().ok().and_then(|r| r.realm_by_name(realm_name).ok().flatten()) {
+pub async fn logout(
+    app: &App,
+    request: &Request,
+    info: &RequestInfo,
+    realm_name: &str,
+) -> Response {
+    let realm = match app
+        .store
+        .read()
+        .ok()
+        .and_then(|r| r.realm_by_name(realm_name).ok().flatten())
+    {
         Some(r) if r.enabled => r,
         _ => return OAuthError::RealmNotFound.into_response(),
     };
@@ -33,10 +43,12 @@ pub async fn logout(app: &App, request: &Request, info: &RequestInfo, realm_name
         Err(e) => return e.into_response(),
     };
     if request.method() == Method::POST && params.contains_key("refresh_token") {
-        return backchannel(app, request, info, &realm, &params).unwrap_or_else(|e| e.into_response());
+        return backchannel(app, request, info, &realm, &params)
+            .unwrap_or_else(|e| e.into_response());
     }
     if request.method() != Method::GET && request.method() != Method::POST {
-        return crate::http::ApiError::MethodNotAllowed(vec![Method::GET, Method::POST]).into_response();
+        return crate::http::ApiError::MethodNotAllowed(vec![Method::GET, Method::POST])
+            .into_response();
     }
     let iss = issuer(app, request, info, &realm.name);
     let now = app.clock.now_millis();
@@ -52,16 +64,28 @@ pub async fn logout(app: &App, request: &Request, info: &RequestInfo, realm_name
         let Some(flow) = flow else {
             return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
         };
-        let bound = cookie(request, AUTH_SESSION_COOKIE)
-            .is_some_and(|c| constant_time_eq(sha256_hex(c).as_bytes(), flow.browser_hash.as_bytes()));
+        let bound = cookie(request, AUTH_SESSION_COOKIE).is_some_and(|c| {
+            constant_time_eq(sha256_hex(c).as_bytes(), flow.browser_hash.as_bytes())
+        });
         let csrf_ok = params
             .get("csrf_token")
             .is_some_and(|t| constant_time_eq(t.as_bytes(), flow.csrf_token.as_bytes()));
         if request.method() != Method::POST || !bound || !csrf_ok {
             return page.error(StatusCode::BAD_REQUEST, "invalidCsrfMessage");
         }
-        let _ = app.store.write(|w| w.delete_login_flow(&realm.id, &flow.id));
-        return finish(app, request, info, &page, &realm, None, flow.params.get("post_logout_redirect_uri"), flow.params.get("state"));
+        let _ = app
+            .store
+            .write(|w| w.delete_login_flow(&realm.id, &flow.id));
+        return finish(
+            app,
+            request,
+            info,
+            &page,
+            &realm,
+            None,
+            flow.params.get("post_logout_redirect_uri"),
+            flow.params.get("state"),
+        );
     }
 
     // The hint names the client and session; its signature must be ours (expiry is fine).
@@ -69,18 +93,31 @@ pub async fn logout(app: &App, request: &Request, info: &RequestInfo, realm_name
         None => None,
         Some(token) => match verify_hint(app, &realm, token, &iss, now) {
             Some(c) => Some(c),
-            None => return page.error_text(StatusCode::BAD_REQUEST, "Invalid parameter: id_token_hint"),
+            None => {
+                return page.error_text(StatusCode::BAD_REQUEST, "Invalid parameter: id_token_hint")
+            }
         },
     };
-    let client_id = params.get("client_id").cloned().or_else(|| hint.as_ref().map(|h| h.azp.clone()));
+    let client_id = params
+        .get("client_id")
+        .cloned()
+        .or_else(|| hint.as_ref().map(|h| h.azp.clone()));
     if let (Some(h), Some(id)) = (&hint, params.get("client_id")) {
         if &h.azp != id {
-            return page.error_text(StatusCode::BAD_REQUEST, "Parameter client_id different than the client of the id_token_hint");
+            return page.error_text(
+                StatusCode::BAD_REQUEST,
+                "Parameter client_id different than the client of the id_token_hint",
+            );
         }
     }
-    let client: Option<ClientRecord> = client_id
-        .as_ref()
-        .and_then(|id| app.store.read().ok()?.client_by_client_id(&realm.id, id).ok().flatten());
+    let client: Option<ClientRecord> = client_id.as_ref().and_then(|id| {
+        app.store
+            .read()
+            .ok()?
+            .client_by_client_id(&realm.id, id)
+            .ok()
+            .flatten()
+    });
     let post_logout = params.get("post_logout_redirect_uri");
     if let Some(uri) = post_logout {
         match &client {
@@ -95,11 +132,29 @@ pub async fn logout(app: &App, request: &Request, info: &RequestInfo, realm_name
         }
     }
     if hint.is_some() {
-        return finish(app, request, info, &page, &realm, hint.as_ref(), post_logout, params.get("state"));
+        return finish(
+            app,
+            request,
+            info,
+            &page,
+            &realm,
+            hint.as_ref(),
+            post_logout,
+            params.get("state"),
+        );
     }
     if sso_session(app, request, &realm, now).is_none() {
         // Nothing to confirm: nobody is logged in here.
-        return finish(app, request, info, &page, &realm, None, post_logout, params.get("state"));
+        return finish(
+            app,
+            request,
+            info,
+            &page,
+            &realm,
+            None,
+            post_logout,
+            params.get("state"),
+        );
     }
     // Without a hint the user confirms, so a page cannot log people out by embedding a link.
     let browser_secret = new_secret();
@@ -133,12 +188,31 @@ pub async fn logout(app: &App, request: &Request, info: &RequestInfo, realm_name
     );
     vars.insert("csrf_token", Ctx::from(flow.csrf_token.clone()));
     let mut response = page.render(StatusCode::OK, "login/logout-confirm.html", vars);
-    add_cookie(&mut response, set_cookie(AUTH_SESSION_COOKIE, &browser_secret, &realm.name, info, true, None));
+    add_cookie(
+        &mut response,
+        set_cookie(
+            AUTH_SESSION_COOKIE,
+            &browser_secret,
+            &realm.name,
+            info,
+            true,
+            None,
+        ),
+    );
     response
 }
 
-fn verify_hint(app: &App, realm: &RealmRecord, token: &str, iss: &str, now_ms: i64) -> Option<Claims> {
-    let keys = app.keys.realm_keys(&app.store.read().ok()?, &realm.id, now_ms).ok()?;
+fn verify_hint(
+    app: &App,
+    realm: &RealmRecord,
+    token: &str,
+    iss: &str,
+    now_ms: i64,
+) -> Option<Claims> {
+    let keys = app
+        .keys
+        .realm_keys(&app.store.read().ok()?, &realm.id, now_ms)
+        .ok()?;
     let header = crate::crypto::jwt::decode_header(token).ok()?;
     let claims: Claims = keys.verifier(header.kid.as_deref()?)?.verify(token).ok()?;
     (claims.iss == iss && claims.typ == tokens::TYP_ID).then_some(claims)
@@ -177,7 +251,9 @@ fn finish(
         Some(uri) => {
             let mut target = uri.clone();
             if let Some(s) = state {
-                let encoded: String = url::form_urlencoded::Serializer::new(String::new()).append_pair("state", s).finish();
+                let encoded: String = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("state", s)
+                    .finish();
                 target.push(if target.contains('?') { '&' } else { '?' });
                 target.push_str(&encoded);
             }
@@ -218,9 +294,18 @@ fn backchannel(
         .realm_keys(&read, &realm.id, now)
         .map_err(|e| OAuthError::Internal(e.to_string()))?;
     drop(read);
-    let token = params.get("refresh_token").map(String::as_str).unwrap_or("");
-    let claims = tokens::verify(&keys, token, &iss, &[tokens::TYP_REFRESH, tokens::TYP_OFFLINE], now / 1000)
-        .map_err(|_| OAuthError::InvalidGrant("Invalid refresh token".into()))?;
+    let token = params
+        .get("refresh_token")
+        .map(String::as_str)
+        .unwrap_or("");
+    let claims = tokens::verify(
+        &keys,
+        token,
+        &iss,
+        &[tokens::TYP_REFRESH, tokens::TYP_OFFLINE],
+        now / 1000,
+    )
+    .map_err(|_| OAuthError::InvalidGrant("Invalid refresh token".into()))?;
     if claims.azp != client.client_id {
         return Err(OAuthError::InvalidGrant("Invalid refresh token".into()));
     }
@@ -229,5 +314,9 @@ fn backchannel(
     }
     let mut r = Response::new(Bytes::new());
     *r.status_mut() = StatusCode::NO_CONTENT;
-    Ok(crate::idp::oidc::with_cors(r, request, &tokens::allowed_origins(&client)))
+    Ok(crate::idp::oidc::with_cors(
+        r,
+        request,
+        &tokens::allowed_origins(&client),
+    ))
 }

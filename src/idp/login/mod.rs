@@ -10,6 +10,7 @@
 
 mod actions;
 mod authorize;
+mod device;
 mod iframe;
 mod logout;
 pub mod theme;
@@ -27,6 +28,7 @@ use crate::store::{RealmRecord, SessionRecord};
 
 pub use actions::login_action;
 pub use authorize::authorize;
+pub use device::device_page;
 pub use iframe::{login_status_iframe, third_party_cookies};
 pub use logout::logout;
 
@@ -39,7 +41,10 @@ const FLOW_LIFETIME_MS: i64 = 30 * 60 * 1000;
 
 /// Hex SHA-256, for values we store only hashed (cookie secrets).
 pub fn sha256_hex(value: &str) -> String {
-    Sha256::digest(value.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(value.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A cookie value from the request.
@@ -61,7 +66,14 @@ fn cookie_path(realm: &str) -> String {
 }
 
 /// A `Set-Cookie` value. `max_age` `None` is a session cookie; `Some(0)` deletes.
-fn set_cookie(name: &str, value: &str, realm: &str, info: &RequestInfo, http_only: bool, max_age: Option<i64>) -> String {
+fn set_cookie(
+    name: &str,
+    value: &str,
+    realm: &str,
+    info: &RequestInfo,
+    http_only: bool,
+    max_age: Option<i64>,
+) -> String {
     let mut c = format!("{name}={value}; Path={}; SameSite=Lax", cookie_path(realm));
     if http_only {
         c.push_str("; HttpOnly");
@@ -82,7 +94,12 @@ fn add_cookie(response: &mut Response, value: String) {
 }
 
 /// The live SSO session named by the browser's identity cookie, if any.
-pub fn sso_session(app: &App, request: &Request, realm: &RealmRecord, now_ms: i64) -> Option<SessionRecord> {
+pub fn sso_session(
+    app: &App,
+    request: &Request,
+    realm: &RealmRecord,
+    now_ms: i64,
+) -> Option<SessionRecord> {
     let value = cookie(request, IDENTITY_COOKIE)?;
     let (sid, secret) = value.split_once('.')?;
     let session = app.store.read().ok()?.session(&realm.id, sid).ok()??;
@@ -97,11 +114,26 @@ pub fn sso_session(app: &App, request: &Request, realm: &RealmRecord, now_ms: i6
 }
 
 /// Cookies that establish an SSO session in this browser.
-fn session_cookies(response: &mut Response, realm: &RealmRecord, session: &SessionRecord, secret: &str, info: &RequestInfo) {
-    let max_age = session.remember_me.then_some(realm.sso_session_max_lifespan);
+fn session_cookies(
+    response: &mut Response,
+    realm: &RealmRecord,
+    session: &SessionRecord,
+    secret: &str,
+    info: &RequestInfo,
+) {
+    let max_age = session
+        .remember_me
+        .then_some(realm.sso_session_max_lifespan);
     add_cookie(
         response,
-        set_cookie(IDENTITY_COOKIE, &format!("{}.{secret}", session.id), &realm.name, info, true, max_age),
+        set_cookie(
+            IDENTITY_COOKIE,
+            &format!("{}.{secret}", session.id),
+            &realm.name,
+            info,
+            true,
+            max_age,
+        ),
     );
     let mut status = set_cookie(
         SESSION_COOKIE,
@@ -121,8 +153,15 @@ fn session_cookies(response: &mut Response, realm: &RealmRecord, session: &Sessi
 
 /// Cookies that forget the SSO session (and any login in progress).
 fn clear_session_cookies(response: &mut Response, realm: &str, info: &RequestInfo) {
-    for (name, http_only) in [(IDENTITY_COOKIE, true), (SESSION_COOKIE, false), (AUTH_SESSION_COOKIE, true)] {
-        add_cookie(response, set_cookie(name, "", realm, info, http_only, Some(0)));
+    for (name, http_only) in [
+        (IDENTITY_COOKIE, true),
+        (SESSION_COOKIE, false),
+        (AUTH_SESSION_COOKIE, true),
+    ] {
+        add_cookie(
+            response,
+            set_cookie(name, "", realm, info, http_only, Some(0)),
+        );
     }
 }
 
@@ -134,12 +173,17 @@ fn locale(app: &App, realm: &RealmRecord, request: &Request, ui_locales: Option<
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let candidates = ui_locales
-        .unwrap_or("")
-        .split_whitespace()
-        .chain(accept.split(',').map(|l| l.split(';').next().unwrap_or("").trim()));
+    let candidates = ui_locales.unwrap_or("").split_whitespace().chain(
+        accept
+            .split(',')
+            .map(|l| l.split(';').next().unwrap_or("").trim()),
+    );
     for candidate in candidates {
-        let lang = candidate.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
+        let lang = candidate
+            .split(['-', '_'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
         if !lang.is_empty() && app.themes.has_locale(theme, &lang) {
             return lang;
         }
@@ -156,7 +200,12 @@ pub struct PageCx<'a> {
 }
 
 impl<'a> PageCx<'a> {
-    pub fn new(app: &'a App, realm: &'a RealmRecord, request: &'a Request, ui_locales: Option<&str>) -> PageCx<'a> {
+    pub fn new(
+        app: &'a App,
+        realm: &'a RealmRecord,
+        request: &'a Request,
+        ui_locales: Option<&str>,
+    ) -> PageCx<'a> {
         PageCx {
             app,
             realm,
@@ -175,24 +224,49 @@ impl<'a> PageCx<'a> {
     }
 
     /// Render a theme template with `vars` merged into the common context.
-    pub fn render(&self, status: StatusCode, template: &str, vars: BTreeMap<&str, Ctx>) -> Response {
+    pub fn render(
+        &self,
+        status: StatusCode,
+        template: &str,
+        vars: BTreeMap<&str, Ctx>,
+    ) -> Response {
         let theme = self.realm.login_theme.as_deref();
         let mut context: BTreeMap<&str, Ctx> = BTreeMap::new();
         context.insert("locale", Ctx::from(self.locale.clone()));
         context.insert("realm_name", Ctx::from(self.realm.name.clone()));
         context.insert(
             "realm_display_name",
-            Ctx::from(self.realm.display_name.clone().unwrap_or_else(|| self.realm.name.clone())),
+            Ctx::from(
+                self.realm
+                    .display_name
+                    .clone()
+                    .unwrap_or_else(|| self.realm.name.clone()),
+            ),
         );
-        let theme_name = theme.filter(|t| !t.is_empty()).unwrap_or(theme::DEFAULT_THEME);
-        context.insert("resources_url", Ctx::from(format!("/resources/{theme_name}")));
-        context.insert("msg", Ctx::from_serialize(self.app.themes.messages(theme, &self.locale)));
+        let theme_name = theme
+            .filter(|t| !t.is_empty())
+            .unwrap_or(theme::DEFAULT_THEME);
+        context.insert(
+            "resources_url",
+            Ctx::from(format!("/resources/{theme_name}")),
+        );
+        context.insert(
+            "msg",
+            Ctx::from_serialize(self.app.themes.messages(theme, &self.locale)),
+        );
         context.extend(vars);
-        match self.app.themes.render(theme, template, Ctx::from_serialize(&context)) {
+        match self
+            .app
+            .themes
+            .render(theme, template, Ctx::from_serialize(&context))
+        {
             Ok(html) => html_response(status, html),
             Err(e) => {
                 tracing::error!(error = %e, "login page rendering failed");
-                html_response(StatusCode::INTERNAL_SERVER_ERROR, "<!doctype html><title>Error</title><p>Unexpected error.</p>".into())
+                html_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "<!doctype html><title>Error</title><p>Unexpected error.</p>".into(),
+                )
             }
         }
     }
@@ -217,11 +291,26 @@ pub fn html_response(status: StatusCode, html: String) -> Response {
     let mut r = Response::new(Bytes::from(html));
     *r.status_mut() = status;
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, must-revalidate, max-age=0"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, must-revalidate, max-age=0"),
+    );
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("SAMEORIGIN"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
@@ -238,7 +327,8 @@ pub fn redirect(location: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(location) {
         r.headers_mut().insert(header::LOCATION, v);
     }
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
@@ -250,20 +340,34 @@ fn new_secret() -> String {
 /// Serve `/resources/{theme}/{path}` from the themes.
 pub fn resource(app: &App, request: &Request, rest: &str) -> Response {
     if request.method() != http::Method::GET && request.method() != http::Method::HEAD {
-        return crate::http::ApiError::MethodNotAllowed(vec![http::Method::GET, http::Method::HEAD]).into_response();
+        return crate::http::ApiError::MethodNotAllowed(vec![
+            http::Method::GET,
+            http::Method::HEAD,
+        ])
+        .into_response();
     }
     let Some((theme, path)) = rest.split_once('/') else {
         return crate::http::ApiError::NotFound.into_response();
     };
-    if path.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+    if path
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
         return crate::http::ApiError::NotFound.into_response();
     }
     match app.themes.resource(theme, path) {
         Some((bytes, content_type)) => {
             let mut r = Response::new(bytes);
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
-            r.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            r.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            );
+            r.headers_mut().insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
             r
         }
         None => crate::http::ApiError::NotFound.into_response(),
@@ -288,10 +392,19 @@ mod tests {
 
     #[test]
     fn set_cookie_attributes() {
-        let tls = RequestInfo { peer: None, tls: true };
+        let tls = RequestInfo {
+            peer: None,
+            tls: true,
+        };
         let c = set_cookie(IDENTITY_COOKIE, "v", "my realm", &tls, true, None);
-        assert_eq!(c, "KEYCLOAK_IDENTITY=v; Path=/realms/my%20realm/; SameSite=Lax; HttpOnly; Secure");
-        let plain = RequestInfo { peer: None, tls: false };
+        assert_eq!(
+            c,
+            "KEYCLOAK_IDENTITY=v; Path=/realms/my%20realm/; SameSite=Lax; HttpOnly; Secure"
+        );
+        let plain = RequestInfo {
+            peer: None,
+            tls: false,
+        };
         assert!(!set_cookie(SESSION_COOKIE, "v", "r", &plain, false, Some(0)).contains("HttpOnly"));
     }
 }

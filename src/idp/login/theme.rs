@@ -9,20 +9,50 @@ use bytes::Bytes;
 
 /// The built-in default theme, as (path inside the theme, contents).
 const DEFAULT_FILES: &[(&str, &str)] = &[
-    ("login/base.html", include_str!("../../../themes/default/login/base.html")),
-    ("login/login.html", include_str!("../../../themes/default/login/login.html")),
+    (
+        "login/base.html",
+        include_str!("../../../themes/default/login/base.html"),
+    ),
+    (
+        "login/login.html",
+        include_str!("../../../themes/default/login/login.html"),
+    ),
     (
         "login/login-update-password.html",
         include_str!("../../../themes/default/login/login-update-password.html"),
     ),
-    ("login/login-otp.html", include_str!("../../../themes/default/login/login-otp.html")),
-    ("login/error.html", include_str!("../../../themes/default/login/error.html")),
-    ("login/info.html", include_str!("../../../themes/default/login/info.html")),
-    ("login/device.html", include_str!("../../../themes/default/login/device.html")),
-    ("login/logout-confirm.html", include_str!("../../../themes/default/login/logout-confirm.html")),
-    ("login/resources/login.css", include_str!("../../../themes/default/login/resources/login.css")),
-    ("messages/messages_en.json", include_str!("../../../themes/default/messages/messages_en.json")),
-    ("messages/messages_de.json", include_str!("../../../themes/default/messages/messages_de.json")),
+    (
+        "login/login-otp.html",
+        include_str!("../../../themes/default/login/login-otp.html"),
+    ),
+    (
+        "login/error.html",
+        include_str!("../../../themes/default/login/error.html"),
+    ),
+    (
+        "login/info.html",
+        include_str!("../../../themes/default/login/info.html"),
+    ),
+    (
+        "login/device.html",
+        include_str!("../../../themes/default/login/device.html"),
+    ),
+    (
+        "login/logout-confirm.html",
+        include_str!("../../../themes/default/login/logout-confirm.html"),
+    ),
+    (
+        "login/resources/login.css",
+        include_str!("../../../themes/default/login/resources/login.css"),
+    ),
+    (
+        "messages/messages_en.json",
+        include_str!("../../../themes/default/messages/messages_en.json"),
+    ),
+    (
+        "messages/messages_de.json",
+        include_str!("../../../themes/default/messages/messages_de.json"),
+    ),
 ];
 
 pub const DEFAULT_THEME: &str = "default";
@@ -55,6 +85,9 @@ struct ThemeToml {
     parent: Option<String>,
 }
 
+/// A theme as found: its parent and its files (relative path → contents).
+type RawTheme = (Option<String>, BTreeMap<String, Vec<u8>>);
+
 /// The files of one theme folder (relative path → contents).
 fn read_dir_files(root: &Path) -> Result<BTreeMap<String, Vec<u8>>, String> {
     let mut out = BTreeMap::new();
@@ -77,12 +110,14 @@ fn read_dir_files(root: &Path) -> Result<BTreeMap<String, Vec<u8>>, String> {
 impl Themes {
     /// Only the built-in default theme.
     pub fn builtin() -> Themes {
-        Themes::load(None).unwrap_or_else(|_| Themes { themes: HashMap::new() })
+        Themes::load(None).unwrap_or_else(|_| Themes {
+            themes: HashMap::new(),
+        })
     }
 
     /// The built-in default plus every theme folder in `dir` (a missing dir is fine).
     pub fn load(dir: Option<&Path>) -> Result<Themes, ThemeError> {
-        let mut raw: BTreeMap<String, (Option<String>, BTreeMap<String, Vec<u8>>)> = BTreeMap::new();
+        let mut raw: BTreeMap<String, RawTheme> = BTreeMap::new();
         let builtin: BTreeMap<String, Vec<u8>> = DEFAULT_FILES
             .iter()
             .map(|(p, c)| (p.to_string(), c.as_bytes().to_vec()))
@@ -105,7 +140,8 @@ impl Themes {
                 };
                 let files = read_dir_files(&path).map_err(invalid)?;
                 let meta: ThemeToml = match files.get("theme.toml") {
-                    Some(bytes) => toml::from_str(&String::from_utf8_lossy(bytes)).map_err(|e| invalid(e.to_string()))?,
+                    Some(bytes) => toml::from_str(&String::from_utf8_lossy(bytes))
+                        .map_err(|e| invalid(e.to_string()))?,
                     None => ThemeToml::default(),
                 };
                 let parent = meta.parent.filter(|p| !p.is_empty());
@@ -145,11 +181,15 @@ impl Themes {
             for theme in chain.iter().rev() {
                 if let Some((_, f)) = raw.get(theme) {
                     for (path, bytes) in f {
-                        if let Some(locale) = path.strip_prefix("messages/messages_").and_then(|p| p.strip_suffix(".json")) {
-                            let map: BTreeMap<String, String> = serde_json::from_slice(bytes).map_err(|e| ThemeError::Invalid {
-                                theme: theme.clone(),
-                                message: format!("{path}: {e}"),
-                            })?;
+                        if let Some(locale) = path
+                            .strip_prefix("messages/messages_")
+                            .and_then(|p| p.strip_suffix(".json"))
+                        {
+                            let map: BTreeMap<String, String> = serde_json::from_slice(bytes)
+                                .map_err(|e| ThemeError::Invalid {
+                                    theme: theme.clone(),
+                                    message: format!("{path}: {e}"),
+                                })?;
                             messages.entry(locale.to_string()).or_default().extend(map);
                         } else {
                             files.insert(path.clone(), bytes.clone());
@@ -175,9 +215,11 @@ impl Themes {
                         theme: name.clone(),
                         message: format!("{path} is not UTF-8"),
                     })?;
-                    env.add_template_owned(path.clone(), source).map_err(|e| ThemeError::Invalid {
-                        theme: name.clone(),
-                        message: format!("{path}: {e}"),
+                    env.add_template_owned(path.clone(), source).map_err(|e| {
+                        ThemeError::Invalid {
+                            theme: name.clone(),
+                            message: format!("{path}: {e}"),
+                        }
                     })?;
                 }
             }
@@ -194,32 +236,46 @@ impl Themes {
     }
 
     fn theme(&self, name: Option<&str>) -> Option<&Theme> {
-        name.and_then(|n| self.themes.get(n)).or_else(|| self.themes.get(DEFAULT_THEME))
+        name.and_then(|n| self.themes.get(n))
+            .or_else(|| self.themes.get(DEFAULT_THEME))
     }
 
     /// The message bundle for a locale (English when the theme lacks it).
     pub fn messages(&self, theme: Option<&str>, locale: &str) -> BTreeMap<String, String> {
         self.theme(theme)
-            .and_then(|t| t.messages.get(locale).or_else(|| t.messages.get(DEFAULT_LOCALE)))
+            .and_then(|t| {
+                t.messages
+                    .get(locale)
+                    .or_else(|| t.messages.get(DEFAULT_LOCALE))
+            })
             .cloned()
             .unwrap_or_default()
     }
 
     /// Whether a theme has messages for `locale`.
     pub fn has_locale(&self, theme: Option<&str>, locale: &str) -> bool {
-        self.theme(theme).is_some_and(|t| t.messages.contains_key(locale))
+        self.theme(theme)
+            .is_some_and(|t| t.messages.contains_key(locale))
     }
 
     /// Render `template` (e.g. `login/login.html`) with `context`.
-    pub fn render(&self, theme: Option<&str>, template: &str, context: minijinja::Value) -> Result<String, ThemeError> {
+    pub fn render(
+        &self,
+        theme: Option<&str>,
+        template: &str,
+        context: minijinja::Value,
+    ) -> Result<String, ThemeError> {
         let t = self.theme(theme).ok_or_else(|| ThemeError::Render {
             template: template.into(),
             message: "no theme".into(),
         })?;
-        let tmpl = t.env.get_template(template).map_err(|e| ThemeError::Render {
-            template: template.into(),
-            message: e.to_string(),
-        })?;
+        let tmpl = t
+            .env
+            .get_template(template)
+            .map_err(|e| ThemeError::Render {
+                template: template.into(),
+                message: e.to_string(),
+            })?;
         tmpl.render(context).map_err(|e| ThemeError::Render {
             template: template.into(),
             message: e.to_string(),
@@ -278,19 +334,39 @@ mod tests {
         std::fs::create_dir_all(custom.join("messages")).unwrap();
         std::fs::write(custom.join("theme.toml"), "parent = \"default\"\n").unwrap();
         std::fs::write(custom.join("login/resources/login.css"), "body{color:red}").unwrap();
-        std::fs::write(custom.join("messages/messages_en.json"), r#"{"loginTitle": "Welcome to Brand"}"#).unwrap();
+        std::fs::write(
+            custom.join("messages/messages_en.json"),
+            r#"{"loginTitle": "Welcome to Brand"}"#,
+        )
+        .unwrap();
         let themes = Themes::load(Some(dir.path())).unwrap();
-        assert_eq!(themes.messages(Some("brand"), "en")["loginTitle"], "Welcome to Brand");
+        assert_eq!(
+            themes.messages(Some("brand"), "en")["loginTitle"],
+            "Welcome to Brand"
+        );
         assert_eq!(themes.messages(Some("brand"), "en")["password"], "Password");
         assert_eq!(themes.messages(Some("brand"), "de")["password"], "Passwort");
-        assert_eq!(themes.resource("brand", "login/login.css").unwrap().0.as_ref(), b"body{color:red}");
+        assert_eq!(
+            themes
+                .resource("brand", "login/login.css")
+                .unwrap()
+                .0
+                .as_ref(),
+            b"body{color:red}"
+        );
         // Templates are inherited from the default theme.
         let html = themes
-            .render(Some("brand"), "login/info.html", context! { msg => themes.messages(Some("brand"), "en"), message => "hi" })
+            .render(
+                Some("brand"),
+                "login/info.html",
+                context! { msg => themes.messages(Some("brand"), "en"), message => "hi" },
+            )
             .unwrap();
         assert!(html.contains("hi"));
         // An unknown theme falls back to the default.
-        assert!(themes.render(Some("nope"), "login/info.html", context! { message => "x" }).is_ok());
+        assert!(themes
+            .render(Some("nope"), "login/info.html", context! { message => "x" })
+            .is_ok());
     }
 
     #[test]
@@ -300,6 +376,10 @@ mod tests {
         std::fs::create_dir_all(&bad).unwrap();
         std::fs::write(bad.join("theme.toml"), "parent = \"missing\"\n").unwrap();
         let e = Themes::load(Some(dir.path())).err().unwrap();
-        assert!(e.to_string().contains("theme bad: unknown parent theme missing"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("theme bad: unknown parent theme missing"),
+            "{e}"
+        );
     }
 }

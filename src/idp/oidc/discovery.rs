@@ -10,7 +10,12 @@ use crate::http::{json_response, App, Request, RequestInfo, Response};
 
 use super::{issuer, preflight, realm};
 
-pub async fn discovery(app: &App, request: &Request, info: &RequestInfo, realm_name: &str) -> Result<Response, OAuthError> {
+pub async fn discovery(
+    app: &App,
+    request: &Request,
+    info: &RequestInfo,
+    realm_name: &str,
+) -> Result<Response, OAuthError> {
     if request.method() == Method::OPTIONS {
         return Ok(preflight(request, "GET, OPTIONS"));
     }
@@ -72,7 +77,10 @@ pub async fn discovery(app: &App, request: &Request, info: &RequestInfo, realm_n
         "device_authorization_endpoint": format!("{oidc}/auth/device"),
         "authorization_response_iss_parameter_supported": true,
     });
-    Ok(with_any_origin(json_response(StatusCode::OK, &body), request))
+    Ok(with_any_origin(
+        json_response(StatusCode::OK, &body),
+        request,
+    ))
 }
 
 /// The JWKS: every active and passive key of the realm.
@@ -95,14 +103,20 @@ pub async fn certs(app: &App, request: &Request, realm_name: &str) -> Result<Res
 }
 
 /// `GET /realms/{realm}`: Keycloak's realm info, with the RS256 public key.
-pub async fn realm_info(app: &App, request: &Request, info: &RequestInfo, realm_name: &str) -> Result<Response, OAuthError> {
+pub async fn realm_info(
+    app: &App,
+    request: &Request,
+    info: &RequestInfo,
+    realm_name: &str,
+) -> Result<Response, OAuthError> {
     let read = app.store.read()?;
     let realm = realm(&read, realm_name)?;
     let keys = app
         .keys
         .realm_keys(&read, &realm.id, app.clock.now_millis())
         .map_err(|e| OAuthError::Internal(e.to_string()))?;
-    let algorithm = Algorithm::parse(&realm.default_signature_algorithm).unwrap_or(Algorithm::RS256);
+    let algorithm =
+        Algorithm::parse(&realm.default_signature_algorithm).unwrap_or(Algorithm::RS256);
     let public_key = keys
         .signer(algorithm)
         .map(|k| k.verifying_key().spki_base64())

@@ -2,6 +2,7 @@
 //! plus discovery and the realm info document. Shared here: realm lookup, issuer, request
 //! parameters, client authentication and CORS.
 
+pub mod device;
 pub mod discovery;
 pub mod redirect;
 pub mod token;
@@ -32,7 +33,11 @@ pub fn realm(read: &Read, name: &str) -> Result<RealmRecord, OAuthError> {
 
 /// `{base}/realms/{name}`: the configured public URL, else scheme and Host of the request.
 pub fn issuer(app: &App, request: &Request, info: &RequestInfo, realm: &str) -> String {
-    format!("{}/realms/{}", base_url(app, request, info), encode_segment(realm))
+    format!(
+        "{}/realms/{}",
+        base_url(app, request, info),
+        encode_segment(realm)
+    )
 }
 
 /// The public base URL, without a trailing slash.
@@ -75,7 +80,9 @@ pub fn parameters(request: &Request) -> Result<BTreeMap<String, String>, OAuthEr
     let mut add = |bytes: &[u8]| -> Result<(), OAuthError> {
         for (k, v) in form_urlencoded::parse(bytes) {
             if out.insert(k.to_string(), v.to_string()).is_some() {
-                return Err(OAuthError::InvalidRequest(format!("duplicated parameter: {k}")));
+                return Err(OAuthError::InvalidRequest(format!(
+                    "duplicated parameter: {k}"
+                )));
             }
         }
         Ok(())
@@ -88,7 +95,10 @@ pub fn parameters(request: &Request) -> Result<BTreeMap<String, String>, OAuthEr
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+            .is_some_and(|v| {
+                v.to_ascii_lowercase()
+                    .starts_with("application/x-www-form-urlencoded")
+            });
         if !is_form {
             return Err(OAuthError::InvalidRequest(
                 "Content-Type must be application/x-www-form-urlencoded".into(),
@@ -117,12 +127,16 @@ pub fn authenticate_client(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        })
         .map(|b64| -> Result<(String, String), OAuthError> {
             let decoded = STANDARD
                 .decode(b64.trim())
                 .map_err(|_| invalid("Invalid client or Invalid client credentials"))?;
-            let text = String::from_utf8(decoded).map_err(|_| invalid("Invalid client or Invalid client credentials"))?;
+            let text = String::from_utf8(decoded)
+                .map_err(|_| invalid("Invalid client or Invalid client credentials"))?;
             let (id, secret) = text
                 .split_once(':')
                 .ok_or_else(|| invalid("Invalid client or Invalid client credentials"))?;
@@ -136,7 +150,10 @@ pub fn authenticate_client(
         })
         .transpose()?;
 
-    let assertion = match (params.get("client_assertion_type"), params.get("client_assertion")) {
+    let assertion = match (
+        params.get("client_assertion_type"),
+        params.get("client_assertion"),
+    ) {
         (Some(t), Some(a)) if t == CLIENT_ASSERTION_JWT => Some(a.as_str()),
         (Some(_), Some(_)) => return Err(invalid("Invalid client assertion type")),
         _ => None,
@@ -174,59 +191,162 @@ pub fn authenticate_client(
     if client.public_client {
         return Ok(client);
     }
-    let expected = client.secret.as_deref().unwrap_or("");
-    if let Some(assertion) = assertion {
-        verify_client_assertion(&client, assertion, token_endpoint, now_secs)
+    match (client.client_authenticator_type.as_str(), assertion) {
+        ("client-jwt", Some(assertion)) => {
+            verify_client_assertion(
+                client_key_verifier(&client),
+                &client,
+                assertion,
+                token_endpoint,
+                now_secs,
+            )
             .map_err(|_| invalid("Invalid client or Invalid client credentials"))?;
-        return Ok(client);
-    }
-    match secret {
-        Some(s) if !expected.is_empty() && constant_time_eq(s.as_bytes(), expected.as_bytes()) => Ok(client),
-        _ => Err(invalid("Invalid client or Invalid client credentials")),
+            Ok(client)
+        }
+        ("client-jwt", None) => Err(invalid("Client authentication with signed JWT is required")),
+        (_, Some(assertion)) => {
+            let secret = client.secret.clone().unwrap_or_default();
+            let verify = move |token: &str| {
+                jwt::verify_hs256::<serde_json::Value>(token, secret.as_bytes()).ok()
+            };
+            verify_client_assertion(
+                Some(Box::new(verify)),
+                &client,
+                assertion,
+                token_endpoint,
+                now_secs,
+            )
+            .map_err(|_| invalid("Invalid client or Invalid client credentials"))?;
+            Ok(client)
+        }
+        (_, None) => {
+            let expected = client.secret.as_deref().unwrap_or("");
+            match secret {
+                Some(s)
+                    if !expected.is_empty()
+                        && constant_time_eq(s.as_bytes(), expected.as_bytes()) =>
+                {
+                    Ok(client)
+                }
+                _ => Err(invalid("Invalid client or Invalid client credentials")),
+            }
+        }
     }
 }
 
-/// `client_secret_jwt`: an HS256 assertion signed with the client secret, issued and
-/// subject the client, audience the realm's token endpoint or issuer, not expired.
-fn verify_client_assertion(client: &ClientRecord, assertion: &str, token_endpoint: &str, now_secs: i64) -> Result<(), ()> {
-    let secret = client.secret.as_deref().filter(|s| !s.is_empty()).ok_or(())?;
-    let claims: serde_json::Value = jwt::verify_hs256(assertion, secret.as_bytes()).map_err(|_| ())?;
+type AssertionVerifier = Box<dyn Fn(&str) -> Option<serde_json::Value>>;
+
+/// For `private_key_jwt`: the client's registered public key, from Keycloak's attributes
+/// `jwt.credential.certificate` (base64 DER certificate) or `jwks.string` (a JWKS).
+fn client_key_verifier(client: &ClientRecord) -> Option<AssertionVerifier> {
+    let mut keys = Vec::new();
+    if let Some(cert) = client.attributes.get("jwt.credential.certificate") {
+        use x509_parser::prelude::*;
+        let der = STANDARD.decode(cert.trim()).ok()?;
+        let (_, parsed) = X509Certificate::from_der(&der).ok()?;
+        keys.push(jwt::VerifyingKey::from_spki_der("", parsed.public_key().raw).ok()?);
+    }
+    if let Some(jwks) = client.attributes.get("jwks.string") {
+        let set: serde_json::Value = serde_json::from_str(jwks).ok()?;
+        for jwk in set
+            .get("keys")
+            .and_then(|k| k.as_array())
+            .into_iter()
+            .flatten()
+        {
+            if let Ok(k) = jwt::VerifyingKey::from_jwk(jwk) {
+                keys.push(k);
+            }
+        }
+    }
+    if keys.is_empty() {
+        return None;
+    }
+    Some(Box::new(move |token: &str| {
+        let kid = jwt::decode_header(token).ok()?.kid;
+        keys.iter()
+            .filter(|k| {
+                kid.as_deref()
+                    .is_none_or(|kid| k.kid.is_empty() || k.kid == kid)
+            })
+            .find_map(|k| k.verify::<serde_json::Value>(token).ok())
+    }))
+}
+
+/// A client assertion (RFC 7523): signature by `verify`, issuer and subject the client,
+/// audience the realm's token endpoint or issuer, not expired, and a `jti` not seen before
+/// (replays within the assertion's lifetime are refused).
+fn verify_client_assertion(
+    verify: Option<AssertionVerifier>,
+    client: &ClientRecord,
+    assertion: &str,
+    token_endpoint: &str,
+    now_secs: i64,
+) -> Result<(), ()> {
+    let claims = verify.ok_or(())?(assertion).ok_or(())?;
     let s = |k: &str| claims.get(k).and_then(|v| v.as_str());
     if s("iss") != Some(&client.client_id) || s("sub") != Some(&client.client_id) {
         return Err(());
     }
     let issuer = token_endpoint.trim_end_matches("/protocol/openid-connect/token");
+    let accepted = |a: &str| a == token_endpoint || a == issuer;
     let aud_ok = match claims.get("aud") {
-        Some(serde_json::Value::String(a)) => a == token_endpoint || a == issuer,
-        Some(serde_json::Value::Array(a)) => a.iter().any(|v| v.as_str().is_some_and(|a| a == token_endpoint || a == issuer)),
+        Some(serde_json::Value::String(a)) => accepted(a),
+        Some(serde_json::Value::Array(a)) => a.iter().any(|v| v.as_str().is_some_and(accepted)),
         _ => false,
     };
-    let exp_ok = claims.get("exp").and_then(|v| v.as_i64()).is_some_and(|e| e > now_secs);
-    if aud_ok && exp_ok {
-        Ok(())
-    } else {
-        Err(())
+    let exp = claims.get("exp").and_then(|v| v.as_i64()).ok_or(())?;
+    if !aud_ok || exp <= now_secs {
+        return Err(());
     }
+    let jti = s("jti").ok_or(())?;
+    if !remember_assertion(&format!("{}:{jti}", client.id)) {
+        return Err(());
+    }
+    Ok(())
+}
+
+/// Record a client assertion id; `false` if it was already used (kept 10 minutes, longer
+/// than any assertion we accept is allowed to live in practice).
+fn remember_assertion(key: &str) -> bool {
+    use std::sync::OnceLock;
+    static SEEN: OnceLock<moka::sync::Cache<String, ()>> = OnceLock::new();
+    let seen = SEEN.get_or_init(|| {
+        moka::sync::Cache::builder()
+            .max_capacity(1_000_000)
+            .time_to_live(std::time::Duration::from_secs(600))
+            .build()
+    });
+    let entry = seen.entry(key.to_string()).or_insert(());
+    entry.is_fresh()
 }
 
 /// A JSON response that must not be cached (token responses).
 pub fn no_store_json(status: StatusCode, body: &serde_json::Value) -> Response {
     let mut r = crate::http::json_response(status, body);
-    r.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    r.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     r
 }
 
 /// Add CORS headers when the request's `Origin` is one of the client's web origins (or,
 /// when no client is known, any origin of any client in the realm is not assumed: nothing).
 pub fn with_cors(mut response: Response, request: &Request, allowed: &[String]) -> Response {
-    let Some(origin) = request.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+    let Some(origin) = request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+    else {
         return response;
     };
     if allowed.iter().any(|a| a == "*" || a == origin) {
         if let Ok(v) = HeaderValue::from_str(origin) {
             let h = response.headers_mut();
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-            h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
             h.insert(header::VARY, HeaderValue::from_static("Origin"));
         }
     }
@@ -240,13 +360,22 @@ pub fn preflight(request: &Request, methods: &'static str) -> Response {
     if let Some(origin) = request.headers().get(header::ORIGIN) {
         let h = r.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(methods));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(methods),
+        );
         h.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
             HeaderValue::from_static("Authorization, Content-Type, Accept"),
         );
-        h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
-        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("3600"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("3600"),
+        );
         h.insert(header::VARY, HeaderValue::from_static("Origin"));
     }
     r
@@ -258,7 +387,10 @@ pub fn bearer_token(request: &Request) -> Option<&str> {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty())
 }

@@ -11,7 +11,9 @@ use crate::store::ClientRecord;
 fn acceptable(requested: &str) -> Option<Url> {
     if requested.is_empty()
         || requested.len() > 2048
-        || requested.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+        || requested
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
     {
         return None;
     }
@@ -46,11 +48,15 @@ fn matches(pattern: &str, requested_raw: &str, requested: &Url) -> bool {
                 return false;
             }
             // Compare origins and paths on parsed URLs as well.
-            let Ok(base) = Url::parse(prefix) else { return false };
+            let Ok(base) = Url::parse(prefix) else {
+                return false;
+            };
             base.scheme() == requested.scheme()
                 && base.host_str() == requested.host_str()
                 && base.port_or_known_default() == requested.port_or_known_default()
-                && requested.path().starts_with(base.path().trim_end_matches('*'))
+                && requested
+                    .path()
+                    .starts_with(base.path().trim_end_matches('*'))
         }
     }
 }
@@ -118,18 +124,31 @@ mod tests {
 
     #[test]
     fn exact_and_wildcard_matches() {
-        let c = client(&["https://app.example.com/cb", "http://localhost:3000/*", "/relative/*"]);
+        let c = client(&[
+            "https://app.example.com/cb",
+            "http://localhost:3000/*",
+            "/relative/*",
+        ]);
         assert_eq!(
             verify_redirect_uri(&c, Some("https://app.example.com/cb")).as_deref(),
             Some("https://app.example.com/cb")
         );
         assert!(verify_redirect_uri(&c, Some("https://app.example.com/cb/")).is_none());
         assert!(verify_redirect_uri(&c, Some("https://app.example.com/cb?x=1")).is_none());
-        assert!(verify_redirect_uri(&c, Some("http://localhost:3000/protected?auth_callback=1")).is_some());
+        assert!(
+            verify_redirect_uri(&c, Some("http://localhost:3000/protected?auth_callback=1"))
+                .is_some()
+        );
         assert!(verify_redirect_uri(&c, Some("https://root.example.com/relative/x")).is_some());
-        assert!(verify_redirect_uri(&c, None).is_none(), "several registered: must be given");
+        assert!(
+            verify_redirect_uri(&c, None).is_none(),
+            "several registered: must be given"
+        );
         let single = client(&["https://only.example.com/cb"]);
-        assert_eq!(verify_redirect_uri(&single, None).as_deref(), Some("https://only.example.com/cb"));
+        assert_eq!(
+            verify_redirect_uri(&single, None).as_deref(),
+            Some("https://only.example.com/cb")
+        );
     }
 
     #[test]
@@ -157,10 +176,14 @@ mod tests {
     fn post_logout_uris() {
         let mut c = client(&["https://app.example.com/*"]);
         assert!(verify_post_logout_uri(&c, "https://app.example.com/bye"));
-        c.attributes.insert("post.logout.redirect.uris".into(), "https://other.example.com/out".into());
+        c.attributes.insert(
+            "post.logout.redirect.uris".into(),
+            "https://other.example.com/out".into(),
+        );
         assert!(!verify_post_logout_uri(&c, "https://app.example.com/bye"));
         assert!(verify_post_logout_uri(&c, "https://other.example.com/out"));
-        c.attributes.insert("post.logout.redirect.uris".into(), "+".into());
+        c.attributes
+            .insert("post.logout.redirect.uris".into(), "+".into());
         assert!(verify_post_logout_uri(&c, "https://app.example.com/bye"));
         assert!(!verify_post_logout_uri(&c, "https://evil.example.com/"));
     }

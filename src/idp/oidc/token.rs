@@ -22,7 +22,12 @@ use crate::store::{ClientRecord, RealmRecord, SessionRecord, UserRecord};
 use super::{authenticate_client, issuer, no_store_json, parameters, preflight, realm, with_cors};
 
 /// `POST /realms/{realm}/protocol/openid-connect/token`
-pub async fn token(app: &App, request: &Request, info: &RequestInfo, realm_name: &str) -> Result<Response, OAuthError> {
+pub async fn token(
+    app: &App,
+    request: &Request,
+    info: &RequestInfo,
+    realm_name: &str,
+) -> Result<Response, OAuthError> {
     if request.method() == Method::OPTIONS {
         return Ok(preflight(request, "POST, OPTIONS"));
     }
@@ -64,8 +69,13 @@ pub async fn token(app: &App, request: &Request, info: &RequestInfo, realm_name:
         Some("client_credentials") => grant.client_credentials()?,
         Some("refresh_token") => grant.refresh_token()?,
         Some("authorization_code") => grant.authorization_code()?,
+        Some(super::device::GRANT_TYPE) => grant.device_code()?,
         Some(_) => return Err(OAuthError::UnsupportedGrantType),
-        None => return Err(OAuthError::InvalidRequest("Missing form parameter: grant_type".into())),
+        None => {
+            return Err(OAuthError::InvalidRequest(
+                "Missing form parameter: grant_type".into(),
+            ))
+        }
     };
     let response = no_store_json(StatusCode::OK, &tokens.to_json());
     Ok(with_cors(response, request, &allowed_origins(&client)))
@@ -104,7 +114,9 @@ impl Grant<'_> {
     ) -> Result<IssuedTokens, OAuthError> {
         let roles = effective_roles(&self.app.store.read()?, &self.realm.id, &user.id)?;
         if scopes.offline_access && !roles.realm.contains("offline_access") {
-            return Err(OAuthError::InvalidScope("Offline tokens not allowed for the user or client".into()));
+            return Err(OAuthError::InvalidScope(
+                "Offline tokens not allowed for the user or client".into(),
+            ));
         }
         issue(
             self.keys,
@@ -125,31 +137,56 @@ impl Grant<'_> {
     }
 
     /// Store a new session with the refresh token's `jti` recorded for rotation.
-    fn start_session(&self, user: &UserRecord, scopes: &Scopes, nonce: Option<&str>, remember_me: bool) -> Result<IssuedTokens, OAuthError> {
-        let mut session = new_session(&user.id, self.now_ms, self.ip.clone(), remember_me, scopes.offline_access);
+    fn start_session(
+        &self,
+        user: &UserRecord,
+        scopes: &Scopes,
+        nonce: Option<&str>,
+        remember_me: bool,
+    ) -> Result<IssuedTokens, OAuthError> {
+        let mut session = new_session(
+            &user.id,
+            self.now_ms,
+            self.ip.clone(),
+            remember_me,
+            scopes.offline_access,
+        );
         let tokens = self.issue_for(user, scopes, Some(&session), nonce)?;
-        session.clients.insert(self.client.client_id.clone(), self.now_ms);
+        session
+            .clients
+            .insert(self.client.client_id.clone(), self.now_ms);
         if let Some(jti) = &tokens.refresh_jti {
-            session.refresh_tokens.insert(self.client.client_id.clone(), jti.clone());
+            session
+                .refresh_tokens
+                .insert(self.client.client_id.clone(), jti.clone());
         }
-        self.app.store.write(|w| w.put_session(&self.realm.id, &session))?;
+        self.app
+            .store
+            .write(|w| w.put_session(&self.realm.id, &session))?;
         Ok(tokens)
     }
 
     async fn password(&self) -> Result<IssuedTokens, OAuthError> {
         if !self.client.direct_access_grants_enabled {
-            return Err(OAuthError::UnauthorizedClient("Client not allowed for direct access grants".into()));
+            return Err(OAuthError::UnauthorizedClient(
+                "Client not allowed for direct access grants".into(),
+            ));
         }
         let username = self.param("username")?;
         let password = self.param("password")?;
         let scopes = self.scopes(self.params.get("scope").map(String::as_str))?;
-        let authenticated = match authenticate_password(self.app, self.realm, username, password).await? {
-            Ok(a) => a,
-            Err(AuthnFailure::Invalid) => return Err(OAuthError::InvalidCredentials),
-            Err(AuthnFailure::Disabled) => return Err(OAuthError::InvalidGrant("Account disabled".into())),
-        };
+        let authenticated =
+            match authenticate_password(self.app, self.realm, username, password).await? {
+                Ok(a) => a,
+                Err(AuthnFailure::Invalid) => return Err(OAuthError::InvalidCredentials),
+                Err(AuthnFailure::Disabled) => {
+                    return Err(OAuthError::InvalidGrant("Account disabled".into()))
+                }
+            };
         if authenticated.temporary_password || !authenticated.user.required_actions.is_empty() {
-            return Err(OAuthError::InvalidGrant("Account is not fully set up".into()));
+            return Err(OAuthError::InvalidGrant(
+                "Account is not fully set up".into(),
+            ));
         }
         self.start_session(&authenticated.user, &scopes, None, false)
     }
@@ -167,7 +204,11 @@ impl Grant<'_> {
             .read()?
             .user_by_username(&self.realm.id, &username)?
             .filter(|u| u.service_account_client_id.as_deref() == Some(self.client.id.as_str()))
-            .ok_or_else(|| OAuthError::UnauthorizedClient("Client not enabled to retrieve service account".into()))?;
+            .ok_or_else(|| {
+                OAuthError::UnauthorizedClient(
+                    "Client not enabled to retrieve service account".into(),
+                )
+            })?;
         if !user.enabled {
             return Err(OAuthError::InvalidGrant("Account disabled".into()));
         }
@@ -210,9 +251,13 @@ impl Grant<'_> {
         if current.is_none_or(|jti| !constant_time_eq(jti.as_bytes(), claims.jti.as_bytes())) {
             // A rotated-out (or revoked) refresh token came back: someone holds a copy.
             // End the session so neither copy works any more.
-            self.app.store.write(|w| w.delete_session(&self.realm.id, &session.id))?;
+            self.app
+                .store
+                .write(|w| w.delete_session(&self.realm.id, &session.id))?;
             tracing::warn!(realm = %self.realm.name, client = %self.client.client_id, "refresh token reuse detected; session ended");
-            return Err(OAuthError::InvalidGrant("Maximum allowed refresh token reuse exceeded".into()));
+            return Err(OAuthError::InvalidGrant(
+                "Maximum allowed refresh token reuse exceeded".into(),
+            ));
         }
         let scopes = Scopes::from_claim(claims.scope.as_deref().unwrap_or(""));
         let tokens = self.issue_for(&user, &scopes, Some(&session), claims.nonce.as_deref())?;
@@ -223,7 +268,9 @@ impl Grant<'_> {
                 .session(realm_id, &session.id)?
                 .ok_or_else(|| OAuthError::InvalidGrant("Session not active".into()))?;
             if s.refresh_tokens.get(client_id) != Some(old_jti) {
-                return Err(OAuthError::InvalidGrant("Maximum allowed refresh token reuse exceeded".into()));
+                return Err(OAuthError::InvalidGrant(
+                    "Maximum allowed refresh token reuse exceeded".into(),
+                ));
             }
             s.last_access = self.now_ms;
             s.clients.insert(client_id.clone(), self.now_ms);
@@ -238,7 +285,11 @@ impl Grant<'_> {
 
     fn authorization_code(&self) -> Result<IssuedTokens, OAuthError> {
         let code = self.param("code")?;
-        let redirect_uri = self.params.get("redirect_uri").map(String::as_str).unwrap_or("");
+        let redirect_uri = self
+            .params
+            .get("redirect_uri")
+            .map(String::as_str)
+            .unwrap_or("");
         let code_hash = hash_code(code);
         let realm_id = &self.realm.id;
         let invalid = || OAuthError::InvalidGrant("Code not valid".into());
@@ -261,12 +312,18 @@ impl Grant<'_> {
             return Err(OAuthError::InvalidGrant("Code is expired".into()));
         }
         if record.client_id != self.client.client_id {
-            return Err(OAuthError::InvalidGrant("Auth error: Found different client_id".into()));
+            return Err(OAuthError::InvalidGrant(
+                "Auth error: Found different client_id".into(),
+            ));
         }
         if record.redirect_uri != redirect_uri {
             return Err(OAuthError::InvalidGrant("Incorrect redirect_uri".into()));
         }
-        verify_pkce(&record.code_challenge, &record.code_challenge_method, self.params.get("code_verifier"))?;
+        verify_pkce(
+            &record.code_challenge,
+            &record.code_challenge_method,
+            self.params.get("code_verifier"),
+        )?;
         let read = self.app.store.read()?;
         let session = read
             .session(realm_id, &record.session_id)?
@@ -296,23 +353,118 @@ impl Grant<'_> {
     }
 }
 
+impl Grant<'_> {
+    /// RFC 8628 §3.4: poll for the outcome of a device authorization.
+    fn device_code(&self) -> Result<IssuedTokens, OAuthError> {
+        if !super::device::enabled_for(self.client) {
+            return Err(OAuthError::UnauthorizedClient(
+                "Client not allowed OAuth 2.0 Device Authorization Grant".into(),
+            ));
+        }
+        let code_hash = hash_code(self.param("device_code")?);
+        let realm_id = &self.realm.id;
+        let now = self.now_ms;
+        // Read, rate-limit and update the record in one transaction.
+        let record = self
+            .app
+            .store
+            .write(|w| -> Result<Result<_, OAuthError>, OAuthError> {
+                let Some(mut record) = w.device_code(realm_id, &code_hash)? else {
+                    return Ok(Err(OAuthError::InvalidGrant(
+                        "Device code not valid".into(),
+                    )));
+                };
+                if record.client_id != self.client.client_id {
+                    return Ok(Err(OAuthError::InvalidGrant(
+                        "Device code not valid".into(),
+                    )));
+                }
+                if record.expires_at <= now {
+                    w.delete_device_code(realm_id, &code_hash)?;
+                    return Ok(Err(OAuthError::ExpiredToken));
+                }
+                match record.status.as_str() {
+                    "approved" => {
+                        w.delete_device_code(realm_id, &code_hash)?;
+                        Ok(Ok(record))
+                    }
+                    "denied" => {
+                        w.delete_device_code(realm_id, &code_hash)?;
+                        Ok(Err(OAuthError::AccessDenied(
+                            "The end user denied the authorization request".into(),
+                        )))
+                    }
+                    _ => {
+                        let too_fast = now - record.last_poll < record.interval * 1000;
+                        record.last_poll = now;
+                        w.put_device_code(realm_id, &code_hash, &record)?;
+                        Ok(Err(if too_fast {
+                            OAuthError::SlowDown
+                        } else {
+                            OAuthError::AuthorizationPending
+                        }))
+                    }
+                }
+            })??;
+        let read = self.app.store.read()?;
+        let session = record
+            .session_id
+            .as_ref()
+            .and_then(|sid| read.session(realm_id, sid).ok().flatten())
+            .filter(|s| is_valid(self.realm, s, now))
+            .ok_or_else(|| OAuthError::InvalidGrant("Session not active".into()))?;
+        let user = read
+            .user(realm_id, &session.user_id)?
+            .filter(|u| u.enabled)
+            .ok_or_else(|| OAuthError::InvalidGrant("User disabled".into()))?;
+        drop(read);
+        let scopes = Scopes::from_claim(&record.scope);
+        let tokens = self.issue_for(&user, &scopes, Some(&session), None)?;
+        let client_id = &self.client.client_id;
+        self.app.store.write(|w| {
+            if let Some(mut s) = w.session(realm_id, &session.id)? {
+                s.last_access = now;
+                s.clients.insert(client_id.clone(), now);
+                if let Some(jti) = &tokens.refresh_jti {
+                    s.refresh_tokens.insert(client_id.clone(), jti.clone());
+                }
+                w.put_session(realm_id, &s)?;
+            }
+            Ok::<_, OAuthError>(())
+        })?;
+        Ok(tokens)
+    }
+}
+
 /// Codes are stored by hash, so a leaked store does not leak usable codes.
 pub fn hash_code(code: &str) -> String {
-    Sha256::digest(code.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(code.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// RFC 7636: the verifier must match the challenge sent with the authorization request.
-fn verify_pkce(challenge: &Option<String>, method: &Option<String>, verifier: Option<&String>) -> Result<(), OAuthError> {
+fn verify_pkce(
+    challenge: &Option<String>,
+    method: &Option<String>,
+    verifier: Option<&String>,
+) -> Result<(), OAuthError> {
     let Some(challenge) = challenge else {
         return match verifier {
             // A verifier without a challenge is a client bug, not an attack; Keycloak refuses it.
-            Some(_) => Err(OAuthError::InvalidGrant("PKCE code verifier specified but challenge not present in authorization".into())),
+            Some(_) => Err(OAuthError::InvalidGrant(
+                "PKCE code verifier specified but challenge not present in authorization".into(),
+            )),
             None => Ok(()),
         };
     };
-    let verifier = verifier.ok_or_else(|| OAuthError::InvalidGrant("PKCE code verifier not specified".into()))?;
+    let verifier = verifier
+        .ok_or_else(|| OAuthError::InvalidGrant("PKCE code verifier not specified".into()))?;
     if verifier.len() < 43 || verifier.len() > 128 {
-        return Err(OAuthError::InvalidGrant("PKCE invalid code verifier".into()));
+        return Err(OAuthError::InvalidGrant(
+            "PKCE invalid code verifier".into(),
+        ));
     }
     let computed = match method.as_deref().unwrap_or("plain") {
         "S256" => B64.encode(Sha256::digest(verifier.as_bytes())),
@@ -321,7 +473,9 @@ fn verify_pkce(challenge: &Option<String>, method: &Option<String>, verifier: Op
     if constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
         Ok(())
     } else {
-        Err(OAuthError::InvalidGrant("PKCE verification failed: Code mismatch".into()))
+        Err(OAuthError::InvalidGrant(
+            "PKCE verification failed: Code mismatch".into(),
+        ))
     }
 }
 

@@ -22,17 +22,26 @@ pub fn verify_access_token(
     issuer: &str,
     now_ms: i64,
 ) -> Result<(Claims, UserRecord), &'static str> {
-    let claims = tokens::verify(keys, token, issuer, &[TYP_BEARER], now_ms / 1000).map_err(|_| "invalid token")?;
+    let claims = tokens::verify(keys, token, issuer, &[TYP_BEARER], now_ms / 1000)
+        .map_err(|_| "invalid token")?;
     active_subject(read, realm, &claims, now_ms).map(|user| (claims, user))
 }
 
 /// The user behind a verified token, if its session (when it has one) is live, the token
 /// is not revoked and the user is enabled.
-fn active_subject(read: &Read, realm: &RealmRecord, claims: &Claims, now_ms: i64) -> Result<UserRecord, &'static str> {
+fn active_subject(
+    read: &Read,
+    realm: &RealmRecord,
+    claims: &Claims,
+    now_ms: i64,
+) -> Result<UserRecord, &'static str> {
     if claims.iat < realm.not_before {
         return Err("token issued before the realm's not-before");
     }
-    if read.is_revoked(&realm.id, &claims.jti).map_err(|_| "store")? {
+    if read
+        .is_revoked(&realm.id, &claims.jti)
+        .map_err(|_| "store")?
+    {
         return Err("token revoked");
     }
     if let Some(sid) = &claims.sid {
@@ -41,7 +50,10 @@ fn active_subject(read: &Read, realm: &RealmRecord, claims: &Claims, now_ms: i64
             return Err("session not active");
         }
     }
-    let user = read.user(&realm.id, &claims.sub).map_err(|_| "store")?.ok_or("user not found")?;
+    let user = read
+        .user(&realm.id, &claims.sub)
+        .map_err(|_| "store")?
+        .ok_or("user not found")?;
     if !user.enabled || claims.iat < user.not_before {
         return Err("user disabled");
     }
@@ -49,7 +61,12 @@ fn active_subject(read: &Read, realm: &RealmRecord, claims: &Claims, now_ms: i64
 }
 
 /// `GET|POST .../userinfo` with a bearer access token.
-pub async fn userinfo(app: &App, request: &Request, info: &RequestInfo, realm_name: &str) -> Result<Response, OAuthError> {
+pub async fn userinfo(
+    app: &App,
+    request: &Request,
+    info: &RequestInfo,
+    realm_name: &str,
+) -> Result<Response, OAuthError> {
     if request.method() == Method::OPTIONS {
         return Ok(preflight(request, "GET, POST, OPTIONS"));
     }
@@ -74,10 +91,11 @@ pub async fn userinfo(app: &App, request: &Request, info: &RequestInfo, realm_na
         .realm_keys(&read, &realm.id, now_ms)
         .map_err(|e| OAuthError::Internal(e.to_string()))?;
     let iss = issuer(app, request, info, realm_name);
-    let (claims, user) = verify_access_token(&read, &realm, &keys, &token, &iss, now_ms).map_err(|reason| {
-        tracing::debug!(realm = %realm.name, reason, "userinfo token rejected");
-        invalid("Token verification failed")
-    })?;
+    let (claims, user) =
+        verify_access_token(&read, &realm, &keys, &token, &iss, now_ms).map_err(|reason| {
+            tracing::debug!(realm = %realm.name, reason, "userinfo token rejected");
+            invalid("Token verification failed")
+        })?;
     let mut body = json!({ "sub": user.id, "email_verified": user.email_verified, "preferred_username": user.username });
     if let Some(n) = &claims.name {
         body["name"] = n.clone().into();
@@ -96,12 +114,19 @@ pub async fn userinfo(app: &App, request: &Request, info: &RequestInfo, realm_na
     Ok(super::with_cors(
         response,
         request,
-        &client.map(|c| tokens::allowed_origins(&c)).unwrap_or_default(),
+        &client
+            .map(|c| tokens::allowed_origins(&c))
+            .unwrap_or_default(),
     ))
 }
 
 /// `POST .../token/introspect`: any confidential client may introspect tokens of its realm.
-pub async fn introspect(app: &App, request: &Request, info: &RequestInfo, realm_name: &str) -> Result<Response, OAuthError> {
+pub async fn introspect(
+    app: &App,
+    request: &Request,
+    info: &RequestInfo,
+    realm_name: &str,
+) -> Result<Response, OAuthError> {
     if request.method() != Method::POST {
         return Err(OAuthError::InvalidRequest("HTTP method not allowed".into()));
     }
@@ -133,7 +158,13 @@ pub async fn introspect(app: &App, request: &Request, info: &RequestInfo, realm_
         .realm_keys(&read, &realm.id, now_ms)
         .map_err(|e| OAuthError::Internal(e.to_string()))?;
     let inactive = || json_response(StatusCode::OK, &json!({"active": false}));
-    let Ok(claims) = tokens::verify(&keys, token, &iss, &[TYP_BEARER, TYP_REFRESH, TYP_OFFLINE], now_ms / 1000) else {
+    let Ok(claims) = tokens::verify(
+        &keys,
+        token,
+        &iss,
+        &[TYP_BEARER, TYP_REFRESH, TYP_OFFLINE],
+        now_ms / 1000,
+    ) else {
         return Ok(inactive());
     };
     if active_subject(&read, &realm, &claims, now_ms).is_err() {
@@ -150,7 +181,8 @@ pub async fn introspect(app: &App, request: &Request, info: &RequestInfo, realm_
             return Ok(inactive());
         }
     }
-    let mut body = serde_json::to_value(&claims).map_err(|e| OAuthError::Internal(e.to_string()))?;
+    let mut body =
+        serde_json::to_value(&claims).map_err(|e| OAuthError::Internal(e.to_string()))?;
     body["active"] = true.into();
     body["client_id"] = claims.azp.clone().into();
     body["token_type"] = claims.typ.clone().into();
@@ -162,7 +194,12 @@ pub async fn introspect(app: &App, request: &Request, info: &RequestInfo, realm_
 
 /// `POST .../revoke`: revoke a refresh token (its session's refresh for that client; an
 /// offline session entirely) or an access token (until it expires).
-pub async fn revoke(app: &App, request: &Request, info: &RequestInfo, realm_name: &str) -> Result<Response, OAuthError> {
+pub async fn revoke(
+    app: &App,
+    request: &Request,
+    info: &RequestInfo,
+    realm_name: &str,
+) -> Result<Response, OAuthError> {
     if request.method() == Method::OPTIONS {
         return Ok(preflight(request, "POST, OPTIONS"));
     }
@@ -193,9 +230,21 @@ pub async fn revoke(app: &App, request: &Request, info: &RequestInfo, realm_name
         .get("token")
         .filter(|t| !t.is_empty())
         .ok_or_else(|| OAuthError::InvalidRequest("Token not provided".into()))?;
-    let ok = || Ok(super::with_cors(json_response(StatusCode::OK, &json!({})), request, &tokens::allowed_origins(&client)));
+    let ok = || {
+        Ok(super::with_cors(
+            json_response(StatusCode::OK, &json!({})),
+            request,
+            &tokens::allowed_origins(&client),
+        ))
+    };
     // RFC 7009: an invalid or unknown token is not an error.
-    let Ok(claims) = tokens::verify(&keys, token, &iss, &[TYP_BEARER, TYP_REFRESH, TYP_OFFLINE], now_ms / 1000) else {
+    let Ok(claims) = tokens::verify(
+        &keys,
+        token,
+        &iss,
+        &[TYP_BEARER, TYP_REFRESH, TYP_OFFLINE],
+        now_ms / 1000,
+    ) else {
         let mut r = ok()?;
         *r.status_mut() = StatusCode::OK;
         return Ok(r);
