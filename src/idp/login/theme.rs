@@ -365,7 +365,11 @@ mod tests {
         assert!(html.contains("hi"));
         // An unknown theme falls back to the default.
         assert!(themes
-            .render(Some("nope"), "login/info.html", context! { message => "x" })
+            .render(
+                Some("nope"),
+                "login/info.html",
+                context! { msg => themes.messages(None, "en"), message => "x" }
+            )
             .is_ok());
     }
 
