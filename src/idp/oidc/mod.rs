@@ -8,6 +8,9 @@ pub mod redirect;
 pub mod token;
 pub mod userinfo;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::STANDARD;
