@@ -25,11 +25,19 @@ use portcullis::store::{ClientRecord, CredentialRecord, RealmRecord, Store, User
 
 fn setup(dir: &std::path::Path, algorithm: Algorithm) -> App {
     let store = Store::open(dir).unwrap();
-    let hashed = portcullis::crypto::password::hash_password("bench-password", &Default::default()).unwrap();
+    let hashed =
+        portcullis::crypto::password::hash_password("bench-password", &Default::default()).unwrap();
     store
         .write(|w| {
             use portcullis::idp::realm;
-            realm::create_realm(w, RealmRecord { name: "master".into(), ..Default::default() }, 0)?;
+            realm::create_realm(
+                w,
+                RealmRecord {
+                    name: "master".into(),
+                    ..Default::default()
+                },
+                0,
+            )?;
             let r = realm::create_realm(
                 w,
                 RealmRecord {
@@ -49,8 +57,12 @@ fn setup(dir: &std::path::Path, algorithm: Algorithm) -> App {
                 full_scope_allowed: true,
                 ..Default::default()
             };
-            w.put_client(&r.id, &client).map_err(realm::RealmError::from)?;
-            for (id, name, sa) in [("sa", "service-account-svc", Some("c".to_string())), ("u", "alice", None)] {
+            w.put_client(&r.id, &client)
+                .map_err(realm::RealmError::from)?;
+            for (id, name, sa) in [
+                ("sa", "service-account-svc", Some("c".to_string())),
+                ("u", "alice", None),
+            ] {
                 let user = UserRecord {
                     id: id.into(),
                     username: name.into(),
@@ -76,12 +88,20 @@ fn setup(dir: &std::path::Path, algorithm: Algorithm) -> App {
         })
         .unwrap();
     let config = Config::parse("", std::path::Path::new("bench.toml")).unwrap();
-    App::new(Arc::new(config), store, Arc::new(SystemClock), Arc::new(Metrics::new()), Arc::new(Themes::builtin()))
+    App::new(
+        Arc::new(config),
+        store,
+        Arc::new(SystemClock),
+        Arc::new(Metrics::new()),
+        Arc::new(Themes::builtin()),
+    )
 }
 
 async fn token(app: &App, form: &[(&str, &str)]) -> serde_json::Value {
     let path = "/realms/bench/protocol/openid-connect/token";
-    let body: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
     let request = http::Request::builder()
         .method("POST")
         .uri(path)
@@ -90,13 +110,34 @@ async fn token(app: &App, form: &[(&str, &str)]) -> serde_json::Value {
         .body(Bytes::from(body))
         .unwrap();
     let (endpoint, params) = app.route(path).unwrap();
-    let response = app.handle(endpoint, &params, request, RequestInfo { peer: None, tls: true }).await;
-    assert_eq!(response.status(), 200, "{}", String::from_utf8_lossy(response.body()));
+    let response = app
+        .handle(
+            endpoint,
+            &params,
+            request,
+            RequestInfo {
+                peer: None,
+                tls: true,
+            },
+        )
+        .await;
+    assert_eq!(
+        response.status(),
+        200,
+        "{}",
+        String::from_utf8_lossy(response.body())
+    );
     serde_json::from_slice(response.body()).unwrap()
 }
 
 /// Run `op` from `tasks` concurrent tasks until `limit` passes or `max_ops` are done; ops/s.
-fn measure<F, Fut>(rt: &tokio::runtime::Runtime, tasks: usize, limit: Duration, max_ops: u64, op: F) -> f64
+fn measure<F, Fut>(
+    rt: &tokio::runtime::Runtime,
+    tasks: usize,
+    limit: Duration,
+    max_ops: u64,
+    op: F,
+) -> f64
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send,
@@ -131,7 +172,9 @@ fn signing_rate(app: &App, algorithm: Algorithm, limit: Duration, max_ops: u64) 
     let realm = read.realm_by_name("bench").unwrap().unwrap();
     let keys = app.keys.realm_keys(&read, &realm.id, 0).unwrap();
     let key = keys.signer(algorithm).unwrap().clone();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     std::thread::scope(|s| {
@@ -139,7 +182,8 @@ fn signing_rate(app: &App, algorithm: Algorithm, limit: Duration, max_ops: u64) 
             let key = key.clone();
             let done = done.clone();
             s.spawn(move || {
-                let claims = serde_json::json!({"sub": "x", "iat": 1, "exp": 2, "scope": "profile email"});
+                let claims =
+                    serde_json::json!({"sub": "x", "iat": 1, "exp": 2, "scope": "profile email"});
                 while started.elapsed() < limit && done.load(Ordering::Relaxed) < max_ops {
                     key.sign(&claims).unwrap();
                     done.fetch_add(1, Ordering::Relaxed);
@@ -152,9 +196,19 @@ fn signing_rate(app: &App, algorithm: Algorithm, limit: Duration, max_ops: u64) 
 
 fn main() {
     let benchmarking = std::env::args().any(|a| a == "--bench");
-    let (limit, max_ops) = if benchmarking { (Duration::from_secs(5), u64::MAX) } else { (Duration::from_secs(1), 20) };
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(cores).enable_all().build().unwrap();
+    let (limit, max_ops) = if benchmarking {
+        (Duration::from_secs(5), u64::MAX)
+    } else {
+        (Duration::from_secs(1), 20)
+    };
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .enable_all()
+        .build()
+        .unwrap();
     let tasks = cores * 4;
     let mut rows = Vec::new();
     for algorithm in [Algorithm::RS256, Algorithm::ES256] {
@@ -165,21 +219,44 @@ fn main() {
         let cc = measure(&rt, tasks, limit, max_ops, move |_| {
             let a = a.clone();
             async move {
-                token(&a, &[("grant_type", "client_credentials"), ("client_id", "svc"), ("client_secret", "svc-secret")]).await;
+                token(
+                    &a,
+                    &[
+                        ("grant_type", "client_credentials"),
+                        ("client_id", "svc"),
+                        ("client_secret", "svc-secret"),
+                    ],
+                )
+                .await;
             }
         });
-        rows.push((format!("client_credentials, {}", algorithm.as_str()), cc, Some(sign)));
+        rows.push((
+            format!("client_credentials, {}", algorithm.as_str()),
+            cc,
+            Some(sign),
+        ));
         // Refresh: each task keeps its own session and rotates its refresh token.
         let a = app.clone();
         let seeds: Vec<String> = rt.block_on(async {
             let mut v = Vec::new();
             for _ in 0..tasks {
-                let body = token(&a, &[("grant_type", "password"), ("client_id", "svc"), ("client_secret", "svc-secret"), ("username", "alice"), ("password", "bench-password")]).await;
+                let body = token(
+                    &a,
+                    &[
+                        ("grant_type", "password"),
+                        ("client_id", "svc"),
+                        ("client_secret", "svc-secret"),
+                        ("username", "alice"),
+                        ("password", "bench-password"),
+                    ],
+                )
+                .await;
                 v.push(body["refresh_token"].as_str().unwrap().to_string());
             }
             v
         });
-        let current: Arc<Vec<std::sync::Mutex<String>>> = Arc::new(seeds.into_iter().map(std::sync::Mutex::new).collect());
+        let current: Arc<Vec<std::sync::Mutex<String>>> =
+            Arc::new(seeds.into_iter().map(std::sync::Mutex::new).collect());
         let a = app.clone();
         let rf = measure(&rt, tasks, limit, max_ops, move |i| {
             let a = a.clone();
@@ -187,20 +264,53 @@ fn main() {
             async move {
                 let slot = &current[(i as usize) % current.len()];
                 let presented = slot.lock().unwrap().clone();
-                let body = token(&a, &[("grant_type", "refresh_token"), ("client_id", "svc"), ("client_secret", "svc-secret"), ("refresh_token", &presented)]).await;
+                let body = token(
+                    &a,
+                    &[
+                        ("grant_type", "refresh_token"),
+                        ("client_id", "svc"),
+                        ("client_secret", "svc-secret"),
+                        ("refresh_token", &presented),
+                    ],
+                )
+                .await;
                 *slot.lock().unwrap() = body["refresh_token"].as_str().unwrap().to_string();
             }
         });
-        rows.push((format!("refresh_token, {}", algorithm.as_str()), rf, Some(sign)));
+        rows.push((
+            format!("refresh_token, {}", algorithm.as_str()),
+            rf,
+            Some(sign),
+        ));
         if algorithm == Algorithm::ES256 {
             let a = app.clone();
-            let logins = measure(&rt, tasks, limit, max_ops.min(if benchmarking { u64::MAX } else { 4 }), move |_| {
-                let a = a.clone();
-                async move {
-                    token(&a, &[("grant_type", "password"), ("client_id", "svc"), ("client_secret", "svc-secret"), ("username", "alice"), ("password", "bench-password")]).await;
-                }
-            });
-            rows.push(("password grant (argon2id m=19MiB t=2 p=1), ES256".into(), logins, None));
+            let logins = measure(
+                &rt,
+                tasks,
+                limit,
+                max_ops.min(if benchmarking { u64::MAX } else { 4 }),
+                move |_| {
+                    let a = a.clone();
+                    async move {
+                        token(
+                            &a,
+                            &[
+                                ("grant_type", "password"),
+                                ("client_id", "svc"),
+                                ("client_secret", "svc-secret"),
+                                ("username", "alice"),
+                                ("password", "bench-password"),
+                            ],
+                        )
+                        .await;
+                    }
+                },
+            );
+            rows.push((
+                "password grant (argon2id m=19MiB t=2 p=1), ES256".into(),
+                logins,
+                None,
+            ));
         }
     }
     if !benchmarking {
@@ -214,6 +324,9 @@ fn main() {
             Some(s) => (format!("{s:.0}"), format!("{:.0}%", rate / s * 100.0)),
             None => ("-".into(), "-".into()),
         };
-        println!("| {name} | {rate:.0} | {:.0} | {sign_col} | {ratio} |", rate / cores as f64);
+        println!(
+            "| {name} | {rate:.0} | {:.0} | {sign_col} | {ratio} |",
+            rate / cores as f64
+        );
     }
 }

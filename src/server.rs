@@ -127,8 +127,12 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     server.add_service(proxy);
     server.add_service(background_service(
         "readiness",
-        Readiness { app, listeners },
+        Readiness {
+            app: app.clone(),
+            listeners,
+        },
     ));
+    server.add_service(background_service("housekeeping", Housekeeping { app }));
     server.run(RunArgs::default());
     tracing::info!("portcullis stopped");
     Ok(())
@@ -235,5 +239,48 @@ impl BackgroundService for Readiness {
         );
         let _ = shutdown.changed().await;
         self.app.set_ready(false);
+    }
+}
+
+/// Periodic store work: make volatile commits durable every second, drop expired codes,
+/// login flows and revocations every minute.
+struct Housekeeping {
+    app: App,
+}
+
+#[async_trait]
+impl BackgroundService for Housekeeping {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut tick: u64 = 0;
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            tick += 1;
+            let store = self.app.store.clone();
+            let now = self.app.clock.now_millis();
+            let purge = tick.is_multiple_of(60);
+            let result = tokio::task::spawn_blocking(move || {
+                store.flush()?;
+                if purge {
+                    let n = store.write(|w| w.purge_expired(now))?;
+                    if n > 0 {
+                        tracing::debug!(
+                            removed = n,
+                            "purged expired codes, login flows and revocations"
+                        );
+                    }
+                }
+                Ok::<_, StoreError>(())
+            })
+            .await;
+            if let Ok(Err(e)) = result {
+                tracing::error!(error = %e, "store housekeeping failed");
+            }
+        }
+        if let Err(e) = self.app.store.flush() {
+            tracing::error!(error = %e, "could not flush the store at shutdown");
+        }
     }
 }

@@ -192,7 +192,6 @@ fn parse_raw(text: &str, file: &str) -> Result<RawConfig, ConfigError> {
             .filter(|segment| !segment.is_empty() && !segment.starts_with("$__serde_spanned"))
             .collect::<Vec<_>>()
             .join(".");
-        let key = if key.is_empty() { String::new() } else { key };
         toml_error(file, text, &key, e.into_inner())
     })
 }

@@ -1,5 +1,6 @@
-//! JSON Web Tokens (JWS compact form) signed and verified with ring, the crypto library
-//! rustls already uses here. RS256 and ES256 for our tokens, HS256 for `client_secret_jwt`.
+//! JSON Web Tokens (JWS compact form) signed and verified with aws-lc-rs (ring's API on
+//! AWS-LC, whose RSA signing is about twice as fast as ring's on x86-64). RS256 and ES256 for
+//! our tokens, HS256 for `client_secret_jwt`.
 //!
 //! The algorithm is always taken from the key, never from the token: a token whose header
 //! names another algorithm than its key's is rejected, which rules out `alg: none` and
@@ -8,10 +9,10 @@
 
 use std::sync::Arc;
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use ring::rand::SystemRandom;
-use ring::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -117,7 +118,7 @@ pub fn generate_pkcs8(algorithm: Algorithm) -> Result<Vec<u8>, JwtError> {
         }
         Algorithm::RS256 => {
             use rsa::pkcs8::EncodePrivateKey;
-            // ring cannot generate RSA keys; RustCrypto does it once per key.
+            // Generated once per key with RustCrypto; signing uses AWS-LC.
             let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)
                 .map_err(|e| JwtError::Key(e.to_string()))?;
             key.to_pkcs8_der()
@@ -133,19 +134,14 @@ impl SigningKey {
         let (key, public) = match algorithm {
             Algorithm::RS256 => {
                 let pair = RsaKeyPair::from_pkcs8(der).map_err(|e| JwtError::Key(e.to_string()))?;
-                let components = pair.public().clone();
-                use ring::rsa::PublicKeyComponents;
-                let c: PublicKeyComponents<Vec<u8>> = (&components).into();
+                use aws_lc_rs::rsa::PublicKeyComponents;
+                let c: PublicKeyComponents<Vec<u8>> = pair.public_key().into();
                 (PrivateKey::Rsa(pair), PublicKey::Rsa { n: c.n, e: c.e })
             }
             Algorithm::ES256 => {
-                let rng = SystemRandom::new();
-                let pair = EcdsaKeyPair::from_pkcs8(
-                    &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-                    der,
-                    &rng,
-                )
-                .map_err(|e| JwtError::Key(e.to_string()))?;
+                let pair =
+                    EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                        .map_err(|e| JwtError::Key(e.to_string()))?;
                 let point = pair.public_key().as_ref().to_vec();
                 (PrivateKey::Ec(pair), PublicKey::Ec { point })
             }
@@ -186,7 +182,7 @@ impl SigningKey {
         let rng = SystemRandom::new();
         let signature = match &self.key {
             PrivateKey::Rsa(pair) => {
-                let mut sig = vec![0u8; pair.public().modulus_len()];
+                let mut sig = vec![0u8; pair.public_modulus_len()];
                 pair.sign(
                     &signature::RSA_PKCS1_SHA256,
                     &rng,
@@ -325,7 +321,7 @@ impl VerifyingKey {
             return Err(JwtError::AlgorithmMismatch);
         }
         let ok = match &self.key {
-            PublicKey::Rsa { n, e } => ring::rsa::PublicKeyComponents { n, e }
+            PublicKey::Rsa { n, e } => aws_lc_rs::rsa::PublicKeyComponents { n, e }
                 .verify(
                     &signature::RSA_PKCS1_2048_8192_SHA256,
                     signing_input.as_bytes(),
@@ -378,8 +374,8 @@ pub fn verify_hs256<T: DeserializeOwned>(token: &str, secret: &[u8]) -> Result<T
     if header.alg != "HS256" {
         return Err(JwtError::AlgorithmMismatch);
     }
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
-    ring::hmac::verify(&key, signing_input.as_bytes(), &signature)
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+    aws_lc_rs::hmac::verify(&key, signing_input.as_bytes(), &signature)
         .map_err(|_| JwtError::BadSignature)?;
     serde_json::from_slice(&payload).map_err(|_| JwtError::Malformed)
 }
@@ -389,8 +385,8 @@ pub fn sign_hs256<T: Serialize>(claims: &T, secret: &[u8]) -> Result<String, Jwt
     let header = B64.encode(json!({"alg": "HS256", "typ": "JWT"}).to_string());
     let payload = B64.encode(serde_json::to_vec(claims).map_err(|_| JwtError::Signing)?);
     let input = format!("{header}.{payload}");
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
-    let tag = ring::hmac::sign(&key, input.as_bytes());
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+    let tag = aws_lc_rs::hmac::sign(&key, input.as_bytes());
     Ok(format!("{input}.{}", B64.encode(tag.as_ref())))
 }
 

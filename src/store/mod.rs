@@ -86,6 +86,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     db: Arc<Database>,
     path: PathBuf,
+    /// Set by a volatile commit, cleared by [`Store::flush`].
+    unflushed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -113,6 +115,7 @@ impl Store {
         let store = Store {
             db: Arc::new(db),
             path,
+            unflushed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         store.init_schema()?;
         Ok(store)
@@ -192,7 +195,51 @@ impl Store {
     where
         E: From<StoreError>,
     {
-        let txn = self.db.begin_write().map_err(StoreError::from)?;
+        self.write_with(redb::Durability::Immediate, f)
+    }
+
+    /// Like [`Store::write`], just as atomic, but the commit reaches the disk at the next
+    /// [`Store::flush`] (at most a second later: the server flushes in the background, and
+    /// the last handle flushes when dropped). For hot, replaceable state such as
+    /// refresh-token rotation, where a crash costs at most a new login.
+    pub fn write_volatile<T, E>(
+        &self,
+        f: impl FnOnce(&mut Write) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let result = self.write_with(redb::Durability::None, f);
+        if result.is_ok() {
+            self.unflushed
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+        result
+    }
+
+    /// Make every volatile commit durable.
+    pub fn flush(&self) -> Result<()> {
+        if self
+            .unflushed
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+        {
+            let txn = self.db.begin_write()?;
+            txn.commit()?;
+        }
+        Ok(())
+    }
+
+    fn write_with<T, E>(
+        &self,
+        durability: redb::Durability,
+        f: impl FnOnce(&mut Write) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut txn = self.db.begin_write().map_err(StoreError::from)?;
+        txn.set_durability(durability)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
         let mut write = Write { txn };
         match f(&mut write) {
             Ok(value) => {
@@ -1258,6 +1305,17 @@ impl Write {
             return Err(StoreError::Missing("role"));
         }
         Ok(())
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // The last handle makes volatile commits durable before the database closes.
+        if Arc::strong_count(&self.db) == 1 {
+            if let Err(e) = self.flush() {
+                tracing::error!(error = %e, "could not flush the store at shutdown");
+            }
+        }
     }
 }
 

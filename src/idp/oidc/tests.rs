@@ -12,7 +12,9 @@ use crate::http::{App, RequestInfo, Response};
 use crate::idp::login::theme::Themes;
 use crate::idp::realm;
 use crate::metrics::Metrics;
-use crate::store::{AuthCodeRecord, ClientRecord, CredentialRecord, RealmRecord, Store, UserRecord};
+use crate::store::{
+    AuthCodeRecord, ClientRecord, CredentialRecord, RealmRecord, Store, UserRecord,
+};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -27,7 +29,13 @@ fn fixture() -> Fixture {
     let store = Store::open(dir.path()).unwrap();
     let clock = ManualClock::at(START);
     let config = Config::parse("", std::path::Path::new("t.toml")).unwrap();
-    let app = App::new(Arc::new(config), store.clone(), Arc::new(clock.clone()), Arc::new(Metrics::new()), Arc::new(Themes::builtin()));
+    let app = App::new(
+        Arc::new(config),
+        store.clone(),
+        Arc::new(clock.clone()),
+        Arc::new(Metrics::new()),
+        Arc::new(Themes::builtin()),
+    );
     let hashed = crate::crypto::password::hash_password(
         "pw",
         &crate::crypto::password::Argon2Params {
@@ -39,7 +47,14 @@ fn fixture() -> Fixture {
     .unwrap();
     store
         .write(|w| {
-            realm::create_realm(w, RealmRecord { name: "master".into(), ..Default::default() }, START)?;
+            realm::create_realm(
+                w,
+                RealmRecord {
+                    name: "master".into(),
+                    ..Default::default()
+                },
+                START,
+            )?;
             let r = realm::create_realm(
                 w,
                 RealmRecord {
@@ -63,7 +78,12 @@ fn fixture() -> Fixture {
                 },
             )
             .map_err(realm::RealmError::from)?;
-            let user = UserRecord { id: "u".into(), username: "alice".into(), enabled: true, ..Default::default() };
+            let user = UserRecord {
+                id: "u".into(),
+                username: "alice".into(),
+                enabled: true,
+                ..Default::default()
+            };
             realm::create_user(w, &r, &user).map_err(realm::RealmError::from)?;
             w.put_credential(
                 &r.id,
@@ -80,12 +100,24 @@ fn fixture() -> Fixture {
             Ok::<_, realm::RealmError>(())
         })
         .unwrap();
-    Fixture { _dir: dir, app, clock }
+    Fixture {
+        _dir: dir,
+        app,
+        clock,
+    }
 }
 
 impl Fixture {
-    async fn call(&self, method: &str, path: &str, form: &[(&str, &str)], bearer: Option<&str>) -> (u16, Value) {
-        let body: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        form: &[(&str, &str)],
+        bearer: Option<&str>,
+    ) -> (u16, Value) {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
         let mut builder = http::Request::builder()
             .method(method)
             .uri(path)
@@ -96,9 +128,23 @@ impl Fixture {
         }
         let request = builder.body(Bytes::from(body)).unwrap();
         let (endpoint, params) = self.app.route(path).unwrap();
-        let response: Response = self.app.handle(endpoint, &params, request, RequestInfo { peer: None, tls: true }).await;
+        let response: Response = self
+            .app
+            .handle(
+                endpoint,
+                &params,
+                request,
+                RequestInfo {
+                    peer: None,
+                    tls: true,
+                },
+            )
+            .await;
         let status = response.status().as_u16();
-        (status, serde_json::from_slice(response.body()).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(response.body()).unwrap_or(Value::Null),
+        )
     }
 
     async fn password_grant(&self) -> Value {
@@ -106,7 +152,13 @@ impl Fixture {
             .call(
                 "POST",
                 "/realms/t/protocol/openid-connect/token",
-                &[("grant_type", "password"), ("client_id", "app"), ("client_secret", "s"), ("username", "alice"), ("password", "pw")],
+                &[
+                    ("grant_type", "password"),
+                    ("client_id", "app"),
+                    ("client_secret", "s"),
+                    ("username", "alice"),
+                    ("password", "pw"),
+                ],
                 None,
             )
             .await;
@@ -115,14 +167,26 @@ impl Fixture {
     }
 
     async fn userinfo(&self, token: &str) -> u16 {
-        self.call("GET", "/realms/t/protocol/openid-connect/userinfo", &[], Some(token)).await.0
+        self.call(
+            "GET",
+            "/realms/t/protocol/openid-connect/userinfo",
+            &[],
+            Some(token),
+        )
+        .await
+        .0
     }
 
     async fn refresh(&self, token: &str) -> (u16, Value) {
         self.call(
             "POST",
             "/realms/t/protocol/openid-connect/token",
-            &[("grant_type", "refresh_token"), ("client_id", "app"), ("client_secret", "s"), ("refresh_token", token)],
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", "app"),
+                ("client_secret", "s"),
+                ("refresh_token", token),
+            ],
             None,
         )
         .await
@@ -138,12 +202,20 @@ async fn access_tokens_expire_with_the_realm_lifespan() {
     f.clock.advance_millis(299_000);
     assert_eq!(f.userinfo(access).await, 200);
     f.clock.advance_millis(2_000);
-    assert_eq!(f.userinfo(access).await, 401, "expired after accessTokenLifespan (300 s)");
+    assert_eq!(
+        f.userinfo(access).await,
+        401,
+        "expired after accessTokenLifespan (300 s)"
+    );
     let (status, body) = f
         .call(
             "POST",
             "/realms/t/protocol/openid-connect/token/introspect",
-            &[("client_id", "app"), ("client_secret", "s"), ("token", access)],
+            &[
+                ("client_id", "app"),
+                ("client_secret", "s"),
+                ("token", access),
+            ],
             None,
         )
         .await;
@@ -153,7 +225,10 @@ async fn access_tokens_expire_with_the_realm_lifespan() {
 #[tokio::test]
 async fn refresh_keeps_the_session_alive_until_its_maximum() {
     let f = fixture();
-    let mut refresh = f.password_grant().await["refresh_token"].as_str().unwrap().to_string();
+    let mut refresh = f.password_grant().await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // Refresh every 500 s (idle timeout 600 s): the session lives until its 3600 s maximum.
     for _ in 0..7 {
         f.clock.advance_millis(500_000);
@@ -169,7 +244,10 @@ async fn refresh_keeps_the_session_alive_until_its_maximum() {
 #[tokio::test]
 async fn an_idle_session_ends() {
     let f = fixture();
-    let refresh = f.password_grant().await["refresh_token"].as_str().unwrap().to_string();
+    let refresh = f.password_grant().await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
     f.clock.advance_millis(601_000);
     let (status, body) = f.refresh(&refresh).await;
     assert_eq!(status, 400);
@@ -181,7 +259,15 @@ async fn authorization_codes_expire_with_access_code_lifespan() {
     let f = fixture();
     let tokens = f.password_grant().await;
     let sid = tokens["session_state"].as_str().unwrap().to_string();
-    let realm_id = f.app.store.read().unwrap().realm_by_name("t").unwrap().unwrap().id;
+    let realm_id = f
+        .app
+        .store
+        .read()
+        .unwrap()
+        .realm_by_name("t")
+        .unwrap()
+        .unwrap()
+        .id;
     let code_for = |code: &str| {
         f.app
             .store
@@ -203,11 +289,20 @@ async fn authorization_codes_expire_with_access_code_lifespan() {
             .unwrap()
     };
     let form = |code: &'static str| -> [(&'static str, &'static str); 5] {
-        [("grant_type", "authorization_code"), ("client_id", "app"), ("client_secret", "s"), ("code", code), ("redirect_uri", "https://app.test/cb")]
+        [
+            ("grant_type", "authorization_code"),
+            ("client_id", "app"),
+            ("client_secret", "s"),
+            ("code", code),
+            ("redirect_uri", "https://app.test/cb"),
+        ]
     };
     const TOKEN: &str = "/realms/t/protocol/openid-connect/token";
     code_for("fresh-code");
-    assert_eq!(f.call("POST", TOKEN, &form("fresh-code"), None).await.0, 200);
+    assert_eq!(
+        f.call("POST", TOKEN, &form("fresh-code"), None).await.0,
+        200
+    );
     code_for("late-code");
     f.clock.advance_millis(61_000);
     let (status, body) = f.call("POST", TOKEN, &form("late-code"), None).await;

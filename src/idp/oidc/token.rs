@@ -262,7 +262,7 @@ impl Grant<'_> {
         let scopes = Scopes::from_claim(claims.scope.as_deref().unwrap_or(""));
         let tokens = self.issue_for(&user, &scopes, Some(&session), claims.nonce.as_deref())?;
         let (realm_id, client_id, old_jti) = (&self.realm.id, &self.client.client_id, &claims.jti);
-        self.app.store.write(|w| {
+        self.app.store.write_volatile(|w| {
             // Re-check inside the transaction: a concurrent refresh may have won.
             let mut s = w
                 .session(realm_id, &session.id)?
