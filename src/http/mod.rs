@@ -124,6 +124,9 @@ impl App {
             Endpoint::DeviceAuthorization => {
                 oauth(oidc::device::device_authorization(self, &request, &info, realm).await)
             }
+            Endpoint::PushedAuthorization => {
+                oauth(oidc::par::push(self, &request, &info, realm).await)
+            }
             Endpoint::DevicePage => login::device_page(self, &request, &info, realm).await,
             Endpoint::LoginAction => {
                 login::login_action(self, &request, &info, realm, &params.rest).await

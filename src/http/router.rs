@@ -21,6 +21,7 @@ pub enum Endpoint {
     Certs,
     LoginAction,
     DeviceAuthorization,
+    PushedAuthorization,
     DevicePage,
     LoginStatusIframe,
     ThirdPartyCookies,
@@ -85,6 +86,10 @@ impl Router {
             ),
             (format!("{OIDC}/auth"), Endpoint::Authorize),
             (format!("{OIDC}/auth/device"), Endpoint::DeviceAuthorization),
+            (
+                format!("{OIDC}/ext/par/request"),
+                Endpoint::PushedAuthorization,
+            ),
             ("/realms/{realm}/device".into(), Endpoint::DevicePage),
             (format!("{OIDC}/token"), Endpoint::Token),
             (format!("{OIDC}/token/introspect"), Endpoint::Introspect),

@@ -644,3 +644,97 @@ fn keycloak_js_helper_pages() {
     assert_eq!(status, 200);
     assert!(html.contains("postMessage"));
 }
+
+#[test]
+fn pushed_requests_form_post_prompt_login_and_client_algorithm() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let (secret, _) = api.setup_realm("t");
+    let browser = Browser::new(&server);
+    let pkce = new_pkce();
+
+    // PAR: the parameters go over the back channel; the browser carries only request_uri.
+    let r = api.form(
+        "t",
+        "ext/par/request",
+        &[
+            ("client_id", "app"),
+            ("client_secret", &secret),
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid"),
+            ("state", "par-state"),
+            ("response_mode", "form_post"),
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let request_uri = r.body["request_uri"].as_str().unwrap().to_string();
+    assert!(request_uri.starts_with("urn:ietf:params:oauth:request_uri:"));
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("client_id", "app"), ("request_uri", request_uri.as_str())])
+        .finish();
+    let (status, _, html) = browser.get(&format!("/realms/t/protocol/openid-connect/auth?{q}"));
+    assert_eq!(status, 200);
+    // form_post: the response is a page that posts code and state to the client.
+    let (status, loc, html) = browser.login(&html, "alice", "Alice-pass-1");
+    assert_eq!((status, loc), (200, None));
+    assert!(html.contains(&format!("action=\"{REDIRECT}\"")), "{html}");
+    assert!(html.contains("name=\"state\" value=\"par-state\""));
+    let code_at = html.find("name=\"code\" value=\"").unwrap() + "name=\"code\" value=\"".len();
+    let code = &html[code_at..code_at + html[code_at..].find('"').unwrap()];
+    assert_eq!(
+        exchange(&api, "t", &secret, code, Some(&pkce.verifier)).status,
+        200
+    );
+    // A request_uri is single-use.
+    let (status, loc, _) = browser.get(&format!("/realms/t/protocol/openid-connect/auth?{q}"));
+    assert_eq!((status, loc), (400, None));
+
+    // prompt=login shows the form despite the SSO session; max_age=0 too.
+    let extra = [
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let (status, _, _) = browser.get(&browser.auth_url("t", "app", &extra));
+    assert_eq!(status, 302, "SSO");
+    let mut with_prompt = extra.to_vec();
+    with_prompt.push(("prompt", "login"));
+    assert_eq!(
+        browser.get(&browser.auth_url("t", "app", &with_prompt)).0,
+        200
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mut with_max_age = extra.to_vec();
+    with_max_age.push(("max_age", "0"));
+    assert_eq!(
+        browser.get(&browser.auth_url("t", "app", &with_max_age)).0,
+        200
+    );
+    // login_hint pre-fills the username.
+    let mut with_hint = with_prompt.clone();
+    with_hint.push(("login_hint", "alice@example.com"));
+    let (_, _, html) = browser.get(&browser.auth_url("t", "app", &with_hint));
+    assert!(html.contains("value=\"alice@example.com\""), "{html}");
+
+    // A per-client signature algorithm overrides the realm's.
+    let uuid = api.get("/admin/realms/t/clients?clientId=app").body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = api.put(
+        &format!("/admin/realms/t/clients/{uuid}"),
+        &json!({"attributes": {"access.token.signed.response.alg": "ES256"}}),
+    );
+    assert_eq!(r.status, 204);
+    let tokens = api.alice_tokens("t", &secret, "openid");
+    assert_eq!(
+        crate::api::header(tokens["access_token"].as_str().unwrap())["alg"],
+        "ES256"
+    );
+    assert_eq!(
+        crate::api::header(tokens["id_token"].as_str().unwrap())["alg"],
+        "RS256"
+    );
+}

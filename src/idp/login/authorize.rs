@@ -159,10 +159,24 @@ pub async fn authorize(
         }
     };
     let page = PageCx::new(app, &realm, request, None);
-    let params = match parameters(request) {
+    let mut params = match parameters(request) {
         Ok(p) => p,
         Err(_) => return page.error_text(StatusCode::BAD_REQUEST, "Invalid Request"),
     };
+    if let Some(request_uri) = params.get("request_uri").cloned() {
+        // A pushed request (RFC 9126): its stored parameters replace the query.
+        match crate::idp::oidc::par::take(
+            app,
+            &realm.id,
+            &request_uri,
+            params.get("client_id").map(String::as_str),
+        ) {
+            Some(pushed) => params = pushed,
+            None => {
+                return page.error_text(StatusCode::BAD_REQUEST, "Invalid parameter: request_uri")
+            }
+        }
+    }
     let page = PageCx::new(
         app,
         &realm,

@@ -75,6 +75,8 @@ pub async fn discovery(
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
         "device_authorization_endpoint": format!("{oidc}/auth/device"),
+        "pushed_authorization_request_endpoint": format!("{oidc}/ext/par/request"),
+        "require_pushed_authorization_requests": false,
         "authorization_response_iss_parameter_supported": true,
     });
     Ok(with_any_origin(

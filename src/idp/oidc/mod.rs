@@ -4,6 +4,7 @@
 
 pub mod device;
 pub mod discovery;
+pub mod par;
 pub mod redirect;
 pub mod token;
 pub mod userinfo;
