@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Both install what they need.
-.PHONY: run dev test setup lint bench bench-startup
+.PHONY: run dev test setup lint bench bench-startup bench-tokens
 
 CARGO ?= cargo
 
@@ -28,4 +28,7 @@ test: setup lint
 bench-startup: setup
 	$(CARGO) bench --bench startup
 
-bench: bench-startup
+bench-tokens: setup
+	$(CARGO) bench --bench tokens
+
+bench: bench-startup bench-tokens
