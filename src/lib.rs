@@ -9,6 +9,7 @@ pub mod config;
 pub mod crypto;
 pub mod http;
 pub mod idp;
+pub mod import_export;
 pub mod logging;
 pub mod metrics;
 pub mod proxy;

@@ -11,7 +11,7 @@ use portcullis::clock::SystemClock;
 use portcullis::config::{Config, Overrides, DEFAULT_CONFIG_PATH};
 use portcullis::crypto::password::Argon2Params;
 use portcullis::store::Store;
-use portcullis::{bootstrap, logging, server, tls};
+use portcullis::{bootstrap, import_export, logging, server, tls};
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +46,40 @@ enum Command {
         /// TLS listen address, e.g. 0.0.0.0:8443 ("" disables; overrides server.https).
         #[arg(long, env = "PORTCULLIS_HTTPS")]
         https: Option<String>,
+        /// Import every realm file in DATA_DIR/import at start, skipping realms that exist.
+        #[arg(long)]
+        import_realm: bool,
+    },
+    /// Export realms in Keycloak's JSON format (the server must be stopped).
+    Export {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Directory to write `{realm}-realm.json` (and users files) into.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Only this realm (default: all).
+        #[arg(long)]
+        realm: Option<String>,
+        /// Where users go.
+        #[arg(long, value_enum, default_value = "different_files")]
+        users: import_export::UsersMode,
+        /// Users per file with `--users different_files`.
+        #[arg(long, default_value_t = 50)]
+        users_per_file: usize,
+    },
+    /// Import realms from Keycloak JSON files (the server must be stopped).
+    Import {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// One realm or users file.
+        #[arg(long, conflicts_with = "dir", required_unless_present = "dir")]
+        file: Option<PathBuf>,
+        /// Every `*.json` of a directory (realm files first, then users files).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Replace realms that exist (true) or leave them alone (false).
+        #[arg(long, default_value = "true", action = clap::ArgAction::Set)]
+        r#override: bool,
     },
     /// Validate the configuration and exit (status 2 when it is invalid).
     CheckConfig {
@@ -94,10 +128,11 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
             config,
             http,
             https,
+            import_realm,
         } => {
             let config = load(&config, http, https)?;
             logging::init(config.log.format, &config.log.level);
-            server::run(config).map_err(|e| {
+            server::run(config, server::Options { import_realm }).map_err(|e| {
                 tracing::error!("{e}");
                 eprintln!("error: {e}");
                 ExitCode::from(1)
@@ -134,6 +169,58 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
             );
             Ok(())
         }
+        Command::Export {
+            config,
+            dir,
+            realm,
+            users,
+            users_per_file,
+        } => {
+            let config = load(&config, None, None)?;
+            let store = open_store(&config)?;
+            let files =
+                import_export::export(&store, &dir, realm.as_deref(), users, users_per_file)
+                    .map_err(fail)?;
+            for f in files {
+                println!("wrote {}", f.display());
+            }
+            Ok(())
+        }
+        Command::Import {
+            config,
+            file,
+            dir,
+            r#override,
+        } => {
+            let config = load(&config, None, None)?;
+            let store = open_store(&config)?;
+            // Realms other than master need master (for their `{realm}-realm` client).
+            bootstrap::ensure_master_realm(&store, &SystemClock).map_err(fail)?;
+            let results = match (file, dir) {
+                (Some(f), _) => {
+                    vec![
+                        import_export::import_file(&store, &SystemClock, &f, r#override)
+                            .map_err(fail)?,
+                    ]
+                }
+                (None, Some(d)) => {
+                    import_export::import_dir(&store, &SystemClock, &d, r#override).map_err(fail)?
+                }
+                (None, None) => unreachable_usage()?,
+            };
+            for r in results {
+                match r {
+                    import_export::Imported::Realm(name) => println!("imported realm {name}"),
+                    import_export::Imported::Users { realm, count } => {
+                        println!("imported {count} users into {realm}")
+                    }
+                    import_export::Imported::Skipped(name) => {
+                        println!("skipped realm {name}: it exists (use --override true)")
+                    }
+                }
+            }
+            Ok(())
+        }
         Command::GenCert { config } => {
             let config = load(&config, None, None)?;
             tls::generate_dev_cert(&config.tls.certs_dir).map_err(|e| {
@@ -149,6 +236,21 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
             Ok(())
         }
     }
+}
+
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(1)
+}
+
+fn open_store(config: &Config) -> Result<Store, ExitCode> {
+    Store::open(&config.store.data_dir).map_err(fail)
+}
+
+/// clap guarantees one of `--file`/`--dir`; this keeps the match total without a panic.
+fn unreachable_usage<T>() -> Result<T, ExitCode> {
+    eprintln!("error: give --file or --dir");
+    Err(ExitCode::from(2))
 }
 
 fn read_password_from_stdin() -> Result<String, ExitCode> {

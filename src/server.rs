@@ -42,6 +42,8 @@ pub enum ServerError {
     },
     #[error("{0}")]
     Themes(String),
+    #[error("import failed: {0}")]
+    Import(String),
     #[error("bootstrap failed: {0}")]
     Bootstrap(#[from] bootstrap::BootstrapError),
 }
@@ -53,11 +55,30 @@ pub struct Listeners {
     pub https: Option<SocketAddr>,
 }
 
+/// How to start.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Options {
+    /// Import `DATA_DIR/import/*.json` before serving (existing realms are kept).
+    pub import_realm: bool,
+}
+
 /// Run the server until SIGTERM (graceful) or SIGINT (immediate).
-pub fn run(config: Config) -> Result<(), ServerError> {
+pub fn run(config: Config, options: Options) -> Result<(), ServerError> {
     let clock: SharedClock = Arc::new(SystemClock);
     let store = Store::open(&config.store.data_dir)?;
     first_start(&store, &config, clock.as_ref())?;
+    if options.import_realm {
+        let dir = config.store.data_dir.join("import");
+        if dir.is_dir() {
+            for result in crate::import_export::import_dir(&store, clock.as_ref(), &dir, false)
+                .map_err(|e| ServerError::Import(e.to_string()))?
+            {
+                tracing::info!(?result, "import at start");
+            }
+        } else {
+            tracing::warn!(dir = %dir.display(), "--import-realm: no import directory");
+        }
+    }
 
     let (table, generated) = tls::load_table(&config.tls)?;
     if generated {

@@ -120,6 +120,11 @@ pub fn verify_password(password: &str, stored: &HashedPassword) -> Result<bool, 
         .map_err(|e| PasswordError::Malformed(e.to_string()))?;
     let data: CredentialData = serde_json::from_str(&stored.credential_data)
         .map_err(|e| PasswordError::Malformed(e.to_string()))?;
+    if data.algorithm == "bcrypt" {
+        // `secretData.value` is the whole `$2a$...` string (Auth0 and other exports).
+        return bcrypt::verify(password, &secret.value)
+            .map_err(|e| PasswordError::Malformed(e.to_string()));
+    }
     let expected = STANDARD
         .decode(&secret.value)
         .map_err(|e| PasswordError::Malformed(e.to_string()))?;
@@ -170,8 +175,45 @@ pub fn verify_password(password: &str, stored: &HashedPassword) -> Result<bool, 
                 .map_err(|e| PasswordError::Malformed(e.to_string()))?;
             Ok(super::constant_time_eq(&out, &expected))
         }
+        "pbkdf2-sha256" | "pbkdf2-sha512" | "pbkdf2" => {
+            use aws_lc_rs::pbkdf2;
+            let algorithm = match data.algorithm.as_str() {
+                "pbkdf2-sha256" => pbkdf2::PBKDF2_HMAC_SHA256,
+                "pbkdf2-sha512" => pbkdf2::PBKDF2_HMAC_SHA512,
+                _ => pbkdf2::PBKDF2_HMAC_SHA1,
+            };
+            let iterations = std::num::NonZeroU32::new(data.hash_iterations).ok_or_else(|| {
+                PasswordError::Malformed("hashIterations must be positive".into())
+            })?;
+            if expected.is_empty() {
+                return Err(PasswordError::Malformed("empty hash".into()));
+            }
+            // aws-lc compares in constant time.
+            Ok(
+                pbkdf2::verify(algorithm, iterations, &salt, password.as_bytes(), &expected)
+                    .is_ok(),
+            )
+        }
         other => Err(PasswordError::Unsupported(other.to_string())),
     }
+}
+
+/// Whether a stored hash should be replaced by one at `params` (another algorithm or
+/// weaker parameters), after a successful login with it.
+pub fn needs_rehash(stored: &HashedPassword, params: &Argon2Params) -> bool {
+    let Ok(data) = serde_json::from_str::<CredentialData>(&stored.credential_data) else {
+        return true;
+    };
+    let param = |name: &str| -> u32 {
+        data.additional_parameters
+            .get(name)
+            .and_then(|v| v.first())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    data.algorithm != "argon2"
+        || data.hash_iterations < params.iterations
+        || param("memory") < params.memory_kib
 }
 
 #[cfg(test)]
@@ -202,6 +244,43 @@ mod tests {
         let a = hash_password("x", &cheap()).unwrap();
         let b = hash_password("x", &cheap()).unwrap();
         assert_ne!(a.secret_data, b.secret_data);
+    }
+
+    #[test]
+    fn keycloak_pbkdf2_and_bcrypt_hashes_verify() {
+        use aws_lc_rs::pbkdf2;
+        for (name, alg, len) in [
+            ("pbkdf2-sha256", pbkdf2::PBKDF2_HMAC_SHA256, 64),
+            ("pbkdf2-sha512", pbkdf2::PBKDF2_HMAC_SHA512, 64),
+            ("pbkdf2", pbkdf2::PBKDF2_HMAC_SHA1, 20),
+        ] {
+            let salt = b"0123456789abcdef";
+            let mut out = vec![0u8; len];
+            pbkdf2::derive(
+                alg,
+                std::num::NonZeroU32::new(1000).unwrap(),
+                salt,
+                b"secret",
+                &mut out,
+            );
+            let stored = HashedPassword {
+                secret_data: json!({"value": STANDARD.encode(&out), "salt": STANDARD.encode(salt)})
+                    .to_string(),
+                credential_data: json!({"hashIterations": 1000, "algorithm": name}).to_string(),
+            };
+            assert!(verify_password("secret", &stored).unwrap(), "{name}");
+            assert!(!verify_password("Secret", &stored).unwrap(), "{name}");
+            assert!(needs_rehash(&stored, &Argon2Params::default()));
+        }
+        let bcrypt_hash = bcrypt::hash("secret", 4).unwrap();
+        let stored = HashedPassword {
+            secret_data: json!({"value": bcrypt_hash}).to_string(),
+            credential_data: json!({"algorithm": "bcrypt"}).to_string(),
+        };
+        assert!(verify_password("secret", &stored).unwrap());
+        assert!(!verify_password("nope", &stored).unwrap());
+        let current = hash_password("x", &Argon2Params::default()).unwrap();
+        assert!(!needs_rehash(&current, &Argon2Params::default()));
     }
 
     #[test]

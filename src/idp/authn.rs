@@ -4,7 +4,9 @@
 
 use std::sync::OnceLock;
 
-use crate::crypto::password::{hash_password, verify_password, Argon2Params, HashedPassword};
+use crate::crypto::password::{
+    hash_password, needs_rehash, verify_password, Argon2Params, HashedPassword,
+};
 use crate::http::App;
 use crate::store::{Read, RealmRecord, StoreError, UserRecord};
 
@@ -67,7 +69,7 @@ pub async fn authenticate_password(
     login: &str,
     password: &str,
 ) -> Result<Result<Authenticated, AuthnFailure>, StoreError> {
-    let (user, stored) = {
+    let (user, stored_record) = {
         let read = app.store.read()?;
         let user = find_user(&read, realm, login)?;
         let stored = match &user {
@@ -80,20 +82,37 @@ pub async fn authenticate_password(
         };
         (user, stored)
     };
-    let temporary = stored.as_ref().is_some_and(|c| c.temporary);
-    let hashed = stored.map(|c| HashedPassword {
-        secret_data: c.secret_data,
-        credential_data: c.credential_data,
+    let temporary = stored_record.as_ref().is_some_and(|c| c.temporary);
+    let hashed = stored_record.as_ref().map(|c| HashedPassword {
+        secret_data: c.secret_data.clone(),
+        credential_data: c.credential_data.clone(),
     });
     let password = password.to_string();
     let known = hashed.is_some();
-    let verified = tokio::task::spawn_blocking(move || {
+    let params = Argon2Params::default();
+    // Verify, and re-hash an imported (pbkdf2, bcrypt, weaker argon2) hash on success.
+    let (verified, rehashed) = tokio::task::spawn_blocking(move || {
         let target = hashed.as_ref().unwrap_or_else(|| dummy_hash());
-        let ok = verify_password(&password, target).unwrap_or(false);
-        ok && known
+        let ok = verify_password(&password, target).unwrap_or(false) && known;
+        let rehashed = match (&hashed, ok) {
+            (Some(h), true) if needs_rehash(h, &params) => hash_password(&password, &params).ok(),
+            _ => None,
+        };
+        (ok, rehashed)
     })
     .await
-    .unwrap_or(false);
+    .unwrap_or((false, None));
+    if let (Some(new), Some(old), Some(u)) = (rehashed, &stored_record, &user) {
+        let mut updated = old.clone();
+        updated.secret_data = new.secret_data;
+        updated.credential_data = new.credential_data;
+        if let Err(e) = app
+            .store
+            .write(|w| w.put_credential(&realm.id, &u.id, &updated))
+        {
+            tracing::warn!(error = %e, "could not re-hash an imported password");
+        }
+    }
     match user {
         Some(user) if verified => {
             if !user.enabled {

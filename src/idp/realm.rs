@@ -85,6 +85,21 @@ pub fn add_role(
     Ok(id)
 }
 
+/// The id of a role, creating it when missing (an imported realm may bring its own).
+fn ensure_role(
+    w: &mut Write,
+    realm_id: &str,
+    container_id: &str,
+    client_role: bool,
+    name: &str,
+    composites: Vec<String>,
+) -> Result<String, StoreError> {
+    match w.role_by_name(realm_id, container_id, name)? {
+        Some(existing) => Ok(existing.id),
+        None => add_role(w, realm_id, container_id, client_role, name, composites),
+    }
+}
+
 fn builtin_client(client_id: &str) -> ClientRecord {
     ClientRecord {
         id: random_id(),
@@ -99,22 +114,42 @@ fn builtin_client(client_id: &str) -> ClientRecord {
     }
 }
 
+/// A client by clientId, creating it from `template` when missing.
+fn ensure_client(
+    w: &mut Write,
+    realm_id: &str,
+    template: ClientRecord,
+) -> Result<ClientRecord, StoreError> {
+    match w.client_by_client_id(realm_id, &template.client_id)? {
+        Some(existing) => Ok(existing),
+        None => {
+            w.put_client(realm_id, &template)?;
+            Ok(template)
+        }
+    }
+}
+
 /// The management roles of a realm, held by a client; `realm-admin` includes all of them.
-fn add_management_client(
+fn ensure_management_client(
     w: &mut Write,
     realm_id: &str,
     client_id: &str,
 ) -> Result<Vec<String>, StoreError> {
-    let mut client = builtin_client(client_id);
-    client.bearer_only = true;
-    client.standard_flow_enabled = false;
-    w.put_client(realm_id, &client)?;
+    let client = ensure_client(
+        w,
+        realm_id,
+        ClientRecord {
+            bearer_only: true,
+            standard_flow_enabled: false,
+            ..builtin_client(client_id)
+        },
+    )?;
     let mut ids = Vec::new();
     for name in MANAGEMENT_ROLES {
-        ids.push(add_role(w, realm_id, &client.id, true, name, vec![])?);
+        ids.push(ensure_role(w, realm_id, &client.id, true, name, vec![])?);
     }
     if client_id == "realm-management" {
-        let admin = add_role(w, realm_id, &client.id, true, "realm-admin", ids.clone())?;
+        let admin = ensure_role(w, realm_id, &client.id, true, "realm-admin", ids.clone())?;
         ids.push(admin);
     }
     Ok(ids)
@@ -125,95 +160,130 @@ fn add_management_client(
 /// master `admin` role includes.
 pub fn create_realm(
     w: &mut Write,
+    template: RealmRecord,
+    now_ms: i64,
+) -> Result<RealmRecord, RealmError> {
+    let realm = put_new_realm(w, template, now_ms)?;
+    keys::create_realm_keys(w, &realm.id, now_ms)?;
+    ensure_defaults(w, &realm)?;
+    Ok(realm)
+}
+
+/// Store a new realm record (assigning an id when empty); nothing else.
+pub fn put_new_realm(
+    w: &mut Write,
     mut template: RealmRecord,
     now_ms: i64,
 ) -> Result<RealmRecord, RealmError> {
     if template.id.is_empty() {
         template.id = random_id();
     }
+    if w.realm_by_name(&template.name)?.is_some() || w.realm(&template.id)?.is_some() {
+        return Err(RealmError::Exists);
+    }
     template.created_at = now_ms;
-    let realm_id = template.id.clone();
-    let name = template.name.clone();
     w.put_realm(&template)?;
-    keys::create_realm_keys(w, &realm_id, now_ms)?;
+    Ok(template)
+}
 
-    let offline = add_role(w, &realm_id, &realm_id, false, "offline_access", vec![])?;
-    let uma = add_role(w, &realm_id, &realm_id, false, "uma_authorization", vec![])?;
+/// Keycloak's built-in roles and clients of a realm, created where missing (so an imported
+/// realm that brings its own keeps them).
+pub fn ensure_defaults(w: &mut Write, realm: &RealmRecord) -> Result<(), RealmError> {
+    let realm_id = realm.id.as_str();
+    let name = realm.name.as_str();
+    let offline = ensure_role(w, realm_id, realm_id, false, "offline_access", vec![])?;
+    let uma = ensure_role(w, realm_id, realm_id, false, "uma_authorization", vec![])?;
 
-    let account = builtin_client("account");
-    w.put_client(
-        &realm_id,
-        &ClientRecord {
+    let account = ensure_client(
+        w,
+        realm_id,
+        ClientRecord {
             public_client: true,
             base_url: Some(format!("/realms/{name}/account/")),
-            ..account.clone()
+            ..builtin_client("account")
         },
     )?;
-    let view_profile = add_role(w, &realm_id, &account.id, true, "view-profile", vec![])?;
-    let manage_account_links = add_role(
+    let view_profile = ensure_role(w, realm_id, &account.id, true, "view-profile", vec![])?;
+    let links = ensure_role(
         w,
-        &realm_id,
+        realm_id,
         &account.id,
         true,
         "manage-account-links",
         vec![],
     )?;
-    let manage_account = add_role(
+    let manage_account = ensure_role(
         w,
-        &realm_id,
+        realm_id,
         &account.id,
         true,
         "manage-account",
-        vec![manage_account_links],
+        vec![links],
     )?;
-    add_role(w, &realm_id, &account.id, true, "view-applications", vec![])?;
-    add_role(w, &realm_id, &account.id, true, "view-consent", vec![])?;
-    add_role(w, &realm_id, &account.id, true, "delete-account", vec![])?;
-
-    add_role(
+    for role in ["view-applications", "view-consent", "delete-account"] {
+        ensure_role(w, realm_id, &account.id, true, role, vec![])?;
+    }
+    ensure_role(
         w,
-        &realm_id,
-        &realm_id,
+        realm_id,
+        realm_id,
         false,
-        &default_role_name(&name),
+        &default_role_name(name),
         vec![offline, uma, view_profile, manage_account],
     )?;
-
-    w.put_client(
-        &realm_id,
-        &ClientRecord {
+    ensure_client(
+        w,
+        realm_id,
+        ClientRecord {
             public_client: true,
             standard_flow_enabled: false,
             direct_access_grants_enabled: true,
             ..builtin_client("admin-cli")
         },
     )?;
-    let broker = builtin_client("broker");
-    w.put_client(
-        &realm_id,
-        &ClientRecord {
+    let broker = ensure_client(
+        w,
+        realm_id,
+        ClientRecord {
             bearer_only: true,
             standard_flow_enabled: false,
-            ..broker.clone()
+            ..builtin_client("broker")
         },
     )?;
-    add_role(w, &realm_id, &broker.id, true, "read-token", vec![])?;
+    ensure_role(w, realm_id, &broker.id, true, "read-token", vec![])?;
 
     if name == MASTER {
-        let create_realm = add_role(w, &realm_id, &realm_id, false, "create-realm", vec![])?;
+        let create_realm = ensure_role(w, realm_id, realm_id, false, "create-realm", vec![])?;
         let mut admin_composites = vec![create_realm];
-        admin_composites.extend(add_management_client(w, &realm_id, "master-realm")?);
-        add_role(w, &realm_id, &realm_id, false, "admin", admin_composites)?;
+        admin_composites.extend(ensure_management_client(w, realm_id, "master-realm")?);
+        let admin = ensure_role(w, realm_id, realm_id, false, "admin", vec![])?;
+        add_composites(w, realm_id, &admin, admin_composites)?;
     } else {
-        add_management_client(w, &realm_id, "realm-management")?;
+        ensure_management_client(w, realm_id, "realm-management")?;
         let master = w.realm_by_name(MASTER)?.ok_or(RealmError::NoMaster)?;
-        let managed = add_management_client(w, &master.id, &format!("{name}-realm"))?;
-        if let Some(mut admin) = w.role_by_name(&master.id, &master.id, "admin")? {
-            admin.composites.extend(managed);
-            w.put_role(&master.id, &admin)?;
+        let managed = ensure_management_client(w, &master.id, &format!("{name}-realm"))?;
+        if let Some(admin) = w.role_by_name(&master.id, &master.id, "admin")? {
+            add_composites(w, &master.id, &admin.id, managed)?;
         }
     }
-    Ok(template)
+    Ok(())
+}
+
+fn add_composites(
+    w: &mut Write,
+    realm_id: &str,
+    role_id: &str,
+    ids: Vec<String>,
+) -> Result<(), StoreError> {
+    if let Some(mut role) = w.role(realm_id, role_id)? {
+        for id in ids {
+            if !role.composites.contains(&id) {
+                role.composites.push(id);
+            }
+        }
+        w.put_role(realm_id, &role)?;
+    }
+    Ok(())
 }
 
 /// Delete a realm and, in master, its `{name}-realm` management client.

@@ -7,8 +7,9 @@ mod auth;
 mod clients;
 mod groups;
 mod realms;
-mod repr;
+pub mod repr;
 mod roles;
+pub mod transfer;
 mod users;
 
 use bytes::Bytes;
@@ -61,6 +62,9 @@ enum Route {
     GroupRealmRoles,
     GroupByPath,
     LogoutAll,
+    PartialImport,
+    PartialExport,
+    Keys,
 }
 
 struct AdminRouter(matchit::Router<Route>);
@@ -137,6 +141,9 @@ impl AdminRouter {
             ),
             ("/{realm}/group-by-path/{*path}".into(), Route::GroupByPath),
             ("/{realm}/logout-all".into(), Route::LogoutAll),
+            ("/{realm}/partialImport".into(), Route::PartialImport),
+            ("/{realm}/partial-export".into(), Route::PartialExport),
+            ("/{realm}/keys".into(), Route::Keys),
         ];
         for (path, route) in routes {
             if let Err(e) = r.insert(path.as_str(), route) {
@@ -321,6 +328,9 @@ async fn dispatch(
         Route::Realms => realms::collection(&cx),
         Route::Realm => realms::one(&cx),
         Route::LogoutAll => realms::logout_all(&cx),
+        Route::PartialImport => realms::partial_import(&cx),
+        Route::PartialExport => realms::partial_export(&cx),
+        Route::Keys => realms::keys(&cx),
         Route::Users => users::collection(&cx).await,
         Route::UsersCount => users::count(&cx),
         Route::User => users::one(&cx),

@@ -5,21 +5,11 @@ use serde_json::Value;
 
 use crate::http::error::AdminError;
 use crate::http::Response;
-use crate::idp::realm::{self, RealmError, MASTER};
+use crate::idp::realm::{self, MASTER};
 use crate::store::{RealmRecord, StoreError};
 
 use super::repr::{realm_repr, RealmInput};
-use super::{method_not_allowed, no_content, ok, store_error, users, Cx, Permission};
-
-fn realm_error(e: RealmError) -> AdminError {
-    match e {
-        RealmError::Exists => {
-            AdminError::Conflict("Conflict detected. See logs for details".into())
-        }
-        RealmError::Store(s) => store_error(s),
-        other => AdminError::Internal(other.to_string()),
-    }
-}
+use super::{method_not_allowed, no_content, ok, store_error, Cx, Permission};
 
 /// A realm name Keycloak would accept in a URL path segment.
 fn valid_realm_name(name: &str) -> bool {
@@ -54,10 +44,10 @@ pub fn collection(cx: &Cx) -> Result<Response, AdminError> {
             if !cx.caller.can_create_realm() {
                 return Err(AdminError::Forbidden);
             }
-            let input: RealmInput = cx.json()?;
-            let name = input
-                .realm
-                .clone()
+            let body: serde_json::Value = cx.json()?;
+            let name = body
+                .get("realm")
+                .and_then(|v| v.as_str())
                 .map(|n| n.trim().to_string())
                 .filter(|n| !n.is_empty())
                 .ok_or_else(|| AdminError::BadRequest("Realm name cannot be empty".into()))?;
@@ -66,21 +56,10 @@ pub fn collection(cx: &Cx) -> Result<Response, AdminError> {
                     "Invalid realm name: {name}"
                 )));
             }
-            let mut record = RealmRecord {
-                id: input
-                    .id
-                    .clone()
-                    .filter(|i| !i.is_empty())
-                    .unwrap_or_default(),
-                name: name.clone(),
-                ..Default::default()
-            };
-            input.apply(&mut record).map_err(AdminError::BadRequest)?;
             let caller = cx.caller.clone();
             let now = cx.now_ms;
             let created = cx.app.store.write(|w| {
-                let created = realm::create_realm(w, record, now).map_err(realm_error)?;
-                import_contents(w, &created, &input, now)?;
+                let created = super::transfer::import_realm(w, &body, now)?;
                 // A creator who is not a super-admin gets the new realm's management roles.
                 if !caller.is_super_admin() {
                     let master = w
@@ -107,56 +86,6 @@ pub fn collection(cx: &Cx) -> Result<Response, AdminError> {
         }
         _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
     }
-}
-
-/// Users, roles and groups given inline in a realm representation.
-fn import_contents(
-    w: &mut crate::store::Write,
-    realm: &RealmRecord,
-    input: &RealmInput,
-    now: i64,
-) -> Result<(), AdminError> {
-    if let Some(roles) = &input.roles {
-        for role in &roles.realm {
-            super::roles::create_in(w, realm, &realm.id, false, role).map_err(|e| match e {
-                AdminError::Conflict(_) => AdminError::Conflict(format!(
-                    "Role with name {} already exists",
-                    role.name.clone().unwrap_or_default()
-                )),
-                other => other,
-            })?;
-        }
-    }
-    if let Some(clients) = &input.clients {
-        for client in clients {
-            super::clients::create_in(w, realm, client, now)?;
-        }
-        if let Some(roles) = &input.roles {
-            for (client_id, list) in &roles.client {
-                let client = w
-                    .client_by_client_id(&realm.id, client_id)?
-                    .ok_or_else(|| {
-                        AdminError::BadRequest(format!(
-                            "Unknown client {client_id} in roles.client"
-                        ))
-                    })?;
-                for role in list {
-                    super::roles::create_in(w, realm, &client.id, true, role)?;
-                }
-            }
-        }
-    }
-    if let Some(groups) = &input.groups {
-        for group in groups {
-            super::groups::create_tree(w, realm, None, group)?;
-        }
-    }
-    if let Some(list) = &input.users {
-        for user in list {
-            users::create_in(w, realm, user, now)?;
-        }
-    }
-    Ok(())
 }
 
 /// `GET | PUT | DELETE /admin/realms/{realm}`
@@ -250,5 +179,119 @@ impl Cx<'_> {
             .read()?
             .realm_by_name(&self.path.realm)?
             .ok_or_else(|| AdminError::NotFound("Realm not found.".into()))
+    }
+}
+
+/// `POST /admin/realms/{realm}/partialImport`: users, clients, roles and groups from a
+/// realm representation, with `ifResourceExists` FAIL (default), SKIP or OVERWRITE. All or
+/// nothing: on failure nothing is imported.
+pub fn partial_import(cx: &Cx) -> Result<Response, AdminError> {
+    if cx.method() != Method::POST {
+        return Err(method_not_allowed(&[Method::POST]));
+    }
+    let realm = cx.realm(Permission::ManageRealm)?;
+    let body: serde_json::Value = cx.json()?;
+    let policy = match body.get("ifResourceExists").and_then(|v| v.as_str()) {
+        None => super::transfer::IfExists::Fail,
+        Some(p) => super::transfer::IfExists::parse(p).ok_or_else(|| {
+            AdminError::BadRequest(format!(
+                "Invalid ifResourceExists: {p} (FAIL, SKIP or OVERWRITE)"
+            ))
+        })?,
+    };
+    let mut input: RealmInput = serde_json::from_value(body)
+        .map_err(|e| AdminError::BadRequest(format!("Invalid representation: {e}")))?;
+    input.realm = None;
+    let now = cx.now_ms;
+    let counts = cx
+        .app
+        .store
+        .write(|w| super::transfer::import_contents(w, &realm, &input, now, policy))?;
+    Ok(ok(&serde_json::json!({
+        "overwritten": counts.overwritten, "added": counts.added, "skipped": counts.skipped, "results": [],
+    })))
+}
+
+/// `POST /admin/realms/{realm}/partial-export`: the realm with (optionally) clients, groups
+/// and roles, never users; client secrets are masked as Keycloak does.
+pub fn partial_export(cx: &Cx) -> Result<Response, AdminError> {
+    if cx.method() != Method::POST {
+        return Err(method_not_allowed(&[Method::POST]));
+    }
+    let realm = cx.realm(Permission::ManageRealm)?;
+    let mut v = super::transfer::export_realm(&cx.app.store.read()?, &realm)?;
+    if cx.flag("exportClients") != Some(true) {
+        v["clients"] = serde_json::json!([]);
+    } else if let Some(list) = v["clients"].as_array_mut() {
+        for c in list {
+            if c.get("secret").is_some_and(|s| !s.is_null()) {
+                c["secret"] = "**********".into();
+            }
+        }
+    }
+    if cx.flag("exportGroupsAndRoles") != Some(true) {
+        v["groups"] = serde_json::json!([]);
+        v["roles"] = serde_json::json!({"realm": [], "client": {}});
+    }
+    // Private keys never leave through the API.
+    v["components"] = serde_json::json!({});
+    Ok(ok(&v))
+}
+
+/// `GET /admin/realms/{realm}/keys`: the realm's keys in Keycloak's KeysMetadataRepresentation
+/// (public parts only); `POST` with `{"algorithm": "RS256"|"ES256"}` rotates that key.
+pub fn keys(cx: &Cx) -> Result<Response, AdminError> {
+    use crate::crypto::jwt::Algorithm;
+    match *cx.method() {
+        Method::GET => {
+            let realm = cx.realm(Permission::ViewRealm)?;
+            let read = cx.app.store.read()?;
+            let parsed = cx
+                .app
+                .keys
+                .realm_keys(&read, &realm.id, cx.now_ms)
+                .map_err(|e| AdminError::Internal(e.to_string()))?;
+            let mut active = serde_json::Map::new();
+            let mut list = Vec::new();
+            for k in read.signing_keys(&realm.id)? {
+                let status = k.status.clone();
+                if status == crate::idp::keys::ACTIVE {
+                    active.insert(k.algorithm.clone(), k.kid.clone().into());
+                }
+                let public = parsed.verifier(&k.kid).map(|v| v.spki_base64());
+                list.push(serde_json::json!({
+                    "providerId": if k.algorithm == "RS256" { "rsa-generated" } else { "ecdsa-generated" },
+                    "providerPriority": 100, "kid": k.kid, "status": status,
+                    "type": if k.algorithm == "RS256" { "RSA" } else { "EC" },
+                    "algorithm": k.algorithm, "publicKey": public, "use": "SIG",
+                    "validTo": k.retire_at,
+                }));
+            }
+            Ok(ok(&serde_json::json!({"active": active, "keys": list})))
+        }
+        Method::POST => {
+            let realm = cx.realm(Permission::ManageRealm)?;
+            let body: serde_json::Value = cx.json()?;
+            let algorithm = body
+                .get("algorithm")
+                .and_then(|v| v.as_str())
+                .and_then(Algorithm::parse)
+                .ok_or_else(|| AdminError::BadRequest("algorithm must be RS256 or ES256".into()))?;
+            // Old tokens stay verifiable until the longest-lived of them expires.
+            let keep = realm
+                .access_token_lifespan
+                .max(realm.sso_session_max_lifespan)
+                .max(realm.offline_session_idle_timeout)
+                * 1000;
+            let now = cx.now_ms;
+            let kid = cx
+                .app
+                .store
+                .write(|w| crate::idp::keys::rotate(w, &realm.id, algorithm, now, now + keep))
+                .map_err(|e| AdminError::Internal(e.to_string()))?;
+            cx.app.keys.invalidate(&realm.id);
+            Ok(ok(&serde_json::json!({"kid": kid})))
+        }
+        _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
     }
 }

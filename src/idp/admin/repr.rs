@@ -28,7 +28,7 @@ impl AttributeValue {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RealmInput {
     pub id: Option<String>,
@@ -59,7 +59,7 @@ pub struct RealmInput {
     pub groups: Option<Vec<GroupInput>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct RolesInput {
     pub realm: Vec<RoleInput>,
@@ -160,6 +160,7 @@ pub fn realm_repr(realm: &RealmRecord) -> Value {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct CredentialInput {
+    pub id: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub value: Option<String>,
@@ -171,7 +172,7 @@ pub struct CredentialInput {
     pub priority: Option<i32>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct UserInput {
     pub id: Option<String>,
@@ -315,7 +316,7 @@ pub fn credential_repr(c: &CredentialRecord) -> Value {
     })
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ClientInput {
     pub id: Option<String>,
@@ -477,7 +478,7 @@ pub fn client_repr(c: &ClientRecord) -> Value {
     v
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RoleInput {
     pub id: Option<String>,
@@ -485,6 +486,16 @@ pub struct RoleInput {
     pub description: Option<String>,
     pub composite: Option<bool>,
     pub attributes: Option<BTreeMap<String, AttributeValue>>,
+    /// In realm exports: the roles this composite includes, by name.
+    pub composites: Option<CompositesInput>,
+}
+
+/// `{"realm": [names], "client": {clientId: [names]}}`
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct CompositesInput {
+    pub realm: Vec<String>,
+    pub client: BTreeMap<String, Vec<String>>,
 }
 
 pub fn role_repr(r: &RoleRecord) -> Value {
@@ -499,7 +510,7 @@ pub fn role_repr(r: &RoleRecord) -> Value {
     })
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct GroupInput {
     pub id: Option<String>,
@@ -507,6 +518,7 @@ pub struct GroupInput {
     pub attributes: Option<BTreeMap<String, AttributeValue>>,
     pub sub_groups: Option<Vec<GroupInput>>,
     pub realm_roles: Option<Vec<String>>,
+    pub client_roles: Option<BTreeMap<String, Vec<String>>>,
 }
 
 pub fn group_repr(g: &GroupRecord, path: &str, sub_group_count: usize) -> Value {

@@ -43,7 +43,11 @@ fn credential_from_input(
             }
         };
     Ok(CredentialRecord {
-        id: random_id(),
+        id: input
+            .id
+            .clone()
+            .filter(|i| !i.is_empty())
+            .unwrap_or_else(random_id),
         kind,
         user_label: input.user_label.clone(),
         created_date: input.created_date.unwrap_or(now),

@@ -1,0 +1,535 @@
+//! Realm import and export in Keycloak's JSON format: used by `POST /admin/realms` with a
+//! full representation, `partialImport`, `partial-export`, and the `import`/`export`
+//! commands. Ids are kept, so an export imported into an empty store exports the same
+//! again; credentials travel as Keycloak's `secretData`/`credentialData` (hashes, OTP
+//! secrets), and the realm's signing keys travel as key-provider components so tokens
+//! stay valid across a move.
+
+use std::collections::{BTreeMap, HashMap};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::crypto::random_id;
+use crate::http::error::AdminError;
+use crate::idp::keys;
+use crate::idp::realm::{self, RealmError};
+use crate::store::{Read, RealmRecord, RoleRecord, SigningKeyRecord, StoreError, Write};
+
+use super::groups::group_path;
+use super::repr::{
+    client_repr, realm_repr, role_repr, user_repr, CompositesInput, RealmInput, RoleInput,
+    UserInput,
+};
+use super::{clients, groups, roles, store_error, users};
+
+/// The component type of realm signing keys in exports.
+const KEY_PROVIDER: &str = "org.keycloak.keys.KeyProvider";
+
+/// What to do with a resource that already exists (partialImport's `ifResourceExists`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfExists {
+    Fail,
+    Skip,
+    Overwrite,
+}
+
+impl IfExists {
+    pub fn parse(s: &str) -> Option<IfExists> {
+        match s {
+            "FAIL" => Some(IfExists::Fail),
+            "SKIP" => Some(IfExists::Skip),
+            "OVERWRITE" => Some(IfExists::Overwrite),
+            _ => None,
+        }
+    }
+}
+
+/// The parts of an export that the typed inputs do not cover.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Extras {
+    components: BTreeMap<String, Vec<ComponentInput>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ComponentInput {
+    id: Option<String>,
+    #[serde(rename = "providerId")]
+    provider_id: String,
+    config: BTreeMap<String, Vec<String>>,
+}
+
+fn realm_error(e: RealmError) -> AdminError {
+    match e {
+        RealmError::Exists => {
+            AdminError::Conflict("Conflict detected. See logs for details".into())
+        }
+        RealmError::Store(s) => store_error(s),
+        other => AdminError::Internal(other.to_string()),
+    }
+}
+
+/// Signing keys carried by an export (ours: `privateKey` = base64 PKCS#8 DER).
+fn imported_keys(extras: &Extras, now: i64) -> Vec<SigningKeyRecord> {
+    let mut out = Vec::new();
+    for c in extras.components.get(KEY_PROVIDER).into_iter().flatten() {
+        let get = |k: &str| c.config.get(k).and_then(|v| v.first()).cloned();
+        let (Some(private), Some(algorithm)) = (get("privateKey"), get("algorithm")) else {
+            continue;
+        };
+        if !matches!(algorithm.as_str(), "RS256" | "ES256") || STANDARD.decode(&private).is_err() {
+            continue;
+        }
+        out.push(SigningKeyRecord {
+            kid: get("kid")
+                .or_else(|| c.id.clone())
+                .unwrap_or_else(random_id),
+            algorithm,
+            private_key_pkcs8: private,
+            status: if get("active").as_deref() == Some("false") {
+                keys::PASSIVE.into()
+            } else {
+                keys::ACTIVE.into()
+            },
+            created_at: now,
+            retire_at: None,
+        });
+    }
+    out
+}
+
+/// Import a whole realm representation inside the caller's transaction.
+pub fn import_realm(w: &mut Write, body: &Value, now: i64) -> Result<RealmRecord, AdminError> {
+    let input: RealmInput = serde_json::from_value(body.clone())
+        .map_err(|e| AdminError::BadRequest(format!("Invalid realm representation: {e}")))?;
+    let extras: Extras = serde_json::from_value(body.clone()).unwrap_or_default();
+    let name = input
+        .realm
+        .clone()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| AdminError::BadRequest("Realm name cannot be empty".into()))?;
+    let mut record = RealmRecord {
+        id: input
+            .id
+            .clone()
+            .filter(|i| !i.is_empty())
+            .unwrap_or_default(),
+        name,
+        ..Default::default()
+    };
+    input.apply(&mut record).map_err(AdminError::BadRequest)?;
+    let realm = realm::put_new_realm(w, record, now).map_err(realm_error)?;
+    let imported = imported_keys(&extras, now);
+    if imported.iter().any(|k| k.status == keys::ACTIVE) {
+        for k in &imported {
+            w.put_signing_key(&realm.id, k).map_err(store_error)?;
+        }
+    } else {
+        keys::create_realm_keys(w, &realm.id, now)
+            .map_err(|e| AdminError::Internal(e.to_string()))?;
+    }
+    import_contents(w, &realm, &input, now, IfExists::Fail)?;
+    realm::ensure_defaults(w, &realm).map_err(realm_error)?;
+    Ok(realm)
+}
+
+/// Roles, clients, groups and users of a representation into an existing realm.
+/// Returns how many resources were added, skipped and overwritten.
+pub fn import_contents(
+    w: &mut Write,
+    realm: &RealmRecord,
+    input: &RealmInput,
+    now: i64,
+    policy: IfExists,
+) -> Result<ImportCounts, AdminError> {
+    let mut counts = ImportCounts::default();
+    // Realm roles first (composites later, once every role exists).
+    if let Some(rs) = &input.roles {
+        for role in &rs.realm {
+            import_role(w, realm, &realm.id, false, role, policy, &mut counts)?;
+        }
+    }
+    for client in input.clients.iter().flatten() {
+        let existing = client
+            .client_id
+            .as_deref()
+            .map(|id| w.client_by_client_id(&realm.id, id))
+            .transpose()?
+            .flatten();
+        match (existing, policy) {
+            (None, _) => {
+                clients::create_in(w, realm, client, now)?;
+                counts.added += 1;
+            }
+            (Some(_), IfExists::Skip) => counts.skipped += 1,
+            (Some(c), IfExists::Overwrite) => {
+                let mut updated = c.clone();
+                client.apply(&mut updated).map_err(AdminError::BadRequest)?;
+                w.put_client(&realm.id, &updated).map_err(store_error)?;
+                counts.overwritten += 1;
+            }
+            (Some(c), IfExists::Fail) => {
+                return Err(AdminError::Conflict(format!(
+                    "Client {} already exists",
+                    c.client_id
+                )));
+            }
+        }
+    }
+    if let Some(rs) = &input.roles {
+        for (client_id, list) in &rs.client {
+            let client = w
+                .client_by_client_id(&realm.id, client_id)?
+                .ok_or_else(|| {
+                    AdminError::BadRequest(format!("Unknown client {client_id} in roles.client"))
+                })?;
+            for role in list {
+                import_role(w, realm, &client.id, true, role, policy, &mut counts)?;
+            }
+        }
+        let mut all: Vec<(String, &RoleInput)> =
+            rs.realm.iter().map(|r| (realm.id.clone(), r)).collect();
+        for (client_id, list) in &rs.client {
+            if let Some(c) = w.client_by_client_id(&realm.id, client_id)? {
+                all.extend(list.iter().map(|r| (c.id.clone(), r)));
+            }
+        }
+        for (container, role) in all {
+            if let (Some(name), Some(composites)) = (&role.name, &role.composites) {
+                set_composites(w, realm, &container, name, composites)?;
+            }
+        }
+    }
+    for group in input.groups.iter().flatten() {
+        let exists = group
+            .name
+            .as_deref()
+            .map(|n| super::groups::find_by_path(&*w, &realm.id, n))
+            .transpose()?
+            .flatten();
+        match (exists, policy) {
+            (None, _) => {
+                groups::create_tree(w, realm, None, group)?;
+                counts.added += 1;
+            }
+            (Some(_), IfExists::Skip) => counts.skipped += 1,
+            (Some(g), IfExists::Overwrite) => {
+                w.delete_group(&realm.id, &g.id)?;
+                groups::create_tree(w, realm, None, group)?;
+                counts.overwritten += 1;
+            }
+            (Some(_), IfExists::Fail) => {
+                return Err(AdminError::Conflict(format!(
+                    "Top level group named '{}' already exists.",
+                    group.name.clone().unwrap_or_default()
+                )));
+            }
+        }
+    }
+    for user in input.users.iter().flatten() {
+        let existing = user
+            .username
+            .as_deref()
+            .map(|u| w.user_by_username(&realm.id, u))
+            .transpose()?
+            .flatten();
+        match (existing, policy) {
+            (None, _) => {
+                users::create_in(w, realm, user, now)?;
+                counts.added += 1;
+            }
+            (Some(_), IfExists::Skip) => counts.skipped += 1,
+            (Some(u), IfExists::Overwrite) => {
+                w.delete_user(&realm.id, &u.id)?;
+                users::create_in(w, realm, user, now)?;
+                counts.overwritten += 1;
+            }
+            (Some(_), IfExists::Fail) => {
+                return Err(AdminError::Conflict(
+                    "User exists with same username".into(),
+                ))
+            }
+        }
+    }
+    Ok(counts)
+}
+
+/// Added / skipped / overwritten resources of an import.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ImportCounts {
+    pub added: usize,
+    pub skipped: usize,
+    pub overwritten: usize,
+}
+
+fn import_role(
+    w: &mut Write,
+    realm: &RealmRecord,
+    container: &str,
+    client_role: bool,
+    role: &RoleInput,
+    policy: IfExists,
+    counts: &mut ImportCounts,
+) -> Result<(), AdminError> {
+    let name = role.name.clone().unwrap_or_default();
+    match (w.role_by_name(&realm.id, container, &name)?, policy) {
+        (None, _) => {
+            roles::create_in(w, realm, container, client_role, role)?;
+            counts.added += 1;
+        }
+        (Some(_), IfExists::Skip) => counts.skipped += 1,
+        (Some(mut existing), IfExists::Overwrite) => {
+            existing.description = role.description.clone();
+            w.put_role(&realm.id, &existing).map_err(store_error)?;
+            counts.overwritten += 1;
+        }
+        (Some(_), IfExists::Fail) => {
+            return Err(AdminError::Conflict(format!(
+                "Role with name {name} already exists"
+            )))
+        }
+    }
+    Ok(())
+}
+
+fn set_composites(
+    w: &mut Write,
+    realm: &RealmRecord,
+    container: &str,
+    name: &str,
+    composites: &CompositesInput,
+) -> Result<(), AdminError> {
+    let Some(mut role) = w.role_by_name(&realm.id, container, name)? else {
+        return Ok(());
+    };
+    for n in &composites.realm {
+        let r = w.role_by_name(&realm.id, &realm.id, n)?.ok_or_else(|| {
+            AdminError::BadRequest(format!("Composite role {n} of {name} does not exist"))
+        })?;
+        if !role.composites.contains(&r.id) {
+            role.composites.push(r.id);
+        }
+    }
+    for (client_id, names) in &composites.client {
+        let client = w
+            .client_by_client_id(&realm.id, client_id)?
+            .ok_or_else(|| {
+                AdminError::BadRequest(format!(
+                    "Unknown client {client_id} in composites of {name}"
+                ))
+            })?;
+        for n in names {
+            let r = w.role_by_name(&realm.id, &client.id, n)?.ok_or_else(|| {
+                AdminError::BadRequest(format!("Composite role {n} of {name} does not exist"))
+            })?;
+            if !role.composites.contains(&r.id) {
+                role.composites.push(r.id);
+            }
+        }
+    }
+    w.put_role(&realm.id, &role).map_err(store_error)
+}
+
+/// Role names by id, and clientId by client uuid, for writing role references.
+struct Names {
+    roles: HashMap<String, RoleRecord>,
+    clients: HashMap<String, String>,
+}
+
+impl Names {
+    fn load(read: &Read, realm: &RealmRecord) -> Result<Names, StoreError> {
+        let mut roles = HashMap::new();
+        let mut clients = HashMap::new();
+        for r in read.roles(&realm.id, &realm.id)? {
+            roles.insert(r.id.clone(), r);
+        }
+        for c in read.clients(&realm.id)? {
+            for r in read.roles(&realm.id, &c.id)? {
+                roles.insert(r.id.clone(), r);
+            }
+            clients.insert(c.id.clone(), c.client_id.clone());
+        }
+        Ok(Names { roles, clients })
+    }
+
+    /// `(realm role names, {clientId: client role names})` of some role ids, sorted.
+    fn split(&self, ids: &[String]) -> (Vec<String>, BTreeMap<String, Vec<String>>) {
+        let mut realm_roles = Vec::new();
+        let mut client_roles: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for id in ids {
+            if let Some(r) = self.roles.get(id) {
+                if r.client_role {
+                    if let Some(cid) = self.clients.get(&r.container_id) {
+                        client_roles
+                            .entry(cid.clone())
+                            .or_default()
+                            .push(r.name.clone());
+                    }
+                } else {
+                    realm_roles.push(r.name.clone());
+                }
+            }
+        }
+        realm_roles.sort();
+        for v in client_roles.values_mut() {
+            v.sort();
+        }
+        (realm_roles, client_roles)
+    }
+
+    fn role_export(&self, r: &RoleRecord) -> Value {
+        let mut v = role_repr(r);
+        if !r.composites.is_empty() {
+            let (realm_roles, client_roles) = self.split(&r.composites);
+            let mut c = json!({});
+            if !realm_roles.is_empty() {
+                c["realm"] = json!(realm_roles);
+            }
+            if !client_roles.is_empty() {
+                c["client"] = json!(client_roles);
+            }
+            v["composites"] = c;
+        }
+        v
+    }
+}
+
+fn group_export(
+    read: &Read,
+    realm: &RealmRecord,
+    names: &Names,
+    g: &crate::store::GroupRecord,
+) -> Result<Value, StoreError> {
+    let path = group_path(read, &realm.id, g)?;
+    let children = read.group_children(&realm.id, Some(&g.id))?;
+    let (realm_roles, client_roles) = names.split(&read.group_role_ids(&realm.id, &g.id)?);
+    let mut subs = Vec::new();
+    for c in &children {
+        subs.push(group_export(read, realm, names, c)?);
+    }
+    Ok(json!({
+        "id": g.id, "name": g.name, "path": path, "attributes": g.attributes,
+        "realmRoles": realm_roles, "clientRoles": client_roles, "subGroups": subs,
+    }))
+}
+
+/// The realm without users (users are exported in pages with [`export_users`]).
+pub fn export_realm(read: &Read, realm: &RealmRecord) -> Result<Value, StoreError> {
+    let names = Names::load(read, realm)?;
+    let mut v = realm_repr(realm);
+    let realm_roles: Vec<Value> = read
+        .roles(&realm.id, &realm.id)?
+        .iter()
+        .map(|r| names.role_export(r))
+        .collect();
+    let mut client_roles = serde_json::Map::new();
+    let clients = read.clients(&realm.id)?;
+    for c in &clients {
+        let list: Vec<Value> = read
+            .roles(&realm.id, &c.id)?
+            .iter()
+            .map(|r| names.role_export(r))
+            .collect();
+        client_roles.insert(c.client_id.clone(), Value::Array(list));
+    }
+    v["roles"] = json!({"realm": realm_roles, "client": client_roles});
+    let default_role = crate::idp::realm::default_role_name(&realm.name);
+    if let Some(r) = read.role_by_name(&realm.id, &realm.id, &default_role)? {
+        v["defaultRole"] = names.role_export(&r);
+    }
+    let mut groups = Vec::new();
+    for g in read.group_children(&realm.id, None)? {
+        groups.push(group_export(read, realm, &names, &g)?);
+    }
+    v["groups"] = Value::Array(groups);
+    v["clients"] = Value::Array(clients.iter().map(client_repr).collect());
+    let key_components: Vec<Value> = read
+        .signing_keys(&realm.id)?
+        .iter()
+        .map(|k| {
+            json!({
+                "id": k.kid,
+                "name": format!("{}-generated", k.algorithm.to_lowercase()),
+                "providerId": if k.algorithm == "RS256" { "rsa-generated" } else { "ecdsa-generated" },
+                "subComponents": {},
+                "config": {
+                    "privateKey": [k.private_key_pkcs8], "kid": [k.kid], "algorithm": [k.algorithm],
+                    "active": [(k.status == keys::ACTIVE).to_string()], "priority": ["100"],
+                },
+            })
+        })
+        .collect();
+    v["components"] = json!({ KEY_PROVIDER: key_components });
+    v["identityProviders"] = json!([]);
+    v["identityProviderMappers"] = json!([]);
+    v["requiredActions"] = json!(super::repr::REQUIRED_ACTIONS
+        .iter()
+        .take(5)
+        .map(|a| json!({"alias": a, "name": a, "providerId": a, "enabled": true, "defaultAction": false}))
+        .collect::<Vec<_>>());
+    v["browserFlow"] = json!("browser");
+    Ok(v)
+}
+
+/// One page of users in export form (credentials, role mappings, groups).
+pub fn export_users(
+    read: &Read,
+    realm: &RealmRecord,
+    first: usize,
+    max: usize,
+) -> Result<Vec<Value>, StoreError> {
+    let names = Names::load(read, realm)?;
+    let mut out = Vec::new();
+    for u in read.users_page(&realm.id, first, max)? {
+        let mut v = user_repr(&u, false);
+        if let Some(cid) = &u.service_account_client_id {
+            v["serviceAccountClientId"] =
+                names.clients.get(cid).cloned().unwrap_or_default().into();
+        }
+        let creds: Vec<Value> = read
+            .credentials(&realm.id, &u.id)?
+            .iter()
+            .map(|c| {
+                json!({
+                    "id": c.id, "type": c.kind, "userLabel": c.user_label, "createdDate": c.created_date,
+                    "secretData": c.secret_data, "credentialData": c.credential_data, "priority": c.priority,
+                    "temporary": c.temporary,
+                })
+            })
+            .collect();
+        v["credentials"] = Value::Array(creds);
+        let (realm_roles, client_roles) = names.split(&read.user_role_ids(&realm.id, &u.id)?);
+        v["realmRoles"] = json!(realm_roles);
+        v["clientRoles"] = json!(client_roles);
+        let mut paths = Vec::new();
+        for gid in read.user_group_ids(&realm.id, &u.id)? {
+            if let Some(g) = read.group(&realm.id, &gid)? {
+                paths.push(group_path(read, &realm.id, &g)?);
+            }
+        }
+        paths.sort();
+        v["groups"] = json!(paths);
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// Import users (`{"users": [...]}` files of a directory export) into an existing realm.
+pub fn import_users(
+    w: &mut Write,
+    realm: &RealmRecord,
+    users: &[UserInput],
+    now: i64,
+    policy: IfExists,
+) -> Result<ImportCounts, AdminError> {
+    let input = RealmInput {
+        users: Some(users.to_vec()),
+        ..Default::default()
+    };
+    import_contents(w, realm, &input, now, policy)
+}
