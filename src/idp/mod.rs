@@ -6,6 +6,7 @@ pub mod admin;
 pub mod authn;
 pub mod keys;
 pub mod login;
+pub mod mappers;
 pub mod oidc;
 pub mod realm;
 pub mod roles;

@@ -46,6 +46,31 @@ pub fn group_ids_with_ancestors(
     Ok(out)
 }
 
+/// Full paths (`/parent/child`) of the groups a user is a direct member of, sorted.
+pub fn group_paths(read: &Read, realm: &str, user: &str) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    for id in read.user_group_ids(realm, user)? {
+        let mut names = Vec::new();
+        let mut current = Some(id);
+        while let Some(gid) = current {
+            if names.len() > 100 {
+                break;
+            }
+            match read.group(realm, &gid)? {
+                Some(g) => {
+                    names.push(g.name);
+                    current = g.parent_id;
+                }
+                None => break,
+            }
+        }
+        names.reverse();
+        out.push(format!("/{}", names.join("/")));
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Expand role ids through composites (cycle-safe).
 pub fn expand(read: &Read, realm: &str, start: Vec<String>) -> Result<Vec<RoleRecord>, StoreError> {
     let mut seen = HashSet::new();

@@ -79,6 +79,9 @@ pub struct Claims {
     /// Service-account tokens carry the client id (Keycloak's `client_id` claim).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// Claims added by the client's protocol mappers.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Claims {
@@ -163,6 +166,8 @@ pub struct IssueContext<'a> {
     pub now_secs: i64,
     /// Include a refresh token.
     pub refresh: bool,
+    /// The user's group paths (only needed when a group mapper is configured).
+    pub group_paths: &'a [String],
 }
 
 /// What the token endpoint returns.
@@ -281,6 +286,17 @@ pub fn issue(keys: &RealmKeys, cx: &IssueContext<'_>) -> Result<IssuedTokens, Ke
             }
         }
     }
+    let subject = super::mappers::Subject {
+        user: cx.user,
+        roles: cx.roles,
+        group_paths: cx.group_paths,
+    };
+    let mapped_access = super::mappers::apply(client, &subject, super::mappers::Target::Access);
+    for a in mapped_access.audiences {
+        if !aud.contains(&a) {
+            aud.push(a);
+        }
+    }
     let audience = match aud.len() {
         0 => None,
         1 => Some(serde_json::Value::String(aud.remove(0))),
@@ -320,6 +336,7 @@ pub fn issue(keys: &RealmKeys, cx: &IssueContext<'_>) -> Result<IssuedTokens, Ke
         ..Default::default()
     };
     fill_user_claims(&mut access, cx.user, cx.scopes);
+    access.extra = mapped_access.claims;
     let access_alg = signing_algorithm(realm, client, "access.token.signed.response.alg");
     let access_token = keys.signer(access_alg)?.sign(&access)?;
 
@@ -339,6 +356,7 @@ pub fn issue(keys: &RealmKeys, cx: &IssueContext<'_>) -> Result<IssuedTokens, Ke
             at_hash: Some(token_hash(&access_token)),
             acr: Some("1".into()),
             sid: sid.clone(),
+            extra: super::mappers::apply(client, &subject, super::mappers::Target::Id).claims,
             ..Default::default()
         };
         fill_user_claims(&mut id, cx.user, cx.scopes);

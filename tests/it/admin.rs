@@ -383,3 +383,46 @@ fn realm_import_in_the_create_body() {
     );
     assert_eq!(at["resource_access"]["web"]["roles"], json!(["web-admin"]));
 }
+
+#[test]
+fn protocol_mappers_shape_the_tokens() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let (secret, alice) = api.setup_realm("t");
+    let uuid = api.get("/admin/realms/t/clients?clientId=app").body[0]["id"].as_str().unwrap().to_string();
+    let base = format!("/admin/realms/t/clients/{uuid}/protocol-mappers/models");
+    let r = api.post(&base, &json!({"name": "groups", "protocol": "openid-connect", "protocolMapper": "oidc-group-membership-mapper",
+        "config": {"claim.name": "groups", "full.path": "true", "access.token.claim": "true", "id.token.claim": "true", "userinfo.token.claim": "true"}}));
+    assert_eq!(r.status, 201, "{}", r.text);
+    let mapper_id = r.location_id();
+    assert_eq!(api.post(&base, &json!({"name": "aud", "protocolMapper": "oidc-audience-mapper", "config": {"included.custom.audience": "orders-api"}})).status, 201);
+    assert_eq!(api.post(&base, &json!({"name": "dept", "protocolMapper": "oidc-usermodel-attribute-mapper", "config": {"user.attribute": "department", "claim.name": "department"}})).status, 201);
+    let r = api.post(&base, &json!({"name": "aud", "protocolMapper": "oidc-audience-mapper"}));
+    assert_eq!(r.status, 409);
+    assert_eq!(api.post(&base, &json!({"name": "evil", "protocolMapper": "script-mapper"})).status, 400);
+    assert_eq!(api.get(&base).body.as_array().unwrap().len(), 3);
+    assert_eq!(api.get(&format!("{base}/{mapper_id}")).body["name"], "groups");
+
+    let group = api.post("/admin/realms/t/groups", &json!({"name": "staff"})).location_id();
+    api.put(&format!("/admin/realms/t/users/{alice}/groups/{group}"), &json!({}));
+    api.put(&format!("/admin/realms/t/users/{alice}"), &json!({"attributes": {"department": ["sales"]}}));
+    let tokens = api.alice_tokens("t", &secret, "openid");
+    let at = crate::api::claims(tokens["access_token"].as_str().unwrap());
+    assert_eq!(at["groups"], json!(["/staff"]));
+    assert_eq!(at["department"], "sales");
+    assert!(at["aud"].as_array().unwrap().contains(&json!("orders-api")), "{at}");
+    let id = crate::api::claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["groups"], json!(["/staff"]));
+    let info: serde_json::Value = api
+        .client
+        .get(api.url("/realms/t/protocol/openid-connect/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(info["groups"], json!(["/staff"]));
+    assert_eq!(api.delete(&format!("{base}/{mapper_id}")).status, 204);
+    let at = crate::api::claims(api.alice_tokens("t", &secret, "openid")["access_token"].as_str().unwrap());
+    assert!(at.get("groups").is_none());
+}

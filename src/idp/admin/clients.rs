@@ -246,3 +246,111 @@ pub fn service_account(cx: &Cx) -> Result<Response, AdminError> {
         })?;
     Ok(ok(&user_repr(&user, false)))
 }
+
+/// Give a mapper an id and check it against the client's others (names are unique).
+fn prepare_mapper(client: &ClientRecord, mut mapper: Value, replacing: Option<&str>) -> Result<Value, AdminError> {
+    crate::idp::mappers::validate(&mapper).map_err(AdminError::BadRequest)?;
+    let name = mapper["name"].as_str().unwrap_or("").to_string();
+    let clash = client.protocol_mappers.iter().any(|m| {
+        m.get("name").and_then(|v| v.as_str()) == Some(name.as_str()) && m.get("id").and_then(|v| v.as_str()) != replacing
+    });
+    if clash {
+        return Err(AdminError::Conflict(format!("Protocol mapper exists with same name: {name}")));
+    }
+    if mapper.get("id").and_then(|v| v.as_str()).is_none_or(str::is_empty) {
+        mapper["id"] = random_id().into();
+    }
+    if let Some(id) = replacing {
+        mapper["id"] = id.into();
+    }
+    mapper["protocol"] = "openid-connect".into();
+    if mapper.get("config").is_none() {
+        mapper["config"] = json!({});
+    }
+    Ok(mapper)
+}
+
+fn save_mappers(cx: &Cx, realm: &RealmRecord, change: impl FnOnce(&mut ClientRecord) -> Result<Option<String>, AdminError>) -> Result<Option<String>, AdminError> {
+    cx.app.store.write(|w| {
+        let mut client = w
+            .client(&realm.id, &cx.path.id)?
+            .ok_or_else(|| AdminError::NotFound("Could not find client".into()))?;
+        let result = change(&mut client)?;
+        w.put_client(&realm.id, &client).map_err(store_error)?;
+        Ok(result)
+    })
+}
+
+/// `GET | POST /clients/{id}/protocol-mappers/models`
+pub fn mappers(cx: &Cx) -> Result<Response, AdminError> {
+    match *cx.method() {
+        Method::GET => {
+            let realm = cx.realm(Permission::ViewClients)?;
+            Ok(ok(&Value::Array(load(cx, &realm)?.protocol_mappers)))
+        }
+        Method::POST => {
+            let realm = cx.realm(Permission::ManageClients)?;
+            let body: Value = cx.json()?;
+            let id = save_mappers(cx, &realm, |client| {
+                let mapper = prepare_mapper(client, body, None)?;
+                let id = mapper["id"].as_str().map(String::from);
+                client.protocol_mappers.push(mapper);
+                Ok(id)
+            })?;
+            Ok(cx.created(&id.unwrap_or_default()))
+        }
+        _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
+    }
+}
+
+/// `POST /clients/{id}/protocol-mappers/add-models` with a list.
+pub fn add_mappers(cx: &Cx) -> Result<Response, AdminError> {
+    if cx.method() != Method::POST {
+        return Err(method_not_allowed(&[Method::POST]));
+    }
+    let realm = cx.realm(Permission::ManageClients)?;
+    let list: Vec<Value> = cx.json()?;
+    save_mappers(cx, &realm, |client| {
+        for body in list {
+            let mapper = prepare_mapper(client, body, None)?;
+            client.protocol_mappers.push(mapper);
+        }
+        Ok(None)
+    })?;
+    Ok(no_content())
+}
+
+/// `GET | PUT | DELETE /clients/{id}/protocol-mappers/models/{mapper}`
+pub fn mapper(cx: &Cx) -> Result<Response, AdminError> {
+    let find = |client: &ClientRecord| client.protocol_mappers.iter().position(|m| m.get("id").and_then(|v| v.as_str()) == Some(cx.path.mapper.as_str()));
+    let missing = || AdminError::NotFound("Model not found".into());
+    match *cx.method() {
+        Method::GET => {
+            let realm = cx.realm(Permission::ViewClients)?;
+            let client = load(cx, &realm)?;
+            let i = find(&client).ok_or_else(missing)?;
+            Ok(ok(&client.protocol_mappers[i]))
+        }
+        Method::PUT => {
+            let realm = cx.realm(Permission::ManageClients)?;
+            let body: Value = cx.json()?;
+            save_mappers(cx, &realm, |client| {
+                let i = find(client).ok_or_else(missing)?;
+                let mapper = prepare_mapper(client, body, Some(&cx.path.mapper))?;
+                client.protocol_mappers[i] = mapper;
+                Ok(None)
+            })?;
+            Ok(no_content())
+        }
+        Method::DELETE => {
+            let realm = cx.realm(Permission::ManageClients)?;
+            save_mappers(cx, &realm, |client| {
+                let i = find(client).ok_or_else(missing)?;
+                client.protocol_mappers.remove(i);
+                Ok(None)
+            })?;
+            Ok(no_content())
+        }
+        _ => Err(method_not_allowed(&[Method::GET, Method::PUT, Method::DELETE])),
+    }
+}

@@ -50,6 +50,9 @@ enum Route {
     ClientRoles,
     ClientRole,
     ClientServiceAccount,
+    ClientMappers,
+    ClientMapper,
+    ClientAddMappers,
     Roles,
     Role,
     RoleComposites,
@@ -123,6 +126,9 @@ impl AdminRouter {
                 "/{realm}/clients/{id}/service-account-user".into(),
                 Route::ClientServiceAccount,
             ),
+            ("/{realm}/clients/{id}/protocol-mappers/models".into(), Route::ClientMappers),
+            ("/{realm}/clients/{id}/protocol-mappers/models/{mapper}".into(), Route::ClientMapper),
+            ("/{realm}/clients/{id}/protocol-mappers/add-models".into(), Route::ClientAddMappers),
             ("/{realm}/roles".into(), Route::Roles),
             ("/{realm}/roles/{role}".into(), Route::Role),
             (
@@ -164,6 +170,7 @@ pub(crate) struct Path {
     pub role: String,
     pub cred: String,
     pub path: String,
+    pub mapper: String,
 }
 
 /// What every admin handler gets.
@@ -321,6 +328,7 @@ async fn dispatch(
             role: param("role")?,
             cred: param("cred")?,
             path: param("path")?,
+            mapper: param("mapper")?,
         },
         now_ms,
     };
@@ -354,6 +362,9 @@ async fn dispatch(
         Route::ClientRoles => roles::collection(&cx, roles::Container::Client),
         Route::ClientRole => roles::one(&cx, roles::Container::Client),
         Route::ClientServiceAccount => clients::service_account(&cx),
+        Route::ClientMappers => clients::mappers(&cx),
+        Route::ClientMapper => clients::mapper(&cx),
+        Route::ClientAddMappers => clients::add_mappers(&cx),
         Route::Roles => roles::collection(&cx, roles::Container::Realm),
         Route::Role => roles::one(&cx, roles::Container::Realm),
         Route::RoleComposites => roles::composites(&cx),

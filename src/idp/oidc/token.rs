@@ -112,7 +112,14 @@ impl Grant<'_> {
         session: Option<&SessionRecord>,
         nonce: Option<&str>,
     ) -> Result<IssuedTokens, OAuthError> {
-        let roles = effective_roles(&self.app.store.read()?, &self.realm.id, &user.id)?;
+        let read = self.app.store.read()?;
+        let roles = effective_roles(&read, &self.realm.id, &user.id)?;
+        let group_paths = if needs_groups(self.client) {
+            crate::idp::roles::group_paths(&read, &self.realm.id, &user.id)?
+        } else {
+            Vec::new()
+        };
+        drop(read);
         if scopes.offline_access && !roles.realm.contains("offline_access") {
             return Err(OAuthError::InvalidScope(
                 "Offline tokens not allowed for the user or client".into(),
@@ -131,6 +138,7 @@ impl Grant<'_> {
                 nonce,
                 now_secs: self.now_ms / 1000,
                 refresh: session.is_some(),
+                group_paths: &group_paths,
             },
         )
         .map_err(|e| OAuthError::Internal(e.to_string()))
@@ -434,6 +442,14 @@ impl Grant<'_> {
         })?;
         Ok(tokens)
     }
+}
+
+/// Whether any of the client's mappers needs the user's groups.
+pub fn needs_groups(client: &ClientRecord) -> bool {
+    client
+        .protocol_mappers
+        .iter()
+        .any(|m| m.get("protocolMapper").and_then(|v| v.as_str()) == Some("oidc-group-membership-mapper"))
 }
 
 /// Codes are stored by hash, so a leaked store does not leak usable codes.

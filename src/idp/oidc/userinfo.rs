@@ -110,6 +110,22 @@ pub async fn userinfo(
         body["email"] = v.clone().into();
     }
     let client = read.client_by_client_id(&realm.id, &claims.azp)?;
+    if let Some(c) = &client {
+        let roles = crate::idp::roles::effective_roles(&read, &realm.id, &user.id)?;
+        let paths = if super::token::needs_groups(c) {
+            crate::idp::roles::group_paths(&read, &realm.id, &user.id)?
+        } else {
+            Vec::new()
+        };
+        let subject = crate::idp::mappers::Subject {
+            user: &user,
+            roles: &roles,
+            group_paths: &paths,
+        };
+        for (k, v) in crate::idp::mappers::apply(c, &subject, crate::idp::mappers::Target::UserInfo).claims {
+            body[k] = v;
+        }
+    }
     let response = json_response(StatusCode::OK, &body);
     Ok(super::with_cors(
         response,
