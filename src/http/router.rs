@@ -115,6 +115,7 @@ impl Router {
             ),
             ("/resources/{*rest}".into(), Endpoint::Resource),
             ("/admin/realms".into(), Endpoint::Admin),
+            ("/admin/realms/".into(), Endpoint::Admin),
             ("/admin/realms/{*rest}".into(), Endpoint::Admin),
         ];
         for (path, endpoint) in routes {
@@ -178,6 +179,7 @@ mod tests {
         let (e, p) = r.find("/admin/realms/a/users/1").unwrap();
         assert_eq!((e, p.rest.as_str()), (Endpoint::Admin, "a/users/1"));
         assert_eq!(r.find("/admin/realms").unwrap().0, Endpoint::Admin);
+        assert_eq!(r.find("/admin/realms/").unwrap().0, Endpoint::Admin);
         assert_eq!(
             r.find("/realms/a/.well-known/openid-configuration")
                 .unwrap()

@@ -63,7 +63,14 @@ fn config(mapper: &Value) -> BTreeMap<String, String> {
         .and_then(|c| c.as_object())
         .map(|o| {
             o.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map(String::from).unwrap_or_else(|| v.to_string())))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str()
+                            .map(String::from)
+                            .unwrap_or_else(|| v.to_string()),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -87,10 +94,14 @@ pub fn set_claim(claims: &mut Map<String, Value>, path: &str, value: Value) {
         .map(|p| p.replace('\u{0}', "."))
         .filter(|p| !p.is_empty())
         .collect();
-    let Some((last, parents)) = parts.split_last() else { return };
+    let Some((last, parents)) = parts.split_last() else {
+        return;
+    };
     let mut current = claims;
     for p in parents {
-        let entry = current.entry(p.clone()).or_insert_with(|| Value::Object(Map::new()));
+        let entry = current
+            .entry(p.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
         if !entry.is_object() {
             *entry = Value::Object(Map::new());
         }
@@ -116,7 +127,10 @@ fn user_property(user: &UserRecord, property: &str) -> Option<String> {
 pub fn apply(client: &ClientRecord, subject: &Subject<'_>, target: Target) -> Mapped {
     let mut out = Mapped::default();
     for mapper in &client.protocol_mappers {
-        let kind = mapper.get("protocolMapper").and_then(|v| v.as_str()).unwrap_or("");
+        let kind = mapper
+            .get("protocolMapper")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
         let c = config(mapper);
         let enabled = |key: &str| c.get(key).map(|v| v == "true").unwrap_or(true);
         if kind == "oidc-audience-mapper" {
@@ -150,11 +164,22 @@ pub fn apply(client: &ClientRecord, subject: &Subject<'_>, target: Target) -> Ma
                     })
                     .map(Value::String)
                     .collect();
-                set_claim(&mut out.claims, if claim.is_empty() { "groups" } else { &claim }, Value::Array(groups));
+                set_claim(
+                    &mut out.claims,
+                    if claim.is_empty() { "groups" } else { &claim },
+                    Value::Array(groups),
+                );
             }
             "oidc-usermodel-attribute-mapper" => {
-                let Some(attribute) = c.get("user.attribute") else { continue };
-                let values = subject.user.attributes.get(attribute).cloned().unwrap_or_default();
+                let Some(attribute) = c.get("user.attribute") else {
+                    continue;
+                };
+                let values = subject
+                    .user
+                    .attributes
+                    .get(attribute)
+                    .cloned()
+                    .unwrap_or_default();
                 if values.is_empty() || claim.is_empty() {
                     continue;
                 }
@@ -166,7 +191,10 @@ pub fn apply(client: &ClientRecord, subject: &Subject<'_>, target: Target) -> Ma
                 set_claim(&mut out.claims, &claim, value);
             }
             "oidc-usermodel-property-mapper" => {
-                if let Some(v) = c.get("user.attribute").and_then(|p| user_property(subject.user, p)) {
+                if let Some(v) = c
+                    .get("user.attribute")
+                    .and_then(|p| user_property(subject.user, p))
+                {
                     if !claim.is_empty() {
                         set_claim(&mut out.claims, &claim, typed(&v, json_type));
                     }
@@ -180,17 +208,34 @@ pub fn apply(client: &ClientRecord, subject: &Subject<'_>, target: Target) -> Ma
                 }
             }
             "oidc-usermodel-realm-role-mapper" => {
-                let name = if claim.is_empty() { "realm_access.roles".to_string() } else { claim.clone() };
+                let name = if claim.is_empty() {
+                    "realm_access.roles".to_string()
+                } else {
+                    claim.clone()
+                };
                 if name == "realm_access.roles" && target == Target::Access {
                     continue; // the built-in claim already carries them
                 }
-                let prefix = c.get("usermodel.realmRoleMapping.rolePrefix").cloned().unwrap_or_default();
-                let roles: Vec<Value> = subject.roles.realm.iter().map(|r| Value::String(format!("{prefix}{r}"))).collect();
+                let prefix = c
+                    .get("usermodel.realmRoleMapping.rolePrefix")
+                    .cloned()
+                    .unwrap_or_default();
+                let roles: Vec<Value> = subject
+                    .roles
+                    .realm
+                    .iter()
+                    .map(|r| Value::String(format!("{prefix}{r}")))
+                    .collect();
                 set_claim(&mut out.claims, &name, Value::Array(roles));
             }
             "oidc-usermodel-client-role-mapper" => {
-                let only = c.get("usermodel.clientRoleMapping.clientId").filter(|v| !v.is_empty());
-                let prefix = c.get("usermodel.clientRoleMapping.rolePrefix").cloned().unwrap_or_default();
+                let only = c
+                    .get("usermodel.clientRoleMapping.clientId")
+                    .filter(|v| !v.is_empty());
+                let prefix = c
+                    .get("usermodel.clientRoleMapping.rolePrefix")
+                    .cloned()
+                    .unwrap_or_default();
                 for (client_id, roles) in &subject.roles.clients {
                     if only.is_some_and(|o| o != client_id) {
                         continue;
@@ -204,7 +249,10 @@ pub fn apply(client: &ClientRecord, subject: &Subject<'_>, target: Target) -> Ma
                     if name.starts_with("resource_access.") && target == Target::Access {
                         continue;
                     }
-                    let list: Vec<Value> = roles.iter().map(|r| Value::String(format!("{prefix}{r}"))).collect();
+                    let list: Vec<Value> = roles
+                        .iter()
+                        .map(|r| Value::String(format!("{prefix}{r}")))
+                        .collect();
                     set_claim(&mut out.claims, &name, Value::Array(list));
                 }
             }
@@ -220,10 +268,17 @@ pub fn validate(mapper: &Value) -> Result<(), String> {
     if name.trim().is_empty() {
         return Err("Protocol mapper name is required".into());
     }
-    if mapper.get("protocol").and_then(|v| v.as_str()).is_some_and(|p| p != "openid-connect") {
+    if mapper
+        .get("protocol")
+        .and_then(|v| v.as_str())
+        .is_some_and(|p| p != "openid-connect")
+    {
         return Err("Only openid-connect protocol mappers are supported".into());
     }
-    let kind = mapper.get("protocolMapper").and_then(|v| v.as_str()).unwrap_or("");
+    let kind = mapper
+        .get("protocolMapper")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
     if !SUPPORTED.contains(&kind) {
         return Err(format!("Unsupported protocol mapper type: {kind}"));
     }
@@ -258,7 +313,11 @@ mod tests {
         user.attributes.insert("dept".into(), vec!["R&D".into()]);
         let roles = EffectiveRoles::default();
         let paths = vec!["/eng/backend".to_string()];
-        let subject = Subject { user: &user, roles: &roles, group_paths: &paths };
+        let subject = Subject {
+            user: &user,
+            roles: &roles,
+            group_paths: &paths,
+        };
         let access = apply(&client, &subject, Target::Access);
         assert_eq!(access.claims["groups"], json!(["backend"]));
         assert_eq!(access.claims["org"]["dept"], "R&D");
@@ -271,9 +330,15 @@ mod tests {
 
     #[test]
     fn validation() {
-        assert!(validate(&json!({"name": "x", "protocolMapper": "oidc-audience-mapper", "config": {}})).is_ok());
+        assert!(validate(
+            &json!({"name": "x", "protocolMapper": "oidc-audience-mapper", "config": {}})
+        )
+        .is_ok());
         assert!(validate(&json!({"name": "", "protocolMapper": "oidc-audience-mapper"})).is_err());
         assert!(validate(&json!({"name": "x", "protocolMapper": "script-mapper"})).is_err());
-        assert!(validate(&json!({"name": "x", "protocolMapper": "oidc-audience-mapper", "config": {"a": 1}})).is_err());
+        assert!(validate(
+            &json!({"name": "x", "protocolMapper": "oidc-audience-mapper", "config": {"a": 1}})
+        )
+        .is_err());
     }
 }

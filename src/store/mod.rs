@@ -175,6 +175,7 @@ impl Store {
         txn.open_table(REVOKED_TOKENS)?;
         txn.open_table(DEVICE_CODES)?;
         txn.open_table(USER_CODES)?;
+        txn.open_table(REALM_OBJECTS)?;
         txn.commit()?;
         Ok(())
     }
@@ -590,6 +591,28 @@ macro_rules! read_functions {
                 let t = self.txn.open_table(USER_CODES)?;
                 let v = t.get((realm, user_code))?;
                 Ok(v.map(|v| v.value().to_string()))
+            }
+
+            /// A realm configuration object (identity provider, mapper, component) by kind and id.
+            pub fn object(
+                &self,
+                realm: &str,
+                kind: &str,
+                id: &str,
+            ) -> Result<Option<serde_json::Value>> {
+                let t = self.txn.open_table(REALM_OBJECTS)?;
+                let v = t.get((realm, kind, id))?;
+                v.map(|v| decode(v.value())).transpose()
+            }
+
+            /// Every object of a kind, ordered by id.
+            pub fn objects(&self, realm: &str, kind: &str) -> Result<Vec<serde_json::Value>> {
+                let t = self.txn.open_table(REALM_OBJECTS)?;
+                let mut out = Vec::new();
+                for entry in t.range((realm, kind, "")..=(realm, kind, MAX))? {
+                    out.push(decode(entry?.1.value())?);
+                }
+                Ok(out)
             }
 
             /// Whether an access token (by `jti`) was revoked.
@@ -1246,6 +1269,30 @@ impl Write {
             .open_table(DEVICE_CODES)?
             .remove((realm, code_hash))?;
         Ok(())
+    }
+
+    pub fn put_object(
+        &mut self,
+        realm: &str,
+        kind: &str,
+        id: &str,
+        value: &serde_json::Value,
+    ) -> Result<()> {
+        if self.realm(realm)?.is_none() {
+            return Err(StoreError::Missing("realm"));
+        }
+        self.txn
+            .open_table(REALM_OBJECTS)?
+            .insert((realm, kind, id), encode(value)?.as_slice())?;
+        Ok(())
+    }
+
+    pub fn delete_object(&mut self, realm: &str, kind: &str, id: &str) -> Result<bool> {
+        Ok(self
+            .txn
+            .open_table(REALM_OBJECTS)?
+            .remove((realm, kind, id))?
+            .is_some())
     }
 
     /// Remember a revoked access token until `expires_at` (s).

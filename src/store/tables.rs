@@ -87,3 +87,7 @@ pub const REVOKED_TOKENS: TableDefinition<(&str, &str), i64> =
 pub const DEVICE_CODES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("device_codes");
 /// (realm id, user code) → hex SHA-256 of the device code
 pub const USER_CODES: TableDefinition<(&str, &str), &str> = TableDefinition::new("user_codes");
+/// (realm id, kind, id) → JSON: realm configuration objects kept in Keycloak's own
+/// representation (identity providers, their mappers, components).
+pub const REALM_OBJECTS: TableDefinition<(&str, &str, &str), &[u8]> =
+    TableDefinition::new("realm_objects");

@@ -70,7 +70,6 @@ function describeError (err) {
   if (err.response && typeof err.response.status === 'number') {
     d.status = err.response.status
     d.url = err.response.url
-    d.method = err.method
   }
   if (err.responseData !== undefined) d.response = err.responseData
   if (err.cause instanceof Error) d.cause = { name: err.cause.name, message: err.cause.message, code: err.cause.code }

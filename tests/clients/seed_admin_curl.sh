@@ -466,7 +466,7 @@ failed = [k for k, v in steps.items() if not v['ok']]
 cleanup_ok = cleanup in ('204', 'skipped')
 out = {'steps': steps, 'realm': realm,
        'cleanup': {'request': f'DELETE /admin/realms/{realm}', 'status': cleanup, 'ok': cleanup_ok},
-       'failed': failed, 'ok': not failed and cleanup_ok and len(steps) == 19}
+       'failed': failed, 'ok': not failed and cleanup_ok and len(steps) == 20}
 print(json.dumps(out))
 sys.exit(0 if out['ok'] else 1)
 PY

@@ -389,7 +389,10 @@ fn protocol_mappers_shape_the_tokens() {
     let server = TestServer::start();
     let api = Api::admin(&server);
     let (secret, alice) = api.setup_realm("t");
-    let uuid = api.get("/admin/realms/t/clients?clientId=app").body[0]["id"].as_str().unwrap().to_string();
+    let uuid = api.get("/admin/realms/t/clients?clientId=app").body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let base = format!("/admin/realms/t/clients/{uuid}/protocol-mappers/models");
     let r = api.post(&base, &json!({"name": "groups", "protocol": "openid-connect", "protocolMapper": "oidc-group-membership-mapper",
         "config": {"claim.name": "groups", "full.path": "true", "access.token.claim": "true", "id.token.claim": "true", "userinfo.token.claim": "true"}}));
@@ -397,20 +400,44 @@ fn protocol_mappers_shape_the_tokens() {
     let mapper_id = r.location_id();
     assert_eq!(api.post(&base, &json!({"name": "aud", "protocolMapper": "oidc-audience-mapper", "config": {"included.custom.audience": "orders-api"}})).status, 201);
     assert_eq!(api.post(&base, &json!({"name": "dept", "protocolMapper": "oidc-usermodel-attribute-mapper", "config": {"user.attribute": "department", "claim.name": "department"}})).status, 201);
-    let r = api.post(&base, &json!({"name": "aud", "protocolMapper": "oidc-audience-mapper"}));
+    let r = api.post(
+        &base,
+        &json!({"name": "aud", "protocolMapper": "oidc-audience-mapper"}),
+    );
     assert_eq!(r.status, 409);
-    assert_eq!(api.post(&base, &json!({"name": "evil", "protocolMapper": "script-mapper"})).status, 400);
+    assert_eq!(
+        api.post(
+            &base,
+            &json!({"name": "evil", "protocolMapper": "script-mapper"})
+        )
+        .status,
+        400
+    );
     assert_eq!(api.get(&base).body.as_array().unwrap().len(), 3);
-    assert_eq!(api.get(&format!("{base}/{mapper_id}")).body["name"], "groups");
+    assert_eq!(
+        api.get(&format!("{base}/{mapper_id}")).body["name"],
+        "groups"
+    );
 
-    let group = api.post("/admin/realms/t/groups", &json!({"name": "staff"})).location_id();
-    api.put(&format!("/admin/realms/t/users/{alice}/groups/{group}"), &json!({}));
-    api.put(&format!("/admin/realms/t/users/{alice}"), &json!({"attributes": {"department": ["sales"]}}));
+    let group = api
+        .post("/admin/realms/t/groups", &json!({"name": "staff"}))
+        .location_id();
+    api.put(
+        &format!("/admin/realms/t/users/{alice}/groups/{group}"),
+        &json!({}),
+    );
+    api.put(
+        &format!("/admin/realms/t/users/{alice}"),
+        &json!({"attributes": {"department": ["sales"]}}),
+    );
     let tokens = api.alice_tokens("t", &secret, "openid");
     let at = crate::api::claims(tokens["access_token"].as_str().unwrap());
     assert_eq!(at["groups"], json!(["/staff"]));
     assert_eq!(at["department"], "sales");
-    assert!(at["aud"].as_array().unwrap().contains(&json!("orders-api")), "{at}");
+    assert!(
+        at["aud"].as_array().unwrap().contains(&json!("orders-api")),
+        "{at}"
+    );
     let id = crate::api::claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(id["groups"], json!(["/staff"]));
     let info: serde_json::Value = api
@@ -423,6 +450,96 @@ fn protocol_mappers_shape_the_tokens() {
         .unwrap();
     assert_eq!(info["groups"], json!(["/staff"]));
     assert_eq!(api.delete(&format!("{base}/{mapper_id}")).status, 204);
-    let at = crate::api::claims(api.alice_tokens("t", &secret, "openid")["access_token"].as_str().unwrap());
+    let at = crate::api::claims(
+        api.alice_tokens("t", &secret, "openid")["access_token"]
+            .as_str()
+            .unwrap(),
+    );
     assert!(at.get("groups").is_none());
+}
+
+#[test]
+fn identity_providers_and_ldap_components_are_stored_validated_and_masked() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    api.post("/admin/realms", &json!({"realm": "t"}));
+    let idp = json!({"alias": "corp", "providerId": "oidc", "config": {"clientId": "portcullis", "clientSecret": "s3cret",
+        "authorizationUrl": "https://idp.example.com/auth", "tokenUrl": "https://idp.example.com/token", "syncMode": "IMPORT"}});
+    let r = api.post("/admin/realms/t/identity-provider/instances", &idp);
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert!(r
+        .header("location")
+        .unwrap()
+        .ends_with("/identity-provider/instances/corp"));
+    assert_eq!(
+        api.post("/admin/realms/t/identity-provider/instances", &idp)
+            .status,
+        409
+    );
+    let got = api
+        .get("/admin/realms/t/identity-provider/instances/corp")
+        .body;
+    assert_eq!(got["config"]["clientSecret"], "**********");
+    assert_eq!(got["enabled"], true);
+    assert!(got["internalId"].is_string());
+    // Writing the mask back keeps the secret; bad input is a 400 naming the field.
+    let mut update = got.clone();
+    update["displayName"] = json!("Corporate SSO");
+    assert_eq!(
+        api.put("/admin/realms/t/identity-provider/instances/corp", &update)
+            .status,
+        204
+    );
+    let r = api.post(
+        "/admin/realms/t/identity-provider/instances",
+        &json!({"alias": "x", "providerId": "oidc", "config": {"clientId": "c"}}),
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.body["errorMessage"]
+        .as_str()
+        .unwrap()
+        .contains("authorizationUrl"));
+    let r = api.post("/admin/realms/t/identity-provider/instances/corp/mappers", &json!({"name": "role", "identityProviderMapper": "hardcoded-role-idp-mapper", "config": {"role": "user"}}));
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        api.get("/admin/realms/t/identity-provider/instances/corp/mappers")
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        api.delete("/admin/realms/t/identity-provider/instances/corp")
+            .status,
+        204
+    );
+    assert_eq!(
+        api.get("/admin/realms/t/identity-provider/instances").body,
+        json!([])
+    );
+
+    let ldap = json!({"name": "ldap", "providerId": "ldap", "providerType": "org.keycloak.storage.UserStorageProvider", "config": {
+        "connectionUrl": ["ldap://127.0.0.1:389"], "usersDn": ["ou=people,dc=example,dc=org"], "bindDn": ["cn=admin,dc=example,dc=org"],
+        "bindCredential": ["admin-secret"], "vendor": ["other"], "editMode": ["READ_ONLY"], "usernameLDAPAttribute": ["uid"],
+        "rdnLDAPAttribute": ["uid"], "uuidLDAPAttribute": ["entryUUID"], "userObjectClasses": ["inetOrgPerson, organizationalPerson"]}});
+    let r = api.post("/admin/realms/t/components", &ldap);
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.location_id();
+    let list = api
+        .get("/admin/realms/t/components?type=org.keycloak.storage.UserStorageProvider")
+        .body;
+    assert_eq!(list[0]["config"]["bindCredential"], json!(["**********"]));
+    let mut bad = ldap.clone();
+    bad["config"]["connectionUrl"] = json!(["http://nope"]);
+    assert_eq!(
+        api.put(&format!("/admin/realms/t/components/{id}"), &bad)
+            .status,
+        400
+    );
+    assert_eq!(
+        api.delete(&format!("/admin/realms/t/components/{id}"))
+            .status,
+        204
+    );
 }

@@ -230,3 +230,33 @@ fn python_keycloak_admin_creates_what_a_login_then_sees() {
         ],
     );
 }
+
+#[test]
+fn npm_keycloak_admin_client_drives_the_admin_api() {
+    let server = TestServer::start();
+    run(
+        &node(),
+        "keycloak_admin_client.mjs",
+        &[
+            ("SERVER_URL", format!("http://{}", server.http)),
+            ("ADMIN_USERNAME", ADMIN.0.into()),
+            ("ADMIN_PASSWORD", ADMIN.1.into()),
+            ("REALM_NAME", "kac".into()),
+        ],
+    );
+}
+
+#[test]
+fn every_admin_curl_command_of_the_seed_guides_works() {
+    let server = TestServer::start();
+    let result = run(
+        &PathBuf::from("bash"),
+        "seed_admin_curl.sh",
+        &[
+            ("SERVER_URL", format!("http://{}", server.http)),
+            ("ADMIN_USERNAME", ADMIN.0.into()),
+            ("ADMIN_PASSWORD", ADMIN.1.into()),
+        ],
+    );
+    assert_eq!(result["steps"].as_object().unwrap().len(), 20, "{result}");
+}

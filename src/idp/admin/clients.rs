@@ -248,16 +248,27 @@ pub fn service_account(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// Give a mapper an id and check it against the client's others (names are unique).
-fn prepare_mapper(client: &ClientRecord, mut mapper: Value, replacing: Option<&str>) -> Result<Value, AdminError> {
+fn prepare_mapper(
+    client: &ClientRecord,
+    mut mapper: Value,
+    replacing: Option<&str>,
+) -> Result<Value, AdminError> {
     crate::idp::mappers::validate(&mapper).map_err(AdminError::BadRequest)?;
     let name = mapper["name"].as_str().unwrap_or("").to_string();
     let clash = client.protocol_mappers.iter().any(|m| {
-        m.get("name").and_then(|v| v.as_str()) == Some(name.as_str()) && m.get("id").and_then(|v| v.as_str()) != replacing
+        m.get("name").and_then(|v| v.as_str()) == Some(name.as_str())
+            && m.get("id").and_then(|v| v.as_str()) != replacing
     });
     if clash {
-        return Err(AdminError::Conflict(format!("Protocol mapper exists with same name: {name}")));
+        return Err(AdminError::Conflict(format!(
+            "Protocol mapper exists with same name: {name}"
+        )));
     }
-    if mapper.get("id").and_then(|v| v.as_str()).is_none_or(str::is_empty) {
+    if mapper
+        .get("id")
+        .and_then(|v| v.as_str())
+        .is_none_or(str::is_empty)
+    {
         mapper["id"] = random_id().into();
     }
     if let Some(id) = replacing {
@@ -270,7 +281,11 @@ fn prepare_mapper(client: &ClientRecord, mut mapper: Value, replacing: Option<&s
     Ok(mapper)
 }
 
-fn save_mappers(cx: &Cx, realm: &RealmRecord, change: impl FnOnce(&mut ClientRecord) -> Result<Option<String>, AdminError>) -> Result<Option<String>, AdminError> {
+fn save_mappers(
+    cx: &Cx,
+    realm: &RealmRecord,
+    change: impl FnOnce(&mut ClientRecord) -> Result<Option<String>, AdminError>,
+) -> Result<Option<String>, AdminError> {
     cx.app.store.write(|w| {
         let mut client = w
             .client(&realm.id, &cx.path.id)?
@@ -322,7 +337,12 @@ pub fn add_mappers(cx: &Cx) -> Result<Response, AdminError> {
 
 /// `GET | PUT | DELETE /clients/{id}/protocol-mappers/models/{mapper}`
 pub fn mapper(cx: &Cx) -> Result<Response, AdminError> {
-    let find = |client: &ClientRecord| client.protocol_mappers.iter().position(|m| m.get("id").and_then(|v| v.as_str()) == Some(cx.path.mapper.as_str()));
+    let find = |client: &ClientRecord| {
+        client
+            .protocol_mappers
+            .iter()
+            .position(|m| m.get("id").and_then(|v| v.as_str()) == Some(cx.path.mapper.as_str()))
+    };
     let missing = || AdminError::NotFound("Model not found".into());
     match *cx.method() {
         Method::GET => {
@@ -351,6 +371,10 @@ pub fn mapper(cx: &Cx) -> Result<Response, AdminError> {
             })?;
             Ok(no_content())
         }
-        _ => Err(method_not_allowed(&[Method::GET, Method::PUT, Method::DELETE])),
+        _ => Err(method_not_allowed(&[
+            Method::GET,
+            Method::PUT,
+            Method::DELETE,
+        ])),
     }
 }

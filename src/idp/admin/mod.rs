@@ -6,6 +6,7 @@
 mod auth;
 mod clients;
 mod groups;
+mod providers;
 mod realms;
 pub mod repr;
 mod roles;
@@ -68,6 +69,11 @@ enum Route {
     PartialImport,
     PartialExport,
     Keys,
+    IdentityProviders,
+    IdentityProvider,
+    IdentityProviderMappers,
+    Components,
+    Component,
 }
 
 struct AdminRouter(matchit::Router<Route>);
@@ -126,9 +132,18 @@ impl AdminRouter {
                 "/{realm}/clients/{id}/service-account-user".into(),
                 Route::ClientServiceAccount,
             ),
-            ("/{realm}/clients/{id}/protocol-mappers/models".into(), Route::ClientMappers),
-            ("/{realm}/clients/{id}/protocol-mappers/models/{mapper}".into(), Route::ClientMapper),
-            ("/{realm}/clients/{id}/protocol-mappers/add-models".into(), Route::ClientAddMappers),
+            (
+                "/{realm}/clients/{id}/protocol-mappers/models".into(),
+                Route::ClientMappers,
+            ),
+            (
+                "/{realm}/clients/{id}/protocol-mappers/models/{mapper}".into(),
+                Route::ClientMapper,
+            ),
+            (
+                "/{realm}/clients/{id}/protocol-mappers/add-models".into(),
+                Route::ClientAddMappers,
+            ),
             ("/{realm}/roles".into(), Route::Roles),
             ("/{realm}/roles/{role}".into(), Route::Role),
             (
@@ -150,6 +165,24 @@ impl AdminRouter {
             ("/{realm}/partialImport".into(), Route::PartialImport),
             ("/{realm}/partial-export".into(), Route::PartialExport),
             ("/{realm}/keys".into(), Route::Keys),
+            (
+                "/{realm}/identity-provider/instances".into(),
+                Route::IdentityProviders,
+            ),
+            (
+                "/{realm}/identity-provider/instances/{id}".into(),
+                Route::IdentityProvider,
+            ),
+            (
+                "/{realm}/identity-provider/instances/{id}/mappers".into(),
+                Route::IdentityProviderMappers,
+            ),
+            (
+                "/{realm}/identity-provider/instances/{id}/mappers/{mapper}".into(),
+                Route::IdentityProviderMappers,
+            ),
+            ("/{realm}/components".into(), Route::Components),
+            ("/{realm}/components/{id}".into(), Route::Component),
         ];
         for (path, route) in routes {
             if let Err(e) = r.insert(path.as_str(), route) {
@@ -339,6 +372,11 @@ async fn dispatch(
         Route::PartialImport => realms::partial_import(&cx),
         Route::PartialExport => realms::partial_export(&cx),
         Route::Keys => realms::keys(&cx),
+        Route::IdentityProviders => providers::idps(&cx),
+        Route::IdentityProvider => providers::idp(&cx),
+        Route::IdentityProviderMappers => providers::idp_mappers(&cx),
+        Route::Components => providers::components(&cx),
+        Route::Component => providers::component(&cx),
         Route::Users => users::collection(&cx).await,
         Route::UsersCount => users::count(&cx),
         Route::User => users::one(&cx),

@@ -446,10 +446,9 @@ impl Grant<'_> {
 
 /// Whether any of the client's mappers needs the user's groups.
 pub fn needs_groups(client: &ClientRecord) -> bool {
-    client
-        .protocol_mappers
-        .iter()
-        .any(|m| m.get("protocolMapper").and_then(|v| v.as_str()) == Some("oidc-group-membership-mapper"))
+    client.protocol_mappers.iter().any(|m| {
+        m.get("protocolMapper").and_then(|v| v.as_str()) == Some("oidc-group-membership-mapper")
+    })
 }
 
 /// Codes are stored by hash, so a leaked store does not leak usable codes.

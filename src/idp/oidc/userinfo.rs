@@ -122,7 +122,9 @@ pub async fn userinfo(
             roles: &roles,
             group_paths: &paths,
         };
-        for (k, v) in crate::idp::mappers::apply(c, &subject, crate::idp::mappers::Target::UserInfo).claims {
+        for (k, v) in
+            crate::idp::mappers::apply(c, &subject, crate::idp::mappers::Target::UserInfo).claims
+        {
             body[k] = v;
         }
     }

@@ -1,0 +1,547 @@
+//! Identity providers (`/identity-provider/instances`, their `mappers`) and components
+//! (`/components`, e.g. LDAP user storage): stored in Keycloak's representation and
+//! validated. Secrets (`clientSecret`, `bindCredential`) are never returned; reads show
+//! `**********` as Keycloak does, and writing that placeholder back keeps the stored value.
+
+use http::Method;
+use serde_json::{json, Value};
+
+use crate::crypto::random_id;
+use crate::http::error::AdminError;
+use crate::http::Response;
+use crate::store::RealmRecord;
+
+use super::{method_not_allowed, no_content, ok, store_error, Cx, Permission};
+
+const IDP: &str = "identity-provider";
+const IDP_MAPPER: &str = "identity-provider-mapper";
+const COMPONENT: &str = "component";
+pub const SECRET_MASK: &str = "**********";
+
+/// Provider types we know how to broker to (or store for later).
+const IDP_TYPES: &[&str] = &[
+    "oidc",
+    "keycloak-oidc",
+    "google",
+    "github",
+    "gitlab",
+    "microsoft",
+    "facebook",
+    "linkedin-openid-connect",
+];
+const STORAGE_PROVIDER: &str = "org.keycloak.storage.UserStorageProvider";
+
+fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key)
+        .and_then(|x| x.as_str())
+        .filter(|s| !s.is_empty())
+}
+
+fn valid_url(s: &str) -> bool {
+    url::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+}
+
+/// Check an identity provider and fill Keycloak's defaults.
+fn validate_idp(mut idp: Value) -> Result<Value, String> {
+    let alias = text(&idp, "alias").ok_or("alias is required")?.to_string();
+    if alias.contains('/') || alias.chars().any(char::is_whitespace) {
+        return Err(format!("Invalid alias: {alias}"));
+    }
+    let provider = text(&idp, "providerId")
+        .ok_or("providerId is required")?
+        .to_string();
+    if !IDP_TYPES.contains(&provider.as_str()) {
+        return Err(format!("Unsupported identity provider type: {provider}"));
+    }
+    let config = idp.get("config").cloned().unwrap_or_else(|| json!({}));
+    let Some(obj) = config.as_object() else {
+        return Err("config must be an object".into());
+    };
+    if obj.values().any(|v| !v.is_string()) {
+        return Err("config values must be strings".into());
+    }
+    if text(&config, "clientId").is_none() {
+        return Err("config.clientId is required".into());
+    }
+    if matches!(provider.as_str(), "oidc" | "keycloak-oidc") {
+        for key in ["authorizationUrl", "tokenUrl"] {
+            match text(&config, key) {
+                Some(u) if valid_url(u) => {}
+                Some(u) => return Err(format!("config.{key} is not an http(s) URL: {u}")),
+                None => return Err(format!("config.{key} is required")),
+            }
+        }
+        for key in ["userInfoUrl", "jwksUrl", "logoutUrl", "issuer"] {
+            if let Some(u) = text(&config, key) {
+                if !valid_url(u) {
+                    return Err(format!("config.{key} is not an http(s) URL: {u}"));
+                }
+            }
+        }
+    }
+    if let Some(mode) = text(&config, "syncMode") {
+        if !matches!(mode, "IMPORT" | "FORCE" | "LEGACY") {
+            return Err(format!(
+                "config.syncMode must be IMPORT, FORCE or LEGACY, not {mode}"
+            ));
+        }
+    }
+    for (key, default) in [
+        ("enabled", json!(true)),
+        ("trustEmail", json!(false)),
+        ("storeToken", json!(false)),
+        ("addReadTokenRoleOnCreate", json!(false)),
+        ("linkOnly", json!(false)),
+        ("hideOnLogin", json!(false)),
+        ("firstBrokerLoginFlowAlias", json!("first broker login")),
+    ] {
+        if idp.get(key).is_none() {
+            idp[key] = default;
+        }
+    }
+    if text(&idp, "internalId").is_none() {
+        idp["internalId"] = random_id().into();
+    }
+    idp["config"] = config;
+    Ok(idp)
+}
+
+/// Check a component; LDAP user storage gets Keycloak's rules.
+fn validate_component(mut c: Value, realm: &RealmRecord) -> Result<Value, String> {
+    let provider_type = text(&c, "providerType")
+        .ok_or("providerType is required")?
+        .to_string();
+    let provider = text(&c, "providerId")
+        .ok_or("providerId is required")?
+        .to_string();
+    if text(&c, "name").is_none() {
+        return Err("name is required".into());
+    }
+    let config = c.get("config").cloned().unwrap_or_else(|| json!({}));
+    let Some(obj) = config.as_object() else {
+        return Err("config must be an object".into());
+    };
+    for (k, v) in obj {
+        let ok = v
+            .as_array()
+            .is_some_and(|a| a.iter().all(|x| x.is_string()));
+        if !ok {
+            return Err(format!("config.{k} must be a list of strings"));
+        }
+    }
+    let first = |k: &str| {
+        config
+            .get(k)
+            .and_then(|v| v.get(0))
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+    };
+    if provider_type == STORAGE_PROVIDER && provider == "ldap" {
+        let url = first("connectionUrl")
+            .ok_or("LDAP connection URL is required (config.connectionUrl)")?;
+        for u in url.split_whitespace() {
+            if !(u.starts_with("ldap://") || u.starts_with("ldaps://")) {
+                return Err(format!("Invalid LDAP connection URL: {u}"));
+            }
+        }
+        for key in [
+            "usersDn",
+            "usernameLDAPAttribute",
+            "rdnLDAPAttribute",
+            "uuidLDAPAttribute",
+            "userObjectClasses",
+        ] {
+            if first(key).is_none() {
+                return Err(format!("config.{key} is required"));
+            }
+        }
+        let check = |key: &str, allowed: &[&str]| -> Result<(), String> {
+            match first(key) {
+                Some(v) if !allowed.contains(&v) => Err(format!(
+                    "config.{key} must be one of {}",
+                    allowed.join(", ")
+                )),
+                _ => Ok(()),
+            }
+        };
+        check("vendor", &["ad", "rhds", "other", "tivoli", "edirectory"])?;
+        check("editMode", &["READ_ONLY", "WRITABLE", "UNSYNCED"])?;
+        check("authType", &["simple", "none"])?;
+        check("searchScope", &["1", "2"])?;
+        if first("authType").unwrap_or("simple") == "simple"
+            && (first("bindDn").is_none() || first("bindCredential").is_none())
+        {
+            return Err(
+                "config.bindDn and config.bindCredential are required with authType simple".into(),
+            );
+        }
+        for key in [
+            "batchSizeForSync",
+            "fullSyncPeriod",
+            "changedSyncPeriod",
+            "connectionTimeout",
+        ] {
+            if let Some(v) = first(key) {
+                if v.parse::<i64>().is_err() {
+                    return Err(format!("config.{key} must be a number"));
+                }
+            }
+        }
+    }
+    if text(&c, "parentId").is_none() {
+        c["parentId"] = realm.id.clone().into();
+    }
+    c["config"] = config;
+    Ok(c)
+}
+
+/// Replace secrets with the mask for reading.
+fn masked(mut v: Value) -> Value {
+    if let Some(cfg) = v.get_mut("config").and_then(|c| c.as_object_mut()) {
+        for key in ["clientSecret", "bindCredential"] {
+            match cfg.get_mut(key) {
+                Some(Value::String(s)) if !s.is_empty() => *s = SECRET_MASK.into(),
+                Some(Value::Array(a)) if !a.is_empty() => *a = vec![SECRET_MASK.into()],
+                _ => {}
+            }
+        }
+    }
+    v
+}
+
+/// A write that sends the mask back keeps the stored secret.
+fn keep_secrets(mut new: Value, old: Option<&Value>) -> Value {
+    let Some(old) = old else { return new };
+    if let Some(cfg) = new.get_mut("config").and_then(|c| c.as_object_mut()) {
+        for key in ["clientSecret", "bindCredential"] {
+            let is_mask = match cfg.get(key) {
+                Some(Value::String(s)) => s == SECRET_MASK,
+                Some(Value::Array(a)) => a.first().and_then(|x| x.as_str()) == Some(SECRET_MASK),
+                _ => false,
+            };
+            if is_mask {
+                if let Some(prev) = old.get("config").and_then(|c| c.get(key)) {
+                    cfg.insert(key.into(), prev.clone());
+                }
+            }
+        }
+    }
+    new
+}
+
+/// `GET | POST /identity-provider/instances`
+pub fn idps(cx: &Cx) -> Result<Response, AdminError> {
+    match *cx.method() {
+        Method::GET => {
+            let realm = cx.realm(Permission::ViewIdentityProviders)?;
+            let list = cx.app.store.read()?.objects(&realm.id, IDP)?;
+            Ok(ok(&Value::Array(list.into_iter().map(masked).collect())))
+        }
+        Method::POST => {
+            let realm = cx.realm(Permission::ManageIdentityProviders)?;
+            let idp = validate_idp(cx.json()?).map_err(AdminError::BadRequest)?;
+            let alias = idp["alias"].as_str().unwrap_or_default().to_string();
+            cx.app.store.write(|w| {
+                if w.object(&realm.id, IDP, &alias)?.is_some() {
+                    return Err(AdminError::Conflict(format!(
+                        "Identity Provider {alias} already exists"
+                    )));
+                }
+                w.put_object(&realm.id, IDP, &alias, &idp)
+                    .map_err(store_error)
+            })?;
+            Ok(cx.created(&alias))
+        }
+        _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
+    }
+}
+
+/// `GET | PUT | DELETE /identity-provider/instances/{alias}`
+pub fn idp(cx: &Cx) -> Result<Response, AdminError> {
+    let alias = cx.path.id.clone();
+    let missing = || AdminError::NotFound("Could not find identity provider".into());
+    match *cx.method() {
+        Method::GET => {
+            let realm = cx.realm(Permission::ViewIdentityProviders)?;
+            let idp = cx
+                .app
+                .store
+                .read()?
+                .object(&realm.id, IDP, &alias)?
+                .ok_or_else(missing)?;
+            Ok(ok(&masked(idp)))
+        }
+        Method::PUT => {
+            let realm = cx.realm(Permission::ManageIdentityProviders)?;
+            let mut body: Value = cx.json()?;
+            body["alias"] = alias.clone().into();
+            cx.app.store.write(|w| {
+                let old = w.object(&realm.id, IDP, &alias)?.ok_or_else(missing)?;
+                if body.get("internalId").is_none() {
+                    body["internalId"] = old["internalId"].clone();
+                }
+                let idp =
+                    validate_idp(keep_secrets(body, Some(&old))).map_err(AdminError::BadRequest)?;
+                w.put_object(&realm.id, IDP, &alias, &idp)
+                    .map_err(store_error)
+            })?;
+            Ok(no_content())
+        }
+        Method::DELETE => {
+            let realm = cx.realm(Permission::ManageIdentityProviders)?;
+            cx.app.store.write(|w| {
+                if !w.delete_object(&realm.id, IDP, &alias)? {
+                    return Err(missing());
+                }
+                // Its mappers go with it.
+                for m in w.objects(&realm.id, IDP_MAPPER)? {
+                    if m["identityProviderAlias"] == alias.as_str() {
+                        if let Some(id) = m["id"].as_str() {
+                            w.delete_object(&realm.id, IDP_MAPPER, id)?;
+                        }
+                    }
+                }
+                Ok::<_, AdminError>(())
+            })?;
+            Ok(no_content())
+        }
+        _ => Err(method_not_allowed(&[
+            Method::GET,
+            Method::PUT,
+            Method::DELETE,
+        ])),
+    }
+}
+
+/// `GET | POST /identity-provider/instances/{alias}/mappers` and
+/// `GET | PUT | DELETE .../mappers/{mapper}`.
+pub fn idp_mappers(cx: &Cx) -> Result<Response, AdminError> {
+    let alias = cx.path.id.clone();
+    let one = !cx.path.mapper.is_empty();
+    let permission = if cx.method() == Method::GET {
+        Permission::ViewIdentityProviders
+    } else {
+        Permission::ManageIdentityProviders
+    };
+    let realm = cx.realm(permission)?;
+    if cx
+        .app
+        .store
+        .read()?
+        .object(&realm.id, IDP, &alias)?
+        .is_none()
+    {
+        return Err(AdminError::NotFound(
+            "Could not find identity provider".into(),
+        ));
+    }
+    let missing = || AdminError::NotFound("Model not found".into());
+    let check = |mut m: Value| -> Result<Value, AdminError> {
+        if text(&m, "name").is_none() || text(&m, "identityProviderMapper").is_none() {
+            return Err(AdminError::BadRequest(
+                "name and identityProviderMapper are required".into(),
+            ));
+        }
+        m["identityProviderAlias"] = alias.clone().into();
+        if m.get("config").is_none() {
+            m["config"] = json!({});
+        }
+        Ok(m)
+    };
+    match (cx.method().clone(), one) {
+        (Method::GET, false) => {
+            let list: Vec<Value> = cx
+                .app
+                .store
+                .read()?
+                .objects(&realm.id, IDP_MAPPER)?
+                .into_iter()
+                .filter(|m| m["identityProviderAlias"] == alias.as_str())
+                .collect();
+            Ok(ok(&Value::Array(list)))
+        }
+        (Method::POST, false) => {
+            let mut m = check(cx.json()?)?;
+            let id = text(&m, "id").map(String::from).unwrap_or_else(random_id);
+            m["id"] = id.clone().into();
+            cx.app
+                .store
+                .write(|w| w.put_object(&realm.id, IDP_MAPPER, &id, &m))
+                .map_err(store_error)?;
+            Ok(cx.created(&id))
+        }
+        (Method::GET, true) => {
+            let m = cx
+                .app
+                .store
+                .read()?
+                .object(&realm.id, IDP_MAPPER, &cx.path.mapper)?
+                .ok_or_else(missing)?;
+            Ok(ok(&m))
+        }
+        (Method::PUT, true) => {
+            let mut m = check(cx.json()?)?;
+            m["id"] = cx.path.mapper.clone().into();
+            cx.app.store.write(|w| {
+                w.object(&realm.id, IDP_MAPPER, &cx.path.mapper)?
+                    .ok_or_else(missing)?;
+                w.put_object(&realm.id, IDP_MAPPER, &cx.path.mapper, &m)
+                    .map_err(store_error)
+            })?;
+            Ok(no_content())
+        }
+        (Method::DELETE, true) => {
+            let gone = cx
+                .app
+                .store
+                .write(|w| w.delete_object(&realm.id, IDP_MAPPER, &cx.path.mapper))?;
+            if gone {
+                Ok(no_content())
+            } else {
+                Err(missing())
+            }
+        }
+        _ => Err(method_not_allowed(&[
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+        ])),
+    }
+}
+
+/// `GET /components?type=&parent=&name=`, `POST /components`
+pub fn components(cx: &Cx) -> Result<Response, AdminError> {
+    match *cx.method() {
+        Method::GET => {
+            let realm = cx.realm(Permission::ViewRealm)?;
+            let (kind, parent, name) = (cx.query("type"), cx.query("parent"), cx.query("name"));
+            let list: Vec<Value> = cx
+                .app
+                .store
+                .read()?
+                .objects(&realm.id, COMPONENT)?
+                .into_iter()
+                .filter(|c| kind.as_deref().is_none_or(|k| c["providerType"] == k))
+                .filter(|c| parent.as_deref().is_none_or(|p| c["parentId"] == p))
+                .filter(|c| name.as_deref().is_none_or(|n| c["name"] == n))
+                .map(masked)
+                .collect();
+            Ok(ok(&Value::Array(list)))
+        }
+        Method::POST => {
+            let realm = cx.realm(Permission::ManageRealm)?;
+            let mut c = validate_component(cx.json()?, &realm).map_err(AdminError::BadRequest)?;
+            let id = text(&c, "id").map(String::from).unwrap_or_else(random_id);
+            c["id"] = id.clone().into();
+            cx.app
+                .store
+                .write(|w| w.put_object(&realm.id, COMPONENT, &id, &c))
+                .map_err(store_error)?;
+            Ok(cx.created(&id))
+        }
+        _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
+    }
+}
+
+/// `GET | PUT | DELETE /components/{id}`
+pub fn component(cx: &Cx) -> Result<Response, AdminError> {
+    let id = cx.path.id.clone();
+    let missing = || AdminError::NotFound("Could not find component".into());
+    match *cx.method() {
+        Method::GET => {
+            let realm = cx.realm(Permission::ViewRealm)?;
+            let c = cx
+                .app
+                .store
+                .read()?
+                .object(&realm.id, COMPONENT, &id)?
+                .ok_or_else(missing)?;
+            Ok(ok(&masked(c)))
+        }
+        Method::PUT => {
+            let realm = cx.realm(Permission::ManageRealm)?;
+            let body: Value = cx.json()?;
+            cx.app.store.write(|w| {
+                let old = w.object(&realm.id, COMPONENT, &id)?.ok_or_else(missing)?;
+                let mut c = validate_component(keep_secrets(body, Some(&old)), &realm)
+                    .map_err(AdminError::BadRequest)?;
+                c["id"] = id.clone().into();
+                w.put_object(&realm.id, COMPONENT, &id, &c)
+                    .map_err(store_error)
+            })?;
+            Ok(no_content())
+        }
+        Method::DELETE => {
+            let realm = cx.realm(Permission::ManageRealm)?;
+            if cx
+                .app
+                .store
+                .write(|w| w.delete_object(&realm.id, COMPONENT, &id))?
+            {
+                Ok(no_content())
+            } else {
+                Err(missing())
+            }
+        }
+        _ => Err(method_not_allowed(&[
+            Method::GET,
+            Method::PUT,
+            Method::DELETE,
+        ])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_provider_validation() {
+        let ok = validate_idp(json!({"alias": "kc", "providerId": "oidc", "config": {"clientId": "c", "authorizationUrl": "https://a/auth", "tokenUrl": "https://a/token"}})).unwrap();
+        assert_eq!(ok["enabled"], true);
+        assert!(validate_idp(
+            json!({"alias": "kc", "providerId": "oidc", "config": {"clientId": "c"}})
+        )
+        .is_err());
+        assert!(validate_idp(
+            json!({"alias": "g", "providerId": "saml", "config": {"clientId": "c"}})
+        )
+        .is_err());
+        assert!(validate_idp(json!({"alias": "g", "providerId": "google", "config": {"clientId": "c", "syncMode": "SOMETIMES"}})).is_err());
+        assert!(validate_idp(json!({"providerId": "google"})).is_err());
+    }
+
+    #[test]
+    fn ldap_component_validation_and_masking() {
+        let realm = RealmRecord {
+            id: "r".into(),
+            ..Default::default()
+        };
+        let base = json!({"name": "ldap", "providerId": "ldap", "providerType": STORAGE_PROVIDER, "config": {
+            "connectionUrl": ["ldap://localhost:389"], "usersDn": ["ou=people,dc=example,dc=org"],
+            "bindDn": ["cn=admin,dc=example,dc=org"], "bindCredential": ["secret"], "vendor": ["other"],
+            "editMode": ["READ_ONLY"], "usernameLDAPAttribute": ["uid"], "rdnLDAPAttribute": ["uid"],
+            "uuidLDAPAttribute": ["entryUUID"], "userObjectClasses": ["inetOrgPerson"]}});
+        let c = validate_component(base.clone(), &realm).unwrap();
+        assert_eq!(c["parentId"], "r");
+        assert_eq!(
+            masked(c.clone())["config"]["bindCredential"],
+            json!([SECRET_MASK])
+        );
+        let mut bad = base.clone();
+        bad["config"]["connectionUrl"] = json!(["http://x"]);
+        assert!(validate_component(bad, &realm).is_err());
+        let mut bad = base.clone();
+        bad["config"]["vendor"] = json!(["novell"]);
+        assert!(validate_component(bad, &realm).is_err());
+        let mut bad = base;
+        bad["config"]["usersDn"] = json!("not a list");
+        assert!(validate_component(bad, &realm).is_err());
+        let kept = keep_secrets(
+            json!({"config": {"bindCredential": [SECRET_MASK]}}),
+            Some(&c),
+        );
+        assert_eq!(kept["config"]["bindCredential"], json!(["secret"]));
+    }
+}
