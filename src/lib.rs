@@ -3,6 +3,7 @@
 //! tests and benches use the same code the server runs.
 #![forbid(unsafe_code)]
 
+pub mod apply;
 pub mod bootstrap;
 pub mod clock;
 pub mod config;

@@ -11,7 +11,7 @@ use portcullis::clock::SystemClock;
 use portcullis::config::{Config, Overrides, DEFAULT_CONFIG_PATH};
 use portcullis::crypto::password::Argon2Params;
 use portcullis::store::Store;
-use portcullis::{bootstrap, import_export, logging, server, tls};
+use portcullis::{apply, bootstrap, import_export, logging, server, tls};
 
 #[derive(Parser)]
 #[command(
@@ -94,6 +94,18 @@ enum Command {
         /// Username of the new administrator.
         #[arg(long)]
         username: String,
+    },
+    /// Apply the declarative realm files (`realms.dir`, or --dir) to the store: create what
+    /// is missing, update what differs (the server must be stopped).
+    Apply {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Directory of realm files (default: realms.dir of the configuration).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Print what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Write a self-signed development certificate for localhost into the certs directory.
     GenCert {
@@ -218,6 +230,29 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
                         println!("skipped realm {name}: it exists (use --override true)")
                     }
                 }
+            }
+            Ok(())
+        }
+        Command::Apply {
+            config,
+            dir,
+            dry_run,
+        } => {
+            let config = load(&config, None, None)?;
+            let dir = dir.unwrap_or_else(|| config.realms_dir.clone());
+            let files = apply::read_dir(&dir).map_err(|e| {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            })?;
+            let store = open_store(&config)?;
+            bootstrap::ensure_master_realm(&store, &SystemClock).map_err(fail)?;
+            let changes = apply::apply(&store, &SystemClock, &files, dry_run).map_err(fail)?;
+            let verb = if dry_run { "would" } else { "did" };
+            if changes.is_empty() {
+                println!("{} realm file(s): nothing to change", files.len());
+            }
+            for c in changes {
+                println!("{verb}: {c}");
             }
             Ok(())
         }

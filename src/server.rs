@@ -67,6 +67,15 @@ pub fn run(config: Config, options: Options) -> Result<(), ServerError> {
     let clock: SharedClock = Arc::new(SystemClock);
     let store = Store::open(&config.store.data_dir)?;
     first_start(&store, &config, clock.as_ref())?;
+    let realm_files = crate::apply::read_dir(&config.realms_dir)
+        .map_err(|e| ServerError::Import(e.to_string()))?;
+    if !realm_files.is_empty() {
+        for change in crate::apply::apply(&store, clock.as_ref(), &realm_files, false)
+            .map_err(|e| ServerError::Import(e.to_string()))?
+        {
+            tracing::info!("declarative realms: {change}");
+        }
+    }
     if options.import_realm {
         let dir = config.store.data_dir.join("import");
         if dir.is_dir() {

@@ -45,6 +45,8 @@ pub struct Config {
     pub bootstrap: BootstrapConfig,
     /// Where login and e-mail themes are looked for (the default theme is built in).
     pub themes_dir: PathBuf,
+    /// Declarative realm files (`*.toml`), applied at start and by `portcullis apply`.
+    pub realms_dir: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -290,6 +292,7 @@ impl Validator<'_> {
                 .secret(raw.bootstrap.admin_password, "bootstrap.admin_password")?,
         };
         let themes_dir = self.path_or(raw.themes.dir, "themes.dir", "themes")?;
+        let realms_dir = self.path_or(raw.realms.dir, "realms.dir", "config/realms")?;
         Ok(Config {
             source: path.to_path_buf(),
             server,
@@ -298,6 +301,7 @@ impl Validator<'_> {
             log,
             bootstrap,
             themes_dir,
+            realms_dir,
         })
     }
 

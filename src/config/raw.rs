@@ -22,6 +22,14 @@ pub struct RawConfig {
     pub bootstrap: RawBootstrap,
     #[serde(default)]
     pub themes: RawThemes,
+    #[serde(default)]
+    pub realms: RawRealms,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRealms {
+    pub dir: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -411,3 +411,104 @@ fn key_rotation_keeps_old_tokens_valid() {
         "alice"
     );
 }
+
+#[test]
+fn declarative_realms_apply_idempotently_with_a_dry_run() {
+    let dir = temp_dir();
+    write_config(&dir, "");
+    let realms = dir.join("realms");
+    std::fs::create_dir_all(&realms).unwrap();
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/realms.example/shop.toml"),
+    )
+    .unwrap();
+    std::fs::write(realms.join("shop.toml"), &example).unwrap();
+    let apply = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec!["apply", "--config", "portcullis.toml", "--dir", "realms"];
+        args.extend_from_slice(extra);
+        let out = std::process::Command::new(crate::harness::BINARY)
+            .args(&args)
+            .current_dir(&dir)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let env = [
+        ("ORDERS_API_SECRET", "orders-secret-1"),
+        ("ALICE_PASSWORD", "Alice-shop-1"),
+    ];
+    // A missing secret is named.
+    let (status, _, stderr) = apply(&[], &[("ALICE_PASSWORD", "x")]);
+    assert_eq!(status.code(), Some(2));
+    assert!(stderr.contains("ORDERS_API_SECRET is not set"), "{stderr}");
+    // Dry run: the plan, and nothing written.
+    let (status, stdout, stderr) = apply(&["--dry-run"], &env);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.contains("would: create realm shop"), "{stdout}");
+    let (_, stdout, _) = apply(&["--dry-run"], &env);
+    assert!(
+        stdout.contains("would: create realm shop"),
+        "the dry run changed nothing: {stdout}"
+    );
+    // Apply, then apply again: nothing to change.
+    let (status, stdout, stderr) = apply(&[], &env);
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.contains("did: create realm shop"), "{stdout}");
+    let (_, stdout, _) = apply(&[], &env);
+    assert!(stdout.contains("nothing to change"), "{stdout}");
+    // Change a client and a user; the plan names exactly those.
+    let changed = example
+        .replace("https://shop.example.com/*", "https://shop.example.org/*")
+        .replace("alice@shop.example.com", "alice@shop.example.org");
+    std::fs::write(realms.join("shop.toml"), changed).unwrap();
+    let (_, stdout, _) = apply(&["--dry-run"], &env);
+    assert!(
+        stdout.contains("would: update client storefront in realm shop"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("would: update user alice in realm shop"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("orders-api"), "{stdout}");
+    let (status, _, _) = apply(&[], &env);
+    assert!(status.success());
+    // A broken file is named with its line.
+    std::fs::write(realms.join("broken.toml"), "realm = \"x\"\nenabled = tru\n").unwrap();
+    let (status, _, stderr) = apply(&[], &env);
+    assert_eq!(status.code(), Some(2));
+    assert!(stderr.contains("broken.toml: line 2"), "{stderr}");
+    std::fs::remove_file(realms.join("broken.toml")).unwrap();
+
+    // The server applies the directory at start; the applied realm works.
+    let config = format!("[realms]\ndir = \"{}\"\n", realms.display());
+    let mut env_vec: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env_vec.push(("PORTCULLIS_ADMIN".into(), "admin".into()));
+    env_vec.push((
+        "PORTCULLIS_ADMIN_PASSWORD".into(),
+        "admin-password-1".into(),
+    ));
+    let server = TestServer::start_with(Options {
+        dir: Some(dir),
+        env: env_vec,
+        extra_config: config,
+    });
+    let api = Api::new(&server);
+    let r = api.token(
+        "shop",
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "orders-api"),
+            ("client_secret", "orders-secret-1"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+}

@@ -34,6 +34,8 @@ pub enum IfExists {
     Fail,
     Skip,
     Overwrite,
+    /// Declarative apply: change what differs in place (ids, sessions and mappings kept).
+    Update,
 }
 
 impl IfExists {
@@ -138,6 +140,59 @@ pub fn import_realm(w: &mut Write, body: &Value, now: i64) -> Result<RealmRecord
     Ok(realm)
 }
 
+/// Bring an existing group (and its subgroups) in line with `input`: attributes, realm
+/// roles added, missing subgroups created.
+fn update_group(
+    w: &mut Write,
+    realm: &RealmRecord,
+    existing: &crate::store::GroupRecord,
+    input: &super::repr::GroupInput,
+) -> Result<Outcome, AdminError> {
+    let mut changed = false;
+    if let Some(attrs) = &input.attributes {
+        let attrs: BTreeMap<String, Vec<String>> = attrs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into_vec()))
+            .collect();
+        if attrs != existing.attributes {
+            let mut g = existing.clone();
+            g.attributes = attrs;
+            w.put_group(&realm.id, &g).map_err(store_error)?;
+            changed = true;
+        }
+    }
+    let held = w.group_role_ids(&realm.id, &existing.id)?;
+    for name in input.realm_roles.iter().flatten() {
+        let role = w
+            .role_by_name(&realm.id, &realm.id, name)?
+            .ok_or_else(|| AdminError::NotFound(format!("Role not found: {name}")))?;
+        if !held.contains(&role.id) {
+            w.grant_group_role(&realm.id, &existing.id, &role.id)
+                .map_err(store_error)?;
+            changed = true;
+        }
+    }
+    for sub in input.sub_groups.iter().flatten() {
+        let sub_name = sub.name.clone().unwrap_or_default();
+        let child = w
+            .group_children(&realm.id, Some(&existing.id))?
+            .into_iter()
+            .find(|c| c.name == sub_name);
+        match child {
+            Some(c) => changed |= update_group(w, realm, &c, sub)? == Outcome::Changed,
+            None => {
+                groups::create_tree(w, realm, Some(&existing.id), sub)?;
+                changed = true;
+            }
+        }
+    }
+    Ok(if changed {
+        Outcome::Changed
+    } else {
+        Outcome::Same
+    })
+}
+
 /// Roles, clients, groups and users of a representation into an existing realm.
 /// Returns how many resources were added, skipped and overwritten.
 pub fn import_contents(
@@ -161,17 +216,22 @@ pub fn import_contents(
             .map(|id| w.client_by_client_id(&realm.id, id))
             .transpose()?
             .flatten();
+        let name = client.client_id.clone().unwrap_or_default();
         match (existing, policy) {
             (None, _) => {
                 clients::create_in(w, realm, client, now)?;
-                counts.added += 1;
+                counts.record("client", &name, Outcome::Added);
             }
-            (Some(_), IfExists::Skip) => counts.skipped += 1,
-            (Some(c), IfExists::Overwrite) => {
+            (Some(_), IfExists::Skip) => counts.record("client", &name, Outcome::Skipped),
+            (Some(c), IfExists::Overwrite | IfExists::Update) => {
                 let mut updated = c.clone();
                 client.apply(&mut updated).map_err(AdminError::BadRequest)?;
-                w.put_client(&realm.id, &updated).map_err(store_error)?;
-                counts.overwritten += 1;
+                if updated == c {
+                    counts.record("client", &name, Outcome::Same);
+                } else {
+                    w.put_client(&realm.id, &updated).map_err(store_error)?;
+                    counts.record("client", &name, Outcome::Changed);
+                }
             }
             (Some(c), IfExists::Fail) => {
                 return Err(AdminError::Conflict(format!(
@@ -212,16 +272,21 @@ pub fn import_contents(
             .map(|n| super::groups::find_by_path(&*w, &realm.id, n))
             .transpose()?
             .flatten();
+        let name = group.name.clone().unwrap_or_default();
         match (exists, policy) {
             (None, _) => {
                 groups::create_tree(w, realm, None, group)?;
-                counts.added += 1;
+                counts.record("group", &name, Outcome::Added);
             }
-            (Some(_), IfExists::Skip) => counts.skipped += 1,
+            (Some(_), IfExists::Skip) => counts.record("group", &name, Outcome::Skipped),
             (Some(g), IfExists::Overwrite) => {
                 w.delete_group(&realm.id, &g.id)?;
                 groups::create_tree(w, realm, None, group)?;
-                counts.overwritten += 1;
+                counts.record("group", &name, Outcome::Changed);
+            }
+            (Some(g), IfExists::Update) => {
+                let outcome = update_group(w, realm, &g, group)?;
+                counts.record("group", &name, outcome);
             }
             (Some(_), IfExists::Fail) => {
                 return Err(AdminError::Conflict(format!(
@@ -238,16 +303,29 @@ pub fn import_contents(
             .map(|u| w.user_by_username(&realm.id, u))
             .transpose()?
             .flatten();
+        let name = user.username.clone().unwrap_or_default().to_lowercase();
         match (existing, policy) {
             (None, _) => {
                 users::create_in(w, realm, user, now)?;
-                counts.added += 1;
+                counts.record("user", &name, Outcome::Added);
             }
-            (Some(_), IfExists::Skip) => counts.skipped += 1,
+            (Some(_), IfExists::Skip) => counts.record("user", &name, Outcome::Skipped),
             (Some(u), IfExists::Overwrite) => {
                 w.delete_user(&realm.id, &u.id)?;
                 users::create_in(w, realm, user, now)?;
-                counts.overwritten += 1;
+                counts.record("user", &name, Outcome::Changed);
+            }
+            (Some(u), IfExists::Update) => {
+                let changed = users::update_in(w, realm, &u, user, now)?;
+                counts.record(
+                    "user",
+                    &name,
+                    if changed {
+                        Outcome::Changed
+                    } else {
+                        Outcome::Same
+                    },
+                );
             }
             (Some(_), IfExists::Fail) => {
                 return Err(AdminError::Conflict(
@@ -259,12 +337,40 @@ pub fn import_contents(
     Ok(counts)
 }
 
-/// Added / skipped / overwritten resources of an import.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// Added / skipped / overwritten (or updated) / unchanged resources of an import, and a
+/// line per change (`create user bob`, `update client web`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ImportCounts {
     pub added: usize,
     pub skipped: usize,
     pub overwritten: usize,
+    pub unchanged: usize,
+    pub changes: Vec<String>,
+}
+
+impl ImportCounts {
+    fn record(&mut self, what: &str, name: &str, outcome: Outcome) {
+        match outcome {
+            Outcome::Added => {
+                self.added += 1;
+                self.changes.push(format!("create {what} {name}"));
+            }
+            Outcome::Changed => {
+                self.overwritten += 1;
+                self.changes.push(format!("update {what} {name}"));
+            }
+            Outcome::Same => self.unchanged += 1,
+            Outcome::Skipped => self.skipped += 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Added,
+    Changed,
+    Same,
+    Skipped,
 }
 
 fn import_role(
@@ -280,13 +386,17 @@ fn import_role(
     match (w.role_by_name(&realm.id, container, &name)?, policy) {
         (None, _) => {
             roles::create_in(w, realm, container, client_role, role)?;
-            counts.added += 1;
+            counts.record("role", &name, Outcome::Added);
         }
-        (Some(_), IfExists::Skip) => counts.skipped += 1,
-        (Some(mut existing), IfExists::Overwrite) => {
-            existing.description = role.description.clone();
-            w.put_role(&realm.id, &existing).map_err(store_error)?;
-            counts.overwritten += 1;
+        (Some(_), IfExists::Skip) => counts.record("role", &name, Outcome::Skipped),
+        (Some(mut existing), IfExists::Overwrite | IfExists::Update) => {
+            if existing.description == role.description {
+                counts.record("role", &name, Outcome::Same);
+            } else {
+                existing.description = role.description.clone();
+                w.put_role(&realm.id, &existing).map_err(store_error)?;
+                counts.record("role", &name, Outcome::Changed);
+            }
         }
         (Some(_), IfExists::Fail) => {
             return Err(AdminError::Conflict(format!(

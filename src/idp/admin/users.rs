@@ -150,6 +150,88 @@ fn create_with(
     Ok(user.id)
 }
 
+/// Bring an existing user in line with `input` (declarative apply): fields, a password that
+/// no longer matches, realm/client roles and groups added. Returns whether anything changed.
+pub fn update_in(
+    w: &mut Write,
+    realm: &RealmRecord,
+    existing: &UserRecord,
+    input: &UserInput,
+    now: i64,
+) -> Result<bool, AdminError> {
+    let mut user = existing.clone();
+    input
+        .apply(&mut user, false)
+        .map_err(AdminError::BadRequest)?;
+    let mut changed = user != *existing;
+    if changed {
+        w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)
+            .map_err(store_error)?;
+    }
+    for cred in input.credentials.iter().flatten() {
+        let Some(value) = &cred.value else { continue };
+        let current = w
+            .credentials(&realm.id, &user.id)?
+            .into_iter()
+            .find(|c| c.kind == "password");
+        let matches = current.as_ref().is_some_and(|c| {
+            crate::crypto::password::verify_password(
+                value,
+                &crate::crypto::password::HashedPassword {
+                    secret_data: c.secret_data.clone(),
+                    credential_data: c.credential_data.clone(),
+                },
+            )
+            .unwrap_or(false)
+        });
+        if !matches {
+            if let Some(old) = current {
+                w.delete_credential(&realm.id, &user.id, &old.id)?;
+            }
+            w.put_credential(&realm.id, &user.id, &credential_from_input(cred, now)?)
+                .map_err(store_error)?;
+            changed = true;
+        }
+    }
+    let held = w.user_role_ids(&realm.id, &user.id)?;
+    let mut wanted = Vec::new();
+    for name in input.realm_roles.iter().flatten() {
+        wanted.push(
+            w.role_by_name(&realm.id, &realm.id, name)?
+                .ok_or_else(|| AdminError::NotFound(format!("Role not found: {name}")))?,
+        );
+    }
+    for (client_id, names) in input.client_roles.iter().flatten() {
+        let client = w
+            .client_by_client_id(&realm.id, client_id)?
+            .ok_or_else(|| AdminError::NotFound(format!("Client not found: {client_id}")))?;
+        for name in names {
+            wanted.push(
+                w.role_by_name(&realm.id, &client.id, name)?
+                    .ok_or_else(|| AdminError::NotFound(format!("Role not found: {name}")))?,
+            );
+        }
+    }
+    for role in wanted {
+        if !held.contains(&role.id) {
+            w.grant_user_role(&realm.id, &user.id, &role.id)
+                .map_err(store_error)?;
+            changed = true;
+        }
+    }
+    let member_of = w.user_group_ids(&realm.id, &user.id)?;
+    for path in input.groups.iter().flatten() {
+        let group = super::groups::find_by_path(&*w, &realm.id, path)?
+            .ok_or_else(|| AdminError::NotFound(format!("Group {path} not found")))?;
+        if !member_of.contains(&group.id) {
+            w.add_member(&realm.id, &group.id, &user.id)
+                .map_err(store_error)?;
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
 /// Case-insensitive "contains" (or equality when `exact`).
 fn matches(value: Option<&str>, wanted: &str, exact: bool) -> bool {
     let Some(value) = value else { return false };
