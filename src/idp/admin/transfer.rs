@@ -226,12 +226,16 @@ pub fn import_contents(
             (Some(c), IfExists::Overwrite | IfExists::Update) => {
                 let mut updated = c.clone();
                 client.apply(&mut updated).map_err(AdminError::BadRequest)?;
-                if updated == c {
-                    counts.record("client", &name, Outcome::Same);
-                } else {
+                let same = updated == c;
+                if !same {
                     w.put_client(&realm.id, &updated).map_err(store_error)?;
-                    counts.record("client", &name, Outcome::Changed);
                 }
+                let outcome = if same && policy == IfExists::Update {
+                    Outcome::Same
+                } else {
+                    Outcome::Changed
+                };
+                counts.record("client", &name, outcome);
             }
             (Some(c), IfExists::Fail) => {
                 return Err(AdminError::Conflict(format!(
@@ -390,13 +394,18 @@ fn import_role(
         }
         (Some(_), IfExists::Skip) => counts.record("role", &name, Outcome::Skipped),
         (Some(mut existing), IfExists::Overwrite | IfExists::Update) => {
-            if existing.description == role.description {
-                counts.record("role", &name, Outcome::Same);
-            } else {
+            let same = existing.description == role.description;
+            if !same {
                 existing.description = role.description.clone();
                 w.put_role(&realm.id, &existing).map_err(store_error)?;
-                counts.record("role", &name, Outcome::Changed);
             }
+            // OVERWRITE reports every existing resource as overwritten, as Keycloak does.
+            let outcome = if same && policy == IfExists::Update {
+                Outcome::Same
+            } else {
+                Outcome::Changed
+            };
+            counts.record("role", &name, outcome);
         }
         (Some(_), IfExists::Fail) => {
             return Err(AdminError::Conflict(format!(
