@@ -28,7 +28,17 @@ async fn get(app: &App, token: &str, path: &str) -> (u16, Duration) {
         .body(Bytes::new())
         .unwrap();
     let (endpoint, params) = app.route(request.uri().path()).unwrap();
-    let response = app.handle(endpoint, &params, request, RequestInfo { peer: None, tls: true }).await;
+    let response = app
+        .handle(
+            endpoint,
+            &params,
+            request,
+            RequestInfo {
+                peer: None,
+                tls: true,
+            },
+        )
+        .await;
     (response.status().as_u16(), started.elapsed())
 }
 
@@ -41,23 +51,45 @@ fn percentiles(mut v: Vec<Duration>) -> (f64, f64) {
 fn main() {
     let benchmarking = std::env::args().any(|a| a == "--bench");
     let n: usize = if benchmarking {
-        std::env::var("SCALE_USERS").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000)
+        std::env::var("SCALE_USERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100_000)
     } else {
         2_000
     };
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let params = portcullis::crypto::password::Argon2Params { memory_kib: 1024, iterations: 1, ..Default::default() };
+    let params = portcullis::crypto::password::Argon2Params {
+        memory_kib: 1024,
+        iterations: 1,
+        ..Default::default()
+    };
     let admin_hash = portcullis::crypto::password::hash_password("admin-pass", &params).unwrap();
     let user_hash = portcullis::crypto::password::hash_password("user-pass", &params).unwrap();
     store
         .write(|w| {
-            realm::create_realm(w, RealmRecord { name: "master".into(), ..Default::default() }, 0)?;
-            realm::create_realm(w, RealmRecord { name: "big".into(), ..Default::default() }, 0)?;
+            realm::create_realm(
+                w,
+                RealmRecord {
+                    name: "master".into(),
+                    ..Default::default()
+                },
+                0,
+            )?;
+            realm::create_realm(
+                w,
+                RealmRecord {
+                    name: "big".into(),
+                    ..Default::default()
+                },
+                0,
+            )?;
             Ok::<_, realm::RealmError>(())
         })
         .unwrap();
-    portcullis::bootstrap::create_admin(&store, &SystemClock, "admin", "admin-pass", &params).unwrap();
+    portcullis::bootstrap::create_admin(&store, &SystemClock, "admin", "admin-pass", &params)
+        .unwrap();
     let _ = admin_hash;
     let big = store.read().unwrap().realm_by_name("big").unwrap().unwrap();
     let before = std::fs::metadata(store.path()).unwrap().len();
@@ -99,8 +131,17 @@ fn main() {
     let after = std::fs::metadata(store.path()).unwrap().len();
 
     let config = Config::parse("", std::path::Path::new("bench.toml")).unwrap();
-    let app = App::new(Arc::new(config), store.clone(), Arc::new(SystemClock), Arc::new(Metrics::new()), Arc::new(Themes::builtin()));
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let app = App::new(
+        Arc::new(config),
+        store.clone(),
+        Arc::new(SystemClock),
+        Arc::new(Metrics::new()),
+        Arc::new(Themes::builtin()),
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let token = rt.block_on(async {
         let body = "grant_type=password&client_id=admin-cli&username=admin&password=admin-pass";
         let request = http::Request::builder()
@@ -111,18 +152,48 @@ fn main() {
             .body(Bytes::from(body))
             .unwrap();
         let (e, p) = app.route(request.uri().path()).unwrap();
-        let r = app.handle(e, &p, request, RequestInfo { peer: None, tls: true }).await;
+        let r = app
+            .handle(
+                e,
+                &p,
+                request,
+                RequestInfo {
+                    peer: None,
+                    tls: true,
+                },
+            )
+            .await;
         let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
         v["access_token"].as_str().unwrap().to_string()
     });
     let samples = if benchmarking { 20 } else { 3 };
     let mut rows = Vec::new();
     let cases: Vec<(&str, Box<dyn Fn(usize) -> String>)> = vec![
-        ("users/count", Box::new(|_| "/admin/realms/big/users/count".to_string())),
-        ("list page, first=0 max=100", Box::new(|_| "/admin/realms/big/users?first=0&max=100".to_string())),
-        ("list page, first=n/2 max=100", Box::new(move |_| format!("/admin/realms/big/users?first={}&max=100", n / 2))),
-        ("exact username", Box::new(move |i| format!("/admin/realms/big/users?username=user{:07}&exact=true", (i * 7919) % n))),
-        ("search substring (one match)", Box::new(move |i| format!("/admin/realms/big/users?search=user{:07}", (i * 7919) % n))),
+        (
+            "users/count",
+            Box::new(|_| "/admin/realms/big/users/count".to_string()),
+        ),
+        (
+            "list page, first=0 max=100",
+            Box::new(|_| "/admin/realms/big/users?first=0&max=100".to_string()),
+        ),
+        (
+            "list page, first=n/2 max=100",
+            Box::new(move |_| format!("/admin/realms/big/users?first={}&max=100", n / 2)),
+        ),
+        (
+            "exact username",
+            Box::new(move |i| {
+                format!(
+                    "/admin/realms/big/users?username=user{:07}&exact=true",
+                    (i * 7919) % n
+                )
+            }),
+        ),
+        (
+            "search substring (one match)",
+            Box::new(move |i| format!("/admin/realms/big/users?search=user{:07}", (i * 7919) % n)),
+        ),
     ];
     for (name, path) in &cases {
         let mut times = Vec::new();
@@ -144,7 +215,10 @@ fn main() {
         import.as_secs_f64(),
         n as f64 / import.as_secs_f64()
     );
-    println!("| store size per user | {:.0} bytes | compact |", (after - before) as f64 / n as f64);
+    println!(
+        "| store size per user | {:.0} bytes | compact |",
+        (after - before) as f64 / n as f64
+    );
     for (name, (p50, p99)) in rows {
         println!("| {name}, p50 / p99 | {p50:.2} ms / {p99:.2} ms | < 20 ms p99 (count < 50 ms) |");
     }

@@ -153,6 +153,9 @@ impl Store {
         txn.open_table(USERS)?;
         txn.open_table(USERS_BY_NAME)?;
         txn.open_multimap_table(USERS_BY_EMAIL)?;
+        txn.open_multimap_table(USERS_BY_FIRST_NAME)?;
+        txn.open_multimap_table(USERS_BY_LAST_NAME)?;
+        txn.open_table(USER_COUNTS)?;
         txn.open_table(CREDENTIALS)?;
         txn.open_table(CLIENTS)?;
         txn.open_table(CLIENTS_BY_CLIENT_ID)?;
@@ -376,13 +379,54 @@ macro_rules! read_functions {
             }
 
             pub fn user_count(&self, realm: &str) -> Result<u64> {
-                let t = self.txn.open_table(USERS_BY_NAME)?;
-                let mut n = 0;
-                for entry in t.range((realm, "")..=(realm, MAX))? {
-                    entry?;
-                    n += 1;
+                let t = self.txn.open_table(USER_COUNTS)?;
+                let v = t.get(realm)?;
+                Ok(v.map(|v| v.value()).unwrap_or(0))
+            }
+
+            /// Ids of users whose username, e-mail, first or last name starts with `prefix`
+            /// (case-insensitive), at most `limit` of them, ordered by username.
+            pub fn users_with_prefix(
+                &self,
+                realm: &str,
+                prefix: &str,
+                limit: usize,
+            ) -> Result<Vec<UserRecord>> {
+                let prefix = prefix.to_lowercase();
+                let upper = format!("{prefix}{MAX}");
+                let mut ids = std::collections::BTreeSet::new();
+                {
+                    let t = self.txn.open_table(USERS_BY_NAME)?;
+                    for entry in t
+                        .range((realm, prefix.as_str())..=(realm, upper.as_str()))?
+                        .take(limit)
+                    {
+                        ids.insert(entry?.1.value().to_string());
+                    }
                 }
-                Ok(n)
+                for def in [USERS_BY_EMAIL, USERS_BY_FIRST_NAME, USERS_BY_LAST_NAME] {
+                    let t = self.txn.open_multimap_table(def)?;
+                    let mut n = 0;
+                    'outer: for entry in
+                        t.range((realm, prefix.as_str())..=(realm, upper.as_str()))?
+                    {
+                        for v in entry?.1 {
+                            ids.insert(v?.value().to_string());
+                            n += 1;
+                            if n >= limit {
+                                break 'outer;
+                            }
+                        }
+                    }
+                }
+                let mut users = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if let Some(u) = self.user(realm, &id)? {
+                        users.push(u);
+                    }
+                }
+                users.sort_by(|a, b| a.username.cmp(&b.username));
+                Ok(users)
             }
 
             pub fn credentials(&self, realm: &str, user: &str) -> Result<Vec<CredentialRecord>> {
@@ -709,8 +753,11 @@ impl Write {
         self.txn
             .open_table(EVENTS)?
             .retain_in((id, i64::MIN, "")..=(id, i64::MAX, MAX), |_, _| false)?;
+        self.txn.open_table(USER_COUNTS)?.remove(id)?;
         for def in [
             USERS_BY_EMAIL,
+            USERS_BY_FIRST_NAME,
+            USERS_BY_LAST_NAME,
             GROUP_CHILDREN,
             USER_ROLES,
             ROLE_USERS,
@@ -779,9 +826,39 @@ impl Write {
                 emails.insert((realm, email.as_str()), user.id.as_str())?;
             }
         }
+        for (def, old, new) in [
+            (
+                USERS_BY_FIRST_NAME,
+                previous.as_ref().and_then(|p| p.first_name.clone()),
+                user.first_name.clone(),
+            ),
+            (
+                USERS_BY_LAST_NAME,
+                previous.as_ref().and_then(|p| p.last_name.clone()),
+                user.last_name.clone(),
+            ),
+        ] {
+            let mut t = self.txn.open_multimap_table(def)?;
+            if let Some(old) = old {
+                t.remove((realm, old.to_lowercase().as_str()), user.id.as_str())?;
+            }
+            if let Some(new) = new {
+                t.insert((realm, new.to_lowercase().as_str()), user.id.as_str())?;
+            }
+        }
+        if previous.is_none() {
+            self.add_to_user_count(realm, 1)?;
+        }
         self.txn
             .open_table(USERS)?
             .insert((realm, user.id.as_str()), encode(&user)?.as_slice())?;
+        Ok(())
+    }
+
+    fn add_to_user_count(&mut self, realm: &str, delta: i64) -> Result<()> {
+        let mut t = self.txn.open_table(USER_COUNTS)?;
+        let current = t.get(realm)?.map(|v| v.value()).unwrap_or(0);
+        t.insert(realm, (current as i64 + delta).max(0) as u64)?;
         Ok(())
     }
 
@@ -799,6 +876,17 @@ impl Write {
                 .open_multimap_table(USERS_BY_EMAIL)?
                 .remove((realm, email.to_lowercase().as_str()), id)?;
         }
+        for (def, name) in [
+            (USERS_BY_FIRST_NAME, &user.first_name),
+            (USERS_BY_LAST_NAME, &user.last_name),
+        ] {
+            if let Some(name) = name {
+                self.txn
+                    .open_multimap_table(def)?
+                    .remove((realm, name.to_lowercase().as_str()), id)?;
+            }
+        }
+        self.add_to_user_count(realm, -1)?;
         self.txn
             .open_table(CREDENTIALS)?
             .retain_in((realm, id, "")..=(realm, id, MAX), |_, _| false)?;

@@ -22,6 +22,15 @@ pub const USERS_BY_NAME: TableDefinition<(&str, &str), &str> =
 pub const USERS_BY_EMAIL: MultimapTableDefinition<(&str, &str), &str> =
     MultimapTableDefinition::new("users_by_email");
 
+/// (realm id, lower-case first name) → user ids; prefix search.
+pub const USERS_BY_FIRST_NAME: MultimapTableDefinition<(&str, &str), &str> =
+    MultimapTableDefinition::new("users_by_first_name");
+/// (realm id, lower-case last name) → user ids; prefix search.
+pub const USERS_BY_LAST_NAME: MultimapTableDefinition<(&str, &str), &str> =
+    MultimapTableDefinition::new("users_by_last_name");
+/// realm id → number of users (kept with every insert and delete).
+pub const USER_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("user_counts");
+
 /// (realm id, user id, credential id) → CredentialRecord
 pub const CREDENTIALS: TableDefinition<(&str, &str, &str), &[u8]> =
     TableDefinition::new("credentials");

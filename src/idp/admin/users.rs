@@ -232,6 +232,13 @@ pub fn update_in(
     Ok(changed)
 }
 
+/// How the `search` parameter matches.
+enum Search {
+    Exact(String),
+    Prefix(String),
+    Infix(String),
+}
+
 /// Case-insensitive "contains" (or equality when `exact`).
 fn matches(value: Option<&str>, wanted: &str, exact: bool) -> bool {
     let Some(value) = value else { return false };
@@ -254,7 +261,20 @@ pub async fn collection(cx: &Cx<'_>) -> Result<Response, AdminError> {
             let brief = cx.flag("briefRepresentation") == Some(true);
             let first: usize = cx.query("first").and_then(|v| v.parse().ok()).unwrap_or(0);
             let max: usize = cx.query("max").and_then(|v| v.parse().ok()).unwrap_or(100);
-            let search = cx.query("search").filter(|s| !s.is_empty() && s != "*");
+            // Keycloak's `search`: `foo` or `foo*` is a prefix, `*foo*` a substring and
+            // `"foo"` an exact match, on username, e-mail, first or last name.
+            let search = cx
+                .query("search")
+                .filter(|s| !s.is_empty() && s != "*")
+                .map(|s| {
+                    if s.len() >= 2 && s.starts_with('"') && s.ends_with('"') {
+                        Search::Exact(s[1..s.len() - 1].to_lowercase())
+                    } else if s.starts_with('*') {
+                        Search::Infix(s.trim_matches('*').to_lowercase())
+                    } else {
+                        Search::Prefix(s.trim_end_matches('*').to_lowercase())
+                    }
+                });
             let username = cx.query("username");
             let email = cx.query("email");
             let first_name = cx.query("firstName");
@@ -266,10 +286,20 @@ pub async fn collection(cx: &Cx<'_>) -> Result<Response, AdminError> {
                     return false;
                 }
                 if let Some(s) = &search {
-                    let hit = matches(Some(&u.username), s, exact)
-                        || matches(u.email.as_deref(), s, exact)
-                        || matches(u.first_name.as_deref(), s, exact)
-                        || matches(u.last_name.as_deref(), s, exact);
+                    let fields = [
+                        Some(u.username.as_str()),
+                        u.email.as_deref(),
+                        u.first_name.as_deref(),
+                        u.last_name.as_deref(),
+                    ];
+                    let hit = fields.iter().flatten().any(|f| {
+                        let f = f.to_lowercase();
+                        match s {
+                            Search::Exact(w) => &f == w,
+                            Search::Prefix(w) => f.starts_with(w.as_str()),
+                            Search::Infix(w) => f.contains(w.as_str()),
+                        }
+                    });
                     if !hit {
                         return false;
                     }
@@ -288,15 +318,58 @@ pub async fn collection(cx: &Cx<'_>) -> Result<Response, AdminError> {
                         .is_none_or(|w| matches(u.last_name.as_deref(), w, exact))
                     && enabled.is_none_or(|e| u.enabled == e)
             };
-            let mut out = Vec::new();
-            if let (true, Some(name)) = (exact, &username) {
+            let unfiltered = search.is_none()
+                && username.is_none()
+                && email.is_none()
+                && first_name.is_none()
+                && last_name.is_none()
+                && enabled.is_none();
+            let page_of = |candidates: Vec<UserRecord>| -> Vec<UserRecord> {
+                candidates
+                    .into_iter()
+                    .filter(|u| filter(u))
+                    .skip(first)
+                    .take(max)
+                    .collect()
+            };
+            let out: Vec<UserRecord> = if let (true, Some(name)) = (exact, &username) {
                 // Exact username: one index lookup.
-                if let Some(u) = read.user_by_username(&realm.id, name)? {
-                    if filter(&u) {
-                        out.push(u);
+                page_of(
+                    read.user_by_username(&realm.id, name)?
+                        .into_iter()
+                        .collect(),
+                )
+            } else if let Some(Search::Prefix(p) | Search::Exact(p)) = &search {
+                // Prefix and exact searches walk the username, e-mail and name indexes.
+                page_of(read.users_with_prefix(&realm.id, p, first + max + 1000)?)
+            } else if unfiltered {
+                // A plain page: skip over index keys, decode only what is returned. Service
+                // accounts are not listed: move the offset past those that sort before it.
+                let mut sa_names: Vec<String> = read
+                    .clients(&realm.id)?
+                    .iter()
+                    .filter(|c| c.service_accounts_enabled)
+                    .map(|c| format!("service-account-{}", c.client_id.to_lowercase()))
+                    .collect();
+                sa_names.sort();
+                let mut offset = first;
+                for _ in 0..=sa_names.len() {
+                    let Some(probe) = read.users_page(&realm.id, offset, 1)?.pop() else {
+                        break;
+                    };
+                    let before = sa_names.iter().filter(|n| **n <= probe.username).count();
+                    if first + before == offset {
+                        break;
                     }
+                    offset = first + before;
                 }
+                read.users_page(&realm.id, offset, max + sa_names.len())?
+                    .into_iter()
+                    .filter(|u| u.service_account_client_id.is_none())
+                    .take(max)
+                    .collect()
             } else {
+                let mut out = Vec::new();
                 let mut skipped = 0;
                 let mut offset = 0;
                 'pages: loop {
@@ -317,7 +390,8 @@ pub async fn collection(cx: &Cx<'_>) -> Result<Response, AdminError> {
                         }
                     }
                 }
-            }
+                out
+            };
             Ok(ok(&Value::Array(
                 out.iter().map(|u| user_repr(u, brief)).collect(),
             )))
