@@ -42,6 +42,9 @@ async fn get(app: &App, token: &str, path: &str) -> (u16, Duration) {
     (response.status().as_u16(), started.elapsed())
 }
 
+/// The request path of the i-th sample of a case.
+type PathFor = Box<dyn Fn(usize) -> String>;
+
 fn percentiles(mut v: Vec<Duration>) -> (f64, f64) {
     v.sort();
     let at = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3;
@@ -168,7 +171,7 @@ fn main() {
     });
     let samples = if benchmarking { 20 } else { 3 };
     let mut rows = Vec::new();
-    let cases: Vec<(&str, Box<dyn Fn(usize) -> String>)> = vec![
+    let cases: Vec<(&str, PathFor)> = vec![
         (
             "users/count",
             Box::new(|_| "/admin/realms/big/users/count".to_string()),

@@ -294,6 +294,13 @@ impl BackgroundService for Housekeeping {
             let result = tokio::task::spawn_blocking(move || {
                 store.flush()?;
                 if purge {
+                    // Events past their realm's eventsExpiration go too.
+                    let realms = store.read()?.realms()?;
+                    for realm in realms {
+                        if let Some(expiration) = realm.events_expiration {
+                            store.write(|w| w.expire_events(&realm.id, now - expiration * 1000))?;
+                        }
+                    }
                     let n = store.write(|w| w.purge_expired(now))?;
                     if n > 0 {
                         tracing::debug!(

@@ -1290,6 +1290,23 @@ impl Write {
         Ok(())
     }
 
+    /// Drop all login events (or, with `admin`, all admin events) of a realm.
+    pub fn clear_events(&mut self, realm: &str, admin: bool) -> Result<usize> {
+        let mut n = 0;
+        self.txn.open_table(EVENTS)?.retain_in(
+            (realm, i64::MIN, "")..=(realm, i64::MAX, MAX),
+            |_, v| {
+                let is_admin = serde_json::from_slice::<EventRecord>(v)
+                    .map(|e| e.kind == "ADMIN")
+                    .unwrap_or(false);
+                let drop = is_admin == admin;
+                n += usize::from(drop);
+                !drop
+            },
+        )?;
+        Ok(n)
+    }
+
     /// Drop a realm's events older than `before` (ms); returns how many went.
     pub fn expire_events(&mut self, realm: &str, before: i64) -> Result<usize> {
         let mut n = 0;

@@ -37,6 +37,14 @@ pub struct RealmRecord {
     pub login_theme: Option<String>,
     pub email_theme: Option<String>,
     pub not_before: i64,
+    pub events_enabled: bool,
+    /// Seconds login events are kept; `None` forever.
+    pub events_expiration: Option<i64>,
+    pub events_listeners: Vec<String>,
+    /// Empty: every type.
+    pub enabled_event_types: Vec<String>,
+    pub admin_events_enabled: bool,
+    pub admin_events_details_enabled: bool,
     /// Keycloak settings we keep verbatim until a feature reads them.
     pub attributes: BTreeMap<String, String>,
     pub created_at: i64,
@@ -67,6 +75,12 @@ impl Default for RealmRecord {
             login_theme: None,
             email_theme: None,
             not_before: 0,
+            events_enabled: false,
+            events_expiration: None,
+            events_listeners: vec!["jboss-logging".into()],
+            enabled_event_types: Vec::new(),
+            admin_events_enabled: false,
+            admin_events_details_enabled: false,
             attributes: BTreeMap::new(),
             created_at: 0,
         }

@@ -543,3 +543,146 @@ fn identity_providers_and_ldap_components_are_stored_validated_and_masked() {
         204
     );
 }
+
+#[test]
+fn login_and_admin_events_are_recorded_and_queried() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let (secret, alice) = api.setup_realm("t");
+    // Nothing is recorded until the realm enables it.
+    api.alice_tokens("t", &secret, "openid");
+    assert_eq!(api.get("/admin/realms/t/events").body, json!([]));
+    let r = api.put(
+        "/admin/realms/t/events/config",
+        &json!({"eventsEnabled": true, "adminEventsEnabled": true, "adminEventsDetailsEnabled": true, "eventsExpiration": 3600}),
+    );
+    assert_eq!(r.status, 204);
+    let config = api.get("/admin/realms/t/events/config").body;
+    assert_eq!(config["eventsEnabled"], true);
+    assert_eq!(config["eventsListeners"], json!(["jboss-logging"]));
+    assert_eq!(
+        api.put(
+            "/admin/realms/t/events/config",
+            &json!({"eventsListeners": ["kafka"]})
+        )
+        .status,
+        400
+    );
+
+    let tokens = api.alice_tokens("t", &secret, "openid");
+    let r = api.token(
+        "t",
+        &[
+            ("grant_type", "password"),
+            ("client_id", "app"),
+            ("client_secret", &secret),
+            ("username", "alice"),
+            ("password", "wrong"),
+        ],
+    );
+    assert_eq!(r.status, 401);
+    api.token(
+        "t",
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", "app"),
+            ("client_secret", &secret),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ],
+    );
+    api.token(
+        "t",
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", "app"),
+            ("client_secret", &secret),
+        ],
+    );
+
+    let events = api.get("/admin/realms/t/events").body;
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["CLIENT_LOGIN", "REFRESH_TOKEN", "LOGIN_ERROR", "LOGIN"],
+        "newest first"
+    );
+    let error = &events[2];
+    assert_eq!(error["error"], "invalid_user_credentials");
+    assert_eq!(error["details"]["username"], "alice");
+    let login = &events[3];
+    assert_eq!(login["userId"], alice.as_str());
+    assert_eq!(login["clientId"], "app");
+    assert_eq!(login["sessionId"], tokens["session_state"]);
+    // Filters and paging.
+    assert_eq!(
+        api.get("/admin/realms/t/events?type=LOGIN")
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        api.get(&format!("/admin/realms/t/events?user={alice}"))
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        api.get("/admin/realms/t/events?first=1&max=2")
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        api.get("/admin/realms/t/events?dateFrom=2999-01-01").body,
+        json!([])
+    );
+
+    // Admin events: the change, its path and (details on) its body; no password ever.
+    api.post("/admin/realms/t/users", &json!({"username": "dave"}));
+    api.put(
+        &format!("/admin/realms/t/users/{alice}/reset-password"),
+        &json!({"type": "password", "value": "Secret-9", "temporary": false}),
+    );
+    let admin_events = api.get("/admin/realms/t/admin-events").body;
+    let list = admin_events.as_array().unwrap();
+    assert_eq!(list.len(), 3, "{admin_events}");
+    assert_eq!(
+        list[2]["resourcePath"], "events/config",
+        "turning admin events on is itself recorded"
+    );
+    assert_eq!(list[1]["operationType"], "CREATE");
+    assert_eq!(list[1]["resourceType"], "USER");
+    assert!(list[1]["representation"].as_str().unwrap().contains("dave"));
+    assert_eq!(list[0]["operationType"], "ACTION");
+    assert!(!admin_events.to_string().contains("Secret-9"));
+    assert_eq!(
+        api.get("/admin/realms/t/admin-events?operationTypes=CREATE")
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(api.delete("/admin/realms/t/events").status, 204);
+    assert_eq!(api.get("/admin/realms/t/events").body, json!([]));
+    assert_eq!(
+        api.get("/admin/realms/t/admin-events")
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        4,
+        "admin events kept (clearing login events is one)"
+    );
+}

@@ -241,14 +241,26 @@ fn keycloak_files_with_legacy_hashes_import_and_rehash_at_login() {
         .unwrap();
     use std::io::BufRead;
     let stderr = child.stderr.take().unwrap();
-    let mut http = None;
-    for line in std::io::BufReader::new(stderr).lines() {
-        let line = line.unwrap();
-        if let Some(rest) = line.split("portcullis ready http=").nth(1) {
-            http = Some(rest.split_whitespace().next().unwrap().to_string());
-            break;
+    // Kill the server however this test ends.
+    struct Guard(std::process::Child);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
         }
     }
+    let _guard = Guard(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Keep reading the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.split("portcullis ready http=").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+            }
+        }
+    });
+    let http = rx.recv_timeout(std::time::Duration::from_secs(30)).ok();
     let base = format!("http://{}", http.expect("server ready"));
     let client = reqwest::blocking::Client::new();
     let login = |user: &str, password: &str| {
@@ -306,8 +318,6 @@ fn keycloak_files_with_legacy_hashes_import_and_rehash_at_login() {
     let data: Value = serde_json::from_str(creds[0]["credentialData"].as_str().unwrap()).unwrap();
     assert_eq!(data["algorithm"], "argon2");
     assert_eq!(login("kc-user", "Legacy-pass-1"), 200);
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]

@@ -74,6 +74,9 @@ enum Route {
     IdentityProviderMappers,
     Components,
     Component,
+    Events,
+    EventsConfig,
+    AdminEvents,
 }
 
 struct AdminRouter(matchit::Router<Route>);
@@ -182,6 +185,9 @@ impl AdminRouter {
                 Route::IdentityProviderMappers,
             ),
             ("/{realm}/components".into(), Route::Components),
+            ("/{realm}/events".into(), Route::Events),
+            ("/{realm}/events/config".into(), Route::EventsConfig),
+            ("/{realm}/admin-events".into(), Route::AdminEvents),
             ("/{realm}/components/{id}".into(), Route::Component),
         ];
         for (path, route) in routes {
@@ -330,6 +336,89 @@ async fn dispatch(
     info: &RequestInfo,
     rest: &str,
 ) -> Result<Response, AdminError> {
+    let response = route_request(app, request, info, rest).await?;
+    record_admin_event(app, request, info, rest, &response);
+    Ok(response)
+}
+
+/// An admin event for every successful change, in the realm it changed.
+fn record_admin_event(
+    app: &App,
+    request: &Request,
+    info: &RequestInfo,
+    rest: &str,
+    response: &Response,
+) {
+    let operation = match *request.method() {
+        Method::POST => "CREATE",
+        Method::PUT => "UPDATE",
+        Method::DELETE => "DELETE",
+        _ => return,
+    };
+    if !response.status().is_success() {
+        return;
+    }
+    let rest = rest.trim_matches('/');
+    let Some((realm_name, path)) = rest.split_once('/') else {
+        return;
+    };
+    let Ok(Some(realm)) = app.store.read().and_then(|r| r.realm_by_name(realm_name)) else {
+        return;
+    };
+    if !realm.admin_events_enabled {
+        return;
+    }
+    let resource_type = match path.split('/').next().unwrap_or("") {
+        "users" => "USER",
+        "clients" => "CLIENT",
+        "roles" | "roles-by-id" => "REALM_ROLE",
+        "groups" => "GROUP",
+        "identity-provider" => "IDENTITY_PROVIDER",
+        "components" => "COMPONENT",
+        _ => "REALM",
+    };
+    let is_action = path.contains("role-mappings")
+        || path.ends_with("reset-password")
+        || path.ends_with("logout");
+    let operation = if is_action && operation != "DELETE" {
+        "ACTION"
+    } else {
+        operation
+    };
+    // The caller was authenticated by route_request; read who it was from the token.
+    let caller: Option<crate::idp::tokens::Claims> = crate::idp::oidc::bearer_token(request)
+        .and_then(|t| crate::crypto::jwt::decode_unverified(t).ok());
+    let (auth_realm, auth_client, auth_user) = caller
+        .map(|c| {
+            (
+                c.iss.rsplit('/').next().unwrap_or("").to_string(),
+                c.azp,
+                c.sub,
+            )
+        })
+        .unwrap_or_default();
+    // Passwords never go into events.
+    let body = std::str::from_utf8(request.body())
+        .ok()
+        .filter(|b| !b.is_empty() && !path.ends_with("reset-password"));
+    crate::idp::events::record_admin(
+        app,
+        &realm,
+        operation,
+        resource_type,
+        path,
+        body,
+        (&auth_realm, &auth_client, &auth_user),
+        info.peer.map(|p| p.ip().to_string()).as_deref(),
+    );
+}
+
+async fn route_request(
+    app: &App,
+    request: &Request,
+    info: &RequestInfo,
+    rest: &str,
+) -> Result<Response, AdminError> {
     use std::sync::OnceLock;
     static ROUTER: OnceLock<AdminRouter> = OnceLock::new();
     let router = ROUTER.get_or_init(AdminRouter::new);
@@ -376,6 +465,9 @@ async fn dispatch(
         Route::IdentityProvider => providers::idp(&cx),
         Route::IdentityProviderMappers => providers::idp_mappers(&cx),
         Route::Components => providers::components(&cx),
+        Route::Events => realms::events(&cx),
+        Route::EventsConfig => realms::events_config(&cx),
+        Route::AdminEvents => realms::admin_events(&cx),
         Route::Component => providers::component(&cx),
         Route::Users => users::collection(&cx).await,
         Route::UsersCount => users::count(&cx),

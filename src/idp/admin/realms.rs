@@ -295,3 +295,156 @@ pub fn keys(cx: &Cx) -> Result<Response, AdminError> {
         _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
     }
 }
+
+fn query_millis(cx: &Cx, name: &str) -> Option<i64> {
+    // `dateFrom`/`dateTo` are dates (`2026-11-28`) or epoch milliseconds.
+    let v = cx.query(name)?;
+    if let Ok(ms) = v.parse::<i64>() {
+        return Some(ms);
+    }
+    let date = humantime::parse_rfc3339_weak(&format!("{v} 00:00:00")).ok()?;
+    date.duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_millis() as i64)
+}
+
+/// `GET /events` (login events, Keycloak's filters and paging), `DELETE /events`.
+pub fn events(cx: &Cx) -> Result<Response, AdminError> {
+    event_list(cx, false)
+}
+
+/// `GET /admin-events`, `DELETE /admin-events`.
+pub fn admin_events(cx: &Cx) -> Result<Response, AdminError> {
+    event_list(cx, true)
+}
+
+fn event_list(cx: &Cx, admin: bool) -> Result<Response, AdminError> {
+    use crate::idp::events::ADMIN;
+    match *cx.method() {
+        Method::GET => {
+            let realm = cx.realm(Permission::ViewEvents)?;
+            let first: usize = cx.query("first").and_then(|v| v.parse().ok()).unwrap_or(0);
+            let max: usize = cx.query("max").and_then(|v| v.parse().ok()).unwrap_or(100);
+            let from = query_millis(cx, "dateFrom").unwrap_or(0);
+            // `dateTo` is inclusive of the whole day.
+            let to = query_millis(cx, "dateTo")
+                .map(|t| t + 86_399_999)
+                .unwrap_or(i64::MAX);
+            let types: Vec<String> = cx
+                .request
+                .uri()
+                .query()
+                .map(|q| {
+                    form_urlencoded::parse(q.as_bytes())
+                        .filter(|(k, _)| k == "type" || k == "operationTypes")
+                        .map(|(_, v)| v.into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let client = cx.query(if admin { "authClient" } else { "client" });
+            let user = cx.query(if admin { "authUser" } else { "user" });
+            let ip = cx.query(if admin { "authIpAddress" } else { "ipAddress" });
+            let resource_types = cx.query("resourceTypes");
+            let resource_path = cx.query("resourcePath");
+            let all = cx.app.store.read()?.events(&realm.id, from, usize::MAX)?;
+            let list: Vec<Value> = all
+                .into_iter()
+                .filter(|e| e.time <= to && (e.kind == ADMIN) == admin)
+                .filter(|e| {
+                    let kind = if admin { e.details.get("operationType").cloned().unwrap_or_default() } else { e.kind.clone() };
+                    types.is_empty() || types.contains(&kind)
+                })
+                .filter(|e| client.as_ref().is_none_or(|c| e.client_id.as_ref() == Some(c)))
+                .filter(|e| user.as_ref().is_none_or(|u| e.user_id.as_ref() == Some(u)))
+                .filter(|e| ip.as_ref().is_none_or(|i| e.ip_address.as_ref() == Some(i)))
+                .filter(|e| resource_types.as_ref().is_none_or(|r| e.details.get("resourceType") == Some(r)))
+                .filter(|e| {
+                    resource_path.as_ref().is_none_or(|p| {
+                        let path = e.details.get("resourcePath").cloned().unwrap_or_default();
+                        match p.strip_suffix('*') {
+                            Some(prefix) => path.starts_with(prefix),
+                            None => &path == p,
+                        }
+                    })
+                })
+                .skip(first)
+                .take(max)
+                .map(|e| {
+                    if admin {
+                        let d = |k: &str| e.details.get(k).cloned();
+                        serde_json::json!({
+                            "time": e.time, "realmId": realm.id,
+                            "authDetails": {"realmId": d("authRealmId"), "clientId": d("authClientId"), "userId": d("authUserId"), "ipAddress": e.ip_address},
+                            "operationType": d("operationType"), "resourceType": d("resourceType"),
+                            "resourcePath": d("resourcePath"), "representation": d("representation"), "error": e.error,
+                        })
+                    } else {
+                        serde_json::json!({
+                            "time": e.time, "type": e.kind, "realmId": realm.id, "clientId": e.client_id,
+                            "userId": e.user_id, "sessionId": e.session_id, "ipAddress": e.ip_address,
+                            "error": e.error, "details": e.details,
+                        })
+                    }
+                })
+                .collect();
+            Ok(ok(&Value::Array(list)))
+        }
+        Method::DELETE => {
+            let realm = cx.realm(Permission::ManageEvents)?;
+            cx.app
+                .store
+                .write(|w| w.clear_events(&realm.id, admin))
+                .map_err(store_error)?;
+            Ok(no_content())
+        }
+        _ => Err(method_not_allowed(&[Method::GET, Method::DELETE])),
+    }
+}
+
+/// `GET | PUT /events/config`
+pub fn events_config(cx: &Cx) -> Result<Response, AdminError> {
+    let body = |r: &RealmRecord| {
+        serde_json::json!({
+            "eventsEnabled": r.events_enabled, "eventsExpiration": r.events_expiration,
+            "eventsListeners": r.events_listeners, "enabledEventTypes": r.enabled_event_types,
+            "adminEventsEnabled": r.admin_events_enabled, "adminEventsDetailsEnabled": r.admin_events_details_enabled,
+        })
+    };
+    match *cx.method() {
+        Method::GET => {
+            let realm = cx.realm(Permission::ViewEvents)?;
+            Ok(ok(&body(&realm)))
+        }
+        Method::PUT => {
+            let realm = cx.realm(Permission::ManageEvents)?;
+            let input: RealmInput = cx.json()?;
+            if let Some(listeners) = &input.events_listeners {
+                if let Some(bad) = listeners.iter().find(|l| l.as_str() != "jboss-logging") {
+                    return Err(AdminError::BadRequest(format!(
+                        "Unknown event listener: {bad}"
+                    )));
+                }
+            }
+            let mut updated = realm.clone();
+            // Only the event settings of the body are applied here.
+            let events_only = RealmInput {
+                events_enabled: input.events_enabled,
+                events_expiration: input.events_expiration,
+                events_listeners: input.events_listeners.clone(),
+                enabled_event_types: input.enabled_event_types.clone(),
+                admin_events_enabled: input.admin_events_enabled,
+                admin_events_details_enabled: input.admin_events_details_enabled,
+                ..Default::default()
+            };
+            events_only
+                .apply(&mut updated)
+                .map_err(AdminError::BadRequest)?;
+            cx.app
+                .store
+                .write(|w| w.put_realm(&updated))
+                .map_err(store_error)?;
+            Ok(no_content())
+        }
+        _ => Err(method_not_allowed(&[Method::GET, Method::PUT])),
+    }
+}

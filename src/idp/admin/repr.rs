@@ -53,6 +53,12 @@ pub struct RealmInput {
     pub login_theme: Option<String>,
     pub email_theme: Option<String>,
     pub not_before: Option<i64>,
+    pub events_enabled: Option<bool>,
+    pub events_expiration: Option<i64>,
+    pub events_listeners: Option<Vec<String>>,
+    pub enabled_event_types: Option<Vec<String>>,
+    pub admin_events_enabled: Option<bool>,
+    pub admin_events_details_enabled: Option<bool>,
     pub users: Option<Vec<UserInput>>,
     pub clients: Option<Vec<ClientInput>>,
     pub roles: Option<RolesInput>,
@@ -98,8 +104,16 @@ impl RealmInput {
             offline_session_idle_timeout,
             access_code_lifespan,
             action_token_generated_by_user_lifespan,
-            not_before
+            not_before,
+            events_enabled,
+            events_listeners,
+            enabled_event_types,
+            admin_events_enabled,
+            admin_events_details_enabled
         );
+        if let Some(e) = self.events_expiration {
+            realm.events_expiration = Some(e).filter(|e| *e > 0);
+        }
         positive("accessTokenLifespan", self.access_token_lifespan)?;
         positive("ssoSessionIdleTimeout", self.sso_session_idle_timeout)?;
         positive("ssoSessionMaxLifespan", self.sso_session_max_lifespan)?;
@@ -153,6 +167,12 @@ pub fn realm_repr(realm: &RealmRecord) -> Value {
         "loginTheme": realm.login_theme,
         "emailTheme": realm.email_theme,
         "notBefore": realm.not_before,
+        "eventsEnabled": realm.events_enabled,
+        "eventsExpiration": realm.events_expiration,
+        "eventsListeners": realm.events_listeners,
+        "enabledEventTypes": realm.enabled_event_types,
+        "adminEventsEnabled": realm.admin_events_enabled,
+        "adminEventsDetailsEnabled": realm.admin_events_details_enabled,
         "attributes": realm.attributes,
     })
 }

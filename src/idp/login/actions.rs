@@ -168,11 +168,28 @@ async fn authenticate(
     let authenticated = match result {
         Ok(a) => a,
         // Same page, same message, whether or not the user exists.
-        Err(AuthnFailure::Invalid) => {
-            return login_page(page, flow, Some(username), Some("invalidUserMessage"))
-        }
-        Err(AuthnFailure::Disabled) => {
-            return login_page(page, flow, Some(username), Some("accountDisabledMessage"))
+        Err(failure) => {
+            let (error, message) = match failure {
+                AuthnFailure::Invalid => ("invalid_user_credentials", "invalidUserMessage"),
+                AuthnFailure::Disabled => ("user_disabled", "accountDisabledMessage"),
+            };
+            let mut details = BTreeMap::new();
+            details.insert("username".to_string(), username.to_string());
+            details.insert("auth_method".to_string(), "openid-connect".to_string());
+            let ip = info.peer.map(|p| p.ip().to_string());
+            crate::idp::events::record(
+                app,
+                realm,
+                crate::idp::events::Event {
+                    kind: "LOGIN_ERROR",
+                    client_id: flow.params.get("client_id").map(String::as_str),
+                    ip_address: ip.as_deref(),
+                    error: Some(error),
+                    details,
+                    ..Default::default()
+                },
+            );
+            return login_page(page, flow, Some(username), Some(message));
         }
     };
     let user = authenticated.user;
@@ -266,6 +283,18 @@ async fn required_action(
         w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)?;
         Ok::<_, crate::store::StoreError>(user)
     });
+    if let Ok(user) = &updated {
+        crate::idp::events::record(
+            app,
+            realm,
+            crate::idp::events::Event {
+                kind: "UPDATE_PASSWORD",
+                client_id: flow.params.get("client_id").map(String::as_str),
+                user_id: Some(&user.id),
+                ..Default::default()
+            },
+        );
+    }
     match updated {
         Ok(user) if user.required_actions.is_empty() => {
             complete(app, page, info, realm, flow, &user)
@@ -320,6 +349,23 @@ fn complete(
     if let Err(e) = stored {
         return crate::http::ApiError::from(e).into_response();
     }
+    let ip = info.peer.map(|p| p.ip().to_string());
+    let mut details = BTreeMap::new();
+    details.insert("username".to_string(), user.username.clone());
+    details.insert("auth_method".to_string(), "openid-connect".to_string());
+    crate::idp::events::record(
+        app,
+        realm,
+        crate::idp::events::Event {
+            kind: "LOGIN",
+            client_id: Some(&client.client_id),
+            user_id: Some(&user.id),
+            session_id: Some(&session.id),
+            ip_address: ip.as_deref(),
+            error: None,
+            details,
+        },
+    );
     let mut response = match flow.params.get("device") {
         Some(device) => super::device::approve(app, page, realm, device, &session),
         None => {

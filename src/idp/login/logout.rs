@@ -239,11 +239,32 @@ fn finish(
         ended.push(sid);
     }
     let result = app.store.write(|w| {
+        let mut users = Vec::new();
         for sid in &ended {
+            if let Some(s) = w.session(&realm.id, sid)? {
+                users.push((s.id.clone(), s.user_id.clone()));
+            }
             w.delete_session(&realm.id, sid)?;
         }
-        Ok::<_, crate::store::StoreError>(())
+        Ok::<_, crate::store::StoreError>(users)
     });
+    if let Ok(users) = &result {
+        let ip = info.peer.map(|p| p.ip().to_string());
+        for (sid, user) in users {
+            crate::idp::events::record(
+                app,
+                realm,
+                crate::idp::events::Event {
+                    kind: "LOGOUT",
+                    client_id: hint.map(|h| h.azp.as_str()),
+                    user_id: Some(user),
+                    session_id: Some(sid),
+                    ip_address: ip.as_deref(),
+                    ..Default::default()
+                },
+            );
+        }
+    }
     if let Err(e) = result {
         return crate::http::ApiError::from(e).into_response();
     }

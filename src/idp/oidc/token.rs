@@ -64,17 +64,72 @@ pub async fn token(
         now_ms,
         ip: info.peer.map(|p| p.ip().to_string()),
     };
-    let tokens = match params.get("grant_type").map(String::as_str) {
-        Some("password") => grant.password().await?,
-        Some("client_credentials") => grant.client_credentials()?,
-        Some("refresh_token") => grant.refresh_token()?,
-        Some("authorization_code") => grant.authorization_code()?,
-        Some(super::device::GRANT_TYPE) => grant.device_code()?,
+    let (event, result) = match params.get("grant_type").map(String::as_str) {
+        Some("password") => ("LOGIN", grant.password().await),
+        Some("client_credentials") => ("CLIENT_LOGIN", grant.client_credentials()),
+        Some("refresh_token") => ("REFRESH_TOKEN", grant.refresh_token()),
+        Some("authorization_code") => ("CODE_TO_TOKEN", grant.authorization_code()),
+        Some(super::device::GRANT_TYPE) => ("OAUTH2_DEVICE_CODE_TO_TOKEN", grant.device_code()),
         Some(_) => return Err(OAuthError::UnsupportedGrantType),
         None => {
             return Err(OAuthError::InvalidRequest(
                 "Missing form parameter: grant_type".into(),
             ))
+        }
+    };
+    let ip = info.peer.map(|p| p.ip().to_string());
+    let tokens = match result {
+        Ok(tokens) => {
+            let claims: Option<tokens::Claims> =
+                crate::crypto::jwt::decode_unverified(&tokens.access_token).ok();
+            let mut details = std::collections::BTreeMap::new();
+            details.insert(
+                "grant_type".to_string(),
+                params.get("grant_type").cloned().unwrap_or_default(),
+            );
+            crate::idp::events::record(
+                app,
+                &realm,
+                crate::idp::events::Event {
+                    kind: event,
+                    client_id: Some(&client.client_id),
+                    user_id: claims.as_ref().map(|c| c.sub.as_str()),
+                    session_id: tokens.session_state.as_deref(),
+                    ip_address: ip.as_deref(),
+                    error: None,
+                    details,
+                },
+            );
+            tokens
+        }
+        Err(e) => {
+            if !matches!(
+                e,
+                OAuthError::Internal(_) | OAuthError::AuthorizationPending | OAuthError::SlowDown
+            ) {
+                let kind = format!("{event}_ERROR");
+                let mut details = std::collections::BTreeMap::new();
+                if let Some(u) = params.get("username") {
+                    details.insert("username".to_string(), u.clone());
+                }
+                let error = match &e {
+                    OAuthError::InvalidCredentials => "invalid_user_credentials".to_string(),
+                    other => other.to_string(),
+                };
+                crate::idp::events::record(
+                    app,
+                    &realm,
+                    crate::idp::events::Event {
+                        kind: &kind,
+                        client_id: Some(&client.client_id),
+                        ip_address: ip.as_deref(),
+                        error: Some(&error),
+                        details,
+                        ..Default::default()
+                    },
+                );
+            }
+            return Err(e);
         }
     };
     let response = no_store_json(StatusCode::OK, &tokens.to_json());

@@ -1,0 +1,117 @@
+//! Login and admin events: recorded when the realm enables them (`eventsEnabled`,
+//! `enabledEventTypes`, `adminEventsEnabled`), kept for `eventsExpiration` seconds, queried
+//! through the admin API, and optionally written to the log (`eventsListeners` containing
+//! `jboss-logging`, Keycloak's default). Recording never fails a request: a store error is
+//! logged and the request goes on.
+
+use std::collections::BTreeMap;
+
+use crate::crypto::random_id;
+use crate::http::App;
+use crate::store::{EventRecord, RealmRecord};
+
+/// The kind under which admin events are stored (login events use Keycloak's type names).
+pub const ADMIN: &str = "ADMIN";
+
+/// A login event about to be recorded.
+#[derive(Debug, Default, Clone)]
+pub struct Event<'a> {
+    pub kind: &'a str,
+    pub client_id: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+    pub session_id: Option<&'a str>,
+    pub ip_address: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub details: BTreeMap<String, String>,
+}
+
+fn log_listener(realm: &RealmRecord) -> bool {
+    realm.events_listeners.iter().any(|l| l == "jboss-logging")
+}
+
+fn store(app: &App, realm: &RealmRecord, record: EventRecord) {
+    if let Err(e) = app
+        .store
+        .write_volatile(|w| w.append_event(&realm.id, &record))
+    {
+        tracing::warn!(error = %e, realm = %realm.name, "could not record an event");
+    }
+}
+
+/// Record a login event when the realm wants it.
+pub fn record(app: &App, realm: &RealmRecord, event: Event<'_>) {
+    let wanted = realm.events_enabled
+        && (realm.enabled_event_types.is_empty()
+            || realm.enabled_event_types.iter().any(|t| t == event.kind));
+    if log_listener(realm) {
+        // Keycloak's logging listener: errors at warn, the rest at debug (no per-request info).
+        if event.error.is_some() {
+            tracing::warn!(target: "portcullis::events", realm = %realm.name, r#type = event.kind,
+                client = event.client_id, user = event.user_id, ip = event.ip_address, error = event.error, "event");
+        } else {
+            tracing::debug!(target: "portcullis::events", realm = %realm.name, r#type = event.kind,
+                client = event.client_id, user = event.user_id, ip = event.ip_address, "event");
+        }
+    }
+    if !wanted {
+        return;
+    }
+    store(
+        app,
+        realm,
+        EventRecord {
+            id: random_id(),
+            time: app.clock.now_millis(),
+            kind: event.kind.to_string(),
+            client_id: event.client_id.map(String::from),
+            user_id: event.user_id.map(String::from),
+            session_id: event.session_id.map(String::from),
+            ip_address: event.ip_address.map(String::from),
+            error: event.error.map(String::from),
+            details: event.details,
+        },
+    );
+}
+
+/// Record an admin event (a change made through the admin API) when the realm wants it.
+#[allow(clippy::too_many_arguments)]
+pub fn record_admin(
+    app: &App,
+    realm: &RealmRecord,
+    operation: &str,
+    resource_type: &str,
+    resource_path: &str,
+    representation: Option<&str>,
+    auth: (&str, &str, &str),
+    ip_address: Option<&str>,
+) {
+    if !realm.admin_events_enabled {
+        return;
+    }
+    let mut details = BTreeMap::new();
+    details.insert("operationType".to_string(), operation.to_string());
+    details.insert("resourceType".to_string(), resource_type.to_string());
+    details.insert("resourcePath".to_string(), resource_path.to_string());
+    details.insert("authRealmId".to_string(), auth.0.to_string());
+    details.insert("authClientId".to_string(), auth.1.to_string());
+    details.insert("authUserId".to_string(), auth.2.to_string());
+    if realm.admin_events_details_enabled {
+        if let Some(r) = representation {
+            details.insert("representation".to_string(), r.to_string());
+        }
+    }
+    store(
+        app,
+        realm,
+        EventRecord {
+            id: random_id(),
+            time: app.clock.now_millis(),
+            kind: ADMIN.to_string(),
+            client_id: Some(auth.1.to_string()),
+            user_id: Some(auth.2.to_string()),
+            ip_address: ip_address.map(String::from),
+            details,
+            ..Default::default()
+        },
+    );
+}
