@@ -686,3 +686,83 @@ fn login_and_admin_events_are_recorded_and_queried() {
         "admin events kept (clearing login events is one)"
     );
 }
+
+#[test]
+fn group_role_mappings_at_realm_and_client_level() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let (secret, alice) = api.setup_realm("t");
+    let uuid = api.get("/admin/realms/t/clients?clientId=app").body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.post(
+        &format!("/admin/realms/t/clients/{uuid}/roles"),
+        &json!({"name": "editor"}),
+    );
+    api.post(
+        &format!("/admin/realms/t/clients/{uuid}/roles"),
+        &json!({"name": "viewer"}),
+    );
+    let parent = api
+        .post("/admin/realms/t/groups", &json!({"name": "org"}))
+        .location_id();
+    let child = api
+        .post(
+            &format!("/admin/realms/t/groups/{parent}/children"),
+            &json!({"name": "team"}),
+        )
+        .location_id();
+    let r = api.post(
+        &format!("/admin/realms/t/groups/{parent}/role-mappings/clients/{uuid}"),
+        &json!([{"name": "editor"}]),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    let direct = api
+        .get(&format!(
+            "/admin/realms/t/groups/{child}/role-mappings/clients/{uuid}"
+        ))
+        .body;
+    assert_eq!(direct, json!([]));
+    let composite = api
+        .get(&format!(
+            "/admin/realms/t/groups/{child}/role-mappings/clients/{uuid}/composite"
+        ))
+        .body;
+    assert_eq!(
+        composite[0]["name"], "editor",
+        "inherited from the parent group"
+    );
+    let available = api
+        .get(&format!(
+            "/admin/realms/t/groups/{child}/role-mappings/clients/{uuid}/available"
+        ))
+        .body;
+    assert_eq!(available.as_array().unwrap().len(), 1);
+    assert_eq!(available[0]["name"], "viewer");
+    api.put(
+        &format!("/admin/realms/t/users/{alice}/groups/{child}"),
+        &json!({}),
+    );
+    let at = crate::api::claims(
+        api.alice_tokens("t", &secret, "openid")["access_token"]
+            .as_str()
+            .unwrap(),
+    );
+    assert!(
+        at["resource_access"]["app"]["roles"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("editor")),
+        "{at}"
+    );
+    assert_eq!(
+        api.post(
+            &format!("/admin/realms/t/groups/{child}/role-mappings/clients/{uuid}"),
+            &json!([{"name": "user"}])
+        )
+        .status,
+        404,
+        "a realm role is not a client role"
+    );
+}

@@ -347,31 +347,77 @@ struct RoleRef {
     name: Option<String>,
 }
 
-/// `GET | POST | DELETE /groups/{id}/role-mappings/realm`
-pub fn realm_roles(cx: &Cx) -> Result<Response, AdminError> {
+/// `/groups/{id}/role-mappings/realm[/available|/composite]` (`client` false) and
+/// `/groups/{id}/role-mappings/clients/{client}[/available|/composite]` (`client` true).
+pub fn mappings(cx: &Cx, client: bool, view: super::users::View) -> Result<Response, AdminError> {
+    use super::users::View;
+    let permission = if cx.method() == Method::GET {
+        Permission::ViewUsers
+    } else {
+        Permission::ManageUsers
+    };
+    let realm = cx.realm(permission)?;
+    let group = load(cx, &realm)?;
+    let container = if client {
+        cx.app
+            .store
+            .read()?
+            .client(&realm.id, &cx.path.client)?
+            .ok_or_else(|| AdminError::NotFound("Client not found".into()))?
+            .id
+    } else {
+        realm.id.clone()
+    };
     match *cx.method() {
         Method::GET => {
-            let realm = cx.realm(Permission::ViewUsers)?;
-            let group = load(cx, &realm)?;
             let read = cx.app.store.read()?;
-            let mut list = Vec::new();
-            for id in read.group_role_ids(&realm.id, &group.id)? {
-                if let Some(r) = read.role(&realm.id, &id)?.filter(|r| !r.client_role) {
-                    list.push(role_repr(&r));
+            let direct: std::collections::HashSet<String> = read
+                .group_role_ids(&realm.id, &group.id)?
+                .into_iter()
+                .collect();
+            let held: std::collections::HashSet<String> = match view {
+                View::Direct => direct,
+                View::Composite | View::Available => {
+                    // The group's roles and its ancestors', through composites.
+                    let mut start = Vec::new();
+                    let mut current = Some(group.clone());
+                    while let Some(g) = current {
+                        start.extend(read.group_role_ids(&realm.id, &g.id)?);
+                        current = match g.parent_id {
+                            Some(p) => read.group(&realm.id, &p)?,
+                            None => None,
+                        };
+                    }
+                    crate::idp::roles::expand(&read, &realm.id, start)?
+                        .into_iter()
+                        .map(|r| r.id)
+                        .collect()
                 }
-            }
+            };
+            let list: Vec<Value> = read
+                .roles(&realm.id, &container)?
+                .iter()
+                .filter(|r| {
+                    if view == View::Available {
+                        !held.contains(&r.id)
+                    } else {
+                        held.contains(&r.id)
+                    }
+                })
+                .map(role_repr)
+                .collect();
             Ok(ok(&Value::Array(list)))
         }
-        Method::POST | Method::DELETE => {
-            let realm = cx.realm(Permission::ManageUsers)?;
-            let group = load(cx, &realm)?;
+        Method::POST | Method::DELETE if view == View::Direct => {
             let refs: Vec<RoleRef> = cx.json()?;
             let grant = cx.method() == Method::POST;
             cx.app.store.write(|w| {
                 for r in &refs {
                     let role = match (&r.id, &r.name) {
-                        (Some(id), _) => w.role(&realm.id, id)?,
-                        (None, Some(name)) => w.role_by_name(&realm.id, &realm.id, name)?,
+                        (Some(id), _) => w
+                            .role(&realm.id, id)?
+                            .filter(|role| role.container_id == container),
+                        (None, Some(name)) => w.role_by_name(&realm.id, &container, name)?,
                         _ => None,
                     }
                     .ok_or_else(|| AdminError::NotFound("Could not find role".into()))?;

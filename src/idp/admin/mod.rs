@@ -64,6 +64,11 @@ enum Route {
     GroupChildren,
     GroupMembers,
     GroupRealmRoles,
+    GroupRealmRolesAvailable,
+    GroupRealmRolesComposite,
+    GroupClientRoles,
+    GroupClientRolesAvailable,
+    GroupClientRolesComposite,
     GroupByPath,
     LogoutAll,
     PartialImport,
@@ -185,6 +190,26 @@ impl AdminRouter {
                 Route::IdentityProviderMappers,
             ),
             ("/{realm}/components".into(), Route::Components),
+            (
+                "/{realm}/groups/{id}/role-mappings/realm/available".into(),
+                Route::GroupRealmRolesAvailable,
+            ),
+            (
+                "/{realm}/groups/{id}/role-mappings/realm/composite".into(),
+                Route::GroupRealmRolesComposite,
+            ),
+            (
+                "/{realm}/groups/{id}/role-mappings/clients/{client}".into(),
+                Route::GroupClientRoles,
+            ),
+            (
+                "/{realm}/groups/{id}/role-mappings/clients/{client}/available".into(),
+                Route::GroupClientRolesAvailable,
+            ),
+            (
+                "/{realm}/groups/{id}/role-mappings/clients/{client}/composite".into(),
+                Route::GroupClientRolesComposite,
+            ),
             ("/{realm}/events".into(), Route::Events),
             ("/{realm}/events/config".into(), Route::EventsConfig),
             ("/{realm}/admin-events".into(), Route::AdminEvents),
@@ -504,7 +529,12 @@ async fn route_request(
         Route::Group => groups::one(&cx),
         Route::GroupChildren => groups::children(&cx),
         Route::GroupMembers => groups::members(&cx),
-        Route::GroupRealmRoles => groups::realm_roles(&cx),
+        Route::GroupRealmRoles => groups::mappings(&cx, false, users::View::Direct),
+        Route::GroupRealmRolesAvailable => groups::mappings(&cx, false, users::View::Available),
+        Route::GroupRealmRolesComposite => groups::mappings(&cx, false, users::View::Composite),
+        Route::GroupClientRoles => groups::mappings(&cx, true, users::View::Direct),
+        Route::GroupClientRolesAvailable => groups::mappings(&cx, true, users::View::Available),
+        Route::GroupClientRolesComposite => groups::mappings(&cx, true, users::View::Composite),
         Route::GroupByPath => groups::by_path(&cx),
     }
 }
