@@ -154,6 +154,9 @@ pub fn run(config: Config, options: Options) -> Result<(), ServerError> {
         settings.enable_h2();
         proxy.add_tls_with_settings(&addr.to_string(), None, settings);
     }
+    if let Some(filter) = crate::proxy::routes::GlobalIpFilter::new(&config.proxy) {
+        proxy.set_connection_filter(Arc::new(filter));
+    }
     server.add_service(proxy);
     server.add_service(background_service(
         "readiness",

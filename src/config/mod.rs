@@ -47,6 +47,51 @@ pub struct Config {
     pub themes_dir: PathBuf,
     /// Declarative realm files (`*.toml`), applied at start and by `portcullis apply`.
     pub realms_dir: PathBuf,
+    pub proxy: ProxyConfig,
+}
+
+/// Proxy-wide settings and the routes to upstream apps.
+#[derive(Debug, Clone, Default)]
+pub struct ProxyConfig {
+    /// Peers whose `X-Forwarded-For` is believed (the right-most untrusted entry is the client).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// When non-empty, only these clients are served at all.
+    pub allow: Vec<ipnet::IpNet>,
+    pub deny: Vec<ipnet::IpNet>,
+    pub routes: Vec<RouteConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostMatch {
+    Any,
+    Exact(String),
+    /// `*.example.com`: the parent, `example.com`; matches exactly one more label.
+    Wildcard(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteAuth {
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub tls: bool,
+    /// The host name of the upstream URL (SNI and, without `preserve_host`, Host).
+    pub host: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    pub name: String,
+    pub host: HostMatch,
+    pub path_prefix: String,
+    pub upstreams: Vec<Upstream>,
+    pub auth: RouteAuth,
+    pub allow: Vec<ipnet::IpNet>,
+    pub deny: Vec<ipnet::IpNet>,
+    pub preserve_host: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -293,6 +338,7 @@ impl Validator<'_> {
         };
         let themes_dir = self.path_or(raw.themes.dir, "themes.dir", "themes")?;
         let realms_dir = self.path_or(raw.realms.dir, "realms.dir", "config/realms")?;
+        let proxy = self.proxy(raw.proxy, raw.routes)?;
         Ok(Config {
             source: path.to_path_buf(),
             server,
@@ -302,6 +348,7 @@ impl Validator<'_> {
             bootstrap,
             themes_dir,
             realms_dir,
+            proxy,
         })
     }
 
@@ -465,6 +512,141 @@ impl Validator<'_> {
             certs_dir,
             certificates,
         })
+    }
+
+    fn cidrs(&self, list: Vec<S<String>>, key: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        let mut out = Vec::new();
+        for (i, v) in list.into_iter().enumerate() {
+            let text = v.get_ref().trim();
+            let net = text
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match net {
+                Ok(n) => out.push(n),
+                Err(_) => {
+                    return self.invalid(
+                        &format!("{key}[{i}]"),
+                        v.span(),
+                        format!("invalid CIDR \"{text}\""),
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn proxy(
+        &self,
+        raw: raw::RawProxy,
+        routes: Vec<raw::RawRoute>,
+    ) -> Result<ProxyConfig, ConfigError> {
+        let mut config = ProxyConfig {
+            trusted_proxies: self.cidrs(raw.trusted_proxies, "proxy.trusted_proxies")?,
+            allow: self.cidrs(raw.allow, "proxy.allow")?,
+            deny: self.cidrs(raw.deny, "proxy.deny")?,
+            routes: Vec::new(),
+        };
+        for (i, r) in routes.into_iter().enumerate() {
+            let key = format!("route[{i}]");
+            let host = match r.host {
+                None => HostMatch::Any,
+                Some(h) => {
+                    let text = h.get_ref().trim().to_ascii_lowercase();
+                    if !valid_server_name(&text) {
+                        return self.invalid(
+                            &format!("{key}.host"),
+                            h.span(),
+                            format!("\"{text}\" is not a host name"),
+                        );
+                    }
+                    match text.strip_prefix("*.") {
+                        Some(parent) => HostMatch::Wildcard(parent.to_string()),
+                        None => HostMatch::Exact(text),
+                    }
+                }
+            };
+            let path_prefix = match r.path {
+                None => "/".to_string(),
+                Some(p) => {
+                    let text = p.get_ref().clone();
+                    match crate::proxy::path::normalise(&text) {
+                        Ok(n) => n.into_owned(),
+                        Err(e) => {
+                            return self.invalid(
+                                &format!("{key}.path"),
+                                p.span(),
+                                format!("\"{text}\": {e}"),
+                            )
+                        }
+                    }
+                }
+            };
+            let span = r.upstream.span();
+            let urls = match r.upstream.into_inner() {
+                raw::OneOrMany::One(u) => vec![u],
+                raw::OneOrMany::Many(v) => v,
+            };
+            if urls.is_empty() {
+                return self.invalid(
+                    &format!("{key}.upstream"),
+                    span,
+                    "at least one upstream is required".into(),
+                );
+            }
+            let mut upstreams = Vec::new();
+            for (j, u) in urls.iter().enumerate() {
+                let bad = |m: String| {
+                    self.invalid::<ProxyConfig>(&format!("{key}.upstream[{j}]"), span.clone(), m)
+                };
+                let parsed = match url::Url::parse(u) {
+                    Ok(p) if matches!(p.scheme(), "http" | "https") && p.host_str().is_some() => p,
+                    _ => return bad(format!("\"{u}\" is not an http(s) URL")),
+                };
+                let tls = parsed.scheme() == "https";
+                let host = parsed
+                    .host_str()
+                    .unwrap_or_default()
+                    .trim_matches(['[', ']'])
+                    .to_string();
+                let port = parsed
+                    .port_or_known_default()
+                    .unwrap_or(if tls { 443 } else { 80 });
+                let addr = match (host.as_str(), port)
+                    .to_socket_addrs()
+                    .ok()
+                    .and_then(|mut a| a.next())
+                {
+                    Some(a) => a,
+                    None => return bad(format!("cannot resolve \"{host}\"")),
+                };
+                upstreams.push(Upstream { addr, tls, host });
+            }
+            let auth = match r.auth {
+                None => RouteAuth::None,
+                Some(a) if a.get_ref() == "none" => RouteAuth::None,
+                Some(a) => {
+                    return self.invalid(
+                        &format!("{key}.auth"),
+                        a.span(),
+                        format!(
+                            "\"{}\" is not available in this version (only \"none\")",
+                            a.get_ref()
+                        ),
+                    )
+                }
+            };
+            config.routes.push(RouteConfig {
+                name: r.name.unwrap_or_else(|| key.clone()),
+                host,
+                path_prefix,
+                upstreams,
+                auth,
+                allow: self.cidrs(r.allow, &format!("{key}.allow"))?,
+                deny: self.cidrs(r.deny, &format!("{key}.deny"))?,
+                preserve_host: r.preserve_host.unwrap_or(true),
+            });
+        }
+        Ok(config)
     }
 
     fn log(&self, raw: raw::RawLog) -> Result<LogConfig, ConfigError> {
@@ -657,6 +839,25 @@ mod tests {
             })
             .unwrap_err();
         assert!(e.to_string().starts_with("--http: invalid listen address"));
+    }
+
+    #[test]
+    fn routes_and_cidrs_are_checked() {
+        let c = parse("[proxy]\nallow = [\"10.0.0.0/8\", \"::1\"]\n[[route]]\nhost = \"*.apps.test\"\npath = \"/api//v1/\"\nupstream = \"http://127.0.0.1:9000\"\n").unwrap();
+        assert_eq!(c.proxy.allow.len(), 2);
+        let r = &c.proxy.routes[0];
+        assert_eq!(r.host, HostMatch::Wildcard("apps.test".into()));
+        assert_eq!(r.path_prefix, "/api/v1/");
+        assert_eq!(r.name, "route[0]");
+        let e = error("[[route]]\nupstream = \"http://127.0.0.1:9000\"\nallow = [\"10.0.0/8\"]\n");
+        assert_eq!(
+            e,
+            "test.toml:3: route[0].allow[0]: invalid CIDR \"10.0.0/8\""
+        );
+        let e = error("[[route]]\nupstream = \"ftp://x\"\n");
+        assert!(e.starts_with("test.toml:2: route[0].upstream[0]:"), "{e}");
+        let e = error("[[route]]\nupstream = \"http://127.0.0.1:1\"\nauth = \"session\"\n");
+        assert!(e.contains("route[0].auth"), "{e}");
     }
 
     #[test]

@@ -13,6 +13,8 @@ use crate::store::StoreError;
 pub enum ApiError {
     #[error("not found")]
     NotFound,
+    #[error("forbidden")]
+    Forbidden,
     #[error("method not allowed")]
     MethodNotAllowed(Vec<http::Method>),
     #[error("request body too large")]
@@ -39,6 +41,11 @@ impl ApiError {
                 StatusCode::NOT_FOUND,
                 "not_found",
                 "no such resource".to_string(),
+            ),
+            ApiError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "access denied".to_string(),
             ),
             ApiError::MethodNotAllowed(_) => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -232,6 +239,7 @@ impl From<ApiError> for AdminError {
     fn from(e: ApiError) -> Self {
         match e {
             ApiError::NotFound => AdminError::NotFound("Not Found".into()),
+            ApiError::Forbidden => AdminError::Forbidden,
             ApiError::MethodNotAllowed(m) => AdminError::MethodNotAllowed(m),
             ApiError::PayloadTooLarge | ApiError::BadRequest(_) => {
                 AdminError::BadRequest(e.to_string())

@@ -1,9 +1,15 @@
 //! The one `ProxyHttp` implementation: every request that reaches a listener passes through
 //! [`Gateway`]. Its hooks are where the gateway's policy lives; each says what it enforces.
-//! Paths the gateway serves itself (health, metrics, and later the IdP) are answered in
-//! `request_filter` from the transport-free [`App`]; upstream routes come with the proxy
-//! configuration.
+//! Paths the gateway serves itself (health, metrics, the IdP) are answered in
+//! `request_filter` from the transport-free [`App`]; every other request is matched against
+//! the `[[route]]` table and forwarded to its upstream.
 
+pub mod headers;
+pub mod path;
+pub mod routes;
+
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -17,18 +23,28 @@ use crate::http::{ApiError, App, Endpoint, Params, RequestInfo, Response};
 /// Per-request state carried between hooks.
 pub struct RequestCtx {
     started: Instant,
-    /// The `route` label under which the request is counted.
+    /// The `route` label under which the request is counted (built-in endpoints).
     route: &'static str,
+    /// The upstream route matched, by label (its metrics name) and position.
+    upstream: Option<(Arc<str>, usize)>,
+    client_ip: Option<IpAddr>,
 }
 
 /// The gateway's proxy logic.
 pub struct Gateway {
     app: App,
+    routes: Arc<routes::RouteTable>,
 }
 
 impl Gateway {
     pub fn new(app: App) -> Gateway {
-        Gateway { app }
+        let routes = Arc::new(routes::RouteTable::new(&app.config.proxy));
+        Gateway { app, routes }
+    }
+
+    /// The matched route of this request.
+    fn route_of(&self, ctx: &RequestCtx) -> Option<&routes::ActiveRoute> {
+        ctx.upstream.as_ref().and_then(|(_, i)| self.routes.get(*i))
     }
 
     /// Read the whole request body, refusing more than the configured limit.
@@ -94,34 +110,127 @@ impl ProxyHttp for Gateway {
         RequestCtx {
             started: Instant::now(),
             route: "unmatched",
+            upstream: None,
+            client_ip: None,
         }
     }
 
-    /// Answers every path the gateway serves itself; nothing else is routed yet, so any
-    /// other path gets a 404 JSON body and never reaches an upstream.
+    /// Enforces, in order, for every request: identity headers sent by the client are
+    /// removed (all spellings); the path is normalised (bad paths get 400); the global IP
+    /// rules apply (403); the gateway's own endpoints are answered; a route must match
+    /// (404) and its IP rules pass (403). Only then does the request go upstream.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        let endpoint = self.app.route(session.req_header().uri.path());
-        match endpoint {
-            Some((endpoint, params)) => {
-                ctx.route = endpoint.metric_label();
-                self.serve_local(session, endpoint, &params).await?;
-            }
-            None => write_response(session, ApiError::NotFound.into_response()).await?,
+        for name in headers::spoofed(&session.req_header().headers) {
+            session.req_header_mut().remove_header(&name);
         }
-        Ok(true)
+        let raw = session.req_header().uri.path().to_string();
+        let normalised = match path::normalise(&raw) {
+            Ok(p) => p.into_owned(),
+            Err(e) => {
+                ctx.route = "invalid";
+                write_response(
+                    session,
+                    ApiError::BadRequest(format!("invalid path: {e}")).into_response(),
+                )
+                .await?;
+                return Ok(true);
+            }
+        };
+        if normalised != raw {
+            let uri = match session.req_header().uri.query() {
+                Some(q) => format!("{normalised}?{q}"),
+                None => normalised.clone(),
+            };
+            if let Ok(uri) = uri.parse::<http::Uri>() {
+                session.req_header_mut().set_uri(uri);
+            }
+        }
+        let peer = session.client_addr().and_then(|a| a.as_inet()).copied();
+        let forwarded_for = session
+            .req_header()
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let ip = self.routes.client_ip(peer, forwarded_for.as_deref());
+        ctx.client_ip = ip;
+        if let Some(ip) = ip {
+            if !self.routes.globally_permitted(ip) {
+                ctx.route = "denied";
+                write_response(session, ApiError::Forbidden.into_response()).await?;
+                return Ok(true);
+            }
+        }
+        if let Some((endpoint, params)) = self.app.route(&normalised) {
+            ctx.route = endpoint.metric_label();
+            self.serve_local(session, endpoint, &params).await?;
+            return Ok(true);
+        }
+        let host = request_host(session);
+        let Some((index, route)) = self.routes.find_indexed(&host, &normalised) else {
+            write_response(session, ApiError::NotFound.into_response()).await?;
+            return Ok(true);
+        };
+        ctx.upstream = Some((route.label.clone(), index));
+        if let Some(ip) = ip {
+            if !routes::permitted(ip, &route.config.allow, &route.config.deny) {
+                write_response(session, ApiError::Forbidden.into_response()).await?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
-    /// Unreachable while `request_filter` answers every request; refuses rather than
-    /// guessing an upstream.
+    /// The matched route's next upstream (round robin); TLS with SNI for https upstreams.
     async fn upstream_peer(
         &self,
         _session: &mut Session,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        Err(Error::explain(
-            ErrorType::HTTPStatus(502),
-            "no upstream route matches",
-        ))
+        let route = self.route_of(ctx).ok_or_else(|| {
+            Error::explain(ErrorType::HTTPStatus(502), "no upstream route matches")
+        })?;
+        let upstream = route.pick();
+        Ok(Box::new(HttpPeer::new(
+            upstream.addr,
+            upstream.tls,
+            upstream.host.clone(),
+        )))
+    }
+
+    /// Tells the upstream who the client is (`X-Forwarded-For/Proto/Host`) and, unless the
+    /// route preserves it, sets `Host` to the upstream's.
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut pingora_http::RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        let host = session
+            .req_header()
+            .headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        if let Some(ip) = ctx.client_ip {
+            // Replace, not append: only trusted proxies' entries were believed.
+            upstream_request.insert_header("x-forwarded-for", ip.to_string())?;
+        }
+        upstream_request.insert_header("x-forwarded-proto", if tls { "https" } else { "http" })?;
+        if let Some(h) = &host {
+            upstream_request.insert_header("x-forwarded-host", h.as_str())?;
+        }
+        if let Some(route) = self.route_of(ctx) {
+            if !route.config.preserve_host {
+                let upstream = &route.config.upstreams[0];
+                upstream_request.insert_header(
+                    http::header::HOST,
+                    format!("{}:{}", upstream.host, upstream.addr.port()),
+                )?;
+            }
+        }
+        Ok(())
     }
 
     /// Counts the request in the metrics; no per-request log line (it would flood the log).
@@ -130,8 +239,33 @@ impl ProxyHttp for Gateway {
             .response_written()
             .map(|r| r.status.as_u16())
             .unwrap_or(0);
+        let label = ctx
+            .upstream
+            .as_ref()
+            .map(|(l, _)| l.as_ref())
+            .unwrap_or(ctx.route);
         self.app
             .metrics
-            .observe(ctx.route, status, ctx.started.elapsed());
+            .observe(label, status, ctx.started.elapsed());
     }
+}
+
+/// The request's host, lower case, without a port.
+fn request_host(session: &Session) -> String {
+    let header = session.req_header();
+    let raw = header
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| header.uri.host())
+        .unwrap_or("");
+    let host = if raw.starts_with('[') {
+        raw.split(']')
+            .next()
+            .map(|h| format!("{h}]"))
+            .unwrap_or_default()
+    } else {
+        raw.split(':').next().unwrap_or("").to_string()
+    };
+    host.to_ascii_lowercase()
 }

@@ -10,4 +10,5 @@ mod harness;
 mod foundation;
 mod grants;
 mod oidc;
+mod proxy;
 mod transfer;

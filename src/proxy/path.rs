@@ -1,0 +1,164 @@
+//! Path normalisation, applied before any rule is matched and sent upstream as is:
+//! percent-encoded unreserved characters are decoded, dot segments removed, repeated
+//! slashes merged. Encoded `/` or `\`, NUL (raw or encoded), a backslash, and a path that
+//! climbs above the root are refused: they are how rules get bypassed.
+
+use std::borrow::Cow;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("the path must start with /")]
+    NotAbsolute,
+    #[error("encoded slash or backslash in the path")]
+    EncodedSeparator,
+    #[error("NUL or control character in the path")]
+    Control,
+    #[error("backslash in the path")]
+    Backslash,
+    #[error("the path climbs above the root")]
+    EscapesRoot,
+    #[error("malformed percent-encoding")]
+    BadEncoding,
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// Normalise the path part of a request target (no query). Returns the input unchanged
+/// (borrowed) when it is already normal, which is the common case.
+pub fn normalise(path: &str) -> Result<Cow<'_, str>, PathError> {
+    let bytes = path.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return Err(PathError::NotAbsolute);
+    }
+    // Pass 1: decode unreserved escapes, refuse the dangerous ones, upper-case the rest.
+    let mut decoded = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'%' => {
+                let (h, l) = match (
+                    bytes.get(i + 1).and_then(|&c| hex(c)),
+                    bytes.get(i + 2).and_then(|&c| hex(c)),
+                ) {
+                    (Some(h), Some(l)) => (h, l),
+                    _ => return Err(PathError::BadEncoding),
+                };
+                let value = h * 16 + l;
+                match value {
+                    b'/' | b'\\' => return Err(PathError::EncodedSeparator),
+                    0..=0x1f | 0x7f => return Err(PathError::Control),
+                    v if unreserved(v) => decoded.push(v as char),
+                    v => {
+                        decoded.push('%');
+                        decoded.push_str(&format!("{v:02X}"));
+                    }
+                }
+                i += 3;
+            }
+            b'\\' => return Err(PathError::Backslash),
+            0..=0x1f | 0x7f => return Err(PathError::Control),
+            _ => {
+                // Multi-byte UTF-8 arrives as whole chars; push the byte run as a char.
+                let ch_len = path[i..].chars().next().map(char::len_utf8).unwrap_or(1);
+                decoded.push_str(&path[i..i + ch_len]);
+                i += ch_len;
+            }
+        }
+    }
+    // Pass 2: segments — drop empty and `.`, pop on `..`, never above the root.
+    let trailing_slash =
+        decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/..");
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                if segments.pop().is_none() {
+                    return Err(PathError::EscapesRoot);
+                }
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = String::with_capacity(decoded.len());
+    for s in &segments {
+        out.push('/');
+        out.push_str(s);
+    }
+    if out.is_empty() || (trailing_slash && !out.ends_with('/')) {
+        out.push('/');
+    }
+    if out == path {
+        Ok(Cow::Borrowed(path))
+    } else {
+        Ok(Cow::Owned(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(p: &str) -> Result<String, PathError> {
+        normalise(p).map(Cow::into_owned)
+    }
+
+    #[test]
+    fn normal_paths_pass_through() {
+        for p in ["/", "/a", "/a/b/", "/a/b.c", "/%20x", "/caf%C3%A9", "/ü"] {
+            assert_eq!(n(p).unwrap(), p, "{p}");
+        }
+        assert!(matches!(normalise("/a/b"), Ok(Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn dot_segments_slashes_and_unreserved_escapes() {
+        assert_eq!(n("/public/../private").unwrap(), "/private");
+        assert_eq!(n("/public/%2e%2e/private").unwrap(), "/private");
+        assert_eq!(n("/public/%2E%2E/private").unwrap(), "/private");
+        assert_eq!(n("//private").unwrap(), "/private");
+        assert_eq!(n("/a//b///c").unwrap(), "/a/b/c");
+        assert_eq!(n("/a/./b/.").unwrap(), "/a/b/");
+        assert_eq!(n("/%61dmin").unwrap(), "/admin");
+        assert_eq!(n("/a%3fb").unwrap(), "/a%3Fb");
+        assert_eq!(n("/a/b/..").unwrap(), "/a/");
+    }
+
+    #[test]
+    fn bypass_attempts_are_refused() {
+        assert_eq!(
+            n("/public%2F..%2Fprivate"),
+            Err(PathError::EncodedSeparator)
+        );
+        assert_eq!(n("/a%5Cb"), Err(PathError::EncodedSeparator));
+        assert_eq!(n("/a\\b"), Err(PathError::Backslash));
+        assert_eq!(n("/a%00b"), Err(PathError::Control));
+        assert_eq!(n("/a\0b"), Err(PathError::Control));
+        assert_eq!(n("/.."), Err(PathError::EscapesRoot));
+        assert_eq!(n("/a/../../b"), Err(PathError::EscapesRoot));
+        assert_eq!(n("/%2e%2e/etc"), Err(PathError::EscapesRoot));
+        assert_eq!(n("/a%zz"), Err(PathError::BadEncoding));
+        assert_eq!(n("/a%2"), Err(PathError::BadEncoding));
+        assert_eq!(n("a/b"), Err(PathError::NotAbsolute));
+    }
+
+    #[test]
+    fn normalising_twice_changes_nothing() {
+        for p in ["/x/%2e/y//z/../w", "/%41%42/./c", "/a/b/"] {
+            let once = n(p).unwrap();
+            assert_eq!(n(&once).unwrap(), once);
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The route table: which upstream app a request goes to (host, then the longest path
+//! prefix), the client's real address, and the IP allow/deny rules.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::config::{HostMatch, ProxyConfig, RouteConfig, Upstream};
+
+/// A route ready to serve, with its round-robin position.
+pub struct ActiveRoute {
+    pub config: RouteConfig,
+    /// The `route` label in metrics.
+    pub label: Arc<str>,
+    next: AtomicUsize,
+}
+
+impl ActiveRoute {
+    /// The next upstream, round robin.
+    pub fn pick(&self) -> &Upstream {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.config.upstreams.len().max(1);
+        &self.config.upstreams[i]
+    }
+}
+
+pub struct RouteTable {
+    routes: Vec<ActiveRoute>,
+    trusted: Vec<ipnet::IpNet>,
+    allow: Vec<ipnet::IpNet>,
+    deny: Vec<ipnet::IpNet>,
+}
+
+fn host_rank(h: &HostMatch) -> u8 {
+    match h {
+        HostMatch::Exact(_) => 2,
+        HostMatch::Wildcard(_) => 1,
+        HostMatch::Any => 0,
+    }
+}
+
+/// `prefix` matches `path` on a segment boundary (`/app` matches `/app` and `/app/x`, not
+/// `/apple`).
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    if prefix == "/" {
+        return true;
+    }
+    let p = prefix.trim_end_matches('/');
+    path == p || (path.starts_with(p) && path.as_bytes().get(p.len()) == Some(&b'/'))
+}
+
+/// Whether `ip` passes allow (empty = all) and deny lists.
+pub fn permitted(ip: IpAddr, allow: &[ipnet::IpNet], deny: &[ipnet::IpNet]) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    };
+    (allow.is_empty() || allow.iter().any(|n| n.contains(&ip)))
+        && !deny.iter().any(|n| n.contains(&ip))
+}
+
+impl RouteTable {
+    pub fn new(config: &ProxyConfig) -> RouteTable {
+        let mut routes: Vec<ActiveRoute> = config
+            .routes
+            .iter()
+            .map(|r| ActiveRoute {
+                label: Arc::from(r.name.as_str()),
+                config: r.clone(),
+                next: AtomicUsize::new(0),
+            })
+            .collect();
+        // Most specific first: exact host, wildcard, any; then the longest prefix.
+        routes.sort_by(|a, b| {
+            host_rank(&b.config.host)
+                .cmp(&host_rank(&a.config.host))
+                .then(b.config.path_prefix.len().cmp(&a.config.path_prefix.len()))
+        });
+        RouteTable {
+            routes,
+            trusted: config.trusted_proxies.clone(),
+            allow: config.allow.clone(),
+            deny: config.deny.clone(),
+        }
+    }
+
+    /// The route for a host (lower case, no port) and a normalised path.
+    pub fn find(&self, host: &str, path: &str) -> Option<&ActiveRoute> {
+        self.find_indexed(host, path).map(|(_, r)| r)
+    }
+
+    /// Like [`RouteTable::find`], with the route's position for [`RouteTable::get`].
+    pub fn find_indexed(&self, host: &str, path: &str) -> Option<(usize, &ActiveRoute)> {
+        self.routes.iter().enumerate().find(|(_, r)| {
+            let host_ok = match &r.config.host {
+                HostMatch::Any => true,
+                HostMatch::Exact(h) => h == host,
+                HostMatch::Wildcard(parent) => {
+                    host.split_once('.').is_some_and(|(_, rest)| rest == parent)
+                }
+            };
+            host_ok && prefix_matches(&r.config.path_prefix, path)
+        })
+    }
+
+    pub fn get(&self, index: usize) -> Option<&ActiveRoute> {
+        self.routes.get(index)
+    }
+
+    /// The client address: the TCP peer, unless the peer is a trusted proxy, in which case
+    /// the right-most `X-Forwarded-For` entry that is not itself trusted.
+    pub fn client_ip(
+        &self,
+        peer: Option<SocketAddr>,
+        forwarded_for: Option<&str>,
+    ) -> Option<IpAddr> {
+        let peer = peer?.ip();
+        if !self.trusted.iter().any(|n| n.contains(&peer)) {
+            return Some(peer);
+        }
+        let Some(list) = forwarded_for else {
+            return Some(peer);
+        };
+        for entry in list.rsplit(',') {
+            match entry.trim().parse::<IpAddr>() {
+                Ok(ip) if self.trusted.iter().any(|n| n.contains(&ip)) => continue,
+                Ok(ip) => return Some(ip),
+                Err(_) => return Some(peer),
+            }
+        }
+        Some(peer)
+    }
+
+    /// The global allow/deny rules.
+    pub fn globally_permitted(&self, ip: IpAddr) -> bool {
+        permitted(ip, &self.allow, &self.deny)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{RouteAuth, Upstream};
+
+    fn route(name: &str, host: HostMatch, prefix: &str) -> RouteConfig {
+        RouteConfig {
+            name: name.into(),
+            host,
+            path_prefix: prefix.into(),
+            upstreams: vec![Upstream {
+                addr: "127.0.0.1:1".parse().unwrap(),
+                tls: false,
+                host: "u".into(),
+            }],
+            auth: RouteAuth::None,
+            allow: vec![],
+            deny: vec![],
+            preserve_host: true,
+        }
+    }
+
+    #[test]
+    fn most_specific_route_wins() {
+        let table = RouteTable::new(&ProxyConfig {
+            routes: vec![
+                route("any", HostMatch::Any, "/"),
+                route("api", HostMatch::Any, "/api"),
+                route("exact", HostMatch::Exact("a.test".into()), "/"),
+                route("wild", HostMatch::Wildcard("apps.test".into()), "/"),
+            ],
+            ..Default::default()
+        });
+        let name = |h: &str, p: &str| table.find(h, p).map(|r| r.config.name.clone());
+        assert_eq!(name("x.test", "/api/v1").as_deref(), Some("api"));
+        assert_eq!(name("x.test", "/apiary").as_deref(), Some("any"));
+        assert_eq!(name("a.test", "/api").as_deref(), Some("exact"));
+        assert_eq!(name("one.apps.test", "/").as_deref(), Some("wild"));
+        assert_eq!(name("two.one.apps.test", "/").as_deref(), Some("any"));
+    }
+
+    #[test]
+    fn connection_filter_refuses_denied_peers_early() {
+        assert!(GlobalIpFilter::new(&ProxyConfig::default()).is_none());
+        let f = GlobalIpFilter::new(&ProxyConfig {
+            trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
+            allow: vec!["192.0.2.0/24".parse().unwrap()],
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(f.accepts("192.0.2.1".parse().unwrap()));
+        assert!(f.accepts("10.9.9.9".parse().unwrap()), "trusted proxy");
+        assert!(f.accepts("127.0.0.1".parse().unwrap()), "loopback");
+        assert!(!f.accepts("198.51.100.1".parse().unwrap()));
+        assert!(!f.accepts("2001:db8::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn client_ip_and_rules() {
+        let table = RouteTable::new(&ProxyConfig {
+            trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
+            allow: vec![
+                "192.0.2.0/24".parse().unwrap(),
+                "2001:db8::/32".parse().unwrap(),
+            ],
+            deny: vec!["192.0.2.66/32".parse().unwrap()],
+            ..Default::default()
+        });
+        let peer = |s: &str| Some(s.parse::<SocketAddr>().unwrap());
+        // An untrusted peer's X-Forwarded-For is ignored.
+        assert_eq!(
+            table.client_ip(peer("198.51.100.1:5"), Some("192.0.2.1")),
+            Some("198.51.100.1".parse().unwrap())
+        );
+        // A trusted proxy: the right-most untrusted entry.
+        assert_eq!(
+            table.client_ip(peer("10.1.1.1:5"), Some("203.0.113.9, 192.0.2.7, 10.2.2.2")),
+            Some("192.0.2.7".parse().unwrap())
+        );
+        assert!(table.globally_permitted("192.0.2.7".parse().unwrap()));
+        assert!(!table.globally_permitted("192.0.2.66".parse().unwrap()));
+        assert!(!table.globally_permitted("198.51.100.1".parse().unwrap()));
+        assert!(table.globally_permitted("2001:db8::1".parse().unwrap()));
+        assert!(
+            table.globally_permitted("::ffff:192.0.2.7".parse().unwrap()),
+            "v4-mapped v6"
+        );
+    }
+}
+
+/// Refuses connections from addresses the global rules deny, before any TLS handshake. A
+/// trusted proxy's connection is accepted (the client it forwards for is judged per
+/// request), and so is loopback (the host itself: health probes; its requests are still
+/// judged per request).
+#[derive(Debug)]
+pub struct GlobalIpFilter {
+    trusted: Vec<ipnet::IpNet>,
+    allow: Vec<ipnet::IpNet>,
+    deny: Vec<ipnet::IpNet>,
+}
+
+impl GlobalIpFilter {
+    /// `None` when there are no global rules (nothing to filter).
+    pub fn new(config: &ProxyConfig) -> Option<GlobalIpFilter> {
+        if config.allow.is_empty() && config.deny.is_empty() {
+            return None;
+        }
+        Some(GlobalIpFilter {
+            trusted: config.trusted_proxies.clone(),
+            allow: config.allow.clone(),
+            deny: config.deny.clone(),
+        })
+    }
+
+    pub fn accepts(&self, peer: IpAddr) -> bool {
+        peer.is_loopback()
+            || self.trusted.iter().any(|n| n.contains(&peer))
+            || permitted(peer, &self.allow, &self.deny)
+    }
+}
+
+#[async_trait::async_trait]
+impl pingora_core::listeners::ConnectionFilter for GlobalIpFilter {
+    async fn should_accept(&self, addr: Option<&SocketAddr>) -> bool {
+        addr.is_none_or(|a| self.accepts(a.ip()))
+    }
+}

@@ -1,0 +1,293 @@
+//! The reverse proxy (routes with `auth = "none"`): routing, round robin, path
+//! normalisation and its attacks, identity-header stripping, client IP and IP rules.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::{Options, TestServer};
+
+/// An upstream that answers every request with what it received, as JSON.
+fn echo_upstream(name: &'static str) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            std::thread::spawn(move || serve_echo(stream, name));
+        }
+    });
+    addr
+}
+
+fn serve_echo(stream: TcpStream, name: &str) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut headers = serde_json::Map::new();
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                let k = k.trim().to_ascii_lowercase();
+                if k == "content-length" {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                headers.insert(k, Value::String(v.trim().to_string()));
+            }
+        }
+        let mut body = vec![0u8; length];
+        let _ = reader.read_exact(&mut body);
+        let mut parts = request_line.split_whitespace();
+        let method = parts.next().unwrap_or("");
+        let target = parts.next().unwrap_or("");
+        let reply = serde_json::json!({"upstream": name, "method": method, "target": target, "headers": headers}).to_string();
+        let response = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{reply}",
+            reply.len()
+        );
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// Send one raw HTTP/1.1 request (paths exactly as given); returns (status, body).
+fn raw(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!("{method} {target} HTTP/1.1\r\nconnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        req.push_str("host: app.test\r\n");
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn echo(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Value {
+    let (status, body) = raw(addr, "GET", target, headers);
+    assert_eq!(status, 200, "{target}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|_| panic!("{target}: not JSON: {body}"))
+}
+
+fn server_with_routes(routes: &str) -> TestServer {
+    TestServer::start_with(Options {
+        extra_config: routes.to_string(),
+        ..Default::default()
+    })
+}
+
+#[test]
+fn routes_by_host_and_longest_prefix_with_round_robin() {
+    let a = echo_upstream("a");
+    let b = echo_upstream("b");
+    let api = echo_upstream("api");
+    let admin = echo_upstream("admin-host");
+    let server = server_with_routes(&format!(
+        "[[route]]\nname = \"app\"\nupstream = [\"http://{a}\", \"http://{b}\"]\n\
+         [[route]]\nname = \"api\"\npath = \"/api\"\nupstream = \"http://{api}\"\n\
+         [[route]]\nname = \"admin\"\nhost = \"admin.test\"\nupstream = \"http://{admin}\"\n"
+    ));
+    let first = echo(server.http, "/page?x=1", &[])["upstream"].clone();
+    let second = echo(server.http, "/page", &[])["upstream"].clone();
+    assert_ne!(first, second, "round robin over two upstreams");
+    assert_eq!(echo(server.http, "/api/v1/items", &[])["upstream"], "api");
+    assert_eq!(
+        echo(server.http, "/apiary", &[])["upstream"]
+            .as_str()
+            .map(|u| u == "a" || u == "b"),
+        Some(true)
+    );
+    assert_eq!(
+        echo(server.http, "/", &[("host", "ADMIN.test:8080")])["upstream"],
+        "admin-host"
+    );
+    let seen = echo(server.http, "/page?x=1", &[]);
+    assert_eq!(seen["target"], "/page?x=1");
+    assert_eq!(
+        seen["headers"]["host"], "app.test",
+        "Host is preserved by default"
+    );
+    assert_eq!(seen["headers"]["x-forwarded-proto"], "http");
+    // The gateway's own endpoints still answer.
+    let (status, body) = raw(server.http, "GET", "/health/ready", &[]);
+    assert_eq!((status, body.contains("UP")), (200, true));
+    let metrics = raw(server.http, "GET", "/metrics", &[]).1;
+    assert!(
+        metrics.contains("route=\"api\",status=\"200\""),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn paths_are_normalised_and_tricks_refused() {
+    let up = echo_upstream("app");
+    let private = echo_upstream("private");
+    let server = server_with_routes(&format!(
+        "[[route]]\nupstream = \"http://{up}\"\n\
+         [[route]]\npath = \"/private\"\nupstream = \"http://{private}\"\ndeny = [\"127.0.0.0/8\"]\n"
+    ));
+    // Every spelling of /private reaches the /private rule (and is denied by it).
+    for target in [
+        "/private",
+        "/public/../private",
+        "/public/%2e%2e/private",
+        "//private",
+        "/./private",
+        "/%70rivate",
+    ] {
+        let (status, body) = raw(server.http, "GET", target, &[]);
+        assert_eq!(status, 403, "{target}: {body}");
+    }
+    // Refused outright.
+    for target in [
+        "/public%2F..%2Fprivate",
+        "/a%5Cb",
+        "/a%00b",
+        "/..",
+        "/a/../../etc/passwd",
+        "/a%zz",
+    ] {
+        let (status, body) = raw(server.http, "GET", target, &[]);
+        assert_eq!(status, 400, "{target}: {body}");
+        assert!(body.contains("invalid path"), "{body}");
+    }
+    // The upstream receives the normalised path.
+    assert_eq!(
+        echo(server.http, "/x//y/./z/../w?q=%2F", &[])["target"],
+        "/x/y/w?q=%2F"
+    );
+}
+
+#[test]
+fn spoofed_identity_headers_never_reach_the_upstream() {
+    let up = echo_upstream("app");
+    let server = server_with_routes(&format!("[[route]]\nupstream = \"http://{up}\"\n"));
+    let seen = echo(
+        server.http,
+        "/",
+        &[
+            ("X-Forwarded-User", "admin"),
+            ("X_Forwarded_User", "admin"),
+            ("X.Forwarded.Email", "admin@evil"),
+            ("x-forwarded-groups", "admins"),
+            ("X-Portcullis-Jwt-Assertion", "forged"),
+            ("Remote-User", "root"),
+            ("X-Forwarded-For", "203.0.113.66"),
+            ("X-Custom", "kept"),
+        ],
+    );
+    let headers = seen["headers"].as_object().unwrap();
+    for (name, _) in headers {
+        let n = name.replace(['_', '.'], "-");
+        assert!(
+            ![
+                "x-forwarded-user",
+                "x-forwarded-email",
+                "x-forwarded-groups",
+                "x-portcullis-jwt-assertion",
+                "remote-user"
+            ]
+            .contains(&n.as_str()),
+            "{name} reached the upstream: {seen}"
+        );
+    }
+    assert_eq!(headers["x-custom"], "kept");
+    // An untrusted client's X-Forwarded-For is replaced by its real address.
+    assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
+}
+
+#[test]
+fn ip_rules_global_and_per_route_with_trusted_proxies() {
+    let up = echo_upstream("app");
+    // The loopback client is a trusted proxy; the client it forwards for decides.
+    let server = server_with_routes(&format!(
+        "[proxy]\ntrusted_proxies = [\"127.0.0.1/32\"]\nallow = [\"192.0.2.0/24\", \"2001:db8::/32\"]\ndeny = [\"192.0.2.66\"]\n\
+         [[route]]\nupstream = \"http://{up}\"\n\
+         [[route]]\npath = \"/staff\"\nupstream = \"http://{up}\"\nallow = [\"192.0.2.10/32\"]\n"
+    ));
+    let get = |xff: &str, path: &str| raw(server.http, "GET", path, &[("x-forwarded-for", xff)]).0;
+    assert_eq!(get("192.0.2.7", "/"), 200);
+    assert_eq!(get("2001:db8::7", "/"), 200, "IPv6 allow");
+    assert_eq!(get("192.0.2.66", "/"), 403, "deny wins over allow");
+    assert_eq!(
+        get("198.51.100.1", "/"),
+        403,
+        "not in the global allow-list"
+    );
+    assert_eq!(
+        get("198.51.100.1, 192.0.2.7", "/"),
+        200,
+        "right-most untrusted entry"
+    );
+    assert_eq!(get("192.0.2.7", "/staff"), 403, "route allow-list");
+    assert_eq!(get("192.0.2.10", "/staff"), 200);
+    let seen = echo(server.http, "/", &[("x-forwarded-for", "192.0.2.7")]);
+    assert_eq!(seen["headers"]["x-forwarded-for"], "192.0.2.7");
+    // The gateway's own endpoints are behind the global rules too.
+    assert_eq!(
+        raw(
+            server.http,
+            "GET",
+            "/nope",
+            &[("x-forwarded-for", "198.51.100.1")]
+        )
+        .0,
+        403
+    );
+}
+
+#[test]
+fn an_unreachable_upstream_is_a_gateway_error_not_a_hang() {
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let server = server_with_routes(&format!("[[route]]\nupstream = \"http://{dead}\"\n"));
+    let (status, _) = raw(server.http, "GET", "/", &[]);
+    assert_eq!(status, 502);
+}
+
+#[test]
+fn a_global_allow_list_applies_to_every_request() {
+    let up = echo_upstream("app");
+    let server = server_with_routes(&format!(
+        "[proxy]\nallow = [\"192.0.2.0/24\"]\n[[route]]\nupstream = \"http://{up}\"\n"
+    ));
+    // Loopback connections are accepted (the host itself), but its requests are judged.
+    assert_eq!(raw(server.http, "GET", "/", &[]).0, 403);
+    assert_eq!(raw(server.http, "GET", "/health/ready", &[]).0, 403);
+    // X-Forwarded-For from an untrusted peer changes nothing.
+    assert_eq!(
+        raw(server.http, "GET", "/", &[("x-forwarded-for", "192.0.2.1")]).0,
+        403
+    );
+}
