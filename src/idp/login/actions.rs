@@ -9,7 +9,7 @@ use http::{Method, StatusCode};
 use minijinja::Value as Ctx;
 
 use crate::crypto::password::{hash_password, Argon2Params};
-use crate::crypto::{constant_time_eq, random_id};
+use crate::crypto::random_id;
 use crate::http::{App, Request, RequestInfo, Response};
 use crate::idp::authn::{authenticate_password, AuthnFailure};
 use crate::idp::oidc::issuer;
@@ -18,8 +18,7 @@ use crate::store::{CredentialRecord, LoginFlowRecord, RealmRecord, UserRecord};
 
 use super::authorize::{issue_code, login_vars};
 use super::{
-    add_cookie, cookie, new_secret, session_cookies, set_cookie, sha256_hex, PageCx,
-    AUTH_SESSION_COOKIE,
+    add_cookie, new_secret, session_cookies, set_cookie, sha256_hex, PageCx, AUTH_SESSION_COOKIE,
 };
 
 pub const UPDATE_PASSWORD: &str = "UPDATE_PASSWORD";
@@ -116,9 +115,7 @@ pub async fn login_action(
         flow.params.get("ui_locales").map(String::as_str),
     );
     // The flow belongs to the browser holding its cookie.
-    let bound = cookie(request, AUTH_SESSION_COOKIE)
-        .is_some_and(|c| constant_time_eq(sha256_hex(c).as_bytes(), flow.browser_hash.as_bytes()));
-    if !bound {
+    if !super::browser_bound(request, &flow) {
         return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
     }
     if request.method() == Method::GET {
@@ -133,10 +130,7 @@ pub async fn login_action(
             .into_response();
     }
     let fields = form(request);
-    let csrf_ok = fields
-        .get("csrf_token")
-        .is_some_and(|t| constant_time_eq(t.as_bytes(), flow.csrf_token.as_bytes()));
-    if !csrf_ok {
+    if !super::csrf_valid(&fields, &flow) {
         return page.error(StatusCode::BAD_REQUEST, "invalidCsrfMessage");
     }
     match action {

@@ -8,14 +8,14 @@ use std::collections::BTreeMap;
 use http::{Method, StatusCode};
 use minijinja::Value as Ctx;
 
-use crate::crypto::{constant_time_eq, random_token};
+use crate::crypto::random_token;
 use crate::http::{App, Request, RequestInfo, Response};
 use crate::idp::oidc::device::normalise_user_code;
 use crate::store::{LoginFlowRecord, RealmRecord, SessionRecord};
 
 use super::{
-    add_cookie, cookie, new_secret, set_cookie, sha256_hex, sso_session, PageCx,
-    AUTH_SESSION_COOKIE, FLOW_LIFETIME_MS,
+    add_cookie, new_secret, set_cookie, sha256_hex, sso_session, PageCx, AUTH_SESSION_COOKIE,
+    FLOW_LIFETIME_MS,
 };
 
 fn device_form(
@@ -152,12 +152,7 @@ pub async fn device_page(
     let fields: BTreeMap<String, String> = form_urlencoded::parse(request.body())
         .into_owned()
         .collect();
-    let bound = cookie(request, AUTH_SESSION_COOKIE)
-        .is_some_and(|c| constant_time_eq(sha256_hex(c).as_bytes(), flow.browser_hash.as_bytes()));
-    let csrf_ok = fields
-        .get("csrf_token")
-        .is_some_and(|t| constant_time_eq(t.as_bytes(), flow.csrf_token.as_bytes()));
-    if !bound || !csrf_ok {
+    if !super::browser_bound(request, &flow) || !super::csrf_valid(&fields, &flow) {
         return page.error(StatusCode::BAD_REQUEST, "invalidCsrfMessage");
     }
     let typed = fields.get("user_code").map(String::as_str).unwrap_or("");

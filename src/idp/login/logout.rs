@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use minijinja::Value as Ctx;
 
-use crate::crypto::{constant_time_eq, random_token};
+use crate::crypto::random_token;
 use crate::http::error::OAuthError;
 use crate::http::{App, Request, RequestInfo, Response};
 use crate::idp::oidc::redirect::verify_post_logout_uri;
@@ -18,8 +18,8 @@ use crate::idp::tokens::{self, Claims};
 use crate::store::{ClientRecord, LoginFlowRecord, RealmRecord};
 
 use super::{
-    add_cookie, clear_session_cookies, cookie, new_secret, redirect, set_cookie, sha256_hex,
-    sso_session, PageCx, AUTH_SESSION_COOKIE, FLOW_LIFETIME_MS,
+    add_cookie, clear_session_cookies, new_secret, redirect, set_cookie, sha256_hex, sso_session,
+    PageCx, AUTH_SESSION_COOKIE, FLOW_LIFETIME_MS,
 };
 
 pub async fn logout(
@@ -64,13 +64,10 @@ pub async fn logout(
         let Some(flow) = flow else {
             return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
         };
-        let bound = cookie(request, AUTH_SESSION_COOKIE).is_some_and(|c| {
-            constant_time_eq(sha256_hex(c).as_bytes(), flow.browser_hash.as_bytes())
-        });
-        let csrf_ok = params
-            .get("csrf_token")
-            .is_some_and(|t| constant_time_eq(t.as_bytes(), flow.csrf_token.as_bytes()));
-        if request.method() != Method::POST || !bound || !csrf_ok {
+        if request.method() != Method::POST
+            || !super::browser_bound(request, &flow)
+            || !super::csrf_valid(&params, &flow)
+        {
             return page.error(StatusCode::BAD_REQUEST, "invalidCsrfMessage");
         }
         let _ = app

@@ -93,6 +93,19 @@ fn add_cookie(response: &mut Response, value: String) {
     }
 }
 
+/// Whether the request comes from the browser that started `flow` (its `AUTH_SESSION_ID`).
+pub fn browser_bound(request: &Request, flow: &crate::store::LoginFlowRecord) -> bool {
+    cookie(request, AUTH_SESSION_COOKIE)
+        .is_some_and(|c| constant_time_eq(sha256_hex(c).as_bytes(), flow.browser_hash.as_bytes()))
+}
+
+/// Whether a submitted form carries the flow's CSRF token.
+pub fn csrf_valid(fields: &BTreeMap<String, String>, flow: &crate::store::LoginFlowRecord) -> bool {
+    fields
+        .get("csrf_token")
+        .is_some_and(|t| constant_time_eq(t.as_bytes(), flow.csrf_token.as_bytes()))
+}
+
 /// The live SSO session named by the browser's identity cookie, if any.
 pub fn sso_session(
     app: &App,

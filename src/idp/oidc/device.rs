@@ -3,7 +3,7 @@
 //! the device polls the token endpoint until the grant is approved. Clients must have
 //! Keycloak's `oauth2.device.authorization.grant.enabled` attribute set to `true`.
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use rand::Rng;
 use serde_json::json;
 
@@ -13,8 +13,8 @@ use crate::http::{App, Request, RequestInfo, Response};
 use crate::idp::tokens::Scopes;
 use crate::store::{ClientRecord, DeviceCodeRecord};
 
+use super::no_store_json;
 use super::token::hash_code;
-use super::{authenticate_client, issuer, no_store_json, parameters, realm};
 
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 const ENABLED_ATTRIBUTE: &str = "oauth2.device.authorization.grant.enabled";
@@ -53,25 +53,14 @@ pub async fn device_authorization(
     info: &RequestInfo,
     realm_name: &str,
 ) -> Result<Response, OAuthError> {
-    if request.method() != Method::POST {
-        return Err(OAuthError::InvalidRequest("HTTP method not allowed".into()));
-    }
-    let params = parameters(request)?;
-    let now = app.clock.now_millis();
-    let iss = issuer(app, request, info, realm_name);
-    let (realm, client) = {
-        let read = app.store.read()?;
-        let realm = realm(&read, realm_name)?;
-        let client = authenticate_client(
-            &read,
-            &realm,
-            request,
-            &params,
-            &format!("{iss}/protocol/openid-connect/token"),
-            now / 1000,
-        )?;
-        (realm, client)
-    };
+    let super::BackChannel {
+        params,
+        realm,
+        client,
+        now_ms: now,
+        issuer: iss,
+        ..
+    } = super::back_channel(app, request, info, realm_name)?;
     if !enabled_for(&client) {
         return Err(OAuthError::UnauthorizedClient(
             "Client is not allowed to initiate OAuth 2.0 Device Authorization Grant. The flow is disabled for the client.".into(),

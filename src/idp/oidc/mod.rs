@@ -27,6 +27,54 @@ use crate::store::{ClientRecord, Read, RealmRecord};
 
 pub const CLIENT_ASSERTION_JWT: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+/// What every back-channel endpoint starts with: a POST from an authenticated client.
+pub struct BackChannel {
+    pub params: BTreeMap<String, String>,
+    pub realm: RealmRecord,
+    pub client: ClientRecord,
+    pub keys: std::sync::Arc<crate::idp::keys::RealmKeys>,
+    pub issuer: String,
+    pub now_ms: i64,
+}
+
+/// Check the method, read the parameters, find the realm, authenticate the client and load
+/// the realm's keys.
+pub fn back_channel(
+    app: &App,
+    request: &Request,
+    info: &RequestInfo,
+    realm_name: &str,
+) -> Result<BackChannel, OAuthError> {
+    if request.method() != Method::POST {
+        return Err(OAuthError::InvalidRequest("HTTP method not allowed".into()));
+    }
+    let params = parameters(request)?;
+    let now_ms = app.clock.now_millis();
+    let iss = issuer(app, request, info, realm_name);
+    let read = app.store.read()?;
+    let realm = realm(&read, realm_name)?;
+    let client = authenticate_client(
+        &read,
+        &realm,
+        request,
+        &params,
+        &format!("{iss}/protocol/openid-connect/token"),
+        now_ms / 1000,
+    )?;
+    let keys = app
+        .keys
+        .realm_keys(&read, &realm.id, now_ms)
+        .map_err(|e| OAuthError::Internal(e.to_string()))?;
+    Ok(BackChannel {
+        params,
+        realm,
+        client,
+        keys,
+        issuer: iss,
+        now_ms,
+    })
+}
+
 /// An enabled realm by name, or Keycloak's 404.
 pub fn realm(read: &Read, name: &str) -> Result<RealmRecord, OAuthError> {
     match read.realm_by_name(name)? {

@@ -19,7 +19,7 @@ use crate::idp::sessions::{is_valid, new_session};
 use crate::idp::tokens::{self, allowed_origins, issue, IssueContext, IssuedTokens, Scopes};
 use crate::store::{ClientRecord, RealmRecord, SessionRecord, UserRecord};
 
-use super::{authenticate_client, issuer, no_store_json, parameters, preflight, realm, with_cors};
+use super::{no_store_json, preflight, with_cors};
 
 /// `POST /realms/{realm}/protocol/openid-connect/token`
 pub async fn token(
@@ -31,29 +31,14 @@ pub async fn token(
     if request.method() == Method::OPTIONS {
         return Ok(preflight(request, "POST, OPTIONS"));
     }
-    if request.method() != Method::POST {
-        return Err(OAuthError::InvalidRequest("HTTP method not allowed".into()));
-    }
-    let params = parameters(request)?;
-    let now_ms = app.clock.now_millis();
-    let iss = issuer(app, request, info, realm_name);
-    let (realm, client, keys) = {
-        let read = app.store.read()?;
-        let realm = realm(&read, realm_name)?;
-        let client = authenticate_client(
-            &read,
-            &realm,
-            request,
-            &params,
-            &format!("{iss}/protocol/openid-connect/token"),
-            now_ms / 1000,
-        )?;
-        let keys = app
-            .keys
-            .realm_keys(&read, &realm.id, now_ms)
-            .map_err(|e| OAuthError::Internal(e.to_string()))?;
-        (realm, client, keys)
-    };
+    let super::BackChannel {
+        params,
+        realm,
+        client,
+        keys,
+        issuer: iss,
+        now_ms,
+    } = super::back_channel(app, request, info, realm_name)?;
     let grant = Grant {
         app,
         realm: &realm,

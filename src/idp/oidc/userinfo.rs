@@ -10,7 +10,7 @@ use crate::idp::sessions::is_valid;
 use crate::idp::tokens::{self, Claims, TYP_BEARER, TYP_OFFLINE, TYP_REFRESH};
 use crate::store::{Read, RealmRecord, UserRecord};
 
-use super::{authenticate_client, bearer_token, issuer, parameters, preflight, realm};
+use super::{bearer_token, issuer, parameters, preflight, realm};
 
 /// Verify an access token we issued and that it is still backed by a live session and an
 /// enabled user. `Err` carries a reason for the log, never shown in detail to clients.
@@ -145,22 +145,14 @@ pub async fn introspect(
     info: &RequestInfo,
     realm_name: &str,
 ) -> Result<Response, OAuthError> {
-    if request.method() != Method::POST {
-        return Err(OAuthError::InvalidRequest("HTTP method not allowed".into()));
-    }
-    let params = parameters(request)?;
-    let now_ms = app.clock.now_millis();
-    let iss = issuer(app, request, info, realm_name);
-    let read = app.store.read()?;
-    let realm = realm(&read, realm_name)?;
-    let client = authenticate_client(
-        &read,
-        &realm,
-        request,
-        &params,
-        &format!("{iss}/protocol/openid-connect/token"),
-        now_ms / 1000,
-    )?;
+    let super::BackChannel {
+        params,
+        realm,
+        client,
+        keys,
+        issuer: iss,
+        now_ms,
+    } = super::back_channel(app, request, info, realm_name)?;
     if client.public_client {
         return Err(OAuthError::InvalidClient {
             realm: realm.name.clone(),
@@ -171,10 +163,7 @@ pub async fn introspect(
         .get("token")
         .filter(|t| !t.is_empty())
         .ok_or_else(|| OAuthError::InvalidRequest("Token not provided.".into()))?;
-    let keys = app
-        .keys
-        .realm_keys(&read, &realm.id, now_ms)
-        .map_err(|e| OAuthError::Internal(e.to_string()))?;
+    let read = app.store.read()?;
     let inactive = || json_response(StatusCode::OK, &json!({"active": false}));
     let Ok(claims) = tokens::verify(
         &keys,
@@ -221,29 +210,14 @@ pub async fn revoke(
     if request.method() == Method::OPTIONS {
         return Ok(preflight(request, "POST, OPTIONS"));
     }
-    if request.method() != Method::POST {
-        return Err(OAuthError::InvalidRequest("HTTP method not allowed".into()));
-    }
-    let params = parameters(request)?;
-    let now_ms = app.clock.now_millis();
-    let iss = issuer(app, request, info, realm_name);
-    let (realm, client, keys) = {
-        let read = app.store.read()?;
-        let realm = realm(&read, realm_name)?;
-        let client = authenticate_client(
-            &read,
-            &realm,
-            request,
-            &params,
-            &format!("{iss}/protocol/openid-connect/token"),
-            now_ms / 1000,
-        )?;
-        let keys = app
-            .keys
-            .realm_keys(&read, &realm.id, now_ms)
-            .map_err(|e| OAuthError::Internal(e.to_string()))?;
-        (realm, client, keys)
-    };
+    let super::BackChannel {
+        params,
+        realm,
+        client,
+        keys,
+        issuer: iss,
+        now_ms,
+    } = super::back_channel(app, request, info, realm_name)?;
     let token = params
         .get("token")
         .filter(|t| !t.is_empty())
