@@ -8,6 +8,7 @@ use crate::crypto::password::{
     hash_password, needs_rehash, verify_password, Argon2Params, HashedPassword,
 };
 use crate::http::App;
+use crate::idp::brute_force;
 use crate::store::{Read, RealmRecord, StoreError, UserRecord};
 
 /// Why a password login failed. Callers show one message for `Invalid` whatever the cause.
@@ -17,6 +18,8 @@ pub enum AuthnFailure {
     Invalid,
     /// Right password, disabled account.
     Disabled,
+    /// Locked by brute-force protection (shown to the user exactly like `Invalid`).
+    Locked,
 }
 
 /// The result of a password check.
@@ -68,10 +71,16 @@ pub async fn authenticate_password(
     realm: &RealmRecord,
     login: &str,
     password: &str,
+    ip: Option<&str>,
 ) -> Result<Result<Authenticated, AuthnFailure>, StoreError> {
-    let (user, stored_record) = {
+    let now = app.clock.now_millis();
+    let (user, stored_record, locked) = {
         let read = app.store.read()?;
         let user = find_user(&read, realm, login)?;
+        let locked = match &user {
+            Some(u) => brute_force::is_locked(&read, realm, &u.id, now)?,
+            None => false,
+        };
         let stored = match &user {
             Some(u) => read
                 .credentials(&realm.id, &u.id)?
@@ -80,7 +89,7 @@ pub async fn authenticate_password(
                 .max_by_key(|c| c.created_date),
             None => None,
         };
-        (user, stored)
+        (user, stored, locked)
     };
     let temporary = stored_record.as_ref().is_some_and(|c| c.temporary);
     let hashed = stored_record.as_ref().map(|c| HashedPassword {
@@ -111,6 +120,22 @@ pub async fn authenticate_password(
             .write(|w| w.put_credential(&realm.id, &u.id, &updated))
         {
             tracing::warn!(error = %e, "could not re-hash an imported password");
+        }
+    }
+    // The hash was computed either way, so a lockout does not show in the timing.
+    if locked {
+        return Ok(Err(AuthnFailure::Locked));
+    }
+    if let Some(u) = &user {
+        let result = app.store.write(|w| {
+            if verified {
+                brute_force::record_success(w, realm, &u.id)
+            } else {
+                brute_force::record_failure(w, realm, &u.id, ip, now)
+            }
+        });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not record a login attempt");
         }
     }
     match user {

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod authn;
+pub mod brute_force;
 pub mod events;
 pub mod keys;
 pub mod login;

@@ -179,6 +179,7 @@ impl Store {
         txn.open_table(DEVICE_CODES)?;
         txn.open_table(USER_CODES)?;
         txn.open_table(REALM_OBJECTS)?;
+        txn.open_table(LOGIN_FAILURES)?;
         txn.commit()?;
         Ok(())
     }
@@ -659,6 +660,16 @@ macro_rules! read_functions {
                 Ok(out)
             }
 
+            pub fn login_failure(
+                &self,
+                realm: &str,
+                user: &str,
+            ) -> Result<Option<LoginFailureRecord>> {
+                let t = self.txn.open_table(LOGIN_FAILURES)?;
+                let v = t.get((realm, user))?;
+                v.map(|v| decode(v.value())).transpose()
+            }
+
             /// Whether an access token (by `jti`) was revoked.
             pub fn is_revoked(&self, realm: &str, jti: &str) -> Result<bool> {
                 Ok(self
@@ -887,6 +898,7 @@ impl Write {
             }
         }
         self.add_to_user_count(realm, -1)?;
+        self.txn.open_table(LOGIN_FAILURES)?.remove((realm, id))?;
         self.txn
             .open_table(CREDENTIALS)?
             .retain_in((realm, id, "")..=(realm, id, MAX), |_, _| false)?;
@@ -1398,6 +1410,30 @@ impl Write {
             .open_table(REALM_OBJECTS)?
             .remove((realm, kind, id))?
             .is_some())
+    }
+
+    pub fn put_login_failure(
+        &mut self,
+        realm: &str,
+        user: &str,
+        record: &LoginFailureRecord,
+    ) -> Result<()> {
+        self.txn
+            .open_table(LOGIN_FAILURES)?
+            .insert((realm, user), encode(record)?.as_slice())?;
+        Ok(())
+    }
+
+    /// Forget one user's failures (`Some`) or every user's of the realm (`None`).
+    pub fn clear_login_failures(&mut self, realm: &str, user: Option<&str>) -> Result<()> {
+        let mut t = self.txn.open_table(LOGIN_FAILURES)?;
+        match user {
+            Some(u) => {
+                t.remove((realm, u))?;
+            }
+            None => t.retain_in((realm, "")..=(realm, MAX), |_, _| false)?,
+        }
+        Ok(())
     }
 
     /// Remember a revoked access token until `expires_at` (s).

@@ -45,6 +45,14 @@ pub struct RealmRecord {
     pub enabled_event_types: Vec<String>,
     pub admin_events_enabled: bool,
     pub admin_events_details_enabled: bool,
+    pub brute_force_protected: bool,
+    pub permanent_lockout: bool,
+    pub failure_factor: i64,
+    pub wait_increment_seconds: i64,
+    pub max_failure_wait_seconds: i64,
+    pub minimum_quick_login_wait_seconds: i64,
+    pub quick_login_check_milli_seconds: i64,
+    pub max_delta_time_seconds: i64,
     /// Keycloak settings we keep verbatim until a feature reads them.
     pub attributes: BTreeMap<String, String>,
     pub created_at: i64,
@@ -81,6 +89,14 @@ impl Default for RealmRecord {
             enabled_event_types: Vec::new(),
             admin_events_enabled: false,
             admin_events_details_enabled: false,
+            brute_force_protected: false,
+            permanent_lockout: false,
+            failure_factor: 30,
+            wait_increment_seconds: 60,
+            max_failure_wait_seconds: 900,
+            minimum_quick_login_wait_seconds: 60,
+            quick_login_check_milli_seconds: 1000,
+            max_delta_time_seconds: 43200,
             attributes: BTreeMap::new(),
             created_at: 0,
         }
@@ -285,4 +301,16 @@ pub struct DeviceCodeRecord {
     pub status: String,
     pub session_id: Option<String>,
     pub user_id: Option<String>,
+}
+
+/// Failed logins of a user (brute-force protection, Keycloak's `UserLoginFailureModel`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LoginFailureRecord {
+    pub num_failures: u32,
+    /// ms of the last failure.
+    pub last_failure: i64,
+    pub last_ip_failure: Option<String>,
+    /// No login is accepted before this time (ms).
+    pub failed_login_not_before: i64,
 }

@@ -100,3 +100,6 @@ pub const USER_CODES: TableDefinition<(&str, &str), &str> = TableDefinition::new
 /// representation (identity providers, their mappers, components).
 pub const REALM_OBJECTS: TableDefinition<(&str, &str, &str), &[u8]> =
     TableDefinition::new("realm_objects");
+/// (realm id, user id) → LoginFailureRecord
+pub const LOGIN_FAILURES: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("login_failures");

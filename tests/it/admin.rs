@@ -766,3 +766,60 @@ fn group_role_mappings_at_realm_and_client_level() {
         "a realm role is not a client role"
     );
 }
+
+#[test]
+fn attack_detection_endpoints() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let (secret, alice) = api.setup_realm("t");
+    assert_eq!(
+        api.put(
+            "/admin/realms/t",
+            &json!({"bruteForceProtected": true, "failureFactor": 2, "waitIncrementSeconds": 600})
+        )
+        .status,
+        204
+    );
+    assert_eq!(
+        api.put("/admin/realms/t", &json!({"failureFactor": 0}))
+            .status,
+        400
+    );
+    let login = |password: &str| {
+        api.token(
+            "t",
+            &[
+                ("grant_type", "password"),
+                ("client_id", "app"),
+                ("client_secret", &secret),
+                ("username", "alice"),
+                ("password", password),
+            ],
+        )
+    };
+    let wrong = login("nope");
+    login("nope");
+    let locked = login("Alice-pass-1");
+    assert_eq!(
+        (locked.status, &locked.body),
+        (wrong.status, &wrong.body),
+        "a locked user looks like a wrong password"
+    );
+    let status = api
+        .get(&format!(
+            "/admin/realms/t/attack-detection/brute-force/users/{alice}"
+        ))
+        .body;
+    assert_eq!(status["numFailures"], 2);
+    assert_eq!(status["disabled"], true);
+    assert_eq!(status["lastIPFailure"], "127.0.0.1");
+    assert_eq!(
+        api.delete(&format!(
+            "/admin/realms/t/attack-detection/brute-force/users/{alice}"
+        ))
+        .status,
+        204
+    );
+    assert_eq!(login("Alice-pass-1").status, 200);
+    assert_eq!(api.get("/admin/realms/t").body["bruteForceProtected"], true);
+}

@@ -82,6 +82,8 @@ enum Route {
     Events,
     EventsConfig,
     AdminEvents,
+    BruteForceUser,
+    BruteForceUsers,
 }
 
 struct AdminRouter(matchit::Router<Route>);
@@ -213,6 +215,14 @@ impl AdminRouter {
             ("/{realm}/events".into(), Route::Events),
             ("/{realm}/events/config".into(), Route::EventsConfig),
             ("/{realm}/admin-events".into(), Route::AdminEvents),
+            (
+                "/{realm}/attack-detection/brute-force/users".into(),
+                Route::BruteForceUsers,
+            ),
+            (
+                "/{realm}/attack-detection/brute-force/users/{id}".into(),
+                Route::BruteForceUser,
+            ),
             ("/{realm}/components/{id}".into(), Route::Component),
         ];
         for (path, route) in routes {
@@ -493,6 +503,8 @@ async fn route_request(
         Route::Events => realms::events(&cx),
         Route::EventsConfig => realms::events_config(&cx),
         Route::AdminEvents => realms::admin_events(&cx),
+        Route::BruteForceUser => users::brute_force(&cx, true),
+        Route::BruteForceUsers => users::brute_force(&cx, false),
         Route::Component => providers::component(&cx),
         Route::Users => users::collection(&cx).await,
         Route::UsersCount => users::count(&cx),

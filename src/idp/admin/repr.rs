@@ -59,6 +59,14 @@ pub struct RealmInput {
     pub enabled_event_types: Option<Vec<String>>,
     pub admin_events_enabled: Option<bool>,
     pub admin_events_details_enabled: Option<bool>,
+    pub brute_force_protected: Option<bool>,
+    pub permanent_lockout: Option<bool>,
+    pub failure_factor: Option<i64>,
+    pub wait_increment_seconds: Option<i64>,
+    pub max_failure_wait_seconds: Option<i64>,
+    pub minimum_quick_login_wait_seconds: Option<i64>,
+    pub quick_login_check_milli_seconds: Option<i64>,
+    pub max_delta_time_seconds: Option<i64>,
     pub users: Option<Vec<UserInput>>,
     pub clients: Option<Vec<ClientInput>>,
     pub roles: Option<RolesInput>,
@@ -109,8 +117,34 @@ impl RealmInput {
             events_listeners,
             enabled_event_types,
             admin_events_enabled,
-            admin_events_details_enabled
+            admin_events_details_enabled,
+            brute_force_protected,
+            permanent_lockout,
+            failure_factor,
+            wait_increment_seconds,
+            max_failure_wait_seconds,
+            minimum_quick_login_wait_seconds,
+            quick_login_check_milli_seconds,
+            max_delta_time_seconds
         );
+        if self.failure_factor.is_some_and(|f| f < 1) {
+            return Err("failureFactor must be at least 1".into());
+        }
+        for (name, v) in [
+            ("waitIncrementSeconds", self.wait_increment_seconds),
+            ("maxFailureWaitSeconds", self.max_failure_wait_seconds),
+            (
+                "minimumQuickLoginWaitSeconds",
+                self.minimum_quick_login_wait_seconds,
+            ),
+            (
+                "quickLoginCheckMilliSeconds",
+                self.quick_login_check_milli_seconds,
+            ),
+            ("maxDeltaTimeSeconds", self.max_delta_time_seconds),
+        ] {
+            positive(name, v)?;
+        }
         if let Some(e) = self.events_expiration {
             realm.events_expiration = Some(e).filter(|e| *e > 0);
         }
@@ -155,7 +189,14 @@ pub fn realm_repr(realm: &RealmRecord) -> Value {
         "verifyEmail": realm.verify_email,
         "loginWithEmailAllowed": realm.login_with_email_allowed,
         "duplicateEmailsAllowed": realm.duplicate_emails_allowed,
-        "bruteForceProtected": false,
+        "bruteForceProtected": realm.brute_force_protected,
+        "permanentLockout": realm.permanent_lockout,
+        "failureFactor": realm.failure_factor,
+        "waitIncrementSeconds": realm.wait_increment_seconds,
+        "maxFailureWaitSeconds": realm.max_failure_wait_seconds,
+        "minimumQuickLoginWaitSeconds": realm.minimum_quick_login_wait_seconds,
+        "quickLoginCheckMilliSeconds": realm.quick_login_check_milli_seconds,
+        "maxDeltaTimeSeconds": realm.max_delta_time_seconds,
         "accessTokenLifespan": realm.access_token_lifespan,
         "ssoSessionIdleTimeout": realm.sso_session_idle_timeout,
         "ssoSessionMaxLifespan": realm.sso_session_max_lifespan,

@@ -864,3 +864,34 @@ pub fn logout(cx: &Cx) -> Result<Response, AdminError> {
     })?;
     Ok(no_content())
 }
+
+/// `GET | DELETE /attack-detection/brute-force/users/{id}` (`one`), and
+/// `DELETE /attack-detection/brute-force/users` (every user of the realm).
+pub fn brute_force(cx: &Cx, one: bool) -> Result<Response, AdminError> {
+    match (cx.method().clone(), one) {
+        (Method::GET, true) => {
+            let realm = cx.realm(Permission::ViewUsers)?;
+            let read = cx.app.store.read()?;
+            let failure = read
+                .login_failure(&realm.id, &cx.path.id)?
+                .unwrap_or_default();
+            let locked = crate::idp::brute_force::is_locked(&read, &realm, &cx.path.id, cx.now_ms)?;
+            Ok(ok(&json!({
+                "numFailures": failure.num_failures,
+                "disabled": locked,
+                "lastIPFailure": failure.last_ip_failure.unwrap_or_else(|| "n/a".into()),
+                "lastFailure": failure.last_failure,
+            })))
+        }
+        (Method::DELETE, one) => {
+            let realm = cx.realm(Permission::ManageUsers)?;
+            let user = one.then(|| cx.path.id.as_str());
+            cx.app
+                .store
+                .write(|w| w.clear_login_failures(&realm.id, user))
+                .map_err(store_error)?;
+            Ok(no_content())
+        }
+        _ => Err(method_not_allowed(&[Method::GET, Method::DELETE])),
+    }
+}

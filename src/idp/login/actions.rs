@@ -155,7 +155,8 @@ async fn authenticate(
         .trim();
     let password = fields.get("password").map(String::as_str).unwrap_or("");
     flow.remember_me = realm.remember_me && fields.get("rememberMe").is_some_and(|v| v == "on");
-    let result = match authenticate_password(app, realm, username, password).await {
+    let ip = info.peer.map(|p| p.ip().to_string());
+    let result = match authenticate_password(app, realm, username, password, ip.as_deref()).await {
         Ok(r) => r,
         Err(e) => return crate::http::ApiError::from(e).into_response(),
     };
@@ -166,11 +167,11 @@ async fn authenticate(
             let (error, message) = match failure {
                 AuthnFailure::Invalid => ("invalid_user_credentials", "invalidUserMessage"),
                 AuthnFailure::Disabled => ("user_disabled", "accountDisabledMessage"),
+                AuthnFailure::Locked => ("user_temporarily_disabled", "invalidUserMessage"),
             };
             let mut details = BTreeMap::new();
             details.insert("username".to_string(), username.to_string());
             details.insert("auth_method".to_string(), "openid-connect".to_string());
-            let ip = info.peer.map(|p| p.ip().to_string());
             crate::idp::events::record(
                 app,
                 realm,

@@ -316,3 +316,45 @@ impl ManualClock {
         self.now_millis()
     }
 }
+
+#[tokio::test]
+async fn brute_force_lockout_moves_with_the_clock() {
+    let f = fixture();
+    f.app
+        .store
+        .write(|w| {
+            let mut r = w.realm_by_name("t")?.unwrap();
+            r.brute_force_protected = true;
+            r.failure_factor = 3;
+            r.wait_increment_seconds = 60;
+            r.quick_login_check_milli_seconds = 0;
+            w.put_realm(&r)
+        })
+        .unwrap();
+    let grant = |password: &'static str| {
+        [
+            ("grant_type", "password"),
+            ("client_id", "app"),
+            ("client_secret", "s"),
+            ("username", "alice"),
+            ("password", password),
+        ]
+    };
+    const TOKEN: &str = "/realms/t/protocol/openid-connect/token";
+    for _ in 0..3 {
+        f.clock.advance_millis(2_000);
+        assert_eq!(f.call("POST", TOKEN, &grant("wrong"), None).await.0, 401);
+    }
+    // Locked: the right password gets exactly the wrong password's answer.
+    let (status, body) = f.call("POST", TOKEN, &grant("pw"), None).await;
+    assert_eq!(
+        (status, body["error_description"].as_str()),
+        (401, Some("Invalid user credentials"))
+    );
+    f.clock.advance_millis(61_000);
+    assert_eq!(
+        f.call("POST", TOKEN, &grant("pw"), None).await.0,
+        200,
+        "unlocked after waitIncrementSeconds"
+    );
+}

@@ -223,14 +223,23 @@ impl Grant<'_> {
         let username = self.param("username")?;
         let password = self.param("password")?;
         let scopes = self.scopes(self.params.get("scope").map(String::as_str))?;
-        let authenticated =
-            match authenticate_password(self.app, self.realm, username, password).await? {
-                Ok(a) => a,
-                Err(AuthnFailure::Invalid) => return Err(OAuthError::InvalidCredentials),
-                Err(AuthnFailure::Disabled) => {
-                    return Err(OAuthError::InvalidGrant("Account disabled".into()))
-                }
-            };
+        let authenticated = match authenticate_password(
+            self.app,
+            self.realm,
+            username,
+            password,
+            self.ip.as_deref(),
+        )
+        .await?
+        {
+            Ok(a) => a,
+            Err(AuthnFailure::Invalid | AuthnFailure::Locked) => {
+                return Err(OAuthError::InvalidCredentials)
+            }
+            Err(AuthnFailure::Disabled) => {
+                return Err(OAuthError::InvalidGrant("Account disabled".into()))
+            }
+        };
         if authenticated.temporary_password || !authenticated.user.required_actions.is_empty() {
             return Err(OAuthError::InvalidGrant(
                 "Account is not fully set up".into(),

@@ -1,0 +1,202 @@
+//! Brute-force protection with Keycloak's realm settings (`bruteForceProtected`,
+//! `failureFactor`, `waitIncrementSeconds`, `maxFailureWaitSeconds`,
+//! `minimumQuickLoginWaitSeconds`, `quickLoginCheckMilliSeconds`, `maxDeltaTimeSeconds`,
+//! `permanentLockout`). Failures are counted per user; a locked user is told exactly what a
+//! wrong password is told. Time comes from the caller, so tests move it.
+
+use crate::store::{LoginFailureRecord, Read, RealmRecord, StoreError, Write};
+
+/// Whether `user` may not log in at `now_ms`.
+pub fn is_locked(
+    read: &Read,
+    realm: &RealmRecord,
+    user: &str,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    if !realm.brute_force_protected {
+        return Ok(false);
+    }
+    Ok(read
+        .login_failure(&realm.id, user)?
+        .is_some_and(|f| f.failed_login_not_before > now_ms))
+}
+
+/// Count a failed login; lock the user for a while (or for good) when the realm says so.
+pub fn record_failure(
+    w: &mut Write,
+    realm: &RealmRecord,
+    user: &str,
+    ip: Option<&str>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    if !realm.brute_force_protected {
+        return Ok(());
+    }
+    let mut f = w.login_failure(&realm.id, user)?.unwrap_or_default();
+    if f.last_failure > 0 && now_ms - f.last_failure > realm.max_delta_time_seconds * 1000 {
+        f = LoginFailureRecord::default();
+    }
+    let since_last = now_ms - f.last_failure;
+    let first = f.num_failures == 0;
+    f.num_failures += 1;
+    f.last_failure = now_ms;
+    f.last_ip_failure = ip.map(String::from);
+    let factor = realm.failure_factor.max(1) as u32;
+    if realm.permanent_lockout {
+        if f.num_failures >= factor {
+            if let Some(mut u) = w.user(&realm.id, user)? {
+                u.enabled = false;
+                w.put_user(&realm.id, &u, realm.duplicate_emails_allowed)?;
+            }
+        }
+    } else {
+        let mut wait = 0;
+        if !first && since_last < realm.quick_login_check_milli_seconds {
+            wait = realm.minimum_quick_login_wait_seconds;
+        }
+        if f.num_failures.is_multiple_of(factor) {
+            let increment = realm.wait_increment_seconds * i64::from(f.num_failures / factor);
+            wait = wait.max(increment.min(realm.max_failure_wait_seconds));
+        }
+        if wait > 0 {
+            f.failed_login_not_before = now_ms + wait * 1000;
+        }
+    }
+    w.put_login_failure(&realm.id, user, &f)
+}
+
+/// A successful login clears the count.
+pub fn record_success(w: &mut Write, realm: &RealmRecord, user: &str) -> Result<(), StoreError> {
+    if realm.brute_force_protected && w.login_failure(&realm.id, user)?.is_some() {
+        w.clear_login_failures(&realm.id, Some(user))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Store, UserRecord};
+
+    fn setup(permanent: bool) -> (tempfile::TempDir, Store, RealmRecord) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let realm = RealmRecord {
+            id: "r".into(),
+            name: "r".into(),
+            brute_force_protected: true,
+            permanent_lockout: permanent,
+            failure_factor: 3,
+            wait_increment_seconds: 60,
+            max_failure_wait_seconds: 150,
+            minimum_quick_login_wait_seconds: 10,
+            quick_login_check_milli_seconds: 500,
+            max_delta_time_seconds: 3600,
+            ..Default::default()
+        };
+        store
+            .write(|w| {
+                w.put_realm(&realm)?;
+                w.put_user(
+                    "r",
+                    &UserRecord {
+                        id: "u".into(),
+                        username: "u".into(),
+                        enabled: true,
+                        ..Default::default()
+                    },
+                    false,
+                )
+            })
+            .unwrap();
+        (dir, store, realm)
+    }
+
+    #[test]
+    fn every_failure_factor_failures_lock_longer_up_to_the_maximum() {
+        let (_d, store, realm) = setup(false);
+        let fail = |t: i64| {
+            store
+                .write(|w| record_failure(w, &realm, "u", Some("192.0.2.1"), t))
+                .unwrap()
+        };
+        let locked = |t: i64| is_locked(&store.read().unwrap(), &realm, "u", t).unwrap();
+        fail(1_000);
+        fail(3_000);
+        assert!(!locked(3_001));
+        fail(5_000); // third: 60 s
+        assert!(locked(64_999));
+        assert!(!locked(65_001));
+        for t in [70_000, 72_000, 74_000] {
+            fail(t); // sixth: 120 s
+        }
+        assert!(locked(74_000 + 119_000));
+        for t in [200_000, 202_000, 204_000] {
+            fail(t); // ninth: 180 s, capped at 150
+        }
+        assert!(locked(204_000 + 149_000));
+        assert!(!locked(204_000 + 151_000));
+        store.write(|w| record_success(w, &realm, "u")).unwrap();
+        assert!(store
+            .read()
+            .unwrap()
+            .login_failure("r", "u")
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn quick_successive_failures_wait_the_minimum() {
+        let (_d, store, realm) = setup(false);
+        store
+            .write(|w| record_failure(w, &realm, "u", None, 10_000))
+            .unwrap();
+        store
+            .write(|w| record_failure(w, &realm, "u", None, 10_100))
+            .unwrap();
+        let read = store.read().unwrap();
+        assert!(is_locked(&read, &realm, "u", 10_100 + 9_000).unwrap());
+        assert!(!is_locked(&read, &realm, "u", 10_100 + 11_000).unwrap());
+    }
+
+    #[test]
+    fn old_failures_are_forgotten_and_permanent_lockout_disables() {
+        let (_d, store, realm) = setup(false);
+        store
+            .write(|w| record_failure(w, &realm, "u", None, 0))
+            .unwrap();
+        store
+            .write(|w| record_failure(w, &realm, "u", None, 2_000))
+            .unwrap();
+        // maxDeltaTimeSeconds later the count starts again: the next failure is the first.
+        store
+            .write(|w| record_failure(w, &realm, "u", None, 4_000_000))
+            .unwrap();
+        assert_eq!(
+            store
+                .read()
+                .unwrap()
+                .login_failure("r", "u")
+                .unwrap()
+                .unwrap()
+                .num_failures,
+            1
+        );
+
+        let (_d, store, realm) = setup(true);
+        for t in [0, 2_000, 4_000] {
+            store
+                .write(|w| record_failure(w, &realm, "u", None, t))
+                .unwrap();
+        }
+        assert!(
+            !store
+                .read()
+                .unwrap()
+                .user("r", "u")
+                .unwrap()
+                .unwrap()
+                .enabled
+        );
+    }
+}
