@@ -885,7 +885,7 @@ pub fn brute_force(cx: &Cx, one: bool) -> Result<Response, AdminError> {
         }
         (Method::DELETE, one) => {
             let realm = cx.realm(Permission::ManageUsers)?;
-            let user = one.then(|| cx.path.id.as_str());
+            let user = one.then_some(cx.path.id.as_str());
             cx.app
                 .store
                 .write(|w| w.clear_login_failures(&realm.id, user))
