@@ -823,3 +823,80 @@ fn attack_detection_endpoints() {
     assert_eq!(login("Alice-pass-1").status, 200);
     assert_eq!(api.get("/admin/realms/t").body["bruteForceProtected"], true);
 }
+
+#[test]
+fn password_policy_is_enforced_wherever_a_password_is_set() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let (secret, alice) = api.setup_realm("t");
+    let r = api.put(
+        "/admin/realms/t",
+        &json!({"passwordPolicy": "length(12) and bogus(3)"}),
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body["errorMessage"].as_str().unwrap().contains("bogus"),
+        "{}",
+        r.text
+    );
+    let policy = "length(12) and digits(1) and upperCase(1) and specialChars(1) and notUsername and passwordHistory(2) and hashIterations(3)";
+    assert_eq!(
+        api.put("/admin/realms/t", &json!({"passwordPolicy": policy}))
+            .status,
+        204
+    );
+    assert_eq!(api.get("/admin/realms/t").body["passwordPolicy"], policy);
+    let reset = |value: &str| {
+        api.put(
+            &format!("/admin/realms/t/users/{alice}/reset-password"),
+            &json!({"type": "password", "value": value, "temporary": false}),
+        )
+    };
+    let r = reset("short1!A");
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.body["errorMessage"],
+        "Invalid password: minimum length 12."
+    );
+    assert_eq!(
+        reset("longenough-but-no-digit!A").body["errorMessage"],
+        "Invalid password: must contain at least 1 numerical digits."
+    );
+    assert_eq!(reset("Long-enough-1").status, 204);
+    // The hash uses the policy's iterations.
+    let creds = api
+        .get(&format!("/admin/realms/t/users/{alice}/credentials"))
+        .body;
+    let data: serde_json::Value =
+        serde_json::from_str(creds[0]["credentialData"].as_str().unwrap()).unwrap();
+    assert_eq!(data["hashIterations"], 3);
+    // History: the current password cannot be set again.
+    assert_eq!(
+        reset("Long-enough-1").body["errorMessage"],
+        "Invalid password: must not be equal to any of last 2 passwords."
+    );
+    assert_eq!(reset("Another-long-2").status, 204);
+    let r = api.token(
+        "t",
+        &[
+            ("grant_type", "password"),
+            ("client_id", "app"),
+            ("client_secret", &secret),
+            ("username", "alice"),
+            ("password", "Another-long-2"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    // New users too.
+    let r = api.post(
+        "/admin/realms/t/users",
+        &json!({"username": "weak", "credentials": [{"type": "password", "value": "weak"}]}),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        api.get("/admin/realms/t/users?username=weak&exact=true")
+            .body,
+        json!([]),
+        "nothing half-written"
+    );
+}

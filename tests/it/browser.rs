@@ -738,3 +738,48 @@ fn pushed_requests_form_post_prompt_login_and_client_algorithm() {
         "RS256"
     );
 }
+
+#[test]
+fn update_password_says_which_policy_rule_failed() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let (secret, alice) = api.setup_realm("t");
+    api.put(
+        &format!("/admin/realms/t/users/{alice}/reset-password"),
+        &json!({"type": "password", "value": "Temp-1", "temporary": true}),
+    );
+    api.put(
+        "/admin/realms/t",
+        &json!({"passwordPolicy": "length(10) and digits(2)"}),
+    );
+    let browser = Browser::new(&server);
+    let pkce = new_pkce();
+    let (_, _, html) = browser.get(&browser.auth_url(
+        "t",
+        "app",
+        &[
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    ));
+    let (_, _, html) = browser.login(&html, "alice", "Temp-1");
+    let mut form = find_form(&html, "kc-passwd-update-form").unwrap();
+    form.set("password-new", "only-1-digit");
+    form.set("password-confirm", "only-1-digit");
+    let (status, _, html) = browser.submit(&form);
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("must contain at least 2 numerical digits"),
+        "{html}"
+    );
+    let mut form = find_form(&html, "kc-passwd-update-form").unwrap();
+    form.set("password-new", "now-has-22-digits");
+    form.set("password-confirm", "now-has-22-digits");
+    let (status, loc, _) = browser.submit(&form);
+    assert_eq!(status, 302);
+    let code = param(&loc.unwrap(), "code").unwrap();
+    assert_eq!(
+        exchange(&api, "t", &secret, &code, Some(&pkce.verifier)).status,
+        200
+    );
+}

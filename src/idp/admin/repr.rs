@@ -164,6 +164,7 @@ impl RealmInput {
             realm.default_signature_algorithm = alg.clone();
         }
         if let Some(p) = &self.password_policy {
+            crate::idp::password_policy::Policy::parse(Some(p))?;
             realm.password_policy = Some(p.clone()).filter(|p| !p.trim().is_empty());
         }
         if let Some(t) = &self.login_theme {

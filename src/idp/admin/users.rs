@@ -24,6 +24,15 @@ fn credential_from_input(
     input: &CredentialInput,
     now: i64,
 ) -> Result<CredentialRecord, AdminError> {
+    credential_with_params(input, now, &Argon2Params::default())
+}
+
+/// The same, hashing with the realm policy's parameters.
+fn credential_with_params(
+    input: &CredentialInput,
+    now: i64,
+    params: &Argon2Params,
+) -> Result<CredentialRecord, AdminError> {
     let kind = input.kind.clone().unwrap_or_else(|| "password".into());
     let (secret_data, credential_data) =
         match (&input.value, &input.secret_data, &input.credential_data) {
@@ -31,7 +40,7 @@ fn credential_from_input(
                 if value.is_empty() {
                     return Err(AdminError::BadRequest("Password must not be empty".into()));
                 }
-                let h = hash_password(value, &Argon2Params::default())
+                let h = hash_password(value, params)
                     .map_err(|e| AdminError::Internal(e.to_string()))?;
                 (h.secret_data, h.credential_data)
             }
@@ -402,7 +411,22 @@ pub async fn collection(cx: &Cx<'_>) -> Result<Response, AdminError> {
             // Hash off the async runtime, before the write transaction.
             let now = cx.now_ms;
             let creds = input.credentials.clone().unwrap_or_default();
+            let policy =
+                crate::idp::password_policy::Policy::parse(realm.password_policy.as_deref())
+                    .map_err(AdminError::BadRequest)?;
+            let subject = UserRecord {
+                username: input.username.clone().unwrap_or_default().to_lowercase(),
+                email: input.email.clone(),
+                ..Default::default()
+            };
             let hashed = tokio::task::spawn_blocking(move || {
+                for c in &creds {
+                    if let Some(v) = &c.value {
+                        policy
+                            .check(v, &subject, &[])
+                            .map_err(|v| AdminError::BadRequest(v.message))?;
+                    }
+                }
                 creds
                     .iter()
                     .map(|c| credential_from_input(c, now))
@@ -517,12 +541,21 @@ pub async fn reset_password(cx: &Cx<'_>) -> Result<Response, AdminError> {
         .clone()
         .filter(|v| !v.is_empty())
         .ok_or_else(|| AdminError::BadRequest("Password must not be empty".into()))?;
-    load_user(cx, &realm)?;
+    let user = load_user(cx, &realm)?;
     // Keycloak's default: a reset password is temporary unless told otherwise.
     let temporary = input.temporary.unwrap_or(true);
     let now = cx.now_ms;
+    let policy = crate::idp::password_policy::Policy::parse(realm.password_policy.as_deref())
+        .map_err(AdminError::BadRequest)?;
+    let previous =
+        crate::idp::password_policy::previous_hashes(&cx.app.store.read()?, &realm.id, &user.id)?;
+    let history = policy.history();
+    // Policy check (history compares hashes) and hashing, off the async runtime.
     let credential = tokio::task::spawn_blocking(move || {
-        credential_from_input(
+        policy
+            .check(&value, &user, &previous)
+            .map_err(|v| AdminError::BadRequest(v.message))?;
+        credential_with_params(
             &CredentialInput {
                 kind: Some("password".into()),
                 value: Some(value),
@@ -530,6 +563,7 @@ pub async fn reset_password(cx: &Cx<'_>) -> Result<Response, AdminError> {
                 ..Default::default()
             },
             now,
+            &policy.argon2_params(),
         )
     })
     .await
@@ -538,12 +572,7 @@ pub async fn reset_password(cx: &Cx<'_>) -> Result<Response, AdminError> {
         let mut user = w
             .user(&realm.id, &cx.path.id)?
             .ok_or_else(|| AdminError::NotFound("User not found".into()))?;
-        for old in w.credentials(&realm.id, &user.id)? {
-            if old.kind == "password" {
-                w.delete_credential(&realm.id, &user.id, &old.id)?;
-            }
-        }
-        w.put_credential(&realm.id, &user.id, &credential)
+        crate::idp::password_policy::replace_password(w, &realm.id, &user.id, &credential, history)
             .map_err(store_error)?;
         let has_action = user.required_actions.iter().any(|a| a == "UPDATE_PASSWORD");
         if temporary && !has_action {
@@ -796,7 +825,15 @@ pub fn credentials(cx: &Cx) -> Result<Response, AdminError> {
     }
     let realm = cx.realm(Permission::ViewUsers)?;
     load_user(cx, &realm)?;
-    let creds = cx.app.store.read()?.credentials(&realm.id, &cx.path.id)?;
+    // Remembered old passwords (passwordHistory) are not credentials of the user.
+    let creds: Vec<CredentialRecord> = cx
+        .app
+        .store
+        .read()?
+        .credentials(&realm.id, &cx.path.id)?
+        .into_iter()
+        .filter(|c| c.kind != crate::idp::password_policy::HISTORY_KIND)
+        .collect();
     Ok(ok(&Value::Array(
         creds.iter().map(credential_repr).collect(),
     )))

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use http::{Method, StatusCode};
 use minijinja::Value as Ctx;
 
-use crate::crypto::password::{hash_password, Argon2Params};
+use crate::crypto::password::hash_password;
 use crate::crypto::random_id;
 use crate::http::{App, Request, RequestInfo, Response};
 use crate::idp::authn::{authenticate_password, AuthnFailure};
@@ -243,12 +243,31 @@ async fn required_action(
         return update_password_page(page, flow, &user.username, Some("notMatchPasswordMessage"));
     }
     let password = new.to_string();
-    let hashed = match tokio::task::spawn_blocking(move || {
-        hash_password(&password, &Argon2Params::default())
-    })
-    .await
+    let policy = match crate::idp::password_policy::Policy::parse(realm.password_policy.as_deref())
     {
-        Ok(Ok(h)) => h,
+        Ok(p) => p,
+        Err(_) => return page.error(StatusCode::INTERNAL_SERVER_ERROR, "unexpectedErrorMessage"),
+    };
+    let previous = match app.store.read() {
+        Ok(r) => crate::idp::password_policy::previous_hashes(&r, &realm.id, &user.id)
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let history = policy.history();
+    let subject = user.clone();
+    // Policy (history compares hashes) and hashing, off the async runtime.
+    let outcome = tokio::task::spawn_blocking(move || {
+        policy
+            .check(&password, &subject, &previous)
+            .map(|_| hash_password(&password, &policy.argon2_params()))
+    })
+    .await;
+    let hashed = match outcome {
+        Ok(Ok(Ok(h))) => h,
+        Ok(Err(violation)) => {
+            // The message says which rule failed (already a sentence, not a key).
+            return update_password_page(page, flow, &user.username, Some(&violation.message));
+        }
         _ => return page.error(StatusCode::INTERNAL_SERVER_ERROR, "unexpectedErrorMessage"),
     };
     let now = app.clock.now_millis();
@@ -256,12 +275,8 @@ async fn required_action(
         let mut user = w
             .user(&realm.id, &user_id)?
             .ok_or(crate::store::StoreError::Missing("user"))?;
-        for old in w.credentials(&realm.id, &user_id)? {
-            if old.kind == "password" {
-                w.delete_credential(&realm.id, &user_id, &old.id)?;
-            }
-        }
-        w.put_credential(
+        crate::idp::password_policy::replace_password(
+            w,
             &realm.id,
             &user_id,
             &CredentialRecord {
@@ -273,6 +288,7 @@ async fn required_action(
                 priority: 10,
                 ..Default::default()
             },
+            history,
         )?;
         user.required_actions.retain(|a| a != UPDATE_PASSWORD);
         w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)?;
