@@ -63,7 +63,7 @@ pub struct Options {
 }
 
 /// Run the server until SIGTERM (graceful) or SIGINT (immediate).
-pub fn run(config: Config, options: Options) -> Result<(), ServerError> {
+pub fn run(mut config: Config, options: Options) -> Result<(), ServerError> {
     let clock: SharedClock = Arc::new(SystemClock);
     let store = Store::open(&config.store.data_dir)?;
     first_start(&store, &config, clock.as_ref())?;
@@ -113,6 +113,9 @@ pub fn run(config: Config, options: Options) -> Result<(), ServerError> {
             .transpose()?,
     };
 
+    // The rest of the program sees the bound addresses (port 0 resolved).
+    config.server.http = listeners.http;
+    config.server.https = listeners.https;
     let mut conf = ServerConf {
         threads: config.server.threads,
         grace_period_seconds: Some(whole_seconds(config.server.shutdown_grace)),

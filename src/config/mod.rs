@@ -92,6 +92,17 @@ pub struct RouteConfig {
     pub allow: Vec<ipnet::IpNet>,
     pub deny: Vec<ipnet::IpNet>,
     pub preserve_host: bool,
+    /// Upstream read/write timeout.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Plain-HTTP requests are redirected to HTTPS (308).
+    pub https_redirect: bool,
+    /// `Strict-Transport-Security` on responses over TLS.
+    pub hsts: bool,
+    pub set_request_headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    pub remove_request_headers: Vec<http::HeaderName>,
+    pub set_response_headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    pub remove_response_headers: Vec<http::HeaderName>,
 }
 
 #[derive(Debug, Clone)]
@@ -635,7 +646,77 @@ impl Validator<'_> {
                     )
                 }
             };
+            let duration =
+                |value: Option<S<RawDuration>>, field: &str, default: Duration| match value {
+                    None => Ok(default),
+                    Some(v) => match v.get_ref() {
+                        RawDuration::Seconds(s) => Ok(Duration::from_secs(*s)),
+                        RawDuration::Text(t) => parse_duration(t)
+                            .or_else(|m| self.invalid(&format!("{key}.{field}"), v.span(), m)),
+                    },
+                };
+            let timeout = duration(r.timeout, "timeout", Duration::from_secs(60))?;
+            let connect_timeout =
+                duration(r.connect_timeout, "connect_timeout", Duration::from_secs(5))?;
+            let header_map = |map: std::collections::BTreeMap<String, S<String>>,
+                              field: &str|
+             -> Result<
+                Vec<(http::HeaderName, http::HeaderValue)>,
+                ConfigError,
+            > {
+                let mut out = Vec::new();
+                for (name, value) in map {
+                    let span = value.span();
+                    let n = http::HeaderName::from_bytes(name.as_bytes()).or_else(|_| {
+                        self.invalid(
+                            &format!("{key}.{field}"),
+                            span.clone(),
+                            format!("invalid header name \"{name}\""),
+                        )
+                    })?;
+                    let v = http::HeaderValue::from_str(value.get_ref()).or_else(|_| {
+                        self.invalid(
+                            &format!("{key}.{field}.{name}"),
+                            span,
+                            "invalid header value".into(),
+                        )
+                    })?;
+                    out.push((n, v));
+                }
+                Ok(out)
+            };
+            let header_names =
+                |list: Vec<S<String>>, field: &str| -> Result<Vec<http::HeaderName>, ConfigError> {
+                    let mut out = Vec::new();
+                    for (j, name) in list.into_iter().enumerate() {
+                        match http::HeaderName::from_bytes(name.get_ref().as_bytes()) {
+                            Ok(n) => out.push(n),
+                            Err(_) => {
+                                return self.invalid(
+                                    &format!("{key}.{field}[{j}]"),
+                                    name.span(),
+                                    format!("invalid header name \"{}\"", name.get_ref()),
+                                )
+                            }
+                        }
+                    }
+                    Ok(out)
+                };
+            let set_request_headers = header_map(r.set_request_headers, "set_request_headers")?;
+            let remove_request_headers =
+                header_names(r.remove_request_headers, "remove_request_headers")?;
+            let set_response_headers = header_map(r.set_response_headers, "set_response_headers")?;
+            let remove_response_headers =
+                header_names(r.remove_response_headers, "remove_response_headers")?;
             config.routes.push(RouteConfig {
+                timeout,
+                connect_timeout,
+                https_redirect: r.https_redirect,
+                hsts: r.hsts.unwrap_or(r.https_redirect),
+                set_request_headers,
+                remove_request_headers,
+                set_response_headers,
+                remove_response_headers,
                 name: r.name.unwrap_or_else(|| key.clone()),
                 host,
                 path_prefix,

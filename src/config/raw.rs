@@ -54,6 +54,19 @@ pub struct RawRoute {
     #[serde(default)]
     pub deny: Vec<S<String>>,
     pub preserve_host: Option<bool>,
+    pub timeout: Option<S<RawDuration>>,
+    pub connect_timeout: Option<S<RawDuration>>,
+    #[serde(default)]
+    pub https_redirect: bool,
+    pub hsts: Option<bool>,
+    #[serde(default)]
+    pub set_request_headers: std::collections::BTreeMap<String, S<String>>,
+    #[serde(default)]
+    pub remove_request_headers: Vec<S<String>>,
+    #[serde(default)]
+    pub set_response_headers: std::collections::BTreeMap<String, S<String>>,
+    #[serde(default)]
+    pub remove_response_headers: Vec<S<String>>,
 }
 
 /// A string or a list of strings.

@@ -172,6 +172,30 @@ impl ProxyHttp for Gateway {
             return Ok(true);
         };
         ctx.upstream = Some((route.label.clone(), index));
+        let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        if route.config.https_redirect && !tls {
+            if let Some(https) = self.app.config.server.https {
+                let port = if https.port() == 443 {
+                    String::new()
+                } else {
+                    format!(":{}", https.port())
+                };
+                let target = session
+                    .req_header()
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_else(|| "/".into());
+                let mut response = Response::new(Bytes::new());
+                *response.status_mut() = http::StatusCode::PERMANENT_REDIRECT;
+                if let Ok(v) = http::HeaderValue::from_str(&format!("https://{host}{port}{target}"))
+                {
+                    response.headers_mut().insert(http::header::LOCATION, v);
+                }
+                write_response(session, response).await?;
+                return Ok(true);
+            }
+        }
         if let Some(ip) = ip {
             if !routes::permitted(ip, &route.config.allow, &route.config.deny) {
                 write_response(session, ApiError::Forbidden.into_response()).await?;
@@ -191,11 +215,11 @@ impl ProxyHttp for Gateway {
             Error::explain(ErrorType::HTTPStatus(502), "no upstream route matches")
         })?;
         let upstream = route.pick();
-        Ok(Box::new(HttpPeer::new(
-            upstream.addr,
-            upstream.tls,
-            upstream.host.clone(),
-        )))
+        let mut peer = HttpPeer::new(upstream.addr, upstream.tls, upstream.host.clone());
+        peer.options.connection_timeout = Some(route.config.connect_timeout);
+        peer.options.read_timeout = Some(route.config.timeout);
+        peer.options.write_timeout = Some(route.config.timeout);
+        Ok(Box::new(peer))
     }
 
     /// Tells the upstream who the client is (`X-Forwarded-For/Proto/Host`) and, unless the
@@ -222,6 +246,12 @@ impl ProxyHttp for Gateway {
             upstream_request.insert_header("x-forwarded-host", h.as_str())?;
         }
         if let Some(route) = self.route_of(ctx) {
+            for name in &route.config.remove_request_headers {
+                upstream_request.remove_header(name);
+            }
+            for (name, value) in &route.config.set_request_headers {
+                upstream_request.insert_header(name.clone(), value.clone())?;
+            }
             if !route.config.preserve_host {
                 let upstream = &route.config.upstreams[0];
                 upstream_request.insert_header(
@@ -229,6 +259,31 @@ impl ProxyHttp for Gateway {
                     format!("{}:{}", upstream.host, upstream.addr.port()),
                 )?;
             }
+        }
+        Ok(())
+    }
+
+    /// The route's response header changes, and HSTS on TLS for routes that want it.
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let Some(route) = self.route_of(ctx) else {
+            return Ok(());
+        };
+        for name in &route.config.remove_response_headers {
+            upstream_response.remove_header(name);
+        }
+        for (name, value) in &route.config.set_response_headers {
+            upstream_response.insert_header(name.clone(), value.clone())?;
+        }
+        if route.config.hsts && session.digest().is_some_and(|d| d.ssl_digest.is_some()) {
+            upstream_response.insert_header(
+                http::header::STRICT_TRANSPORT_SECURITY,
+                "max-age=31536000; includeSubDomains",
+            )?;
         }
         Ok(())
     }

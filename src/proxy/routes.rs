@@ -162,6 +162,14 @@ mod tests {
             allow: vec![],
             deny: vec![],
             preserve_host: true,
+            timeout: std::time::Duration::from_secs(60),
+            connect_timeout: std::time::Duration::from_secs(5),
+            https_redirect: false,
+            hsts: false,
+            set_request_headers: vec![],
+            remove_request_headers: vec![],
+            set_response_headers: vec![],
+            remove_response_headers: vec![],
         }
     }
 

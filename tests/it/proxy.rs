@@ -291,3 +291,48 @@ fn a_global_allow_list_applies_to_every_request() {
         403
     );
 }
+
+#[test]
+fn header_rules_https_redirect_and_hsts() {
+    let up = echo_upstream("app");
+    let server = server_with_routes(&format!(
+        "[[route]]\nupstream = \"http://{up}\"\nset_request_headers = {{ \"X-App\" = \"portcullis\" }}\nremove_request_headers = [\"X-Debug\"]\n\
+         set_response_headers = {{ \"X-Frame-Options\" = \"DENY\" }}\nremove_response_headers = [\"content-type\"]\n\
+         [[route]]\nhost = \"localhost\"\nupstream = \"http://{up}\"\nhttps_redirect = true\n"
+    ));
+    let mut s = TcpStream::connect(server.http).unwrap();
+    s.write_all(b"GET /h HTTP/1.1\r\nhost: app.test\r\nx-debug: 1\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("x-frame-options: deny"), "{head}");
+    assert!(!head.contains("content-type"), "{head}");
+    let seen: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(seen["headers"]["x-app"], "portcullis");
+    assert!(seen["headers"].get("x-debug").is_none());
+
+    // Plain HTTP to the redirecting route: 308 to the TLS listener, path and query kept.
+    let (status, _) = raw(server.http, "GET", "/a?b=1", &[("host", "localhost")]);
+    assert_eq!(status, 308);
+    let r = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("http://{}/a?b=1", server.http))
+        .header("host", "localhost")
+        .send()
+        .unwrap();
+    assert_eq!(
+        r.headers()["location"],
+        format!("https://localhost:{}/a?b=1", server.https.port()).as_str()
+    );
+    // Over TLS it is served, with HSTS.
+    let r = server.client().get(server.https_url("/a")).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+}
