@@ -25,6 +25,18 @@ pub struct Event<'a> {
     pub details: BTreeMap<String, String>,
 }
 
+/// An event id that sorts in recording order among events of the same millisecond (the
+/// store orders events by time, then id).
+fn event_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{:016x}-{}",
+        SEQUENCE.fetch_add(1, Ordering::Relaxed),
+        random_id()
+    )
+}
+
 fn log_listener(realm: &RealmRecord) -> bool {
     realm.events_listeners.iter().any(|l| l == "jboss-logging")
 }
@@ -60,7 +72,7 @@ pub fn record(app: &App, realm: &RealmRecord, event: Event<'_>) {
         app,
         realm,
         EventRecord {
-            id: random_id(),
+            id: event_id(),
             time: app.clock.now_millis(),
             kind: event.kind.to_string(),
             client_id: event.client_id.map(String::from),
@@ -104,7 +116,7 @@ pub fn record_admin(
         app,
         realm,
         EventRecord {
-            id: random_id(),
+            id: event_id(),
             time: app.clock.now_millis(),
             kind: ADMIN.to_string(),
             client_id: Some(auth.1.to_string()),
