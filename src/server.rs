@@ -306,6 +306,13 @@ impl BackgroundService for Housekeeping {
                         if let Some(expiration) = realm.events_expiration {
                             store.write(|w| w.expire_events(&realm.id, now - expiration * 1000))?;
                         }
+                        // Sessions past their idle or maximum lifetime are refused already;
+                        // this frees their space and keeps the sessions gauge honest.
+                        store.write(|w| {
+                            w.purge_sessions(&realm.id, |s| {
+                                !crate::idp::sessions::is_valid(&realm, s, now)
+                            })
+                        })?;
                     }
                     let n = store.write(|w| w.purge_expired(now))?;
                     if n > 0 {

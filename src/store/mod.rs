@@ -1274,6 +1274,30 @@ impl Write {
         Ok(true)
     }
 
+    /// Delete the sessions of a realm for which `expired` says so; returns how many.
+    pub fn purge_sessions(
+        &mut self,
+        realm: &str,
+        expired: impl Fn(&SessionRecord) -> bool,
+    ) -> Result<usize> {
+        let mut gone = Vec::new();
+        for entry in self
+            .txn
+            .open_table(SESSIONS)?
+            .range((realm, "")..=(realm, MAX))?
+        {
+            let (k, v) = entry?;
+            let session: SessionRecord = decode(v.value())?;
+            if expired(&session) {
+                gone.push(k.value().1.to_string());
+            }
+        }
+        for id in &gone {
+            self.delete_session(realm, id)?;
+        }
+        Ok(gone.len())
+    }
+
     /// End every online (not offline) session of a realm; returns how many.
     pub fn delete_realm_sessions(&mut self, realm: &str) -> Result<usize> {
         let mut ended = Vec::new();

@@ -398,3 +398,34 @@ fn model_based_users() {
         }
     }
 }
+
+#[test]
+fn expired_sessions_are_purged() {
+    let (_dir, store) = open();
+    let r = realm(&store, "r");
+    store
+        .write(|w| {
+            w.put_user(&r, &user("u", "u", None), false)?;
+            for (id, last) in [("old", 0), ("new", 10_000)] {
+                w.put_session(
+                    &r,
+                    &SessionRecord {
+                        id: id.into(),
+                        user_id: "u".into(),
+                        last_access: last,
+                        ..Default::default()
+                    },
+                )?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    let n = store
+        .write(|w| w.purge_sessions(&r, |s| s.last_access < 5_000))
+        .unwrap();
+    assert_eq!(n, 1);
+    let read = store.read().unwrap();
+    assert!(read.session(&r, "old").unwrap().is_none());
+    assert!(read.session(&r, "new").unwrap().is_some());
+    assert_eq!(read.user_sessions(&r, "u").unwrap().len(), 1);
+}
