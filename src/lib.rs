@@ -2,6 +2,7 @@
 //! in one binary. `main.rs` is only the command line; everything else lives here so that
 //! tests and benches use the same code the server runs.
 #![forbid(unsafe_code)]
+#![recursion_limit = "256"]
 
 pub mod apply;
 pub mod bootstrap;

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod login;
 pub mod mappers;
 pub mod oidc;
+pub mod otp;
 pub mod password_policy;
 pub mod realm;
 pub mod roles;

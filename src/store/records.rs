@@ -53,6 +53,11 @@ pub struct RealmRecord {
     pub minimum_quick_login_wait_seconds: i64,
     pub quick_login_check_milli_seconds: i64,
     pub max_delta_time_seconds: i64,
+    pub otp_policy_type: String,
+    pub otp_policy_algorithm: String,
+    pub otp_policy_digits: i64,
+    pub otp_policy_period: i64,
+    pub otp_policy_look_ahead_window: i64,
     /// Keycloak settings we keep verbatim until a feature reads them.
     pub attributes: BTreeMap<String, String>,
     pub created_at: i64,
@@ -97,6 +102,11 @@ impl Default for RealmRecord {
             minimum_quick_login_wait_seconds: 60,
             quick_login_check_milli_seconds: 1000,
             max_delta_time_seconds: 43200,
+            otp_policy_type: "totp".into(),
+            otp_policy_algorithm: "HmacSHA1".into(),
+            otp_policy_digits: 6,
+            otp_policy_period: 30,
+            otp_policy_look_ahead_window: 1,
             attributes: BTreeMap::new(),
             created_at: 0,
         }

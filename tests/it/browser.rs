@@ -783,3 +783,127 @@ fn update_password_says_which_policy_rule_failed() {
         200
     );
 }
+
+/// The key shown on the set-up page, as the HMAC secret an authenticator app derives.
+fn totp_secret_from_page(html: &str) -> String {
+    let start = html
+        .find("id=\"kc-totp-secret-key\"")
+        .expect("key on the page");
+    let key = &html[start..];
+    let key = &key[key.find('>').unwrap() + 1..key.find('<').unwrap()];
+    let secret = totp_rs::Secret::try_from_base32(key.trim()).expect("base32 key");
+    String::from_utf8(secret.as_bytes().to_vec()).unwrap()
+}
+
+fn totp_now(secret: &str) -> String {
+    totp_at(secret, 0)
+}
+
+/// The code `offset` seconds from now (the realm accepts one step ahead).
+fn totp_at(secret: &str, offset: u64) -> String {
+    let policy = portcullis::idp::otp::OtpPolicy {
+        algorithm: "HmacSHA1",
+        digits: 6,
+        period: 30,
+        look_ahead: 1,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    portcullis::idp::otp::code(&policy, secret, now + offset).unwrap()
+}
+
+#[test]
+fn configure_totp_then_every_login_needs_a_fresh_code() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let (secret, alice) = api.setup_realm("t");
+    let r = api.put(
+        &format!("/admin/realms/t/users/{alice}"),
+        &json!({"requiredActions": ["CONFIGURE_TOTP"]}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    // The password grant refuses until the set-up is done.
+    let grant = |otp: Option<&str>| {
+        let mut form = vec![
+            ("grant_type", "password"),
+            ("client_id", "app"),
+            ("client_secret", secret.as_str()),
+            ("username", "alice"),
+            ("password", "Alice-pass-1"),
+        ];
+        if let Some(otp) = otp {
+            form.push(("otp", otp));
+        }
+        api.token("t", &form)
+    };
+    assert_eq!(grant(None).status, 400);
+
+    let browser = Browser::new(&server);
+    let (_, _, html) = browser.get(&browser.auth_url("t", "app", &[]));
+    let (status, loc, html) = browser.login(&html, "alice", "Alice-pass-1");
+    assert_eq!((status, loc), (200, None));
+    assert!(
+        html.contains("id=\"kc-totp-secret-qr-code\"") && html.contains("svg+xml;base64,"),
+        "QR code: {html}"
+    );
+    let totp_secret = totp_secret_from_page(&html);
+    // A wrong code keeps the user on the page with the same key.
+    let mut form = find_form(&html, "kc-totp-settings-form").expect("configure TOTP form");
+    form.set("totp", "000000");
+    let (status, _, html) = browser.submit(&form);
+    assert_eq!(status, 200);
+    assert!(html.contains("Invalid authenticator code"), "{html}");
+    assert_eq!(totp_secret_from_page(&html), totp_secret);
+    let mut form = find_form(&html, "kc-totp-settings-form").unwrap();
+    let setup_code = totp_now(&totp_secret);
+    form.set("totp", &setup_code);
+    form.set("userLabel", "phone");
+    let (status, loc, _) = browser.submit(&form);
+    assert_eq!(status, 302);
+    assert!(param(&loc.unwrap(), "code").is_some());
+
+    // Stored in Keycloak's credential layout; the action is done.
+    let user: Value = api.get(&format!("/admin/realms/t/users/{alice}")).body;
+    assert_eq!(user["requiredActions"], json!([]));
+    let creds: Value = api
+        .get(&format!("/admin/realms/t/users/{alice}/credentials"))
+        .body;
+    let otp = creds
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "otp")
+        .expect("otp credential");
+    assert_eq!(otp["userLabel"], "phone");
+    assert!(otp.get("secretData").is_none(), "secret leaked: {otp}");
+
+    // A new browser: the password alone is not enough.
+    let browser = Browser::new(&server);
+    let (_, _, html) = browser.get(&browser.auth_url("t", "app", &[]));
+    let (status, loc, html) = browser.login(&html, "alice", "Alice-pass-1");
+    assert_eq!((status, loc), (200, None));
+    let mut form = find_form(&html, "kc-otp-login-form").expect("OTP form");
+    // The code that completed the set-up cannot be replayed.
+    form.set("otp", &setup_code);
+    let (status, loc, html) = browser.submit(&form);
+    assert_eq!((status, loc), (200, None));
+    assert!(html.contains("Invalid authenticator code"), "{html}");
+    // Skipping the OTP step by posting to the required-action endpoint does not work.
+    let mut skip = find_form(&html, "kc-otp-login-form").unwrap();
+    skip.action = skip.action.replace("/otp?", "/required-action?");
+    skip.set("password-new", "Other-pass-9");
+    skip.set("password-confirm", "Other-pass-9");
+    let (status, loc, _) = browser.submit(&skip);
+    assert!(loc.is_none() && status >= 400, "{status}");
+
+    // The password grant wants the code too, and takes each code once.
+    assert_eq!(grant(None).status, 401);
+    assert_eq!(grant(Some("12345")).status, 401);
+    // The next time step's code (inside the look-ahead window) has not been used.
+    let code = totp_at(&totp_secret, 30);
+    let r = grant(Some(&code));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(grant(Some(&code)).status, 401, "replayed code accepted");
+}

@@ -67,6 +67,11 @@ pub struct RealmInput {
     pub minimum_quick_login_wait_seconds: Option<i64>,
     pub quick_login_check_milli_seconds: Option<i64>,
     pub max_delta_time_seconds: Option<i64>,
+    pub otp_policy_type: Option<String>,
+    pub otp_policy_algorithm: Option<String>,
+    pub otp_policy_digits: Option<i64>,
+    pub otp_policy_period: Option<i64>,
+    pub otp_policy_look_ahead_window: Option<i64>,
     pub users: Option<Vec<UserInput>>,
     pub clients: Option<Vec<ClientInput>>,
     pub roles: Option<RolesInput>,
@@ -125,8 +130,33 @@ impl RealmInput {
             max_failure_wait_seconds,
             minimum_quick_login_wait_seconds,
             quick_login_check_milli_seconds,
-            max_delta_time_seconds
+            max_delta_time_seconds,
+            otp_policy_look_ahead_window
         );
+        if let Some(t) = &self.otp_policy_type {
+            if t != "totp" {
+                return Err(format!("otpPolicyType {t} is not supported (totp)"));
+            }
+            realm.otp_policy_type = t.clone();
+        }
+        if let Some(a) = &self.otp_policy_algorithm {
+            if !matches!(a.as_str(), "HmacSHA1" | "HmacSHA256" | "HmacSHA512") {
+                return Err(format!("otpPolicyAlgorithm {a} is not supported"));
+            }
+            realm.otp_policy_algorithm = a.clone();
+        }
+        if let Some(d) = self.otp_policy_digits {
+            if d != 6 && d != 8 {
+                return Err("otpPolicyDigits must be 6 or 8".into());
+            }
+            realm.otp_policy_digits = d;
+        }
+        if let Some(p) = self.otp_policy_period {
+            if !(10..=300).contains(&p) {
+                return Err("otpPolicyPeriod must be between 10 and 300 seconds".into());
+            }
+            realm.otp_policy_period = p;
+        }
         if self.failure_factor.is_some_and(|f| f < 1) {
             return Err("failureFactor must be at least 1".into());
         }
@@ -198,6 +228,11 @@ pub fn realm_repr(realm: &RealmRecord) -> Value {
         "minimumQuickLoginWaitSeconds": realm.minimum_quick_login_wait_seconds,
         "quickLoginCheckMilliSeconds": realm.quick_login_check_milli_seconds,
         "maxDeltaTimeSeconds": realm.max_delta_time_seconds,
+        "otpPolicyType": realm.otp_policy_type,
+        "otpPolicyAlgorithm": realm.otp_policy_algorithm,
+        "otpPolicyDigits": realm.otp_policy_digits,
+        "otpPolicyPeriod": realm.otp_policy_period,
+        "otpPolicyLookAheadWindow": realm.otp_policy_look_ahead_window,
         "accessTokenLifespan": realm.access_token_lifespan,
         "ssoSessionIdleTimeout": realm.sso_session_idle_timeout,
         "ssoSessionMaxLifespan": realm.sso_session_max_lifespan,

@@ -22,6 +22,10 @@ use super::{
 };
 
 pub const UPDATE_PASSWORD: &str = "UPDATE_PASSWORD";
+pub const CONFIGURE_TOTP: &str = "CONFIGURE_TOTP";
+/// Where a login in progress stands: `otp` (password verified, second factor due) or
+/// `actions` (every factor verified; required actions may be due).
+const STAGE: &str = "stage";
 
 /// The login form for a flow.
 pub fn login_page(
@@ -136,6 +140,8 @@ pub async fn login_action(
     match action {
         "authenticate" => authenticate(app, &page, info, &realm, &mut flow, &fields).await,
         "required-action" => required_action(app, &page, info, &realm, &mut flow, &fields).await,
+        "otp" => otp_step(app, &page, info, &realm, &mut flow, &fields).await,
+        "configure-totp" => configure_totp(app, &page, info, &realm, &mut flow, &fields).await,
         _ => crate::http::ApiError::NotFound.into_response(),
     }
 }
@@ -188,28 +194,252 @@ async fn authenticate(
         }
     };
     let user = authenticated.user;
+    // Remember who authenticated; a new CSRF token for the next form.
+    flow.user_id = Some(user.id.clone());
+    if authenticated.temporary_password {
+        flow.params.insert("temporary_password".into(), "1".into());
+    }
+    let has_otp = app
+        .store
+        .read()
+        .ok()
+        .and_then(|r| r.credentials(&realm.id, &user.id).ok())
+        .is_some_and(|c| c.iter().any(|c| c.kind == "otp"));
+    if has_otp {
+        flow.params.insert(STAGE.into(), "otp".into());
+        flow.csrf_token = new_secret();
+        if let Err(e) = app.store.write(|w| w.put_login_flow(&realm.id, flow)) {
+            return crate::http::ApiError::from(e).into_response();
+        }
+        return otp_page(page, flow, None);
+    }
+    continue_flow(app, page, info, realm, flow, &user)
+}
+
+/// Where a login goes once every factor is verified: the required actions, in order, then
+/// the client.
+fn continue_flow(
+    app: &App,
+    page: &PageCx<'_>,
+    info: &RequestInfo,
+    realm: &RealmRecord,
+    flow: &mut LoginFlowRecord,
+    user: &UserRecord,
+) -> Response {
+    flow.params.insert(STAGE.into(), "actions".into());
     let mut pending: Vec<String> = user.required_actions.clone();
-    if authenticated.temporary_password && !pending.iter().any(|a| a == UPDATE_PASSWORD) {
+    if flow.params.contains_key("temporary_password")
+        && !pending.iter().any(|a| a == UPDATE_PASSWORD)
+    {
         pending.push(UPDATE_PASSWORD.into());
     }
     if pending.is_empty() {
-        return complete(app, page, info, realm, flow, &user);
+        return complete(app, page, info, realm, flow, user);
     }
-    if pending.iter().any(|a| a != UPDATE_PASSWORD) {
-        // Other required actions (OTP set-up, e-mail verification, profile) are not
-        // available yet; refusing is safer than skipping them.
+    flow.csrf_token = new_secret();
+    let response_page = if pending.iter().any(|a| a == UPDATE_PASSWORD) {
+        None
+    } else if pending.iter().any(|a| a == CONFIGURE_TOTP) {
+        let secret = crate::idp::otp::new_secret();
+        flow.params.insert("totp_secret".into(), secret);
+        Some(CONFIGURE_TOTP)
+    } else {
+        // E-mail verification and profile updates are not available yet; refusing is
+        // safer than skipping them.
         return page.error_text(
             StatusCode::FORBIDDEN,
             "Account is not fully set up. Please contact your administrator.",
         );
-    }
-    // Remember who authenticated; a new CSRF token for the next form.
-    flow.user_id = Some(user.id.clone());
-    flow.csrf_token = new_secret();
+    };
     if let Err(e) = app.store.write(|w| w.put_login_flow(&realm.id, flow)) {
         return crate::http::ApiError::from(e).into_response();
     }
-    update_password_page(page, flow, &user.username, None)
+    match response_page {
+        None => update_password_page(page, flow, &user.username, None),
+        Some(_) => configure_totp_page(page, flow, user, None),
+    }
+}
+
+fn otp_page(page: &PageCx, flow: &LoginFlowRecord, error: Option<&str>) -> Response {
+    let mut vars = BTreeMap::new();
+    vars.insert(
+        "action_url",
+        Ctx::from(format!(
+            "/realms/{}/login-actions/otp?flow={}",
+            crate::idp::oidc::encode_segment(&page.realm.name),
+            flow.id
+        )),
+    );
+    vars.insert("csrf_token", Ctx::from(flow.csrf_token.clone()));
+    vars.insert(
+        "error",
+        error
+            .map(|k| Ctx::from(page.msg(k)))
+            .unwrap_or(Ctx::from(())),
+    );
+    page.render(StatusCode::OK, "login/login-otp.html", vars)
+}
+
+fn configure_totp_page(
+    page: &PageCx,
+    flow: &LoginFlowRecord,
+    user: &UserRecord,
+    error: Option<&str>,
+) -> Response {
+    let policy = crate::idp::otp::OtpPolicy::of(page.realm);
+    let secret = flow.params.get("totp_secret").cloned().unwrap_or_default();
+    let issuer = page
+        .realm
+        .display_name
+        .clone()
+        .unwrap_or_else(|| page.realm.name.clone());
+    let uri = crate::idp::otp::otpauth_uri(&issuer, &user.username, &secret, &policy);
+    let mut vars = BTreeMap::new();
+    vars.insert(
+        "action_url",
+        Ctx::from(format!(
+            "/realms/{}/login-actions/configure-totp?flow={}",
+            crate::idp::oidc::encode_segment(&page.realm.name),
+            flow.id
+        )),
+    );
+    vars.insert("csrf_token", Ctx::from(flow.csrf_token.clone()));
+    vars.insert(
+        "qr_data_uri",
+        Ctx::from(crate::idp::otp::qr_data_uri(&uri).unwrap_or_default()),
+    );
+    vars.insert("totp_key", Ctx::from(crate::idp::otp::base32(&secret)));
+    vars.insert("otpauth_uri", Ctx::from(uri));
+    vars.insert("digits", Ctx::from(policy.digits));
+    vars.insert("period", Ctx::from(policy.period));
+    vars.insert("algorithm", Ctx::from(policy.algorithm));
+    vars.insert(
+        "error",
+        error
+            .map(|k| Ctx::from(page.msg(k)))
+            .unwrap_or(Ctx::from(())),
+    );
+    page.render(StatusCode::OK, "login/login-config-totp.html", vars)
+}
+
+/// The user of a flow past its first factor, at `stage`.
+fn flow_user(
+    app: &App,
+    realm: &RealmRecord,
+    flow: &LoginFlowRecord,
+    stage: &str,
+) -> Option<UserRecord> {
+    if flow.params.get(STAGE).map(String::as_str) != Some(stage) {
+        return None;
+    }
+    let id = flow.user_id.as_ref()?;
+    app.store
+        .read()
+        .ok()?
+        .user(&realm.id, id)
+        .ok()
+        .flatten()
+        .filter(|u| u.enabled)
+}
+
+/// `login-actions/otp`: the second factor.
+async fn otp_step(
+    app: &App,
+    page: &PageCx<'_>,
+    info: &RequestInfo,
+    realm: &RealmRecord,
+    flow: &mut LoginFlowRecord,
+    fields: &BTreeMap<String, String>,
+) -> Response {
+    let Some(user) = flow_user(app, realm, flow, "otp") else {
+        return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
+    };
+    let now = app.clock.now_millis();
+    let policy = crate::idp::otp::OtpPolicy::of(realm);
+    let code = fields.get("otp").map(String::as_str).unwrap_or("");
+    let (credentials, locked) = match app.store.read() {
+        Ok(r) => (
+            r.credentials(&realm.id, &user.id).unwrap_or_default(),
+            crate::idp::brute_force::is_locked(&r, realm, &user.id, now).unwrap_or(true),
+        ),
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    };
+    let accepted = !locked
+        && crate::idp::otp::check(&credentials, &policy, code, (now / 1000) as u64)
+            == crate::idp::otp::Check::Accepted;
+    if !accepted {
+        let ip = info.peer.map(|p| p.ip().to_string());
+        let _ = app.store.write(|w| {
+            crate::idp::brute_force::record_failure(w, realm, &user.id, ip.as_deref(), now)
+        });
+        crate::idp::events::record(
+            app,
+            realm,
+            crate::idp::events::Event {
+                kind: "LOGIN_ERROR",
+                client_id: flow.params.get("client_id").map(String::as_str),
+                user_id: Some(&user.id),
+                ip_address: ip.as_deref(),
+                error: Some("invalid_user_credentials"),
+                ..Default::default()
+            },
+        );
+        return otp_page(page, flow, Some("invalidTotpMessage"));
+    }
+    continue_flow(app, page, info, realm, flow, &user)
+}
+
+/// `login-actions/configure-totp`: the CONFIGURE_TOTP required action.
+async fn configure_totp(
+    app: &App,
+    page: &PageCx<'_>,
+    info: &RequestInfo,
+    realm: &RealmRecord,
+    flow: &mut LoginFlowRecord,
+    fields: &BTreeMap<String, String>,
+) -> Response {
+    let Some(user) = flow_user(app, realm, flow, "actions") else {
+        return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
+    };
+    let Some(secret) = flow.params.get("totp_secret").cloned() else {
+        return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
+    };
+    let now = app.clock.now_millis();
+    let policy = crate::idp::otp::OtpPolicy::of(realm);
+    let code = fields.get("totp").map(String::as_str).unwrap_or("");
+    let Some(step) = crate::idp::otp::verify(&policy, &secret, code, (now / 1000) as u64) else {
+        return configure_totp_page(page, flow, &user, Some("invalidTotpMessage"));
+    };
+    let credential =
+        crate::idp::otp::credential(&secret, fields.get("userLabel").cloned(), &policy, now);
+    // The code that proved the set-up cannot log in again.
+    crate::idp::otp::first_use(&credential.id, step);
+    let updated = app.store.write(|w| {
+        let mut u = w
+            .user(&realm.id, &user.id)?
+            .ok_or(crate::store::StoreError::Missing("user"))?;
+        w.put_credential(&realm.id, &u.id, &credential)?;
+        u.required_actions.retain(|a| a != CONFIGURE_TOTP);
+        w.put_user(&realm.id, &u, realm.duplicate_emails_allowed)?;
+        Ok::<_, crate::store::StoreError>(u)
+    });
+    match updated {
+        Ok(u) => {
+            crate::idp::events::record(
+                app,
+                realm,
+                crate::idp::events::Event {
+                    kind: "UPDATE_TOTP",
+                    client_id: flow.params.get("client_id").map(String::as_str),
+                    user_id: Some(&u.id),
+                    ..Default::default()
+                },
+            );
+            flow.params.remove("totp_secret");
+            continue_flow(app, page, info, realm, flow, &u)
+        }
+        Err(e) => crate::http::ApiError::from(e).into_response(),
+    }
 }
 
 async fn required_action(
@@ -220,6 +450,9 @@ async fn required_action(
     flow: &mut LoginFlowRecord,
     fields: &BTreeMap<String, String>,
 ) -> Response {
+    if flow.params.get(STAGE).map(String::as_str) != Some("actions") {
+        return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
+    }
     let Some(user_id) = flow.user_id.clone() else {
         return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
     };
@@ -307,13 +540,10 @@ async fn required_action(
         );
     }
     match updated {
-        Ok(user) if user.required_actions.is_empty() => {
-            complete(app, page, info, realm, flow, &user)
+        Ok(user) => {
+            flow.params.remove("temporary_password");
+            continue_flow(app, page, info, realm, flow, &user)
         }
-        Ok(_) => page.error_text(
-            StatusCode::FORBIDDEN,
-            "Account is not fully set up. Please contact your administrator.",
-        ),
         Err(e) => crate::http::ApiError::from(e).into_response(),
     }
 }

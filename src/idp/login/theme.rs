@@ -22,6 +22,10 @@ const DEFAULT_FILES: &[(&str, &str)] = &[
         include_str!("../../../themes/default/login/login-update-password.html"),
     ),
     (
+        "login/login-config-totp.html",
+        include_str!("../../../themes/default/login/login-config-totp.html"),
+    ),
+    (
         "login/login-otp.html",
         include_str!("../../../themes/default/login/login-otp.html"),
     ),
