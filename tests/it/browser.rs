@@ -885,6 +885,13 @@ fn configure_totp_then_every_login_needs_a_fresh_code() {
     let (status, loc, html) = browser.login(&html, "alice", "Alice-pass-1");
     assert_eq!((status, loc), (200, None));
     let mut form = find_form(&html, "kc-otp-login-form").expect("OTP form");
+    // A reload shows the OTP step again, not a way around it.
+    let (status, _, reloaded) = browser.get(&form.action);
+    assert_eq!(status, 200);
+    assert!(
+        find_form(&reloaded, "kc-otp-login-form").is_some(),
+        "{reloaded}"
+    );
     // The code that completed the set-up cannot be replayed.
     form.set("otp", &setup_code);
     let (status, loc, html) = browser.submit(&form);
@@ -906,4 +913,12 @@ fn configure_totp_then_every_login_needs_a_fresh_code() {
     let r = grant(Some(&code));
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(grant(Some(&code)).status, 401, "replayed code accepted");
+
+    // An administrator removes the authenticator (a lost phone): the password is enough again.
+    let otp_id = otp["id"].as_str().unwrap();
+    let r = api.delete(&format!(
+        "/admin/realms/t/users/{alice}/credentials/{otp_id}"
+    ));
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(grant(None).status, 200);
 }

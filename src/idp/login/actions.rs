@@ -1,5 +1,7 @@
 //! Form posts of a login in progress: `login-actions/authenticate` (username and
-//! password) and `login-actions/required-action` (UPDATE_PASSWORD). Every post must come
+//! password), `login-actions/otp` (the second factor of users with an authenticator), and
+//! the required actions `login-actions/required-action` (UPDATE_PASSWORD) and
+//! `login-actions/configure-totp` (CONFIGURE_TOTP). Every post must come
 //! from the browser that started the flow (the `AUTH_SESSION_ID` cookie) and carry the
 //! flow's CSRF token. A successful login starts a brand-new SSO session (no fixation).
 
@@ -124,8 +126,17 @@ pub async fn login_action(
     }
     if request.method() == Method::GET {
         // A reload of the form page: show the current step again.
-        return match (&flow.user_id, action) {
-            (Some(user_id), "required-action") => update_password_page(&page, &flow, user_id, None),
+        let stage = flow.params.get(STAGE).map(String::as_str).unwrap_or("");
+        return match (flow_user(app, &realm, &flow, stage), stage, action) {
+            (Some(_), "otp", "otp") => otp_page(&page, &flow, None),
+            (Some(user), "actions", "required-action") => {
+                update_password_page(&page, &flow, &user.username, None)
+            }
+            (Some(user), "actions", "configure-totp")
+                if flow.params.contains_key("totp_secret") =>
+            {
+                configure_totp_page(&page, &flow, &user, None)
+            }
             _ => login_page(&page, &flow, None, None),
         };
     }
