@@ -95,6 +95,11 @@ impl App {
         info: RequestInfo,
     ) -> Response {
         let realm = params.realm.as_str();
+        if !info.tls && endpoint.enforces_ssl_required() {
+            if let Some(refusal) = self.https_required(&request, &info, realm) {
+                return refusal;
+            }
+        }
         let oauth =
             |r: Result<Response, error::OAuthError>| r.unwrap_or_else(|e| e.into_response());
         match endpoint {
@@ -138,6 +143,61 @@ impl App {
     }
 }
 
+impl App {
+    /// The realm's `sslRequired` for a plain-HTTP request: `all` refuses every one,
+    /// `external` (the default) those from public addresses, `none` none. Browsers get a
+    /// page, API clients Keycloak's JSON error.
+    fn https_required(
+        &self,
+        request: &Request,
+        info: &RequestInfo,
+        realm: &str,
+    ) -> Option<Response> {
+        let realm = self.store.read().ok()?.realm_by_name(realm).ok()??;
+        let refused = match realm.ssl_required.as_str() {
+            "none" => false,
+            "all" => true,
+            _ => !info.peer.is_some_and(|p| is_local(p.ip())),
+        };
+        if !refused {
+            return None;
+        }
+        let wants_html = request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"));
+        Some(if wants_html {
+            login::PageCx::new(self, &realm, request, None)
+                .error_text(StatusCode::FORBIDDEN, "HTTPS required")
+        } else {
+            json_response(
+                StatusCode::FORBIDDEN,
+                &serde_json::json!({"error": "invalid_request", "error_description": "HTTPS required"}),
+            )
+        })
+    }
+}
+
+/// Loopback and private addresses: what Keycloak's `sslRequired = external` lets through
+/// without TLS.
+pub fn is_local(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
+        }
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_local(std::net::IpAddr::V4(v4)),
+            None => {
+                v6.is_loopback()
+                    || v6.is_unspecified()
+                    || (v6.segments()[0] & 0xfe00) == 0xfc00
+                    || (v6.segments()[0] & 0xffc0) == 0xfe80
+            }
+        },
+    }
+}
+
 /// A JSON response with the given status.
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
     let mut response = Response::new(Bytes::from(body.to_string()));
@@ -165,6 +225,31 @@ pub fn require_method(request: &Request, allowed: &[http::Method]) -> Result<(),
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
+
+    #[test]
+    fn local_addresses_for_ssl_required_external() {
+        for local in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_local(local.parse().unwrap()), "{local}");
+        }
+        for public in [
+            "203.0.113.9",
+            "172.32.0.1",
+            "8.8.8.8",
+            "2001:db8::1",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(!is_local(public.parse().unwrap()), "{public}");
+        }
+    }
 
     fn app() -> (tempfile::TempDir, App) {
         let dir = tempfile::tempdir().unwrap();

@@ -30,6 +30,24 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// Endpoints where credentials, codes or tokens change hands, which the realm's
+    /// `sslRequired` guards (discovery, keys and static resources stay open).
+    pub fn enforces_ssl_required(self) -> bool {
+        matches!(
+            self,
+            Endpoint::Token
+                | Endpoint::UserInfo
+                | Endpoint::Introspect
+                | Endpoint::Revoke
+                | Endpoint::Authorize
+                | Endpoint::Logout
+                | Endpoint::DeviceAuthorization
+                | Endpoint::PushedAuthorization
+                | Endpoint::DevicePage
+                | Endpoint::LoginAction
+        )
+    }
+
     /// The `route` label in metrics.
     pub fn metric_label(self) -> &'static str {
         match self {

@@ -66,15 +66,27 @@ impl Gateway {
         session: &mut Session,
         endpoint: Endpoint,
         params: &Params,
+        client_ip: Option<std::net::IpAddr>,
     ) -> Result<()> {
         let response = match self.read_body(session).await? {
             Err(e) => e.into_response(),
             Ok(body) => {
                 let parts = session.req_header().as_owned_parts();
                 let request = http::Request::from_parts(parts, body);
+                let peer = session.client_addr().and_then(|a| a.as_inet()).copied();
+                let own_tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+                let proto = session
+                    .req_header()
+                    .headers
+                    .get("x-forwarded-proto")
+                    .and_then(|v| v.to_str().ok());
                 let info = RequestInfo {
-                    peer: session.client_addr().and_then(|a| a.as_inet()).copied(),
-                    tls: session.digest().is_some_and(|d| d.ssl_digest.is_some()),
+                    // The client as the trusted proxies report it, for events and lockouts.
+                    peer: match (client_ip, peer) {
+                        (Some(ip), Some(p)) => Some(std::net::SocketAddr::new(ip, p.port())),
+                        _ => peer,
+                    },
+                    tls: self.routes.arrived_over_tls(own_tls, peer, proto),
                 };
                 self.app.handle(endpoint, params, request, info).await
             }
@@ -163,7 +175,7 @@ impl ProxyHttp for Gateway {
         }
         if let Some((endpoint, params)) = self.app.route(&normalised) {
             ctx.route = endpoint.metric_label();
-            self.serve_local(session, endpoint, &params).await?;
+            self.serve_local(session, endpoint, &params, ip).await?;
             return Ok(true);
         }
         let host = request_host(session);

@@ -133,6 +133,21 @@ impl RouteTable {
         Some(peer)
     }
 
+    /// Whether the request came over TLS: our own TLS, or a trusted proxy's
+    /// `X-Forwarded-Proto: https` (the proxy terminated it).
+    pub fn arrived_over_tls(
+        &self,
+        own_tls: bool,
+        peer: Option<SocketAddr>,
+        forwarded_proto: Option<&str>,
+    ) -> bool {
+        own_tls
+            || peer.is_some_and(|p| self.trusted.iter().any(|n| n.contains(&p.ip())))
+                && forwarded_proto
+                    .and_then(|v| v.split(',').next())
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+    }
+
     /// The global allow/deny rules.
     pub fn globally_permitted(&self, ip: IpAddr) -> bool {
         permitted(ip, &self.allow, &self.deny)

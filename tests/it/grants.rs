@@ -1,11 +1,11 @@
 //! The less common grants and client authentications: device code, offline tokens,
 //! `client_secret_jwt` and `private_key_jwt`.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::api::{claims, Api};
 use crate::browser::{find_form, Browser};
-use crate::harness::TestServer;
+use crate::harness::{Options, TestServer};
 
 fn client_uuid(api: &Api, realm: &str, client_id: &str) -> String {
     api.get(&format!(
@@ -263,4 +263,105 @@ fn r_refresh(api: &Api, secret: &str, refresh: &str) -> String {
     );
     assert_eq!(r.status, 200, "{}", r.text);
     r.body["refresh_token"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn realm_ssl_required_guards_plain_http() {
+    // The loopback test client is a trusted proxy; the client it forwards for decides.
+    let server = TestServer::start_with(Options {
+        extra_config: "[proxy]\ntrusted_proxies = [\"127.0.0.1/32\"]\n".into(),
+        ..Default::default()
+    });
+    let api = Api::admin(&server);
+    let (secret, _) = api.setup_realm("s");
+    let client = server.client();
+    let form = [
+        ("grant_type", "password"),
+        ("client_id", "app"),
+        ("client_secret", secret.as_str()),
+        ("username", "alice"),
+        ("password", "Alice-pass-1"),
+    ];
+    let token = |https: bool, headers: &[(&str, &str)]| {
+        let path = "/realms/s/protocol/openid-connect/token";
+        let url = if https {
+            server.https_url(path)
+        } else {
+            server.http_url(path)
+        };
+        let mut request = client.post(url).form(&form);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let r = request.send().unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().unwrap())
+    };
+    // `external` (the default): local clients may use plain HTTP, public ones may not.
+    assert_eq!(token(false, &[]).0, 200);
+    let (status, body) = token(false, &[("x-forwarded-for", "203.0.113.9")]);
+    assert_eq!(status, 403, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    assert_eq!(body["error_description"], "HTTPS required");
+    // The trusted proxy terminated TLS.
+    let forwarded = [
+        ("x-forwarded-for", "203.0.113.9"),
+        ("x-forwarded-proto", "https"),
+    ];
+    assert_eq!(token(false, &forwarded).0, 200);
+    assert_eq!(token(true, &[("x-forwarded-for", "203.0.113.9")]).0, 200);
+    // Browsers get a page.
+    let r = client
+        .get(server.http_url(
+            "/realms/s/protocol/openid-connect/auth?client_id=app&response_type=code&redirect_uri=http://localhost:3000/cb",
+        ))
+        .header("accept", "text/html")
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(r.text().unwrap().contains("HTTPS required"));
+    // Discovery stays reachable.
+    let r = client
+        .get(server.http_url("/realms/s/.well-known/openid-configuration"))
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    // `all`: even local plain HTTP is refused; TLS works.
+    let r = api.put("/admin/realms/s", &json!({"sslRequired": "all"}));
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(token(false, &[]).0, 403);
+    assert_eq!(token(true, &[]).0, 200);
+    // Only a trusted proxy's X-Forwarded-Proto counts: an untrusted peer's is ignored
+    // (here the peer is trusted, so the header is believed).
+    assert_eq!(token(false, &[("x-forwarded-proto", "https")]).0, 200);
+
+    // `none`: plain HTTP from anywhere.
+    let r = api.put("/admin/realms/s", &json!({"sslRequired": "none"}));
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(token(false, &[("x-forwarded-for", "203.0.113.9")]).0, 200);
+}
+
+#[test]
+fn forwarded_proto_from_an_untrusted_peer_is_ignored() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let (secret, _) = api.setup_realm("s");
+    let r = api.put("/admin/realms/s", &json!({"sslRequired": "all"}));
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = server
+        .client()
+        .post(server.http_url("/realms/s/protocol/openid-connect/token"))
+        .header("x-forwarded-proto", "https")
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "app"),
+            ("client_secret", secret.as_str()),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
 }
