@@ -96,7 +96,13 @@ impl App {
     ) -> Response {
         let realm = params.realm.as_str();
         if !info.tls && endpoint.enforces_ssl_required() {
-            if let Some(refusal) = self.https_required(&request, &info, realm) {
+            // The admin API follows the master realm, whose tokens it accepts.
+            let guard = if endpoint == Endpoint::Admin {
+                "master"
+            } else {
+                realm
+            };
+            if let Some(refusal) = self.https_required(&request, &info, guard) {
                 return refusal;
             }
         }

@@ -31,7 +31,8 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Endpoints where credentials, codes or tokens change hands, which the realm's
-    /// `sslRequired` guards (discovery, keys and static resources stay open).
+    /// `sslRequired` guards (the admin API: the master realm's); discovery, keys and static
+    /// resources stay open.
     pub fn enforces_ssl_required(self) -> bool {
         matches!(
             self,
@@ -45,6 +46,7 @@ impl Endpoint {
                 | Endpoint::PushedAuthorization
                 | Endpoint::DevicePage
                 | Endpoint::LoginAction
+                | Endpoint::Admin
         )
     }
 

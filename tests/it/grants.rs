@@ -339,6 +339,21 @@ fn realm_ssl_required_guards_plain_http() {
     // (here the peer is trusted, so the header is believed).
     assert_eq!(token(false, &[("x-forwarded-proto", "https")]).0, 200);
 
+    // The admin API follows the master realm (`external` by default).
+    let r = client
+        .get(server.http_url("/admin/realms/s"))
+        .bearer_auth(api.token.as_deref().unwrap())
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = client
+        .get(server.http_url("/admin/realms/s"))
+        .bearer_auth(api.token.as_deref().unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "a local administrator");
+
     // `none`: plain HTTP from anywhere.
     let r = api.put("/admin/realms/s", &json!({"sslRequired": "none"}));
     assert_eq!(r.status, 204, "{}", r.text);
