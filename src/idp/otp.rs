@@ -75,12 +75,17 @@ pub fn code(policy: &OtpPolicy, secret: &str, time_secs: u64) -> Option<String> 
 }
 
 /// The time step a code is valid for (within the look-ahead window), if any.
+///
+/// Clients that send the code as a number (python-keycloak's `totp: int`) lose its leading
+/// zeros; they are put back.
 pub fn verify(policy: &OtpPolicy, secret: &str, code: &str, time_secs: u64) -> Option<u64> {
     let code = code.trim();
-    if code.len() != usize::from(policy.digits) || !code.chars().all(|c| c.is_ascii_digit()) {
+    let digits = usize::from(policy.digits);
+    if code.is_empty() || code.len() > digits || !code.chars().all(|c| c.is_ascii_digit()) {
         return None;
     }
-    totp(policy, secret)?.check(code, time_secs)
+    let code = format!("{code:0>digits$}");
+    totp(policy, secret)?.check(&code, time_secs)
 }
 
 /// Record that a credential's code for `step` was used; `false` if it already was.
@@ -255,6 +260,16 @@ mod tests {
             );
             assert!(verify(&policy, secret, expected, time).is_some());
         }
+        // "07081804" sent as the number 7081804.
+        let policy = OtpPolicy {
+            algorithm: "HmacSHA1",
+            digits: 8,
+            period: 30,
+            look_ahead: 0,
+        };
+        assert!(verify(&policy, "12345678901234567890", "7081804", 1111111109).is_some());
+        assert!(verify(&policy, "12345678901234567890", "", 1111111109).is_none());
+        assert!(verify(&policy, "12345678901234567890", "107081804", 1111111109).is_none());
     }
 
     #[test]

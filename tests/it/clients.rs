@@ -106,7 +106,20 @@ fn python_keycloak_openid_password_refresh_userinfo_decode() {
     let server = TestServer::start();
     let api = Api::admin(&server);
     let (secret, _) = api.setup_realm("pk");
-    run(
+    // A user whose authenticator was imported in Keycloak's credential layout.
+    let otp_secret = "py-otp-secret-0123456";
+    let r = api.post(
+        "/admin/realms/pk/users",
+        &serde_json::json!({"username": "olga", "enabled": true, "credentials": [
+            {"type": "password", "value": "Olga-pass-1"},
+            {"type": "otp", "userLabel": "phone",
+             "secretData": serde_json::json!({"value": otp_secret}).to_string(),
+             "credentialData": serde_json::json!({"subType": "totp", "digits": 6, "counter": 0,
+                 "period": 30, "algorithm": "HmacSHA1"}).to_string()}
+        ]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let result = run(
         &python(),
         "python_keycloak_flow.py",
         &[
@@ -116,7 +129,14 @@ fn python_keycloak_openid_password_refresh_userinfo_decode() {
             ("CLIENT_SECRET", secret),
             ("USERNAME", "alice".into()),
             ("PASSWORD", "Alice-pass-1".into()),
+            ("OTP_USERNAME", "olga".into()),
+            ("OTP_PASSWORD", "Olga-pass-1".into()),
+            ("OTP_SECRET", otp_secret.into()),
         ],
+    );
+    assert_eq!(
+        result["steps"]["password_grant_with_totp"]["replayed"], 401,
+        "{result}"
     );
 }
 
