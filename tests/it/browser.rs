@@ -867,6 +867,7 @@ fn configure_totp_then_every_login_needs_a_fresh_code() {
     // Stored in Keycloak's credential layout; the action is done.
     let user: Value = api.get(&format!("/admin/realms/t/users/{alice}")).body;
     assert_eq!(user["requiredActions"], json!([]));
+    assert_eq!(user["totp"], true);
     let creds: Value = api
         .get(&format!("/admin/realms/t/users/{alice}/credentials"))
         .body;
