@@ -7,7 +7,7 @@ use crate::clock::Clock;
 use crate::crypto::password::{hash_password, Argon2Params, PasswordError};
 use crate::crypto::random_id;
 use crate::idp::realm::{self, RealmError};
-use crate::store::{Conflict, CredentialRecord, RealmRecord, Store, StoreError, UserRecord};
+use crate::store::{Conflict, RealmRecord, Store, StoreError, UserRecord};
 
 pub const MASTER_REALM: &str = "master";
 pub const ADMIN_ROLE: &str = "admin";
@@ -90,19 +90,7 @@ pub fn create_admin(
             }
             other => other.into(),
         })?;
-        w.put_credential(
-            &realm.id,
-            &user_id,
-            &CredentialRecord {
-                id: random_id(),
-                kind: "password".into(),
-                created_date: now,
-                secret_data: hashed.secret_data.clone(),
-                credential_data: hashed.credential_data.clone(),
-                priority: 10,
-                ..Default::default()
-            },
-        )?;
+        w.put_credential(&realm.id, &user_id, &hashed.credential(now))?;
         w.grant_user_role(&realm.id, &user_id, &role.id)?;
         Ok(user_id)
     })

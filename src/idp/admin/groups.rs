@@ -157,24 +157,15 @@ pub fn create_tree(
         StoreError::Conflict(_) => conflict(parent, name),
         other => store_error(other),
     })?;
-    for role in input.realm_roles.iter().flatten() {
-        let r = w
-            .role_by_name(&realm.id, &realm.id, role)?
-            .ok_or_else(|| AdminError::NotFound(format!("Role not found: {role}")))?;
-        w.grant_group_role(&realm.id, &group.id, &r.id)
+    let roles = super::roles::named_role_ids(
+        w,
+        &realm.id,
+        input.realm_roles.as_deref(),
+        input.client_roles.as_ref(),
+    )?;
+    for role_id in &roles {
+        w.grant_group_role(&realm.id, &group.id, role_id)
             .map_err(store_error)?;
-    }
-    for (client_id, roles) in input.client_roles.iter().flatten() {
-        let client = w
-            .client_by_client_id(&realm.id, client_id)?
-            .ok_or_else(|| AdminError::NotFound(format!("Client not found: {client_id}")))?;
-        for role in roles {
-            let r = w
-                .role_by_name(&realm.id, &client.id, role)?
-                .ok_or_else(|| AdminError::NotFound(format!("Role not found: {role}")))?;
-            w.grant_group_role(&realm.id, &group.id, &r.id)
-                .map_err(store_error)?;
-        }
     }
     for sub in input.sub_groups.iter().flatten() {
         create_tree(w, realm, Some(&group.id), sub)?;

@@ -13,6 +13,36 @@ use crate::store::{RealmRecord, RoleRecord, StoreError, Write};
 use super::repr::{role_repr, user_repr, RoleInput};
 use super::{method_not_allowed, no_content, ok, store_error, Cx, Permission};
 
+/// The ids of a representation's `realmRoles` and `clientRoles` (keyed by `clientId`); a
+/// role or client that does not exist is a 404 naming it.
+pub fn named_role_ids(
+    w: &Write,
+    realm_id: &str,
+    realm_roles: Option<&[String]>,
+    client_roles: Option<&std::collections::BTreeMap<String, Vec<String>>>,
+) -> Result<Vec<String>, AdminError> {
+    let missing = |role: &str| AdminError::NotFound(format!("Role not found: {role}"));
+    let mut ids = Vec::new();
+    for role in realm_roles.into_iter().flatten() {
+        let r = w
+            .role_by_name(realm_id, realm_id, role)?
+            .ok_or_else(|| missing(role))?;
+        ids.push(r.id);
+    }
+    for (client_id, roles) in client_roles.into_iter().flatten() {
+        let client = w
+            .client_by_client_id(realm_id, client_id)?
+            .ok_or_else(|| AdminError::NotFound(format!("Client not found: {client_id}")))?;
+        for role in roles {
+            let r = w
+                .role_by_name(realm_id, &client.id, role)?
+                .ok_or_else(|| missing(role))?;
+            ids.push(r.id);
+        }
+    }
+    Ok(ids)
+}
+
 /// Which roles a route is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Container {

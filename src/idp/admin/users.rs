@@ -131,24 +131,15 @@ fn create_with(
         w.put_credential(&realm.id, &user.id, c)
             .map_err(store_error)?;
     }
-    for name in input.realm_roles.iter().flatten() {
-        let role = w
-            .role_by_name(&realm.id, &realm.id, name)?
-            .ok_or_else(|| AdminError::NotFound(format!("Role not found: {name}")))?;
-        w.grant_user_role(&realm.id, &user.id, &role.id)
+    let roles = super::roles::named_role_ids(
+        w,
+        &realm.id,
+        input.realm_roles.as_deref(),
+        input.client_roles.as_ref(),
+    )?;
+    for role_id in &roles {
+        w.grant_user_role(&realm.id, &user.id, role_id)
             .map_err(store_error)?;
-    }
-    for (client_id, names) in input.client_roles.iter().flatten() {
-        let client = w
-            .client_by_client_id(&realm.id, client_id)?
-            .ok_or_else(|| AdminError::NotFound(format!("Client not found: {client_id}")))?;
-        for name in names {
-            let role = w
-                .role_by_name(&realm.id, &client.id, name)?
-                .ok_or_else(|| AdminError::NotFound(format!("Role not found: {name}")))?;
-            w.grant_user_role(&realm.id, &user.id, &role.id)
-                .map_err(store_error)?;
-        }
     }
     for path in input.groups.iter().flatten() {
         let group = super::groups::find_by_path(w, &realm.id, path)?

@@ -11,12 +11,11 @@ use http::{Method, StatusCode};
 use minijinja::Value as Ctx;
 
 use crate::crypto::password::hash_password;
-use crate::crypto::random_id;
 use crate::http::{App, Request, RequestInfo, Response};
 use crate::idp::authn::{authenticate_password, AuthnFailure};
 use crate::idp::oidc::issuer;
 use crate::idp::sessions::new_session;
-use crate::store::{CredentialRecord, LoginFlowRecord, RealmRecord, UserRecord};
+use crate::store::{LoginFlowRecord, RealmRecord, UserRecord};
 
 use super::authorize::{issue_code, login_vars};
 use super::{
@@ -50,23 +49,12 @@ fn update_password_page(
     username: &str,
     error_key: Option<&str>,
 ) -> Response {
-    let mut vars = BTreeMap::new();
-    vars.insert(
-        "action_url",
-        Ctx::from(format!(
-            "/realms/{}/login-actions/required-action?flow={}",
-            crate::idp::oidc::encode_segment(&page.realm.name),
-            flow.id
-        )),
+    let mut vars = page.form_vars(
+        "login-actions/required-action",
+        flow,
+        error_key.map(|k| page.msg(k)),
     );
-    vars.insert("csrf_token", Ctx::from(flow.csrf_token.clone()));
     vars.insert("username", Ctx::from(username.to_string()));
-    vars.insert(
-        "error",
-        error_key
-            .map(|k| Ctx::from(page.msg(k)))
-            .unwrap_or(Ctx::from(())),
-    );
     page.render(StatusCode::OK, "login/login-update-password.html", vars)
 }
 
@@ -272,22 +260,7 @@ fn continue_flow(
 }
 
 fn otp_page(page: &PageCx, flow: &LoginFlowRecord, error: Option<&str>) -> Response {
-    let mut vars = BTreeMap::new();
-    vars.insert(
-        "action_url",
-        Ctx::from(format!(
-            "/realms/{}/login-actions/otp?flow={}",
-            crate::idp::oidc::encode_segment(&page.realm.name),
-            flow.id
-        )),
-    );
-    vars.insert("csrf_token", Ctx::from(flow.csrf_token.clone()));
-    vars.insert(
-        "error",
-        error
-            .map(|k| Ctx::from(page.msg(k)))
-            .unwrap_or(Ctx::from(())),
-    );
+    let vars = page.form_vars("login-actions/otp", flow, error.map(|k| page.msg(k)));
     page.render(StatusCode::OK, "login/login-otp.html", vars)
 }
 
@@ -305,16 +278,11 @@ fn configure_totp_page(
         .clone()
         .unwrap_or_else(|| page.realm.name.clone());
     let uri = crate::idp::otp::otpauth_uri(&issuer, &user.username, &secret, &policy);
-    let mut vars = BTreeMap::new();
-    vars.insert(
-        "action_url",
-        Ctx::from(format!(
-            "/realms/{}/login-actions/configure-totp?flow={}",
-            crate::idp::oidc::encode_segment(&page.realm.name),
-            flow.id
-        )),
+    let mut vars = page.form_vars(
+        "login-actions/configure-totp",
+        flow,
+        error.map(|k| page.msg(k)),
     );
-    vars.insert("csrf_token", Ctx::from(flow.csrf_token.clone()));
     vars.insert(
         "qr_data_uri",
         Ctx::from(crate::idp::otp::qr_data_uri(&uri).unwrap_or_default()),
@@ -324,12 +292,6 @@ fn configure_totp_page(
     vars.insert("digits", Ctx::from(policy.digits));
     vars.insert("period", Ctx::from(policy.period));
     vars.insert("algorithm", Ctx::from(policy.algorithm));
-    vars.insert(
-        "error",
-        error
-            .map(|k| Ctx::from(page.msg(k)))
-            .unwrap_or(Ctx::from(())),
-    );
     page.render(StatusCode::OK, "login/login-config-totp.html", vars)
 }
 
@@ -523,15 +485,7 @@ async fn required_action(
             w,
             &realm.id,
             &user_id,
-            &CredentialRecord {
-                id: random_id(),
-                kind: "password".into(),
-                created_date: now,
-                secret_data: hashed.secret_data.clone(),
-                credential_data: hashed.credential_data.clone(),
-                priority: 10,
-                ..Default::default()
-            },
+            &hashed.credential(now),
             history,
         )?;
         user.required_actions.retain(|a| a != UPDATE_PASSWORD);

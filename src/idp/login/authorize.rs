@@ -351,16 +351,7 @@ pub fn login_vars(
     error: Option<&str>,
 ) -> BTreeMap<&'static str, Ctx> {
     let realm = page.realm;
-    let mut vars = BTreeMap::new();
-    vars.insert(
-        "action_url",
-        Ctx::from(format!(
-            "/realms/{}/login-actions/authenticate?flow={}",
-            crate::idp::oidc::encode_segment(&realm.name),
-            flow.id
-        )),
-    );
-    vars.insert("csrf_token", Ctx::from(flow.csrf_token.clone()));
+    let mut vars = page.form_vars("login-actions/authenticate", flow, error.map(String::from));
     vars.insert(
         "username",
         Ctx::from(
@@ -369,12 +360,6 @@ pub fn login_vars(
                 .or_else(|| flow.params.get("login_hint").cloned())
                 .unwrap_or_default(),
         ),
-    );
-    vars.insert(
-        "error",
-        error
-            .map(|e| Ctx::from(e.to_string()))
-            .unwrap_or(Ctx::from(())),
     );
     vars.insert(
         "login_with_email_allowed",

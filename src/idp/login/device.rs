@@ -24,23 +24,8 @@ fn device_form(
     user_code: &str,
     error_key: Option<&str>,
 ) -> Response {
-    let mut vars = BTreeMap::new();
-    vars.insert(
-        "action_url",
-        Ctx::from(format!(
-            "/realms/{}/device?flow={}",
-            crate::idp::oidc::encode_segment(&page.realm.name),
-            flow.id
-        )),
-    );
-    vars.insert("csrf_token", Ctx::from(flow.csrf_token.clone()));
+    let mut vars = page.form_vars("device", flow, error_key.map(|k| page.msg(k)));
     vars.insert("user_code", Ctx::from(user_code.to_string()));
-    vars.insert(
-        "error",
-        error_key
-            .map(|k| Ctx::from(page.msg(k)))
-            .unwrap_or(Ctx::from(())),
-    );
     page.render(StatusCode::OK, "login/device.html", vars)
 }
 

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::crypto::{constant_time_eq, random_token};
 use crate::http::{App, Request, RequestInfo, Response};
-use crate::store::{RealmRecord, SessionRecord};
+use crate::store::{LoginFlowRecord, RealmRecord, SessionRecord};
 
 pub use actions::login_action;
 pub use authorize::authorize;
@@ -282,6 +282,29 @@ impl<'a> PageCx<'a> {
                 )
             }
         }
+    }
+
+    /// The variables of every form page of a flow: where it posts
+    /// (`/realms/{realm}/{path}?flow=...`), the flow's CSRF token and the error to show
+    /// (already translated), if any.
+    pub fn form_vars(
+        &self,
+        path: &str,
+        flow: &LoginFlowRecord,
+        error: Option<String>,
+    ) -> BTreeMap<&'static str, Ctx> {
+        let mut vars = BTreeMap::new();
+        vars.insert(
+            "action_url",
+            Ctx::from(format!(
+                "/realms/{}/{path}?flow={}",
+                crate::idp::oidc::encode_segment(&self.realm.name),
+                flow.id
+            )),
+        );
+        vars.insert("csrf_token", Ctx::from(flow.csrf_token.clone()));
+        vars.insert("error", error.map(Ctx::from).unwrap_or(Ctx::from(())));
+        vars
     }
 
     /// The error page; never redirects anywhere.
