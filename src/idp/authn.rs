@@ -9,7 +9,7 @@ use crate::crypto::password::{
 };
 use crate::http::App;
 use crate::idp::brute_force;
-use crate::store::{Read, RealmRecord, StoreError, UserRecord};
+use crate::store::{CredentialRecord, Read, RealmRecord, StoreError, UserRecord};
 
 /// Why a password login failed. Callers show one message for `Invalid` whatever the cause.
 #[derive(Debug, PartialEq, Eq)]
@@ -28,6 +28,35 @@ pub struct Authenticated {
     pub user: UserRecord,
     /// The password was set as temporary: UPDATE_PASSWORD is due.
     pub temporary_password: bool,
+    /// The user's authenticators: when there are any, the login is not complete until one
+    /// of their codes is verified (and brute-force failures are kept until then).
+    pub otp_credentials: Vec<CredentialRecord>,
+}
+
+/// Check the one-time code of a user whose password was right (`credentials`: their OTP
+/// credentials). A locked user's code is refused. A wrong code counts towards brute-force
+/// protection like a wrong password; a right one completes the login, which clears the count.
+pub fn verify_second_factor(
+    app: &App,
+    realm: &RealmRecord,
+    user_id: &str,
+    credentials: &[CredentialRecord],
+    code: &str,
+    ip: Option<&str>,
+) -> Result<bool, StoreError> {
+    let now = app.clock.now_millis();
+    let policy = crate::idp::otp::OtpPolicy::of(realm);
+    let locked = brute_force::is_locked(&app.store.read()?, realm, user_id, now)?;
+    let accepted =
+        !locked && crate::idp::otp::check(credentials, &policy, code, (now / 1000) as u64);
+    app.store.write(|w| {
+        if accepted {
+            brute_force::record_success(w, realm, user_id)
+        } else {
+            brute_force::record_failure(w, realm, user_id, ip, now)
+        }
+    })?;
+    Ok(accepted)
 }
 
 /// A hash of nothing in particular, verified when the user does not exist.
@@ -74,22 +103,23 @@ pub async fn authenticate_password(
     ip: Option<&str>,
 ) -> Result<Result<Authenticated, AuthnFailure>, StoreError> {
     let now = app.clock.now_millis();
-    let (user, stored_record, locked) = {
+    let (user, stored_record, otp_credentials, locked) = {
         let read = app.store.read()?;
         let user = find_user(&read, realm, login)?;
         let locked = match &user {
             Some(u) => brute_force::is_locked(&read, realm, &u.id, now)?,
             None => false,
         };
-        let stored = match &user {
+        let (passwords, otp): (Vec<_>, Vec<_>) = match &user {
             Some(u) => read
                 .credentials(&realm.id, &u.id)?
                 .into_iter()
-                .filter(|c| c.kind == "password")
-                .max_by_key(|c| c.created_date),
-            None => None,
+                .filter(|c| c.kind == "password" || c.kind == "otp")
+                .partition(|c| c.kind == "password"),
+            None => Default::default(),
         };
-        (user, stored, locked)
+        let stored = passwords.into_iter().max_by_key(|c| c.created_date);
+        (user, stored, otp, locked)
     };
     let temporary = stored_record.as_ref().is_some_and(|c| c.temporary);
     let hashed = stored_record.as_ref().map(|c| HashedPassword {
@@ -128,8 +158,10 @@ pub async fn authenticate_password(
     }
     if let Some(u) = &user {
         let result = app.store.write(|w| {
-            if verified {
+            if verified && otp_credentials.is_empty() {
                 brute_force::record_success(w, realm, &u.id)
+            } else if verified {
+                Ok(())
             } else {
                 brute_force::record_failure(w, realm, &u.id, ip, now)
             }
@@ -146,6 +178,7 @@ pub async fn authenticate_password(
             Ok(Ok(Authenticated {
                 user,
                 temporary_password: temporary,
+                otp_credentials,
             }))
         }
         _ => Ok(Err(AuthnFailure::Invalid)),

@@ -184,36 +184,18 @@ pub fn credential(
     }
 }
 
-/// The outcome of checking a user's second factor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Check {
-    /// The user has no OTP credential.
-    NotConfigured,
-    Accepted,
-    Rejected,
-}
-
-/// Check `code` against every OTP credential of a user; a code is accepted once.
+/// Whether `code` is right for one of a user's OTP credentials (it is then used up).
 pub fn check(
     credentials: &[CredentialRecord],
     policy: &OtpPolicy,
     code: &str,
     time_secs: u64,
-) -> Check {
-    let mut otp = credentials.iter().filter(|c| c.kind == "otp").peekable();
-    if otp.peek().is_none() {
-        return Check::NotConfigured;
-    }
-    let accepted = otp.any(|c| {
+) -> bool {
+    credentials.iter().filter(|c| c.kind == "otp").any(|c| {
         secret_of(c)
             .and_then(|secret| verify(policy, &secret, code, time_secs))
             .is_some_and(|step| first_use(&c.id, step))
-    });
-    if accepted {
-        Check::Accepted
-    } else {
-        Check::Rejected
-    }
+    })
 }
 
 /// The secret of a stored OTP credential.

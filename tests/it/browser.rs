@@ -923,3 +923,97 @@ fn configure_totp_then_every_login_needs_a_fresh_code() {
     assert_eq!(r.status, 204, "{}", r.text);
     assert_eq!(grant(None).status, 200);
 }
+
+#[test]
+fn otp_policy_is_validated_and_wrong_codes_lock_the_account() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let (secret, alice) = api.setup_realm("t");
+    for bad in [
+        json!({"otpPolicyDigits": 7}),
+        json!({"otpPolicyAlgorithm": "HmacMD5"}),
+        json!({"otpPolicyPeriod": 5}),
+        json!({"otpPolicyType": "hotp"}),
+    ] {
+        let r = api.put("/admin/realms/t", &bad);
+        assert_eq!(r.status, 400, "{bad}: {}", r.text);
+        assert!(r.body.is_object(), "a JSON error for {bad}");
+    }
+    let r = api.put(
+        "/admin/realms/t",
+        &json!({"otpPolicyDigits": 8, "otpPolicyAlgorithm": "HmacSHA256",
+                "bruteForceProtected": true, "failureFactor": 2, "waitIncrementSeconds": 600}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    let realm: Value = api.get("/admin/realms/t").body;
+    assert_eq!(realm["otpPolicyDigits"], 8);
+    assert_eq!(realm["otpPolicyAlgorithm"], "HmacSHA256");
+
+    let r = api.put(
+        "/admin/realms/t/events/config",
+        &json!({"eventsEnabled": true}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+
+    // The set-up page follows the policy; its GET reload shows the same key.
+    let r = api.put(
+        &format!("/admin/realms/t/users/{alice}"),
+        &json!({"requiredActions": ["CONFIGURE_TOTP"]}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    let browser = Browser::new(&server);
+    let (_, _, html) = browser.get(&browser.auth_url("t", "app", &[]));
+    let (_, _, html) = browser.login(&html, "alice", "Alice-pass-1");
+    assert!(html.contains("8 / 30s / HmacSHA256"), "{html}");
+    let key = totp_secret_from_page(&html);
+    let form = find_form(&html, "kc-totp-settings-form").unwrap();
+    let (status, _, reloaded) = browser.get(&form.action);
+    assert_eq!(status, 200);
+    assert_eq!(totp_secret_from_page(&reloaded), key);
+    let policy = portcullis::idp::otp::OtpPolicy {
+        algorithm: "HmacSHA256",
+        digits: 8,
+        period: 30,
+        look_ahead: 1,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut form = find_form(&reloaded, "kc-totp-settings-form").unwrap();
+    form.set(
+        "totp",
+        &portcullis::idp::otp::code(&policy, &key, now).unwrap(),
+    );
+    let (status, loc, _) = browser.submit(&form);
+    assert_eq!(status, 302, "set-up with an 8-digit SHA-256 code");
+    assert!(param(&loc.unwrap(), "code").is_some());
+    let events: Value = api.get("/admin/realms/t/events?type=UPDATE_TOTP").body;
+    assert_eq!(events.as_array().map(Vec::len), Some(1), "{events}");
+
+    // Two wrong codes lock the account: then even a right code is refused.
+    let grant = |otp: &str| {
+        api.token(
+            "t",
+            &[
+                ("grant_type", "password"),
+                ("client_id", "app"),
+                ("client_secret", secret.as_str()),
+                ("username", "alice"),
+                ("password", "Alice-pass-1"),
+                ("otp", otp),
+            ],
+        )
+        .status
+    };
+    assert_eq!(grant("00000000"), 401);
+    assert_eq!(grant("11111111"), 401);
+    let next = portcullis::idp::otp::code(&policy, &key, now + 30).unwrap();
+    assert_eq!(grant(&next), 401, "locked");
+    let status: Value = api
+        .get(&format!(
+            "/admin/realms/t/attack-detection/brute-force/users/{alice}"
+        ))
+        .body;
+    assert_eq!(status["disabled"], true);
+}

@@ -198,12 +198,7 @@ async fn authenticate(
     if authenticated.temporary_password {
         flow.params.insert("temporary_password".into(), "1".into());
     }
-    let has_otp = app
-        .store
-        .read()
-        .ok()
-        .and_then(|r| r.credentials(&realm.id, &user.id).ok())
-        .is_some_and(|c| c.iter().any(|c| c.kind == "otp"));
+    let has_otp = !authenticated.otp_credentials.is_empty();
     if has_otp {
         flow.params.insert(STAGE.into(), "otp".into());
         flow.csrf_token = new_secret();
@@ -327,24 +322,27 @@ async fn otp_step(
     let Some(user) = flow_user(app, realm, flow, "otp") else {
         return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
     };
-    let now = app.clock.now_millis();
-    let policy = crate::idp::otp::OtpPolicy::of(realm);
     let code = fields.get("otp").map(String::as_str).unwrap_or("");
-    let (credentials, locked) = match app.store.read() {
-        Ok(r) => (
-            r.credentials(&realm.id, &user.id).unwrap_or_default(),
-            crate::idp::brute_force::is_locked(&r, realm, &user.id, now).unwrap_or(true),
-        ),
+    let ip = info.peer.map(|p| p.ip().to_string());
+    let accepted = app
+        .store
+        .read()
+        .and_then(|r| r.credentials(&realm.id, &user.id))
+        .and_then(|credentials| {
+            crate::idp::authn::verify_second_factor(
+                app,
+                realm,
+                &user.id,
+                &credentials,
+                code,
+                ip.as_deref(),
+            )
+        });
+    let accepted = match accepted {
+        Ok(a) => a,
         Err(e) => return crate::http::ApiError::from(e).into_response(),
     };
-    let accepted = !locked
-        && crate::idp::otp::check(&credentials, &policy, code, (now / 1000) as u64)
-            == crate::idp::otp::Check::Accepted;
     if !accepted {
-        let ip = info.peer.map(|p| p.ip().to_string());
-        let _ = app.store.write(|w| {
-            crate::idp::brute_force::record_failure(w, realm, &user.id, ip.as_deref(), now)
-        });
         crate::idp::events::record(
             app,
             realm,

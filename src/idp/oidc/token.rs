@@ -247,28 +247,23 @@ impl Grant<'_> {
         }
         // A user with an authenticator must also send its code (`otp`, or `totp` as older
         // Keycloak clients do); a wrong code counts as a failed login.
-        let credentials = self
-            .app
-            .store
-            .read()?
-            .credentials(&self.realm.id, &authenticated.user.id)?;
-        let code = self
-            .params
-            .get("otp")
-            .or_else(|| self.params.get("totp"))
-            .map(String::as_str)
-            .unwrap_or("");
-        let policy = crate::idp::otp::OtpPolicy::of(self.realm);
-        let time = (self.now_ms / 1000) as u64;
-        if crate::idp::otp::check(&credentials, &policy, code, time)
-            == crate::idp::otp::Check::Rejected
-        {
-            let user_id = authenticated.user.id.clone();
-            let (realm, ip, now) = (self.realm, self.ip.clone(), self.now_ms);
-            let _ = self.app.store.write(|w| {
-                crate::idp::brute_force::record_failure(w, realm, &user_id, ip.as_deref(), now)
-            });
-            return Err(OAuthError::InvalidCredentials);
+        if !authenticated.otp_credentials.is_empty() {
+            let code = self
+                .params
+                .get("otp")
+                .or_else(|| self.params.get("totp"))
+                .map(String::as_str)
+                .unwrap_or("");
+            if !crate::idp::authn::verify_second_factor(
+                self.app,
+                self.realm,
+                &authenticated.user.id,
+                &authenticated.otp_credentials,
+                code,
+                self.ip.as_deref(),
+            )? {
+                return Err(OAuthError::InvalidCredentials);
+            }
         }
         self.start_session(&authenticated.user, &scopes, None, false)
     }
