@@ -795,23 +795,25 @@ fn totp_secret_from_page(html: &str) -> String {
     String::from_utf8(secret.as_bytes().to_vec()).unwrap()
 }
 
+/// The realm's default OTP policy.
+const DEFAULT_OTP: portcullis::idp::otp::OtpPolicy = portcullis::idp::otp::OtpPolicy {
+    algorithm: "HmacSHA1",
+    digits: 6,
+    period: 30,
+    look_ahead: 1,
+};
+
 fn totp_now(secret: &str) -> String {
-    totp_at(secret, 0)
+    totp_at(&DEFAULT_OTP, secret, 0)
 }
 
 /// The code `offset` seconds from now (the realm accepts one step ahead).
-fn totp_at(secret: &str, offset: u64) -> String {
-    let policy = portcullis::idp::otp::OtpPolicy {
-        algorithm: "HmacSHA1",
-        digits: 6,
-        period: 30,
-        look_ahead: 1,
-    };
+fn totp_at(policy: &portcullis::idp::otp::OtpPolicy, secret: &str, offset: u64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    portcullis::idp::otp::code(&policy, secret, now + offset).unwrap()
+    portcullis::idp::otp::code(policy, secret, now + offset).unwrap()
 }
 
 #[test]
@@ -910,7 +912,7 @@ fn configure_totp_then_every_login_needs_a_fresh_code() {
     assert_eq!(grant(None).status, 401);
     assert_eq!(grant(Some("12345")).status, 401);
     // The next time step's code (inside the look-ahead window) has not been used.
-    let code = totp_at(&totp_secret, 30);
+    let code = totp_at(&DEFAULT_OTP, &totp_secret, 30);
     let r = grant(Some(&code));
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(grant(Some(&code)).status, 401, "replayed code accepted");
@@ -976,15 +978,8 @@ fn otp_policy_is_validated_and_wrong_codes_lock_the_account() {
         period: 30,
         look_ahead: 1,
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
     let mut form = find_form(&reloaded, "kc-totp-settings-form").unwrap();
-    form.set(
-        "totp",
-        &portcullis::idp::otp::code(&policy, &key, now).unwrap(),
-    );
+    form.set("totp", &totp_at(&policy, &key, 0));
     let (status, loc, _) = browser.submit(&form);
     assert_eq!(status, 302, "set-up with an 8-digit SHA-256 code");
     assert!(param(&loc.unwrap(), "code").is_some());
@@ -1008,7 +1003,7 @@ fn otp_policy_is_validated_and_wrong_codes_lock_the_account() {
     };
     assert_eq!(grant("00000000"), 401);
     assert_eq!(grant("11111111"), 401);
-    let next = portcullis::idp::otp::code(&policy, &key, now + 30).unwrap();
+    let next = totp_at(&policy, &key, 30);
     assert_eq!(grant(&next), 401, "locked");
     let status: Value = api
         .get(&format!(
