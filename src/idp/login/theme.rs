@@ -14,6 +14,10 @@ const DEFAULT_FILES: &[(&str, &str)] = &[
         include_str!("../../../themes/default/login/base.html"),
     ),
     (
+        "login/macros.html",
+        include_str!("../../../themes/default/login/macros.html"),
+    ),
+    (
         "login/login.html",
         include_str!("../../../themes/default/login/login.html"),
     ),
