@@ -48,6 +48,8 @@ pub struct App {
     pub keys: Arc<KeyRing>,
     /// Login themes.
     pub themes: Arc<Themes>,
+    /// One-time codes already used.
+    pub otp_used: crate::idp::otp::UsedCodes,
     ready: Arc<AtomicBool>,
     router: Arc<Router>,
 }
@@ -67,6 +69,7 @@ impl App {
             metrics,
             keys: Arc::new(KeyRing::new()),
             themes,
+            otp_used: Default::default(),
             ready: Arc::new(AtomicBool::new(false)),
             router: Arc::new(Router::new()),
         }

@@ -47,8 +47,14 @@ pub fn verify_second_factor(
     let now = app.clock.now_millis();
     let policy = crate::idp::otp::OtpPolicy::of(realm);
     let locked = brute_force::is_locked(&app.store.read()?, realm, user_id, now)?;
-    let accepted =
-        !locked && crate::idp::otp::check(credentials, &policy, code, (now / 1000) as u64);
+    let accepted = !locked
+        && crate::idp::otp::check(
+            &app.otp_used,
+            credentials,
+            &policy,
+            code,
+            (now / 1000) as u64,
+        );
     app.store.write(|w| {
         if accepted {
             brute_force::record_success(w, realm, user_id)

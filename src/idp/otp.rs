@@ -88,19 +88,30 @@ pub fn verify(policy: &OtpPolicy, secret: &str, code: &str, time_secs: u64) -> O
     totp(policy, secret)?.check(&code, time_secs)
 }
 
-/// Record that a credential's code for `step` was used; `false` if it already was.
-pub fn first_use(credential_id: &str, step: u64) -> bool {
-    use std::sync::OnceLock;
-    static USED: OnceLock<moka::sync::Cache<(String, u64), ()>> = OnceLock::new();
-    let used = USED.get_or_init(|| {
-        moka::sync::Cache::builder()
-            .max_capacity(1_000_000)
-            .time_to_live(std::time::Duration::from_secs(900))
-            .build()
-    });
-    used.entry((credential_id.to_string(), step))
-        .or_insert(())
-        .is_fresh()
+/// The codes already used, per credential and time step (kept for 15 minutes, longer than
+/// any code stays valid). One per server: a code is accepted once.
+#[derive(Clone)]
+pub struct UsedCodes(moka::sync::Cache<(String, u64), ()>);
+
+impl Default for UsedCodes {
+    fn default() -> Self {
+        UsedCodes(
+            moka::sync::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(std::time::Duration::from_secs(900))
+                .build(),
+        )
+    }
+}
+
+impl UsedCodes {
+    /// Record that a credential's code for `step` was used; `false` if it already was.
+    pub fn first_use(&self, credential_id: &str, step: u64) -> bool {
+        self.0
+            .entry((credential_id.to_string(), step))
+            .or_insert(())
+            .is_fresh()
+    }
 }
 
 /// `otpauth://totp/...` for the QR code.
@@ -186,6 +197,7 @@ pub fn credential(
 
 /// Whether `code` is right for one of a user's OTP credentials (it is then used up).
 pub fn check(
+    used: &UsedCodes,
     credentials: &[CredentialRecord],
     policy: &OtpPolicy,
     code: &str,
@@ -194,7 +206,7 @@ pub fn check(
     credentials.iter().filter(|c| c.kind == "otp").any(|c| {
         secret_of(c)
             .and_then(|secret| verify(policy, &secret, code, time_secs))
-            .is_some_and(|step| first_use(&c.id, step))
+            .is_some_and(|step| used.first_use(&c.id, step))
     })
 }
 
@@ -273,8 +285,9 @@ mod tests {
         assert!(verify(&policy, &secret, "12345", now).is_none());
         assert!(verify(&policy, &secret, "abcdef", now).is_none());
         let step = verify(&policy, &secret, &c, now).unwrap();
-        assert!(first_use("cred-x", step));
-        assert!(!first_use("cred-x", step), "a code is accepted once");
+        let used = UsedCodes::default();
+        assert!(used.first_use("cred-x", step));
+        assert!(!used.first_use("cred-x", step), "a code is accepted once");
         assert!(otpauth_uri("My Realm", "alice", &secret, &policy)
             .starts_with("otpauth://totp/My%20Realm:alice?secret="));
         assert!(qr_data_uri("otpauth://totp/x")

@@ -384,7 +384,7 @@ async fn configure_totp(
     let credential =
         crate::idp::otp::credential(&secret, fields.get("userLabel").cloned(), &policy, now);
     // The code that proved the set-up cannot log in again.
-    crate::idp::otp::first_use(&credential.id, step);
+    app.otp_used.first_use(&credential.id, step);
     let updated = app.store.write(|w| {
         let mut u = w
             .user(&realm.id, &user.id)?
