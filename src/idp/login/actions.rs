@@ -421,20 +421,10 @@ async fn required_action(
     flow: &mut LoginFlowRecord,
     fields: &BTreeMap<String, String>,
 ) -> Response {
-    if flow.params.get(STAGE).map(String::as_str) != Some("actions") {
-        return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
-    }
-    let Some(user_id) = flow.user_id.clone() else {
+    let Some(user) = flow_user(app, realm, flow, "actions") else {
         return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
     };
-    let Some(user) = app
-        .store
-        .read()
-        .ok()
-        .and_then(|r| r.user(&realm.id, &user_id).ok().flatten())
-    else {
-        return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
-    };
+    let user_id = user.id.clone();
     let new = fields.get("password-new").map(String::as_str).unwrap_or("");
     let confirm = fields
         .get("password-confirm")
