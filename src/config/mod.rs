@@ -3,6 +3,7 @@
 //! the dotted key (`server.http: ...`). This module does no I/O beyond reading the file and
 //! checking that referenced files exist; it never starts anything.
 
+mod access;
 mod raw;
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -51,7 +52,7 @@ pub struct Config {
 }
 
 /// Proxy-wide settings and the routes to upstream apps.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ProxyConfig {
     /// Peers whose `X-Forwarded-For` is believed (the right-most untrusted entry is the client).
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -59,6 +60,21 @@ pub struct ProxyConfig {
     pub allow: Vec<ipnet::IpNet>,
     pub deny: Vec<ipnet::IpNet>,
     pub routes: Vec<RouteConfig>,
+    /// How long a checked session or bearer token is trusted before the store is asked
+    /// again (how late a revocation takes effect at most).
+    pub session_check_interval: Duration,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            trusted_proxies: Vec::new(),
+            allow: Vec::new(),
+            deny: Vec::new(),
+            routes: Vec::new(),
+            session_check_interval: Duration::from_secs(5),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +88,92 @@ pub enum HostMatch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteAuth {
     None,
+    /// A login session (browsers are sent to the realm's login).
+    Session,
+    /// An access token of the realm in `Authorization: Bearer`.
+    Bearer,
+    SessionOrBearer,
+}
+
+impl RouteAuth {
+    pub fn accepts_session(self) -> bool {
+        matches!(self, RouteAuth::Session | RouteAuth::SessionOrBearer)
+    }
+
+    pub fn accepts_bearer(self) -> bool {
+        matches!(self, RouteAuth::Bearer | RouteAuth::SessionOrBearer)
+    }
+}
+
+/// Who may use a route that requires authentication, and what the upstream is told.
+#[derive(Debug, Clone)]
+pub struct RouteAccess {
+    pub realm: String,
+    /// The client the gateway logs in as (its redirect URIs must allow
+    /// `https://HOST/_portcullis/callback`).
+    pub client: String,
+    /// Path prefixes (normalised) served without authentication.
+    pub public_paths: Vec<String>,
+    pub policy: Policy,
+    pub pass_access_token: bool,
+    pub pass_authorization_header: bool,
+    pub jwt_assertion: bool,
+    /// A path of this route that signs the user out (besides `/_portcullis/sign_out`).
+    pub signout_path: Option<String>,
+    pub headers: IdentityHeaderNames,
+}
+
+/// Required roles and groups; empty means any authenticated user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    pub realm_roles: Vec<String>,
+    /// (clientId, role).
+    pub client_roles: Vec<(String, String)>,
+    /// Group paths (`/staff`); members of subgroups count as members.
+    pub groups: Vec<String>,
+    /// Every listed role and group (`all`) instead of at least one (`any`).
+    pub require_all: bool,
+}
+
+/// The header names identity is injected under.
+#[derive(Debug, Clone)]
+pub struct IdentityHeaderNames {
+    pub user: http::HeaderName,
+    pub email: http::HeaderName,
+    pub preferred_username: http::HeaderName,
+    pub groups: http::HeaderName,
+    pub roles: http::HeaderName,
+    pub access_token: http::HeaderName,
+    pub jwt_assertion: http::HeaderName,
+}
+
+impl Default for IdentityHeaderNames {
+    fn default() -> Self {
+        let n = http::HeaderName::from_static;
+        IdentityHeaderNames {
+            user: n("x-forwarded-user"),
+            email: n("x-forwarded-email"),
+            preferred_username: n("x-forwarded-preferred-username"),
+            groups: n("x-forwarded-groups"),
+            roles: n("x-forwarded-roles"),
+            access_token: n("x-forwarded-access-token"),
+            jwt_assertion: n("x-portcullis-jwt-assertion"),
+        }
+    }
+}
+
+impl IdentityHeaderNames {
+    pub fn all(&self) -> [&http::HeaderName; 7] {
+        [
+            &self.user,
+            &self.email,
+            &self.preferred_username,
+            &self.groups,
+            &self.roles,
+            &self.access_token,
+            &self.jwt_assertion,
+        ]
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -87,8 +189,13 @@ pub struct RouteConfig {
     pub name: String,
     pub host: HostMatch,
     pub path_prefix: String,
+    /// Empty for a route that only answers forward-auth calls.
     pub upstreams: Vec<Upstream>,
     pub auth: RouteAuth,
+    /// `Some` exactly when `auth` is not `None`.
+    pub access: Option<RouteAccess>,
+    /// Allowed methods; empty allows all.
+    pub methods: Vec<http::Method>,
     pub allow: Vec<ipnet::IpNet>,
     pub deny: Vec<ipnet::IpNet>,
     pub preserve_host: bool,
@@ -555,11 +662,19 @@ impl Validator<'_> {
             trusted_proxies: self.cidrs(raw.trusted_proxies, "proxy.trusted_proxies")?,
             allow: self.cidrs(raw.allow, "proxy.allow")?,
             deny: self.cidrs(raw.deny, "proxy.deny")?,
-            routes: Vec::new(),
+            ..Default::default()
         };
-        for (i, r) in routes.into_iter().enumerate() {
+        if let Some(v) = raw.session_check_interval {
+            config.session_check_interval = match v.get_ref() {
+                RawDuration::Seconds(s) => Duration::from_secs(*s),
+                RawDuration::Text(t) => parse_duration(t).or_else(|m| {
+                    self.invalid("proxy.session_check_interval", v.span(), m)
+                })?,
+            };
+        }
+        for (i, mut r) in routes.into_iter().enumerate() {
             let key = format!("route[{i}]");
-            let host = match r.host {
+            let host = match &r.host {
                 None => HostMatch::Any,
                 Some(h) => {
                     let text = h.get_ref().trim().to_ascii_lowercase();
@@ -576,7 +691,7 @@ impl Validator<'_> {
                     }
                 }
             };
-            let path_prefix = match r.path {
+            let path_prefix = match &r.path {
                 None => "/".to_string(),
                 Some(p) => {
                     let text = p.get_ref().clone();
@@ -592,60 +707,21 @@ impl Validator<'_> {
                     }
                 }
             };
-            let span = r.upstream.span();
-            let urls = match r.upstream.into_inner() {
-                raw::OneOrMany::One(u) => vec![u],
-                raw::OneOrMany::Many(v) => v,
+            let anchor = access::anchor(&r);
+            let upstreams = match r.upstream.take() {
+                Some(u) => self.upstreams(&key, u)?,
+                None => Vec::new(),
             };
-            if urls.is_empty() {
+            let (auth, access) = self.route_access(&key, &mut r)?;
+            let methods = self.methods(&key, std::mem::take(&mut r.methods))?;
+            if upstreams.is_empty() && access.is_none() {
                 return self.invalid(
                     &format!("{key}.upstream"),
-                    span,
-                    "at least one upstream is required".into(),
+                    anchor,
+                    "a route needs an upstream (only routes with auth may omit it, for forward-auth)"
+                        .into(),
                 );
             }
-            let mut upstreams = Vec::new();
-            for (j, u) in urls.iter().enumerate() {
-                let bad = |m: String| {
-                    self.invalid::<ProxyConfig>(&format!("{key}.upstream[{j}]"), span.clone(), m)
-                };
-                let parsed = match url::Url::parse(u) {
-                    Ok(p) if matches!(p.scheme(), "http" | "https") && p.host_str().is_some() => p,
-                    _ => return bad(format!("\"{u}\" is not an http(s) URL")),
-                };
-                let tls = parsed.scheme() == "https";
-                let host = parsed
-                    .host_str()
-                    .unwrap_or_default()
-                    .trim_matches(['[', ']'])
-                    .to_string();
-                let port = parsed
-                    .port_or_known_default()
-                    .unwrap_or(if tls { 443 } else { 80 });
-                let addr = match (host.as_str(), port)
-                    .to_socket_addrs()
-                    .ok()
-                    .and_then(|mut a| a.next())
-                {
-                    Some(a) => a,
-                    None => return bad(format!("cannot resolve \"{host}\"")),
-                };
-                upstreams.push(Upstream { addr, tls, host });
-            }
-            let auth = match r.auth {
-                None => RouteAuth::None,
-                Some(a) if a.get_ref() == "none" => RouteAuth::None,
-                Some(a) => {
-                    return self.invalid(
-                        &format!("{key}.auth"),
-                        a.span(),
-                        format!(
-                            "\"{}\" is not available in this version (only \"none\")",
-                            a.get_ref()
-                        ),
-                    )
-                }
-            };
             let duration =
                 |value: Option<S<RawDuration>>, field: &str, default: Duration| match value {
                     None => Ok(default),
@@ -722,6 +798,8 @@ impl Validator<'_> {
                 path_prefix,
                 upstreams,
                 auth,
+                access,
+                methods,
                 allow: self.cidrs(r.allow, &format!("{key}.allow"))?,
                 deny: self.cidrs(r.deny, &format!("{key}.deny"))?,
                 preserve_host: r.preserve_host.unwrap_or(true),

@@ -39,6 +39,8 @@ pub struct RawProxy {
     pub allow: Vec<S<String>>,
     #[serde(default)]
     pub deny: Vec<S<String>>,
+    /// How long a session or bearer check is trusted before the store is asked again.
+    pub session_check_interval: Option<S<RawDuration>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,8 +49,32 @@ pub struct RawRoute {
     pub name: Option<String>,
     pub host: Option<S<String>>,
     pub path: Option<S<String>>,
-    pub upstream: S<OneOrMany>,
+    /// Absent for routes that only answer forward-auth calls of another proxy.
+    pub upstream: Option<S<OneOrMany>>,
     pub auth: Option<S<String>>,
+    pub realm: Option<S<String>>,
+    pub client: Option<S<String>>,
+    #[serde(default)]
+    pub public_paths: Vec<S<String>>,
+    #[serde(default)]
+    pub methods: Vec<S<String>>,
+    #[serde(default)]
+    pub realm_roles: Vec<String>,
+    /// `"client:role"`, or `"role"` for a role of the route's client.
+    #[serde(default)]
+    pub client_roles: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// `"any"` (default) or `"all"` of the listed roles and groups.
+    pub policy: Option<S<String>>,
+    #[serde(default)]
+    pub pass_access_token: bool,
+    #[serde(default)]
+    pub pass_authorization_header: bool,
+    pub jwt_assertion: Option<bool>,
+    pub signout_path: Option<S<String>>,
+    #[serde(default)]
+    pub identity_headers: RawIdentityHeaders,
     #[serde(default)]
     pub allow: Vec<S<String>>,
     #[serde(default)]
@@ -67,6 +93,19 @@ pub struct RawRoute {
     pub set_response_headers: std::collections::BTreeMap<String, S<String>>,
     #[serde(default)]
     pub remove_response_headers: Vec<S<String>>,
+}
+
+/// Names of the identity headers a route injects (each optional; defaults in `config`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIdentityHeaders {
+    pub user: Option<S<String>>,
+    pub email: Option<S<String>>,
+    pub preferred_username: Option<S<String>>,
+    pub groups: Option<S<String>>,
+    pub roles: Option<S<String>>,
+    pub access_token: Option<S<String>>,
+    pub jwt_assertion: Option<S<String>>,
 }
 
 /// A string or a list of strings.

@@ -43,6 +43,55 @@ pub fn spoofed(headers: &HeaderMap) -> Vec<http::HeaderName> {
         .collect()
 }
 
+/// Names of the request headers that normalise to one of `names` (a route's renamed
+/// identity headers).
+pub fn spoofed_as<'a>(
+    headers: &HeaderMap,
+    names: impl IntoIterator<Item = &'a http::HeaderName>,
+) -> Vec<http::HeaderName> {
+    let wanted: Vec<String> = names
+        .into_iter()
+        .map(|n| normalised_name(n.as_str()))
+        .collect();
+    headers
+        .keys()
+        .filter(|name| wanted.contains(&normalised_name(name.as_str())))
+        .cloned()
+        .collect()
+}
+
+/// The gateway's cookies (session and login state) are for the gateway only: the
+/// `Cookie` header without them. `None` when there is nothing to change; `Some(None)` when
+/// no cookie is left.
+pub fn without_gateway_cookies(headers: &HeaderMap) -> Option<Option<http::HeaderValue>> {
+    let values: Vec<&str> = headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let ours = |pair: &str| {
+        let name = pair.trim().split('=').next().unwrap_or("");
+        matches!(
+            name,
+            "portcullis" | "__Host-portcullis" | "portcullis-state" | "__Host-portcullis-state"
+        )
+    };
+    if !values.iter().flat_map(|v| v.split(';')).any(ours) {
+        return None;
+    }
+    let kept: Vec<&str> = values
+        .iter()
+        .flat_map(|v| v.split(';'))
+        .filter(|p| !ours(p) && !p.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    if kept.is_empty() {
+        Some(None)
+    } else {
+        Some(http::HeaderValue::from_str(&kept.join("; ")).ok())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +116,24 @@ mod tests {
         assert_eq!(found.len(), 4, "{found:?}");
         assert!(!found.contains(&"x-forwarded-for".to_string()));
         assert!(!found.contains(&"accept".to_string()));
+    }
+
+    #[test]
+    fn gateway_cookies_are_removed_and_others_kept() {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::COOKIE, "a=1".parse().unwrap());
+        assert!(without_gateway_cookies(&h).is_none());
+        h.insert(
+            http::header::COOKIE,
+            "a=1; __Host-portcullis=s.x; b=2".parse().unwrap(),
+        );
+        h.append(http::header::COOKIE, "portcullis-state=z".parse().unwrap());
+        assert_eq!(
+            without_gateway_cookies(&h),
+            Some(Some("a=1; b=2".parse().unwrap()))
+        );
+        let mut only = HeaderMap::new();
+        only.insert(http::header::COOKIE, "portcullis=s.x".parse().unwrap());
+        assert_eq!(without_gateway_cookies(&only), Some(None));
     }
 }

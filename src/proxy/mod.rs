@@ -4,6 +4,8 @@
 //! `request_filter` from the transport-free [`App`]; every other request is matched against
 //! the `[[route]]` table and forwarded to its upstream.
 
+pub mod access;
+pub mod forward_auth;
 pub mod headers;
 pub mod path;
 pub mod routes;
@@ -12,6 +14,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use pingora::prelude::*;
@@ -25,26 +28,46 @@ pub struct RequestCtx {
     started: Instant,
     /// The `route` label under which the request is counted (built-in endpoints).
     route: &'static str,
-    /// The upstream route matched, by label (its metrics name) and position.
-    upstream: Option<(Arc<str>, usize)>,
+    /// The route table this request was matched against (a reload swaps the table; a
+    /// request in flight keeps its own) and the matched route's position in it.
+    upstream: Option<(Arc<routes::RouteTable>, usize)>,
     client_ip: Option<IpAddr>,
+    /// Who the user is, for the identity headers.
+    identity: Option<Arc<access::Identity>>,
+}
+
+impl RequestCtx {
+    fn route(&self) -> Option<&routes::ActiveRoute> {
+        self.upstream.as_ref().and_then(|(t, i)| t.get(*i))
+    }
 }
 
 /// The gateway's proxy logic.
 pub struct Gateway {
     app: App,
-    routes: Arc<routes::RouteTable>,
+    routes: Arc<ArcSwap<routes::RouteTable>>,
+    access: Arc<access::Access>,
 }
 
 impl Gateway {
     pub fn new(app: App) -> Gateway {
-        let routes = Arc::new(routes::RouteTable::new(&app.config.proxy));
-        Gateway { app, routes }
+        let routes = Arc::new(ArcSwap::from_pointee(routes::RouteTable::new(
+            &app.config.proxy,
+        )));
+        let access = Arc::new(access::Access::new(app.clone()));
+        Gateway {
+            app,
+            routes,
+            access,
+        }
     }
 
-    /// The matched route of this request.
-    fn route_of(&self, ctx: &RequestCtx) -> Option<&routes::ActiveRoute> {
-        ctx.upstream.as_ref().and_then(|(_, i)| self.routes.get(*i))
+    /// What a reload needs to swap the routes.
+    pub fn reload_handle(&self) -> ReloadHandle {
+        ReloadHandle {
+            routes: self.routes.clone(),
+            access: self.access.clone(),
+        }
     }
 
     /// Read the whole request body, refusing more than the configured limit.
@@ -74,25 +97,174 @@ impl Gateway {
                 let parts = session.req_header().as_owned_parts();
                 let request = http::Request::from_parts(parts, body);
                 let peer = session.client_addr().and_then(|a| a.as_inet()).copied();
-                let own_tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-                let proto = session
-                    .req_header()
-                    .headers
-                    .get("x-forwarded-proto")
-                    .and_then(|v| v.to_str().ok());
                 let info = RequestInfo {
                     // The client as the trusted proxies report it, for events and lockouts.
                     peer: match (client_ip, peer) {
                         (Some(ip), Some(p)) => Some(std::net::SocketAddr::new(ip, p.port())),
                         _ => peer,
                     },
-                    tls: self.routes.arrived_over_tls(own_tls, peer, proto),
+                    tls: self.arrived_over_tls(session),
                 };
                 self.app.handle(endpoint, params, request, info).await
             }
         };
         write_response(session, response).await
     }
+
+    /// Our own TLS, or a trusted proxy's `X-Forwarded-Proto: https`.
+    fn arrived_over_tls(&self, session: &Session) -> bool {
+        let own_tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        let peer = session.client_addr().and_then(|a| a.as_inet()).copied();
+        let proto = session
+            .req_header()
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok());
+        self.routes.load().arrived_over_tls(own_tls, peer, proto)
+    }
+
+    /// The gateway's own paths on routed hosts: login callback, login start, sign-out.
+    fn reserved(
+        &self,
+        table: &routes::RouteTable,
+        incoming: &access::Incoming,
+    ) -> Option<Response> {
+        match incoming.path {
+            access::CALLBACK_PATH => Some(self.access.callback(incoming)),
+            access::START_PATH | access::SIGN_OUT_PATH => {
+                let target = access::safe_return_path(
+                    &start_target(incoming.query).unwrap_or_else(|| "/".into()),
+                );
+                let target_path = target.split('?').next().unwrap_or("/");
+                let route = table.access_route(incoming.host, target_path)?;
+                let access = route.config.access.as_ref()?;
+                Some(if incoming.path == access::START_PATH {
+                    self.access.login_redirect(access, incoming, target)
+                } else {
+                    self.access.sign_out(access, incoming)
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// `/_portcullis/forward-auth`: another proxy asks whether the request it holds may
+    /// pass. The original request comes from `X-Original-URL` (nginx) or
+    /// `X-Forwarded-Proto/Host/Uri/Method` (Traefik, Caddy), believed only from a trusted
+    /// proxy. 200 with the identity headers; 401 (nginx) or a login redirect (others) for
+    /// browsers without a session; 403 when the policy or the IP rules say no.
+    fn forward_auth(
+        &self,
+        table: &routes::RouteTable,
+        session: &Session,
+        client_ip: Option<IpAddr>,
+    ) -> Response {
+        let peer = session.client_addr().and_then(|a| a.as_inet()).copied();
+        if !peer.is_some_and(|p| table.is_trusted(p.ip())) {
+            return ApiError::Forbidden.into_response();
+        }
+        let headers = &session.req_header().headers;
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let nginx = text("x-original-url").is_some();
+        let Some(original) = forward_auth::original_request(
+            text("x-original-url"),
+            text("x-forwarded-proto"),
+            text("x-forwarded-host"),
+            text("x-forwarded-uri"),
+            text("x-forwarded-method"),
+        ) else {
+            return ApiError::BadRequest(
+                "forward-auth needs X-Original-URL or X-Forwarded-Proto, X-Forwarded-Host and X-Forwarded-Uri"
+                    .into(),
+            )
+            .into_response();
+        };
+        let path = match path::normalise(&original.path) {
+            Ok(p) => p.into_owned(),
+            Err(e) => return ApiError::BadRequest(format!("invalid path: {e}")).into_response(),
+        };
+        let host = host_without_port(&original.authority);
+        let incoming = access::Incoming {
+            method: &original.method,
+            headers,
+            host: &host,
+            authority: &original.authority,
+            path: &path,
+            query: original.query.as_deref(),
+            tls: original.tls,
+            client_ip,
+        };
+        if path.starts_with(access::RESERVED_PREFIX) {
+            // The outer proxy should send these to us directly; let them through.
+            return forward_auth::allowed(None, None);
+        }
+        let Some((index, route)) = table.find_indexed(&host, &path) else {
+            // Fail closed: a request for an app we know nothing about is not let through.
+            return ApiError::Forbidden.into_response();
+        };
+        if let Some(ip) = client_ip {
+            if !routes::permitted(ip, &route.config.allow, &route.config.deny) {
+                return ApiError::Forbidden.into_response();
+            }
+        }
+        match self.access.check(&route.config, index, &incoming) {
+            access::Outcome::Pass(identity) => {
+                forward_auth::allowed(route.config.access.as_ref(), identity.as_deref())
+            }
+            access::Outcome::Respond(response) if nginx && response.status().is_redirection() => {
+                // auth_request only understands 2xx, 401 and 403: nginx's error_page 401
+                // sends the browser to /_portcullis/start.
+                let realm = route
+                    .config
+                    .access
+                    .as_ref()
+                    .map(|a| a.realm.as_str())
+                    .unwrap_or("");
+                forward_auth::unauthorized(realm)
+            }
+            access::Outcome::Respond(response) => response,
+        }
+    }
+}
+
+/// Swaps the route table on reload.
+#[derive(Clone)]
+pub struct ReloadHandle {
+    routes: Arc<ArcSwap<routes::RouteTable>>,
+    access: Arc<access::Access>,
+}
+
+impl ReloadHandle {
+    /// Serve `proxy` from now on; requests in flight finish with the old routes.
+    pub fn swap(&self, proxy: &crate::config::ProxyConfig) {
+        self.routes
+            .store(Arc::new(routes::RouteTable::new(proxy)));
+        self.access.clear();
+    }
+}
+
+/// The `rd` of `/_portcullis/start?rd=/path?a=1&b=2`: everything after `rd=`, so that
+/// nginx can pass `$request_uri` unencoded.
+fn start_target(query: Option<&str>) -> Option<String> {
+    let q = query?;
+    let raw = q
+        .strip_prefix("rd=")
+        .or_else(|| q.split_once("&rd=").map(|(_, r)| r))?;
+    let decoded = crate::http::router::percent_decode(raw)?;
+    Some(decoded.into_owned())
+}
+
+fn host_without_port(authority: &str) -> String {
+    let host = if authority.starts_with('[') {
+        authority
+            .split(']')
+            .next()
+            .map(|h| format!("{h}]"))
+            .unwrap_or_default()
+    } else {
+        authority.split(':').next().unwrap_or("").to_string()
+    };
+    host.to_ascii_lowercase()
 }
 
 /// Send a complete response from the gateway itself.
@@ -124,13 +296,15 @@ impl ProxyHttp for Gateway {
             route: "unmatched",
             upstream: None,
             client_ip: None,
+            identity: None,
         }
     }
 
     /// Enforces, in order, for every request: identity headers sent by the client are
     /// removed (all spellings); the path is normalised (bad paths get 400); the global IP
     /// rules apply (403); the gateway's own endpoints are answered; a route must match
-    /// (404) and its IP rules pass (403). Only then does the request go upstream.
+    /// (404) and its IP rules pass (403); then the route's access check (methods, session
+    /// or bearer, policy) decides. Only then does the request go upstream.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         for name in headers::spoofed(&session.req_header().headers) {
             session.req_header_mut().remove_header(&name);
@@ -157,6 +331,7 @@ impl ProxyHttp for Gateway {
                 session.req_header_mut().set_uri(uri);
             }
         }
+        let table = self.routes.load_full();
         let peer = session.client_addr().and_then(|a| a.as_inet()).copied();
         let forwarded_for = session
             .req_header()
@@ -164,14 +339,20 @@ impl ProxyHttp for Gateway {
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
             .map(String::from);
-        let ip = self.routes.client_ip(peer, forwarded_for.as_deref());
+        let ip = table.client_ip(peer, forwarded_for.as_deref());
         ctx.client_ip = ip;
         if let Some(ip) = ip {
-            if !self.routes.globally_permitted(ip) {
+            if !table.globally_permitted(ip) {
                 ctx.route = "denied";
                 write_response(session, ApiError::Forbidden.into_response()).await?;
                 return Ok(true);
             }
+        }
+        if normalised == access::FORWARD_AUTH_PATH {
+            ctx.route = "forward_auth";
+            let response = self.forward_auth(&table, session, ip);
+            write_response(session, response).await?;
+            return Ok(true);
         }
         if let Some((endpoint, params)) = self.app.route(&normalised) {
             ctx.route = endpoint.metric_label();
@@ -179,13 +360,32 @@ impl ProxyHttp for Gateway {
             return Ok(true);
         }
         let host = request_host(session);
-        let Some((index, route)) = self.routes.find_indexed(&host, &normalised) else {
+        let tls = self.arrived_over_tls(session);
+        let authority = request_authority(session, &host);
+        if normalised.starts_with(access::RESERVED_PREFIX) {
+            let header = session.req_header();
+            let incoming = access::Incoming {
+                method: &header.method,
+                headers: &header.headers,
+                host: &host,
+                authority: &authority,
+                path: &normalised,
+                query: header.uri.query(),
+                tls,
+                client_ip: ip,
+            };
+            if let Some(response) = self.reserved(&table, &incoming) {
+                ctx.route = "gateway";
+                write_response(session, response).await?;
+                return Ok(true);
+            }
+        }
+        let Some((index, route)) = table.find_indexed(&host, &normalised) else {
             write_response(session, ApiError::NotFound.into_response()).await?;
             return Ok(true);
         };
-        ctx.upstream = Some((route.label.clone(), index));
-        let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-        if route.config.https_redirect && !tls {
+        let own_tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        if route.config.https_redirect && !own_tls && !tls {
             if let Some(https) = self.app.config.server.https {
                 let port = if https.port() == 443 {
                     String::new()
@@ -214,7 +414,46 @@ impl ProxyHttp for Gateway {
                 return Ok(true);
             }
         }
-        Ok(false)
+        if route.config.upstreams.is_empty() {
+            // A forward-auth-only route: nothing to forward to.
+            write_response(session, ApiError::NotFound.into_response()).await?;
+            return Ok(true);
+        }
+        let header = session.req_header();
+        let incoming = access::Incoming {
+            method: &header.method,
+            headers: &header.headers,
+            host: &host,
+            authority: &authority,
+            path: &normalised,
+            query: header.uri.query(),
+            tls,
+            client_ip: ip,
+        };
+        let outcome = match &route.config.access {
+            Some(a) if a.signout_path.as_deref() == Some(normalised.as_str()) => {
+                access::Outcome::Respond(self.access.sign_out(a, &incoming))
+            }
+            _ => self.access.check(&route.config, index, &incoming),
+        };
+        let custom_names = route.config.access.as_ref().map(|a| a.headers.clone());
+        ctx.upstream = Some((table.clone(), index));
+        match outcome {
+            access::Outcome::Respond(response) => {
+                write_response(session, response).await?;
+                Ok(true)
+            }
+            access::Outcome::Pass(identity) => {
+                if let Some(names) = custom_names {
+                    // Renamed identity headers are stripped in all their spellings too.
+                    for name in headers::spoofed_as(&session.req_header().headers, names.all()) {
+                        session.req_header_mut().remove_header(&name);
+                    }
+                }
+                ctx.identity = identity;
+                Ok(false)
+            }
+        }
     }
 
     /// The matched route's next upstream (round robin); TLS with SNI for https upstreams.
@@ -223,10 +462,12 @@ impl ProxyHttp for Gateway {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let route = self.route_of(ctx).ok_or_else(|| {
+        let route = ctx.route().ok_or_else(|| {
             Error::explain(ErrorType::HTTPStatus(502), "no upstream route matches")
         })?;
-        let upstream = route.pick();
+        let upstream = route.pick().ok_or_else(|| {
+            Error::explain(ErrorType::HTTPStatus(502), "the route has no upstream")
+        })?;
         let mut peer = HttpPeer::new(upstream.addr, upstream.tls, upstream.host.clone());
         peer.options.connection_timeout = Some(route.config.connect_timeout);
         peer.options.read_timeout = Some(route.config.timeout);
@@ -234,7 +475,8 @@ impl ProxyHttp for Gateway {
         Ok(Box::new(peer))
     }
 
-    /// Tells the upstream who the client is (`X-Forwarded-For/Proto/Host`) and, unless the
+    /// Tells the upstream who the client is (`X-Forwarded-For/Proto/Host`) and who the
+    /// user is (the identity headers), removes the gateway's own cookies, and, unless the
     /// route preserves it, sets `Host` to the upstream's.
     async fn upstream_request_filter(
         &self,
@@ -242,7 +484,7 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut pingora_http::RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        let tls = self.arrived_over_tls(session);
         let host = session
             .req_header()
             .headers
@@ -257,7 +499,20 @@ impl ProxyHttp for Gateway {
         if let Some(h) = &host {
             upstream_request.insert_header("x-forwarded-host", h.as_str())?;
         }
-        if let Some(route) = self.route_of(ctx) {
+        if let Some(cookies) = headers::without_gateway_cookies(&upstream_request.headers) {
+            match cookies {
+                Some(v) => upstream_request.insert_header(http::header::COOKIE, v)?,
+                None => {
+                    upstream_request.remove_header(&http::header::COOKIE);
+                }
+            }
+        }
+        if let Some(route) = ctx.route() {
+            if let (Some(access), Some(identity)) = (&route.config.access, &ctx.identity) {
+                for (name, value) in identity.headers(access) {
+                    upstream_request.insert_header(name, value)?;
+                }
+            }
             for name in &route.config.remove_request_headers {
                 upstream_request.remove_header(name);
             }
@@ -265,11 +520,12 @@ impl ProxyHttp for Gateway {
                 upstream_request.insert_header(name.clone(), value.clone())?;
             }
             if !route.config.preserve_host {
-                let upstream = &route.config.upstreams[0];
-                upstream_request.insert_header(
-                    http::header::HOST,
-                    format!("{}:{}", upstream.host, upstream.addr.port()),
-                )?;
+                if let Some(upstream) = route.config.upstreams.first() {
+                    upstream_request.insert_header(
+                        http::header::HOST,
+                        format!("{}:{}", upstream.host, upstream.addr.port()),
+                    )?;
+                }
             }
         }
         Ok(())
@@ -282,7 +538,7 @@ impl ProxyHttp for Gateway {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let Some(route) = self.route_of(ctx) else {
+        let Some(route) = ctx.route() else {
             return Ok(());
         };
         for name in &route.config.remove_response_headers {
@@ -306,15 +562,29 @@ impl ProxyHttp for Gateway {
             .response_written()
             .map(|r| r.status.as_u16())
             .unwrap_or(0);
-        let label = ctx
-            .upstream
-            .as_ref()
-            .map(|(l, _)| l.as_ref())
-            .unwrap_or(ctx.route);
+        let label = ctx.route().map(|r| r.label.as_ref()).unwrap_or(ctx.route);
         self.app
             .metrics
             .observe(label, status, ctx.started.elapsed());
     }
+}
+
+/// The Host header as sent (with port), when it is a plausible host; else `host`.
+fn request_authority(session: &Session, host: &str) -> String {
+    session
+        .req_header()
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        })
+        .map(String::from)
+        .unwrap_or_else(|| host.to_string())
 }
 
 /// The request's host, lower case, without a port.
@@ -326,13 +596,5 @@ fn request_host(session: &Session) -> String {
         .and_then(|v| v.to_str().ok())
         .or_else(|| header.uri.host())
         .unwrap_or("");
-    let host = if raw.starts_with('[') {
-        raw.split(']')
-            .next()
-            .map(|h| format!("{h}]"))
-            .unwrap_or_default()
-    } else {
-        raw.split(':').next().unwrap_or("").to_string()
-    };
-    host.to_ascii_lowercase()
+    host_without_port(raw)
 }

@@ -16,10 +16,14 @@ pub struct ActiveRoute {
 }
 
 impl ActiveRoute {
-    /// The next upstream, round robin.
-    pub fn pick(&self) -> &Upstream {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.config.upstreams.len().max(1);
-        &self.config.upstreams[i]
+    /// The next upstream, round robin (`None` for a forward-auth-only route).
+    pub fn pick(&self) -> Option<&Upstream> {
+        let n = self.config.upstreams.len();
+        if n == 0 {
+            return None;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        Some(&self.config.upstreams[i])
     }
 }
 
@@ -38,9 +42,17 @@ fn host_rank(h: &HostMatch) -> u8 {
     }
 }
 
+fn host_matches(pattern: &HostMatch, host: &str) -> bool {
+    match pattern {
+        HostMatch::Any => true,
+        HostMatch::Exact(h) => h == host,
+        HostMatch::Wildcard(parent) => host.split_once('.').is_some_and(|(_, rest)| rest == parent),
+    }
+}
+
 /// `prefix` matches `path` on a segment boundary (`/app` matches `/app` and `/app/x`, not
 /// `/apple`).
-fn prefix_matches(prefix: &str, path: &str) -> bool {
+pub fn prefix_matches(prefix: &str, path: &str) -> bool {
     if prefix == "/" {
         return true;
     }
@@ -94,15 +106,25 @@ impl RouteTable {
     /// Like [`RouteTable::find`], with the route's position for [`RouteTable::get`].
     pub fn find_indexed(&self, host: &str, path: &str) -> Option<(usize, &ActiveRoute)> {
         self.routes.iter().enumerate().find(|(_, r)| {
-            let host_ok = match &r.config.host {
-                HostMatch::Any => true,
-                HostMatch::Exact(h) => h == host,
-                HostMatch::Wildcard(parent) => {
-                    host.split_once('.').is_some_and(|(_, rest)| rest == parent)
-                }
-            };
-            host_ok && prefix_matches(&r.config.path_prefix, path)
+            host_matches(&r.config.host, host) && prefix_matches(&r.config.path_prefix, path)
         })
+    }
+
+    /// The route with access rules that serves `path` on `host`, else the first route of
+    /// the host that has any (for `/_portcullis/start` and `/sign_out`).
+    pub fn access_route(&self, host: &str, path: &str) -> Option<&ActiveRoute> {
+        self.find(host, path)
+            .filter(|r| r.config.access.is_some())
+            .or_else(|| {
+                self.routes.iter().find(|r| {
+                    r.config.access.is_some() && host_matches(&r.config.host, host)
+                })
+            })
+    }
+
+    /// Whether `ip` is one of the trusted proxies.
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.trusted.iter().any(|n| n.contains(&ip))
     }
 
     pub fn get(&self, index: usize) -> Option<&ActiveRoute> {
@@ -174,6 +196,8 @@ mod tests {
                 host: "u".into(),
             }],
             auth: RouteAuth::None,
+            access: None,
+            methods: vec![],
             allow: vec![],
             deny: vec![],
             preserve_host: true,

@@ -244,6 +244,9 @@ pub struct SessionRecord {
     /// SHA-256 (hex) of the secret half of the browser's SSO cookie; `None` for sessions
     /// without a browser (password grant).
     pub cookie_hash: Option<String>,
+    /// SHA-256 (hex) of the secrets of the gateway's app-host cookies bound to this session
+    /// (one per host the user signed in to through the proxy).
+    pub gateway_cookies: Vec<String>,
 }
 
 /// An authorization code, stored under the SHA-256 of the code (the code itself is never

@@ -121,6 +121,47 @@ pub async fn token(
     Ok(with_cors(response, request, &allowed_origins(&client)))
 }
 
+/// The gateway, a client of its own provider, redeems a code it received at its login
+/// callback without an HTTP round trip. Every check of the token endpoint applies (single
+/// use, expiry, client, redirect URI, PKCE); only client authentication is skipped, since
+/// the caller is the server itself.
+pub fn redeem_code_in_process(
+    app: &App,
+    realm: &RealmRecord,
+    client: &ClientRecord,
+    issuer: &str,
+    code: &str,
+    redirect_uri: &str,
+    code_verifier: &str,
+) -> Result<IssuedTokens, OAuthError> {
+    let now_ms = app.clock.now_millis();
+    let keys = {
+        let read = app.store.read()?;
+        app.keys
+            .realm_keys(&read, &realm.id, now_ms)
+            .map_err(|e| OAuthError::Internal(e.to_string()))?
+    };
+    let params: BTreeMap<String, String> = [
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        ("code_verifier", code_verifier),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    Grant {
+        app,
+        realm,
+        client,
+        keys: &keys,
+        issuer,
+        params: &params,
+        now_ms,
+        ip: None,
+    }
+    .authorization_code()
+}
+
 struct Grant<'a> {
     app: &'a App,
     realm: &'a RealmRecord,
