@@ -104,6 +104,23 @@ impl Browser {
         }
     }
 
+    /// A browser that reaches the server under the name `host` (resolved to the server's
+    /// loopback address), base `http://HOST:PORT`.
+    pub fn for_host(server: &TestServer, host: &str) -> Browser {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let client = Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve(host, server.http)
+            .build()
+            .unwrap();
+        Browser {
+            client,
+            jar,
+            base: format!("http://{host}:{}", server.http.port()),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         if path.starts_with("http") {
             path.to_string()

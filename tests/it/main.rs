@@ -8,6 +8,7 @@ mod clients;
 mod harness;
 
 mod foundation;
+mod gateway;
 mod grants;
 mod oidc;
 mod proxy;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::harness::{Options, TestServer};
 
 /// An upstream that answers every request with what it received, as JSON.
-fn echo_upstream(name: &'static str) -> SocketAddr {
+pub fn echo_upstream(name: &'static str) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -66,7 +66,7 @@ fn serve_echo(stream: TcpStream, name: &str) {
 }
 
 /// Send one raw HTTP/1.1 request (paths exactly as given); returns (status, body).
-fn raw(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)]) -> (u16, String) {
+pub fn raw(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)]) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut req = format!("{method} {target} HTTP/1.1\r\nconnection: close\r\n");
