@@ -171,7 +171,7 @@ impl Gateway {
             text("x-forwarded-proto"),
             text("x-forwarded-host"),
             text("x-forwarded-uri"),
-            text("x-forwarded-method"),
+            text("x-forwarded-method").or(text("x-original-method")),
         ) else {
             return ApiError::BadRequest(
                 "forward-auth needs X-Original-URL or X-Forwarded-Proto, X-Forwarded-Host and X-Forwarded-Uri"

@@ -107,17 +107,22 @@ impl Browser {
     /// A browser that reaches the server under the name `host` (resolved to the server's
     /// loopback address), base `http://HOST:PORT`.
     pub fn for_host(server: &TestServer, host: &str) -> Browser {
+        Browser::for_host_at(host, server.http)
+    }
+
+    /// A browser that reaches `addr` under the name `host`.
+    pub fn for_host_at(host: &str, addr: std::net::SocketAddr) -> Browser {
         let jar = Arc::new(reqwest::cookie::Jar::default());
         let client = Client::builder()
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
-            .resolve(host, server.http)
+            .resolve(host, addr)
             .build()
             .unwrap();
         Browser {
             client,
             jar,
-            base: format!("http://{host}:{}", server.http.port()),
+            base: format!("http://{host}:{}", addr.port()),
         }
     }
 

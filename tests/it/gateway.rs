@@ -16,10 +16,20 @@ use crate::proxy::echo_upstream;
 /// (alice, client `app`) and a confidential client `gateway` allowed to come back to
 /// `app.test` and `other.test`.
 fn gateway_server(routes: &str) -> (TestServer, Api, String, String) {
+    gateway_server_with("", routes, &[])
+}
+
+/// Like [`gateway_server`], with more `[proxy]` settings and more redirect URIs for the
+/// `gateway` client (hosts served by another proxy in front).
+pub fn gateway_server_with(
+    proxy_settings: &str,
+    routes: &str,
+    more_redirects: &[String],
+) -> (TestServer, Api, String, String) {
     let up = echo_upstream("app");
     let server = TestServer::start_with(Options {
         extra_config: format!(
-            "[proxy]\nsession_check_interval = \"300ms\"\n{}",
+            "[proxy]\nsession_check_interval = \"300ms\"\n{proxy_settings}\n{}",
             routes.replace("{UP}", &up.to_string())
         ),
         ..Default::default()
@@ -27,11 +37,15 @@ fn gateway_server(routes: &str) -> (TestServer, Api, String, String) {
     let api = Api::admin(&server);
     let (secret, alice) = api.setup_realm("demo");
     let port = server.http.port();
+    let mut redirects = vec![
+        format!("http://app.test:{port}/_portcullis/callback"),
+        format!("http://other.test:{port}/_portcullis/callback"),
+    ];
+    redirects.extend_from_slice(more_redirects);
     let r = api.post(
         "/admin/realms/demo/clients",
         &json!({"clientId": "gateway", "publicClient": false, "standardFlowEnabled": true,
-                "redirectUris": [format!("http://app.test:{port}/_portcullis/callback"),
-                                 format!("http://other.test:{port}/_portcullis/callback")]}),
+                "redirectUris": redirects}),
     );
     assert_eq!(r.status, 201, "{}", r.text);
     (server, api, secret, alice)
@@ -48,10 +62,16 @@ public_paths = ["/public"]
 "#;
 
 /// Follow the gateway's login for `path` as alice; returns the final response's location.
-fn login_through_gateway(b: &Browser, path: &str) -> String {
+pub fn login_through_gateway(b: &Browser, path: &str) -> String {
     let (status, location, _) = b.get(path);
     assert_eq!(status, 302, "{path} should redirect to the login");
-    let location = location.unwrap();
+    let mut location = location.unwrap();
+    if location.contains("/_portcullis/start?") {
+        // nginx's error_page sends the browser here first.
+        let (status, next, _) = b.get(&location);
+        assert_eq!(status, 302, "{location}");
+        location = next.unwrap();
+    }
     assert!(
         location.starts_with(&format!("{}/realms/demo/protocol/openid-connect/auth?", b.base)),
         "{location}"
@@ -72,7 +92,7 @@ fn login_through_gateway(b: &Browser, path: &str) -> String {
     back.unwrap()
 }
 
-fn echo_json(b: &Browser, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+pub fn echo_json(b: &Browser, path: &str, headers: &[(&str, &str)]) -> (u16, Value) {
     let mut req = b.client.get(b.url(path));
     for (k, v) in headers {
         req = req.header(*k, *v);

@@ -7,6 +7,7 @@ mod browser;
 mod clients;
 mod harness;
 
+mod forward_auth;
 mod foundation;
 mod gateway;
 mod grants;
