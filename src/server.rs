@@ -138,11 +138,15 @@ pub fn run(mut config: Config, options: Options) -> Result<(), ServerError> {
         Arc::new(Metrics::new()),
         Arc::new(themes),
     );
-    let mut proxy = pingora_proxy::http_proxy_service_with_name(
-        &server.configuration,
-        Gateway::new(app.clone()),
-        "portcullis",
-    );
+    let gateway = Gateway::new(app.clone());
+    let reload = Reload {
+        source: config.source.clone(),
+        routes: gateway.reload_handle(),
+        certs: resolver.clone(),
+    };
+    let filter = gateway.connection_filter();
+    let mut proxy =
+        pingora_proxy::http_proxy_service_with_name(&server.configuration, gateway, "portcullis");
     if let Some(addr) = listeners.http {
         proxy.add_tcp(&addr.to_string());
     }
@@ -157,10 +161,9 @@ pub fn run(mut config: Config, options: Options) -> Result<(), ServerError> {
         settings.enable_h2();
         proxy.add_tls_with_settings(&addr.to_string(), None, settings);
     }
-    if let Some(filter) = crate::proxy::routes::GlobalIpFilter::new(&config.proxy) {
-        proxy.set_connection_filter(Arc::new(filter));
-    }
+    proxy.set_connection_filter(Arc::new(filter));
     server.add_service(proxy);
+    server.add_service(background_service("reload", reload));
     server.add_service(background_service(
         "readiness",
         Readiness {
@@ -275,6 +278,60 @@ impl BackgroundService for Readiness {
         );
         let _ = shutdown.changed().await;
         self.app.set_ready(false);
+    }
+}
+
+/// SIGHUP re-reads the configuration file and swaps in its routes, IP rules and
+/// certificates; connections and requests in flight are not disturbed. A file that does
+/// not validate (or certificates that do not load) is refused with an error in the log, and
+/// the running configuration stays. Listeners, store, threads and other settings need a
+/// restart (or pingora's graceful upgrade).
+struct Reload {
+    source: std::path::PathBuf,
+    routes: crate::proxy::ReloadHandle,
+    certs: CertResolver,
+}
+
+impl Reload {
+    fn reload(&self) -> Result<usize, String> {
+        let config = Config::load(&self.source, &crate::config::Overrides::default())
+            .map_err(|e| e.to_string())?;
+        let (table, _) = tls::load_table(&config.tls).map_err(|e| e.to_string())?;
+        self.certs.replace(table);
+        self.routes.swap(&config.proxy);
+        Ok(config.proxy.routes.len())
+    }
+}
+
+#[async_trait]
+impl BackgroundService for Reload {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP: reload disabled");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                got = hangups.recv() => {
+                    if got.is_none() {
+                        return;
+                    }
+                }
+            }
+            match self.reload() {
+                Ok(n) => tracing::info!(
+                    routes = n,
+                    "reloaded {}: routes, IP rules and certificates",
+                    self.source.display()
+                ),
+                Err(e) => tracing::error!("reload refused, still serving the previous configuration: {e}"),
+            }
+        }
     }
 }
 

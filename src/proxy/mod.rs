@@ -62,6 +62,11 @@ impl Gateway {
         }
     }
 
+    /// The connection filter of the global IP rules (follows reloads).
+    pub fn connection_filter(&self) -> routes::GlobalIpFilter {
+        routes::GlobalIpFilter::new(self.routes.clone())
+    }
+
     /// What a reload needs to swap the routes.
     pub fn reload_handle(&self) -> ReloadHandle {
         ReloadHandle {

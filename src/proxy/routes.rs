@@ -233,13 +233,14 @@ mod tests {
 
     #[test]
     fn connection_filter_refuses_denied_peers_early() {
-        assert!(GlobalIpFilter::new(&ProxyConfig::default()).is_none());
-        let f = GlobalIpFilter::new(&ProxyConfig {
+        let table = |c: &ProxyConfig| Arc::new(arc_swap::ArcSwap::from_pointee(RouteTable::new(c)));
+        let open = GlobalIpFilter::new(table(&ProxyConfig::default()));
+        assert!(open.accepts("198.51.100.1".parse().unwrap()), "no rules: all");
+        let f = GlobalIpFilter::new(table(&ProxyConfig {
             trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
             allow: vec!["192.0.2.0/24".parse().unwrap()],
             ..Default::default()
-        })
-        .unwrap();
+        }));
         assert!(f.accepts("192.0.2.1".parse().unwrap()));
         assert!(f.accepts("10.9.9.9".parse().unwrap()), "trusted proxy");
         assert!(f.accepts("127.0.0.1".parse().unwrap()), "loopback");
@@ -283,31 +284,28 @@ mod tests {
 /// Refuses connections from addresses the global rules deny, before any TLS handshake. A
 /// trusted proxy's connection is accepted (the client it forwards for is judged per
 /// request), and so is loopback (the host itself: health probes; its requests are still
-/// judged per request).
-#[derive(Debug)]
+/// judged per request). Reads the current route table, so a reload changes it too.
 pub struct GlobalIpFilter {
-    trusted: Vec<ipnet::IpNet>,
-    allow: Vec<ipnet::IpNet>,
-    deny: Vec<ipnet::IpNet>,
+    table: Arc<arc_swap::ArcSwap<RouteTable>>,
 }
 
 impl GlobalIpFilter {
-    /// `None` when there are no global rules (nothing to filter).
-    pub fn new(config: &ProxyConfig) -> Option<GlobalIpFilter> {
-        if config.allow.is_empty() && config.deny.is_empty() {
-            return None;
-        }
-        Some(GlobalIpFilter {
-            trusted: config.trusted_proxies.clone(),
-            allow: config.allow.clone(),
-            deny: config.deny.clone(),
-        })
+    pub fn new(table: Arc<arc_swap::ArcSwap<RouteTable>>) -> GlobalIpFilter {
+        GlobalIpFilter { table }
     }
 
     pub fn accepts(&self, peer: IpAddr) -> bool {
+        let table = self.table.load();
         peer.is_loopback()
-            || self.trusted.iter().any(|n| n.contains(&peer))
-            || permitted(peer, &self.allow, &self.deny)
+            || (table.allow.is_empty() && table.deny.is_empty())
+            || table.is_trusted(peer)
+            || table.globally_permitted(peer)
+    }
+}
+
+impl std::fmt::Debug for GlobalIpFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GlobalIpFilter")
     }
 }
 

@@ -225,6 +225,24 @@ impl TestServer {
             .expect("client")
     }
 
+    /// Send a signal to the running server (without waiting for anything).
+    pub fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("running");
+        Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .expect("kill");
+    }
+
+    /// Wait until the log contains `text` (at most 10 s).
+    pub fn wait_for_log(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.log().contains(text) {
+            assert!(Instant::now() < deadline, "no {text:?} in the log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Send a signal and wait for the exit; returns the status and how long it took.
     pub fn signal_and_wait(&mut self, signal: &str) -> (ExitStatus, Duration) {
         let mut child = self.child.take().expect("running");

@@ -336,3 +336,53 @@ fn header_rules_https_redirect_and_hsts() {
         "max-age=31536000; includeSubDomains"
     );
 }
+
+/// One request on an open keep-alive connection; returns the body.
+fn keepalive_get(stream: &mut TcpStream, target: &str) -> String {
+    write!(stream, "GET {target} HTTP/1.1\r\nhost: app.test\r\n\r\n").unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap();
+            }
+        }
+    }
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body).unwrap();
+    String::from_utf8(body).unwrap()
+}
+
+#[test]
+fn sighup_reloads_routes_without_dropping_connections_and_refuses_a_bad_file() {
+    let a = echo_upstream("a");
+    let b = echo_upstream("b");
+    let server = server_with_routes(&format!("[[route]]\nupstream = \"http://{a}\"\n"));
+    let mut conn = TcpStream::connect(server.http).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert!(keepalive_get(&mut conn, "/x").contains("\"upstream\":\"a\""));
+
+    let file = server.dir.join("portcullis.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace(&a.to_string(), &b.to_string())).unwrap();
+    server.signal("HUP");
+    server.wait_for_log("reloaded");
+    // The same connection goes on, now to the new upstream.
+    assert!(keepalive_get(&mut conn, "/x").contains("\"upstream\":\"b\""));
+
+    // A broken file is refused with the key and line; the running routes stay.
+    let good = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("{good}\n[[route]]\nupstream = \"nope://x\"\n")).unwrap();
+    server.signal("HUP");
+    server.wait_for_log("reload refused");
+    assert!(server.log().contains("route[1].upstream[0]"), "{}", server.log());
+    assert!(keepalive_get(&mut conn, "/x").contains("\"upstream\":\"b\""));
+    assert_eq!(echo(server.http, "/y", &[])["upstream"], "b");
+}
