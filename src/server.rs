@@ -145,6 +145,7 @@ pub fn run(mut config: Config, options: Options) -> Result<(), ServerError> {
         certs: resolver.clone(),
     };
     let filter = gateway.connection_filter();
+    let health = gateway.health_checker();
     let mut proxy =
         pingora_proxy::http_proxy_service_with_name(&server.configuration, gateway, "portcullis");
     if let Some(addr) = listeners.http {
@@ -164,6 +165,7 @@ pub fn run(mut config: Config, options: Options) -> Result<(), ServerError> {
     proxy.set_connection_filter(Arc::new(filter));
     server.add_service(proxy);
     server.add_service(background_service("reload", reload));
+    server.add_service(background_service("health checks", health));
     server.add_service(background_service(
         "readiness",
         Readiness {
@@ -329,7 +331,9 @@ impl BackgroundService for Reload {
                     "reloaded {}: routes, IP rules and certificates",
                     self.source.display()
                 ),
-                Err(e) => tracing::error!("reload refused, still serving the previous configuration: {e}"),
+                Err(e) => {
+                    tracing::error!("reload refused, still serving the previous configuration: {e}")
+                }
             }
         }
     }

@@ -4,7 +4,9 @@
 use std::net::ToSocketAddrs;
 
 use super::raw::{self, RawIdentityHeaders, RawRoute, S};
-use super::{ConfigError, IdentityHeaderNames, Policy, RouteAccess, RouteAuth, Upstream, Validator};
+use super::{
+    ConfigError, IdentityHeaderNames, Policy, RouteAccess, RouteAuth, Upstream, Validator,
+};
 
 /// Where an error about a route as a whole points: its `auth`, `host` or `path` line.
 pub(super) fn anchor(r: &RawRoute) -> std::ops::Range<usize> {
@@ -138,7 +140,11 @@ impl Validator<'_> {
         }
         let required = |value: &Option<S<String>>, field: &str| match value {
             Some(v) if !v.get_ref().trim().is_empty() => Ok(v.get_ref().trim().to_string()),
-            Some(v) => self.invalid(&format!("{key}.{field}"), v.span(), "must not be empty".into()),
+            Some(v) => self.invalid(
+                &format!("{key}.{field}"),
+                v.span(),
+                "must not be empty".into(),
+            ),
             None => self.invalid(
                 &format!("{key}.{field}"),
                 anchor.clone(),

@@ -5,6 +5,7 @@
 
 mod access;
 mod raw;
+mod upstream;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -184,6 +185,33 @@ pub struct Upstream {
     pub host: String,
 }
 
+/// How https upstreams are verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// DER certificates of the trusted CAs; empty means the system's.
+    pub ca: Vec<Vec<u8>>,
+    pub verify: bool,
+    pub sni: Option<String>,
+}
+
+impl Default for UpstreamTls {
+    fn default() -> Self {
+        UpstreamTls {
+            ca: Vec::new(),
+            verify: true,
+            sni: None,
+        }
+    }
+}
+
+/// Active health checking of a route's upstreams.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// Path to GET on http upstreams (https upstreams get a TCP connect).
+    pub path: String,
+    pub interval: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct RouteConfig {
     pub name: String,
@@ -191,6 +219,8 @@ pub struct RouteConfig {
     pub path_prefix: String,
     /// Empty for a route that only answers forward-auth calls.
     pub upstreams: Vec<Upstream>,
+    pub upstream_tls: UpstreamTls,
+    pub health_check: Option<HealthCheck>,
     pub auth: RouteAuth,
     /// `Some` exactly when `auth` is not `None`.
     pub access: Option<RouteAccess>,
@@ -667,9 +697,8 @@ impl Validator<'_> {
         if let Some(v) = raw.session_check_interval {
             config.session_check_interval = match v.get_ref() {
                 RawDuration::Seconds(s) => Duration::from_secs(*s),
-                RawDuration::Text(t) => parse_duration(t).or_else(|m| {
-                    self.invalid("proxy.session_check_interval", v.span(), m)
-                })?,
+                RawDuration::Text(t) => parse_duration(t)
+                    .or_else(|m| self.invalid("proxy.session_check_interval", v.span(), m))?,
             };
         }
         for (i, mut r) in routes.into_iter().enumerate() {
@@ -713,6 +742,7 @@ impl Validator<'_> {
                 None => Vec::new(),
             };
             let (auth, access) = self.route_access(&key, &mut r)?;
+            let (upstream_tls, health_check) = self.upstream_options(&key, &mut r)?;
             let methods = self.methods(&key, std::mem::take(&mut r.methods))?;
             if upstreams.is_empty() && access.is_none() {
                 return self.invalid(
@@ -797,6 +827,8 @@ impl Validator<'_> {
                 host,
                 path_prefix,
                 upstreams,
+                upstream_tls,
+                health_check,
                 auth,
                 access,
                 methods,
@@ -1016,7 +1048,69 @@ mod tests {
         let e = error("[[route]]\nupstream = \"ftp://x\"\n");
         assert!(e.starts_with("test.toml:2: route[0].upstream[0]:"), "{e}");
         let e = error("[[route]]\nupstream = \"http://127.0.0.1:1\"\nauth = \"session\"\n");
-        assert!(e.contains("route[0].auth"), "{e}");
+        assert_eq!(
+            e,
+            "test.toml:3: route[0].realm: is required when auth is \"session\""
+        );
+    }
+
+    #[test]
+    fn route_access_is_checked() {
+        let base = "[[route]]\nupstream = \"http://127.0.0.1:1\"\n";
+        let ok = parse(&format!(
+            "{base}auth = \"session_or_bearer\"\nrealm = \"demo\"\nclient = \"gw\"\npublic_paths = [\"/static//x\"]\n\
+             client_roles = [\"viewer\", \"other:editor\"]\ngroups = [\"staff\"]\npolicy = \"all\"\n\
+             methods = [\"get\"]\nidentity_headers = {{ user = \"X-Remote-User\" }}\n"
+        ))
+        .unwrap();
+        let r = &ok.proxy.routes[0];
+        assert_eq!(r.auth, RouteAuth::SessionOrBearer);
+        assert_eq!(r.methods, vec![http::Method::GET]);
+        let a = r.access.as_ref().unwrap();
+        assert_eq!(a.public_paths, vec!["/static/x".to_string()]);
+        assert_eq!(
+            a.policy.client_roles,
+            vec![
+                ("gw".to_string(), "viewer".to_string()),
+                ("other".to_string(), "editor".to_string())
+            ]
+        );
+        assert_eq!(a.policy.groups, vec!["/staff".to_string()]);
+        assert!(a.policy.require_all && a.jwt_assertion);
+        assert_eq!(a.headers.user.as_str(), "x-remote-user");
+
+        for (extra, expected) in [
+            ("auth = \"basic\"\n", "test.toml:3: route[0].auth: \"basic\" is not one of"),
+            ("realm = \"demo\"\n", "test.toml:1: route[0].realm: only applies to routes with auth"),
+            (
+                "auth = \"bearer\"\nrealm = \"demo\"\nclient = \"gw\"\npolicy = \"most\"\n",
+                "test.toml:6: route[0].policy: \"most\" is not \"any\" or \"all\"",
+            ),
+            (
+                "auth = \"bearer\"\nrealm = \"demo\"\nclient = \"gw\"\nidentity_headers = { user = \"bad header\" }\n",
+                "test.toml:6: route[0].identity_headers.user:",
+            ),
+            ("methods = [\"G T\"]\n", "test.toml:3: route[0].methods[0]: \"G T\" is not an HTTP method"),
+            (
+                "health_check = \"/h\"\nhealth_interval = \"1ms\"\n",
+                "test.toml:4: route[0].health_interval: must be at least 100ms",
+            ),
+            ("upstream_ca = \"/nonexistent.pem\"\n", "test.toml:3: route[0].upstream_ca: cannot read"),
+        ] {
+            let e = error(&format!("{base}{extra}"));
+            assert!(e.starts_with(expected), "{extra}: {e}");
+        }
+        let e = error("[[route]]\nhost = \"a.test\"\n");
+        assert_eq!(
+            e,
+            "test.toml:2: route[0].upstream: a route needs an upstream (only routes with auth may omit it, for forward-auth)"
+        );
+        // A forward-auth-only route needs no upstream.
+        let fa = parse(
+            "[[route]]\nhost = \"a.test\"\nauth = \"session\"\nrealm = \"r\"\nclient = \"c\"\n",
+        )
+        .unwrap();
+        assert!(fa.proxy.routes[0].upstreams.is_empty());
     }
 
     #[test]

@@ -52,6 +52,15 @@ pub struct RawRoute {
     /// Absent for routes that only answer forward-auth calls of another proxy.
     pub upstream: Option<S<OneOrMany>>,
     pub auth: Option<S<String>>,
+    /// PEM file of the CAs that sign the https upstreams' certificates (default: system).
+    pub upstream_ca: Option<S<String>>,
+    /// `false` skips certificate verification of https upstreams (testing only).
+    pub upstream_tls_verify: Option<bool>,
+    /// Server name sent to https upstreams (default: the upstream URL's host).
+    pub upstream_sni: Option<S<String>>,
+    /// `"/healthz"`: GET it on every upstream; failing upstreams get no traffic.
+    pub health_check: Option<S<String>>,
+    pub health_interval: Option<S<RawDuration>>,
     pub realm: Option<S<String>>,
     pub client: Option<S<String>>,
     #[serde(default)]

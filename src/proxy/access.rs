@@ -557,7 +557,12 @@ impl Access {
     }
 
     /// Send the browser to the realm's login; it comes back to `return_to` on this host.
-    pub fn login_redirect(&self, access: &RouteAccess, req: &Incoming, return_to: String) -> Response {
+    pub fn login_redirect(
+        &self,
+        access: &RouteAccess,
+        req: &Incoming,
+        return_to: String,
+    ) -> Response {
         let state = random_token(24);
         let verifier = random_token(32);
         let challenge = B64.encode(Sha256::digest(verifier.as_bytes()));
@@ -610,10 +615,12 @@ impl Access {
     /// and the app-host cookie is bound to the provider's session.
     pub fn callback(&self, req: &Incoming) -> Response {
         let html = true;
-        let fail = |status: StatusCode, message: &str| page(status, "Sign-in failed", message, html);
-        let (Some(state), Some(cookie)) =
-            (req.query_param("state"), req.cookie(state_cookie_name(req.tls)))
-        else {
+        let fail =
+            |status: StatusCode, message: &str| page(status, "Sign-in failed", message, html);
+        let (Some(state), Some(cookie)) = (
+            req.query_param("state"),
+            req.cookie(state_cookie_name(req.tls)),
+        ) else {
             return fail(
                 StatusCode::BAD_REQUEST,
                 "This sign-in link is not valid in this browser. Please go back to the page you wanted and try again.",
@@ -632,7 +639,10 @@ impl Access {
             );
         };
         if pending.host != req.host {
-            return fail(StatusCode::BAD_REQUEST, "This sign-in belongs to another site.");
+            return fail(
+                StatusCode::BAD_REQUEST,
+                "This sign-in belongs to another site.",
+            );
         }
         if let Some(error) = req.query_param("error") {
             let message = match error.as_str() {
@@ -648,8 +658,20 @@ impl Access {
         match self.redeem(&pending, req, &code) {
             Ok(cookie_value) => {
                 let mut response = crate::idp::login::redirect(&pending.return_to);
-                add_cookie(&mut response, cookie_name(req.tls), &cookie_value, req.tls, None);
-                add_cookie(&mut response, state_cookie_name(req.tls), "", req.tls, Some(0));
+                add_cookie(
+                    &mut response,
+                    cookie_name(req.tls),
+                    &cookie_value,
+                    req.tls,
+                    None,
+                );
+                add_cookie(
+                    &mut response,
+                    state_cookie_name(req.tls),
+                    "",
+                    req.tls,
+                    Some(0),
+                );
                 response
             }
             Err(reason) => {
@@ -905,7 +927,9 @@ fn page(status: StatusCode, title: &str, message: &str, html: bool) -> Response 
     let mut r = html_response(status, body);
     r.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"),
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
     );
     r
 }
@@ -995,7 +1019,10 @@ mod tests {
         assert!(req(&headers, &Method::POST));
         headers.insert(header::ACCEPT, "application/json".parse().unwrap());
         assert!(req(&headers, &Method::GET));
-        headers.insert(header::ACCEPT, "text/html,application/json".parse().unwrap());
+        headers.insert(
+            header::ACCEPT,
+            "text/html,application/json".parse().unwrap(),
+        );
         assert!(!req(&headers, &Method::GET));
         headers.insert("x-requested-with", "XMLHttpRequest".parse().unwrap());
         assert!(req(&headers, &Method::GET));

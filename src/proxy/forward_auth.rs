@@ -42,7 +42,11 @@ pub fn original_request(
         }
         None => {
             let proto = proto?.split(',').next()?.trim();
-            (proto.eq_ignore_ascii_case("https"), host?.split(',').next()?.trim(), uri?)
+            (
+                proto.eq_ignore_ascii_case("https"),
+                host?.split(',').next()?.trim(),
+                uri?,
+            )
         }
     };
     if authority.is_empty() || !target.starts_with('/') {
@@ -126,14 +130,8 @@ mod tests {
                 query: Some("x=1".into()),
             }
         );
-        let traefik = original_request(
-            None,
-            Some("http"),
-            Some("app.test"),
-            Some("/x"),
-            None,
-        )
-        .unwrap();
+        let traefik =
+            original_request(None, Some("http"), Some("app.test"), Some("/x"), None).unwrap();
         assert_eq!(traefik.method, Method::GET);
         assert!(!traefik.tls);
         assert_eq!(traefik.path, "/x");

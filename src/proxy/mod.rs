@@ -7,6 +7,7 @@
 pub mod access;
 pub mod forward_auth;
 pub mod headers;
+pub mod health;
 pub mod path;
 pub mod routes;
 
@@ -65,6 +66,11 @@ impl Gateway {
     /// The connection filter of the global IP rules (follows reloads).
     pub fn connection_filter(&self) -> routes::GlobalIpFilter {
         routes::GlobalIpFilter::new(self.routes.clone())
+    }
+
+    /// The active health checks of the routes' upstreams (follows reloads).
+    pub fn health_checker(&self) -> health::HealthChecker {
+        health::HealthChecker::new(self.routes.clone())
     }
 
     /// What a reload needs to swap the routes.
@@ -242,8 +248,7 @@ pub struct ReloadHandle {
 impl ReloadHandle {
     /// Serve `proxy` from now on; requests in flight finish with the old routes.
     pub fn swap(&self, proxy: &crate::config::ProxyConfig) {
-        self.routes
-            .store(Arc::new(routes::RouteTable::new(proxy)));
+        self.routes.store(Arc::new(routes::RouteTable::new(proxy)));
         self.access.clear();
     }
 }
@@ -473,7 +478,14 @@ impl ProxyHttp for Gateway {
         let upstream = route.pick().ok_or_else(|| {
             Error::explain(ErrorType::HTTPStatus(502), "the route has no upstream")
         })?;
-        let mut peer = HttpPeer::new(upstream.addr, upstream.tls, upstream.host.clone());
+        let tls = &route.config.upstream_tls;
+        let sni = tls.sni.clone().unwrap_or_else(|| upstream.host.clone());
+        let mut peer = HttpPeer::new(upstream.addr, upstream.tls, sni);
+        if upstream.tls {
+            peer.options.verify_cert = tls.verify;
+            peer.options.verify_hostname = tls.verify;
+            peer.options.ca = route.ca.clone();
+        }
         peer.options.connection_timeout = Some(route.config.connect_timeout);
         peer.options.read_timeout = Some(route.config.timeout);
         peer.options.write_timeout = Some(route.config.timeout);
@@ -584,8 +596,7 @@ fn request_authority(session: &Session, host: &str) -> String {
         .filter(|h| {
             !h.is_empty()
                 && h.len() <= 255
-                && h
-                    .chars()
+                && h.chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
         })
         .map(String::from)

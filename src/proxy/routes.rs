@@ -2,28 +2,77 @@
 //! prefix), the client's real address, and the IP allow/deny rules.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use pingora_core::utils::tls::{parse_x509, WrappedX509};
 use std::sync::Arc;
 
 use crate::config::{HostMatch, ProxyConfig, RouteConfig, Upstream};
 
-/// A route ready to serve, with its round-robin position.
+/// A route ready to serve, with its round-robin position and its upstreams' health.
 pub struct ActiveRoute {
     pub config: RouteConfig,
     /// The `route` label in metrics.
     pub label: Arc<str>,
+    /// The CAs for https upstreams, in pingora's form (`None`: the system's).
+    pub ca: Option<Arc<[WrappedX509]>>,
     next: AtomicUsize,
+    /// Per upstream: passing its health check (true until a check fails).
+    healthy: Vec<AtomicBool>,
+    /// When the next health check is due (milliseconds since the table was built).
+    pub(crate) next_check_ms: AtomicU64,
 }
 
 impl ActiveRoute {
-    /// The next upstream, round robin (`None` for a forward-auth-only route).
+    fn new(config: &RouteConfig) -> ActiveRoute {
+        let ca = (!config.upstream_tls.ca.is_empty()).then(|| {
+            config
+                .upstream_tls
+                .ca
+                .iter()
+                .map(|der| WrappedX509::new(der.clone(), parse_x509))
+                .collect::<Vec<_>>()
+                .into()
+        });
+        ActiveRoute {
+            label: Arc::from(config.name.as_str()),
+            healthy: config
+                .upstreams
+                .iter()
+                .map(|_| AtomicBool::new(true))
+                .collect(),
+            config: config.clone(),
+            ca,
+            next: AtomicUsize::new(0),
+            next_check_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// The next healthy upstream, round robin; when none is healthy, the next one anyway
+    /// (a check may be wrong; the request fails fast if it is not). `None` for a
+    /// forward-auth-only route.
     pub fn pick(&self) -> Option<&Upstream> {
         let n = self.config.upstreams.len();
         if n == 0 {
             return None;
         }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        Some(&self.config.upstreams[i])
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..n)
+            .map(|k| (start + k) % n)
+            .find(|&i| self.healthy[i].load(Ordering::Relaxed))
+            .or(Some(start % n))
+            .map(|i| &self.config.upstreams[i])
+    }
+
+    /// Record a health-check result; returns whether it changed.
+    pub fn set_healthy(&self, index: usize, healthy: bool) -> bool {
+        self.healthy
+            .get(index)
+            .is_some_and(|h| h.swap(healthy, Ordering::Relaxed) != healthy)
+    }
+
+    pub fn has_health_check(&self) -> bool {
+        self.config.health_check.is_some() && !self.config.upstreams.is_empty()
     }
 }
 
@@ -75,15 +124,7 @@ pub fn permitted(ip: IpAddr, allow: &[ipnet::IpNet], deny: &[ipnet::IpNet]) -> b
 
 impl RouteTable {
     pub fn new(config: &ProxyConfig) -> RouteTable {
-        let mut routes: Vec<ActiveRoute> = config
-            .routes
-            .iter()
-            .map(|r| ActiveRoute {
-                label: Arc::from(r.name.as_str()),
-                config: r.clone(),
-                next: AtomicUsize::new(0),
-            })
-            .collect();
+        let mut routes: Vec<ActiveRoute> = config.routes.iter().map(ActiveRoute::new).collect();
         // Most specific first: exact host, wildcard, any; then the longest prefix.
         routes.sort_by(|a, b| {
             host_rank(&b.config.host)
@@ -116,15 +157,19 @@ impl RouteTable {
         self.find(host, path)
             .filter(|r| r.config.access.is_some())
             .or_else(|| {
-                self.routes.iter().find(|r| {
-                    r.config.access.is_some() && host_matches(&r.config.host, host)
-                })
+                self.routes
+                    .iter()
+                    .find(|r| r.config.access.is_some() && host_matches(&r.config.host, host))
             })
     }
 
     /// Whether `ip` is one of the trusted proxies.
     pub fn is_trusted(&self, ip: IpAddr) -> bool {
         self.trusted.iter().any(|n| n.contains(&ip))
+    }
+
+    pub fn all(&self) -> &[ActiveRoute] {
+        &self.routes
     }
 
     pub fn get(&self, index: usize) -> Option<&ActiveRoute> {
@@ -180,6 +225,41 @@ impl RouteTable {
     }
 }
 
+/// Refuses connections from addresses the global rules deny, before any TLS handshake. A
+/// trusted proxy's connection is accepted (the client it forwards for is judged per
+/// request), and so is loopback (the host itself: health probes; its requests are still
+/// judged per request). Reads the current route table, so a reload changes it too.
+pub struct GlobalIpFilter {
+    table: Arc<arc_swap::ArcSwap<RouteTable>>,
+}
+
+impl GlobalIpFilter {
+    pub fn new(table: Arc<arc_swap::ArcSwap<RouteTable>>) -> GlobalIpFilter {
+        GlobalIpFilter { table }
+    }
+
+    pub fn accepts(&self, peer: IpAddr) -> bool {
+        let table = self.table.load();
+        peer.is_loopback()
+            || (table.allow.is_empty() && table.deny.is_empty())
+            || table.is_trusted(peer)
+            || table.globally_permitted(peer)
+    }
+}
+
+impl std::fmt::Debug for GlobalIpFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GlobalIpFilter")
+    }
+}
+
+#[async_trait::async_trait]
+impl pingora_core::listeners::ConnectionFilter for GlobalIpFilter {
+    async fn should_accept(&self, addr: Option<&SocketAddr>) -> bool {
+        addr.is_none_or(|a| self.accepts(a.ip()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +275,8 @@ mod tests {
                 tls: false,
                 host: "u".into(),
             }],
+            upstream_tls: Default::default(),
+            health_check: None,
             auth: RouteAuth::None,
             access: None,
             methods: vec![],
@@ -235,7 +317,10 @@ mod tests {
     fn connection_filter_refuses_denied_peers_early() {
         let table = |c: &ProxyConfig| Arc::new(arc_swap::ArcSwap::from_pointee(RouteTable::new(c)));
         let open = GlobalIpFilter::new(table(&ProxyConfig::default()));
-        assert!(open.accepts("198.51.100.1".parse().unwrap()), "no rules: all");
+        assert!(
+            open.accepts("198.51.100.1".parse().unwrap()),
+            "no rules: all"
+        );
         let f = GlobalIpFilter::new(table(&ProxyConfig {
             trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
             allow: vec!["192.0.2.0/24".parse().unwrap()],
@@ -278,40 +363,5 @@ mod tests {
             table.globally_permitted("::ffff:192.0.2.7".parse().unwrap()),
             "v4-mapped v6"
         );
-    }
-}
-
-/// Refuses connections from addresses the global rules deny, before any TLS handshake. A
-/// trusted proxy's connection is accepted (the client it forwards for is judged per
-/// request), and so is loopback (the host itself: health probes; its requests are still
-/// judged per request). Reads the current route table, so a reload changes it too.
-pub struct GlobalIpFilter {
-    table: Arc<arc_swap::ArcSwap<RouteTable>>,
-}
-
-impl GlobalIpFilter {
-    pub fn new(table: Arc<arc_swap::ArcSwap<RouteTable>>) -> GlobalIpFilter {
-        GlobalIpFilter { table }
-    }
-
-    pub fn accepts(&self, peer: IpAddr) -> bool {
-        let table = self.table.load();
-        peer.is_loopback()
-            || (table.allow.is_empty() && table.deny.is_empty())
-            || table.is_trusted(peer)
-            || table.globally_permitted(peer)
-    }
-}
-
-impl std::fmt::Debug for GlobalIpFilter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("GlobalIpFilter")
-    }
-}
-
-#[async_trait::async_trait]
-impl pingora_core::listeners::ConnectionFilter for GlobalIpFilter {
-    async fn should_accept(&self, addr: Option<&SocketAddr>) -> bool {
-        addr.is_none_or(|a| self.accepts(a.ip()))
     }
 }

@@ -206,7 +206,10 @@ fn check_proxy_in_front(front: &Proxy, alice: &str) {
     assert_ne!(echo["headers"]["x-forwarded-user"], "mallory", "{echo}");
     // Path tricks are judged after normalisation.
     let (status, _, _) = anonymous.get("/public/%2e%2e/private");
-    assert_ne!(status, 200, "an encoded dot segment must not reach /private anonymously");
+    assert_ne!(
+        status, 200,
+        "an encoded dot segment must not reach /private anonymously"
+    );
 }
 
 #[test]
@@ -248,7 +251,10 @@ fn caddy_forward_auth_in_front_of_an_app() {
         front.addr,
         "GET",
         "/api/x",
-        &[("host", &format!("app.test:{caddy_port}")), ("authorization", &bearer)],
+        &[
+            ("host", &format!("app.test:{caddy_port}")),
+            ("authorization", &bearer),
+        ],
     );
     assert_eq!(status, 200, "{body}");
     let echo: Value = serde_json::from_str(&body).unwrap();
@@ -257,7 +263,10 @@ fn caddy_forward_auth_in_front_of_an_app() {
         front.addr,
         "GET",
         "/api/x",
-        &[("host", &format!("app.test:{caddy_port}")), ("accept", "application/json")],
+        &[
+            ("host", &format!("app.test:{caddy_port}")),
+            ("accept", "application/json"),
+        ],
     );
     assert_eq!(status, 401);
 }

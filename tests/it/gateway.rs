@@ -73,10 +73,16 @@ pub fn login_through_gateway(b: &Browser, path: &str) -> String {
         location = next.unwrap();
     }
     assert!(
-        location.starts_with(&format!("{}/realms/demo/protocol/openid-connect/auth?", b.base)),
+        location.starts_with(&format!(
+            "{}/realms/demo/protocol/openid-connect/auth?",
+            b.base
+        )),
         "{location}"
     );
-    assert_eq!(param(&location, "code_challenge_method").as_deref(), Some("S256"));
+    assert_eq!(
+        param(&location, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
     assert_eq!(param(&location, "client_id").as_deref(), Some("gateway"));
     let (status, _, html) = b.get(&location);
     assert_eq!(status, 200, "{html}");
@@ -100,7 +106,10 @@ pub fn echo_json(b: &Browser, path: &str, headers: &[(&str, &str)]) -> (u16, Val
     let r = req.send().unwrap();
     let status = r.status().as_u16();
     let text = r.text().unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 fn session_cookie(b: &Browser) -> String {
@@ -122,7 +131,10 @@ fn a_browser_logs_in_through_the_gateway_and_the_app_sees_who_it_is() {
     let b = Browser::for_host(&server, "app.test");
 
     let back = login_through_gateway(&b, "/private/page?x=1&y=2");
-    assert_eq!(back, "/private/page?x=1&y=2", "back to the exact URL asked for");
+    assert_eq!(
+        back, "/private/page?x=1&y=2",
+        "back to the exact URL asked for"
+    );
 
     let spoofed = [
         ("X-Forwarded-User", "mallory"),
@@ -137,13 +149,20 @@ fn a_browser_logs_in_through_the_gateway_and_the_app_sees_who_it_is() {
     assert_eq!(h["x-forwarded-user"], alice.as_str());
     assert_eq!(h["x-forwarded-preferred-username"], "alice");
     assert_eq!(h["x-forwarded-email"], "alice@example.com");
-    assert!(h["x-forwarded-roles"].as_str().unwrap().split(',').any(|r| r == "user"));
+    assert!(h["x-forwarded-roles"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .any(|r| r == "user"));
     assert_eq!(h["x-forwarded-groups"], "");
     for name in ["x_forwarded_user", "x.forwarded.user"] {
         assert!(h.get(name).is_none(), "{name} reached the upstream: {h}");
     }
     let cookie = h["cookie"].as_str().unwrap_or("");
-    assert!(!cookie.contains("portcullis"), "gateway cookie leaked upstream: {cookie}");
+    assert!(
+        !cookie.contains("portcullis"),
+        "gateway cookie leaked upstream: {cookie}"
+    );
     assert!(h.get("x-forwarded-access-token").is_none(), "not asked for");
 
     // The assertion verifies with the realm's JWKS and names the route host as audience.
@@ -156,7 +175,10 @@ fn a_browser_logs_in_through_the_gateway_and_the_app_sees_who_it_is() {
         .unwrap()
         .json()
         .unwrap();
-    let kid = crate::api::header(assertion)["kid"].as_str().unwrap().to_string();
+    let kid = crate::api::header(assertion)["kid"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let jwk = jwks["keys"]
         .as_array()
         .unwrap()
@@ -209,16 +231,30 @@ fn a_browser_logs_in_through_the_gateway_and_the_app_sees_who_it_is() {
     let (_, location, _) = b2.get("/x");
     let (_, _, html) = b2.get(&location.unwrap());
     let (_, callback, _) = b2.login(&html, "alice", "Alice-pass-1");
-    let r = b2.client.get(b2.url(&callback.clone().unwrap())).send().unwrap();
+    let r = b2
+        .client
+        .get(b2.url(&callback.clone().unwrap()))
+        .send()
+        .unwrap();
     let set_cookie: Vec<String> = r
         .headers()
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().unwrap().to_string())
         .collect();
-    let session = set_cookie.iter().find(|c| c.starts_with("portcullis=")).unwrap();
-    assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax") && session.contains("Path=/"));
-    assert!(!session.to_ascii_lowercase().contains("domain="), "host-only: {session}");
+    let session = set_cookie
+        .iter()
+        .find(|c| c.starts_with("portcullis="))
+        .unwrap();
+    assert!(
+        session.contains("HttpOnly")
+            && session.contains("SameSite=Lax")
+            && session.contains("Path=/")
+    );
+    assert!(
+        !session.to_ascii_lowercase().contains("domain="),
+        "host-only: {session}"
+    );
     // A callback cannot be replayed.
     let (status, _, _) = b2.get(&callback.unwrap());
     assert_eq!(status, 400);
@@ -271,7 +307,10 @@ fn ending_the_provider_session_ends_the_app_session_within_seconds() {
     let stolen = session_cookie(&b);
 
     // The admin signs alice out everywhere.
-    let r = api.post(&format!("/admin/realms/demo/users/{alice}/logout"), &json!({}));
+    let r = api.post(
+        &format!("/admin/realms/demo/users/{alice}/logout"),
+        &json!({}),
+    );
     assert_eq!(r.status, 204, "{}", r.text);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -279,7 +318,10 @@ fn ending_the_provider_session_ends_the_app_session_within_seconds() {
         if status == 302 {
             break;
         }
-        assert!(Instant::now() < deadline, "session still accepted after 5 s");
+        assert!(
+            Instant::now() < deadline,
+            "session still accepted after 5 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
@@ -298,9 +340,18 @@ fn ending_the_provider_session_ends_the_app_session_within_seconds() {
         .header("cookie", &stolen_again)
         .send()
         .unwrap();
-    assert_eq!(r.status().as_u16(), 302, "cookie must be dead after sign-out");
+    assert_eq!(
+        r.status().as_u16(),
+        302,
+        "cookie must be dead after sign-out"
+    );
     let sessions = api.get(&format!("/admin/realms/demo/users/{alice}/sessions"));
-    assert_eq!(sessions.body.as_array().unwrap().len(), 0, "{}", sessions.text);
+    assert_eq!(
+        sessions.body.as_array().unwrap().len(),
+        0,
+        "{}",
+        sessions.text
+    );
     // A made-up cookie is not a session.
     let r = replay
         .client
@@ -447,10 +498,17 @@ client = "gateway"
     let refresh = tokens["refresh_token"].as_str().unwrap();
     assert_eq!(call(Some(&format!("Bearer {refresh}"))).0, 401);
     let master = api.token.clone().unwrap();
-    assert_eq!(call(Some(&format!("Bearer {master}"))).0, 401, "master realm token");
+    assert_eq!(
+        call(Some(&format!("Bearer {master}"))).0,
+        401,
+        "master realm token"
+    );
 
     // Ending the session revokes the token at the gateway within the check interval.
-    let r = api.post(&format!("/admin/realms/demo/users/{alice}/logout"), &json!({}));
+    let r = api.post(
+        &format!("/admin/realms/demo/users/{alice}/logout"),
+        &json!({}),
+    );
     assert_eq!(r.status, 204);
     let deadline = Instant::now() + Duration::from_secs(5);
     while call(Some(&format!("Bearer {access}"))).0 != 401 {

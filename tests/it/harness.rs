@@ -238,7 +238,11 @@ impl TestServer {
     pub fn wait_for_log(&self, text: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !self.log().contains(text) {
-            assert!(Instant::now() < deadline, "no {text:?} in the log:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} in the log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

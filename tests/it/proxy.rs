@@ -66,7 +66,12 @@ fn serve_echo(stream: TcpStream, name: &str) {
 }
 
 /// Send one raw HTTP/1.1 request (paths exactly as given); returns (status, body).
-pub fn raw(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, &str)]) -> (u16, String) {
+pub fn raw(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut req = format!("{method} {target} HTTP/1.1\r\nconnection: close\r\n");
@@ -366,7 +371,8 @@ fn sighup_reloads_routes_without_dropping_connections_and_refuses_a_bad_file() {
     let b = echo_upstream("b");
     let server = server_with_routes(&format!("[[route]]\nupstream = \"http://{a}\"\n"));
     let mut conn = TcpStream::connect(server.http).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     assert!(keepalive_get(&mut conn, "/x").contains("\"upstream\":\"a\""));
 
     let file = server.dir.join("portcullis.toml");
@@ -379,10 +385,213 @@ fn sighup_reloads_routes_without_dropping_connections_and_refuses_a_bad_file() {
 
     // A broken file is refused with the key and line; the running routes stay.
     let good = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(&file, format!("{good}\n[[route]]\nupstream = \"nope://x\"\n")).unwrap();
+    std::fs::write(
+        &file,
+        format!("{good}\n[[route]]\nupstream = \"nope://x\"\n"),
+    )
+    .unwrap();
     server.signal("HUP");
     server.wait_for_log("reload refused");
-    assert!(server.log().contains("route[1].upstream[0]"), "{}", server.log());
+    assert!(
+        server.log().contains("route[1].upstream[0]"),
+        "{}",
+        server.log()
+    );
     assert!(keepalive_get(&mut conn, "/x").contains("\"upstream\":\"b\""));
     assert_eq!(echo(server.http, "/y", &[])["upstream"], "b");
+}
+
+/// A websocket server that echoes every text message back, prefixed with the value of the
+/// `x-forwarded-user` header it saw at the handshake (empty when none).
+#[allow(clippy::result_large_err)] // tungstenite's handshake callback signature
+fn websocket_echo() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut user = String::new();
+                let callback =
+                    |req: &tungstenite::handshake::server::Request,
+                     resp: tungstenite::handshake::server::Response| {
+                        user = req
+                            .headers()
+                            .get("x-forwarded-user")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_string();
+                        Ok(resp)
+                    };
+                let Ok(mut ws) = tungstenite::accept_hdr(stream, callback) else {
+                    return;
+                };
+                while let Ok(msg) = ws.read() {
+                    if let tungstenite::Message::Text(t) = msg {
+                        let reply = format!("{user}|{t}");
+                        if ws.send(tungstenite::Message::text(reply)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn websockets_pass_through_and_identity_is_not_spoofable_at_the_handshake() {
+    let ws = websocket_echo();
+    let server = server_with_routes(&format!(
+        "[[route]]\nhost = \"ws.test\"\nupstream = \"http://{ws}\"\n"
+    ));
+    let stream = TcpStream::connect(server.http).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = tungstenite::http::Request::builder()
+        .uri(format!("ws://ws.test:{}/socket", server.http.port()))
+        .header("host", "ws.test")
+        .header("x_forwarded_user", "mallory")
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header(
+            "sec-websocket-key",
+            tungstenite::handshake::client::generate_key(),
+        )
+        .body(())
+        .unwrap();
+    let (mut socket, response) = tungstenite::client(request, stream).expect("handshake");
+    assert_eq!(response.status().as_u16(), 101);
+    for i in 0..3 {
+        socket
+            .send(tungstenite::Message::text(format!("hello {i}")))
+            .unwrap();
+        match socket.read().unwrap() {
+            tungstenite::Message::Text(t) => assert_eq!(t.as_str(), format!("|hello {i}")),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    socket.close(None).unwrap();
+}
+
+#[test]
+fn health_checks_take_failing_upstreams_out_of_rotation() {
+    let a = echo_upstream("a");
+    // Nothing listens here.
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let server = server_with_routes(&format!(
+        "[[route]]\nupstream = [\"http://{a}\", \"http://{dead}\"]\nhealth_check = \"/healthz\"\nhealth_interval = \"200ms\"\n"
+    ));
+    server.wait_for_log("upstream failed its health check");
+    for _ in 0..6 {
+        assert_eq!(echo(server.http, "/x", &[])["upstream"], "a");
+    }
+}
+
+/// An https upstream with a certificate for `upstream.test` signed by a test CA; answers
+/// every request with the server name the client asked for.
+fn tls_upstream(dir: &std::path::Path) -> SocketAddr {
+    use std::sync::Arc;
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    std::fs::write(dir.join("upstream-ca.pem"), ca.pem()).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["upstream.test".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![leaf.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+    )
+    .unwrap();
+    let config = Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let config = config.clone();
+            std::thread::spawn(move || {
+                let Ok(conn) = rustls::ServerConnection::new(config) else {
+                    return;
+                };
+                let mut tls = rustls::StreamOwned::new(conn, stream);
+                let mut buf = [0u8; 4096];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let sni = tls.conn.server_name().unwrap_or("").to_string();
+                let body = serde_json::json!({"upstream": "tls", "sni": sni}).to_string();
+                let _ = write!(
+                    tls,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.flush();
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn https_upstreams_are_verified_with_the_configured_ca_and_sni() {
+    let dir = crate::harness::temp_dir();
+    let up = tls_upstream(&dir);
+    let ca = dir.join("upstream-ca.pem");
+    let server = server_with_routes(&format!(
+        r#"
+[[route]]
+path = "/trusted"
+upstream = "https://{up}"
+upstream_sni = "upstream.test"
+upstream_ca = "{ca}"
+
+[[route]]
+path = "/system-roots"
+upstream = "https://{up}"
+upstream_sni = "upstream.test"
+
+[[route]]
+path = "/wrong-name"
+upstream = "https://{up}"
+upstream_sni = "other.test"
+upstream_ca = "{ca}"
+
+[[route]]
+path = "/unverified"
+upstream = "https://{up}"
+upstream_tls_verify = false
+"#,
+        ca = ca.display()
+    ));
+    let reply = echo(server.http, "/trusted/x", &[]);
+    assert_eq!(reply["upstream"], "tls");
+    assert_eq!(reply["sni"], "upstream.test");
+    let (status, _) = raw(server.http, "GET", "/system-roots/x", &[]);
+    assert_eq!(status, 502, "a certificate from an unknown CA is refused");
+    let (status, _) = raw(server.http, "GET", "/wrong-name/x", &[]);
+    assert_eq!(status, 502, "a certificate for another name is refused");
+    assert_eq!(echo(server.http, "/unverified/x", &[])["upstream"], "tls");
 }
