@@ -280,3 +280,29 @@ fn every_admin_curl_command_of_the_seed_guides_works() {
     );
     assert_eq!(result["steps"].as_object().unwrap().len(), 20, "{result}");
 }
+
+/// Screenshots for review go here (kept out of git with the rest of `target/`).
+fn screenshot_dir() -> PathBuf {
+    let dir = root().join("target/screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    dir
+}
+
+#[test]
+fn chromium_signs_in_through_the_gateway_and_the_app_sees_the_user() {
+    let (server, _api, _, _) = crate::gateway::gateway_server(crate::gateway::SESSION_ROUTE);
+    let result = run(
+        &node(),
+        "gateway_chromium.mjs",
+        &[
+            (
+                "APP_URL",
+                format!("http://app.test:{}/private/page?x=1", server.http.port()),
+            ),
+            ("USERNAME", "alice".into()),
+            ("PASSWORD", "Alice-pass-1".into()),
+            ("SCREENSHOT_DIR", screenshot_dir().display().to_string()),
+        ],
+    );
+    assert_eq!(result["steps"]["identity_headers"]["user"], "alice", "{result}");
+}

@@ -15,7 +15,7 @@ use crate::proxy::echo_upstream;
 /// A server with `routes` (`{UP}` is replaced by the echo upstream's address), realm `demo`
 /// (alice, client `app`) and a confidential client `gateway` allowed to come back to
 /// `app.test` and `other.test`.
-fn gateway_server(routes: &str) -> (TestServer, Api, String, String) {
+pub fn gateway_server(routes: &str) -> (TestServer, Api, String, String) {
     gateway_server_with("", routes, &[])
 }
 
@@ -51,7 +51,7 @@ pub fn gateway_server_with(
     (server, api, secret, alice)
 }
 
-const SESSION_ROUTE: &str = r#"
+pub const SESSION_ROUTE: &str = r#"
 [[route]]
 host = "app.test"
 upstream = "http://{UP}"
