@@ -321,7 +321,8 @@ impl Access {
         req: &Incoming,
     ) -> Option<Arc<Identity>> {
         let value = req.cookie(cookie_name(req.tls))?;
-        let key = format!("s|{index}|{}|{}", req.host, sha256_hex(value));
+        // The scheme is part of the key: a cookie issued over TLS is not valid without it.
+        let key = format!("s|{index}|{}|{}|{}", req.tls, req.host, sha256_hex(value));
         let now = self.app.clock.now_millis();
         if let Some(hit) = self.identities.get(&key) {
             if hit.until_ms > now {
@@ -355,7 +356,7 @@ impl Access {
             .ok()??
             .clone_if(|r| r.enabled)?;
         let session = read.session(&realm.id, sid).ok()??;
-        let hash = sha256_hex(secret);
+        let hash = cookie_hash(secret, req.tls);
         if session.offline
             || !session
                 .gateway_cookies
@@ -711,7 +712,7 @@ impl Access {
         .map_err(|e| e.to_string())?;
         let sid = tokens.session_state.ok_or("no session")?;
         let secret = random_token(32);
-        let hash = sha256_hex(&secret);
+        let hash = cookie_hash(&secret, req.tls);
         self.app
             .store
             .write(|w| {
@@ -807,6 +808,12 @@ struct Assertion<'a> {
     iat: i64,
     exp: i64,
     jti: String,
+}
+
+/// What the session stores of an app-host cookie secret: its hash, bound to the scheme it
+/// was issued over, so that a cookie issued over TLS is not accepted over plain HTTP.
+fn cookie_hash(secret: &str, tls: bool) -> String {
+    sha256_hex(&format!("{}:{secret}", if tls { "tls" } else { "plain" }))
 }
 
 /// `Authorization: Bearer <token>`, scheme case-insensitive.

@@ -110,6 +110,24 @@ impl Browser {
         Browser::for_host_at(host, server.http)
     }
 
+    /// Like [`Browser::for_host_at`] over HTTPS, trusting the server's development
+    /// certificate (it is for `localhost`).
+    pub fn for_https_host_at(host: &str, addr: std::net::SocketAddr) -> Browser {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let client = Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve(host, addr)
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap();
+        Browser {
+            client,
+            jar,
+            base: format!("https://{host}:{}", addr.port()),
+        }
+    }
+
     /// A browser that reaches `addr` under the name `host`.
     pub fn for_host_at(host: &str, addr: std::net::SocketAddr) -> Browser {
         let jar = Arc::new(reqwest::cookie::Jar::default());

@@ -516,3 +516,71 @@ client = "gateway"
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn over_tls_the_cookie_is_host_prefixed_and_secure() {
+    let (server, api, _, alice) = gateway_server(SESSION_ROUTE);
+    // Allow the https callback too.
+    let clients = api.get("/admin/realms/demo/clients?clientId=gateway");
+    let id = clients.body[0]["id"].as_str().unwrap().to_string();
+    let mut client = clients.body[0].clone();
+    client["redirectUris"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!(format!("https://app.test:{}/_portcullis/callback", server.https.port())));
+    let r = api.put(&format!("/admin/realms/demo/clients/{id}"), &client);
+    assert_eq!(r.status, 204, "{}", r.text);
+
+    let b = Browser::for_https_host_at("app.test", server.https);
+    let (status, location, _) = b.get("/private");
+    assert_eq!(status, 302);
+    let location = location.unwrap();
+    assert_eq!(
+        param(&location, "redirect_uri").unwrap(),
+        format!("https://app.test:{}/_portcullis/callback", server.https.port())
+    );
+    let (_, _, html) = b.get(&location);
+    let (_, callback, _) = b.login(&html, "alice", "Alice-pass-1");
+    let r = b.client.get(b.url(&callback.unwrap())).send().unwrap();
+    assert_eq!(r.status().as_u16(), 302);
+    let cookies: Vec<String> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-portcullis="))
+        .unwrap_or_else(|| panic!("{cookies:?}"));
+    assert!(session.contains("; Secure") && session.contains("Path=/") && session.contains("HttpOnly"));
+    let (status, echo) = echo_json(&b, "/private", &[]);
+    assert_eq!(status, 200, "{echo}");
+    assert_eq!(echo["headers"]["x-forwarded-user"], alice.as_str());
+    assert_eq!(echo["headers"]["x-forwarded-proto"], "https");
+    // The plain-HTTP cookie name is not accepted over TLS (and vice versa).
+    let value = session.split(';').next().unwrap().trim_start_matches("__Host-portcullis=");
+    let plain = Browser::for_host(&server, "app.test");
+    let r = plain
+        .client
+        .get(plain.url("/private"))
+        .header("cookie", format!("portcullis={value}"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 302, "a TLS session cookie replayed over plain HTTP");
+}
+
+#[test]
+fn an_expired_provider_session_is_not_an_app_session() {
+    let (server, api, _, _) = gateway_server(SESSION_ROUTE);
+    let r = api.put("/admin/realms/demo", &json!({"ssoSessionMaxLifespan": 2}));
+    assert_eq!(r.status, 204, "{}", r.text);
+    let b = Browser::for_host(&server, "app.test");
+    login_through_gateway(&b, "/private");
+    assert_eq!(echo_json(&b, "/private", &[]).0, 200);
+    // Past the realm's maximum session lifetime the cookie no longer passes.
+    std::thread::sleep(Duration::from_millis(2600));
+    let (status, location, _) = b.get("/private");
+    assert_eq!(status, 302);
+    assert!(location.unwrap().contains("/protocol/openid-connect/auth"));
+}
