@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Both install what they need.
-.PHONY: run dev test setup lint bench bench-startup bench-tokens
+.PHONY: run dev test setup lint bench bench-startup bench-tokens bench-load
 
 CARGO ?= cargo
 
@@ -31,4 +31,7 @@ bench-startup: setup
 bench-tokens: setup
 	$(CARGO) bench --bench tokens
 
-bench: bench-startup bench-tokens
+bench-load: setup
+	$(CARGO) bench --bench load
+
+bench: bench-startup bench-tokens bench-load

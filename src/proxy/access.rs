@@ -812,7 +812,7 @@ struct Assertion<'a> {
 
 /// What the session stores of an app-host cookie secret: its hash, bound to the scheme it
 /// was issued over, so that a cookie issued over TLS is not accepted over plain HTTP.
-fn cookie_hash(secret: &str, tls: bool) -> String {
+pub fn cookie_hash(secret: &str, tls: bool) -> String {
     sha256_hex(&format!("{}:{secret}", if tls { "tls" } else { "plain" }))
 }
 

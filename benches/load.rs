@@ -1,0 +1,764 @@
+//! The side-by-side load harness: `make bench-load` (`cargo bench --bench load`).
+//!
+//! Starts, on loopback only, a fast upstream (Debian's nginx answering `200 ok`), nginx as a
+//! plain reverse proxy in front of it, and Portcullis (release build) with an open route, a
+//! route with session auth + policy + identity headers, and nginx `auth_request` calling
+//! Portcullis' forward-auth; drives each with `wrk` for a bounded time, one after the other
+//! in the same run, and prints one markdown table. Then: the token endpoint
+//! (client_credentials, introspection) over HTTP, TLS handshakes per second (new and
+//! resumed) and resident memory with 100,000 sessions.
+//!
+//! Every process it starts is killed by its id when the harness ends (or panics). Each
+//! case runs `LOAD_SECONDS` (default 8) after a 1 s warm-up; the whole run stays well under
+//! 10 minutes. Under `cargo test` it runs every case for 1 s as a smoke test that checks
+//! each case answered without errors.
+//!
+//! Environment: `LOAD_SECONDS`, `LOAD_CONNECTIONS` (default 64), `PROXY_WORKERS` (default 1:
+//! nginx workers = Portcullis threads), `LOAD_SESSIONS` (default 100000).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const ADMIN: (&str, &str) = ("admin", "bench-admin-password-1");
+
+/// A process we started; killed by its id on drop.
+struct Proc {
+    child: Child,
+    name: &'static str,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM and wait (the store is closed cleanly).
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+fn wait_port(addr: SocketAddr, proc: &mut Proc) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(addr).is_err() {
+        if let Ok(Some(s)) = proc.child.try_wait() {
+            panic!("{} exited: {s}", proc.name);
+        }
+        assert!(Instant::now() < deadline, "{} did not start", proc.name);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn nginx_binary() -> PathBuf {
+    ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .expect("nginx (scripts/setup.sh installs it)")
+}
+
+/// nginx with `server_blocks` inside `http {}`.
+fn nginx(dir: &Path, name: &'static str, workers: usize, server_blocks: &str, port: SocketAddr) -> Proc {
+    let d = dir.join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    let dd = d.display();
+    let conf = format!(
+        "daemon off;\nmaster_process on;\nworker_processes {workers};\npid {dd}/nginx.pid;\n\
+         error_log {dd}/error.log warn;\nevents {{ worker_connections 4096; }}\n\
+         http {{\n access_log off;\n keepalive_requests 100000;\n client_body_temp_path {dd}/body;\n\
+         proxy_temp_path {dd}/proxy;\n fastcgi_temp_path {dd}/fcgi;\n uwsgi_temp_path {dd}/uwsgi;\n\
+         scgi_temp_path {dd}/scgi;\n{server_blocks}\n}}\n"
+    );
+    std::fs::write(d.join("nginx.conf"), conf).unwrap();
+    let child = Command::new(nginx_binary())
+        .arg("-c")
+        .arg(d.join("nginx.conf"))
+        .arg("-p")
+        .arg(&d)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start nginx");
+    let mut proc = Proc { child, name };
+    wait_port(port, &mut proc);
+    proc
+}
+
+/// The release binary, with `extra` config; returns the process and its http address.
+fn portcullis(dir: &Path, threads: usize, extra: &str) -> (Proc, SocketAddr, SocketAddr) {
+    let http = free_addr();
+    let https = free_addr();
+    let conf = format!(
+        "[server]\nhttp = \"{http}\"\nhttps = \"{https}\"\nthreads = {threads}\nshutdown_grace = \"0s\"\n\
+         [store]\ndata_dir = \"{d}/data\"\n[tls]\ncerts_dir = \"{d}/certs\"\n[log]\nlevel = \"warn\"\n{extra}",
+        d = dir.display()
+    );
+    std::fs::write(dir.join("portcullis.toml"), conf).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("serve")
+        .arg("--config")
+        .arg(dir.join("portcullis.toml"))
+        .env("PORTCULLIS_ADMIN", ADMIN.0)
+        .env("PORTCULLIS_ADMIN_PASSWORD", ADMIN.1)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start portcullis");
+    let mut proc = Proc {
+        child,
+        name: "portcullis",
+    };
+    wait_port(http, &mut proc);
+    let client = reqwest::blocking::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client
+        .get(format!("http://{http}/health/ready"))
+        .send()
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+        != 200
+    {
+        assert!(Instant::now() < deadline, "portcullis not ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (proc, http, https)
+}
+
+/// One `wrk` run's figures.
+#[derive(Debug, Default, Clone)]
+struct Run {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+    requests: u64,
+}
+
+fn parse_ms(v: &str) -> f64 {
+    let v = v.trim();
+    if let Some(x) = v.strip_suffix("us") {
+        x.parse::<f64>().unwrap_or(0.0) / 1000.0
+    } else if let Some(x) = v.strip_suffix("ms") {
+        x.parse().unwrap_or(0.0)
+    } else if let Some(x) = v.strip_suffix('s') {
+        x.parse::<f64>().unwrap_or(0.0) * 1000.0
+    } else {
+        0.0
+    }
+}
+
+/// `wrk` against `url` with `headers` (and an optional Lua script).
+fn wrk(url: &str, headers: &[String], seconds: u64, connections: usize, script: Option<&Path>) -> Run {
+    let mut cmd = Command::new("wrk");
+    cmd.args([
+        "-t",
+        "1",
+        "-c",
+        &connections.to_string(),
+        "-d",
+        &format!("{seconds}s"),
+        "--latency",
+        "--timeout",
+        "5s",
+    ]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    if let Some(s) = script {
+        cmd.arg("-s").arg(s);
+    }
+    cmd.arg(url);
+    let out = cmd.output().expect("wrk (scripts/setup.sh installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut run = Run::default();
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(v) = t.strip_prefix("Requests/sec:") {
+            run.rps = v.trim().parse().unwrap_or(0.0);
+        } else if let Some(v) = t.strip_prefix("50%") {
+            run.p50_ms = parse_ms(v);
+        } else if let Some(v) = t.strip_prefix("99%") {
+            run.p99_ms = parse_ms(v);
+        } else if let Some(v) = t.strip_prefix("Non-2xx or 3xx responses:") {
+            run.errors += v.trim().parse::<u64>().unwrap_or(0);
+        } else if t.starts_with("Socket errors:") {
+            run.errors += t
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|n| n.parse::<u64>().ok())
+                .sum::<u64>();
+        } else if t.contains("requests in") {
+            run.requests = t
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+        }
+    }
+    assert!(run.requests > 0, "wrk made no requests: {text}");
+    run
+}
+
+/// Warm up for a second, then measure.
+fn measure(url: &str, headers: &[String], seconds: u64, connections: usize, script: Option<&Path>) -> Run {
+    wrk(url, headers, 1, connections, script);
+    wrk(url, headers, seconds, connections, script)
+}
+
+struct Admin {
+    base: String,
+    client: reqwest::blocking::Client,
+    token: String,
+}
+
+impl Admin {
+    fn new(http: SocketAddr) -> Admin {
+        let client = reqwest::blocking::Client::new();
+        let base = format!("http://{http}");
+        let r: Value = client
+            .post(format!("{base}/realms/master/protocol/openid-connect/token"))
+            .form(&[
+                ("grant_type", "password"),
+                ("client_id", "admin-cli"),
+                ("username", ADMIN.0),
+                ("password", ADMIN.1),
+            ])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        Admin {
+            base,
+            client,
+            token: r["access_token"].as_str().expect("admin token").to_string(),
+        }
+    }
+
+    fn post(&self, path: &str, body: &Value) -> reqwest::blocking::Response {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r
+    }
+
+    fn get(&self, path: &str) -> Value {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+}
+
+/// Realm `bench` with user alice (realm role `user`), a confidential client `svc` with a
+/// service account, and the gateway's client. Returns svc's secret.
+fn setup_realm(admin: &Admin, callback: &str) -> String {
+    admin.post("/admin/realms", &json!({"realm": "bench", "enabled": true}));
+    admin.post("/admin/realms/bench/roles", &json!({"name": "user"}));
+    let r = admin.post(
+        "/admin/realms/bench/users",
+        &json!({"username": "alice", "enabled": true, "email": "alice@example.com",
+                "credentials": [{"type": "password", "value": "Alice-pass-1", "temporary": false}]}),
+    );
+    let alice = r
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    admin.post(
+        &format!("/admin/realms/bench/users/{alice}/role-mappings/realm"),
+        &json!([{"name": "user"}]),
+    );
+    admin.post(
+        "/admin/realms/bench/clients",
+        &json!({"clientId": "gateway", "publicClient": false, "redirectUris": [callback]}),
+    );
+    admin.post(
+        "/admin/realms/bench/clients",
+        &json!({"clientId": "svc", "publicClient": false, "serviceAccountsEnabled": true,
+                "directAccessGrantsEnabled": true, "attributes": {"access.token.signed.response.alg": "ES256"}}),
+    );
+    let clients = admin.get("/admin/realms/bench/clients?clientId=svc");
+    let id = clients[0]["id"].as_str().unwrap();
+    admin.get(&format!("/admin/realms/bench/clients/{id}/client-secret"))["value"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Log alice in through the gateway on `host`; returns the `Cookie` header value.
+fn gateway_login(http: SocketAddr, host: &str) -> String {
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::blocking::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve(host, http)
+        .build()
+        .unwrap();
+    let base = format!("http://{host}:{}", http.port());
+    let r = client.get(format!("{base}/")).send().unwrap();
+    let login = r.headers()["location"].to_str().unwrap().to_string();
+    let html = client.get(&login).send().unwrap().text().unwrap();
+    let form_at = html.find("id=\"kc-form-login\"").expect("login form");
+    let form = &html[html[..form_at].rfind("<form").unwrap()..];
+    let action = unescape(&attr(form, "action"));
+    let action = if action.starts_with('/') {
+        format!("{base}{action}")
+    } else {
+        action
+    };
+    let mut fields = vec![
+        ("username".to_string(), "alice".to_string()),
+        ("password".to_string(), "Alice-pass-1".to_string()),
+    ];
+    let form = &form[..form.find("</form>").unwrap()];
+    for input in form.split("<input").skip(1) {
+        if input.contains("type=\"hidden\"") {
+            fields.push((attr(input, "name"), unescape(&attr(input, "value"))));
+        }
+    }
+    let r = client.post(&action).form(&fields).send().unwrap();
+    let callback = r.headers()["location"].to_str().unwrap().to_string();
+    let r = client.get(&callback).send().unwrap();
+    assert_eq!(r.status().as_u16(), 302, "gateway callback");
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("portcullis="))
+        .expect("session cookie");
+    cookie.split(';').next().unwrap().to_string()
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&#x2f;", "/")
+        .replace("&#x27;", "'")
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn attr(tag: &str, name: &str) -> String {
+    let key = format!("{name}=\"");
+    let start = tag.find(&key).map(|i| i + key.len()).unwrap_or(0);
+    let end = tag[start..].find('"').map(|e| e + start).unwrap_or(start);
+    tag[start..end].to_string()
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn row(case: &str, run: &Run, baseline: Option<&Run>) -> String {
+    let ratio = baseline
+        .map(|b| format!("{:.2}x", run.rps / b.rps))
+        .unwrap_or_else(|| "-".into());
+    format!(
+        "| {case} | {:.0} | {:.2} | {:.2} | {ratio} | {} |",
+        run.rps, run.p50_ms, run.p99_ms, run.errors
+    )
+}
+
+/// TLS handshakes per second from `tasks` concurrent clients for `seconds`: new sessions
+/// every time, or resumed from the client's session cache.
+fn handshakes(addr: SocketAddr, seconds: u64, resumed: bool) -> f64 {
+    use rustls::pki_types::ServerName;
+    #[derive(Debug)]
+    struct AnyCert;
+    impl rustls::client::danger::ServerCertVerifier for AnyCert {
+        fn verify_server_cert(
+            &self,
+            _: &rustls::pki_types::CertificateDer<'_>,
+            _: &[rustls::pki_types::CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: rustls::pki_types::UnixTime,
+        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &rustls::pki_types::CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+        fn verify_tls13_signature(
+            &self,
+            _: &[u8],
+            _: &rustls::pki_types::CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            rustls::crypto::ring::default_provider()
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
+    }
+    let tasks = 4;
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let counts: Vec<_> = (0..tasks)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCert))
+                .with_no_client_auth();
+                if !resumed {
+                    config.resumption = rustls::client::Resumption::disabled();
+                }
+                let config = Arc::new(config);
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    let Ok(mut tcp) = TcpStream::connect(addr) else {
+                        continue;
+                    };
+                    let name = ServerName::try_from("localhost").unwrap();
+                    let mut conn = rustls::ClientConnection::new(config.clone(), name).unwrap();
+                    let ok = conn.complete_io(&mut tcp).is_ok();
+                    // Read the session ticket (TLS 1.3 sends it after the handshake).
+                    let mut tls = rustls::Stream::new(&mut conn, &mut tcp);
+                    let _ = tls.write_all(b"GET /health/live HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
+                    let mut reader = BufReader::new(tls);
+                    let mut line = String::new();
+                    let _ = reader.read_line(&mut line);
+                    if ok && line.starts_with("HTTP/1.1 200") {
+                        n += 1;
+                    }
+                }
+                n
+            })
+        })
+        .collect();
+    let total: u64 = counts.into_iter().map(|h| h.join().unwrap()).sum();
+    total as f64 / seconds as f64
+}
+
+fn main() {
+    let benchmarking = std::env::args().any(|a| a == "--bench");
+    let env_num = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let seconds = if benchmarking {
+        env_num("LOAD_SECONDS", 8)
+    } else {
+        1
+    };
+    let connections = env_num("LOAD_CONNECTIONS", 64) as usize;
+    let workers = env_num("PROXY_WORKERS", 1) as usize;
+    let sessions = if benchmarking {
+        env_num("LOAD_SESSIONS", 100_000) as usize
+    } else {
+        1_000
+    };
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+
+    // The fast upstream: nginx answering 200 from memory.
+    let upstream = free_addr();
+    let _upstream = nginx(
+        dir.path(),
+        "upstream",
+        1,
+        &format!(
+            "server {{ listen {upstream} backlog=4096; location / {{ return 200 \"ok\\n\"; }} }}"
+        ),
+        upstream,
+    );
+
+    // Portcullis: an open route, a session route with a policy, a forward-auth route.
+    let pc_dir = dir.path().join("portcullis");
+    std::fs::create_dir_all(&pc_dir).unwrap();
+    let routes = format!(
+        "[proxy]\ntrusted_proxies = [\"127.0.0.1/32\"]\n\
+         [[route]]\nhost = \"open.test\"\nupstream = \"http://{upstream}\"\n\
+         [[route]]\nhost = \"auth.test\"\nupstream = \"http://{upstream}\"\nauth = \"session\"\n\
+         realm = \"bench\"\nclient = \"gateway\"\nrealm_roles = [\"user\"]\n\
+         [[route]]\nhost = \"fa.test\"\nauth = \"session\"\nrealm = \"bench\"\nclient = \"gateway\"\nrealm_roles = [\"user\"]\n"
+    );
+    let (pc, http, https) = portcullis(&pc_dir, workers, &routes);
+    let admin = Admin::new(http);
+    let secret = setup_realm(
+        &admin,
+        &format!("http://auth.test:{}/_portcullis/callback", http.port()),
+    );
+    let cookie = gateway_login(http, "auth.test");
+
+    // nginx as a plain proxy, and nginx auth_request to Portcullis' forward-auth.
+    let nginx_plain = free_addr();
+    let nginx_fa = free_addr();
+    let _nginx = nginx(
+        dir.path(),
+        "proxy",
+        workers,
+        &format!(
+            "upstream app {{ server {upstream}; keepalive 128; }}\n\
+             upstream pc {{ server {http}; keepalive 128; }}\n\
+             server {{ listen {nginx_plain} backlog=4096;\n location / {{ proxy_pass http://app; proxy_http_version 1.1;\n\
+             proxy_set_header Connection \"\"; }} }}\n\
+             server {{ listen {nginx_fa} backlog=4096;\n\
+             location = /_auth {{ internal; proxy_pass http://pc/_portcullis/forward-auth; proxy_http_version 1.1;\n\
+             proxy_set_header Connection \"\"; proxy_pass_request_body off; proxy_set_header Content-Length \"\";\n\
+             proxy_set_header X-Original-URL http://fa.test$request_uri; }}\n\
+             location / {{ auth_request /_auth; auth_request_set $user $upstream_http_x_forwarded_user;\n\
+             proxy_set_header X-Forwarded-User $user; proxy_pass http://app; proxy_http_version 1.1;\n\
+             proxy_set_header Connection \"\"; }} }}\n"
+        ),
+        nginx_plain,
+    );
+
+    let direct = measure(&format!("http://{upstream}/"), &[], seconds, connections, None);
+    let via_nginx = measure(&format!("http://{nginx_plain}/"), &[], seconds, connections, None);
+    let open = measure(
+        &format!("http://{http}/"),
+        &["Host: open.test".into()],
+        seconds,
+        connections,
+        None,
+    );
+    let session_headers = vec!["Host: auth.test".to_string(), format!("Cookie: {cookie}")];
+    let session = measure(&format!("http://{http}/"), &session_headers, seconds, connections, None);
+    let forward_auth = measure(
+        &format!("http://{nginx_fa}/"),
+        &[format!("Cookie: {cookie}")],
+        seconds,
+        connections,
+        None,
+    );
+    // The auth check's added latency, unloaded: one connection, open vs session route.
+    let open_1 = measure(&format!("http://{http}/"), &["Host: open.test".into()], seconds, 1, None);
+    let session_1 = measure(&format!("http://{http}/"), &session_headers, seconds, 1, None);
+
+    // Token endpoint: client_credentials (ES256 and the realm's RS256) and introspection.
+    let script = dir.path().join("cc.lua");
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\n\
+             wrk.body = \"grant_type=client_credentials&client_id=svc&client_secret={secret}\"\n"
+        ),
+    )
+    .unwrap();
+    let token_url = format!("http://{http}/realms/bench/protocol/openid-connect/token");
+    let cc = measure(&token_url, &[], seconds, 16, Some(&script));
+    let token: Value = reqwest::blocking::Client::new()
+        .post(&token_url)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "svc"),
+            ("client_secret", secret.as_str()),
+        ])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let access = token["access_token"].as_str().unwrap();
+    let introspect_script = dir.path().join("introspect.lua");
+    std::fs::write(
+        &introspect_script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\n\
+             wrk.body = \"client_id=svc&client_secret={secret}&token={access}\"\n"
+        ),
+    )
+    .unwrap();
+    let introspect = measure(
+        &format!("{token_url}/introspect"),
+        &[],
+        seconds,
+        16,
+        Some(&introspect_script),
+    );
+
+    // TLS handshakes.
+    let new_tls = handshakes(https, seconds, false);
+    let resumed_tls = handshakes(https, seconds, true);
+    let idle_rss = rss_mb(pc.pid());
+
+    // Memory with many sessions: sessions created through the gateway's own path would
+    // need a login each (argon2); instead, the same cookie's session is cloned in the
+    // store while the server is stopped, then every cookie is checked once through the
+    // session route so the server has seen all of them.
+    pc.stop();
+    let cookies = clone_sessions(&pc_dir.join("data"), &cookie, sessions);
+    let (pc, http, _) = portcullis(&pc_dir, workers, &routes);
+    let before = rss_mb(pc.pid());
+    let checked = check_all(http, &cookies);
+    let after = rss_mb(pc.pid());
+
+    let all = [&direct, &via_nginx, &open, &session, &forward_auth, &cc, &introspect];
+    if !benchmarking {
+        for run in all {
+            assert_eq!(run.errors, 0, "{run:?}");
+        }
+        assert!(new_tls > 0.0 && resumed_tls > 0.0);
+        assert_eq!(checked, cookies.len(), "every cloned session passes");
+        println!("load harness smoke test passed in {:?}", started.elapsed());
+        return;
+    }
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!(
+        "\nLoad harness: {cores} cores, {workers} proxy worker(s) each, wrk 1 thread, {connections} connections, {seconds} s per case.\n"
+    );
+    println!("| case | requests/s | p50 ms | p99 ms | vs nginx | errors |");
+    println!("|---|---|---|---|---|---|");
+    println!("{}", row("upstream served directly (nginx `return 200`)", &direct, None));
+    println!("{}", row("nginx proxy, no auth", &via_nginx, Some(&via_nginx)));
+    println!("{}", row("Portcullis proxy, `auth = \"none\"`", &open, Some(&via_nginx)));
+    println!(
+        "{}",
+        row("Portcullis proxy, session + policy + identity headers", &session, Some(&via_nginx))
+    );
+    println!(
+        "{}",
+        row("nginx `auth_request` → Portcullis forward-auth", &forward_auth, Some(&via_nginx))
+    );
+    println!(
+        "\nAuth check added latency, one connection: p50 {:.3} ms, p99 {:.3} ms (open route p99 {:.3} ms, session route p99 {:.3} ms) — target < 0.200 ms\n",
+        session_1.p50_ms - open_1.p50_ms,
+        session_1.p99_ms - open_1.p99_ms,
+        open_1.p99_ms,
+        session_1.p99_ms
+    );
+    println!("| token endpoint (HTTP, wrk 16 connections) | per second | p50 ms | p99 ms | errors |");
+    println!("|---|---|---|---|---|");
+    for (name, run) in [("client_credentials, ES256", &cc), ("introspection", &introspect)] {
+        println!(
+            "| {name} | {:.0} | {:.2} | {:.2} | {} |",
+            run.rps, run.p50_ms, run.p99_ms, run.errors
+        );
+    }
+    println!("\n| TLS (4 client threads) | handshakes/s |\n|---|---|");
+    println!("| new (full) handshakes | {new_tls:.0} |");
+    println!("| resumed handshakes | {resumed_tls:.0} |");
+    println!("\n| memory | resident |\n|---|---|");
+    println!("| after the load above | {idle_rss:.1} MB |");
+    println!("| restarted with {} sessions in the store | {before:.1} MB |", cookies.len());
+    println!(
+        "| after checking all {checked} sessions through the session route | {after:.1} MB ({:+.1} MB; target < 50 MB more) |",
+        after - before
+    );
+    println!("\nwhole run: {:.0} s", started.elapsed().as_secs_f64());
+}
+
+/// Copy the session behind `cookie` `n` times in the stopped server's store, each with its
+/// own cookie secret; returns their cookies.
+fn clone_sessions(data_dir: &Path, cookie: &str, n: usize) -> Vec<String> {
+    let store = portcullis::store::Store::open(data_dir).expect("store");
+    let value = cookie.trim_start_matches("portcullis=");
+    let (sid, _) = value.split_once('.').unwrap();
+    let read = store.read().unwrap();
+    let realm = read.realm_by_name("bench").unwrap().unwrap();
+    let template = read.session(&realm.id, sid).unwrap().unwrap();
+    drop(read);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut cookies = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
+        store
+            .write(|w| {
+                for i in chunk {
+                    let secret = format!("bench-secret-{i}");
+                    let hash = portcullis::proxy::access::cookie_hash(&secret, false);
+                    let mut s = template.clone();
+                    s.id = format!("bench-session-{i}");
+                    s.last_access = now;
+                    s.created_at = now;
+                    s.gateway_cookies = vec![hash];
+                    w.put_session(&realm.id, &s)?;
+                    cookies.push(format!("portcullis={}.{secret}", s.id));
+                }
+                Ok::<_, portcullis::store::StoreError>(())
+            })
+            .unwrap();
+    }
+    store.flush().unwrap();
+    cookies
+}
+
+/// One request per cookie through the session route (4 threads, keep-alive); returns how
+/// many passed.
+fn check_all(http: SocketAddr, cookies: &[String]) -> usize {
+    let chunks: Vec<Vec<String>> = cookies.chunks(cookies.len().div_ceil(4).max(1)).map(|c| c.to_vec()).collect();
+    let handles: Vec<_> = chunks
+        .into_iter()
+        .map(|chunk| {
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap();
+                chunk
+                    .iter()
+                    .filter(|c| {
+                        client
+                            .get(format!("http://{http}/"))
+                            .header("host", "auth.test")
+                            .header("cookie", c.as_str())
+                            .send()
+                            .map(|r| r.status().as_u16() == 200)
+                            .unwrap_or(false)
+                    })
+                    .count()
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).sum()
+}
