@@ -47,6 +47,8 @@ const ASSERTION_LIFETIME_SECS: i64 = 300;
 const PENDING_LIFETIME: Duration = Duration::from_secs(600);
 /// At most this many app cookies are bound to one provider session.
 const MAX_COOKIES_PER_SESSION: usize = 32;
+/// Memory for cached session and bearer checks.
+const IDENTITY_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 /// The provider session's idle clock is advanced at most this often by proxied traffic.
 const TOUCH_EVERY_MS: i64 = 30_000;
 
@@ -257,8 +259,14 @@ impl Access {
         let ttl = app.config.proxy.session_check_interval;
         Access {
             ttl_ms: ttl.as_millis() as i64,
+            // Bounded by bytes, not entries: a burst of many distinct sessions evicts the
+            // least recently used checks (they are re-read from the store) instead of
+            // growing memory.
             identities: moka::sync::Cache::builder()
-                .max_capacity(200_000)
+                .weigher(|key: &String, value: &Arc<Cached>| {
+                    (key.len() + value.identity.approximate_size()).min(u32::MAX as usize) as u32
+                })
+                .max_capacity(IDENTITY_CACHE_BYTES)
                 .time_to_live(ttl.max(Duration::from_millis(1)))
                 .build(),
             pending: moka::sync::Cache::builder()
@@ -783,6 +791,24 @@ impl CloneIf for RealmRecord {}
 impl CloneIf for UserRecord {}
 
 impl Identity {
+    /// Bytes held, roughly (for the cache's bound).
+    fn approximate_size(&self) -> usize {
+        let strings = |v: &mut dyn Iterator<Item = &String>| v.map(|s| s.len() + 24).sum::<usize>();
+        256 + self.user_id.len()
+            + self.username.len()
+            + self.email.as_ref().map_or(0, String::len)
+            + strings(&mut self.groups.iter())
+            + strings(&mut self.realm_roles.iter())
+            + self
+                .client_roles
+                .iter()
+                .map(|(c, r)| c.len() + 48 + strings(&mut r.iter()))
+                .sum::<usize>()
+            + self.sid.as_ref().map_or(0, String::len)
+            + self.access_token.as_ref().map_or(0, String::len)
+            + self.assertion.as_ref().map_or(0, String::len)
+    }
+
     fn roles_list(&self) -> Vec<String> {
         let mut out: Vec<String> = self.realm_roles.iter().cloned().collect();
         for (client, roles) in &self.client_roles {

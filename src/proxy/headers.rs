@@ -34,13 +34,33 @@ pub fn normalised_name(name: &str) -> String {
         .collect()
 }
 
-/// Names of the request headers that must be removed.
+/// Whether `name` normalises to `wanted` (lower case, no `_` or `.`), without allocating.
+fn normalises_to(name: &str, wanted: &str) -> bool {
+    name.len() == wanted.len()
+        && name.bytes().zip(wanted.bytes()).all(|(a, b)| {
+            let a = match a {
+                b'_' | b'.' => b'-',
+                a => a.to_ascii_lowercase(),
+            };
+            a == b
+        })
+}
+
+/// Names of the request headers that must be removed (none, without allocating, in the
+/// common case).
 pub fn spoofed(headers: &HeaderMap) -> Vec<http::HeaderName> {
-    headers
-        .keys()
-        .filter(|name| IDENTITY_HEADERS.contains(&normalised_name(name.as_str()).as_str()))
-        .cloned()
-        .collect()
+    let mut out = Vec::new();
+    for name in headers.keys() {
+        let n = name.as_str();
+        // Every identity header starts with "x", "r" (remote-) once normalised.
+        if !matches!(n.as_bytes().first(), Some(b'x' | b'r')) {
+            continue;
+        }
+        if IDENTITY_HEADERS.iter().any(|w| normalises_to(n, w)) {
+            out.push(name.clone());
+        }
+    }
+    out
 }
 
 /// Names of the request headers that normalise to one of `names` (a route's renamed
@@ -49,13 +69,17 @@ pub fn spoofed_as<'a>(
     headers: &HeaderMap,
     names: impl IntoIterator<Item = &'a http::HeaderName>,
 ) -> Vec<http::HeaderName> {
-    let wanted: Vec<String> = names
-        .into_iter()
-        .map(|n| normalised_name(n.as_str()))
-        .collect();
+    let wanted: Vec<&http::HeaderName> = names.into_iter().collect();
+    let norm = |b: u8| match b {
+        b'_' | b'.' => b'-',
+        b => b.to_ascii_lowercase(),
+    };
+    let same = |a: &str, b: &str| {
+        a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| norm(x) == norm(y))
+    };
     headers
         .keys()
-        .filter(|name| wanted.contains(&normalised_name(name.as_str())))
+        .filter(|name| wanted.iter().any(|w| same(name.as_str(), w.as_str())))
         .cloned()
         .collect()
 }

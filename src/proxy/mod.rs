@@ -319,9 +319,18 @@ impl ProxyHttp for Gateway {
         for name in headers::spoofed(&session.req_header().headers) {
             session.req_header_mut().remove_header(&name);
         }
-        let raw = session.req_header().uri.path().to_string();
-        let normalised = match path::normalise(&raw) {
-            Ok(p) => p.into_owned(),
+        let normalised = match path::normalise(session.req_header().uri.path()) {
+            Ok(std::borrow::Cow::Borrowed(p)) => p.to_string(),
+            Ok(std::borrow::Cow::Owned(p)) => {
+                let uri = match session.req_header().uri.query() {
+                    Some(q) => format!("{p}?{q}"),
+                    None => p.clone(),
+                };
+                if let Ok(uri) = uri.parse::<http::Uri>() {
+                    session.req_header_mut().set_uri(uri);
+                }
+                p
+            }
             Err(e) => {
                 ctx.route = "invalid";
                 write_response(
@@ -332,24 +341,16 @@ impl ProxyHttp for Gateway {
                 return Ok(true);
             }
         };
-        if normalised != raw {
-            let uri = match session.req_header().uri.query() {
-                Some(q) => format!("{normalised}?{q}"),
-                None => normalised.clone(),
-            };
-            if let Ok(uri) = uri.parse::<http::Uri>() {
-                session.req_header_mut().set_uri(uri);
-            }
-        }
         let table = self.routes.load_full();
         let peer = session.client_addr().and_then(|a| a.as_inet()).copied();
-        let forwarded_for = session
-            .req_header()
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .map(String::from);
-        let ip = table.client_ip(peer, forwarded_for.as_deref());
+        let ip = table.client_ip(
+            peer,
+            session
+                .req_header()
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok()),
+        );
         ctx.client_ip = ip;
         if let Some(ip) = ip {
             if !table.globally_permitted(ip) {
@@ -371,8 +372,8 @@ impl ProxyHttp for Gateway {
         }
         let host = request_host(session);
         let tls = self.arrived_over_tls(session);
-        let authority = request_authority(session, &host);
         if normalised.starts_with(access::RESERVED_PREFIX) {
+            let authority = request_authority(session, &host);
             let header = session.req_header();
             let incoming = access::Incoming {
                 method: &header.method,
@@ -429,6 +430,11 @@ impl ProxyHttp for Gateway {
             write_response(session, ApiError::NotFound.into_response()).await?;
             return Ok(true);
         }
+        let authority = if route.config.access.is_some() {
+            request_authority(session, &host)
+        } else {
+            String::new()
+        };
         let header = session.req_header();
         let incoming = access::Incoming {
             method: &header.method,
@@ -446,7 +452,6 @@ impl ProxyHttp for Gateway {
             }
             _ => self.access.check(&route.config, index, &incoming),
         };
-        let custom_names = route.config.access.as_ref().map(|a| a.headers.clone());
         ctx.upstream = Some((table.clone(), index));
         match outcome {
             access::Outcome::Respond(response) => {
@@ -454,9 +459,11 @@ impl ProxyHttp for Gateway {
                 Ok(true)
             }
             access::Outcome::Pass(identity) => {
-                if let Some(names) = custom_names {
+                if let Some(access) = &route.config.access {
                     // Renamed identity headers are stripped in all their spellings too.
-                    for name in headers::spoofed_as(&session.req_header().headers, names.all()) {
+                    for name in
+                        headers::spoofed_as(&session.req_header().headers, access.headers.all())
+                    {
                         session.req_header_mut().remove_header(&name);
                     }
                 }
@@ -502,19 +509,13 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let tls = self.arrived_over_tls(session);
-        let host = session
-            .req_header()
-            .headers
-            .get(http::header::HOST)
-            .and_then(|v| v.to_str().ok())
-            .map(String::from);
         if let Some(ip) = ctx.client_ip {
             // Replace, not append: only trusted proxies' entries were believed.
             upstream_request.insert_header("x-forwarded-for", ip.to_string())?;
         }
         upstream_request.insert_header("x-forwarded-proto", if tls { "https" } else { "http" })?;
-        if let Some(h) = &host {
-            upstream_request.insert_header("x-forwarded-host", h.as_str())?;
+        if let Some(h) = session.req_header().headers.get(http::header::HOST) {
+            upstream_request.insert_header("x-forwarded-host", h.clone())?;
         }
         if let Some(cookies) = headers::without_gateway_cookies(&upstream_request.headers) {
             match cookies {
