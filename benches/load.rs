@@ -27,7 +27,8 @@ use serde_json::{json, Value};
 
 const ADMIN: (&str, &str) = ("admin", "bench-admin-password-1");
 
-/// A process we started; killed by its id on drop.
+/// A process we started; stopped by its id on drop: SIGTERM (nginx's master then stops its
+/// workers), SIGKILL if it is still there after 5 s.
 struct Proc {
     child: Child,
     name: &'static str,
@@ -35,6 +36,16 @@ struct Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -46,11 +57,8 @@ impl Proc {
     }
 
     /// SIGTERM and wait (the store is closed cleanly).
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
+    fn stop(self) {
+        drop(self);
     }
 }
 
@@ -81,7 +89,13 @@ fn nginx_binary() -> PathBuf {
 }
 
 /// nginx with `server_blocks` inside `http {}`.
-fn nginx(dir: &Path, name: &'static str, workers: usize, server_blocks: &str, port: SocketAddr) -> Proc {
+fn nginx(
+    dir: &Path,
+    name: &'static str,
+    workers: usize,
+    server_blocks: &str,
+    port: SocketAddr,
+) -> Proc {
     let d = dir.join(name);
     std::fs::create_dir_all(&d).unwrap();
     let dd = d.display();
@@ -171,7 +185,13 @@ fn parse_ms(v: &str) -> f64 {
 }
 
 /// `wrk` against `url` with `headers` (and an optional Lua script).
-fn wrk(url: &str, headers: &[String], seconds: u64, connections: usize, script: Option<&Path>) -> Run {
+fn wrk(
+    url: &str,
+    headers: &[String],
+    seconds: u64,
+    connections: usize,
+    script: Option<&Path>,
+) -> Run {
     let mut cmd = Command::new("wrk");
     cmd.args([
         "-t",
@@ -222,7 +242,13 @@ fn wrk(url: &str, headers: &[String], seconds: u64, connections: usize, script: 
 }
 
 /// Warm up for a second, then measure.
-fn measure(url: &str, headers: &[String], seconds: u64, connections: usize, script: Option<&Path>) -> Run {
+fn measure(
+    url: &str,
+    headers: &[String],
+    seconds: u64,
+    connections: usize,
+    script: Option<&Path>,
+) -> Run {
     wrk(url, headers, 1, connections, script);
     wrk(url, headers, seconds, connections, script)
 }
@@ -238,7 +264,9 @@ impl Admin {
         let client = reqwest::blocking::Client::new();
         let base = format!("http://{http}");
         let r: Value = client
-            .post(format!("{base}/realms/master/protocol/openid-connect/token"))
+            .post(format!(
+                "{base}/realms/master/protocol/openid-connect/token"
+            ))
             .form(&[
                 ("grant_type", "password"),
                 ("client_id", "admin-cli"),
@@ -560,8 +588,20 @@ fn main() {
         nginx_plain,
     );
 
-    let direct = measure(&format!("http://{upstream}/"), &[], seconds, connections, None);
-    let via_nginx = measure(&format!("http://{nginx_plain}/"), &[], seconds, connections, None);
+    let direct = measure(
+        &format!("http://{upstream}/"),
+        &[],
+        seconds,
+        connections,
+        None,
+    );
+    let via_nginx = measure(
+        &format!("http://{nginx_plain}/"),
+        &[],
+        seconds,
+        connections,
+        None,
+    );
     let open = measure(
         &format!("http://{http}/"),
         &["Host: open.test".into()],
@@ -570,7 +610,13 @@ fn main() {
         None,
     );
     let session_headers = vec!["Host: auth.test".to_string(), format!("Cookie: {cookie}")];
-    let session = measure(&format!("http://{http}/"), &session_headers, seconds, connections, None);
+    let session = measure(
+        &format!("http://{http}/"),
+        &session_headers,
+        seconds,
+        connections,
+        None,
+    );
     let forward_auth = measure(
         &format!("http://{nginx_fa}/"),
         &[format!("Cookie: {cookie}")],
@@ -579,8 +625,20 @@ fn main() {
         None,
     );
     // The auth check's added latency, unloaded: one connection, open vs session route.
-    let open_1 = measure(&format!("http://{http}/"), &["Host: open.test".into()], seconds, 1, None);
-    let session_1 = measure(&format!("http://{http}/"), &session_headers, seconds, 1, None);
+    let open_1 = measure(
+        &format!("http://{http}/"),
+        &["Host: open.test".into()],
+        seconds,
+        1,
+        None,
+    );
+    let session_1 = measure(
+        &format!("http://{http}/"),
+        &session_headers,
+        seconds,
+        1,
+        None,
+    );
 
     // Token endpoint: client_credentials (ES256 and the realm's RS256) and introspection.
     let script = dir.path().join("cc.lua");
@@ -639,7 +697,15 @@ fn main() {
     let checked = check_all(http, &cookies);
     let after = rss_mb(pc.pid());
 
-    let all = [&direct, &via_nginx, &open, &session, &forward_auth, &cc, &introspect];
+    let all = [
+        &direct,
+        &via_nginx,
+        &open,
+        &session,
+        &forward_auth,
+        &cc,
+        &introspect,
+    ];
     if !benchmarking {
         for run in all {
             assert_eq!(run.errors, 0, "{run:?}");
@@ -657,16 +723,41 @@ fn main() {
     );
     println!("| case | requests/s | p50 ms | p99 ms | vs nginx | errors |");
     println!("|---|---|---|---|---|---|");
-    println!("{}", row("upstream served directly (nginx `return 200`)", &direct, None));
-    println!("{}", row("nginx proxy, no auth", &via_nginx, Some(&via_nginx)));
-    println!("{}", row("Portcullis proxy, `auth = \"none\"`", &open, Some(&via_nginx)));
     println!(
         "{}",
-        row("Portcullis proxy, session + policy + identity headers", &session, Some(&via_nginx))
+        row(
+            "upstream served directly (nginx `return 200`)",
+            &direct,
+            None
+        )
     );
     println!(
         "{}",
-        row("nginx `auth_request` → Portcullis forward-auth", &forward_auth, Some(&via_nginx))
+        row("nginx proxy, no auth", &via_nginx, Some(&via_nginx))
+    );
+    println!(
+        "{}",
+        row(
+            "Portcullis proxy, `auth = \"none\"`",
+            &open,
+            Some(&via_nginx)
+        )
+    );
+    println!(
+        "{}",
+        row(
+            "Portcullis proxy, session + policy + identity headers",
+            &session,
+            Some(&via_nginx)
+        )
+    );
+    println!(
+        "{}",
+        row(
+            "nginx `auth_request` → Portcullis forward-auth",
+            &forward_auth,
+            Some(&via_nginx)
+        )
     );
     println!(
         "\nAuth check added latency, one connection: p50 {:.3} ms, p99 {:.3} ms (open route p99 {:.3} ms, session route p99 {:.3} ms) — target < 0.200 ms\n",
@@ -675,9 +766,14 @@ fn main() {
         open_1.p99_ms,
         session_1.p99_ms
     );
-    println!("| token endpoint (HTTP, wrk 16 connections) | per second | p50 ms | p99 ms | errors |");
+    println!(
+        "| token endpoint (HTTP, wrk 16 connections) | per second | p50 ms | p99 ms | errors |"
+    );
     println!("|---|---|---|---|---|");
-    for (name, run) in [("client_credentials, ES256", &cc), ("introspection", &introspect)] {
+    for (name, run) in [
+        ("client_credentials, ES256", &cc),
+        ("introspection", &introspect),
+    ] {
         println!(
             "| {name} | {:.0} | {:.2} | {:.2} | {} |",
             run.rps, run.p50_ms, run.p99_ms, run.errors
@@ -688,7 +784,10 @@ fn main() {
     println!("| resumed handshakes | {resumed_tls:.0} |");
     println!("\n| memory | resident |\n|---|---|");
     println!("| after the load above | {idle_rss:.1} MB |");
-    println!("| restarted with {} sessions in the store | {before:.1} MB |", cookies.len());
+    println!(
+        "| restarted with {} sessions in the store | {before:.1} MB |",
+        cookies.len()
+    );
     println!(
         "| after checking all {checked} sessions through the session route | {after:.1} MB ({:+.1} MB; target < 50 MB more) |",
         after - before
@@ -736,7 +835,10 @@ fn clone_sessions(data_dir: &Path, cookie: &str, n: usize) -> Vec<String> {
 /// One request per cookie through the session route (4 threads, keep-alive); returns how
 /// many passed.
 fn check_all(http: SocketAddr, cookies: &[String]) -> usize {
-    let chunks: Vec<Vec<String>> = cookies.chunks(cookies.len().div_ceil(4).max(1)).map(|c| c.to_vec()).collect();
+    let chunks: Vec<Vec<String>> = cookies
+        .chunks(cookies.len().div_ceil(4).max(1))
+        .map(|c| c.to_vec())
+        .collect();
     let handles: Vec<_> = chunks
         .into_iter()
         .map(|chunk| {

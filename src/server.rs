@@ -364,6 +364,7 @@ impl BackgroundService for Housekeeping {
                     // Events past their realm's eventsExpiration go too.
                     let realms = store.read()?.realms()?;
                     for realm in realms {
+                        crate::idp::login::email_actions::purge_expired(&store, &realm.id, now)?;
                         if let Some(expiration) = realm.events_expiration {
                             store.write(|w| w.expire_events(&realm.id, now - expiration * 1000))?;
                         }

@@ -225,6 +225,9 @@ pub enum AdminError {
     BadRequest(String),
     #[error("method not allowed")]
     MethodNotAllowed(Vec<http::Method>),
+    /// A server we depend on (SMTP) failed; the message says how.
+    #[error("{0}")]
+    BadGateway(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -257,6 +260,7 @@ impl AdminError {
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
             AdminError::Conflict(_) => StatusCode::CONFLICT,
             AdminError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AdminError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             AdminError::MethodNotAllowed(m) => {
                 return ApiError::MethodNotAllowed(m.clone()).into_response()
             }

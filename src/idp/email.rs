@@ -97,7 +97,9 @@ impl SmtpSettings {
             .filter(|r| !r.is_empty());
         if let Some(r) = &reply_to {
             if r.parse::<lettre::Address>().is_err() {
-                return Err(format!("smtpServer.replyTo: \"{r}\" is not an e-mail address"));
+                return Err(format!(
+                    "smtpServer.replyTo: \"{r}\" is not an e-mail address"
+                ));
             }
         }
         let auth = flag(map, "auth");
@@ -123,9 +125,7 @@ impl SmtpSettings {
     }
 
     fn transport(&self) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
-        let tls = || {
-            TlsParameters::new(self.host.clone()).map_err(|e| format!("TLS: {e}"))
-        };
+        let tls = || TlsParameters::new(self.host.clone()).map_err(|e| format!("TLS: {e}"));
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host)
             .port(self.port)
             .timeout(Some(SEND_TIMEOUT));
@@ -135,7 +135,8 @@ impl SmtpSettings {
             builder = builder.tls(Tls::Required(tls()?));
         }
         if self.auth {
-            builder = builder.credentials(Credentials::new(self.user.clone(), self.password.clone()));
+            builder =
+                builder.credentials(Credentials::new(self.user.clone(), self.password.clone()));
         }
         Ok(builder.build())
     }
@@ -166,18 +167,14 @@ pub fn render(
         .filter(|e| !e.is_empty())
         .ok_or("the user has no e-mail address")?;
     let theme = realm.email_theme.as_deref();
+    // The user's `locale` attribute when the theme speaks it (Keycloak's account locale).
     let locale = user
         .attributes
         .get("locale")
         .and_then(|v| v.first())
-        .filter(|l| realm.internationalization_enabled && app.themes.has_locale(theme, l))
+        .filter(|l| app.themes.has_locale(theme, l))
         .cloned()
-        .unwrap_or_else(|| {
-            realm
-                .default_locale
-                .clone()
-                .unwrap_or_else(|| "en".into())
-        });
+        .unwrap_or_else(|| crate::idp::login::theme::DEFAULT_LOCALE.into());
     let messages = app.themes.messages(theme, &locale);
     let realm_name = realm
         .display_name
@@ -330,8 +327,11 @@ mod tests {
         assert!(s.ssl && !s.starttls && !s.auth);
         let bad = |pairs: &[(&str, &str)]| SmtpSettings::from_map(&map(pairs)).unwrap_err();
         assert!(bad(&[("host", "h"), ("from", "nope")]).starts_with("smtpServer.from"));
-        assert!(bad(&[("host", "h"), ("from", "a@b.c"), ("port", "x")]).starts_with("smtpServer.port"));
-        assert!(bad(&[("host", "h"), ("from", "a@b.c"), ("auth", "true")]).starts_with("smtpServer.user"));
+        assert!(
+            bad(&[("host", "h"), ("from", "a@b.c"), ("port", "x")]).starts_with("smtpServer.port")
+        );
+        assert!(bad(&[("host", "h"), ("from", "a@b.c"), ("auth", "true")])
+            .starts_with("smtpServer.user"));
         let debug = format!(
             "{:?}",
             SmtpSettings::from_map(&map(&[

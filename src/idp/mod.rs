@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod authn;
 pub mod brute_force;
+pub mod email;
 pub mod events;
 pub mod keys;
 pub mod login;

@@ -48,7 +48,7 @@ const PENDING_LIFETIME: Duration = Duration::from_secs(600);
 /// At most this many app cookies are bound to one provider session.
 const MAX_COOKIES_PER_SESSION: usize = 32;
 /// Memory for cached session and bearer checks.
-const IDENTITY_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+const IDENTITY_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 /// The provider session's idle clock is advanced at most this often by proxied traffic.
 const TOUCH_EVERY_MS: i64 = 30_000;
 

@@ -96,6 +96,9 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// The store's own page cache.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 impl Store {
     /// Open (or create) the store in `data_dir`. Fails with [`StoreError::InUse`] when
     /// another process holds it: redb takes an exclusive file lock.
@@ -105,13 +108,20 @@ impl Store {
             reason: e.to_string(),
         })?;
         let path = data_dir.join(STORE_FILE);
-        let db = Database::create(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(data_dir.to_path_buf()),
-            other => StoreError::Open {
-                path: path.clone(),
-                reason: other.to_string(),
-            },
-        })?;
+        // redb's page cache defaults to 1 GiB; the file is in the OS page cache anyway, so a
+        // small cache of our own keeps resident memory low without costing much speed.
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => {
+                    StoreError::InUse(data_dir.to_path_buf())
+                }
+                other => StoreError::Open {
+                    path: path.clone(),
+                    reason: other.to_string(),
+                },
+            })?;
         let store = Store {
             db: Arc::new(db),
             path,
@@ -648,6 +658,21 @@ macro_rules! read_functions {
                 let t = self.txn.open_table(REALM_OBJECTS)?;
                 let v = t.get((realm, kind, id))?;
                 v.map(|v| decode(v.value())).transpose()
+            }
+
+            /// Every object of a kind with its id, ordered by id.
+            pub fn object_ids(
+                &self,
+                realm: &str,
+                kind: &str,
+            ) -> Result<Vec<(String, serde_json::Value)>> {
+                let t = self.txn.open_table(REALM_OBJECTS)?;
+                let mut out = Vec::new();
+                for entry in t.range((realm, kind, "")..=(realm, kind, MAX))? {
+                    let (k, v) = entry?;
+                    out.push((k.value().2.to_string(), decode(v.value())?));
+                }
+                Ok(out)
             }
 
             /// Every object of a kind, ordered by id.

@@ -36,6 +36,9 @@ pub struct RealmRecord {
     pub password_policy: Option<String>,
     pub login_theme: Option<String>,
     pub email_theme: Option<String>,
+    /// Keycloak's `smtpServer` map (host, port, from, fromDisplayName, replyTo, auth, user,
+    /// password, ssl, starttls), as strings.
+    pub smtp_server: BTreeMap<String, String>,
     pub not_before: i64,
     pub events_enabled: bool,
     /// Seconds login events are kept; `None` forever.
@@ -87,6 +90,7 @@ impl Default for RealmRecord {
             password_policy: None,
             login_theme: None,
             email_theme: None,
+            smtp_server: BTreeMap::new(),
             not_before: 0,
             events_enabled: false,
             events_expiration: None,

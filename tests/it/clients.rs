@@ -304,5 +304,8 @@ fn chromium_signs_in_through_the_gateway_and_the_app_sees_the_user() {
             ("SCREENSHOT_DIR", screenshot_dir().display().to_string()),
         ],
     );
-    assert_eq!(result["steps"]["identity_headers"]["user"], "alice", "{result}");
+    assert_eq!(
+        result["steps"]["identity_headers"]["user"], "alice",
+        "{result}"
+    );
 }

@@ -527,7 +527,10 @@ fn over_tls_the_cookie_is_host_prefixed_and_secure() {
     client["redirectUris"]
         .as_array_mut()
         .unwrap()
-        .push(json!(format!("https://app.test:{}/_portcullis/callback", server.https.port())));
+        .push(json!(format!(
+            "https://app.test:{}/_portcullis/callback",
+            server.https.port()
+        )));
     let r = api.put(&format!("/admin/realms/demo/clients/{id}"), &client);
     assert_eq!(r.status, 204, "{}", r.text);
 
@@ -537,7 +540,10 @@ fn over_tls_the_cookie_is_host_prefixed_and_secure() {
     let location = location.unwrap();
     assert_eq!(
         param(&location, "redirect_uri").unwrap(),
-        format!("https://app.test:{}/_portcullis/callback", server.https.port())
+        format!(
+            "https://app.test:{}/_portcullis/callback",
+            server.https.port()
+        )
     );
     let (_, _, html) = b.get(&location);
     let (_, callback, _) = b.login(&html, "alice", "Alice-pass-1");
@@ -553,13 +559,19 @@ fn over_tls_the_cookie_is_host_prefixed_and_secure() {
         .iter()
         .find(|c| c.starts_with("__Host-portcullis="))
         .unwrap_or_else(|| panic!("{cookies:?}"));
-    assert!(session.contains("; Secure") && session.contains("Path=/") && session.contains("HttpOnly"));
+    assert!(
+        session.contains("; Secure") && session.contains("Path=/") && session.contains("HttpOnly")
+    );
     let (status, echo) = echo_json(&b, "/private", &[]);
     assert_eq!(status, 200, "{echo}");
     assert_eq!(echo["headers"]["x-forwarded-user"], alice.as_str());
     assert_eq!(echo["headers"]["x-forwarded-proto"], "https");
     // The plain-HTTP cookie name is not accepted over TLS (and vice versa).
-    let value = session.split(';').next().unwrap().trim_start_matches("__Host-portcullis=");
+    let value = session
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("__Host-portcullis=");
     let plain = Browser::for_host(&server, "app.test");
     let r = plain
         .client
@@ -567,7 +579,11 @@ fn over_tls_the_cookie_is_host_prefixed_and_secure() {
         .header("cookie", format!("portcullis={value}"))
         .send()
         .unwrap();
-    assert_eq!(r.status().as_u16(), 302, "a TLS session cookie replayed over plain HTTP");
+    assert_eq!(
+        r.status().as_u16(),
+        302,
+        "a TLS session cookie replayed over plain HTTP"
+    );
 }
 
 #[test]

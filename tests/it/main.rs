@@ -11,6 +11,7 @@ mod forward_auth;
 mod foundation;
 mod gateway;
 mod grants;
+mod mail;
 mod oidc;
 mod proxy;
 mod transfer;

@@ -6,6 +6,7 @@
 mod auth;
 mod clients;
 mod groups;
+mod mail;
 mod providers;
 mod realms;
 pub mod repr;
@@ -45,6 +46,9 @@ enum Route {
     UserCredential,
     UserSessions,
     UserLogout,
+    UserExecuteActionsEmail,
+    UserSendVerifyEmail,
+    TestSmtpConnection,
     Clients,
     Client,
     ClientSecret,
@@ -127,6 +131,15 @@ impl AdminRouter {
             (format!("{u}/credentials/{{cred}}"), Route::UserCredential),
             (format!("{u}/sessions"), Route::UserSessions),
             (format!("{u}/logout"), Route::UserLogout),
+            (
+                format!("{u}/execute-actions-email"),
+                Route::UserExecuteActionsEmail,
+            ),
+            (format!("{u}/send-verify-email"), Route::UserSendVerifyEmail),
+            (
+                "/{realm}/testSMTPConnection".into(),
+                Route::TestSmtpConnection,
+            ),
             ("/{realm}/clients".into(), Route::Clients),
             ("/{realm}/clients/{id}".into(), Route::Client),
             (
@@ -523,6 +536,9 @@ async fn route_request(
         Route::UserCredential => users::credential(&cx),
         Route::UserSessions => users::sessions(&cx),
         Route::UserLogout => users::logout(&cx),
+        Route::UserExecuteActionsEmail => mail::execute_actions_email(&cx).await,
+        Route::UserSendVerifyEmail => mail::send_verify_email(&cx).await,
+        Route::TestSmtpConnection => mail::test_smtp_connection(&cx).await,
         Route::Clients => clients::collection(&cx),
         Route::Client => clients::one(&cx),
         Route::ClientSecret => clients::secret(&cx),

@@ -233,8 +233,9 @@ pub fn partial_export(cx: &Cx) -> Result<Response, AdminError> {
         v["groups"] = serde_json::json!([]);
         v["roles"] = serde_json::json!({"realm": [], "client": {}});
     }
-    // Private keys never leave through the API.
+    // Private keys and the SMTP password never leave through the API.
     v["components"] = serde_json::json!({});
+    v["smtpServer"] = super::repr::smtp_repr(&realm);
     Ok(ok(&v))
 }
 

@@ -52,6 +52,7 @@ pub struct RealmInput {
     pub password_policy: Option<String>,
     pub login_theme: Option<String>,
     pub email_theme: Option<String>,
+    pub smtp_server: Option<BTreeMap<String, Value>>,
     pub not_before: Option<i64>,
     pub events_enabled: Option<bool>,
     pub events_expiration: Option<i64>,
@@ -203,8 +204,52 @@ impl RealmInput {
         if let Some(t) = &self.email_theme {
             realm.email_theme = Some(t.clone()).filter(|t| !t.is_empty());
         }
+        if let Some(map) = &self.smtp_server {
+            realm.smtp_server = smtp_map(map, &realm.smtp_server)?;
+        }
         Ok(())
     }
+}
+
+/// Keycloak's `smtpServer` as given (values may be strings, booleans or numbers), checked;
+/// a masked password keeps the stored one.
+pub fn smtp_map(
+    input: &BTreeMap<String, Value>,
+    current: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for (k, v) in input {
+        let text = match v {
+            Value::String(s) => s.clone(),
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            Value::Null => continue,
+            _ => return Err(format!("smtpServer.{k}: must be a string")),
+        };
+        out.insert(k.clone(), text);
+    }
+    if out.get("password").map(String::as_str) == Some(super::providers::SECRET_MASK) {
+        match current.get("password") {
+            Some(p) => out.insert("password".into(), p.clone()),
+            None => out.remove("password"),
+        };
+    }
+    crate::idp::email::SmtpSettings::from_map(&out)?;
+    Ok(out)
+}
+
+/// The SMTP settings with the password masked.
+pub fn smtp_repr(realm: &RealmRecord) -> Value {
+    let mut map = serde_json::Map::new();
+    for (k, v) in &realm.smtp_server {
+        let v = if k == "password" && !v.is_empty() {
+            super::providers::SECRET_MASK.to_string()
+        } else {
+            v.clone()
+        };
+        map.insert(k.clone(), Value::String(v));
+    }
+    Value::Object(map)
 }
 
 pub fn realm_repr(realm: &RealmRecord) -> Value {
@@ -243,6 +288,7 @@ pub fn realm_repr(realm: &RealmRecord) -> Value {
         "passwordPolicy": realm.password_policy,
         "loginTheme": realm.login_theme,
         "emailTheme": realm.email_theme,
+        "smtpServer": smtp_repr(realm),
         "notBefore": realm.not_before,
         "eventsEnabled": realm.events_enabled,
         "eventsExpiration": realm.events_expiration,

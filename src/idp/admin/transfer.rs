@@ -541,6 +541,8 @@ fn group_export(
 pub fn export_realm(read: &Read, realm: &RealmRecord) -> Result<Value, StoreError> {
     let names = Names::load(read, realm)?;
     let mut v = realm_repr(realm);
+    // A file export carries secrets (as it carries keys and password hashes).
+    v["smtpServer"] = serde_json::to_value(&realm.smtp_server).unwrap_or_default();
     let realm_roles: Vec<Value> = read
         .roles(&realm.id, &realm.id)?
         .iter()

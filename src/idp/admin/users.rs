@@ -452,7 +452,7 @@ pub fn count(cx: &Cx) -> Result<Response, AdminError> {
     Ok(ok(&json!(n)))
 }
 
-fn load_user(cx: &Cx, realm: &RealmRecord) -> Result<UserRecord, AdminError> {
+pub(super) fn load_user(cx: &Cx, realm: &RealmRecord) -> Result<UserRecord, AdminError> {
     cx.app
         .store
         .read()?

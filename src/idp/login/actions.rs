@@ -24,6 +24,7 @@ use super::{
 
 pub const UPDATE_PASSWORD: &str = "UPDATE_PASSWORD";
 pub const CONFIGURE_TOTP: &str = "CONFIGURE_TOTP";
+use super::email_actions::VERIFY_EMAIL;
 /// Where a login in progress stands: `otp` (password verified, second factor due) or
 /// `actions` (every factor verified; required actions may be due).
 const STAGE: &str = "stage";
@@ -82,6 +83,9 @@ pub async fn login_action(
         Some(r) if r.enabled => r,
         _ => return crate::http::ApiError::NotFound.into_response(),
     };
+    if action == "action-token" {
+        return super::email_actions::action_token(app, request, info, &realm);
+    }
     let page = PageCx::new(app, &realm, request, None);
     let flow_id = request.uri().query().and_then(|q| {
         form_urlencoded::parse(q.as_bytes())
@@ -125,6 +129,9 @@ pub async fn login_action(
             {
                 configure_totp_page(&page, &flow, &user, None)
             }
+            (_, _, "reset-credentials") if realm.reset_password_allowed => {
+                super::email_actions::reset_page(&page, &flow, None)
+            }
             _ => login_page(&page, &flow, None, None),
         };
     }
@@ -141,6 +148,9 @@ pub async fn login_action(
         "required-action" => required_action(app, &page, info, &realm, &mut flow, &fields).await,
         "otp" => otp_step(app, &page, info, &realm, &mut flow, &fields).await,
         "configure-totp" => configure_totp(app, &page, info, &realm, &mut flow, &fields).await,
+        "reset-credentials" => super::email_actions::reset_credentials(
+            app, &page, request, info, &realm, &flow, &fields,
+        ),
         _ => crate::http::ApiError::NotFound.into_response(),
     }
 }
@@ -227,6 +237,9 @@ fn continue_flow(
     {
         pending.push(UPDATE_PASSWORD.into());
     }
+    if realm.verify_email && !user.email_verified && !pending.iter().any(|a| a == VERIFY_EMAIL) {
+        pending.push(VERIFY_EMAIL.into());
+    }
     if pending.is_empty() {
         return complete(app, page, info, realm, flow, user);
     }
@@ -237,9 +250,23 @@ fn continue_flow(
         let secret = crate::idp::otp::new_secret();
         flow.params.insert("totp_secret".into(), secret);
         Some(CONFIGURE_TOTP)
+    } else if pending.iter().any(|a| a == VERIFY_EMAIL) {
+        // A link by mail verifies the address and carries on with this login.
+        return match super::email_actions::send_verification(
+            app,
+            page.request,
+            info,
+            realm,
+            flow,
+            user,
+        ) {
+            Ok(()) => {
+                super::email_actions::info(page, "emailVerifyTitle", "emailVerifyInstruction", None)
+            }
+            Err(key) => page.error(StatusCode::SERVICE_UNAVAILABLE, key),
+        };
     } else {
-        // E-mail verification and profile updates are not available yet; refusing is
-        // safer than skipping them.
+        // Profile updates are not available yet; refusing is safer than skipping them.
         return page.error_text(
             StatusCode::FORBIDDEN,
             "Account is not fully set up. Please contact your administrator.",
@@ -252,6 +279,38 @@ fn continue_flow(
         None => update_password_page(page, flow, &user.username, None),
         Some(_) => configure_totp_page(page, flow, user, None),
     }
+}
+
+/// A flow started by a mailed link, for a user with an authenticator: the one-time code
+/// comes first.
+pub(super) fn start_otp_step(
+    app: &App,
+    page: &PageCx<'_>,
+    realm: &RealmRecord,
+    flow: &mut LoginFlowRecord,
+) -> Response {
+    flow.params.insert(STAGE.into(), "otp".into());
+    flow.csrf_token = new_secret();
+    if let Err(e) = app.store.write(|w| w.put_login_flow(&realm.id, flow)) {
+        return crate::http::ApiError::from(e).into_response();
+    }
+    otp_page(page, flow, None)
+}
+
+/// A flow started by a mailed link, every factor given: the actions, then the client (or
+/// the end page).
+pub(super) fn continue_after_link(
+    app: &App,
+    page: &PageCx<'_>,
+    info: &RequestInfo,
+    realm: &RealmRecord,
+    flow: &mut LoginFlowRecord,
+    user: &UserRecord,
+) -> Response {
+    if let Err(e) = app.store.write(|w| w.put_login_flow(&realm.id, flow)) {
+        return crate::http::ApiError::from(e).into_response();
+    }
+    continue_flow(app, page, info, realm, flow, user)
 }
 
 fn otp_page(page: &PageCx, flow: &LoginFlowRecord, error: Option<&str>) -> Response {
@@ -510,6 +569,13 @@ fn complete(
     flow: &LoginFlowRecord,
     user: &UserRecord,
 ) -> Response {
+    if !flow.params.contains_key("client_id") && flow.params.contains_key("from_link") {
+        // A mailed link with no application behind it: done, without a login.
+        let _ = app
+            .store
+            .write(|w| w.delete_login_flow(&realm.id, &flow.id));
+        return super::email_actions::finished_without_client(page, flow);
+    }
     let Some(client) = flow
         .params
         .get("client_id")

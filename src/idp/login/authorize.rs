@@ -366,6 +366,16 @@ pub fn login_vars(
         Ctx::from(realm.login_with_email_allowed),
     );
     vars.insert("remember_me_enabled", Ctx::from(realm.remember_me));
+    if realm.reset_password_allowed {
+        vars.insert(
+            "reset_password_url",
+            Ctx::from(format!(
+                "/realms/{}/login-actions/reset-credentials?flow={}",
+                crate::idp::oidc::encode_segment(&realm.name),
+                flow.id
+            )),
+        );
+    }
     vars.insert("remember_me_checked", Ctx::from(flow.remember_me));
     vars
 }

@@ -11,6 +11,7 @@
 mod actions;
 mod authorize;
 mod device;
+pub(crate) mod email_actions;
 mod iframe;
 mod logout;
 pub mod theme;

@@ -54,6 +54,42 @@ const DEFAULT_FILES: &[(&str, &str)] = &[
         include_str!("../../../themes/default/login/resources/login.css"),
     ),
     (
+        "login/login-reset-password.html",
+        include_str!("../../../themes/default/login/login-reset-password.html"),
+    ),
+    (
+        "email/html/password-reset.html",
+        include_str!("../../../themes/default/email/html/password-reset.html"),
+    ),
+    (
+        "email/text/password-reset.txt",
+        include_str!("../../../themes/default/email/text/password-reset.txt"),
+    ),
+    (
+        "email/html/execute-actions.html",
+        include_str!("../../../themes/default/email/html/execute-actions.html"),
+    ),
+    (
+        "email/text/execute-actions.txt",
+        include_str!("../../../themes/default/email/text/execute-actions.txt"),
+    ),
+    (
+        "email/html/email-verification.html",
+        include_str!("../../../themes/default/email/html/email-verification.html"),
+    ),
+    (
+        "email/text/email-verification.txt",
+        include_str!("../../../themes/default/email/text/email-verification.txt"),
+    ),
+    (
+        "email/html/email-test.html",
+        include_str!("../../../themes/default/email/html/email-test.html"),
+    ),
+    (
+        "email/text/email-test.txt",
+        include_str!("../../../themes/default/email/text/email-test.txt"),
+    ),
+    (
         "messages/messages_en.json",
         include_str!("../../../themes/default/messages/messages_en.json"),
     ),
@@ -218,7 +254,7 @@ impl Themes {
             for (path, bytes) in files {
                 if let Some(resource) = path.strip_prefix("login/resources/") {
                     resources.insert(format!("login/{resource}"), Bytes::from(bytes));
-                } else if path.ends_with(".html") {
+                } else if path.ends_with(".html") || path.ends_with(".txt") {
                     let source = String::from_utf8(bytes).map_err(|_| ThemeError::Invalid {
                         theme: name.clone(),
                         message: format!("{path} is not UTF-8"),
