@@ -148,6 +148,9 @@ impl App {
             Endpoint::LoginStatusIframe => login::login_status_iframe(self, &request, &info, realm),
             Endpoint::ThirdPartyCookies => login::third_party_cookies(&params.rest),
             Endpoint::Resource => login::resource(self, &request, &params.rest),
+            Endpoint::Account => {
+                login::account::account(self, &request, &info, realm, &params.rest).await
+            }
         }
     }
 }

@@ -27,6 +27,7 @@ pub enum Endpoint {
     ThirdPartyCookies,
     Resource,
     Admin,
+    Account,
 }
 
 impl Endpoint {
@@ -47,6 +48,7 @@ impl Endpoint {
                 | Endpoint::DevicePage
                 | Endpoint::LoginAction
                 | Endpoint::Admin
+                | Endpoint::Account
         )
     }
 
@@ -59,7 +61,8 @@ impl Endpoint {
             Endpoint::Authorize
             | Endpoint::LoginAction
             | Endpoint::Logout
-            | Endpoint::DevicePage => "oidc_login",
+            | Endpoint::DevicePage
+            | Endpoint::Account => "oidc_login",
             Endpoint::Admin => "admin",
             Endpoint::Resource => "resources",
             _ => "oidc",
@@ -133,6 +136,9 @@ impl Router {
                 "/realms/{realm}/login-actions/{*rest}".into(),
                 Endpoint::LoginAction,
             ),
+            ("/realms/{realm}/account".into(), Endpoint::Account),
+            ("/realms/{realm}/account/".into(), Endpoint::Account),
+            ("/realms/{realm}/account/{*rest}".into(), Endpoint::Account),
             ("/resources/{*rest}".into(), Endpoint::Resource),
             ("/admin/realms".into(), Endpoint::Admin),
             ("/admin/realms/".into(), Endpoint::Admin),

@@ -100,6 +100,9 @@ fn ensure_role(
     }
 }
 
+/// Keycloak's placeholder for the server's own base URL in a client's `rootUrl`.
+pub const AUTH_BASE_URL: &str = "${authBaseUrl}";
+
 fn builtin_client(client_id: &str) -> ClientRecord {
     ClientRecord {
         id: random_id(),
@@ -199,7 +202,9 @@ pub fn ensure_defaults(w: &mut Write, realm: &RealmRecord) -> Result<(), RealmEr
         realm_id,
         ClientRecord {
             public_client: true,
+            root_url: Some(AUTH_BASE_URL.into()),
             base_url: Some(format!("/realms/{name}/account/")),
+            redirect_uris: vec![format!("/realms/{name}/account/*")],
             ..builtin_client("account")
         },
     )?;

@@ -825,7 +825,7 @@ fn update_password_says_which_policy_rule_failed() {
 }
 
 /// The key shown on the set-up page, as the HMAC secret an authenticator app derives.
-fn totp_secret_from_page(html: &str) -> String {
+pub fn totp_secret_from_page(html: &str) -> String {
     let start = html
         .find("id=\"kc-totp-secret-key\"")
         .expect("key on the page");
@@ -836,19 +836,19 @@ fn totp_secret_from_page(html: &str) -> String {
 }
 
 /// The realm's default OTP policy.
-const DEFAULT_OTP: portcullis::idp::otp::OtpPolicy = portcullis::idp::otp::OtpPolicy {
+pub const DEFAULT_OTP: portcullis::idp::otp::OtpPolicy = portcullis::idp::otp::OtpPolicy {
     algorithm: "HmacSHA1",
     digits: 6,
     period: 30,
     look_ahead: 1,
 };
 
-fn totp_now(secret: &str) -> String {
+pub fn totp_now(secret: &str) -> String {
     totp_at(&DEFAULT_OTP, secret, 0)
 }
 
 /// The code `offset` seconds from now (the realm accepts one step ahead).
-fn totp_at(policy: &portcullis::idp::otp::OtpPolicy, secret: &str, offset: u64) -> String {
+pub fn totp_at(policy: &portcullis::idp::otp::OtpPolicy, secret: &str, offset: u64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

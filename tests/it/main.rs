@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `portcullis` binary on free loopback ports, driven over HTTP
 //! and HTTPS by real clients. One test binary (modules below) keeps build time low.
 
+mod account;
 mod admin;
 mod api;
 mod browser;

@@ -483,7 +483,6 @@ async fn required_action(
     let Some(user) = flow_user(app, realm, flow, "actions") else {
         return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
     };
-    let user_id = user.id.clone();
     let new = fields.get("password-new").map(String::as_str).unwrap_or("");
     let confirm = fields
         .get("password-confirm")
@@ -495,12 +494,47 @@ async fn required_action(
     if new != confirm {
         return update_password_page(page, flow, &user.username, Some("notMatchPasswordMessage"));
     }
-    let password = new.to_string();
-    let policy = match crate::idp::password_policy::Policy::parse(realm.password_policy.as_deref())
-    {
-        Ok(p) => p,
-        Err(_) => return page.error(StatusCode::INTERNAL_SERVER_ERROR, "unexpectedErrorMessage"),
+    let user = match set_new_password(app, realm, &user, new).await {
+        Ok(u) => u,
+        Err(NewPasswordError::Policy(message)) => {
+            // The message says which rule failed (already a sentence, not a key).
+            return update_password_page(page, flow, &user.username, Some(&message));
+        }
+        Err(NewPasswordError::Failed) => {
+            return page.error(StatusCode::INTERNAL_SERVER_ERROR, "unexpectedErrorMessage")
+        }
     };
+    crate::idp::events::record(
+        app,
+        realm,
+        crate::idp::events::Event {
+            kind: "UPDATE_PASSWORD",
+            client_id: flow.params.get("client_id").map(String::as_str),
+            user_id: Some(&user.id),
+            ..Default::default()
+        },
+    );
+    flow.params.remove("temporary_password");
+    continue_flow(app, page, info, realm, flow, &user)
+}
+
+/// Why a new password was not stored.
+pub(super) enum NewPasswordError {
+    /// The realm's policy refused it; the message names the rule.
+    Policy(String),
+    Failed,
+}
+
+/// Check `password` against the realm's policy (history included) and store it as the
+/// user's password, clearing `UPDATE_PASSWORD`. Hashing runs on the blocking pool.
+pub(super) async fn set_new_password(
+    app: &App,
+    realm: &RealmRecord,
+    user: &UserRecord,
+    password: &str,
+) -> Result<UserRecord, NewPasswordError> {
+    let policy = crate::idp::password_policy::Policy::parse(realm.password_policy.as_deref())
+        .map_err(|_| NewPasswordError::Failed)?;
     let previous = match app.store.read() {
         Ok(r) => crate::idp::password_policy::previous_hashes(&r, &realm.id, &user.id)
             .unwrap_or_default(),
@@ -508,7 +542,7 @@ async fn required_action(
     };
     let history = policy.history();
     let subject = user.clone();
-    // Policy (history compares hashes) and hashing, off the async runtime.
+    let password = password.to_string();
     let outcome = tokio::task::spawn_blocking(move || {
         policy
             .check(&password, &subject, &previous)
@@ -517,47 +551,28 @@ async fn required_action(
     .await;
     let hashed = match outcome {
         Ok(Ok(Ok(h))) => h,
-        Ok(Err(violation)) => {
-            // The message says which rule failed (already a sentence, not a key).
-            return update_password_page(page, flow, &user.username, Some(&violation.message));
-        }
-        _ => return page.error(StatusCode::INTERNAL_SERVER_ERROR, "unexpectedErrorMessage"),
+        Ok(Err(violation)) => return Err(NewPasswordError::Policy(violation.message)),
+        _ => return Err(NewPasswordError::Failed),
     };
     let now = app.clock.now_millis();
-    let updated = app.store.write(|w| {
-        let mut user = w
-            .user(&realm.id, &user_id)?
-            .ok_or(crate::store::StoreError::Missing("user"))?;
-        crate::idp::password_policy::replace_password(
-            w,
-            &realm.id,
-            &user_id,
-            &hashed.credential(now),
-            history,
-        )?;
-        user.required_actions.retain(|a| a != UPDATE_PASSWORD);
-        w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)?;
-        Ok::<_, crate::store::StoreError>(user)
-    });
-    if let Ok(user) = &updated {
-        crate::idp::events::record(
-            app,
-            realm,
-            crate::idp::events::Event {
-                kind: "UPDATE_PASSWORD",
-                client_id: flow.params.get("client_id").map(String::as_str),
-                user_id: Some(&user.id),
-                ..Default::default()
-            },
-        );
-    }
-    match updated {
-        Ok(user) => {
-            flow.params.remove("temporary_password");
-            continue_flow(app, page, info, realm, flow, &user)
-        }
-        Err(e) => crate::http::ApiError::from(e).into_response(),
-    }
+    let user_id = user.id.clone();
+    app.store
+        .write(|w| {
+            let mut user = w
+                .user(&realm.id, &user_id)?
+                .ok_or(crate::store::StoreError::Missing("user"))?;
+            crate::idp::password_policy::replace_password(
+                w,
+                &realm.id,
+                &user_id,
+                &hashed.credential(now),
+                history,
+            )?;
+            user.required_actions.retain(|a| a != UPDATE_PASSWORD);
+            w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)?;
+            Ok::<_, crate::store::StoreError>(user)
+        })
+        .map_err(|_| NewPasswordError::Failed)
 }
 
 /// The user is in: a new SSO session, its cookies, and a code for the client.

@@ -198,6 +198,11 @@ pub async fn authorize(
         Some(Err(e)) => return crate::http::ApiError::from(e).into_response(),
         None => return page.error_text(StatusCode::BAD_REQUEST, "Missing parameter: client_id"),
     };
+    let mut client = client;
+    if client.root_url.as_deref() == Some(crate::idp::realm::AUTH_BASE_URL) {
+        // Relative redirect URIs of the built-in clients are relative to this server.
+        client.root_url = Some(crate::idp::oidc::base_url(app, request, info));
+    }
     let Some(redirect_uri) =
         verify_redirect_uri(&client, params.get("redirect_uri").map(String::as_str))
     else {

@@ -8,6 +8,7 @@
 //!   so knowing the session id alone does not let anyone forge the cookie);
 //! - `KEYCLOAK_SESSION` (readable by scripts, as keycloak-js expects): `{realm}/{user}/{sid}`.
 
+pub mod account;
 mod actions;
 mod authorize;
 mod device;

@@ -54,6 +54,10 @@ const DEFAULT_FILES: &[(&str, &str)] = &[
         include_str!("../../../themes/default/login/resources/login.css"),
     ),
     (
+        "login/account.html",
+        include_str!("../../../themes/default/login/account.html"),
+    ),
+    (
         "login/login-reset-password.html",
         include_str!("../../../themes/default/login/login-reset-password.html"),
     ),

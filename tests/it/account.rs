@@ -1,0 +1,149 @@
+//! The account page: reached through the login, change of password (current password and
+//! policy checked), set-up and removal of an authenticator, sessions signed out, CSRF.
+
+use serde_json::json;
+
+use crate::api::Api;
+use crate::browser::{find_form, totp_now, totp_secret_from_page, Browser};
+use crate::harness::TestServer;
+
+/// Follow redirects (at most 8) from `path`; returns the last (status, body) and URL.
+fn follow(b: &Browser, path: &str) -> (u16, String, String) {
+    let mut url = b.url(path);
+    for _ in 0..8 {
+        let (status, location, body) = b.get(&url);
+        match location {
+            Some(next) if (300..400).contains(&status) => url = b.url(&next),
+            _ => return (status, body, url),
+        }
+    }
+    panic!("redirect loop from {path}");
+}
+
+fn submit_following(b: &Browser, form: &crate::browser::Form) -> (u16, String, String) {
+    let (status, location, body) = b.submit(form);
+    match location {
+        Some(next) if (300..400).contains(&status) => follow(b, &next),
+        _ => (status, body, String::new()),
+    }
+}
+
+#[test]
+fn the_account_page_changes_the_password_manages_otp_and_signs_out_sessions() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let (secret, alice) = api.setup_realm("acc");
+    let r = api.put(
+        "/admin/realms/acc",
+        &json!({"passwordPolicy": "length(12)", "eventsEnabled": true}),
+    );
+    assert_eq!(r.status, 204);
+
+    // Not signed in: the login, then the page.
+    let b = Browser::new(&server);
+    let (status, html, url) = follow(&b, "/realms/acc/account");
+    assert_eq!(status, 200);
+    assert!(url.contains("client_id=account"), "{url}");
+    let (status, page, url) = {
+        let mut form = find_form(&html, "kc-form-login").unwrap();
+        form.set("username", "alice");
+        form.set("password", "Alice-pass-1");
+        submit_following(&b, &form)
+    };
+    assert_eq!(status, 200, "{page}");
+    assert!(url.ends_with("/realms/acc/account/"), "{url}");
+    assert!(page.contains("id=\"account-username\">alice<"), "{page}");
+
+    // A form without the page's token is refused.
+    let r = b
+        .client
+        .post(b.url("/realms/acc/account/password"))
+        .form(&[
+            ("password", "Alice-pass-1"),
+            ("password-new", "x"),
+            ("password-confirm", "x"),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+
+    // Wrong current password, then a password the policy refuses, then a good one.
+    let mut form = find_form(&page, "account-password-form").unwrap();
+    form.set("password", "not-my-password");
+    form.set("password-new", "Long-enough-pass-1");
+    form.set("password-confirm", "Long-enough-pass-1");
+    let (status, _, page) = b.submit(&form);
+    assert_eq!(status, 200);
+    assert!(page.contains("Invalid existing password"), "{page}");
+    let mut form = find_form(&page, "account-password-form").unwrap();
+    form.set("password", "Alice-pass-1");
+    form.set("password-new", "short");
+    form.set("password-confirm", "short");
+    let (_, _, page) = b.submit(&form);
+    assert!(page.contains("12"), "the length rule: {page}");
+    let mut form = find_form(&page, "account-password-form").unwrap();
+    form.set("password", "Alice-pass-1");
+    form.set("password-new", "Long-enough-pass-1");
+    form.set("password-confirm", "Long-enough-pass-1");
+    let (_, _, page) = b.submit(&form);
+    assert!(page.contains("Your password has been updated"), "{page}");
+    let grant = api.token(
+        "acc",
+        &[
+            ("grant_type", "password"),
+            ("client_id", "app"),
+            ("client_secret", secret.as_str()),
+            ("username", "alice"),
+            ("password", "Long-enough-pass-1"),
+        ],
+    );
+    assert_eq!(grant.status, 200, "{}", grant.text);
+
+    // Two sessions now (this browser and the grant); sign out the other one.
+    let (_, page, _) = follow(&b, "/realms/acc/account/");
+    assert_eq!(
+        page.matches("name=\"session_id\" value=\"").count(),
+        3,
+        "2 sessions + 'others'"
+    );
+    let form = find_form(&page, "account-signout-others-form").unwrap();
+    let (_, _, page) = b.submit(&form);
+    assert!(page.contains("signed out"), "{page}");
+    let sessions = api.get(&format!("/admin/realms/acc/users/{alice}/sessions"));
+    assert_eq!(
+        sessions.body.as_array().unwrap().len(),
+        1,
+        "{}",
+        sessions.text
+    );
+
+    // Set up an authenticator: a fresh login, the set-up page, back to the account.
+    let form = find_form(&page, "account-totp-setup-form").unwrap();
+    let (status, html, url) = submit_following(&b, &form);
+    assert_eq!(status, 200);
+    assert!(url.contains("prompt=login"), "{url}");
+    let mut form = find_form(&html, "kc-form-login").unwrap();
+    form.set("username", "alice");
+    form.set("password", "Long-enough-pass-1");
+    let (status, setup, _) = submit_following(&b, &form);
+    assert_eq!(status, 200);
+    let totp_secret = totp_secret_from_page(&setup);
+    let mut form = find_form(&setup, "kc-totp-settings-form").unwrap();
+    form.set("totp", &totp_now(&totp_secret));
+    form.set("userLabel", "phone");
+    let (status, page, url) = submit_following(&b, &form);
+    assert_eq!(status, 200, "{page}");
+    assert!(url.ends_with("/account/"), "{url}");
+    assert!(page.contains("phone"), "{page}");
+    let user = api.get(&format!("/admin/realms/acc/users/{alice}"));
+    assert_eq!(user.body["totp"], true);
+
+    // Remove it again.
+    let form = find_form(&page, "account-otp-remove-1").unwrap();
+    let (_, _, page) = b.submit(&form);
+    assert!(page.contains("authenticator has been removed"), "{page}");
+    let user = api.get(&format!("/admin/realms/acc/users/{alice}"));
+    assert_eq!(user.body["totp"], false);
+    let events = api.get("/admin/realms/acc/events?type=REMOVE_TOTP");
+    assert_eq!(events.body.as_array().unwrap().len(), 1, "{}", events.text);
+}
