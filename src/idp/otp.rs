@@ -216,6 +216,15 @@ pub fn secret_of(credential: &CredentialRecord) -> Option<String> {
     v.get("value")?.as_str().map(String::from)
 }
 
+/// Whether the realm requires an authenticator of every user (realm attribute
+/// `otpRequired` = `"true"`): users without one configure it at their next login.
+pub fn required_by(realm: &crate::store::RealmRecord) -> bool {
+    realm
+        .attributes
+        .get("otpRequired")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

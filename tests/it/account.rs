@@ -147,3 +147,43 @@ fn the_account_page_changes_the_password_manages_otp_and_signs_out_sessions() {
     let events = api.get("/admin/realms/acc/events?type=REMOVE_TOTP");
     assert_eq!(events.body.as_array().unwrap().len(), 1, "{}", events.text);
 }
+
+#[test]
+fn a_realm_can_require_an_authenticator_of_everyone() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let (secret, _) = api.setup_realm("otpreq");
+    let r = api.put(
+        "/admin/realms/otpreq",
+        &json!({"attributes": {"otpRequired": "true"}}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(api.get("/admin/realms/otpreq").body["attributes"]["otpRequired"], "true");
+    let grant = |otp: Option<&str>| {
+        let mut form = vec![
+            ("grant_type", "password"),
+            ("client_id", "app"),
+            ("client_secret", secret.as_str()),
+            ("username", "alice"),
+            ("password", "Alice-pass-1"),
+        ];
+        if let Some(o) = otp {
+            form.push(("otp", o));
+        }
+        api.token("otpreq", &form).status
+    };
+    assert_eq!(grant(None), 400, "no authenticator yet: not fully set up");
+    let b = Browser::new(&server);
+    let (_, _, html) = b.get(&b.auth_url("otpreq", "app", &[]));
+    let (status, location, setup) = b.login(&html, "alice", "Alice-pass-1");
+    assert_eq!((status, location), (200, None));
+    let totp_secret = totp_secret_from_page(&setup);
+    let mut form = find_form(&setup, "kc-totp-settings-form").unwrap();
+    form.set("totp", &totp_now(&totp_secret));
+    let (status, location, _) = b.submit(&form);
+    assert_eq!(status, 302);
+    assert!(location.unwrap().contains("code="));
+    assert_eq!(grant(None), 401, "now the code is needed");
+    let next = crate::browser::totp_at(&crate::browser::DEFAULT_OTP, &totp_secret, 30);
+    assert_eq!(grant(Some(&next)), 200);
+}

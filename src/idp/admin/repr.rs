@@ -53,6 +53,9 @@ pub struct RealmInput {
     pub login_theme: Option<String>,
     pub email_theme: Option<String>,
     pub smtp_server: Option<BTreeMap<String, Value>>,
+    /// Free-form realm attributes (strings); `otpRequired: "true"` makes every user
+    /// configure and use an authenticator.
+    pub attributes: Option<BTreeMap<String, Value>>,
     pub not_before: Option<i64>,
     pub events_enabled: Option<bool>,
     pub events_expiration: Option<i64>,
@@ -206,6 +209,22 @@ impl RealmInput {
         }
         if let Some(map) = &self.smtp_server {
             realm.smtp_server = smtp_map(map, &realm.smtp_server)?;
+        }
+        if let Some(attrs) = &self.attributes {
+            for (k, v) in attrs {
+                match v {
+                    Value::Null => {
+                        realm.attributes.remove(k);
+                    }
+                    Value::String(s) => {
+                        realm.attributes.insert(k.clone(), s.clone());
+                    }
+                    Value::Bool(_) | Value::Number(_) => {
+                        realm.attributes.insert(k.clone(), v.to_string());
+                    }
+                    _ => return Err(format!("attributes.{k}: must be a string")),
+                }
+            }
         }
         Ok(())
     }

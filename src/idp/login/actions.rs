@@ -237,6 +237,16 @@ fn continue_flow(
     {
         pending.push(UPDATE_PASSWORD.into());
     }
+    if crate::idp::otp::required_by(realm)
+        && !pending.iter().any(|a| a == CONFIGURE_TOTP)
+        && !app
+            .store
+            .read()
+            .and_then(|r| r.credentials(&realm.id, &user.id))
+            .is_ok_and(|c| c.iter().any(|c| c.kind == "otp"))
+    {
+        pending.push(CONFIGURE_TOTP.into());
+    }
     if realm.verify_email && !user.email_verified && !pending.iter().any(|a| a == VERIFY_EMAIL) {
         pending.push(VERIFY_EMAIL.into());
     }
