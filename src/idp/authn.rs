@@ -46,7 +46,7 @@ pub fn verify_second_factor(
 ) -> Result<bool, StoreError> {
     let now = app.clock.now_millis();
     let policy = crate::idp::otp::OtpPolicy::of(realm);
-    let locked = brute_force::is_locked(&app.store.read()?, realm, user_id, now)?;
+    let locked = brute_force::is_locked(&app.store.read()?, realm, user_id, ip, now)?;
     let accepted = !locked
         && crate::idp::otp::check(
             &app.otp_used,
@@ -113,8 +113,8 @@ pub async fn authenticate_password(
         let read = app.store.read()?;
         let user = find_user(&read, realm, login)?;
         let locked = match &user {
-            Some(u) => brute_force::is_locked(&read, realm, &u.id, now)?,
-            None => false,
+            Some(u) => brute_force::is_locked(&read, realm, &u.id, ip, now)?,
+            None => brute_force::is_locked(&read, realm, "", ip, now)?,
         };
         let (passwords, otp): (Vec<_>, Vec<_>) = match &user {
             Some(u) => read
@@ -162,19 +162,20 @@ pub async fn authenticate_password(
     if locked {
         return Ok(Err(AuthnFailure::Locked));
     }
-    if let Some(u) = &user {
-        let result = app.store.write(|w| {
-            if verified && otp_credentials.is_empty() {
-                brute_force::record_success(w, realm, &u.id)
-            } else if verified {
-                Ok(())
-            } else {
-                brute_force::record_failure(w, realm, &u.id, ip, now)
-            }
-        });
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "could not record a login attempt");
+    let result = app.store.write(|w| match &user {
+        Some(u) if verified && otp_credentials.is_empty() => {
+            brute_force::record_success(w, realm, &u.id)
         }
+        Some(_) if verified => Ok(()),
+        Some(u) => brute_force::record_failure(w, realm, &u.id, ip, now),
+        // Guessing names counts against the address too.
+        None => match ip {
+            Some(ip) => brute_force::record_ip_failure(w, realm, ip, now),
+            None => Ok(()),
+        },
+    });
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "could not record a login attempt");
     }
     match user {
         Some(user) if verified => {

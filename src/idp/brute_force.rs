@@ -1,24 +1,71 @@
 //! Brute-force protection with Keycloak's realm settings (`bruteForceProtected`,
 //! `failureFactor`, `waitIncrementSeconds`, `maxFailureWaitSeconds`,
 //! `minimumQuickLoginWaitSeconds`, `quickLoginCheckMilliSeconds`, `maxDeltaTimeSeconds`,
-//! `permanentLockout`). Failures are counted per user; a locked user is told exactly what a
-//! wrong password is told. Time comes from the caller, so tests move it.
+//! `permanentLockout`). Failures are counted per user and per client IP; a locked user (or
+//! address) is told exactly what a wrong password is told. The address gets
+//! [`IP_FACTOR`] times the user's allowance (many people may share one address) and is
+//! only ever slowed down, never locked for good. Time comes from the caller, so tests
+//! move it.
 
 use crate::store::{LoginFailureRecord, Read, RealmRecord, StoreError, Write};
 
-/// Whether `user` may not log in at `now_ms`.
+/// A client address may fail this many times the realm's `failureFactor` before it waits.
+pub const IP_FACTOR: u32 = 5;
+
+/// The failure record key of a client address (beside user ids in the same table).
+fn ip_key(ip: &str) -> String {
+    format!("ip:{ip}")
+}
+
+/// Whether `user`, or logins from `ip`, may not proceed at `now_ms`.
 pub fn is_locked(
     read: &Read,
     realm: &RealmRecord,
     user: &str,
+    ip: Option<&str>,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
     if !realm.brute_force_protected {
         return Ok(false);
     }
-    Ok(read
-        .login_failure(&realm.id, user)?
-        .is_some_and(|f| f.failed_login_not_before > now_ms))
+    let locked = |key: &str| -> Result<bool, StoreError> {
+        Ok(read
+            .login_failure(&realm.id, key)?
+            .is_some_and(|f| f.failed_login_not_before > now_ms))
+    };
+    Ok(locked(user)?
+        || ip
+            .map(|ip| locked(&ip_key(ip)))
+            .transpose()?
+            .unwrap_or(false))
+}
+
+/// Count a failure of a client address: slowed down after `IP_FACTOR` × `failureFactor`
+/// failures (and every as many after), never disabled.
+pub fn record_ip_failure(
+    w: &mut Write,
+    realm: &RealmRecord,
+    ip: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    if !realm.brute_force_protected {
+        return Ok(());
+    }
+    let key = ip_key(ip);
+    let mut f = w.login_failure(&realm.id, &key)?.unwrap_or_default();
+    if f.last_failure > 0 && now_ms - f.last_failure > realm.max_delta_time_seconds * 1000 {
+        f = LoginFailureRecord::default();
+    }
+    f.num_failures += 1;
+    f.last_failure = now_ms;
+    f.last_ip_failure = Some(ip.to_string());
+    let factor = (realm.failure_factor.max(1) as u32).saturating_mul(IP_FACTOR);
+    if f.num_failures.is_multiple_of(factor) {
+        let increment = realm.wait_increment_seconds * i64::from(f.num_failures / factor);
+        let wait = increment.min(realm.max_failure_wait_seconds).max(1);
+        f.failed_login_not_before = now_ms + wait * 1000;
+    }
+    w.put_login_failure(&realm.id, &key, &f)
 }
 
 /// Count a failed login; lock the user for a while (or for good) when the realm says so.
@@ -31,6 +78,9 @@ pub fn record_failure(
 ) -> Result<(), StoreError> {
     if !realm.brute_force_protected {
         return Ok(());
+    }
+    if let Some(ip) = ip {
+        record_ip_failure(w, realm, ip, now_ms)?;
     }
     let mut f = w.login_failure(&realm.id, user)?.unwrap_or_default();
     if f.last_failure > 0 && now_ms - f.last_failure > realm.max_delta_time_seconds * 1000 {
@@ -113,6 +163,35 @@ mod tests {
     }
 
     #[test]
+    fn one_address_failing_for_many_users_is_slowed_down() {
+        let (_d, store, realm) = setup(false);
+        let ip = Some("198.51.100.7");
+        // 3 × 5 = 15 failures from one address, each for a different (unknown) user:
+        // no user is locked, the address is.
+        for i in 0..15 {
+            let user = format!("nobody-{i}");
+            store
+                .write(|w| record_failure(w, &realm, &user, ip, 1_000 + i * 2_000))
+                .unwrap();
+        }
+        let read = store.read().unwrap();
+        let t = 1_000 + 14 * 2_000 + 1;
+        assert!(
+            is_locked(&read, &realm, "u", ip, t).unwrap(),
+            "address slowed"
+        );
+        assert!(!is_locked(&read, &realm, "u", Some("198.51.100.8"), t).unwrap());
+        assert!(
+            !is_locked(&read, &realm, "u", None, t).unwrap(),
+            "the user is not"
+        );
+        assert!(
+            !is_locked(&read, &realm, "u", ip, t + 61_000).unwrap(),
+            "for a while"
+        );
+    }
+
+    #[test]
     fn every_failure_factor_failures_lock_longer_up_to_the_maximum() {
         let (_d, store, realm) = setup(false);
         let fail = |t: i64| {
@@ -120,7 +199,7 @@ mod tests {
                 .write(|w| record_failure(w, &realm, "u", Some("192.0.2.1"), t))
                 .unwrap()
         };
-        let locked = |t: i64| is_locked(&store.read().unwrap(), &realm, "u", t).unwrap();
+        let locked = |t: i64| is_locked(&store.read().unwrap(), &realm, "u", None, t).unwrap();
         fail(1_000);
         fail(3_000);
         assert!(!locked(3_001));
@@ -155,8 +234,8 @@ mod tests {
             .write(|w| record_failure(w, &realm, "u", None, 10_100))
             .unwrap();
         let read = store.read().unwrap();
-        assert!(is_locked(&read, &realm, "u", 10_100 + 9_000).unwrap());
-        assert!(!is_locked(&read, &realm, "u", 10_100 + 11_000).unwrap());
+        assert!(is_locked(&read, &realm, "u", None, 10_100 + 9_000).unwrap());
+        assert!(!is_locked(&read, &realm, "u", None, 10_100 + 11_000).unwrap());
     }
 
     #[test]

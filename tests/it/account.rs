@@ -158,7 +158,10 @@ fn a_realm_can_require_an_authenticator_of_everyone() {
         &json!({"attributes": {"otpRequired": "true"}}),
     );
     assert_eq!(r.status, 204, "{}", r.text);
-    assert_eq!(api.get("/admin/realms/otpreq").body["attributes"]["otpRequired"], "true");
+    assert_eq!(
+        api.get("/admin/realms/otpreq").body["attributes"]["otpRequired"],
+        "true"
+    );
     let grant = |otp: Option<&str>| {
         let mut form = vec![
             ("grant_type", "password"),

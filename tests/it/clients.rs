@@ -315,18 +315,28 @@ fn chromium_goes_through_the_account_pages_with_a_second_factor() {
     let server = TestServer::start();
     let api = Api::admin(&server);
     api.setup_realm("acct");
-    let r = api.put("/admin/realms/acct", &serde_json::json!({"resetPasswordAllowed": true}));
+    let r = api.put(
+        "/admin/realms/acct",
+        &serde_json::json!({"resetPasswordAllowed": true}),
+    );
     assert_eq!(r.status, 204, "{}", r.text);
     let result = run(
         &node(),
         "account_chromium.mjs",
         &[
-            ("SERVER_URL", format!("http://127.0.0.1:{}", server.http.port())),
+            (
+                "SERVER_URL",
+                format!("http://127.0.0.1:{}", server.http.port()),
+            ),
             ("REALM", "acct".into()),
             ("USERNAME", "alice".into()),
             ("PASSWORD", "Alice-pass-1".into()),
             ("SCREENSHOT_DIR", screenshot_dir().display().to_string()),
         ],
     );
-    assert_eq!(result["screenshots"].as_array().unwrap().len(), 10, "{result}");
+    assert_eq!(
+        result["screenshots"].as_array().unwrap().len(),
+        10,
+        "{result}"
+    );
 }

@@ -903,7 +903,8 @@ pub fn brute_force(cx: &Cx, one: bool) -> Result<Response, AdminError> {
             let failure = read
                 .login_failure(&realm.id, &cx.path.id)?
                 .unwrap_or_default();
-            let locked = crate::idp::brute_force::is_locked(&read, &realm, &cx.path.id, cx.now_ms)?;
+            let locked =
+                crate::idp::brute_force::is_locked(&read, &realm, &cx.path.id, None, cx.now_ms)?;
             Ok(ok(&json!({
                 "numFailures": failure.num_failures,
                 "disabled": locked,

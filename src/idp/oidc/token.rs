@@ -281,8 +281,8 @@ impl Grant<'_> {
                 return Err(OAuthError::InvalidGrant("Account disabled".into()))
             }
         };
-        let otp_missing = crate::idp::otp::required_by(self.realm)
-            && authenticated.otp_credentials.is_empty();
+        let otp_missing =
+            crate::idp::otp::required_by(self.realm) && authenticated.otp_credentials.is_empty();
         if authenticated.temporary_password
             || !authenticated.user.required_actions.is_empty()
             || otp_missing
