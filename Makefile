@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Both install what they need.
-.PHONY: run dev test setup lint bench bench-startup bench-tokens bench-load
+.PHONY: run dev test setup lint bench bench-startup bench-tokens bench-load bench-micro bench-micro
 
 CARGO ?= cargo
 
@@ -34,4 +34,7 @@ bench-tokens: setup
 bench-load: setup
 	$(CARGO) bench --bench load
 
-bench: bench-startup bench-tokens bench-load
+bench-micro: setup
+	$(CARGO) bench --bench micro
+
+bench: bench-micro bench-startup bench-tokens bench-load

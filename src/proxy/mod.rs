@@ -5,6 +5,7 @@
 //! the `[[route]]` table and forwarded to its upstream.
 
 pub mod access;
+pub mod cidr;
 pub mod forward_auth;
 pub mod headers;
 pub mod health;
@@ -214,7 +215,7 @@ impl Gateway {
             return ApiError::Forbidden.into_response();
         };
         if let Some(ip) = client_ip {
-            if !routes::permitted(ip, &route.config.allow, &route.config.deny) {
+            if !routes::permitted(ip, &route.allow, &route.deny) {
                 return ApiError::Forbidden.into_response();
             }
         }
@@ -420,7 +421,7 @@ impl ProxyHttp for Gateway {
             }
         }
         if let Some(ip) = ip {
-            if !routes::permitted(ip, &route.config.allow, &route.config.deny) {
+            if !routes::permitted(ip, &route.allow, &route.deny) {
                 write_response(session, ApiError::Forbidden.into_response()).await?;
                 return Ok(true);
             }

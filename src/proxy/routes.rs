@@ -16,6 +16,9 @@ pub struct ActiveRoute {
     pub label: Arc<str>,
     /// The CAs for https upstreams, in pingora's form (`None`: the system's).
     pub ca: Option<Arc<[WrappedX509]>>,
+    /// The route's IP rules, ready for lookups.
+    pub allow: CidrSet,
+    pub deny: CidrSet,
     next: AtomicUsize,
     /// Per upstream: passing its health check (true until a check fails).
     healthy: Vec<AtomicBool>,
@@ -41,6 +44,8 @@ impl ActiveRoute {
                 .iter()
                 .map(|_| AtomicBool::new(true))
                 .collect(),
+            allow: CidrSet::new(&config.allow),
+            deny: CidrSet::new(&config.deny),
             config: config.clone(),
             ca,
             next: AtomicUsize::new(0),
@@ -78,9 +83,9 @@ impl ActiveRoute {
 
 pub struct RouteTable {
     routes: Vec<ActiveRoute>,
-    trusted: Vec<ipnet::IpNet>,
-    allow: Vec<ipnet::IpNet>,
-    deny: Vec<ipnet::IpNet>,
+    trusted: CidrSet,
+    allow: CidrSet,
+    deny: CidrSet,
 }
 
 fn host_rank(h: &HostMatch) -> u8 {
@@ -109,18 +114,7 @@ pub fn prefix_matches(prefix: &str, path: &str) -> bool {
     path == p || (path.starts_with(p) && path.as_bytes().get(p.len()) == Some(&b'/'))
 }
 
-/// Whether `ip` passes allow (empty = all) and deny lists.
-pub fn permitted(ip: IpAddr, allow: &[ipnet::IpNet], deny: &[ipnet::IpNet]) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
-        v4 => v4,
-    };
-    (allow.is_empty() || allow.iter().any(|n| n.contains(&ip)))
-        && !deny.iter().any(|n| n.contains(&ip))
-}
+pub use super::cidr::{permitted, CidrSet};
 
 impl RouteTable {
     pub fn new(config: &ProxyConfig) -> RouteTable {
@@ -133,9 +127,9 @@ impl RouteTable {
         });
         RouteTable {
             routes,
-            trusted: config.trusted_proxies.clone(),
-            allow: config.allow.clone(),
-            deny: config.deny.clone(),
+            trusted: CidrSet::new(&config.trusted_proxies),
+            allow: CidrSet::new(&config.allow),
+            deny: CidrSet::new(&config.deny),
         }
     }
 
@@ -165,7 +159,7 @@ impl RouteTable {
 
     /// Whether `ip` is one of the trusted proxies.
     pub fn is_trusted(&self, ip: IpAddr) -> bool {
-        self.trusted.iter().any(|n| n.contains(&ip))
+        self.trusted.contains(ip)
     }
 
     pub fn all(&self) -> &[ActiveRoute] {
@@ -184,7 +178,7 @@ impl RouteTable {
         forwarded_for: Option<&str>,
     ) -> Option<IpAddr> {
         let peer = peer?.ip();
-        if !self.trusted.iter().any(|n| n.contains(&peer)) {
+        if !self.trusted.contains(peer) {
             return Some(peer);
         }
         let Some(list) = forwarded_for else {
@@ -192,7 +186,7 @@ impl RouteTable {
         };
         for entry in list.rsplit(',') {
             match entry.trim().parse::<IpAddr>() {
-                Ok(ip) if self.trusted.iter().any(|n| n.contains(&ip)) => continue,
+                Ok(ip) if self.trusted.contains(ip) => continue,
                 Ok(ip) => return Some(ip),
                 Err(_) => return Some(peer),
             }
@@ -209,7 +203,7 @@ impl RouteTable {
         forwarded_proto: Option<&str>,
     ) -> bool {
         own_tls
-            || peer.is_some_and(|p| self.trusted.iter().any(|n| n.contains(&p.ip())))
+            || peer.is_some_and(|p| self.trusted.contains(p.ip()))
                 && forwarded_proto
                     .and_then(|v| v.split(',').next())
                     .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
@@ -218,6 +212,11 @@ impl RouteTable {
     /// The global allow/deny rules.
     pub fn globally_permitted(&self, ip: IpAddr) -> bool {
         permitted(ip, &self.allow, &self.deny)
+    }
+
+    /// Whether there are global rules at all.
+    pub fn has_global_rules(&self) -> bool {
+        !self.allow.is_empty() || !self.deny.is_empty()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -241,7 +240,7 @@ impl GlobalIpFilter {
     pub fn accepts(&self, peer: IpAddr) -> bool {
         let table = self.table.load();
         peer.is_loopback()
-            || (table.allow.is_empty() && table.deny.is_empty())
+            || !table.has_global_rules()
             || table.is_trusted(peer)
             || table.globally_permitted(peer)
     }
