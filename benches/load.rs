@@ -340,12 +340,60 @@ fn setup_realm(admin: &Admin, callback: &str) -> String {
         &json!({"clientId": "svc", "publicClient": false, "serviceAccountsEnabled": true,
                 "directAccessGrantsEnabled": true, "attributes": {"access.token.signed.response.alg": "ES256"}}),
     );
+    admin.post(
+        "/admin/realms/bench/clients",
+        &json!({"clientId": "svc-rs", "publicClient": false, "serviceAccountsEnabled": true,
+                "secret": "bench-secret", "attributes": {"access.token.signed.response.alg": "RS256"}}),
+    );
     let clients = admin.get("/admin/realms/bench/clients?clientId=svc");
     let id = clients[0]["id"].as_str().unwrap();
     admin.get(&format!("/admin/realms/bench/clients/{id}/client-secret"))["value"]
         .as_str()
         .unwrap()
         .to_string()
+}
+
+/// npm's oidc-provider (tests/clients/oidc_provider_server.mjs) issuing JWT access tokens
+/// with `alg`; returns the process and its token endpoint.
+fn oidc_provider(alg: &str) -> (Proc, String) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // Installs oidc-provider from tests/clients/package-lock.json (a no-op when current).
+    let setup = Command::new("bash")
+        .arg(root.join("scripts/setup-clients.sh"))
+        .stdout(Stdio::null())
+        .status()
+        .expect("scripts/setup-clients.sh");
+    assert!(setup.success(), "scripts/setup-clients.sh failed");
+    let addr = free_addr();
+    let script = root.join("tests/clients/oidc_provider_server.mjs");
+    let child = Command::new("node")
+        .arg(script)
+        .env("PORT", addr.port().to_string())
+        .env("ALG", alg)
+        .env("CLIENT_SECRET", "bench-secret")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("node (scripts/setup.sh) and oidc-provider (scripts/setup-clients.sh)");
+    let mut proc = Proc {
+        child,
+        name: "oidc-provider",
+    };
+    wait_port(addr, &mut proc);
+    (proc, format!("http://{addr}/token"))
+}
+
+/// A wrk script that POSTs `body` as a form.
+fn form_script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\nwrk.body = \"{body}\"\n"
+        ),
+    )
+    .unwrap();
+    path
 }
 
 /// Log alice in through the gateway on `host`; returns the `Cookie` header value.
@@ -640,18 +688,21 @@ fn main() {
         None,
     );
 
-    // Token endpoint: client_credentials (ES256 and the realm's RS256) and introspection.
-    let script = dir.path().join("cc.lua");
-    std::fs::write(
-        &script,
-        format!(
-            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\n\
-             wrk.body = \"grant_type=client_credentials&client_id=svc&client_secret={secret}\"\n"
-        ),
-    )
-    .unwrap();
+    // Token endpoint: client_credentials with ES256 and RS256, and introspection; the same
+    // grants against oidc-provider (one node process) in the same run.
     let token_url = format!("http://{http}/realms/bench/protocol/openid-connect/token");
-    let cc = measure(&token_url, &[], seconds, 16, Some(&script));
+    let cc_es = form_script(
+        dir.path(),
+        "cc-es.lua",
+        &format!("grant_type=client_credentials&client_id=svc&client_secret={secret}"),
+    );
+    let cc_rs = form_script(
+        dir.path(),
+        "cc-rs.lua",
+        "grant_type=client_credentials&client_id=svc-rs&client_secret=bench-secret",
+    );
+    let cc = measure(&token_url, &[], seconds, 16, Some(&cc_es));
+    let cc_rsa = measure(&token_url, &[], seconds, 16, Some(&cc_rs));
     let token: Value = reqwest::blocking::Client::new()
         .post(&token_url)
         .form(&[
@@ -664,15 +715,11 @@ fn main() {
         .json()
         .unwrap();
     let access = token["access_token"].as_str().unwrap();
-    let introspect_script = dir.path().join("introspect.lua");
-    std::fs::write(
-        &introspect_script,
-        format!(
-            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/x-www-form-urlencoded\"\n\
-             wrk.body = \"client_id=svc&client_secret={secret}&token={access}\"\n"
-        ),
-    )
-    .unwrap();
+    let introspect_script = form_script(
+        dir.path(),
+        "introspect.lua",
+        &format!("client_id=svc&client_secret={secret}&token={access}"),
+    );
     let introspect = measure(
         &format!("{token_url}/introspect"),
         &[],
@@ -680,6 +727,17 @@ fn main() {
         16,
         Some(&introspect_script),
     );
+    let op_cc = form_script(
+        dir.path(),
+        "op-cc.lua",
+        "grant_type=client_credentials&client_id=svc&client_secret=bench-secret",
+    );
+    let (op_es_proc, op_es_url) = oidc_provider("ES256");
+    let op_es = measure(&op_es_url, &[], seconds, 16, Some(&op_cc));
+    drop(op_es_proc);
+    let (op_rs_proc, op_rs_url) = oidc_provider("RS256");
+    let op_rs = measure(&op_rs_url, &[], seconds, 16, Some(&op_cc));
+    drop(op_rs_proc);
 
     // TLS handshakes.
     let new_tls = handshakes(https, seconds, false);

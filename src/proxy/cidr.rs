@@ -56,8 +56,8 @@ impl CidrSet {
                 }
             }
         }
-        set.v4.sort_by(|a, b| b.0.cmp(&a.0));
-        set.v6.sort_by(|a, b| b.0.cmp(&a.0));
+        set.v4.sort_by_key(|e| std::cmp::Reverse(e.0));
+        set.v6.sort_by_key(|e| std::cmp::Reverse(e.0));
         set
     }
 
