@@ -762,7 +762,10 @@ fn main() {
         &session,
         &forward_auth,
         &cc,
+        &cc_rsa,
         &introspect,
+        &op_es,
+        &op_rs,
     ];
     if !benchmarking {
         for run in all {
@@ -825,15 +828,25 @@ fn main() {
         session_1.p99_ms
     );
     println!(
-        "| token endpoint (HTTP, wrk 16 connections) | per second | p50 ms | p99 ms | errors |"
+        "| token endpoint (HTTP, wrk 16 connections) | per second | p50 ms | p99 ms | vs oidc-provider | errors |"
     );
-    println!("|---|---|---|---|---|");
-    for (name, run) in [
-        ("client_credentials, ES256", &cc),
-        ("introspection", &introspect),
+    println!("|---|---|---|---|---|---|");
+    for (name, run, other) in [
+        ("Portcullis client_credentials, ES256", &cc, Some(&op_es)),
+        ("oidc-provider client_credentials, ES256 JWT", &op_es, None),
+        (
+            "Portcullis client_credentials, RS256",
+            &cc_rsa,
+            Some(&op_rs),
+        ),
+        ("oidc-provider client_credentials, RS256 JWT", &op_rs, None),
+        ("Portcullis introspection", &introspect, None),
     ] {
+        let ratio = other
+            .map(|o| format!("{:.1}x", run.rps / o.rps))
+            .unwrap_or_else(|| "-".into());
         println!(
-            "| {name} | {:.0} | {:.2} | {:.2} | {} |",
+            "| {name} | {:.0} | {:.2} | {:.2} | {ratio} | {} |",
             run.rps, run.p50_ms, run.p99_ms, run.errors
         );
     }
