@@ -479,8 +479,9 @@ fn row(case: &str, run: &Run, baseline: Option<&Run>) -> String {
 }
 
 /// TLS handshakes per second from `tasks` concurrent clients for `seconds`: new sessions
-/// every time, or resumed from the client's session cache.
-fn handshakes(addr: SocketAddr, seconds: u64, resumed: bool) -> f64 {
+/// every time, or resumed from the client's session cache; with the share of handshakes
+/// that really were resumptions.
+fn handshakes(addr: SocketAddr, seconds: u64, resumed: bool) -> (f64, f64) {
     use rustls::pki_types::ServerName;
     #[derive(Debug)]
     struct AnyCert;
@@ -535,6 +536,7 @@ fn handshakes(addr: SocketAddr, seconds: u64, resumed: bool) -> f64 {
                 }
                 let config = Arc::new(config);
                 let mut n = 0u64;
+                let mut resumptions = 0u64;
                 while Instant::now() < deadline {
                     let Ok(mut tcp) = TcpStream::connect(addr) else {
                         continue;
@@ -542,6 +544,9 @@ fn handshakes(addr: SocketAddr, seconds: u64, resumed: bool) -> f64 {
                     let name = ServerName::try_from("localhost").unwrap();
                     let mut conn = rustls::ClientConnection::new(config.clone(), name).unwrap();
                     let ok = conn.complete_io(&mut tcp).is_ok();
+                    if conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+                        resumptions += 1;
+                    }
                     // Read the session ticket (TLS 1.3 sends it after the handshake).
                     let mut tls = rustls::Stream::new(&mut conn, &mut tcp);
                     let _ = tls.write_all(b"GET /health/live HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
@@ -552,12 +557,18 @@ fn handshakes(addr: SocketAddr, seconds: u64, resumed: bool) -> f64 {
                         n += 1;
                     }
                 }
-                n
+                (n, resumptions)
             })
         })
         .collect();
-    let total: u64 = counts.into_iter().map(|h| h.join().unwrap()).sum();
-    total as f64 / seconds as f64
+    let (total, resumptions) = counts
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .fold((0, 0), |(a, b), (n, r)| (a + n, b + r));
+    (
+        total as f64 / seconds as f64,
+        resumptions as f64 / (total.max(1)) as f64,
+    )
 }
 
 fn main() {
@@ -740,8 +751,8 @@ fn main() {
     drop(op_rs_proc);
 
     // TLS handshakes.
-    let new_tls = handshakes(https, seconds, false);
-    let resumed_tls = handshakes(https, seconds, true);
+    let (new_tls, _) = handshakes(https, seconds, false);
+    let (resumed_tls, resumed_share) = handshakes(https, seconds, true);
     let idle_rss = rss_mb(pc.pid());
 
     // Memory with many sessions: sessions created through the gateway's own path would
@@ -852,7 +863,10 @@ fn main() {
     }
     println!("\n| TLS (4 client threads) | handshakes/s |\n|---|---|");
     println!("| new (full) handshakes | {new_tls:.0} |");
-    println!("| resumed handshakes | {resumed_tls:.0} |");
+    println!(
+        "| with resumption offered | {resumed_tls:.0} ({:.0}% resumed) |",
+        resumed_share * 100.0
+    );
     println!("\n| memory | resident |\n|---|---|");
     println!("| after the load above | {idle_rss:.1} MB |");
     println!(
