@@ -95,14 +95,7 @@ impl Incoming<'_> {
     }
 
     fn cookie(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.trim_matches('"'))
+        crate::idp::login::cookie_in(self.headers, name)
     }
 
     fn query_param(&self, name: &str) -> Option<String> {

@@ -375,17 +375,7 @@ impl ProxyHttp for Gateway {
         let tls = self.arrived_over_tls(session);
         if normalised.starts_with(access::RESERVED_PREFIX) {
             let authority = request_authority(session, &host);
-            let header = session.req_header();
-            let incoming = access::Incoming {
-                method: &header.method,
-                headers: &header.headers,
-                host: &host,
-                authority: &authority,
-                path: &normalised,
-                query: header.uri.query(),
-                tls,
-                client_ip: ip,
-            };
+            let incoming = incoming(session, &host, &authority, &normalised, tls, ip);
             if let Some(response) = self.reserved(&table, &incoming) {
                 ctx.route = "gateway";
                 write_response(session, response).await?;
@@ -436,17 +426,7 @@ impl ProxyHttp for Gateway {
         } else {
             String::new()
         };
-        let header = session.req_header();
-        let incoming = access::Incoming {
-            method: &header.method,
-            headers: &header.headers,
-            host: &host,
-            authority: &authority,
-            path: &normalised,
-            query: header.uri.query(),
-            tls,
-            client_ip: ip,
-        };
+        let incoming = incoming(session, &host, &authority, &normalised, tls, ip);
         let outcome = match &route.config.access {
             Some(a) if a.signout_path.as_deref() == Some(normalised.as_str()) => {
                 access::Outcome::Respond(self.access.sign_out(a, &incoming))
@@ -585,6 +565,28 @@ impl ProxyHttp for Gateway {
         self.app
             .metrics
             .observe(label, status, ctx.started.elapsed());
+    }
+}
+
+/// The request as the access checks see it.
+fn incoming<'a>(
+    session: &'a Session,
+    host: &'a str,
+    authority: &'a str,
+    path: &'a str,
+    tls: bool,
+    client_ip: Option<IpAddr>,
+) -> access::Incoming<'a> {
+    let header = session.req_header();
+    access::Incoming {
+        method: &header.method,
+        headers: &header.headers,
+        host,
+        authority,
+        path,
+        query: header.uri.query(),
+        tls,
+        client_ip,
     }
 }
 

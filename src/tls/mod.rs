@@ -307,14 +307,7 @@ pub async fn handshake(
     addr: std::net::SocketAddr,
     server_name: &str,
 ) -> Result<Vec<CertificateDer<'static>>, String> {
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .dangerous()
-    .with_custom_certificate_verifier(Arc::new(AnyCertificate))
-    .with_no_client_auth();
+    let config = probe_client_config().map_err(|e| e.to_string())?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(addr)
         .await
@@ -336,7 +329,19 @@ pub async fn handshake(
     Ok(chain)
 }
 
-/// Accepts any server certificate; used only by [`handshake`].
+/// A TLS client configuration that accepts any server certificate: for probing our own
+/// listener (readiness) and for the benchmarks' handshake loop, never for real peers.
+pub fn probe_client_config() -> Result<rustls::ClientConfig, rustls::Error> {
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .dangerous()
+    .with_custom_certificate_verifier(Arc::new(AnyCertificate))
+    .with_no_client_auth())
+}
+
+/// Accepts any server certificate; used only by [`probe_client_config`].
 #[derive(Debug)]
 struct AnyCertificate;
 

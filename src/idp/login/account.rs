@@ -31,14 +31,8 @@ pub async fn account(
     realm_name: &str,
     rest: &str,
 ) -> Response {
-    let realm = match app
-        .store
-        .read()
-        .ok()
-        .and_then(|r| r.realm_by_name(realm_name).ok().flatten())
-    {
-        Some(r) if r.enabled => r,
-        _ => return crate::http::ApiError::NotFound.into_response(),
+    let Some(realm) = super::enabled_realm(app, realm_name) else {
+        return crate::http::ApiError::NotFound.into_response();
     };
     let now = app.clock.now_millis();
     let Some((session, secret)) = current_session(app, request, &realm, now) else {

@@ -74,14 +74,8 @@ pub async fn login_action(
     realm_name: &str,
     action: &str,
 ) -> Response {
-    let realm = match app
-        .store
-        .read()
-        .ok()
-        .and_then(|r| r.realm_by_name(realm_name).ok().flatten())
-    {
-        Some(r) if r.enabled => r,
-        _ => return crate::http::ApiError::NotFound.into_response(),
+    let Some(realm) = super::enabled_realm(app, realm_name) else {
+        return crate::http::ApiError::NotFound.into_response();
     };
     if action == "action-token" {
         return super::email_actions::action_token(app, request, info, &realm);

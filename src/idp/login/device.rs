@@ -68,14 +68,8 @@ pub async fn device_page(
     info: &RequestInfo,
     realm_name: &str,
 ) -> Response {
-    let realm = match app
-        .store
-        .read()
-        .ok()
-        .and_then(|r| r.realm_by_name(realm_name).ok().flatten())
-    {
-        Some(r) if r.enabled => r,
-        _ => return crate::http::ApiError::NotFound.into_response(),
+    let Some(realm) = super::enabled_realm(app, realm_name) else {
+        return crate::http::ApiError::NotFound.into_response();
     };
     let page = PageCx::new(app, &realm, request, None);
     let query: BTreeMap<String, String> = request

@@ -28,14 +28,8 @@ pub async fn logout(
     info: &RequestInfo,
     realm_name: &str,
 ) -> Response {
-    let realm = match app
-        .store
-        .read()
-        .ok()
-        .and_then(|r| r.realm_by_name(realm_name).ok().flatten())
-    {
-        Some(r) if r.enabled => r,
-        _ => return OAuthError::RealmNotFound.into_response(),
+    let Some(realm) = super::enabled_realm(app, realm_name) else {
+        return OAuthError::RealmNotFound.into_response();
     };
     let page = PageCx::new(app, &realm, request, None);
     let params = match parameters(request) {

@@ -49,10 +49,25 @@ pub fn sha256_hex(value: &str) -> String {
         .collect()
 }
 
+/// An enabled realm by name (`None` when missing, disabled or the store fails).
+pub fn enabled_realm(app: &App, name: &str) -> Option<RealmRecord> {
+    app.store
+        .read()
+        .ok()?
+        .realm_by_name(name)
+        .ok()
+        .flatten()
+        .filter(|r| r.enabled)
+}
+
 /// A cookie value from the request.
 pub fn cookie<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
-    request
-        .headers()
+    cookie_in(request.headers(), name)
+}
+
+/// A cookie value from request headers.
+pub fn cookie_in<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
