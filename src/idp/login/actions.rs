@@ -459,16 +459,7 @@ async fn configure_totp(
     });
     match updated {
         Ok(u) => {
-            crate::idp::events::record(
-                app,
-                realm,
-                crate::idp::events::Event {
-                    kind: "UPDATE_TOTP",
-                    client_id: flow.params.get("client_id").map(String::as_str),
-                    user_id: Some(&u.id),
-                    ..Default::default()
-                },
-            );
+            flow_event(app, realm, flow, "UPDATE_TOTP", &u.id);
             flow.params.remove("totp_secret");
             continue_flow(app, page, info, realm, flow, &u)
         }
@@ -508,18 +499,23 @@ async fn required_action(
             return page.error(StatusCode::INTERNAL_SERVER_ERROR, "unexpectedErrorMessage")
         }
     };
+    flow_event(app, realm, flow, "UPDATE_PASSWORD", &user.id);
+    flow.params.remove("temporary_password");
+    continue_flow(app, page, info, realm, flow, &user)
+}
+
+/// Record `kind` for `user_id` and the flow's client.
+fn flow_event(app: &App, realm: &RealmRecord, flow: &LoginFlowRecord, kind: &str, user_id: &str) {
     crate::idp::events::record(
         app,
         realm,
         crate::idp::events::Event {
-            kind: "UPDATE_PASSWORD",
+            kind,
             client_id: flow.params.get("client_id").map(String::as_str),
-            user_id: Some(&user.id),
+            user_id: Some(user_id),
             ..Default::default()
         },
     );
-    flow.params.remove("temporary_password");
-    continue_flow(app, page, info, realm, flow, &user)
 }
 
 /// Why a new password was not stored.
