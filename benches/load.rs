@@ -212,7 +212,11 @@ fn wrk(
     }
     cmd.arg(url);
     let out = cmd.output().expect("wrk (scripts/setup.sh installs it)");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    parse_wrk(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The figures of `wrk --latency` output.
+fn parse_wrk(text: &str) -> Run {
     let mut run = Run::default();
     for line in text.lines() {
         let t = line.trim();
@@ -239,6 +243,26 @@ fn wrk(
     }
     assert!(run.requests > 0, "wrk made no requests: {text}");
     run
+}
+
+/// `wrk` with `threads` threads of one connection each (sequential per connection).
+fn wrk_threads(url: &str, seconds: u64, threads: usize, script: &Path) -> Run {
+    let out = Command::new("wrk")
+        .args([
+            "-t",
+            &threads.to_string(),
+            "-c",
+            &threads.to_string(),
+            "-d",
+            &format!("{seconds}s"),
+            "--latency",
+            "-s",
+        ])
+        .arg(script)
+        .arg(url)
+        .output()
+        .expect("wrk");
+    parse_wrk(&String::from_utf8_lossy(&out.stdout))
 }
 
 /// Warm up for a second, then measure.
@@ -696,6 +720,58 @@ fn main() {
         16,
         Some(&introspect_script),
     );
+    // Refresh-token grants: each wrk connection carries its own rotating refresh token
+    // (reuse detection would end the session if two requests sent the same one).
+    let refresh_threads = 2;
+    let initial: Vec<String> = (0..refresh_threads)
+        .map(|_| {
+            let t: Value = reqwest::blocking::Client::new()
+                .post(&token_url)
+                .form(&[
+                    ("grant_type", "password"),
+                    ("client_id", "svc"),
+                    ("client_secret", secret.as_str()),
+                    ("username", "alice"),
+                    ("password", "Alice-pass-1"),
+                ])
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            t["refresh_token"]
+                .as_str()
+                .expect("refresh token")
+                .to_string()
+        })
+        .collect();
+    let refresh_script = dir.path().join("refresh.lua");
+    std::fs::write(
+        &refresh_script,
+        format!(
+            "local initial = {{ {} }}\nlocal n = 0\n\
+             function setup(thread) n = n + 1; thread:set(\"rt\", initial[n]) end\n\
+             function request() return wrk.format(\"POST\", nil, {{[\"Content-Type\"] = \"application/x-www-form-urlencoded\"}}, \
+             \"grant_type=refresh_token&client_id=svc&client_secret={secret}&refresh_token=\" .. rt) end\n\
+             function response(status, headers, body) local t = body:match('\"refresh_token\":\"([^\"]+)\"'); if t then rt = t end end\n",
+            initial
+                .iter()
+                .map(|t| format!("\"{t}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )
+    .unwrap();
+    // No warm-up run: it would rotate the tokens away from the ones in the script.
+    let refresh = wrk_threads(&token_url, seconds, refresh_threads, &refresh_script);
+    // Password logins: argon2id at the realm's parameters for every request.
+    let password_script = form_script(
+        dir.path(),
+        "password.lua",
+        &format!(
+            "grant_type=password&client_id=svc&client_secret={secret}&username=alice&password=Alice-pass-1"
+        ),
+    );
+    let logins = wrk(&token_url, &[], seconds, 8, Some(&password_script));
     let op_cc = form_script(
         dir.path(),
         "op-cc.lua",
@@ -725,6 +801,8 @@ fn main() {
     let after = rss_mb(pc.pid());
 
     let all = [
+        &refresh,
+        &logins,
         &direct,
         &via_nginx,
         &open,
@@ -810,6 +888,16 @@ fn main() {
         ),
         ("oidc-provider client_credentials, RS256 JWT", &op_rs, None),
         ("Portcullis introspection", &introspect, None),
+        (
+            "Portcullis refresh_token, ES256, 2 connections",
+            &refresh,
+            None,
+        ),
+        (
+            "Portcullis password grant (argon2id m=19 MiB t=2)",
+            &logins,
+            None,
+        ),
     ] {
         let ratio = other
             .map(|o| format!("{:.1}x", run.rps / o.rps))
