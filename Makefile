@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Both install what they need.
-.PHONY: run dev test setup lint bench bench-startup bench-tokens bench-load bench-micro bench-micro
+.PHONY: run dev test setup lint bench bench-startup bench-tokens bench-load bench-micro bench-scale
 
 CARGO ?= cargo
 
@@ -37,4 +37,8 @@ bench-load: setup
 bench-micro: setup
 	$(CARGO) bench --bench micro
 
-bench: bench-micro bench-startup bench-tokens bench-load
+# The admin API at 1,000,000 users (import, count, pages, searches).
+bench-scale: setup
+	SCALE_USERS=1000000 $(CARGO) bench --bench scale
+
+bench: bench-micro bench-startup bench-tokens bench-load bench-scale
