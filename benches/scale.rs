@@ -42,6 +42,31 @@ async fn get(app: &App, token: &str, path: &str) -> (u16, Duration) {
     (response.status().as_u16(), started.elapsed())
 }
 
+async fn post_json(app: &App, token: &str, path: &str, body: Vec<u8>) -> (u16, Duration) {
+    let started = Instant::now();
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("host", "bench.test")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Bytes::from(body))
+        .unwrap();
+    let (endpoint, params) = app.route(request.uri().path()).unwrap();
+    let response = app
+        .handle(
+            endpoint,
+            &params,
+            request,
+            RequestInfo {
+                peer: None,
+                tls: true,
+            },
+        )
+        .await;
+    (response.status().as_u16(), started.elapsed())
+}
+
 /// The request path of the i-th sample of a case.
 type PathFor = Box<dyn Fn(usize) -> String>;
 
@@ -84,6 +109,14 @@ fn main() {
                 w,
                 RealmRecord {
                     name: "big".into(),
+                    ..Default::default()
+                },
+                0,
+            )?;
+            realm::create_realm(
+                w,
+                RealmRecord {
+                    name: "imported".into(),
                     ..Default::default()
                 },
                 0,
@@ -207,8 +240,32 @@ fn main() {
         }
         rows.push((name.to_string(), percentiles(times)));
     }
+    // Import through the admin API: partialImport of users in Keycloak's representation,
+    // with pre-hashed passwords, 10,000 per request.
+    let import_n = if benchmarking { 100_000 } else { 1_000 };
+    let mut api_import = Duration::ZERO;
+    for start in (0..import_n).step_by(10_000) {
+        let users: Vec<serde_json::Value> = (start..(start + 10_000).min(import_n))
+            .map(|i| {
+                serde_json::json!({
+                    "username": format!("imported{i:07}"),
+                    "email": format!("imported{i:07}@example.com"),
+                    "enabled": true,
+                    "credentials": [{
+                        "type": "password",
+                        "secretData": user_hash.secret_data,
+                        "credentialData": user_hash.credential_data,
+                    }]
+                })
+            })
+            .collect();
+        let body = serde_json::to_vec(&serde_json::json!({"ifResourceExists": "FAIL", "users": users})).unwrap();
+        let (status, took) = rt.block_on(post_json(&app, &token, "/admin/realms/imported/partialImport", body));
+        assert_eq!(status, 200, "partialImport");
+        api_import += took;
+    }
     if !benchmarking {
-        println!("scale smoke test: {} users, {} cases", n, rows.len());
+        println!("scale smoke test: {} users, {} cases, {import_n} imported through the admin API", n, rows.len());
         return;
     }
     println!("\n| measure ({n} users) | value | target |");
@@ -217,6 +274,11 @@ fn main() {
         "| import with pre-hashed passwords (batches of 10,000) | {:.1} s ({:.0} users/s) | 100,000 in < 10 s |",
         import.as_secs_f64(),
         n as f64 / import.as_secs_f64()
+    );
+    println!(
+        "| admin API partialImport of {import_n} users (pre-hashed, 10,000 per request) | {:.1} s ({:.0} users/s) | 100,000 in < 10 s |",
+        api_import.as_secs_f64(),
+        import_n as f64 / api_import.as_secs_f64()
     );
     println!(
         "| store size per user | {:.0} bytes | compact |",
