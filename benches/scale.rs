@@ -259,13 +259,24 @@ fn main() {
                 })
             })
             .collect();
-        let body = serde_json::to_vec(&serde_json::json!({"ifResourceExists": "FAIL", "users": users})).unwrap();
-        let (status, took) = rt.block_on(post_json(&app, &token, "/admin/realms/imported/partialImport", body));
+        let body =
+            serde_json::to_vec(&serde_json::json!({"ifResourceExists": "FAIL", "users": users}))
+                .unwrap();
+        let (status, took) = rt.block_on(post_json(
+            &app,
+            &token,
+            "/admin/realms/imported/partialImport",
+            body,
+        ));
         assert_eq!(status, 200, "partialImport");
         api_import += took;
     }
     if !benchmarking {
-        println!("scale smoke test: {} users, {} cases, {import_n} imported through the admin API", n, rows.len());
+        println!(
+            "scale smoke test: {} users, {} cases, {import_n} imported through the admin API",
+            n,
+            rows.len()
+        );
         return;
     }
     println!("\n| measure ({n} users) | value | target |");
