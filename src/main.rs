@@ -18,6 +18,27 @@ use portcullis::{apply, bootstrap, import_export, logging, server, tls};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc commits its first arena eagerly, before `main` runs, which costs an idle server
+/// about 14 MB of resident memory for no measurable speed. The option can only be set from
+/// the environment before the process starts, so the binary re-executes itself once with
+/// it set (same pid, a millisecond at start-up).
+const MIMALLOC_EAGER_COMMIT: &str = "MIMALLOC_ARENA_EAGER_COMMIT";
+
+fn reexec_with_allocator_options() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os(MIMALLOC_EAGER_COMMIT).is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    // `exec` only returns on failure; then go on with the defaults.
+    let _ = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(MIMALLOC_EAGER_COMMIT, "0")
+        .exec();
+}
+
 #[derive(Parser)]
 #[command(
     name = "portcullis",
@@ -132,6 +153,7 @@ fn load(arg: &ConfigArg, http: Option<String>, https: Option<String>) -> Result<
 }
 
 fn main() -> ExitCode {
+    reexec_with_allocator_options();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
