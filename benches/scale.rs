@@ -18,15 +18,9 @@ use portcullis::idp::realm;
 use portcullis::metrics::Metrics;
 use portcullis::store::{CredentialRecord, RealmRecord, Store, UserRecord};
 
-async fn get(app: &App, token: &str, path: &str) -> (u16, Duration) {
+/// Send `request` through the real handler (no socket); the response and how long it took.
+async fn send(app: &App, request: http::Request<Bytes>) -> (http::Response<Bytes>, Duration) {
     let started = Instant::now();
-    let request = http::Request::builder()
-        .method("GET")
-        .uri(path)
-        .header("host", "bench.test")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Bytes::new())
-        .unwrap();
     let (endpoint, params) = app.route(request.uri().path()).unwrap();
     let response = app
         .handle(
@@ -39,32 +33,33 @@ async fn get(app: &App, token: &str, path: &str) -> (u16, Duration) {
             },
         )
         .await;
-    (response.status().as_u16(), started.elapsed())
+    (response, started.elapsed())
+}
+
+/// An admin request with `token`: `GET` without a body, `POST` with a JSON one.
+fn admin_request(token: &str, path: &str, json: Option<Vec<u8>>) -> http::Request<Bytes> {
+    let builder = http::Request::builder()
+        .uri(path)
+        .header("host", "bench.test")
+        .header("authorization", format!("Bearer {token}"));
+    match json {
+        None => builder.method("GET").body(Bytes::new()),
+        Some(body) => builder
+            .method("POST")
+            .header("content-type", "application/json")
+            .body(Bytes::from(body)),
+    }
+    .unwrap()
+}
+
+async fn get(app: &App, token: &str, path: &str) -> (u16, Duration) {
+    let (response, took) = send(app, admin_request(token, path, None)).await;
+    (response.status().as_u16(), took)
 }
 
 async fn post_json(app: &App, token: &str, path: &str, body: Vec<u8>) -> (u16, Duration) {
-    let started = Instant::now();
-    let request = http::Request::builder()
-        .method("POST")
-        .uri(path)
-        .header("host", "bench.test")
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {token}"))
-        .body(Bytes::from(body))
-        .unwrap();
-    let (endpoint, params) = app.route(request.uri().path()).unwrap();
-    let response = app
-        .handle(
-            endpoint,
-            &params,
-            request,
-            RequestInfo {
-                peer: None,
-                tls: true,
-            },
-        )
-        .await;
-    (response.status().as_u16(), started.elapsed())
+    let (response, took) = send(app, admin_request(token, path, Some(body))).await;
+    (response.status().as_u16(), took)
 }
 
 /// The request path of the i-th sample of a case.
@@ -187,18 +182,7 @@ fn main() {
             .header("content-type", "application/x-www-form-urlencoded")
             .body(Bytes::from(body))
             .unwrap();
-        let (e, p) = app.route(request.uri().path()).unwrap();
-        let r = app
-            .handle(
-                e,
-                &p,
-                request,
-                RequestInfo {
-                    peer: None,
-                    tls: true,
-                },
-            )
-            .await;
+        let (r, _) = send(&app, request).await;
         let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
         v["access_token"].as_str().unwrap().to_string()
     });

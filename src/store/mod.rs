@@ -677,12 +677,11 @@ macro_rules! read_functions {
 
             /// Every object of a kind, ordered by id.
             pub fn objects(&self, realm: &str, kind: &str) -> Result<Vec<serde_json::Value>> {
-                let t = self.txn.open_table(REALM_OBJECTS)?;
-                let mut out = Vec::new();
-                for entry in t.range((realm, kind, "")..=(realm, kind, MAX))? {
-                    out.push(decode(entry?.1.value())?);
-                }
-                Ok(out)
+                Ok(self
+                    .object_ids(realm, kind)?
+                    .into_iter()
+                    .map(|(_, v)| v)
+                    .collect())
             }
 
             pub fn login_failure(
