@@ -120,6 +120,17 @@ impl Incoming<'_> {
             || (accept.contains("application/json") && !accept.contains("text/html"))
     }
 
+    /// The `rd` of `/_portcullis/start?rd=/path?a=1&b=2` and `/_portcullis/sign_out?rd=...`:
+    /// everything after `rd=`, decoded, so that nginx can pass `$request_uri` unencoded.
+    /// Not yet checked: see [`safe_return_path`].
+    pub fn return_target(&self) -> Option<String> {
+        let q = self.query?;
+        let raw = q
+            .strip_prefix("rd=")
+            .or_else(|| q.split_once("&rd=").map(|(_, r)| r))?;
+        Some(crate::http::router::percent_decode(raw)?.into_owned())
+    }
+
     /// The path and query to come back to after login.
     fn return_to(&self) -> String {
         match self.query {
@@ -606,12 +617,6 @@ impl Access {
         response
     }
 
-    /// `/_portcullis/start?rd=/path`: a login on `access`'s realm returning to `/path`.
-    pub fn start(&self, access: &RouteAccess, req: &Incoming) -> Response {
-        let rd = req.query_param("rd").unwrap_or_else(|| "/".into());
-        self.login_redirect(access, req, rd)
-    }
-
     /// `/_portcullis/callback`: the login came back with a code. The state must be the one
     /// this browser was given (login CSRF), for this host; the code is redeemed in-process
     /// and the app-host cookie is bound to the provider's session.
@@ -766,7 +771,7 @@ impl Access {
                 self.identities.invalidate_all();
             }
         }
-        let mut response = match req.query_param("rd") {
+        let mut response = match req.return_target() {
             Some(rd) => crate::idp::login::redirect(&safe_return_path(&rd)),
             None => page(StatusCode::OK, "Signed out", "You are signed out.", true),
         };

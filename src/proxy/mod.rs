@@ -145,7 +145,7 @@ impl Gateway {
             access::CALLBACK_PATH => Some(self.access.callback(incoming)),
             access::START_PATH | access::SIGN_OUT_PATH => {
                 let target = access::safe_return_path(
-                    &start_target(incoming.query).unwrap_or_else(|| "/".into()),
+                    &incoming.return_target().unwrap_or_else(|| "/".into()),
                 );
                 let target_path = target.split('?').next().unwrap_or("/");
                 let route = table.access_route(incoming.host, target_path)?;
@@ -252,17 +252,6 @@ impl ReloadHandle {
         self.routes.store(Arc::new(routes::RouteTable::new(proxy)));
         self.access.clear();
     }
-}
-
-/// The `rd` of `/_portcullis/start?rd=/path?a=1&b=2`: everything after `rd=`, so that
-/// nginx can pass `$request_uri` unencoded.
-fn start_target(query: Option<&str>) -> Option<String> {
-    let q = query?;
-    let raw = q
-        .strip_prefix("rd=")
-        .or_else(|| q.split_once("&rd=").map(|(_, r)| r))?;
-    let decoded = crate::http::router::percent_decode(raw)?;
-    Some(decoded.into_owned())
 }
 
 fn host_without_port(authority: &str) -> String {
