@@ -98,6 +98,10 @@ pub fn record_failure(
                 u.enabled = false;
                 w.put_user(&realm.id, &u, realm.duplicate_emails_allowed)?;
             }
+            // Locked as well as disabled: a locked user is answered like a wrong password,
+            // so further guesses cannot learn from "account disabled" that one was right.
+            // Enabling the user (or clearing attack detection) lifts it.
+            f.failed_login_not_before = i64::MAX;
         }
     } else {
         let mut wait = 0;
@@ -277,5 +281,8 @@ mod tests {
                 .unwrap()
                 .enabled
         );
+        // And locked, so a right password afterwards is answered like a wrong one.
+        let read = store.read().unwrap();
+        assert!(is_locked(&read, &realm, "u", None, 10_000_000).unwrap());
     }
 }

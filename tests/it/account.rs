@@ -80,7 +80,10 @@ fn the_account_page_changes_the_password_manages_otp_and_signs_out_sessions() {
     form.set("password-new", "short");
     form.set("password-confirm", "short");
     let (_, _, page) = b.submit(&form);
-    assert!(page.contains("12"), "the length rule: {page}");
+    assert!(
+        page.contains("minimum length 12"),
+        "the length rule: {page}"
+    );
     let mut form = find_form(&page, "account-password-form").unwrap();
     form.set("password", "Alice-pass-1");
     form.set("password-new", "Long-enough-pass-1");

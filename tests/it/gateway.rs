@@ -450,6 +450,24 @@ identity_headers = { user = "X-Remote-User" }
     let (status, _, _) = b.get("/logout");
     assert_eq!(status, 200);
     assert_eq!(b.get("/").0, 302);
+
+    // Sign-out with a return path: the whole path and query, on this host only; the
+    // cookie is cleared.
+    login_through_gateway(&b, "/");
+    let r = b
+        .client
+        .get(b.url("/_portcullis/sign_out?rd=/bye?a=1&b=2"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 302);
+    assert_eq!(r.headers()["location"], "/bye?a=1&b=2");
+    let cleared = r.headers().get_all("set-cookie").iter().any(|c| {
+        c.to_str().unwrap().starts_with("portcullis=;") && c.to_str().unwrap().contains("Max-Age=0")
+    });
+    assert!(cleared, "{:?}", r.headers());
+    login_through_gateway(&b, "/");
+    let (status, location, _) = b.get("/_portcullis/sign_out?rd=//evil.example/x");
+    assert_eq!((status, location.as_deref()), (302, Some("/")));
 }
 
 #[test]

@@ -213,7 +213,10 @@ fn forgot_password_mails_a_single_use_link_and_the_policy_applies() {
     form.set("password-confirm", "short1");
     let (status, _, page) = b.submit(&form);
     assert_eq!(status, 200);
-    assert!(page.contains("12"), "the length rule is named: {page}");
+    assert!(
+        page.contains("minimum length 12"),
+        "the length rule is named: {page}"
+    );
     let mut form = find_form(&page, "kc-passwd-update-form").unwrap();
     form.set("password-new", "Brand-new-pass-42");
     form.set("password-confirm", "Brand-new-pass-42");
@@ -284,11 +287,18 @@ fn admin_mails_actions_and_verification_and_tests_the_smtp_server() {
     assert_eq!(user.body["emailVerified"], true);
 
     // Bad requests are 400 with a message.
+    for actions in [json!(["DANCE"]), json!(["UPDATE_PROFILE"]), json!([])] {
+        let r = api.put(
+            &format!("/admin/realms/mail/users/{alice}/execute-actions-email"),
+            &actions,
+        );
+        assert_eq!(r.status, 400, "{actions}: the login could not carry it out");
+    }
     let r = api.put(
-        &format!("/admin/realms/mail/users/{alice}/execute-actions-email"),
-        &json!(["DANCE"]),
+        &format!("/admin/realms/mail/users/{alice}/execute-actions-email?lifespan=9999999999999"),
+        &json!(["UPDATE_PASSWORD"]),
     );
-    assert_eq!(r.status, 400);
+    assert_eq!(r.status, 400, "{}", r.text);
     let r = api.put(
         &format!("/admin/realms/mail/users/{alice}/execute-actions-email?redirect_uri=http://evil.example/"),
         &json!(["UPDATE_PASSWORD"]),
@@ -387,4 +397,24 @@ fn verify_email_at_login_continues_the_login_from_the_mailed_link() {
     let (_, _, html) = b.get(&b.auth_url("mail", "app", &[]));
     let (status, _, _) = b.login(&html, "alice", "Alice-pass-1");
     assert_eq!(status, 302);
+
+    // Opened in another browser, the link verifies the address but signs nobody in.
+    let r = api.post(
+        "/admin/realms/mail/users",
+        &json!({"username": "bob", "enabled": true, "email": "bob@example.com",
+                "credentials": [{"type": "password", "value": "Bob-pass-123", "temporary": false}]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let bob = r.location_id();
+    let b = Browser::new(&server);
+    let (_, _, html) = b.get(&b.auth_url("mail", "app", &[]));
+    let (status, _, _) = b.login(&html, "bob", "Bob-pass-123");
+    assert_eq!(status, 200);
+    let mail = sink.mail(1);
+    assert!(header(&mail, "To").contains("bob@example.com"));
+    let (status, location, page) = Browser::new(&server).get(&link_in(&mail));
+    assert_eq!((status, location), (200, None), "{page}");
+    assert!(page.contains("verified"), "{page}");
+    let user = api.get(&format!("/admin/realms/mail/users/{bob}"));
+    assert_eq!(user.body["emailVerified"], true);
 }

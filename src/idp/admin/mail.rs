@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use http::{Method, StatusCode};
+use http::Method;
 use serde_json::Value;
 
 use crate::http::error::AdminError;
@@ -14,24 +14,15 @@ use crate::idp::login::email_actions::{self, ActionToken, VERIFY_EMAIL};
 use crate::store::RealmRecord;
 
 use super::auth::Permission;
-use super::{method_not_allowed, Cx};
+use super::{method_not_allowed, no_content, Cx};
 
-/// Actions an administrator may ask for by mail.
-const KNOWN_ACTIONS: &[&str] = &[
-    "UPDATE_PASSWORD",
-    "CONFIGURE_TOTP",
-    "VERIFY_EMAIL",
-    "UPDATE_PROFILE",
-    "TERMS_AND_CONDITIONS",
-];
+/// Actions an administrator may ask for by mail: those the login can carry out (asking for
+/// another would leave the user unable to log in).
+const KNOWN_ACTIONS: &[&str] = &["UPDATE_PASSWORD", "CONFIGURE_TOTP", "VERIFY_EMAIL"];
 /// Keycloak's `actionTokenGeneratedByAdminLifespan` default: 12 hours.
 const ADMIN_LINK_LIFESPAN_SECS: i64 = 12 * 3600;
-
-fn no_content() -> Response {
-    let mut r = Response::new(bytes::Bytes::new());
-    *r.status_mut() = StatusCode::NO_CONTENT;
-    r
-}
+/// The longest `lifespan` accepted: 30 days.
+const MAX_LINK_LIFESPAN_SECS: i64 = 30 * 24 * 3600;
 
 /// `PUT /users/{id}/execute-actions-email?lifespan=&client_id=&redirect_uri=` with the
 /// actions as a JSON array.
@@ -112,9 +103,15 @@ async fn send_link(
         (None, None) => None,
     };
     let lifespan = match cx.query("lifespan") {
-        Some(l) => l.parse::<i64>().ok().filter(|l| *l > 0).ok_or_else(|| {
-            AdminError::BadRequest("lifespan: a positive number of seconds".into())
-        })?,
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=MAX_LINK_LIFESPAN_SECS).contains(l))
+            .ok_or_else(|| {
+                AdminError::BadRequest(format!(
+                    "lifespan: a number of seconds from 1 to {MAX_LINK_LIFESPAN_SECS}"
+                ))
+            })?,
         None => ADMIN_LINK_LIFESPAN_SECS,
     };
     let settings = email_actions::smtp(realm).map_err(AdminError::BadRequest)?;
@@ -126,6 +123,7 @@ async fn send_link(
         expires_at: cx.now_ms + lifespan * 1000,
         params: BTreeMap::new(),
         redirect_uri,
+        browser_hash: None,
     };
     let base = crate::idp::oidc::base_url(cx.app, cx.request, cx.info);
     let mail = email_actions::prepare(cx.app, realm, &user, &base, &token, template, subject_key)

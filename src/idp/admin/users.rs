@@ -490,6 +490,10 @@ pub fn one(cx: &Cx) -> Result<Response, AdminError> {
                         w.delete_session(&realm.id, &s.id)?;
                     }
                 }
+                if !was_enabled && user.enabled {
+                    // Enabling a user lifts a permanent brute-force lockout, as in Keycloak.
+                    w.clear_login_failures(&realm.id, Some(&user.id))?;
+                }
                 Ok::<_, AdminError>(())
             })?;
             Ok(no_content())

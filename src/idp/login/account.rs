@@ -186,8 +186,10 @@ pub async fn account(
                 Ok(s) => s,
                 Err(e) => return crate::http::ApiError::from(e).into_response(),
             };
+            // Offline sessions are not listed here and stay (as with the admin's logout).
             let doomed: Vec<String> = sessions
                 .iter()
+                .filter(|s| !s.offline)
                 .filter(|s| {
                     if target == "others" {
                         s.id != session.id

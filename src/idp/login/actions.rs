@@ -241,7 +241,12 @@ fn continue_flow(
     {
         pending.push(CONFIGURE_TOTP.into());
     }
-    if realm.verify_email && !user.email_verified && !pending.iter().any(|a| a == VERIFY_EMAIL) {
+    // The realm asks for verified addresses; a user without one has nothing to verify.
+    if realm.verify_email
+        && !user.email_verified
+        && user.email.as_deref().is_some_and(|e| !e.is_empty())
+        && !pending.iter().any(|a| a == VERIFY_EMAIL)
+    {
         pending.push(VERIFY_EMAIL.into());
     }
     if pending.is_empty() {
@@ -584,7 +589,9 @@ fn complete(
     flow: &LoginFlowRecord,
     user: &UserRecord,
 ) -> Response {
-    if !flow.params.contains_key("client_id") && flow.params.contains_key("from_link") {
+    if !flow.params.contains_key("client_id")
+        && flow.params.contains_key(super::email_actions::FROM_LINK)
+    {
         // A mailed link with no application behind it: done, without a login.
         let _ = app
             .store

@@ -27,7 +27,7 @@ const KIND: &str = "action-token";
 pub const VERIFY_EMAIL: &str = "VERIFY_EMAIL";
 /// Flow parameter: the flow was started by a mailed link (no client to return to unless
 /// the link carries one).
-const FROM_LINK: &str = "from_link";
+pub(super) const FROM_LINK: &str = "from_link";
 
 /// What a mailed link lets its holder do.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -45,6 +45,9 @@ pub struct ActionToken {
     pub params: BTreeMap<String, String>,
     /// Offered as "back to application" afterwards (admin-sent links).
     pub redirect_uri: Option<String>,
+    /// For a verification sent during a login: the browser of that login. Only there does
+    /// the link carry the login on; anywhere else it only verifies the address.
+    pub browser_hash: Option<String>,
 }
 
 /// Store a token; returns the key that goes into the link.
@@ -221,6 +224,7 @@ pub fn reset_credentials(
                     + realm.action_token_generated_by_user_lifespan * 1000,
                 params,
                 redirect_uri: None,
+                browser_hash: None,
             };
             let base = crate::idp::oidc::base_url(app, request, info_);
             match prepare(
@@ -300,6 +304,7 @@ pub fn send_verification(
         expires_at: app.clock.now_millis() + realm.action_token_generated_by_user_lifespan * 1000,
         params,
         redirect_uri: None,
+        browser_hash: Some(flow.browser_hash.clone()),
     };
     let base = crate::idp::oidc::base_url(app, request, info_);
     let mail = prepare(
@@ -398,9 +403,20 @@ pub fn action_token(
             return crate::http::ApiError::from(e).into_response();
         }
     }
-    // A login flow in this browser, at the actions.
+    // A login flow in this browser, at the actions. A verification link opened outside the
+    // browser of the login that sent it verifies the address and stops there: it must not
+    // sign in whoever holds the mail.
+    let same_browser = token.browser_hash.as_deref().is_none_or(|expected| {
+        super::cookie(request, AUTH_SESSION_COOKIE).is_some_and(|c| {
+            crate::crypto::constant_time_eq(sha256_hex(c).as_bytes(), expected.as_bytes())
+        })
+    });
     let browser_secret = new_secret();
-    let mut params = token.params.clone();
+    let mut params = if same_browser {
+        token.params.clone()
+    } else {
+        BTreeMap::new()
+    };
     params.insert(FROM_LINK.into(), token.kind.clone());
     if let Some(r) = &token.redirect_uri {
         params.insert("info_redirect_uri".into(), r.clone());
