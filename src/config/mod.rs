@@ -185,6 +185,17 @@ pub struct Upstream {
     pub host: String,
 }
 
+impl Upstream {
+    /// `host:port` for a `Host` header (IPv6 literals in brackets).
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.addr.port())
+        } else {
+            format!("{}:{}", self.host, self.addr.port())
+        }
+    }
+}
+
 /// How https upstreams are verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamTls {

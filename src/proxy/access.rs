@@ -161,11 +161,7 @@ pub struct Identity {
 impl Identity {
     /// Realm roles, then client roles as `client:role`, comma-separated.
     pub fn roles_header(&self) -> String {
-        let mut out: Vec<String> = self.realm_roles.iter().cloned().collect();
-        for (client, roles) in &self.client_roles {
-            out.extend(roles.iter().map(|r| format!("{client}:{r}")));
-        }
-        out.join(",")
+        self.roles_list().join(",")
     }
 
     /// The headers to inject, under the route's names.
@@ -272,6 +268,7 @@ impl Access {
                 })
                 .max_capacity(IDENTITY_CACHE_BYTES)
                 .time_to_live(ttl.max(Duration::from_millis(1)))
+                .support_invalidation_closures()
                 .build(),
             pending: moka::sync::Cache::builder()
                 .max_capacity(100_000)
@@ -309,8 +306,13 @@ impl Access {
                     None => return Outcome::Respond(unauthorized(&access.realm, true)),
                 }
             }
-            _ => match self.session_identity(access, index, req) {
-                Some(id) if route.auth.accepts_session() => id,
+            _ => match route
+                .auth
+                .accepts_session()
+                .then(|| self.session_identity(access, index, req))
+                .flatten()
+            {
+                Some(id) => id,
                 _ => {
                     if route.auth.accepts_session() && !req.is_api_client() {
                         return Outcome::Respond(self.login_redirect(access, req, req.return_to()));
@@ -354,6 +356,27 @@ impl Access {
         Some(identity)
     }
 
+    /// The live provider session `sid` of the route's realm, if `secret` is one of the app
+    /// cookies bound to it (over this scheme).
+    fn bound_session(
+        &self,
+        access: &RouteAccess,
+        req: &Incoming,
+        sid: &str,
+        secret: &str,
+        now: i64,
+    ) -> Option<(RealmRecord, SessionRecord)> {
+        let realm = crate::idp::login::enabled_realm(&self.app, &access.realm)?;
+        let session = self.app.store.read().ok()?.session(&realm.id, sid).ok()??;
+        let hash = cookie_hash(secret, req.tls);
+        let bound = session
+            .gateway_cookies
+            .iter()
+            .any(|h| constant_time_eq(h.as_bytes(), hash.as_bytes()));
+        (bound && !session.offline && crate::idp::sessions::is_valid(&realm, &session, now))
+            .then_some((realm, session))
+    }
+
     fn load_session(
         &self,
         access: &RouteAccess,
@@ -362,26 +385,12 @@ impl Access {
         secret: &str,
         now: i64,
     ) -> Option<(Identity, i64)> {
+        let (realm, session) = self.bound_session(access, req, sid, secret, now)?;
         let read = self.app.store.read().ok()?;
-        let realm = read
-            .realm_by_name(&access.realm)
-            .ok()??
-            .clone_if(|r| r.enabled)?;
-        let session = read.session(&realm.id, sid).ok()??;
-        let hash = cookie_hash(secret, req.tls);
-        if session.offline
-            || !session
-                .gateway_cookies
-                .iter()
-                .any(|h| constant_time_eq(h.as_bytes(), hash.as_bytes()))
-            || !crate::idp::sessions::is_valid(&realm, &session, now)
-        {
+        let user = read.user(&realm.id, &session.user_id).ok()??;
+        if !user.enabled {
             return None;
         }
-        let user = read
-            .user(&realm.id, &session.user_id)
-            .ok()??
-            .clone_if(|u| u.enabled)?;
         let client = read
             .client_by_client_id(&realm.id, &access.client)
             .ok()
@@ -428,11 +437,8 @@ impl Access {
                 return Some(hit.identity.clone());
             }
         }
+        let realm = crate::idp::login::enabled_realm(&self.app, &access.realm)?;
         let read = self.app.store.read().ok()?;
-        let realm = read
-            .realm_by_name(&access.realm)
-            .ok()??
-            .clone_if(|r| r.enabled)?;
         let keys = self.app.keys.realm_keys(&read, &realm.id, now).ok()?;
         // The signature proves the realm (its keys are its own); the issuer's host is the
         // one the client used, so only its realm part is checked.
@@ -746,29 +752,26 @@ impl Access {
             .and_then(|v| v.split_once('.'))
         {
             let now = self.app.clock.now_millis();
-            if let Some((identity, _)) = self.load_session(access, req, sid, secret, now) {
-                if let Ok(Some(realm)) = self
-                    .app
-                    .store
-                    .read()
-                    .and_then(|r| r.realm_by_name(&access.realm))
-                {
-                    let _ = self.app.store.write(|w| w.delete_session(&realm.id, sid));
-                    let ip = req.client_ip.map(|i| i.to_string());
-                    crate::idp::events::record(
-                        &self.app,
-                        &realm,
-                        crate::idp::events::Event {
-                            kind: "LOGOUT",
-                            client_id: Some(&access.client),
-                            user_id: Some(&identity.user_id),
-                            session_id: Some(sid),
-                            ip_address: ip.as_deref(),
-                            ..Default::default()
-                        },
-                    );
-                }
-                self.identities.invalidate_all();
+            if let Some((realm, session)) = self.bound_session(access, req, sid, secret, now) {
+                let _ = self.app.store.write(|w| w.delete_session(&realm.id, sid));
+                let ip = req.client_ip.map(|i| i.to_string());
+                crate::idp::events::record(
+                    &self.app,
+                    &realm,
+                    crate::idp::events::Event {
+                        kind: "LOGOUT",
+                        client_id: Some(&access.client),
+                        user_id: Some(&session.user_id),
+                        session_id: Some(sid),
+                        ip_address: ip.as_deref(),
+                        ..Default::default()
+                    },
+                );
+                // This cookie's cached checks go now (other routes' in their interval).
+                let suffix = format!("|{}", sha256_hex(&format!("{sid}.{secret}")));
+                let _ = self
+                    .identities
+                    .invalidate_entries_if(move |key, _| key.ends_with(&suffix));
             }
         }
         let mut response = match req.return_target() {
@@ -779,14 +782,6 @@ impl Access {
         response
     }
 }
-
-trait CloneIf: Sized {
-    fn clone_if(self, keep: impl FnOnce(&Self) -> bool) -> Option<Self> {
-        keep(&self).then_some(self)
-    }
-}
-impl CloneIf for RealmRecord {}
-impl CloneIf for UserRecord {}
 
 impl Identity {
     /// Bytes held, roughly (for the cache's bound).

@@ -70,22 +70,22 @@ pub fn original_request(
 }
 
 /// 200 with the identity headers (under the route's names) for the other proxy to copy.
-/// Every identity header of the route is present, empty when there is no identity (a
-/// public path): a proxy that copies only the headers it gets (Caddy's `copy_headers`)
+/// Every identity header is present, empty when there is no identity (a public path or an
+/// open route): a proxy that copies only the headers it gets (Caddy's `copy_headers`)
 /// then overwrites whatever the client sent under those names.
 pub fn allowed(access: Option<&RouteAccess>, identity: Option<&Identity>) -> Response {
     let mut response = Response::new(Bytes::new());
     *response.status_mut() = StatusCode::OK;
-    if let Some(access) = access {
-        for name in access.headers.all() {
-            response
-                .headers_mut()
-                .insert(name.clone(), HeaderValue::from_static(""));
-        }
-        if let Some(identity) = identity {
-            for (name, value) in identity.headers(access) {
-                response.headers_mut().insert(name, value);
-            }
+    let defaults = crate::config::IdentityHeaderNames::default();
+    let names = access.map(|a| &a.headers).unwrap_or(&defaults);
+    for name in names.all() {
+        response
+            .headers_mut()
+            .insert(name.clone(), HeaderValue::from_static(""));
+    }
+    if let (Some(access), Some(identity)) = (access, identity) {
+        for (name, value) in identity.headers(access) {
+            response.headers_mut().insert(name, value);
         }
     }
     response

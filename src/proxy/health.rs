@@ -78,7 +78,7 @@ async fn probe(upstream: &Upstream, path: &str) -> bool {
     }
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: portcullis-health-check\r\nConnection: close\r\n\r\n",
-        upstream.host
+        upstream.authority()
     );
     if stream.write_all(request.as_bytes()).await.is_err() {
         return false;

@@ -36,6 +36,8 @@ pub struct RequestCtx {
     client_ip: Option<IpAddr>,
     /// Who the user is, for the identity headers.
     identity: Option<Arc<access::Identity>>,
+    /// The upstream `upstream_peer` picked (its position in the route's list).
+    picked: Option<usize>,
 }
 
 impl RequestCtx {
@@ -297,6 +299,7 @@ impl ProxyHttp for Gateway {
             upstream: None,
             client_ip: None,
             identity: None,
+            picked: None,
         }
     }
 
@@ -335,11 +338,7 @@ impl ProxyHttp for Gateway {
         let peer = session.client_addr().and_then(|a| a.as_inet()).copied();
         let ip = table.client_ip(
             peer,
-            session
-                .req_header()
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok()),
+            forwarded_for(&session.req_header().headers).as_deref(),
         );
         ctx.client_ip = ip;
         if let Some(ip) = ip {
@@ -452,7 +451,7 @@ impl ProxyHttp for Gateway {
         let route = ctx.route().ok_or_else(|| {
             Error::explain(ErrorType::HTTPStatus(502), "no upstream route matches")
         })?;
-        let upstream = route.pick().ok_or_else(|| {
+        let (index, upstream) = route.pick().ok_or_else(|| {
             Error::explain(ErrorType::HTTPStatus(502), "the route has no upstream")
         })?;
         let tls = &route.config.upstream_tls;
@@ -466,6 +465,7 @@ impl ProxyHttp for Gateway {
         peer.options.connection_timeout = Some(route.config.connect_timeout);
         peer.options.read_timeout = Some(route.config.timeout);
         peer.options.write_timeout = Some(route.config.timeout);
+        ctx.picked = Some(index);
         Ok(Box::new(peer))
     }
 
@@ -508,11 +508,9 @@ impl ProxyHttp for Gateway {
                 upstream_request.insert_header(name.clone(), value.clone())?;
             }
             if !route.config.preserve_host {
-                if let Some(upstream) = route.config.upstreams.first() {
-                    upstream_request.insert_header(
-                        http::header::HOST,
-                        format!("{}:{}", upstream.host, upstream.addr.port()),
-                    )?;
+                // The upstream this request goes to (round robin), as its URL names it.
+                if let Some(upstream) = route.config.upstreams.get(ctx.picked.unwrap_or(0)) {
+                    upstream_request.insert_header(http::header::HOST, upstream.authority())?;
                 }
             }
         }
@@ -554,6 +552,27 @@ impl ProxyHttp for Gateway {
         self.app
             .metrics
             .observe(label, status, ctx.started.elapsed());
+    }
+}
+
+/// Every `X-Forwarded-For` line of the request as one list: a proxy that adds its own
+/// line must not leave the client's first line to be believed.
+fn forwarded_for(headers: &http::HeaderMap) -> Option<std::borrow::Cow<'_, str>> {
+    let mut lines = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let first = lines.next()?;
+    match lines.next() {
+        None => Some(std::borrow::Cow::Borrowed(first)),
+        Some(second) => {
+            let mut all = format!("{first}, {second}");
+            for line in lines {
+                all.push_str(", ");
+                all.push_str(line);
+            }
+            Some(std::borrow::Cow::Owned(all))
+        }
     }
 }
 
@@ -606,4 +625,25 @@ fn request_host(session: &Session) -> String {
         .or_else(|| header.uri.host())
         .unwrap_or("");
     host_without_port(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_forwarded_for_line_counts() {
+        let mut h = http::HeaderMap::new();
+        assert!(forwarded_for(&h).is_none());
+        h.append("x-forwarded-for", "203.0.113.9".parse().unwrap());
+        assert_eq!(forwarded_for(&h).as_deref(), Some("203.0.113.9"));
+        // A client's own line first, the trusted proxy's added line after it: the list is
+        // read right to left, so the proxy's line decides.
+        h.append("x-forwarded-for", "192.0.2.7".parse().unwrap());
+        h.append("x-forwarded-for", "198.51.100.1".parse().unwrap());
+        assert_eq!(
+            forwarded_for(&h).as_deref(),
+            Some("203.0.113.9, 192.0.2.7, 198.51.100.1")
+        );
+    }
 }

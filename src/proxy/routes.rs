@@ -56,7 +56,7 @@ impl ActiveRoute {
     /// The next healthy upstream, round robin; when none is healthy, the next one anyway
     /// (a check may be wrong; the request fails fast if it is not). `None` for a
     /// forward-auth-only route.
-    pub fn pick(&self) -> Option<&Upstream> {
+    pub fn pick(&self) -> Option<(usize, &Upstream)> {
         let n = self.config.upstreams.len();
         if n == 0 {
             return None;
@@ -66,7 +66,7 @@ impl ActiveRoute {
             .map(|k| (start + k) % n)
             .find(|&i| self.healthy[i].load(Ordering::Relaxed))
             .or(Some(start % n))
-            .map(|i| &self.config.upstreams[i])
+            .map(|i| (i, &self.config.upstreams[i]))
     }
 
     /// Record a health-check result; returns whether it changed.

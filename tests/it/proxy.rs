@@ -595,3 +595,22 @@ upstream_tls_verify = false
     assert_eq!(status, 502, "a certificate for another name is refused");
     assert_eq!(echo(server.http, "/unverified/x", &[])["upstream"], "tls");
 }
+
+#[test]
+fn without_preserve_host_each_upstream_gets_its_own_host() {
+    let a = echo_upstream("a");
+    let b = echo_upstream("b");
+    let server = server_with_routes(&format!(
+        "[[route]]\nupstream = [\"http://{a}\", \"http://{b}\"]\npreserve_host = false\n"
+    ));
+    for _ in 0..4 {
+        let reply = echo(server.http, "/x", &[]);
+        let expected = if reply["upstream"] == "a" { a } else { b };
+        assert_eq!(
+            reply["headers"]["host"],
+            expected.to_string().as_str(),
+            "{reply}"
+        );
+        assert_eq!(reply["headers"]["x-forwarded-host"], "app.test");
+    }
+}
