@@ -127,6 +127,17 @@ impl Validator<'_> {
                 ("pass_access_token", r.pass_access_token),
                 ("pass_authorization_header", r.pass_authorization_header),
                 ("signout_path", r.signout_path.is_some()),
+                ("jwt_assertion", r.jwt_assertion.is_some()),
+                (
+                    "identity_headers",
+                    r.identity_headers.user.is_some()
+                        || r.identity_headers.email.is_some()
+                        || r.identity_headers.preferred_username.is_some()
+                        || r.identity_headers.groups.is_some()
+                        || r.identity_headers.roles.is_some()
+                        || r.identity_headers.access_token.is_some()
+                        || r.identity_headers.jwt_assertion.is_some(),
+                ),
             ];
             if let Some((field, _)) = stray.iter().find(|(_, set)| *set) {
                 return self.invalid(

@@ -1102,6 +1102,9 @@ mod tests {
                 "test.toml:6: route[0].identity_headers.user:",
             ),
             ("methods = [\"G T\"]\n", "test.toml:3: route[0].methods[0]: \"G T\" is not an HTTP method"),
+            ("jwt_assertion = false\n", "test.toml:1: route[0].jwt_assertion: only applies"),
+            ("identity_headers = { user = \"X-U\" }\n", "test.toml:1: route[0].identity_headers: only applies"),
+            ("health_check = \"/h x\"\n", "test.toml:3: route[0].health_check: must be a path"),
             (
                 "health_check = \"/h\"\nhealth_interval = \"1ms\"\n",
                 "test.toml:4: route[0].health_interval: must be at least 100ms",

@@ -64,11 +64,13 @@ impl Validator<'_> {
                 None
             }
             Some(path) => {
-                if !path.get_ref().starts_with('/') {
+                let p = path.get_ref();
+                if !p.starts_with('/') || p.chars().any(|c| c.is_whitespace() || c.is_control()) {
                     return self.invalid(
                         &format!("{key}.health_check"),
                         path.span(),
-                        "must be a path starting with /".into(),
+                        "must be a path starting with / without spaces or control characters"
+                            .into(),
                     );
                 }
                 let interval = match r.health_interval.take() {

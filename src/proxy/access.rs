@@ -878,7 +878,7 @@ fn add_cookie(response: &mut Response, name: &str, value: &str, tls: bool, max_a
     }
 }
 
-fn unauthorized(realm: &str, invalid_token: bool) -> Response {
+pub(super) fn unauthorized(realm: &str, invalid_token: bool) -> Response {
     let mut response = json(
         StatusCode::UNAUTHORIZED,
         if invalid_token {

@@ -94,18 +94,6 @@ pub fn allowed(access: Option<&RouteAccess>, identity: Option<&Identity>) -> Res
     response
 }
 
-/// 401 for nginx, whose `error_page 401` sends the browser to `/_portcullis/start`.
-pub fn unauthorized(realm: &str) -> Response {
-    let mut response = crate::http::json_response(
-        StatusCode::UNAUTHORIZED,
-        &serde_json::json!({"error": "unauthorized", "error_description": "authentication required"}),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("Bearer realm=\"{realm}\"")) {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-    }
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

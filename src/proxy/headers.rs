@@ -24,16 +24,6 @@ pub const IDENTITY_HEADERS: &[&str] = &[
     "remote-name",
 ];
 
-/// `X_Forwarded.User` → `x-forwarded-user`.
-pub fn normalised_name(name: &str) -> String {
-    name.chars()
-        .map(|c| match c {
-            '_' | '.' => '-',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect()
-}
-
 /// Whether `name` normalises to `wanted` (lower case, no `_` or `.`), without allocating.
 fn normalises_to(name: &str, wanted: &str) -> bool {
     name.len() == wanted.len()

@@ -234,7 +234,7 @@ impl Gateway {
                     .as_ref()
                     .map(|a| a.realm.as_str())
                     .unwrap_or("");
-                forward_auth::unauthorized(realm)
+                access::unauthorized(realm, false)
             }
             access::Outcome::Respond(response) => response,
         }

@@ -75,10 +75,6 @@ impl ActiveRoute {
             .get(index)
             .is_some_and(|h| h.swap(healthy, Ordering::Relaxed) != healthy)
     }
-
-    pub fn has_health_check(&self) -> bool {
-        self.config.health_check.is_some() && !self.config.upstreams.is_empty()
-    }
 }
 
 pub struct RouteTable {
@@ -217,10 +213,6 @@ impl RouteTable {
     /// Whether there are global rules at all.
     pub fn has_global_rules(&self) -> bool {
         !self.allow.is_empty() || !self.deny.is_empty()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
     }
 }
 
