@@ -141,6 +141,7 @@ pub fn run(mut config: Config, options: Options) -> Result<(), ServerError> {
     let gateway = Gateway::new(app.clone());
     let reload = Reload {
         source: config.source.clone(),
+        overrides: config.overrides.clone(),
         routes: gateway.reload_handle(),
         certs: resolver.clone(),
     };
@@ -288,16 +289,18 @@ impl BackgroundService for Readiness {
 /// not validate (or certificates that do not load) is refused with an error in the log, and
 /// the running configuration stays. Listeners, store, threads and other settings need a
 /// restart (or pingora's graceful upgrade).
+#[derive(Clone)]
 struct Reload {
     source: std::path::PathBuf,
+    /// The command line's values win over the file at every reload as at start.
+    overrides: crate::config::Overrides,
     routes: crate::proxy::ReloadHandle,
     certs: CertResolver,
 }
 
 impl Reload {
     fn reload(&self) -> Result<usize, String> {
-        let config = Config::load(&self.source, &crate::config::Overrides::default())
-            .map_err(|e| e.to_string())?;
+        let config = Config::load(&self.source, &self.overrides).map_err(|e| e.to_string())?;
         let (table, _) = tls::load_table(&config.tls).map_err(|e| e.to_string())?;
         self.certs.replace(table);
         self.routes.swap(&config.proxy);
@@ -325,7 +328,12 @@ impl BackgroundService for Reload {
                     }
                 }
             }
-            match self.reload() {
+            // Reading files, resolving upstream names and loading certificates block.
+            let me = self.clone();
+            let outcome = tokio::task::spawn_blocking(move || me.reload())
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()));
+            match outcome {
                 Ok(n) => tracing::info!(
                     routes = n,
                     "reloaded {}: routes, IP rules and certificates",

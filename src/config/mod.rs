@@ -50,6 +50,8 @@ pub struct Config {
     /// Declarative realm files (`*.toml`), applied at start and by `portcullis apply`.
     pub realms_dir: PathBuf,
     pub proxy: ProxyConfig,
+    /// The command-line values applied over the file (kept for reloads).
+    pub overrides: Overrides,
 }
 
 /// Proxy-wide settings and the routes to upstream apps.
@@ -381,6 +383,7 @@ impl Config {
                 message: "at least one listener must be enabled".into(),
             });
         }
+        self.overrides = overrides.clone();
         Ok(())
     }
 }
@@ -508,6 +511,7 @@ impl Validator<'_> {
             themes_dir,
             realms_dir,
             proxy,
+            overrides: Overrides::default(),
         })
     }
 
@@ -1034,6 +1038,11 @@ mod tests {
         .unwrap();
         assert_eq!(c.server.http, Some("127.0.0.1:0".parse().unwrap()));
         assert_eq!(c.server.https, None);
+        assert_eq!(
+            c.overrides.http.as_deref(),
+            Some("127.0.0.1:0"),
+            "kept for reloads"
+        );
         let e = c
             .apply(&Overrides {
                 http: Some("nope".into()),
