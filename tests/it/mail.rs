@@ -418,3 +418,58 @@ fn verify_email_at_login_continues_the_login_from_the_mailed_link() {
     let user = api.get(&format!("/admin/realms/mail/users/{bob}"));
     assert_eq!(user.body["emailVerified"], true);
 }
+
+#[test]
+fn a_reset_link_asks_users_with_an_authenticator_for_a_code_first() {
+    use crate::browser::{totp_at, totp_now, totp_secret_from_page, DEFAULT_OTP};
+    let server = TestServer::start();
+    let sink = SmtpSink::start();
+    let (api, _, alice) = mail_realm(&server, &sink);
+    let r = api.put(
+        &format!("/admin/realms/mail/users/{alice}"),
+        &json!({"requiredActions": ["CONFIGURE_TOTP"]}),
+    );
+    assert_eq!(r.status, 204);
+    let b = Browser::new(&server);
+    let (_, _, html) = b.get(&b.auth_url("mail", "app", &[]));
+    let (_, _, setup) = b.login(&html, "alice", "Alice-pass-1");
+    let totp_secret = totp_secret_from_page(&setup);
+    let mut form = find_form(&setup, "kc-totp-settings-form").unwrap();
+    form.set("totp", &totp_now(&totp_secret));
+    assert_eq!(b.submit(&form).0, 302);
+
+    // Forgot password, from a fresh browser.
+    let b = Browser::new(&server);
+    let (_, _, html) = b.get(&b.auth_url("mail", "app", &[]));
+    let start = html.find("reset-credentials").unwrap();
+    let href_start = html[..start].rfind('"').unwrap() + 1;
+    let href_end = start + html[start..].find('"').unwrap();
+    let reset_url = html[href_start..href_end]
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&");
+    let (_, _, page) = b.get(&reset_url);
+    let mut form = find_form(&page, "kc-reset-password-form").unwrap();
+    form.set("username", "alice");
+    b.submit(&form);
+    let (status, _, page) = b.get(&link_in(&sink.mail(0)));
+    assert_eq!(status, 200);
+    assert!(
+        find_form(&page, "kc-passwd-update-form").is_none(),
+        "the mailbox alone must not reset the password of a user with an authenticator"
+    );
+    let mut form = find_form(&page, "kc-otp-login-form").expect("the one-time code first");
+    form.set("otp", "000000");
+    let (_, _, page) = b.submit(&form);
+    assert!(
+        find_form(&page, "kc-passwd-update-form").is_none(),
+        "wrong code accepted"
+    );
+    let mut form = find_form(&page, "kc-otp-login-form").unwrap();
+    form.set("otp", &totp_at(&DEFAULT_OTP, &totp_secret, 30));
+    let (status, _, page) = b.submit(&form);
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        find_form(&page, "kc-passwd-update-form").is_some(),
+        "{page}"
+    );
+}
