@@ -108,6 +108,18 @@ pub fn link_in(mail: &str) -> String {
     rest[..end].to_string()
 }
 
+/// The "Forgot password?" link of a login page.
+fn forgot_password_link(html: &str) -> String {
+    let start = html
+        .find("reset-credentials")
+        .expect("Forgot password link");
+    let href_start = html[..start].rfind('"').unwrap() + 1;
+    let href_end = start + html[start..].find('"').unwrap();
+    html[href_start..href_end]
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&")
+}
+
 fn header<'a>(mail: &'a str, name: &str) -> &'a str {
     mail.lines()
         .find_map(|l| {
@@ -158,14 +170,7 @@ fn forgot_password_mails_a_single_use_link_and_the_policy_applies() {
     let b = Browser::new(&server);
     let (status, _, html) = b.get(&b.auth_url("mail", "app", &[("state", "s1")]));
     assert_eq!(status, 200);
-    let start = html
-        .find("reset-credentials")
-        .expect("Forgot password link");
-    let href_start = html[..start].rfind('"').unwrap() + 1;
-    let href_end = start + html[start..].find('"').unwrap();
-    let reset_url = html[href_start..href_end]
-        .replace("&#x2f;", "/")
-        .replace("&amp;", "&");
+    let reset_url = forgot_password_link(&html);
     let (status, _, form_page) = b.get(&reset_url);
     assert_eq!(status, 200, "{form_page}");
 
@@ -441,12 +446,7 @@ fn a_reset_link_asks_users_with_an_authenticator_for_a_code_first() {
     // Forgot password, from a fresh browser.
     let b = Browser::new(&server);
     let (_, _, html) = b.get(&b.auth_url("mail", "app", &[]));
-    let start = html.find("reset-credentials").unwrap();
-    let href_start = html[..start].rfind('"').unwrap() + 1;
-    let href_end = start + html[start..].find('"').unwrap();
-    let reset_url = html[href_start..href_end]
-        .replace("&#x2f;", "/")
-        .replace("&amp;", "&");
+    let reset_url = forgot_password_link(&html);
     let (_, _, page) = b.get(&reset_url);
     let mut form = find_form(&page, "kc-reset-password-form").unwrap();
     form.set("username", "alice");
