@@ -204,19 +204,14 @@ async fn authenticate(
     }
     let has_otp = !authenticated.otp_credentials.is_empty();
     if has_otp {
-        flow.params.insert(STAGE.into(), "otp".into());
-        flow.csrf_token = new_secret();
-        if let Err(e) = app.store.write(|w| w.put_login_flow(&realm.id, flow)) {
-            return crate::http::ApiError::from(e).into_response();
-        }
-        return otp_page(page, flow, None);
+        return start_otp_step(app, page, realm, flow);
     }
     continue_flow(app, page, info, realm, flow, &user)
 }
 
 /// Where a login goes once every factor is verified: the required actions, in order, then
 /// the client.
-fn continue_flow(
+pub(super) fn continue_flow(
     app: &App,
     page: &PageCx<'_>,
     info: &RequestInfo,
@@ -290,8 +285,8 @@ fn continue_flow(
     }
 }
 
-/// A flow started by a mailed link, for a user with an authenticator: the one-time code
-/// comes first.
+/// The password (or a mailed link) is verified and the user has an authenticator: the
+/// one-time code comes next.
 pub(super) fn start_otp_step(
     app: &App,
     page: &PageCx<'_>,
@@ -304,22 +299,6 @@ pub(super) fn start_otp_step(
         return crate::http::ApiError::from(e).into_response();
     }
     otp_page(page, flow, None)
-}
-
-/// A flow started by a mailed link, every factor given: the actions, then the client (or
-/// the end page).
-pub(super) fn continue_after_link(
-    app: &App,
-    page: &PageCx<'_>,
-    info: &RequestInfo,
-    realm: &RealmRecord,
-    flow: &mut LoginFlowRecord,
-    user: &UserRecord,
-) -> Response {
-    if let Err(e) = app.store.write(|w| w.put_login_flow(&realm.id, flow)) {
-        return crate::http::ApiError::from(e).into_response();
-    }
-    continue_flow(app, page, info, realm, flow, user)
 }
 
 fn otp_page(page: &PageCx, flow: &LoginFlowRecord, error: Option<&str>) -> Response {

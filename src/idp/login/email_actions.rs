@@ -450,7 +450,7 @@ pub fn action_token(
     let mut response = if has_otp {
         super::actions::start_otp_step(app, &page, realm, &mut flow)
     } else {
-        super::actions::continue_after_link(app, &page, info_, realm, &mut flow, &user)
+        super::actions::continue_flow(app, &page, info_, realm, &mut flow, &user)
     };
     add_cookie(
         &mut response,
