@@ -193,3 +193,57 @@ fn a_realm_can_require_an_authenticator_of_everyone() {
     let next = crate::browser::totp_at(&crate::browser::DEFAULT_OTP, &totp_secret, 30);
     assert_eq!(grant(Some(&next)), 200);
 }
+
+#[test]
+fn one_address_guessing_many_names_is_slowed_down_and_others_are_not() {
+    let server = crate::harness::TestServer::start_with(crate::harness::Options {
+        extra_config: "[proxy]\ntrusted_proxies = [\"127.0.0.1/32\"]\n".into(),
+        ..Default::default()
+    });
+    let api = Api::admin(&server);
+    let (secret, alice) = api.setup_realm("bf");
+    let r = api.put(
+        "/admin/realms/bf",
+        &json!({"bruteForceProtected": true, "failureFactor": 1, "waitIncrementSeconds": 60, "sslRequired": "none"}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    let client = server.client();
+    let grant = |from: &str, username: &str, password: &str| {
+        client
+            .post(format!(
+                "http://{}/realms/bf/protocol/openid-connect/token",
+                server.http
+            ))
+            .header("x-forwarded-for", from)
+            .form(&[
+                ("grant_type", "password"),
+                ("client_id", "app"),
+                ("client_secret", secret.as_str()),
+                ("username", username),
+                ("password", password),
+            ])
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    // failureFactor 1 × 5 for an address: five guesses at names that do not exist.
+    for i in 0..5 {
+        assert_eq!(grant("198.51.100.7", &format!("nobody{i}"), "guess"), 401);
+    }
+    assert_eq!(
+        grant("198.51.100.7", "alice", "Alice-pass-1"),
+        401,
+        "the guessing address waits, even with the right password"
+    );
+    assert_eq!(
+        grant("198.51.100.8", "alice", "Alice-pass-1"),
+        200,
+        "another address does not"
+    );
+    // No user was locked by the guessing (the names did not exist).
+    let status = api.get(&format!(
+        "/admin/realms/bf/attack-detection/brute-force/users/{alice}"
+    ));
+    assert_eq!(status.body["disabled"], false, "{}", status.text);
+}
