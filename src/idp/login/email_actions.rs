@@ -184,7 +184,10 @@ pub fn reset_credentials(
     fields: &BTreeMap<String, String>,
 ) -> Response {
     if !realm.reset_password_allowed {
-        return page.error(StatusCode::FORBIDDEN, "loginTimeout");
+        return page.error_text(
+            StatusCode::FORBIDDEN,
+            "Resetting the password is not enabled for this realm.",
+        );
     }
     let username = fields.get("username").map(|u| u.trim()).unwrap_or("");
     if username.is_empty() {
@@ -195,89 +198,114 @@ pub fn reset_credentials(
         // The realm as a whole cannot send mail: the same for every account.
         Err(_) => return page.error(StatusCode::SERVICE_UNAVAILABLE, "emailNotConfiguredMessage"),
     };
-    let user = app.store.read().ok().and_then(|r| {
-        r.user_by_username(&realm.id, &username.to_lowercase())
-            .ok()
-            .flatten()
-            .or_else(|| {
-                // By address only when it names exactly one account.
-                let mut found = r.users_by_email(&realm.id, username).ok()?;
-                (found.len() == 1).then(|| found.remove(0))
-            })
-    });
-    let ip = info_.peer.map(|p| p.ip().to_string());
-    let client_id = flow.params.get("client_id").cloned();
-    let mut details = BTreeMap::new();
-    details.insert("username".to_string(), username.to_string());
-    match user.filter(|u| u.enabled && u.email.as_deref().is_some_and(|e| !e.is_empty())) {
-        Some(user) => {
-            let mut params = flow.params.clone();
-            params.retain(|k, _| {
-                !matches!(k.as_str(), "stage" | "temporary_password" | "totp_secret")
-            });
-            let token = ActionToken {
-                kind: "reset-credentials".into(),
-                user_id: user.id.clone(),
-                actions: vec![super::actions::UPDATE_PASSWORD.into()],
-                email: user.email.clone().unwrap_or_default(),
-                expires_at: app.clock.now_millis()
-                    + realm.action_token_generated_by_user_lifespan * 1000,
-                params,
-                redirect_uri: None,
-                browser_hash: None,
-            };
-            let base = crate::idp::oidc::base_url(app, request, info_);
-            match prepare(
+    let mut params = flow.params.clone();
+    params.retain(|k, _| !matches!(k.as_str(), "stage" | "temporary_password" | "totp_secret"));
+    let request = ResetRequest {
+        app: app.clone(),
+        realm: realm.clone(),
+        username: username.to_string(),
+        params,
+        base: crate::idp::oidc::base_url(app, request, info_),
+        ip: info_.peer.map(|p| p.ip().to_string()),
+        settings,
+    };
+    // The lookup, the link and the mail happen after the reply, on the blocking pool: the
+    // answer takes as long, and says the same, whether or not the account exists.
+    tokio::task::spawn_blocking(move || request.mail_link());
+    info(page, "emailForgotTitle", "emailSentMessage", None)
+}
+
+/// A "Forgot password?" request, handled after the reply.
+struct ResetRequest {
+    app: App,
+    realm: RealmRecord,
+    username: String,
+    /// The authorization request to continue after the reset.
+    params: BTreeMap<String, String>,
+    base: String,
+    ip: Option<String>,
+    settings: SmtpSettings,
+}
+
+impl ResetRequest {
+    fn mail_link(self) {
+        let (app, realm) = (&self.app, &self.realm);
+        let user = app.store.read().ok().and_then(|r| {
+            r.user_by_username(&realm.id, &self.username)
+                .ok()
+                .flatten()
+                .or_else(|| {
+                    // By address only when it names exactly one account.
+                    let mut found = r.users_by_email(&realm.id, &self.username).ok()?;
+                    (found.len() == 1).then(|| found.remove(0))
+                })
+        });
+        let client_id = self.params.get("client_id").cloned();
+        let mut details = BTreeMap::new();
+        details.insert("username".to_string(), self.username.clone());
+        let event = |kind: &str, user_id: Option<&str>, error, details| {
+            crate::idp::events::record(
                 app,
                 realm,
-                &user,
-                &base,
-                &token,
-                "password-reset",
-                "passwordResetSubject",
-            ) {
-                Ok(mail) => {
-                    details.insert("email".to_string(), mail.to.clone());
-                    email::enqueue(
-                        app,
-                        realm,
-                        settings,
-                        mail,
-                        "SEND_RESET_PASSWORD",
-                        user.id.clone(),
-                    );
-                    crate::idp::events::record(
-                        app,
-                        realm,
-                        crate::idp::events::Event {
-                            kind: "SEND_RESET_PASSWORD",
-                            client_id: client_id.as_deref(),
-                            user_id: Some(&user.id),
-                            ip_address: ip.as_deref(),
-                            details,
-                            ..Default::default()
-                        },
-                    );
-                }
-                Err(e) => {
-                    tracing::warn!(realm = %realm.name, error = %e, "could not prepare a password-reset mail");
-                }
-            }
-        }
-        None => crate::idp::events::record(
+                crate::idp::events::Event {
+                    kind,
+                    client_id: client_id.as_deref(),
+                    user_id,
+                    ip_address: self.ip.as_deref(),
+                    error,
+                    details,
+                    ..Default::default()
+                },
+            )
+        };
+        let Some(user) =
+            user.filter(|u| u.enabled && u.email.as_deref().is_some_and(|e| !e.is_empty()))
+        else {
+            event(
+                "SEND_RESET_PASSWORD_ERROR",
+                None,
+                Some("user_not_found"),
+                details,
+            );
+            return;
+        };
+        let token = ActionToken {
+            kind: "reset-credentials".into(),
+            user_id: user.id.clone(),
+            actions: vec![super::actions::UPDATE_PASSWORD.into()],
+            email: user.email.clone().unwrap_or_default(),
+            expires_at: app.clock.now_millis()
+                + realm.action_token_generated_by_user_lifespan * 1000,
+            params: self.params.clone(),
+            redirect_uri: None,
+            browser_hash: None,
+        };
+        match prepare(
             app,
             realm,
-            crate::idp::events::Event {
-                kind: "SEND_RESET_PASSWORD_ERROR",
-                client_id: client_id.as_deref(),
-                ip_address: ip.as_deref(),
-                error: Some("user_not_found"),
-                details,
-                ..Default::default()
-            },
-        ),
+            &user,
+            &self.base,
+            &token,
+            "password-reset",
+            "passwordResetSubject",
+        ) {
+            Ok(mail) => {
+                details.insert("email".to_string(), mail.to.clone());
+                email::enqueue(
+                    app,
+                    realm,
+                    self.settings.clone(),
+                    mail,
+                    "SEND_RESET_PASSWORD",
+                    user.id.clone(),
+                );
+                event("SEND_RESET_PASSWORD", Some(&user.id), None, details);
+            }
+            Err(e) => {
+                tracing::warn!(realm = %realm.name, error = %e, "could not prepare a password-reset mail");
+            }
+        }
     }
-    info(page, "emailForgotTitle", "emailSentMessage", None)
 }
 
 /// For the `VERIFY_EMAIL` required action during a login: mail a link that verifies the
