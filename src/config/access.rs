@@ -275,7 +275,19 @@ impl Validator<'_> {
         for (field, value, slot) in fields {
             let Some(value) = value else { continue };
             match http::HeaderName::from_bytes(value.get_ref().trim().as_bytes()) {
-                Ok(name) if !matches!(name.as_str(), "host" | "cookie" | "content-length") => {
+                Ok(name)
+                    if !matches!(
+                        name.as_str(),
+                        "host"
+                            | "cookie"
+                            | "content-length"
+                            | "transfer-encoding"
+                            | "connection"
+                            | "upgrade"
+                            | "te"
+                            | "keep-alive"
+                    ) =>
+                {
                     *slot = name
                 }
                 _ => {

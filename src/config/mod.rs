@@ -715,6 +715,15 @@ impl Validator<'_> {
                 RawDuration::Text(t) => parse_duration(t)
                     .or_else(|m| self.invalid("proxy.session_check_interval", v.span(), m))?,
             };
+            // A cached check carries a 5-minute assertion and minted tokens: it must not
+            // outlive them, and a revocation must not wait long.
+            if config.session_check_interval > Duration::from_secs(60) {
+                return self.invalid(
+                    "proxy.session_check_interval",
+                    v.span(),
+                    "must be at most 60s".into(),
+                );
+            }
         }
         for (i, mut r) in routes.into_iter().enumerate() {
             let key = format!("route[{i}]");
@@ -1115,6 +1124,10 @@ mod tests {
             ("identity_headers = { user = \"X-U\" }\n", "test.toml:1: route[0].identity_headers: only applies"),
             ("health_check = \"/h x\"\n", "test.toml:3: route[0].health_check: must be a path"),
             (
+                "auth = \"bearer\"\nrealm = \"demo\"\nclient = \"gw\"\nidentity_headers = { user = \"Transfer-Encoding\" }\n",
+                "test.toml:6: route[0].identity_headers.user:",
+            ),
+            (
                 "health_check = \"/h\"\nhealth_interval = \"1ms\"\n",
                 "test.toml:4: route[0].health_interval: must be at least 100ms",
             ),
@@ -1123,6 +1136,11 @@ mod tests {
             let e = error(&format!("{base}{extra}"));
             assert!(e.starts_with(expected), "{extra}: {e}");
         }
+        let e = error("[proxy]\nsession_check_interval = \"10m\"\n");
+        assert_eq!(
+            e,
+            "test.toml:2: proxy.session_check_interval: must be at most 60s"
+        );
         let e = error("[[route]]\nhost = \"a.test\"\n");
         assert_eq!(
             e,

@@ -99,6 +99,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn identity_headers_are_always_present_so_copies_overwrite_spoofed_ones() {
+        // An open route (no access rules) and no identity: every default name, empty.
+        let r = allowed(None, None);
+        assert_eq!(r.status(), StatusCode::OK);
+        for name in crate::config::IdentityHeaderNames::default().all() {
+            assert_eq!(
+                r.headers().get(name).map(|v| v.as_bytes()),
+                Some(&b""[..]),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
     fn original_request_from_nginx_and_traefik_headers() {
         let nginx = original_request(
             Some("https://App.test:8443/a/b?x=1"),
