@@ -16,30 +16,7 @@
 
 import crypto from 'node:crypto'
 
-const out = { steps: {}, ok: false, screenshots: [] }
-const env = (name, def) => {
-  const v = process.env[name]
-  if (v === undefined || v === '') {
-    if (def === undefined) throw new Error(`missing ${name}`)
-    return def
-  }
-  return v
-}
-const assert = (cond, message) => { if (!cond) throw new Error(message) }
-
-async function step (name, fn) {
-  const rec = {}
-  out.steps[name] = rec
-  try {
-    const v = await fn(rec)
-    rec.ok = true
-    return v
-  } catch (err) {
-    rec.ok = false
-    rec.error = String(err?.message ?? err).split('\n').slice(0, 8).join('\n')
-    throw err
-  }
-}
+import { env, assert, step, shoot as shootInto, launch, run } from './chromium_steps.mjs'
 
 function base32Decode (text) {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
@@ -70,17 +47,7 @@ const username = env('USERNAME')
 const password = env('PASSWORD')
 const shots = env('SCREENSHOT_DIR')
 const accountUrl = `${server}/realms/${realm}/account/`
-let browser
-const timer = setTimeout(() => { out.error = 'timed out'; console.log(JSON.stringify(out)); process.exit(1) }, 60000)
-
-async function shoot (page, name) {
-  for (const [label, width, height] of [['phone', 390, 844], ['desktop', 1280, 800]]) {
-    await page.setViewportSize({ width, height })
-    const path = `${shots}/${name}-${label}.png`
-    await page.screenshot({ path, fullPage: true })
-    out.screenshots.push(path)
-  }
-}
+const shoot = (page, name) => shootInto(page, shots, name)
 
 async function signIn (page) {
   await page.locator('input[name="username"]').fill(username)
@@ -88,9 +55,9 @@ async function signIn (page) {
   await Promise.all([page.waitForLoadState('load'), page.locator('#kc-login, button[type="submit"]').first().click()])
 }
 
-try {
-  const { chromium } = await import('playwright-core')
-  browser = await chromium.launch({ executablePath: env('CHROMIUM', '/usr/bin/chromium'), headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] })
+await run(60000, async (setBrowser) => {
+  const browser = await launch()
+  setBrowser(browser)
   const context = await browser.newContext()
   const page = await context.newPage()
 
@@ -141,12 +108,4 @@ try {
     await Promise.all([page.waitForURL((u) => u.pathname.endsWith('/account/'), { timeout: 15000 }), page.locator('#kc-login').click()])
     assert((await page.locator('#account-username').innerText()).trim() === username, 'not back on the account page')
   })
-  out.ok = true
-} catch (err) {
-  out.error = String(err?.message ?? err)
-} finally {
-  clearTimeout(timer)
-  if (browser) await browser.close().catch(() => {})
-  console.log(JSON.stringify(out))
-  process.exit(out.ok ? 0 : 1)
-}
+})

@@ -16,57 +16,17 @@
 // Output: one JSON object on stdout, {"steps": {...}, "ok": true|false}; exit 0 only when
 // every step passed.
 
-const out = { steps: {}, ok: false }
-
-function env (name, def) {
-  const v = process.env[name]
-  if (v === undefined || v === '') {
-    if (def === undefined) throw new Error(`missing required environment variable ${name}`)
-    return def
-  }
-  return v
-}
-
-function assert (cond, message) {
-  if (!cond) throw new Error(message)
-}
-
-async function step (name, fn) {
-  const rec = {}
-  out.steps[name] = rec
-  const t0 = Date.now()
-  try {
-    const value = await fn(rec)
-    rec.ok = true
-    return value
-  } catch (err) {
-    rec.ok = false
-    rec.error = String(err?.message ?? err).split('\n').slice(0, 8).join('\n')
-    throw err
-  } finally {
-    rec.ms = Date.now() - t0
-  }
-}
+import { env, assert, step, shoot, launch, run } from './chromium_steps.mjs'
 
 const appUrl = new URL(env('APP_URL'))
 const username = env('USERNAME')
 const password = env('PASSWORD')
 const screenshots = process.env.SCREENSHOT_DIR
-let browser
-const timer = setTimeout(() => {
-  out.error = 'timed out'
-  console.log(JSON.stringify(out))
-  process.exit(1)
-}, 45000)
 
-try {
-  const { chromium } = await import('playwright-core')
-  browser = await step('launch_browser', () => chromium.launch({
-    executablePath: env('CHROMIUM', '/usr/bin/chromium'),
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-      `--host-resolver-rules=MAP ${appUrl.hostname} 127.0.0.1`]
-  }))
+await run(45000, async (setBrowser) => {
+  const browser = await step('launch_browser', () =>
+    launch([`--host-resolver-rules=MAP ${appUrl.hostname} 127.0.0.1`]))
+  setBrowser(browser)
   const context = await browser.newContext()
   const page = await context.newPage()
 
@@ -76,12 +36,7 @@ try {
     rec.url = here.origin + here.pathname
     assert(here.pathname.includes('/protocol/openid-connect/auth'), `expected the login page, at ${page.url()}`)
     assert(await page.locator('input[name="username"]').count() === 1, 'no username field')
-    if (screenshots) {
-      await page.setViewportSize({ width: 390, height: 844 })
-      await page.screenshot({ path: `${screenshots}/gateway-login-phone.png`, fullPage: true })
-      await page.setViewportSize({ width: 1280, height: 800 })
-      await page.screenshot({ path: `${screenshots}/gateway-login-desktop.png`, fullPage: true })
-    }
+    await shoot(page, screenshots, 'gateway-login')
   })
 
   const echo = await step('signed_in_and_back', async (rec) => {
@@ -123,12 +78,4 @@ try {
     await page.goto(appUrl.href)
     assert(new URL(page.url()).pathname.includes('/protocol/openid-connect/auth'), `still signed in at ${page.url()}`)
   })
-  out.ok = true
-} catch (err) {
-  out.error = String(err?.message ?? err)
-} finally {
-  clearTimeout(timer)
-  if (browser) await browser.close().catch(() => {})
-  console.log(JSON.stringify(out))
-  process.exit(out.ok ? 0 : 1)
-}
+})
