@@ -971,7 +971,7 @@ fn clone_sessions(data_dir: &Path, cookie: &str, n: usize) -> Vec<String> {
             .write(|w| {
                 for i in chunk {
                     let secret = format!("bench-secret-{i}");
-                    let hash = portcullis::proxy::access::cookie_hash(&secret, false);
+                    let hash = portcullis::proxy::access::cookie_hash(&secret, false, "auth.test");
                     let mut s = template.clone();
                     s.id = format!("bench-session-{i}");
                     s.last_access = now;

@@ -197,7 +197,7 @@ fn fixture() -> (tempfile::TempDir, Store, RealmRecord) {
                     created_at: now,
                     last_access: now,
                     auth_time: now,
-                    gateway_cookies: vec![cookie_hash("bench-secret", false)],
+                    gateway_cookies: vec![cookie_hash("bench-secret", false, "app.test")],
                     ..Default::default()
                 },
             )

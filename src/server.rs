@@ -17,6 +17,7 @@ use crate::bootstrap;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::crypto::password::Argon2Params;
+use crate::http::hosts::KnownHosts;
 use crate::http::App;
 use crate::idp::login::theme::Themes;
 use crate::metrics::Metrics;
@@ -99,6 +100,7 @@ pub fn run(mut config: Config, options: Options) -> Result<(), ServerError> {
             tls::DEV_CERT
         );
     }
+    let cert_names = table.names();
     let resolver = CertResolver::new(table);
     let listeners = Listeners {
         http: config
@@ -138,8 +140,12 @@ pub fn run(mut config: Config, options: Options) -> Result<(), ServerError> {
         Arc::new(Metrics::new()),
         Arc::new(themes),
     );
+    app.set_known_hosts(
+        KnownHosts::from_config(&config).with_names(cert_names.iter().map(String::as_str)),
+    );
     let gateway = Gateway::new(app.clone());
     let reload = Reload {
+        app: app.clone(),
         source: config.source.clone(),
         overrides: config.overrides.clone(),
         routes: gateway.reload_handle(),
@@ -296,13 +302,18 @@ struct Reload {
     overrides: crate::config::Overrides,
     routes: crate::proxy::ReloadHandle,
     certs: CertResolver,
+    app: App,
 }
 
 impl Reload {
     fn reload(&self) -> Result<usize, String> {
         let config = Config::load(&self.source, &self.overrides).map_err(|e| e.to_string())?;
         let (table, _) = tls::load_table(&config.tls).map_err(|e| e.to_string())?;
+        let names = table.names();
         self.certs.replace(table);
+        self.app.set_known_hosts(
+            KnownHosts::from_config(&config).with_names(names.iter().map(String::as_str)),
+        );
         self.routes.swap(&config.proxy);
         Ok(config.proxy.routes.len())
     }

@@ -66,6 +66,20 @@ pub struct ProxyConfig {
     /// How long a checked session or bearer token is trusted before the store is asked
     /// again (how late a revocation takes effect at most).
     pub session_check_interval: Duration,
+    /// Which headers describe the original request in forward-auth calls.
+    pub forward_auth_headers: ForwardAuthHeaders,
+}
+
+/// The header set a forward-auth caller uses. The two sets are never mixed: a client can
+/// add headers of the set its proxy does not send, and they must not be believed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardAuthHeaders {
+    /// By which set is present; a request carrying both is refused (400).
+    Auto,
+    /// nginx `auth_request`: `X-Original-URL`, `X-Original-Method`.
+    Original,
+    /// Traefik, Caddy: `X-Forwarded-Proto`, `-Host`, `-Uri`, `-Method`.
+    Forwarded,
 }
 
 impl Default for ProxyConfig {
@@ -76,6 +90,7 @@ impl Default for ProxyConfig {
             deny: Vec::new(),
             routes: Vec::new(),
             session_check_interval: Duration::from_secs(5),
+            forward_auth_headers: ForwardAuthHeaders::Auto,
         }
     }
 }
@@ -234,6 +249,8 @@ pub struct RouteConfig {
     pub upstreams: Vec<Upstream>,
     pub upstream_tls: UpstreamTls,
     pub health_check: Option<HealthCheck>,
+    /// Largest request body forwarded (413 beyond); `None`: no limit.
+    pub max_body_size: Option<u64>,
     pub auth: RouteAuth,
     /// `Some` exactly when `auth` is not `None`.
     pub access: Option<RouteAccess>,
@@ -271,6 +288,29 @@ pub struct ServerConfig {
     pub public_url: Option<url::Url>,
     /// Largest request body the IdP endpoints accept.
     pub max_body_size: usize,
+    /// Host names (with optional port) the IdP answers for when `public_url` is unset,
+    /// beside loopback, the listeners, route hosts and certificate names: the Host of
+    /// other requests is not echoed into issuers or mailed links (400 instead).
+    pub hostnames: Vec<String>,
+    /// Password hashes computed at once (argon2id: 19 MiB each).
+    pub max_concurrent_hashes: usize,
+    /// How long a login waits for a hashing place before 503.
+    pub hash_queue_timeout: Duration,
+    /// A request's headers must arrive within this (slow-header clients are cut: 408).
+    pub header_read_timeout: Duration,
+    /// An idle kept-alive connection is closed after this.
+    pub keepalive_timeout: Duration,
+    /// Largest request head (request line and headers) in bytes (431 beyond).
+    pub max_header_size: usize,
+    /// Most request headers (431 beyond).
+    pub max_headers: usize,
+    /// Concurrent connections from one client address (0: no limit; trusted proxies are
+    /// not limited).
+    pub max_connections_per_ip: usize,
+    /// Who may read `/metrics` (default: loopback; trusted proxies always may).
+    pub metrics_allow: Vec<ipnet::IpNet>,
+    /// Who may call the admin API (default: everyone).
+    pub admin_allow: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone)]
@@ -586,6 +626,61 @@ impl Validator<'_> {
                 )
             }
         };
+        let int = |value: Option<S<i64>>,
+                   key: &str,
+                   default: usize,
+                   range: std::ops::RangeInclusive<i64>|
+         -> Result<usize, ConfigError> {
+            match value {
+                None => Ok(default),
+                Some(v) if range.contains(v.get_ref()) => Ok(*v.get_ref() as usize),
+                Some(v) => self.invalid(
+                    key,
+                    v.span(),
+                    format!(
+                        "must be between {} and {}, got {}",
+                        range.start(),
+                        range.end(),
+                        v.get_ref()
+                    ),
+                ),
+            }
+        };
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let max_concurrent_hashes = match int(
+            raw.max_concurrent_hashes,
+            "server.max_concurrent_hashes",
+            0,
+            0..=1024,
+        )? {
+            0 => cores,
+            n => n,
+        };
+        let mut hostnames = Vec::new();
+        for (i, h) in raw.hostnames.into_iter().enumerate() {
+            let text = h.get_ref().trim().to_ascii_lowercase();
+            if !valid_host_and_port(&text) {
+                return self.invalid(
+                    &format!("server.hostnames[{i}]"),
+                    h.span(),
+                    format!("\"{text}\" is not a host name (with an optional :port)"),
+                );
+            }
+            hostnames.push(text);
+        }
+        let metrics_allow = match raw.metrics_allow {
+            Some(list) => self.cidrs(list, "server.metrics_allow")?,
+            None => ["127.0.0.0/8", "::1/128"]
+                .iter()
+                .filter_map(|n| n.parse().ok())
+                .collect(),
+        };
+        let admin_allow = match raw.admin_allow {
+            Some(list) => self.cidrs(list, "server.admin_allow")?,
+            None => Vec::new(),
+        };
         Ok(ServerConfig {
             http,
             https,
@@ -594,6 +689,40 @@ impl Validator<'_> {
             shutdown_timeout,
             public_url,
             max_body_size,
+            hostnames,
+            max_concurrent_hashes,
+            hash_queue_timeout: duration(
+                raw.hash_queue_timeout,
+                "server.hash_queue_timeout",
+                Duration::from_secs(5),
+            )?,
+            header_read_timeout: duration(
+                raw.header_read_timeout,
+                "server.header_read_timeout",
+                Duration::from_secs(10),
+            )?
+            .max(Duration::from_millis(1)),
+            keepalive_timeout: duration(
+                raw.keepalive_timeout,
+                "server.keepalive_timeout",
+                Duration::from_secs(60),
+            )?
+            .max(Duration::from_millis(1)),
+            max_header_size: int(
+                raw.max_header_size,
+                "server.max_header_size",
+                64 * 1024,
+                1024..=1024 * 1024 - 1,
+            )?,
+            max_headers: int(raw.max_headers, "server.max_headers", 100, 8..=256)?,
+            max_connections_per_ip: int(
+                raw.max_connections_per_ip,
+                "server.max_connections_per_ip",
+                512,
+                0..=1_000_000,
+            )?,
+            metrics_allow,
+            admin_allow,
         })
     }
 
@@ -709,6 +838,20 @@ impl Validator<'_> {
             deny: self.cidrs(raw.deny, "proxy.deny")?,
             ..Default::default()
         };
+        if let Some(v) = raw.forward_auth_headers {
+            config.forward_auth_headers = match v.get_ref().as_str() {
+                "auto" => ForwardAuthHeaders::Auto,
+                "original" | "nginx" => ForwardAuthHeaders::Original,
+                "forwarded" | "traefik" | "caddy" => ForwardAuthHeaders::Forwarded,
+                other => {
+                    return self.invalid(
+                        "proxy.forward_auth_headers",
+                        v.span(),
+                        format!("must be \"auto\", \"original\" (nginx) or \"forwarded\" (Traefik, Caddy), got \"{other}\""),
+                    )
+                }
+            };
+        }
         if let Some(v) = raw.session_check_interval {
             config.session_check_interval = match v.get_ref() {
                 RawDuration::Seconds(s) => Duration::from_secs(*s),
@@ -786,6 +929,18 @@ impl Validator<'_> {
                     },
                 };
             let timeout = duration(r.timeout, "timeout", Duration::from_secs(60))?;
+            let max_body_size = match &r.max_body_size {
+                None => Some(100 << 20),
+                Some(v) if *v.get_ref() == 0 => None,
+                Some(v) if *v.get_ref() > 0 => Some(*v.get_ref() as u64),
+                Some(v) => {
+                    return self.invalid(
+                        &format!("{key}.max_body_size"),
+                        v.span(),
+                        "must be a number of bytes (0: no limit)".into(),
+                    )
+                }
+            };
             let connect_timeout =
                 duration(r.connect_timeout, "connect_timeout", Duration::from_secs(5))?;
             let header_map = |map: std::collections::BTreeMap<String, S<String>>,
@@ -839,6 +994,7 @@ impl Validator<'_> {
             let remove_response_headers =
                 header_names(r.remove_response_headers, "remove_response_headers")?;
             config.routes.push(RouteConfig {
+                max_body_size,
                 timeout,
                 connect_timeout,
                 https_redirect: r.https_redirect,
@@ -917,6 +1073,28 @@ impl Validator<'_> {
 }
 
 /// A DNS name or a `*.` wildcard over one.
+/// `name`, `name:port`, `[v6]` or `[v6]:port`, or an IPv4 address with optional port.
+fn valid_host_and_port(text: &str) -> bool {
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((v6, tail)) if v6.parse::<std::net::Ipv6Addr>().is_ok() => {
+                return tail.is_empty()
+                    || tail
+                        .strip_prefix(':')
+                        .is_some_and(|p| p.parse::<u16>().is_ok());
+            }
+            _ => return false,
+        }
+    } else {
+        match text.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (text, None),
+        }
+    };
+    port.is_none_or(|p| p.parse::<u16>().is_ok())
+        && (host.parse::<std::net::Ipv4Addr>().is_ok() || valid_server_name(host))
+}
+
 fn valid_server_name(name: &str) -> bool {
     let name = name.strip_prefix("*.").unwrap_or(name);
     !name.is_empty()

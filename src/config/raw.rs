@@ -41,6 +41,8 @@ pub struct RawProxy {
     pub deny: Vec<S<String>>,
     /// How long a session or bearer check is trusted before the store is asked again.
     pub session_check_interval: Option<S<RawDuration>>,
+    /// Which headers forward-auth callers describe the original request with.
+    pub forward_auth_headers: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +60,8 @@ pub struct RawRoute {
     pub upstream_tls_verify: Option<bool>,
     /// Server name sent to https upstreams (default: the upstream URL's host).
     pub upstream_sni: Option<S<String>>,
+    /// Largest request body forwarded upstream, in bytes (0: no limit).
+    pub max_body_size: Option<S<i64>>,
     /// `"/healthz"`: GET it on every upstream; failing upstreams get no traffic.
     pub health_check: Option<S<String>>,
     pub health_interval: Option<S<RawDuration>>,
@@ -147,6 +151,17 @@ pub struct RawServer {
     pub shutdown_timeout: Option<S<RawDuration>>,
     pub public_url: Option<S<String>>,
     pub max_body_size: Option<S<i64>>,
+    #[serde(default)]
+    pub hostnames: Vec<S<String>>,
+    pub max_concurrent_hashes: Option<S<i64>>,
+    pub hash_queue_timeout: Option<S<RawDuration>>,
+    pub header_read_timeout: Option<S<RawDuration>>,
+    pub keepalive_timeout: Option<S<RawDuration>>,
+    pub max_header_size: Option<S<i64>>,
+    pub max_headers: Option<S<i64>>,
+    pub max_connections_per_ip: Option<S<i64>>,
+    pub metrics_allow: Option<Vec<S<String>>>,
+    pub admin_allow: Option<Vec<S<String>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

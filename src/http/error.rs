@@ -76,6 +76,12 @@ impl ApiError {
             status,
             &json!({"error": code, "error_description": description}),
         );
+        if let ApiError::Unavailable = &self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
         if let ApiError::MethodNotAllowed(methods) = &self {
             let allow = methods
                 .iter()
@@ -123,6 +129,9 @@ pub enum OAuthError {
     /// Unknown or disabled realm (Keycloak: 404 `Realm does not exist`).
     #[error("realm")]
     RealmNotFound,
+    /// Too busy to check a password now: 503 with `Retry-After`.
+    #[error("temporarily_unavailable")]
+    Busy,
     #[error("server_error")]
     Internal(String),
 }
@@ -191,6 +200,17 @@ impl OAuthError {
                 }
                 return r;
             }
+            OAuthError::Busy => {
+                let mut r = json_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &json!({"error": code, "error_description": "Server busy, try again later"}),
+                );
+                r.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(RETRY_AFTER_SECS),
+                );
+                return r;
+            }
             OAuthError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error in an OAuth endpoint");
                 (
@@ -217,6 +237,9 @@ pub enum AdminError {
     Unauthorized,
     #[error("HTTP 403 Forbidden")]
     Forbidden,
+    /// 403 with a reason the administrator can act on.
+    #[error("{0}")]
+    ForbiddenBecause(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -228,6 +251,9 @@ pub enum AdminError {
     /// A server we depend on (SMTP) failed; the message says how.
     #[error("{0}")]
     BadGateway(String),
+    /// Too busy right now (503 with `Retry-After`).
+    #[error("Server busy, try again later")]
+    Busy,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -247,7 +273,8 @@ impl From<ApiError> for AdminError {
             ApiError::PayloadTooLarge | ApiError::BadRequest(_) => {
                 AdminError::BadRequest(e.to_string())
             }
-            ApiError::Unavailable | ApiError::Internal(_) => AdminError::Internal(e.to_string()),
+            ApiError::Unavailable => AdminError::Busy,
+            ApiError::Internal(_) => AdminError::Internal(e.to_string()),
         }
     }
 }
@@ -256,8 +283,9 @@ impl AdminError {
     pub fn into_response(self) -> Response {
         let status = match &self {
             AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
-            AdminError::Forbidden => StatusCode::FORBIDDEN,
+            AdminError::Forbidden | AdminError::ForbiddenBecause(_) => StatusCode::FORBIDDEN,
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
+            AdminError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::Conflict(_) => StatusCode::CONFLICT,
             AdminError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AdminError::BadGateway(_) => StatusCode::BAD_GATEWAY,
@@ -284,9 +312,18 @@ impl AdminError {
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if matches!(self, AdminError::Busy) {
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
         r
     }
 }
+
+/// Seconds a client is told to wait when the server is too busy (`Retry-After`).
+pub const RETRY_AFTER_SECS: &str = "1";
 
 /// Header values must not carry quotes or control characters.
 fn header_safe(s: &str) -> String {

@@ -4,6 +4,7 @@
 //! Errors become HTTP responses in one place: [`error`].
 
 pub mod error;
+pub mod hosts;
 mod ops;
 pub mod router;
 
@@ -50,6 +51,10 @@ pub struct App {
     pub themes: Arc<Themes>,
     /// One-time codes already used.
     pub otp_used: crate::idp::otp::UsedCodes,
+    /// Where password hashes run: bounded, so logins cannot exhaust memory.
+    pub hashes: Arc<crate::idp::hashing::HashPool>,
+    /// The hosts the provider answers for when `server.public_url` is unset.
+    known_hosts: Arc<arc_swap::ArcSwap<hosts::KnownHosts>>,
     ready: Arc<AtomicBool>,
     router: Arc<Router>,
 }
@@ -62,7 +67,16 @@ impl App {
         metrics: Arc<Metrics>,
         themes: Arc<Themes>,
     ) -> App {
+        let hashes = Arc::new(crate::idp::hashing::HashPool::new(
+            config.server.max_concurrent_hashes,
+            config.server.hash_queue_timeout,
+        ));
+        let known_hosts = Arc::new(arc_swap::ArcSwap::from_pointee(
+            hosts::KnownHosts::from_config(&config),
+        ));
         App {
+            hashes,
+            known_hosts,
             config,
             store,
             clock,
@@ -73,6 +87,25 @@ impl App {
             ready: Arc::new(AtomicBool::new(false)),
             router: Arc::new(Router::new()),
         }
+    }
+
+    /// Answer for these hosts from now on (start-up with the certificates' names, reload).
+    pub fn set_known_hosts(&self, hosts: hosts::KnownHosts) {
+        self.known_hosts.store(Arc::new(hosts));
+    }
+
+    /// Whether URLs may be built from this request's host: always with a configured
+    /// public URL, else only for hosts the server is configured for.
+    fn host_is_known(&self, request: &Request) -> bool {
+        if self.config.server.public_url.is_some() {
+            return true;
+        }
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| request.uri().authority().map(|a| a.as_str()));
+        host.is_some_and(|h| self.known_hosts.load().allows(h))
     }
 
     /// Mark the server ready (store open, listeners up) for `/health/ready`.
@@ -98,6 +131,12 @@ impl App {
         info: RequestInfo,
     ) -> Response {
         let realm = params.realm.as_str();
+        if endpoint.builds_urls() && !self.host_is_known(&request) {
+            return ApiError::BadRequest(
+                "Unknown host: set server.public_url, or list this name in server.hostnames".into(),
+            )
+            .into_response();
+        }
         if !info.tls && endpoint.enforces_ssl_required() {
             // The admin API follows the master realm, whose tokens it accepts.
             let guard = if endpoint == Endpoint::Admin {

@@ -52,6 +52,19 @@ impl Endpoint {
         )
     }
 
+    /// Endpoints whose answers (issuer, redirects, links, mails) are built from the
+    /// request's host: everything but health, metrics and static files.
+    pub fn builds_urls(self) -> bool {
+        !matches!(
+            self,
+            Endpoint::HealthLive
+                | Endpoint::HealthReady
+                | Endpoint::Metrics
+                | Endpoint::Resource
+                | Endpoint::ThirdPartyCookies
+        )
+    }
+
     /// The `route` label in metrics.
     pub fn metric_label(self) -> &'static str {
         match self {

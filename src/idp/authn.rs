@@ -9,7 +9,7 @@ use crate::crypto::password::{
 };
 use crate::http::App;
 use crate::idp::brute_force;
-use crate::store::{CredentialRecord, Read, RealmRecord, StoreError, UserRecord};
+use crate::store::{CredentialRecord, RealmRecord, StoreError, UserRecord, Write};
 
 /// Why a password login failed. Callers show one message for `Invalid` whatever the cause.
 #[derive(Debug, PartialEq, Eq)]
@@ -20,6 +20,8 @@ pub enum AuthnFailure {
     Disabled,
     /// Locked by brute-force protection (shown to the user exactly like `Invalid`).
     Locked,
+    /// Too many password checks at once: not checked, try again (503).
+    Busy,
 }
 
 /// The result of a password check.
@@ -35,7 +37,9 @@ pub struct Authenticated {
 
 /// Check the one-time code of a user whose password was right (`credentials`: their OTP
 /// credentials). A locked user's code is refused. A wrong code counts towards brute-force
-/// protection like a wrong password; a right one completes the login, which clears the count.
+/// protection like a wrong password, checked and counted in one transaction (so codes sent
+/// at once cannot all be tried before the lock); a right one completes the login, which
+/// clears the count.
 pub fn verify_second_factor(
     app: &App,
     realm: &RealmRecord,
@@ -46,23 +50,24 @@ pub fn verify_second_factor(
 ) -> Result<bool, StoreError> {
     let now = app.clock.now_millis();
     let policy = crate::idp::otp::OtpPolicy::of(realm);
-    let locked = brute_force::is_locked(&app.store.read()?, realm, user_id, ip, now)?;
-    let accepted = !locked
-        && crate::idp::otp::check(
-            &app.otp_used,
-            credentials,
-            &policy,
-            code,
-            (now / 1000) as u64,
-        );
     app.store.write(|w| {
-        if accepted {
-            brute_force::record_success(w, realm, user_id)
+        let attempt = brute_force::begin(w, realm, Some(user_id), ip, now)?;
+        let accepted = !attempt.locked
+            && crate::idp::otp::check(
+                &app.otp_used,
+                credentials,
+                &policy,
+                code,
+                (now / 1000) as u64,
+            );
+        let outcome = if accepted {
+            brute_force::Outcome::Succeeded
         } else {
-            brute_force::record_failure(w, realm, user_id, ip, now)
-        }
-    })?;
-    Ok(accepted)
+            brute_force::Outcome::Failed
+        };
+        attempt.conclude(w, realm, outcome)?;
+        Ok(accepted)
+    })
 }
 
 /// A hash of nothing in particular, verified when the user does not exist.
@@ -80,7 +85,7 @@ fn dummy_hash() -> &'static HashedPassword {
 
 /// Find a user by username, or by e-mail when the realm allows it.
 pub fn find_user(
-    read: &Read,
+    read: &Write,
     realm: &RealmRecord,
     login: &str,
 ) -> Result<Option<UserRecord>, StoreError> {
@@ -100,7 +105,9 @@ pub fn find_user(
     Ok(None)
 }
 
-/// Check `password` for `login` in `realm`.
+/// Check `password` for `login` in `realm`. The attempt is counted (and the lock checked)
+/// in one transaction before the hash is compared, then settled: a burst of guesses
+/// cannot all be checked before the first failure is recorded.
 pub async fn authenticate_password(
     app: &App,
     realm: &RealmRecord,
@@ -109,15 +116,12 @@ pub async fn authenticate_password(
     ip: Option<&str>,
 ) -> Result<Result<Authenticated, AuthnFailure>, StoreError> {
     let now = app.clock.now_millis();
-    let (user, stored_record, otp_credentials, locked) = {
-        let read = app.store.read()?;
-        let user = find_user(&read, realm, login)?;
-        let locked = match &user {
-            Some(u) => brute_force::is_locked(&read, realm, &u.id, ip, now)?,
-            None => brute_force::is_locked(&read, realm, "", ip, now)?,
-        };
+    // Volatile: losing a count to a crash is harmless; an fsync per attempt is not.
+    let (user, stored_record, otp_credentials, attempt) = app.store.write_volatile(|w| {
+        let user = find_user(w, realm, login)?;
+        let attempt = brute_force::begin(w, realm, user.as_ref().map(|u| u.id.as_str()), ip, now)?;
         let (passwords, otp): (Vec<_>, Vec<_>) = match &user {
-            Some(u) => read
+            Some(u) => w
                 .credentials(&realm.id, &u.id)?
                 .into_iter()
                 .filter(|c| c.kind == "password" || c.kind == "otp")
@@ -125,8 +129,8 @@ pub async fn authenticate_password(
             None => Default::default(),
         };
         let stored = passwords.into_iter().max_by_key(|c| c.created_date);
-        (user, stored, otp, locked)
-    };
+        Ok::<_, StoreError>((user, stored, otp, attempt))
+    })?;
     let temporary = stored_record.as_ref().is_some_and(|c| c.temporary);
     let hashed = stored_record.as_ref().map(|c| HashedPassword {
         secret_data: c.secret_data.clone(),
@@ -136,46 +140,53 @@ pub async fn authenticate_password(
     let known = hashed.is_some();
     let params = Argon2Params::default();
     // Verify, and re-hash an imported (pbkdf2, bcrypt, weaker argon2) hash on success.
-    let (verified, rehashed) = tokio::task::spawn_blocking(move || {
-        let target = hashed.as_ref().unwrap_or_else(|| dummy_hash());
-        let ok = verify_password(&password, target).unwrap_or(false) && known;
-        let rehashed = match (&hashed, ok) {
-            (Some(h), true) if needs_rehash(h, &params) => hash_password(&password, &params).ok(),
-            _ => None,
-        };
-        (ok, rehashed)
-    })
-    .await
-    .unwrap_or((false, None));
-    if let (Some(new), Some(old), Some(u)) = (rehashed, &stored_record, &user) {
-        let mut updated = old.clone();
-        updated.secret_data = new.secret_data;
-        updated.credential_data = new.credential_data;
-        if let Err(e) = app
-            .store
-            .write(|w| w.put_credential(&realm.id, &u.id, &updated))
+    let checked = app
+        .hashes
+        .run(move || {
+            let target = hashed.as_ref().unwrap_or_else(|| dummy_hash());
+            let ok = verify_password(&password, target).unwrap_or(false) && known;
+            let rehashed = match (&hashed, ok) {
+                (Some(h), true) if needs_rehash(h, &params) => {
+                    hash_password(&password, &params).ok()
+                }
+                _ => None,
+            };
+            (ok, rehashed)
+        })
+        .await;
+    let (verified, rehashed) = match checked {
+        Ok(v) => v,
+        Err(crate::idp::hashing::Busy) => {
+            // Not checked: take the counted attempt back, it was neither right nor wrong.
+            app.store
+                .write(|w| attempt.conclude(w, realm, brute_force::Outcome::Pending))?;
+            return Ok(Err(AuthnFailure::Busy));
+        }
+    };
+    let verified = verified && !attempt.locked;
+    let outcome = match &user {
+        Some(_) if verified && otp_credentials.is_empty() => brute_force::Outcome::Succeeded,
+        // The second factor is still due: the failures so far stay until it is given.
+        Some(_) if verified => brute_force::Outcome::Pending,
+        _ => brute_force::Outcome::Failed,
+    };
+    let result = app.store.write(|w| {
+        attempt.conclude(w, realm, outcome)?;
+        if let (Some(new), Some(old), Some(u), true) = (&rehashed, &stored_record, &user, verified)
         {
-            tracing::warn!(error = %e, "could not re-hash an imported password");
+            let mut updated = old.clone();
+            updated.secret_data = new.secret_data.clone();
+            updated.credential_data = new.credential_data.clone();
+            w.put_credential(&realm.id, &u.id, &updated)?;
         }
-    }
-    // The hash was computed either way, so a lockout does not show in the timing.
-    if locked {
-        return Ok(Err(AuthnFailure::Locked));
-    }
-    let result = app.store.write(|w| match &user {
-        Some(u) if verified && otp_credentials.is_empty() => {
-            brute_force::record_success(w, realm, &u.id)
-        }
-        Some(_) if verified => Ok(()),
-        Some(u) => brute_force::record_failure(w, realm, &u.id, ip, now),
-        // Guessing names counts against the address too.
-        None => match ip {
-            Some(ip) => brute_force::record_ip_failure(w, realm, ip, now),
-            None => Ok(()),
-        },
+        Ok::<_, StoreError>(())
     });
     if let Err(e) = result {
         tracing::warn!(error = %e, "could not record a login attempt");
+    }
+    // The hash was computed either way, so a lockout does not show in the timing.
+    if attempt.locked {
+        return Ok(Err(AuthnFailure::Locked));
     }
     match user {
         Some(user) if verified => {

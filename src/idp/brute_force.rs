@@ -25,15 +25,25 @@ pub fn is_locked(
     ip: Option<&str>,
     now_ms: i64,
 ) -> Result<bool, StoreError> {
+    locked_by(realm, user, ip, now_ms, |key| {
+        read.login_failure(&realm.id, key)
+    })
+}
+
+fn locked_by(
+    realm: &RealmRecord,
+    user: &str,
+    ip: Option<&str>,
+    now_ms: i64,
+    lookup: impl Fn(&str) -> Result<Option<LoginFailureRecord>, StoreError>,
+) -> Result<bool, StoreError> {
     if !realm.brute_force_protected {
         return Ok(false);
     }
     let locked = |key: &str| -> Result<bool, StoreError> {
-        Ok(read
-            .login_failure(&realm.id, key)?
-            .is_some_and(|f| f.failed_login_not_before > now_ms))
+        Ok(lookup(key)?.is_some_and(|f| f.failed_login_not_before > now_ms))
     };
-    Ok(locked(user)?
+    Ok((!user.is_empty() && locked(user)?)
         || ip
             .map(|ip| locked(&ip_key(ip)))
             .transpose()?
@@ -48,8 +58,18 @@ pub fn record_ip_failure(
     ip: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
+    count_ip_failure(w, realm, ip, now_ms).map(|_| ())
+}
+
+/// Returns the lock time this failure set, if it set one.
+fn count_ip_failure(
+    w: &mut Write,
+    realm: &RealmRecord,
+    ip: &str,
+    now_ms: i64,
+) -> Result<Option<i64>, StoreError> {
     if !realm.brute_force_protected {
-        return Ok(());
+        return Ok(None);
     }
     let key = ip_key(ip);
     let mut f = w.login_failure(&realm.id, &key)?.unwrap_or_default();
@@ -60,12 +80,15 @@ pub fn record_ip_failure(
     f.last_failure = now_ms;
     f.last_ip_failure = Some(ip.to_string());
     let factor = (realm.failure_factor.max(1) as u32).saturating_mul(IP_FACTOR);
+    let mut set = None;
     if f.num_failures.is_multiple_of(factor) {
         let increment = realm.wait_increment_seconds * i64::from(f.num_failures / factor);
         let wait = increment.min(realm.max_failure_wait_seconds).max(1);
         f.failed_login_not_before = now_ms + wait * 1000;
+        set = Some(f.failed_login_not_before);
     }
-    w.put_login_failure(&realm.id, &key, &f)
+    w.put_login_failure(&realm.id, &key, &f)?;
+    Ok(set)
 }
 
 /// Count a failed login; lock the user for a while (or for good) when the realm says so.
@@ -82,6 +105,18 @@ pub fn record_failure(
     if let Some(ip) = ip {
         record_ip_failure(w, realm, ip, now_ms)?;
     }
+    count_user_failure(w, realm, user, ip, now_ms)?;
+    disable_if_permanently_locked(w, realm, user)
+}
+
+/// Count a user's failure (no disabling); returns the lock time it set, if any.
+fn count_user_failure(
+    w: &mut Write,
+    realm: &RealmRecord,
+    user: &str,
+    ip: Option<&str>,
+    now_ms: i64,
+) -> Result<Option<i64>, StoreError> {
     let mut f = w.login_failure(&realm.id, user)?.unwrap_or_default();
     if f.last_failure > 0 && now_ms - f.last_failure > realm.max_delta_time_seconds * 1000 {
         f = LoginFailureRecord::default();
@@ -92,16 +127,15 @@ pub fn record_failure(
     f.last_failure = now_ms;
     f.last_ip_failure = ip.map(String::from);
     let factor = realm.failure_factor.max(1) as u32;
+    let mut set = None;
     if realm.permanent_lockout {
         if f.num_failures >= factor {
-            if let Some(mut u) = w.user(&realm.id, user)? {
-                u.enabled = false;
-                w.put_user(&realm.id, &u, realm.duplicate_emails_allowed)?;
-            }
-            // Locked as well as disabled: a locked user is answered like a wrong password,
-            // so further guesses cannot learn from "account disabled" that one was right.
-            // Enabling the user (or clearing attack detection) lifts it.
+            // Locked as well as (once the attempt has failed) disabled: a locked user is
+            // answered like a wrong password, so further guesses cannot learn from
+            // "account disabled" that one was right. Enabling the user (or clearing attack
+            // detection) lifts it.
             f.failed_login_not_before = i64::MAX;
+            set = Some(i64::MAX);
         }
     } else {
         let mut wait = 0;
@@ -114,17 +148,156 @@ pub fn record_failure(
         }
         if wait > 0 {
             f.failed_login_not_before = now_ms + wait * 1000;
+            set = Some(f.failed_login_not_before);
         }
     }
-    w.put_login_failure(&realm.id, user, &f)
+    w.put_login_failure(&realm.id, user, &f)?;
+    Ok(set)
 }
 
-/// A successful login clears the count.
+fn disable_if_permanently_locked(
+    w: &mut Write,
+    realm: &RealmRecord,
+    user: &str,
+) -> Result<(), StoreError> {
+    if !realm.permanent_lockout {
+        return Ok(());
+    }
+    let reached = w
+        .login_failure(&realm.id, user)?
+        .is_some_and(|f| f.num_failures >= realm.failure_factor.max(1) as u32);
+    if reached {
+        if let Some(mut u) = w.user(&realm.id, user)? {
+            if u.enabled {
+                u.enabled = false;
+                w.put_user(&realm.id, &u, realm.duplicate_emails_allowed)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A success clears the count.
 pub fn record_success(w: &mut Write, realm: &RealmRecord, user: &str) -> Result<(), StoreError> {
     if realm.brute_force_protected && w.login_failure(&realm.id, user)?.is_some() {
         w.clear_login_failures(&realm.id, Some(user))?;
     }
     Ok(())
+}
+
+/// A login attempt as brute-force protection sees it. It is counted as a failure in the
+/// same transaction that checks the lock, *before* the secret is checked, so that
+/// attempts sent at once cannot all be checked before any failure is recorded (the
+/// CVE-2024-4629 race); [`Attempt::conclude`] then takes the count back if it succeeded.
+#[derive(Debug)]
+pub struct Attempt {
+    /// The user or the address was locked: refuse whatever the secret.
+    pub locked: bool,
+    user: Option<String>,
+    ip: Option<String>,
+    /// Lock times this attempt set (user, address), to take back on success.
+    set_user: Option<i64>,
+    set_ip: Option<i64>,
+    counted: bool,
+}
+
+/// How a counted attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The secret was wrong (or the attempt was refused).
+    Failed,
+    /// The secret was right and the login is complete: the user's count is cleared.
+    Succeeded,
+    /// The password was right but a second factor is still due: the failures counted so
+    /// far stay, only this attempt's is taken back.
+    Pending,
+}
+
+/// Check the lock and count the attempt, in one step (inside the caller's transaction).
+/// `user` is `None` for an unknown login name: only the address counts then.
+pub fn begin(
+    w: &mut Write,
+    realm: &RealmRecord,
+    user: Option<&str>,
+    ip: Option<&str>,
+    now_ms: i64,
+) -> Result<Attempt, StoreError> {
+    let mut attempt = Attempt {
+        locked: false,
+        user: user.map(String::from),
+        ip: ip.map(String::from),
+        set_user: None,
+        set_ip: None,
+        counted: false,
+    };
+    if !realm.brute_force_protected {
+        return Ok(attempt);
+    }
+    attempt.locked = locked_by(realm, user.unwrap_or(""), ip, now_ms, |key| {
+        w.login_failure(&realm.id, key)
+    })?;
+    if attempt.locked {
+        return Ok(attempt);
+    }
+    if let Some(ip) = ip {
+        attempt.set_ip = count_ip_failure(w, realm, ip, now_ms)?;
+    }
+    if let Some(user) = user {
+        attempt.set_user = count_user_failure(w, realm, user, ip, now_ms)?;
+    }
+    attempt.counted = true;
+    Ok(attempt)
+}
+
+impl Attempt {
+    /// Settle the attempt once the secret was checked (inside a transaction).
+    pub fn conclude(
+        &self,
+        w: &mut Write,
+        realm: &RealmRecord,
+        outcome: Outcome,
+    ) -> Result<(), StoreError> {
+        if !self.counted {
+            return Ok(());
+        }
+        match outcome {
+            Outcome::Failed => match &self.user {
+                Some(user) => disable_if_permanently_locked(w, realm, user),
+                None => Ok(()),
+            },
+            Outcome::Succeeded | Outcome::Pending => {
+                if let Some(ip) = &self.ip {
+                    take_back(w, realm, &ip_key(ip), self.set_ip)?;
+                }
+                match (&self.user, outcome) {
+                    (Some(user), Outcome::Succeeded) => record_success(w, realm, user),
+                    (Some(user), _) => take_back(w, realm, user, self.set_user),
+                    (None, _) => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// Undo one counted failure of `key` (and the lock it set, if it is still the one).
+fn take_back(
+    w: &mut Write,
+    realm: &RealmRecord,
+    key: &str,
+    set: Option<i64>,
+) -> Result<(), StoreError> {
+    let Some(mut f) = w.login_failure(&realm.id, key)? else {
+        return Ok(());
+    };
+    f.num_failures = f.num_failures.saturating_sub(1);
+    if set.is_some() && set == Some(f.failed_login_not_before) {
+        f.failed_login_not_before = 0;
+    }
+    if f.num_failures == 0 {
+        w.clear_login_failures(&realm.id, Some(key))
+    } else {
+        w.put_login_failure(&realm.id, key, &f)
+    }
 }
 
 #[cfg(test)]

@@ -87,6 +87,50 @@ pub fn record(app: &App, realm: &RealmRecord, event: Event<'_>) {
 
 /// Record an admin event (a change made through the admin API) when the realm wants it.
 #[allow(clippy::too_many_arguments)]
+/// What an admin event may keep of a request body: the JSON with every secret replaced by
+/// `**********` (passwords, credential values and hashes, client secrets, bind
+/// credentials, private keys, SMTP passwords, tokens), or nothing when it is not JSON.
+pub fn redacted_body(body: &[u8]) -> Option<String> {
+    if body.is_empty() {
+        return None;
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    redact(&mut value);
+    Some(value.to_string())
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    k == "value"
+        || k == "token"
+        || k.ends_with("token") && !k.contains("lifespan")
+        || [
+            "password",
+            "secret",
+            "credential",
+            "privatekey",
+            "private_key",
+        ]
+        .iter()
+        .any(|s| k.contains(s))
+}
+
+fn redact(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if is_secret_key(key) && !v.is_null() {
+                    *v = serde_json::Value::String("**********".into());
+                } else {
+                    redact(v);
+                }
+            }
+        }
+        serde_json::Value::Array(list) => list.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
 pub fn record_admin(
     app: &App,
     realm: &RealmRecord,

@@ -24,6 +24,54 @@ pub const SUPPORTED: &[&str] = &[
     "oidc-allowed-origins-mapper",
 ];
 
+/// Claims the provider owns: who issued the token, for whom, until when, in which session
+/// and with which roles and scopes. Resource servers (and our own proxy) trust them, so no
+/// mapper may write them; role claims come only from the user's role mappings.
+pub const RESERVED_CLAIMS: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "azp",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "typ",
+    "auth_time",
+    "nonce",
+    "session_state",
+    "sid",
+    "at_hash",
+    "c_hash",
+    "s_hash",
+    "acr",
+    "amr",
+    "cnf",
+    "scope",
+    "client_id",
+    "allowed-origins",
+    "realm_access",
+    "resource_access",
+];
+
+/// The role mappers, which alone may write the role claims (with the user's real roles).
+const ROLE_MAPPERS: &[&str] = &[
+    "oidc-usermodel-realm-role-mapper",
+    "oidc-usermodel-client-role-mapper",
+];
+
+/// Whether a mapper of `kind` may write the claim at `path` (dotted, `\.` a literal dot).
+fn may_write(kind: &str, path: &str) -> bool {
+    let top = path
+        .replace("\\.", "\u{0}")
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .replace('\u{0}', ".");
+    let role_claim = matches!(top.as_str(), "realm_access" | "resource_access");
+    !RESERVED_CLAIMS.contains(&top.as_str()) || (role_claim && ROLE_MAPPERS.contains(&kind))
+}
+
 /// Which token a claim is being built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -147,6 +195,10 @@ pub fn apply(client: &ClientRecord, subject: &Subject<'_>, target: Target) -> Ma
             continue;
         }
         let claim = c.get("claim.name").cloned().unwrap_or_default();
+        if !claim.is_empty() && !may_write(kind, &claim) {
+            // Refused by the admin API; a stored one (from an old import) is ignored.
+            continue;
+        }
         let json_type = c.get("jsonType.label").map(String::as_str);
         let multivalued = c.get("multivalued").is_some_and(|v| v == "true");
         match kind {
@@ -262,6 +314,24 @@ pub fn apply(client: &ClientRecord, subject: &Subject<'_>, target: Target) -> Ma
     out
 }
 
+/// Refuse a mapper that would write a reserved claim (any representation that carries
+/// mappers: a client, an import).
+pub fn check_claim(mapper: &Value) -> Result<(), String> {
+    let kind = mapper
+        .get("protocolMapper")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    match mapper
+        .pointer("/config/claim.name")
+        .and_then(|v| v.as_str())
+    {
+        Some(claim) if !claim.is_empty() && !may_write(kind, claim) => Err(format!(
+            "Claim {claim} is reserved: it is set by the server and cannot be mapped"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Check a mapper representation from the admin API.
 pub fn validate(mapper: &Value) -> Result<(), String> {
     let name = mapper.get("name").and_then(|v| v.as_str()).unwrap_or("");
@@ -290,7 +360,7 @@ pub fn validate(mapper: &Value) -> Result<(), String> {
             return Err("config values must be strings".into());
         }
     }
-    Ok(())
+    check_claim(mapper)
 }
 
 #[cfg(test)]
@@ -340,5 +410,48 @@ mod tests {
             &json!({"name": "x", "protocolMapper": "oidc-audience-mapper", "config": {"a": 1}})
         )
         .is_err());
+    }
+
+    /// Privilege escalation through claim shaping: a mapper must not write the claims
+    /// that carry roles or identity (the hard-coded `realm_access` admin attack).
+    #[test]
+    fn reserved_claims_cannot_be_mapped() {
+        for claim in [
+            "realm_access",
+            "realm_access.roles",
+            "resource_access.x.roles",
+            "sub",
+            "iss",
+            "azp",
+            "scope",
+            "sid",
+        ] {
+            let m = json!({"name": "x", "protocolMapper": "oidc-hardcoded-claim-mapper",
+                "config": {"claim.name": claim, "claim.value": "{\"roles\":[\"admin\"]}", "jsonType.label": "JSON"}});
+            assert!(validate(&m).is_err(), "{claim}");
+        }
+        let role_mapper = json!({"name": "r", "protocolMapper": "oidc-usermodel-realm-role-mapper",
+            "config": {"claim.name": "realm_access.roles"}});
+        assert!(validate(&role_mapper).is_ok());
+        // `a\.b` is one claim named "a.b": not the reserved top-level `a`.
+        let dotted = json!({"name": "d", "protocolMapper": "oidc-hardcoded-claim-mapper",
+            "config": {"claim.name": "realm_access\\.x", "claim.value": "1"}});
+        assert!(validate(&dotted).is_ok());
+        // A stored one (imported before this rule) is ignored when tokens are built.
+        let client = ClientRecord {
+            protocol_mappers: vec![
+                json!({"name": "x", "protocolMapper": "oidc-hardcoded-claim-mapper",
+                "config": {"claim.name": "realm_access", "claim.value": "{\"roles\":[\"admin\"]}", "jsonType.label": "JSON"}}),
+            ],
+            ..Default::default()
+        };
+        let user = UserRecord::default();
+        let roles = EffectiveRoles::default();
+        let subject = Subject {
+            user: &user,
+            roles: &roles,
+            group_paths: &[],
+        };
+        assert!(apply(&client, &subject, Target::Access).claims.is_empty());
     }
 }

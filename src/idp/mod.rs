@@ -7,6 +7,7 @@ pub mod authn;
 pub mod brute_force;
 pub mod email;
 pub mod events;
+pub mod hashing;
 pub mod keys;
 pub mod login;
 pub mod mappers;

@@ -312,6 +312,10 @@ pub fn create_user(
     realm: &RealmRecord,
     user: &UserRecord,
 ) -> Result<(), StoreError> {
+    // A create never replaces: an imported id that is taken is a conflict.
+    if w.user(&realm.id, &user.id)?.is_some() {
+        return Err(StoreError::Conflict(crate::store::Conflict::Id));
+    }
     w.put_user(&realm.id, user, realm.duplicate_emails_allowed)?;
     if let Some(role) = w.role_by_name(&realm.id, &realm.id, &default_role_name(&realm.name))? {
         w.grant_user_role(&realm.id, &user.id, &role.id)?;

@@ -4,7 +4,45 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use crate::store::{Read, RoleRecord, StoreError};
+use crate::store::{ClientRecord, GroupRecord, Read, RoleRecord, StoreError, Write};
+
+/// The reads role resolution needs, from a read snapshot or inside a write transaction (so
+/// that a write can check the grants it is about to commit).
+pub trait RoleGraph {
+    fn role(&self, realm: &str, id: &str) -> Result<Option<RoleRecord>, StoreError>;
+    fn client(&self, realm: &str, id: &str) -> Result<Option<ClientRecord>, StoreError>;
+    fn group(&self, realm: &str, id: &str) -> Result<Option<GroupRecord>, StoreError>;
+    fn user_role_ids(&self, realm: &str, user: &str) -> Result<Vec<String>, StoreError>;
+    fn user_group_ids(&self, realm: &str, user: &str) -> Result<Vec<String>, StoreError>;
+    fn group_role_ids(&self, realm: &str, group: &str) -> Result<Vec<String>, StoreError>;
+}
+
+macro_rules! role_graph {
+    ($t:ty) => {
+        impl RoleGraph for $t {
+            fn role(&self, realm: &str, id: &str) -> Result<Option<RoleRecord>, StoreError> {
+                <$t>::role(self, realm, id)
+            }
+            fn client(&self, realm: &str, id: &str) -> Result<Option<ClientRecord>, StoreError> {
+                <$t>::client(self, realm, id)
+            }
+            fn group(&self, realm: &str, id: &str) -> Result<Option<GroupRecord>, StoreError> {
+                <$t>::group(self, realm, id)
+            }
+            fn user_role_ids(&self, realm: &str, user: &str) -> Result<Vec<String>, StoreError> {
+                <$t>::user_role_ids(self, realm, user)
+            }
+            fn user_group_ids(&self, realm: &str, user: &str) -> Result<Vec<String>, StoreError> {
+                <$t>::user_group_ids(self, realm, user)
+            }
+            fn group_role_ids(&self, realm: &str, group: &str) -> Result<Vec<String>, StoreError> {
+                <$t>::group_role_ids(self, realm, group)
+            }
+        }
+    };
+}
+role_graph!(Read);
+role_graph!(Write);
 
 /// A user's effective roles, split the way tokens carry them.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -27,7 +65,7 @@ impl EffectiveRoles {
 
 /// Ids of the groups a user belongs to, with every ancestor group.
 pub fn group_ids_with_ancestors(
-    read: &Read,
+    read: &impl RoleGraph,
     realm: &str,
     user: &str,
 ) -> Result<Vec<String>, StoreError> {
@@ -42,6 +80,26 @@ pub fn group_ids_with_ancestors(
             current = read.group(realm, &id)?.and_then(|g| g.parent_id);
             out.push(id);
         }
+    }
+    Ok(out)
+}
+
+/// Role ids a member of `group` receives: the group's own and its ancestors' (before
+/// composites are expanded).
+pub fn group_conferred_role_ids(
+    read: &impl RoleGraph,
+    realm: &str,
+    group: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    let mut current = Some(group.to_string());
+    while let Some(id) = current {
+        if !seen.insert(id.clone()) {
+            break;
+        }
+        out.extend(read.group_role_ids(realm, &id)?);
+        current = read.group(realm, &id)?.and_then(|g| g.parent_id);
     }
     Ok(out)
 }
@@ -72,7 +130,11 @@ pub fn group_paths(read: &Read, realm: &str, user: &str) -> Result<Vec<String>, 
 }
 
 /// Expand role ids through composites (cycle-safe).
-pub fn expand(read: &Read, realm: &str, start: Vec<String>) -> Result<Vec<RoleRecord>, StoreError> {
+pub fn expand(
+    read: &impl RoleGraph,
+    realm: &str,
+    start: Vec<String>,
+) -> Result<Vec<RoleRecord>, StoreError> {
     let mut seen = HashSet::new();
     let mut stack = start;
     let mut out = Vec::new();
@@ -89,7 +151,11 @@ pub fn expand(read: &Read, realm: &str, start: Vec<String>) -> Result<Vec<RoleRe
 }
 
 /// A user's effective roles.
-pub fn effective_roles(read: &Read, realm: &str, user: &str) -> Result<EffectiveRoles, StoreError> {
+pub fn effective_roles(
+    read: &impl RoleGraph,
+    realm: &str,
+    user: &str,
+) -> Result<EffectiveRoles, StoreError> {
     let mut start = read.user_role_ids(realm, user)?;
     for group in group_ids_with_ancestors(read, realm, user)? {
         start.extend(read.group_role_ids(realm, &group)?);

@@ -131,6 +131,18 @@ impl Incoming<'_> {
         Some(crate::http::router::percent_decode(raw)?.into_owned())
     }
 
+    /// Whether the browser says this request comes from a page of this origin (or from
+    /// the user: typed, bookmarked).
+    fn same_origin(&self) -> bool {
+        let h = |name: &str| self.headers.get(name).and_then(|v| v.to_str().ok());
+        match h("sec-fetch-site") {
+            Some(site) => matches!(site, "same-origin" | "none"),
+            None => h("origin").is_some_and(|o| {
+                o.eq_ignore_ascii_case(&format!("{}://{}", self.scheme(), self.authority))
+            }),
+        }
+    }
+
     /// The path and query to come back to after login.
     fn return_to(&self) -> String {
         match self.query {
@@ -368,7 +380,7 @@ impl Access {
     ) -> Option<(RealmRecord, SessionRecord)> {
         let realm = crate::idp::login::enabled_realm(&self.app, &access.realm)?;
         let session = self.app.store.read().ok()?.session(&realm.id, sid).ok()??;
-        let hash = cookie_hash(secret, req.tls);
+        let hash = cookie_hash(secret, req.tls, req.host);
         let bound = session
             .gateway_cookies
             .iter()
@@ -724,7 +736,7 @@ impl Access {
         .map_err(|e| e.to_string())?;
         let sid = tokens.session_state.ok_or("no session")?;
         let secret = random_token(32);
-        let hash = cookie_hash(&secret, req.tls);
+        let hash = cookie_hash(&secret, req.tls, req.host);
         self.app
             .store
             .write(|w| {
@@ -746,11 +758,24 @@ impl Access {
 
     /// Sign out: end the provider session behind the cookie (which signs the user out of
     /// every app) and clear the cookie. `?rd=/path` returns to a path on this host.
+    /// Another site must not sign the user out (logout CSRF): a GET does it only when the
+    /// browser says it comes from this origin (`Sec-Fetch-Site`, `Origin`) or was typed;
+    /// otherwise the user is asked to confirm, by a POST that carries a token only this
+    /// origin can read.
     pub fn sign_out(&self, access: &RouteAccess, req: &Incoming) -> Response {
-        if let Some((sid, secret)) = req
-            .cookie(cookie_name(req.tls))
-            .and_then(|v| v.split_once('.'))
-        {
+        let cookie = req.cookie(cookie_name(req.tls));
+        if let Some(value) = cookie {
+            let confirmed = match *req.method {
+                Method::POST => req.query_param("token").is_some_and(|t| {
+                    constant_time_eq(t.as_bytes(), sign_out_token(value).as_bytes())
+                }),
+                _ => req.same_origin(),
+            };
+            if !confirmed {
+                return self.sign_out_confirmation(req, value);
+            }
+        }
+        if let Some((sid, secret)) = cookie.and_then(|v| v.split_once('.')) {
             let now = self.app.clock.now_millis();
             if let Some((realm, session)) = self.bound_session(access, req, sid, secret, now) {
                 let _ = self.app.store.write(|w| w.delete_session(&realm.id, sid));
@@ -780,6 +805,37 @@ impl Access {
         };
         add_cookie(&mut response, cookie_name(req.tls), "", req.tls, Some(0));
         response
+    }
+}
+
+impl Access {
+    /// "Sign out?" with a button that POSTs back here with the token.
+    fn sign_out_confirmation(&self, req: &Incoming, cookie_value: &str) -> Response {
+        let mut action = format!("{SIGN_OUT_PATH}?token={}", sign_out_token(cookie_value));
+        if let Some(rd) = req.return_target() {
+            let rd = safe_return_path(&rd);
+            action.push_str("&rd=");
+            action
+                .push_str(&url::form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>());
+        }
+        let body = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>Sign out</title><style>body{{font-family:system-ui,sans-serif;max-width:32rem;\
+             margin:4rem auto;padding:0 1rem;color:#1a1a1a;line-height:1.5}}</style></head>\
+             <body><main><h1>Sign out</h1><p>Do you want to sign out?</p>\
+             <form method=\"post\" action=\"{}\"><button type=\"submit\">Sign out</button></form>\
+             </main></body></html>",
+            html_escape(&action)
+        );
+        let mut r = html_response(StatusCode::OK, body);
+        r.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+            ),
+        );
+        r
     }
 }
 
@@ -829,10 +885,20 @@ struct Assertion<'a> {
     jti: String,
 }
 
-/// What the session stores of an app-host cookie secret: its hash, bound to the scheme it
-/// was issued over, so that a cookie issued over TLS is not accepted over plain HTTP.
-pub fn cookie_hash(secret: &str, tls: bool) -> String {
-    sha256_hex(&format!("{}:{secret}", if tls { "tls" } else { "plain" }))
+/// What the session stores of an app-host cookie secret: its hash, bound to the scheme and
+/// the host it was issued for, so that a cookie issued over TLS is not accepted over plain
+/// HTTP, nor one issued for one app's host on another's.
+pub fn cookie_hash(secret: &str, tls: bool, host: &str) -> String {
+    sha256_hex(&format!(
+        "{}:{host}:{secret}",
+        if tls { "tls" } else { "plain" }
+    ))
+}
+
+/// The token a sign-out confirmation form carries: derived from the (HttpOnly) cookie, so
+/// another site cannot forge the POST.
+fn sign_out_token(cookie_value: &str) -> String {
+    sha256_hex(&format!("sign-out:{cookie_value}"))
 }
 
 /// `Authorization: Bearer <token>`, scheme case-insensitive.

@@ -6,8 +6,9 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Method, StatusCode};
 
 use super::access::Identity;
-use crate::config::RouteAccess;
+use crate::config::{ForwardAuthHeaders, RouteAccess};
 use crate::http::Response;
+use http::HeaderMap;
 
 /// The request the other proxy is holding.
 #[derive(Debug, PartialEq, Eq)]
@@ -19,6 +20,59 @@ pub struct Original {
     /// Raw (not yet normalised) path.
     pub path: String,
     pub query: Option<String>,
+}
+
+/// Read the original request from the header set `style` names. The two sets are never
+/// mixed or fallen back on: a client can add the headers its proxy does not send (nginx
+/// passes `X-Forwarded-Uri` through, Caddy and Traefik pass `X-Original-URL`), so a
+/// chosen header that is missing or unparsable is a 400, and in `auto` a request that
+/// carries both sets is one too.
+pub fn read_original(headers: &HeaderMap, style: ForwardAuthHeaders) -> Result<Original, String> {
+    // Raw UTF-8 (nginx's `$request_uri` is not re-encoded) is text; other bytes are not.
+    let text = |name: &'static str| -> Result<Option<&str>, String> {
+        match headers.get(name) {
+            None => Ok(None),
+            Some(v) => std::str::from_utf8(v.as_bytes())
+                .map(Some)
+                .map_err(|_| format!("{name} is not valid UTF-8")),
+        }
+    };
+    let original_set =
+        headers.contains_key("x-original-url") || headers.contains_key("x-original-method");
+    let forwarded_set =
+        headers.contains_key("x-forwarded-uri") || headers.contains_key("x-forwarded-method");
+    let style = match style {
+        ForwardAuthHeaders::Auto if original_set && forwarded_set => {
+            return Err(
+                "forward-auth got both X-Original-* and X-Forwarded-Uri/-Method headers; set proxy.forward_auth_headers"
+                    .into(),
+            )
+        }
+        ForwardAuthHeaders::Auto if original_set => ForwardAuthHeaders::Original,
+        ForwardAuthHeaders::Auto => ForwardAuthHeaders::Forwarded,
+        chosen => chosen,
+    };
+    let found = match style {
+        ForwardAuthHeaders::Original => {
+            let url = text("x-original-url")?.ok_or("forward-auth needs X-Original-URL")?;
+            original_request(Some(url), None, None, None, text("x-original-method")?)
+        }
+        _ => {
+            let (proto, host, uri) = (
+                text("x-forwarded-proto")?,
+                text("x-forwarded-host")?,
+                text("x-forwarded-uri")?,
+            );
+            if proto.is_none() || host.is_none() || uri.is_none() {
+                return Err(
+                    "forward-auth needs X-Forwarded-Proto, X-Forwarded-Host and X-Forwarded-Uri"
+                        .into(),
+                );
+            }
+            original_request(None, proto, host, uri, text("x-forwarded-method")?)
+        }
+    };
+    found.ok_or_else(|| "forward-auth: the original request in the headers is malformed".into())
 }
 
 /// From `X-Original-URL` (nginx: `$scheme://$host$request_uri`), else from
@@ -110,6 +164,58 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    fn headers(pairs: &[(&str, &[u8])]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_bytes(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    /// Forward-auth header confusion: a client-added header of the set the proxy does not
+    /// send is never believed, and nothing falls back to it.
+    #[test]
+    fn header_sets_are_never_mixed() {
+        use ForwardAuthHeaders::*;
+        // Behind Caddy/Traefik a client adds X-Original-URL: auto refuses the mixture, the
+        // configured style ignores it.
+        let caddy = headers(&[
+            ("x-forwarded-proto", b"http"),
+            ("x-forwarded-host", b"app.test"),
+            ("x-forwarded-uri", b"/private"),
+            ("x-forwarded-method", b"DELETE"),
+            ("x-original-url", b"http://app.test/public/x"),
+        ]);
+        assert!(read_original(&caddy, Auto).is_err());
+        let o = read_original(&caddy, Forwarded).unwrap();
+        assert_eq!((o.path.as_str(), &o.method), ("/private", &Method::DELETE));
+        // Behind nginx a client adds X-Forwarded-Uri / X-Forwarded-Method.
+        let nginx = headers(&[
+            ("x-original-url", b"http://app.test/private"),
+            ("x-original-method", b"DELETE"),
+            ("x-forwarded-uri", b"/public/x"),
+            ("x-forwarded-method", b"GET"),
+        ]);
+        assert!(read_original(&nginx, Auto).is_err());
+        let o = read_original(&nginx, Original).unwrap();
+        assert_eq!((o.path.as_str(), &o.method), ("/private", &Method::DELETE));
+        // Raw UTF-8 in nginx's URL is read, not skipped for another header.
+        let utf8 = headers(&[("x-original-url", "http://app.test/caf\u{e9}".as_bytes())]);
+        assert_eq!(read_original(&utf8, Auto).unwrap().path, "/caf\u{e9}");
+        let bad = headers(&[("x-original-url", b"http://app.test/\xff")]);
+        assert!(read_original(&bad, Original).is_err());
+        // The chosen header missing is a 400, not a fallback.
+        let only_forwarded = headers(&[("x-forwarded-uri", b"/public/x")]);
+        assert!(read_original(&only_forwarded, Original).is_err());
+        assert!(
+            read_original(&only_forwarded, Auto).is_err(),
+            "no proto/host"
+        );
     }
 
     #[test]

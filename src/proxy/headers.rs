@@ -24,6 +24,53 @@ pub const IDENTITY_HEADERS: &[&str] = &[
     "remote-name",
 ];
 
+/// Headers with which a client could claim another address, scheme, host, path or method
+/// to an upstream (or to a framework in it: Spring, Rails, Symfony, IIS rewrite, ...).
+/// Removed, in every spelling, from every request forwarded; the gateway then sets
+/// `X-Forwarded-For/Proto/Host` and `X-Real-IP` from what it knows.
+pub const FORWARDING_HEADERS: &[&str] = &[
+    "x-real-ip",
+    "true-client-ip",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "cf-connecting-ip",
+    "fastly-client-ip",
+    "x-originating-ip",
+    "forwarded",
+    "x-forwarded",
+    "forwarded-for",
+    "x-forwarded-server",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-uri",
+    "x-forwarded-method",
+    "x-forwarded-ssl",
+    "x-forwarded-scheme",
+    "x-url-scheme",
+    "front-end-https",
+    "x-original-url",
+    "x-original-uri",
+    "x-original-host",
+    "x-original-method",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// Names of the request headers in [`FORWARDING_HEADERS`], in any spelling.
+pub fn forwarding(headers: &HeaderMap) -> Vec<http::HeaderName> {
+    headers
+        .keys()
+        .filter(|name| {
+            FORWARDING_HEADERS
+                .iter()
+                .any(|w| normalises_to(name.as_str(), w))
+        })
+        .cloned()
+        .collect()
+}
+
 /// Whether `name` normalises to `wanted` (lower case, no `_` or `.`), without allocating.
 fn normalises_to(name: &str, wanted: &str) -> bool {
     name.len() == wanted.len()

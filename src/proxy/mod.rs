@@ -38,6 +38,8 @@ pub struct RequestCtx {
     identity: Option<Arc<access::Identity>>,
     /// The upstream `upstream_peer` picked (its position in the route's list).
     picked: Option<usize>,
+    /// Request body bytes forwarded so far (the route's `max_body_size`).
+    body_bytes: u64,
 }
 
 impl RequestCtx {
@@ -125,6 +127,28 @@ impl Gateway {
         write_response(session, response).await
     }
 
+    /// `/metrics` only for `server.metrics_allow` (loopback by default) and trusted
+    /// proxies; the admin API only for `server.admin_allow` when it is set.
+    fn endpoint_permitted(
+        &self,
+        endpoint: Endpoint,
+        table: &routes::RouteTable,
+        peer: Option<std::net::SocketAddr>,
+        client_ip: Option<IpAddr>,
+    ) -> bool {
+        let server = &self.app.config.server;
+        let listed = |nets: &[ipnet::IpNet]| {
+            client_ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)))
+        };
+        match endpoint {
+            Endpoint::Metrics => {
+                peer.is_some_and(|p| table.is_trusted(p.ip())) || listed(&server.metrics_allow)
+            }
+            Endpoint::Admin => server.admin_allow.is_empty() || listed(&server.admin_allow),
+            _ => true,
+        }
+    }
+
     /// Our own TLS, or a trusted proxy's `X-Forwarded-Proto: https`.
     fn arrived_over_tls(&self, session: &Session) -> bool {
         let own_tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
@@ -178,20 +202,16 @@ impl Gateway {
             return ApiError::Forbidden.into_response();
         }
         let headers = &session.req_header().headers;
-        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let nginx = text("x-original-url").is_some();
-        let Some(original) = forward_auth::original_request(
-            text("x-original-url"),
-            text("x-forwarded-proto"),
-            text("x-forwarded-host"),
-            text("x-forwarded-uri"),
-            text("x-forwarded-method").or(text("x-original-method")),
-        ) else {
-            return ApiError::BadRequest(
-                "forward-auth needs X-Original-URL or X-Forwarded-Proto, X-Forwarded-Host and X-Forwarded-Uri"
-                    .into(),
-            )
-            .into_response();
+        let style = self.app.config.proxy.forward_auth_headers;
+        let original = match forward_auth::read_original(headers, style) {
+            Ok(o) => o,
+            Err(message) => return ApiError::BadRequest(message).into_response(),
+        };
+        // nginx's auth_request (the X-Original-* set) understands only 2xx, 401 and 403.
+        let nginx = match style {
+            crate::config::ForwardAuthHeaders::Original => true,
+            crate::config::ForwardAuthHeaders::Forwarded => false,
+            crate::config::ForwardAuthHeaders::Auto => headers.contains_key("x-original-url"),
         };
         let path = match path::normalise(&original.path) {
             Ok(p) => p.into_owned(),
@@ -264,7 +284,13 @@ fn host_without_port(authority: &str) -> String {
             .map(|h| format!("{h}]"))
             .unwrap_or_default()
     } else {
-        authority.split(':').next().unwrap_or("").to_string()
+        // `app.test.` is `app.test`: a trailing dot must not miss the route.
+        authority
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('.')
+            .to_string()
     };
     host.to_ascii_lowercase()
 }
@@ -300,6 +326,7 @@ impl ProxyHttp for Gateway {
             client_ip: None,
             identity: None,
             picked: None,
+            body_bytes: 0,
         }
     }
 
@@ -311,6 +338,11 @@ impl ProxyHttp for Gateway {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         for name in headers::spoofed(&session.req_header().headers) {
             session.req_header_mut().remove_header(&name);
+        }
+        if let Err(e) = origin_form(session) {
+            ctx.route = "invalid";
+            write_response(session, e.into_response()).await?;
+            return Ok(true);
         }
         let normalised = match path::normalise(session.req_header().uri.path()) {
             Ok(std::borrow::Cow::Borrowed(p)) => p.to_string(),
@@ -356,6 +388,10 @@ impl ProxyHttp for Gateway {
         }
         if let Some((endpoint, params)) = self.app.route(&normalised) {
             ctx.route = endpoint.metric_label();
+            if !self.endpoint_permitted(endpoint, &table, peer, ip) {
+                write_response(session, ApiError::Forbidden.into_response()).await?;
+                return Ok(true);
+            }
             self.serve_local(session, endpoint, &params, ip).await?;
             return Ok(true);
         }
@@ -404,6 +440,19 @@ impl ProxyHttp for Gateway {
                 return Ok(true);
             }
         }
+        let declared = session
+            .req_header()
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if let (Some(limit), Some(length)) = (route.config.max_body_size, declared) {
+            if length > limit {
+                session.set_keepalive(None);
+                write_response(session, ApiError::PayloadTooLarge.into_response()).await?;
+                return Ok(true);
+            }
+        }
         if route.config.upstreams.is_empty() {
             // A forward-auth-only route: nothing to forward to.
             write_response(session, ApiError::NotFound.into_response()).await?;
@@ -440,6 +489,27 @@ impl ProxyHttp for Gateway {
                 Ok(false)
             }
         }
+    }
+
+    /// Counts the request body against the route's `max_body_size` (for bodies without a
+    /// `Content-Length`, which `request_filter` already checked): 413 once it is passed.
+    async fn request_body_filter(
+        &self,
+        session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if session.was_upgraded() {
+            return Ok(()); // websocket frames, not a request body
+        }
+        ctx.body_bytes += body.as_ref().map_or(0, |b| b.len() as u64);
+        let limit = ctx.route().and_then(|r| r.config.max_body_size);
+        if limit.is_some_and(|l| ctx.body_bytes > l) {
+            session.set_keepalive(None);
+            return Error::e_explain(ErrorType::HTTPStatus(413), "request body too large");
+        }
+        Ok(())
     }
 
     /// The matched route's next upstream (round robin); TLS with SNI for https upstreams.
@@ -479,9 +549,14 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let tls = self.arrived_over_tls(session);
+        for name in headers::forwarding(&upstream_request.headers) {
+            upstream_request.remove_header(&name);
+        }
         if let Some(ip) = ctx.client_ip {
             // Replace, not append: only trusted proxies' entries were believed.
-            upstream_request.insert_header("x-forwarded-for", ip.to_string())?;
+            let ip = ip.to_string();
+            upstream_request.insert_header("x-real-ip", ip.clone())?;
+            upstream_request.insert_header("x-forwarded-for", ip)?;
         }
         upstream_request.insert_header("x-forwarded-proto", if tls { "https" } else { "http" })?;
         if let Some(h) = session.req_header().headers.get(http::header::HOST) {
@@ -553,6 +628,34 @@ impl ProxyHttp for Gateway {
             .metrics
             .observe(label, status, ctx.started.elapsed());
     }
+}
+
+/// Absolute-form requests (`GET http://app.test/x`) are routed by the URI's authority, as
+/// RFC 9112 §3.2.2 says a server must (ignoring `Host`): the authority becomes `Host` and
+/// the target becomes origin-form, so every rule and the upstream see one host. A request
+/// with neither an authority nor `Host` is refused.
+fn origin_form(session: &mut Session) -> std::result::Result<(), ApiError> {
+    let header = session.req_header();
+    let Some(authority) = header.uri.authority().map(|a| a.as_str().to_string()) else {
+        return if header.headers.contains_key(http::header::HOST) {
+            Ok(())
+        } else {
+            Err(ApiError::BadRequest("the request has no Host".into()))
+        };
+    };
+    let target = header
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let uri = target
+        .parse::<http::Uri>()
+        .map_err(|_| ApiError::BadRequest("invalid request target".into()))?;
+    let req = session.req_header_mut();
+    req.insert_header(http::header::HOST, authority)
+        .map_err(|_| ApiError::BadRequest("invalid authority".into()))?;
+    req.set_uri(uri);
+    Ok(())
 }
 
 /// Every `X-Forwarded-For` line of the request as one list: a proxy that adds its own

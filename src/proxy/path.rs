@@ -19,6 +19,10 @@ pub enum PathError {
     EscapesRoot,
     #[error("malformed percent-encoding")]
     BadEncoding,
+    /// `..;x` or `.;x`: Tomcat and Spring drop the `;` parameter and resolve a dot segment
+    /// that a plain comparison would take for a name.
+    #[error("a dot segment with ;parameters in the path")]
+    DotSegmentParameter,
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -82,6 +86,11 @@ pub fn normalise(path: &str) -> Result<Cow<'_, str>, PathError> {
         decoded.ends_with('/') || decoded.ends_with("/.") || decoded.ends_with("/..");
     let mut segments: Vec<&str> = Vec::new();
     for segment in decoded.split('/') {
+        if let Some((name, _)) = segment.split_once(';') {
+            if name == "." || name == ".." {
+                return Err(PathError::DotSegmentParameter);
+            }
+        }
         match segment {
             "" | "." => {}
             ".." => {
@@ -152,6 +161,24 @@ mod tests {
         assert_eq!(n("/a%zz"), Err(PathError::BadEncoding));
         assert_eq!(n("/a%2"), Err(PathError::BadEncoding));
         assert_eq!(n("a/b"), Err(PathError::NotAbsolute));
+    }
+
+    /// Path-parameter confusion (the Tomcat/Spring `..;` class, as in CVE-2020-1957):
+    /// `/public/..;/private` is `/private` to the app behind, so it is refused here.
+    #[test]
+    fn dot_segments_with_parameters_are_refused() {
+        for p in [
+            "/public/..;/private",
+            "/public/..;jsessionid=x/private",
+            "/public/.;/private",
+            "/public/%2e%2e;/private",
+            "/public/.%2e;x/private",
+        ] {
+            assert_eq!(n(p), Err(PathError::DotSegmentParameter), "{p}");
+        }
+        // Parameters on ordinary segments are names like any other.
+        assert_eq!(n("/a;v=1/b").unwrap(), "/a;v=1/b");
+        assert_eq!(n("/a/..x;/b").unwrap(), "/a/..x;/b");
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub enum Conflict {
     ClientId,
     RoleName,
     GroupName,
+    /// A new record named the id of an existing one.
+    Id,
 }
 
 /// What can go wrong in the store.

@@ -46,6 +46,15 @@ pub struct CertTable {
 }
 
 impl CertTable {
+    /// The server names the certificates answer for (`*.example.com` for wildcards).
+    pub fn names(&self) -> Vec<String> {
+        self.exact
+            .keys()
+            .cloned()
+            .chain(self.wildcard.keys().map(|parent| format!("*.{parent}")))
+            .collect()
+    }
+
     /// Index certificates; `default_index` is served when SNI is absent or unknown.
     pub fn new(certs: Vec<LoadedCert>, default_index: usize) -> Result<CertTable, TlsError> {
         let default = certs

@@ -8,12 +8,16 @@
 //!
 //! `manage-X` implies `view-X`, and `view-users` implies `query-users` (as in Keycloak).
 
+use std::collections::BTreeMap;
+
 use crate::http::error::AdminError;
 use crate::http::{App, Request, RequestInfo};
 use crate::idp::oidc::userinfo::verify_access_token;
 use crate::idp::oidc::{bearer_token, issuer};
 use crate::idp::realm::MASTER;
+use crate::idp::roles::{effective_roles, expand, EffectiveRoles, RoleGraph};
 use crate::idp::tokens::Claims;
+use crate::store::{RealmRecord, RoleRecord, StoreError};
 
 /// A permission on a realm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,41 +57,65 @@ impl Permission {
     }
 }
 
-/// An authenticated admin API caller.
+/// An authenticated admin API caller. Its permissions come from the user's role mappings
+/// as the store holds them at this request, never from the token's claims: a client's
+/// protocol mappers shape claims, and a role taken away must stop working at once.
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The realm that issued the caller's token.
     pub realm: String,
     pub realm_id: String,
-    pub claims: Claims,
+    /// The user (or service-account user) behind the token.
+    pub user_id: String,
+    /// The client the token was issued to (`azp`).
+    pub client_id: String,
+    roles: EffectiveRoles,
 }
 
 impl Caller {
-    fn realm_roles(&self) -> &[String] {
-        self.claims
-            .realm_access
-            .as_ref()
-            .map(|r| r.roles.as_slice())
-            .unwrap_or(&[])
+    /// A caller holding `roles` in `realm` (tests and in-process callers).
+    pub fn new(realm: &str, realm_id: &str, user_id: &str, roles: EffectiveRoles) -> Caller {
+        Caller {
+            realm: realm.into(),
+            realm_id: realm_id.into(),
+            user_id: user_id.into(),
+            client_id: String::new(),
+            roles,
+        }
     }
 
-    fn client_roles(&self, client_id: &str) -> &[String] {
-        self.claims
-            .resource_access
-            .as_ref()
-            .and_then(|r| r.get(client_id))
-            .map(|r| r.roles.as_slice())
-            .unwrap_or(&[])
+    fn client_roles(&self, client_id: &str) -> impl Iterator<Item = &str> {
+        self.roles
+            .clients
+            .get(client_id)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
     }
 
     /// Master-realm administrator.
     pub fn is_super_admin(&self) -> bool {
-        self.realm == MASTER && self.realm_roles().iter().any(|r| r == "admin")
+        self.realm == MASTER && self.roles.realm.contains("admin")
     }
 
     pub fn can_create_realm(&self) -> bool {
-        self.is_super_admin()
-            || (self.realm == MASTER && self.realm_roles().iter().any(|r| r == "create-realm"))
+        self.is_super_admin() || (self.realm == MASTER && self.roles.realm.contains("create-realm"))
+    }
+
+    /// The management role names the caller holds on `realm` (`realm-management` roles of
+    /// the realm itself, or the master realm's `{realm}-realm` client roles).
+    fn management_roles<'a>(&'a self, realm: &str) -> Box<dyn Iterator<Item = &'a str> + 'a> {
+        if self.realm == MASTER {
+            Box::new(
+                self.client_roles(&format!("{realm}-realm"))
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            )
+        } else if self.realm == realm {
+            Box::new(self.client_roles(REALM_MANAGEMENT))
+        } else {
+            Box::new(std::iter::empty())
+        }
     }
 
     /// Whether the caller holds `permission` on `realm`.
@@ -95,20 +123,14 @@ impl Caller {
         if self.is_super_admin() {
             return true;
         }
-        let roles = if self.realm == MASTER {
-            self.client_roles(&format!("{realm}-realm"))
-        } else if self.realm == realm {
-            let roles = self.client_roles("realm-management");
-            if roles.iter().any(|r| r == "realm-admin") {
-                return true;
-            }
-            roles
-        } else {
-            &[]
-        };
-        roles
-            .iter()
-            .any(|r| permission.granted_by().contains(&r.as_str()))
+        self.management_roles(realm)
+            .any(|r| r == "realm-admin" || permission.granted_by().contains(&r))
+    }
+
+    /// Whether the caller holds any management role on `realm` (Keycloak's "view realm
+    /// name list": enough to see that the realm exists, not its settings).
+    pub fn administers(&self, realm: &str) -> bool {
+        self.is_super_admin() || self.management_roles(realm).next().is_some()
     }
 
     /// 403 unless [`Caller::can`].
@@ -119,10 +141,108 @@ impl Caller {
             Err(AdminError::Forbidden)
         }
     }
+
+    /// Whether the caller holds the administrative role `role` itself.
+    fn holds(&self, role: &AdminRole) -> bool {
+        if self.is_super_admin() {
+            return true;
+        }
+        match role {
+            AdminRole::Management { realm, name } => {
+                self.management_roles(realm).any(|r| r == name)
+            }
+            // Master's own admin roles: only by holding exactly that role in master.
+            AdminRole::Master { id } => self.realm == MASTER && self.roles.ids.contains(id),
+        }
+    }
+
+    /// Refuse (403) to give `role_ids` to anyone when they contain, directly or through
+    /// composites, an administrative role the caller does not hold itself: a delegated
+    /// administrator can pass on no more power than it has (Keycloak's rule for mapping
+    /// admin roles). Every path that assigns roles asks this inside its write.
+    pub fn may_grant(
+        &self,
+        src: &impl RoleGraph,
+        realm: &RealmRecord,
+        role_ids: &[String],
+    ) -> Result<(), AdminError> {
+        if self.is_super_admin() || role_ids.is_empty() {
+            return Ok(());
+        }
+        let mut clients: BTreeMap<String, Option<String>> = BTreeMap::new();
+        for role in expand(src, &realm.id, role_ids.to_vec())? {
+            let Some(admin_role) = admin_role(src, realm, &role, &mut clients)? else {
+                continue;
+            };
+            if !self.holds(&admin_role) {
+                return Err(AdminError::ForbiddenBecause(format!(
+                    "You may not grant the administrative role {} which you do not hold",
+                    role.name
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
-/// Verify the bearer token: issued by one of our realms (named by its `iss`), signed with
-/// that realm's key, not expired, session live, user enabled.
+/// The client holding each realm's administrative roles.
+pub const REALM_MANAGEMENT: &str = "realm-management";
+
+/// An administrative role: what holding it lets one do through the admin API.
+enum AdminRole {
+    /// `realm-management` role `name` of `realm` (or master's `{realm}-realm` client role).
+    Management { realm: String, name: String },
+    /// A realm role of master that administers everything (`admin`, `create-realm`).
+    Master { id: String },
+}
+
+/// Whether `role` of `realm` is administrative.
+fn admin_role(
+    src: &impl RoleGraph,
+    realm: &RealmRecord,
+    role: &RoleRecord,
+    clients: &mut BTreeMap<String, Option<String>>,
+) -> Result<Option<AdminRole>, StoreError> {
+    if !role.client_role {
+        let master_power =
+            realm.name == MASTER && matches!(role.name.as_str(), "admin" | "create-realm");
+        return Ok(master_power.then(|| AdminRole::Master {
+            id: role.id.clone(),
+        }));
+    }
+    let client_id = match clients.get(&role.container_id) {
+        Some(c) => c.clone(),
+        None => {
+            let c = src
+                .client(&realm.id, &role.container_id)?
+                .map(|c| c.client_id);
+            clients.insert(role.container_id.clone(), c.clone());
+            c
+        }
+    };
+    let Some(client_id) = client_id else {
+        return Ok(None);
+    };
+    if client_id == REALM_MANAGEMENT {
+        return Ok(Some(AdminRole::Management {
+            realm: realm.name.clone(),
+            name: role.name.clone(),
+        }));
+    }
+    if realm.name == MASTER {
+        if let Some(target) = client_id.strip_suffix("-realm") {
+            return Ok(Some(AdminRole::Management {
+                realm: target.to_string(),
+                name: role.name.clone(),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// Verify the bearer token (issued by one of our realms, named by its `iss`; signed with
+/// that realm's key, not expired, session live, user enabled), then read the user's roles
+/// from the store.
 pub fn authenticate(
     app: &App,
     request: &Request,
@@ -150,45 +270,36 @@ pub fn authenticate(
         .realm_keys(&read, &realm.id, now_ms)
         .map_err(|e| AdminError::Internal(e.to_string()))?;
     let expected_issuer = issuer(app, request, info, &realm.name);
-    let (claims, _) = verify_access_token(&read, &realm, &keys, token, &expected_issuer, now_ms)
+    let (claims, user) = verify_access_token(&read, &realm, &keys, token, &expected_issuer, now_ms)
         .map_err(|reason| {
             tracing::debug!(reason, "admin API token rejected");
             AdminError::Unauthorized
         })?;
+    let roles = effective_roles(&read, &realm.id, &user.id)?;
     Ok(Caller {
         realm: realm.name,
         realm_id: realm.id,
-        claims,
+        user_id: user.id,
+        client_id: claims.azp,
+        roles,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::idp::tokens::RolesClaim;
-    use std::collections::BTreeMap;
+    use std::collections::BTreeSet;
 
     fn caller(realm: &str, realm_roles: &[&str], clients: &[(&str, &[&str])]) -> Caller {
-        let mut resource_access = BTreeMap::new();
-        for (client, roles) in clients {
-            resource_access.insert(
-                client.to_string(),
-                RolesClaim {
-                    roles: roles.iter().map(|r| r.to_string()).collect(),
-                },
-            );
+        let mut roles = EffectiveRoles {
+            realm: realm_roles.iter().map(|r| r.to_string()).collect(),
+            ..Default::default()
+        };
+        for (client, names) in clients {
+            let set: BTreeSet<String> = names.iter().map(|r| r.to_string()).collect();
+            roles.clients.insert(client.to_string(), set);
         }
-        Caller {
-            realm: realm.into(),
-            realm_id: "id".into(),
-            claims: Claims {
-                realm_access: Some(RolesClaim {
-                    roles: realm_roles.iter().map(|r| r.to_string()).collect(),
-                }),
-                resource_access: Some(resource_access),
-                ..Default::default()
-            },
-        }
+        Caller::new(realm, "id", "user", roles)
     }
 
     #[test]

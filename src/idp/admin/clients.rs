@@ -83,6 +83,11 @@ pub fn create_in(
     if !client.public_client && !client.bearer_only && client.secret.is_none() {
         client.secret = Some(new_secret());
     }
+    if w.client(&realm.id, &client.id)?.is_some() {
+        return Err(store_error(crate::store::StoreError::Conflict(
+            crate::store::Conflict::Id,
+        )));
+    }
     w.put_client(&realm.id, &client).map_err(|e| match e {
         crate::store::StoreError::Conflict(_) => {
             AdminError::Conflict(format!("Client {} already exists", client.client_id))

@@ -153,6 +153,11 @@ pub fn create_tree(
             .map(|(k, v)| (k, v.into_vec()))
             .collect(),
     };
+    if w.group(&realm.id, &group.id)?.is_some() {
+        return Err(store_error(StoreError::Conflict(
+            crate::store::Conflict::Id,
+        )));
+    }
     w.put_group(&realm.id, &group).map_err(|e| match e {
         StoreError::Conflict(_) => conflict(parent, name),
         other => store_error(other),
@@ -194,11 +199,13 @@ pub fn collection(cx: &Cx) -> Result<Response, AdminError> {
         }
         Method::POST => {
             let realm = cx.realm(Permission::ManageUsers)?;
-            let input: GroupInput = cx.json()?;
-            let group = cx
-                .app
-                .store
-                .write(|w| create_tree(w, &realm, None, &input))?;
+            let mut input: GroupInput = cx.json()?;
+            input.id = None;
+            let group = cx.app.store.write(|w| {
+                let granted = super::grants::of_group(w, &realm, &input)?;
+                cx.caller.may_grant(w, &realm, &granted)?;
+                create_tree(w, &realm, None, &input)
+            })?;
             Ok(cx.created(&group.id))
         }
         _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
@@ -293,11 +300,13 @@ pub fn children(cx: &Cx) -> Result<Response, AdminError> {
         Method::POST => {
             let realm = cx.realm(Permission::ManageUsers)?;
             let parent = load(cx, &realm)?;
-            let input: GroupInput = cx.json()?;
-            let group = cx
-                .app
-                .store
-                .write(|w| create_tree(w, &realm, Some(&parent.id), &input))?;
+            let mut input: GroupInput = cx.json()?;
+            input.id = None;
+            let group = cx.app.store.write(|w| {
+                let granted = super::grants::of_group(w, &realm, &input)?;
+                cx.caller.may_grant(w, &realm, &granted)?;
+                create_tree(w, &realm, Some(&parent.id), &input)
+            })?;
             Ok(cx.created(&group.id))
         }
         _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
@@ -403,6 +412,7 @@ pub fn mappings(cx: &Cx, client: bool, view: super::users::View) -> Result<Respo
             let refs: Vec<RoleRef> = cx.json()?;
             let grant = cx.method() == Method::POST;
             cx.app.store.write(|w| {
+                let mut found = Vec::new();
                 for r in &refs {
                     let role = match (&r.id, &r.name) {
                         (Some(id), _) => w
@@ -412,11 +422,17 @@ pub fn mappings(cx: &Cx, client: bool, view: super::users::View) -> Result<Respo
                         _ => None,
                     }
                     .ok_or_else(|| AdminError::NotFound("Could not find role".into()))?;
+                    found.push(role.id);
+                }
+                if grant {
+                    cx.caller.may_grant(w, &realm, &found)?;
+                }
+                for role_id in &found {
                     if grant {
-                        w.grant_group_role(&realm.id, &group.id, &role.id)
+                        w.grant_group_role(&realm.id, &group.id, role_id)
                             .map_err(store_error)?;
                     } else {
-                        w.revoke_group_role(&realm.id, &group.id, &role.id)?;
+                        w.revoke_group_role(&realm.id, &group.id, role_id)?;
                     }
                 }
                 Ok::<_, AdminError>(())

@@ -151,7 +151,7 @@ pub async fn test_smtp_connection(cx: &Cx<'_>) -> Result<Response, AdminError> {
         .app
         .store
         .read()?
-        .user(&cx.caller.realm_id, &cx.caller.claims.sub)?
+        .user(&cx.caller.realm_id, &cx.caller.user_id)?
         .ok_or(AdminError::Forbidden)?;
     if caller.email.as_deref().is_none_or(str::is_empty) {
         return Err(AdminError::BadRequest(

@@ -5,6 +5,7 @@
 
 mod auth;
 mod clients;
+mod grants;
 mod groups;
 mod mail;
 mod providers;
@@ -362,6 +363,9 @@ pub(crate) fn store_error(e: StoreError) -> AdminError {
         StoreError::Conflict(Conflict::RealmName) => {
             AdminError::Conflict("Conflict detected. See logs for details".into())
         }
+        StoreError::Conflict(Conflict::Id) => {
+            AdminError::Conflict("A resource with this id already exists".into())
+        }
         StoreError::Missing(what) => AdminError::NotFound(format!("Could not find {what}")),
         other => AdminError::Internal(other.to_string()),
     }
@@ -384,8 +388,15 @@ async fn dispatch(
     info: &RequestInfo,
     rest: &str,
 ) -> Result<Response, AdminError> {
-    let response = route_request(app, request, info, rest).await?;
-    record_admin_event(app, request, info, rest, &response);
+    let now_ms = app.clock.now_millis();
+    let caller = auth::authenticate(app, request, info, now_ms)?;
+    let who = (
+        caller.realm.clone(),
+        caller.client_id.clone(),
+        caller.user_id.clone(),
+    );
+    let response = route_request(app, request, info, rest, caller, now_ms).await?;
+    record_admin_event(app, request, info, rest, &response, &who);
     Ok(response)
 }
 
@@ -396,6 +407,7 @@ fn record_admin_event(
     info: &RequestInfo,
     rest: &str,
     response: &Response,
+    (auth_realm, auth_client, auth_user): &(String, String, String),
 ) {
     let operation = match *request.method() {
         Method::POST => "CREATE",
@@ -433,30 +445,16 @@ fn record_admin_event(
     } else {
         operation
     };
-    // The caller was authenticated by route_request; read who it was from the token.
-    let caller: Option<crate::idp::tokens::Claims> = crate::idp::oidc::bearer_token(request)
-        .and_then(|t| crate::crypto::jwt::decode_unverified(t).ok());
-    let (auth_realm, auth_client, auth_user) = caller
-        .map(|c| {
-            (
-                c.iss.rsplit('/').next().unwrap_or("").to_string(),
-                c.azp,
-                c.sub,
-            )
-        })
-        .unwrap_or_default();
-    // Passwords never go into events.
-    let body = std::str::from_utf8(request.body())
-        .ok()
-        .filter(|b| !b.is_empty() && !path.ends_with("reset-password"));
+    // Secrets (passwords, client secrets, bind credentials, ...) never go into events.
+    let body = crate::idp::events::redacted_body(request.body());
     crate::idp::events::record_admin(
         app,
         &realm,
         operation,
         resource_type,
         path,
-        body,
-        (&auth_realm, &auth_client, &auth_user),
+        body.as_deref(),
+        (auth_realm, auth_client, auth_user),
         info.peer.map(|p| p.ip().to_string()).as_deref(),
     );
 }
@@ -466,12 +464,12 @@ async fn route_request(
     request: &Request,
     info: &RequestInfo,
     rest: &str,
+    caller: Caller,
+    now_ms: i64,
 ) -> Result<Response, AdminError> {
     use std::sync::OnceLock;
     static ROUTER: OnceLock<AdminRouter> = OnceLock::new();
     let router = ROUTER.get_or_init(AdminRouter::new);
-    let now_ms = app.clock.now_millis();
-    let caller = auth::authenticate(app, request, info, now_ms)?;
     // Clients such as the JS admin client add a trailing slash (`POST /admin/realms/`).
     let lookup = format!("/{}", rest.trim_end_matches('/'));
     let matched = router

@@ -24,14 +24,16 @@ fn valid_realm_name(name: &str) -> bool {
 pub fn collection(cx: &Cx) -> Result<Response, AdminError> {
     match *cx.method() {
         Method::GET => {
+            // The realms the caller administers in any way; their settings only with
+            // view-realm (Keycloak's realm name list).
             let realms = cx.app.store.read()?.realms()?;
             let list: Vec<Value> = realms
                 .iter()
-                .filter(|r| {
-                    cx.caller.can(&r.name, Permission::ViewRealm) || cx.caller.realm == r.name
-                })
+                .filter(|r| cx.caller.administers(&r.name))
                 .map(|r| {
-                    if cx.flag("briefRepresentation") == Some(true) {
+                    if cx.flag("briefRepresentation") == Some(true)
+                        || !cx.caller.can(&r.name, Permission::ViewRealm)
+                    {
                         serde_json::json!({"id": r.id, "realm": r.name})
                     } else {
                         realm_repr(r)
@@ -67,7 +69,7 @@ pub fn collection(cx: &Cx) -> Result<Response, AdminError> {
                         .ok_or_else(|| AdminError::Internal("no master realm".into()))?;
                     if let Some(c) = w.client_by_client_id(&master.id, &format!("{name}-realm"))? {
                         for role in w.roles(&master.id, &c.id)? {
-                            w.grant_user_role(&master.id, &caller.claims.sub, &role.id)
+                            w.grant_user_role(&master.id, &caller.user_id, &role.id)
                                 .map_err(store_error)?;
                         }
                     }
@@ -92,16 +94,18 @@ pub fn collection(cx: &Cx) -> Result<Response, AdminError> {
 pub fn one(cx: &Cx) -> Result<Response, AdminError> {
     match *cx.method() {
         Method::GET => {
-            let realm = cx.realm(Permission::ViewRealm).or_else(|e| {
-                // Any authenticated user of a realm may read its own realm's basic info.
-                match e {
-                    AdminError::Forbidden if cx.caller.realm == cx.path.realm => {
-                        cx.realm_unchecked()
-                    }
-                    other => Err(other),
-                }
-            })?;
-            Ok(ok(&realm_repr(&realm)))
+            // With view-realm the whole representation; with any other management role
+            // only the name (as Keycloak answers); without one, 403.
+            let realm = cx.realm_unchecked()?;
+            if cx.caller.can(&realm.name, Permission::ViewRealm) {
+                Ok(ok(&realm_repr(&realm)))
+            } else if cx.caller.administers(&realm.name) {
+                Ok(ok(
+                    &serde_json::json!({"id": realm.id, "realm": realm.name}),
+                ))
+            } else {
+                Err(AdminError::Forbidden)
+            }
         }
         Method::PUT => {
             let realm = cx.realm(Permission::ManageRealm)?;
@@ -203,10 +207,13 @@ pub fn partial_import(cx: &Cx) -> Result<Response, AdminError> {
         .map_err(|e| AdminError::BadRequest(format!("Invalid representation: {e}")))?;
     input.realm = None;
     let now = cx.now_ms;
-    let counts = cx
-        .app
-        .store
-        .write(|w| super::transfer::import_contents(w, &realm, &input, now, policy))?;
+    let counts = cx.app.store.write(|w| {
+        let counts = super::transfer::import_contents(w, &realm, &input, now, policy)?;
+        // All or nothing: an import that would grant power the caller lacks is undone.
+        let granted = super::grants::of_realm(w, &realm, &input)?;
+        cx.caller.may_grant(w, &realm, &granted)?;
+        Ok::<_, AdminError>(counts)
+    })?;
     Ok(ok(&serde_json::json!({
         "overwritten": counts.overwritten, "added": counts.added, "skipped": counts.skipped, "results": [],
     })))

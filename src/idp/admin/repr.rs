@@ -372,6 +372,15 @@ fn empty_to_none(s: &Option<String>) -> Option<Option<String>> {
 
 impl UserInput {
     /// Apply the fields present to `user` (the username only when `allow_username`).
+    /// Forget what only the server decides on create (Keycloak ignores these in
+    /// `POST /users`): the id, the creation time, a service-account link. Federation links
+    /// and origins are not read at all.
+    pub fn ignore_server_owned(&mut self) {
+        self.id = None;
+        self.created_timestamp = None;
+        self.service_account_client_id = None;
+    }
+
     pub fn apply(&self, user: &mut UserRecord, allow_username: bool) -> Result<(), String> {
         if let Some(u) = &self.username {
             let u = u.trim().to_lowercase();
@@ -524,6 +533,9 @@ impl ClientInput {
                     c.$field = v.clone();
                 }
             )*};
+        }
+        for mapper in self.protocol_mappers.iter().flatten() {
+            crate::idp::mappers::check_claim(mapper)?;
         }
         set!(
             enabled,

@@ -88,6 +88,11 @@ pub fn create_in(
             .map(|(k, v)| (k, v.into_vec()))
             .collect(),
     };
+    if w.role(&realm.id, &role.id)?.is_some() {
+        return Err(store_error(StoreError::Conflict(
+            crate::store::Conflict::Id,
+        )));
+    }
     w.put_role(&realm.id, &role).map_err(|e| match e {
         StoreError::Conflict(_) => conflict(name),
         other => store_error(other),
@@ -143,7 +148,9 @@ pub fn collection(cx: &Cx, container: Container) -> Result<Response, AdminError>
         }
         Method::POST => {
             let (realm, container_id) = target(cx, container, Permission::ManageRealm)?;
-            let input: RoleInput = cx.json()?;
+            let mut input: RoleInput = cx.json()?;
+            // The server names new roles (Keycloak ignores a given id).
+            input.id = None;
             let role = cx.app.store.write(|w| {
                 create_in(
                     w,
@@ -270,6 +277,9 @@ pub fn composites(cx: &Cx) -> Result<Response, AdminError> {
                     }
                     .ok_or_else(|| AdminError::NotFound("Could not find composite role".into()))?;
                     if add {
+                        // Every holder of the role receives the composite.
+                        cx.caller
+                            .may_grant(w, &realm, std::slice::from_ref(&found.id))?;
                         if !role.composites.contains(&found.id) {
                             role.composites.push(found.id);
                         }
@@ -277,7 +287,8 @@ pub fn composites(cx: &Cx) -> Result<Response, AdminError> {
                         role.composites.retain(|c| c != &found.id);
                     }
                 }
-                w.put_role(&realm.id, &role).map_err(store_error)
+                w.put_role(&realm.id, &role).map_err(store_error)?;
+                Ok::<_, AdminError>(())
             })?;
             Ok(no_content())
         }

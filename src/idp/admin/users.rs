@@ -12,7 +12,7 @@ use crate::crypto::random_id;
 use crate::http::error::AdminError;
 use crate::http::Response;
 use crate::idp::realm;
-use crate::idp::roles::{expand, group_ids_with_ancestors};
+use crate::idp::roles::{expand, group_conferred_role_ids, group_ids_with_ancestors};
 use crate::store::{CredentialRecord, RealmRecord, RoleRecord, UserRecord, Write};
 
 use super::groups::group_path;
@@ -398,7 +398,8 @@ pub async fn collection(cx: &Cx<'_>) -> Result<Response, AdminError> {
         }
         Method::POST => {
             let realm = cx.realm(Permission::ManageUsers)?;
-            let input: UserInput = cx.json()?;
+            let mut input: UserInput = cx.json()?;
+            input.ignore_server_owned();
             // Hash off the async runtime, before the write transaction.
             let now = cx.now_ms;
             let creds = input.credentials.clone().unwrap_or_default();
@@ -410,25 +411,29 @@ pub async fn collection(cx: &Cx<'_>) -> Result<Response, AdminError> {
                 email: input.email.clone(),
                 ..Default::default()
             };
-            let hashed = tokio::task::spawn_blocking(move || {
-                for c in &creds {
-                    if let Some(v) = &c.value {
-                        policy
-                            .check(v, &subject, &[])
-                            .map_err(|v| AdminError::BadRequest(v.message))?;
-                    }
-                }
-                creds
-                    .iter()
-                    .map(|c| credential_from_input(c, now))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .await
-            .map_err(|e| AdminError::Internal(e.to_string()))??;
-            let id = cx
+            let hashed = cx
                 .app
-                .store
-                .write(|w| create_with(w, &realm, &input, now, Some(hashed)))?;
+                .hashes
+                .run(move || {
+                    for c in &creds {
+                        if let Some(v) = &c.value {
+                            policy
+                                .check(v, &subject, &[])
+                                .map_err(|v| AdminError::BadRequest(v.message))?;
+                        }
+                    }
+                    creds
+                        .iter()
+                        .map(|c| credential_from_input(c, now))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .await
+                .map_err(|_| AdminError::Busy)??;
+            let id = cx.app.store.write(|w| {
+                let granted = super::grants::of_user(w, &realm, &input)?;
+                cx.caller.may_grant(w, &realm, &granted)?;
+                create_with(w, &realm, &input, now, Some(hashed))
+            })?;
             Ok(cx.created(&id))
         }
         _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
@@ -546,23 +551,26 @@ pub async fn reset_password(cx: &Cx<'_>) -> Result<Response, AdminError> {
         crate::idp::password_policy::previous_hashes(&cx.app.store.read()?, &realm.id, &user.id)?;
     let history = policy.history();
     // Policy check (history compares hashes) and hashing, off the async runtime.
-    let credential = tokio::task::spawn_blocking(move || {
-        policy
-            .check(&value, &user, &previous)
-            .map_err(|v| AdminError::BadRequest(v.message))?;
-        credential_with_params(
-            &CredentialInput {
-                kind: Some("password".into()),
-                value: Some(value),
-                temporary: Some(temporary),
-                ..Default::default()
-            },
-            now,
-            &policy.argon2_params(),
-        )
-    })
-    .await
-    .map_err(|e| AdminError::Internal(e.to_string()))??;
+    let credential = cx
+        .app
+        .hashes
+        .run(move || {
+            policy
+                .check(&value, &user, &previous)
+                .map_err(|v| AdminError::BadRequest(v.message))?;
+            credential_with_params(
+                &CredentialInput {
+                    kind: Some("password".into()),
+                    value: Some(value),
+                    temporary: Some(temporary),
+                    ..Default::default()
+                },
+                now,
+                &policy.argon2_params(),
+            )
+        })
+        .await
+        .map_err(|_| AdminError::Busy)??;
     cx.app.store.write(|w| {
         let mut user = w
             .user(&realm.id, &cx.path.id)?
@@ -674,6 +682,10 @@ fn map_roles(cx: &Cx, realm: &RealmRecord, container: &str) -> Result<Response, 
             let roles = resolve_roles(cx, realm, container)?;
             let grant = cx.method() == Method::POST;
             cx.app.store.write(|w| {
+                if grant {
+                    let ids: Vec<String> = roles.iter().map(|r| r.id.clone()).collect();
+                    cx.caller.may_grant(w, realm, &ids)?;
+                }
                 for role in &roles {
                     if grant {
                         w.grant_user_role(&realm.id, &cx.path.id, &role.id)
@@ -796,10 +808,13 @@ pub fn group_membership(cx: &Cx) -> Result<Response, AdminError> {
     load_user(cx, &realm)?;
     match *cx.method() {
         Method::PUT => {
-            cx.app
-                .store
-                .write(|w| w.add_member(&realm.id, &cx.path.group, &cx.path.id))
-                .map_err(store_error)?;
+            // Joining a group is being granted its roles (and its ancestors').
+            cx.app.store.write(|w| {
+                let granted = group_conferred_role_ids(w, &realm.id, &cx.path.group)?;
+                cx.caller.may_grant(w, &realm, &granted)?;
+                w.add_member(&realm.id, &cx.path.group, &cx.path.id)
+                    .map_err(store_error)
+            })?;
             Ok(no_content())
         }
         Method::DELETE => {

@@ -104,6 +104,7 @@ pub async fn account(
             // The current password, with the realm's brute-force protection.
             match authenticate_password(app, &realm, &user.username, current, ip.as_deref()).await {
                 Ok(Ok(_)) => {}
+                Ok(Err(crate::idp::authn::AuthnFailure::Busy)) => return page.busy(),
                 Ok(Err(_)) => return fail("accountWrongPasswordMessage"),
                 Err(e) => return crate::http::ApiError::from(e).into_response(),
             }
@@ -122,6 +123,7 @@ pub async fn account(
                 Err(NewPasswordError::Policy(message)) => {
                     render(&page, &user, &session, &csrf, None, Some(message))
                 }
+                Err(NewPasswordError::Busy) => page.busy(),
                 Err(NewPasswordError::Failed) => {
                     page.error(StatusCode::INTERNAL_SERVER_ERROR, "unexpectedErrorMessage")
                 }

@@ -171,12 +171,15 @@ async fn authenticate(
     };
     let authenticated = match result {
         Ok(a) => a,
+        Err(AuthnFailure::Busy) => return page.busy(),
         // Same page, same message, whether or not the user exists.
         Err(failure) => {
             let (error, message) = match failure {
                 AuthnFailure::Invalid => ("invalid_user_credentials", "invalidUserMessage"),
                 AuthnFailure::Disabled => ("user_disabled", "accountDisabledMessage"),
-                AuthnFailure::Locked => ("user_temporarily_disabled", "invalidUserMessage"),
+                AuthnFailure::Locked | AuthnFailure::Busy => {
+                    ("user_temporarily_disabled", "invalidUserMessage")
+                }
             };
             let mut details = BTreeMap::new();
             details.insert("username".to_string(), username.to_string());
@@ -479,6 +482,7 @@ async fn required_action(
             // The message says which rule failed (already a sentence, not a key).
             return update_password_page(page, flow, &user.username, Some(&message));
         }
+        Err(NewPasswordError::Busy) => return page.busy(),
         Err(NewPasswordError::Failed) => {
             return page.error(StatusCode::INTERNAL_SERVER_ERROR, "unexpectedErrorMessage")
         }
@@ -506,6 +510,8 @@ fn flow_event(app: &App, realm: &RealmRecord, flow: &LoginFlowRecord, kind: &str
 pub(super) enum NewPasswordError {
     /// The realm's policy refused it; the message names the rule.
     Policy(String),
+    /// Too many hashes at once (503).
+    Busy,
     Failed,
 }
 
@@ -527,16 +533,19 @@ pub(super) async fn set_new_password(
     let history = policy.history();
     let subject = user.clone();
     let password = password.to_string();
-    let outcome = tokio::task::spawn_blocking(move || {
-        policy
-            .check(&password, &subject, &previous)
-            .map(|_| hash_password(&password, &policy.argon2_params()))
-    })
-    .await;
+    let outcome = app
+        .hashes
+        .run(move || {
+            policy
+                .check(&password, &subject, &previous)
+                .map(|_| hash_password(&password, &policy.argon2_params()))
+        })
+        .await;
     let hashed = match outcome {
         Ok(Ok(Ok(h))) => h,
         Ok(Err(violation)) => return Err(NewPasswordError::Policy(violation.message)),
-        _ => return Err(NewPasswordError::Failed),
+        Err(crate::idp::hashing::Busy) => return Err(NewPasswordError::Busy),
+        Ok(Ok(Err(_))) => return Err(NewPasswordError::Failed),
     };
     let now = app.clock.now_millis();
     let user_id = user.id.clone();

@@ -331,6 +331,16 @@ impl<'a> PageCx<'a> {
         self.render(status, "login/error.html", vars)
     }
 
+    /// 503 with `Retry-After`: too many password checks at once.
+    pub fn busy(&self) -> Response {
+        let mut r = self.error(StatusCode::SERVICE_UNAVAILABLE, "serverBusyMessage");
+        r.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static(crate::http::error::RETRY_AFTER_SECS),
+        );
+        r
+    }
+
     /// The error page with a literal (already safe, translated) message.
     pub fn error_text(&self, status: StatusCode, message: &str) -> Response {
         let mut vars = BTreeMap::new();

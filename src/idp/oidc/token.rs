@@ -280,6 +280,7 @@ impl Grant<'_> {
             Err(AuthnFailure::Disabled) => {
                 return Err(OAuthError::InvalidGrant("Account disabled".into()))
             }
+            Err(AuthnFailure::Busy) => return Err(OAuthError::Busy),
         };
         let otp_missing =
             crate::idp::otp::required_by(self.realm) && authenticated.otp_credentials.is_empty();
