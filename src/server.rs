@@ -153,8 +153,13 @@ pub fn run(mut config: Config, options: Options) -> Result<(), ServerError> {
     };
     let filter = gateway.connection_filter();
     let health = gateway.health_checker();
-    let mut proxy =
-        pingora_proxy::http_proxy_service_with_name(&server.configuration, gateway, "portcullis");
+    let routes = gateway.routes();
+    let edge = crate::proxy::edge::Edge::new(
+        pingora_proxy::http_proxy(&server.configuration, gateway),
+        crate::proxy::edge::Limits::of(&config.server),
+        routes,
+    );
+    let mut proxy = pingora_core::services::listening::Service::new("portcullis".into(), edge);
     if let Some(addr) = listeners.http {
         proxy.add_tcp(&addr.to_string());
     }

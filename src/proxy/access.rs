@@ -45,6 +45,10 @@ pub const RESERVED_PREFIX: &str = "/_portcullis/";
 const ASSERTION_LIFETIME_SECS: i64 = 300;
 /// A pending login (between the redirect to the login page and the callback).
 const PENDING_LIFETIME: Duration = Duration::from_secs(600);
+/// At most this many logins in progress from one client address (within
+/// [`PENDING_LIFETIME`]): anonymous traffic from a few addresses cannot flush the pending
+/// logins of everybody else out of the cache.
+const MAX_PENDING_PER_ADDRESS: u32 = 200;
 /// At most this many app cookies are bound to one provider session.
 const MAX_COOKIES_PER_SESSION: usize = 32;
 /// Memory for cached session and bearer checks.
@@ -264,6 +268,8 @@ pub struct Access {
     ttl_ms: i64,
     identities: moka::sync::Cache<String, Arc<Cached>>,
     pending: moka::sync::Cache<String, Arc<PendingLogin>>,
+    /// Logins started per client address in the current window.
+    pending_per_address: moka::sync::Cache<IpAddr, Arc<std::sync::atomic::AtomicU32>>,
 }
 
 impl Access {
@@ -283,6 +289,10 @@ impl Access {
                 .support_invalidation_closures()
                 .build(),
             pending: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(PENDING_LIFETIME)
+                .build(),
+            pending_per_address: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(PENDING_LIFETIME)
                 .build(),
@@ -410,7 +420,8 @@ impl Access {
         drop(read);
         if now - session.last_access > TOUCH_EVERY_MS {
             // Proxied traffic is activity: keep the provider session from idling out.
-            let _ = self.app.store.write(|w| {
+            // Volatile: no fsync on the proxy's workers; a crash loses at most this touch.
+            let _ = self.app.store.write_volatile(|w| {
                 if let Some(mut s) = w.session(&realm.id, sid)? {
                     s.last_access = now;
                     w.put_session(&realm.id, &s)?;
@@ -594,6 +605,23 @@ impl Access {
         req: &Incoming,
         return_to: String,
     ) -> Response {
+        if let Some(ip) = req.client_ip {
+            let started = self
+                .pending_per_address
+                .get_with(ip, || Arc::new(std::sync::atomic::AtomicU32::new(0)))
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if started >= MAX_PENDING_PER_ADDRESS {
+                let mut r = page(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many sign-ins",
+                    "Too many sign-ins were started from your address. Please try again in a few minutes.",
+                    !req.is_api_client(),
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+                return r;
+            }
+        }
         let state = random_token(24);
         let verifier = random_token(32);
         let challenge = B64.encode(Sha256::digest(verifier.as_bytes()));
@@ -737,9 +765,11 @@ impl Access {
         let sid = tokens.session_state.ok_or("no session")?;
         let secret = random_token(32);
         let hash = cookie_hash(&secret, req.tls, req.host);
+        // Volatile, like the touch: a crash costs this browser a new sign-in, not an fsync
+        // on the proxy's workers per login.
         self.app
             .store
-            .write(|w| {
+            .write_volatile(|w| {
                 let Some(mut session) = w.session(&realm.id, &sid)? else {
                     return Ok(Err("session ended"));
                 };

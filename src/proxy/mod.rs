@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod cidr;
+pub mod edge;
 pub mod forward_auth;
 pub mod headers;
 pub mod health;
@@ -66,6 +67,11 @@ impl Gateway {
             routes,
             access,
         }
+    }
+
+    /// The route table as reloads swap it (trusted proxies for the connection limits).
+    pub fn routes(&self) -> Arc<ArcSwap<routes::RouteTable>> {
+        self.routes.clone()
     }
 
     /// The connection filter of the global IP rules (follows reloads).

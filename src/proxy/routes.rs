@@ -268,6 +268,7 @@ mod tests {
             }],
             upstream_tls: Default::default(),
             health_check: None,
+            max_body_size: None,
             auth: RouteAuth::None,
             access: None,
             methods: vec![],

@@ -279,7 +279,10 @@ pub(super) fn continue_flow(
             "Account is not fully set up. Please contact your administrator.",
         );
     };
-    if let Err(e) = app.store.write(|w| w.put_login_flow(&realm.id, flow)) {
+    if let Err(e) = app
+        .store
+        .write_volatile(|w| w.put_login_flow(&realm.id, flow))
+    {
         return crate::http::ApiError::from(e).into_response();
     }
     match response_page {
@@ -298,7 +301,10 @@ pub(super) fn start_otp_step(
 ) -> Response {
     flow.params.insert(STAGE.into(), "otp".into());
     flow.csrf_token = new_secret();
-    if let Err(e) = app.store.write(|w| w.put_login_flow(&realm.id, flow)) {
+    if let Err(e) = app
+        .store
+        .write_volatile(|w| w.put_login_flow(&realm.id, flow))
+    {
         return crate::http::ApiError::from(e).into_response();
     }
     otp_page(page, flow, None)

@@ -248,16 +248,19 @@ pub async fn authorize(
     // PKCE: S256, or plain only where the client allows it; required for public clients.
     let method = params.get("code_challenge_method").map(String::as_str);
     let challenge = params.get("code_challenge").filter(|c| !c.is_empty());
-    let allowed_plain = client
+    // A client configured with a method requires PKCE whatever its type (a confidential
+    // client too: its code must not be redeemable without the verifier).
+    let configured = client
         .attributes
         .get("pkce.code.challenge.method")
         .map(String::as_str)
-        == Some("plain");
+        .filter(|m| !m.is_empty());
+    let allowed_plain = configured == Some("plain");
     match (challenge, method) {
         (None, Some(_)) => {
             return ret.error("invalid_request", "Missing parameter: code_challenge")
         }
-        (None, None) if client.public_client => {
+        (None, None) if client.public_client || configured.is_some() => {
             return ret.error(
                 "invalid_request",
                 "Missing parameter: code_challenge_method",
@@ -330,7 +333,10 @@ pub async fn authorize(
         created_at: now,
         expires_at: now + FLOW_LIFETIME_MS,
     };
-    if let Err(e) = app.store.write(|w| w.put_login_flow(&realm.id, &flow)) {
+    if let Err(e) = app
+        .store
+        .write_volatile(|w| w.put_login_flow(&realm.id, &flow))
+    {
         return crate::http::ApiError::from(e).into_response();
     }
     let mut response = super::actions::login_page(&page, &flow, None, None);

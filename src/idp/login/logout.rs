@@ -165,7 +165,10 @@ pub async fn logout(
         expires_at: now + FLOW_LIFETIME_MS,
         ..Default::default()
     };
-    if let Err(e) = app.store.write(|w| w.put_login_flow(&realm.id, &flow)) {
+    if let Err(e) = app
+        .store
+        .write_volatile(|w| w.put_login_flow(&realm.id, &flow))
+    {
         return crate::http::ApiError::from(e).into_response();
     }
     let mut vars = BTreeMap::new();

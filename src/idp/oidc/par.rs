@@ -85,18 +85,19 @@ pub fn take(
     let token = request_uri.strip_prefix(REQUEST_URI_PREFIX)?;
     let id = format!("{FLOW_PREFIX}{token}");
     let now = app.clock.now_millis();
-    let flow = app
-        .store
+    // Consumed only by the client it was pushed for: another client_id naming it (a
+    // guessed or leaked request_uri) must not use it up for the rightful one.
+    app.store
         .write(|w| {
-            let flow = w.login_flow(realm_id, &id)?;
+            let Some(flow) = w.login_flow(realm_id, &id)? else {
+                return Ok(None);
+            };
+            let owner = flow.params.get("client_id").map(String::as_str);
+            if client_id.is_some_and(|c| owner != Some(c)) {
+                return Ok(None);
+            }
             w.delete_login_flow(realm_id, &id)?;
-            Ok::<_, crate::store::StoreError>(flow)
+            Ok::<_, crate::store::StoreError>((flow.expires_at > now).then_some(flow.params))
         })
-        .ok()??;
-    if flow.expires_at <= now
-        || client_id.is_some_and(|c| flow.params.get("client_id").map(String::as_str) != Some(c))
-    {
-        return None;
-    }
-    Some(flow.params)
+        .ok()?
 }

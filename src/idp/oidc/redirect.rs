@@ -27,6 +27,29 @@ fn acceptable(requested: &str) -> Option<Url> {
     Some(url)
 }
 
+/// Whether the path of a requested URI could climb out from under a wildcard once a
+/// server behind decodes it: encoded dots, slashes or backslashes (`..%2f`, `%2e%2e`),
+/// double encoding (`%252e`), and dot segments, plain or with `;parameters` (`..;`).
+fn escapes_by_encoding(requested_raw: &str) -> bool {
+    let after_scheme = requested_raw
+        .split_once("://")
+        .map_or(requested_raw, |(_, r)| r);
+    let path = after_scheme
+        .find('/')
+        .map_or("", |i| &after_scheme[i..])
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("");
+    let lower = path.to_ascii_lowercase();
+    ["%2e", "%2f", "%5c", "%25"]
+        .iter()
+        .any(|e| lower.contains(e))
+        || path.split('/').any(|segment| {
+            let name = segment.split(';').next().unwrap_or("");
+            name == "." || name == ".."
+        })
+}
+
 /// Resolve a registered URI that is relative (`/cb`) against the client's root URL.
 fn absolute_pattern(client: &ClientRecord, pattern: &str) -> Option<String> {
     if pattern.starts_with('/') {
@@ -44,7 +67,7 @@ fn matches(pattern: &str, requested_raw: &str, requested: &Url) -> bool {
     match pattern.strip_suffix('*') {
         None => pattern == requested_raw,
         Some(prefix) => {
-            if !requested_raw.starts_with(prefix) {
+            if !requested_raw.starts_with(prefix) || escapes_by_encoding(requested_raw) {
                 return false;
             }
             // Compare origins and paths on parsed URLs as well.
@@ -169,6 +192,33 @@ mod tests {
             "http://app.example.com/",
         ] {
             assert!(verify_redirect_uri(&c, Some(evil)).is_none(), "{evil}");
+        }
+    }
+
+    /// Open redirect through path tricks under a wildcard (the Keycloak CVE-2023-6927 /
+    /// CVE-2024-1132 class): whatever a server behind would resolve out from under the
+    /// pattern is refused.
+    #[test]
+    fn wildcard_paths_cannot_escape_by_encoding() {
+        let c = client(&["https://x.example/app/*"]);
+        for evil in [
+            "https://x.example/app/..;/evil",
+            "https://x.example/app/.;/evil",
+            "https://x.example/app/%252e%252e/evil",
+            "https://x.example/app/..%2fevil",
+            "https://x.example/app/..%2Fevil",
+            "https://x.example/app/..%5cevil",
+            "https://x.example/app/%2e%2e/evil",
+            "https://x.example/app/../evil",
+        ] {
+            assert!(verify_redirect_uri(&c, Some(evil)).is_none(), "{evil}");
+        }
+        for fine in [
+            "https://x.example/app/cb",
+            "https://x.example/app/a;b/c?next=%2Fhome",
+            "https://x.example/app/..x",
+        ] {
+            assert!(verify_redirect_uri(&c, Some(fine)).is_some(), "{fine}");
         }
     }
 
