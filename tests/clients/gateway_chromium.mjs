@@ -74,6 +74,10 @@ await run(45000, async (setBrowser) => {
 
   await step('sign_out', async () => {
     await page.goto(`${appUrl.origin}/_portcullis/sign_out`)
+    // Over plain HTTP to a non-local host the browser sends no Sec-Fetch-Site, so the
+    // gateway asks before it signs out (logout CSRF): confirm as a user would.
+    const confirm = page.getByRole('button', { name: 'Sign out' })
+    if (await confirm.count()) await confirm.click()
     assert((await page.locator('body').innerText()).includes('signed out'), 'no sign-out page')
     await page.goto(appUrl.href)
     assert(new URL(page.url()).pathname.includes('/protocol/openid-connect/auth'), `still signed in at ${page.url()}`)

@@ -54,6 +54,15 @@ impl Api {
         }
     }
 
+    /// Another client of the same server, without a token.
+    pub fn new_like(other: &Api) -> Api {
+        Api {
+            base: other.base.clone(),
+            client: other.client.clone(),
+            token: None,
+        }
+    }
+
     /// Logged in as the bootstrap administrator (password grant on master's admin-cli).
     pub fn admin(server: &TestServer) -> Api {
         let mut api = Api::new(server);
@@ -89,6 +98,16 @@ impl Api {
     pub fn delete(&self, path: &str) -> Reply {
         Reply::from(
             self.auth(self.client.delete(self.url(path)))
+                .send()
+                .unwrap(),
+        )
+    }
+
+    /// DELETE with a JSON body (role mappings).
+    pub fn delete_json(&self, path: &str, body: &Value) -> Reply {
+        Reply::from(
+            self.auth(self.client.delete(self.url(path)))
+                .json(body)
                 .send()
                 .unwrap(),
         )

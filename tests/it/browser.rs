@@ -162,6 +162,22 @@ impl Browser {
         (r.status().as_u16(), loc, r.text().unwrap())
     }
 
+    /// GET as a link on one of this origin's own pages would (`Sec-Fetch-Site:
+    /// same-origin`): what a sign-out link needs to act without asking.
+    pub fn get_same_origin(&self, path: &str) -> (u16, Option<String>, String) {
+        let r = self
+            .client
+            .get(self.url(path))
+            .header("sec-fetch-site", "same-origin")
+            .send()
+            .unwrap();
+        let loc = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string());
+        (r.status().as_u16(), loc, r.text().unwrap())
+    }
+
     pub fn submit(&self, form: &Form) -> (u16, Option<String>, String) {
         let r = self
             .client

@@ -330,7 +330,7 @@ fn ending_the_provider_session_ends_the_app_session_within_seconds() {
     login_through_gateway(&b, "/private");
     let stolen_again = session_cookie(&b);
     assert_ne!(stolen, stolen_again, "a new cookie at every login");
-    let (status, _, body) = b.get("/_portcullis/sign_out");
+    let (status, _, body) = b.get_same_origin("/_portcullis/sign_out");
     assert_eq!(status, 200);
     assert!(body.contains("signed out"), "{body}");
     let replay = Browser::for_host(&server, "app.test");
@@ -447,7 +447,7 @@ identity_headers = { user = "X-Remote-User" }
     assert_eq!(echo["headers"]["x-forwarded-groups"], "/staff/eng");
 
     // The route's own sign-out path.
-    let (status, _, _) = b.get("/logout");
+    let (status, _, _) = b.get_same_origin("/logout");
     assert_eq!(status, 200);
     assert_eq!(b.get("/").0, 302);
 
@@ -457,6 +457,7 @@ identity_headers = { user = "X-Remote-User" }
     let r = b
         .client
         .get(b.url("/_portcullis/sign_out?rd=/bye?a=1&b=2"))
+        .header("sec-fetch-site", "same-origin")
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 302);
@@ -466,7 +467,7 @@ identity_headers = { user = "X-Remote-User" }
     });
     assert!(cleared, "{:?}", r.headers());
     login_through_gateway(&b, "/");
-    let (status, location, _) = b.get("/_portcullis/sign_out?rd=//evil.example/x");
+    let (status, location, _) = b.get_same_origin("/_portcullis/sign_out?rd=//evil.example/x");
     assert_eq!((status, location.as_deref()), (302, Some("/")));
 }
 

@@ -56,10 +56,19 @@ pub fn temp_dir() -> PathBuf {
 }
 
 /// Write the config the harness uses: loopback listeners, paths inside `dir`.
+/// An `extra` that starts with `[server]` adds its keys (up to the next table) to the
+/// harness's own `[server]` table.
 pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
     let path = dir.join("portcullis.toml");
+    let (server_keys, extra) = match extra.strip_prefix("[server]\n") {
+        Some(rest) => match rest.find("\n[") {
+            Some(i) => (&rest[..=i], &rest[i + 1..]),
+            None => (rest, ""),
+        },
+        None => ("", extra),
+    };
     let text = format!(
-        "[server]\nhttp = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nthreads = 2\nshutdown_grace = \"0s\"\nshutdown_timeout = \"1s\"\n\
+        "[server]\nhttp = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nthreads = 2\nshutdown_grace = \"0s\"\nshutdown_timeout = \"1s\"\n{server_keys}\
          [store]\ndata_dir = \"{}\"\n[tls]\ncerts_dir = \"{}\"\n[log]\nlevel = \"info\"\n{extra}",
         dir.join("data").display(),
         dir.join("certs").display(),
@@ -206,6 +215,11 @@ impl TestServer {
     /// `https://localhost:PORT/...`; use [`TestServer::client`], which resolves localhost.
     pub fn https_url(&self, path: &str) -> String {
         format!("https://localhost:{}{path}", self.https.port())
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
     }
 
     /// Everything the server has logged so far.

@@ -15,4 +15,5 @@ mod grants;
 mod mail;
 mod oidc;
 mod proxy;
+mod security;
 mod transfer;
