@@ -599,15 +599,15 @@ fn main() {
         upstream,
     );
 
-    // Portcullis: an open route, a session route with a policy, a forward-auth route.
+    // Portcullis: an open route and a session route with a policy, which nginx's
+    // auth_request also asks through forward-auth (the app cookie is bound to its host).
     let pc_dir = dir.path().join("portcullis");
     std::fs::create_dir_all(&pc_dir).unwrap();
     let routes = format!(
         "[proxy]\ntrusted_proxies = [\"127.0.0.1/32\"]\n\
          [[route]]\nhost = \"open.test\"\nupstream = \"http://{upstream}\"\n\
          [[route]]\nhost = \"auth.test\"\nupstream = \"http://{upstream}\"\nauth = \"session\"\n\
-         realm = \"bench\"\nclient = \"gateway\"\nrealm_roles = [\"user\"]\n\
-         [[route]]\nhost = \"fa.test\"\nauth = \"session\"\nrealm = \"bench\"\nclient = \"gateway\"\nrealm_roles = [\"user\"]\n"
+         realm = \"bench\"\nclient = \"gateway\"\nrealm_roles = [\"user\"]\n"
     );
     let (pc, http, https, first_start) = portcullis_timed(&pc_dir, workers, &routes);
     std::thread::sleep(Duration::from_millis(500));
@@ -634,7 +634,7 @@ fn main() {
              server {{ listen {nginx_fa} backlog=4096;\n\
              location = /_auth {{ internal; proxy_pass http://pc/_portcullis/forward-auth; proxy_http_version 1.1;\n\
              proxy_set_header Connection \"\"; proxy_pass_request_body off; proxy_set_header Content-Length \"\";\n\
-             proxy_set_header X-Original-URL http://fa.test$request_uri; }}\n\
+             proxy_set_header X-Original-URL http://auth.test$request_uri; }}\n\
              location / {{ auth_request /_auth; auth_request_set $user $upstream_http_x_forwarded_user;\n\
              proxy_set_header X-Forwarded-User $user; proxy_pass http://app; proxy_http_version 1.1;\n\
              proxy_set_header Connection \"\"; }} }}\n"

@@ -161,7 +161,11 @@ fn main() {
     let import = started.elapsed();
     let after = std::fs::metadata(store.path()).unwrap().len();
 
-    let config = Config::parse("", std::path::Path::new("bench.toml")).unwrap();
+    let config = Config::parse(
+        "[server]\nhostnames = [\"bench.test\"]\n",
+        std::path::Path::new("bench.toml"),
+    )
+    .unwrap();
     let app = App::new(
         Arc::new(config),
         store.clone(),

@@ -87,7 +87,11 @@ fn setup(dir: &std::path::Path, algorithm: Algorithm) -> App {
             Ok::<_, realm::RealmError>(())
         })
         .unwrap();
-    let config = Config::parse("", std::path::Path::new("bench.toml")).unwrap();
+    let config = Config::parse(
+        "[server]\nhostnames = [\"bench.test\"]\n",
+        std::path::Path::new("bench.toml"),
+    )
+    .unwrap();
     App::new(
         Arc::new(config),
         store,

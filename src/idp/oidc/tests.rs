@@ -28,7 +28,11 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let clock = ManualClock::at(START);
-    let config = Config::parse("", std::path::Path::new("t.toml")).unwrap();
+    let config = Config::parse(
+        "[server]\nhostnames = [\"idp.test\"]\n",
+        std::path::Path::new("t.toml"),
+    )
+    .unwrap();
     let app = App::new(
         Arc::new(config),
         store.clone(),
