@@ -15,13 +15,13 @@ use portcullis::clock::SystemClock;
 use portcullis::config::Config;
 use portcullis::crypto::jwt::{generate_pkcs8, Algorithm, SigningKey};
 use portcullis::crypto::password::{hash_password, verify_password, Argon2Params};
+use portcullis::http::path::normalise;
 use portcullis::http::App;
 use portcullis::idp::login::theme::Themes;
 use portcullis::idp::realm;
 use portcullis::metrics::Metrics;
 use portcullis::proxy::access::{cookie_hash, Access, Incoming, Outcome};
 use portcullis::proxy::cidr::CidrSet;
-use portcullis::proxy::path::normalise;
 use portcullis::proxy::routes::RouteTable;
 use portcullis::store::{ClientRecord, RealmRecord, SessionRecord, Store, UserRecord};
 

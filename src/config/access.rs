@@ -166,7 +166,7 @@ impl Validator<'_> {
         let client = required(&r.client, "client")?;
         let mut public_paths = Vec::new();
         for (i, p) in std::mem::take(&mut r.public_paths).into_iter().enumerate() {
-            match crate::proxy::path::normalise(p.get_ref()) {
+            match crate::http::path::normalise(p.get_ref()) {
                 Ok(n) if n.starts_with('/') => public_paths.push(n.into_owned()),
                 Ok(_) => {
                     return self.invalid(
@@ -220,7 +220,7 @@ impl Validator<'_> {
             .collect();
         let signout_path = match &r.signout_path {
             None => None,
-            Some(p) => match crate::proxy::path::normalise(p.get_ref()) {
+            Some(p) => match crate::http::path::normalise(p.get_ref()) {
                 Ok(n) if n.starts_with('/') => Some(n.into_owned()),
                 _ => {
                     return self.invalid(

@@ -891,7 +891,7 @@ impl Validator<'_> {
                 None => "/".to_string(),
                 Some(p) => {
                     let text = p.get_ref().clone();
-                    match crate::proxy::path::normalise(&text) {
+                    match crate::http::path::normalise(&text) {
                         Ok(n) => n.into_owned(),
                         Err(e) => {
                             return self.invalid(

@@ -6,6 +6,7 @@
 pub mod error;
 pub mod hosts;
 mod ops;
+pub mod path;
 pub mod router;
 
 use std::net::SocketAddr;

@@ -10,7 +10,6 @@ pub mod edge;
 pub mod forward_auth;
 pub mod headers;
 pub mod health;
-pub mod path;
 pub mod routes;
 
 use std::net::IpAddr;
@@ -24,7 +23,7 @@ use pingora::prelude::*;
 use pingora_http::ResponseHeader;
 use pingora_proxy::{ProxyHttp, Session};
 
-use crate::http::{ApiError, App, Endpoint, Params, RequestInfo, Response};
+use crate::http::{path, ApiError, App, Endpoint, Params, RequestInfo, Response};
 
 /// Per-request state carried between hooks.
 pub struct RequestCtx {
