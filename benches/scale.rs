@@ -12,9 +12,10 @@ use bytes::Bytes;
 
 use portcullis::clock::SystemClock;
 use portcullis::config::Config;
-use portcullis::http::{App, RequestInfo};
+use portcullis::http::RequestInfo;
 use portcullis::idp::login::theme::Themes;
 use portcullis::idp::realm;
+use portcullis::idp::App;
 use portcullis::metrics::Metrics;
 use portcullis::store::{CredentialRecord, RealmRecord, Store, UserRecord};
 

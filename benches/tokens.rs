@@ -18,8 +18,9 @@ use bytes::Bytes;
 use portcullis::clock::SystemClock;
 use portcullis::config::Config;
 use portcullis::crypto::jwt::Algorithm;
-use portcullis::http::{App, RequestInfo};
+use portcullis::http::RequestInfo;
 use portcullis::idp::login::theme::Themes;
+use portcullis::idp::App;
 use portcullis::metrics::Metrics;
 use portcullis::store::{ClientRecord, CredentialRecord, RealmRecord, Store, UserRecord};
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::clock::Clock;
-use crate::http::error::AdminError;
+use crate::idp::admin::error::AdminError;
 use crate::idp::admin::repr::RealmInput;
 use crate::idp::admin::transfer::{import_contents, import_realm, IfExists};
 use crate::store::{Store, StoreError};

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::clock::Clock;
-use crate::http::error::AdminError;
+use crate::idp::admin::error::AdminError;
 use crate::idp::admin::repr::UserInput;
 use crate::idp::admin::transfer::{
     export_realm, export_users, import_realm, import_users, IfExists,

@@ -116,6 +116,18 @@ pub fn normalise(path: &str) -> Result<Cow<'_, str>, PathError> {
     }
 }
 
+/// Percent-decode a path segment; `None` when the result is not UTF-8.
+pub fn percent_decode(value: &str) -> Option<Cow<'_, str>> {
+    if !value.contains('%') {
+        return Some(Cow::Borrowed(value));
+    }
+    let bytes: Vec<u8> =
+        form_urlencoded::parse(format!("x={}", value.replace('+', "%2B")).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned().into_bytes())?;
+    String::from_utf8(bytes).ok().map(Cow::Owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

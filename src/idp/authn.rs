@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 use crate::crypto::password::{
     hash_password, needs_rehash, verify_password, Argon2Params, HashedPassword,
 };
-use crate::http::App;
 use crate::idp::brute_force;
+use crate::idp::App;
 use crate::store::{CredentialRecord, RealmRecord, StoreError, UserRecord, Write};
 
 /// Why a password login failed. Callers show one message for `Invalid` whatever the cause.

@@ -15,7 +15,7 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use minijinja::Value as Ctx;
 
-use crate::http::App;
+use crate::idp::App;
 use crate::store::{RealmRecord, UserRecord};
 
 /// Attempts per queued mail, and the wait before each retry.

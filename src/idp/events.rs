@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::crypto::random_id;
-use crate::http::App;
+use crate::idp::App;
 use crate::store::{EventRecord, RealmRecord};
 
 /// The kind under which admin events are stored (login events use Keycloak's type names).

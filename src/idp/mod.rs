@@ -3,18 +3,23 @@
 //! never see pingora.
 
 pub mod admin;
+pub mod app;
 pub mod authn;
 pub mod brute_force;
 pub mod email;
+pub mod endpoints;
 pub mod events;
 pub mod hashing;
 pub mod keys;
 pub mod login;
 pub mod mappers;
 pub mod oidc;
+pub mod ops;
 pub mod otp;
 pub mod password_policy;
 pub mod realm;
 pub mod roles;
 pub mod sessions;
 pub mod tokens;
+
+pub use app::App;

@@ -26,10 +26,11 @@ use sha2::{Digest, Sha256};
 use crate::config::{Policy, RouteAccess, RouteConfig};
 use crate::crypto::jwt::Algorithm;
 use crate::crypto::{constant_time_eq, random_token};
-use crate::http::{App, Response};
+use crate::http::Response;
 use crate::idp::login::{html_response, sha256_hex};
 use crate::idp::oidc::encode_segment;
 use crate::idp::tokens::{self, IssueContext, Scopes};
+use crate::idp::App;
 use crate::store::{ClientRecord, RealmRecord, SessionRecord, UserRecord};
 
 /// Paths the gateway answers itself on every routed host.
@@ -132,7 +133,7 @@ impl Incoming<'_> {
         let raw = q
             .strip_prefix("rd=")
             .or_else(|| q.split_once("&rd=").map(|(_, r)| r))?;
-        Some(crate::http::router::percent_decode(raw)?.into_owned())
+        Some(crate::http::path::percent_decode(raw)?.into_owned())
     }
 
     /// Whether the browser says this request comes from a page of this origin (or from
@@ -954,7 +955,7 @@ pub fn safe_return_path(candidate: &str) -> String {
         return "/".into();
     }
     // Re-check after one decoding: `/%2F%2Fevil` must not become `//evil` anywhere.
-    match crate::http::router::percent_decode(candidate) {
+    match crate::http::path::percent_decode(candidate) {
         Some(decoded) if decoded.starts_with("//") || decoded.starts_with("/\\") => "/".into(),
         None => "/".into(),
         Some(_) => candidate.to_string(),

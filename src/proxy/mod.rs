@@ -23,7 +23,11 @@ use pingora::prelude::*;
 use pingora_http::ResponseHeader;
 use pingora_proxy::{ProxyHttp, Session};
 
-use crate::http::{path, ApiError, App, Endpoint, Params, RequestInfo, Response};
+use crate::http::IntoResponse;
+use crate::http::{path, ApiError, RequestInfo, Response};
+use crate::idp::endpoints::Endpoint;
+use crate::idp::endpoints::Params;
+use crate::idp::App;
 
 /// Per-request state carried between hooks.
 pub struct RequestCtx {

@@ -10,13 +10,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::http::error::AdminError;
-use crate::http::{App, Request, RequestInfo};
+use crate::http::{Request, RequestInfo};
+use crate::idp::admin::error::AdminError;
 use crate::idp::oidc::userinfo::verify_access_token;
 use crate::idp::oidc::{bearer_token, issuer};
 use crate::idp::realm::MASTER;
 use crate::idp::roles::{effective_roles, expand, EffectiveRoles, RoleGraph};
 use crate::idp::tokens::Claims;
+use crate::idp::App;
 use crate::store::{RealmRecord, RoleRecord, StoreError};
 
 /// A permission on a realm.
@@ -257,7 +258,7 @@ pub fn authenticate(
         .rsplit_once("/realms/")
         .map(|(_, name)| name.to_string())
         .ok_or(AdminError::Unauthorized)?;
-    let realm_name = crate::http::router::percent_decode(&realm_name)
+    let realm_name = crate::http::path::percent_decode(&realm_name)
         .map(|c| c.into_owned())
         .ok_or(AdminError::Unauthorized)?;
     let read = app.store.read()?;

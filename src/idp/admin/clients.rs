@@ -4,13 +4,13 @@ use http::Method;
 use serde_json::{json, Value};
 
 use crate::crypto::{random_id, random_token};
-use crate::http::error::AdminError;
 use crate::http::Response;
+use crate::idp::admin::error::AdminError;
 use crate::idp::realm;
 use crate::store::{ClientRecord, RealmRecord, UserRecord, Write};
 
 use super::repr::{client_repr, user_repr, ClientInput};
-use super::{method_not_allowed, no_content, ok, store_error, Cx, Permission};
+use super::{method_not_allowed, no_content, ok, Cx, Permission};
 
 /// A new client secret (Keycloak uses 32 random characters).
 fn new_secret() -> String {
@@ -39,7 +39,7 @@ fn ensure_service_account(
         service_account_client_id: Some(client.id.clone()),
         ..Default::default()
     };
-    realm::create_user(w, realm, &user).map_err(store_error)
+    realm::create_user(w, realm, &user).map_err(AdminError::from)
 }
 
 /// Create a client from its representation inside the caller's transaction.
@@ -84,7 +84,7 @@ pub fn create_in(
         client.secret = Some(new_secret());
     }
     if w.client(&realm.id, &client.id)?.is_some() {
-        return Err(store_error(crate::store::StoreError::Conflict(
+        return Err(AdminError::from(crate::store::StoreError::Conflict(
             crate::store::Conflict::Id,
         )));
     }
@@ -92,7 +92,7 @@ pub fn create_in(
         crate::store::StoreError::Conflict(_) => {
             AdminError::Conflict(format!("Client {} already exists", client.client_id))
         }
-        other => store_error(other),
+        other => AdminError::from(other),
     })?;
     ensure_service_account(w, realm, &client, now)?;
     Ok(client)
@@ -176,7 +176,7 @@ pub fn one(cx: &Cx) -> Result<Response, AdminError> {
                     crate::store::StoreError::Conflict(_) => {
                         AdminError::Conflict(format!("Client {} already exists", client.client_id))
                     }
-                    other => store_error(other),
+                    other => AdminError::from(other),
                 })?;
                 ensure_service_account(w, &realm, &client, now)
             })?;
@@ -188,7 +188,7 @@ pub fn one(cx: &Cx) -> Result<Response, AdminError> {
                 .app
                 .store
                 .write(|w| w.delete_client(&realm.id, &cx.path.id))
-                .map_err(store_error)?;
+                .map_err(AdminError::from)?;
             if existed {
                 Ok(no_content())
             } else {
@@ -223,7 +223,7 @@ pub fn secret(cx: &Cx) -> Result<Response, AdminError> {
                     ));
                 }
                 client.secret = Some(new_secret());
-                w.put_client(&realm.id, &client).map_err(store_error)?;
+                w.put_client(&realm.id, &client).map_err(AdminError::from)?;
                 Ok(client)
             })?;
             Ok(ok(&body(&client)))
@@ -296,7 +296,7 @@ fn save_mappers(
             .client(&realm.id, &cx.path.id)?
             .ok_or_else(|| AdminError::NotFound("Could not find client".into()))?;
         let result = change(&mut client)?;
-        w.put_client(&realm.id, &client).map_err(store_error)?;
+        w.put_client(&realm.id, &client).map_err(AdminError::from)?;
         Ok(result)
     })
 }

@@ -3,7 +3,7 @@
 //! not hold. Every path that assigns roles (role mappings of users and groups, composites,
 //! group membership, users and groups created with roles, partial import) asks here.
 
-use crate::http::error::AdminError;
+use crate::idp::admin::error::AdminError;
 use crate::idp::roles::group_conferred_role_ids;
 use crate::store::{RealmRecord, Write};
 

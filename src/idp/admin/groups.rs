@@ -5,12 +5,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::crypto::random_id;
-use crate::http::error::AdminError;
 use crate::http::Response;
+use crate::idp::admin::error::AdminError;
 use crate::store::{GroupRecord, Read, RealmRecord, StoreError, Write};
 
 use super::repr::{group_repr, role_repr, user_repr, GroupInput};
-use super::{method_not_allowed, no_content, ok, store_error, Cx, Permission};
+use super::{method_not_allowed, no_content, ok, Cx, Permission};
 
 /// Group reads shared by read snapshots and write transactions.
 pub trait GroupSource {
@@ -154,13 +154,13 @@ pub fn create_tree(
             .collect(),
     };
     if w.group(&realm.id, &group.id)?.is_some() {
-        return Err(store_error(StoreError::Conflict(
+        return Err(AdminError::from(StoreError::Conflict(
             crate::store::Conflict::Id,
         )));
     }
     w.put_group(&realm.id, &group).map_err(|e| match e {
         StoreError::Conflict(_) => conflict(parent, name),
-        other => store_error(other),
+        other => AdminError::from(other),
     })?;
     let roles = super::roles::named_role_ids(
         w,
@@ -170,7 +170,7 @@ pub fn create_tree(
     )?;
     for role_id in &roles {
         w.grant_group_role(&realm.id, &group.id, role_id)
-            .map_err(store_error)?;
+            .map_err(AdminError::from)?;
     }
     for sub in input.sub_groups.iter().flatten() {
         create_tree(w, realm, Some(&group.id), sub)?;
@@ -252,7 +252,7 @@ pub fn one(cx: &Cx) -> Result<Response, AdminError> {
                 let name = group.name.clone();
                 w.put_group(&realm.id, &group).map_err(|e| match e {
                     StoreError::Conflict(_) => conflict(parent.as_deref(), &name),
-                    other => store_error(other),
+                    other => AdminError::from(other),
                 })
             })?;
             Ok(no_content())
@@ -263,7 +263,7 @@ pub fn one(cx: &Cx) -> Result<Response, AdminError> {
                 .app
                 .store
                 .write(|w| w.delete_group(&realm.id, &cx.path.id))
-                .map_err(store_error)?;
+                .map_err(AdminError::from)?;
             if existed {
                 Ok(no_content())
             } else {
@@ -430,7 +430,7 @@ pub fn mappings(cx: &Cx, client: bool, view: super::users::View) -> Result<Respo
                 for role_id in &found {
                     if grant {
                         w.grant_group_role(&realm.id, &group.id, role_id)
-                            .map_err(store_error)?;
+                            .map_err(AdminError::from)?;
                     } else {
                         w.revoke_group_role(&realm.id, &group.id, role_id)?;
                     }

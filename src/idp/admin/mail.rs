@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use http::Method;
 use serde_json::Value;
 
-use crate::http::error::AdminError;
 use crate::http::Response;
+use crate::idp::admin::error::AdminError;
 use crate::idp::email;
 use crate::idp::login::email_actions::{self, ActionToken, VERIFY_EMAIL};
 use crate::store::RealmRecord;

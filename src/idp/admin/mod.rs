@@ -5,6 +5,7 @@
 
 mod auth;
 mod clients;
+pub mod error;
 mod grants;
 mod groups;
 mod mail;
@@ -19,9 +20,11 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Method, StatusCode};
 use serde::de::DeserializeOwned;
 
-use crate::http::error::AdminError;
-use crate::http::{json_response, App, Request, RequestInfo, Response};
-use crate::store::{RealmRecord, StoreError};
+use crate::http::IntoResponse;
+use crate::http::{json_response, Request, RequestInfo, Response};
+use crate::idp::admin::error::AdminError;
+use crate::idp::App;
+use crate::store::RealmRecord;
 
 pub use auth::{Caller, Permission};
 
@@ -341,36 +344,6 @@ pub(crate) fn method_not_allowed(allowed: &[Method]) -> AdminError {
     AdminError::MethodNotAllowed(allowed.to_vec())
 }
 
-/// Store errors that are the caller's fault become 409/404/400; the rest are internal.
-pub(crate) fn store_error(e: StoreError) -> AdminError {
-    use crate::store::Conflict;
-    match e {
-        StoreError::Conflict(Conflict::Username) => {
-            AdminError::Conflict("User exists with same username".into())
-        }
-        StoreError::Conflict(Conflict::Email) => {
-            AdminError::Conflict("User exists with same email".into())
-        }
-        StoreError::Conflict(Conflict::ClientId) => {
-            AdminError::Conflict("Client already exists".into())
-        }
-        StoreError::Conflict(Conflict::RoleName) => {
-            AdminError::Conflict("Role already exists".into())
-        }
-        StoreError::Conflict(Conflict::GroupName) => {
-            AdminError::Conflict("Top level group named already exists.".into())
-        }
-        StoreError::Conflict(Conflict::RealmName) => {
-            AdminError::Conflict("Conflict detected. See logs for details".into())
-        }
-        StoreError::Conflict(Conflict::Id) => {
-            AdminError::Conflict("A resource with this id already exists".into())
-        }
-        StoreError::Missing(what) => AdminError::NotFound(format!("Could not find {what}")),
-        other => AdminError::Internal(other.to_string()),
-    }
-}
-
 /// `/admin/realms/...`: authenticate, route, handle.
 pub async fn handle(app: &App, request: &Request, info: &RequestInfo, rest: &str) -> Response {
     if request.method() == Method::OPTIONS {
@@ -478,7 +451,7 @@ async fn route_request(
         .map_err(|_| AdminError::NotFound("Not Found".into()))?;
     let param = |name: &str| -> Result<String, AdminError> {
         let raw = matched.params.get(name).unwrap_or("");
-        crate::http::router::percent_decode(raw)
+        crate::http::path::percent_decode(raw)
             .map(|c| c.into_owned())
             .ok_or_else(|| AdminError::BadRequest("invalid path encoding".into()))
     };

@@ -7,11 +7,11 @@ use http::Method;
 use serde_json::{json, Value};
 
 use crate::crypto::random_id;
-use crate::http::error::AdminError;
 use crate::http::Response;
+use crate::idp::admin::error::AdminError;
 use crate::store::RealmRecord;
 
-use super::{method_not_allowed, no_content, ok, store_error, Cx, Permission};
+use super::{method_not_allowed, no_content, ok, Cx, Permission};
 
 const IDP: &str = "identity-provider";
 const IDP_MAPPER: &str = "identity-provider-mapper";
@@ -248,7 +248,7 @@ pub fn idps(cx: &Cx) -> Result<Response, AdminError> {
                     )));
                 }
                 w.put_object(&realm.id, IDP, &alias, &idp)
-                    .map_err(store_error)
+                    .map_err(AdminError::from)
             })?;
             Ok(cx.created(&alias))
         }
@@ -283,7 +283,7 @@ pub fn idp(cx: &Cx) -> Result<Response, AdminError> {
                 let idp =
                     validate_idp(keep_secrets(body, Some(&old))).map_err(AdminError::BadRequest)?;
                 w.put_object(&realm.id, IDP, &alias, &idp)
-                    .map_err(store_error)
+                    .map_err(AdminError::from)
             })?;
             Ok(no_content())
         }
@@ -367,7 +367,7 @@ pub fn idp_mappers(cx: &Cx) -> Result<Response, AdminError> {
             cx.app
                 .store
                 .write(|w| w.put_object(&realm.id, IDP_MAPPER, &id, &m))
-                .map_err(store_error)?;
+                .map_err(AdminError::from)?;
             Ok(cx.created(&id))
         }
         (Method::GET, true) => {
@@ -386,7 +386,7 @@ pub fn idp_mappers(cx: &Cx) -> Result<Response, AdminError> {
                 w.object(&realm.id, IDP_MAPPER, &cx.path.mapper)?
                     .ok_or_else(missing)?;
                 w.put_object(&realm.id, IDP_MAPPER, &cx.path.mapper, &m)
-                    .map_err(store_error)
+                    .map_err(AdminError::from)
             })?;
             Ok(no_content())
         }
@@ -437,7 +437,7 @@ pub fn components(cx: &Cx) -> Result<Response, AdminError> {
             cx.app
                 .store
                 .write(|w| w.put_object(&realm.id, COMPONENT, &id, &c))
-                .map_err(store_error)?;
+                .map_err(AdminError::from)?;
             Ok(cx.created(&id))
         }
         _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
@@ -468,7 +468,7 @@ pub fn component(cx: &Cx) -> Result<Response, AdminError> {
                     .map_err(AdminError::BadRequest)?;
                 c["id"] = id.clone().into();
                 w.put_object(&realm.id, COMPONENT, &id, &c)
-                    .map_err(store_error)
+                    .map_err(AdminError::from)
             })?;
             Ok(no_content())
         }

@@ -3,13 +3,13 @@
 use http::Method;
 use serde_json::Value;
 
-use crate::http::error::AdminError;
 use crate::http::Response;
+use crate::idp::admin::error::AdminError;
 use crate::idp::realm::{self, MASTER};
-use crate::store::{RealmRecord, StoreError};
+use crate::store::RealmRecord;
 
 use super::repr::{realm_repr, RealmInput};
-use super::{method_not_allowed, no_content, ok, store_error, Cx, Permission};
+use super::{method_not_allowed, no_content, ok, Cx, Permission};
 
 /// A realm name Keycloak would accept in a URL path segment.
 fn valid_realm_name(name: &str) -> bool {
@@ -70,7 +70,7 @@ pub fn collection(cx: &Cx) -> Result<Response, AdminError> {
                     if let Some(c) = w.client_by_client_id(&master.id, &format!("{name}-realm"))? {
                         for role in w.roles(&master.id, &c.id)? {
                             w.grant_user_role(&master.id, &caller.user_id, &role.id)
-                                .map_err(store_error)?;
+                                .map_err(AdminError::from)?;
                         }
                     }
                 }
@@ -126,7 +126,7 @@ pub fn one(cx: &Cx) -> Result<Response, AdminError> {
                 }
             }
             cx.app.store.write(|w| {
-                w.put_realm(&updated).map_err(store_error)?;
+                w.put_realm(&updated).map_err(AdminError::from)?;
                 if updated.name != realm.name {
                     // Keep the master management client's name in step.
                     if let Some(master) = w.realm_by_name(MASTER)? {
@@ -134,7 +134,7 @@ pub fn one(cx: &Cx) -> Result<Response, AdminError> {
                             w.client_by_client_id(&master.id, &format!("{}-realm", realm.name))?
                         {
                             c.client_id = format!("{}-realm", updated.name);
-                            w.put_client(&master.id, &c).map_err(store_error)?;
+                            w.put_client(&master.id, &c).map_err(AdminError::from)?;
                         }
                     }
                 }
@@ -150,7 +150,7 @@ pub fn one(cx: &Cx) -> Result<Response, AdminError> {
             cx.app
                 .store
                 .write(|w| realm::delete_realm(w, &realm))
-                .map_err(|e: StoreError| store_error(e))?;
+                .map_err(AdminError::from)?;
             cx.app.keys.invalidate(&realm.id);
             Ok(no_content())
         }
@@ -171,7 +171,7 @@ pub fn logout_all(cx: &Cx) -> Result<Response, AdminError> {
     cx.app
         .store
         .write(|w| w.delete_realm_sessions(&realm.id))
-        .map_err(store_error)?;
+        .map_err(AdminError::from)?;
     Ok(ok(&serde_json::json!({"realm": realm.name})))
 }
 
@@ -402,7 +402,7 @@ fn event_list(cx: &Cx, admin: bool) -> Result<Response, AdminError> {
             cx.app
                 .store
                 .write(|w| w.clear_events(&realm.id, admin))
-                .map_err(store_error)?;
+                .map_err(AdminError::from)?;
             Ok(no_content())
         }
         _ => Err(method_not_allowed(&[Method::GET, Method::DELETE])),
@@ -450,7 +450,7 @@ pub fn events_config(cx: &Cx) -> Result<Response, AdminError> {
             cx.app
                 .store
                 .write(|w| w.put_realm(&updated))
-                .map_err(store_error)?;
+                .map_err(AdminError::from)?;
             Ok(no_content())
         }
         _ => Err(method_not_allowed(&[Method::GET, Method::PUT])),

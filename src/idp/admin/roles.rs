@@ -6,12 +6,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::crypto::random_id;
-use crate::http::error::AdminError;
 use crate::http::Response;
+use crate::idp::admin::error::AdminError;
 use crate::store::{RealmRecord, RoleRecord, StoreError, Write};
 
 use super::repr::{role_repr, user_repr, RoleInput};
-use super::{method_not_allowed, no_content, ok, store_error, Cx, Permission};
+use super::{method_not_allowed, no_content, ok, Cx, Permission};
 
 /// The ids of a representation's `realmRoles` and `clientRoles` (keyed by `clientId`); a
 /// role or client that does not exist is a 404 naming it.
@@ -89,13 +89,13 @@ pub fn create_in(
             .collect(),
     };
     if w.role(&realm.id, &role.id)?.is_some() {
-        return Err(store_error(StoreError::Conflict(
+        return Err(AdminError::from(StoreError::Conflict(
             crate::store::Conflict::Id,
         )));
     }
     w.put_role(&realm.id, &role).map_err(|e| match e {
         StoreError::Conflict(_) => conflict(name),
-        other => store_error(other),
+        other => AdminError::from(other),
     })?;
     Ok(role)
 }
@@ -196,7 +196,7 @@ fn update(cx: &Cx, realm: &RealmRecord, mut role: RoleRecord) -> Result<Response
         .write(|w| w.put_role(&realm.id, &role))
         .map_err(|e| match e {
             StoreError::Conflict(_) => conflict(&name),
-            other => store_error(other),
+            other => AdminError::from(other),
         })?;
     Ok(no_content())
 }
@@ -219,7 +219,7 @@ pub fn one(cx: &Cx, container: Container) -> Result<Response, AdminError> {
             cx.app
                 .store
                 .write(|w| w.delete_role(&realm.id, &role.id))
-                .map_err(store_error)?;
+                .map_err(AdminError::from)?;
             Ok(no_content())
         }
         _ => Err(method_not_allowed(&[
@@ -287,7 +287,7 @@ pub fn composites(cx: &Cx) -> Result<Response, AdminError> {
                         role.composites.retain(|c| c != &found.id);
                     }
                 }
-                w.put_role(&realm.id, &role).map_err(store_error)?;
+                w.put_role(&realm.id, &role).map_err(AdminError::from)?;
                 Ok::<_, AdminError>(())
             })?;
             Ok(no_content())
@@ -347,7 +347,7 @@ pub fn by_id(cx: &Cx) -> Result<Response, AdminError> {
             cx.app
                 .store
                 .write(|w| w.delete_role(&realm.id, &role.id))
-                .map_err(store_error)?;
+                .map_err(AdminError::from)?;
             Ok(no_content())
         }
         _ => Err(method_not_allowed(&[

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::crypto::random_id;
-use crate::http::error::AdminError;
+use crate::idp::admin::error::AdminError;
 use crate::idp::keys;
 use crate::idp::realm::{self, RealmError};
 use crate::store::{Read, RealmRecord, RoleRecord, SigningKeyRecord, StoreError, Write};
@@ -23,7 +23,7 @@ use super::repr::{
     client_repr, realm_repr, role_repr, user_repr, CompositesInput, RealmInput, RoleInput,
     UserInput,
 };
-use super::{clients, groups, roles, store_error, users};
+use super::{clients, groups, roles, users};
 
 /// The component type of realm signing keys in exports.
 const KEY_PROVIDER: &str = "org.keycloak.keys.KeyProvider";
@@ -70,7 +70,7 @@ fn realm_error(e: RealmError) -> AdminError {
         RealmError::Exists => {
             AdminError::Conflict("Conflict detected. See logs for details".into())
         }
-        RealmError::Store(s) => store_error(s),
+        RealmError::Store(s) => AdminError::from(s),
         other => AdminError::Internal(other.to_string()),
     }
 }
@@ -129,7 +129,7 @@ pub fn import_realm(w: &mut Write, body: &Value, now: i64) -> Result<RealmRecord
     let imported = imported_keys(&extras, now);
     if imported.iter().any(|k| k.status == keys::ACTIVE) {
         for k in &imported {
-            w.put_signing_key(&realm.id, k).map_err(store_error)?;
+            w.put_signing_key(&realm.id, k).map_err(AdminError::from)?;
         }
     } else {
         keys::create_realm_keys(w, &realm.id, now)
@@ -157,7 +157,7 @@ fn update_group(
         if attrs != existing.attributes {
             let mut g = existing.clone();
             g.attributes = attrs;
-            w.put_group(&realm.id, &g).map_err(store_error)?;
+            w.put_group(&realm.id, &g).map_err(AdminError::from)?;
             changed = true;
         }
     }
@@ -168,7 +168,7 @@ fn update_group(
             .ok_or_else(|| AdminError::NotFound(format!("Role not found: {name}")))?;
         if !held.contains(&role.id) {
             w.grant_group_role(&realm.id, &existing.id, &role.id)
-                .map_err(store_error)?;
+                .map_err(AdminError::from)?;
             changed = true;
         }
     }
@@ -228,7 +228,8 @@ pub fn import_contents(
                 client.apply(&mut updated).map_err(AdminError::BadRequest)?;
                 let same = updated == c;
                 if !same {
-                    w.put_client(&realm.id, &updated).map_err(store_error)?;
+                    w.put_client(&realm.id, &updated)
+                        .map_err(AdminError::from)?;
                 }
                 let outcome = if same && policy == IfExists::Update {
                     Outcome::Same
@@ -397,7 +398,7 @@ fn import_role(
             let same = existing.description == role.description;
             if !same {
                 existing.description = role.description.clone();
-                w.put_role(&realm.id, &existing).map_err(store_error)?;
+                w.put_role(&realm.id, &existing).map_err(AdminError::from)?;
             }
             // OVERWRITE reports every existing resource as overwritten, as Keycloak does.
             let outcome = if same && policy == IfExists::Update {
@@ -451,7 +452,7 @@ fn set_composites(
             }
         }
     }
-    w.put_role(&realm.id, &role).map_err(store_error)
+    w.put_role(&realm.id, &role).map_err(AdminError::from)
 }
 
 /// Role names by id, and clientId by client uuid, for writing role references.

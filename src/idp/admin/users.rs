@@ -9,15 +9,15 @@ use serde_json::{json, Value};
 
 use crate::crypto::password::{hash_password, Argon2Params};
 use crate::crypto::random_id;
-use crate::http::error::AdminError;
 use crate::http::Response;
+use crate::idp::admin::error::AdminError;
 use crate::idp::realm;
 use crate::idp::roles::{expand, group_conferred_role_ids, group_ids_with_ancestors};
 use crate::store::{CredentialRecord, RealmRecord, RoleRecord, UserRecord, Write};
 
 use super::groups::group_path;
 use super::repr::{credential_repr, group_repr, role_repr, user_repr, CredentialInput, UserInput};
-use super::{method_not_allowed, no_content, ok, store_error, Cx, Permission};
+use super::{method_not_allowed, no_content, ok, Cx, Permission};
 
 /// Hash a plain password (or keep Keycloak's pre-hashed form) into a credential record.
 fn credential_from_input(
@@ -117,7 +117,7 @@ fn create_with(
             })?;
         user.service_account_client_id = Some(client.id);
     }
-    realm::create_user(w, realm, &user).map_err(store_error)?;
+    realm::create_user(w, realm, &user).map_err(AdminError::from)?;
     let credentials = match hashed {
         Some(c) => c,
         None => input
@@ -129,7 +129,7 @@ fn create_with(
     };
     for c in &credentials {
         w.put_credential(&realm.id, &user.id, c)
-            .map_err(store_error)?;
+            .map_err(AdminError::from)?;
     }
     let roles = super::roles::named_role_ids(
         w,
@@ -139,13 +139,13 @@ fn create_with(
     )?;
     for role_id in &roles {
         w.grant_user_role(&realm.id, &user.id, role_id)
-            .map_err(store_error)?;
+            .map_err(AdminError::from)?;
     }
     for path in input.groups.iter().flatten() {
         let group = super::groups::find_by_path(w, &realm.id, path)?
             .ok_or_else(|| AdminError::NotFound(format!("Group {path} not found")))?;
         w.add_member(&realm.id, &group.id, &user.id)
-            .map_err(store_error)?;
+            .map_err(AdminError::from)?;
     }
     Ok(user.id)
 }
@@ -166,7 +166,7 @@ pub fn update_in(
     let mut changed = user != *existing;
     if changed {
         w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)
-            .map_err(store_error)?;
+            .map_err(AdminError::from)?;
     }
     for cred in input.credentials.iter().flatten() {
         let Some(value) = &cred.value else { continue };
@@ -189,7 +189,7 @@ pub fn update_in(
                 w.delete_credential(&realm.id, &user.id, &old.id)?;
             }
             w.put_credential(&realm.id, &user.id, &credential_from_input(cred, now)?)
-                .map_err(store_error)?;
+                .map_err(AdminError::from)?;
             changed = true;
         }
     }
@@ -215,7 +215,7 @@ pub fn update_in(
     for role in wanted {
         if !held.contains(&role.id) {
             w.grant_user_role(&realm.id, &user.id, &role.id)
-                .map_err(store_error)?;
+                .map_err(AdminError::from)?;
             changed = true;
         }
     }
@@ -225,7 +225,7 @@ pub fn update_in(
             .ok_or_else(|| AdminError::NotFound(format!("Group {path} not found")))?;
         if !member_of.contains(&group.id) {
             w.add_member(&realm.id, &group.id, &user.id)
-                .map_err(store_error)?;
+                .map_err(AdminError::from)?;
             changed = true;
         }
     }
@@ -488,7 +488,7 @@ pub fn one(cx: &Cx) -> Result<Response, AdminError> {
                     .apply(&mut user, true)
                     .map_err(AdminError::BadRequest)?;
                 w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)
-                    .map_err(store_error)?;
+                    .map_err(AdminError::from)?;
                 if was_enabled && !user.enabled {
                     // A disabled user's sessions end at once.
                     for s in w.user_sessions(&realm.id, &user.id)? {
@@ -509,7 +509,7 @@ pub fn one(cx: &Cx) -> Result<Response, AdminError> {
                 .app
                 .store
                 .write(|w| w.delete_user(&realm.id, &cx.path.id))
-                .map_err(store_error)?;
+                .map_err(AdminError::from)?;
             if existed {
                 Ok(no_content())
             } else {
@@ -576,7 +576,7 @@ pub async fn reset_password(cx: &Cx<'_>) -> Result<Response, AdminError> {
             .user(&realm.id, &cx.path.id)?
             .ok_or_else(|| AdminError::NotFound("User not found".into()))?;
         crate::idp::password_policy::replace_password(w, &realm.id, &user.id, &credential, history)
-            .map_err(store_error)?;
+            .map_err(AdminError::from)?;
         let has_action = user.required_actions.iter().any(|a| a == "UPDATE_PASSWORD");
         if temporary && !has_action {
             user.required_actions.push("UPDATE_PASSWORD".into());
@@ -584,7 +584,7 @@ pub async fn reset_password(cx: &Cx<'_>) -> Result<Response, AdminError> {
             user.required_actions.retain(|a| a != "UPDATE_PASSWORD");
         }
         w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)
-            .map_err(store_error)?;
+            .map_err(AdminError::from)?;
         Ok::<_, AdminError>(())
     })?;
     Ok(no_content())
@@ -689,7 +689,7 @@ fn map_roles(cx: &Cx, realm: &RealmRecord, container: &str) -> Result<Response, 
                 for role in &roles {
                     if grant {
                         w.grant_user_role(&realm.id, &cx.path.id, &role.id)
-                            .map_err(store_error)?;
+                            .map_err(AdminError::from)?;
                     } else {
                         w.revoke_user_role(&realm.id, &cx.path.id, &role.id)?;
                     }
@@ -813,7 +813,7 @@ pub fn group_membership(cx: &Cx) -> Result<Response, AdminError> {
                 let granted = group_conferred_role_ids(w, &realm.id, &cx.path.group)?;
                 cx.caller.may_grant(w, &realm, &granted)?;
                 w.add_member(&realm.id, &cx.path.group, &cx.path.id)
-                    .map_err(store_error)
+                    .map_err(AdminError::from)
             })?;
             Ok(no_content())
         }
@@ -821,7 +821,7 @@ pub fn group_membership(cx: &Cx) -> Result<Response, AdminError> {
             cx.app
                 .store
                 .write(|w| w.remove_member(&realm.id, &cx.path.group, &cx.path.id))
-                .map_err(store_error)?;
+                .map_err(AdminError::from)?;
             Ok(no_content())
         }
         _ => Err(method_not_allowed(&[Method::PUT, Method::DELETE])),
@@ -859,7 +859,7 @@ pub fn credential(cx: &Cx) -> Result<Response, AdminError> {
         .app
         .store
         .write(|w| w.delete_credential(&realm.id, &cx.path.id, &cx.path.cred))
-        .map_err(store_error)?;
+        .map_err(AdminError::from)?;
     if existed {
         Ok(no_content())
     } else {
@@ -937,7 +937,7 @@ pub fn brute_force(cx: &Cx, one: bool) -> Result<Response, AdminError> {
             cx.app
                 .store
                 .write(|w| w.clear_login_failures(&realm.id, user))
-                .map_err(store_error)?;
+                .map_err(AdminError::from)?;
             Ok(no_content())
         }
         _ => Err(method_not_allowed(&[Method::GET, Method::DELETE])),

@@ -11,10 +11,12 @@ use http::{Method, StatusCode};
 use minijinja::Value as Ctx;
 
 use crate::crypto::password::hash_password;
-use crate::http::{App, Request, RequestInfo, Response};
+use crate::http::IntoResponse;
+use crate::http::{Request, RequestInfo, Response};
 use crate::idp::authn::{authenticate_password, AuthnFailure};
 use crate::idp::oidc::issuer;
 use crate::idp::sessions::new_session;
+use crate::idp::App;
 use crate::store::{LoginFlowRecord, RealmRecord, UserRecord};
 
 use super::authorize::{issue_code, login_vars};

@@ -9,11 +9,13 @@ use http::StatusCode;
 use minijinja::Value as Ctx;
 
 use crate::crypto::random_token;
-use crate::http::{App, Request, RequestInfo, Response};
+use crate::http::IntoResponse;
+use crate::http::{Request, RequestInfo, Response};
 use crate::idp::oidc::redirect::verify_redirect_uri;
 use crate::idp::oidc::token::hash_code;
 use crate::idp::oidc::{issuer, parameters};
 use crate::idp::tokens::Scopes;
+use crate::idp::App;
 use crate::store::{AuthCodeRecord, ClientRecord, LoginFlowRecord, RealmRecord, SessionRecord};
 
 use super::{

@@ -9,8 +9,10 @@ use http::{Method, StatusCode};
 use minijinja::Value as Ctx;
 
 use crate::crypto::random_token;
-use crate::http::{App, Request, RequestInfo, Response};
+use crate::http::IntoResponse;
+use crate::http::{Request, RequestInfo, Response};
 use crate::idp::oidc::device::normalise_user_code;
+use crate::idp::App;
 use crate::store::{LoginFlowRecord, RealmRecord, SessionRecord};
 
 use super::{

@@ -16,8 +16,10 @@ use minijinja::Value as Ctx;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::random_token;
-use crate::http::{App, Request, RequestInfo, Response};
+use crate::http::IntoResponse;
+use crate::http::{Request, RequestInfo, Response};
 use crate::idp::email::{self, SmtpSettings};
+use crate::idp::App;
 use crate::store::{LoginFlowRecord, RealmRecord, StoreError, UserRecord};
 
 use super::{add_cookie, new_secret, set_cookie, sha256_hex, PageCx, AUTH_SESSION_COOKIE};

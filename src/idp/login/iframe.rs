@@ -5,9 +5,11 @@
 use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
 
-use crate::http::{App, Request, RequestInfo, Response};
+use crate::http::IntoResponse;
+use crate::http::{Request, RequestInfo, Response};
 use crate::idp::oidc::base_url;
 use crate::idp::tokens::allowed_origins;
+use crate::idp::App;
 
 const STATUS_IFRAME: &str = r#"<!doctype html>
 <html><head><meta charset="utf-8"><title>Session status</title></head><body><script>

@@ -10,11 +10,13 @@ use http::{Method, StatusCode};
 use minijinja::Value as Ctx;
 
 use crate::crypto::random_token;
-use crate::http::error::OAuthError;
-use crate::http::{App, Request, RequestInfo, Response};
+use crate::http::IntoResponse;
+use crate::http::{Request, RequestInfo, Response};
+use crate::idp::oidc::error::OAuthError;
 use crate::idp::oidc::redirect::verify_post_logout_uri;
 use crate::idp::oidc::{authenticate_client, issuer, parameters};
 use crate::idp::tokens::{self, Claims};
+use crate::idp::App;
 use crate::store::{ClientRecord, LoginFlowRecord, RealmRecord};
 
 use super::{

@@ -25,7 +25,9 @@ use minijinja::Value as Ctx;
 use sha2::{Digest, Sha256};
 
 use crate::crypto::{constant_time_eq, random_token};
-use crate::http::{App, Request, RequestInfo, Response};
+use crate::http::IntoResponse;
+use crate::http::{Request, RequestInfo, Response};
+use crate::idp::App;
 use crate::store::{LoginFlowRecord, RealmRecord, SessionRecord};
 
 pub use actions::login_action;

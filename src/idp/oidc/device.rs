@@ -8,9 +8,10 @@ use rand::Rng;
 use serde_json::json;
 
 use crate::crypto::random_token;
-use crate::http::error::OAuthError;
-use crate::http::{App, Request, RequestInfo, Response};
+use crate::http::{Request, RequestInfo, Response};
+use crate::idp::oidc::error::OAuthError;
 use crate::idp::tokens::Scopes;
+use crate::idp::App;
 use crate::store::{ClientRecord, DeviceCodeRecord};
 
 use super::no_store_json;

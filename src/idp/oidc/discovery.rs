@@ -5,8 +5,9 @@ use http::{Method, StatusCode};
 use serde_json::json;
 
 use crate::crypto::jwt::Algorithm;
-use crate::http::error::OAuthError;
-use crate::http::{json_response, App, Request, RequestInfo, Response};
+use crate::http::{json_response, Request, RequestInfo, Response};
+use crate::idp::oidc::error::OAuthError;
+use crate::idp::App;
 
 use super::{issuer, preflight, realm};
 

@@ -3,7 +3,9 @@
 //! parameters, client authentication and CORS.
 
 pub mod device;
+
 pub mod discovery;
+pub mod error;
 pub mod par;
 pub mod redirect;
 pub mod token;
@@ -21,8 +23,9 @@ use http::{header, HeaderValue, Method, StatusCode};
 
 use crate::crypto::constant_time_eq;
 use crate::crypto::jwt;
-use crate::http::error::OAuthError;
-use crate::http::{App, Request, RequestInfo, Response};
+use crate::http::{Request, RequestInfo, Response};
+use crate::idp::oidc::error::OAuthError;
+use crate::idp::App;
 use crate::store::{ClientRecord, Read, RealmRecord};
 
 pub const CLIENT_ASSERTION_JWT: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";

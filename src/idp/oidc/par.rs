@@ -8,8 +8,9 @@ use http::{Method, StatusCode};
 use serde_json::json;
 
 use crate::crypto::random_token;
-use crate::http::error::OAuthError;
-use crate::http::{App, Request, RequestInfo, Response};
+use crate::http::{Request, RequestInfo, Response};
+use crate::idp::oidc::error::OAuthError;
+use crate::idp::App;
 use crate::store::LoginFlowRecord;
 
 use super::{authenticate_client, issuer, no_store_json, parameters, realm};

@@ -8,9 +8,10 @@ use serde_json::{json, Value};
 
 use crate::clock::ManualClock;
 use crate::config::Config;
-use crate::http::{App, RequestInfo, Response};
+use crate::http::{RequestInfo, Response};
 use crate::idp::login::theme::Themes;
 use crate::idp::realm;
+use crate::idp::App;
 use crate::metrics::Metrics;
 use crate::store::{
     AuthCodeRecord, ClientRecord, CredentialRecord, RealmRecord, Store, UserRecord,

@@ -10,13 +10,14 @@ use http::{Method, StatusCode};
 use sha2::{Digest, Sha256};
 
 use crate::crypto::constant_time_eq;
-use crate::http::error::OAuthError;
-use crate::http::{App, Request, RequestInfo, Response};
+use crate::http::{Request, RequestInfo, Response};
 use crate::idp::authn::{authenticate_password, AuthnFailure};
 use crate::idp::keys::RealmKeys;
+use crate::idp::oidc::error::OAuthError;
 use crate::idp::roles::effective_roles;
 use crate::idp::sessions::{is_valid, new_session};
 use crate::idp::tokens::{self, allowed_origins, issue, IssueContext, IssuedTokens, Scopes};
+use crate::idp::App;
 use crate::store::{ClientRecord, RealmRecord, SessionRecord, UserRecord};
 
 use super::{no_store_json, preflight, with_cors};

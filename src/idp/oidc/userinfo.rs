@@ -3,11 +3,12 @@
 use http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::http::error::OAuthError;
-use crate::http::{json_response, App, Request, RequestInfo, Response};
+use crate::http::{json_response, Request, RequestInfo, Response};
 use crate::idp::keys::RealmKeys;
+use crate::idp::oidc::error::OAuthError;
 use crate::idp::sessions::is_valid;
 use crate::idp::tokens::{self, Claims, TYP_BEARER, TYP_OFFLINE, TYP_REFRESH};
+use crate::idp::App;
 use crate::store::{Read, RealmRecord, UserRecord};
 
 use super::{bearer_token, issuer, parameters, preflight, realm};

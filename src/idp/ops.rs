@@ -4,7 +4,8 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Method, StatusCode};
 use serde_json::json;
 
-use super::{json_response, require_method, ApiError, App, Request, Response};
+use crate::http::{json_response, require_method, ApiError, Request, Response};
+use crate::idp::App;
 
 pub fn live(request: &Request) -> Result<Response, ApiError> {
     require_method(request, &[Method::GET, Method::HEAD])?;

@@ -1,8 +1,10 @@
-//! Path → endpoint. Only the paths the gateway serves itself are here; everything else is
-//! the proxy's business (routes to upstream apps). Sub-trees with many resources (the
-//! admin API) route further inside their own module.
+//! The IdP's endpoint table: path → endpoint. Only the paths the gateway serves itself are
+//! here; everything else is the proxy's business (routes to upstream apps). Sub-trees with
+//! many resources (the admin API) route further inside their own module.
 
 use std::borrow::Cow;
+
+use crate::http::path::percent_decode;
 
 /// An endpoint served by Portcullis itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,18 +183,6 @@ impl Router {
         };
         Some((*matched.value, params))
     }
-}
-
-/// Percent-decode a path segment; `None` when the result is not UTF-8.
-pub fn percent_decode(value: &str) -> Option<Cow<'_, str>> {
-    if !value.contains('%') {
-        return Some(Cow::Borrowed(value));
-    }
-    let bytes: Vec<u8> =
-        form_urlencoded::parse(format!("x={}", value.replace('+', "%2B")).as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned().into_bytes())?;
-    String::from_utf8(bytes).ok().map(Cow::Owned)
 }
 
 #[cfg(test)]

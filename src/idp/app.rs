@@ -1,0 +1,303 @@
+//! The identity provider's front door: [`App`], everything a handler may use, and
+//! [`App::handle`], which sends a request for one of the IdP's endpoints to its handler.
+//! Requests arrive transport-free (`crate::http::Request` plus `RequestInfo`); the proxy
+//! calls `handle` for paths the endpoint table knows, tests call it without a socket.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use http::{header, StatusCode};
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::http::{
+    hosts, is_local, json_response, ApiError, IntoResponse, Request, RequestInfo, Response,
+};
+use crate::idp::endpoints::{Endpoint, Params, Router};
+use crate::idp::keys::KeyRing;
+use crate::idp::login::theme::Themes;
+use crate::idp::{login, oidc, ops};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+
+/// Everything a handler may use. Shared by every request; cheap to clone.
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub clock: SharedClock,
+    pub metrics: Arc<Metrics>,
+    /// Parsed realm signing keys.
+    pub keys: Arc<KeyRing>,
+    /// Login themes.
+    pub themes: Arc<Themes>,
+    /// One-time codes already used.
+    pub otp_used: crate::idp::otp::UsedCodes,
+    /// Where password hashes run: bounded, so logins cannot exhaust memory.
+    pub hashes: Arc<crate::idp::hashing::HashPool>,
+    /// The hosts the provider answers for when `server.public_url` is unset.
+    known_hosts: Arc<arc_swap::ArcSwap<hosts::KnownHosts>>,
+    ready: Arc<AtomicBool>,
+    router: Arc<Router>,
+}
+
+impl App {
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        clock: SharedClock,
+        metrics: Arc<Metrics>,
+        themes: Arc<Themes>,
+    ) -> App {
+        let hashes = Arc::new(crate::idp::hashing::HashPool::new(
+            config.server.max_concurrent_hashes,
+            config.server.hash_queue_timeout,
+        ));
+        let known_hosts = Arc::new(arc_swap::ArcSwap::from_pointee(
+            hosts::KnownHosts::from_config(&config),
+        ));
+        App {
+            hashes,
+            known_hosts,
+            config,
+            store,
+            clock,
+            metrics,
+            keys: Arc::new(KeyRing::new()),
+            themes,
+            otp_used: Default::default(),
+            ready: Arc::new(AtomicBool::new(false)),
+            router: Arc::new(Router::new()),
+        }
+    }
+
+    /// Answer for these hosts from now on (start-up with the certificates' names, reload).
+    pub fn set_known_hosts(&self, hosts: hosts::KnownHosts) {
+        self.known_hosts.store(Arc::new(hosts));
+    }
+
+    /// Whether URLs may be built from this request's host: always with a configured
+    /// public URL, else only for hosts the server is configured for.
+    fn host_is_known(&self, request: &Request) -> bool {
+        if self.config.server.public_url.is_some() {
+            return true;
+        }
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| request.uri().authority().map(|a| a.as_str()));
+        // No host at all (in-process callers): URLs are built for `localhost`.
+        host.is_none_or(|h| self.known_hosts.load().allows(h))
+    }
+
+    /// Mark the server ready (store open, listeners up) for `/health/ready`.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Which endpoint, if any, serves `path`. The proxy asks this before anything else.
+    pub fn route(&self, path: &str) -> Option<(Endpoint, Params)> {
+        self.router.find(path)
+    }
+
+    /// Serve one request to a known endpoint.
+    pub async fn handle(
+        &self,
+        endpoint: Endpoint,
+        params: &Params,
+        request: Request,
+        info: RequestInfo,
+    ) -> Response {
+        let realm = params.realm.as_str();
+        if endpoint.builds_urls() && !self.host_is_known(&request) {
+            return ApiError::BadRequest(
+                "Unknown host: set server.public_url, or list this name in server.hostnames".into(),
+            )
+            .into_response();
+        }
+        if !info.tls && endpoint.enforces_ssl_required() {
+            // The admin API follows the master realm, whose tokens it accepts.
+            let guard = if endpoint == Endpoint::Admin {
+                "master"
+            } else {
+                realm
+            };
+            if let Some(refusal) = self.https_required(&request, &info, guard) {
+                return refusal;
+            }
+        }
+        let oauth = |r: Result<Response, crate::idp::oidc::error::OAuthError>| {
+            r.unwrap_or_else(|e| e.into_response())
+        };
+        match endpoint {
+            Endpoint::HealthLive => ops::live(&request).unwrap_or_else(|e| e.into_response()),
+            Endpoint::HealthReady => {
+                ops::ready(self, &request).unwrap_or_else(|e| e.into_response())
+            }
+            Endpoint::Metrics => ops::metrics(self, &request).unwrap_or_else(|e| e.into_response()),
+            Endpoint::RealmInfo => {
+                oauth(oidc::discovery::realm_info(self, &request, &info, realm).await)
+            }
+            Endpoint::Discovery => {
+                oauth(oidc::discovery::discovery(self, &request, &info, realm).await)
+            }
+            Endpoint::Certs => oauth(oidc::discovery::certs(self, &request, realm).await),
+            Endpoint::Token => oauth(oidc::token::token(self, &request, &info, realm).await),
+            Endpoint::UserInfo => {
+                oauth(oidc::userinfo::userinfo(self, &request, &info, realm).await)
+            }
+            Endpoint::Introspect => {
+                oauth(oidc::userinfo::introspect(self, &request, &info, realm).await)
+            }
+            Endpoint::Revoke => oauth(oidc::userinfo::revoke(self, &request, &info, realm).await),
+            Endpoint::Admin => crate::idp::admin::handle(self, &request, &info, &params.rest).await,
+            Endpoint::Authorize => login::authorize(self, &request, &info, realm).await,
+            Endpoint::Logout => login::logout(self, &request, &info, realm).await,
+            Endpoint::DeviceAuthorization => {
+                oauth(oidc::device::device_authorization(self, &request, &info, realm).await)
+            }
+            Endpoint::PushedAuthorization => {
+                oauth(oidc::par::push(self, &request, &info, realm).await)
+            }
+            Endpoint::DevicePage => login::device_page(self, &request, &info, realm).await,
+            Endpoint::LoginAction => {
+                login::login_action(self, &request, &info, realm, &params.rest).await
+            }
+            Endpoint::LoginStatusIframe => login::login_status_iframe(self, &request, &info, realm),
+            Endpoint::ThirdPartyCookies => login::third_party_cookies(&params.rest),
+            Endpoint::Resource => login::resource(self, &request, &params.rest),
+            Endpoint::Account => {
+                login::account::account(self, &request, &info, realm, &params.rest).await
+            }
+        }
+    }
+}
+
+impl App {
+    /// The realm's `sslRequired` for a plain-HTTP request: `all` refuses every one,
+    /// `external` (the default) those from public addresses, `none` none. Browsers get a
+    /// page, API clients Keycloak's JSON error.
+    fn https_required(
+        &self,
+        request: &Request,
+        info: &RequestInfo,
+        realm: &str,
+    ) -> Option<Response> {
+        let realm = self.store.read().ok()?.realm_by_name(realm).ok()??;
+        let refused = match realm.ssl_required.as_str() {
+            "none" => false,
+            "all" => true,
+            _ => !info.peer.is_some_and(|p| is_local(p.ip())),
+        };
+        if !refused {
+            return None;
+        }
+        let wants_html = request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"));
+        Some(if wants_html {
+            login::PageCx::new(self, &realm, request, None)
+                .error_text(StatusCode::FORBIDDEN, "HTTPS required")
+        } else {
+            json_response(
+                StatusCode::FORBIDDEN,
+                &serde_json::json!({"error": "invalid_request", "error_description": "HTTPS required"}),
+            )
+        })
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use bytes::Bytes;
+    use http::StatusCode;
+
+    fn app() -> (tempfile::TempDir, App) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::parse("", std::path::Path::new("t.toml")).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let app = App::new(
+            Arc::new(config),
+            store,
+            Arc::new(ManualClock::at(0)),
+            Arc::new(Metrics::new()),
+            Arc::new(Themes::builtin()),
+        );
+        (dir, app)
+    }
+
+    async fn call(app: &App, method: &str, path: &str) -> Response {
+        let (endpoint, params) = app.route(path).expect("route");
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Bytes::new())
+            .unwrap();
+        app.handle(
+            endpoint,
+            &params,
+            request,
+            RequestInfo {
+                peer: None,
+                tls: false,
+            },
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn ready_only_after_set_ready() {
+        let (_dir, app) = app();
+        let r = call(&app, "GET", "/health/ready").await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.body().as_ref(), br#"{"status":"DOWN"}"#);
+        app.set_ready(true);
+        let r = call(&app, "GET", "/health/ready").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.body().as_ref(), br#"{"status":"UP"}"#);
+        assert_eq!(
+            call(&app, "GET", "/health/live").await.status(),
+            StatusCode::OK
+        );
+    }
+
+    #[tokio::test]
+    async fn wrong_method_is_405_with_json() {
+        let (_dir, app) = app();
+        let r = call(&app, "DELETE", "/health/live").await;
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(r.headers()["allow"], "GET, HEAD");
+        let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(body["error"], "method_not_allowed");
+    }
+
+    #[tokio::test]
+    async fn metrics_are_prometheus_text() {
+        let (_dir, app) = app();
+        app.metrics
+            .observe("health", 200, std::time::Duration::from_micros(300));
+        let r = call(&app, "GET", "/metrics").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let text = std::str::from_utf8(r.body()).unwrap();
+        assert!(
+            text.contains("portcullis_http_requests_total{route=\"health\",status=\"200\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("portcullis_active_sessions 0"), "{text}");
+    }
+}
