@@ -8,6 +8,14 @@ pub mod random;
 
 pub use random::{random_id, random_token};
 
+/// Hex SHA-256, for values we store only hashed (cookie secrets).
+pub fn sha256_hex(value: &str) -> String {
+    <sha2::Sha256 as sha2::Digest>::digest(value.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Compare two secrets without leaking where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;

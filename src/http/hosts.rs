@@ -88,6 +88,27 @@ impl KnownHosts {
     }
 }
 
+/// `scheme://host[:port]` for URLs back to this server: the public URL when configured,
+/// else the request's host when it is a plausible one (see [`KnownHosts`] for which the
+/// IdP believes), else `localhost`.
+pub fn base_url(public_url: Option<&url::Url>, tls: bool, host: Option<&str>) -> String {
+    if let Some(url) = public_url {
+        return url.as_str().trim_end_matches('/').to_string();
+    }
+    let scheme = if tls { "https" } else { "http" };
+    let host = host.filter(|h| plausible_host(h)).unwrap_or("localhost");
+    format!("{scheme}://{host}")
+}
+
+/// A Host value we are willing to echo into URLs: a name or address and optional port.
+pub fn plausible_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+}
+
 /// The host of `name[:port]` / `[v6][:port]`, lower case, without a trailing dot.
 pub fn host_part(text: &str) -> String {
     let text = text.trim();

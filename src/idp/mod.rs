@@ -9,6 +9,7 @@ pub mod brute_force;
 pub mod email;
 pub mod endpoints;
 pub mod events;
+pub mod gateway;
 pub mod hashing;
 pub mod keys;
 pub mod login;

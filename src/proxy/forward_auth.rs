@@ -1,14 +1,14 @@
 //! Forward-auth for other proxies: how the original request is read from the headers
 //! nginx (`auth_request`), Traefik (`forwardAuth`) and Caddy (`forward_auth`) send, and
-//! the answers they understand.
+//! the answers they understand, and the endpoint itself ([`answer`]).
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, StatusCode};
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 
-use super::access::Identity;
+use super::access::{unauthorized, Access, Identity, Incoming, Outcome, RESERVED_PREFIX};
+use super::routes::RouteTable;
 use crate::config::{ForwardAuthHeaders, RouteAccess};
-use crate::http::Response;
-use http::HeaderMap;
+use crate::http::{ApiError, IntoResponse, Response};
 
 /// The request the other proxy is holding.
 #[derive(Debug, PartialEq, Eq)]
@@ -121,6 +121,77 @@ pub fn original_request(
         path,
         query,
     })
+}
+
+/// `/_portcullis/forward-auth`: another proxy asks whether the request it holds may pass.
+/// The original request comes from the header set `style` names (never a mixture), and
+/// is believed only from a trusted proxy (`peer`). 200 with the identity headers; 401
+/// (nginx) or a login redirect (others) for browsers without a session; 403 when the
+/// policy or the IP rules say no; 400 for missing or unparsable headers.
+pub fn answer(
+    access: &Access,
+    style: ForwardAuthHeaders,
+    table: &RouteTable,
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+    client_ip: Option<std::net::IpAddr>,
+) -> Response {
+    if !peer.is_some_and(|p| table.is_trusted(p.ip())) {
+        return ApiError::Forbidden.into_response();
+    }
+    let original = match read_original(headers, style) {
+        Ok(o) => o,
+        Err(message) => return ApiError::BadRequest(message).into_response(),
+    };
+    // nginx's auth_request (the X-Original-* set) understands only 2xx, 401 and 403.
+    let nginx = match style {
+        crate::config::ForwardAuthHeaders::Original => true,
+        crate::config::ForwardAuthHeaders::Forwarded => false,
+        crate::config::ForwardAuthHeaders::Auto => headers.contains_key("x-original-url"),
+    };
+    let path = match crate::http::path::normalise(&original.path) {
+        Ok(p) => p.into_owned(),
+        Err(e) => return ApiError::BadRequest(format!("invalid path: {e}")).into_response(),
+    };
+    let host = super::host_without_port(&original.authority);
+    let incoming = Incoming {
+        method: &original.method,
+        headers,
+        host: &host,
+        authority: &original.authority,
+        path: &path,
+        query: original.query.as_deref(),
+        tls: original.tls,
+        client_ip,
+    };
+    if path.starts_with(RESERVED_PREFIX) {
+        // The outer proxy should send these to us directly; let them through.
+        return allowed(None, None);
+    }
+    let Some((index, route)) = table.find_indexed(&host, &path) else {
+        // Fail closed: a request for an app we know nothing about is not let through.
+        return ApiError::Forbidden.into_response();
+    };
+    if let Some(ip) = client_ip {
+        if !super::routes::permitted(ip, &route.allow, &route.deny) {
+            return ApiError::Forbidden.into_response();
+        }
+    }
+    match access.check(&route.config, index, &incoming) {
+        Outcome::Pass(identity) => allowed(route.config.access.as_ref(), identity.as_deref()),
+        Outcome::Respond(response) if nginx && response.status().is_redirection() => {
+            // auth_request only understands 2xx, 401 and 403: nginx's error_page 401
+            // sends the browser to /_portcullis/start.
+            let realm = route
+                .config
+                .access
+                .as_ref()
+                .map(|a| a.realm.as_str())
+                .unwrap_or("");
+            unauthorized(realm, false)
+        }
+        Outcome::Respond(response) => response,
+    }
 }
 
 /// 200 with the identity headers (under the route's names) for the other proxy to copy.

@@ -10,6 +10,10 @@ pub mod edge;
 pub mod forward_auth;
 pub mod headers;
 pub mod health;
+mod identity;
+mod incoming;
+mod login;
+mod refusal;
 pub mod routes;
 
 use std::net::IpAddr;
@@ -194,80 +198,6 @@ impl Gateway {
             _ => None,
         }
     }
-
-    /// `/_portcullis/forward-auth`: another proxy asks whether the request it holds may
-    /// pass. The original request comes from `X-Original-URL` (nginx) or
-    /// `X-Forwarded-Proto/Host/Uri/Method` (Traefik, Caddy), believed only from a trusted
-    /// proxy. 200 with the identity headers; 401 (nginx) or a login redirect (others) for
-    /// browsers without a session; 403 when the policy or the IP rules say no.
-    fn forward_auth(
-        &self,
-        table: &routes::RouteTable,
-        session: &Session,
-        client_ip: Option<IpAddr>,
-    ) -> Response {
-        let peer = session.client_addr().and_then(|a| a.as_inet()).copied();
-        if !peer.is_some_and(|p| table.is_trusted(p.ip())) {
-            return ApiError::Forbidden.into_response();
-        }
-        let headers = &session.req_header().headers;
-        let style = self.app.config.proxy.forward_auth_headers;
-        let original = match forward_auth::read_original(headers, style) {
-            Ok(o) => o,
-            Err(message) => return ApiError::BadRequest(message).into_response(),
-        };
-        // nginx's auth_request (the X-Original-* set) understands only 2xx, 401 and 403.
-        let nginx = match style {
-            crate::config::ForwardAuthHeaders::Original => true,
-            crate::config::ForwardAuthHeaders::Forwarded => false,
-            crate::config::ForwardAuthHeaders::Auto => headers.contains_key("x-original-url"),
-        };
-        let path = match path::normalise(&original.path) {
-            Ok(p) => p.into_owned(),
-            Err(e) => return ApiError::BadRequest(format!("invalid path: {e}")).into_response(),
-        };
-        let host = host_without_port(&original.authority);
-        let incoming = access::Incoming {
-            method: &original.method,
-            headers,
-            host: &host,
-            authority: &original.authority,
-            path: &path,
-            query: original.query.as_deref(),
-            tls: original.tls,
-            client_ip,
-        };
-        if path.starts_with(access::RESERVED_PREFIX) {
-            // The outer proxy should send these to us directly; let them through.
-            return forward_auth::allowed(None, None);
-        }
-        let Some((index, route)) = table.find_indexed(&host, &path) else {
-            // Fail closed: a request for an app we know nothing about is not let through.
-            return ApiError::Forbidden.into_response();
-        };
-        if let Some(ip) = client_ip {
-            if !routes::permitted(ip, &route.allow, &route.deny) {
-                return ApiError::Forbidden.into_response();
-            }
-        }
-        match self.access.check(&route.config, index, &incoming) {
-            access::Outcome::Pass(identity) => {
-                forward_auth::allowed(route.config.access.as_ref(), identity.as_deref())
-            }
-            access::Outcome::Respond(response) if nginx && response.status().is_redirection() => {
-                // auth_request only understands 2xx, 401 and 403: nginx's error_page 401
-                // sends the browser to /_portcullis/start.
-                let realm = route
-                    .config
-                    .access
-                    .as_ref()
-                    .map(|a| a.realm.as_str())
-                    .unwrap_or("");
-                access::unauthorized(realm, false)
-            }
-            access::Outcome::Respond(response) => response,
-        }
-    }
 }
 
 /// Swaps the route table on reload.
@@ -391,7 +321,14 @@ impl ProxyHttp for Gateway {
         }
         if normalised == access::FORWARD_AUTH_PATH {
             ctx.route = "forward_auth";
-            let response = self.forward_auth(&table, session, ip);
+            let response = forward_auth::answer(
+                &self.access,
+                self.app.config.proxy.forward_auth_headers,
+                &table,
+                &session.req_header().headers,
+                peer,
+                ip,
+            );
             write_response(session, response).await?;
             return Ok(true);
         }
@@ -717,12 +654,7 @@ fn request_authority(session: &Session, host: &str) -> String {
         .headers
         .get(http::header::HOST)
         .and_then(|v| v.to_str().ok())
-        .filter(|h| {
-            !h.is_empty()
-                && h.len() <= 255
-                && h.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
-        })
+        .filter(|h| crate::http::hosts::plausible_host(h))
         .map(String::from)
         .unwrap_or_else(|| host.to_string())
 }

@@ -19,13 +19,14 @@ pub mod theme;
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
 use http::{header, HeaderValue, StatusCode};
 use minijinja::Value as Ctx;
-use sha2::{Digest, Sha256};
 
+use crate::crypto::sha256_hex;
 use crate::crypto::{constant_time_eq, random_token};
+use crate::http::cookie as cookie_in;
 use crate::http::IntoResponse;
+use crate::http::{html_response, redirect};
 use crate::http::{Request, RequestInfo, Response};
 use crate::idp::App;
 use crate::store::{LoginFlowRecord, RealmRecord, SessionRecord};
@@ -43,14 +44,6 @@ pub const SESSION_COOKIE: &str = "KEYCLOAK_SESSION";
 /// How long a login in progress stays valid.
 const FLOW_LIFETIME_MS: i64 = 30 * 60 * 1000;
 
-/// Hex SHA-256, for values we store only hashed (cookie secrets).
-pub fn sha256_hex(value: &str) -> String {
-    Sha256::digest(value.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// An enabled realm by name (`None` when missing, disabled or the store fails).
 pub fn enabled_realm(app: &App, name: &str) -> Option<RealmRecord> {
     app.store
@@ -65,18 +58,6 @@ pub fn enabled_realm(app: &App, name: &str) -> Option<RealmRecord> {
 /// A cookie value from the request.
 pub fn cookie<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
     cookie_in(request.headers(), name)
-}
-
-/// A cookie value from request headers.
-pub fn cookie_in<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"'))
 }
 
 /// The path cookies of a realm live under.
@@ -351,52 +332,6 @@ impl<'a> PageCx<'a> {
     }
 }
 
-/// An HTML page with the headers every login page carries.
-pub fn html_response(status: StatusCode, html: String) -> Response {
-    let mut r = Response::new(Bytes::from(html));
-    *r.status_mut() = status;
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store, must-revalidate, max-age=0"),
-    );
-    h.insert(
-        header::X_FRAME_OPTIONS,
-        HeaderValue::from_static("SAMEORIGIN"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' http: https:; frame-ancestors 'self'; base-uri 'none'",
-        ),
-    );
-    r
-}
-
-/// A `302 Found` to `location`.
-pub fn redirect(location: &str) -> Response {
-    let mut r = Response::new(Bytes::new());
-    *r.status_mut() = StatusCode::FOUND;
-    if let Ok(v) = HeaderValue::from_str(location) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
 /// A new random value for `AUTH_SESSION_ID` and CSRF tokens.
 fn new_secret() -> String {
     random_token(32)
@@ -442,6 +377,7 @@ pub fn resource(app: &App, request: &Request, rest: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     #[test]
     fn cookies_are_parsed_from_any_header() {

@@ -97,28 +97,12 @@ pub fn issuer(app: &App, request: &Request, info: &RequestInfo, realm: &str) -> 
 
 /// The public base URL, without a trailing slash.
 pub fn base_url(app: &App, request: &Request, info: &RequestInfo) -> String {
-    if let Some(url) = &app.config.server.public_url {
-        return url.as_str().trim_end_matches('/').to_string();
-    }
-    let scheme = if info.tls { "https" } else { "http" };
     let host = request
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .filter(|h| valid_host(h))
-        .map(String::from)
-        .or_else(|| request.uri().authority().map(|a| a.to_string()))
-        .unwrap_or_else(|| "localhost".into());
-    format!("{scheme}://{host}")
-}
-
-/// A Host header we are willing to echo into URLs: a name or address and optional port.
-fn valid_host(host: &str) -> bool {
-    !host.is_empty()
-        && host.len() <= 255
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        .or_else(|| request.uri().authority().map(|a| a.as_str()));
+    crate::http::hosts::base_url(app.config.server.public_url.as_ref(), info.tls, host)
 }
 
 /// Percent-encode one path segment.
@@ -436,16 +420,7 @@ pub fn preflight(request: &Request, methods: &'static str) -> Response {
     r
 }
 
-/// The bearer token of a request (`Authorization: Bearer ...`).
+/// The bearer token of a request (`Authorization: Bearer ...`, any case of the scheme).
 pub fn bearer_token(request: &Request) -> Option<&str> {
-    request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+    crate::http::bearer_token(request.headers())
 }
