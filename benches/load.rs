@@ -16,6 +16,8 @@
 //! Environment: `LOAD_SECONDS`, `LOAD_CONNECTIONS` (default 64), `PROXY_WORKERS` (default 1:
 //! nginx workers = Portcullis threads), `LOAD_SESSIONS` (default 100000).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -5,6 +5,8 @@
 //!
 //! `cargo bench --bench micro` (part of `make bench`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::net::IpAddr;
 use std::sync::Arc;
 

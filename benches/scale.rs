@@ -5,6 +5,8 @@
 //! `cargo bench --bench scale` uses 100,000 users (`SCALE_USERS` to change it, e.g.
 //! 1000000). Under `cargo test` it uses 2,000 as a smoke test.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

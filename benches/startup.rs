@@ -10,6 +10,8 @@
 //!
 //! Under `cargo test` (no `--bench` argument) it runs one start as a smoke test.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;

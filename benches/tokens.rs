@@ -9,6 +9,8 @@
 //!
 //! Under `cargo test` it runs each case for a few requests only.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `portcullis` binary on free loopback ports, driven over HTTP
 //! and HTTPS by real clients. One test binary (modules below) keeps build time low.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod account;
 mod admin;
