@@ -17,32 +17,34 @@ pub trait RoleGraph {
     fn group_role_ids(&self, realm: &str, group: &str) -> Result<Vec<String>, StoreError>;
 }
 
+/// `$t` answers through `$view`'s inherent readers: for [`Write`], the view it derefs to
+/// (naming `Write` itself here would pick this trait's method and recurse).
 macro_rules! role_graph {
-    ($t:ty) => {
+    ($t:ty, $view:ty) => {
         impl RoleGraph for $t {
             fn role(&self, realm: &str, id: &str) -> Result<Option<RoleRecord>, StoreError> {
-                <$t>::role(self, realm, id)
+                <$view>::role(self, realm, id)
             }
             fn client(&self, realm: &str, id: &str) -> Result<Option<ClientRecord>, StoreError> {
-                <$t>::client(self, realm, id)
+                <$view>::client(self, realm, id)
             }
             fn group(&self, realm: &str, id: &str) -> Result<Option<GroupRecord>, StoreError> {
-                <$t>::group(self, realm, id)
+                <$view>::group(self, realm, id)
             }
             fn user_role_ids(&self, realm: &str, user: &str) -> Result<Vec<String>, StoreError> {
-                <$t>::user_role_ids(self, realm, user)
+                <$view>::user_role_ids(self, realm, user)
             }
             fn user_group_ids(&self, realm: &str, user: &str) -> Result<Vec<String>, StoreError> {
-                <$t>::user_group_ids(self, realm, user)
+                <$view>::user_group_ids(self, realm, user)
             }
             fn group_role_ids(&self, realm: &str, group: &str) -> Result<Vec<String>, StoreError> {
-                <$t>::group_role_ids(self, realm, group)
+                <$view>::group_role_ids(self, realm, group)
             }
         }
     };
 }
-role_graph!(Read);
-role_graph!(Write);
+role_graph!(Read, Read);
+role_graph!(Write, <Write as std::ops::Deref>::Target);
 
 /// A user's effective roles, split the way tokens carry them.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -4,8 +4,10 @@
 //! It knows nothing of HTTP, Keycloak's JSON or policy: uniqueness and referential
 //! cleanup are enforced here because they must hold whatever calls it.
 
+mod error;
 pub mod records;
 mod tables;
+mod view;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,75 +15,18 @@ use std::sync::Arc;
 use redb::{
     Database, ReadableDatabase, ReadableMultimapTable, ReadableTable, ReadableTableMetadata,
 };
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 
+pub use error::{Conflict, Result, StoreError};
 pub use records::*;
 use tables::*;
+use view::{decode, existing, MAX};
+pub use view::{Read, Txn, View, Write};
 
 /// The schema this binary writes. Bump it with a migration in [`Store::open`].
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// The store file inside the data directory.
 pub const STORE_FILE: &str = "portcullis.redb";
-
-/// Greater than every id, name and e-mail we store; the upper bound of prefix ranges.
-const MAX: &str = "\u{10FFFF}";
-
-/// Which unique index a write would have broken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Conflict {
-    RealmName,
-    Username,
-    Email,
-    ClientId,
-    RoleName,
-    GroupName,
-    /// A new record named the id of an existing one.
-    Id,
-}
-
-/// What can go wrong in the store.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("the data directory {0} is in use by another portcullis process (stop it first)")]
-    InUse(PathBuf),
-    #[error("cannot open the store at {path}: {reason}")]
-    Open { path: PathBuf, reason: String },
-    #[error("the store at {path} has schema version {found}, newer than this binary supports ({supported})")]
-    SchemaTooNew {
-        path: PathBuf,
-        found: u32,
-        supported: u32,
-    },
-    #[error("unique constraint violated: {0:?}")]
-    Conflict(Conflict),
-    #[error("referenced record does not exist: {0}")]
-    Missing(&'static str),
-    #[error("a stored record cannot be decoded: {0}")]
-    Corrupt(String),
-    #[error("store failure: {0}")]
-    Backend(String),
-}
-
-macro_rules! backend_errors {
-    ($($t:ty),*) => {$(
-        impl From<$t> for StoreError {
-            fn from(e: $t) -> Self {
-                StoreError::Backend(e.to_string())
-            }
-        }
-    )*};
-}
-backend_errors!(
-    redb::Error,
-    redb::StorageError,
-    redb::TableError,
-    redb::TransactionError,
-    redb::CommitError
-);
-
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A handle on the open store; cheap to clone.
 #[derive(Clone)]
@@ -198,7 +143,7 @@ impl Store {
 
     /// A consistent snapshot for reading.
     pub fn read(&self) -> Result<Read> {
-        Ok(Read {
+        Ok(View {
             txn: self.db.begin_read()?,
         })
     }
@@ -257,484 +202,301 @@ impl Store {
         let mut txn = self.db.begin_write().map_err(StoreError::from)?;
         txn.set_durability(durability)
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let mut write = Write { txn };
+        let mut write = Write { view: View { txn } };
         match f(&mut write) {
             Ok(value) => {
-                write.txn.commit().map_err(StoreError::from)?;
+                write.view.txn.commit().map_err(StoreError::from)?;
                 Ok(value)
             }
             Err(e) => {
-                write.txn.abort().map_err(StoreError::from)?;
+                write.view.txn.abort().map_err(StoreError::from)?;
                 Err(e)
             }
         }
     }
 }
 
-fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(record).map_err(|e| StoreError::Backend(e.to_string()))
-}
+impl<T: Txn> View<T> {
+    pub fn realm(&self, id: &str) -> Result<Option<RealmRecord>> {
+        self.record(REALMS, id)
+    }
 
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
+    pub fn realm_by_name(&self, name: &str) -> Result<Option<RealmRecord>> {
+        match self.id_for(REALM_NAMES, name)? {
+            Some(id) => self.realm(&id),
+            None => Ok(None),
+        }
+    }
 
-/// The read functions, shared by [`Read`] and [`Write`] (a write transaction sees its own
-/// uncommitted writes). Both have an `open`/`open_multi` with the same shape.
-macro_rules! read_functions {
-    ($ty:ty) => {
-        impl $ty {
-            /// The stored schema version.
-            pub fn schema_version(&self) -> Result<u32> {
-                let meta = self.txn.open_table(META)?;
-                let v = meta.get("schema_version")?;
-                Ok(v.and_then(|v| v.value().parse().ok()).unwrap_or(0))
-            }
-
-            pub fn realm(&self, id: &str) -> Result<Option<RealmRecord>> {
-                let t = self.txn.open_table(REALMS)?;
-                let v = t.get(id)?;
-                v.map(|v| decode(v.value())).transpose()
-            }
-
-            pub fn realm_by_name(&self, name: &str) -> Result<Option<RealmRecord>> {
-                let id = {
-                    let t = self.txn.open_table(REALM_NAMES)?;
-                    let v = t.get(name)?;
-                    v.map(|v| v.value().to_string())
-                };
-                match id {
-                    Some(id) => self.realm(&id),
-                    None => Ok(None),
-                }
-            }
-
-            /// Every realm, ordered by name.
-            pub fn realms(&self) -> Result<Vec<RealmRecord>> {
-                let names = self.txn.open_table(REALM_NAMES)?;
-                let mut out = Vec::new();
-                for entry in names.iter()? {
-                    let (_, id) = entry?;
-                    if let Some(r) = self.realm(id.value())? {
-                        out.push(r);
-                    }
-                }
-                Ok(out)
-            }
-
-            pub fn user(&self, realm: &str, id: &str) -> Result<Option<UserRecord>> {
-                let t = self.txn.open_table(USERS)?;
-                let v = t.get((realm, id))?;
-                v.map(|v| decode(v.value())).transpose()
-            }
-
-            /// Look a user up by username (case-insensitive).
-            pub fn user_by_username(
-                &self,
-                realm: &str,
-                username: &str,
-            ) -> Result<Option<UserRecord>> {
-                let id = {
-                    let t = self.txn.open_table(USERS_BY_NAME)?;
-                    let key = username.to_lowercase();
-                    let v = t.get((realm, key.as_str()))?;
-                    v.map(|v| v.value().to_string())
-                };
-                match id {
-                    Some(id) => self.user(realm, &id),
-                    None => Ok(None),
-                }
-            }
-
-            /// Users with this e-mail (case-insensitive); more than one only when the realm
-            /// allows duplicate e-mails.
-            pub fn users_by_email(&self, realm: &str, email: &str) -> Result<Vec<UserRecord>> {
-                let ids: Vec<String> = {
-                    let t = self.txn.open_multimap_table(USERS_BY_EMAIL)?;
-                    let key = email.to_lowercase();
-                    let mut ids = Vec::new();
-                    for v in t.get((realm, key.as_str()))? {
-                        ids.push(v?.value().to_string());
-                    }
-                    ids
-                };
-                let mut out = Vec::new();
-                for id in ids {
-                    if let Some(u) = self.user(realm, &id)? {
-                        out.push(u);
-                    }
-                }
-                Ok(out)
-            }
-
-            /// A page of users ordered by username.
-            pub fn users_page(
-                &self,
-                realm: &str,
-                first: usize,
-                max: usize,
-            ) -> Result<Vec<UserRecord>> {
-                let ids: Vec<String> = {
-                    let t = self.txn.open_table(USERS_BY_NAME)?;
-                    let mut ids = Vec::new();
-                    for entry in t.range((realm, "")..=(realm, MAX))?.skip(first).take(max) {
-                        ids.push(entry?.1.value().to_string());
-                    }
-                    ids
-                };
-                let mut out = Vec::with_capacity(ids.len());
-                for id in ids {
-                    if let Some(u) = self.user(realm, &id)? {
-                        out.push(u);
-                    }
-                }
-                Ok(out)
-            }
-
-            pub fn user_count(&self, realm: &str) -> Result<u64> {
-                let t = self.txn.open_table(USER_COUNTS)?;
-                let v = t.get(realm)?;
-                Ok(v.map(|v| v.value()).unwrap_or(0))
-            }
-
-            /// Ids of users whose username, e-mail, first or last name starts with `prefix`
-            /// (case-insensitive), at most `limit` of them, ordered by username.
-            pub fn users_with_prefix(
-                &self,
-                realm: &str,
-                prefix: &str,
-                limit: usize,
-            ) -> Result<Vec<UserRecord>> {
-                let prefix = prefix.to_lowercase();
-                let upper = format!("{prefix}{MAX}");
-                let mut ids = std::collections::BTreeSet::new();
-                {
-                    let t = self.txn.open_table(USERS_BY_NAME)?;
-                    for entry in t
-                        .range((realm, prefix.as_str())..=(realm, upper.as_str()))?
-                        .take(limit)
-                    {
-                        ids.insert(entry?.1.value().to_string());
-                    }
-                }
-                for def in [USERS_BY_EMAIL, USERS_BY_FIRST_NAME, USERS_BY_LAST_NAME] {
-                    let t = self.txn.open_multimap_table(def)?;
-                    let mut n = 0;
-                    'outer: for entry in
-                        t.range((realm, prefix.as_str())..=(realm, upper.as_str()))?
-                    {
-                        for v in entry?.1 {
-                            ids.insert(v?.value().to_string());
-                            n += 1;
-                            if n >= limit {
-                                break 'outer;
-                            }
-                        }
-                    }
-                }
-                let mut users = Vec::with_capacity(ids.len());
-                for id in ids {
-                    if let Some(u) = self.user(realm, &id)? {
-                        users.push(u);
-                    }
-                }
-                users.sort_by(|a, b| a.username.cmp(&b.username));
-                Ok(users)
-            }
-
-            pub fn credentials(&self, realm: &str, user: &str) -> Result<Vec<CredentialRecord>> {
-                let t = self.txn.open_table(CREDENTIALS)?;
-                let mut out = Vec::new();
-                for entry in t.range((realm, user, "")..=(realm, user, MAX))? {
-                    out.push(decode(entry?.1.value())?);
-                }
-                Ok(out)
-            }
-
-            pub fn client(&self, realm: &str, id: &str) -> Result<Option<ClientRecord>> {
-                let t = self.txn.open_table(CLIENTS)?;
-                let v = t.get((realm, id))?;
-                v.map(|v| decode(v.value())).transpose()
-            }
-
-            pub fn client_by_client_id(
-                &self,
-                realm: &str,
-                client_id: &str,
-            ) -> Result<Option<ClientRecord>> {
-                let id = {
-                    let t = self.txn.open_table(CLIENTS_BY_CLIENT_ID)?;
-                    let v = t.get((realm, client_id))?;
-                    v.map(|v| v.value().to_string())
-                };
-                match id {
-                    Some(id) => self.client(realm, &id),
-                    None => Ok(None),
-                }
-            }
-
-            /// Every client of a realm, ordered by clientId.
-            pub fn clients(&self, realm: &str) -> Result<Vec<ClientRecord>> {
-                let t = self.txn.open_table(CLIENTS_BY_CLIENT_ID)?;
-                let mut out = Vec::new();
-                for entry in t.range((realm, "")..=(realm, MAX))? {
-                    if let Some(c) = self.client(realm, entry?.1.value())? {
-                        out.push(c);
-                    }
-                }
-                Ok(out)
-            }
-
-            pub fn role(&self, realm: &str, id: &str) -> Result<Option<RoleRecord>> {
-                let t = self.txn.open_table(ROLES)?;
-                let v = t.get((realm, id))?;
-                v.map(|v| decode(v.value())).transpose()
-            }
-
-            /// A role by name within its container (the realm id, or a client uuid).
-            pub fn role_by_name(
-                &self,
-                realm: &str,
-                container: &str,
-                name: &str,
-            ) -> Result<Option<RoleRecord>> {
-                let id = {
-                    let t = self.txn.open_table(ROLES_BY_NAME)?;
-                    let v = t.get((realm, container, name))?;
-                    v.map(|v| v.value().to_string())
-                };
-                match id {
-                    Some(id) => self.role(realm, &id),
-                    None => Ok(None),
-                }
-            }
-
-            /// The roles of one container, ordered by name.
-            pub fn roles(&self, realm: &str, container: &str) -> Result<Vec<RoleRecord>> {
-                let t = self.txn.open_table(ROLES_BY_NAME)?;
-                let mut out = Vec::new();
-                for entry in t.range((realm, container, "")..=(realm, container, MAX))? {
-                    if let Some(r) = self.role(realm, entry?.1.value())? {
-                        out.push(r);
-                    }
-                }
-                Ok(out)
-            }
-
-            pub fn group(&self, realm: &str, id: &str) -> Result<Option<GroupRecord>> {
-                let t = self.txn.open_table(GROUPS)?;
-                let v = t.get((realm, id))?;
-                v.map(|v| decode(v.value())).transpose()
-            }
-
-            /// Direct children of a group (`None`: the top-level groups), ordered by name.
-            pub fn group_children(
-                &self,
-                realm: &str,
-                parent: Option<&str>,
-            ) -> Result<Vec<GroupRecord>> {
-                let ids = self.multi_values(GROUP_CHILDREN, realm, parent.unwrap_or(""))?;
-                let mut out = Vec::new();
-                for id in ids {
-                    if let Some(g) = self.group(realm, &id)? {
-                        out.push(g);
-                    }
-                }
-                out.sort_by(|a, b| a.name.cmp(&b.name));
-                Ok(out)
-            }
-
-            /// Role ids granted directly to a user.
-            pub fn user_role_ids(&self, realm: &str, user: &str) -> Result<Vec<String>> {
-                self.multi_values(USER_ROLES, realm, user)
-            }
-
-            /// User ids holding a role directly.
-            pub fn role_user_ids(&self, realm: &str, role: &str) -> Result<Vec<String>> {
-                self.multi_values(ROLE_USERS, realm, role)
-            }
-
-            /// Role ids granted to a group.
-            pub fn group_role_ids(&self, realm: &str, group: &str) -> Result<Vec<String>> {
-                self.multi_values(GROUP_ROLES, realm, group)
-            }
-
-            /// Group ids a user is a direct member of.
-            pub fn user_group_ids(&self, realm: &str, user: &str) -> Result<Vec<String>> {
-                self.multi_values(USER_GROUPS, realm, user)
-            }
-
-            /// Direct members of a group.
-            pub fn group_member_ids(&self, realm: &str, group: &str) -> Result<Vec<String>> {
-                self.multi_values(GROUP_MEMBERS, realm, group)
-            }
-
-            pub fn signing_keys(&self, realm: &str) -> Result<Vec<SigningKeyRecord>> {
-                let t = self.txn.open_table(SIGNING_KEYS)?;
-                let mut out = Vec::new();
-                for entry in t.range((realm, "")..=(realm, MAX))? {
-                    out.push(decode(entry?.1.value())?);
-                }
-                Ok(out)
-            }
-
-            pub fn session(&self, realm: &str, id: &str) -> Result<Option<SessionRecord>> {
-                let t = self.txn.open_table(SESSIONS)?;
-                let v = t.get((realm, id))?;
-                v.map(|v| decode(v.value())).transpose()
-            }
-
-            pub fn user_sessions(&self, realm: &str, user: &str) -> Result<Vec<SessionRecord>> {
-                let mut out = Vec::new();
-                for id in self.multi_values(USER_SESSIONS, realm, user)? {
-                    if let Some(s) = self.session(realm, &id)? {
-                        out.push(s);
-                    }
-                }
-                Ok(out)
-            }
-
-            /// Sessions in every realm (the `active sessions` gauge).
-            pub fn session_count(&self) -> Result<u64> {
-                Ok(self.txn.open_table(SESSIONS)?.len()?)
-            }
-
-            /// Events of a realm from `since` (ms, inclusive), newest first, at most `max`.
-            pub fn events(&self, realm: &str, since: i64, max: usize) -> Result<Vec<EventRecord>> {
-                let t = self.txn.open_table(EVENTS)?;
-                let mut out = Vec::new();
-                for entry in t
-                    .range((realm, since, "")..=(realm, i64::MAX, MAX))?
-                    .rev()
-                    .take(max)
-                {
-                    out.push(decode(entry?.1.value())?);
-                }
-                Ok(out)
-            }
-
-            pub fn auth_code(
-                &self,
-                realm: &str,
-                code_hash: &str,
-            ) -> Result<Option<AuthCodeRecord>> {
-                let t = self.txn.open_table(AUTH_CODES)?;
-                let v = t.get((realm, code_hash))?;
-                v.map(|v| decode(v.value())).transpose()
-            }
-
-            pub fn login_flow(&self, realm: &str, id: &str) -> Result<Option<LoginFlowRecord>> {
-                let t = self.txn.open_table(LOGIN_FLOWS)?;
-                let v = t.get((realm, id))?;
-                v.map(|v| decode(v.value())).transpose()
-            }
-
-            pub fn device_code(
-                &self,
-                realm: &str,
-                code_hash: &str,
-            ) -> Result<Option<DeviceCodeRecord>> {
-                let t = self.txn.open_table(DEVICE_CODES)?;
-                let v = t.get((realm, code_hash))?;
-                v.map(|v| decode(v.value())).transpose()
-            }
-
-            /// The device code hash a user code belongs to.
-            pub fn device_code_for_user_code(
-                &self,
-                realm: &str,
-                user_code: &str,
-            ) -> Result<Option<String>> {
-                let t = self.txn.open_table(USER_CODES)?;
-                let v = t.get((realm, user_code))?;
-                Ok(v.map(|v| v.value().to_string()))
-            }
-
-            /// A realm configuration object (identity provider, mapper, component) by kind and id.
-            pub fn object(
-                &self,
-                realm: &str,
-                kind: &str,
-                id: &str,
-            ) -> Result<Option<serde_json::Value>> {
-                let t = self.txn.open_table(REALM_OBJECTS)?;
-                let v = t.get((realm, kind, id))?;
-                v.map(|v| decode(v.value())).transpose()
-            }
-
-            /// Every object of a kind with its id, ordered by id.
-            pub fn object_ids(
-                &self,
-                realm: &str,
-                kind: &str,
-            ) -> Result<Vec<(String, serde_json::Value)>> {
-                let t = self.txn.open_table(REALM_OBJECTS)?;
-                let mut out = Vec::new();
-                for entry in t.range((realm, kind, "")..=(realm, kind, MAX))? {
-                    let (k, v) = entry?;
-                    out.push((k.value().2.to_string(), decode(v.value())?));
-                }
-                Ok(out)
-            }
-
-            /// Every object of a kind, ordered by id.
-            pub fn objects(&self, realm: &str, kind: &str) -> Result<Vec<serde_json::Value>> {
-                Ok(self
-                    .object_ids(realm, kind)?
-                    .into_iter()
-                    .map(|(_, v)| v)
-                    .collect())
-            }
-
-            pub fn login_failure(
-                &self,
-                realm: &str,
-                user: &str,
-            ) -> Result<Option<LoginFailureRecord>> {
-                let t = self.txn.open_table(LOGIN_FAILURES)?;
-                let v = t.get((realm, user))?;
-                v.map(|v| decode(v.value())).transpose()
-            }
-
-            /// Whether an access token (by `jti`) was revoked.
-            pub fn is_revoked(&self, realm: &str, jti: &str) -> Result<bool> {
-                Ok(self
-                    .txn
-                    .open_table(REVOKED_TOKENS)?
-                    .get((realm, jti))?
-                    .is_some())
-            }
-
-            fn multi_values(
-                &self,
-                def: redb::MultimapTableDefinition<(&str, &str), &str>,
-                realm: &str,
-                key: &str,
-            ) -> Result<Vec<String>> {
-                let t = self.txn.open_multimap_table(def)?;
-                let mut out = Vec::new();
-                for v in t.get((realm, key))? {
-                    out.push(v?.value().to_string());
-                }
-                Ok(out)
+    /// Every realm, ordered by name.
+    pub fn realms(&self) -> Result<Vec<RealmRecord>> {
+        let names = self.txn.open_table(REALM_NAMES)?;
+        let mut out = Vec::new();
+        for entry in names.iter()? {
+            let (_, id) = entry?;
+            if let Some(r) = self.realm(id.value())? {
+                out.push(r);
             }
         }
-    };
+        Ok(out)
+    }
+
+    pub fn user(&self, realm: &str, id: &str) -> Result<Option<UserRecord>> {
+        self.record(USERS, (realm, id))
+    }
+
+    /// Look a user up by username (case-insensitive).
+    pub fn user_by_username(&self, realm: &str, username: &str) -> Result<Option<UserRecord>> {
+        let key = username.to_lowercase();
+        match self.id_for(USERS_BY_NAME, (realm, key.as_str()))? {
+            Some(id) => self.user(realm, &id),
+            None => Ok(None),
+        }
+    }
+
+    /// Users with this e-mail (case-insensitive); more than one only when the realm
+    /// allows duplicate e-mails.
+    pub fn users_by_email(&self, realm: &str, email: &str) -> Result<Vec<UserRecord>> {
+        let ids = self.multi_values(USERS_BY_EMAIL, realm, &email.to_lowercase())?;
+        existing(ids, |id| self.user(realm, id))
+    }
+
+    /// A page of users ordered by username.
+    pub fn users_page(&self, realm: &str, first: usize, max: usize) -> Result<Vec<UserRecord>> {
+        let ids: Vec<String> = {
+            let t = self.txn.open_table(USERS_BY_NAME)?;
+            let mut ids = Vec::new();
+            for entry in t.range((realm, "")..=(realm, MAX))?.skip(first).take(max) {
+                ids.push(entry?.1.value().to_string());
+            }
+            ids
+        };
+        existing(ids, |id| self.user(realm, id))
+    }
+
+    pub fn user_count(&self, realm: &str) -> Result<u64> {
+        let t = self.txn.open_table(USER_COUNTS)?;
+        let v = t.get(realm)?;
+        Ok(v.map(|v| v.value()).unwrap_or(0))
+    }
+
+    /// Ids of users whose username, e-mail, first or last name starts with `prefix`
+    /// (case-insensitive), at most `limit` of them, ordered by username.
+    pub fn users_with_prefix(
+        &self,
+        realm: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<UserRecord>> {
+        let prefix = prefix.to_lowercase();
+        let upper = format!("{prefix}{MAX}");
+        let mut ids = std::collections::BTreeSet::new();
+        {
+            let t = self.txn.open_table(USERS_BY_NAME)?;
+            for entry in t
+                .range((realm, prefix.as_str())..=(realm, upper.as_str()))?
+                .take(limit)
+            {
+                ids.insert(entry?.1.value().to_string());
+            }
+        }
+        for def in [USERS_BY_EMAIL, USERS_BY_FIRST_NAME, USERS_BY_LAST_NAME] {
+            let t = self.txn.open_multimap_table(def)?;
+            let mut n = 0;
+            'outer: for entry in t.range((realm, prefix.as_str())..=(realm, upper.as_str()))? {
+                for v in entry?.1 {
+                    ids.insert(v?.value().to_string());
+                    n += 1;
+                    if n >= limit {
+                        break 'outer;
+                    }
+                }
+            }
+        }
+        let mut users = existing(ids, |id| self.user(realm, id))?;
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(users)
+    }
+
+    pub fn credentials(&self, realm: &str, user: &str) -> Result<Vec<CredentialRecord>> {
+        self.records_in(CREDENTIALS, (realm, user, "")..=(realm, user, MAX))
+    }
+
+    pub fn client(&self, realm: &str, id: &str) -> Result<Option<ClientRecord>> {
+        self.record(CLIENTS, (realm, id))
+    }
+
+    pub fn client_by_client_id(
+        &self,
+        realm: &str,
+        client_id: &str,
+    ) -> Result<Option<ClientRecord>> {
+        match self.id_for(CLIENTS_BY_CLIENT_ID, (realm, client_id))? {
+            Some(id) => self.client(realm, &id),
+            None => Ok(None),
+        }
+    }
+
+    /// Every client of a realm, ordered by clientId.
+    pub fn clients(&self, realm: &str) -> Result<Vec<ClientRecord>> {
+        let ids = self.ids_in(CLIENTS_BY_CLIENT_ID, (realm, "")..=(realm, MAX))?;
+        existing(ids, |id| self.client(realm, id))
+    }
+
+    pub fn role(&self, realm: &str, id: &str) -> Result<Option<RoleRecord>> {
+        self.record(ROLES, (realm, id))
+    }
+
+    /// A role by name within its container (the realm id, or a client uuid).
+    pub fn role_by_name(
+        &self,
+        realm: &str,
+        container: &str,
+        name: &str,
+    ) -> Result<Option<RoleRecord>> {
+        match self.id_for(ROLES_BY_NAME, (realm, container, name))? {
+            Some(id) => self.role(realm, &id),
+            None => Ok(None),
+        }
+    }
+
+    /// The roles of one container, ordered by name.
+    pub fn roles(&self, realm: &str, container: &str) -> Result<Vec<RoleRecord>> {
+        let ids = self.ids_in(
+            ROLES_BY_NAME,
+            (realm, container, "")..=(realm, container, MAX),
+        )?;
+        existing(ids, |id| self.role(realm, id))
+    }
+
+    pub fn group(&self, realm: &str, id: &str) -> Result<Option<GroupRecord>> {
+        self.record(GROUPS, (realm, id))
+    }
+
+    /// Direct children of a group (`None`: the top-level groups), ordered by name.
+    pub fn group_children(&self, realm: &str, parent: Option<&str>) -> Result<Vec<GroupRecord>> {
+        let ids = self.multi_values(GROUP_CHILDREN, realm, parent.unwrap_or(""))?;
+        let mut out = existing(ids, |id| self.group(realm, id))?;
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Role ids granted directly to a user.
+    pub fn user_role_ids(&self, realm: &str, user: &str) -> Result<Vec<String>> {
+        self.multi_values(USER_ROLES, realm, user)
+    }
+
+    /// User ids holding a role directly.
+    pub fn role_user_ids(&self, realm: &str, role: &str) -> Result<Vec<String>> {
+        self.multi_values(ROLE_USERS, realm, role)
+    }
+
+    /// Role ids granted to a group.
+    pub fn group_role_ids(&self, realm: &str, group: &str) -> Result<Vec<String>> {
+        self.multi_values(GROUP_ROLES, realm, group)
+    }
+
+    /// Group ids a user is a direct member of.
+    pub fn user_group_ids(&self, realm: &str, user: &str) -> Result<Vec<String>> {
+        self.multi_values(USER_GROUPS, realm, user)
+    }
+
+    /// Direct members of a group.
+    pub fn group_member_ids(&self, realm: &str, group: &str) -> Result<Vec<String>> {
+        self.multi_values(GROUP_MEMBERS, realm, group)
+    }
+
+    pub fn signing_keys(&self, realm: &str) -> Result<Vec<SigningKeyRecord>> {
+        self.records_in(SIGNING_KEYS, (realm, "")..=(realm, MAX))
+    }
+
+    pub fn session(&self, realm: &str, id: &str) -> Result<Option<SessionRecord>> {
+        self.record(SESSIONS, (realm, id))
+    }
+
+    pub fn user_sessions(&self, realm: &str, user: &str) -> Result<Vec<SessionRecord>> {
+        let ids = self.multi_values(USER_SESSIONS, realm, user)?;
+        existing(ids, |id| self.session(realm, id))
+    }
+
+    /// Sessions in every realm (the `active sessions` gauge).
+    pub fn session_count(&self) -> Result<u64> {
+        Ok(self.txn.open_table(SESSIONS)?.len()?)
+    }
+
+    /// Events of a realm from `since` (ms, inclusive), newest first, at most `max`.
+    pub fn events(&self, realm: &str, since: i64, max: usize) -> Result<Vec<EventRecord>> {
+        let t = self.txn.open_table(EVENTS)?;
+        let mut out = Vec::new();
+        for entry in t
+            .range((realm, since, "")..=(realm, i64::MAX, MAX))?
+            .rev()
+            .take(max)
+        {
+            out.push(decode(entry?.1.value())?);
+        }
+        Ok(out)
+    }
+
+    pub fn auth_code(&self, realm: &str, code_hash: &str) -> Result<Option<AuthCodeRecord>> {
+        self.record(AUTH_CODES, (realm, code_hash))
+    }
+
+    pub fn login_flow(&self, realm: &str, id: &str) -> Result<Option<LoginFlowRecord>> {
+        self.record(LOGIN_FLOWS, (realm, id))
+    }
+
+    pub fn device_code(&self, realm: &str, code_hash: &str) -> Result<Option<DeviceCodeRecord>> {
+        self.record(DEVICE_CODES, (realm, code_hash))
+    }
+
+    /// The device code hash a user code belongs to.
+    pub fn device_code_for_user_code(
+        &self,
+        realm: &str,
+        user_code: &str,
+    ) -> Result<Option<String>> {
+        self.id_for(USER_CODES, (realm, user_code))
+    }
+
+    /// A realm configuration object (identity provider, mapper, component) by kind and id.
+    pub fn object(&self, realm: &str, kind: &str, id: &str) -> Result<Option<serde_json::Value>> {
+        self.record(REALM_OBJECTS, (realm, kind, id))
+    }
+
+    /// Every object of a kind with its id, ordered by id.
+    pub fn object_ids(&self, realm: &str, kind: &str) -> Result<Vec<(String, serde_json::Value)>> {
+        let t = self.txn.open_table(REALM_OBJECTS)?;
+        let mut out = Vec::new();
+        for entry in t.range((realm, kind, "")..=(realm, kind, MAX))? {
+            let (k, v) = entry?;
+            out.push((k.value().2.to_string(), decode(v.value())?));
+        }
+        Ok(out)
+    }
+
+    /// Every object of a kind, ordered by id.
+    pub fn objects(&self, realm: &str, kind: &str) -> Result<Vec<serde_json::Value>> {
+        Ok(self
+            .object_ids(realm, kind)?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
+    }
+
+    pub fn login_failure(&self, realm: &str, user: &str) -> Result<Option<LoginFailureRecord>> {
+        self.record(LOGIN_FAILURES, (realm, user))
+    }
+
+    /// Whether an access token (by `jti`) was revoked.
+    pub fn is_revoked(&self, realm: &str, jti: &str) -> Result<bool> {
+        Ok(self
+            .txn
+            .open_table(REVOKED_TOKENS)?
+            .get((realm, jti))?
+            .is_some())
+    }
 }
-
-/// A read snapshot.
-pub struct Read {
-    txn: redb::ReadTransaction,
-}
-
-/// A write transaction; see [`Store::write`].
-pub struct Write {
-    txn: redb::WriteTransaction,
-}
-
-read_functions!(Read);
-read_functions!(Write);
-
 impl Write {
     /// Insert or update a realm; its name is unique.
     pub fn put_realm(&mut self, realm: &RealmRecord) -> Result<()> {
@@ -751,9 +513,7 @@ impl Write {
             }
         }
         names.insert(realm.name.as_str(), realm.id.as_str())?;
-        self.txn
-            .open_table(REALMS)?
-            .insert(realm.id.as_str(), encode(realm)?.as_slice())?;
+        self.insert_record(REALMS, realm.id.as_str(), realm)?;
         Ok(())
     }
 
@@ -886,9 +646,7 @@ impl Write {
         if previous.is_none() {
             self.add_to_user_count(realm, 1)?;
         }
-        self.txn
-            .open_table(USERS)?
-            .insert((realm, user.id.as_str()), encode(&user)?.as_slice())?;
+        self.insert_record(USERS, (realm, user.id.as_str()), &user)?;
         Ok(())
     }
 
@@ -964,9 +722,10 @@ impl Write {
         if self.user(realm, user)?.is_none() {
             return Err(StoreError::Missing("user"));
         }
-        self.txn.open_table(CREDENTIALS)?.insert(
+        self.insert_record(
+            CREDENTIALS,
             (realm, user, credential.id.as_str()),
-            encode(credential)?.as_slice(),
+            credential,
         )?;
         Ok(())
     }
@@ -997,9 +756,7 @@ impl Write {
             }
         }
         index.insert((realm, client.client_id.as_str()), client.id.as_str())?;
-        self.txn
-            .open_table(CLIENTS)?
-            .insert((realm, client.id.as_str()), encode(client)?.as_slice())?;
+        self.insert_record(CLIENTS, (realm, client.id.as_str()), client)?;
         Ok(())
     }
 
@@ -1058,9 +815,7 @@ impl Write {
             }
         }
         index.insert((realm, container, role.name.as_str()), role.id.as_str())?;
-        self.txn
-            .open_table(ROLES)?
-            .insert((realm, role.id.as_str()), encode(role)?.as_slice())?;
+        self.insert_record(ROLES, (realm, role.id.as_str()), role)?;
         Ok(())
     }
 
@@ -1099,9 +854,7 @@ impl Write {
         };
         for mut r in including {
             r.composites.retain(|c| c != id);
-            self.txn
-                .open_table(ROLES)?
-                .insert((realm, r.id.as_str()), encode(&r)?.as_slice())?;
+            self.insert_record(ROLES, (realm, r.id.as_str()), &r)?;
         }
         self.txn.open_table(ROLES_BY_NAME)?.remove((
             realm,
@@ -1141,9 +894,7 @@ impl Write {
             (realm, group.parent_id.as_deref().unwrap_or("")),
             group.id.as_str(),
         )?;
-        self.txn
-            .open_table(GROUPS)?
-            .insert((realm, group.id.as_str()), encode(group)?.as_slice())?;
+        self.insert_record(GROUPS, (realm, group.id.as_str()), group)?;
         Ok(())
     }
 
@@ -1261,9 +1012,7 @@ impl Write {
         if self.realm(realm)?.is_none() {
             return Err(StoreError::Missing("realm"));
         }
-        self.txn
-            .open_table(SIGNING_KEYS)?
-            .insert((realm, key.kid.as_str()), encode(key)?.as_slice())?;
+        self.insert_record(SIGNING_KEYS, (realm, key.kid.as_str()), key)?;
         Ok(())
     }
 
@@ -1280,9 +1029,7 @@ impl Write {
         if self.user(realm, &session.user_id)?.is_none() {
             return Err(StoreError::Missing("user"));
         }
-        self.txn
-            .open_table(SESSIONS)?
-            .insert((realm, session.id.as_str()), encode(session)?.as_slice())?;
+        self.insert_record(SESSIONS, (realm, session.id.as_str()), session)?;
         self.txn
             .open_multimap_table(USER_SESSIONS)?
             .insert((realm, session.user_id.as_str()), session.id.as_str())?;
@@ -1326,29 +1073,11 @@ impl Write {
 
     /// End every online (not offline) session of a realm; returns how many.
     pub fn delete_realm_sessions(&mut self, realm: &str) -> Result<usize> {
-        let mut ended = Vec::new();
-        for entry in self
-            .txn
-            .open_table(SESSIONS)?
-            .range((realm, "")..=(realm, MAX))?
-        {
-            let (k, v) = entry?;
-            let session: SessionRecord = decode(v.value())?;
-            if !session.offline {
-                ended.push(k.value().1.to_string());
-            }
-        }
-        for id in &ended {
-            self.delete_session(realm, id)?;
-        }
-        Ok(ended.len())
+        self.purge_sessions(realm, |s| !s.offline)
     }
 
     pub fn append_event(&mut self, realm: &str, event: &EventRecord) -> Result<()> {
-        self.txn.open_table(EVENTS)?.insert(
-            (realm, event.time, event.id.as_str()),
-            encode(event)?.as_slice(),
-        )?;
+        self.insert_record(EVENTS, (realm, event.time, event.id.as_str()), event)?;
         Ok(())
     }
 
@@ -1388,16 +1117,12 @@ impl Write {
         code_hash: &str,
         code: &AuthCodeRecord,
     ) -> Result<()> {
-        self.txn
-            .open_table(AUTH_CODES)?
-            .insert((realm, code_hash), encode(code)?.as_slice())?;
+        self.insert_record(AUTH_CODES, (realm, code_hash), code)?;
         Ok(())
     }
 
     pub fn put_login_flow(&mut self, realm: &str, flow: &LoginFlowRecord) -> Result<()> {
-        self.txn
-            .open_table(LOGIN_FLOWS)?
-            .insert((realm, flow.id.as_str()), encode(flow)?.as_slice())?;
+        self.insert_record(LOGIN_FLOWS, (realm, flow.id.as_str()), flow)?;
         Ok(())
     }
 
@@ -1416,9 +1141,7 @@ impl Write {
         code_hash: &str,
         record: &DeviceCodeRecord,
     ) -> Result<()> {
-        self.txn
-            .open_table(DEVICE_CODES)?
-            .insert((realm, code_hash), encode(record)?.as_slice())?;
+        self.insert_record(DEVICE_CODES, (realm, code_hash), record)?;
         self.txn
             .open_table(USER_CODES)?
             .insert((realm, record.user_code.as_str()), code_hash)?;
@@ -1448,9 +1171,7 @@ impl Write {
         if self.realm(realm)?.is_none() {
             return Err(StoreError::Missing("realm"));
         }
-        self.txn
-            .open_table(REALM_OBJECTS)?
-            .insert((realm, kind, id), encode(value)?.as_slice())?;
+        self.insert_record(REALM_OBJECTS, (realm, kind, id), value)?;
         Ok(())
     }
 
@@ -1468,9 +1189,7 @@ impl Write {
         user: &str,
         record: &LoginFailureRecord,
     ) -> Result<()> {
-        self.txn
-            .open_table(LOGIN_FAILURES)?
-            .insert((realm, user), encode(record)?.as_slice())?;
+        self.insert_record(LOGIN_FAILURES, (realm, user), record)?;
         Ok(())
     }
 
