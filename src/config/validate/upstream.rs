@@ -5,8 +5,9 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
-use super::raw::{RawDuration, RawRoute};
-use super::{parse_duration, ConfigError, HealthCheck, UpstreamTls, Validator};
+use super::{parse_duration, Validator};
+use crate::config::raw::{RawDuration, RawRoute};
+use crate::config::{ConfigError, HealthCheck, UpstreamTls};
 
 impl Validator<'_> {
     pub(super) fn upstream_options(

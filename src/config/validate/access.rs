@@ -3,10 +3,9 @@
 
 use std::net::ToSocketAddrs;
 
-use super::raw::{self, RawIdentityHeaders, RawRoute, S};
-use super::{
-    ConfigError, IdentityHeaderNames, Policy, RouteAccess, RouteAuth, Upstream, Validator,
-};
+use super::Validator;
+use crate::config::raw::{self, RawIdentityHeaders, RawRoute, S};
+use crate::config::{ConfigError, IdentityHeaderNames, Policy, RouteAccess, RouteAuth, Upstream};
 
 /// Where an error about a route as a whole points: its `auth`, `host` or `path` line.
 pub(super) fn anchor(r: &RawRoute) -> std::ops::Range<usize> {
