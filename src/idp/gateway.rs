@@ -99,7 +99,8 @@ pub fn session_subject(
             Ok::<_, StoreError>(())
         })?;
     }
-    subject(app, realm, &session.user_id.clone(), Some(session))
+    let user_id = session.user_id.clone();
+    subject(app, realm, &user_id, Some(session))
 }
 
 /// How long, from `now_ms`, the realm lets `session` live at most (idle or maximum).

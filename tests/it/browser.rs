@@ -731,6 +731,15 @@ fn pushed_requests_form_post_prompt_login_and_client_algorithm() {
     let q: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs([("client_id", "app"), ("request_uri", request_uri.as_str())])
         .finish();
+    // Another client naming it is refused and does not use it up for its own client.
+    let stolen: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("client_id", "account"),
+            ("request_uri", request_uri.as_str()),
+        ])
+        .finish();
+    let (status, _, _) = browser.get(&format!("/realms/t/protocol/openid-connect/auth?{stolen}"));
+    assert_eq!(status, 400);
     let (status, _, html) = browser.get(&format!("/realms/t/protocol/openid-connect/auth?{q}"));
     assert_eq!(status, 200);
     // form_post: the response is a page that posts code and state to the client.

@@ -1171,3 +1171,18 @@ fn metrics_and_admin_api_follow_their_address_rules() {
     let (status, _) = raw(untrusted.http, "GET", "/metrics", &[("host", "localhost")]);
     assert_eq!(status, 403, "127.0.0.1 is not in metrics_allow");
 }
+
+/// Cache flushing by anonymous traffic (CWE-400): one address can start only so many
+/// gateway logins at once (then 429), so it cannot push everybody else's out.
+#[test]
+fn resource_exhaustion_pending_logins_are_bounded_per_address() {
+    let (server, _api, _, _) = gateway_server_with("", SESSION_ROUTE, &[]);
+    let b = Browser::for_host(&server, "app.test");
+    for i in 0..200 {
+        let (status, _, _) = b.get(&format!("/private/{i}"));
+        assert_eq!(status, 302, "login {i}");
+    }
+    let r = b.client.get(b.url("/private/x")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(r.headers().get("retry-after").is_some());
+}
