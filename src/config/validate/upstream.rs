@@ -13,6 +13,7 @@ use crate::config::raw::{OneOrMany, RawRoute, S};
 use crate::config::{ConfigError, HealthCheck, Upstream, UpstreamTls};
 
 impl Validator<'_> {
+    /// `upstream`: one URL or a list; each http(s) URL is resolved to an address now.
     pub(super) fn upstreams(
         &self,
         key: &str,
@@ -60,6 +61,8 @@ impl Validator<'_> {
         Ok(upstreams)
     }
 
+    /// `upstream_ca`, `upstream_tls_verify`, `upstream_sni`, `health_check` and
+    /// `health_interval`.
     pub(super) fn upstream_options(
         &self,
         key: &str,
