@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use super::raw::{RawConfig, RawSecret, S};
-use super::validate::{parse_listen, Validator};
+use super::validate::values::parse_listen;
+use super::validate::Validator;
 use super::{Config, Overrides};
 
 /// The default location of the configuration file.

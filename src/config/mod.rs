@@ -9,8 +9,9 @@
 //! - `validate`: raw → [`Config`], one file per section, one set of value parsers;
 //! - `model`: the validated types.
 //!
-//! Config imports no domain module (`crate::idp`, `crate::proxy`, `crate::http` other than
-//! the leaf `crate::http::path`): the domain depends on config, never the other way round.
+//! Config imports no domain module: not the IdP (`idp`), not the gateway (`proxy`), and
+//! of `http` only the leaf `http::path` (path normalisation, which imports nothing). The
+//! domain depends on config, never the other way round.
 
 mod load;
 mod model;

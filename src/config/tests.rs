@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::load::parse_raw;
-use super::validate::{valid_server_name, Validator};
+use super::validate::values::valid_server_name;
+use super::validate::Validator;
 use super::*;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {

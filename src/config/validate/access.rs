@@ -1,11 +1,10 @@
-//! Validation of a route's upstreams, allowed methods and access rules (`auth`, realm,
-//! client, public paths, roles and groups, identity header names).
+//! Validation of a route's access rules: `auth` and, for authenticated routes, realm,
+//! client, public paths, roles and groups, sign-out path and identity header names.
 
-use std::net::ToSocketAddrs;
-
+use super::values::header_name;
 use super::Validator;
-use crate::config::raw::{self, RawIdentityHeaders, RawRoute, S};
-use crate::config::{ConfigError, IdentityHeaderNames, Policy, RouteAccess, RouteAuth, Upstream};
+use crate::config::raw::{RawIdentityHeaders, RawRoute, S};
+use crate::config::{ConfigError, IdentityHeaderNames, Policy, RouteAccess, RouteAuth};
 
 /// Where an error about a route as a whole points: its `auth`, `host` or `path` line.
 pub(super) fn anchor(r: &RawRoute) -> std::ops::Range<usize> {
@@ -18,76 +17,6 @@ pub(super) fn anchor(r: &RawRoute) -> std::ops::Range<usize> {
 }
 
 impl Validator<'_> {
-    pub(super) fn upstreams(
-        &self,
-        key: &str,
-        raw: S<raw::OneOrMany>,
-    ) -> Result<Vec<Upstream>, ConfigError> {
-        let span = raw.span();
-        let urls = match raw.into_inner() {
-            raw::OneOrMany::One(u) => vec![u],
-            raw::OneOrMany::Many(v) => v,
-        };
-        if urls.is_empty() {
-            return self.invalid(
-                &format!("{key}.upstream"),
-                span,
-                "at least one upstream is required".into(),
-            );
-        }
-        let mut upstreams = Vec::new();
-        for (j, u) in urls.iter().enumerate() {
-            let bad = |m: String| {
-                self.invalid::<Vec<Upstream>>(&format!("{key}.upstream[{j}]"), span.clone(), m)
-            };
-            let parsed = match url::Url::parse(u) {
-                Ok(p) if matches!(p.scheme(), "http" | "https") && p.host_str().is_some() => p,
-                _ => return bad(format!("\"{u}\" is not an http(s) URL")),
-            };
-            let tls = parsed.scheme() == "https";
-            let host = parsed
-                .host_str()
-                .unwrap_or_default()
-                .trim_matches(['[', ']'])
-                .to_string();
-            let port = parsed
-                .port_or_known_default()
-                .unwrap_or(if tls { 443 } else { 80 });
-            let addr = match (host.as_str(), port)
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut a| a.next())
-            {
-                Some(a) => a,
-                None => return bad(format!("cannot resolve \"{host}\"")),
-            };
-            upstreams.push(Upstream { addr, tls, host });
-        }
-        Ok(upstreams)
-    }
-
-    pub(super) fn methods(
-        &self,
-        key: &str,
-        raw: Vec<S<String>>,
-    ) -> Result<Vec<http::Method>, ConfigError> {
-        let mut out = Vec::new();
-        for (i, m) in raw.into_iter().enumerate() {
-            let text = m.get_ref().trim().to_ascii_uppercase();
-            match http::Method::from_bytes(text.as_bytes()) {
-                Ok(method) if !text.is_empty() => out.push(method),
-                _ => {
-                    return self.invalid(
-                        &format!("{key}.methods[{i}]"),
-                        m.span(),
-                        format!("\"{}\" is not an HTTP method", m.get_ref()),
-                    )
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// `auth` and, for authenticated routes, everything about who may pass.
     pub(super) fn route_access(
         &self,
@@ -273,8 +202,8 @@ impl Validator<'_> {
         ];
         for (field, value, slot) in fields {
             let Some(value) = value else { continue };
-            match http::HeaderName::from_bytes(value.get_ref().trim().as_bytes()) {
-                Ok(name)
+            match header_name(value.get_ref().trim()) {
+                Some(name)
                     if !matches!(
                         name.as_str(),
                         "host"
