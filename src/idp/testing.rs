@@ -13,13 +13,14 @@ use serde_json::Value;
 
 use crate::clock::{Clock, ManualClock};
 use crate::config::Config;
+use crate::crypto::jwt::Algorithm;
 use crate::crypto::password::{hash_password, Argon2Params, HashedPassword};
 use crate::http::{RequestInfo, Response};
 use crate::idp::login::theme::Themes;
 use crate::idp::realm;
 use crate::idp::App;
 use crate::metrics::Metrics;
-use crate::store::{ClientRecord, RealmRecord, Store, UserRecord};
+use crate::store::{ClientRecord, RealmRecord, SigningKeyRecord, Store, UserRecord};
 
 /// Where every fixture's clock starts (2023-11-14).
 pub(crate) const START: i64 = 1_700_000_000_000;
@@ -41,6 +42,18 @@ pub(crate) fn cheap() -> Argon2Params {
 /// `password` hashed with [`cheap`] parameters.
 pub(crate) fn hashed(password: &str) -> HashedPassword {
     hash_password(password, &cheap()).unwrap()
+}
+
+/// One active RS256 and one ES256 key, generated once per test run: an RSA key costs
+/// hundreds of milliseconds, and every fixture realm needs one.
+pub(crate) fn test_keys() -> &'static [SigningKeyRecord] {
+    static KEYS: std::sync::OnceLock<Vec<SigningKeyRecord>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        [Algorithm::RS256, Algorithm::ES256]
+            .into_iter()
+            .map(|a| crate::idp::keys::new_key(a, START).unwrap())
+            .collect()
+    })
 }
 
 /// Status, headers and JSON body (`Null` when the body is not JSON) of an API call.
@@ -255,7 +268,12 @@ impl Fixture {
             clock,
             admin_token: String::new(),
         };
-        crate::bootstrap::ensure_master_realm(&f.app.store, &f.clock).unwrap();
+        // As `bootstrap::ensure_master_realm` creates it, with the shared test keys.
+        f.create_realm(RealmRecord {
+            name: realm::MASTER.into(),
+            display_name: Some("Portcullis".into()),
+            ..Default::default()
+        });
         f
     }
 
@@ -431,12 +449,24 @@ impl Fixture {
             .unwrap_or_else(|| panic!("no realm {name}"))
     }
 
-    /// Create a realm (with Keycloak's defaults) from `template`.
+    /// Create a realm from `template` as `realm::create_realm` does (Keycloak's roles and
+    /// clients), but with copies of [`test_keys`] instead of freshly generated keys.
     pub fn create_realm(&self, template: RealmRecord) -> RealmRecord {
         let now = self.now();
         self.app
             .store
-            .write(|w| realm::create_realm(w, template, now))
+            .write(|w| {
+                let r = realm::put_new_realm(w, template, now)?;
+                for key in test_keys() {
+                    let mut key = key.clone();
+                    key.kid = crate::crypto::random_id();
+                    key.created_at = now;
+                    w.put_signing_key(&r.id, &key)
+                        .map_err(realm::RealmError::from)?;
+                }
+                realm::ensure_defaults(w, &r)?;
+                Ok::<_, realm::RealmError>(r)
+            })
             .unwrap()
     }
 
