@@ -139,10 +139,6 @@ impl Jar {
         self.0.insert(name.into(), value.into());
     }
 
-    pub fn remove(&mut self, name: &str) {
-        self.0.remove(name);
-    }
-
     /// The `Cookie` request header, if there is any cookie.
     pub fn header(&self) -> Option<String> {
         (!self.0.is_empty()).then(|| {
