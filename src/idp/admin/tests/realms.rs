@@ -141,6 +141,14 @@ async fn rename_moves_the_master_management_client() {
         (old.as_array().unwrap().len(), new.as_array().unwrap().len()),
         (0, 1)
     );
+    let (status, _, body) = f.put("/store", &json!({"realm": "master"})).await;
+    assert_eq!(
+        (status, body),
+        (
+            409,
+            json!({"errorMessage": "Conflict detected. See logs for details"})
+        )
+    );
     let (status, _, body) = f.put("/master", &json!({"realm": "boss"})).await;
     assert_eq!(
         (status, body),

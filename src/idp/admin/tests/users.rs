@@ -403,3 +403,32 @@ async fn credentials_can_be_listed_and_deleted() {
         json!([])
     );
 }
+
+/// BUG (not fixed here): `GET /users/count` and the unfiltered page assume one
+/// service-account user per client with `serviceAccountsEnabled`, instead of looking at
+/// the users. A client whose service accounts were switched off keeps its user (counted,
+/// and taking a place in pages although never listed); a deleted service-account user is
+/// still subtracted, and moves the page offset past real users.
+#[tokio::test]
+#[ignore = "bug: users/count and paging assume one service account per SA-enabled client"]
+async fn count_and_pages_follow_the_service_account_users_that_exist() {
+    let f = people().await;
+    let svc = super::client_uuid(&f, "shop", "svc").await;
+    let all = ["albert", "alice", "bob", "carol", "zed"];
+    f.put(
+        &format!("/shop/clients/{svc}"),
+        &json!({"serviceAccountsEnabled": false}),
+    )
+    .await;
+    assert_eq!(f.get("/shop/users/count").await.2, json!(5)); // today: 6
+    assert_eq!(found(&f, "max=5").await, all); // today: zed is missing
+    f.put(
+        &format!("/shop/clients/{svc}"),
+        &json!({"serviceAccountsEnabled": true}),
+    )
+    .await;
+    let sa = f.user("shop", "service-account-svc").id;
+    assert_eq!(f.delete(&format!("/shop/users/{sa}")).await.0, 204);
+    assert_eq!(f.get("/shop/users/count").await.2, json!(5)); // today: 4
+    assert_eq!(found(&f, "first=4").await, ["zed"]); // today: []
+}
