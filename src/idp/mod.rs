@@ -23,4 +23,7 @@ pub mod roles;
 pub mod sessions;
 pub mod tokens;
 
+#[cfg(test)]
+pub(crate) mod testing;
+
 pub use app::App;

@@ -13,6 +13,8 @@ mod providers;
 mod realms;
 pub mod repr;
 mod roles;
+#[cfg(test)]
+mod tests;
 pub mod transfer;
 mod users;
 

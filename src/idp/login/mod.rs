@@ -375,37 +375,4 @@ pub fn resource(app: &App, request: &Request, rest: &str) -> Response {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use bytes::Bytes;
-
-    #[test]
-    fn cookies_are_parsed_from_any_header() {
-        let request = http::Request::builder()
-            .header("cookie", "a=1; KEYCLOAK_IDENTITY=s.x")
-            .header("cookie", "b=2")
-            .body(Bytes::new())
-            .unwrap();
-        assert_eq!(cookie(&request, IDENTITY_COOKIE), Some("s.x"));
-        assert_eq!(cookie(&request, "b"), Some("2"));
-        assert_eq!(cookie(&request, "c"), None);
-    }
-
-    #[test]
-    fn set_cookie_attributes() {
-        let tls = RequestInfo {
-            peer: None,
-            tls: true,
-        };
-        let c = set_cookie(IDENTITY_COOKIE, "v", "my realm", &tls, true, None);
-        assert_eq!(
-            c,
-            "KEYCLOAK_IDENTITY=v; Path=/realms/my%20realm/; SameSite=Lax; HttpOnly; Secure"
-        );
-        let plain = RequestInfo {
-            peer: None,
-            tls: false,
-        };
-        assert!(!set_cookie(SESSION_COOKIE, "v", "r", &plain, false, Some(0)).contains("HttpOnly"));
-    }
-}
+mod tests;

@@ -1,214 +1,103 @@
 //! In-process tests of the OIDC endpoints with a clock the test moves: expiry of access
 //! tokens, refresh tokens (session idle and maximum lifetime) and authorization codes.
 
-use std::sync::Arc;
-
-use bytes::Bytes;
 use serde_json::{json, Value};
 
-use crate::clock::ManualClock;
-use crate::config::Config;
-use crate::http::{RequestInfo, Response};
-use crate::idp::login::theme::Themes;
-use crate::idp::realm;
-use crate::idp::App;
-use crate::metrics::Metrics;
-use crate::store::{
-    AuthCodeRecord, ClientRecord, CredentialRecord, RealmRecord, Store, UserRecord,
-};
+use crate::idp::testing::Fixture;
+use crate::store::{AuthCodeRecord, ClientRecord, RealmRecord, UserRecord};
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    app: App,
-    clock: ManualClock,
-}
-
-const START: i64 = 1_700_000_000_000;
-
+/// Realm `t` (session idle 600 s, maximum 3600 s) with the confidential client `app` and
+/// the user `alice` (id `u`, password `pw`).
 fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let clock = ManualClock::at(START);
-    let config = Config::parse(
-        "[server]\nhostnames = [\"idp.test\"]\n",
-        std::path::Path::new("t.toml"),
-    )
-    .unwrap();
-    let app = App::new(
-        Arc::new(config),
-        store.clone(),
-        Arc::new(clock.clone()),
-        Arc::new(Metrics::new()),
-        Arc::new(Themes::builtin()),
-    );
-    let hashed = crate::crypto::password::hash_password(
-        "pw",
-        &crate::crypto::password::Argon2Params {
-            memory_kib: 1024,
-            iterations: 1,
+    let f = Fixture::bare();
+    f.create_realm(RealmRecord {
+        name: "t".into(),
+        sso_session_idle_timeout: 600,
+        sso_session_max_lifespan: 3600,
+        ..Default::default()
+    });
+    f.add_client(
+        "t",
+        ClientRecord {
+            id: "c".into(),
+            client_id: "app".into(),
+            secret: Some("s".into()),
+            enabled: true,
+            direct_access_grants_enabled: true,
+            full_scope_allowed: true,
             ..Default::default()
         },
-    )
-    .unwrap();
-    store
-        .write(|w| {
-            realm::create_realm(
-                w,
-                RealmRecord {
-                    name: "master".into(),
-                    ..Default::default()
-                },
-                START,
-            )?;
-            let r = realm::create_realm(
-                w,
-                RealmRecord {
-                    name: "t".into(),
-                    sso_session_idle_timeout: 600,
-                    sso_session_max_lifespan: 3600,
-                    ..Default::default()
-                },
-                START,
-            )?;
-            w.put_client(
-                &r.id,
-                &ClientRecord {
-                    id: "c".into(),
-                    client_id: "app".into(),
-                    secret: Some("s".into()),
-                    enabled: true,
-                    direct_access_grants_enabled: true,
-                    full_scope_allowed: true,
-                    ..Default::default()
-                },
-            )
-            .map_err(realm::RealmError::from)?;
-            let user = UserRecord {
-                id: "u".into(),
-                username: "alice".into(),
-                enabled: true,
-                ..Default::default()
-            };
-            realm::create_user(w, &r, &user).map_err(realm::RealmError::from)?;
-            w.put_credential(
-                &r.id,
-                "u",
-                &CredentialRecord {
-                    id: "p".into(),
-                    kind: "password".into(),
-                    secret_data: hashed.secret_data.clone(),
-                    credential_data: hashed.credential_data.clone(),
-                    ..Default::default()
-                },
-            )
-            .map_err(realm::RealmError::from)?;
-            Ok::<_, realm::RealmError>(())
-        })
-        .unwrap();
-    Fixture {
-        _dir: dir,
-        app,
-        clock,
-    }
+    );
+    f.add_user_record(
+        "t",
+        UserRecord {
+            id: "u".into(),
+            username: "alice".into(),
+            enabled: true,
+            ..Default::default()
+        },
+        Some("pw"),
+        false,
+    );
+    f
 }
 
-impl Fixture {
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        form: &[(&str, &str)],
-        bearer: Option<&str>,
-    ) -> (u16, Value) {
-        let body: String = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let mut builder = http::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "idp.test")
-            .header("content-type", "application/x-www-form-urlencoded");
-        if let Some(t) = bearer {
-            builder = builder.header("authorization", format!("Bearer {t}"));
-        }
-        let request = builder.body(Bytes::from(body)).unwrap();
-        let (endpoint, params) = self.app.route(path).unwrap();
-        let response: Response = self
-            .app
-            .handle(
-                endpoint,
-                &params,
-                request,
-                RequestInfo {
-                    peer: None,
-                    tls: true,
-                },
-            )
-            .await;
-        let status = response.status().as_u16();
-        (
-            status,
-            serde_json::from_slice(response.body()).unwrap_or(Value::Null),
-        )
-    }
-
-    async fn password_grant(&self) -> Value {
-        let (status, body) = self
-            .call(
-                "POST",
-                "/realms/t/protocol/openid-connect/token",
-                &[
-                    ("grant_type", "password"),
-                    ("client_id", "app"),
-                    ("client_secret", "s"),
-                    ("username", "alice"),
-                    ("password", "pw"),
-                ],
-                None,
-            )
-            .await;
-        assert_eq!(status, 200, "{body}");
-        body
-    }
-
-    async fn userinfo(&self, token: &str) -> u16 {
-        self.call(
-            "GET",
-            "/realms/t/protocol/openid-connect/userinfo",
-            &[],
-            Some(token),
-        )
-        .await
-        .0
-    }
-
-    async fn refresh(&self, token: &str) -> (u16, Value) {
-        self.call(
+async fn password_grant(f: &Fixture) -> Value {
+    let (status, body) = f
+        .call(
             "POST",
             "/realms/t/protocol/openid-connect/token",
             &[
-                ("grant_type", "refresh_token"),
+                ("grant_type", "password"),
                 ("client_id", "app"),
                 ("client_secret", "s"),
-                ("refresh_token", token),
+                ("username", "alice"),
+                ("password", "pw"),
             ],
             None,
         )
-        .await
-    }
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn userinfo(f: &Fixture, token: &str) -> u16 {
+    f.call(
+        "GET",
+        "/realms/t/protocol/openid-connect/userinfo",
+        &[],
+        Some(token),
+    )
+    .await
+    .0
+}
+
+async fn refresh_grant(f: &Fixture, token: &str) -> (u16, Value) {
+    f.call(
+        "POST",
+        "/realms/t/protocol/openid-connect/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", "app"),
+            ("client_secret", "s"),
+            ("refresh_token", token),
+        ],
+        None,
+    )
+    .await
 }
 
 #[tokio::test]
 async fn access_tokens_expire_with_the_realm_lifespan() {
     let f = fixture();
-    let tokens = f.password_grant().await;
+    let tokens = password_grant(&f).await;
     let access = tokens["access_token"].as_str().unwrap();
-    assert_eq!(f.userinfo(access).await, 200);
+    assert_eq!(userinfo(&f, access).await, 200);
     f.clock.advance_millis(299_000);
-    assert_eq!(f.userinfo(access).await, 200);
+    assert_eq!(userinfo(&f, access).await, 200);
     f.clock.advance_millis(2_000);
     assert_eq!(
-        f.userinfo(access).await,
+        userinfo(&f, access).await,
         401,
         "expired after accessTokenLifespan (300 s)"
     );
@@ -230,31 +119,31 @@ async fn access_tokens_expire_with_the_realm_lifespan() {
 #[tokio::test]
 async fn refresh_keeps_the_session_alive_until_its_maximum() {
     let f = fixture();
-    let mut refresh = f.password_grant().await["refresh_token"]
+    let mut refresh = password_grant(&f).await["refresh_token"]
         .as_str()
         .unwrap()
         .to_string();
     // Refresh every 500 s (idle timeout 600 s): the session lives until its 3600 s maximum.
     for _ in 0..7 {
         f.clock.advance_millis(500_000);
-        let (status, body) = f.refresh(&refresh).await;
+        let (status, body) = refresh_grant(&f, &refresh).await;
         assert_eq!(status, 200, "{body}");
         refresh = body["refresh_token"].as_str().unwrap().to_string();
     }
     f.clock.advance_millis(200_000);
-    let (status, body) = f.refresh(&refresh).await;
+    let (status, body) = refresh_grant(&f, &refresh).await;
     assert_eq!(status, 400, "past ssoSessionMaxLifespan: {body}");
 }
 
 #[tokio::test]
 async fn an_idle_session_ends() {
     let f = fixture();
-    let refresh = f.password_grant().await["refresh_token"]
+    let refresh = password_grant(&f).await["refresh_token"]
         .as_str()
         .unwrap()
         .to_string();
     f.clock.advance_millis(601_000);
-    let (status, body) = f.refresh(&refresh).await;
+    let (status, body) = refresh_grant(&f, &refresh).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_grant");
 }
@@ -262,7 +151,7 @@ async fn an_idle_session_ends() {
 #[tokio::test]
 async fn authorization_codes_expire_with_access_code_lifespan() {
     let f = fixture();
-    let tokens = f.password_grant().await;
+    let tokens = password_grant(&f).await;
     let sid = tokens["session_state"].as_str().unwrap().to_string();
     let realm_id = f
         .app
@@ -286,7 +175,7 @@ async fn authorization_codes_expire_with_access_code_lifespan() {
                         session_id: sid.clone(),
                         user_id: "u".into(),
                         scope: "openid".into(),
-                        expires_at: f.clock.now_millis_for_test() + 60_000,
+                        expires_at: f.now() + 60_000,
                         ..Default::default()
                     },
                 )
@@ -313,13 +202,6 @@ async fn authorization_codes_expire_with_access_code_lifespan() {
     let (status, body) = f.call("POST", TOKEN, &form("late-code"), None).await;
     assert_eq!(status, 400);
     assert_eq!(body["error_description"], "Code is expired");
-}
-
-impl ManualClock {
-    fn now_millis_for_test(&self) -> i64 {
-        use crate::clock::Clock;
-        self.now_millis()
-    }
 }
 
 #[tokio::test]

@@ -1,0 +1,323 @@
+//! Clients: create, look up, update, delete; secrets and their regeneration; service
+//! accounts; protocol mappers, with the refusal of reserved claims.
+
+use serde_json::{json, Value};
+
+use super::shop;
+use crate::idp::testing::{created_id, Fixture};
+
+async fn client(f: &Fixture, body: Value) -> String {
+    created_id(&f.post("/shop/clients", &body).await)
+}
+
+/// Introspection as `client_id` with `secret`: 200 with the right secret, 401 without.
+async fn introspect_status(f: &Fixture, client_id: &str, secret: &str) -> u16 {
+    f.call(
+        "POST",
+        "/realms/shop/protocol/openid-connect/token/introspect",
+        &[
+            ("client_id", client_id),
+            ("client_secret", secret),
+            ("token", "x"),
+        ],
+        None,
+    )
+    .await
+    .0
+}
+
+#[tokio::test]
+async fn create_look_up_update_delete() {
+    let f = shop().await;
+    let (s, headers, _) = f
+        .post(
+            "/shop/clients",
+            &json!({"clientId": "web", "redirectUris": ["https://web.test/*"]}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let location = headers["location"].to_str().unwrap();
+    let id = location.rsplit('/').next().unwrap().to_string();
+    let (s, _, web) = f.get(&format!("/shop/clients/{id}")).await;
+    assert_eq!(s, 200);
+    assert_eq!(web["clientId"], "web");
+    assert_eq!(web["redirectUris"], json!(["https://web.test/*"]));
+    assert_eq!(
+        (
+            &web["publicClient"],
+            &web["standardFlowEnabled"],
+            &web["directAccessGrantsEnabled"]
+        ),
+        (&json!(false), &json!(true), &json!(false)),
+        "Keycloak's defaults"
+    );
+    assert!(!web["secret"].as_str().unwrap().is_empty(), "confidential");
+    let (_, _, exact) = f.get("/shop/clients?clientId=web").await;
+    assert_eq!(exact.as_array().unwrap().len(), 1);
+    assert_eq!(f.get("/shop/clients?clientId=we").await.2, json!([]));
+    let (_, _, search) = f.get("/shop/clients?clientId=WE&search=true").await;
+    assert_eq!(search[0]["id"], id.as_str());
+
+    let path = format!("/shop/clients/{id}");
+    assert_eq!(f.put(&path, &json!({"publicClient": true})).await.0, 204);
+    let (_, _, web) = f.get(&path).await;
+    assert_eq!(web["publicClient"], true);
+    assert!(web.get("secret").is_none(), "public clients show no secret");
+    assert_eq!(f.delete(&path).await.0, 204);
+    let (s, _, body) = f.get(&path).await;
+    assert_eq!(
+        (s, body),
+        (404, json!({"errorMessage": "Could not find client"}))
+    );
+    assert_eq!(f.delete(&path).await.0, 404);
+}
+
+#[tokio::test]
+async fn bad_clients_are_refused() {
+    let f = shop().await;
+    client(&f, json!({"clientId": "web"})).await;
+    for (body, status, message) in [
+        (
+            json!({"clientId": "web"}),
+            409,
+            "Client web already exists".to_string(),
+        ),
+        (
+            json!({"name": "x"}),
+            400,
+            "clientId is required".to_string(),
+        ),
+        (
+            json!({"clientId": "w2", "redirectUris": ["https://*.web.test/cb"]}),
+            400,
+            "A redirect URI may use '*' only at its end: https://*.web.test/cb".to_string(),
+        ),
+        (
+            json!({"clientId": "w3", "protocol": "saml"}),
+            400,
+            "protocol saml is not supported".to_string(),
+        ),
+    ] {
+        let (s, _, answer) = f.post("/shop/clients", &body).await;
+        assert_eq!(
+            (s, answer),
+            (status, json!({"errorMessage": message})),
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn regenerating_the_secret_retires_the_old_one() {
+    let f = shop().await;
+    let id = client(&f, json!({"clientId": "web"})).await;
+    let path = format!("/shop/clients/{id}/client-secret");
+    let (s, _, first) = f.get(&path).await;
+    assert_eq!((s, &first["type"]), (200, &json!("secret")));
+    let first = first["value"].as_str().unwrap().to_string();
+    assert_eq!(introspect_status(&f, "web", &first).await, 200);
+    let (s, _, second) = f.post(&path, &json!({})).await;
+    assert_eq!(s, 200);
+    let second = second["value"].as_str().unwrap().to_string();
+    assert_ne!(first, second);
+    assert_eq!(f.get(&path).await.2["value"], second.as_str());
+    assert_eq!(introspect_status(&f, "web", &first).await, 401);
+    assert_eq!(introspect_status(&f, "web", &second).await, 200);
+
+    let public = client(&f, json!({"clientId": "spa", "publicClient": true})).await;
+    let (s, _, body) = f
+        .post(&format!("/shop/clients/{public}/client-secret"), &json!({}))
+        .await;
+    assert_eq!(
+        (s, body),
+        (
+            400,
+            json!({"errorMessage": "Client has no secret (public or bearer-only)"})
+        )
+    );
+}
+
+#[tokio::test]
+async fn service_accounts_come_with_their_client() {
+    let f = shop().await;
+    let svc = client(
+        &f,
+        json!({"clientId": "svc", "serviceAccountsEnabled": true, "secret": "svc-secret"}),
+    )
+    .await;
+    let (s, _, user) = f
+        .get(&format!("/shop/clients/{svc}/service-account-user"))
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(user["username"], "service-account-svc");
+    assert_eq!(user["serviceAccountClientId"], svc.as_str());
+    let (s, tokens) = f
+        .call(
+            "POST",
+            "/realms/shop/protocol/openid-connect/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "svc"),
+                ("client_secret", "svc-secret"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{tokens}");
+    assert!(tokens["access_token"].is_string());
+
+    let web = client(&f, json!({"clientId": "web"})).await;
+    let path = format!("/shop/clients/{web}/service-account-user");
+    let (s, _, body) = f.get(&path).await;
+    assert_eq!(
+        (s, body),
+        (
+            400,
+            json!({"errorMessage": "Service account not enabled for the client"})
+        )
+    );
+    // Turning service accounts on later creates the user.
+    f.put(
+        &format!("/shop/clients/{web}"),
+        &json!({"serviceAccountsEnabled": true}),
+    )
+    .await;
+    assert_eq!(f.get(&path).await.2["username"], "service-account-web");
+}
+
+fn mapper(name: &str, kind: &str, config: Value) -> Value {
+    json!({"name": name, "protocolMapper": kind, "config": config})
+}
+
+#[tokio::test]
+async fn protocol_mappers_crud_and_their_claims() {
+    let f = shop().await;
+    let id = client(
+        &f,
+        json!({"clientId": "web", "publicClient": true, "directAccessGrantsEnabled": true}),
+    )
+    .await;
+    let models = format!("/shop/clients/{id}/protocol-mappers/models");
+    let tier = mapper(
+        "tier",
+        "oidc-hardcoded-claim-mapper",
+        json!({"claim.name": "tier", "claim.value": "gold", "access.token.claim": "true"}),
+    );
+    let mapper_id = created_id(&f.post(&models, &tier).await);
+    let (_, _, list) = f.get(&models).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (&list[0]["id"], &list[0]["protocol"]),
+        (&json!(mapper_id), &json!("openid-connect"))
+    );
+    let (s, _, body) = f.post(&models, &tier).await;
+    assert_eq!(
+        (s, body),
+        (
+            409,
+            json!({"errorMessage": "Protocol mapper exists with same name: tier"})
+        )
+    );
+    // The claim is in the client's tokens.
+    f.add_user("shop", "alice", Some("alice-pw"));
+    let token = f.password_grant("shop", "web", "alice", "alice-pw").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let claims: Value = crate::crypto::jwt::decode_unverified(&token).unwrap();
+    assert_eq!(claims["tier"], "gold");
+
+    let one = format!("{models}/{mapper_id}");
+    let changed = mapper(
+        "tier",
+        "oidc-hardcoded-claim-mapper",
+        json!({"claim.name": "level", "claim.value": "gold"}),
+    );
+    assert_eq!(f.put(&one, &changed).await.0, 204);
+    let (_, _, got) = f.get(&one).await;
+    assert_eq!(
+        (&got["id"], &got["config"]["claim.name"]),
+        (&json!(mapper_id), &json!("level"))
+    );
+    assert_eq!(f.delete(&one).await.0, 204);
+    let (s, _, body) = f.get(&one).await;
+    assert_eq!((s, body), (404, json!({"errorMessage": "Model not found"})));
+    assert_eq!(f.get(&models).await.2, json!([]));
+}
+
+#[tokio::test]
+async fn mappers_may_not_write_reserved_claims() {
+    let f = shop().await;
+    let id = client(&f, json!({"clientId": "web"})).await;
+    let models = format!("/shop/clients/{id}/protocol-mappers/models");
+    let reserved = |claim: &str| {
+        json!({"errorMessage":
+            format!("Claim {claim} is reserved: it is set by the server and cannot be mapped")})
+    };
+    for claim in ["sub", "iss", "realm_access.roles", "resource_access"] {
+        let evil = mapper(
+            "evil",
+            "oidc-hardcoded-claim-mapper",
+            json!({"claim.name": claim, "claim.value": "admin"}),
+        );
+        let (s, _, body) = f.post(&models, &evil).await;
+        assert_eq!((s, body), (400, reserved(claim)), "{claim}");
+    }
+    // The role mappers alone write the role claims (with the user's real roles).
+    let roles = mapper(
+        "roles",
+        "oidc-usermodel-realm-role-mapper",
+        json!({"claim.name": "realm_access.roles"}),
+    );
+    let roles_id = created_id(&f.post(&models, &roles).await);
+    let (s, _, body) = f
+        .post(&models, &mapper("x", "script-mapper", json!({})))
+        .await;
+    assert_eq!(
+        (s, body),
+        (
+            400,
+            json!({"errorMessage": "Unsupported protocol mapper type: script-mapper"})
+        )
+    );
+    // Not through an update, a batch or the client's own representation either.
+    let to_sub = mapper(
+        "roles",
+        "oidc-usermodel-attribute-mapper",
+        json!({"claim.name": "sub", "user.attribute": "x"}),
+    );
+    assert_eq!(f.put(&format!("{models}/{roles_id}"), &to_sub).await.0, 400);
+    let batch = json!([
+        mapper(
+            "ok",
+            "oidc-hardcoded-claim-mapper",
+            json!({"claim.name": "a", "claim.value": "1"})
+        ),
+        mapper(
+            "bad",
+            "oidc-hardcoded-claim-mapper",
+            json!({"claim.name": "aud", "claim.value": "x"})
+        ),
+    ]);
+    let (s, _, body) = f
+        .post(
+            &format!("/shop/clients/{id}/protocol-mappers/add-models"),
+            &batch,
+        )
+        .await;
+    assert_eq!((s, body), (400, reserved("aud")));
+    assert_eq!(
+        f.get(&models).await.2.as_array().unwrap().len(),
+        1,
+        "all or nothing"
+    );
+    let (s, _, body) = f
+        .post(
+            "/shop/clients",
+            &json!({"clientId": "sneaky", "protocolMappers": [
+                mapper("m", "oidc-hardcoded-claim-mapper", json!({"claim.name": "azp", "claim.value": "x"}))
+            ]}),
+        )
+        .await;
+    assert_eq!((s, body), (400, reserved("azp")));
+}

@@ -1,0 +1,301 @@
+//! Realms: create, read, update, rename, delete; partial import and export.
+
+use serde_json::{json, Value};
+
+use super::{names, names_of_realms, new_user, shop};
+use crate::idp::testing::{created_id, test_keys, Fixture};
+
+/// A realm representation carrying the shared test keys (as key-provider components, the
+/// way exports carry keys), so that creating it generates none.
+pub(super) fn realm_body(name: &str) -> Value {
+    let keys: Vec<Value> = test_keys()
+        .iter()
+        .map(|k| {
+            json!({"providerId": "generated", "config": {
+                "privateKey": [k.private_key_pkcs8], "algorithm": [k.algorithm],
+            }})
+        })
+        .collect();
+    json!({"realm": name, "components": {"org.keycloak.keys.KeyProvider": keys}})
+}
+
+#[tokio::test]
+async fn create_get_list_and_refuse_duplicates() {
+    let f = Fixture::new().await;
+    let (status, headers, _) = f.post("/", &realm_body("shop")).await;
+    assert_eq!(status, 201);
+    assert_eq!(headers["location"], "https://idp.test/admin/realms/shop");
+    let (status, _, repr) = f.get("/shop").await;
+    assert_eq!(status, 200);
+    assert_eq!(repr["realm"], "shop");
+    assert_eq!(repr["enabled"], true);
+    assert_eq!(repr["accessTokenLifespan"], 300);
+    assert_eq!(names_of_realms(&f.get("").await.2), ["master", "shop"]);
+    // Keycloak's defaults came along, and master got the realm's management client.
+    let (_, _, clients) = f.get("/shop/clients").await;
+    let mut ids: Vec<&str> = clients
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["clientId"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["account", "admin-cli", "broker", "realm-management"]);
+    let (_, _, master_clients) = f.get("/master/clients?clientId=shop-realm").await;
+    assert_eq!(master_clients.as_array().unwrap().len(), 1);
+    // The imported keys are the realm's keys.
+    let (_, _, keys) = f.get("/shop/keys").await;
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 2, "{keys}");
+
+    let (status, _, body) = f.post("/", &realm_body("shop")).await;
+    assert_eq!(status, 409);
+    assert_eq!(
+        body["errorMessage"],
+        "Conflict detected. See logs for details"
+    );
+}
+
+#[tokio::test]
+async fn bad_realm_names_are_400() {
+    let f = Fixture::new().await;
+    let (status, _, body) = f.post("/", &json!({"realm": "  "})).await;
+    assert_eq!(
+        (status, body),
+        (400, json!({"errorMessage": "Realm name cannot be empty"}))
+    );
+    let (status, _, body) = f.post("/", &json!({"realm": "a/b"})).await;
+    assert_eq!(
+        (status, body),
+        (400, json!({"errorMessage": "Invalid realm name: a/b"}))
+    );
+    let (status, _, body) = f.post("/", &json!(null)).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(names_of_realms(&f.get("").await.2), ["master"]);
+}
+
+#[tokio::test]
+async fn unknown_realms_are_404() {
+    let f = Fixture::new().await;
+    for (status, _, body) in [
+        f.get("/nope").await,
+        f.put("/nope", &json!({"displayName": "x"})).await,
+        f.delete("/nope").await,
+        f.get("/nope/users").await,
+        f.get("/nope/clients").await,
+    ] {
+        assert_eq!(
+            (status, body),
+            (404, json!({"errorMessage": "Realm not found."}))
+        );
+    }
+    let (status, _, _) = f.get("/master/no-such-resource").await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn update_changes_only_what_it_names() {
+    let f = shop().await;
+    let (status, _, _) = f
+        .put(
+            "/shop",
+            &json!({"displayName": "The Shop", "accessTokenLifespan": 600, "unknownField": 1}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, _, repr) = f.get("/shop").await;
+    assert_eq!(repr["displayName"], "The Shop");
+    assert_eq!(repr["accessTokenLifespan"], 600);
+    assert_eq!(repr["ssoSessionIdleTimeout"], 1800, "untouched");
+    let (status, _, body) = f.put("/shop", &json!({"accessTokenLifespan": -1})).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["errorMessage"],
+        "accessTokenLifespan must not be negative"
+    );
+    let (status, _, body) = f.put("/shop", &json!({"otpPolicyDigits": 7})).await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({"errorMessage": "otpPolicyDigits must be 6 or 8"})
+        )
+    );
+    assert_eq!(
+        f.realm("shop").access_token_lifespan,
+        600,
+        "refused: unchanged"
+    );
+}
+
+#[tokio::test]
+async fn rename_moves_the_master_management_client() {
+    let f = shop().await;
+    let id = f.realm("shop").id;
+    assert_eq!(f.put("/shop", &json!({"realm": "store"})).await.0, 204);
+    assert_eq!(f.get("/shop").await.0, 404);
+    let (status, _, repr) = f.get("/store").await;
+    assert_eq!((status, repr["id"].as_str()), (200, Some(id.as_str())));
+    let (_, _, old) = f.get("/master/clients?clientId=shop-realm").await;
+    let (_, _, new) = f.get("/master/clients?clientId=store-realm").await;
+    assert_eq!(
+        (old.as_array().unwrap().len(), new.as_array().unwrap().len()),
+        (0, 1)
+    );
+    let (status, _, body) = f.put("/store", &json!({"realm": "master"})).await;
+    assert_eq!(
+        (status, body),
+        (
+            409,
+            json!({"errorMessage": "Conflict detected. See logs for details"})
+        )
+    );
+    let (status, _, body) = f.put("/master", &json!({"realm": "boss"})).await;
+    assert_eq!(
+        (status, body),
+        (400, json!({"errorMessage": "Can't rename master realm"}))
+    );
+}
+
+#[tokio::test]
+async fn delete_removes_the_realm_and_its_management_client() {
+    let f = shop().await;
+    assert_eq!(f.delete("/shop").await.0, 204);
+    assert_eq!(f.get("/shop").await.0, 404);
+    assert!(f
+        .app
+        .store
+        .read()
+        .unwrap()
+        .realm_by_name("shop")
+        .unwrap()
+        .is_none());
+    let (_, _, clients) = f.get("/master/clients?clientId=shop-realm").await;
+    assert_eq!(clients, json!([]));
+    let (status, _, body) = f.delete("/master").await;
+    assert_eq!(
+        (status, body),
+        (400, json!({"errorMessage": "Can't delete master realm"}))
+    );
+}
+
+fn import_body(policy: Option<&str>, users: &[&str]) -> Value {
+    let users: Vec<Value> = users
+        .iter()
+        .map(|u| json!({"username": u, "enabled": true}))
+        .collect();
+    let mut body = json!({
+        "users": users,
+        "groups": [{"name": "staff"}],
+        "roles": {"realm": [{"name": "clerk", "description": "sells"}]},
+        "clients": [{"clientId": "till"}],
+    });
+    if let Some(p) = policy {
+        body["ifResourceExists"] = p.into();
+    }
+    body
+}
+
+#[tokio::test]
+async fn partial_import_adds_then_fails_skips_or_overwrites() {
+    let f = shop().await;
+    let (status, _, counts) = f
+        .post("/shop/partialImport", &import_body(None, &["ann"]))
+        .await;
+    assert_eq!(status, 200, "{counts}");
+    assert_eq!(
+        counts,
+        json!({"added": 4, "skipped": 0, "overwritten": 0, "results": []})
+    );
+    let (_, _, users) = f.get("/shop/users").await;
+    assert_eq!(names(&users), ["ann"]);
+    assert_eq!(f.get("/shop/roles/clerk").await.2["description"], "sells");
+
+    // FAIL (the default) is all or nothing: what came before the conflict is not kept.
+    let (status, _, body) = f
+        .post(
+            "/shop/partialImport",
+            &json!({"roles": {"realm": [{"name": "cashier"}]},
+                    "users": [{"username": "ben"}, {"username": "ann"}]}),
+        )
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            409,
+            json!({"errorMessage": "User exists with same username"})
+        )
+    );
+    let (_, _, users) = f.get("/shop/users").await;
+    assert_eq!(names(&users), ["ann"]);
+    assert_eq!(f.get("/shop/roles/cashier").await.0, 404);
+    let (status, _, body) = f.post("/shop/partialImport", &import_body(None, &[])).await;
+    assert_eq!(
+        (status, body),
+        (
+            409,
+            json!({"errorMessage": "Role with name clerk already exists"})
+        )
+    );
+
+    let (_, _, counts) = f
+        .post(
+            "/shop/partialImport",
+            &import_body(Some("SKIP"), &["ann", "ben"]),
+        )
+        .await;
+    assert_eq!(
+        counts,
+        json!({"added": 1, "skipped": 4, "overwritten": 0, "results": []})
+    );
+    let (_, _, counts) = f
+        .post(
+            "/shop/partialImport",
+            &import_body(Some("OVERWRITE"), &["ann"]),
+        )
+        .await;
+    assert_eq!(counts["overwritten"], 4, "{counts}");
+    assert_eq!(names(&f.get("/shop/users").await.2), ["ann", "ben"]);
+    let (status, _, body) = f
+        .post("/shop/partialImport", &import_body(Some("MERGE"), &[]))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["errorMessage"],
+        "Invalid ifResourceExists: MERGE (FAIL, SKIP or OVERWRITE)"
+    );
+}
+
+#[tokio::test]
+async fn partial_export_masks_secrets_and_leaves_out_users() {
+    let f = shop().await;
+    new_user(&f, "shop", json!({"username": "ann"})).await;
+    let client = created_id(&f.post("/shop/clients", &json!({"clientId": "till"})).await);
+    f.post("/shop/roles", &json!({"name": "clerk"})).await;
+    f.post("/shop/groups", &json!({"name": "staff"})).await;
+
+    let (status, _, plain) = f.post("/shop/partial-export", &json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(plain["realm"], "shop");
+    assert_eq!(plain["clients"], json!([]));
+    assert_eq!(plain["groups"], json!([]));
+    assert_eq!(plain["roles"], json!({"realm": [], "client": {}}));
+    assert_eq!(plain["components"], json!({}), "no private keys");
+    assert!(plain.get("users").is_none());
+
+    let (_, _, full) = f
+        .post(
+            "/shop/partial-export?exportClients=true&exportGroupsAndRoles=true",
+            &json!({}),
+        )
+        .await;
+    let till = full["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == client.as_str())
+        .unwrap();
+    assert_eq!(till["secret"], "**********");
+    assert!(names(&full["roles"]["realm"]).contains(&"clerk".to_string()));
+    assert_eq!(full["groups"][0]["name"], "staff");
+    assert!(full.get("users").is_none());
+}
