@@ -345,13 +345,7 @@ pub async fn collection(cx: &Cx<'_>) -> Result<Response, AdminError> {
             } else if unfiltered {
                 // A plain page: skip over index keys, decode only what is returned. Service
                 // accounts are not listed: move the offset past those that sort before it.
-                let mut sa_names: Vec<String> = read
-                    .clients(&realm.id)?
-                    .iter()
-                    .filter(|c| c.service_accounts_enabled)
-                    .map(|c| format!("service-account-{}", c.client_id.to_lowercase()))
-                    .collect();
-                sa_names.sort();
+                let sa_names = service_account_usernames(&read, &realm.id)?;
                 let mut offset = first;
                 for _ in 0..=sa_names.len() {
                     let Some(probe) = read.users_page(&realm.id, offset, 1)?.pop() else {
@@ -448,13 +442,31 @@ pub fn count(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::QueryUsers)?;
     let read = cx.app.store.read()?;
     // Service-account users are not counted, as in Keycloak.
-    let mut n = read.user_count(&realm.id)?;
-    for c in read.clients(&realm.id)? {
-        if c.service_accounts_enabled {
-            n = n.saturating_sub(1);
+    let n = read
+        .user_count(&realm.id)?
+        .saturating_sub(service_account_usernames(&read, &realm.id)?.len() as u64);
+    Ok(ok(&json!(n)))
+}
+
+/// The usernames of the realm's service-account users that exist (one lookup per client,
+/// not a scan of the users), sorted: a client whose service accounts were switched off may
+/// keep its user, and a deleted one is gone.
+fn service_account_usernames(
+    read: &crate::store::Read,
+    realm_id: &str,
+) -> Result<Vec<String>, AdminError> {
+    let mut names = Vec::new();
+    for client in read.clients(realm_id)? {
+        let name = format!("service-account-{}", client.client_id.to_lowercase());
+        if read
+            .user_by_username(realm_id, &name)?
+            .is_some_and(|u| u.service_account_client_id.is_some())
+        {
+            names.push(name);
         }
     }
-    Ok(ok(&json!(n)))
+    names.sort();
+    Ok(names)
 }
 
 pub(super) fn load_user(cx: &Cx, realm: &RealmRecord) -> Result<UserRecord, AdminError> {
@@ -858,7 +870,17 @@ pub fn credential(cx: &Cx) -> Result<Response, AdminError> {
     let existed = cx
         .app
         .store
-        .write(|w| w.delete_credential(&realm.id, &cx.path.id, &cx.path.cred))
+        .write(|w| {
+            // Remembered old passwords are not credentials of the user (they are not
+            // listed): deleting one by id would wipe the password history.
+            let is_history = w.credentials(&realm.id, &cx.path.id)?.iter().any(|c| {
+                c.id == cx.path.cred && c.kind == crate::idp::password_policy::HISTORY_KIND
+            });
+            if is_history {
+                return Ok(false);
+            }
+            w.delete_credential(&realm.id, &cx.path.id, &cx.path.cred)
+        })
         .map_err(AdminError::from)?;
     if existed {
         Ok(no_content())
