@@ -90,7 +90,11 @@ pub fn create_admin(
             }
             other => other.into(),
         })?;
-        w.put_credential(&realm.id, &user_id, &hashed.credential(now))?;
+        w.put_credential(
+            &realm.id,
+            &user_id,
+            &crate::idp::password_policy::password_credential(&hashed, now),
+        )?;
         w.grant_user_role(&realm.id, &user_id, &role.id)?;
         Ok(user_id)
     })

@@ -41,21 +41,6 @@ pub struct HashedPassword {
     pub credential_data: String,
 }
 
-impl HashedPassword {
-    /// A new password credential holding this hash, created at `now_ms`.
-    pub fn credential(&self, now_ms: i64) -> crate::store::CredentialRecord {
-        crate::store::CredentialRecord {
-            id: crate::crypto::random_id(),
-            kind: "password".into(),
-            created_date: now_ms,
-            secret_data: self.secret_data.clone(),
-            credential_data: self.credential_data.clone(),
-            priority: 10,
-            ..Default::default()
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
     #[error("invalid hashing parameters: {0}")]

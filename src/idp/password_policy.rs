@@ -285,6 +285,20 @@ pub fn previous_hashes(
         .collect())
 }
 
+/// A new password credential holding `hashed`, created at `now_ms` (the crypto layer
+/// hashes; the store's record is built here).
+pub fn password_credential(hashed: &HashedPassword, now_ms: i64) -> crate::store::CredentialRecord {
+    crate::store::CredentialRecord {
+        id: crate::crypto::random_id(),
+        kind: "password".into(),
+        created_date: now_ms,
+        secret_data: hashed.secret_data.clone(),
+        credential_data: hashed.credential_data.clone(),
+        priority: 10,
+        ..Default::default()
+    }
+}
+
 /// Replace a user's password credential with `new`, keeping the old one as history when
 /// the realm remembers `history` passwords (and dropping what is beyond that).
 pub fn replace_password(

@@ -515,7 +515,7 @@ impl Fixture {
         let realm = self.realm(realm);
         let now = self.now();
         let credential = password.map(|p| {
-            let mut c = hashed(p).credential(now);
+            let mut c = crate::idp::password_policy::password_credential(&hashed(p), now);
             c.temporary = temporary;
             c
         });

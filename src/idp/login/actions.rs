@@ -566,7 +566,7 @@ pub(super) async fn set_new_password(
                 w,
                 &realm.id,
                 &user_id,
-                &hashed.credential(now),
+                &crate::idp::password_policy::password_credential(&hashed, now),
                 history,
             )?;
             user.required_actions.retain(|a| a != UPDATE_PASSWORD);
