@@ -24,7 +24,11 @@ pub struct TestServer {
     log: Arc<Mutex<String>>,
 }
 
+/// What std prints when a debug build closes a descriptor it no longer owns.
+const IO_SAFETY_ABORT: &str = "IO Safety violation";
+
 /// What to start with.
+#[derive(Clone)]
 pub struct Options {
     /// Extra TOML appended to the generated config.
     pub extra_config: String,
@@ -133,9 +137,21 @@ impl TestServer {
     }
 
     /// Start and wait until the server logs that it is ready.
+    ///
+    /// A debug build aborts on a descriptor closed twice (std's I/O-safety check). That has
+    /// been seen once in CI at start-up, inside a dependency, and not reproduced here in 300
+    /// loaded starts; one such abort is retried, loudly, so it cannot fail an unrelated test.
+    /// Any other failure, or a second abort, fails the test.
     pub fn start_with(options: Options) -> TestServer {
-        match TestServer::try_start(options) {
+        match TestServer::try_start(options.clone()) {
             Ok(server) => server,
+            Err(log) if log.contains(IO_SAFETY_ABORT) => {
+                eprintln!("WARNING: the server aborted at start-up ({IO_SAFETY_ABORT}); retrying once:\n{log}");
+                match TestServer::try_start(options) {
+                    Ok(server) => server,
+                    Err(log) => panic!("server did not become ready:\n{log}"),
+                }
+            }
             Err(log) => panic!("server did not become ready:\n{log}"),
         }
     }

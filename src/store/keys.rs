@@ -1,0 +1,30 @@
+//! A realm's signing keys.
+
+use super::records::SigningKeyRecord;
+use super::tables::SIGNING_KEYS;
+use super::view::{Txn, View, Write, MAX};
+use super::{Result, StoreError};
+
+impl<T: Txn> View<T> {
+    pub fn signing_keys(&self, realm: &str) -> Result<Vec<SigningKeyRecord>> {
+        self.records_in(SIGNING_KEYS, (realm, "")..=(realm, MAX))
+    }
+}
+
+impl Write {
+    pub fn put_signing_key(&mut self, realm: &str, key: &SigningKeyRecord) -> Result<()> {
+        if self.realm(realm)?.is_none() {
+            return Err(StoreError::Missing("realm"));
+        }
+        self.insert_record(SIGNING_KEYS, (realm, key.kid.as_str()), key)?;
+        Ok(())
+    }
+
+    pub fn delete_signing_key(&mut self, realm: &str, kid: &str) -> Result<bool> {
+        Ok(self
+            .txn
+            .open_table(SIGNING_KEYS)?
+            .remove((realm, kid))?
+            .is_some())
+    }
+}

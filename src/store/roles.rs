@@ -1,0 +1,190 @@
+//! Roles (realm and client) and the role mappings of users and groups, kept in both
+//! directions.
+
+use redb::ReadableTable;
+
+use super::records::RoleRecord;
+use super::tables::{GROUP_ROLES, ROLES, ROLES_BY_NAME, ROLE_GROUPS, ROLE_USERS, USER_ROLES};
+use super::view::{decode, existing, Txn, View, Write, MAX};
+use super::{Conflict, Result, StoreError};
+
+impl<T: Txn> View<T> {
+    pub fn role(&self, realm: &str, id: &str) -> Result<Option<RoleRecord>> {
+        self.record(ROLES, (realm, id))
+    }
+
+    /// A role by name within its container (the realm id, or a client uuid).
+    pub fn role_by_name(
+        &self,
+        realm: &str,
+        container: &str,
+        name: &str,
+    ) -> Result<Option<RoleRecord>> {
+        match self.id_for(ROLES_BY_NAME, (realm, container, name))? {
+            Some(id) => self.role(realm, &id),
+            None => Ok(None),
+        }
+    }
+
+    /// The roles of one container, ordered by name.
+    pub fn roles(&self, realm: &str, container: &str) -> Result<Vec<RoleRecord>> {
+        let ids = self.ids_in(
+            ROLES_BY_NAME,
+            (realm, container, "")..=(realm, container, MAX),
+        )?;
+        existing(ids, |id| self.role(realm, id))
+    }
+
+    /// Role ids granted directly to a user.
+    pub fn user_role_ids(&self, realm: &str, user: &str) -> Result<Vec<String>> {
+        self.multi_values(USER_ROLES, realm, user)
+    }
+
+    /// User ids holding a role directly.
+    pub fn role_user_ids(&self, realm: &str, role: &str) -> Result<Vec<String>> {
+        self.multi_values(ROLE_USERS, realm, role)
+    }
+
+    /// Role ids granted to a group.
+    pub fn group_role_ids(&self, realm: &str, group: &str) -> Result<Vec<String>> {
+        self.multi_values(GROUP_ROLES, realm, group)
+    }
+}
+
+impl Write {
+    /// Insert or update a role; the name is unique within its container. Composites must
+    /// name existing roles of the realm.
+    pub fn put_role(&mut self, realm: &str, role: &RoleRecord) -> Result<()> {
+        if self.realm(realm)?.is_none() {
+            return Err(StoreError::Missing("realm"));
+        }
+        for composite in &role.composites {
+            if composite != &role.id && self.role(realm, composite)?.is_none() {
+                return Err(StoreError::Missing("composite role"));
+            }
+        }
+        let previous = self.role(realm, &role.id)?;
+        let mut index = self.txn.open_table(ROLES_BY_NAME)?;
+        let container = role.container_id.as_str();
+        if let Some(owner) = index.get((realm, container, role.name.as_str()))? {
+            if owner.value() != role.id {
+                return Err(StoreError::Conflict(Conflict::RoleName));
+            }
+        }
+        if let Some(prev) = previous {
+            if prev.name != role.name || prev.container_id != role.container_id {
+                index.remove((realm, prev.container_id.as_str(), prev.name.as_str()))?;
+            }
+        }
+        index.insert((realm, container, role.name.as_str()), role.id.as_str())?;
+        self.insert_record(ROLES, (realm, role.id.as_str()), role)?;
+        Ok(())
+    }
+
+    /// Delete a role, its mappings to users and groups, and its place in other composites.
+    pub fn delete_role(&mut self, realm: &str, id: &str) -> Result<bool> {
+        let Some(role) = self.role(realm, id)? else {
+            return Ok(false);
+        };
+        for user in self.role_user_ids(realm, id)? {
+            self.txn
+                .open_multimap_table(USER_ROLES)?
+                .remove((realm, user.as_str()), id)?;
+        }
+        self.txn
+            .open_multimap_table(ROLE_USERS)?
+            .remove_all((realm, id))?;
+        for group in self.multi_values(ROLE_GROUPS, realm, id)? {
+            self.txn
+                .open_multimap_table(GROUP_ROLES)?
+                .remove((realm, group.as_str()), id)?;
+        }
+        self.txn
+            .open_multimap_table(ROLE_GROUPS)?
+            .remove_all((realm, id))?;
+        // Remove it from composites that include it.
+        let including: Vec<RoleRecord> = {
+            let t = self.txn.open_table(ROLES)?;
+            let mut out = Vec::new();
+            for entry in t.range((realm, "")..=(realm, MAX))? {
+                let r: RoleRecord = decode(entry?.1.value())?;
+                if r.composites.iter().any(|c| c == id) {
+                    out.push(r);
+                }
+            }
+            out
+        };
+        for mut r in including {
+            r.composites.retain(|c| c != id);
+            self.insert_record(ROLES, (realm, r.id.as_str()), &r)?;
+        }
+        self.txn.open_table(ROLES_BY_NAME)?.remove((
+            realm,
+            role.container_id.as_str(),
+            role.name.as_str(),
+        ))?;
+        self.txn.open_table(ROLES)?.remove((realm, id))?;
+        Ok(true)
+    }
+
+    /// Grant a role to a user directly (idempotent).
+    pub fn grant_user_role(&mut self, realm: &str, user: &str, role: &str) -> Result<()> {
+        self.require_user_and_role(realm, user, role)?;
+        self.txn
+            .open_multimap_table(USER_ROLES)?
+            .insert((realm, user), role)?;
+        self.txn
+            .open_multimap_table(ROLE_USERS)?
+            .insert((realm, role), user)?;
+        Ok(())
+    }
+
+    pub fn revoke_user_role(&mut self, realm: &str, user: &str, role: &str) -> Result<bool> {
+        let removed = self
+            .txn
+            .open_multimap_table(USER_ROLES)?
+            .remove((realm, user), role)?;
+        self.txn
+            .open_multimap_table(ROLE_USERS)?
+            .remove((realm, role), user)?;
+        Ok(removed)
+    }
+
+    /// Grant a role to a group (idempotent).
+    pub fn grant_group_role(&mut self, realm: &str, group: &str, role: &str) -> Result<()> {
+        if self.group(realm, group)?.is_none() {
+            return Err(StoreError::Missing("group"));
+        }
+        if self.role(realm, role)?.is_none() {
+            return Err(StoreError::Missing("role"));
+        }
+        self.txn
+            .open_multimap_table(GROUP_ROLES)?
+            .insert((realm, group), role)?;
+        self.txn
+            .open_multimap_table(ROLE_GROUPS)?
+            .insert((realm, role), group)?;
+        Ok(())
+    }
+
+    pub fn revoke_group_role(&mut self, realm: &str, group: &str, role: &str) -> Result<bool> {
+        let removed = self
+            .txn
+            .open_multimap_table(GROUP_ROLES)?
+            .remove((realm, group), role)?;
+        self.txn
+            .open_multimap_table(ROLE_GROUPS)?
+            .remove((realm, role), group)?;
+        Ok(removed)
+    }
+
+    pub(super) fn require_user_and_role(&self, realm: &str, user: &str, role: &str) -> Result<()> {
+        if self.user(realm, user)?.is_none() {
+            return Err(StoreError::Missing("user"));
+        }
+        if self.role(realm, role)?.is_none() {
+            return Err(StoreError::Missing("role"));
+        }
+        Ok(())
+    }
+}

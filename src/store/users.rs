@@ -1,0 +1,260 @@
+//! Users and their credentials, with the indexes the admin search uses (username, e-mail,
+//! first and last name) and the per-realm count.
+
+use redb::{ReadableMultimapTable, ReadableTable};
+
+use super::records::{CredentialRecord, UserRecord};
+use super::tables::{
+    CREDENTIALS, GROUP_MEMBERS, LOGIN_FAILURES, ROLE_USERS, SESSIONS, USERS, USERS_BY_EMAIL,
+    USERS_BY_FIRST_NAME, USERS_BY_LAST_NAME, USERS_BY_NAME, USER_COUNTS, USER_GROUPS, USER_ROLES,
+    USER_SESSIONS,
+};
+use super::view::{existing, Txn, View, Write, MAX};
+use super::{Conflict, Result, StoreError};
+
+impl<T: Txn> View<T> {
+    pub fn user(&self, realm: &str, id: &str) -> Result<Option<UserRecord>> {
+        self.record(USERS, (realm, id))
+    }
+
+    /// Look a user up by username (case-insensitive).
+    pub fn user_by_username(&self, realm: &str, username: &str) -> Result<Option<UserRecord>> {
+        let key = username.to_lowercase();
+        match self.id_for(USERS_BY_NAME, (realm, key.as_str()))? {
+            Some(id) => self.user(realm, &id),
+            None => Ok(None),
+        }
+    }
+
+    /// Users with this e-mail (case-insensitive); more than one only when the realm
+    /// allows duplicate e-mails.
+    pub fn users_by_email(&self, realm: &str, email: &str) -> Result<Vec<UserRecord>> {
+        let ids = self.multi_values(USERS_BY_EMAIL, realm, &email.to_lowercase())?;
+        existing(ids, |id| self.user(realm, id))
+    }
+
+    /// A page of users ordered by username.
+    pub fn users_page(&self, realm: &str, first: usize, max: usize) -> Result<Vec<UserRecord>> {
+        let ids: Vec<String> = {
+            let t = self.txn.open_table(USERS_BY_NAME)?;
+            let mut ids = Vec::new();
+            for entry in t.range((realm, "")..=(realm, MAX))?.skip(first).take(max) {
+                ids.push(entry?.1.value().to_string());
+            }
+            ids
+        };
+        existing(ids, |id| self.user(realm, id))
+    }
+
+    pub fn user_count(&self, realm: &str) -> Result<u64> {
+        let t = self.txn.open_table(USER_COUNTS)?;
+        let v = t.get(realm)?;
+        Ok(v.map(|v| v.value()).unwrap_or(0))
+    }
+
+    /// Ids of users whose username, e-mail, first or last name starts with `prefix`
+    /// (case-insensitive), at most `limit` of them, ordered by username.
+    pub fn users_with_prefix(
+        &self,
+        realm: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<UserRecord>> {
+        let prefix = prefix.to_lowercase();
+        let upper = format!("{prefix}{MAX}");
+        let mut ids = std::collections::BTreeSet::new();
+        {
+            let t = self.txn.open_table(USERS_BY_NAME)?;
+            for entry in t
+                .range((realm, prefix.as_str())..=(realm, upper.as_str()))?
+                .take(limit)
+            {
+                ids.insert(entry?.1.value().to_string());
+            }
+        }
+        for def in [USERS_BY_EMAIL, USERS_BY_FIRST_NAME, USERS_BY_LAST_NAME] {
+            let t = self.txn.open_multimap_table(def)?;
+            let mut n = 0;
+            'outer: for entry in t.range((realm, prefix.as_str())..=(realm, upper.as_str()))? {
+                for v in entry?.1 {
+                    ids.insert(v?.value().to_string());
+                    n += 1;
+                    if n >= limit {
+                        break 'outer;
+                    }
+                }
+            }
+        }
+        let mut users = existing(ids, |id| self.user(realm, id))?;
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(users)
+    }
+
+    pub fn credentials(&self, realm: &str, user: &str) -> Result<Vec<CredentialRecord>> {
+        self.records_in(CREDENTIALS, (realm, user, "")..=(realm, user, MAX))
+    }
+}
+
+impl Write {
+    /// Insert or update a user. The username (lower-cased) is unique in the realm; so is
+    /// the e-mail unless `allow_duplicate_emails`.
+    pub fn put_user(
+        &mut self,
+        realm: &str,
+        user: &UserRecord,
+        allow_duplicate_emails: bool,
+    ) -> Result<()> {
+        if self.realm(realm)?.is_none() {
+            return Err(StoreError::Missing("realm"));
+        }
+        let mut user = user.clone();
+        user.username = user.username.to_lowercase();
+        let previous = self.user(realm, &user.id)?;
+        {
+            let mut names = self.txn.open_table(USERS_BY_NAME)?;
+            if let Some(owner) = names.get((realm, user.username.as_str()))? {
+                if owner.value() != user.id {
+                    return Err(StoreError::Conflict(Conflict::Username));
+                }
+            }
+            if let Some(prev) = &previous {
+                if prev.username != user.username {
+                    names.remove((realm, prev.username.as_str()))?;
+                }
+            }
+            names.insert((realm, user.username.as_str()), user.id.as_str())?;
+        }
+        {
+            let mut emails = self.txn.open_multimap_table(USERS_BY_EMAIL)?;
+            let new_email = user.email.as_deref().map(str::to_lowercase);
+            if let Some(email) = &new_email {
+                if !allow_duplicate_emails {
+                    for owner in emails.get((realm, email.as_str()))? {
+                        if owner?.value() != user.id {
+                            return Err(StoreError::Conflict(Conflict::Email));
+                        }
+                    }
+                }
+            }
+            if let Some(old) = previous.as_ref().and_then(|p| p.email.as_deref()) {
+                emails.remove((realm, old.to_lowercase().as_str()), user.id.as_str())?;
+            }
+            if let Some(email) = &new_email {
+                emails.insert((realm, email.as_str()), user.id.as_str())?;
+            }
+        }
+        for (def, old, new) in [
+            (
+                USERS_BY_FIRST_NAME,
+                previous.as_ref().and_then(|p| p.first_name.clone()),
+                user.first_name.clone(),
+            ),
+            (
+                USERS_BY_LAST_NAME,
+                previous.as_ref().and_then(|p| p.last_name.clone()),
+                user.last_name.clone(),
+            ),
+        ] {
+            let mut t = self.txn.open_multimap_table(def)?;
+            if let Some(old) = old {
+                t.remove((realm, old.to_lowercase().as_str()), user.id.as_str())?;
+            }
+            if let Some(new) = new {
+                t.insert((realm, new.to_lowercase().as_str()), user.id.as_str())?;
+            }
+        }
+        if previous.is_none() {
+            self.add_to_user_count(realm, 1)?;
+        }
+        self.insert_record(USERS, (realm, user.id.as_str()), &user)?;
+        Ok(())
+    }
+
+    pub(super) fn add_to_user_count(&mut self, realm: &str, delta: i64) -> Result<()> {
+        let mut t = self.txn.open_table(USER_COUNTS)?;
+        let current = t.get(realm)?.map(|v| v.value()).unwrap_or(0);
+        t.insert(realm, (current as i64 + delta).max(0) as u64)?;
+        Ok(())
+    }
+
+    /// Delete a user with its credentials, role mappings, memberships and sessions.
+    pub fn delete_user(&mut self, realm: &str, id: &str) -> Result<bool> {
+        let Some(user) = self.user(realm, id)? else {
+            return Ok(false);
+        };
+        self.txn.open_table(USERS)?.remove((realm, id))?;
+        self.txn
+            .open_table(USERS_BY_NAME)?
+            .remove((realm, user.username.as_str()))?;
+        if let Some(email) = &user.email {
+            self.txn
+                .open_multimap_table(USERS_BY_EMAIL)?
+                .remove((realm, email.to_lowercase().as_str()), id)?;
+        }
+        for (def, name) in [
+            (USERS_BY_FIRST_NAME, &user.first_name),
+            (USERS_BY_LAST_NAME, &user.last_name),
+        ] {
+            if let Some(name) = name {
+                self.txn
+                    .open_multimap_table(def)?
+                    .remove((realm, name.to_lowercase().as_str()), id)?;
+            }
+        }
+        self.add_to_user_count(realm, -1)?;
+        self.txn.open_table(LOGIN_FAILURES)?.remove((realm, id))?;
+        self.txn
+            .open_table(CREDENTIALS)?
+            .retain_in((realm, id, "")..=(realm, id, MAX), |_, _| false)?;
+        for role in self.user_role_ids(realm, id)? {
+            self.txn
+                .open_multimap_table(ROLE_USERS)?
+                .remove((realm, role.as_str()), id)?;
+        }
+        self.txn
+            .open_multimap_table(USER_ROLES)?
+            .remove_all((realm, id))?;
+        for group in self.user_group_ids(realm, id)? {
+            self.txn
+                .open_multimap_table(GROUP_MEMBERS)?
+                .remove((realm, group.as_str()), id)?;
+        }
+        self.txn
+            .open_multimap_table(USER_GROUPS)?
+            .remove_all((realm, id))?;
+        for session in self.multi_values(USER_SESSIONS, realm, id)? {
+            self.txn
+                .open_table(SESSIONS)?
+                .remove((realm, session.as_str()))?;
+        }
+        self.txn
+            .open_multimap_table(USER_SESSIONS)?
+            .remove_all((realm, id))?;
+        Ok(true)
+    }
+
+    pub fn put_credential(
+        &mut self,
+        realm: &str,
+        user: &str,
+        credential: &CredentialRecord,
+    ) -> Result<()> {
+        if self.user(realm, user)?.is_none() {
+            return Err(StoreError::Missing("user"));
+        }
+        self.insert_record(
+            CREDENTIALS,
+            (realm, user, credential.id.as_str()),
+            credential,
+        )?;
+        Ok(())
+    }
+
+    pub fn delete_credential(&mut self, realm: &str, user: &str, id: &str) -> Result<bool> {
+        Ok(self
+            .txn
+            .open_table(CREDENTIALS)?
+            .remove((realm, user, id))?
+            .is_some())
+    }
+}
