@@ -7,6 +7,7 @@
 pub mod error;
 pub mod hosts;
 pub mod path;
+pub mod router;
 
 use std::net::SocketAddr;
 

@@ -1,6 +1,5 @@
 //! `/admin/realms/{realm}/clients/...`: clients, their secrets and service accounts.
 
-use http::Method;
 use serde_json::{json, Value};
 
 use crate::crypto::{random_id, random_token};
@@ -10,7 +9,7 @@ use crate::idp::realm;
 use crate::store::{ClientRecord, RealmRecord, UserRecord, Write};
 
 use super::repr::{client_repr, user_repr, ClientInput};
-use super::{method_not_allowed, no_content, ok, Cx, Permission};
+use super::{no_content, ok, Cx, Permission};
 
 /// A new client secret (Keycloak uses 32 random characters).
 fn new_secret() -> String {
@@ -98,51 +97,48 @@ pub fn create_in(
     Ok(client)
 }
 
-/// `GET` (optionally `?clientId=`) and `POST` `/clients`.
-pub fn collection(cx: &Cx) -> Result<Response, AdminError> {
-    match *cx.method() {
-        Method::GET => {
-            let realm = cx.realm(Permission::QueryClients)?;
-            let wanted = cx.query("clientId");
-            let search = cx.flag("search") == Some(true);
-            let first: usize = cx.query("first").and_then(|v| v.parse().ok()).unwrap_or(0);
-            let max: usize = cx
-                .query("max")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(usize::MAX);
-            let view = cx.caller.can(&realm.name, Permission::ViewClients);
-            let list: Vec<Value> = cx
-                .app
-                .store
-                .read()?
-                .clients(&realm.id)?
-                .iter()
-                .filter(|c| match &wanted {
-                    None => true,
-                    Some(w) if search => c.client_id.to_lowercase().contains(&w.to_lowercase()),
-                    Some(w) => &c.client_id == w,
-                })
-                .skip(first)
-                .take(max)
-                .map(|c| {
-                    if view {
-                        client_repr(c)
-                    } else {
-                        json!({"id": c.id, "clientId": c.client_id})
-                    }
-                })
-                .collect();
-            Ok(ok(&Value::Array(list)))
-        }
-        Method::POST => {
-            let realm = cx.realm(Permission::ManageClients)?;
-            let input: ClientInput = cx.json()?;
-            let now = cx.now_ms;
-            let client = cx.app.store.write(|w| create_in(w, &realm, &input, now))?;
-            Ok(cx.created(&client.id))
-        }
-        _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
-    }
+/// `GET /clients` (optionally `?clientId=`, `search`, `first`, `max`).
+pub fn list(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::QueryClients)?;
+    let wanted = cx.query("clientId");
+    let search = cx.flag("search") == Some(true);
+    let first: usize = cx.query("first").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let max: usize = cx
+        .query("max")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(usize::MAX);
+    let view = cx.caller.can(&realm.name, Permission::ViewClients);
+    let list: Vec<Value> = cx
+        .app
+        .store
+        .read()?
+        .clients(&realm.id)?
+        .iter()
+        .filter(|c| match &wanted {
+            None => true,
+            Some(w) if search => c.client_id.to_lowercase().contains(&w.to_lowercase()),
+            Some(w) => &c.client_id == w,
+        })
+        .skip(first)
+        .take(max)
+        .map(|c| {
+            if view {
+                client_repr(c)
+            } else {
+                json!({"id": c.id, "clientId": c.client_id})
+            }
+        })
+        .collect();
+    Ok(ok(&Value::Array(list)))
+}
+
+/// `POST /clients`
+pub fn create(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageClients)?;
+    let input: ClientInput = cx.json()?;
+    let now = cx.now_ms;
+    let client = cx.app.store.write(|w| create_in(w, &realm, &input, now))?;
+    Ok(cx.created(&client.id))
 }
 
 fn load(cx: &Cx, realm: &RealmRecord) -> Result<ClientRecord, AdminError> {
@@ -153,90 +149,82 @@ fn load(cx: &Cx, realm: &RealmRecord) -> Result<ClientRecord, AdminError> {
         .ok_or_else(|| AdminError::NotFound("Could not find client".into()))
 }
 
-/// `GET | PUT | DELETE /clients/{id}`
-pub fn one(cx: &Cx) -> Result<Response, AdminError> {
-    match *cx.method() {
-        Method::GET => {
-            let realm = cx.realm(Permission::ViewClients)?;
-            Ok(ok(&client_repr(&load(cx, &realm)?)))
+/// `GET /clients/{id}`
+pub fn get(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewClients)?;
+    Ok(ok(&client_repr(&load(cx, &realm)?)))
+}
+
+/// `PUT /clients/{id}`
+pub fn update(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageClients)?;
+    let input: ClientInput = cx.json()?;
+    let now = cx.now_ms;
+    cx.app.store.write(|w| {
+        let mut client = w
+            .client(&realm.id, &cx.path.id)?
+            .ok_or_else(|| AdminError::NotFound("Could not find client".into()))?;
+        input.apply(&mut client).map_err(AdminError::BadRequest)?;
+        if !client.public_client && !client.bearer_only && client.secret.is_none() {
+            client.secret = Some(new_secret());
         }
-        Method::PUT => {
-            let realm = cx.realm(Permission::ManageClients)?;
-            let input: ClientInput = cx.json()?;
-            let now = cx.now_ms;
-            cx.app.store.write(|w| {
-                let mut client = w
-                    .client(&realm.id, &cx.path.id)?
-                    .ok_or_else(|| AdminError::NotFound("Could not find client".into()))?;
-                input.apply(&mut client).map_err(AdminError::BadRequest)?;
-                if !client.public_client && !client.bearer_only && client.secret.is_none() {
-                    client.secret = Some(new_secret());
-                }
-                w.put_client(&realm.id, &client).map_err(|e| match e {
-                    crate::store::StoreError::Conflict(_) => {
-                        AdminError::Conflict(format!("Client {} already exists", client.client_id))
-                    }
-                    other => AdminError::from(other),
-                })?;
-                ensure_service_account(w, &realm, &client, now)
-            })?;
-            Ok(no_content())
-        }
-        Method::DELETE => {
-            let realm = cx.realm(Permission::ManageClients)?;
-            let existed = cx
-                .app
-                .store
-                .write(|w| w.delete_client(&realm.id, &cx.path.id))
-                .map_err(AdminError::from)?;
-            if existed {
-                Ok(no_content())
-            } else {
-                Err(AdminError::NotFound("Could not find client".into()))
+        w.put_client(&realm.id, &client).map_err(|e| match e {
+            crate::store::StoreError::Conflict(_) => {
+                AdminError::Conflict(format!("Client {} already exists", client.client_id))
             }
-        }
-        _ => Err(method_not_allowed(&[
-            Method::GET,
-            Method::PUT,
-            Method::DELETE,
-        ])),
+            other => AdminError::from(other),
+        })?;
+        ensure_service_account(w, &realm, &client, now)
+    })?;
+    Ok(no_content())
+}
+
+/// `DELETE /clients/{id}`
+pub fn delete(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageClients)?;
+    let existed = cx
+        .app
+        .store
+        .write(|w| w.delete_client(&realm.id, &cx.path.id))
+        .map_err(AdminError::from)?;
+    if existed {
+        Ok(no_content())
+    } else {
+        Err(AdminError::NotFound("Could not find client".into()))
     }
 }
 
-/// `GET` (read) and `POST` (regenerate) `/clients/{id}/client-secret`.
+fn secret_repr(c: &ClientRecord) -> Value {
+    json!({"type": "secret", "value": c.secret})
+}
+
+/// `GET /clients/{id}/client-secret`
 pub fn secret(cx: &Cx) -> Result<Response, AdminError> {
-    let body = |c: &ClientRecord| json!({"type": "secret", "value": c.secret});
-    match *cx.method() {
-        Method::GET => {
-            let realm = cx.realm(Permission::ViewClients)?;
-            Ok(ok(&body(&load(cx, &realm)?)))
+    let realm = cx.realm(Permission::ViewClients)?;
+    Ok(ok(&secret_repr(&load(cx, &realm)?)))
+}
+
+/// `POST /clients/{id}/client-secret`: a new secret.
+pub fn regenerate_secret(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageClients)?;
+    let client = cx.app.store.write(|w| {
+        let mut client = w
+            .client(&realm.id, &cx.path.id)?
+            .ok_or_else(|| AdminError::NotFound("Could not find client".into()))?;
+        if client.public_client || client.bearer_only {
+            return Err(AdminError::BadRequest(
+                "Client has no secret (public or bearer-only)".into(),
+            ));
         }
-        Method::POST => {
-            let realm = cx.realm(Permission::ManageClients)?;
-            let client = cx.app.store.write(|w| {
-                let mut client = w
-                    .client(&realm.id, &cx.path.id)?
-                    .ok_or_else(|| AdminError::NotFound("Could not find client".into()))?;
-                if client.public_client || client.bearer_only {
-                    return Err(AdminError::BadRequest(
-                        "Client has no secret (public or bearer-only)".into(),
-                    ));
-                }
-                client.secret = Some(new_secret());
-                w.put_client(&realm.id, &client).map_err(AdminError::from)?;
-                Ok(client)
-            })?;
-            Ok(ok(&body(&client)))
-        }
-        _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
-    }
+        client.secret = Some(new_secret());
+        w.put_client(&realm.id, &client).map_err(AdminError::from)?;
+        Ok(client)
+    })?;
+    Ok(ok(&secret_repr(&client)))
 }
 
 /// `GET /clients/{id}/service-account-user`
 pub fn service_account(cx: &Cx) -> Result<Response, AdminError> {
-    if cx.method() != Method::GET {
-        return Err(method_not_allowed(&[Method::GET]));
-    }
     let realm = cx.realm(Permission::ViewClients)?;
     let client = load(cx, &realm)?;
     let username = format!("service-account-{}", client.client_id.to_lowercase());
@@ -301,33 +289,27 @@ fn save_mappers(
     })
 }
 
-/// `GET | POST /clients/{id}/protocol-mappers/models`
+/// `GET /clients/{id}/protocol-mappers/models`
 pub fn mappers(cx: &Cx) -> Result<Response, AdminError> {
-    match *cx.method() {
-        Method::GET => {
-            let realm = cx.realm(Permission::ViewClients)?;
-            Ok(ok(&Value::Array(load(cx, &realm)?.protocol_mappers)))
-        }
-        Method::POST => {
-            let realm = cx.realm(Permission::ManageClients)?;
-            let body: Value = cx.json()?;
-            let id = save_mappers(cx, &realm, |client| {
-                let mapper = prepare_mapper(client, body, None)?;
-                let id = mapper["id"].as_str().map(String::from);
-                client.protocol_mappers.push(mapper);
-                Ok(id)
-            })?;
-            Ok(cx.created(&id.unwrap_or_default()))
-        }
-        _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
-    }
+    let realm = cx.realm(Permission::ViewClients)?;
+    Ok(ok(&Value::Array(load(cx, &realm)?.protocol_mappers)))
+}
+
+/// `POST /clients/{id}/protocol-mappers/models`
+pub fn add_mapper(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageClients)?;
+    let body: Value = cx.json()?;
+    let id = save_mappers(cx, &realm, |client| {
+        let mapper = prepare_mapper(client, body, None)?;
+        let id = mapper["id"].as_str().map(String::from);
+        client.protocol_mappers.push(mapper);
+        Ok(id)
+    })?;
+    Ok(cx.created(&id.unwrap_or_default()))
 }
 
 /// `POST /clients/{id}/protocol-mappers/add-models` with a list.
 pub fn add_mappers(cx: &Cx) -> Result<Response, AdminError> {
-    if cx.method() != Method::POST {
-        return Err(method_not_allowed(&[Method::POST]));
-    }
     let realm = cx.realm(Permission::ManageClients)?;
     let list: Vec<Value> = cx.json()?;
     save_mappers(cx, &realm, |client| {
@@ -340,46 +322,43 @@ pub fn add_mappers(cx: &Cx) -> Result<Response, AdminError> {
     Ok(no_content())
 }
 
-/// `GET | PUT | DELETE /clients/{id}/protocol-mappers/models/{mapper}`
+/// Where the mapper of the path is in the client's list.
+fn mapper_index(cx: &Cx, client: &ClientRecord) -> Result<usize, AdminError> {
+    client
+        .protocol_mappers
+        .iter()
+        .position(|m| m.get("id").and_then(|v| v.as_str()) == Some(cx.path.mapper.as_str()))
+        .ok_or_else(|| AdminError::NotFound("Model not found".into()))
+}
+
+/// `GET /clients/{id}/protocol-mappers/models/{mapper}`
 pub fn mapper(cx: &Cx) -> Result<Response, AdminError> {
-    let find = |client: &ClientRecord| {
-        client
-            .protocol_mappers
-            .iter()
-            .position(|m| m.get("id").and_then(|v| v.as_str()) == Some(cx.path.mapper.as_str()))
-    };
-    let missing = || AdminError::NotFound("Model not found".into());
-    match *cx.method() {
-        Method::GET => {
-            let realm = cx.realm(Permission::ViewClients)?;
-            let client = load(cx, &realm)?;
-            let i = find(&client).ok_or_else(missing)?;
-            Ok(ok(&client.protocol_mappers[i]))
-        }
-        Method::PUT => {
-            let realm = cx.realm(Permission::ManageClients)?;
-            let body: Value = cx.json()?;
-            save_mappers(cx, &realm, |client| {
-                let i = find(client).ok_or_else(missing)?;
-                let mapper = prepare_mapper(client, body, Some(&cx.path.mapper))?;
-                client.protocol_mappers[i] = mapper;
-                Ok(None)
-            })?;
-            Ok(no_content())
-        }
-        Method::DELETE => {
-            let realm = cx.realm(Permission::ManageClients)?;
-            save_mappers(cx, &realm, |client| {
-                let i = find(client).ok_or_else(missing)?;
-                client.protocol_mappers.remove(i);
-                Ok(None)
-            })?;
-            Ok(no_content())
-        }
-        _ => Err(method_not_allowed(&[
-            Method::GET,
-            Method::PUT,
-            Method::DELETE,
-        ])),
-    }
+    let realm = cx.realm(Permission::ViewClients)?;
+    let client = load(cx, &realm)?;
+    let i = mapper_index(cx, &client)?;
+    Ok(ok(&client.protocol_mappers[i]))
+}
+
+/// `PUT /clients/{id}/protocol-mappers/models/{mapper}`
+pub fn update_mapper(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageClients)?;
+    let body: Value = cx.json()?;
+    save_mappers(cx, &realm, |client| {
+        let i = mapper_index(cx, client)?;
+        let mapper = prepare_mapper(client, body, Some(&cx.path.mapper))?;
+        client.protocol_mappers[i] = mapper;
+        Ok(None)
+    })?;
+    Ok(no_content())
+}
+
+/// `DELETE /clients/{id}/protocol-mappers/models/{mapper}`
+pub fn delete_mapper(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageClients)?;
+    save_mappers(cx, &realm, |client| {
+        let i = mapper_index(cx, client)?;
+        client.protocol_mappers.remove(i);
+        Ok(None)
+    })?;
+    Ok(no_content())
 }

@@ -1,6 +1,5 @@
 //! `/admin/realms/{realm}/groups/...`: the group tree, members, role mappings, lookup by path.
 
-use http::Method;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -10,7 +9,7 @@ use crate::idp::admin::error::AdminError;
 use crate::store::{GroupRecord, Read, RealmRecord, StoreError, Write};
 
 use super::repr::{group_repr, role_repr, user_repr, GroupInput};
-use super::{method_not_allowed, no_content, ok, Cx, Permission};
+use super::{no_content, ok, Cx, Permission};
 
 /// Group reads shared by read snapshots and write transactions.
 pub trait GroupSource {
@@ -178,38 +177,35 @@ pub fn create_tree(
     Ok(group)
 }
 
-/// `GET` (the tree) and `POST` (a top-level group) `/groups`.
-pub fn collection(cx: &Cx) -> Result<Response, AdminError> {
-    match *cx.method() {
-        Method::GET => {
-            let realm = cx.realm(Permission::ViewUsers)?;
-            let search = cx.query("search").map(|s| s.to_lowercase());
-            let read = cx.app.store.read()?;
-            let mut list = Vec::new();
-            for g in read.group_children(&realm.id, None)? {
-                let repr = tree(&read, &realm.id, &g, &format!("/{}", g.name))?;
-                if search
-                    .as_ref()
-                    .is_none_or(|s| repr.to_string().to_lowercase().contains(s))
-                {
-                    list.push(repr);
-                }
-            }
-            Ok(ok(&Value::Array(list)))
+/// `GET /groups`: the tree.
+pub fn list(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewUsers)?;
+    let search = cx.query("search").map(|s| s.to_lowercase());
+    let read = cx.app.store.read()?;
+    let mut list = Vec::new();
+    for g in read.group_children(&realm.id, None)? {
+        let repr = tree(&read, &realm.id, &g, &format!("/{}", g.name))?;
+        if search
+            .as_ref()
+            .is_none_or(|s| repr.to_string().to_lowercase().contains(s))
+        {
+            list.push(repr);
         }
-        Method::POST => {
-            let realm = cx.realm(Permission::ManageUsers)?;
-            let mut input: GroupInput = cx.json()?;
-            input.id = None;
-            let group = cx.app.store.write(|w| {
-                let granted = super::grants::of_group(w, &realm, &input)?;
-                cx.caller.may_grant(w, &realm, &granted)?;
-                create_tree(w, &realm, None, &input)
-            })?;
-            Ok(cx.created(&group.id))
-        }
-        _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
     }
+    Ok(ok(&Value::Array(list)))
+}
+
+/// `POST /groups`: a top-level group.
+pub fn create(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageUsers)?;
+    let mut input: GroupInput = cx.json()?;
+    input.id = None;
+    let group = cx.app.store.write(|w| {
+        let granted = super::grants::of_group(w, &realm, &input)?;
+        cx.caller.may_grant(w, &realm, &granted)?;
+        create_tree(w, &realm, None, &input)
+    })?;
+    Ok(cx.created(&group.id))
 }
 
 fn load(cx: &Cx, realm: &RealmRecord) -> Result<GroupRecord, AdminError> {
@@ -220,104 +216,93 @@ fn load(cx: &Cx, realm: &RealmRecord) -> Result<GroupRecord, AdminError> {
         .ok_or_else(|| AdminError::NotFound("Could not find group by id".into()))
 }
 
-/// `GET | PUT | DELETE /groups/{id}`
-pub fn one(cx: &Cx) -> Result<Response, AdminError> {
-    match *cx.method() {
-        Method::GET => {
-            let realm = cx.realm(Permission::ViewUsers)?;
-            let group = load(cx, &realm)?;
-            let read = cx.app.store.read()?;
-            let path = group_path(&read, &realm.id, &group)?;
-            Ok(ok(&tree(&read, &realm.id, &group, &path)?))
+/// `GET /groups/{id}`
+pub fn get(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewUsers)?;
+    let group = load(cx, &realm)?;
+    let read = cx.app.store.read()?;
+    let path = group_path(&read, &realm.id, &group)?;
+    Ok(ok(&tree(&read, &realm.id, &group, &path)?))
+}
+
+/// `PUT /groups/{id}`
+pub fn update(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageUsers)?;
+    let input: GroupInput = cx.json()?;
+    cx.app.store.write(|w| {
+        let mut group = w
+            .group(&realm.id, &cx.path.id)?
+            .ok_or_else(|| AdminError::NotFound("Could not find group by id".into()))?;
+        if let Some(name) = input
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
+            group.name = name.to_string();
         }
-        Method::PUT => {
-            let realm = cx.realm(Permission::ManageUsers)?;
-            let input: GroupInput = cx.json()?;
-            cx.app.store.write(|w| {
-                let mut group = w
-                    .group(&realm.id, &cx.path.id)?
-                    .ok_or_else(|| AdminError::NotFound("Could not find group by id".into()))?;
-                if let Some(name) = input
-                    .name
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|n| !n.is_empty())
-                {
-                    group.name = name.to_string();
-                }
-                if let Some(attrs) = input.attributes.clone() {
-                    group.attributes = attrs.into_iter().map(|(k, v)| (k, v.into_vec())).collect();
-                }
-                let parent = group.parent_id.clone();
-                let name = group.name.clone();
-                w.put_group(&realm.id, &group).map_err(|e| match e {
-                    StoreError::Conflict(_) => conflict(parent.as_deref(), &name),
-                    other => AdminError::from(other),
-                })
-            })?;
-            Ok(no_content())
+        if let Some(attrs) = input.attributes.clone() {
+            group.attributes = attrs.into_iter().map(|(k, v)| (k, v.into_vec())).collect();
         }
-        Method::DELETE => {
-            let realm = cx.realm(Permission::ManageUsers)?;
-            let existed = cx
-                .app
-                .store
-                .write(|w| w.delete_group(&realm.id, &cx.path.id))
-                .map_err(AdminError::from)?;
-            if existed {
-                Ok(no_content())
-            } else {
-                Err(AdminError::NotFound("Could not find group by id".into()))
-            }
-        }
-        _ => Err(method_not_allowed(&[
-            Method::GET,
-            Method::PUT,
-            Method::DELETE,
-        ])),
+        let parent = group.parent_id.clone();
+        let name = group.name.clone();
+        w.put_group(&realm.id, &group).map_err(|e| match e {
+            StoreError::Conflict(_) => conflict(parent.as_deref(), &name),
+            other => AdminError::from(other),
+        })
+    })?;
+    Ok(no_content())
+}
+
+/// `DELETE /groups/{id}`
+pub fn delete(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageUsers)?;
+    let existed = cx
+        .app
+        .store
+        .write(|w| w.delete_group(&realm.id, &cx.path.id))
+        .map_err(AdminError::from)?;
+    if existed {
+        Ok(no_content())
+    } else {
+        Err(AdminError::NotFound("Could not find group by id".into()))
     }
 }
 
-/// `GET | POST /groups/{id}/children`
+/// `GET /groups/{id}/children`
 pub fn children(cx: &Cx) -> Result<Response, AdminError> {
-    match *cx.method() {
-        Method::GET => {
-            let realm = cx.realm(Permission::ViewUsers)?;
-            let group = load(cx, &realm)?;
-            let read = cx.app.store.read()?;
-            let path = group_path(&read, &realm.id, &group)?;
-            let mut list = Vec::new();
-            for child in read.group_children(&realm.id, Some(&group.id))? {
-                list.push(tree(
-                    &read,
-                    &realm.id,
-                    &child,
-                    &format!("{path}/{}", child.name),
-                )?);
-            }
-            Ok(ok(&Value::Array(list)))
-        }
-        Method::POST => {
-            let realm = cx.realm(Permission::ManageUsers)?;
-            let parent = load(cx, &realm)?;
-            let mut input: GroupInput = cx.json()?;
-            input.id = None;
-            let group = cx.app.store.write(|w| {
-                let granted = super::grants::of_group(w, &realm, &input)?;
-                cx.caller.may_grant(w, &realm, &granted)?;
-                create_tree(w, &realm, Some(&parent.id), &input)
-            })?;
-            Ok(cx.created(&group.id))
-        }
-        _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
+    let realm = cx.realm(Permission::ViewUsers)?;
+    let group = load(cx, &realm)?;
+    let read = cx.app.store.read()?;
+    let path = group_path(&read, &realm.id, &group)?;
+    let mut list = Vec::new();
+    for child in read.group_children(&realm.id, Some(&group.id))? {
+        list.push(tree(
+            &read,
+            &realm.id,
+            &child,
+            &format!("{path}/{}", child.name),
+        )?);
     }
+    Ok(ok(&Value::Array(list)))
+}
+
+/// `POST /groups/{id}/children`
+pub fn add_child(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageUsers)?;
+    let parent = load(cx, &realm)?;
+    let mut input: GroupInput = cx.json()?;
+    input.id = None;
+    let group = cx.app.store.write(|w| {
+        let granted = super::grants::of_group(w, &realm, &input)?;
+        cx.caller.may_grant(w, &realm, &granted)?;
+        create_tree(w, &realm, Some(&parent.id), &input)
+    })?;
+    Ok(cx.created(&group.id))
 }
 
 /// `GET /groups/{id}/members`
 pub fn members(cx: &Cx) -> Result<Response, AdminError> {
-    if cx.method() != Method::GET {
-        return Err(method_not_allowed(&[Method::GET]));
-    }
     let realm = cx.realm(Permission::ViewUsers)?;
     let group = load(cx, &realm)?;
     let first: usize = cx.query("first").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -347,15 +332,13 @@ struct RoleRef {
     name: Option<String>,
 }
 
-/// `/groups/{id}/role-mappings/realm[/available|/composite]` (`client` false) and
-/// `/groups/{id}/role-mappings/clients/{client}[/available|/composite]` (`client` true).
-pub fn mappings(cx: &Cx, client: bool, view: super::users::View) -> Result<Response, AdminError> {
-    use super::users::View;
-    let permission = if cx.method() == Method::GET {
-        Permission::ViewUsers
-    } else {
-        Permission::ManageUsers
-    };
+/// The group, and the id of the role container a mapping path names: the realm, or the
+/// client of `/role-mappings/clients/{client}`.
+fn mapping_target(
+    cx: &Cx,
+    permission: Permission,
+    client: bool,
+) -> Result<(RealmRecord, GroupRecord, String), AdminError> {
     let realm = cx.realm(permission)?;
     let group = load(cx, &realm)?;
     let container = if client {
@@ -368,90 +351,75 @@ pub fn mappings(cx: &Cx, client: bool, view: super::users::View) -> Result<Respo
     } else {
         realm.id.clone()
     };
-    match *cx.method() {
-        Method::GET => {
-            let read = cx.app.store.read()?;
-            let direct: std::collections::HashSet<String> = read
-                .group_role_ids(&realm.id, &group.id)?
+    Ok((realm, group, container))
+}
+
+/// `GET /groups/{id}/role-mappings/realm[/available|/composite]` (`client` false) and
+/// `GET /groups/{id}/role-mappings/clients/{client}[/available|/composite]` (`client` true).
+pub fn mappings(cx: &Cx, client: bool, view: super::users::View) -> Result<Response, AdminError> {
+    use super::users::View;
+    let (realm, group, container) = mapping_target(cx, Permission::ViewUsers, client)?;
+    let read = cx.app.store.read()?;
+    let held: std::collections::HashSet<String> = match view {
+        View::Direct => read
+            .group_role_ids(&realm.id, &group.id)?
+            .into_iter()
+            .collect(),
+        // The group's roles and its ancestors', through composites.
+        View::Composite | View::Available => {
+            let start = crate::idp::roles::group_conferred_role_ids(&read, &realm.id, &group.id)?;
+            crate::idp::roles::expand(&read, &realm.id, start)?
                 .into_iter()
-                .collect();
-            let held: std::collections::HashSet<String> = match view {
-                View::Direct => direct,
-                View::Composite | View::Available => {
-                    // The group's roles and its ancestors', through composites.
-                    let mut start = Vec::new();
-                    let mut current = Some(group.clone());
-                    while let Some(g) = current {
-                        start.extend(read.group_role_ids(&realm.id, &g.id)?);
-                        current = match g.parent_id {
-                            Some(p) => read.group(&realm.id, &p)?,
-                            None => None,
-                        };
-                    }
-                    crate::idp::roles::expand(&read, &realm.id, start)?
-                        .into_iter()
-                        .map(|r| r.id)
-                        .collect()
-                }
-            };
-            let list: Vec<Value> = read
-                .roles(&realm.id, &container)?
-                .iter()
-                .filter(|r| {
-                    if view == View::Available {
-                        !held.contains(&r.id)
-                    } else {
-                        held.contains(&r.id)
-                    }
-                })
-                .map(role_repr)
-                .collect();
-            Ok(ok(&Value::Array(list)))
+                .map(|r| r.id)
+                .collect()
         }
-        Method::POST | Method::DELETE if view == View::Direct => {
-            let refs: Vec<RoleRef> = cx.json()?;
-            let grant = cx.method() == Method::POST;
-            cx.app.store.write(|w| {
-                let mut found = Vec::new();
-                for r in &refs {
-                    let role = match (&r.id, &r.name) {
-                        (Some(id), _) => w
-                            .role(&realm.id, id)?
-                            .filter(|role| role.container_id == container),
-                        (None, Some(name)) => w.role_by_name(&realm.id, &container, name)?,
-                        _ => None,
-                    }
-                    .ok_or_else(|| AdminError::NotFound("Could not find role".into()))?;
-                    found.push(role.id);
-                }
-                if grant {
-                    cx.caller.may_grant(w, &realm, &found)?;
-                }
-                for role_id in &found {
-                    if grant {
-                        w.grant_group_role(&realm.id, &group.id, role_id)
-                            .map_err(AdminError::from)?;
-                    } else {
-                        w.revoke_group_role(&realm.id, &group.id, role_id)?;
-                    }
-                }
-                Ok::<_, AdminError>(())
-            })?;
-            Ok(no_content())
+    };
+    let list: Vec<Value> = read
+        .roles(&realm.id, &container)?
+        .iter()
+        .filter(|r| held.contains(&r.id) != (view == View::Available))
+        .map(role_repr)
+        .collect();
+    Ok(ok(&Value::Array(list)))
+}
+
+/// `POST` (`grant`) and `DELETE` `/groups/{id}/role-mappings/realm` and
+/// `/groups/{id}/role-mappings/clients/{client}` (`client` true), with a list of roles by
+/// id or name. A grant is refused for roles the caller may not hand out.
+pub fn map_roles(cx: &Cx, client: bool, grant: bool) -> Result<Response, AdminError> {
+    let (realm, group, container) = mapping_target(cx, Permission::ManageUsers, client)?;
+    let refs: Vec<RoleRef> = cx.json()?;
+    cx.app.store.write(|w| {
+        let mut found = Vec::new();
+        for r in &refs {
+            let role = match (&r.id, &r.name) {
+                (Some(id), _) => w
+                    .role(&realm.id, id)?
+                    .filter(|role| role.container_id == container),
+                (None, Some(name)) => w.role_by_name(&realm.id, &container, name)?,
+                _ => None,
+            }
+            .ok_or_else(|| AdminError::NotFound("Could not find role".into()))?;
+            found.push(role.id);
         }
-        _ => Err(method_not_allowed(&[
-            Method::GET,
-            Method::POST,
-            Method::DELETE,
-        ])),
-    }
+        if grant {
+            cx.caller.may_grant(w, &realm, &found)?;
+        }
+        for role_id in &found {
+            if grant {
+                w.grant_group_role(&realm.id, &group.id, role_id)
+                    .map_err(AdminError::from)?;
+            } else {
+                w.revoke_group_role(&realm.id, &group.id, role_id)?;
+            }
+        }
+        Ok::<_, AdminError>(())
+    })?;
+    Ok(no_content())
 }
 
 /// `GET /group-by-path/{path}`
 pub fn by_path(cx: &Cx) -> Result<Response, AdminError> {
-    if cx.method() != Method::GET {
-        return Err(method_not_allowed(&[Method::GET]));
-    }
     let realm = cx.realm(Permission::ViewUsers)?;
     let read = cx.app.store.read()?;
     let group = find_by_path(&read, &realm.id, &cx.path.path)?

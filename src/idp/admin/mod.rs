@@ -13,6 +13,7 @@ mod providers;
 mod realms;
 pub mod repr;
 mod roles;
+mod routes;
 #[cfg(test)]
 mod tests;
 pub mod transfer;
@@ -29,229 +30,6 @@ use crate::idp::App;
 use crate::store::RealmRecord;
 
 pub use auth::{Caller, Permission};
-
-/// Where a request under `/admin/realms/` goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
-    Realms,
-    Realm,
-    Users,
-    UsersCount,
-    User,
-    UserResetPassword,
-    UserRoleMappings,
-    UserRealmRoles,
-    UserRealmRolesAvailable,
-    UserRealmRolesComposite,
-    UserClientRoles,
-    UserClientRolesAvailable,
-    UserClientRolesComposite,
-    UserGroups,
-    UserGroup,
-    UserCredentials,
-    UserCredential,
-    UserSessions,
-    UserLogout,
-    UserExecuteActionsEmail,
-    UserSendVerifyEmail,
-    TestSmtpConnection,
-    Clients,
-    Client,
-    ClientSecret,
-    ClientRoles,
-    ClientRole,
-    ClientServiceAccount,
-    ClientMappers,
-    ClientMapper,
-    ClientAddMappers,
-    Roles,
-    Role,
-    RoleComposites,
-    RoleUsers,
-    RoleById,
-    Groups,
-    Group,
-    GroupChildren,
-    GroupMembers,
-    GroupRealmRoles,
-    GroupRealmRolesAvailable,
-    GroupRealmRolesComposite,
-    GroupClientRoles,
-    GroupClientRolesAvailable,
-    GroupClientRolesComposite,
-    GroupByPath,
-    LogoutAll,
-    PartialImport,
-    PartialExport,
-    Keys,
-    IdentityProviders,
-    IdentityProvider,
-    IdentityProviderMappers,
-    Components,
-    Component,
-    Events,
-    EventsConfig,
-    AdminEvents,
-    BruteForceUser,
-    BruteForceUsers,
-}
-
-struct AdminRouter(matchit::Router<Route>);
-
-impl AdminRouter {
-    fn new() -> AdminRouter {
-        let mut r = matchit::Router::new();
-        let u = "/{realm}/users/{id}";
-        let routes: Vec<(String, Route)> = vec![
-            ("/".into(), Route::Realms),
-            ("/{realm}".into(), Route::Realm),
-            ("/{realm}/users".into(), Route::Users),
-            ("/{realm}/users/count".into(), Route::UsersCount),
-            (u.into(), Route::User),
-            (format!("{u}/reset-password"), Route::UserResetPassword),
-            (format!("{u}/role-mappings"), Route::UserRoleMappings),
-            (format!("{u}/role-mappings/realm"), Route::UserRealmRoles),
-            (
-                format!("{u}/role-mappings/realm/available"),
-                Route::UserRealmRolesAvailable,
-            ),
-            (
-                format!("{u}/role-mappings/realm/composite"),
-                Route::UserRealmRolesComposite,
-            ),
-            (
-                format!("{u}/role-mappings/clients/{{client}}"),
-                Route::UserClientRoles,
-            ),
-            (
-                format!("{u}/role-mappings/clients/{{client}}/available"),
-                Route::UserClientRolesAvailable,
-            ),
-            (
-                format!("{u}/role-mappings/clients/{{client}}/composite"),
-                Route::UserClientRolesComposite,
-            ),
-            (format!("{u}/groups"), Route::UserGroups),
-            (format!("{u}/groups/{{group}}"), Route::UserGroup),
-            (format!("{u}/credentials"), Route::UserCredentials),
-            (format!("{u}/credentials/{{cred}}"), Route::UserCredential),
-            (format!("{u}/sessions"), Route::UserSessions),
-            (format!("{u}/logout"), Route::UserLogout),
-            (
-                format!("{u}/execute-actions-email"),
-                Route::UserExecuteActionsEmail,
-            ),
-            (format!("{u}/send-verify-email"), Route::UserSendVerifyEmail),
-            (
-                "/{realm}/testSMTPConnection".into(),
-                Route::TestSmtpConnection,
-            ),
-            ("/{realm}/clients".into(), Route::Clients),
-            ("/{realm}/clients/{id}".into(), Route::Client),
-            (
-                "/{realm}/clients/{id}/client-secret".into(),
-                Route::ClientSecret,
-            ),
-            ("/{realm}/clients/{id}/roles".into(), Route::ClientRoles),
-            (
-                "/{realm}/clients/{id}/roles/{role}".into(),
-                Route::ClientRole,
-            ),
-            (
-                "/{realm}/clients/{id}/service-account-user".into(),
-                Route::ClientServiceAccount,
-            ),
-            (
-                "/{realm}/clients/{id}/protocol-mappers/models".into(),
-                Route::ClientMappers,
-            ),
-            (
-                "/{realm}/clients/{id}/protocol-mappers/models/{mapper}".into(),
-                Route::ClientMapper,
-            ),
-            (
-                "/{realm}/clients/{id}/protocol-mappers/add-models".into(),
-                Route::ClientAddMappers,
-            ),
-            ("/{realm}/roles".into(), Route::Roles),
-            ("/{realm}/roles/{role}".into(), Route::Role),
-            (
-                "/{realm}/roles/{role}/composites".into(),
-                Route::RoleComposites,
-            ),
-            ("/{realm}/roles/{role}/users".into(), Route::RoleUsers),
-            ("/{realm}/roles-by-id/{id}".into(), Route::RoleById),
-            ("/{realm}/groups".into(), Route::Groups),
-            ("/{realm}/groups/{id}".into(), Route::Group),
-            ("/{realm}/groups/{id}/children".into(), Route::GroupChildren),
-            ("/{realm}/groups/{id}/members".into(), Route::GroupMembers),
-            (
-                "/{realm}/groups/{id}/role-mappings/realm".into(),
-                Route::GroupRealmRoles,
-            ),
-            ("/{realm}/group-by-path/{*path}".into(), Route::GroupByPath),
-            ("/{realm}/logout-all".into(), Route::LogoutAll),
-            ("/{realm}/partialImport".into(), Route::PartialImport),
-            ("/{realm}/partial-export".into(), Route::PartialExport),
-            ("/{realm}/keys".into(), Route::Keys),
-            (
-                "/{realm}/identity-provider/instances".into(),
-                Route::IdentityProviders,
-            ),
-            (
-                "/{realm}/identity-provider/instances/{id}".into(),
-                Route::IdentityProvider,
-            ),
-            (
-                "/{realm}/identity-provider/instances/{id}/mappers".into(),
-                Route::IdentityProviderMappers,
-            ),
-            (
-                "/{realm}/identity-provider/instances/{id}/mappers/{mapper}".into(),
-                Route::IdentityProviderMappers,
-            ),
-            ("/{realm}/components".into(), Route::Components),
-            (
-                "/{realm}/groups/{id}/role-mappings/realm/available".into(),
-                Route::GroupRealmRolesAvailable,
-            ),
-            (
-                "/{realm}/groups/{id}/role-mappings/realm/composite".into(),
-                Route::GroupRealmRolesComposite,
-            ),
-            (
-                "/{realm}/groups/{id}/role-mappings/clients/{client}".into(),
-                Route::GroupClientRoles,
-            ),
-            (
-                "/{realm}/groups/{id}/role-mappings/clients/{client}/available".into(),
-                Route::GroupClientRolesAvailable,
-            ),
-            (
-                "/{realm}/groups/{id}/role-mappings/clients/{client}/composite".into(),
-                Route::GroupClientRolesComposite,
-            ),
-            ("/{realm}/events".into(), Route::Events),
-            ("/{realm}/events/config".into(), Route::EventsConfig),
-            ("/{realm}/admin-events".into(), Route::AdminEvents),
-            (
-                "/{realm}/attack-detection/brute-force/users".into(),
-                Route::BruteForceUsers,
-            ),
-            (
-                "/{realm}/attack-detection/brute-force/users/{id}".into(),
-                Route::BruteForceUser,
-            ),
-            ("/{realm}/components/{id}".into(), Route::Component),
-        ];
-        for (path, route) in routes {
-            if let Err(e) = r.insert(path.as_str(), route) {
-                tracing::error!(%path, error = %e, "admin route table conflict");
-            }
-        }
-        AdminRouter(r)
-    }
-}
 
 /// Path values of an admin route, percent-decoded.
 #[derive(Debug, Default)]
@@ -288,10 +66,6 @@ impl Cx<'_> {
             .ok_or_else(|| AdminError::NotFound("Realm not found.".into()))?;
         self.caller.require(&realm.name, permission)?;
         Ok(realm)
-    }
-
-    pub fn method(&self) -> &Method {
-        self.request.method()
     }
 
     /// The JSON body as `T`; a bad body is 400 with serde's explanation.
@@ -342,14 +116,21 @@ pub(crate) fn ok(body: &serde_json::Value) -> Response {
     json_response(StatusCode::OK, body)
 }
 
-pub(crate) fn method_not_allowed(allowed: &[Method]) -> AdminError {
-    AdminError::MethodNotAllowed(allowed.to_vec())
+/// The path the route table is asked for: clients such as the JS admin client add a
+/// trailing slash (`POST /admin/realms/`).
+fn lookup_path(rest: &str) -> String {
+    format!("/{}", rest.trim_end_matches('/'))
 }
 
 /// `/admin/realms/...`: authenticate, route, handle.
 pub async fn handle(app: &App, request: &Request, info: &RequestInfo, rest: &str) -> Response {
     if request.method() == Method::OPTIONS {
-        return crate::idp::oidc::preflight(request, "GET, POST, PUT, DELETE, OPTIONS");
+        // The path's own methods; any path may be asked (the answer names no data).
+        let methods = match routes::table().allowed(&lookup_path(rest)) {
+            Some(m) => format!("{}, OPTIONS", crate::http::router::method_list(m)),
+            None => "GET, POST, PUT, DELETE, OPTIONS".into(),
+        };
+        return crate::idp::oidc::preflight(request, &methods);
     }
     match dispatch(app, request, info, rest).await {
         Ok(r) => r,
@@ -442,22 +223,19 @@ async fn route_request(
     caller: Caller,
     now_ms: i64,
 ) -> Result<Response, AdminError> {
-    use std::sync::OnceLock;
-    static ROUTER: OnceLock<AdminRouter> = OnceLock::new();
-    let router = ROUTER.get_or_init(AdminRouter::new);
-    // Clients such as the JS admin client add a trailing slash (`POST /admin/realms/`).
-    let lookup = format!("/{}", rest.trim_end_matches('/'));
-    let matched = router
-        .0
-        .at(&lookup)
-        .map_err(|_| AdminError::NotFound("Not Found".into()))?;
+    let lookup = lookup_path(rest);
+    let matched = routes::table()
+        .at(&lookup, request.method())
+        .ok_or_else(|| AdminError::NotFound("Not Found".into()))?;
+    let handler = *matched
+        .handler
+        .map_err(|allow| AdminError::MethodNotAllowed(allow.to_vec()))?;
     let param = |name: &str| -> Result<String, AdminError> {
         let raw = matched.params.get(name).unwrap_or("");
         crate::http::path::percent_decode(raw)
             .map(|c| c.into_owned())
             .ok_or_else(|| AdminError::BadRequest("invalid path encoding".into()))
     };
-    let route = *matched.value;
     let cx = Cx {
         app,
         request,
@@ -475,67 +253,5 @@ async fn route_request(
         },
         now_ms,
     };
-    match route {
-        Route::Realms => realms::collection(&cx),
-        Route::Realm => realms::one(&cx),
-        Route::LogoutAll => realms::logout_all(&cx),
-        Route::PartialImport => realms::partial_import(&cx),
-        Route::PartialExport => realms::partial_export(&cx),
-        Route::Keys => realms::keys(&cx),
-        Route::IdentityProviders => providers::idps(&cx),
-        Route::IdentityProvider => providers::idp(&cx),
-        Route::IdentityProviderMappers => providers::idp_mappers(&cx),
-        Route::Components => providers::components(&cx),
-        Route::Events => realms::events(&cx),
-        Route::EventsConfig => realms::events_config(&cx),
-        Route::AdminEvents => realms::admin_events(&cx),
-        Route::BruteForceUser => users::brute_force(&cx, true),
-        Route::BruteForceUsers => users::brute_force(&cx, false),
-        Route::Component => providers::component(&cx),
-        Route::Users => users::collection(&cx).await,
-        Route::UsersCount => users::count(&cx),
-        Route::User => users::one(&cx),
-        Route::UserResetPassword => users::reset_password(&cx).await,
-        Route::UserRoleMappings => users::role_mappings(&cx),
-        Route::UserRealmRoles => users::realm_roles(&cx, users::View::Direct),
-        Route::UserRealmRolesAvailable => users::realm_roles(&cx, users::View::Available),
-        Route::UserRealmRolesComposite => users::realm_roles(&cx, users::View::Composite),
-        Route::UserClientRoles => users::client_roles(&cx, users::View::Direct),
-        Route::UserClientRolesAvailable => users::client_roles(&cx, users::View::Available),
-        Route::UserClientRolesComposite => users::client_roles(&cx, users::View::Composite),
-        Route::UserGroups => users::groups(&cx),
-        Route::UserGroup => users::group_membership(&cx),
-        Route::UserCredentials => users::credentials(&cx),
-        Route::UserCredential => users::credential(&cx),
-        Route::UserSessions => users::sessions(&cx),
-        Route::UserLogout => users::logout(&cx),
-        Route::UserExecuteActionsEmail => mail::execute_actions_email(&cx).await,
-        Route::UserSendVerifyEmail => mail::send_verify_email(&cx).await,
-        Route::TestSmtpConnection => mail::test_smtp_connection(&cx).await,
-        Route::Clients => clients::collection(&cx),
-        Route::Client => clients::one(&cx),
-        Route::ClientSecret => clients::secret(&cx),
-        Route::ClientRoles => roles::collection(&cx, roles::Container::Client),
-        Route::ClientRole => roles::one(&cx, roles::Container::Client),
-        Route::ClientServiceAccount => clients::service_account(&cx),
-        Route::ClientMappers => clients::mappers(&cx),
-        Route::ClientMapper => clients::mapper(&cx),
-        Route::ClientAddMappers => clients::add_mappers(&cx),
-        Route::Roles => roles::collection(&cx, roles::Container::Realm),
-        Route::Role => roles::one(&cx, roles::Container::Realm),
-        Route::RoleComposites => roles::composites(&cx),
-        Route::RoleUsers => roles::users(&cx),
-        Route::RoleById => roles::by_id(&cx),
-        Route::Groups => groups::collection(&cx),
-        Route::Group => groups::one(&cx),
-        Route::GroupChildren => groups::children(&cx),
-        Route::GroupMembers => groups::members(&cx),
-        Route::GroupRealmRoles => groups::mappings(&cx, false, users::View::Direct),
-        Route::GroupRealmRolesAvailable => groups::mappings(&cx, false, users::View::Available),
-        Route::GroupRealmRolesComposite => groups::mappings(&cx, false, users::View::Composite),
-        Route::GroupClientRoles => groups::mappings(&cx, true, users::View::Direct),
-        Route::GroupClientRolesAvailable => groups::mappings(&cx, true, users::View::Available),
-        Route::GroupClientRolesComposite => groups::mappings(&cx, true, users::View::Composite),
-        Route::GroupByPath => groups::by_path(&cx),
-    }
+    handler.call(&cx).await
 }

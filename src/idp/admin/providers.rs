@@ -3,7 +3,6 @@
 //! validated. Secrets (`clientSecret`, `bindCredential`) are never returned; reads show
 //! `**********` as Keycloak does, and writing that placeholder back keeps the stored value.
 
-use http::Method;
 use serde_json::{json, Value};
 
 use crate::crypto::random_id;
@@ -11,7 +10,7 @@ use crate::http::Response;
 use crate::idp::admin::error::AdminError;
 use crate::store::RealmRecord;
 
-use super::{method_not_allowed, no_content, ok, Cx, Permission};
+use super::{no_content, ok, Cx, Permission};
 
 const IDP: &str = "identity-provider";
 const IDP_MAPPER: &str = "identity-provider-mapper";
@@ -229,266 +228,269 @@ fn keep_secrets(mut new: Value, old: Option<&Value>) -> Value {
     new
 }
 
-/// `GET | POST /identity-provider/instances`
+/// `GET /identity-provider/instances`
 pub fn idps(cx: &Cx) -> Result<Response, AdminError> {
-    match *cx.method() {
-        Method::GET => {
-            let realm = cx.realm(Permission::ViewIdentityProviders)?;
-            let list = cx.app.store.read()?.objects(&realm.id, IDP)?;
-            Ok(ok(&Value::Array(list.into_iter().map(masked).collect())))
-        }
-        Method::POST => {
-            let realm = cx.realm(Permission::ManageIdentityProviders)?;
-            let idp = validate_idp(cx.json()?).map_err(AdminError::BadRequest)?;
-            let alias = idp["alias"].as_str().unwrap_or_default().to_string();
-            cx.app.store.write(|w| {
-                if w.object(&realm.id, IDP, &alias)?.is_some() {
-                    return Err(AdminError::Conflict(format!(
-                        "Identity Provider {alias} already exists"
-                    )));
-                }
-                w.put_object(&realm.id, IDP, &alias, &idp)
-                    .map_err(AdminError::from)
-            })?;
-            Ok(cx.created(&alias))
-        }
-        _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
-    }
+    let realm = cx.realm(Permission::ViewIdentityProviders)?;
+    let list = cx.app.store.read()?.objects(&realm.id, IDP)?;
+    Ok(ok(&Value::Array(list.into_iter().map(masked).collect())))
 }
 
-/// `GET | PUT | DELETE /identity-provider/instances/{alias}`
+/// `POST /identity-provider/instances`
+pub fn create_idp(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageIdentityProviders)?;
+    let idp = validate_idp(cx.json()?).map_err(AdminError::BadRequest)?;
+    let alias = idp["alias"].as_str().unwrap_or_default().to_string();
+    cx.app.store.write(|w| {
+        if w.object(&realm.id, IDP, &alias)?.is_some() {
+            return Err(AdminError::Conflict(format!(
+                "Identity Provider {alias} already exists"
+            )));
+        }
+        w.put_object(&realm.id, IDP, &alias, &idp)
+            .map_err(AdminError::from)
+    })?;
+    Ok(cx.created(&alias))
+}
+
+/// `GET /identity-provider/instances/{alias}`
 pub fn idp(cx: &Cx) -> Result<Response, AdminError> {
     let alias = cx.path.id.clone();
-    let missing = || AdminError::NotFound("Could not find identity provider".into());
-    match *cx.method() {
-        Method::GET => {
-            let realm = cx.realm(Permission::ViewIdentityProviders)?;
-            let idp = cx
-                .app
-                .store
-                .read()?
-                .object(&realm.id, IDP, &alias)?
-                .ok_or_else(missing)?;
-            Ok(ok(&masked(idp)))
-        }
-        Method::PUT => {
-            let realm = cx.realm(Permission::ManageIdentityProviders)?;
-            let mut body: Value = cx.json()?;
-            body["alias"] = alias.clone().into();
-            cx.app.store.write(|w| {
-                let old = w.object(&realm.id, IDP, &alias)?.ok_or_else(missing)?;
-                if body.get("internalId").is_none() {
-                    body["internalId"] = old["internalId"].clone();
-                }
-                let idp =
-                    validate_idp(keep_secrets(body, Some(&old))).map_err(AdminError::BadRequest)?;
-                w.put_object(&realm.id, IDP, &alias, &idp)
-                    .map_err(AdminError::from)
-            })?;
-            Ok(no_content())
-        }
-        Method::DELETE => {
-            let realm = cx.realm(Permission::ManageIdentityProviders)?;
-            cx.app.store.write(|w| {
-                if !w.delete_object(&realm.id, IDP, &alias)? {
-                    return Err(missing());
-                }
-                // Its mappers go with it.
-                for m in w.objects(&realm.id, IDP_MAPPER)? {
-                    if m["identityProviderAlias"] == alias.as_str() {
-                        if let Some(id) = m["id"].as_str() {
-                            w.delete_object(&realm.id, IDP_MAPPER, id)?;
-                        }
-                    }
-                }
-                Ok::<_, AdminError>(())
-            })?;
-            Ok(no_content())
-        }
-        _ => Err(method_not_allowed(&[
-            Method::GET,
-            Method::PUT,
-            Method::DELETE,
-        ])),
-    }
+    let realm = cx.realm(Permission::ViewIdentityProviders)?;
+    let idp = cx
+        .app
+        .store
+        .read()?
+        .object(&realm.id, IDP, &alias)?
+        .ok_or_else(idp_missing)?;
+    Ok(ok(&masked(idp)))
 }
 
-/// `GET | POST /identity-provider/instances/{alias}/mappers` and
-/// `GET | PUT | DELETE .../mappers/{mapper}`.
-pub fn idp_mappers(cx: &Cx) -> Result<Response, AdminError> {
+/// `PUT /identity-provider/instances/{alias}`
+pub fn update_idp(cx: &Cx) -> Result<Response, AdminError> {
     let alias = cx.path.id.clone();
-    let one = !cx.path.mapper.is_empty();
-    let permission = if cx.method() == Method::GET {
-        Permission::ViewIdentityProviders
-    } else {
-        Permission::ManageIdentityProviders
-    };
+    let realm = cx.realm(Permission::ManageIdentityProviders)?;
+    let mut body: Value = cx.json()?;
+    body["alias"] = alias.clone().into();
+    cx.app.store.write(|w| {
+        let old = w.object(&realm.id, IDP, &alias)?.ok_or_else(idp_missing)?;
+        if body.get("internalId").is_none() {
+            body["internalId"] = old["internalId"].clone();
+        }
+        let idp = validate_idp(keep_secrets(body, Some(&old))).map_err(AdminError::BadRequest)?;
+        w.put_object(&realm.id, IDP, &alias, &idp)
+            .map_err(AdminError::from)
+    })?;
+    Ok(no_content())
+}
+
+/// `DELETE /identity-provider/instances/{alias}`
+pub fn delete_idp(cx: &Cx) -> Result<Response, AdminError> {
+    let alias = cx.path.id.clone();
+    let realm = cx.realm(Permission::ManageIdentityProviders)?;
+    cx.app.store.write(|w| {
+        if !w.delete_object(&realm.id, IDP, &alias)? {
+            return Err(idp_missing());
+        }
+        // Its mappers go with it.
+        for m in w.objects(&realm.id, IDP_MAPPER)? {
+            if m["identityProviderAlias"] == alias.as_str() {
+                if let Some(id) = m["id"].as_str() {
+                    w.delete_object(&realm.id, IDP_MAPPER, id)?;
+                }
+            }
+        }
+        Ok::<_, AdminError>(())
+    })?;
+    Ok(no_content())
+}
+
+/// The realm of `/identity-provider/instances/{alias}/mappers...`, if the caller may act on
+/// it with `permission` and the identity provider exists.
+fn idp_realm(cx: &Cx, permission: Permission) -> Result<RealmRecord, AdminError> {
     let realm = cx.realm(permission)?;
     if cx
         .app
         .store
         .read()?
-        .object(&realm.id, IDP, &alias)?
+        .object(&realm.id, IDP, &cx.path.id)?
         .is_none()
     {
         return Err(AdminError::NotFound(
             "Could not find identity provider".into(),
         ));
     }
-    let missing = || AdminError::NotFound("Model not found".into());
-    let check = |mut m: Value| -> Result<Value, AdminError> {
-        if text(&m, "name").is_none() || text(&m, "identityProviderMapper").is_none() {
-            return Err(AdminError::BadRequest(
-                "name and identityProviderMapper are required".into(),
-            ));
-        }
-        m["identityProviderAlias"] = alias.clone().into();
-        if m.get("config").is_none() {
-            m["config"] = json!({});
-        }
-        Ok(m)
-    };
-    match (cx.method().clone(), one) {
-        (Method::GET, false) => {
-            let list: Vec<Value> = cx
-                .app
-                .store
-                .read()?
-                .objects(&realm.id, IDP_MAPPER)?
-                .into_iter()
-                .filter(|m| m["identityProviderAlias"] == alias.as_str())
-                .collect();
-            Ok(ok(&Value::Array(list)))
-        }
-        (Method::POST, false) => {
-            let mut m = check(cx.json()?)?;
-            let id = text(&m, "id").map(String::from).unwrap_or_else(random_id);
-            m["id"] = id.clone().into();
-            cx.app
-                .store
-                .write(|w| w.put_object(&realm.id, IDP_MAPPER, &id, &m))
-                .map_err(AdminError::from)?;
-            Ok(cx.created(&id))
-        }
-        (Method::GET, true) => {
-            let m = cx
-                .app
-                .store
-                .read()?
-                .object(&realm.id, IDP_MAPPER, &cx.path.mapper)?
-                .ok_or_else(missing)?;
-            Ok(ok(&m))
-        }
-        (Method::PUT, true) => {
-            let mut m = check(cx.json()?)?;
-            m["id"] = cx.path.mapper.clone().into();
-            cx.app.store.write(|w| {
-                w.object(&realm.id, IDP_MAPPER, &cx.path.mapper)?
-                    .ok_or_else(missing)?;
-                w.put_object(&realm.id, IDP_MAPPER, &cx.path.mapper, &m)
-                    .map_err(AdminError::from)
-            })?;
-            Ok(no_content())
-        }
-        (Method::DELETE, true) => {
-            let gone = cx
-                .app
-                .store
-                .write(|w| w.delete_object(&realm.id, IDP_MAPPER, &cx.path.mapper))?;
-            if gone {
-                Ok(no_content())
-            } else {
-                Err(missing())
-            }
-        }
-        _ => Err(method_not_allowed(&[
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::DELETE,
-        ])),
+    Ok(realm)
+}
+
+/// A mapper body as sent: `name` and `identityProviderMapper` required, tied to the alias
+/// of the path, `config` present.
+fn idp_mapper_body(cx: &Cx) -> Result<Value, AdminError> {
+    let mut m: Value = cx.json()?;
+    if text(&m, "name").is_none() || text(&m, "identityProviderMapper").is_none() {
+        return Err(AdminError::BadRequest(
+            "name and identityProviderMapper are required".into(),
+        ));
+    }
+    m["identityProviderAlias"] = cx.path.id.clone().into();
+    if m.get("config").is_none() {
+        m["config"] = json!({});
+    }
+    Ok(m)
+}
+
+fn idp_missing() -> AdminError {
+    AdminError::NotFound("Could not find identity provider".into())
+}
+
+fn component_missing() -> AdminError {
+    AdminError::NotFound("Could not find component".into())
+}
+
+fn mapper_missing() -> AdminError {
+    AdminError::NotFound("Model not found".into())
+}
+
+/// `GET /identity-provider/instances/{alias}/mappers`
+pub fn idp_mappers(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = idp_realm(cx, Permission::ViewIdentityProviders)?;
+    let list: Vec<Value> = cx
+        .app
+        .store
+        .read()?
+        .objects(&realm.id, IDP_MAPPER)?
+        .into_iter()
+        .filter(|m| m["identityProviderAlias"] == cx.path.id.as_str())
+        .collect();
+    Ok(ok(&Value::Array(list)))
+}
+
+/// `POST /identity-provider/instances/{alias}/mappers`
+pub fn create_idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = idp_realm(cx, Permission::ManageIdentityProviders)?;
+    let mut m = idp_mapper_body(cx)?;
+    let id = text(&m, "id").map(String::from).unwrap_or_else(random_id);
+    m["id"] = id.clone().into();
+    cx.app
+        .store
+        .write(|w| w.put_object(&realm.id, IDP_MAPPER, &id, &m))
+        .map_err(AdminError::from)?;
+    Ok(cx.created(&id))
+}
+
+/// `GET /identity-provider/instances/{alias}/mappers/{mapper}`
+pub fn idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = idp_realm(cx, Permission::ViewIdentityProviders)?;
+    let m = cx
+        .app
+        .store
+        .read()?
+        .object(&realm.id, IDP_MAPPER, &cx.path.mapper)?
+        .ok_or_else(mapper_missing)?;
+    Ok(ok(&m))
+}
+
+/// `PUT /identity-provider/instances/{alias}/mappers/{mapper}`
+pub fn update_idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = idp_realm(cx, Permission::ManageIdentityProviders)?;
+    let mut m = idp_mapper_body(cx)?;
+    m["id"] = cx.path.mapper.clone().into();
+    cx.app.store.write(|w| {
+        w.object(&realm.id, IDP_MAPPER, &cx.path.mapper)?
+            .ok_or_else(mapper_missing)?;
+        w.put_object(&realm.id, IDP_MAPPER, &cx.path.mapper, &m)
+            .map_err(AdminError::from)
+    })?;
+    Ok(no_content())
+}
+
+/// `DELETE /identity-provider/instances/{alias}/mappers/{mapper}`
+pub fn delete_idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = idp_realm(cx, Permission::ManageIdentityProviders)?;
+    let gone = cx
+        .app
+        .store
+        .write(|w| w.delete_object(&realm.id, IDP_MAPPER, &cx.path.mapper))?;
+    if gone {
+        Ok(no_content())
+    } else {
+        Err(mapper_missing())
     }
 }
 
-/// `GET /components?type=&parent=&name=`, `POST /components`
+/// `GET /components?type=&parent=&name=`
 pub fn components(cx: &Cx) -> Result<Response, AdminError> {
-    match *cx.method() {
-        Method::GET => {
-            let realm = cx.realm(Permission::ViewRealm)?;
-            let (kind, parent, name) = (cx.query("type"), cx.query("parent"), cx.query("name"));
-            let list: Vec<Value> = cx
-                .app
-                .store
-                .read()?
-                .objects(&realm.id, COMPONENT)?
-                .into_iter()
-                .filter(|c| kind.as_deref().is_none_or(|k| c["providerType"] == k))
-                .filter(|c| parent.as_deref().is_none_or(|p| c["parentId"] == p))
-                .filter(|c| name.as_deref().is_none_or(|n| c["name"] == n))
-                .map(masked)
-                .collect();
-            Ok(ok(&Value::Array(list)))
-        }
-        Method::POST => {
-            let realm = cx.realm(Permission::ManageRealm)?;
-            let mut c = validate_component(cx.json()?, &realm).map_err(AdminError::BadRequest)?;
-            let id = text(&c, "id").map(String::from).unwrap_or_else(random_id);
-            c["id"] = id.clone().into();
-            cx.app
-                .store
-                .write(|w| w.put_object(&realm.id, COMPONENT, &id, &c))
-                .map_err(AdminError::from)?;
-            Ok(cx.created(&id))
-        }
-        _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
-    }
+    let realm = cx.realm(Permission::ViewRealm)?;
+    let (kind, parent, name) = (cx.query("type"), cx.query("parent"), cx.query("name"));
+    let list: Vec<Value> = cx
+        .app
+        .store
+        .read()?
+        .objects(&realm.id, COMPONENT)?
+        .into_iter()
+        .filter(|c| kind.as_deref().is_none_or(|k| c["providerType"] == k))
+        .filter(|c| parent.as_deref().is_none_or(|p| c["parentId"] == p))
+        .filter(|c| name.as_deref().is_none_or(|n| c["name"] == n))
+        .map(masked)
+        .collect();
+    Ok(ok(&Value::Array(list)))
 }
 
-/// `GET | PUT | DELETE /components/{id}`
+/// `POST /components`
+pub fn create_component(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageRealm)?;
+    let mut c = validate_component(cx.json()?, &realm).map_err(AdminError::BadRequest)?;
+    let id = text(&c, "id").map(String::from).unwrap_or_else(random_id);
+    c["id"] = id.clone().into();
+    cx.app
+        .store
+        .write(|w| w.put_object(&realm.id, COMPONENT, &id, &c))
+        .map_err(AdminError::from)?;
+    Ok(cx.created(&id))
+}
+
+/// `GET /components/{id}`
 pub fn component(cx: &Cx) -> Result<Response, AdminError> {
     let id = cx.path.id.clone();
-    let missing = || AdminError::NotFound("Could not find component".into());
-    match *cx.method() {
-        Method::GET => {
-            let realm = cx.realm(Permission::ViewRealm)?;
-            let c = cx
-                .app
-                .store
-                .read()?
-                .object(&realm.id, COMPONENT, &id)?
-                .ok_or_else(missing)?;
-            Ok(ok(&masked(c)))
-        }
-        Method::PUT => {
-            let realm = cx.realm(Permission::ManageRealm)?;
-            let body: Value = cx.json()?;
-            cx.app.store.write(|w| {
-                let old = w.object(&realm.id, COMPONENT, &id)?.ok_or_else(missing)?;
-                let mut c = validate_component(keep_secrets(body, Some(&old)), &realm)
-                    .map_err(AdminError::BadRequest)?;
-                c["id"] = id.clone().into();
-                w.put_object(&realm.id, COMPONENT, &id, &c)
-                    .map_err(AdminError::from)
-            })?;
-            Ok(no_content())
-        }
-        Method::DELETE => {
-            let realm = cx.realm(Permission::ManageRealm)?;
-            if cx
-                .app
-                .store
-                .write(|w| w.delete_object(&realm.id, COMPONENT, &id))?
-            {
-                Ok(no_content())
-            } else {
-                Err(missing())
-            }
-        }
-        _ => Err(method_not_allowed(&[
-            Method::GET,
-            Method::PUT,
-            Method::DELETE,
-        ])),
+    let realm = cx.realm(Permission::ViewRealm)?;
+    let c = cx
+        .app
+        .store
+        .read()?
+        .object(&realm.id, COMPONENT, &id)?
+        .ok_or_else(component_missing)?;
+    Ok(ok(&masked(c)))
+}
+
+/// `PUT /components/{id}`
+pub fn update_component(cx: &Cx) -> Result<Response, AdminError> {
+    let id = cx.path.id.clone();
+    let realm = cx.realm(Permission::ManageRealm)?;
+    let body: Value = cx.json()?;
+    cx.app.store.write(|w| {
+        let old = w
+            .object(&realm.id, COMPONENT, &id)?
+            .ok_or_else(component_missing)?;
+        let mut c = validate_component(keep_secrets(body, Some(&old)), &realm)
+            .map_err(AdminError::BadRequest)?;
+        c["id"] = id.clone().into();
+        w.put_object(&realm.id, COMPONENT, &id, &c)
+            .map_err(AdminError::from)
+    })?;
+    Ok(no_content())
+}
+
+/// `DELETE /components/{id}`
+pub fn delete_component(cx: &Cx) -> Result<Response, AdminError> {
+    let id = cx.path.id.clone();
+    let realm = cx.realm(Permission::ManageRealm)?;
+    if cx
+        .app
+        .store
+        .write(|w| w.delete_object(&realm.id, COMPONENT, &id))?
+    {
+        Ok(no_content())
+    } else {
+        Err(component_missing())
     }
 }
 

@@ -1,6 +1,5 @@
 //! `/admin/realms` and `/admin/realms/{realm}`.
 
-use http::Method;
 use serde_json::Value;
 
 use crate::http::Response;
@@ -9,7 +8,7 @@ use crate::idp::realm::{self, MASTER};
 use crate::store::RealmRecord;
 
 use super::repr::{realm_repr, RealmInput};
-use super::{method_not_allowed, no_content, ok, Cx, Permission};
+use super::{no_content, ok, Cx, Permission};
 
 /// A realm name Keycloak would accept in a URL path segment.
 fn valid_realm_name(name: &str) -> bool {
@@ -20,153 +19,140 @@ fn valid_realm_name(name: &str) -> bool {
             .any(|c| c.is_control() || matches!(c, '/' | '\\' | '%' | '?' | '#'))
 }
 
-/// `GET /admin/realms` (the realms the caller may view), `POST /admin/realms` (create).
-pub fn collection(cx: &Cx) -> Result<Response, AdminError> {
-    match *cx.method() {
-        Method::GET => {
-            // The realms the caller administers in any way; their settings only with
-            // view-realm (Keycloak's realm name list).
-            let realms = cx.app.store.read()?.realms()?;
-            let list: Vec<Value> = realms
-                .iter()
-                .filter(|r| cx.caller.administers(&r.name))
-                .map(|r| {
-                    if cx.flag("briefRepresentation") == Some(true)
-                        || !cx.caller.can(&r.name, Permission::ViewRealm)
-                    {
-                        serde_json::json!({"id": r.id, "realm": r.name})
-                    } else {
-                        realm_repr(r)
-                    }
-                })
-                .collect();
-            Ok(ok(&Value::Array(list)))
-        }
-        Method::POST => {
-            if !cx.caller.can_create_realm() {
-                return Err(AdminError::Forbidden);
+/// `GET /admin/realms`: the realms the caller administers.
+pub fn list(cx: &Cx) -> Result<Response, AdminError> {
+    // The realms the caller administers in any way; their settings only with
+    // view-realm (Keycloak's realm name list).
+    let realms = cx.app.store.read()?.realms()?;
+    let list: Vec<Value> = realms
+        .iter()
+        .filter(|r| cx.caller.administers(&r.name))
+        .map(|r| {
+            if cx.flag("briefRepresentation") == Some(true)
+                || !cx.caller.can(&r.name, Permission::ViewRealm)
+            {
+                serde_json::json!({"id": r.id, "realm": r.name})
+            } else {
+                realm_repr(r)
             }
-            let body: serde_json::Value = cx.json()?;
-            let name = body
-                .get("realm")
-                .and_then(|v| v.as_str())
-                .map(|n| n.trim().to_string())
-                .filter(|n| !n.is_empty())
-                .ok_or_else(|| AdminError::BadRequest("Realm name cannot be empty".into()))?;
-            if !valid_realm_name(&name) {
+        })
+        .collect();
+    Ok(ok(&Value::Array(list)))
+}
+
+/// `POST /admin/realms`: create a realm.
+pub fn create(cx: &Cx) -> Result<Response, AdminError> {
+    if !cx.caller.can_create_realm() {
+        return Err(AdminError::Forbidden);
+    }
+    let body: serde_json::Value = cx.json()?;
+    let name = body
+        .get("realm")
+        .and_then(|v| v.as_str())
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| AdminError::BadRequest("Realm name cannot be empty".into()))?;
+    if !valid_realm_name(&name) {
+        return Err(AdminError::BadRequest(format!(
+            "Invalid realm name: {name}"
+        )));
+    }
+    let caller = cx.caller.clone();
+    let now = cx.now_ms;
+    let created = cx.app.store.write(|w| {
+        let created = super::transfer::import_realm(w, &body, now)?;
+        // A creator who is not a super-admin gets the new realm's management roles.
+        if !caller.is_super_admin() {
+            let master = w
+                .realm_by_name(MASTER)?
+                .ok_or_else(|| AdminError::Internal("no master realm".into()))?;
+            if let Some(c) = w.client_by_client_id(&master.id, &format!("{name}-realm"))? {
+                for role in w.roles(&master.id, &c.id)? {
+                    w.grant_user_role(&master.id, &caller.user_id, &role.id)
+                        .map_err(AdminError::from)?;
+                }
+            }
+        }
+        Ok::<_, AdminError>(created)
+    })?;
+    let mut r = cx.created(&created.name);
+    // Keycloak's Location for a realm is /admin/realms/{name}.
+    let base = crate::idp::oidc::base_url(cx.app, cx.request, cx.info);
+    if let Ok(v) = http::HeaderValue::from_str(&format!("{base}/admin/realms/{}", created.name)) {
+        r.headers_mut().insert(http::header::LOCATION, v);
+    }
+    Ok(r)
+}
+
+/// `GET /admin/realms/{realm}`
+pub fn get(cx: &Cx) -> Result<Response, AdminError> {
+    // With view-realm the whole representation; with any other management role
+    // only the name (as Keycloak answers); without one, 403.
+    let realm = cx.realm_unchecked()?;
+    if cx.caller.can(&realm.name, Permission::ViewRealm) {
+        Ok(ok(&realm_repr(&realm)))
+    } else if cx.caller.administers(&realm.name) {
+        Ok(ok(
+            &serde_json::json!({"id": realm.id, "realm": realm.name}),
+        ))
+    } else {
+        Err(AdminError::Forbidden)
+    }
+}
+
+/// `PUT /admin/realms/{realm}`
+pub fn update(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageRealm)?;
+    let input: RealmInput = cx.json()?;
+    let mut updated = realm.clone();
+    input.apply(&mut updated).map_err(AdminError::BadRequest)?;
+    if let Some(name) = input.realm.as_ref().map(|n| n.trim()) {
+        if name != realm.name {
+            if realm.name == MASTER {
+                return Err(AdminError::BadRequest("Can't rename master realm".into()));
+            }
+            if !valid_realm_name(name) {
                 return Err(AdminError::BadRequest(format!(
                     "Invalid realm name: {name}"
                 )));
             }
-            let caller = cx.caller.clone();
-            let now = cx.now_ms;
-            let created = cx.app.store.write(|w| {
-                let created = super::transfer::import_realm(w, &body, now)?;
-                // A creator who is not a super-admin gets the new realm's management roles.
-                if !caller.is_super_admin() {
-                    let master = w
-                        .realm_by_name(MASTER)?
-                        .ok_or_else(|| AdminError::Internal("no master realm".into()))?;
-                    if let Some(c) = w.client_by_client_id(&master.id, &format!("{name}-realm"))? {
-                        for role in w.roles(&master.id, &c.id)? {
-                            w.grant_user_role(&master.id, &caller.user_id, &role.id)
-                                .map_err(AdminError::from)?;
-                        }
-                    }
-                }
-                Ok::<_, AdminError>(created)
-            })?;
-            let mut r = cx.created(&created.name);
-            // Keycloak's Location for a realm is /admin/realms/{name}.
-            let base = crate::idp::oidc::base_url(cx.app, cx.request, cx.info);
-            if let Ok(v) =
-                http::HeaderValue::from_str(&format!("{base}/admin/realms/{}", created.name))
-            {
-                r.headers_mut().insert(http::header::LOCATION, v);
-            }
-            Ok(r)
+            updated.name = name.to_string();
         }
-        _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
     }
+    cx.app.store.write(|w| {
+        w.put_realm(&updated).map_err(AdminError::from)?;
+        if updated.name != realm.name {
+            // Keep the master management client's name in step.
+            if let Some(master) = w.realm_by_name(MASTER)? {
+                if let Some(mut c) =
+                    w.client_by_client_id(&master.id, &format!("{}-realm", realm.name))?
+                {
+                    c.client_id = format!("{}-realm", updated.name);
+                    w.put_client(&master.id, &c).map_err(AdminError::from)?;
+                }
+            }
+        }
+        Ok::<_, AdminError>(())
+    })?;
+    Ok(no_content())
 }
 
-/// `GET | PUT | DELETE /admin/realms/{realm}`
-pub fn one(cx: &Cx) -> Result<Response, AdminError> {
-    match *cx.method() {
-        Method::GET => {
-            // With view-realm the whole representation; with any other management role
-            // only the name (as Keycloak answers); without one, 403.
-            let realm = cx.realm_unchecked()?;
-            if cx.caller.can(&realm.name, Permission::ViewRealm) {
-                Ok(ok(&realm_repr(&realm)))
-            } else if cx.caller.administers(&realm.name) {
-                Ok(ok(
-                    &serde_json::json!({"id": realm.id, "realm": realm.name}),
-                ))
-            } else {
-                Err(AdminError::Forbidden)
-            }
-        }
-        Method::PUT => {
-            let realm = cx.realm(Permission::ManageRealm)?;
-            let input: RealmInput = cx.json()?;
-            let mut updated = realm.clone();
-            input.apply(&mut updated).map_err(AdminError::BadRequest)?;
-            if let Some(name) = input.realm.as_ref().map(|n| n.trim()) {
-                if name != realm.name {
-                    if realm.name == MASTER {
-                        return Err(AdminError::BadRequest("Can't rename master realm".into()));
-                    }
-                    if !valid_realm_name(name) {
-                        return Err(AdminError::BadRequest(format!(
-                            "Invalid realm name: {name}"
-                        )));
-                    }
-                    updated.name = name.to_string();
-                }
-            }
-            cx.app.store.write(|w| {
-                w.put_realm(&updated).map_err(AdminError::from)?;
-                if updated.name != realm.name {
-                    // Keep the master management client's name in step.
-                    if let Some(master) = w.realm_by_name(MASTER)? {
-                        if let Some(mut c) =
-                            w.client_by_client_id(&master.id, &format!("{}-realm", realm.name))?
-                        {
-                            c.client_id = format!("{}-realm", updated.name);
-                            w.put_client(&master.id, &c).map_err(AdminError::from)?;
-                        }
-                    }
-                }
-                Ok::<_, AdminError>(())
-            })?;
-            Ok(no_content())
-        }
-        Method::DELETE => {
-            let realm = cx.realm(Permission::ManageRealm)?;
-            if realm.name == MASTER {
-                return Err(AdminError::BadRequest("Can't delete master realm".into()));
-            }
-            cx.app
-                .store
-                .write(|w| realm::delete_realm(w, &realm))
-                .map_err(AdminError::from)?;
-            cx.app.keys.invalidate(&realm.id);
-            Ok(no_content())
-        }
-        _ => Err(method_not_allowed(&[
-            Method::GET,
-            Method::PUT,
-            Method::DELETE,
-        ])),
+/// `DELETE /admin/realms/{realm}`
+pub fn delete(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageRealm)?;
+    if realm.name == MASTER {
+        return Err(AdminError::BadRequest("Can't delete master realm".into()));
     }
+    cx.app
+        .store
+        .write(|w| realm::delete_realm(w, &realm))
+        .map_err(AdminError::from)?;
+    cx.app.keys.invalidate(&realm.id);
+    Ok(no_content())
 }
 
 /// `POST /admin/realms/{realm}/logout-all`: end every session of the realm.
 pub fn logout_all(cx: &Cx) -> Result<Response, AdminError> {
-    if cx.method() != Method::POST {
-        return Err(method_not_allowed(&[Method::POST]));
-    }
     let realm = cx.realm(Permission::ManageUsers)?;
     cx.app
         .store
@@ -190,9 +176,6 @@ impl Cx<'_> {
 /// realm representation, with `ifResourceExists` FAIL (default), SKIP or OVERWRITE. All or
 /// nothing: on failure nothing is imported.
 pub fn partial_import(cx: &Cx) -> Result<Response, AdminError> {
-    if cx.method() != Method::POST {
-        return Err(method_not_allowed(&[Method::POST]));
-    }
     let realm = cx.realm(Permission::ManageRealm)?;
     let body: serde_json::Value = cx.json()?;
     let policy = match body.get("ifResourceExists").and_then(|v| v.as_str()) {
@@ -222,9 +205,6 @@ pub fn partial_import(cx: &Cx) -> Result<Response, AdminError> {
 /// `POST /admin/realms/{realm}/partial-export`: the realm with (optionally) clients, groups
 /// and roles, never users; client secrets are masked as Keycloak does.
 pub fn partial_export(cx: &Cx) -> Result<Response, AdminError> {
-    if cx.method() != Method::POST {
-        return Err(method_not_allowed(&[Method::POST]));
-    }
     let realm = cx.realm(Permission::ManageRealm)?;
     let mut v = super::transfer::export_realm(&cx.app.store.read()?, &realm)?;
     if cx.flag("exportClients") != Some(true) {
@@ -247,61 +227,59 @@ pub fn partial_export(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `GET /admin/realms/{realm}/keys`: the realm's keys in Keycloak's KeysMetadataRepresentation
-/// (public parts only); `POST` with `{"algorithm": "RS256"|"ES256"}` rotates that key.
+/// (public parts only).
 pub fn keys(cx: &Cx) -> Result<Response, AdminError> {
-    use crate::crypto::jwt::Algorithm;
-    match *cx.method() {
-        Method::GET => {
-            let realm = cx.realm(Permission::ViewRealm)?;
-            let read = cx.app.store.read()?;
-            let parsed = cx
-                .app
-                .keys
-                .realm_keys(&read, &realm.id, cx.now_ms)
-                .map_err(|e| AdminError::Internal(e.to_string()))?;
-            let mut active = serde_json::Map::new();
-            let mut list = Vec::new();
-            for k in read.signing_keys(&realm.id)? {
-                let status = k.status.clone();
-                if status == crate::idp::keys::ACTIVE {
-                    active.insert(k.algorithm.clone(), k.kid.clone().into());
-                }
-                let public = parsed.verifier(&k.kid).map(|v| v.spki_base64());
-                list.push(serde_json::json!({
-                    "providerId": if k.algorithm == "RS256" { "rsa-generated" } else { "ecdsa-generated" },
-                    "providerPriority": 100, "kid": k.kid, "status": status,
-                    "type": if k.algorithm == "RS256" { "RSA" } else { "EC" },
-                    "algorithm": k.algorithm, "publicKey": public, "use": "SIG",
-                    "validTo": k.retire_at,
-                }));
-            }
-            Ok(ok(&serde_json::json!({"active": active, "keys": list})))
+    let realm = cx.realm(Permission::ViewRealm)?;
+    let read = cx.app.store.read()?;
+    let parsed = cx
+        .app
+        .keys
+        .realm_keys(&read, &realm.id, cx.now_ms)
+        .map_err(|e| AdminError::Internal(e.to_string()))?;
+    let mut active = serde_json::Map::new();
+    let mut list = Vec::new();
+    for k in read.signing_keys(&realm.id)? {
+        let status = k.status.clone();
+        if status == crate::idp::keys::ACTIVE {
+            active.insert(k.algorithm.clone(), k.kid.clone().into());
         }
-        Method::POST => {
-            let realm = cx.realm(Permission::ManageRealm)?;
-            let body: serde_json::Value = cx.json()?;
-            let algorithm = body
-                .get("algorithm")
-                .and_then(|v| v.as_str())
-                .and_then(Algorithm::parse)
-                .ok_or_else(|| AdminError::BadRequest("algorithm must be RS256 or ES256".into()))?;
-            // Old tokens stay verifiable until the longest-lived of them expires.
-            let keep = realm
-                .access_token_lifespan
-                .max(realm.sso_session_max_lifespan)
-                .max(realm.offline_session_idle_timeout)
-                * 1000;
-            let now = cx.now_ms;
-            let kid = cx
-                .app
-                .store
-                .write(|w| crate::idp::keys::rotate(w, &realm.id, algorithm, now, now + keep))
-                .map_err(|e| AdminError::Internal(e.to_string()))?;
-            cx.app.keys.invalidate(&realm.id);
-            Ok(ok(&serde_json::json!({"kid": kid})))
-        }
-        _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
+        let public = parsed.verifier(&k.kid).map(|v| v.spki_base64());
+        list.push(serde_json::json!({
+            "providerId": if k.algorithm == "RS256" { "rsa-generated" } else { "ecdsa-generated" },
+            "providerPriority": 100, "kid": k.kid, "status": status,
+            "type": if k.algorithm == "RS256" { "RSA" } else { "EC" },
+            "algorithm": k.algorithm, "publicKey": public, "use": "SIG",
+            "validTo": k.retire_at,
+        }));
     }
+    Ok(ok(&serde_json::json!({"active": active, "keys": list})))
+}
+
+/// `POST /admin/realms/{realm}/keys` with `{"algorithm": "RS256"|"ES256"}` rotates that key
+/// (ours: Keycloak rotates by adding a key provider); old tokens stay verifiable.
+pub fn rotate_keys(cx: &Cx) -> Result<Response, AdminError> {
+    use crate::crypto::jwt::Algorithm;
+    let realm = cx.realm(Permission::ManageRealm)?;
+    let body: serde_json::Value = cx.json()?;
+    let algorithm = body
+        .get("algorithm")
+        .and_then(|v| v.as_str())
+        .and_then(Algorithm::parse)
+        .ok_or_else(|| AdminError::BadRequest("algorithm must be RS256 or ES256".into()))?;
+    // Old tokens stay verifiable until the longest-lived of them expires.
+    let keep = realm
+        .access_token_lifespan
+        .max(realm.sso_session_max_lifespan)
+        .max(realm.offline_session_idle_timeout)
+        * 1000;
+    let now = cx.now_ms;
+    let kid = cx
+        .app
+        .store
+        .write(|w| crate::idp::keys::rotate(w, &realm.id, algorithm, now, now + keep))
+        .map_err(|e| AdminError::Internal(e.to_string()))?;
+    cx.app.keys.invalidate(&realm.id);
+    Ok(ok(&serde_json::json!({"kid": kid})))
 }
 
 fn query_millis(cx: &Cx, name: &str) -> Option<i64> {
@@ -316,143 +294,126 @@ fn query_millis(cx: &Cx, name: &str) -> Option<i64> {
         .map(|d| d.as_millis() as i64)
 }
 
-/// `GET /events` (login events, Keycloak's filters and paging), `DELETE /events`.
-pub fn events(cx: &Cx) -> Result<Response, AdminError> {
-    event_list(cx, false)
-}
-
-/// `GET /admin-events`, `DELETE /admin-events`.
-pub fn admin_events(cx: &Cx) -> Result<Response, AdminError> {
-    event_list(cx, true)
-}
-
-fn event_list(cx: &Cx, admin: bool) -> Result<Response, AdminError> {
+/// `GET /events` (login events; `admin`: `GET /admin-events`), with Keycloak's filters
+/// and paging.
+pub fn list_events(cx: &Cx, admin: bool) -> Result<Response, AdminError> {
     use crate::idp::events::ADMIN;
-    match *cx.method() {
-        Method::GET => {
-            let realm = cx.realm(Permission::ViewEvents)?;
-            let first: usize = cx.query("first").and_then(|v| v.parse().ok()).unwrap_or(0);
-            let max: usize = cx.query("max").and_then(|v| v.parse().ok()).unwrap_or(100);
-            let from = query_millis(cx, "dateFrom").unwrap_or(0);
-            // `dateTo` is inclusive of the whole day.
-            let to = query_millis(cx, "dateTo")
-                .map(|t| t + 86_399_999)
-                .unwrap_or(i64::MAX);
-            let types: Vec<String> = cx
-                .request
-                .uri()
-                .query()
-                .map(|q| {
-                    form_urlencoded::parse(q.as_bytes())
-                        .filter(|(k, _)| k == "type" || k == "operationTypes")
-                        .map(|(_, v)| v.into_owned())
-                        .collect()
+    let realm = cx.realm(Permission::ViewEvents)?;
+    let first: usize = cx.query("first").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let max: usize = cx.query("max").and_then(|v| v.parse().ok()).unwrap_or(100);
+    let from = query_millis(cx, "dateFrom").unwrap_or(0);
+    // `dateTo` is inclusive of the whole day.
+    let to = query_millis(cx, "dateTo")
+        .map(|t| t + 86_399_999)
+        .unwrap_or(i64::MAX);
+    let types: Vec<String> = cx
+        .request
+        .uri()
+        .query()
+        .map(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .filter(|(k, _)| k == "type" || k == "operationTypes")
+                .map(|(_, v)| v.into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let client = cx.query(if admin { "authClient" } else { "client" });
+    let user = cx.query(if admin { "authUser" } else { "user" });
+    let ip = cx.query(if admin { "authIpAddress" } else { "ipAddress" });
+    let resource_types = cx.query("resourceTypes");
+    let resource_path = cx.query("resourcePath");
+    let all = cx.app.store.read()?.events(&realm.id, from, usize::MAX)?;
+    let list: Vec<Value> = all
+        .into_iter()
+        .filter(|e| e.time <= to && (e.kind == ADMIN) == admin)
+        .filter(|e| {
+            let kind = if admin { e.details.get("operationType").cloned().unwrap_or_default() } else { e.kind.clone() };
+            types.is_empty() || types.contains(&kind)
+        })
+        .filter(|e| client.as_ref().is_none_or(|c| e.client_id.as_ref() == Some(c)))
+        .filter(|e| user.as_ref().is_none_or(|u| e.user_id.as_ref() == Some(u)))
+        .filter(|e| ip.as_ref().is_none_or(|i| e.ip_address.as_ref() == Some(i)))
+        .filter(|e| resource_types.as_ref().is_none_or(|r| e.details.get("resourceType") == Some(r)))
+        .filter(|e| {
+            resource_path.as_ref().is_none_or(|p| {
+                let path = e.details.get("resourcePath").cloned().unwrap_or_default();
+                match p.strip_suffix('*') {
+                    Some(prefix) => path.starts_with(prefix),
+                    None => &path == p,
+                }
+            })
+        })
+        .skip(first)
+        .take(max)
+        .map(|e| {
+            if admin {
+                let d = |k: &str| e.details.get(k).cloned();
+                serde_json::json!({
+                    "time": e.time, "realmId": realm.id,
+                    "authDetails": {"realmId": d("authRealmId"), "clientId": d("authClientId"), "userId": d("authUserId"), "ipAddress": e.ip_address},
+                    "operationType": d("operationType"), "resourceType": d("resourceType"),
+                    "resourcePath": d("resourcePath"), "representation": d("representation"), "error": e.error,
                 })
-                .unwrap_or_default();
-            let client = cx.query(if admin { "authClient" } else { "client" });
-            let user = cx.query(if admin { "authUser" } else { "user" });
-            let ip = cx.query(if admin { "authIpAddress" } else { "ipAddress" });
-            let resource_types = cx.query("resourceTypes");
-            let resource_path = cx.query("resourcePath");
-            let all = cx.app.store.read()?.events(&realm.id, from, usize::MAX)?;
-            let list: Vec<Value> = all
-                .into_iter()
-                .filter(|e| e.time <= to && (e.kind == ADMIN) == admin)
-                .filter(|e| {
-                    let kind = if admin { e.details.get("operationType").cloned().unwrap_or_default() } else { e.kind.clone() };
-                    types.is_empty() || types.contains(&kind)
+            } else {
+                serde_json::json!({
+                    "time": e.time, "type": e.kind, "realmId": realm.id, "clientId": e.client_id,
+                    "userId": e.user_id, "sessionId": e.session_id, "ipAddress": e.ip_address,
+                    "error": e.error, "details": e.details,
                 })
-                .filter(|e| client.as_ref().is_none_or(|c| e.client_id.as_ref() == Some(c)))
-                .filter(|e| user.as_ref().is_none_or(|u| e.user_id.as_ref() == Some(u)))
-                .filter(|e| ip.as_ref().is_none_or(|i| e.ip_address.as_ref() == Some(i)))
-                .filter(|e| resource_types.as_ref().is_none_or(|r| e.details.get("resourceType") == Some(r)))
-                .filter(|e| {
-                    resource_path.as_ref().is_none_or(|p| {
-                        let path = e.details.get("resourcePath").cloned().unwrap_or_default();
-                        match p.strip_suffix('*') {
-                            Some(prefix) => path.starts_with(prefix),
-                            None => &path == p,
-                        }
-                    })
-                })
-                .skip(first)
-                .take(max)
-                .map(|e| {
-                    if admin {
-                        let d = |k: &str| e.details.get(k).cloned();
-                        serde_json::json!({
-                            "time": e.time, "realmId": realm.id,
-                            "authDetails": {"realmId": d("authRealmId"), "clientId": d("authClientId"), "userId": d("authUserId"), "ipAddress": e.ip_address},
-                            "operationType": d("operationType"), "resourceType": d("resourceType"),
-                            "resourcePath": d("resourcePath"), "representation": d("representation"), "error": e.error,
-                        })
-                    } else {
-                        serde_json::json!({
-                            "time": e.time, "type": e.kind, "realmId": realm.id, "clientId": e.client_id,
-                            "userId": e.user_id, "sessionId": e.session_id, "ipAddress": e.ip_address,
-                            "error": e.error, "details": e.details,
-                        })
-                    }
-                })
-                .collect();
-            Ok(ok(&Value::Array(list)))
-        }
-        Method::DELETE => {
-            let realm = cx.realm(Permission::ManageEvents)?;
-            cx.app
-                .store
-                .write(|w| w.clear_events(&realm.id, admin))
-                .map_err(AdminError::from)?;
-            Ok(no_content())
-        }
-        _ => Err(method_not_allowed(&[Method::GET, Method::DELETE])),
-    }
+            }
+        })
+        .collect();
+    Ok(ok(&Value::Array(list)))
 }
 
-/// `GET | PUT /events/config`
+/// `DELETE /events` (`admin`: `DELETE /admin-events`).
+pub fn clear_events(cx: &Cx, admin: bool) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageEvents)?;
+    cx.app
+        .store
+        .write(|w| w.clear_events(&realm.id, admin))
+        .map_err(AdminError::from)?;
+    Ok(no_content())
+}
+
+/// `GET /events/config`
 pub fn events_config(cx: &Cx) -> Result<Response, AdminError> {
-    let body = |r: &RealmRecord| {
-        serde_json::json!({
-            "eventsEnabled": r.events_enabled, "eventsExpiration": r.events_expiration,
-            "eventsListeners": r.events_listeners, "enabledEventTypes": r.enabled_event_types,
-            "adminEventsEnabled": r.admin_events_enabled, "adminEventsDetailsEnabled": r.admin_events_details_enabled,
-        })
-    };
-    match *cx.method() {
-        Method::GET => {
-            let realm = cx.realm(Permission::ViewEvents)?;
-            Ok(ok(&body(&realm)))
+    let realm = cx.realm(Permission::ViewEvents)?;
+    Ok(ok(&serde_json::json!({
+        "eventsEnabled": realm.events_enabled, "eventsExpiration": realm.events_expiration,
+        "eventsListeners": realm.events_listeners, "enabledEventTypes": realm.enabled_event_types,
+        "adminEventsEnabled": realm.admin_events_enabled, "adminEventsDetailsEnabled": realm.admin_events_details_enabled,
+    })))
+}
+
+/// `PUT /events/config`
+pub fn update_events_config(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageEvents)?;
+    let input: RealmInput = cx.json()?;
+    if let Some(listeners) = &input.events_listeners {
+        if let Some(bad) = listeners.iter().find(|l| l.as_str() != "jboss-logging") {
+            return Err(AdminError::BadRequest(format!(
+                "Unknown event listener: {bad}"
+            )));
         }
-        Method::PUT => {
-            let realm = cx.realm(Permission::ManageEvents)?;
-            let input: RealmInput = cx.json()?;
-            if let Some(listeners) = &input.events_listeners {
-                if let Some(bad) = listeners.iter().find(|l| l.as_str() != "jboss-logging") {
-                    return Err(AdminError::BadRequest(format!(
-                        "Unknown event listener: {bad}"
-                    )));
-                }
-            }
-            let mut updated = realm.clone();
-            // Only the event settings of the body are applied here.
-            let events_only = RealmInput {
-                events_enabled: input.events_enabled,
-                events_expiration: input.events_expiration,
-                events_listeners: input.events_listeners.clone(),
-                enabled_event_types: input.enabled_event_types.clone(),
-                admin_events_enabled: input.admin_events_enabled,
-                admin_events_details_enabled: input.admin_events_details_enabled,
-                ..Default::default()
-            };
-            events_only
-                .apply(&mut updated)
-                .map_err(AdminError::BadRequest)?;
-            cx.app
-                .store
-                .write(|w| w.put_realm(&updated))
-                .map_err(AdminError::from)?;
-            Ok(no_content())
-        }
-        _ => Err(method_not_allowed(&[Method::GET, Method::PUT])),
     }
+    let mut updated = realm.clone();
+    // Only the event settings of the body are applied here.
+    let events_only = RealmInput {
+        events_enabled: input.events_enabled,
+        events_expiration: input.events_expiration,
+        events_listeners: input.events_listeners.clone(),
+        enabled_event_types: input.enabled_event_types.clone(),
+        admin_events_enabled: input.admin_events_enabled,
+        admin_events_details_enabled: input.admin_events_details_enabled,
+        ..Default::default()
+    };
+    events_only
+        .apply(&mut updated)
+        .map_err(AdminError::BadRequest)?;
+    cx.app
+        .store
+        .write(|w| w.put_realm(&updated))
+        .map_err(AdminError::from)?;
+    Ok(no_content())
 }

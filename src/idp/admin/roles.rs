@@ -1,7 +1,6 @@
 //! Realm roles (`/roles`), client roles (`/clients/{id}/roles`), composites, the users in
 //! a role and `/roles-by-id`.
 
-use http::Method;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -11,7 +10,7 @@ use crate::idp::admin::error::AdminError;
 use crate::store::{RealmRecord, RoleRecord, StoreError, Write};
 
 use super::repr::{role_repr, user_repr, RoleInput};
-use super::{method_not_allowed, no_content, ok, Cx, Permission};
+use super::{no_content, ok, Cx, Permission};
 
 /// The ids of a representation's `realmRoles` and `clientRoles` (keyed by `clientId`); a
 /// role or client that does not exist is a 404 naming it.
@@ -128,42 +127,39 @@ fn target(
     }
 }
 
-/// `GET | POST` roles of a container.
-pub fn collection(cx: &Cx, container: Container) -> Result<Response, AdminError> {
-    match *cx.method() {
-        Method::GET => {
-            let (realm, container_id) = target(cx, container, Permission::ViewRealm)?;
-            let search = cx.query("search").map(|s| s.to_lowercase());
-            let roles = cx.app.store.read()?.roles(&realm.id, &container_id)?;
-            let list = roles
-                .iter()
-                .filter(|r| {
-                    search
-                        .as_ref()
-                        .is_none_or(|s| r.name.to_lowercase().contains(s))
-                })
-                .map(role_repr)
-                .collect();
-            Ok(ok(&Value::Array(list)))
-        }
-        Method::POST => {
-            let (realm, container_id) = target(cx, container, Permission::ManageRealm)?;
-            let mut input: RoleInput = cx.json()?;
-            // The server names new roles (Keycloak ignores a given id).
-            input.id = None;
-            let role = cx.app.store.write(|w| {
-                create_in(
-                    w,
-                    &realm,
-                    &container_id,
-                    container == Container::Client,
-                    &input,
-                )
-            })?;
-            Ok(cx.created(&role.name))
-        }
-        _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
-    }
+/// `GET` the roles of a container (`/roles`, `/clients/{id}/roles`).
+pub fn list(cx: &Cx, container: Container) -> Result<Response, AdminError> {
+    let (realm, container_id) = target(cx, container, Permission::ViewRealm)?;
+    let search = cx.query("search").map(|s| s.to_lowercase());
+    let roles = cx.app.store.read()?.roles(&realm.id, &container_id)?;
+    let list = roles
+        .iter()
+        .filter(|r| {
+            search
+                .as_ref()
+                .is_none_or(|s| r.name.to_lowercase().contains(s))
+        })
+        .map(role_repr)
+        .collect();
+    Ok(ok(&Value::Array(list)))
+}
+
+/// `POST` a role to a container.
+pub fn create(cx: &Cx, container: Container) -> Result<Response, AdminError> {
+    let (realm, container_id) = target(cx, container, Permission::ManageRealm)?;
+    let mut input: RoleInput = cx.json()?;
+    // The server names new roles (Keycloak ignores a given id).
+    input.id = None;
+    let role = cx.app.store.write(|w| {
+        create_in(
+            w,
+            &realm,
+            &container_id,
+            container == Container::Client,
+            &input,
+        )
+    })?;
+    Ok(cx.created(&role.name))
 }
 
 fn by_name(cx: &Cx, realm: &RealmRecord, container_id: &str) -> Result<RoleRecord, AdminError> {
@@ -174,7 +170,11 @@ fn by_name(cx: &Cx, realm: &RealmRecord, container_id: &str) -> Result<RoleRecor
         .ok_or_else(|| AdminError::NotFound("Could not find role".into()))
 }
 
-fn update(cx: &Cx, realm: &RealmRecord, mut role: RoleRecord) -> Result<Response, AdminError> {
+fn apply_update(
+    cx: &Cx,
+    realm: &RealmRecord,
+    mut role: RoleRecord,
+) -> Result<Response, AdminError> {
     let input: RoleInput = cx.json()?;
     if let Some(name) = input
         .name
@@ -201,33 +201,28 @@ fn update(cx: &Cx, realm: &RealmRecord, mut role: RoleRecord) -> Result<Response
     Ok(no_content())
 }
 
-/// `GET | PUT | DELETE` one role by name.
-pub fn one(cx: &Cx, container: Container) -> Result<Response, AdminError> {
-    match *cx.method() {
-        Method::GET => {
-            let (realm, container_id) = target(cx, container, Permission::ViewRealm)?;
-            Ok(ok(&role_repr(&by_name(cx, &realm, &container_id)?)))
-        }
-        Method::PUT => {
-            let (realm, container_id) = target(cx, container, Permission::ManageRealm)?;
-            let role = by_name(cx, &realm, &container_id)?;
-            update(cx, &realm, role)
-        }
-        Method::DELETE => {
-            let (realm, container_id) = target(cx, container, Permission::ManageRealm)?;
-            let role = by_name(cx, &realm, &container_id)?;
-            cx.app
-                .store
-                .write(|w| w.delete_role(&realm.id, &role.id))
-                .map_err(AdminError::from)?;
-            Ok(no_content())
-        }
-        _ => Err(method_not_allowed(&[
-            Method::GET,
-            Method::PUT,
-            Method::DELETE,
-        ])),
-    }
+/// `GET` one role by name.
+pub fn get(cx: &Cx, container: Container) -> Result<Response, AdminError> {
+    let (realm, container_id) = target(cx, container, Permission::ViewRealm)?;
+    Ok(ok(&role_repr(&by_name(cx, &realm, &container_id)?)))
+}
+
+/// `PUT` one role by name.
+pub fn update(cx: &Cx, container: Container) -> Result<Response, AdminError> {
+    let (realm, container_id) = target(cx, container, Permission::ManageRealm)?;
+    let role = by_name(cx, &realm, &container_id)?;
+    apply_update(cx, &realm, role)
+}
+
+/// `DELETE` one role by name.
+pub fn delete(cx: &Cx, container: Container) -> Result<Response, AdminError> {
+    let (realm, container_id) = target(cx, container, Permission::ManageRealm)?;
+    let role = by_name(cx, &realm, &container_id)?;
+    cx.app
+        .store
+        .write(|w| w.delete_role(&realm.id, &role.id))
+        .map_err(AdminError::from)?;
+    Ok(no_content())
 }
 
 #[derive(Deserialize)]
@@ -238,73 +233,60 @@ struct RoleRef {
     container_id: Option<String>,
 }
 
-/// `GET | POST | DELETE /roles/{role}/composites`
+/// `GET /roles/{role}/composites`
 pub fn composites(cx: &Cx) -> Result<Response, AdminError> {
-    let permission = if cx.method() == Method::GET {
-        Permission::ViewRealm
-    } else {
-        Permission::ManageRealm
-    };
-    let realm = cx.realm(permission)?;
+    let realm = cx.realm(Permission::ViewRealm)?;
     let role = by_name(cx, &realm, &realm.id)?;
-    match *cx.method() {
-        Method::GET => {
-            let read = cx.app.store.read()?;
-            let mut list = Vec::new();
-            for id in &role.composites {
-                if let Some(r) = read.role(&realm.id, id)? {
-                    list.push(role_repr(&r));
-                }
-            }
-            Ok(ok(&Value::Array(list)))
+    let read = cx.app.store.read()?;
+    let mut list = Vec::new();
+    for id in &role.composites {
+        if let Some(r) = read.role(&realm.id, id)? {
+            list.push(role_repr(&r));
         }
-        Method::POST | Method::DELETE => {
-            let refs: Vec<RoleRef> = cx.json()?;
-            let add = cx.method() == Method::POST;
-            cx.app.store.write(|w| {
-                let mut role = w
-                    .role(&realm.id, &role.id)?
-                    .ok_or_else(|| AdminError::NotFound("Could not find role".into()))?;
-                for r in &refs {
-                    let found = match (&r.id, &r.name) {
-                        (Some(id), _) => w.role(&realm.id, id)?,
-                        (None, Some(name)) => {
-                            let container =
-                                r.container_id.clone().unwrap_or_else(|| realm.id.clone());
-                            w.role_by_name(&realm.id, &container, name)?
-                        }
-                        _ => None,
-                    }
-                    .ok_or_else(|| AdminError::NotFound("Could not find composite role".into()))?;
-                    if add {
-                        // Every holder of the role receives the composite.
-                        cx.caller
-                            .may_grant(w, &realm, std::slice::from_ref(&found.id))?;
-                        if !role.composites.contains(&found.id) {
-                            role.composites.push(found.id);
-                        }
-                    } else {
-                        role.composites.retain(|c| c != &found.id);
-                    }
-                }
-                w.put_role(&realm.id, &role).map_err(AdminError::from)?;
-                Ok::<_, AdminError>(())
-            })?;
-            Ok(no_content())
-        }
-        _ => Err(method_not_allowed(&[
-            Method::GET,
-            Method::POST,
-            Method::DELETE,
-        ])),
     }
+    Ok(ok(&Value::Array(list)))
+}
+
+/// `POST` (`add`) and `DELETE` `/roles/{role}/composites` with a list of roles by id or by
+/// name (and `containerId` for a client role). Adding is refused for roles the caller may
+/// not hand out: every holder of the role receives the composite.
+pub fn change_composites(cx: &Cx, add: bool) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageRealm)?;
+    let role = by_name(cx, &realm, &realm.id)?;
+    let refs: Vec<RoleRef> = cx.json()?;
+    cx.app.store.write(|w| {
+        let mut role = w
+            .role(&realm.id, &role.id)?
+            .ok_or_else(|| AdminError::NotFound("Could not find role".into()))?;
+        for r in &refs {
+            let found = match (&r.id, &r.name) {
+                (Some(id), _) => w.role(&realm.id, id)?,
+                (None, Some(name)) => {
+                    let container = r.container_id.clone().unwrap_or_else(|| realm.id.clone());
+                    w.role_by_name(&realm.id, &container, name)?
+                }
+                _ => None,
+            }
+            .ok_or_else(|| AdminError::NotFound("Could not find composite role".into()))?;
+            if add {
+                // Every holder of the role receives the composite.
+                cx.caller
+                    .may_grant(w, &realm, std::slice::from_ref(&found.id))?;
+                if !role.composites.contains(&found.id) {
+                    role.composites.push(found.id);
+                }
+            } else {
+                role.composites.retain(|c| c != &found.id);
+            }
+        }
+        w.put_role(&realm.id, &role).map_err(AdminError::from)?;
+        Ok::<_, AdminError>(())
+    })?;
+    Ok(no_content())
 }
 
 /// `GET /roles/{role}/users`: users holding the role directly.
 pub fn users(cx: &Cx) -> Result<Response, AdminError> {
-    if cx.method() != Method::GET {
-        return Err(method_not_allowed(&[Method::GET]));
-    }
     let realm = cx.realm(Permission::ViewUsers)?;
     let role = by_name(cx, &realm, &realm.id)?;
     let first: usize = cx.query("first").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -326,13 +308,8 @@ pub fn users(cx: &Cx) -> Result<Response, AdminError> {
     Ok(ok(&Value::Array(list)))
 }
 
-/// `GET | PUT | DELETE /roles-by-id/{id}`
-pub fn by_id(cx: &Cx) -> Result<Response, AdminError> {
-    let permission = if cx.method() == Method::GET {
-        Permission::ViewRealm
-    } else {
-        Permission::ManageRealm
-    };
+/// The role of `/roles-by-id/{id}`, if the caller may act on its realm with `permission`.
+fn role_by_id(cx: &Cx, permission: Permission) -> Result<(RealmRecord, RoleRecord), AdminError> {
     let realm = cx.realm(permission)?;
     let role = cx
         .app
@@ -340,20 +317,27 @@ pub fn by_id(cx: &Cx) -> Result<Response, AdminError> {
         .read()?
         .role(&realm.id, &cx.path.id)?
         .ok_or_else(|| AdminError::NotFound("Could not find role with id".into()))?;
-    match *cx.method() {
-        Method::GET => Ok(ok(&role_repr(&role))),
-        Method::PUT => update(cx, &realm, role),
-        Method::DELETE => {
-            cx.app
-                .store
-                .write(|w| w.delete_role(&realm.id, &role.id))
-                .map_err(AdminError::from)?;
-            Ok(no_content())
-        }
-        _ => Err(method_not_allowed(&[
-            Method::GET,
-            Method::PUT,
-            Method::DELETE,
-        ])),
-    }
+    Ok((realm, role))
+}
+
+/// `GET /roles-by-id/{id}`
+pub fn get_by_id(cx: &Cx) -> Result<Response, AdminError> {
+    let (_, role) = role_by_id(cx, Permission::ViewRealm)?;
+    Ok(ok(&role_repr(&role)))
+}
+
+/// `PUT /roles-by-id/{id}`
+pub fn update_by_id(cx: &Cx) -> Result<Response, AdminError> {
+    let (realm, role) = role_by_id(cx, Permission::ManageRealm)?;
+    apply_update(cx, &realm, role)
+}
+
+/// `DELETE /roles-by-id/{id}`
+pub fn delete_by_id(cx: &Cx) -> Result<Response, AdminError> {
+    let (realm, role) = role_by_id(cx, Permission::ManageRealm)?;
+    cx.app
+        .store
+        .write(|w| w.delete_role(&realm.id, &role.id))
+        .map_err(AdminError::from)?;
+    Ok(no_content())
 }

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use http::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -17,7 +16,7 @@ use crate::store::{CredentialRecord, RealmRecord, RoleRecord, UserRecord, Write}
 
 use super::groups::group_path;
 use super::repr::{credential_repr, group_repr, role_repr, user_repr, CredentialInput, UserInput};
-use super::{method_not_allowed, no_content, ok, Cx, Permission};
+use super::{no_content, ok, Cx, Permission};
 
 /// Hash a plain password (or keep Keycloak's pre-hashed form) into a credential record.
 fn credential_from_input(
@@ -252,193 +251,186 @@ fn matches(value: Option<&str>, wanted: &str, exact: bool) -> bool {
     }
 }
 
-/// `GET` (search) and `POST` (create) `/users`.
-pub async fn collection(cx: &Cx<'_>) -> Result<Response, AdminError> {
-    match *cx.method() {
-        Method::GET => {
-            let realm = cx.realm(Permission::QueryUsers)?;
-            let exact = cx.flag("exact") == Some(true);
-            let brief = cx.flag("briefRepresentation") == Some(true);
-            let first: usize = cx.query("first").and_then(|v| v.parse().ok()).unwrap_or(0);
-            let max: usize = cx.query("max").and_then(|v| v.parse().ok()).unwrap_or(100);
-            // Keycloak's `search`: `foo` or `foo*` is a prefix, `*foo*` a substring and
-            // `"foo"` an exact match, on username, e-mail, first or last name.
-            let search = cx
-                .query("search")
-                .filter(|s| !s.is_empty() && s != "*")
-                .map(|s| {
-                    if s.len() >= 2 && s.starts_with('"') && s.ends_with('"') {
-                        Search::Exact(s[1..s.len() - 1].to_lowercase())
-                    } else if s.starts_with('*') {
-                        Search::Infix(s.trim_matches('*').to_lowercase())
-                    } else {
-                        Search::Prefix(s.trim_end_matches('*').to_lowercase())
-                    }
-                });
-            let username = cx.query("username");
-            let email = cx.query("email");
-            let first_name = cx.query("firstName");
-            let last_name = cx.query("lastName");
-            let enabled = cx.flag("enabled");
-            let read = cx.app.store.read()?;
-            let filter = |u: &UserRecord| -> bool {
-                if u.service_account_client_id.is_some() {
-                    return false;
-                }
-                if let Some(s) = &search {
-                    let fields = [
-                        Some(u.username.as_str()),
-                        u.email.as_deref(),
-                        u.first_name.as_deref(),
-                        u.last_name.as_deref(),
-                    ];
-                    let hit = fields.iter().flatten().any(|f| {
-                        let f = f.to_lowercase();
-                        match s {
-                            Search::Exact(w) => &f == w,
-                            Search::Prefix(w) => f.starts_with(w.as_str()),
-                            Search::Infix(w) => f.contains(w.as_str()),
-                        }
-                    });
-                    if !hit {
-                        return false;
-                    }
-                }
-                username
-                    .as_ref()
-                    .is_none_or(|w| matches(Some(&u.username), w, exact))
-                    && email
-                        .as_ref()
-                        .is_none_or(|w| matches(u.email.as_deref(), w, exact))
-                    && first_name
-                        .as_ref()
-                        .is_none_or(|w| matches(u.first_name.as_deref(), w, exact))
-                    && last_name
-                        .as_ref()
-                        .is_none_or(|w| matches(u.last_name.as_deref(), w, exact))
-                    && enabled.is_none_or(|e| u.enabled == e)
-            };
-            let unfiltered = search.is_none()
-                && username.is_none()
-                && email.is_none()
-                && first_name.is_none()
-                && last_name.is_none()
-                && enabled.is_none();
-            let page_of = |candidates: Vec<UserRecord>| -> Vec<UserRecord> {
-                candidates
-                    .into_iter()
-                    .filter(|u| filter(u))
-                    .skip(first)
-                    .take(max)
-                    .collect()
-            };
-            let out: Vec<UserRecord> = if let (true, Some(name)) = (exact, &username) {
-                // Exact username: one index lookup.
-                page_of(
-                    read.user_by_username(&realm.id, name)?
-                        .into_iter()
-                        .collect(),
-                )
-            } else if let Some(Search::Prefix(p) | Search::Exact(p)) = &search {
-                // Prefix and exact searches walk the username, e-mail and name indexes.
-                page_of(read.users_with_prefix(&realm.id, p, first + max + 1000)?)
-            } else if unfiltered {
-                // A plain page: skip over index keys, decode only what is returned. Service
-                // accounts are not listed: move the offset past those that sort before it.
-                let sa_names = service_account_usernames(&read, &realm.id)?;
-                let mut offset = first;
-                for _ in 0..=sa_names.len() {
-                    let Some(probe) = read.users_page(&realm.id, offset, 1)?.pop() else {
-                        break;
-                    };
-                    let before = sa_names.iter().filter(|n| **n <= probe.username).count();
-                    if first + before == offset {
-                        break;
-                    }
-                    offset = first + before;
-                }
-                read.users_page(&realm.id, offset, max + sa_names.len())?
-                    .into_iter()
-                    .filter(|u| u.service_account_client_id.is_none())
-                    .take(max)
-                    .collect()
+/// `GET /users`: Keycloak's search and paging.
+pub async fn list(cx: &Cx<'_>) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::QueryUsers)?;
+    let exact = cx.flag("exact") == Some(true);
+    let brief = cx.flag("briefRepresentation") == Some(true);
+    let first: usize = cx.query("first").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let max: usize = cx.query("max").and_then(|v| v.parse().ok()).unwrap_or(100);
+    // Keycloak's `search`: `foo` or `foo*` is a prefix, `*foo*` a substring and
+    // `"foo"` an exact match, on username, e-mail, first or last name.
+    let search = cx
+        .query("search")
+        .filter(|s| !s.is_empty() && s != "*")
+        .map(|s| {
+            if s.len() >= 2 && s.starts_with('"') && s.ends_with('"') {
+                Search::Exact(s[1..s.len() - 1].to_lowercase())
+            } else if s.starts_with('*') {
+                Search::Infix(s.trim_matches('*').to_lowercase())
             } else {
-                let mut out = Vec::new();
-                let mut skipped = 0;
-                let mut offset = 0;
-                'pages: loop {
-                    let page = read.users_page(&realm.id, offset, 1000)?;
-                    if page.is_empty() {
-                        break;
-                    }
-                    offset += page.len();
-                    for u in page {
-                        if filter(&u) {
-                            if skipped < first {
-                                skipped += 1;
-                            } else if out.len() < max {
-                                out.push(u);
-                            } else {
-                                break 'pages;
-                            }
-                        }
+                Search::Prefix(s.trim_end_matches('*').to_lowercase())
+            }
+        });
+    let username = cx.query("username");
+    let email = cx.query("email");
+    let first_name = cx.query("firstName");
+    let last_name = cx.query("lastName");
+    let enabled = cx.flag("enabled");
+    let read = cx.app.store.read()?;
+    let filter = |u: &UserRecord| -> bool {
+        if u.service_account_client_id.is_some() {
+            return false;
+        }
+        if let Some(s) = &search {
+            let fields = [
+                Some(u.username.as_str()),
+                u.email.as_deref(),
+                u.first_name.as_deref(),
+                u.last_name.as_deref(),
+            ];
+            let hit = fields.iter().flatten().any(|f| {
+                let f = f.to_lowercase();
+                match s {
+                    Search::Exact(w) => &f == w,
+                    Search::Prefix(w) => f.starts_with(w.as_str()),
+                    Search::Infix(w) => f.contains(w.as_str()),
+                }
+            });
+            if !hit {
+                return false;
+            }
+        }
+        username
+            .as_ref()
+            .is_none_or(|w| matches(Some(&u.username), w, exact))
+            && email
+                .as_ref()
+                .is_none_or(|w| matches(u.email.as_deref(), w, exact))
+            && first_name
+                .as_ref()
+                .is_none_or(|w| matches(u.first_name.as_deref(), w, exact))
+            && last_name
+                .as_ref()
+                .is_none_or(|w| matches(u.last_name.as_deref(), w, exact))
+            && enabled.is_none_or(|e| u.enabled == e)
+    };
+    let unfiltered = search.is_none()
+        && username.is_none()
+        && email.is_none()
+        && first_name.is_none()
+        && last_name.is_none()
+        && enabled.is_none();
+    let page_of = |candidates: Vec<UserRecord>| -> Vec<UserRecord> {
+        candidates
+            .into_iter()
+            .filter(|u| filter(u))
+            .skip(first)
+            .take(max)
+            .collect()
+    };
+    let out: Vec<UserRecord> = if let (true, Some(name)) = (exact, &username) {
+        // Exact username: one index lookup.
+        page_of(
+            read.user_by_username(&realm.id, name)?
+                .into_iter()
+                .collect(),
+        )
+    } else if let Some(Search::Prefix(p) | Search::Exact(p)) = &search {
+        // Prefix and exact searches walk the username, e-mail and name indexes.
+        page_of(read.users_with_prefix(&realm.id, p, first + max + 1000)?)
+    } else if unfiltered {
+        // A plain page: skip over index keys, decode only what is returned. Service
+        // accounts are not listed: move the offset past those that sort before it.
+        let sa_names = service_account_usernames(&read, &realm.id)?;
+        let mut offset = first;
+        for _ in 0..=sa_names.len() {
+            let Some(probe) = read.users_page(&realm.id, offset, 1)?.pop() else {
+                break;
+            };
+            let before = sa_names.iter().filter(|n| **n <= probe.username).count();
+            if first + before == offset {
+                break;
+            }
+            offset = first + before;
+        }
+        read.users_page(&realm.id, offset, max + sa_names.len())?
+            .into_iter()
+            .filter(|u| u.service_account_client_id.is_none())
+            .take(max)
+            .collect()
+    } else {
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        let mut offset = 0;
+        'pages: loop {
+            let page = read.users_page(&realm.id, offset, 1000)?;
+            if page.is_empty() {
+                break;
+            }
+            offset += page.len();
+            for u in page {
+                if filter(&u) {
+                    if skipped < first {
+                        skipped += 1;
+                    } else if out.len() < max {
+                        out.push(u);
+                    } else {
+                        break 'pages;
                     }
                 }
-                out
-            };
-            Ok(ok(&Value::Array(
-                out.iter().map(|u| user_repr(u, brief)).collect(),
-            )))
+            }
         }
-        Method::POST => {
-            let realm = cx.realm(Permission::ManageUsers)?;
-            let mut input: UserInput = cx.json()?;
-            input.ignore_server_owned();
-            // Hash off the async runtime, before the write transaction.
-            let now = cx.now_ms;
-            let creds = input.credentials.clone().unwrap_or_default();
-            let policy =
-                crate::idp::password_policy::Policy::parse(realm.password_policy.as_deref())
-                    .map_err(AdminError::BadRequest)?;
-            let subject = UserRecord {
-                username: input.username.clone().unwrap_or_default().to_lowercase(),
-                email: input.email.clone(),
-                ..Default::default()
-            };
-            let hashed = cx
-                .app
-                .hashes
-                .run(move || {
-                    for c in &creds {
-                        if let Some(v) = &c.value {
-                            policy
-                                .check(v, &subject, &[])
-                                .map_err(|v| AdminError::BadRequest(v.message))?;
-                        }
-                    }
-                    creds
-                        .iter()
-                        .map(|c| credential_from_input(c, now))
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .await
-                .map_err(|_| AdminError::Busy)??;
-            let id = cx.app.store.write(|w| {
-                let granted = super::grants::of_user(w, &realm, &input)?;
-                cx.caller.may_grant(w, &realm, &granted)?;
-                create_with(w, &realm, &input, now, Some(hashed))
-            })?;
-            Ok(cx.created(&id))
-        }
-        _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
-    }
+        out
+    };
+    Ok(ok(&Value::Array(
+        out.iter().map(|u| user_repr(u, brief)).collect(),
+    )))
+}
+
+/// `POST /users`: create a user.
+pub async fn create(cx: &Cx<'_>) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageUsers)?;
+    let mut input: UserInput = cx.json()?;
+    input.ignore_server_owned();
+    // Hash off the async runtime, before the write transaction.
+    let now = cx.now_ms;
+    let creds = input.credentials.clone().unwrap_or_default();
+    let policy = crate::idp::password_policy::Policy::parse(realm.password_policy.as_deref())
+        .map_err(AdminError::BadRequest)?;
+    let subject = UserRecord {
+        username: input.username.clone().unwrap_or_default().to_lowercase(),
+        email: input.email.clone(),
+        ..Default::default()
+    };
+    let hashed = cx
+        .app
+        .hashes
+        .run(move || {
+            for c in &creds {
+                if let Some(v) = &c.value {
+                    policy
+                        .check(v, &subject, &[])
+                        .map_err(|v| AdminError::BadRequest(v.message))?;
+                }
+            }
+            creds
+                .iter()
+                .map(|c| credential_from_input(c, now))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|_| AdminError::Busy)??;
+    let id = cx.app.store.write(|w| {
+        let granted = super::grants::of_user(w, &realm, &input)?;
+        cx.caller.may_grant(w, &realm, &granted)?;
+        create_with(w, &realm, &input, now, Some(hashed))
+    })?;
+    Ok(cx.created(&id))
 }
 
 /// `GET /users/count`
 pub fn count(cx: &Cx) -> Result<Response, AdminError> {
-    if cx.method() != Method::GET {
-        return Err(method_not_allowed(&[Method::GET]));
-    }
     let realm = cx.realm(Permission::QueryUsers)?;
     let read = cx.app.store.read()?;
     // Service-account users are not counted, as in Keycloak.
@@ -477,70 +469,62 @@ pub(super) fn load_user(cx: &Cx, realm: &RealmRecord) -> Result<UserRecord, Admi
         .ok_or_else(|| AdminError::NotFound("User not found".into()))
 }
 
-/// `GET | PUT | DELETE /users/{id}`
-pub fn one(cx: &Cx) -> Result<Response, AdminError> {
-    match *cx.method() {
-        Method::GET => {
-            let realm = cx.realm(Permission::ViewUsers)?;
-            let user = load_user(cx, &realm)?;
-            let mut repr = user_repr(&user, false);
-            let creds = cx.app.store.read()?.credentials(&realm.id, &user.id)?;
-            repr["totp"] = creds.iter().any(|c| c.kind == "otp").into();
-            Ok(ok(&repr))
-        }
-        Method::PUT => {
-            let realm = cx.realm(Permission::ManageUsers)?;
-            let input: UserInput = cx.json()?;
-            cx.app.store.write(|w| {
-                let mut user = w
-                    .user(&realm.id, &cx.path.id)?
-                    .ok_or_else(|| AdminError::NotFound("User not found".into()))?;
-                let was_enabled = user.enabled;
-                input
-                    .apply(&mut user, true)
-                    .map_err(AdminError::BadRequest)?;
-                w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)
-                    .map_err(AdminError::from)?;
-                if was_enabled && !user.enabled {
-                    // A disabled user's sessions end at once.
-                    for s in w.user_sessions(&realm.id, &user.id)? {
-                        w.delete_session(&realm.id, &s.id)?;
-                    }
-                }
-                if !was_enabled && user.enabled {
-                    // Enabling a user lifts a permanent brute-force lockout, as in Keycloak.
-                    w.clear_login_failures(&realm.id, Some(&user.id))?;
-                }
-                Ok::<_, AdminError>(())
-            })?;
-            Ok(no_content())
-        }
-        Method::DELETE => {
-            let realm = cx.realm(Permission::ManageUsers)?;
-            let existed = cx
-                .app
-                .store
-                .write(|w| w.delete_user(&realm.id, &cx.path.id))
-                .map_err(AdminError::from)?;
-            if existed {
-                Ok(no_content())
-            } else {
-                Err(AdminError::NotFound("User not found".into()))
+/// `GET /users/{id}`
+pub fn get(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewUsers)?;
+    let user = load_user(cx, &realm)?;
+    let mut repr = user_repr(&user, false);
+    let creds = cx.app.store.read()?.credentials(&realm.id, &user.id)?;
+    repr["totp"] = creds.iter().any(|c| c.kind == "otp").into();
+    Ok(ok(&repr))
+}
+
+/// `PUT /users/{id}`
+pub fn update(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageUsers)?;
+    let input: UserInput = cx.json()?;
+    cx.app.store.write(|w| {
+        let mut user = w
+            .user(&realm.id, &cx.path.id)?
+            .ok_or_else(|| AdminError::NotFound("User not found".into()))?;
+        let was_enabled = user.enabled;
+        input
+            .apply(&mut user, true)
+            .map_err(AdminError::BadRequest)?;
+        w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)
+            .map_err(AdminError::from)?;
+        if was_enabled && !user.enabled {
+            // A disabled user's sessions end at once.
+            for s in w.user_sessions(&realm.id, &user.id)? {
+                w.delete_session(&realm.id, &s.id)?;
             }
         }
-        _ => Err(method_not_allowed(&[
-            Method::GET,
-            Method::PUT,
-            Method::DELETE,
-        ])),
+        if !was_enabled && user.enabled {
+            // Enabling a user lifts a permanent brute-force lockout, as in Keycloak.
+            w.clear_login_failures(&realm.id, Some(&user.id))?;
+        }
+        Ok::<_, AdminError>(())
+    })?;
+    Ok(no_content())
+}
+
+/// `DELETE /users/{id}`
+pub fn delete(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageUsers)?;
+    let existed = cx
+        .app
+        .store
+        .write(|w| w.delete_user(&realm.id, &cx.path.id))
+        .map_err(AdminError::from)?;
+    if existed {
+        Ok(no_content())
+    } else {
+        Err(AdminError::NotFound("User not found".into()))
     }
 }
 
 /// `PUT /users/{id}/reset-password` with `{type, value, temporary}`.
 pub async fn reset_password(cx: &Cx<'_>) -> Result<Response, AdminError> {
-    if cx.method() != Method::PUT {
-        return Err(method_not_allowed(&[Method::PUT]));
-    }
     let realm = cx.realm(Permission::ManageUsers)?;
     let input: CredentialInput = cx.json()?;
     if input.kind.as_deref().is_some_and(|k| k != "password") {
@@ -686,77 +670,60 @@ fn resolve_roles(
     Ok(out)
 }
 
-fn map_roles(cx: &Cx, realm: &RealmRecord, container: &str) -> Result<Response, AdminError> {
-    match *cx.method() {
-        Method::POST | Method::DELETE => {
-            cx.caller.require(&realm.name, Permission::ManageUsers)?;
-            load_user(cx, realm)?;
-            let roles = resolve_roles(cx, realm, container)?;
-            let grant = cx.method() == Method::POST;
-            cx.app.store.write(|w| {
-                if grant {
-                    let ids: Vec<String> = roles.iter().map(|r| r.id.clone()).collect();
-                    cx.caller.may_grant(w, realm, &ids)?;
-                }
-                for role in &roles {
-                    if grant {
-                        w.grant_user_role(&realm.id, &cx.path.id, &role.id)
-                            .map_err(AdminError::from)?;
-                    } else {
-                        w.revoke_user_role(&realm.id, &cx.path.id, &role.id)?;
-                    }
-                }
-                Ok::<_, AdminError>(())
-            })?;
-            Ok(no_content())
-        }
-        _ => Err(method_not_allowed(&[
-            Method::GET,
-            Method::POST,
-            Method::DELETE,
-        ])),
+/// The role container a user's mapping path names: the realm, or the client of
+/// `/role-mappings/clients/{client}` (`client` true).
+fn mapping_container(cx: &Cx, realm: &RealmRecord, client: bool) -> Result<String, AdminError> {
+    if !client {
+        return Ok(realm.id.clone());
     }
-}
-
-/// `/users/{id}/role-mappings/realm[/available|/composite]`
-pub fn realm_roles(cx: &Cx, view: View) -> Result<Response, AdminError> {
-    let realm = cx.realm(Permission::ViewUsers)?;
-    if cx.method() == Method::GET {
-        load_user(cx, &realm)?;
-        let roles = role_list(cx, &realm, &realm.id, view)?;
-        return Ok(ok(&Value::Array(roles.iter().map(role_repr).collect())));
-    }
-    if view != View::Direct {
-        return Err(method_not_allowed(&[Method::GET]));
-    }
-    map_roles(cx, &realm, &realm.id)
-}
-
-/// `/users/{id}/role-mappings/clients/{client}[/available|/composite]`
-pub fn client_roles(cx: &Cx, view: View) -> Result<Response, AdminError> {
-    let realm = cx.realm(Permission::ViewUsers)?;
-    let client = cx
+    Ok(cx
         .app
         .store
         .read()?
         .client(&realm.id, &cx.path.client)?
-        .ok_or_else(|| AdminError::NotFound("Client not found".into()))?;
-    if cx.method() == Method::GET {
-        load_user(cx, &realm)?;
-        let roles = role_list(cx, &realm, &client.id, view)?;
-        return Ok(ok(&Value::Array(roles.iter().map(role_repr).collect())));
-    }
-    if view != View::Direct {
-        return Err(method_not_allowed(&[Method::GET]));
-    }
-    map_roles(cx, &realm, &client.id)
+        .ok_or_else(|| AdminError::NotFound("Client not found".into()))?
+        .id)
+}
+
+/// `GET /users/{id}/role-mappings/realm[/available|/composite]` (`client` false) and
+/// `GET /users/{id}/role-mappings/clients/{client}[/available|/composite]` (`client` true).
+pub fn mapped_roles(cx: &Cx, client: bool, view: View) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewUsers)?;
+    let container = mapping_container(cx, &realm, client)?;
+    load_user(cx, &realm)?;
+    let roles = role_list(cx, &realm, &container, view)?;
+    Ok(ok(&Value::Array(roles.iter().map(role_repr).collect())))
+}
+
+/// `POST` (`grant`) and `DELETE` `/users/{id}/role-mappings/realm` and
+/// `/users/{id}/role-mappings/clients/{client}` (`client` true), with a list of roles by id
+/// or name. A grant is refused for roles the caller may not hand out.
+pub fn map_roles(cx: &Cx, client: bool, grant: bool) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewUsers)?;
+    let container = mapping_container(cx, &realm, client)?;
+    cx.caller.require(&realm.name, Permission::ManageUsers)?;
+    load_user(cx, &realm)?;
+    let roles = resolve_roles(cx, &realm, &container)?;
+    cx.app.store.write(|w| {
+        if grant {
+            let ids: Vec<String> = roles.iter().map(|r| r.id.clone()).collect();
+            cx.caller.may_grant(w, &realm, &ids)?;
+        }
+        for role in &roles {
+            if grant {
+                w.grant_user_role(&realm.id, &cx.path.id, &role.id)
+                    .map_err(AdminError::from)?;
+            } else {
+                w.revoke_user_role(&realm.id, &cx.path.id, &role.id)?;
+            }
+        }
+        Ok::<_, AdminError>(())
+    })?;
+    Ok(no_content())
 }
 
 /// `GET /users/{id}/role-mappings`: direct realm and client mappings.
 pub fn role_mappings(cx: &Cx) -> Result<Response, AdminError> {
-    if cx.method() != Method::GET {
-        return Err(method_not_allowed(&[Method::GET]));
-    }
     let realm = cx.realm(Permission::ViewUsers)?;
     load_user(cx, &realm)?;
     let read = cx.app.store.read()?;
@@ -793,9 +760,6 @@ pub fn role_mappings(cx: &Cx) -> Result<Response, AdminError> {
 
 /// `GET /users/{id}/groups`
 pub fn groups(cx: &Cx) -> Result<Response, AdminError> {
-    if cx.method() != Method::GET {
-        return Err(method_not_allowed(&[Method::GET]));
-    }
     let realm = cx.realm(Permission::ViewUsers)?;
     load_user(cx, &realm)?;
     let read = cx.app.store.read()?;
@@ -814,37 +778,33 @@ pub fn groups(cx: &Cx) -> Result<Response, AdminError> {
     Ok(ok(&Value::Array(out)))
 }
 
-/// `PUT | DELETE /users/{id}/groups/{group}`
-pub fn group_membership(cx: &Cx) -> Result<Response, AdminError> {
+/// `PUT /users/{id}/groups/{group}`
+pub fn join_group(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     load_user(cx, &realm)?;
-    match *cx.method() {
-        Method::PUT => {
-            // Joining a group is being granted its roles (and its ancestors').
-            cx.app.store.write(|w| {
-                let granted = group_conferred_role_ids(w, &realm.id, &cx.path.group)?;
-                cx.caller.may_grant(w, &realm, &granted)?;
-                w.add_member(&realm.id, &cx.path.group, &cx.path.id)
-                    .map_err(AdminError::from)
-            })?;
-            Ok(no_content())
-        }
-        Method::DELETE => {
-            cx.app
-                .store
-                .write(|w| w.remove_member(&realm.id, &cx.path.group, &cx.path.id))
-                .map_err(AdminError::from)?;
-            Ok(no_content())
-        }
-        _ => Err(method_not_allowed(&[Method::PUT, Method::DELETE])),
-    }
+    // Joining a group is being granted its roles (and its ancestors').
+    cx.app.store.write(|w| {
+        let granted = group_conferred_role_ids(w, &realm.id, &cx.path.group)?;
+        cx.caller.may_grant(w, &realm, &granted)?;
+        w.add_member(&realm.id, &cx.path.group, &cx.path.id)
+            .map_err(AdminError::from)
+    })?;
+    Ok(no_content())
+}
+
+/// `DELETE /users/{id}/groups/{group}`
+pub fn leave_group(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageUsers)?;
+    load_user(cx, &realm)?;
+    cx.app
+        .store
+        .write(|w| w.remove_member(&realm.id, &cx.path.group, &cx.path.id))
+        .map_err(AdminError::from)?;
+    Ok(no_content())
 }
 
 /// `GET /users/{id}/credentials`
 pub fn credentials(cx: &Cx) -> Result<Response, AdminError> {
-    if cx.method() != Method::GET {
-        return Err(method_not_allowed(&[Method::GET]));
-    }
     let realm = cx.realm(Permission::ViewUsers)?;
     load_user(cx, &realm)?;
     // Remembered old passwords (passwordHistory) are not credentials of the user.
@@ -863,9 +823,6 @@ pub fn credentials(cx: &Cx) -> Result<Response, AdminError> {
 
 /// `DELETE /users/{id}/credentials/{cred}`
 pub fn credential(cx: &Cx) -> Result<Response, AdminError> {
-    if cx.method() != Method::DELETE {
-        return Err(method_not_allowed(&[Method::DELETE]));
-    }
     let realm = cx.realm(Permission::ManageUsers)?;
     let existed = cx
         .app
@@ -891,9 +848,6 @@ pub fn credential(cx: &Cx) -> Result<Response, AdminError> {
 
 /// `GET /users/{id}/sessions`
 pub fn sessions(cx: &Cx) -> Result<Response, AdminError> {
-    if cx.method() != Method::GET {
-        return Err(method_not_allowed(&[Method::GET]));
-    }
     let realm = cx.realm(Permission::ViewUsers)?;
     let user = load_user(cx, &realm)?;
     let list = cx.app.store.read()?.user_sessions(&realm.id, &user.id)?;
@@ -915,9 +869,6 @@ pub fn sessions(cx: &Cx) -> Result<Response, AdminError> {
 
 /// `POST /users/{id}/logout`: end every session of the user.
 pub fn logout(cx: &Cx) -> Result<Response, AdminError> {
-    if cx.method() != Method::POST {
-        return Err(method_not_allowed(&[Method::POST]));
-    }
     let realm = cx.realm(Permission::ManageUsers)?;
     load_user(cx, &realm)?;
     cx.app.store.write(|w| {
@@ -934,34 +885,30 @@ pub fn logout(cx: &Cx) -> Result<Response, AdminError> {
     Ok(no_content())
 }
 
-/// `GET | DELETE /attack-detection/brute-force/users/{id}` (`one`), and
+/// `GET /attack-detection/brute-force/users/{id}`: the user's failures and lock.
+pub fn brute_force_status(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewUsers)?;
+    let read = cx.app.store.read()?;
+    let failure = read
+        .login_failure(&realm.id, &cx.path.id)?
+        .unwrap_or_default();
+    let locked = crate::idp::brute_force::is_locked(&read, &realm, &cx.path.id, None, cx.now_ms)?;
+    Ok(ok(&json!({
+        "numFailures": failure.num_failures,
+        "disabled": locked,
+        "lastIPFailure": failure.last_ip_failure.unwrap_or_else(|| "n/a".into()),
+        "lastFailure": failure.last_failure,
+    })))
+}
+
+/// `DELETE /attack-detection/brute-force/users/{id}` (`one`), and
 /// `DELETE /attack-detection/brute-force/users` (every user of the realm).
-pub fn brute_force(cx: &Cx, one: bool) -> Result<Response, AdminError> {
-    match (cx.method().clone(), one) {
-        (Method::GET, true) => {
-            let realm = cx.realm(Permission::ViewUsers)?;
-            let read = cx.app.store.read()?;
-            let failure = read
-                .login_failure(&realm.id, &cx.path.id)?
-                .unwrap_or_default();
-            let locked =
-                crate::idp::brute_force::is_locked(&read, &realm, &cx.path.id, None, cx.now_ms)?;
-            Ok(ok(&json!({
-                "numFailures": failure.num_failures,
-                "disabled": locked,
-                "lastIPFailure": failure.last_ip_failure.unwrap_or_else(|| "n/a".into()),
-                "lastFailure": failure.last_failure,
-            })))
-        }
-        (Method::DELETE, one) => {
-            let realm = cx.realm(Permission::ManageUsers)?;
-            let user = one.then_some(cx.path.id.as_str());
-            cx.app
-                .store
-                .write(|w| w.clear_login_failures(&realm.id, user))
-                .map_err(AdminError::from)?;
-            Ok(no_content())
-        }
-        _ => Err(method_not_allowed(&[Method::GET, Method::DELETE])),
-    }
+pub fn clear_brute_force(cx: &Cx, one: bool) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageUsers)?;
+    let user = one.then_some(cx.path.id.as_str());
+    cx.app
+        .store
+        .write(|w| w.clear_login_failures(&realm.id, user))
+        .map_err(AdminError::from)?;
+    Ok(no_content())
 }

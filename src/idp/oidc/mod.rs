@@ -393,16 +393,15 @@ pub fn with_cors(mut response: Response, request: &Request, allowed: &[String]) 
 }
 
 /// Answer a CORS preflight for endpoints browsers call directly.
-pub fn preflight(request: &Request, methods: &'static str) -> Response {
+pub fn preflight(request: &Request, methods: &str) -> Response {
     let mut r = Response::new(Bytes::new());
     *r.status_mut() = StatusCode::OK;
     if let Some(origin) = request.headers().get(header::ORIGIN) {
         let h = r.headers_mut();
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static(methods),
-        );
+        if let Ok(methods) = HeaderValue::from_str(methods) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, methods);
+        }
         h.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
             HeaderValue::from_static("Authorization, Content-Type, Accept"),

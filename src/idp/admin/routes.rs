@@ -1,0 +1,440 @@
+//! The admin API's route table: every path under `/admin/realms` with the handler of each
+//! of its methods. A method a path does not list is `405` with `Allow` from this table, and
+//! a pre-flight names the same methods; handlers never look at the method.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+
+use http::Method;
+
+use crate::http::router::{MethodRouter, RouteError};
+use crate::http::Response;
+use crate::idp::admin::error::AdminError;
+
+use super::roles::Container;
+use super::users::View;
+use super::{clients, groups, mail, providers, realms, roles, users, Cx};
+
+/// What an async handler returns: its future, boxed so the table holds plain fn pointers.
+pub(crate) type Reply<'a> = Pin<Box<dyn Future<Output = Result<Response, AdminError>> + Send + 'a>>;
+
+/// A handler of one method of one path.
+#[derive(Clone, Copy)]
+pub(crate) enum Handler {
+    Now(fn(&Cx) -> Result<Response, AdminError>),
+    Later(for<'a, 'b> fn(&'a Cx<'b>) -> Reply<'a>),
+}
+
+impl Handler {
+    pub(crate) async fn call(self, cx: &Cx<'_>) -> Result<Response, AdminError> {
+        match self {
+            Handler::Now(f) => f(cx),
+            Handler::Later(f) => f(cx).await,
+        }
+    }
+}
+
+use Handler::{Later, Now};
+
+const GET: Method = Method::GET;
+const POST: Method = Method::POST;
+const PUT: Method = Method::PUT;
+const DELETE: Method = Method::DELETE;
+
+/// The table, built once.
+pub(crate) fn table() -> &'static MethodRouter<Handler> {
+    static TABLE: OnceLock<MethodRouter<Handler>> = OnceLock::new();
+    TABLE.get_or_init(|| match build() {
+        Ok(table) => table,
+        Err(e) => {
+            // A static table that does not build is caught by `the_table_builds`; a
+            // release binary with one answers 404 rather than abort.
+            tracing::error!(error = %e, "admin route table");
+            MethodRouter::new()
+        }
+    })
+}
+
+fn build() -> Result<MethodRouter<Handler>, RouteError> {
+    let mut r = MethodRouter::new();
+    let u = "/{realm}/users/{id}";
+    let g = "/{realm}/groups/{id}";
+    let c = "/{realm}/clients/{id}";
+    let idp = "/{realm}/identity-provider/instances/{id}";
+    r.route(
+        "/",
+        vec![(GET, Now(realms::list)), (POST, Now(realms::create))],
+    )?
+    .route(
+        "/{realm}",
+        vec![
+            (GET, Now(realms::get)),
+            (PUT, Now(realms::update)),
+            (DELETE, Now(realms::delete)),
+        ],
+    )?
+    .route("/{realm}/logout-all", vec![(POST, Now(realms::logout_all))])?
+    .route(
+        "/{realm}/partialImport",
+        vec![(POST, Now(realms::partial_import))],
+    )?
+    .route(
+        "/{realm}/partial-export",
+        vec![(POST, Now(realms::partial_export))],
+    )?
+    .route(
+        "/{realm}/keys",
+        vec![(GET, Now(realms::keys)), (POST, Now(realms::rotate_keys))],
+    )?
+    .route(
+        "/{realm}/events",
+        vec![
+            (GET, Now(|cx| realms::list_events(cx, false))),
+            (DELETE, Now(|cx| realms::clear_events(cx, false))),
+        ],
+    )?
+    .route(
+        "/{realm}/admin-events",
+        vec![
+            (GET, Now(|cx| realms::list_events(cx, true))),
+            (DELETE, Now(|cx| realms::clear_events(cx, true))),
+        ],
+    )?
+    .route(
+        "/{realm}/events/config",
+        vec![
+            (GET, Now(realms::events_config)),
+            (PUT, Now(realms::update_events_config)),
+        ],
+    )?
+    .route(
+        "/{realm}/testSMTPConnection",
+        vec![(POST, Later(|cx| Box::pin(mail::test_smtp_connection(cx))))],
+    )?
+    .route(
+        "/{realm}/attack-detection/brute-force/users",
+        vec![(DELETE, Now(|cx| users::clear_brute_force(cx, false)))],
+    )?
+    .route(
+        "/{realm}/attack-detection/brute-force/users/{id}",
+        vec![
+            (GET, Now(users::brute_force_status)),
+            (DELETE, Now(|cx| users::clear_brute_force(cx, true))),
+        ],
+    )?;
+
+    // Users.
+    r.route(
+        "/{realm}/users",
+        vec![
+            (GET, Later(|cx| Box::pin(users::list(cx)))),
+            (POST, Later(|cx| Box::pin(users::create(cx)))),
+        ],
+    )?
+    .route("/{realm}/users/count", vec![(GET, Now(users::count))])?
+    .route(
+        u,
+        vec![
+            (GET, Now(users::get)),
+            (PUT, Now(users::update)),
+            (DELETE, Now(users::delete)),
+        ],
+    )?
+    .route(
+        &format!("{u}/reset-password"),
+        vec![(PUT, Later(|cx| Box::pin(users::reset_password(cx))))],
+    )?
+    .route(
+        &format!("{u}/role-mappings"),
+        vec![(GET, Now(users::role_mappings))],
+    )?
+    .route(
+        &format!("{u}/role-mappings/realm"),
+        vec![
+            (GET, Now(|cx| users::mapped_roles(cx, false, View::Direct))),
+            (POST, Now(|cx| users::map_roles(cx, false, true))),
+            (DELETE, Now(|cx| users::map_roles(cx, false, false))),
+        ],
+    )?
+    .route(
+        &format!("{u}/role-mappings/realm/available"),
+        vec![(
+            GET,
+            Now(|cx| users::mapped_roles(cx, false, View::Available)),
+        )],
+    )?
+    .route(
+        &format!("{u}/role-mappings/realm/composite"),
+        vec![(
+            GET,
+            Now(|cx| users::mapped_roles(cx, false, View::Composite)),
+        )],
+    )?
+    .route(
+        &format!("{u}/role-mappings/clients/{{client}}"),
+        vec![
+            (GET, Now(|cx| users::mapped_roles(cx, true, View::Direct))),
+            (POST, Now(|cx| users::map_roles(cx, true, true))),
+            (DELETE, Now(|cx| users::map_roles(cx, true, false))),
+        ],
+    )?
+    .route(
+        &format!("{u}/role-mappings/clients/{{client}}/available"),
+        vec![(
+            GET,
+            Now(|cx| users::mapped_roles(cx, true, View::Available)),
+        )],
+    )?
+    .route(
+        &format!("{u}/role-mappings/clients/{{client}}/composite"),
+        vec![(
+            GET,
+            Now(|cx| users::mapped_roles(cx, true, View::Composite)),
+        )],
+    )?
+    .route(&format!("{u}/groups"), vec![(GET, Now(users::groups))])?
+    .route(
+        &format!("{u}/groups/{{group}}"),
+        vec![
+            (PUT, Now(users::join_group)),
+            (DELETE, Now(users::leave_group)),
+        ],
+    )?
+    .route(
+        &format!("{u}/credentials"),
+        vec![(GET, Now(users::credentials))],
+    )?
+    .route(
+        &format!("{u}/credentials/{{cred}}"),
+        vec![(DELETE, Now(users::credential))],
+    )?
+    .route(&format!("{u}/sessions"), vec![(GET, Now(users::sessions))])?
+    .route(&format!("{u}/logout"), vec![(POST, Now(users::logout))])?
+    .route(
+        &format!("{u}/execute-actions-email"),
+        vec![(PUT, Later(|cx| Box::pin(mail::execute_actions_email(cx))))],
+    )?
+    .route(
+        &format!("{u}/send-verify-email"),
+        vec![(PUT, Later(|cx| Box::pin(mail::send_verify_email(cx))))],
+    )?;
+
+    // Clients.
+    r.route(
+        "/{realm}/clients",
+        vec![(GET, Now(clients::list)), (POST, Now(clients::create))],
+    )?
+    .route(
+        c,
+        vec![
+            (GET, Now(clients::get)),
+            (PUT, Now(clients::update)),
+            (DELETE, Now(clients::delete)),
+        ],
+    )?
+    .route(
+        &format!("{c}/client-secret"),
+        vec![
+            (GET, Now(clients::secret)),
+            (POST, Now(clients::regenerate_secret)),
+        ],
+    )?
+    .route(
+        &format!("{c}/roles"),
+        vec![
+            (GET, Now(|cx| roles::list(cx, Container::Client))),
+            (POST, Now(|cx| roles::create(cx, Container::Client))),
+        ],
+    )?
+    .route(
+        &format!("{c}/roles/{{role}}"),
+        vec![
+            (GET, Now(|cx| roles::get(cx, Container::Client))),
+            (PUT, Now(|cx| roles::update(cx, Container::Client))),
+            (DELETE, Now(|cx| roles::delete(cx, Container::Client))),
+        ],
+    )?
+    .route(
+        &format!("{c}/service-account-user"),
+        vec![(GET, Now(clients::service_account))],
+    )?
+    .route(
+        &format!("{c}/protocol-mappers/models"),
+        vec![
+            (GET, Now(clients::mappers)),
+            (POST, Now(clients::add_mapper)),
+        ],
+    )?
+    .route(
+        &format!("{c}/protocol-mappers/models/{{mapper}}"),
+        vec![
+            (GET, Now(clients::mapper)),
+            (PUT, Now(clients::update_mapper)),
+            (DELETE, Now(clients::delete_mapper)),
+        ],
+    )?
+    .route(
+        &format!("{c}/protocol-mappers/add-models"),
+        vec![(POST, Now(clients::add_mappers))],
+    )?;
+
+    // Realm roles.
+    r.route(
+        "/{realm}/roles",
+        vec![
+            (GET, Now(|cx| roles::list(cx, Container::Realm))),
+            (POST, Now(|cx| roles::create(cx, Container::Realm))),
+        ],
+    )?
+    .route(
+        "/{realm}/roles/{role}",
+        vec![
+            (GET, Now(|cx| roles::get(cx, Container::Realm))),
+            (PUT, Now(|cx| roles::update(cx, Container::Realm))),
+            (DELETE, Now(|cx| roles::delete(cx, Container::Realm))),
+        ],
+    )?
+    .route(
+        "/{realm}/roles/{role}/composites",
+        vec![
+            (GET, Now(roles::composites)),
+            (POST, Now(|cx| roles::change_composites(cx, true))),
+            (DELETE, Now(|cx| roles::change_composites(cx, false))),
+        ],
+    )?
+    .route(
+        "/{realm}/roles/{role}/users",
+        vec![(GET, Now(roles::users))],
+    )?
+    .route(
+        "/{realm}/roles-by-id/{id}",
+        vec![
+            (GET, Now(roles::get_by_id)),
+            (PUT, Now(roles::update_by_id)),
+            (DELETE, Now(roles::delete_by_id)),
+        ],
+    )?;
+
+    // Groups.
+    r.route(
+        "/{realm}/groups",
+        vec![(GET, Now(groups::list)), (POST, Now(groups::create))],
+    )?
+    .route(
+        g,
+        vec![
+            (GET, Now(groups::get)),
+            (PUT, Now(groups::update)),
+            (DELETE, Now(groups::delete)),
+        ],
+    )?
+    .route(
+        &format!("{g}/children"),
+        vec![(GET, Now(groups::children)), (POST, Now(groups::add_child))],
+    )?
+    .route(&format!("{g}/members"), vec![(GET, Now(groups::members))])?
+    .route(
+        &format!("{g}/role-mappings/realm"),
+        vec![
+            (GET, Now(|cx| groups::mappings(cx, false, View::Direct))),
+            (POST, Now(|cx| groups::map_roles(cx, false, true))),
+            (DELETE, Now(|cx| groups::map_roles(cx, false, false))),
+        ],
+    )?
+    .route(
+        &format!("{g}/role-mappings/realm/available"),
+        vec![(GET, Now(|cx| groups::mappings(cx, false, View::Available)))],
+    )?
+    .route(
+        &format!("{g}/role-mappings/realm/composite"),
+        vec![(GET, Now(|cx| groups::mappings(cx, false, View::Composite)))],
+    )?
+    .route(
+        &format!("{g}/role-mappings/clients/{{client}}"),
+        vec![
+            (GET, Now(|cx| groups::mappings(cx, true, View::Direct))),
+            (POST, Now(|cx| groups::map_roles(cx, true, true))),
+            (DELETE, Now(|cx| groups::map_roles(cx, true, false))),
+        ],
+    )?
+    .route(
+        &format!("{g}/role-mappings/clients/{{client}}/available"),
+        vec![(GET, Now(|cx| groups::mappings(cx, true, View::Available)))],
+    )?
+    .route(
+        &format!("{g}/role-mappings/clients/{{client}}/composite"),
+        vec![(GET, Now(|cx| groups::mappings(cx, true, View::Composite)))],
+    )?
+    .route(
+        "/{realm}/group-by-path/{*path}",
+        vec![(GET, Now(groups::by_path))],
+    )?;
+
+    // Identity providers and components.
+    r.route(
+        "/{realm}/identity-provider/instances",
+        vec![
+            (GET, Now(providers::idps)),
+            (POST, Now(providers::create_idp)),
+        ],
+    )?
+    .route(
+        idp,
+        vec![
+            (GET, Now(providers::idp)),
+            (PUT, Now(providers::update_idp)),
+            (DELETE, Now(providers::delete_idp)),
+        ],
+    )?
+    .route(
+        &format!("{idp}/mappers"),
+        vec![
+            (GET, Now(providers::idp_mappers)),
+            (POST, Now(providers::create_idp_mapper)),
+        ],
+    )?
+    .route(
+        &format!("{idp}/mappers/{{mapper}}"),
+        vec![
+            (GET, Now(providers::idp_mapper)),
+            (PUT, Now(providers::update_idp_mapper)),
+            (DELETE, Now(providers::delete_idp_mapper)),
+        ],
+    )?
+    .route(
+        "/{realm}/components",
+        vec![
+            (GET, Now(providers::components)),
+            (POST, Now(providers::create_component)),
+        ],
+    )?
+    .route(
+        "/{realm}/components/{id}",
+        vec![
+            (GET, Now(providers::component)),
+            (PUT, Now(providers::update_component)),
+            (DELETE, Now(providers::delete_component)),
+        ],
+    )?;
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_builds() {
+        let table = build().unwrap();
+        let found = table
+            .at("/demo/users/42/role-mappings/realm", &POST)
+            .unwrap();
+        assert!(found.handler.is_ok());
+        assert_eq!(found.params.get("id"), Some("42"));
+        let refused = table
+            .at("/demo/users/42/role-mappings/realm/available", &POST)
+            .unwrap();
+        assert_eq!(refused.handler.err(), Some(&[GET][..]));
+    }
+}
