@@ -61,15 +61,6 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
     response
 }
 
-/// Allow only the listed methods, answering 405 with `Allow` otherwise.
-pub fn require_method(request: &Request, allowed: &[http::Method]) -> Result<(), ApiError> {
-    if allowed.contains(request.method()) {
-        Ok(())
-    } else {
-        Err(ApiError::MethodNotAllowed(allowed.to_vec()))
-    }
-}
-
 /// An HTML page with the headers every login page carries.
 pub fn html_response(status: StatusCode, html: String) -> Response {
     let mut r = Response::new(Bytes::from(html));

@@ -6,16 +6,17 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use http::{header, StatusCode};
+use http::{header, Method, StatusCode};
 
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::http::{
     hosts, is_local, json_response, ApiError, IntoResponse, Request, RequestInfo, Response,
 };
-use crate::idp::endpoints::{Endpoint, Params, Router};
+use crate::idp::endpoints::{Endpoint, Methods, Params, Refusal, Router};
 use crate::idp::keys::KeyRing;
 use crate::idp::login::theme::Themes;
+use crate::idp::oidc::error::OAuthError;
 use crate::idp::{login, oidc, ops};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
@@ -114,6 +115,9 @@ impl App {
         info: RequestInfo,
     ) -> Response {
         let realm = params.realm.as_str();
+        if let Some(refusal) = endpoint.methods().and_then(|m| refuse_method(m, &request)) {
+            return refusal;
+        }
         if endpoint.builds_urls() && !self.host_is_known(&request) {
             return ApiError::BadRequest(
                 "Unknown host: set server.public_url, or list this name in server.hostnames".into(),
@@ -135,11 +139,9 @@ impl App {
             r.unwrap_or_else(|e| e.into_response())
         };
         match endpoint {
-            Endpoint::HealthLive => ops::live(&request).unwrap_or_else(|e| e.into_response()),
-            Endpoint::HealthReady => {
-                ops::ready(self, &request).unwrap_or_else(|e| e.into_response())
-            }
-            Endpoint::Metrics => ops::metrics(self, &request).unwrap_or_else(|e| e.into_response()),
+            Endpoint::HealthLive => ops::live().unwrap_or_else(|e| e.into_response()),
+            Endpoint::HealthReady => ops::ready(self).unwrap_or_else(|e| e.into_response()),
+            Endpoint::Metrics => ops::metrics(self).unwrap_or_else(|e| e.into_response()),
             Endpoint::RealmInfo => {
                 oauth(oidc::discovery::realm_info(self, &request, &info, realm).await)
             }
@@ -170,12 +172,36 @@ impl App {
             }
             Endpoint::LoginStatusIframe => login::login_status_iframe(self, &request, &info, realm),
             Endpoint::ThirdPartyCookies => login::third_party_cookies(&params.rest),
-            Endpoint::Resource => login::resource(self, &request, &params.rest),
+            Endpoint::Resource => login::resource(self, &params.rest),
             Endpoint::Account => {
                 login::account::account(self, &request, &info, realm, &params.rest).await
             }
         }
     }
+}
+
+/// The answer to a method the endpoint does not serve (or to its CORS pre-flight); `None`
+/// when the endpoint serves the method.
+fn refuse_method(methods: Methods, request: &Request) -> Option<Response> {
+    let method = request.method();
+    if methods.allowed.contains(method) {
+        return None;
+    }
+    if methods.cors && method == Method::OPTIONS {
+        let allow = format!(
+            "{}, OPTIONS",
+            crate::http::router::method_list(methods.allowed)
+        );
+        return Some(oidc::preflight(request, &allow));
+    }
+    Some(match methods.refusal {
+        Refusal::MethodNotAllowed => {
+            ApiError::MethodNotAllowed(methods.allowed.to_vec()).into_response()
+        }
+        Refusal::OAuth => {
+            OAuthError::InvalidRequest("HTTP method not allowed".into()).into_response()
+        }
+    })
 }
 
 impl App {
@@ -284,6 +310,54 @@ mod tests {
         assert_eq!(r.headers()["allow"], "GET, HEAD");
         let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
         assert_eq!(body["error"], "method_not_allowed");
+    }
+
+    #[tokio::test]
+    async fn methods_come_from_the_endpoint_table() {
+        let (_dir, app) = app();
+        let oidc = "/realms/master/protocol/openid-connect";
+        // Back-channel endpoints answer other methods as Keycloak does: an OAuth 400.
+        for path in [
+            "token",
+            "token/introspect",
+            "revoke",
+            "auth/device",
+            "ext/par/request",
+        ] {
+            let r = call(&app, "GET", &format!("{oidc}/{path}")).await;
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}");
+            let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+            assert_eq!(
+                body["error_description"], "HTTP method not allowed",
+                "{path}"
+            );
+        }
+        // The others: 405 with the table's Allow.
+        let r = call(
+            &app,
+            "POST",
+            "/realms/master/.well-known/openid-configuration",
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(r.headers()["allow"], "GET, HEAD");
+        let r = call(&app, "PUT", &format!("{oidc}/userinfo")).await;
+        assert_eq!(r.headers()["allow"], "GET, POST");
+        // A pre-flight names the endpoint's methods.
+        let request = http::Request::builder()
+            .method("OPTIONS")
+            .uri(format!("{oidc}/token"))
+            .header("origin", "https://app.example")
+            .body(Bytes::new())
+            .unwrap();
+        let (endpoint, params) = app.route(&format!("{oidc}/token")).unwrap();
+        let info = RequestInfo {
+            peer: None,
+            tls: false,
+        };
+        let r = app.handle(endpoint, &params, request, info).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["access-control-allow-methods"], "POST, OPTIONS");
     }
 
     #[tokio::test]

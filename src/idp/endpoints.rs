@@ -4,6 +4,8 @@
 
 use std::borrow::Cow;
 
+use http::Method;
+
 use crate::http::path::percent_decode;
 
 /// An endpoint served by Portcullis itself.
@@ -67,6 +69,43 @@ impl Endpoint {
         )
     }
 
+    /// The methods the endpoint serves, and what it answers to the others; `None` for the
+    /// admin API, whose own table routes by method.
+    pub fn methods(self) -> Option<Methods> {
+        use Method as M;
+        const READ: &[Method] = &[M::GET, M::HEAD];
+        const FORM: &[Method] = &[M::GET, M::POST];
+        const POST: &[Method] = &[M::POST];
+        let (allowed, cors, refusal) = match self {
+            Endpoint::Admin => return None,
+            Endpoint::HealthLive
+            | Endpoint::HealthReady
+            | Endpoint::Metrics
+            | Endpoint::RealmInfo
+            | Endpoint::LoginStatusIframe
+            | Endpoint::ThirdPartyCookies
+            | Endpoint::Resource => (READ, false, Refusal::MethodNotAllowed),
+            // Fetched by browser apps (keycloak-js, openid-client in a page).
+            Endpoint::Discovery | Endpoint::Certs => (READ, true, Refusal::MethodNotAllowed),
+            Endpoint::UserInfo => (FORM, true, Refusal::MethodNotAllowed),
+            Endpoint::Authorize
+            | Endpoint::Logout
+            | Endpoint::DevicePage
+            | Endpoint::LoginAction
+            | Endpoint::Account => (FORM, false, Refusal::MethodNotAllowed),
+            // Keycloak answers the back-channel endpoints' other methods with an OAuth 400.
+            Endpoint::Token | Endpoint::Revoke => (POST, true, Refusal::OAuth),
+            Endpoint::Introspect
+            | Endpoint::DeviceAuthorization
+            | Endpoint::PushedAuthorization => (POST, false, Refusal::OAuth),
+        };
+        Some(Methods {
+            allowed,
+            cors,
+            refusal,
+        })
+    }
+
     /// The `route` label in metrics.
     pub fn metric_label(self) -> &'static str {
         match self {
@@ -83,6 +122,25 @@ impl Endpoint {
             _ => "oidc",
         }
     }
+}
+
+/// The methods of an endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct Methods {
+    pub allowed: &'static [Method],
+    /// `OPTIONS` is a CORS pre-flight naming `allowed`.
+    pub cors: bool,
+    pub refusal: Refusal,
+}
+
+/// How an endpoint refuses a method it does not serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `405` with `Allow`.
+    MethodNotAllowed,
+    /// Keycloak's `400 {"error": "invalid_request", "error_description": "HTTP method not
+    /// allowed"}`.
+    OAuth,
 }
 
 /// Values captured from the path, percent-decoded.

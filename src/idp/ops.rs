@@ -1,20 +1,18 @@
 //! Operations endpoints: liveness, readiness and Prometheus metrics.
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, StatusCode};
+use http::{header, HeaderValue, StatusCode};
 use serde_json::json;
 
-use crate::http::{json_response, require_method, ApiError, Request, Response};
+use crate::http::{json_response, ApiError, Response};
 use crate::idp::App;
 
-pub fn live(request: &Request) -> Result<Response, ApiError> {
-    require_method(request, &[Method::GET, Method::HEAD])?;
+pub fn live() -> Result<Response, ApiError> {
     Ok(json_response(StatusCode::OK, &json!({"status": "UP"})))
 }
 
 /// Ready once the store is open and the listeners accept connections.
-pub fn ready(app: &App, request: &Request) -> Result<Response, ApiError> {
-    require_method(request, &[Method::GET, Method::HEAD])?;
+pub fn ready(app: &App) -> Result<Response, ApiError> {
     if app.is_ready() {
         Ok(json_response(StatusCode::OK, &json!({"status": "UP"})))
     } else {
@@ -25,8 +23,7 @@ pub fn ready(app: &App, request: &Request) -> Result<Response, ApiError> {
     }
 }
 
-pub fn metrics(app: &App, request: &Request) -> Result<Response, ApiError> {
-    require_method(request, &[Method::GET, Method::HEAD])?;
+pub fn metrics(app: &App) -> Result<Response, ApiError> {
     let sessions = app.store.read()?.session_count()?;
     let text = app.metrics.render(sessions);
     let mut response = Response::new(Bytes::from(text));

@@ -59,6 +59,7 @@ pub async fn account(
         }
         return render(&page, &user, &session, &csrf, None, None);
     }
+    // The table lets GET and POST through; the sub-pages take only POST.
     if request.method() != Method::POST {
         return crate::http::ApiError::MethodNotAllowed(vec![Method::GET, Method::POST])
             .into_response();

@@ -131,10 +131,6 @@ pub async fn login_action(
             _ => login_page(&page, &flow, None, None),
         };
     }
-    if request.method() != Method::POST {
-        return crate::http::ApiError::MethodNotAllowed(vec![Method::GET, Method::POST])
-            .into_response();
-    }
     let fields = form(request);
     if !super::csrf_valid(&fields, &flow) {
         return page.error(StatusCode::BAD_REQUEST, "invalidCsrfMessage");

@@ -112,10 +112,6 @@ pub async fn device_page(
         );
         return response;
     }
-    if request.method() != Method::POST {
-        return crate::http::ApiError::MethodNotAllowed(vec![Method::GET, Method::POST])
-            .into_response();
-    }
     let flow = query
         .get("flow")
         .and_then(|id| {

@@ -42,10 +42,6 @@ pub async fn logout(
         return backchannel(app, request, info, &realm, &params)
             .unwrap_or_else(|e| e.into_response());
     }
-    if request.method() != Method::GET && request.method() != Method::POST {
-        return crate::http::ApiError::MethodNotAllowed(vec![Method::GET, Method::POST])
-            .into_response();
-    }
     let iss = issuer(app, request, info, &realm.name);
     let now = app.clock.now_millis();
 

@@ -338,14 +338,7 @@ fn new_secret() -> String {
 }
 
 /// Serve `/resources/{theme}/{path}` from the themes.
-pub fn resource(app: &App, request: &Request, rest: &str) -> Response {
-    if request.method() != http::Method::GET && request.method() != http::Method::HEAD {
-        return crate::http::ApiError::MethodNotAllowed(vec![
-            http::Method::GET,
-            http::Method::HEAD,
-        ])
-        .into_response();
-    }
+pub fn resource(app: &App, rest: &str) -> Response {
     let Some((theme, path)) = rest.split_once('/') else {
         return crate::http::ApiError::NotFound.into_response();
     };

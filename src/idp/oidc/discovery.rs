@@ -1,7 +1,7 @@
 //! Discovery (`.well-known/openid-configuration`), the JWKS (`certs`) and the realm info
 //! document (`GET /realms/{realm}`, which python-keycloak reads the public key from).
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde_json::json;
 
 use crate::crypto::jwt::Algorithm;
@@ -9,7 +9,7 @@ use crate::http::{json_response, Request, RequestInfo, Response};
 use crate::idp::oidc::error::OAuthError;
 use crate::idp::App;
 
-use super::{issuer, preflight, realm};
+use super::{issuer, realm};
 
 pub async fn discovery(
     app: &App,
@@ -17,9 +17,6 @@ pub async fn discovery(
     info: &RequestInfo,
     realm_name: &str,
 ) -> Result<Response, OAuthError> {
-    if request.method() == Method::OPTIONS {
-        return Ok(preflight(request, "GET, OPTIONS"));
-    }
     let read = app.store.read()?;
     realm(&read, realm_name)?;
     let iss = issuer(app, request, info, realm_name);
@@ -88,9 +85,6 @@ pub async fn discovery(
 
 /// The JWKS: every active and passive key of the realm.
 pub async fn certs(app: &App, request: &Request, realm_name: &str) -> Result<Response, OAuthError> {
-    if request.method() == Method::OPTIONS {
-        return Ok(preflight(request, "GET, OPTIONS"));
-    }
     let read = app.store.read()?;
     let realm = realm(&read, realm_name)?;
     let keys = app

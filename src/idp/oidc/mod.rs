@@ -48,9 +48,6 @@ pub fn back_channel(
     info: &RequestInfo,
     realm_name: &str,
 ) -> Result<BackChannel, OAuthError> {
-    if request.method() != Method::POST {
-        return Err(OAuthError::InvalidRequest("HTTP method not allowed".into()));
-    }
     let params = parameters(request)?;
     let now_ms = app.clock.now_millis();
     let iss = issuer(app, request, info, realm_name);

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde_json::json;
 
 use crate::crypto::random_token;
@@ -27,9 +27,6 @@ pub async fn push(
     info: &RequestInfo,
     realm_name: &str,
 ) -> Result<Response, OAuthError> {
-    if request.method() != Method::POST {
-        return Err(OAuthError::InvalidRequest("HTTP method not allowed".into()));
-    }
     let params = parameters(request)?;
     if params.contains_key("request_uri") {
         return Err(OAuthError::InvalidRequest(

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use http::{Method, StatusCode};
+use http::StatusCode;
 use sha2::{Digest, Sha256};
 
 use crate::crypto::constant_time_eq;
@@ -20,7 +20,7 @@ use crate::idp::tokens::{self, allowed_origins, issue, IssueContext, IssuedToken
 use crate::idp::App;
 use crate::store::{ClientRecord, RealmRecord, SessionRecord, UserRecord};
 
-use super::{no_store_json, preflight, with_cors};
+use super::{no_store_json, with_cors};
 
 /// `POST /realms/{realm}/protocol/openid-connect/token`
 pub async fn token(
@@ -29,9 +29,6 @@ pub async fn token(
     info: &RequestInfo,
     realm_name: &str,
 ) -> Result<Response, OAuthError> {
-    if request.method() == Method::OPTIONS {
-        return Ok(preflight(request, "POST, OPTIONS"));
-    }
     let super::BackChannel {
         params,
         realm,

@@ -11,7 +11,7 @@ use crate::idp::tokens::{self, Claims, TYP_BEARER, TYP_OFFLINE, TYP_REFRESH};
 use crate::idp::App;
 use crate::store::{Read, RealmRecord, UserRecord};
 
-use super::{bearer_token, issuer, parameters, preflight, realm};
+use super::{bearer_token, issuer, parameters, realm};
 
 /// Verify an access token we issued and that it is still backed by a live session and an
 /// enabled user. `Err` carries a reason for the log, never shown in detail to clients.
@@ -68,9 +68,6 @@ pub async fn userinfo(
     info: &RequestInfo,
     realm_name: &str,
 ) -> Result<Response, OAuthError> {
-    if request.method() == Method::OPTIONS {
-        return Ok(preflight(request, "GET, POST, OPTIONS"));
-    }
     let read = app.store.read()?;
     let realm = realm(&read, realm_name)?;
     let invalid = |d: &str| OAuthError::InvalidToken {
@@ -208,9 +205,6 @@ pub async fn revoke(
     info: &RequestInfo,
     realm_name: &str,
 ) -> Result<Response, OAuthError> {
-    if request.method() == Method::OPTIONS {
-        return Ok(preflight(request, "POST, OPTIONS"));
-    }
     let super::BackChannel {
         params,
         realm,
