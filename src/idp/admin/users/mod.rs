@@ -1,0 +1,405 @@
+//! `/admin/realms/{realm}/users/...`: users, their passwords and credentials, role
+//! mappings, group membership and sessions. This file builds user records from Keycloak's
+//! representation (also for imports) and serves one user's create, read, update, delete and
+//! password reset; `search.rs` the list and count, `mappings.rs` role mappings and groups,
+//! `security.rs` credentials, sessions and brute-force state.
+
+mod mappings;
+mod search;
+mod security;
+
+use crate::crypto::password::{hash_password, Argon2Params};
+use crate::crypto::random_id;
+use crate::http::Response;
+use crate::idp::admin::error::AdminError;
+use crate::idp::realm;
+use crate::store::{CredentialRecord, RealmRecord, UserRecord, Write};
+
+use crate::idp::admin::repr::{user_repr, CredentialInput, UserInput};
+use crate::idp::admin::{no_content, ok, Cx, Permission};
+
+pub use mappings::groups;
+pub use mappings::{join_group, leave_group, map_roles, mapped_roles, role_mappings, View};
+pub use search::{count, list};
+pub use security::{
+    brute_force_status, clear_brute_force, credential, credentials, logout, sessions,
+};
+
+/// Hash a plain password (or keep Keycloak's pre-hashed form) into a credential record.
+fn credential_from_input(
+    input: &CredentialInput,
+    now: i64,
+) -> Result<CredentialRecord, AdminError> {
+    credential_with_params(input, now, &Argon2Params::default())
+}
+
+/// The same, hashing with the realm policy's parameters.
+fn credential_with_params(
+    input: &CredentialInput,
+    now: i64,
+    params: &Argon2Params,
+) -> Result<CredentialRecord, AdminError> {
+    let kind = input.kind.clone().unwrap_or_else(|| "password".into());
+    let (secret_data, credential_data) =
+        match (&input.value, &input.secret_data, &input.credential_data) {
+            (Some(value), _, _) if kind == "password" => {
+                if value.is_empty() {
+                    return Err(AdminError::BadRequest("Password must not be empty".into()));
+                }
+                let h = hash_password(value, params)
+                    .map_err(|e| AdminError::Internal(e.to_string()))?;
+                (h.secret_data, h.credential_data)
+            }
+            (_, Some(secret), Some(data)) => (secret.clone(), data.clone()),
+            _ => {
+                return Err(AdminError::BadRequest(
+                    "Credential needs a value (or secretData and credentialData)".into(),
+                ))
+            }
+        };
+    Ok(CredentialRecord {
+        id: input
+            .id
+            .clone()
+            .filter(|i| !i.is_empty())
+            .unwrap_or_else(random_id),
+        kind,
+        user_label: input.user_label.clone(),
+        created_date: input.created_date.unwrap_or(now),
+        secret_data,
+        credential_data,
+        priority: input.priority.unwrap_or(10),
+        temporary: input.temporary.unwrap_or(false),
+    })
+}
+
+/// Create a user from its representation (credentials, realm/client roles and groups
+/// included) inside the caller's transaction. `hashed` carries credentials hashed
+/// beforehand off the transaction; when `None`, any plain passwords are hashed here.
+pub fn create_in(
+    w: &mut Write,
+    realm: &RealmRecord,
+    input: &UserInput,
+    now: i64,
+) -> Result<String, AdminError> {
+    create_with(w, realm, input, now, None)
+}
+
+fn create_with(
+    w: &mut Write,
+    realm: &RealmRecord,
+    input: &UserInput,
+    now: i64,
+    hashed: Option<Vec<CredentialRecord>>,
+) -> Result<String, AdminError> {
+    if input
+        .username
+        .as_deref()
+        .is_none_or(|u| u.trim().is_empty())
+    {
+        return Err(AdminError::BadRequest("User name is missing".into()));
+    }
+    let mut user = UserRecord {
+        id: input
+            .id
+            .clone()
+            .filter(|i| !i.is_empty())
+            .unwrap_or_else(random_id),
+        enabled: false,
+        created_timestamp: input.created_timestamp.unwrap_or(now),
+        ..Default::default()
+    };
+    input
+        .apply(&mut user, true)
+        .map_err(AdminError::BadRequest)?;
+    if input.enabled.is_none() {
+        user.enabled = false;
+    }
+    if let Some(client_id) = &input.service_account_client_id {
+        let client = w
+            .client_by_client_id(&realm.id, client_id)?
+            .ok_or_else(|| {
+                AdminError::BadRequest(format!("Unknown service account client {client_id}"))
+            })?;
+        user.service_account_client_id = Some(client.id);
+    }
+    realm::create_user(w, realm, &user).map_err(AdminError::from)?;
+    let credentials = match hashed {
+        Some(c) => c,
+        None => input
+            .credentials
+            .iter()
+            .flatten()
+            .map(|c| credential_from_input(c, now))
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    for c in &credentials {
+        w.put_credential(&realm.id, &user.id, c)
+            .map_err(AdminError::from)?;
+    }
+    let roles = super::roles::named_role_ids(
+        w,
+        &realm.id,
+        input.realm_roles.as_deref(),
+        input.client_roles.as_ref(),
+    )?;
+    for role_id in &roles {
+        w.grant_user_role(&realm.id, &user.id, role_id)
+            .map_err(AdminError::from)?;
+    }
+    for path in input.groups.iter().flatten() {
+        let group = super::groups::find_by_path(w, &realm.id, path)?
+            .ok_or_else(|| AdminError::NotFound(format!("Group {path} not found")))?;
+        w.add_member(&realm.id, &group.id, &user.id)
+            .map_err(AdminError::from)?;
+    }
+    Ok(user.id)
+}
+
+/// Bring an existing user in line with `input` (declarative apply): fields, a password that
+/// no longer matches, realm/client roles and groups added. Returns whether anything changed.
+pub fn update_in(
+    w: &mut Write,
+    realm: &RealmRecord,
+    existing: &UserRecord,
+    input: &UserInput,
+    now: i64,
+) -> Result<bool, AdminError> {
+    let mut user = existing.clone();
+    input
+        .apply(&mut user, false)
+        .map_err(AdminError::BadRequest)?;
+    let mut changed = user != *existing;
+    if changed {
+        w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)
+            .map_err(AdminError::from)?;
+    }
+    for cred in input.credentials.iter().flatten() {
+        let Some(value) = &cred.value else { continue };
+        let current = w
+            .credentials(&realm.id, &user.id)?
+            .into_iter()
+            .find(|c| c.kind == "password");
+        let matches = current.as_ref().is_some_and(|c| {
+            crate::crypto::password::verify_password(
+                value,
+                &crate::crypto::password::HashedPassword {
+                    secret_data: c.secret_data.clone(),
+                    credential_data: c.credential_data.clone(),
+                },
+            )
+            .unwrap_or(false)
+        });
+        if !matches {
+            if let Some(old) = current {
+                w.delete_credential(&realm.id, &user.id, &old.id)?;
+            }
+            w.put_credential(&realm.id, &user.id, &credential_from_input(cred, now)?)
+                .map_err(AdminError::from)?;
+            changed = true;
+        }
+    }
+    let held = w.user_role_ids(&realm.id, &user.id)?;
+    let mut wanted = Vec::new();
+    for name in input.realm_roles.iter().flatten() {
+        wanted.push(
+            w.role_by_name(&realm.id, &realm.id, name)?
+                .ok_or_else(|| AdminError::NotFound(format!("Role not found: {name}")))?,
+        );
+    }
+    for (client_id, names) in input.client_roles.iter().flatten() {
+        let client = w
+            .client_by_client_id(&realm.id, client_id)?
+            .ok_or_else(|| AdminError::NotFound(format!("Client not found: {client_id}")))?;
+        for name in names {
+            wanted.push(
+                w.role_by_name(&realm.id, &client.id, name)?
+                    .ok_or_else(|| AdminError::NotFound(format!("Role not found: {name}")))?,
+            );
+        }
+    }
+    for role in wanted {
+        if !held.contains(&role.id) {
+            w.grant_user_role(&realm.id, &user.id, &role.id)
+                .map_err(AdminError::from)?;
+            changed = true;
+        }
+    }
+    let member_of = w.user_group_ids(&realm.id, &user.id)?;
+    for path in input.groups.iter().flatten() {
+        let group = super::groups::find_by_path(&*w, &realm.id, path)?
+            .ok_or_else(|| AdminError::NotFound(format!("Group {path} not found")))?;
+        if !member_of.contains(&group.id) {
+            w.add_member(&realm.id, &group.id, &user.id)
+                .map_err(AdminError::from)?;
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
+/// `POST /users`: create a user.
+pub async fn create(cx: &Cx<'_>) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageUsers)?;
+    let mut input: UserInput = cx.json()?;
+    input.ignore_server_owned();
+    // Hash off the async runtime, before the write transaction.
+    let now = cx.now_ms;
+    let creds = input.credentials.clone().unwrap_or_default();
+    let policy = crate::idp::password_policy::Policy::parse(realm.password_policy.as_deref())
+        .map_err(AdminError::BadRequest)?;
+    let subject = UserRecord {
+        username: input.username.clone().unwrap_or_default().to_lowercase(),
+        email: input.email.clone(),
+        ..Default::default()
+    };
+    let hashed = cx
+        .app
+        .hashes
+        .run(move || {
+            for c in &creds {
+                if let Some(v) = &c.value {
+                    policy
+                        .check(v, &subject, &[])
+                        .map_err(|v| AdminError::BadRequest(v.message))?;
+                }
+            }
+            creds
+                .iter()
+                .map(|c| credential_from_input(c, now))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|_| AdminError::Busy)??;
+    let id = cx.app.store.write(|w| {
+        let granted = super::grants::of_user(w, &realm, &input)?;
+        cx.caller.may_grant(w, &realm, &granted)?;
+        create_with(w, &realm, &input, now, Some(hashed))
+    })?;
+    Ok(cx.created(&id))
+}
+
+pub(super) fn load_user(cx: &Cx, realm: &RealmRecord) -> Result<UserRecord, AdminError> {
+    cx.app
+        .store
+        .read()?
+        .user(&realm.id, &cx.path.id)?
+        .ok_or_else(|| AdminError::NotFound("User not found".into()))
+}
+
+/// `GET /users/{id}`
+pub fn get(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewUsers)?;
+    let user = load_user(cx, &realm)?;
+    let mut repr = user_repr(&user, false);
+    let creds = cx.app.store.read()?.credentials(&realm.id, &user.id)?;
+    repr["totp"] = creds.iter().any(|c| c.kind == "otp").into();
+    Ok(ok(&repr))
+}
+
+/// `PUT /users/{id}`
+pub fn update(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageUsers)?;
+    let input: UserInput = cx.json()?;
+    cx.app.store.write(|w| {
+        let mut user = w
+            .user(&realm.id, &cx.path.id)?
+            .ok_or_else(|| AdminError::NotFound("User not found".into()))?;
+        let was_enabled = user.enabled;
+        input
+            .apply(&mut user, true)
+            .map_err(AdminError::BadRequest)?;
+        w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)
+            .map_err(AdminError::from)?;
+        if was_enabled && !user.enabled {
+            // A disabled user's sessions end at once.
+            for s in w.user_sessions(&realm.id, &user.id)? {
+                w.delete_session(&realm.id, &s.id)?;
+            }
+        }
+        if !was_enabled && user.enabled {
+            // Enabling a user lifts a permanent brute-force lockout, as in Keycloak.
+            w.clear_login_failures(&realm.id, Some(&user.id))?;
+        }
+        Ok::<_, AdminError>(())
+    })?;
+    Ok(no_content())
+}
+
+/// `DELETE /users/{id}`
+pub fn delete(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageUsers)?;
+    let existed = cx
+        .app
+        .store
+        .write(|w| w.delete_user(&realm.id, &cx.path.id))
+        .map_err(AdminError::from)?;
+    if existed {
+        Ok(no_content())
+    } else {
+        Err(AdminError::NotFound("User not found".into()))
+    }
+}
+
+/// `PUT /users/{id}/reset-password` with `{type, value, temporary}`.
+pub async fn reset_password(cx: &Cx<'_>) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageUsers)?;
+    let input: CredentialInput = cx.json()?;
+    if input.kind.as_deref().is_some_and(|k| k != "password") {
+        return Err(AdminError::BadRequest(
+            "Only password credentials can be reset".into(),
+        ));
+    }
+    let value = input
+        .value
+        .clone()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| AdminError::BadRequest("Password must not be empty".into()))?;
+    let user = load_user(cx, &realm)?;
+    // Keycloak's default: a reset password is temporary unless told otherwise.
+    let temporary = input.temporary.unwrap_or(true);
+    let now = cx.now_ms;
+    let policy = crate::idp::password_policy::Policy::parse(realm.password_policy.as_deref())
+        .map_err(AdminError::BadRequest)?;
+    let previous =
+        crate::idp::password_policy::previous_hashes(&cx.app.store.read()?, &realm.id, &user.id)?;
+    let history = policy.history();
+    // Policy check (history compares hashes) and hashing, off the async runtime.
+    let credential = cx
+        .app
+        .hashes
+        .run(move || {
+            policy
+                .check(&value, &user, &previous)
+                .map_err(|v| AdminError::BadRequest(v.message))?;
+            credential_with_params(
+                &CredentialInput {
+                    kind: Some("password".into()),
+                    value: Some(value),
+                    temporary: Some(temporary),
+                    ..Default::default()
+                },
+                now,
+                &policy.argon2_params(),
+            )
+        })
+        .await
+        .map_err(|_| AdminError::Busy)??;
+    cx.app.store.write(|w| {
+        let mut user = w
+            .user(&realm.id, &cx.path.id)?
+            .ok_or_else(|| AdminError::NotFound("User not found".into()))?;
+        crate::idp::password_policy::replace_password(w, &realm.id, &user.id, &credential, history)
+            .map_err(AdminError::from)?;
+        let has_action = user.required_actions.iter().any(|a| a == "UPDATE_PASSWORD");
+        if temporary && !has_action {
+            user.required_actions.push("UPDATE_PASSWORD".into());
+        } else if !temporary && has_action {
+            user.required_actions.retain(|a| a != "UPDATE_PASSWORD");
+        }
+        w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)
+            .map_err(AdminError::from)?;
+        Ok::<_, AdminError>(())
+    })?;
+    Ok(no_content())
+}
