@@ -153,7 +153,7 @@ pub fn answer(
         Ok(p) => p.into_owned(),
         Err(e) => return ApiError::BadRequest(format!("invalid path: {e}")).into_response(),
     };
-    let host = super::host_without_port(&original.authority);
+    let host = super::session::host_without_port(&original.authority);
     let incoming = Incoming {
         method: &original.method,
         headers,

@@ -2,7 +2,9 @@
 //! [`Gateway`]. Its hooks are where the gateway's policy lives; each says what it enforces.
 //! Paths the gateway serves itself (health, metrics, the IdP) are answered in
 //! `request_filter` from the transport-free [`App`]; every other request is matched against
-//! the `[[route]]` table and forwarded to its upstream.
+//! the `[[route]]` table and forwarded to its upstream. `local.rs` answers what the gateway
+//! serves itself, `session.rs` reads pingora's session, `access.rs` (with `identity.rs`,
+//! `login.rs`, `refusal.rs`) decides who may pass.
 
 pub mod access;
 pub mod cidr;
@@ -12,9 +14,11 @@ pub mod headers;
 pub mod health;
 mod identity;
 mod incoming;
+mod local;
 mod login;
 mod refusal;
 pub mod routes;
+mod session;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -22,16 +26,17 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use pingora::prelude::*;
 use pingora_http::ResponseHeader;
 use pingora_proxy::{ProxyHttp, Session};
 
 use crate::http::IntoResponse;
-use crate::http::{path, ApiError, RequestInfo, Response};
-use crate::idp::endpoints::Endpoint;
-use crate::idp::endpoints::Params;
+use crate::http::{path, ApiError, Response};
 use crate::idp::App;
+
+pub use local::write_response;
+use session::{forwarded_for, incoming, origin_form, request_authority, request_host};
 
 /// Per-request state carried between hooks.
 pub struct RequestCtx {
@@ -99,69 +104,6 @@ impl Gateway {
         }
     }
 
-    /// Read the whole request body, refusing more than the configured limit.
-    async fn read_body(&self, session: &mut Session) -> Result<Result<Bytes, ApiError>> {
-        let limit = self.app.config.server.max_body_size;
-        let mut body = BytesMut::new();
-        while let Some(chunk) = session.read_request_body().await? {
-            if body.len() + chunk.len() > limit {
-                return Ok(Err(ApiError::PayloadTooLarge));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Ok(body.freeze()))
-    }
-
-    /// Serve a request addressed to the gateway itself.
-    async fn serve_local(
-        &self,
-        session: &mut Session,
-        endpoint: Endpoint,
-        params: &Params,
-        client_ip: Option<std::net::IpAddr>,
-    ) -> Result<()> {
-        let response = match self.read_body(session).await? {
-            Err(e) => e.into_response(),
-            Ok(body) => {
-                let parts = session.req_header().as_owned_parts();
-                let request = http::Request::from_parts(parts, body);
-                let peer = session.client_addr().and_then(|a| a.as_inet()).copied();
-                let info = RequestInfo {
-                    // The client as the trusted proxies report it, for events and lockouts.
-                    peer: match (client_ip, peer) {
-                        (Some(ip), Some(p)) => Some(std::net::SocketAddr::new(ip, p.port())),
-                        _ => peer,
-                    },
-                    tls: self.arrived_over_tls(session),
-                };
-                self.app.handle(endpoint, params, request, info).await
-            }
-        };
-        write_response(session, response).await
-    }
-
-    /// `/metrics` only for `server.metrics_allow` (loopback by default) and trusted
-    /// proxies; the admin API only for `server.admin_allow` when it is set.
-    fn endpoint_permitted(
-        &self,
-        endpoint: Endpoint,
-        table: &routes::RouteTable,
-        peer: Option<std::net::SocketAddr>,
-        client_ip: Option<IpAddr>,
-    ) -> bool {
-        let server = &self.app.config.server;
-        let listed = |nets: &[ipnet::IpNet]| {
-            client_ip.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)))
-        };
-        match endpoint {
-            Endpoint::Metrics => {
-                peer.is_some_and(|p| table.is_trusted(p.ip())) || listed(&server.metrics_allow)
-            }
-            Endpoint::Admin => server.admin_allow.is_empty() || listed(&server.admin_allow),
-            _ => true,
-        }
-    }
-
     /// Our own TLS, or a trusted proxy's `X-Forwarded-Proto: https`.
     fn arrived_over_tls(&self, session: &Session) -> bool {
         let own_tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
@@ -172,31 +114,6 @@ impl Gateway {
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok());
         self.routes.load().arrived_over_tls(own_tls, peer, proto)
-    }
-
-    /// The gateway's own paths on routed hosts: login callback, login start, sign-out.
-    fn reserved(
-        &self,
-        table: &routes::RouteTable,
-        incoming: &access::Incoming,
-    ) -> Option<Response> {
-        match incoming.path {
-            access::CALLBACK_PATH => Some(self.access.callback(incoming)),
-            access::START_PATH | access::SIGN_OUT_PATH => {
-                let target = access::safe_return_path(
-                    &incoming.return_target().unwrap_or_else(|| "/".into()),
-                );
-                let target_path = target.split('?').next().unwrap_or("/");
-                let route = table.access_route(incoming.host, target_path)?;
-                let access = route.config.access.as_ref()?;
-                Some(if incoming.path == access::START_PATH {
-                    self.access.login_redirect(access, incoming, target)
-                } else {
-                    self.access.sign_out(access, incoming)
-                })
-            }
-            _ => None,
-        }
     }
 }
 
@@ -213,44 +130,6 @@ impl ReloadHandle {
         self.routes.store(Arc::new(routes::RouteTable::new(proxy)));
         self.access.clear();
     }
-}
-
-fn host_without_port(authority: &str) -> String {
-    let host = if authority.starts_with('[') {
-        authority
-            .split(']')
-            .next()
-            .map(|h| format!("{h}]"))
-            .unwrap_or_default()
-    } else {
-        // `app.test.` is `app.test`: a trailing dot must not miss the route.
-        authority
-            .split(':')
-            .next()
-            .unwrap_or("")
-            .trim_end_matches('.')
-            .to_string()
-    };
-    host.to_ascii_lowercase()
-}
-
-/// Send a complete response from the gateway itself.
-pub async fn write_response(session: &mut Session, response: Response) -> Result<()> {
-    let (parts, body) = response.into_parts();
-    let mut header = ResponseHeader::build(parts.status, Some(parts.headers.len() + 1))?;
-    for (name, value) in parts.headers.iter() {
-        header.append_header(name.clone(), value.clone())?;
-    }
-    header.insert_header(http::header::CONTENT_LENGTH, body.len().to_string())?;
-    let head_only = session.req_header().method == http::Method::HEAD;
-    let empty = body.is_empty() || head_only;
-    session
-        .write_response_header(Box::new(header), empty)
-        .await?;
-    if !empty {
-        session.write_response_body(Some(body), true).await?;
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -573,121 +452,5 @@ impl ProxyHttp for Gateway {
         self.app
             .metrics
             .observe(label, status, ctx.started.elapsed());
-    }
-}
-
-/// Absolute-form requests (`GET http://app.test/x`) are routed by the URI's authority, as
-/// RFC 9112 §3.2.2 says a server must (ignoring `Host`): the authority becomes `Host` and
-/// the target becomes origin-form, so every rule and the upstream see one host. A request
-/// with neither an authority nor `Host` is refused.
-fn origin_form(session: &mut Session) -> std::result::Result<(), ApiError> {
-    let header = session.req_header();
-    let Some(authority) = header.uri.authority().map(|a| a.as_str().to_string()) else {
-        return if header.headers.contains_key(http::header::HOST) {
-            Ok(())
-        } else {
-            Err(ApiError::BadRequest("the request has no Host".into()))
-        };
-    };
-    let target = header
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".into());
-    let uri = target
-        .parse::<http::Uri>()
-        .map_err(|_| ApiError::BadRequest("invalid request target".into()))?;
-    let req = session.req_header_mut();
-    req.insert_header(http::header::HOST, authority)
-        .map_err(|_| ApiError::BadRequest("invalid authority".into()))?;
-    req.set_uri(uri);
-    Ok(())
-}
-
-/// Every `X-Forwarded-For` line of the request as one list: a proxy that adds its own
-/// line must not leave the client's first line to be believed.
-fn forwarded_for(headers: &http::HeaderMap) -> Option<std::borrow::Cow<'_, str>> {
-    let mut lines = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok());
-    let first = lines.next()?;
-    match lines.next() {
-        None => Some(std::borrow::Cow::Borrowed(first)),
-        Some(second) => {
-            let mut all = format!("{first}, {second}");
-            for line in lines {
-                all.push_str(", ");
-                all.push_str(line);
-            }
-            Some(std::borrow::Cow::Owned(all))
-        }
-    }
-}
-
-/// The request as the access checks see it.
-fn incoming<'a>(
-    session: &'a Session,
-    host: &'a str,
-    authority: &'a str,
-    path: &'a str,
-    tls: bool,
-    client_ip: Option<IpAddr>,
-) -> access::Incoming<'a> {
-    let header = session.req_header();
-    access::Incoming {
-        method: &header.method,
-        headers: &header.headers,
-        host,
-        authority,
-        path,
-        query: header.uri.query(),
-        tls,
-        client_ip,
-    }
-}
-
-/// The Host header as sent (with port), when it is a plausible host; else `host`.
-fn request_authority(session: &Session, host: &str) -> String {
-    session
-        .req_header()
-        .headers
-        .get(http::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .filter(|h| crate::http::hosts::plausible_host(h))
-        .map(String::from)
-        .unwrap_or_else(|| host.to_string())
-}
-
-/// The request's host, lower case, without a port.
-fn request_host(session: &Session) -> String {
-    let header = session.req_header();
-    let raw = header
-        .headers
-        .get(http::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| header.uri.host())
-        .unwrap_or("");
-    host_without_port(raw)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_forwarded_for_line_counts() {
-        let mut h = http::HeaderMap::new();
-        assert!(forwarded_for(&h).is_none());
-        h.append("x-forwarded-for", "203.0.113.9".parse().unwrap());
-        assert_eq!(forwarded_for(&h).as_deref(), Some("203.0.113.9"));
-        // A client's own line first, the trusted proxy's added line after it: the list is
-        // read right to left, so the proxy's line decides.
-        h.append("x-forwarded-for", "192.0.2.7".parse().unwrap());
-        h.append("x-forwarded-for", "198.51.100.1".parse().unwrap());
-        assert_eq!(
-            forwarded_for(&h).as_deref(),
-            Some("203.0.113.9, 192.0.2.7, 198.51.100.1")
-        );
     }
 }
