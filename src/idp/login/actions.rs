@@ -1,7 +1,6 @@
 //! Form posts of a login in progress: `login-actions/authenticate` (username and
-//! password), `login-actions/otp` (the second factor of users with an authenticator), and
-//! the required actions `login-actions/required-action` (UPDATE_PASSWORD) and
-//! `login-actions/configure-totp` (CONFIGURE_TOTP). Every post must come
+//! password) and the required action `login-actions/required-action` (UPDATE_PASSWORD);
+//! the second factor and CONFIGURE_TOTP are in `second_factor.rs`. Every post must come
 //! from the browser that started the flow (the `AUTH_SESSION_ID` cookie) and carry the
 //! flow's CSRF token. A successful login starts a brand-new SSO session (no fixation).
 
@@ -20,6 +19,7 @@ use crate::idp::App;
 use crate::store::{LoginFlowRecord, RealmRecord, UserRecord};
 
 use super::authorize::{issue_code, login_vars};
+use super::second_factor;
 use super::{
     add_cookie, new_secret, session_cookies, set_cookie, sha256_hex, PageCx, AUTH_SESSION_COOKIE,
 };
@@ -29,7 +29,7 @@ pub const CONFIGURE_TOTP: &str = "CONFIGURE_TOTP";
 use super::email_actions::VERIFY_EMAIL;
 /// Where a login in progress stands: `otp` (password verified, second factor due) or
 /// `actions` (every factor verified; required actions may be due).
-const STAGE: &str = "stage";
+pub(super) const STAGE: &str = "stage";
 
 /// The login form for a flow.
 pub fn login_page(
@@ -116,14 +116,14 @@ pub async fn login_action(
         // A reload of the form page: show the current step again.
         let stage = flow.params.get(STAGE).map(String::as_str).unwrap_or("");
         return match (flow_user(app, &realm, &flow, stage), stage, action) {
-            (Some(_), "otp", "otp") => otp_page(&page, &flow, None),
+            (Some(_), "otp", "otp") => second_factor::otp_page(&page, &flow, None),
             (Some(user), "actions", "required-action") => {
                 update_password_page(&page, &flow, &user.username, None)
             }
             (Some(user), "actions", "configure-totp")
                 if flow.params.contains_key("totp_secret") =>
             {
-                configure_totp_page(&page, &flow, &user, None)
+                second_factor::configure_totp_page(&page, &flow, &user, None)
             }
             (_, _, "reset-credentials") if realm.reset_password_allowed => {
                 super::email_actions::reset_page(&page, &flow, None)
@@ -138,8 +138,10 @@ pub async fn login_action(
     match action {
         "authenticate" => authenticate(app, &page, info, &realm, &mut flow, &fields).await,
         "required-action" => required_action(app, &page, info, &realm, &mut flow, &fields).await,
-        "otp" => otp_step(app, &page, info, &realm, &mut flow, &fields).await,
-        "configure-totp" => configure_totp(app, &page, info, &realm, &mut flow, &fields).await,
+        "otp" => second_factor::otp_step(app, &page, info, &realm, &mut flow, &fields).await,
+        "configure-totp" => {
+            second_factor::configure_totp(app, &page, info, &realm, &mut flow, &fields).await
+        }
         "reset-credentials" => super::email_actions::reset_credentials(
             app, &page, request, info, &realm, &flow, &fields,
         ),
@@ -205,7 +207,7 @@ async fn authenticate(
     }
     let has_otp = !authenticated.otp_credentials.is_empty();
     if has_otp {
-        return start_otp_step(app, page, realm, flow);
+        return second_factor::start_otp_step(app, page, realm, flow);
     }
     continue_flow(app, page, info, realm, flow, &user)
 }
@@ -285,67 +287,12 @@ pub(super) fn continue_flow(
     }
     match response_page {
         None => update_password_page(page, flow, &user.username, None),
-        Some(_) => configure_totp_page(page, flow, user, None),
+        Some(_) => second_factor::configure_totp_page(page, flow, user, None),
     }
-}
-
-/// The password (or a mailed link) is verified and the user has an authenticator: the
-/// one-time code comes next.
-pub(super) fn start_otp_step(
-    app: &App,
-    page: &PageCx<'_>,
-    realm: &RealmRecord,
-    flow: &mut LoginFlowRecord,
-) -> Response {
-    flow.params.insert(STAGE.into(), "otp".into());
-    flow.csrf_token = new_secret();
-    if let Err(e) = app
-        .store
-        .write_volatile(|w| w.put_login_flow(&realm.id, flow))
-    {
-        return crate::http::ApiError::from(e).into_response();
-    }
-    otp_page(page, flow, None)
-}
-
-fn otp_page(page: &PageCx, flow: &LoginFlowRecord, error: Option<&str>) -> Response {
-    let vars = page.form_vars("login-actions/otp", flow, error.map(|k| page.msg(k)));
-    page.render(StatusCode::OK, "login/login-otp.html", vars)
-}
-
-fn configure_totp_page(
-    page: &PageCx,
-    flow: &LoginFlowRecord,
-    user: &UserRecord,
-    error: Option<&str>,
-) -> Response {
-    let policy = crate::idp::otp::OtpPolicy::of(page.realm);
-    let secret = flow.params.get("totp_secret").cloned().unwrap_or_default();
-    let issuer = page
-        .realm
-        .display_name
-        .clone()
-        .unwrap_or_else(|| page.realm.name.clone());
-    let uri = crate::idp::otp::otpauth_uri(&issuer, &user.username, &secret, &policy);
-    let mut vars = page.form_vars(
-        "login-actions/configure-totp",
-        flow,
-        error.map(|k| page.msg(k)),
-    );
-    vars.insert(
-        "qr_data_uri",
-        Ctx::from(crate::idp::otp::qr_data_uri(&uri).unwrap_or_default()),
-    );
-    vars.insert("totp_key", Ctx::from(crate::idp::otp::base32(&secret)));
-    vars.insert("otpauth_uri", Ctx::from(uri));
-    vars.insert("digits", Ctx::from(policy.digits));
-    vars.insert("period", Ctx::from(policy.period));
-    vars.insert("algorithm", Ctx::from(policy.algorithm));
-    page.render(StatusCode::OK, "login/login-config-totp.html", vars)
 }
 
 /// The user of a flow past its first factor, at `stage`.
-fn flow_user(
+pub(super) fn flow_user(
     app: &App,
     realm: &RealmRecord,
     flow: &LoginFlowRecord,
@@ -362,100 +309,6 @@ fn flow_user(
         .ok()
         .flatten()
         .filter(|u| u.enabled)
-}
-
-/// `login-actions/otp`: the second factor.
-async fn otp_step(
-    app: &App,
-    page: &PageCx<'_>,
-    info: &RequestInfo,
-    realm: &RealmRecord,
-    flow: &mut LoginFlowRecord,
-    fields: &BTreeMap<String, String>,
-) -> Response {
-    let Some(user) = flow_user(app, realm, flow, "otp") else {
-        return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
-    };
-    let code = fields.get("otp").map(String::as_str).unwrap_or("");
-    let ip = info.peer.map(|p| p.ip().to_string());
-    let accepted = app
-        .store
-        .read()
-        .and_then(|r| r.credentials(&realm.id, &user.id))
-        .and_then(|credentials| {
-            crate::idp::authn::verify_second_factor(
-                app,
-                realm,
-                &user.id,
-                &credentials,
-                code,
-                ip.as_deref(),
-            )
-        });
-    let accepted = match accepted {
-        Ok(a) => a,
-        Err(e) => return crate::http::ApiError::from(e).into_response(),
-    };
-    if !accepted {
-        crate::idp::events::record(
-            app,
-            realm,
-            crate::idp::events::Event {
-                kind: "LOGIN_ERROR",
-                client_id: flow.params.get("client_id").map(String::as_str),
-                user_id: Some(&user.id),
-                ip_address: ip.as_deref(),
-                error: Some("invalid_user_credentials"),
-                ..Default::default()
-            },
-        );
-        return otp_page(page, flow, Some("invalidTotpMessage"));
-    }
-    continue_flow(app, page, info, realm, flow, &user)
-}
-
-/// `login-actions/configure-totp`: the CONFIGURE_TOTP required action.
-async fn configure_totp(
-    app: &App,
-    page: &PageCx<'_>,
-    info: &RequestInfo,
-    realm: &RealmRecord,
-    flow: &mut LoginFlowRecord,
-    fields: &BTreeMap<String, String>,
-) -> Response {
-    let Some(user) = flow_user(app, realm, flow, "actions") else {
-        return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
-    };
-    let Some(secret) = flow.params.get("totp_secret").cloned() else {
-        return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
-    };
-    let now = app.clock.now_millis();
-    let policy = crate::idp::otp::OtpPolicy::of(realm);
-    let code = fields.get("totp").map(String::as_str).unwrap_or("");
-    let Some(step) = crate::idp::otp::verify(&policy, &secret, code, (now / 1000) as u64) else {
-        return configure_totp_page(page, flow, &user, Some("invalidTotpMessage"));
-    };
-    let credential =
-        crate::idp::otp::credential(&secret, fields.get("userLabel").cloned(), &policy, now);
-    // The code that proved the set-up cannot log in again.
-    app.otp_used.first_use(&credential.id, step);
-    let updated = app.store.write(|w| {
-        let mut u = w
-            .user(&realm.id, &user.id)?
-            .ok_or(crate::store::StoreError::Missing("user"))?;
-        w.put_credential(&realm.id, &u.id, &credential)?;
-        u.required_actions.retain(|a| a != CONFIGURE_TOTP);
-        w.put_user(&realm.id, &u, realm.duplicate_emails_allowed)?;
-        Ok::<_, crate::store::StoreError>(u)
-    });
-    match updated {
-        Ok(u) => {
-            flow_event(app, realm, flow, "UPDATE_TOTP", &u.id);
-            flow.params.remove("totp_secret");
-            continue_flow(app, page, info, realm, flow, &u)
-        }
-        Err(e) => crate::http::ApiError::from(e).into_response(),
-    }
 }
 
 async fn required_action(
@@ -497,7 +350,13 @@ async fn required_action(
 }
 
 /// Record `kind` for `user_id` and the flow's client.
-fn flow_event(app: &App, realm: &RealmRecord, flow: &LoginFlowRecord, kind: &str, user_id: &str) {
+pub(super) fn flow_event(
+    app: &App,
+    realm: &RealmRecord,
+    flow: &LoginFlowRecord,
+    kind: &str,
+    user_id: &str,
+) {
     crate::idp::events::record(
         app,
         realm,

@@ -478,7 +478,7 @@ pub fn action_token(
             .and_then(|r| r.credentials(&realm.id, &user.id))
             .is_ok_and(|c| c.iter().any(|c| c.kind == "otp"));
     let mut response = if has_otp {
-        super::actions::start_otp_step(app, &page, realm, &mut flow)
+        super::second_factor::start_otp_step(app, &page, realm, &mut flow)
     } else {
         super::actions::continue_flow(app, &page, info_, realm, &mut flow, &user)
     };

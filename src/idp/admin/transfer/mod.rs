@@ -5,28 +5,28 @@
 //! secrets), and the realm's signing keys travel as key-provider components so tokens
 //! stay valid across a move.
 
-use std::collections::{BTreeMap, HashMap};
+mod export;
+
+pub use export::{export_realm, export_users};
+
+use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::crypto::random_id;
 use crate::idp::admin::error::AdminError;
 use crate::idp::keys;
 use crate::idp::realm::{self, RealmError};
-use crate::store::{Read, RealmRecord, RoleRecord, SigningKeyRecord, StoreError, Write};
+use crate::store::{RealmRecord, SigningKeyRecord, Write};
 
-use super::groups::group_path;
-use super::repr::{
-    client_repr, realm_repr, role_repr, user_repr, CompositesInput, RealmInput, RoleInput,
-    UserInput,
-};
+use super::repr::{CompositesInput, RealmInput, RoleInput, UserInput};
 use super::{clients, groups, roles, users};
 
 /// The component type of realm signing keys in exports.
-const KEY_PROVIDER: &str = "org.keycloak.keys.KeyProvider";
+pub(super) const KEY_PROVIDER: &str = "org.keycloak.keys.KeyProvider";
 
 /// What to do with a resource that already exists (partialImport's `ifResourceExists`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -453,192 +453,6 @@ fn set_composites(
         }
     }
     w.put_role(&realm.id, &role).map_err(AdminError::from)
-}
-
-/// Role names by id, and clientId by client uuid, for writing role references.
-struct Names {
-    roles: HashMap<String, RoleRecord>,
-    clients: HashMap<String, String>,
-}
-
-impl Names {
-    fn load(read: &Read, realm: &RealmRecord) -> Result<Names, StoreError> {
-        let mut roles = HashMap::new();
-        let mut clients = HashMap::new();
-        for r in read.roles(&realm.id, &realm.id)? {
-            roles.insert(r.id.clone(), r);
-        }
-        for c in read.clients(&realm.id)? {
-            for r in read.roles(&realm.id, &c.id)? {
-                roles.insert(r.id.clone(), r);
-            }
-            clients.insert(c.id.clone(), c.client_id.clone());
-        }
-        Ok(Names { roles, clients })
-    }
-
-    /// `(realm role names, {clientId: client role names})` of some role ids, sorted.
-    fn split(&self, ids: &[String]) -> (Vec<String>, BTreeMap<String, Vec<String>>) {
-        let mut realm_roles = Vec::new();
-        let mut client_roles: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for id in ids {
-            if let Some(r) = self.roles.get(id) {
-                if r.client_role {
-                    if let Some(cid) = self.clients.get(&r.container_id) {
-                        client_roles
-                            .entry(cid.clone())
-                            .or_default()
-                            .push(r.name.clone());
-                    }
-                } else {
-                    realm_roles.push(r.name.clone());
-                }
-            }
-        }
-        realm_roles.sort();
-        for v in client_roles.values_mut() {
-            v.sort();
-        }
-        (realm_roles, client_roles)
-    }
-
-    fn role_export(&self, r: &RoleRecord) -> Value {
-        let mut v = role_repr(r);
-        if !r.composites.is_empty() {
-            let (realm_roles, client_roles) = self.split(&r.composites);
-            let mut c = json!({});
-            if !realm_roles.is_empty() {
-                c["realm"] = json!(realm_roles);
-            }
-            if !client_roles.is_empty() {
-                c["client"] = json!(client_roles);
-            }
-            v["composites"] = c;
-        }
-        v
-    }
-}
-
-fn group_export(
-    read: &Read,
-    realm: &RealmRecord,
-    names: &Names,
-    g: &crate::store::GroupRecord,
-) -> Result<Value, StoreError> {
-    let path = group_path(read, &realm.id, g)?;
-    let children = read.group_children(&realm.id, Some(&g.id))?;
-    let (realm_roles, client_roles) = names.split(&read.group_role_ids(&realm.id, &g.id)?);
-    let mut subs = Vec::new();
-    for c in &children {
-        subs.push(group_export(read, realm, names, c)?);
-    }
-    Ok(json!({
-        "id": g.id, "name": g.name, "path": path, "attributes": g.attributes,
-        "realmRoles": realm_roles, "clientRoles": client_roles, "subGroups": subs,
-    }))
-}
-
-/// The realm without users (users are exported in pages with [`export_users`]).
-pub fn export_realm(read: &Read, realm: &RealmRecord) -> Result<Value, StoreError> {
-    let names = Names::load(read, realm)?;
-    let mut v = realm_repr(realm);
-    // A file export carries secrets (as it carries keys and password hashes).
-    v["smtpServer"] = serde_json::to_value(&realm.smtp_server).unwrap_or_default();
-    let realm_roles: Vec<Value> = read
-        .roles(&realm.id, &realm.id)?
-        .iter()
-        .map(|r| names.role_export(r))
-        .collect();
-    let mut client_roles = serde_json::Map::new();
-    let clients = read.clients(&realm.id)?;
-    for c in &clients {
-        let list: Vec<Value> = read
-            .roles(&realm.id, &c.id)?
-            .iter()
-            .map(|r| names.role_export(r))
-            .collect();
-        client_roles.insert(c.client_id.clone(), Value::Array(list));
-    }
-    v["roles"] = json!({"realm": realm_roles, "client": client_roles});
-    let default_role = crate::idp::realm::default_role_name(&realm.name);
-    if let Some(r) = read.role_by_name(&realm.id, &realm.id, &default_role)? {
-        v["defaultRole"] = names.role_export(&r);
-    }
-    let mut groups = Vec::new();
-    for g in read.group_children(&realm.id, None)? {
-        groups.push(group_export(read, realm, &names, &g)?);
-    }
-    v["groups"] = Value::Array(groups);
-    v["clients"] = Value::Array(clients.iter().map(client_repr).collect());
-    let key_components: Vec<Value> = read
-        .signing_keys(&realm.id)?
-        .iter()
-        .map(|k| {
-            json!({
-                "id": k.kid,
-                "name": format!("{}-generated", k.algorithm.to_lowercase()),
-                "providerId": if k.algorithm == "RS256" { "rsa-generated" } else { "ecdsa-generated" },
-                "subComponents": {},
-                "config": {
-                    "privateKey": [k.private_key_pkcs8], "kid": [k.kid], "algorithm": [k.algorithm],
-                    "active": [(k.status == keys::ACTIVE).to_string()], "priority": ["100"],
-                },
-            })
-        })
-        .collect();
-    v["components"] = json!({ KEY_PROVIDER: key_components });
-    v["identityProviders"] = json!([]);
-    v["identityProviderMappers"] = json!([]);
-    v["requiredActions"] = json!(super::repr::REQUIRED_ACTIONS
-        .iter()
-        .take(5)
-        .map(|a| json!({"alias": a, "name": a, "providerId": a, "enabled": true, "defaultAction": false}))
-        .collect::<Vec<_>>());
-    v["browserFlow"] = json!("browser");
-    Ok(v)
-}
-
-/// One page of users in export form (credentials, role mappings, groups).
-pub fn export_users(
-    read: &Read,
-    realm: &RealmRecord,
-    first: usize,
-    max: usize,
-) -> Result<Vec<Value>, StoreError> {
-    let names = Names::load(read, realm)?;
-    let mut out = Vec::new();
-    for u in read.users_page(&realm.id, first, max)? {
-        let mut v = user_repr(&u, false);
-        if let Some(cid) = &u.service_account_client_id {
-            v["serviceAccountClientId"] =
-                names.clients.get(cid).cloned().unwrap_or_default().into();
-        }
-        let creds: Vec<Value> = read
-            .credentials(&realm.id, &u.id)?
-            .iter()
-            .map(|c| {
-                json!({
-                    "id": c.id, "type": c.kind, "userLabel": c.user_label, "createdDate": c.created_date,
-                    "secretData": c.secret_data, "credentialData": c.credential_data, "priority": c.priority,
-                    "temporary": c.temporary,
-                })
-            })
-            .collect();
-        v["credentials"] = Value::Array(creds);
-        let (realm_roles, client_roles) = names.split(&read.user_role_ids(&realm.id, &u.id)?);
-        v["realmRoles"] = json!(realm_roles);
-        v["clientRoles"] = json!(client_roles);
-        let mut paths = Vec::new();
-        for gid in read.user_group_ids(&realm.id, &u.id)? {
-            if let Some(g) = read.group(&realm.id, &gid)? {
-                paths.push(group_path(read, &realm.id, &g)?);
-            }
-        }
-        paths.sort();
-        v["groups"] = json!(paths);
-        out.push(v);
-    }
-    Ok(out)
 }
 
 /// Import users (`{"users": [...]}` files of a directory export) into an existing realm.
