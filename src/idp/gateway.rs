@@ -297,19 +297,10 @@ pub fn end_session(
     client_id: &str,
     ip: Option<&str>,
 ) -> Result<(), Unavailable> {
-    app.store
-        .write(|w| w.delete_session(&realm.id, &session.id))?;
-    crate::idp::events::record(
-        app,
-        realm,
-        crate::idp::events::Event {
-            kind: "LOGOUT",
-            client_id: Some(client_id),
-            user_id: Some(&session.user_id),
-            session_id: Some(&session.id),
-            ip_address: ip,
-            ..Default::default()
-        },
-    );
+    let ending = crate::idp::sessions::Ending::Logout {
+        client_id: Some(client_id),
+        ip,
+    };
+    crate::idp::sessions::end(app, realm, std::slice::from_ref(&session.id), ending)?;
     Ok(())
 }

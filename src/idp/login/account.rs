@@ -74,7 +74,7 @@ pub async fn account(
         return page.error(StatusCode::BAD_REQUEST, "invalidCsrfMessage");
     }
     let ip = info.peer.map(|p| p.ip().to_string());
-    let event = |kind: &str, details: BTreeMap<String, String>| {
+    let event = |kind: &str| {
         crate::idp::events::record(
             app,
             &realm,
@@ -84,7 +84,6 @@ pub async fn account(
                 user_id: Some(&user.id),
                 session_id: Some(&session.id),
                 ip_address: ip.as_deref(),
-                details,
                 ..Default::default()
             },
         )
@@ -113,7 +112,7 @@ pub async fn account(
             }
             match set_new_password(app, &realm, &user, new).await {
                 Ok(updated) => {
-                    event("UPDATE_PASSWORD", BTreeMap::new());
+                    event("UPDATE_PASSWORD");
                     render(
                         &page,
                         &updated,
@@ -146,7 +145,7 @@ pub async fn account(
             });
             match removed {
                 Ok(true) => {
-                    event("REMOVE_TOTP", BTreeMap::new());
+                    event("REMOVE_TOTP");
                     render(
                         &page,
                         &user,
@@ -204,16 +203,12 @@ pub async fn account(
                 })
                 .map(|s| s.id.clone())
                 .collect();
-            if let Err(e) = app.store.write(|w| {
-                for id in &doomed {
-                    w.delete_session(&realm.id, id)?;
-                }
-                Ok::<_, crate::store::StoreError>(())
-            }) {
+            let ending = crate::idp::sessions::Ending::Logout {
+                client_id: Some("account"),
+                ip: ip.as_deref(),
+            };
+            if let Err(e) = crate::idp::sessions::end(app, &realm, &doomed, ending) {
                 return crate::http::ApiError::from(e).into_response();
-            }
-            for id in &doomed {
-                event("LOGOUT", [("session".to_string(), id.clone())].into());
             }
             if doomed.contains(&session.id) {
                 // This browser signed itself out.

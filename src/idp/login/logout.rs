@@ -15,6 +15,7 @@ use crate::http::{Request, RequestInfo, Response};
 use crate::idp::oidc::error::OAuthError;
 use crate::idp::oidc::redirect::verify_post_logout_uri;
 use crate::idp::oidc::{authenticate_client, issuer, parameters};
+use crate::idp::sessions::Ending;
 use crate::idp::tokens::{self, Claims};
 use crate::idp::App;
 use crate::store::{ClientRecord, LoginFlowRecord, RealmRecord};
@@ -230,34 +231,12 @@ fn finish(
     if let Some(sid) = hint.and_then(|h| h.sid.clone()) {
         ended.push(sid);
     }
-    let result = app.store.write(|w| {
-        let mut users = Vec::new();
-        for sid in &ended {
-            if let Some(s) = w.session(&realm.id, sid)? {
-                users.push((s.id.clone(), s.user_id.clone()));
-            }
-            w.delete_session(&realm.id, sid)?;
-        }
-        Ok::<_, crate::store::StoreError>(users)
-    });
-    if let Ok(users) = &result {
-        let ip = info.peer.map(|p| p.ip().to_string());
-        for (sid, user) in users {
-            crate::idp::events::record(
-                app,
-                realm,
-                crate::idp::events::Event {
-                    kind: "LOGOUT",
-                    client_id: hint.map(|h| h.azp.as_str()),
-                    user_id: Some(user),
-                    session_id: Some(sid),
-                    ip_address: ip.as_deref(),
-                    ..Default::default()
-                },
-            );
-        }
-    }
-    if let Err(e) = result {
+    let ip = info.peer.map(|p| p.ip().to_string());
+    let ending = Ending::Logout {
+        client_id: hint.map(|h| h.azp.as_str()),
+        ip: ip.as_deref(),
+    };
+    if let Err(e) = crate::idp::sessions::end(app, realm, &ended, ending) {
         return crate::http::ApiError::from(e).into_response();
     }
     let mut response = match post_logout {
@@ -323,7 +302,12 @@ fn backchannel(
         return Err(OAuthError::InvalidGrant("Invalid refresh token".into()));
     }
     if let Some(sid) = &claims.sid {
-        app.store.write(|w| w.delete_session(&realm.id, sid))?;
+        let ip = info.peer.map(|p| p.ip().to_string());
+        let ending = Ending::Logout {
+            client_id: Some(&client.client_id),
+            ip: ip.as_deref(),
+        };
+        crate::idp::sessions::end(app, realm, std::slice::from_ref(sid), ending)?;
     }
     let mut r = Response::new(Bytes::new());
     *r.status_mut() = StatusCode::NO_CONTENT;

@@ -373,9 +373,13 @@ impl Grant<'_> {
         if current.is_none_or(|jti| !constant_time_eq(jti.as_bytes(), claims.jti.as_bytes())) {
             // A rotated-out (or revoked) refresh token came back: someone holds a copy.
             // End the session so neither copy works any more.
-            self.app
-                .store
-                .write(|w| w.delete_session(&self.realm.id, &session.id))?;
+            let ending = crate::idp::sessions::Ending::Quiet;
+            crate::idp::sessions::end(
+                self.app,
+                self.realm,
+                std::slice::from_ref(&session.id),
+                ending,
+            )?;
             tracing::warn!(realm = %self.realm.name, client = %self.client.client_id, "refresh token reuse detected; session ended");
             return Err(OAuthError::InvalidGrant(
                 "Maximum allowed refresh token reuse exceeded".into(),
@@ -422,7 +426,7 @@ impl Grant<'_> {
             };
             if record.used {
                 // Replay: revoke what the first redemption issued by ending the session.
-                w.delete_session(realm_id, &record.session_id)?;
+                crate::idp::sessions::end_in(w, realm_id, &record.session_id)?;
                 return Ok(Err(invalid()));
             }
             record.used = true;

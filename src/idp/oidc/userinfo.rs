@@ -245,7 +245,7 @@ pub async fn revoke(
         } else if let Some(sid) = &claims.sid {
             if let Some(mut session) = w.session(&realm.id, sid)? {
                 if session.offline {
-                    w.delete_session(&realm.id, sid)?;
+                    crate::idp::sessions::end_in(w, &realm.id, sid)?;
                 } else {
                     session.refresh_tokens.remove(&client.client_id);
                     session.clients.remove(&client.client_id);

@@ -314,7 +314,7 @@ pub fn update(cx: &Cx) -> Result<Response, AdminError> {
         if was_enabled && !user.enabled {
             // A disabled user's sessions end at once.
             for s in w.user_sessions(&realm.id, &user.id)? {
-                w.delete_session(&realm.id, &s.id)?;
+                crate::idp::sessions::end_in(w, &realm.id, &s.id)?;
             }
         }
         if !was_enabled && user.enabled {

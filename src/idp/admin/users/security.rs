@@ -87,7 +87,7 @@ pub fn logout(cx: &Cx) -> Result<Response, AdminError> {
             .into_iter()
             .filter(|s| !s.offline)
         {
-            w.delete_session(&realm.id, &s.id)?;
+            crate::idp::sessions::end_in(w, &realm.id, &s.id)?;
         }
         Ok::<_, AdminError>(())
     })?;

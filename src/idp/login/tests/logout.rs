@@ -148,3 +148,58 @@ async fn logout_without_a_hint_asks_and_only_its_browser_may_confirm() {
     assert_eq!(again.status, 200);
     assert!(again.text().contains("You have been signed out."));
 }
+
+/// The events of `kind` recorded in realm `shop`.
+fn events_of(f: &Fixture, kind: &str) -> Vec<crate::store::EventRecord> {
+    let realm = f.realm("shop");
+    f.app
+        .store
+        .read()
+        .unwrap()
+        .events(&realm.id, 0, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == kind)
+        .collect()
+}
+
+#[tokio::test]
+async fn every_logout_path_records_one_logout_event() {
+    let f = login_fixture();
+    f.update_realm("shop", |r| r.events_enabled = true);
+    // A refresh-token logout (an app's back channel) is the app's LOGOUT.
+    let mut jar = Jar::default();
+    let tokens = log_in(&f, &mut jar).await;
+    let (status, _) = f
+        .call(
+            "POST",
+            LOGOUT,
+            &[
+                ("client_id", "app"),
+                ("client_secret", "s"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert!(!session_exists(&f, &tokens));
+    let logouts = events_of(&f, "LOGOUT");
+    assert_eq!(logouts.len(), 1, "{logouts:?}");
+    assert_eq!(logouts[0].client_id.as_deref(), Some("app"));
+    assert_eq!(
+        logouts[0].session_id.as_deref(),
+        tokens["session_state"].as_str()
+    );
+    // A browser logout with a hint: one more, for that session.
+    let mut jar = Jar::default();
+    let tokens = log_in(&f, &mut jar).await;
+    let url = logout_url(&[("id_token_hint", tokens["id_token"].as_str().unwrap())]);
+    f.browse(&url, &mut jar).await;
+    assert!(!session_exists(&f, &tokens));
+    let logouts = events_of(&f, "LOGOUT");
+    assert_eq!(logouts.len(), 2, "{logouts:?}");
+    // Logging out a session that is already gone records nothing more.
+    f.browse(&url, &mut jar).await;
+    assert_eq!(events_of(&f, "LOGOUT").len(), 2);
+}
