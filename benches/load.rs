@@ -17,6 +17,8 @@
 //! nginx workers = Portcullis threads), `LOAD_SESSIONS` (default 100000).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// A test or bench binary exports nothing: `pub` in its modules is for its own files.
+#![allow(unreachable_pub)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

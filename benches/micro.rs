@@ -6,6 +6,8 @@
 //! `cargo bench --bench micro` (part of `make bench`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// A test or bench binary exports nothing: `pub` in its modules is for its own files.
+#![allow(unreachable_pub)]
 
 use std::net::IpAddr;
 use std::sync::Arc;

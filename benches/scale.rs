@@ -6,6 +6,8 @@
 //! 1000000). Under `cargo test` it uses 2,000 as a smoke test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// A test or bench binary exports nothing: `pub` in its modules is for its own files.
+#![allow(unreachable_pub)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -11,6 +11,8 @@
 //! Under `cargo test` (no `--bench` argument) it runs one start as a smoke test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// A test or bench binary exports nothing: `pub` in its modules is for its own files.
+#![allow(unreachable_pub)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -10,6 +10,8 @@
 //! Under `cargo test` it runs each case for a few requests only.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// A test or bench binary exports nothing: `pub` in its modules is for its own files.
+#![allow(unreachable_pub)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -5,11 +5,11 @@
 use serde::Deserialize;
 use serde_spanned::Spanned;
 
-pub type S<T> = Spanned<T>;
+pub(super) type S<T> = Spanned<T>;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawConfig {
+pub(super) struct RawConfig {
     #[serde(default)]
     pub server: RawServer,
     #[serde(default)]
@@ -32,7 +32,7 @@ pub struct RawConfig {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawProxy {
+pub(super) struct RawProxy {
     #[serde(default)]
     pub trusted_proxies: Vec<S<String>>,
     #[serde(default)]
@@ -47,7 +47,7 @@ pub struct RawProxy {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRoute {
+pub(super) struct RawRoute {
     pub name: Option<String>,
     pub host: Option<S<String>>,
     pub path: Option<S<String>>,
@@ -111,7 +111,7 @@ pub struct RawRoute {
 /// Names of the identity headers a route injects (each optional; defaults in `config`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawIdentityHeaders {
+pub(super) struct RawIdentityHeaders {
     pub user: Option<S<String>>,
     pub email: Option<S<String>>,
     pub preferred_username: Option<S<String>>,
@@ -124,26 +124,26 @@ pub struct RawIdentityHeaders {
 /// A string or a list of strings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub enum OneOrMany {
+pub(super) enum OneOrMany {
     One(String),
     Many(Vec<String>),
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRealms {
+pub(super) struct RawRealms {
     pub dir: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawThemes {
+pub(super) struct RawThemes {
     pub dir: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawServer {
+pub(super) struct RawServer {
     pub http: Option<S<String>>,
     pub https: Option<S<String>>,
     pub threads: Option<S<i64>>,
@@ -166,13 +166,13 @@ pub struct RawServer {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawStore {
+pub(super) struct RawStore {
     pub data_dir: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawTls {
+pub(super) struct RawTls {
     pub certs_dir: Option<S<String>>,
     #[serde(default)]
     pub certificate: Vec<RawCertificate>,
@@ -180,7 +180,7 @@ pub struct RawTls {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawCertificate {
+pub(super) struct RawCertificate {
     pub cert: S<String>,
     pub key: S<String>,
     pub names: Option<S<Vec<String>>>,
@@ -190,14 +190,14 @@ pub struct RawCertificate {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawLog {
+pub(super) struct RawLog {
     pub format: Option<S<String>>,
     pub level: Option<S<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawBootstrap {
+pub(super) struct RawBootstrap {
     pub admin_username: Option<S<RawSecret>>,
     pub admin_password: Option<S<RawSecret>>,
 }
@@ -206,7 +206,7 @@ pub struct RawBootstrap {
 /// need not live in the config file: `"text"`, `{ env = "NAME" }` or `{ file = "PATH" }`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub enum RawSecret {
+pub(super) enum RawSecret {
     Inline(String),
     Env { env: String },
     File { file: String },
@@ -215,7 +215,7 @@ pub enum RawSecret {
 /// A duration: a number of seconds or a text such as `"500ms"` or `"2m"`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub enum RawDuration {
+pub(super) enum RawDuration {
     Seconds(u64),
     Text(String),
 }

@@ -76,22 +76,22 @@ impl Reply {
         }
     }
 
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
 
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    pub fn location(&self) -> Option<&str> {
+    pub(crate) fn location(&self) -> Option<&str> {
         self.headers
             .get(http::header::LOCATION)
             .and_then(|v| v.to_str().ok())
     }
 
     /// The query (or fragment) parameters of the `Location` this reply redirects to.
-    pub fn redirect_params(&self) -> BTreeMap<String, String> {
+    pub(crate) fn redirect_params(&self) -> BTreeMap<String, String> {
         let location = self.location().expect("a Location header");
         let query = location
             .split_once(['?', '#'])
@@ -103,7 +103,7 @@ impl Reply {
     }
 
     /// The form `<form id="{id}">` of this HTML page (panics, showing the page, without it).
-    pub fn form(&self, id: &str) -> Form {
+    pub(crate) fn form(&self, id: &str) -> Form {
         find_form(&self.text(), id)
             .unwrap_or_else(|| panic!("no form {id} in ({}) {}", self.status, self.text()))
     }
@@ -115,7 +115,7 @@ impl Reply {
 pub(crate) struct Jar(BTreeMap<String, String>);
 
 impl Jar {
-    pub fn absorb(&mut self, headers: &HeaderMap) {
+    pub(crate) fn absorb(&mut self, headers: &HeaderMap) {
         for value in headers.get_all(http::header::SET_COOKIE) {
             let Ok(value) = value.to_str() else { continue };
             let mut parts = value.split(';').map(str::trim);
@@ -131,16 +131,16 @@ impl Jar {
         }
     }
 
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
 
-    pub fn set(&mut self, name: &str, value: &str) {
+    pub(crate) fn set(&mut self, name: &str, value: &str) {
         self.0.insert(name.into(), value.into());
     }
 
     /// The `Cookie` request header, if there is any cookie.
-    pub fn header(&self) -> Option<String> {
+    pub(crate) fn header(&self) -> Option<String> {
         (!self.0.is_empty()).then(|| {
             self.0
                 .iter()
@@ -159,20 +159,20 @@ pub(crate) struct Form {
 }
 
 impl Form {
-    pub fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.fields
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 
-    pub fn set(&mut self, name: &str, value: &str) {
+    pub(crate) fn set(&mut self, name: &str, value: &str) {
         self.fields.retain(|(k, _)| k != name);
         self.fields.push((name.to_string(), value.to_string()));
     }
 
     /// This form with `name` set to `value`.
-    pub fn with(mut self, name: &str, value: &str) -> Form {
+    pub(crate) fn with(mut self, name: &str, value: &str) -> Form {
         self.set(name, value);
         self
     }
@@ -242,7 +242,7 @@ pub(crate) struct Fixture {
 
 impl Fixture {
     /// An app and the master realm, without any user.
-    pub fn bare() -> Fixture {
+    pub(crate) fn bare() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let clock = ManualClock::at(START);
@@ -275,7 +275,7 @@ impl Fixture {
 
     /// [`Fixture::bare`] with the administrator `admin` (master `admin` role) logged in
     /// through the token endpoint.
-    pub async fn new() -> Fixture {
+    pub(crate) async fn new() -> Fixture {
         let mut f = Fixture::bare();
         crate::bootstrap::create_admin(&f.app.store, &f.clock, ADMIN, ADMIN_PASSWORD, &cheap())
             .unwrap();
@@ -283,12 +283,12 @@ impl Fixture {
         f
     }
 
-    pub fn now(&self) -> i64 {
+    pub(crate) fn now(&self) -> i64 {
         self.clock.now_millis()
     }
 
     /// Send one request (`target` may carry a query) to the endpoint serving its path.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         method: &str,
         target: &str,
@@ -316,7 +316,7 @@ impl Fixture {
     }
 
     /// A form-encoded request with an optional bearer token; (status, JSON body).
-    pub async fn call(
+    pub(crate) async fn call(
         &self,
         method: &str,
         target: &str,
@@ -336,7 +336,7 @@ impl Fixture {
     }
 
     /// Tokens of a password grant (asserting 200) for a public client.
-    pub async fn password_grant(
+    pub(crate) async fn password_grant(
         &self,
         realm: &str,
         client_id: &str,
@@ -361,7 +361,7 @@ impl Fixture {
     }
 
     /// An access token of `username` through `realm`'s `admin-cli`.
-    pub async fn access_token(&self, realm: &str, username: &str, password: &str) -> String {
+    pub(crate) async fn access_token(&self, realm: &str, username: &str, password: &str) -> String {
         self.password_grant(realm, "admin-cli", username, password)
             .await["access_token"]
             .as_str()
@@ -370,7 +370,7 @@ impl Fixture {
     }
 
     /// The admin API as the holder of `token` (`None`: no `Authorization` at all).
-    pub fn api<'a>(&'a self, token: Option<&'a str>) -> Api<'a> {
+    pub(crate) fn api<'a>(&'a self, token: Option<&'a str>) -> Api<'a> {
         Api { f: self, token }
     }
 
@@ -379,28 +379,28 @@ impl Fixture {
         self.api(Some(&self.admin_token))
     }
 
-    pub async fn get(&self, path: &str) -> Answer {
+    pub(crate) async fn get(&self, path: &str) -> Answer {
         self.admin().get(path).await
     }
 
-    pub async fn post(&self, path: &str, body: &Value) -> Answer {
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> Answer {
         self.admin().post(path, body).await
     }
 
-    pub async fn put(&self, path: &str, body: &Value) -> Answer {
+    pub(crate) async fn put(&self, path: &str, body: &Value) -> Answer {
         self.admin().put(path, body).await
     }
 
-    pub async fn delete(&self, path: &str) -> Answer {
+    pub(crate) async fn delete(&self, path: &str) -> Answer {
         self.admin().delete(path).await
     }
 
-    pub async fn delete_with(&self, path: &str, body: &Value) -> Answer {
+    pub(crate) async fn delete_with(&self, path: &str, body: &Value) -> Answer {
         self.admin().delete_with(path, body).await
     }
 
     /// A page as a browser with `jar` would GET it; the cookies it sets go to the jar.
-    pub async fn browse(&self, target: &str, jar: &mut Jar) -> Reply {
+    pub(crate) async fn browse(&self, target: &str, jar: &mut Jar) -> Reply {
         let cookie = jar.header();
         let mut headers = vec![("accept", "text/html")];
         if let Some(c) = &cookie {
@@ -412,7 +412,12 @@ impl Fixture {
     }
 
     /// POST `fields` to `target` as a browser with `jar` would.
-    pub async fn form(&self, target: &str, fields: &[(String, String)], jar: &mut Jar) -> Reply {
+    pub(crate) async fn form(
+        &self,
+        target: &str,
+        fields: &[(String, String)],
+        jar: &mut Jar,
+    ) -> Reply {
         let body: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
             .finish();
@@ -430,12 +435,12 @@ impl Fixture {
     }
 
     /// Submit a parsed form.
-    pub async fn submit(&self, form: &Form, jar: &mut Jar) -> Reply {
+    pub(crate) async fn submit(&self, form: &Form, jar: &mut Jar) -> Reply {
         self.form(&form.action, &form.fields, jar).await
     }
 
     /// A realm by name (panics when missing).
-    pub fn realm(&self, name: &str) -> RealmRecord {
+    pub(crate) fn realm(&self, name: &str) -> RealmRecord {
         self.app
             .store
             .read()
@@ -447,7 +452,7 @@ impl Fixture {
 
     /// Create a realm from `template` as `realm::create_realm` does (Keycloak's roles and
     /// clients), but with copies of [`test_keys`] instead of freshly generated keys.
-    pub fn create_realm(&self, template: RealmRecord) -> RealmRecord {
+    pub(crate) fn create_realm(&self, template: RealmRecord) -> RealmRecord {
         let now = self.now();
         self.app
             .store
@@ -467,7 +472,7 @@ impl Fixture {
     }
 
     /// Change a stored realm.
-    pub fn update_realm(&self, name: &str, change: impl FnOnce(&mut RealmRecord)) {
+    pub(crate) fn update_realm(&self, name: &str, change: impl FnOnce(&mut RealmRecord)) {
         self.app
             .store
             .write(|w| {
@@ -479,7 +484,7 @@ impl Fixture {
     }
 
     /// Store a client in `realm`.
-    pub fn add_client(&self, realm: &str, client: ClientRecord) {
+    pub(crate) fn add_client(&self, realm: &str, client: ClientRecord) {
         let realm = self.realm(realm);
         self.app
             .store
@@ -489,7 +494,7 @@ impl Fixture {
 
     /// Store an enabled user (default roles, and a cheaply hashed password when given);
     /// returns its id.
-    pub fn add_user(&self, realm: &str, username: &str, password: Option<&str>) -> String {
+    pub(crate) fn add_user(&self, realm: &str, username: &str, password: Option<&str>) -> String {
         self.add_user_record(
             realm,
             UserRecord {
@@ -505,7 +510,7 @@ impl Fixture {
     }
 
     /// Store `user` with a password (`temporary`: UPDATE_PASSWORD at the next login).
-    pub fn add_user_record(
+    pub(crate) fn add_user_record(
         &self,
         realm: &str,
         user: UserRecord,
@@ -533,7 +538,7 @@ impl Fixture {
     }
 
     /// A user by username (panics when missing).
-    pub fn user(&self, realm: &str, username: &str) -> UserRecord {
+    pub(crate) fn user(&self, realm: &str, username: &str) -> UserRecord {
         let realm = self.realm(realm);
         self.app
             .store
@@ -568,23 +573,23 @@ impl Api<'_> {
     }
 
     /// `GET /admin/realms{path}`.
-    pub async fn get(&self, path: &str) -> Answer {
+    pub(crate) async fn get(&self, path: &str) -> Answer {
         self.call("GET", path, None).await
     }
 
-    pub async fn post(&self, path: &str, body: &Value) -> Answer {
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> Answer {
         self.call("POST", path, Some(body)).await
     }
 
-    pub async fn put(&self, path: &str, body: &Value) -> Answer {
+    pub(crate) async fn put(&self, path: &str, body: &Value) -> Answer {
         self.call("PUT", path, Some(body)).await
     }
 
-    pub async fn delete(&self, path: &str) -> Answer {
+    pub(crate) async fn delete(&self, path: &str) -> Answer {
         self.call("DELETE", path, None).await
     }
 
-    pub async fn delete_with(&self, path: &str, body: &Value) -> Answer {
+    pub(crate) async fn delete_with(&self, path: &str, body: &Value) -> Answer {
         self.call("DELETE", path, Some(body)).await
     }
 }

@@ -9,7 +9,7 @@ use crate::http::{html_response, IntoResponse, Response};
 
 /// Why the proxy answers a request itself.
 #[derive(Debug)]
-pub enum Refusal {
+pub(super) enum Refusal {
     /// No (valid) credentials: 401 `WWW-Authenticate: Bearer realm=...`.
     Unauthorized {
         realm: String,

@@ -187,7 +187,7 @@ impl Caller {
 }
 
 /// The client holding each realm's administrative roles.
-pub const REALM_MANAGEMENT: &str = "realm-management";
+pub(super) const REALM_MANAGEMENT: &str = "realm-management";
 
 /// An administrative role: what holding it lets one do through the admin API.
 enum AdminRole {
@@ -244,7 +244,7 @@ fn admin_role(
 /// Verify the bearer token (issued by one of our realms, named by its `iss`; signed with
 /// that realm's key, not expired, session live, user enabled), then read the user's roles
 /// from the store.
-pub fn authenticate(
+pub(super) fn authenticate(
     app: &App,
     request: &Request,
     info: &RequestInfo,

@@ -42,7 +42,7 @@ fn ensure_service_account(
 }
 
 /// Create a client from its representation inside the caller's transaction.
-pub fn create_in(
+pub(super) fn create_in(
     w: &mut Write,
     realm: &RealmRecord,
     input: &ClientInput,
@@ -98,7 +98,7 @@ pub fn create_in(
 }
 
 /// `GET /clients` (optionally `?clientId=`, `search`, `first`, `max`).
-pub fn list(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn list(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::QueryClients)?;
     let wanted = cx.query("clientId");
     let search = cx.flag("search") == Some(true);
@@ -133,7 +133,7 @@ pub fn list(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `POST /clients`
-pub fn create(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn create(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageClients)?;
     let input: ClientInput = cx.json()?;
     let now = cx.now_ms;
@@ -150,13 +150,13 @@ fn load(cx: &Cx, realm: &RealmRecord) -> Result<ClientRecord, AdminError> {
 }
 
 /// `GET /clients/{id}`
-pub fn get(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn get(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewClients)?;
     Ok(ok(&client_repr(&load(cx, &realm)?)))
 }
 
 /// `PUT /clients/{id}`
-pub fn update(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn update(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageClients)?;
     let input: ClientInput = cx.json()?;
     let now = cx.now_ms;
@@ -180,7 +180,7 @@ pub fn update(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `DELETE /clients/{id}`
-pub fn delete(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn delete(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageClients)?;
     let existed = cx
         .app
@@ -199,13 +199,13 @@ fn secret_repr(c: &ClientRecord) -> Value {
 }
 
 /// `GET /clients/{id}/client-secret`
-pub fn secret(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn secret(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewClients)?;
     Ok(ok(&secret_repr(&load(cx, &realm)?)))
 }
 
 /// `POST /clients/{id}/client-secret`: a new secret.
-pub fn regenerate_secret(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn regenerate_secret(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageClients)?;
     let client = cx.app.store.write(|w| {
         let mut client = w
@@ -224,7 +224,7 @@ pub fn regenerate_secret(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `GET /clients/{id}/service-account-user`
-pub fn service_account(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn service_account(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewClients)?;
     let client = load(cx, &realm)?;
     let username = format!("service-account-{}", client.client_id.to_lowercase());
@@ -290,13 +290,13 @@ fn save_mappers(
 }
 
 /// `GET /clients/{id}/protocol-mappers/models`
-pub fn mappers(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn mappers(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewClients)?;
     Ok(ok(&Value::Array(load(cx, &realm)?.protocol_mappers)))
 }
 
 /// `POST /clients/{id}/protocol-mappers/models`
-pub fn add_mapper(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn add_mapper(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageClients)?;
     let body: Value = cx.json()?;
     let id = save_mappers(cx, &realm, |client| {
@@ -309,7 +309,7 @@ pub fn add_mapper(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `POST /clients/{id}/protocol-mappers/add-models` with a list.
-pub fn add_mappers(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn add_mappers(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageClients)?;
     let list: Vec<Value> = cx.json()?;
     save_mappers(cx, &realm, |client| {
@@ -332,7 +332,7 @@ fn mapper_index(cx: &Cx, client: &ClientRecord) -> Result<usize, AdminError> {
 }
 
 /// `GET /clients/{id}/protocol-mappers/models/{mapper}`
-pub fn mapper(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn mapper(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewClients)?;
     let client = load(cx, &realm)?;
     let i = mapper_index(cx, &client)?;
@@ -340,7 +340,7 @@ pub fn mapper(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `PUT /clients/{id}/protocol-mappers/models/{mapper}`
-pub fn update_mapper(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn update_mapper(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageClients)?;
     let body: Value = cx.json()?;
     save_mappers(cx, &realm, |client| {
@@ -353,7 +353,7 @@ pub fn update_mapper(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `DELETE /clients/{id}/protocol-mappers/models/{mapper}`
-pub fn delete_mapper(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn delete_mapper(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageClients)?;
     save_mappers(cx, &realm, |client| {
         let i = mapper_index(cx, client)?;

@@ -12,7 +12,7 @@ use super::roles::named_role_ids;
 
 /// The roles a user representation grants: its `realmRoles`, `clientRoles` and what its
 /// `groups` confer.
-pub fn of_user(
+pub(super) fn of_user(
     w: &Write,
     realm: &RealmRecord,
     input: &UserInput,
@@ -32,7 +32,7 @@ pub fn of_user(
 }
 
 /// The roles a group representation (and its sub-groups) grants to its members.
-pub fn of_group(
+pub(super) fn of_group(
     w: &Write,
     realm: &RealmRecord,
     input: &GroupInput,
@@ -59,7 +59,7 @@ fn of_composites(
 
 /// Everything a realm representation grants (users, groups, composite roles), resolved
 /// after it was imported into `realm` in the same transaction.
-pub fn of_realm(
+pub(super) fn of_realm(
     w: &Write,
     realm: &RealmRecord,
     input: &RealmInput,

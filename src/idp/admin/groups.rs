@@ -12,7 +12,7 @@ use super::repr::{group_repr, role_repr, user_repr, GroupInput};
 use super::{no_content, ok, Cx, Permission};
 
 /// Group reads shared by read snapshots and write transactions.
-pub trait GroupSource {
+pub(super) trait GroupSource {
     fn group_by_id(&self, realm: &str, id: &str) -> Result<Option<GroupRecord>, StoreError>;
     fn children_of(
         &self,
@@ -48,7 +48,7 @@ impl GroupSource for Write {
 }
 
 /// `/parent/child` path of a group.
-pub fn group_path(
+pub(super) fn group_path(
     src: &impl GroupSource,
     realm: &str,
     group: &GroupRecord,
@@ -74,7 +74,7 @@ pub fn group_path(
 }
 
 /// A group by its `/a/b` path.
-pub fn find_by_path(
+pub(super) fn find_by_path(
     src: &impl GroupSource,
     realm: &str,
     path: &str,
@@ -119,7 +119,7 @@ fn conflict(parent: Option<&str>, name: &str) -> AdminError {
 }
 
 /// Create a group (and its `subGroups`) inside the caller's transaction.
-pub fn create_tree(
+pub(super) fn create_tree(
     w: &mut Write,
     realm: &RealmRecord,
     parent: Option<&str>,
@@ -178,7 +178,7 @@ pub fn create_tree(
 }
 
 /// `GET /groups`: the tree.
-pub fn list(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn list(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewUsers)?;
     let search = cx.query("search").map(|s| s.to_lowercase());
     let read = cx.app.store.read()?;
@@ -196,7 +196,7 @@ pub fn list(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `POST /groups`: a top-level group.
-pub fn create(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn create(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     let mut input: GroupInput = cx.json()?;
     input.id = None;
@@ -217,7 +217,7 @@ fn load(cx: &Cx, realm: &RealmRecord) -> Result<GroupRecord, AdminError> {
 }
 
 /// `GET /groups/{id}`
-pub fn get(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn get(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewUsers)?;
     let group = load(cx, &realm)?;
     let read = cx.app.store.read()?;
@@ -226,7 +226,7 @@ pub fn get(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `PUT /groups/{id}`
-pub fn update(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn update(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     let input: GroupInput = cx.json()?;
     cx.app.store.write(|w| {
@@ -255,7 +255,7 @@ pub fn update(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `DELETE /groups/{id}`
-pub fn delete(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn delete(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     let existed = cx
         .app
@@ -270,7 +270,7 @@ pub fn delete(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `GET /groups/{id}/children`
-pub fn children(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn children(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewUsers)?;
     let group = load(cx, &realm)?;
     let read = cx.app.store.read()?;
@@ -288,7 +288,7 @@ pub fn children(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `POST /groups/{id}/children`
-pub fn add_child(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn add_child(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     let parent = load(cx, &realm)?;
     let mut input: GroupInput = cx.json()?;
@@ -302,7 +302,7 @@ pub fn add_child(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `GET /groups/{id}/members`
-pub fn members(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn members(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewUsers)?;
     let group = load(cx, &realm)?;
     let first: usize = cx.query("first").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -356,7 +356,11 @@ fn mapping_target(
 
 /// `GET /groups/{id}/role-mappings/realm[/available|/composite]` (`client` false) and
 /// `GET /groups/{id}/role-mappings/clients/{client}[/available|/composite]` (`client` true).
-pub fn mappings(cx: &Cx, client: bool, view: super::users::View) -> Result<Response, AdminError> {
+pub(super) fn mappings(
+    cx: &Cx,
+    client: bool,
+    view: super::users::View,
+) -> Result<Response, AdminError> {
     use super::users::View;
     let (realm, group, container) = mapping_target(cx, Permission::ViewUsers, client)?;
     let read = cx.app.store.read()?;
@@ -386,7 +390,7 @@ pub fn mappings(cx: &Cx, client: bool, view: super::users::View) -> Result<Respo
 /// `POST` (`grant`) and `DELETE` `/groups/{id}/role-mappings/realm` and
 /// `/groups/{id}/role-mappings/clients/{client}` (`client` true), with a list of roles by
 /// id or name. A grant is refused for roles the caller may not hand out.
-pub fn map_roles(cx: &Cx, client: bool, grant: bool) -> Result<Response, AdminError> {
+pub(super) fn map_roles(cx: &Cx, client: bool, grant: bool) -> Result<Response, AdminError> {
     let (realm, group, container) = mapping_target(cx, Permission::ManageUsers, client)?;
     let refs: Vec<RoleRef> = cx.json()?;
     cx.app.store.write(|w| {
@@ -419,7 +423,7 @@ pub fn map_roles(cx: &Cx, client: bool, grant: bool) -> Result<Response, AdminEr
 }
 
 /// `GET /group-by-path/{path}`
-pub fn by_path(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn by_path(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewUsers)?;
     let read = cx.app.store.read()?;
     let group = find_by_path(&read, &realm.id, &cx.path.path)?

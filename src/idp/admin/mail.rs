@@ -25,7 +25,7 @@ const MAX_LINK_LIFESPAN_SECS: i64 = 30 * 24 * 3600;
 
 /// `PUT /users/{id}/execute-actions-email?lifespan=&client_id=&redirect_uri=` with the
 /// actions as a JSON array.
-pub async fn execute_actions_email(cx: &Cx<'_>) -> Result<Response, AdminError> {
+pub(super) async fn execute_actions_email(cx: &Cx<'_>) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     let actions: Vec<String> = cx.json()?;
     if actions.is_empty() || actions.iter().any(|a| !KNOWN_ACTIONS.contains(&a.as_str())) {
@@ -45,7 +45,7 @@ pub async fn execute_actions_email(cx: &Cx<'_>) -> Result<Response, AdminError> 
 }
 
 /// `PUT /users/{id}/send-verify-email?client_id=&redirect_uri=`
-pub async fn send_verify_email(cx: &Cx<'_>) -> Result<Response, AdminError> {
+pub(super) async fn send_verify_email(cx: &Cx<'_>) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     send_link(
         cx,
@@ -130,7 +130,7 @@ async fn send_link(
 /// `POST /admin/realms/{realm}/testSMTPConnection` with SMTP settings (Keycloak's
 /// `smtpServer` map; a masked password means the stored one): a test mail to the calling
 /// administrator's own address.
-pub async fn test_smtp_connection(cx: &Cx<'_>) -> Result<Response, AdminError> {
+pub(super) async fn test_smtp_connection(cx: &Cx<'_>) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageRealm)?;
     let input: BTreeMap<String, Value> = cx.json()?;
     let map = super::repr::smtp_map(&input, &realm.smtp_server).map_err(AdminError::BadRequest)?;

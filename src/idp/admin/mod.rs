@@ -57,7 +57,7 @@ pub(crate) struct Cx<'a> {
 impl Cx<'_> {
     /// The target realm, if the caller may act on it with `permission` (404 when the realm
     /// does not exist, 403 when the caller may not).
-    pub fn realm(&self, permission: Permission) -> Result<RealmRecord, AdminError> {
+    pub(crate) fn realm(&self, permission: Permission) -> Result<RealmRecord, AdminError> {
         let realm = self
             .app
             .store
@@ -69,7 +69,7 @@ impl Cx<'_> {
     }
 
     /// The JSON body as `T`; a bad body is 400 with serde's explanation.
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, AdminError> {
+    pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T, AdminError> {
         if self.request.body().is_empty() {
             return Err(AdminError::BadRequest("Request body is required".into()));
         }
@@ -78,12 +78,12 @@ impl Cx<'_> {
     }
 
     /// A boolean query parameter (`true`/`True`/`TRUE`, as Python clients send them).
-    pub fn flag(&self, name: &str) -> Option<bool> {
+    pub(crate) fn flag(&self, name: &str) -> Option<bool> {
         self.query(name).map(|v| v.eq_ignore_ascii_case("true"))
     }
 
     /// A query parameter.
-    pub fn query(&self, name: &str) -> Option<String> {
+    pub(crate) fn query(&self, name: &str) -> Option<String> {
         self.request.uri().query().and_then(|q| {
             form_urlencoded::parse(q.as_bytes())
                 .find(|(k, _)| k == name)
@@ -92,7 +92,7 @@ impl Cx<'_> {
     }
 
     /// `201 Created` with `Location: <this URL>/<id>`.
-    pub fn created(&self, id: &str) -> Response {
+    pub(crate) fn created(&self, id: &str) -> Response {
         let base = crate::idp::oidc::base_url(self.app, self.request, self.info);
         let path = self.request.uri().path().trim_end_matches('/');
         let mut r = Response::new(Bytes::new());

@@ -15,7 +15,7 @@ use super::{no_content, ok, Cx, Permission};
 const IDP: &str = "identity-provider";
 const IDP_MAPPER: &str = "identity-provider-mapper";
 const COMPONENT: &str = "component";
-pub const SECRET_MASK: &str = "**********";
+pub(super) const SECRET_MASK: &str = "**********";
 
 /// Provider types we know how to broker to (or store for later).
 const IDP_TYPES: &[&str] = &[
@@ -229,14 +229,14 @@ fn keep_secrets(mut new: Value, old: Option<&Value>) -> Value {
 }
 
 /// `GET /identity-provider/instances`
-pub fn idps(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn idps(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewIdentityProviders)?;
     let list = cx.app.store.read()?.objects(&realm.id, IDP)?;
     Ok(ok(&Value::Array(list.into_iter().map(masked).collect())))
 }
 
 /// `POST /identity-provider/instances`
-pub fn create_idp(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn create_idp(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageIdentityProviders)?;
     let idp = validate_idp(cx.json()?).map_err(AdminError::BadRequest)?;
     let alias = idp["alias"].as_str().unwrap_or_default().to_string();
@@ -253,7 +253,7 @@ pub fn create_idp(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `GET /identity-provider/instances/{alias}`
-pub fn idp(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn idp(cx: &Cx) -> Result<Response, AdminError> {
     let alias = cx.path.id.clone();
     let realm = cx.realm(Permission::ViewIdentityProviders)?;
     let idp = cx
@@ -266,7 +266,7 @@ pub fn idp(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `PUT /identity-provider/instances/{alias}`
-pub fn update_idp(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn update_idp(cx: &Cx) -> Result<Response, AdminError> {
     let alias = cx.path.id.clone();
     let realm = cx.realm(Permission::ManageIdentityProviders)?;
     let mut body: Value = cx.json()?;
@@ -284,7 +284,7 @@ pub fn update_idp(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `DELETE /identity-provider/instances/{alias}`
-pub fn delete_idp(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn delete_idp(cx: &Cx) -> Result<Response, AdminError> {
     let alias = cx.path.id.clone();
     let realm = cx.realm(Permission::ManageIdentityProviders)?;
     cx.app.store.write(|w| {
@@ -351,7 +351,7 @@ fn mapper_missing() -> AdminError {
 }
 
 /// `GET /identity-provider/instances/{alias}/mappers`
-pub fn idp_mappers(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn idp_mappers(cx: &Cx) -> Result<Response, AdminError> {
     let realm = idp_realm(cx, Permission::ViewIdentityProviders)?;
     let list: Vec<Value> = cx
         .app
@@ -365,7 +365,7 @@ pub fn idp_mappers(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `POST /identity-provider/instances/{alias}/mappers`
-pub fn create_idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn create_idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
     let realm = idp_realm(cx, Permission::ManageIdentityProviders)?;
     let mut m = idp_mapper_body(cx)?;
     let id = text(&m, "id").map(String::from).unwrap_or_else(random_id);
@@ -378,7 +378,7 @@ pub fn create_idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `GET /identity-provider/instances/{alias}/mappers/{mapper}`
-pub fn idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
     let realm = idp_realm(cx, Permission::ViewIdentityProviders)?;
     let m = cx
         .app
@@ -390,7 +390,7 @@ pub fn idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `PUT /identity-provider/instances/{alias}/mappers/{mapper}`
-pub fn update_idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn update_idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
     let realm = idp_realm(cx, Permission::ManageIdentityProviders)?;
     let mut m = idp_mapper_body(cx)?;
     m["id"] = cx.path.mapper.clone().into();
@@ -404,7 +404,7 @@ pub fn update_idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `DELETE /identity-provider/instances/{alias}/mappers/{mapper}`
-pub fn delete_idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn delete_idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
     let realm = idp_realm(cx, Permission::ManageIdentityProviders)?;
     let gone = cx
         .app
@@ -418,7 +418,7 @@ pub fn delete_idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `GET /components?type=&parent=&name=`
-pub fn components(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn components(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewRealm)?;
     let (kind, parent, name) = (cx.query("type"), cx.query("parent"), cx.query("name"));
     let list: Vec<Value> = cx
@@ -436,7 +436,7 @@ pub fn components(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `POST /components`
-pub fn create_component(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn create_component(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageRealm)?;
     let mut c = validate_component(cx.json()?, &realm).map_err(AdminError::BadRequest)?;
     let id = text(&c, "id").map(String::from).unwrap_or_else(random_id);
@@ -449,7 +449,7 @@ pub fn create_component(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `GET /components/{id}`
-pub fn component(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn component(cx: &Cx) -> Result<Response, AdminError> {
     let id = cx.path.id.clone();
     let realm = cx.realm(Permission::ViewRealm)?;
     let c = cx
@@ -462,7 +462,7 @@ pub fn component(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `PUT /components/{id}`
-pub fn update_component(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn update_component(cx: &Cx) -> Result<Response, AdminError> {
     let id = cx.path.id.clone();
     let realm = cx.realm(Permission::ManageRealm)?;
     let body: Value = cx.json()?;
@@ -480,7 +480,7 @@ pub fn update_component(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `DELETE /components/{id}`
-pub fn delete_component(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn delete_component(cx: &Cx) -> Result<Response, AdminError> {
     let id = cx.path.id.clone();
     let realm = cx.realm(Permission::ManageRealm)?;
     if cx

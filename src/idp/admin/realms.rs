@@ -20,7 +20,7 @@ fn valid_realm_name(name: &str) -> bool {
 }
 
 /// `GET /admin/realms`: the realms the caller administers.
-pub fn list(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn list(cx: &Cx) -> Result<Response, AdminError> {
     // The realms the caller administers in any way; their settings only with
     // view-realm (Keycloak's realm name list).
     let realms = cx.app.store.read()?.realms()?;
@@ -41,7 +41,7 @@ pub fn list(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `POST /admin/realms`: create a realm.
-pub fn create(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn create(cx: &Cx) -> Result<Response, AdminError> {
     if !cx.caller.can_create_realm() {
         return Err(AdminError::Forbidden);
     }
@@ -85,7 +85,7 @@ pub fn create(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `GET /admin/realms/{realm}`
-pub fn get(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn get(cx: &Cx) -> Result<Response, AdminError> {
     // With view-realm the whole representation; with any other management role
     // only the name (as Keycloak answers); without one, 403.
     let realm = cx.realm_unchecked()?;
@@ -101,7 +101,7 @@ pub fn get(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `PUT /admin/realms/{realm}`
-pub fn update(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn update(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageRealm)?;
     let input: RealmInput = cx.json()?;
     let mut updated = realm.clone();
@@ -138,7 +138,7 @@ pub fn update(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `DELETE /admin/realms/{realm}`
-pub fn delete(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn delete(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageRealm)?;
     if realm.name == MASTER {
         return Err(AdminError::BadRequest("Can't delete master realm".into()));
@@ -152,7 +152,7 @@ pub fn delete(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `POST /admin/realms/{realm}/logout-all`: end every session of the realm.
-pub fn logout_all(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn logout_all(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     cx.app
         .store
@@ -163,7 +163,7 @@ pub fn logout_all(cx: &Cx) -> Result<Response, AdminError> {
 
 impl Cx<'_> {
     /// The target realm without a permission check (callers check their own rule).
-    pub fn realm_unchecked(&self) -> Result<RealmRecord, AdminError> {
+    pub(crate) fn realm_unchecked(&self) -> Result<RealmRecord, AdminError> {
         self.app
             .store
             .read()?
@@ -175,7 +175,7 @@ impl Cx<'_> {
 /// `POST /admin/realms/{realm}/partialImport`: users, clients, roles and groups from a
 /// realm representation, with `ifResourceExists` FAIL (default), SKIP or OVERWRITE. All or
 /// nothing: on failure nothing is imported.
-pub fn partial_import(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn partial_import(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageRealm)?;
     let body: serde_json::Value = cx.json()?;
     let policy = match body.get("ifResourceExists").and_then(|v| v.as_str()) {
@@ -204,7 +204,7 @@ pub fn partial_import(cx: &Cx) -> Result<Response, AdminError> {
 
 /// `POST /admin/realms/{realm}/partial-export`: the realm with (optionally) clients, groups
 /// and roles, never users; client secrets are masked as Keycloak does.
-pub fn partial_export(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn partial_export(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageRealm)?;
     let mut v = super::transfer::export_realm(&cx.app.store.read()?, &realm)?;
     if cx.flag("exportClients") != Some(true) {
@@ -228,7 +228,7 @@ pub fn partial_export(cx: &Cx) -> Result<Response, AdminError> {
 
 /// `GET /admin/realms/{realm}/keys`: the realm's keys in Keycloak's KeysMetadataRepresentation
 /// (public parts only).
-pub fn keys(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn keys(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewRealm)?;
     let read = cx.app.store.read()?;
     let parsed = cx
@@ -257,7 +257,7 @@ pub fn keys(cx: &Cx) -> Result<Response, AdminError> {
 
 /// `POST /admin/realms/{realm}/keys` with `{"algorithm": "RS256"|"ES256"}` rotates that key
 /// (ours: Keycloak rotates by adding a key provider); old tokens stay verifiable.
-pub fn rotate_keys(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn rotate_keys(cx: &Cx) -> Result<Response, AdminError> {
     use crate::crypto::jwt::Algorithm;
     let realm = cx.realm(Permission::ManageRealm)?;
     let body: serde_json::Value = cx.json()?;
@@ -296,7 +296,7 @@ fn query_millis(cx: &Cx, name: &str) -> Option<i64> {
 
 /// `GET /events` (login events; `admin`: `GET /admin-events`), with Keycloak's filters
 /// and paging.
-pub fn list_events(cx: &Cx, admin: bool) -> Result<Response, AdminError> {
+pub(super) fn list_events(cx: &Cx, admin: bool) -> Result<Response, AdminError> {
     use crate::idp::events::ADMIN;
     let realm = cx.realm(Permission::ViewEvents)?;
     let first: usize = cx.query("first").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -367,7 +367,7 @@ pub fn list_events(cx: &Cx, admin: bool) -> Result<Response, AdminError> {
 }
 
 /// `DELETE /events` (`admin`: `DELETE /admin-events`).
-pub fn clear_events(cx: &Cx, admin: bool) -> Result<Response, AdminError> {
+pub(super) fn clear_events(cx: &Cx, admin: bool) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageEvents)?;
     cx.app
         .store
@@ -377,7 +377,7 @@ pub fn clear_events(cx: &Cx, admin: bool) -> Result<Response, AdminError> {
 }
 
 /// `GET /events/config`
-pub fn events_config(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn events_config(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewEvents)?;
     Ok(ok(&serde_json::json!({
         "eventsEnabled": realm.events_enabled, "eventsExpiration": realm.events_expiration,
@@ -387,7 +387,7 @@ pub fn events_config(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `PUT /events/config`
-pub fn update_events_config(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn update_events_config(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageEvents)?;
     let input: RealmInput = cx.json()?;
     if let Some(listeners) = &input.events_listeners {

@@ -14,7 +14,7 @@ use super::{no_content, ok, Cx, Permission};
 
 /// The ids of a representation's `realmRoles` and `clientRoles` (keyed by `clientId`); a
 /// role or client that does not exist is a 404 naming it.
-pub fn named_role_ids(
+pub(super) fn named_role_ids(
     w: &Write,
     realm_id: &str,
     realm_roles: Option<&[String]>,
@@ -44,7 +44,7 @@ pub fn named_role_ids(
 
 /// Which roles a route is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Container {
+pub(super) enum Container {
     Realm,
     /// The client whose uuid is the `{id}` of the path.
     Client,
@@ -55,7 +55,7 @@ fn conflict(name: &str) -> AdminError {
 }
 
 /// Create a role inside the caller's transaction.
-pub fn create_in(
+pub(super) fn create_in(
     w: &mut Write,
     realm: &RealmRecord,
     container_id: &str,
@@ -128,7 +128,7 @@ fn target(
 }
 
 /// `GET` the roles of a container (`/roles`, `/clients/{id}/roles`).
-pub fn list(cx: &Cx, container: Container) -> Result<Response, AdminError> {
+pub(super) fn list(cx: &Cx, container: Container) -> Result<Response, AdminError> {
     let (realm, container_id) = target(cx, container, Permission::ViewRealm)?;
     let search = cx.query("search").map(|s| s.to_lowercase());
     let roles = cx.app.store.read()?.roles(&realm.id, &container_id)?;
@@ -145,7 +145,7 @@ pub fn list(cx: &Cx, container: Container) -> Result<Response, AdminError> {
 }
 
 /// `POST` a role to a container.
-pub fn create(cx: &Cx, container: Container) -> Result<Response, AdminError> {
+pub(super) fn create(cx: &Cx, container: Container) -> Result<Response, AdminError> {
     let (realm, container_id) = target(cx, container, Permission::ManageRealm)?;
     let mut input: RoleInput = cx.json()?;
     // The server names new roles (Keycloak ignores a given id).
@@ -202,20 +202,20 @@ fn apply_update(
 }
 
 /// `GET` one role by name.
-pub fn get(cx: &Cx, container: Container) -> Result<Response, AdminError> {
+pub(super) fn get(cx: &Cx, container: Container) -> Result<Response, AdminError> {
     let (realm, container_id) = target(cx, container, Permission::ViewRealm)?;
     Ok(ok(&role_repr(&by_name(cx, &realm, &container_id)?)))
 }
 
 /// `PUT` one role by name.
-pub fn update(cx: &Cx, container: Container) -> Result<Response, AdminError> {
+pub(super) fn update(cx: &Cx, container: Container) -> Result<Response, AdminError> {
     let (realm, container_id) = target(cx, container, Permission::ManageRealm)?;
     let role = by_name(cx, &realm, &container_id)?;
     apply_update(cx, &realm, role)
 }
 
 /// `DELETE` one role by name.
-pub fn delete(cx: &Cx, container: Container) -> Result<Response, AdminError> {
+pub(super) fn delete(cx: &Cx, container: Container) -> Result<Response, AdminError> {
     let (realm, container_id) = target(cx, container, Permission::ManageRealm)?;
     let role = by_name(cx, &realm, &container_id)?;
     cx.app
@@ -234,7 +234,7 @@ struct RoleRef {
 }
 
 /// `GET /roles/{role}/composites`
-pub fn composites(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn composites(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewRealm)?;
     let role = by_name(cx, &realm, &realm.id)?;
     let read = cx.app.store.read()?;
@@ -250,7 +250,7 @@ pub fn composites(cx: &Cx) -> Result<Response, AdminError> {
 /// `POST` (`add`) and `DELETE` `/roles/{role}/composites` with a list of roles by id or by
 /// name (and `containerId` for a client role). Adding is refused for roles the caller may
 /// not hand out: every holder of the role receives the composite.
-pub fn change_composites(cx: &Cx, add: bool) -> Result<Response, AdminError> {
+pub(super) fn change_composites(cx: &Cx, add: bool) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageRealm)?;
     let role = by_name(cx, &realm, &realm.id)?;
     let refs: Vec<RoleRef> = cx.json()?;
@@ -286,7 +286,7 @@ pub fn change_composites(cx: &Cx, add: bool) -> Result<Response, AdminError> {
 }
 
 /// `GET /roles/{role}/users`: users holding the role directly.
-pub fn users(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn users(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewUsers)?;
     let role = by_name(cx, &realm, &realm.id)?;
     let first: usize = cx.query("first").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -321,19 +321,19 @@ fn role_by_id(cx: &Cx, permission: Permission) -> Result<(RealmRecord, RoleRecor
 }
 
 /// `GET /roles-by-id/{id}`
-pub fn get_by_id(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn get_by_id(cx: &Cx) -> Result<Response, AdminError> {
     let (_, role) = role_by_id(cx, Permission::ViewRealm)?;
     Ok(ok(&role_repr(&role)))
 }
 
 /// `PUT /roles-by-id/{id}`
-pub fn update_by_id(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn update_by_id(cx: &Cx) -> Result<Response, AdminError> {
     let (realm, role) = role_by_id(cx, Permission::ManageRealm)?;
     apply_update(cx, &realm, role)
 }
 
 /// `DELETE /roles-by-id/{id}`
-pub fn delete_by_id(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn delete_by_id(cx: &Cx) -> Result<Response, AdminError> {
     let (realm, role) = role_by_id(cx, Permission::ManageRealm)?;
     cx.app
         .store

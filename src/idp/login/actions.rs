@@ -24,15 +24,15 @@ use super::{
     add_cookie, new_secret, session_cookies, set_cookie, sha256_hex, PageCx, AUTH_SESSION_COOKIE,
 };
 
-pub const UPDATE_PASSWORD: &str = "UPDATE_PASSWORD";
-pub const CONFIGURE_TOTP: &str = "CONFIGURE_TOTP";
+pub(super) const UPDATE_PASSWORD: &str = "UPDATE_PASSWORD";
+pub(super) const CONFIGURE_TOTP: &str = "CONFIGURE_TOTP";
 use super::email_actions::VERIFY_EMAIL;
 /// Where a login in progress stands: `otp` (password verified, second factor due) or
 /// `actions` (every factor verified; required actions may be due).
 pub(super) const STAGE: &str = "stage";
 
 /// The login form for a flow.
-pub fn login_page(
+pub(super) fn login_page(
     page: &PageCx,
     flow: &LoginFlowRecord,
     username: Option<&str>,

@@ -24,10 +24,10 @@ use super::{
 };
 
 /// The validated parameters of an authorization request, kept in the login flow.
-pub type AuthParams = BTreeMap<String, String>;
+pub(super) type AuthParams = BTreeMap<String, String>;
 
 /// Where and how the response goes back to the client.
-pub struct ClientReturn<'a> {
+pub(super) struct ClientReturn<'a> {
     pub redirect_uri: &'a str,
     pub response_mode: &'a str,
     pub state: Option<&'a str>,
@@ -36,7 +36,7 @@ pub struct ClientReturn<'a> {
 
 impl ClientReturn<'_> {
     /// Send `params` (plus `state` and `iss`) back to the client.
-    pub fn send(&self, mut params: Vec<(&str, String)>) -> Response {
+    pub(super) fn send(&self, mut params: Vec<(&str, String)>) -> Response {
         if let Some(state) = self.state {
             params.push(("state", state.to_string()));
         }
@@ -59,7 +59,7 @@ impl ClientReturn<'_> {
         }
     }
 
-    pub fn error(&self, error: &str, description: &str) -> Response {
+    pub(super) fn error(&self, error: &str, description: &str) -> Response {
         self.send(vec![
             ("error", error.into()),
             ("error_description", description.into()),
@@ -98,7 +98,7 @@ fn form_post(action: &str, params: &[(&str, String)]) -> Response {
 }
 
 /// Issue an authorization code for `session` and send it to the client.
-pub fn issue_code(
+pub(super) fn issue_code(
     app: &App,
     realm: &RealmRecord,
     client: &ClientRecord,
@@ -357,7 +357,7 @@ pub async fn authorize(
 }
 
 /// Build the variables of the login form.
-pub fn login_vars(
+pub(super) fn login_vars(
     page: &PageCx,
     flow: &LoginFlowRecord,
     username: Option<&str>,

@@ -32,7 +32,7 @@ fn device_form(
 }
 
 /// Mark the device authorization approved by `session` and say so.
-pub fn approve(
+pub(super) fn approve(
     app: &App,
     page: &PageCx,
     realm: &RealmRecord,

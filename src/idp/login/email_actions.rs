@@ -26,7 +26,7 @@ use super::{add_cookie, new_secret, set_cookie, sha256_hex, PageCx, AUTH_SESSION
 
 /// The store kind of action tokens (`put_object`).
 const KIND: &str = "action-token";
-pub const VERIFY_EMAIL: &str = "VERIFY_EMAIL";
+pub(crate) const VERIFY_EMAIL: &str = "VERIFY_EMAIL";
 /// Flow parameter: the flow was started by a mailed link (no client to return to unless
 /// the link carries one).
 pub(super) const FROM_LINK: &str = "from_link";
@@ -34,7 +34,7 @@ pub(super) const FROM_LINK: &str = "from_link";
 /// What a mailed link lets its holder do.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
-pub struct ActionToken {
+pub(crate) struct ActionToken {
     /// `reset-credentials`, `verify-email` or `execute-actions`.
     pub kind: String,
     pub user_id: String,
@@ -78,7 +78,7 @@ fn take_token(
 }
 
 /// Drop expired tokens of a realm (housekeeping).
-pub fn purge_expired(
+pub(crate) fn purge_expired(
     store: &crate::store::Store,
     realm_id: &str,
     now: i64,
@@ -106,7 +106,7 @@ pub fn purge_expired(
 }
 
 /// The realm's SMTP settings, or why there are none.
-pub fn smtp(realm: &RealmRecord) -> Result<SmtpSettings, String> {
+pub(crate) fn smtp(realm: &RealmRecord) -> Result<SmtpSettings, String> {
     match SmtpSettings::from_map(&realm.smtp_server) {
         Ok(Some(s)) => Ok(s),
         Ok(None) => Err("the realm has no SMTP server configured".into()),
@@ -115,7 +115,7 @@ pub fn smtp(realm: &RealmRecord) -> Result<SmtpSettings, String> {
 }
 
 /// Create the token and render the mail with its link. `base` is the public base URL.
-pub fn prepare(
+pub(crate) fn prepare(
     app: &App,
     realm: &RealmRecord,
     user: &UserRecord,
@@ -138,7 +138,11 @@ pub fn prepare(
 }
 
 /// `GET login-actions/reset-credentials?flow=`: the form.
-pub fn reset_page(page: &PageCx, flow: &LoginFlowRecord, error_key: Option<&str>) -> Response {
+pub(crate) fn reset_page(
+    page: &PageCx,
+    flow: &LoginFlowRecord,
+    error_key: Option<&str>,
+) -> Response {
     let mut vars = page.form_vars(
         "login-actions/reset-credentials",
         flow,
@@ -158,7 +162,7 @@ fn login_url(page: &PageCx, flow: &LoginFlowRecord) -> String {
 }
 
 /// An info page with an optional link.
-pub fn info(
+pub(crate) fn info(
     page: &PageCx,
     title_key: &str,
     message_key: &str,
@@ -176,7 +180,7 @@ pub fn info(
 
 /// `POST login-actions/reset-credentials`: mail a reset link if the account exists. The
 /// page that follows is the same either way.
-pub fn reset_credentials(
+pub(crate) fn reset_credentials(
     app: &App,
     page: &PageCx<'_>,
     request: &Request,
@@ -312,7 +316,7 @@ impl ResetRequest {
 
 /// For the `VERIFY_EMAIL` required action during a login: mail a link that verifies the
 /// address and then continues this login. `Err` is a message key for the page.
-pub fn send_verification(
+pub(crate) fn send_verification(
     app: &App,
     request: &Request,
     info_: &RequestInfo,
@@ -373,7 +377,7 @@ pub fn send_verification(
 }
 
 /// `GET login-actions/action-token?key=`: a mailed link was opened.
-pub fn action_token(
+pub(crate) fn action_token(
     app: &App,
     request: &Request,
     info_: &RequestInfo,
@@ -498,7 +502,7 @@ pub fn action_token(
 
 /// The end of a flow that has no client to return to (a mailed link): the account is
 /// updated; offer the administrator's redirect URI if there is one.
-pub fn finished_without_client(page: &PageCx, flow: &LoginFlowRecord) -> Response {
+pub(crate) fn finished_without_client(page: &PageCx, flow: &LoginFlowRecord) -> Response {
     let message = if flow.params.get(FROM_LINK).map(String::as_str) == Some("verify-email") {
         "emailVerifiedMessage"
     } else {

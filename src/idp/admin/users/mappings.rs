@@ -18,7 +18,7 @@ use super::load_user;
 
 /// Which roles a role-mapping view lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum View {
+pub(crate) enum View {
     /// Granted directly.
     Direct,
     /// Not held (directly or through composites and groups): grantable.
@@ -117,7 +117,7 @@ fn mapping_container(cx: &Cx, realm: &RealmRecord, client: bool) -> Result<Strin
 
 /// `GET /users/{id}/role-mappings/realm[/available|/composite]` (`client` false) and
 /// `GET /users/{id}/role-mappings/clients/{client}[/available|/composite]` (`client` true).
-pub fn mapped_roles(cx: &Cx, client: bool, view: View) -> Result<Response, AdminError> {
+pub(crate) fn mapped_roles(cx: &Cx, client: bool, view: View) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewUsers)?;
     let container = mapping_container(cx, &realm, client)?;
     load_user(cx, &realm)?;
@@ -128,7 +128,7 @@ pub fn mapped_roles(cx: &Cx, client: bool, view: View) -> Result<Response, Admin
 /// `POST` (`grant`) and `DELETE` `/users/{id}/role-mappings/realm` and
 /// `/users/{id}/role-mappings/clients/{client}` (`client` true), with a list of roles by id
 /// or name. A grant is refused for roles the caller may not hand out.
-pub fn map_roles(cx: &Cx, client: bool, grant: bool) -> Result<Response, AdminError> {
+pub(crate) fn map_roles(cx: &Cx, client: bool, grant: bool) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewUsers)?;
     let container = mapping_container(cx, &realm, client)?;
     cx.caller.require(&realm.name, Permission::ManageUsers)?;
@@ -153,7 +153,7 @@ pub fn map_roles(cx: &Cx, client: bool, grant: bool) -> Result<Response, AdminEr
 }
 
 /// `GET /users/{id}/role-mappings`: direct realm and client mappings.
-pub fn role_mappings(cx: &Cx) -> Result<Response, AdminError> {
+pub(crate) fn role_mappings(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewUsers)?;
     load_user(cx, &realm)?;
     let read = cx.app.store.read()?;
@@ -189,7 +189,7 @@ pub fn role_mappings(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `GET /users/{id}/groups`
-pub fn groups(cx: &Cx) -> Result<Response, AdminError> {
+pub(crate) fn groups(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewUsers)?;
     load_user(cx, &realm)?;
     let read = cx.app.store.read()?;
@@ -209,7 +209,7 @@ pub fn groups(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `PUT /users/{id}/groups/{group}`
-pub fn join_group(cx: &Cx) -> Result<Response, AdminError> {
+pub(crate) fn join_group(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     load_user(cx, &realm)?;
     // Joining a group is being granted its roles (and its ancestors').
@@ -223,7 +223,7 @@ pub fn join_group(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `DELETE /users/{id}/groups/{group}`
-pub fn leave_group(cx: &Cx) -> Result<Response, AdminError> {
+pub(crate) fn leave_group(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     load_user(cx, &realm)?;
     cx.app

@@ -18,10 +18,10 @@ use crate::store::{CredentialRecord, RealmRecord, UserRecord, Write};
 use crate::idp::admin::repr::{user_repr, CredentialInput, UserInput};
 use crate::idp::admin::{no_content, ok, Cx, Permission};
 
-pub use mappings::groups;
-pub use mappings::{join_group, leave_group, map_roles, mapped_roles, role_mappings, View};
-pub use search::{count, list};
-pub use security::{
+pub(super) use mappings::groups;
+pub(super) use mappings::{join_group, leave_group, map_roles, mapped_roles, role_mappings, View};
+pub(super) use search::{count, list};
+pub(super) use security::{
     brute_force_status, clear_brute_force, credential, credentials, logout, sessions,
 };
 
@@ -76,7 +76,7 @@ fn credential_with_params(
 /// Create a user from its representation (credentials, realm/client roles and groups
 /// included) inside the caller's transaction. `hashed` carries credentials hashed
 /// beforehand off the transaction; when `None`, any plain passwords are hashed here.
-pub fn create_in(
+pub(super) fn create_in(
     w: &mut Write,
     realm: &RealmRecord,
     input: &UserInput,
@@ -158,7 +158,7 @@ fn create_with(
 
 /// Bring an existing user in line with `input` (declarative apply): fields, a password that
 /// no longer matches, realm/client roles and groups added. Returns whether anything changed.
-pub fn update_in(
+pub(super) fn update_in(
     w: &mut Write,
     realm: &RealmRecord,
     existing: &UserRecord,
@@ -239,7 +239,7 @@ pub fn update_in(
 }
 
 /// `POST /users`: create a user.
-pub async fn create(cx: &Cx<'_>) -> Result<Response, AdminError> {
+pub(super) async fn create(cx: &Cx<'_>) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     let mut input: UserInput = cx.json()?;
     input.ignore_server_owned();
@@ -288,7 +288,7 @@ pub(super) fn load_user(cx: &Cx, realm: &RealmRecord) -> Result<UserRecord, Admi
 }
 
 /// `GET /users/{id}`
-pub fn get(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn get(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewUsers)?;
     let user = load_user(cx, &realm)?;
     let mut repr = user_repr(&user, false);
@@ -298,7 +298,7 @@ pub fn get(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `PUT /users/{id}`
-pub fn update(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn update(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     let input: UserInput = cx.json()?;
     cx.app.store.write(|w| {
@@ -327,7 +327,7 @@ pub fn update(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `DELETE /users/{id}`
-pub fn delete(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) fn delete(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     let existed = cx
         .app
@@ -342,7 +342,7 @@ pub fn delete(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `PUT /users/{id}/reset-password` with `{type, value, temporary}`.
-pub async fn reset_password(cx: &Cx<'_>) -> Result<Response, AdminError> {
+pub(super) async fn reset_password(cx: &Cx<'_>) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     let input: CredentialInput = cx.json()?;
     if input.kind.as_deref().is_some_and(|k| k != "password") {

@@ -32,7 +32,7 @@ fn matches(value: Option<&str>, wanted: &str, exact: bool) -> bool {
 }
 
 /// `GET /users`: Keycloak's search and paging.
-pub async fn list(cx: &Cx<'_>) -> Result<Response, AdminError> {
+pub(crate) async fn list(cx: &Cx<'_>) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::QueryUsers)?;
     let exact = cx.flag("exact") == Some(true);
     let brief = cx.flag("briefRepresentation") == Some(true);
@@ -169,7 +169,7 @@ pub async fn list(cx: &Cx<'_>) -> Result<Response, AdminError> {
 }
 
 /// `GET /users/count`
-pub fn count(cx: &Cx) -> Result<Response, AdminError> {
+pub(crate) fn count(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::QueryUsers)?;
     let read = cx.app.store.read()?;
     // Service-account users are not counted, as in Keycloak.

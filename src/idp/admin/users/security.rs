@@ -13,7 +13,7 @@ use crate::store::CredentialRecord;
 use super::load_user;
 
 /// `GET /users/{id}/credentials`
-pub fn credentials(cx: &Cx) -> Result<Response, AdminError> {
+pub(crate) fn credentials(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewUsers)?;
     load_user(cx, &realm)?;
     // Remembered old passwords (passwordHistory) are not credentials of the user.
@@ -31,7 +31,7 @@ pub fn credentials(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `DELETE /users/{id}/credentials/{cred}`
-pub fn credential(cx: &Cx) -> Result<Response, AdminError> {
+pub(crate) fn credential(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     let existed = cx
         .app
@@ -56,7 +56,7 @@ pub fn credential(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `GET /users/{id}/sessions`
-pub fn sessions(cx: &Cx) -> Result<Response, AdminError> {
+pub(crate) fn sessions(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewUsers)?;
     let user = load_user(cx, &realm)?;
     let list = cx.app.store.read()?.user_sessions(&realm.id, &user.id)?;
@@ -77,7 +77,7 @@ pub fn sessions(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `POST /users/{id}/logout`: end every session of the user.
-pub fn logout(cx: &Cx) -> Result<Response, AdminError> {
+pub(crate) fn logout(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     load_user(cx, &realm)?;
     cx.app.store.write(|w| {
@@ -95,7 +95,7 @@ pub fn logout(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `GET /attack-detection/brute-force/users/{id}`: the user's failures and lock.
-pub fn brute_force_status(cx: &Cx) -> Result<Response, AdminError> {
+pub(crate) fn brute_force_status(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewUsers)?;
     let read = cx.app.store.read()?;
     let failure = read
@@ -112,7 +112,7 @@ pub fn brute_force_status(cx: &Cx) -> Result<Response, AdminError> {
 
 /// `DELETE /attack-detection/brute-force/users/{id}` (`one`), and
 /// `DELETE /attack-detection/brute-force/users` (every user of the realm).
-pub fn clear_brute_force(cx: &Cx, one: bool) -> Result<Response, AdminError> {
+pub(crate) fn clear_brute_force(cx: &Cx, one: bool) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     let user = one.then_some(cx.path.id.as_str());
     cx.app
