@@ -18,3 +18,6 @@ pub mod proxy;
 pub mod server;
 pub mod store;
 pub mod tls;
+
+#[cfg(test)]
+mod layering;

@@ -128,6 +128,13 @@ pub fn percent_decode(value: &str) -> Option<Cow<'_, str>> {
     String::from_utf8(bytes).ok().map(Cow::Owned)
 }
 
+/// Percent-encode one path segment (a realm name in a URL).
+pub fn encode_segment(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

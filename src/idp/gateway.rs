@@ -9,6 +9,8 @@
 //! of sending a signed-in user to the login page. Nothing here knows about pingora or
 //! about cookies' names and caches (the proxy's business).
 
+pub use crate::idp::oidc::issuer_at;
+
 use serde::Serialize;
 
 use crate::crypto::constant_time_eq;
@@ -125,7 +127,7 @@ pub fn bearer_subject(
     let Ok(unverified) = crate::crypto::jwt::decode_unverified::<Claims>(token) else {
         return Ok(None);
     };
-    let realm_part = format!("/realms/{}", crate::idp::oidc::encode_segment(realm_name));
+    let realm_part = format!("/realms/{}", crate::http::path::encode_segment(realm_name));
     if !unverified.iss.ends_with(&realm_part) {
         return Ok(None);
     }

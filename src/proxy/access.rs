@@ -201,7 +201,7 @@ impl Access {
         let key = format!(
             "b|{index}|{}|{}",
             req.host,
-            crate::idp::tokens::token_hash(token)
+            crate::crypto::sha256_hex(token)
         );
         let now = self.app.clock.now_millis();
         if let Some(hit) = self.identities.get(&key) {
@@ -242,10 +242,9 @@ impl Access {
 
     /// `{base}/realms/{realm}`: the public URL, else this host.
     pub(super) fn issuer(&self, req: &Incoming, realm: &str) -> String {
-        format!(
-            "{}/realms/{}",
-            req.base_url(self.app.config.server.public_url.as_ref()),
-            crate::idp::oidc::encode_segment(realm)
+        gateway::issuer_at(
+            &req.base_url(self.app.config.server.public_url.as_ref()),
+            realm,
         )
     }
 }

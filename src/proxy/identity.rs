@@ -46,10 +46,9 @@ impl Identity {
         presented_token: Option<String>,
         now_ms: i64,
     ) -> Result<Identity, Unavailable> {
-        let issuer = format!(
-            "{}/realms/{}",
-            req.base_url(app.config.server.public_url.as_ref()),
-            crate::idp::oidc::encode_segment(&subject.realm.name)
+        let issuer = gateway::issuer_at(
+            &req.base_url(app.config.server.public_url.as_ref()),
+            &subject.realm.name,
         );
         let wants_token = access.pass_access_token || access.pass_authorization_header;
         let access_token = match presented_token {

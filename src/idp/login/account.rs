@@ -15,10 +15,11 @@ use minijinja::Value as Ctx;
 use sha2::{Digest, Sha256};
 
 use crate::crypto::{constant_time_eq, random_token};
+use crate::http::path::encode_segment;
 use crate::http::IntoResponse;
 use crate::http::{Request, RequestInfo, Response};
 use crate::idp::authn::authenticate_password;
-use crate::idp::oidc::{base_url, encode_segment};
+use crate::idp::oidc::base_url;
 use crate::idp::App;
 use crate::store::{RealmRecord, SessionRecord, UserRecord};
 

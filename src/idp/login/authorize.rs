@@ -384,7 +384,7 @@ pub(super) fn login_vars(
             "reset_password_url",
             Ctx::from(format!(
                 "/realms/{}/login-actions/reset-credentials?flow={}",
-                crate::idp::oidc::encode_segment(&realm.name),
+                crate::http::path::encode_segment(&realm.name),
                 flow.id
             )),
         );

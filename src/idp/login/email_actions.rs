@@ -127,7 +127,7 @@ pub(crate) fn prepare(
     let key = store_token(app, realm, token).map_err(|e| e.to_string())?;
     let link = format!(
         "{base}/realms/{}/login-actions/action-token?key={key}",
-        crate::idp::oidc::encode_segment(&realm.name)
+        crate::http::path::encode_segment(&realm.name)
     );
     let minutes = ((token.expires_at - app.clock.now_millis()) / 60_000).max(1);
     let mut vars = BTreeMap::new();
@@ -156,7 +156,7 @@ pub(crate) fn reset_page(
 fn login_url(page: &PageCx, flow: &LoginFlowRecord) -> String {
     format!(
         "/realms/{}/login-actions/authenticate?flow={}",
-        crate::idp::oidc::encode_segment(&page.realm.name),
+        crate::http::path::encode_segment(&page.realm.name),
         flow.id
     )
 }

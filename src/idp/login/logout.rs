@@ -175,7 +175,7 @@ pub async fn logout(
         "action_url",
         Ctx::from(format!(
             "/realms/{}/protocol/openid-connect/logout?flow={}",
-            crate::idp::oidc::encode_segment(&realm.name),
+            crate::http::path::encode_segment(&realm.name),
             flow.id
         )),
     );

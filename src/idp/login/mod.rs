@@ -63,7 +63,7 @@ pub fn cookie<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
 
 /// The path cookies of a realm live under.
 fn cookie_path(realm: &str) -> String {
-    format!("/realms/{}/", crate::idp::oidc::encode_segment(realm))
+    format!("/realms/{}/", crate::http::path::encode_segment(realm))
 }
 
 /// A `Set-Cookie` value. `max_age` `None` is a session cookie; `Some(0)` deletes.
@@ -299,7 +299,7 @@ impl<'a> PageCx<'a> {
             "action_url",
             Ctx::from(format!(
                 "/realms/{}/{path}?flow={}",
-                crate::idp::oidc::encode_segment(&self.realm.name),
+                crate::http::path::encode_segment(&self.realm.name),
                 flow.id
             )),
         );

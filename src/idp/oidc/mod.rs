@@ -23,6 +23,7 @@ use http::{header, HeaderValue, Method, StatusCode};
 
 use crate::crypto::constant_time_eq;
 use crate::crypto::jwt;
+use crate::http::path::encode_segment;
 use crate::http::{Request, RequestInfo, Response};
 use crate::idp::oidc::error::OAuthError;
 use crate::idp::App;
@@ -85,11 +86,12 @@ pub fn realm(read: &Read, name: &str) -> Result<RealmRecord, OAuthError> {
 
 /// `{base}/realms/{name}`: the configured public URL, else scheme and Host of the request.
 pub fn issuer(app: &App, request: &Request, info: &RequestInfo, realm: &str) -> String {
-    format!(
-        "{}/realms/{}",
-        base_url(app, request, info),
-        encode_segment(realm)
-    )
+    issuer_at(&base_url(app, request, info), realm)
+}
+
+/// The issuer of `realm` under the public base URL `base`: `{base}/realms/{realm}`.
+pub fn issuer_at(base: &str, realm: &str) -> String {
+    format!("{base}/realms/{}", encode_segment(realm))
 }
 
 /// The public base URL, without a trailing slash.
@@ -100,13 +102,6 @@ pub fn base_url(app: &App, request: &Request, info: &RequestInfo) -> String {
         .and_then(|h| h.to_str().ok())
         .or_else(|| request.uri().authority().map(|a| a.as_str()));
     crate::http::hosts::base_url(app.config.server.public_url.as_ref(), info.tls, host)
-}
-
-/// Percent-encode one path segment.
-pub fn encode_segment(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
 }
 
 /// Request parameters: the query for GET, the form body for POST. A parameter given twice
