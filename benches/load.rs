@@ -14,7 +14,8 @@
 //! each case answered without errors.
 //!
 //! Environment: `LOAD_SECONDS`, `LOAD_CONNECTIONS` (default 64), `PROXY_WORKERS` (default 1:
-//! nginx workers = Portcullis threads), `LOAD_SESSIONS` (default 100000).
+//! nginx workers = Portcullis threads), `LOAD_SESSIONS` (default 100000), `PORTCULLIS_BIN`
+//! (another build of the server, e.g. an older commit's, to compare against this one).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 // A test or bench binary exports nothing: `pub` in its modules is for its own files.
@@ -135,7 +136,10 @@ fn portcullis(dir: &Path, threads: usize, extra: &str) -> (Proc, SocketAddr, Soc
         d = dir.display()
     );
     std::fs::write(dir.join("portcullis.toml"), conf).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+    let binary = std::env::var_os("PORTCULLIS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_portcullis")));
+    let child = Command::new(binary)
         .arg("serve")
         .arg("--config")
         .arg(dir.join("portcullis.toml"))
