@@ -1,35 +1,17 @@
 //! Loading: reading the file, parsing the TOML into the raw structs, resolving secrets
 //! (`"text"`, `{ env = .. }`, `{ file = .. }`), applying command-line overrides, and
-//! turning source spans into `file:line: key: message` errors ([`ConfigError`]).
+//! turning TOML errors into `file:line: key: message` errors ([`ConfigError`]).
 
 use std::path::Path;
 
+use super::error::line_of;
 use super::raw::{RawConfig, RawSecret, S};
 use super::validate::values::parse_listen;
 use super::validate::Validator;
-use super::{Config, Overrides};
+use super::{Config, ConfigError, Overrides};
 
 /// The default location of the configuration file.
 pub const DEFAULT_CONFIG_PATH: &str = "config/portcullis.toml";
-
-/// Why a configuration could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{file}: cannot read the configuration file: {source}")]
-    Read {
-        file: String,
-        source: std::io::Error,
-    },
-    #[error("{file}:{line}: {key}: {message}")]
-    Invalid {
-        file: String,
-        line: usize,
-        key: String,
-        message: String,
-    },
-    #[error("{flag}: {message}")]
-    Override { flag: String, message: String },
-}
 
 impl Config {
     /// Read, parse and validate the file at `path`, then apply `overrides`.
@@ -113,16 +95,6 @@ fn toml_error(file: &str, text: &str, key: &str, error: toml::de::Error) -> Conf
         },
         message: error.message().trim().to_string(),
     }
-}
-
-/// 1-based line number of a byte offset.
-pub(super) fn line_of(text: &str, offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
 }
 
 impl Validator<'_> {

@@ -13,6 +13,7 @@
 //! of `http` only the leaf `http::path` (path normalisation, which imports nothing). The
 //! domain depends on config, never the other way round.
 
+mod error;
 mod load;
 mod model;
 mod raw;
@@ -20,7 +21,8 @@ mod raw;
 mod tests;
 mod validate;
 
-pub use load::{ConfigError, DEFAULT_CONFIG_PATH};
+pub use error::ConfigError;
+pub use load::DEFAULT_CONFIG_PATH;
 pub use model::{
     BootstrapConfig, CertificateConfig, Config, ForwardAuthHeaders, HealthCheck, HostMatch,
     IdentityHeaderNames, LogConfig, LogFormat, Overrides, Policy, ProxyConfig, RouteAccess,

@@ -14,7 +14,7 @@ pub(in crate::config) mod values;
 
 use std::path::Path;
 
-use super::load::line_of;
+use super::error::line_of;
 use super::raw::RawConfig;
 use crate::config::{Config, ConfigError, Overrides};
 

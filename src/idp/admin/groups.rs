@@ -356,12 +356,8 @@ fn mapping_target(
 
 /// `GET /groups/{id}/role-mappings/realm[/available|/composite]` (`client` false) and
 /// `GET /groups/{id}/role-mappings/clients/{client}[/available|/composite]` (`client` true).
-pub(super) fn mappings(
-    cx: &Cx,
-    client: bool,
-    view: super::users::View,
-) -> Result<Response, AdminError> {
-    use super::users::View;
+pub(super) fn mappings(cx: &Cx, client: bool, view: super::View) -> Result<Response, AdminError> {
+    use super::View;
     let (realm, group, container) = mapping_target(cx, Permission::ViewUsers, client)?;
     let read = cx.app.store.read()?;
     let held: std::collections::HashSet<String> = match view {

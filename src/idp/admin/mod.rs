@@ -31,6 +31,17 @@ use crate::store::RealmRecord;
 
 pub use auth::{Caller, Permission};
 
+/// Which roles a role-mapping view lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum View {
+    /// Granted directly.
+    Direct,
+    /// Not held (directly or through composites and groups): grantable.
+    Available,
+    /// Held in any way.
+    Composite,
+}
+
 /// Path values of an admin route, percent-decoded.
 #[derive(Debug, Default)]
 pub(crate) struct Path {

@@ -13,7 +13,7 @@ use crate::http::Response;
 use crate::idp::admin::error::AdminError;
 
 use super::roles::Container;
-use super::users::View;
+use super::View;
 use super::{clients, groups, mail, providers, realms, roles, users, Cx};
 
 /// What an async handler returns: its future, boxed so the table holds plain fn pointers.

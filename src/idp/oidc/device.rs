@@ -14,8 +14,8 @@ use crate::idp::tokens::Scopes;
 use crate::idp::App;
 use crate::store::{ClientRecord, DeviceCodeRecord};
 
+use super::hash_code;
 use super::no_store_json;
-use super::token::hash_code;
 
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 const ENABLED_ATTRIBUTE: &str = "oauth2.device.authorization.grant.enabled";

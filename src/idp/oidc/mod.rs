@@ -104,6 +104,12 @@ pub fn base_url(app: &App, request: &Request, info: &RequestInfo) -> String {
     crate::http::hosts::base_url(app.config.server.public_url.as_ref(), info.tls, host)
 }
 
+/// Codes (authorization, device) are stored by hash (hex SHA-256), so a leaked store does
+/// not leak usable codes.
+pub fn hash_code(code: &str) -> String {
+    crate::crypto::sha256_hex(code)
+}
+
 /// Request parameters: the query for GET, the form body for POST. A parameter given twice
 /// is an error (RFC 6749 §3.1).
 pub fn parameters(request: &Request) -> Result<BTreeMap<String, String>, OAuthError> {

@@ -168,7 +168,7 @@ async fn authorization_codes_expire_with_access_code_lifespan() {
             .write(|w| {
                 w.put_auth_code(
                     &realm_id,
-                    &super::token::hash_code(code),
+                    &super::hash_code(code),
                     &AuthCodeRecord {
                         client_id: "app".into(),
                         redirect_uri: "https://app.test/cb".into(),

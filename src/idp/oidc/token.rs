@@ -20,7 +20,7 @@ use crate::idp::tokens::{self, allowed_origins, issue, IssueContext, IssuedToken
 use crate::idp::App;
 use crate::store::{ClientRecord, RealmRecord, SessionRecord, UserRecord};
 
-use super::{no_store_json, with_cors};
+use super::{hash_code, no_store_json, with_cors};
 
 /// `POST /realms/{realm}/protocol/openid-connect/token`
 pub async fn token(
@@ -567,14 +567,6 @@ pub fn needs_groups(client: &ClientRecord) -> bool {
     client.protocol_mappers.iter().any(|m| {
         m.get("protocolMapper").and_then(|v| v.as_str()) == Some("oidc-group-membership-mapper")
     })
-}
-
-/// Codes are stored by hash, so a leaked store does not leak usable codes.
-pub fn hash_code(code: &str) -> String {
-    Sha256::digest(code.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// RFC 7636: the verifier must match the challenge sent with the authorization request.

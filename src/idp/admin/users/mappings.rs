@@ -10,22 +10,11 @@ use crate::http::Response;
 use crate::idp::admin::error::AdminError;
 use crate::idp::admin::groups::group_path;
 use crate::idp::admin::repr::{group_repr, role_repr};
-use crate::idp::admin::{no_content, ok, Cx, Permission};
+use crate::idp::admin::{no_content, ok, Cx, Permission, View};
 use crate::idp::roles::{expand, group_conferred_role_ids, group_ids_with_ancestors};
 use crate::store::{RealmRecord, RoleRecord};
 
 use super::load_user;
-
-/// Which roles a role-mapping view lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum View {
-    /// Granted directly.
-    Direct,
-    /// Not held (directly or through composites and groups): grantable.
-    Available,
-    /// Held in any way.
-    Composite,
-}
 
 /// Role ids a user holds in any way (direct, groups, composites).
 fn effective_ids(

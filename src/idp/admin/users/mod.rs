@@ -19,7 +19,7 @@ use crate::idp::admin::repr::{user_repr, CredentialInput, UserInput};
 use crate::idp::admin::{no_content, ok, Cx, Permission};
 
 pub(super) use mappings::groups;
-pub(super) use mappings::{join_group, leave_group, map_roles, mapped_roles, role_mappings, View};
+pub(super) use mappings::{join_group, leave_group, map_roles, mapped_roles, role_mappings};
 pub(super) use search::{count, list};
 pub(super) use security::{
     brute_force_status, clear_brute_force, credential, credentials, logout, sessions,
