@@ -9,7 +9,7 @@ use crate::idp::realm;
 use crate::store::{ClientRecord, RealmRecord, UserRecord, Write};
 
 use super::repr::{client_repr, user_repr, ClientInput};
-use super::{no_content, ok, Cx, Permission};
+use super::{deleted, no_content, ok, Cx, Permission};
 
 /// A new client secret (Keycloak uses 32 random characters).
 fn new_secret() -> String {
@@ -187,11 +187,7 @@ pub(super) fn delete(cx: &Cx) -> Result<Response, AdminError> {
         .store
         .write(|w| w.delete_client(&realm.id, &cx.path.id))
         .map_err(AdminError::from)?;
-    if existed {
-        Ok(no_content())
-    } else {
-        Err(AdminError::NotFound("Could not find client".into()))
-    }
+    deleted(existed, "Could not find client")
 }
 
 fn secret_repr(c: &ClientRecord) -> Value {

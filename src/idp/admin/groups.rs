@@ -9,7 +9,7 @@ use crate::idp::admin::error::AdminError;
 use crate::store::{GroupRecord, Read, RealmRecord, StoreError, Write};
 
 use super::repr::{group_repr, role_repr, user_repr, GroupInput};
-use super::{no_content, ok, Cx, Permission};
+use super::{deleted, no_content, ok, Cx, Permission};
 
 /// Group reads shared by read snapshots and write transactions.
 pub(super) trait GroupSource {
@@ -262,11 +262,7 @@ pub(super) fn delete(cx: &Cx) -> Result<Response, AdminError> {
         .store
         .write(|w| w.delete_group(&realm.id, &cx.path.id))
         .map_err(AdminError::from)?;
-    if existed {
-        Ok(no_content())
-    } else {
-        Err(AdminError::NotFound("Could not find group by id".into()))
-    }
+    deleted(existed, "Could not find group by id")
 }
 
 /// `GET /groups/{id}/children`

@@ -122,6 +122,15 @@ pub(crate) fn no_content() -> Response {
     r
 }
 
+/// `204` when a delete found its target, else `404` with Keycloak's message.
+pub(crate) fn deleted(existed: bool, missing: &str) -> Result<Response, AdminError> {
+    if existed {
+        Ok(no_content())
+    } else {
+        Err(AdminError::NotFound(missing.into()))
+    }
+}
+
 /// `200` with a JSON body.
 pub(crate) fn ok(body: &serde_json::Value) -> Response {
     json_response(StatusCode::OK, body)

@@ -10,7 +10,7 @@ use crate::http::Response;
 use crate::idp::admin::error::AdminError;
 use crate::store::RealmRecord;
 
-use super::{no_content, ok, Cx, Permission};
+use super::{deleted, no_content, ok, Cx, Permission};
 
 const IDP: &str = "identity-provider";
 const IDP_MAPPER: &str = "identity-provider-mapper";
@@ -410,11 +410,7 @@ pub(super) fn delete_idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
         .app
         .store
         .write(|w| w.delete_object(&realm.id, IDP_MAPPER, &cx.path.mapper))?;
-    if gone {
-        Ok(no_content())
-    } else {
-        Err(mapper_missing())
-    }
+    deleted(gone, "Model not found")
 }
 
 /// `GET /components?type=&parent=&name=`

@@ -16,7 +16,7 @@ use crate::idp::realm;
 use crate::store::{CredentialRecord, RealmRecord, UserRecord, Write};
 
 use crate::idp::admin::repr::{user_repr, CredentialInput, UserInput};
-use crate::idp::admin::{no_content, ok, Cx, Permission};
+use crate::idp::admin::{deleted, no_content, ok, Cx, Permission};
 
 pub(super) use mappings::groups;
 pub(super) use mappings::{join_group, leave_group, map_roles, mapped_roles, role_mappings};
@@ -334,11 +334,7 @@ pub(super) fn delete(cx: &Cx) -> Result<Response, AdminError> {
         .store
         .write(|w| w.delete_user(&realm.id, &cx.path.id))
         .map_err(AdminError::from)?;
-    if existed {
-        Ok(no_content())
-    } else {
-        Err(AdminError::NotFound("User not found".into()))
-    }
+    deleted(existed, "User not found")
 }
 
 /// `PUT /users/{id}/reset-password` with `{type, value, temporary}`.

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::http::Response;
 use crate::idp::admin::error::AdminError;
 use crate::idp::admin::repr::credential_repr;
-use crate::idp::admin::{no_content, ok, Cx, Permission};
+use crate::idp::admin::{deleted, no_content, ok, Cx, Permission};
 use crate::store::CredentialRecord;
 
 use super::load_user;
@@ -48,11 +48,7 @@ pub(crate) fn credential(cx: &Cx) -> Result<Response, AdminError> {
             w.delete_credential(&realm.id, &cx.path.id, &cx.path.cred)
         })
         .map_err(AdminError::from)?;
-    if existed {
-        Ok(no_content())
-    } else {
-        Err(AdminError::NotFound("Credential not found".into()))
-    }
+    deleted(existed, "Credential not found")
 }
 
 /// `GET /users/{id}/sessions`
