@@ -216,6 +216,7 @@ pub fn mint_access_token(
             now_secs: now_ms / 1000,
             refresh: false,
             group_paths: &subject.groups,
+            client_address: None,
         },
     )?;
     Ok(Some(issued.access_token))

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64URL};
 use base64::Engine;
 
 use crate::crypto::jwt::{generate_pkcs8, Algorithm, JwtError, SigningKey, VerifyingKey};
@@ -33,6 +33,8 @@ pub enum KeyError {
 pub struct RealmKeys {
     signing: HashMap<Algorithm, Arc<SigningKey>>,
     verifying: HashMap<String, VerifyingKey>,
+    /// kid → the key's self-signed certificate (base64 DER), for RSA keys.
+    certificates: HashMap<String, String>,
     /// `{"keys": [...]}`, ready to serve.
     pub jwks: serde_json::Value,
 }
@@ -43,6 +45,11 @@ impl RealmKeys {
         self.signing
             .get(&algorithm)
             .ok_or(KeyError::NoActiveKey(algorithm.as_str()))
+    }
+
+    /// The self-signed certificate of an RSA key (base64 DER), as the admin API shows it.
+    pub fn certificate(&self, kid: &str) -> Option<&str> {
+        self.certificates.get(kid).map(String::as_str)
     }
 
     /// A key (active or passive) by id.
@@ -97,9 +104,14 @@ pub fn rotate(
     Ok(kid)
 }
 
-fn parse(records: Vec<SigningKeyRecord>, now_ms: i64) -> Result<RealmKeys, KeyError> {
+fn parse(
+    records: Vec<SigningKeyRecord>,
+    realm_name: &str,
+    now_ms: i64,
+) -> Result<RealmKeys, KeyError> {
     let mut signing = HashMap::new();
     let mut verifying = HashMap::new();
+    let mut certificates = HashMap::new();
     let mut jwks = Vec::new();
     for record in records {
         if record.retire_at.is_some_and(|t| t <= now_ms) {
@@ -111,7 +123,21 @@ fn parse(records: Vec<SigningKeyRecord>, now_ms: i64) -> Result<RealmKeys, KeyEr
             .decode(&record.private_key_pkcs8)
             .map_err(|_| KeyError::Corrupt(record.kid.clone()))?;
         let key = SigningKey::from_pkcs8(&record.kid, algorithm, &der)?;
-        jwks.push(key.verifying_key().jwk());
+        let mut jwk = key.verifying_key().jwk();
+        if algorithm == Algorithm::RS256 {
+            if let Some(cert) = certificate(&der, &record.kid, realm_name, record.created_at) {
+                // Keycloak's JWKS: the chain, and its SHA-1 and SHA-256 thumbprints.
+                jwk["x5c"] = serde_json::json!([STANDARD.encode(&cert)]);
+                jwk["x5t"] = B64URL
+                    .encode(<sha1::Sha1 as sha2::Digest>::digest(&cert))
+                    .into();
+                jwk["x5t#S256"] = B64URL
+                    .encode(<sha2::Sha256 as sha2::Digest>::digest(&cert))
+                    .into();
+                certificates.insert(record.kid.clone(), STANDARD.encode(&cert));
+            }
+        }
+        jwks.push(jwk);
         verifying.insert(record.kid.clone(), key.verifying_key().clone());
         if record.status == ACTIVE {
             signing.insert(algorithm, Arc::new(key));
@@ -120,8 +146,35 @@ fn parse(records: Vec<SigningKeyRecord>, now_ms: i64) -> Result<RealmKeys, KeyEr
     Ok(RealmKeys {
         signing,
         verifying,
+        certificates,
         jwks: serde_json::json!({ "keys": jwks }),
     })
+}
+
+/// The self-signed certificate Keycloak keeps with a realm RSA key: subject CN = the realm
+/// name, serial from the kid, valid ten years from the key's creation. RSA PKCS#1 v1.5
+/// signatures are deterministic, so the certificate is the same at every start without
+/// being stored. `None` if the key cannot sign one (it is then served without `x5c`).
+fn certificate(pkcs8: &[u8], kid: &str, realm_name: &str, created_at_ms: i64) -> Option<Vec<u8>> {
+    let der = rustls::pki_types::PrivateKeyDer::Pkcs8(pkcs8.to_vec().into());
+    let key = rcgen::KeyPair::from_der_and_sign_algo(&der, &rcgen::PKCS_RSA_SHA256).ok()?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).ok()?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, realm_name);
+    let serial = <sha2::Sha256 as sha2::Digest>::digest(kid.as_bytes());
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial[..16]));
+    let created = std::time::UNIX_EPOCH
+        + std::time::Duration::from_millis(u64::try_from(created_at_ms).unwrap_or(0));
+    // `2026-12-02T15:30:00Z` → 2026, 12, 2.
+    let date = humantime::format_rfc3339_seconds(created).to_string();
+    let field = |range: std::ops::Range<usize>| date.get(range)?.parse::<i32>().ok();
+    let (year, month, day) = (field(0..4)?, field(5..7)?, field(8..10)?);
+    let (month, day) = (u8::try_from(month).ok()?, u8::try_from(day).ok()?);
+    params.not_before = rcgen::date_time_ymd(year, month, day);
+    params.not_after = rcgen::date_time_ymd(year + 10, month, day.min(28));
+    params.self_signed(&key).ok().map(|c| c.der().to_vec())
 }
 
 /// Cache of parsed realm keys, by realm id. Invalidate after any key change.
@@ -160,7 +213,8 @@ impl KeyRing {
             .filter(|t| *t > now_ms)
             .min()
             .unwrap_or(i64::MAX);
-        let keys = Arc::new(parse(records, now_ms)?);
+        let realm_name = read.realm(realm_id)?.map(|r| r.name).unwrap_or_default();
+        let keys = Arc::new(parse(records, &realm_name, now_ms)?);
         self.cache
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -191,6 +245,26 @@ pub fn load(
 mod tests {
     use super::*;
     use crate::store::RealmRecord;
+
+    #[test]
+    fn an_rsa_keys_certificate_is_the_same_at_every_start() {
+        let der = generate_pkcs8(Algorithm::RS256).unwrap();
+        let created = 1_764_688_800_000; // 2025-12-02
+        let one = certificate(&der, "kid-1", "shop", created).unwrap();
+        assert_eq!(
+            certificate(&der, "kid-1", "shop", created),
+            Some(one.clone())
+        );
+        let (_, cert) = x509_parser::parse_x509_certificate(&one).unwrap();
+        let cn = cert.subject().iter_common_name().next().unwrap();
+        assert_eq!(cn.as_str().unwrap(), "shop");
+        assert_eq!(cert.validity().not_before.timestamp(), 1_764_633_600);
+        assert!(cert.validity().not_after.timestamp() > 1_764_633_600 + 9 * 365 * 86_400);
+        // Another key id, another serial.
+        let other = certificate(&der, "kid-2", "shop", created).unwrap();
+        let (_, other) = x509_parser::parse_x509_certificate(&other).unwrap();
+        assert_ne!(cert.raw_serial(), other.raw_serial());
+    }
 
     #[test]
     fn rotation_keeps_old_public_key_until_retirement() {

@@ -6,6 +6,89 @@ use crate::crypto::random_token;
 use crate::idp::App;
 use crate::store::{RealmRecord, SessionRecord, StoreError, Write};
 
+/// Why a refresh token is refused (Keycloak's `error_description`s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshRefused {
+    /// The client's session is gone from the SSO session (revoked, or ended on reuse).
+    NoClientSession,
+    /// With `revokeRefreshToken`: an older token than the last one issued or presented.
+    Stale,
+    /// With `revokeRefreshToken`: the token was used more than `refreshTokenMaxReuse` times.
+    ReuseExceeded,
+}
+
+impl RefreshRefused {
+    pub fn message(self) -> &'static str {
+        match self {
+            RefreshRefused::NoClientSession => "Session doesn't have required client",
+            RefreshRefused::Stale => "Stale token",
+            RefreshRefused::ReuseExceeded => "Maximum allowed refresh token reuse exceeded",
+        }
+    }
+}
+
+/// Whether `client`'s refresh token `jti` may be used in `session`, without using it
+/// (introspection): what [`use_refresh_token`] would accept.
+pub fn refresh_token_usable(
+    realm: &RealmRecord,
+    session: &SessionRecord,
+    client: &str,
+    jti: &str,
+) -> bool {
+    let mut copy = session.clone();
+    use_refresh_token(realm, &mut copy, client, jti).is_ok()
+}
+
+/// Use `client`'s refresh token `jti` in `session`, as Keycloak does. Without the realm's
+/// `revokeRefreshToken` (the default) any refresh token of a live client session may be used
+/// again until it expires. With it, only the token last issued or the one last presented,
+/// the latter at most `refreshTokenMaxReuse` more times; anything else is reuse, and the
+/// client's session ends (the user's SSO session and its other clients stay). The caller
+/// saves `session` whatever the answer, in the transaction that read it.
+pub fn use_refresh_token(
+    realm: &RealmRecord,
+    session: &mut SessionRecord,
+    client: &str,
+    jti: &str,
+) -> Result<(), RefreshRefused> {
+    if !session.clients.contains_key(client) {
+        return Err(RefreshRefused::NoClientSession);
+    }
+    if !realm.revoke_refresh_token {
+        return Ok(());
+    }
+    let latest = session.refresh_tokens.get(client).map(String::as_str);
+    let (current, uses) = session
+        .refresh_uses
+        .get(client)
+        .cloned()
+        .unwrap_or_default();
+    let uses = if current == jti {
+        uses
+    } else if latest == Some(jti) {
+        0
+    } else {
+        end_client(session, client);
+        return Err(RefreshRefused::Stale);
+    };
+    if uses > realm.refresh_token_max_reuse {
+        end_client(session, client);
+        return Err(RefreshRefused::ReuseExceeded);
+    }
+    session
+        .refresh_uses
+        .insert(client.to_string(), (jti.to_string(), uses + 1));
+    Ok(())
+}
+
+/// Remove `client`'s session from the SSO session: its refresh tokens stop working, its
+/// access tokens stop introspecting as active; the user stays signed in elsewhere.
+pub fn end_client(session: &mut SessionRecord, client: &str) {
+    session.clients.remove(client);
+    session.refresh_tokens.remove(client);
+    session.refresh_uses.remove(client);
+}
+
 /// Why sessions end, which decides the user event recorded after the commit.
 #[derive(Debug, Clone, Copy)]
 pub enum Ending<'a> {

@@ -168,6 +168,9 @@ pub struct IssueContext<'a> {
     pub refresh: bool,
     /// The user's group paths (only needed when a group mapper is configured).
     pub group_paths: &'a [String],
+    /// The requesting client's address: service-account tokens carry it as Keycloak's
+    /// `clientHost` and `clientAddress`.
+    pub client_address: Option<&'a str>,
 }
 
 /// What the token endpoint returns.
@@ -307,7 +310,8 @@ pub fn issue(keys: &RealmKeys, cx: &IssueContext<'_>) -> Result<IssuedTokens, Ke
     let mut access = Claims {
         exp: cx.now_secs + lifespan,
         iat: cx.now_secs,
-        auth_time: None,
+        // When the user authenticated (Keycloak's AUTH_TIME note of the session).
+        auth_time,
         jti: random_id(),
         iss: cx.issuer.to_string(),
         aud: audience,
@@ -337,6 +341,18 @@ pub fn issue(keys: &RealmKeys, cx: &IssueContext<'_>) -> Result<IssuedTokens, Ke
     };
     fill_user_claims(&mut access, cx.user, cx.scopes);
     access.extra = mapped_access.claims;
+    if cx.user.service_account_client_id.is_some() {
+        // Keycloak's service-account mappers: the client's host and address (no reverse
+        // lookup: both are the address), beside `client_id`.
+        if let Some(address) = cx.client_address {
+            for claim in ["clientHost", "clientAddress"] {
+                access
+                    .extra
+                    .entry(claim)
+                    .or_insert_with(|| address.to_string().into());
+            }
+        }
+    }
     let access_alg = signing_algorithm(realm, client, "access.token.signed.response.alg");
     let access_token = keys.signer(access_alg)?.sign(&access)?;
 

@@ -30,6 +30,10 @@ pub struct RealmRecord {
     pub sso_session_idle_timeout: i64,
     pub sso_session_max_lifespan: i64,
     pub offline_session_idle_timeout: i64,
+    /// Keycloak's `revokeRefreshToken`: a refresh token may be used again (false, the
+    /// default) or only `refresh_token_max_reuse` more times.
+    pub revoke_refresh_token: bool,
+    pub refresh_token_max_reuse: i64,
     pub access_code_lifespan: i64,
     pub action_token_generated_by_user_lifespan: i64,
     pub default_signature_algorithm: String,
@@ -84,6 +88,8 @@ impl Default for RealmRecord {
             sso_session_idle_timeout: 1800,
             sso_session_max_lifespan: 36000,
             offline_session_idle_timeout: 2_592_000,
+            revoke_refresh_token: false,
+            refresh_token_max_reuse: 0,
             access_code_lifespan: 60,
             action_token_generated_by_user_lifespan: 300,
             default_signature_algorithm: "RS256".into(),
@@ -241,9 +247,11 @@ pub struct SessionRecord {
     pub ip_address: Option<String>,
     /// clientId → when the client was last given tokens in this session.
     pub clients: BTreeMap<String, i64>,
-    /// clientId → `jti` of the one refresh token of that client that is still valid
-    /// (rotation: presenting any other one is reuse).
+    /// clientId → `jti` of the refresh token last issued to that client.
     pub refresh_tokens: BTreeMap<String, String>,
+    /// clientId → the refresh token that client last presented and how often (Keycloak's
+    /// `currentRefreshToken` and its use count), for `revokeRefreshToken`.
+    pub refresh_uses: BTreeMap<String, (String, i64)>,
     pub offline: bool,
     /// SHA-256 (hex) of the secret half of the browser's SSO cookie; `None` for sessions
     /// without a browser (password grant).

@@ -65,10 +65,34 @@ fn discovery_and_keys_match_the_tokens() {
 
     let info = api.get("/realms/master").body;
     assert_eq!(info["realm"], "master");
-    assert!(info["public_key"]
-        .as_str()
+    let public_key = info["public_key"].as_str().unwrap();
+    assert!(public_key.starts_with("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"));
+
+    // The RSA key carries its self-signed certificate (Keycloak's x5c): subject CN = the
+    // realm, the same public key, thumbprints; the admin API shows the same certificate.
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let x5c = key["x5c"][0].as_str().expect("x5c");
+    let der = b64.decode(x5c).unwrap();
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let cn = cert.subject().iter_common_name().next().unwrap();
+    assert_eq!(cn.as_str().unwrap(), "master");
+    assert_eq!(
+        cert.public_key().raw,
+        b64.decode(public_key).unwrap().as_slice()
+    );
+    assert!(
+        key["x5t"].is_string() && key["x5t#S256"].is_string(),
+        "{key}"
+    );
+    let admin_keys = api.get("/admin/realms/master/keys").body;
+    let listed = admin_keys["keys"]
+        .as_array()
         .unwrap()
-        .starts_with("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"));
+        .iter()
+        .find(|k| k["kid"] == kid)
+        .unwrap();
+    assert_eq!(listed["certificate"], x5c);
 
     assert_eq!(
         api.get("/realms/nope/.well-known/openid-configuration")
@@ -374,7 +398,7 @@ fn bad_credentials_and_clients_get_keycloak_errors() {
 }
 
 #[test]
-fn refresh_rotates_and_reuse_ends_the_session() {
+fn refresh_tokens_follow_the_realms_revoke_refresh_token() {
     let server = TestServer::start();
     let api = Api::admin(&server);
     let (secret, _) = api.setup_realm("t");
@@ -397,24 +421,71 @@ fn refresh_rotates_and_reuse_ends_the_session() {
     assert_ne!(r1, r2);
     assert_eq!(claims(&r2)["typ"], "Refresh");
     assert_eq!(second.body["session_state"], first["session_state"]);
+    // When the user authenticated, kept across refreshes.
+    let auth_time = claims(first["access_token"].as_str().unwrap())["auth_time"].clone();
+    assert!(auth_time.is_i64(), "{auth_time}");
+    assert_eq!(
+        claims(second.body["access_token"].as_str().unwrap())["auth_time"],
+        auth_time
+    );
 
-    // The rotated-out token comes back: reuse. The whole session ends.
-    let reuse = refresh(r1);
+    // Keycloak's default (revokeRefreshToken false): a refresh token may be used again, one
+    // after the other and at once (an app refreshing from two threads, or retrying after a
+    // timeout, stays signed in).
+    assert_eq!(refresh(r1).status, 200);
+    let r1_owned = r1.to_string();
+    let together: Vec<u16> = std::thread::scope(|s| {
+        let a = s.spawn(|| refresh(&r1_owned).status);
+        let b = s.spawn(|| refresh(&r1_owned).status);
+        vec![a.join().unwrap(), b.join().unwrap()]
+    });
+    assert_eq!(together, vec![200, 200]);
+
+    // With revokeRefreshToken on: a rotated-out token is reuse. Only this client's session
+    // ends: its newest token dies too, the user's SSO session (and other clients) stay.
+    let r = api.put("/admin/realms/t", &json!({"revokeRefreshToken": true}));
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(api.get("/admin/realms/t").body["revokeRefreshToken"], true);
+    let fresh = api.alice_tokens("t", &secret, "openid");
+    let a = fresh["refresh_token"].as_str().unwrap();
+    let next = refresh(a);
+    assert_eq!(next.status, 200, "{}", next.text);
+    let b = next.body["refresh_token"].as_str().unwrap().to_string();
+    let reuse = refresh(a);
     assert_eq!(reuse.status, 400);
     assert_eq!(reuse.body["error"], "invalid_grant");
-    let after = refresh(&r2);
+    assert_eq!(reuse.body["error_description"], "Stale token");
+    let after = refresh(&b);
     assert_eq!(
         after.status, 400,
-        "the current refresh token died with the session"
+        "the client's session ended with the reuse"
     );
-    let access = second.body["access_token"].as_str().unwrap();
-    let r = api
-        .client
-        .get(api.url("/realms/t/protocol/openid-connect/userinfo"))
-        .bearer_auth(access)
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 401);
+    let sid = fresh["session_state"].as_str().unwrap();
+    let sessions = api.get(&format!(
+        "/admin/realms/t/users/{}/sessions",
+        claims(fresh["access_token"].as_str().unwrap())["sub"]
+            .as_str()
+            .unwrap()
+    ));
+    assert!(
+        sessions.text.contains(sid),
+        "the user's session stays: {}",
+        sessions.text
+    );
+
+    // refreshTokenMaxReuse = 1: the newest token may be presented twice, not three times.
+    let r = api.put("/admin/realms/t", &json!({"refreshTokenMaxReuse": 1}));
+    assert_eq!(r.status, 204, "{}", r.text);
+    let fresh = api.alice_tokens("t", &secret, "openid");
+    let c = fresh["refresh_token"].as_str().unwrap();
+    assert_eq!(refresh(c).status, 200);
+    assert_eq!(refresh(c).status, 200);
+    let third = refresh(c);
+    assert_eq!(third.status, 400);
+    assert_eq!(
+        third.body["error_description"],
+        "Maximum allowed refresh token reuse exceeded"
+    );
 
     // A refresh token of one client cannot be used by another.
     let fresh = api.alice_tokens("t", &secret, "openid");
@@ -467,6 +538,10 @@ fn client_credentials_uses_the_service_account_roles() {
     let at = claims(r.body["access_token"].as_str().unwrap());
     assert_eq!(at["preferred_username"], "service-account-app");
     assert_eq!(at["client_id"], "app");
+    // Keycloak's service-account claims: where the client called from.
+    assert_eq!(at["clientHost"], "127.0.0.1");
+    assert_eq!(at["clientAddress"], "127.0.0.1");
+    assert!(at.get("auth_time").is_none(), "no user authenticated: {at}");
     assert!(at["realm_access"]["roles"]
         .as_array()
         .unwrap()

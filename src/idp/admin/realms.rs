@@ -249,7 +249,7 @@ pub(super) fn keys(cx: &Cx) -> Result<Response, AdminError> {
             "providerPriority": 100, "kid": k.kid, "status": status,
             "type": if k.algorithm == "RS256" { "RSA" } else { "EC" },
             "algorithm": k.algorithm, "publicKey": public, "use": "SIG",
-            "validTo": k.retire_at,
+            "validTo": k.retire_at, "certificate": parsed.certificate(&k.kid),
         }));
     }
     Ok(ok(&serde_json::json!({"active": active, "keys": list})))

@@ -245,3 +245,116 @@ async fn brute_force_lockout_moves_with_the_clock() {
         "unlocked after waitIncrementSeconds"
     );
 }
+
+#[tokio::test]
+async fn a_replayed_code_ends_only_that_clients_session() {
+    let f = fixture();
+    f.add_client(
+        "t",
+        ClientRecord {
+            id: "c2".into(),
+            client_id: "other".into(),
+            secret: Some("s2".into()),
+            enabled: true,
+            standard_flow_enabled: true,
+            full_scope_allowed: true,
+            ..Default::default()
+        },
+    );
+    // The user's SSO session, already holding tokens of `app`.
+    let app_tokens = password_grant(&f).await;
+    let sid = app_tokens["session_state"].as_str().unwrap().to_string();
+    let realm_id = f.realm("t").id;
+    f.app
+        .store
+        .write(|w| {
+            w.put_auth_code(
+                &realm_id,
+                &super::hash_code("code-of-other"),
+                &AuthCodeRecord {
+                    client_id: "other".into(),
+                    redirect_uri: "https://other.test/cb".into(),
+                    session_id: sid.clone(),
+                    user_id: "u".into(),
+                    scope: "openid".into(),
+                    expires_at: f.now() + 60_000,
+                    ..Default::default()
+                },
+            )
+        })
+        .unwrap();
+    const TOKEN: &str = "/realms/t/protocol/openid-connect/token";
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", "other"),
+        ("client_secret", "s2"),
+        ("code", "code-of-other"),
+        ("redirect_uri", "https://other.test/cb"),
+    ];
+    let (status, other_tokens) = f.call("POST", TOKEN, &form, None).await;
+    assert_eq!(status, 200, "{other_tokens}");
+    let (status, body) = f.call("POST", TOKEN, &form, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    // What the code issued is revoked...
+    let (status, body) = f
+        .call(
+            "POST",
+            TOKEN,
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", "other"),
+                ("client_secret", "s2"),
+                (
+                    "refresh_token",
+                    other_tokens["refresh_token"].as_str().unwrap(),
+                ),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error_description"],
+        "Session doesn't have required client"
+    );
+    // ...and nothing else: the session and `app`'s tokens stay.
+    let (status, body) = refresh_grant(&f, app_tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["session_state"].as_str(), Some(sid.as_str()));
+}
+
+#[tokio::test]
+async fn introspection_follows_the_refresh_rules() {
+    let f = fixture();
+    let tokens = password_grant(&f).await;
+    let first = tokens["refresh_token"].as_str().unwrap().to_string();
+    let (status, body) = refresh_grant(&f, &first).await;
+    assert_eq!(status, 200, "{body}");
+    let introspect = |token: String| {
+        let f = &f;
+        async move {
+            f.call(
+                "POST",
+                "/realms/t/protocol/openid-connect/token/introspect",
+                &[
+                    ("client_id", "app"),
+                    ("client_secret", "s"),
+                    ("token", &token),
+                ],
+                None,
+            )
+            .await
+            .1["active"]
+                .clone()
+        }
+    };
+    // Without revokeRefreshToken an older refresh token is still good.
+    assert_eq!(introspect(first.clone()).await, json!(true));
+    f.update_realm("t", |r| r.revoke_refresh_token = true);
+    assert_eq!(introspect(first).await, json!(false));
+    let newest = body["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(introspect(newest).await, json!(true));
+}

@@ -218,6 +218,7 @@ impl Grant<'_> {
                 now_secs: self.now_ms / 1000,
                 refresh: session.is_some(),
                 group_paths: &group_paths,
+                client_address: self.ip.as_deref(),
             },
         )
         .map_err(|e| OAuthError::Internal(e.to_string()))
@@ -369,44 +370,67 @@ impl Grant<'_> {
         if !user.enabled {
             return Err(OAuthError::InvalidGrant("User disabled".into()));
         }
-        let current = session.refresh_tokens.get(&self.client.client_id);
-        if current.is_none_or(|jti| !constant_time_eq(jti.as_bytes(), claims.jti.as_bytes())) {
-            // A rotated-out (or revoked) refresh token came back: someone holds a copy.
-            // End the session so neither copy works any more.
-            let ending = crate::idp::sessions::Ending::Quiet;
-            crate::idp::sessions::end(
-                self.app,
-                self.realm,
-                std::slice::from_ref(&session.id),
-                ending,
-            )?;
-            tracing::warn!(realm = %self.realm.name, client = %self.client.client_id, "refresh token reuse detected; session ended");
-            return Err(OAuthError::InvalidGrant(
-                "Maximum allowed refresh token reuse exceeded".into(),
-            ));
+        // Refused early (no new tokens signed) when the client's session is gone or the
+        // token is stale; the decisive check is the one in the transaction below.
+        if !crate::idp::sessions::refresh_token_usable(
+            self.realm,
+            &session,
+            &self.client.client_id,
+            &claims.jti,
+        ) {
+            return self.refuse_refresh(&session.id, &claims.jti);
         }
         let scopes = Scopes::from_claim(claims.scope.as_deref().unwrap_or(""));
         let tokens = self.issue_for(&user, &scopes, Some(&session), claims.nonce.as_deref())?;
-        let (realm_id, client_id, old_jti) = (&self.realm.id, &self.client.client_id, &claims.jti);
-        self.app.store.write_volatile(|w| {
-            // Re-check inside the transaction: a concurrent refresh may have won.
+        let (realm_id, client_id) = (&self.realm.id, &self.client.client_id);
+        let used = self.app.store.write_volatile(|w| {
+            // In the transaction: of two refreshes at once, each counts.
             let mut s = w
                 .session(realm_id, &session.id)?
                 .ok_or_else(|| OAuthError::InvalidGrant("Session not active".into()))?;
-            if s.refresh_tokens.get(client_id) != Some(old_jti) {
-                return Err(OAuthError::InvalidGrant(
-                    "Maximum allowed refresh token reuse exceeded".into(),
-                ));
-            }
-            s.last_access = self.now_ms;
-            s.clients.insert(client_id.clone(), self.now_ms);
-            if let Some(jti) = &tokens.refresh_jti {
-                s.refresh_tokens.insert(client_id.clone(), jti.clone());
+            let used =
+                crate::idp::sessions::use_refresh_token(self.realm, &mut s, client_id, &claims.jti);
+            if used.is_ok() {
+                s.last_access = self.now_ms;
+                s.clients.insert(client_id.clone(), self.now_ms);
+                if let Some(jti) = &tokens.refresh_jti {
+                    s.refresh_tokens.insert(client_id.clone(), jti.clone());
+                }
             }
             w.put_session(realm_id, &s)?;
-            Ok(())
+            Ok::<_, OAuthError>(used)
         })?;
+        if let Err(refused) = used {
+            self.warn_reuse(refused);
+            return Err(OAuthError::InvalidGrant(refused.message().into()));
+        }
         Ok(tokens)
+    }
+
+    /// Refuse a refresh token that may not be used, ending the client's session when it
+    /// was reuse (see [`crate::idp::sessions::use_refresh_token`]).
+    fn refuse_refresh(&self, session_id: &str, jti: &str) -> Result<IssuedTokens, OAuthError> {
+        let (realm_id, client_id) = (&self.realm.id, &self.client.client_id);
+        let refused = self.app.store.write_volatile(|w| {
+            let Some(mut s) = w.session(realm_id, session_id)? else {
+                return Ok(crate::idp::sessions::RefreshRefused::NoClientSession);
+            };
+            let refused =
+                crate::idp::sessions::use_refresh_token(self.realm, &mut s, client_id, jti)
+                    .err()
+                    .unwrap_or(crate::idp::sessions::RefreshRefused::Stale);
+            w.put_session(realm_id, &s)?;
+            Ok::<_, OAuthError>(refused)
+        })?;
+        self.warn_reuse(refused);
+        Err(OAuthError::InvalidGrant(refused.message().into()))
+    }
+
+    fn warn_reuse(&self, refused: crate::idp::sessions::RefreshRefused) {
+        if refused != crate::idp::sessions::RefreshRefused::NoClientSession {
+            tracing::warn!(realm = %self.realm.name, client = %self.client.client_id,
+                reason = refused.message(), "refresh token reuse: the client's session ended");
+        }
     }
 
     fn authorization_code(&self) -> Result<IssuedTokens, OAuthError> {
@@ -425,8 +449,12 @@ impl Grant<'_> {
                 return Ok(Err(invalid()));
             };
             if record.used {
-                // Replay: revoke what the first redemption issued by ending the session.
-                crate::idp::sessions::end_in(w, realm_id, &record.session_id)?;
+                // Replay: revoke what the first redemption issued (that client's session in
+                // the user's SSO session; the user stays signed in to other apps).
+                if let Some(mut s) = w.session(realm_id, &record.session_id)? {
+                    crate::idp::sessions::end_client(&mut s, &record.client_id);
+                    w.put_session(realm_id, &s)?;
+                }
                 return Ok(Err(invalid()));
             }
             record.used = true;

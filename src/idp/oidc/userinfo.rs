@@ -176,13 +176,15 @@ pub async fn introspect(
         return Ok(inactive());
     }
     if claims.typ != TYP_BEARER {
-        // A refresh token is active only while it is the session's current one.
-        let current = claims
+        // A refresh token is active while the token endpoint would accept it.
+        let usable = claims
             .sid
             .as_ref()
             .and_then(|sid| read.session(&realm.id, sid).ok().flatten())
-            .and_then(|s| s.refresh_tokens.get(&claims.azp).cloned());
-        if current.as_deref() != Some(claims.jti.as_str()) {
+            .is_some_and(|s| {
+                crate::idp::sessions::refresh_token_usable(&realm, &s, &claims.azp, &claims.jti)
+            });
+        if !usable {
             return Ok(inactive());
         }
     }
@@ -247,8 +249,7 @@ pub async fn revoke(
                 if session.offline {
                     crate::idp::sessions::end_in(w, &realm.id, sid)?;
                 } else {
-                    session.refresh_tokens.remove(&client.client_id);
-                    session.clients.remove(&client.client_id);
+                    crate::idp::sessions::end_client(&mut session, &client.client_id);
                     w.put_session(&realm.id, &session)?;
                 }
             }

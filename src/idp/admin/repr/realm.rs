@@ -28,6 +28,8 @@ pub struct RealmInput {
     pub sso_session_idle_timeout: Option<i64>,
     pub sso_session_max_lifespan: Option<i64>,
     pub offline_session_idle_timeout: Option<i64>,
+    pub revoke_refresh_token: Option<bool>,
+    pub refresh_token_max_reuse: Option<i64>,
     pub access_code_lifespan: Option<i64>,
     pub action_token_generated_by_user_lifespan: Option<i64>,
     pub default_signature_algorithm: Option<String>,
@@ -101,6 +103,8 @@ impl RealmInput {
             sso_session_idle_timeout,
             sso_session_max_lifespan,
             offline_session_idle_timeout,
+            revoke_refresh_token,
+            refresh_token_max_reuse,
             access_code_lifespan,
             action_token_generated_by_user_lifespan,
             not_before,
@@ -168,6 +172,9 @@ impl RealmInput {
         positive("ssoSessionIdleTimeout", self.sso_session_idle_timeout)?;
         positive("ssoSessionMaxLifespan", self.sso_session_max_lifespan)?;
         positive("accessCodeLifespan", self.access_code_lifespan)?;
+        if self.refresh_token_max_reuse.is_some_and(|n| n < 0) {
+            return Err("refreshTokenMaxReuse must not be negative".into());
+        }
         if let Some(v) = &self.display_name {
             realm.display_name = Some(v.clone());
         }
@@ -283,6 +290,8 @@ pub fn realm_repr(realm: &RealmRecord) -> Value {
         "ssoSessionIdleTimeout": realm.sso_session_idle_timeout,
         "ssoSessionMaxLifespan": realm.sso_session_max_lifespan,
         "offlineSessionIdleTimeout": realm.offline_session_idle_timeout,
+        "revokeRefreshToken": realm.revoke_refresh_token,
+        "refreshTokenMaxReuse": realm.refresh_token_max_reuse,
         "accessCodeLifespan": realm.access_code_lifespan,
         "actionTokenGeneratedByUserLifespan": realm.action_token_generated_by_user_lifespan,
         "defaultSignatureAlgorithm": realm.default_signature_algorithm,

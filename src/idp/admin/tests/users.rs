@@ -469,3 +469,25 @@ async fn count_and_pages_follow_the_service_account_users_that_exist() {
     assert_eq!(f.get("/shop/users/count").await.2, json!(5));
     assert_eq!(found(&f, "first=4").await, ["zed"]);
 }
+
+#[tokio::test]
+async fn a_user_with_an_authenticator_shows_totp_and_what_may_be_removed() {
+    let f = people().await;
+    let realm = f.realm("shop");
+    let id = f.user("shop", "alice").id;
+    let (_, _, before) = f.get(&format!("/shop/users/{id}")).await;
+    assert_eq!(before["totp"], false);
+    assert_eq!(before["disableableCredentialTypes"], json!([]));
+    let policy = crate::idp::otp::OtpPolicy::of(&realm);
+    let otp = crate::idp::otp::credential("JBSWY3DPEHPK3PXP", None, &policy, f.now());
+    f.app
+        .store
+        .write(|w| w.put_credential(&realm.id, &id, &otp))
+        .unwrap();
+    let (_, _, after) = f.get(&format!("/shop/users/{id}")).await;
+    assert_eq!(after["totp"], true);
+    assert_eq!(after["disableableCredentialTypes"], json!(["otp"]));
+    // The list says the same (full representations), the brief one does not look.
+    let (_, _, list) = f.get("/shop/users?username=alice&exact=true").await;
+    assert_eq!(list[0]["totp"], true, "{list}");
+}

@@ -8,15 +8,16 @@ mod mappings;
 mod search;
 mod security;
 
+use serde_json::{json, Value};
+
 use crate::crypto::password::{hash_password, Argon2Params};
 use crate::crypto::random_id;
 use crate::http::Response;
 use crate::idp::admin::error::AdminError;
-use crate::idp::realm;
-use crate::store::{CredentialRecord, RealmRecord, UserRecord, Write};
-
 use crate::idp::admin::repr::{user_repr, CredentialInput, UserInput};
 use crate::idp::admin::{deleted, no_content, ok, Cx, Permission};
+use crate::idp::realm;
+use crate::store::{CredentialRecord, RealmRecord, UserRecord, Write};
 
 pub(super) use mappings::groups;
 pub(super) use mappings::{join_group, leave_group, map_roles, mapped_roles, role_mappings};
@@ -292,9 +293,19 @@ pub(super) fn get(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewUsers)?;
     let user = load_user(cx, &realm)?;
     let mut repr = user_repr(&user, false);
-    let creds = cx.app.store.read()?.credentials(&realm.id, &user.id)?;
-    repr["totp"] = creds.iter().any(|c| c.kind == "otp").into();
+    credential_flags(
+        &mut repr,
+        &cx.app.store.read()?.credentials(&realm.id, &user.id)?,
+    );
     Ok(ok(&repr))
+}
+
+/// Keycloak's `totp` (the user has an authenticator) and `disableableCredentialTypes`
+/// (what an administrator may remove: `otp`) on a full user representation.
+pub(super) fn credential_flags(repr: &mut Value, credentials: &[CredentialRecord]) {
+    let otp = credentials.iter().any(|c| c.kind == "otp");
+    repr["totp"] = otp.into();
+    repr["disableableCredentialTypes"] = if otp { json!(["otp"]) } else { json!([]) };
 }
 
 /// `PUT /users/{id}`

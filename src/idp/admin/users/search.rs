@@ -163,9 +163,16 @@ pub(crate) async fn list(cx: &Cx<'_>) -> Result<Response, AdminError> {
         }
         out
     };
-    Ok(ok(&Value::Array(
-        out.iter().map(|u| user_repr(u, brief)).collect(),
-    )))
+    let read = cx.app.store.read()?;
+    let mut list = Vec::with_capacity(out.len());
+    for u in &out {
+        let mut repr = user_repr(u, brief);
+        if !brief {
+            super::credential_flags(&mut repr, &read.credentials(&realm.id, &u.id)?);
+        }
+        list.push(repr);
+    }
+    Ok(ok(&Value::Array(list)))
 }
 
 /// `GET /users/count`
