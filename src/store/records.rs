@@ -34,6 +34,8 @@ pub struct RealmRecord {
     /// default) or only `refresh_token_max_reuse` more times.
     pub revoke_refresh_token: bool,
     pub refresh_token_max_reuse: i64,
+    /// Groups every new user joins (Keycloak's default groups), by id.
+    pub default_group_ids: Vec<String>,
     pub access_code_lifespan: i64,
     pub action_token_generated_by_user_lifespan: i64,
     pub default_signature_algorithm: String,
@@ -90,6 +92,7 @@ impl Default for RealmRecord {
             offline_session_idle_timeout: 2_592_000,
             revoke_refresh_token: false,
             refresh_token_max_reuse: 0,
+            default_group_ids: Vec::new(),
             access_code_lifespan: 60,
             action_token_generated_by_user_lifespan: 300,
             default_signature_algorithm: "RS256".into(),

@@ -23,6 +23,11 @@ impl<T: Txn> View<T> {
         existing(ids, |id| self.session(realm, id))
     }
 
+    /// Every session of a realm (online and offline), in id order.
+    pub fn realm_sessions(&self, realm: &str) -> Result<Vec<SessionRecord>> {
+        self.records_in(SESSIONS, (realm, "")..=(realm, MAX))
+    }
+
     /// Sessions in every realm (the `active sessions` gauge).
     pub fn session_count(&self) -> Result<u64> {
         Ok(self.txn.open_table(SESSIONS)?.len()?)

@@ -289,7 +289,12 @@ fn deleting_leaves_nothing_dangling_and_tokens_stop_working() {
         .get(&format!("/admin/realms/t/users/{alice}/sessions"))
         .body;
     assert_eq!(sessions.as_array().unwrap().len(), 1);
-    assert_eq!(sessions[0]["clients"]["app"], "app");
+    // Keycloak's UserSessionRepresentation: `clients` maps the client's uuid to its clientId.
+    let uuid = api.get("/admin/realms/t/clients?clientId=app").body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(sessions[0]["clients"][uuid.as_str()], "app", "{sessions}");
 
     // Deleting the role removes it from the user's mappings.
     assert_eq!(api.delete("/admin/realms/t/roles/user").status, 204);

@@ -451,11 +451,15 @@ fn refresh_tokens_follow_the_realms_revoke_refresh_token() {
     let next = refresh(a);
     assert_eq!(next.status, 200, "{}", next.text);
     let b = next.body["refresh_token"].as_str().unwrap().to_string();
+    let next = refresh(&b);
+    assert_eq!(next.status, 200, "{}", next.text);
+    let c = next.body["refresh_token"].as_str().unwrap().to_string();
+    // `a` is neither the newest token nor the one last presented (`b`): stale.
     let reuse = refresh(a);
     assert_eq!(reuse.status, 400);
     assert_eq!(reuse.body["error"], "invalid_grant");
     assert_eq!(reuse.body["error_description"], "Stale token");
-    let after = refresh(&b);
+    let after = refresh(&c);
     assert_eq!(
         after.status, 400,
         "the client's session ended with the reuse"
@@ -471,6 +475,16 @@ fn refresh_tokens_follow_the_realms_revoke_refresh_token() {
         sessions.text.contains(sid),
         "the user's session stays: {}",
         sessions.text
+    );
+
+    // With the default refreshTokenMaxReuse (0) the token last presented may not come back.
+    let fresh = api.alice_tokens("t", &secret, "openid");
+    let d = fresh["refresh_token"].as_str().unwrap();
+    assert_eq!(refresh(d).status, 200);
+    let again = refresh(d);
+    assert_eq!(
+        again.body["error_description"],
+        "Maximum allowed refresh token reuse exceeded"
     );
 
     // refreshTokenMaxReuse = 1: the newest token may be presented twice, not three times.

@@ -1,7 +1,7 @@
 //! `/admin/realms/{realm}/groups/...`: the group tree, members, role mappings, lookup by path.
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::crypto::random_id;
 use crate::http::Response;
@@ -422,4 +422,41 @@ pub(super) fn by_path(cx: &Cx) -> Result<Response, AdminError> {
         .ok_or_else(|| AdminError::NotFound("Group path does not exist".into()))?;
     let path = group_path(&read, &realm.id, &group)?;
     Ok(ok(&tree(&read, &realm.id, &group, &path)?))
+}
+
+/// `GET /default-groups`: the groups every new user joins.
+pub(crate) fn default_groups(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewRealm)?;
+    let read = cx.app.store.read()?;
+    let mut list = Vec::new();
+    for id in &realm.default_group_ids {
+        if let Some(g) = read.group(&realm.id, id)? {
+            let path = group_path(&read, &realm.id, &g)?;
+            list.push(json!({"id": g.id, "name": g.name, "path": path}));
+        }
+    }
+    Ok(ok(&Value::Array(list)))
+}
+
+/// `PUT` (`add`) and `DELETE` `/default-groups/{group}`.
+pub(crate) fn change_default_group(cx: &Cx, add: bool) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageRealm)?;
+    let group_id = cx.path.id.clone();
+    cx.app.store.write(|w| {
+        let mut realm = w
+            .realm(&realm.id)?
+            .ok_or_else(|| AdminError::NotFound("Realm not found.".into()))?;
+        if add {
+            if w.group(&realm.id, &group_id)?.is_none() {
+                return Err(AdminError::NotFound("Could not find group by id".into()));
+            }
+            if !realm.default_group_ids.contains(&group_id) {
+                realm.default_group_ids.push(group_id.clone());
+            }
+        } else {
+            realm.default_group_ids.retain(|g| g != &group_id);
+        }
+        w.put_realm(&realm).map_err(AdminError::from)
+    })?;
+    Ok(no_content())
 }

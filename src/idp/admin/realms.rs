@@ -417,3 +417,14 @@ pub(super) fn update_events_config(cx: &Cx) -> Result<Response, AdminError> {
         .map_err(AdminError::from)?;
     Ok(no_content())
 }
+
+/// `POST /clear-realm-cache`, `/clear-user-cache`, `/clear-keys-cache`: nothing to clear
+/// but the parsed signing keys (the store is read through on every request); `keys` drops
+/// those of the realm.
+pub(crate) fn clear_cache(cx: &Cx, keys: bool) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageRealm)?;
+    if keys {
+        cx.app.keys.invalidate(&realm.id);
+    }
+    Ok(no_content())
+}

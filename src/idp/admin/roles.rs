@@ -233,15 +233,47 @@ struct RoleRef {
     container_id: Option<String>,
 }
 
-/// `GET /roles/{role}/composites`
-pub(super) fn composites(cx: &Cx) -> Result<Response, AdminError> {
+/// The role of a composites path: `/roles/{role}/...` names a realm role, and
+/// `/roles-by-id/{id}/...` any role.
+fn composite_owner(cx: &Cx, realm: &RealmRecord) -> Result<RoleRecord, AdminError> {
+    if cx.path.role.is_empty() {
+        cx.app
+            .store
+            .read()?
+            .role(&realm.id, &cx.path.id)?
+            .ok_or_else(|| AdminError::NotFound("Could not find role with id".into()))
+    } else {
+        by_name(cx, realm, &realm.id)
+    }
+}
+
+/// Which composites a `GET` lists.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Composites {
+    All,
+    /// `.../composites/realm`
+    Realm,
+    /// `.../composites/clients/{client}` (the client's uuid)
+    Client,
+}
+
+/// `GET /roles/{role}/composites[/realm|/clients/{client}]`, and the same under
+/// `/roles-by-id/{id}`.
+pub(super) fn composites(cx: &Cx, which: Composites) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewRealm)?;
-    let role = by_name(cx, &realm, &realm.id)?;
+    let role = composite_owner(cx, &realm)?;
     let read = cx.app.store.read()?;
     let mut list = Vec::new();
     for id in &role.composites {
         if let Some(r) = read.role(&realm.id, id)? {
-            list.push(role_repr(&r));
+            let wanted = match which {
+                Composites::All => true,
+                Composites::Realm => !r.client_role,
+                Composites::Client => r.client_role && r.container_id == cx.path.client,
+            };
+            if wanted {
+                list.push(role_repr(&r));
+            }
         }
     }
     Ok(ok(&Value::Array(list)))
@@ -252,7 +284,7 @@ pub(super) fn composites(cx: &Cx) -> Result<Response, AdminError> {
 /// not hand out: every holder of the role receives the composite.
 pub(super) fn change_composites(cx: &Cx, add: bool) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageRealm)?;
-    let role = by_name(cx, &realm, &realm.id)?;
+    let role = composite_owner(cx, &realm)?;
     let refs: Vec<RoleRef> = cx.json()?;
     cx.app.store.write(|w| {
         let mut role = w

@@ -12,9 +12,9 @@ use crate::http::router::{MethodRouter, RouteError};
 use crate::http::Response;
 use crate::idp::admin::error::AdminError;
 
-use super::roles::Container;
+use super::roles::{Composites, Container};
 use super::View;
-use super::{clients, groups, mail, providers, realms, roles, users, Cx};
+use super::{clients, groups, mail, providers, realms, roles, sessions, users, Cx};
 
 /// What an async handler returns: its future, boxed so the table holds plain fn pointers.
 pub(crate) type Reply<'a> = Pin<Box<dyn Future<Output = Result<Response, AdminError>> + Send + 'a>>;
@@ -298,7 +298,7 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     .route(
         "/{realm}/roles/{role}/composites",
         vec![
-            (GET, Now(roles::composites)),
+            (GET, Now(|cx| roles::composites(cx, Composites::All))),
             (POST, Now(|cx| roles::change_composites(cx, true))),
             (DELETE, Now(|cx| roles::change_composites(cx, false))),
         ],
@@ -416,6 +416,94 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
             (PUT, Now(providers::update_component)),
             (DELETE, Now(providers::delete_component)),
         ],
+    )?;
+    // Sessions, default groups, composites by id, caches.
+    r.route(
+        "/{realm}/client-session-stats",
+        vec![(GET, Now(sessions::stats))],
+    )?
+    .route(
+        "/{realm}/sessions/{id}",
+        vec![(DELETE, Now(sessions::end_one))],
+    )?
+    .route(
+        &format!("{c}/user-sessions"),
+        vec![(GET, Now(|cx| sessions::of_client(cx, false)))],
+    )?
+    .route(
+        &format!("{c}/offline-sessions"),
+        vec![(GET, Now(|cx| sessions::of_client(cx, true)))],
+    )?
+    .route(
+        &format!("{c}/session-count"),
+        vec![(GET, Now(|cx| sessions::count_of_client(cx, false)))],
+    )?
+    .route(
+        &format!("{c}/offline-session-count"),
+        vec![(GET, Now(|cx| sessions::count_of_client(cx, true)))],
+    )?
+    .route(
+        &format!("{u}/groups/count"),
+        vec![(GET, Now(users::groups_count))],
+    )?
+    .route(
+        &format!("{u}/consents"),
+        vec![(GET, Now(sessions::consents))],
+    )?
+    .route(
+        &format!("{u}/consents/{{client}}"),
+        vec![(DELETE, Now(sessions::revoke_consent))],
+    )?
+    .route(
+        &format!("{u}/offline-sessions/{{client}}"),
+        vec![(GET, Now(sessions::offline_of_user))],
+    )?
+    .route(
+        "/{realm}/default-groups",
+        vec![(GET, Now(groups::default_groups))],
+    )?
+    .route(
+        "/{realm}/default-groups/{id}",
+        vec![
+            (PUT, Now(|cx| groups::change_default_group(cx, true))),
+            (DELETE, Now(|cx| groups::change_default_group(cx, false))),
+        ],
+    )?
+    .route(
+        "/{realm}/roles/{role}/composites/realm",
+        vec![(GET, Now(|cx| roles::composites(cx, Composites::Realm)))],
+    )?
+    .route(
+        "/{realm}/roles/{role}/composites/clients/{client}",
+        vec![(GET, Now(|cx| roles::composites(cx, Composites::Client)))],
+    )?
+    .route(
+        "/{realm}/roles-by-id/{id}/composites",
+        vec![
+            (GET, Now(|cx| roles::composites(cx, Composites::All))),
+            (POST, Now(|cx| roles::change_composites(cx, true))),
+            (DELETE, Now(|cx| roles::change_composites(cx, false))),
+        ],
+    )?
+    .route(
+        "/{realm}/roles-by-id/{id}/composites/realm",
+        vec![(GET, Now(|cx| roles::composites(cx, Composites::Realm)))],
+    )?
+    .route(
+        "/{realm}/roles-by-id/{id}/composites/clients/{client}",
+        vec![(GET, Now(|cx| roles::composites(cx, Composites::Client)))],
+    )?
+    .route(
+        "/{realm}/clear-realm-cache",
+        vec![(POST, Now(|cx| realms::clear_cache(cx, false)))],
+    )?
+    .route(
+        "/{realm}/clear-user-cache",
+        vec![(POST, Now(|cx| realms::clear_cache(cx, false)))],
+    )?
+    .route(
+        "/{realm}/clear-keys-cache",
+        vec![(POST, Now(|cx| realms::clear_cache(cx, true)))],
     )?;
     Ok(r)
 }

@@ -6,6 +6,7 @@ mod clients;
 mod groups;
 mod realms;
 mod roles;
+mod sessions;
 mod users;
 
 use serde_json::{json, Value};

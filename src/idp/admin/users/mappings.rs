@@ -197,6 +197,19 @@ pub(crate) fn groups(cx: &Cx) -> Result<Response, AdminError> {
     Ok(ok(&Value::Array(out)))
 }
 
+/// `GET /users/{id}/groups/count`: `{"count": n}`.
+pub(crate) fn groups_count(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewUsers)?;
+    load_user(cx, &realm)?;
+    let count = cx
+        .app
+        .store
+        .read()?
+        .user_group_ids(&realm.id, &cx.path.id)?
+        .len();
+    Ok(ok(&json!({"count": count})))
+}
+
 /// `PUT /users/{id}/groups/{group}`
 pub(crate) fn join_group(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;

@@ -19,7 +19,7 @@ use crate::idp::admin::{deleted, no_content, ok, Cx, Permission};
 use crate::idp::realm;
 use crate::store::{CredentialRecord, RealmRecord, UserRecord, Write};
 
-pub(super) use mappings::groups;
+pub(super) use mappings::{groups, groups_count};
 pub(super) use mappings::{join_group, leave_group, map_roles, mapped_roles, role_mappings};
 pub(super) use search::{count, list};
 pub(super) use security::{
@@ -273,9 +273,23 @@ pub(super) async fn create(cx: &Cx<'_>) -> Result<Response, AdminError> {
         .await
         .map_err(|_| AdminError::Busy)??;
     let id = cx.app.store.write(|w| {
-        let granted = super::grants::of_user(w, &realm, &input)?;
+        let mut granted = super::grants::of_user(w, &realm, &input)?;
+        // A new user joins the realm's default groups (as in Keycloak); what they confer
+        // counts as granted by this caller.
+        for group in &realm.default_group_ids {
+            granted.extend(crate::idp::roles::group_conferred_role_ids(
+                &*w, &realm.id, group,
+            )?);
+        }
         cx.caller.may_grant(w, &realm, &granted)?;
-        create_with(w, &realm, &input, now, Some(hashed))
+        let id = create_with(w, &realm, &input, now, Some(hashed))?;
+        for group in &realm.default_group_ids {
+            if w.group(&realm.id, group)?.is_some() {
+                w.add_member(&realm.id, group, &id)
+                    .map_err(AdminError::from)?;
+            }
+        }
+        Ok::<_, AdminError>(id)
     })?;
     Ok(cx.created(&id))
 }

@@ -1,7 +1,5 @@
 //! A user's credentials, sessions and brute-force state.
 
-use std::collections::BTreeMap;
-
 use serde_json::{json, Value};
 
 use crate::http::Response;
@@ -59,15 +57,7 @@ pub(crate) fn sessions(cx: &Cx) -> Result<Response, AdminError> {
     let out: Vec<Value> = list
         .iter()
         .filter(|s| !s.offline)
-        .map(|s| {
-            let clients: BTreeMap<String, String> =
-                s.clients.keys().map(|c| (c.clone(), c.clone())).collect();
-            json!({
-                "id": s.id, "username": user.username, "userId": user.id,
-                "ipAddress": s.ip_address, "start": s.created_at, "lastAccess": s.last_access,
-                "rememberMe": s.remember_me, "clients": clients,
-            })
-        })
+        .map(|s| crate::idp::admin::sessions::session_repr(cx, &realm, s))
         .collect();
     Ok(ok(&Value::Array(out)))
 }
