@@ -40,6 +40,8 @@ pub struct App {
     known_hosts: Arc<arc_swap::ArcSwap<hosts::KnownHosts>>,
     ready: Arc<AtomicBool>,
     router: Arc<Router>,
+    /// When this App was made (the clock's milliseconds): `serverinfo`'s uptime.
+    started_at_ms: i64,
 }
 
 impl App {
@@ -57,7 +59,9 @@ impl App {
         let known_hosts = Arc::new(arc_swap::ArcSwap::from_pointee(
             hosts::KnownHosts::from_config(&config),
         ));
+        let started_at_ms = clock.now_millis();
         App {
+            started_at_ms,
             hashes,
             known_hosts,
             config,
@@ -70,6 +74,11 @@ impl App {
             ready: Arc::new(AtomicBool::new(false)),
             router: Arc::new(Router::new()),
         }
+    }
+
+    /// When the server started (the clock's milliseconds).
+    pub fn started_at_ms(&self) -> i64 {
+        self.started_at_ms
     }
 
     /// Answer for these hosts from now on (start-up with the certificates' names, reload).
@@ -126,7 +135,7 @@ impl App {
         }
         if !info.tls && endpoint.enforces_ssl_required() {
             // The admin API follows the master realm, whose tokens it accepts.
-            let guard = if endpoint == Endpoint::Admin {
+            let guard = if matches!(endpoint, Endpoint::Admin | Endpoint::ServerInfo) {
                 "master"
             } else {
                 realm
@@ -158,6 +167,12 @@ impl App {
             }
             Endpoint::Revoke => oauth(oidc::userinfo::revoke(self, &request, &info, realm).await),
             Endpoint::Admin => crate::idp::admin::handle(self, &request, &info, &params.rest).await,
+            Endpoint::ServerInfo => {
+                crate::idp::admin::server::server_info(self, &request, &info).await
+            }
+            Endpoint::WhoAmI => {
+                crate::idp::admin::server::whoami(self, &request, &info, realm).await
+            }
             Endpoint::Authorize => login::authorize(self, &request, &info, realm).await,
             Endpoint::Logout => login::logout(self, &request, &info, realm).await,
             Endpoint::DeviceAuthorization => {

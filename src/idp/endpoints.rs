@@ -31,6 +31,10 @@ pub enum Endpoint {
     ThirdPartyCookies,
     Resource,
     Admin,
+    /// `/admin/serverinfo`
+    ServerInfo,
+    /// `/admin/{realm}/console/whoami`
+    WhoAmI,
     Account,
 }
 
@@ -52,6 +56,8 @@ impl Endpoint {
                 | Endpoint::DevicePage
                 | Endpoint::LoginAction
                 | Endpoint::Admin
+                | Endpoint::ServerInfo
+                | Endpoint::WhoAmI
                 | Endpoint::Account
         )
     }
@@ -87,6 +93,8 @@ impl Endpoint {
             | Endpoint::Resource => (READ, false, Refusal::MethodNotAllowed),
             // Fetched by browser apps (keycloak-js, openid-client in a page).
             Endpoint::Discovery | Endpoint::Certs => (READ, true, Refusal::MethodNotAllowed),
+            // Read by the admin console in the browser.
+            Endpoint::ServerInfo | Endpoint::WhoAmI => (READ, true, Refusal::MethodNotAllowed),
             Endpoint::UserInfo => (FORM, true, Refusal::MethodNotAllowed),
             Endpoint::Authorize
             | Endpoint::Logout
@@ -117,7 +125,7 @@ impl Endpoint {
             | Endpoint::Logout
             | Endpoint::DevicePage
             | Endpoint::Account => "oidc_login",
-            Endpoint::Admin => "admin",
+            Endpoint::Admin | Endpoint::ServerInfo | Endpoint::WhoAmI => "admin",
             Endpoint::Resource => "resources",
             _ => "oidc",
         }
@@ -213,6 +221,8 @@ impl Router {
             ("/realms/{realm}/account/".into(), Endpoint::Account),
             ("/realms/{realm}/account/{*rest}".into(), Endpoint::Account),
             ("/resources/{*rest}".into(), Endpoint::Resource),
+            ("/admin/serverinfo".into(), Endpoint::ServerInfo),
+            ("/admin/{realm}/console/whoami".into(), Endpoint::WhoAmI),
             ("/admin/realms".into(), Endpoint::Admin),
             ("/admin/realms/".into(), Endpoint::Admin),
             ("/admin/realms/{*rest}".into(), Endpoint::Admin),
@@ -250,6 +260,13 @@ mod tests {
     #[test]
     fn all_routes_resolve() {
         let r = Router::new();
+        assert_eq!(r.find("/admin/serverinfo").unwrap().0, Endpoint::ServerInfo);
+        let (e, p) = r.find("/admin/shop/console/whoami").unwrap();
+        assert_eq!((e, p.realm.as_str()), (Endpoint::WhoAmI, "shop"));
+        assert_eq!(
+            r.find("/admin/realms/shop/users").unwrap().0,
+            Endpoint::Admin
+        );
         assert_eq!(r.find("/health/live").unwrap().0, Endpoint::HealthLive);
         assert_eq!(r.find("/metrics").unwrap().0, Endpoint::Metrics);
         let (e, p) = r

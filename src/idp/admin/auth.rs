@@ -119,6 +119,21 @@ impl Caller {
         }
     }
 
+    /// The administrative role names the caller holds on `realm`, as the console's `whoami`
+    /// lists them (`realm-admin` and master's `admin` stand for every one).
+    pub fn admin_roles_on(&self, realm: &str) -> Vec<String> {
+        let held: Vec<&str> = self.management_roles(realm).collect();
+        if self.is_super_admin() || held.contains(&"realm-admin") {
+            return crate::idp::realm::MANAGEMENT_ROLES
+                .iter()
+                .map(|r| r.to_string())
+                .collect();
+        }
+        let mut out: Vec<String> = held.into_iter().map(String::from).collect();
+        out.sort();
+        out
+    }
+
     /// Whether the caller holds `permission` on `realm`.
     pub fn can(&self, realm: &str, permission: Permission) -> bool {
         if self.is_super_admin() {

@@ -14,6 +14,7 @@ mod realms;
 pub mod repr;
 mod roles;
 mod routes;
+pub mod server;
 mod sessions;
 #[cfg(test)]
 mod tests;

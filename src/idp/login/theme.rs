@@ -289,6 +289,13 @@ impl Themes {
     }
 
     /// The message bundle for a locale (English when the theme lacks it).
+    /// The names of the themes found, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.themes.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
     pub fn messages(&self, theme: Option<&str>, locale: &str) -> BTreeMap<String, String> {
         self.theme(theme)
             .and_then(|t| {

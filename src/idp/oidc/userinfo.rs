@@ -47,8 +47,13 @@ fn active_subject(
     }
     if let Some(sid) = &claims.sid {
         let session = read.session(&realm.id, sid).map_err(|_| "store")?;
-        if !session.is_some_and(|s| is_valid(realm, &s, now_ms)) {
+        let Some(session) = session.filter(|s| is_valid(realm, s, now_ms)) else {
             return Err("session not active");
+        };
+        // The client's session in it (Keycloak's client session): gone after a revocation
+        // or a replayed code, and the tokens it was given go with it.
+        if !session.clients.contains_key(&claims.azp) {
+            return Err("client session not active");
         }
     }
     let user = read

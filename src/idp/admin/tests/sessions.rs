@@ -37,7 +37,10 @@ async fn client_sessions_statistics_and_ending_one_session() {
     let (_, _, count) = f.get(&format!("/shop/clients/{cli}/session-count")).await;
     assert_eq!(count, json!({"count": 0}));
     let (status, _, body) = f.delete(&format!("/shop/sessions/{sid}")).await;
-    assert_eq!((status, body), (404, json!({"errorMessage": "Session not found"})));
+    assert_eq!(
+        (status, body),
+        (404, json!({"errorMessage": "Session not found"}))
+    );
 }
 
 #[tokio::test]
@@ -192,4 +195,62 @@ async fn cache_endpoints_answer_and_need_manage_realm() {
     // The keys still sign after their cache is dropped.
     f.add_user("shop", "ann", Some("ann-pw"));
     f.password_grant("shop", "admin-cli", "ann", "ann-pw").await;
+}
+
+/// `GET {path}` outside `/admin/realms` with `token`; (status, JSON).
+async fn get_outside(f: &crate::idp::testing::Fixture, path: &str, token: &str) -> (u16, Value) {
+    let auth = format!("Bearer {token}");
+    let r = f.send("GET", path, &[("authorization", &auth)], "").await;
+    (r.status, r.json())
+}
+
+#[tokio::test]
+async fn serverinfo_and_the_consoles_whoami() {
+    let f = shop().await;
+    let admin = f.admin_token.clone();
+    let (status, info) = get_outside(&f, "/admin/serverinfo", &admin).await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["systemInfo"]["version"], "26.0.0");
+    assert!(info["passwordPolicies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["id"] == "length"));
+    assert!(info["protocolMapperTypes"]["openid-connect"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["id"] == "oidc-usermodel-attribute-mapper"));
+    assert_eq!(
+        info["enums"]["sslRequired"],
+        json!(["all", "external", "none"])
+    );
+    let r = f.send("GET", "/admin/serverinfo", &[], "").await;
+    assert_eq!(r.status, 401, "an administrator's token is needed");
+
+    // The master administrator administers every realm with every role.
+    let (status, me) = get_outside(&f, "/admin/master/console/whoami", &admin).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["realm"], "master");
+    assert_eq!(me["createRealm"], true);
+    let shop_roles = me["realm_access"]["shop"].as_array().unwrap();
+    assert!(shop_roles.contains(&json!("manage-users")), "{me}");
+    let (_, only) = get_outside(&f, "/admin/master/console/whoami?currentRealm=shop", &admin).await;
+    assert_eq!(
+        only["realm_access"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["shop"]
+    );
+
+    // A realm's delegate sees its own roles in its own realm, and may not ask as another.
+    let (_, viewer) = delegate(&f, "shop", "viewer", &["view-users"]).await;
+    let (status, me) = get_outside(&f, "/admin/shop/console/whoami", &viewer).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["realm_access"], json!({"shop": ["view-users"]}));
+    assert_eq!(me["createRealm"], false);
+    let (status, _) = get_outside(&f, "/admin/master/console/whoami", &viewer).await;
+    assert_eq!(status, 403);
 }
