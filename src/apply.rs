@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::clock::Clock;
 use crate::idp::admin::error::AdminError;
 use crate::idp::admin::repr::RealmInput;
-use crate::idp::admin::transfer::{import_contents, import_realm, IfExists};
+use crate::idp::admin::transfer::{import_contents, import_realm, set_default_groups, IfExists};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -184,6 +184,12 @@ pub fn apply(
                                 .into_iter()
                                 .map(|c| format!("{c} in realm {}", file.realm)),
                         );
+                        let before = updated.default_group_ids.clone();
+                        let after = set_default_groups(w, updated, input.default_groups.as_deref())
+                            .map_err(fail)?;
+                        if after.default_group_ids != before {
+                            changes.push(format!("update default groups of realm {}", file.realm));
+                        }
                     }
                 }
             }

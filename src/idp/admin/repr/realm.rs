@@ -64,6 +64,8 @@ pub struct RealmInput {
     pub clients: Option<Vec<ClientInput>>,
     pub roles: Option<RolesInput>,
     pub groups: Option<Vec<GroupInput>>,
+    /// Paths of the groups new users join (`["/staff"]`), resolved after the groups.
+    pub default_groups: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -123,6 +123,25 @@ async fn new_users_join_the_default_groups() {
     let (_, _, count) = f.get(&format!("/shop/users/{bob}/groups/count")).await;
     assert_eq!(count, json!({"count": 1}));
 
+    // They travel with the realm: export names them by path, import resolves the paths.
+    let (_, _, export) = f.post("/shop/partial-export", &json!({})).await;
+    assert_eq!(export["defaultGroups"], json!(["/staff"]), "{export}");
+    let (status, _, body) = f
+        .post(
+            "",
+            &json!({"realm": "copy", "enabled": true, "groups": [{"name": "crew"}],
+                    "defaultGroups": ["/crew"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, _, copied) = f.get("/copy/default-groups").await;
+    assert_eq!(copied[0]["path"], "/crew", "{copied}");
+    let (status, _, _) = f
+        .post("", &json!({"realm": "bad", "defaultGroups": ["/nope"]}))
+        .await;
+    assert_eq!(status, 400, "an unknown default group is refused, nothing is created");
+    assert_eq!(f.get("/bad").await.0, 404);
+
     let (status, _, _) = f.delete(&format!("/shop/default-groups/{staff}")).await;
     assert_eq!(status, 204);
     assert_eq!(f.get("/shop/default-groups").await.2, json!([]));

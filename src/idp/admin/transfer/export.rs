@@ -126,6 +126,13 @@ pub fn export_realm(read: &Read, realm: &RealmRecord) -> Result<Value, StoreErro
         groups.push(group_export(read, realm, &names, &g)?);
     }
     v["groups"] = Value::Array(groups);
+    let mut defaults = Vec::new();
+    for id in &realm.default_group_ids {
+        if let Some(g) = read.group(&realm.id, id)? {
+            defaults.push(group_path(read, &realm.id, &g)?);
+        }
+    }
+    v["defaultGroups"] = json!(defaults);
     v["clients"] = Value::Array(clients.iter().map(client_repr).collect());
     let key_components: Vec<Value> = read
         .signing_keys(&realm.id)?

@@ -136,7 +136,30 @@ pub fn import_realm(w: &mut Write, body: &Value, now: i64) -> Result<RealmRecord
             .map_err(|e| AdminError::Internal(e.to_string()))?;
     }
     import_contents(w, &realm, &input, now, IfExists::Fail)?;
+    let realm = set_default_groups(w, realm, input.default_groups.as_deref())?;
     realm::ensure_defaults(w, &realm).map_err(realm_error)?;
+    Ok(realm)
+}
+
+/// The realm's default groups from their paths (a representation's `defaultGroups`).
+pub fn set_default_groups(
+    w: &mut Write,
+    mut realm: RealmRecord,
+    paths: Option<&[String]>,
+) -> Result<RealmRecord, AdminError> {
+    let Some(paths) = paths else {
+        return Ok(realm);
+    };
+    let mut ids = Vec::new();
+    for path in paths {
+        let group = groups::find_by_path(&*w, &realm.id, path)?
+            .ok_or_else(|| AdminError::BadRequest(format!("Default group {path} not found")))?;
+        if !ids.contains(&group.id) {
+            ids.push(group.id);
+        }
+    }
+    realm.default_group_ids = ids;
+    w.put_realm(&realm).map_err(AdminError::from)?;
     Ok(realm)
 }
 
