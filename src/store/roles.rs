@@ -45,6 +45,11 @@ impl<T: Txn> View<T> {
         self.multi_values(ROLE_USERS, realm, role)
     }
 
+    /// Ids of the groups granted a role directly.
+    pub fn role_group_ids(&self, realm: &str, role: &str) -> Result<Vec<String>> {
+        self.multi_values(ROLE_GROUPS, realm, role)
+    }
+
     /// Role ids granted to a group.
     pub fn group_role_ids(&self, realm: &str, group: &str) -> Result<Vec<String>> {
         self.multi_values(GROUP_ROLES, realm, group)

@@ -180,19 +180,83 @@ pub(super) fn create_tree(
 /// `GET /groups`: the tree.
 pub(super) fn list(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewUsers)?;
-    let search = cx.query("search").map(|s| s.to_lowercase());
+    let search = Search::of(cx);
+    let first: usize = cx.query("first").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let max: usize = cx
+        .query("max")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(usize::MAX);
     let read = cx.app.store.read()?;
     let mut list = Vec::new();
     for g in read.group_children(&realm.id, None)? {
         let repr = tree(&read, &realm.id, &g, &format!("/{}", g.name))?;
-        if search
-            .as_ref()
-            .is_none_or(|s| repr.to_string().to_lowercase().contains(s))
-        {
-            list.push(repr);
+        if let Some(kept) = search.prune(repr) {
+            list.push(kept);
         }
     }
-    Ok(ok(&Value::Array(list)))
+    Ok(ok(&Value::Array(
+        list.into_iter().skip(first).take(max).collect(),
+    )))
+}
+
+/// `GET /groups/count[?search=&top=true]`: `{"count": n}`, every group (or the top-level
+/// ones) whose name matches.
+pub(super) fn count(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewUsers)?;
+    let search = Search::of(cx);
+    let top_only = cx.flag("top") == Some(true);
+    let read = cx.app.store.read()?;
+    let mut count = 0;
+    let mut pending = read.group_children(&realm.id, None)?;
+    while let Some(g) = pending.pop() {
+        if search.matches(&g.name) {
+            count += 1;
+        }
+        if !top_only {
+            pending.extend(read.group_children(&realm.id, Some(&g.id))?);
+        }
+    }
+    Ok(ok(&json!({"count": count})))
+}
+
+/// Keycloak's group `search`: a name containing it (case-insensitive; equal with
+/// `exact=true`), shown with the path down to it.
+struct Search {
+    wanted: Option<String>,
+    exact: bool,
+}
+
+impl Search {
+    fn of(cx: &Cx) -> Search {
+        Search {
+            wanted: cx.query("search").map(|s| s.to_lowercase()),
+            exact: cx.flag("exact") == Some(true),
+        }
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        let name = name.to_lowercase();
+        match &self.wanted {
+            None => true,
+            Some(w) if self.exact => &name == w,
+            Some(w) => name.contains(w.as_str()),
+        }
+    }
+
+    /// The group with only the subgroups that lead to a match; `None` when nothing in it
+    /// matches. A matching group keeps its whole subtree.
+    fn prune(&self, mut repr: Value) -> Option<Value> {
+        if self.wanted.is_none() || self.matches(repr["name"].as_str().unwrap_or("")) {
+            return Some(repr);
+        }
+        let subs = repr["subGroups"].as_array().cloned().unwrap_or_default();
+        let kept: Vec<Value> = subs.into_iter().filter_map(|s| self.prune(s)).collect();
+        if kept.is_empty() {
+            return None;
+        }
+        repr["subGroups"] = Value::Array(kept);
+        Some(repr)
+    }
 }
 
 /// `POST /groups`: a top-level group.

@@ -373,3 +373,28 @@ pub(super) fn delete_by_id(cx: &Cx) -> Result<Response, AdminError> {
         .map_err(AdminError::from)?;
     Ok(no_content())
 }
+
+/// `GET /roles/{role}/groups` (and `/clients/{id}/roles/{role}/groups`): the groups granted
+/// the role directly, by path, paged.
+pub(super) fn groups(cx: &Cx, container: Container) -> Result<Response, AdminError> {
+    let (realm, container_id) = target(cx, container, Permission::ViewUsers)?;
+    let role = by_name(cx, &realm, &container_id)?;
+    let first: usize = cx.query("first").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let max: usize = cx.query("max").and_then(|v| v.parse().ok()).unwrap_or(100);
+    let read = cx.app.store.read()?;
+    let mut found = Vec::new();
+    for id in read.role_group_ids(&realm.id, &role.id)? {
+        if let Some(g) = read.group(&realm.id, &id)? {
+            let path = super::groups::group_path(&read, &realm.id, &g)?;
+            found.push((path, g));
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    let list = found
+        .iter()
+        .skip(first)
+        .take(max)
+        .map(|(path, g)| serde_json::json!({"id": g.id, "name": g.name, "path": path}))
+        .collect();
+    Ok(ok(&Value::Array(list)))
+}

@@ -493,6 +493,15 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
         "/{realm}/roles-by-id/{id}/composites/clients/{client}",
         vec![(GET, Now(|cx| roles::composites(cx, Composites::Client)))],
     )?
+    .route("/{realm}/groups/count", vec![(GET, Now(groups::count))])?
+    .route(
+        "/{realm}/roles/{role}/groups",
+        vec![(GET, Now(|cx| roles::groups(cx, Container::Realm)))],
+    )?
+    .route(
+        &format!("{c}/roles/{{role}}/groups"),
+        vec![(GET, Now(|cx| roles::groups(cx, Container::Client)))],
+    )?
     .route(
         "/{realm}/clear-realm-cache",
         vec![(POST, Now(|cx| realms::clear_cache(cx, false)))],

@@ -53,6 +53,25 @@ async fn the_tree_with_paths_and_counts() {
     );
     assert_eq!(names(&f.get("/shop/groups?search=BACK").await.2), ["eng"]);
     assert_eq!(f.get("/shop/groups?search=ops").await.2, json!([]));
+    // A match deep down comes with the path to it, and nothing beside it.
+    let (_, _, found) = f.get("/shop/groups?search=back").await;
+    assert_eq!(found[0]["subGroups"][0]["name"], "backend", "{found}");
+    assert_eq!(found[0]["subGroups"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        f.get("/shop/groups?search=backen&exact=true").await.2,
+        json!([])
+    );
+    // Counts: every group, or the top-level ones; with a search, the matches.
+    let (_, _, all) = f.get("/shop/groups/count").await;
+    let (_, _, top) = f.get("/shop/groups/count?top=true").await;
+    assert!(all["count"].as_u64().unwrap() > top["count"].as_u64().unwrap());
+    assert_eq!(
+        f.get("/shop/groups/count?search=backend").await.2,
+        json!({"count": 1})
+    );
+    // Paging of the top level.
+    let (_, _, page) = f.get("/shop/groups?first=0&max=1").await;
+    assert_eq!(page.as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -195,4 +214,21 @@ async fn rename_moves_paths_and_delete_takes_the_subtree() {
         json!([])
     );
     assert_eq!(f.delete(&format!("/shop/groups/{eng}")).await.0, 404);
+}
+
+#[tokio::test]
+async fn a_roles_groups_are_listed_by_path() {
+    let (f, eng, _, _) = tree().await;
+    f.post("/shop/roles", &json!({"name": "deployer"})).await;
+    let (status, _, body) = f
+        .post(
+            &format!("/shop/groups/{eng}/role-mappings/realm"),
+            &json!([{"name": "deployer"}]),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, _, groups) = f.get("/shop/roles/deployer/groups").await;
+    assert_eq!(status, 200, "{groups}");
+    assert_eq!(groups, json!([{"id": eng, "name": "eng", "path": "/eng"}]));
+    assert_eq!(f.get("/shop/roles/nope/groups").await.0, 404);
 }

@@ -139,7 +139,10 @@ async fn new_users_join_the_default_groups() {
     let (status, _, _) = f
         .post("", &json!({"realm": "bad", "defaultGroups": ["/nope"]}))
         .await;
-    assert_eq!(status, 400, "an unknown default group is refused, nothing is created");
+    assert_eq!(
+        status, 400,
+        "an unknown default group is refused, nothing is created"
+    );
     assert_eq!(f.get("/bad").await.0, 404);
 
     let (status, _, _) = f.delete(&format!("/shop/default-groups/{staff}")).await;
