@@ -53,6 +53,8 @@ pub(crate) struct Path {
     pub group: String,
     pub role: String,
     pub cred: String,
+    /// `moveAfter/{after}`: the credential to come after.
+    pub after: String,
     pub path: String,
     pub mapper: String,
 }
@@ -270,6 +272,7 @@ async fn route_request(
             group: param("group")?,
             role: param("role")?,
             cred: param("cred")?,
+            after: param("after")?,
             path: param("path")?,
             mapper: param("mapper")?,
         },

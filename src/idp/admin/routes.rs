@@ -495,6 +495,18 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     )?
     .route("/{realm}/groups/count", vec![(GET, Now(groups::count))])?
     .route(
+        &format!("{u}/credentials/{{cred}}/userLabel"),
+        vec![(PUT, Now(users::set_label))],
+    )?
+    .route(
+        &format!("{u}/credentials/{{cred}}/moveToFirst"),
+        vec![(POST, Now(|cx| users::move_credential(cx, false)))],
+    )?
+    .route(
+        &format!("{u}/credentials/{{cred}}/moveAfter/{{after}}"),
+        vec![(POST, Now(|cx| users::move_credential(cx, true)))],
+    )?
+    .route(
         "/{realm}/roles/{role}/groups",
         vec![(GET, Now(|cx| roles::groups(cx, Container::Realm)))],
     )?

@@ -491,3 +491,81 @@ async fn a_user_with_an_authenticator_shows_totp_and_what_may_be_removed() {
     let (_, _, list) = f.get("/shop/users?username=alice&exact=true").await;
     assert_eq!(list[0]["totp"], true, "{list}");
 }
+
+#[tokio::test]
+async fn credentials_get_labels_and_an_order() {
+    let f = people().await;
+    let realm = f.realm("shop");
+    let id = f.user("shop", "alice").id;
+    let (status, _, _) = f
+        .put(
+            &format!("/shop/users/{id}/reset-password"),
+            &json!({"type": "password", "value": "Alice-pass-1", "temporary": false}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let policy = crate::idp::otp::OtpPolicy::of(&realm);
+    let mut otp = crate::idp::otp::credential("JBSWY3DPEHPK3PXP", None, &policy, f.now() + 1);
+    otp.priority = 20;
+    f.app
+        .store
+        .write(|w| w.put_credential(&realm.id, &id, &otp))
+        .unwrap();
+    assert_eq!(credential_types(&f, &id).await, ["password", "otp"]);
+    let (_, _, creds) = f.get(&format!("/shop/users/{id}/credentials")).await;
+    let password = creds[0]["id"].as_str().unwrap().to_string();
+
+    // The label is sent as plain text, as the admin console does.
+    let auth = format!("Bearer {}", f.admin_token);
+    let r = f
+        .send(
+            "PUT",
+            &format!(
+                "/admin/realms/shop/users/{id}/credentials/{}/userLabel",
+                otp.id
+            ),
+            &[("authorization", &auth), ("content-type", "text/plain")],
+            "My phone",
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let (_, _, creds) = f.get(&format!("/shop/users/{id}/credentials")).await;
+    assert_eq!(creds[1]["userLabel"], "My phone", "{creds}");
+
+    let (status, _, _) = f
+        .post(
+            &format!("/shop/users/{id}/credentials/{}/moveToFirst", otp.id),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(credential_types(&f, &id).await, ["otp", "password"]);
+    let (status, _, _) = f
+        .post(
+            &format!(
+                "/shop/users/{id}/credentials/{}/moveAfter/{password}",
+                otp.id
+            ),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(credential_types(&f, &id).await, ["password", "otp"]);
+    let (status, _, _) = f
+        .post(
+            &format!("/shop/users/{id}/credentials/nope/moveToFirst"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 404);
+}
+
+async fn credential_types(f: &Fixture, user: &str) -> Vec<String> {
+    let (_, _, creds) = f.get(&format!("/shop/users/{user}/credentials")).await;
+    creds
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap().to_string())
+        .collect()
+}

@@ -23,7 +23,8 @@ pub(super) use mappings::{groups, groups_count};
 pub(super) use mappings::{join_group, leave_group, map_roles, mapped_roles, role_mappings};
 pub(super) use search::{count, list};
 pub(super) use security::{
-    brute_force_status, clear_brute_force, credential, credentials, logout, sessions,
+    brute_force_status, clear_brute_force, credential, credentials, logout, move_credential,
+    sessions, set_label,
 };
 
 /// Hash a plain password (or keep Keycloak's pre-hashed form) into a credential record.

@@ -14,18 +14,86 @@ use super::load_user;
 pub(crate) fn credentials(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewUsers)?;
     load_user(cx, &realm)?;
-    // Remembered old passwords (passwordHistory) are not credentials of the user.
-    let creds: Vec<CredentialRecord> = cx
-        .app
-        .store
-        .read()?
-        .credentials(&realm.id, &cx.path.id)?
-        .into_iter()
-        .filter(|c| c.kind != crate::idp::password_policy::HISTORY_KIND)
-        .collect();
+    let creds = ordered(&cx.app.store.read()?, &realm.id, &cx.path.id)?;
     Ok(ok(&Value::Array(
         creds.iter().map(credential_repr).collect(),
     )))
+}
+
+/// A user's credentials in Keycloak's order (priority, then age), without the remembered
+/// old passwords (passwordHistory), which are not credentials of the user.
+fn ordered(
+    read: &crate::store::View<impl crate::store::Txn>,
+    realm: &str,
+    user: &str,
+) -> Result<Vec<CredentialRecord>, AdminError> {
+    let mut creds: Vec<CredentialRecord> = read
+        .credentials(realm, user)?
+        .into_iter()
+        .filter(|c| c.kind != crate::idp::password_policy::HISTORY_KIND)
+        .collect();
+    creds.sort_by_key(|c| (c.priority, c.created_date));
+    Ok(creds)
+}
+
+/// `PUT /users/{id}/credentials/{cred}/userLabel` with the label as `text/plain`.
+pub(crate) fn set_label(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageUsers)?;
+    load_user(cx, &realm)?;
+    let label = std::str::from_utf8(cx.request.body())
+        .map_err(|_| AdminError::BadRequest("The label must be UTF-8 text".into()))?
+        .trim()
+        .to_string();
+    if label.chars().count() > 255 {
+        return Err(AdminError::BadRequest(
+            "The label must be at most 255 characters".into(),
+        ));
+    }
+    cx.app.store.write(|w| {
+        let mut cred = ordered(w, &realm.id, &cx.path.id)?
+            .into_iter()
+            .find(|c| c.id == cx.path.cred)
+            .ok_or_else(|| AdminError::NotFound("Credential not found".into()))?;
+        cred.user_label = Some(label).filter(|l| !l.is_empty());
+        w.put_credential(&realm.id, &cx.path.id, &cred)
+            .map_err(AdminError::from)
+    })?;
+    Ok(no_content())
+}
+
+/// `POST /users/{id}/credentials/{cred}/moveToFirst` (`after` None) and
+/// `.../moveAfter/{previous}`: reorder the user's credentials (priorities 10, 20, ...).
+pub(crate) fn move_credential(cx: &Cx, after: bool) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageUsers)?;
+    load_user(cx, &realm)?;
+    cx.app.store.write(|w| {
+        let mut creds = ordered(w, &realm.id, &cx.path.id)?;
+        let missing = || AdminError::NotFound("Credential not found".into());
+        let at = creds
+            .iter()
+            .position(|c| c.id == cx.path.cred)
+            .ok_or_else(missing)?;
+        let moved = creds.remove(at);
+        let to = if after {
+            1 + creds
+                .iter()
+                .position(|c| c.id == cx.path.after)
+                .ok_or_else(missing)?
+        } else {
+            0
+        };
+        creds.insert(to, moved);
+        for (i, c) in creds.iter_mut().enumerate() {
+            let priority = 10 * (i32::try_from(i).unwrap_or(i32::MAX / 10 - 1) + 1);
+            if c.priority != priority {
+                c.priority = priority;
+                w.put_credential(&realm.id, &cx.path.id, c)
+                    .map_err(AdminError::from)?;
+            }
+        }
+        Ok::<_, AdminError>(())
+    })?;
+    Ok(no_content())
 }
 
 /// `DELETE /users/{id}/credentials/{cred}`
