@@ -175,7 +175,7 @@ pub fn render(
         .filter(|l| app.themes.has_locale(theme, l))
         .cloned()
         .unwrap_or_else(|| crate::idp::login::theme::DEFAULT_LOCALE.into());
-    let messages = app.themes.messages(theme, &locale);
+    let messages = crate::idp::localization::messages(app, realm, theme, &locale);
     let realm_name = realm
         .display_name
         .clone()

@@ -12,6 +12,7 @@ pub mod events;
 pub mod gateway;
 pub mod hashing;
 pub mod keys;
+pub mod localization;
 pub mod login;
 pub mod mappers;
 pub mod oidc;

@@ -8,6 +8,7 @@ mod clients;
 pub mod error;
 mod grants;
 mod groups;
+mod localization;
 mod mail;
 mod providers;
 mod realms;
@@ -57,6 +58,8 @@ pub(crate) struct Path {
     pub after: String,
     pub path: String,
     pub mapper: String,
+    /// `/localization/{locale}/{key}`: a message key.
+    pub key: String,
 }
 
 /// What every admin handler gets.
@@ -275,6 +278,7 @@ async fn route_request(
             after: param("after")?,
             path: param("path")?,
             mapper: param("mapper")?,
+            key: param("key")?,
         },
         now_ms,
     };

@@ -14,7 +14,7 @@ use crate::idp::admin::error::AdminError;
 
 use super::roles::{Composites, Container};
 use super::View;
-use super::{clients, groups, mail, providers, realms, roles, sessions, users, Cx};
+use super::{clients, groups, localization, mail, providers, realms, roles, sessions, users, Cx};
 
 /// What an async handler returns: its future, boxed so the table holds plain fn pointers.
 pub(crate) type Reply<'a> = Pin<Box<dyn Future<Output = Result<Response, AdminError>> + Send + 'a>>;
@@ -494,6 +494,26 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
         vec![(GET, Now(|cx| roles::composites(cx, Composites::Client)))],
     )?
     .route("/{realm}/groups/count", vec![(GET, Now(groups::count))])?
+    .route(
+        "/{realm}/localization",
+        vec![(GET, Now(localization::locales))],
+    )?
+    .route(
+        "/{realm}/localization/{id}",
+        vec![
+            (GET, Now(localization::texts)),
+            (POST, Now(localization::add_texts)),
+            (DELETE, Now(localization::delete_locale)),
+        ],
+    )?
+    .route(
+        "/{realm}/localization/{id}/{key}",
+        vec![
+            (GET, Now(localization::text)),
+            (PUT, Now(localization::set_text)),
+            (DELETE, Now(localization::delete_text)),
+        ],
+    )?
     .route(
         &format!("{u}/credentials/{{cred}}/userLabel"),
         vec![(PUT, Now(users::set_label))],

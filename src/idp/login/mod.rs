@@ -229,12 +229,21 @@ impl<'a> PageCx<'a> {
     }
 
     pub fn msg(&self, key: &str) -> String {
-        self.app
-            .themes
-            .messages(self.realm.login_theme.as_deref(), &self.locale)
+        self.messages()
             .get(key)
             .cloned()
             .unwrap_or_else(|| key.to_string())
+    }
+
+    /// The texts of this page: the theme's in the page's locale, the realm's overrides on
+    /// top.
+    pub fn messages(&self) -> BTreeMap<String, String> {
+        crate::idp::localization::messages(
+            self.app,
+            self.realm,
+            self.realm.login_theme.as_deref(),
+            &self.locale,
+        )
     }
 
     /// Render a theme template with `vars` merged into the common context.
@@ -264,10 +273,7 @@ impl<'a> PageCx<'a> {
             "resources_url",
             Ctx::from(format!("/resources/{theme_name}")),
         );
-        context.insert(
-            "msg",
-            Ctx::from_serialize(self.app.themes.messages(theme, &self.locale)),
-        );
+        context.insert("msg", Ctx::from_serialize(self.messages()));
         context.extend(vars);
         match self
             .app

@@ -299,3 +299,77 @@ async fn partial_export_masks_secrets_and_leaves_out_users() {
     assert_eq!(full["groups"][0]["name"], "staff");
     assert!(full.get("users").is_none());
 }
+
+#[tokio::test]
+async fn realm_texts_override_the_themes_on_the_login_page() {
+    let f = shop().await;
+    let auth = format!("Bearer {}", f.admin_token);
+    let r = f
+        .send(
+            "PUT",
+            "/admin/realms/shop/localization/en/loginTitle",
+            &[("authorization", &auth), ("content-type", "text/plain")],
+            "Welcome to the shop",
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let (status, _, body) = f
+        .post(
+            "/shop/localization/de",
+            &json!({"loginTitle": "Willkommen", "usernameOrEmail": "Benutzer"}),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(f.get("/shop/localization").await.2, json!(["de", "en"]));
+    assert_eq!(
+        f.get("/shop/localization/de").await.2,
+        json!({"loginTitle": "Willkommen", "usernameOrEmail": "Benutzer"})
+    );
+    let r = f
+        .send(
+            "GET",
+            "/admin/realms/shop/localization/en/loginTitle",
+            &[("authorization", &auth)],
+            "",
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.text()),
+        (200, "Welcome to the shop".to_string())
+    );
+    assert_eq!(f.get("/shop/localization/en/nope").await.0, 404);
+    assert_eq!(f.get("/shop/localization/e%20n").await.0, 400);
+
+    // The login page renders the realm's text.
+    f.add_client(
+        "shop",
+        crate::store::ClientRecord {
+            id: "web-id".into(),
+            client_id: "web".into(),
+            enabled: true,
+            public_client: true,
+            standard_flow_enabled: true,
+            redirect_uris: vec!["https://web.test/*".into()],
+            ..Default::default()
+        },
+    );
+    let mut jar = crate::idp::testing::Jar::default();
+    let page = f
+        .browse(
+            "/realms/shop/protocol/openid-connect/auth?client_id=web&response_type=code&redirect_uri=https%3A%2F%2Fweb.test%2Fcb&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+            &mut jar,
+        )
+        .await;
+    assert!(
+        page.text().contains("Welcome to the shop"),
+        "{}",
+        page.text()
+    );
+
+    let (status, _, _) = f.delete("/shop/localization/en/loginTitle").await;
+    assert_eq!(status, 204);
+    assert_eq!(f.get("/shop/localization").await.2, json!(["de"]));
+    let (status, _, _) = f.delete("/shop/localization/de").await;
+    assert_eq!(status, 204);
+    assert_eq!(f.get("/shop/localization").await.2, json!([]));
+}
