@@ -20,6 +20,7 @@ pub mod ops;
 pub mod otp;
 pub mod password_policy;
 pub mod realm;
+pub mod required_actions;
 pub mod roles;
 pub mod sessions;
 pub mod tokens;

@@ -36,6 +36,9 @@ pub struct RealmRecord {
     pub refresh_token_max_reuse: i64,
     /// Groups every new user joins (Keycloak's default groups), by id.
     pub default_group_ids: Vec<String>,
+    /// The realm's required-action settings; `None`: Keycloak's defaults
+    /// (`idp::required_actions::of`).
+    pub required_actions: Option<Vec<RequiredActionRecord>>,
     pub access_code_lifespan: i64,
     pub action_token_generated_by_user_lifespan: i64,
     pub default_signature_algorithm: String,
@@ -93,6 +96,7 @@ impl Default for RealmRecord {
             revoke_refresh_token: false,
             refresh_token_max_reuse: 0,
             default_group_ids: Vec::new(),
+            required_actions: None,
             access_code_lifespan: 60,
             action_token_generated_by_user_lifespan: 300,
             default_signature_algorithm: "RS256".into(),
@@ -235,6 +239,29 @@ pub struct SigningKeyRecord {
     pub status: String,
     pub created_at: i64,
     pub retire_at: Option<i64>,
+}
+
+/// One required action of a realm (Keycloak's `RequiredActionProviderRepresentation`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RequiredActionRecord {
+    pub alias: String,
+    pub name: String,
+    pub enabled: bool,
+    pub default_action: bool,
+    pub priority: i64,
+}
+
+impl Default for RequiredActionRecord {
+    fn default() -> Self {
+        RequiredActionRecord {
+            alias: String::new(),
+            name: String::new(),
+            enabled: true,
+            default_action: false,
+            priority: 0,
+        }
+    }
 }
 
 /// A login (SSO) session.

@@ -13,6 +13,7 @@ mod mail;
 mod providers;
 mod realms;
 pub mod repr;
+mod required_actions;
 mod roles;
 mod routes;
 pub mod server;

@@ -14,7 +14,10 @@ use crate::idp::admin::error::AdminError;
 
 use super::roles::{Composites, Container};
 use super::View;
-use super::{clients, groups, localization, mail, providers, realms, roles, sessions, users, Cx};
+use super::{
+    clients, groups, localization, mail, providers, realms, required_actions, roles, sessions,
+    users, Cx,
+};
 
 /// What an async handler returns: its future, boxed so the table holds plain fn pointers.
 pub(crate) type Reply<'a> = Pin<Box<dyn Future<Output = Result<Response, AdminError>> + Send + 'a>>;
@@ -494,6 +497,34 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
         vec![(GET, Now(|cx| roles::composites(cx, Composites::Client)))],
     )?
     .route("/{realm}/groups/count", vec![(GET, Now(groups::count))])?
+    .route(
+        "/{realm}/authentication/required-actions",
+        vec![(GET, Now(required_actions::list))],
+    )?
+    .route(
+        "/{realm}/authentication/required-actions/{id}",
+        vec![
+            (GET, Now(required_actions::get)),
+            (PUT, Now(required_actions::update)),
+            (DELETE, Now(required_actions::delete)),
+        ],
+    )?
+    .route(
+        "/{realm}/authentication/required-actions/{id}/raise-priority",
+        vec![(POST, Now(|cx| required_actions::move_priority(cx, true)))],
+    )?
+    .route(
+        "/{realm}/authentication/required-actions/{id}/lower-priority",
+        vec![(POST, Now(|cx| required_actions::move_priority(cx, false)))],
+    )?
+    .route(
+        "/{realm}/authentication/unregistered-required-actions",
+        vec![(GET, Now(required_actions::unregistered))],
+    )?
+    .route(
+        "/{realm}/authentication/register-required-action",
+        vec![(POST, Now(required_actions::register))],
+    )?
     .route(
         "/{realm}/localization",
         vec![(GET, Now(localization::locales))],

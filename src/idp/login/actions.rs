@@ -223,7 +223,10 @@ pub(super) fn continue_flow(
     user: &UserRecord,
 ) -> Response {
     flow.params.insert(STAGE.into(), "actions".into());
-    let mut pending: Vec<String> = user.required_actions.clone();
+    // The user's actions the realm enforces; then what the login itself requires whatever
+    // the realm's required-action settings (a temporary password, the realm's OTP and
+    // e-mail verification policies), all in the realm's order.
+    let mut pending = crate::idp::required_actions::pending(realm, &user.required_actions);
     if flow.params.contains_key("temporary_password")
         && !pending.iter().any(|a| a == UPDATE_PASSWORD)
     {
@@ -247,17 +250,18 @@ pub(super) fn continue_flow(
     {
         pending.push(VERIFY_EMAIL.into());
     }
-    if pending.is_empty() {
+    crate::idp::required_actions::sort(realm, &mut pending);
+    let Some(next) = pending.first() else {
         return complete(app, page, info, realm, flow, user);
-    }
+    };
     flow.csrf_token = new_secret();
-    let response_page = if pending.iter().any(|a| a == UPDATE_PASSWORD) {
+    let response_page = if next == UPDATE_PASSWORD {
         None
-    } else if pending.iter().any(|a| a == CONFIGURE_TOTP) {
+    } else if next == CONFIGURE_TOTP {
         let secret = crate::idp::otp::new_secret();
         flow.params.insert("totp_secret".into(), secret);
         Some(CONFIGURE_TOTP)
-    } else if pending.iter().any(|a| a == VERIFY_EMAIL) {
+    } else if next == VERIFY_EMAIL {
         // A link by mail verifies the address and carries on with this login.
         return match super::email_actions::send_verification(
             app,

@@ -314,7 +314,10 @@ pub async fn authorize(
             .read()
             .ok()
             .and_then(|r| r.user(&realm.id, &session.user_id).ok().flatten())
-            .is_some_and(|u| u.enabled && u.required_actions.is_empty());
+            .is_some_and(|u| {
+                u.enabled
+                    && crate::idp::required_actions::pending(&realm, &u.required_actions).is_empty()
+            });
         if !force_login && !too_old && user_ok {
             return issue_code(app, &realm, &client, &session, &flow_params, &iss);
         }

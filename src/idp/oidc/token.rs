@@ -284,7 +284,11 @@ impl Grant<'_> {
         let otp_missing =
             crate::idp::otp::required_by(self.realm) && authenticated.otp_credentials.is_empty();
         if authenticated.temporary_password
-            || !authenticated.user.required_actions.is_empty()
+            || !crate::idp::required_actions::pending(
+                self.realm,
+                &authenticated.user.required_actions,
+            )
+            .is_empty()
             || otp_missing
         {
             return Err(OAuthError::InvalidGrant(

@@ -373,3 +373,116 @@ async fn realm_texts_override_the_themes_on_the_login_page() {
     assert_eq!(status, 204);
     assert_eq!(f.get("/shop/localization").await.2, json!([]));
 }
+
+#[tokio::test]
+async fn required_actions_are_configured_and_the_login_follows_them() {
+    let f = shop().await;
+    let aliases = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["alias"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (status, _, list) = f.get("/shop/authentication/required-actions").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(
+        aliases(&list),
+        ["CONFIGURE_TOTP", "UPDATE_PASSWORD", "VERIFY_EMAIL"]
+    );
+    assert_eq!(list[0]["enabled"], true);
+    assert_eq!(list[0]["name"], "Configure OTP");
+
+    // A disabled action is not asked for: a user who has it logs in.
+    let bob = f.add_user("shop", "bob", Some("bob-pw"));
+    let (status, _, _) = f
+        .put(
+            &format!("/shop/users/{bob}"),
+            &json!({"requiredActions": ["CONFIGURE_TOTP"]}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(bob_grant(&f).await, 400, "the action is pending");
+    let (status, _, _) = f
+        .put(
+            "/shop/authentication/required-actions/CONFIGURE_TOTP",
+            &json!({"alias": "CONFIGURE_TOTP", "enabled": false}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(
+        bob_grant(&f).await,
+        200,
+        "a disabled action is not asked for"
+    );
+
+    // A default action is given to every new user.
+    f.put(
+        "/shop/authentication/required-actions/UPDATE_PASSWORD",
+        &json!({"defaultAction": true}),
+    )
+    .await;
+    let carl = new_user(&f, "shop", json!({"username": "carl", "enabled": true})).await;
+    let (_, _, user) = f.get(&format!("/shop/users/{carl}")).await;
+    assert_eq!(user["requiredActions"], json!(["UPDATE_PASSWORD"]));
+
+    // Priorities move; an unregistered action can come back.
+    let (status, _, _) = f
+        .post(
+            "/shop/authentication/required-actions/VERIFY_EMAIL/raise-priority",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, _, list) = f.get("/shop/authentication/required-actions").await;
+    assert_eq!(
+        aliases(&list),
+        ["CONFIGURE_TOTP", "VERIFY_EMAIL", "UPDATE_PASSWORD"]
+    );
+    let (status, _, _) = f
+        .delete("/shop/authentication/required-actions/VERIFY_EMAIL")
+        .await;
+    assert_eq!(status, 204);
+    let (_, _, free) = f
+        .get("/shop/authentication/unregistered-required-actions")
+        .await;
+    assert_eq!(
+        free,
+        json!([{"providerId": "VERIFY_EMAIL", "name": "Verify Email"}])
+    );
+    let (status, _, _) = f
+        .post(
+            "/shop/authentication/register-required-action",
+            &json!({"providerId": "VERIFY_EMAIL", "name": "Verify Email"}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _, _) = f
+        .post(
+            "/shop/authentication/register-required-action",
+            &json!({"providerId": "VERIFY_EMAIL"}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(
+        f.get("/shop/authentication/required-actions/NOPE").await.0,
+        404
+    );
+}
+
+/// The status of a password grant for `bob` (password `bob-pw`) in `shop`.
+async fn bob_grant(f: &Fixture) -> u16 {
+    f.call(
+        "POST",
+        "/realms/shop/protocol/openid-connect/token",
+        &[
+            ("grant_type", "password"),
+            ("client_id", "admin-cli"),
+            ("username", "bob"),
+            ("password", "bob-pw"),
+        ],
+        None,
+    )
+    .await
+    .0
+}

@@ -283,6 +283,15 @@ pub(super) async fn create(cx: &Cx<'_>) -> Result<Response, AdminError> {
             )?);
         }
         cx.caller.may_grant(w, &realm, &granted)?;
+        // The realm's default required actions (Keycloak's "Default action").
+        let mut input = input.clone();
+        let mut actions = input.required_actions.clone().unwrap_or_default();
+        for action in crate::idp::required_actions::defaults(&realm) {
+            if !actions.contains(&action) {
+                actions.push(action);
+            }
+        }
+        input.required_actions = Some(actions).filter(|a| !a.is_empty());
         let id = create_with(w, &realm, &input, now, Some(hashed))?;
         for group in &realm.default_group_ids {
             if w.group(&realm.id, group)?.is_some() {
