@@ -52,7 +52,7 @@ pub fn pending(realm: &RealmRecord, wanted: &[String]) -> Vec<String> {
             None => out.push((i64::MAX, action.clone())),
         }
     }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.sort_by_key(|a| a.0);
     out.into_iter().map(|(_, a)| a).collect()
 }
 
