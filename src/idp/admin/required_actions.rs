@@ -12,7 +12,8 @@ use crate::store::RealmRecord;
 
 use super::{no_content, ok, Cx, Permission};
 
-fn repr(r: &RequiredAction) -> Value {
+/// Keycloak's `RequiredActionProviderRepresentation` (also in realm exports).
+pub(super) fn repr(r: &RequiredAction) -> Value {
     json!({
         "alias": r.alias, "name": r.name, "providerId": r.alias, "enabled": r.enabled,
         "defaultAction": r.default_action, "priority": r.priority, "config": {},

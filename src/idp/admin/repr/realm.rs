@@ -66,6 +66,47 @@ pub struct RealmInput {
     pub groups: Option<Vec<GroupInput>>,
     /// Paths of the groups new users join (`["/staff"]`), resolved after the groups.
     pub default_groups: Option<Vec<String>>,
+    /// A realm file's required-action settings (import only; the admin API has its own
+    /// endpoints).
+    pub required_actions: Option<Vec<RequiredActionInput>>,
+}
+
+/// One entry of a realm file's `requiredActions`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RequiredActionInput {
+    pub alias: String,
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+    pub default_action: Option<bool>,
+    pub priority: Option<i64>,
+}
+
+impl RealmInput {
+    /// The file's required actions, as the realm keeps them: only those the login
+    /// implements (a Keycloak export lists others too, e.g. TERMS_AND_CONDITIONS); `None`
+    /// when the file has none.
+    pub fn required_action_records(&self) -> Option<Vec<crate::store::RequiredActionRecord>> {
+        let given = self.required_actions.as_ref()?;
+        let implemented = crate::idp::required_actions::IMPLEMENTED;
+        Some(
+            given
+                .iter()
+                .filter_map(|r| {
+                    let (alias, name, priority) =
+                        implemented.iter().find(|(alias, _, _)| *alias == r.alias)?;
+                    let enabled = r.enabled.unwrap_or(true);
+                    Some(crate::store::RequiredActionRecord {
+                        alias: alias.to_string(),
+                        name: r.name.clone().unwrap_or_else(|| name.to_string()),
+                        enabled,
+                        default_action: enabled && r.default_action.unwrap_or(false),
+                        priority: r.priority.unwrap_or(*priority),
+                    })
+                })
+                .collect(),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

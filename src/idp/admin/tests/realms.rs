@@ -468,6 +468,26 @@ async fn required_actions_are_configured_and_the_login_follows_them() {
         f.get("/shop/authentication/required-actions/NOPE").await.0,
         404
     );
+
+    // Realm files carry them; an import keeps the ones the login implements.
+    let (_, _, export) = f.post("/shop/partial-export", &json!({})).await;
+    let exported = export["requiredActions"].as_array().unwrap();
+    assert!(exported
+        .iter()
+        .any(|r| r["alias"] == "CONFIGURE_TOTP" && r["enabled"] == false));
+    let (status, _, body) = f
+        .post(
+            "",
+            &json!({"realm": "copy", "requiredActions": [
+                {"alias": "CONFIGURE_TOTP", "name": "Configure OTP", "enabled": true,
+                 "defaultAction": true, "priority": 10},
+                {"alias": "TERMS_AND_CONDITIONS", "enabled": true, "priority": 20}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, _, list) = f.get("/copy/authentication/required-actions").await;
+    assert_eq!(aliases(&list), ["CONFIGURE_TOTP"]);
+    assert_eq!(list[0]["defaultAction"], true);
 }
 
 /// The status of a password grant for `bob` (password `bob-pw`) in `shop`.

@@ -133,6 +133,11 @@ pub fn export_realm(read: &Read, realm: &RealmRecord) -> Result<Value, StoreErro
         }
     }
     v["defaultGroups"] = json!(defaults);
+    let actions: Vec<Value> = crate::idp::required_actions::of(realm)
+        .iter()
+        .map(crate::idp::admin::required_actions::repr)
+        .collect();
+    v["requiredActions"] = Value::Array(actions);
     v["clients"] = Value::Array(clients.iter().map(client_repr).collect());
     let key_components: Vec<Value> = read
         .signing_keys(&realm.id)?
@@ -153,11 +158,6 @@ pub fn export_realm(read: &Read, realm: &RealmRecord) -> Result<Value, StoreErro
     v["components"] = json!({ KEY_PROVIDER: key_components });
     v["identityProviders"] = json!([]);
     v["identityProviderMappers"] = json!([]);
-    v["requiredActions"] = json!(crate::idp::admin::repr::REQUIRED_ACTIONS
-        .iter()
-        .take(5)
-        .map(|a| json!({"alias": a, "name": a, "providerId": a, "enabled": true, "defaultAction": false}))
-        .collect::<Vec<_>>());
     v["browserFlow"] = json!("browser");
     Ok(v)
 }

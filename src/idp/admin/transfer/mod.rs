@@ -136,7 +136,11 @@ pub fn import_realm(w: &mut Write, body: &Value, now: i64) -> Result<RealmRecord
             .map_err(|e| AdminError::Internal(e.to_string()))?;
     }
     import_contents(w, &realm, &input, now, IfExists::Fail)?;
-    let realm = set_default_groups(w, realm, input.default_groups.as_deref())?;
+    let mut realm = set_default_groups(w, realm, input.default_groups.as_deref())?;
+    if let Some(actions) = input.required_action_records() {
+        realm.required_actions = Some(actions);
+        w.put_realm(&realm).map_err(AdminError::from)?;
+    }
     realm::ensure_defaults(w, &realm).map_err(realm_error)?;
     Ok(realm)
 }
