@@ -524,3 +524,12 @@ pub(crate) fn change_default_group(cx: &Cx, add: bool) -> Result<Response, Admin
     })?;
     Ok(no_content())
 }
+
+/// `GET /groups/{id}/role-mappings`: the group's direct realm and client mappings.
+pub(super) fn role_mappings(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewUsers)?;
+    let group = load(cx, &realm)?;
+    let read = cx.app.store.read()?;
+    let ids = read.group_role_ids(&realm.id, &group.id)?;
+    Ok(ok(&super::users::mappings_repr(&read, &realm.id, ids)?))
+}

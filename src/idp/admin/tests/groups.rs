@@ -227,6 +227,11 @@ async fn a_roles_groups_are_listed_by_path() {
         )
         .await;
     assert_eq!(status, 204, "{body}");
+    let (_, _, mappings) = f.get(&format!("/shop/groups/{eng}/role-mappings")).await;
+    assert_eq!(
+        mappings["realmMappings"][0]["name"], "deployer",
+        "{mappings}"
+    );
     let (status, _, groups) = f.get("/shop/roles/deployer/groups").await;
     assert_eq!(status, 200, "{groups}");
     assert_eq!(groups, json!([{"id": eng, "name": "eng", "path": "/eng"}]));

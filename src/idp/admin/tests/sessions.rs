@@ -208,6 +208,17 @@ async fn cache_endpoints_answer_and_need_manage_realm() {
     }
     let (status, _, _) = f.get("/shop/clear-realm-cache").await;
     assert_eq!(status, 405);
+    let (status, _, pushed) = f.post("/shop/push-revocation", &json!({})).await;
+    assert_eq!(
+        (status, pushed),
+        (200, json!({"successRequests": [], "failedRequests": []}))
+    );
+    assert_eq!(
+        f.post("/shop/clients/nope/push-revocation", &json!({}))
+            .await
+            .0,
+        404
+    );
     let (_, viewer) = delegate(&f, "shop", "viewer", &["view-realm"]).await;
     let (status, _, _) = f
         .api(Some(&viewer))

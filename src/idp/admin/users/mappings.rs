@@ -146,14 +146,26 @@ pub(crate) fn role_mappings(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewUsers)?;
     load_user(cx, &realm)?;
     let read = cx.app.store.read()?;
+    let ids = read.user_role_ids(&realm.id, &cx.path.id)?;
+    Ok(ok(&mappings_repr(&read, &realm.id, ids)?))
+}
+
+/// Keycloak's `MappingsRepresentation` of direct role mappings: `realmMappings`, and
+/// `clientMappings` by clientId (each absent when empty).
+pub(crate) fn mappings_repr(
+    read: &crate::store::Read,
+    realm_id: &str,
+    role_ids: Vec<String>,
+) -> Result<Value, AdminError> {
+    let realm_id = realm_id.to_string();
     let mut realm_mappings = Vec::new();
     let mut client_mappings: BTreeMap<String, Value> = BTreeMap::new();
-    for id in read.user_role_ids(&realm.id, &cx.path.id)? {
-        let Some(role) = read.role(&realm.id, &id)? else {
+    for id in role_ids {
+        let Some(role) = read.role(&realm_id, &id)? else {
             continue;
         };
         if role.client_role {
-            if let Some(client) = read.client(&realm.id, &role.container_id)? {
+            if let Some(client) = read.client(&realm_id, &role.container_id)? {
                 let entry = client_mappings
                     .entry(client.client_id.clone())
                     .or_insert_with(
@@ -174,7 +186,7 @@ pub(crate) fn role_mappings(cx: &Cx) -> Result<Response, AdminError> {
     if !client_mappings.is_empty() {
         body["clientMappings"] = json!(client_mappings);
     }
-    Ok(ok(&body))
+    Ok(body)
 }
 
 /// `GET /users/{id}/groups`

@@ -19,7 +19,7 @@ use crate::idp::admin::{deleted, no_content, ok, Cx, Permission};
 use crate::idp::realm;
 use crate::store::{CredentialRecord, RealmRecord, UserRecord, Write};
 
-pub(super) use mappings::{groups, groups_count};
+pub(super) use mappings::{groups, groups_count, mappings_repr};
 pub(super) use mappings::{join_group, leave_group, map_roles, mapped_roles, role_mappings};
 pub(super) use search::{count, list};
 pub(super) use security::{
