@@ -6,40 +6,45 @@ use serde_json::{json, Value};
 
 use crate::http::Response;
 use crate::idp::admin::error::AdminError;
-use crate::store::{ClientRecord, RealmRecord, SessionRecord};
+use crate::store::{ClientRecord, Read, RealmRecord, SessionRecord};
 
 use super::{deleted, no_content, ok, Cx, Permission};
 
-/// Keycloak's `UserSessionRepresentation`.
-pub(super) fn session_repr(cx: &Cx, realm: &RealmRecord, s: &SessionRecord) -> Value {
-    let username = cx
-        .app
-        .store
-        .read()
-        .ok()
-        .and_then(|r| r.user(&realm.id, &s.user_id).ok().flatten())
+/// Keycloak's `UserSessionRepresentation`: `clients` maps each client's uuid to its
+/// clientId.
+pub(super) fn session_repr(
+    read: &Read,
+    realm: &RealmRecord,
+    s: &SessionRecord,
+) -> Result<Value, AdminError> {
+    let username = read
+        .user(&realm.id, &s.user_id)?
         .map(|u| u.username)
         .unwrap_or_default();
-    // `clients` is keyed by client uuid in Keycloak's representation.
-    let clients: serde_json::Map<String, Value> = s
-        .clients
-        .keys()
-        .filter_map(|client_id| {
-            let c = cx
-                .app
-                .store
-                .read()
-                .ok()?
-                .client_by_client_id(&realm.id, client_id)
-                .ok()??;
-            Some((c.id, Value::from(client_id.as_str())))
-        })
-        .collect();
-    json!({
+    let mut clients = serde_json::Map::new();
+    for client_id in s.clients.keys() {
+        if let Some(c) = read.client_by_client_id(&realm.id, client_id)? {
+            clients.insert(c.id, Value::from(client_id.as_str()));
+        }
+    }
+    Ok(json!({
         "id": s.id, "username": username, "userId": s.user_id, "ipAddress": s.ip_address,
         "start": s.created_at, "lastAccess": s.last_access, "rememberMe": s.remember_me,
         "clients": clients, "transientUser": false,
-    })
+    }))
+}
+
+/// Representations of `sessions`, read in one snapshot.
+pub(super) fn session_reprs(
+    cx: &Cx,
+    realm: &RealmRecord,
+    sessions: &[SessionRecord],
+) -> Result<Vec<Value>, AdminError> {
+    let read = cx.app.store.read()?;
+    sessions
+        .iter()
+        .map(|s| session_repr(&read, realm, s))
+        .collect()
 }
 
 fn client_of_path(cx: &Cx, realm: &RealmRecord) -> Result<ClientRecord, AdminError> {
@@ -80,11 +85,8 @@ fn page(cx: &Cx, list: Vec<Value>) -> Response {
 pub(super) fn of_client(cx: &Cx, offline: bool) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewClients)?;
     let client = client_of_path(cx, &realm)?;
-    let list = client_sessions(cx, &realm, &client, offline)?
-        .iter()
-        .map(|s| session_repr(cx, &realm, s))
-        .collect();
-    Ok(page(cx, list))
+    let sessions = client_sessions(cx, &realm, &client, offline)?;
+    Ok(page(cx, session_reprs(cx, &realm, &sessions)?))
 }
 
 /// `GET /clients/{id}/session-count` (`offline` false) and `.../offline-session-count`.
@@ -206,14 +208,13 @@ pub(super) fn offline_of_user(cx: &Cx) -> Result<Response, AdminError> {
         .read()?
         .client(&realm.id, &cx.path.client)?
         .ok_or_else(|| AdminError::NotFound("Client not found".into()))?;
-    let list: Vec<Value> = cx
+    let sessions: Vec<SessionRecord> = cx
         .app
         .store
         .read()?
         .user_sessions(&realm.id, &user.id)?
-        .iter()
+        .into_iter()
         .filter(|s| s.offline && s.clients.contains_key(&client.client_id))
-        .map(|s| session_repr(cx, &realm, s))
         .collect();
-    Ok(ok(&Value::Array(list)))
+    Ok(ok(&Value::Array(session_reprs(cx, &realm, &sessions)?)))
 }

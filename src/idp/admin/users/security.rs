@@ -121,12 +121,15 @@ pub(crate) fn credential(cx: &Cx) -> Result<Response, AdminError> {
 pub(crate) fn sessions(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewUsers)?;
     let user = load_user(cx, &realm)?;
-    let list = cx.app.store.read()?.user_sessions(&realm.id, &user.id)?;
-    let out: Vec<Value> = list
-        .iter()
+    let online: Vec<_> = cx
+        .app
+        .store
+        .read()?
+        .user_sessions(&realm.id, &user.id)?
+        .into_iter()
         .filter(|s| !s.offline)
-        .map(|s| crate::idp::admin::sessions::session_repr(cx, &realm, s))
         .collect();
+    let out = crate::idp::admin::sessions::session_reprs(cx, &realm, &online)?;
     Ok(ok(&Value::Array(out)))
 }
 
