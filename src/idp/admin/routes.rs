@@ -498,6 +498,14 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     )?
     .route("/{realm}/groups/count", vec![(GET, Now(groups::count))])?
     .route(
+        &format!("{u}/remove-totp"),
+        vec![(PUT, Now(users::remove_totp))],
+    )?
+    .route(
+        &format!("{u}/unmanagedAttributes"),
+        vec![(GET, Now(users::unmanaged_attributes))],
+    )?
+    .route(
         &format!("{g}/role-mappings"),
         vec![(GET, Now(groups::role_mappings))],
     )?
@@ -628,7 +636,7 @@ mod coverage {
     use crate::idp::endpoints::{Endpoint, Router};
 
     /// What the table answered when this floor was set; raise it as coverage grows.
-    const FLOOR: usize = 157;
+    const FLOOR: usize = 159;
 
     fn answers(method: &str, path: &str) -> bool {
         let Ok(method) = method.parse::<Method>() else {

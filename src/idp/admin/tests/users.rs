@@ -569,3 +569,35 @@ async fn credential_types(f: &Fixture, user: &str) -> Vec<String> {
         .map(|c| c["type"].as_str().unwrap().to_string())
         .collect()
 }
+
+#[tokio::test]
+async fn remove_totp_and_unmanaged_attributes() {
+    let f = people().await;
+    let realm = f.realm("shop");
+    let id = f.user("shop", "alice").id;
+    let policy = crate::idp::otp::OtpPolicy::of(&realm);
+    let otp = crate::idp::otp::credential("JBSWY3DPEHPK3PXP", None, &policy, f.now());
+    f.app
+        .store
+        .write(|w| w.put_credential(&realm.id, &id, &otp))
+        .unwrap();
+    assert_eq!(f.get(&format!("/shop/users/{id}")).await.2["totp"], true);
+    let (status, _, _) = f
+        .put(&format!("/shop/users/{id}/remove-totp"), &json!({}))
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(f.get(&format!("/shop/users/{id}")).await.2["totp"], false);
+    f.put(
+        &format!("/shop/users/{id}"),
+        &json!({"attributes": {"team": ["blue"]}}),
+    )
+    .await;
+    let (status, _, attrs) = f
+        .get(&format!("/shop/users/{id}/unmanagedAttributes"))
+        .await;
+    assert_eq!((status, attrs), (200, json!({"team": ["blue"]})));
+    assert_eq!(
+        f.put("/shop/users/nope/remove-totp", &json!({})).await.0,
+        404
+    );
+}

@@ -24,7 +24,7 @@ pub(super) use mappings::{join_group, leave_group, map_roles, mapped_roles, role
 pub(super) use search::{count, list};
 pub(super) use security::{
     brute_force_status, clear_brute_force, credential, credentials, logout, move_credential,
-    sessions, set_label,
+    remove_totp, sessions, set_label, unmanaged_attributes,
 };
 
 /// Hash a plain password (or keep Keycloak's pre-hashed form) into a credential record.

@@ -178,3 +178,26 @@ pub(crate) fn clear_brute_force(cx: &Cx, one: bool) -> Result<Response, AdminErr
         .map_err(AdminError::from)?;
     Ok(no_content())
 }
+
+/// `PUT /users/{id}/remove-totp`: remove the user's authenticators (OTP credentials).
+pub(crate) fn remove_totp(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageUsers)?;
+    load_user(cx, &realm)?;
+    cx.app.store.write(|w| {
+        for c in w.credentials(&realm.id, &cx.path.id)? {
+            if c.kind == "otp" {
+                w.delete_credential(&realm.id, &cx.path.id, &c.id)?;
+            }
+        }
+        Ok::<_, crate::store::StoreError>(())
+    })?;
+    Ok(no_content())
+}
+
+/// `GET /users/{id}/unmanagedAttributes`: attributes outside a declarative user profile;
+/// without one, all of the user's attributes.
+pub(crate) fn unmanaged_attributes(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewUsers)?;
+    let user = load_user(cx, &realm)?;
+    Ok(ok(&json!(user.attributes)))
+}
