@@ -419,12 +419,19 @@ impl Grant<'_> {
             let Some(mut s) = w.session(realm_id, session_id)? else {
                 return Ok(crate::idp::sessions::RefreshRefused::NoClientSession);
             };
-            let refused =
-                crate::idp::sessions::use_refresh_token(self.realm, &mut s, client_id, jti)
-                    .err()
-                    .unwrap_or(crate::idp::sessions::RefreshRefused::Stale);
-            w.put_session(realm_id, &s)?;
-            Ok::<_, OAuthError>(refused)
+            match crate::idp::sessions::use_refresh_token(self.realm, &mut s, client_id, jti) {
+                // Refused in the snapshot: keep what the refusal did (the client's session
+                // ended on reuse).
+                Err(refused) => {
+                    w.put_session(realm_id, &s)?;
+                    Ok(refused)
+                }
+                // Usable after all (a login of the client in between): refuse this request
+                // without using the token up; the client may try again.
+                Ok(()) => {
+                    Ok::<_, OAuthError>(crate::idp::sessions::RefreshRefused::NoClientSession)
+                }
+            }
         })?;
         self.warn_reuse(refused);
         Err(OAuthError::InvalidGrant(refused.message().into()))
