@@ -27,6 +27,17 @@ use super::{
 pub(super) const UPDATE_PASSWORD: &str = "UPDATE_PASSWORD";
 pub(super) const CONFIGURE_TOTP: &str = "CONFIGURE_TOTP";
 use super::email_actions::VERIFY_EMAIL;
+/// A form post of a login in progress, as every step handler gets it.
+#[derive(Clone, Copy)]
+pub(super) struct Step<'a, 'p> {
+    pub app: &'a App,
+    pub page: &'a PageCx<'p>,
+    pub info: &'a RequestInfo,
+    pub realm: &'a RealmRecord,
+    /// The posted form (its CSRF token already checked).
+    pub fields: &'a BTreeMap<String, String>,
+}
+
 /// Where a login in progress stands: `otp` (password verified, second factor due) or
 /// `actions` (every factor verified; required actions may be due).
 pub(super) const STAGE: &str = "stage";
@@ -135,13 +146,18 @@ pub async fn login_action(
     if !super::csrf_valid(&fields, &flow) {
         return page.error(StatusCode::BAD_REQUEST, "invalidCsrfMessage");
     }
+    let step = Step {
+        app,
+        page: &page,
+        info,
+        realm: &realm,
+        fields: &fields,
+    };
     match action {
-        "authenticate" => authenticate(app, &page, info, &realm, &mut flow, &fields).await,
-        "required-action" => required_action(app, &page, info, &realm, &mut flow, &fields).await,
-        "otp" => second_factor::otp_step(app, &page, info, &realm, &mut flow, &fields).await,
-        "configure-totp" => {
-            second_factor::configure_totp(app, &page, info, &realm, &mut flow, &fields).await
-        }
+        "authenticate" => authenticate(step, &mut flow).await,
+        "required-action" => required_action(step, &mut flow).await,
+        "otp" => second_factor::otp_step(step, &mut flow).await,
+        "configure-totp" => second_factor::configure_totp(step, &mut flow).await,
         "reset-credentials" => super::email_actions::reset_credentials(
             app, &page, request, info, &realm, &flow, &fields,
         ),
@@ -149,14 +165,14 @@ pub async fn login_action(
     }
 }
 
-async fn authenticate(
-    app: &App,
-    page: &PageCx<'_>,
-    info: &RequestInfo,
-    realm: &RealmRecord,
-    flow: &mut LoginFlowRecord,
-    fields: &BTreeMap<String, String>,
-) -> Response {
+async fn authenticate(step: Step<'_, '_>, flow: &mut LoginFlowRecord) -> Response {
+    let Step {
+        app,
+        page,
+        info,
+        realm,
+        fields,
+    } = step;
     let username = fields
         .get("username")
         .map(String::as_str)
@@ -315,14 +331,14 @@ pub(super) fn flow_user(
         .filter(|u| u.enabled)
 }
 
-async fn required_action(
-    app: &App,
-    page: &PageCx<'_>,
-    info: &RequestInfo,
-    realm: &RealmRecord,
-    flow: &mut LoginFlowRecord,
-    fields: &BTreeMap<String, String>,
-) -> Response {
+async fn required_action(step: Step<'_, '_>, flow: &mut LoginFlowRecord) -> Response {
+    let Step {
+        app,
+        page,
+        info,
+        realm,
+        fields,
+    } = step;
     let Some(user) = flow_user(app, realm, flow, "actions") else {
         return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
     };

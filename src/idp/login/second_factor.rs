@@ -2,17 +2,14 @@
 //! authenticator (`login-actions/otp`), and the CONFIGURE_TOTP required action
 //! (`login-actions/configure-totp`) that enrols one.
 
-use std::collections::BTreeMap;
-
 use http::StatusCode;
 use minijinja::Value as Ctx;
 
-use crate::http::IntoResponse;
-use crate::http::{RequestInfo, Response};
+use crate::http::{IntoResponse, Response};
 use crate::idp::App;
 use crate::store::{LoginFlowRecord, RealmRecord, UserRecord};
 
-use super::actions::{continue_flow, flow_event, flow_user, CONFIGURE_TOTP, STAGE};
+use super::actions::{continue_flow, flow_event, flow_user, Step, CONFIGURE_TOTP, STAGE};
 use super::{new_secret, PageCx};
 
 /// The password (or a mailed link) is verified and the user has an authenticator: the
@@ -71,14 +68,14 @@ pub(super) fn configure_totp_page(
 }
 
 /// `login-actions/otp`: the second factor.
-pub(super) async fn otp_step(
-    app: &App,
-    page: &PageCx<'_>,
-    info: &RequestInfo,
-    realm: &RealmRecord,
-    flow: &mut LoginFlowRecord,
-    fields: &BTreeMap<String, String>,
-) -> Response {
+pub(super) async fn otp_step(step: Step<'_, '_>, flow: &mut LoginFlowRecord) -> Response {
+    let Step {
+        app,
+        page,
+        info,
+        realm,
+        fields,
+    } = step;
     let Some(user) = flow_user(app, realm, flow, "otp") else {
         return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
     };
@@ -121,14 +118,14 @@ pub(super) async fn otp_step(
 }
 
 /// `login-actions/configure-totp`: the CONFIGURE_TOTP required action.
-pub(super) async fn configure_totp(
-    app: &App,
-    page: &PageCx<'_>,
-    info: &RequestInfo,
-    realm: &RealmRecord,
-    flow: &mut LoginFlowRecord,
-    fields: &BTreeMap<String, String>,
-) -> Response {
+pub(super) async fn configure_totp(step: Step<'_, '_>, flow: &mut LoginFlowRecord) -> Response {
+    let Step {
+        app,
+        page,
+        info,
+        realm,
+        fields,
+    } = step;
     let Some(user) = flow_user(app, realm, flow, "actions") else {
         return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
     };
