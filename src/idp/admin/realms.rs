@@ -41,11 +41,18 @@ pub(super) fn list(cx: &Cx) -> Result<Response, AdminError> {
 }
 
 /// `POST /admin/realms`: create a realm.
-pub(super) fn create(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) async fn create(cx: &Cx<'_>) -> Result<Response, AdminError> {
     if !cx.caller.can_create_realm() {
         return Err(AdminError::Forbidden);
     }
     let body: serde_json::Value = cx.json()?;
+    // A full representation may carry users with plain passwords: hash them on the pool.
+    let body = cx
+        .app
+        .hashes
+        .run(move || super::users::prehash_realm_body(body))
+        .await
+        .map_err(|_| AdminError::Busy)??;
     let name = body
         .get("realm")
         .and_then(|v| v.as_str())
@@ -175,7 +182,7 @@ impl Cx<'_> {
 /// `POST /admin/realms/{realm}/partialImport`: users, clients, roles and groups from a
 /// realm representation, with `ifResourceExists` FAIL (default), SKIP or OVERWRITE. All or
 /// nothing: on failure nothing is imported.
-pub(super) fn partial_import(cx: &Cx) -> Result<Response, AdminError> {
+pub(super) async fn partial_import(cx: &Cx<'_>) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageRealm)?;
     let body: serde_json::Value = cx.json()?;
     let policy = match body.get("ifResourceExists").and_then(|v| v.as_str()) {
@@ -189,6 +196,17 @@ pub(super) fn partial_import(cx: &Cx) -> Result<Response, AdminError> {
     let mut input: RealmInput = serde_json::from_value(body)
         .map_err(|e| AdminError::BadRequest(format!("Invalid representation: {e}")))?;
     input.realm = None;
+    // Plain passwords are hashed on the bounded pool before the transaction, not on this
+    // worker inside it.
+    if let Some(users) = input.users.take() {
+        input.users = Some(
+            cx.app
+                .hashes
+                .run(move || super::users::prehash_credentials(users))
+                .await
+                .map_err(|_| AdminError::Busy)??,
+        );
+    }
     let now = cx.now_ms;
     let counts = cx.app.store.write(|w| {
         let counts = super::transfer::import_contents(w, &realm, &input, now, policy)?;

@@ -67,7 +67,10 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     let idp = "/{realm}/identity-provider/instances/{id}";
     r.route(
         "/",
-        vec![(GET, Now(realms::list)), (POST, Now(realms::create))],
+        vec![
+            (GET, Now(realms::list)),
+            (POST, Later(|cx| Box::pin(realms::create(cx)))),
+        ],
     )?
     .route(
         "/{realm}",
@@ -80,7 +83,7 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     .route("/{realm}/logout-all", vec![(POST, Now(realms::logout_all))])?
     .route(
         "/{realm}/partialImport",
-        vec![(POST, Now(realms::partial_import))],
+        vec![(POST, Later(|cx| Box::pin(realms::partial_import(cx))))],
     )?
     .route(
         "/{realm}/partial-export",

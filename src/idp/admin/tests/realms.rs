@@ -506,3 +506,50 @@ async fn bob_grant(f: &Fixture) -> u16 {
     .await
     .0
 }
+
+#[tokio::test]
+async fn partial_import_hashes_plain_passwords_before_storing_them() {
+    let f = shop().await;
+    let (status, _, body) = f
+        .post(
+            "/shop/partialImport",
+            &json!({"users": [{"username": "dana", "enabled": true,
+                "credentials": [{"type": "password", "value": "Dana-pass-1"}]}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let id = f.user("shop", "dana").id;
+    let stored = f
+        .app
+        .store
+        .read()
+        .unwrap()
+        .credentials(&f.realm("shop").id, &id)
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].secret_data.contains("Dana-pass-1"));
+    // The imported password signs in.
+    f.password_grant("shop", "admin-cli", "dana", "Dana-pass-1")
+        .await;
+    // An empty one is refused and nothing is imported.
+    let (status, _, _) = f
+        .post(
+            "/shop/partialImport",
+            &json!({"users": [{"username": "eve", "credentials": [{"type": "password", "value": ""}]}]}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (_, _, found) = f.get("/shop/users?username=eve&exact=true").await;
+    assert_eq!(found, json!([]));
+    // A whole realm created with its users: the same.
+    let (status, _, body) = f
+        .post(
+            "",
+            &json!({"realm": "team", "enabled": true, "users": [{"username": "finn",
+                "enabled": true, "credentials": [{"type": "password", "value": "Finn-pass-1"}]}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    f.password_grant("team", "admin-cli", "finn", "Finn-pass-1")
+        .await;
+}

@@ -35,6 +35,52 @@ fn credential_from_input(
     credential_with_params(input, now, &Argon2Params::default())
 }
 
+/// Replace the plain passwords of `users` with their hashes in Keycloak's stored form
+/// (`secretData`/`credentialData`), so that importing them hashes nothing: run it on the
+/// hash pool, before a write transaction.
+pub(crate) fn prehash_credentials(mut users: Vec<UserInput>) -> Result<Vec<UserInput>, AdminError> {
+    for user in &mut users {
+        for c in user.credentials.iter_mut().flatten() {
+            if c.value.is_some() && c.kind.as_deref().unwrap_or("password") == "password" {
+                let record = credential_from_input(c, 0)?;
+                c.value = None;
+                c.secret_data = Some(record.secret_data);
+                c.credential_data = Some(record.credential_data);
+            }
+        }
+    }
+    Ok(users)
+}
+
+/// [`prehash_credentials`] on a realm representation as JSON (`users[].credentials[]`),
+/// keeping every other field as sent.
+pub(crate) fn prehash_realm_body(mut body: Value) -> Result<Value, AdminError> {
+    let Some(users) = body.get_mut("users").and_then(Value::as_array_mut) else {
+        return Ok(body);
+    };
+    for user in users {
+        let Some(creds) = user.get_mut("credentials").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for c in creds {
+            let plain = c.get("value").is_some_and(Value::is_string)
+                && c.get("type").and_then(Value::as_str).unwrap_or("password") == "password";
+            if !plain {
+                continue;
+            }
+            let input: CredentialInput = serde_json::from_value(c.clone())
+                .map_err(|e| AdminError::BadRequest(format!("Invalid credential: {e}")))?;
+            let record = credential_from_input(&input, 0)?;
+            if let Some(obj) = c.as_object_mut() {
+                obj.remove("value");
+                obj.insert("secretData".into(), record.secret_data.into());
+                obj.insert("credentialData".into(), record.credential_data.into());
+            }
+        }
+    }
+    Ok(body)
+}
+
 /// The same, hashing with the realm policy's parameters.
 fn credential_with_params(
     input: &CredentialInput,
