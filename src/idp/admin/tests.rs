@@ -3,6 +3,7 @@
 //! permission rules; the resources have their own files under `tests/`.
 
 mod clients;
+mod coverage;
 mod groups;
 mod realms;
 mod roles;

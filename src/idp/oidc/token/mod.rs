@@ -1,6 +1,7 @@
-//! The token endpoint: `authorization_code` (+ PKCE), `refresh_token` (rotation with reuse
-//! detection), `password` (direct access grants) and `client_credentials` (service
-//! accounts). Every grant authenticates the client first.
+//! The token endpoint: `authorization_code` (+ PKCE), `password` (direct access grants)
+//! and `client_credentials` (service accounts) here, `refresh_token` in `refresh.rs` (the
+//! realm's `revokeRefreshToken` rules) and the device code in `device_grant.rs`. Every
+//! grant authenticates the client first.
 
 use std::collections::BTreeMap;
 
@@ -20,7 +21,10 @@ use crate::idp::tokens::{self, allowed_origins, issue, IssueContext, IssuedToken
 use crate::idp::App;
 use crate::store::{ClientRecord, RealmRecord, SessionRecord, UserRecord};
 
-use super::{hash_code, no_store_json, with_cors};
+mod device_grant;
+mod refresh;
+
+use crate::idp::oidc::{hash_code, no_store_json, with_cors};
 
 /// `POST /realms/{realm}/protocol/openid-connect/token`
 pub async fn token(
@@ -345,105 +349,6 @@ impl Grant<'_> {
         self.issue_for(&user, &scopes, None, None)
     }
 
-    fn refresh_token(&self) -> Result<IssuedTokens, OAuthError> {
-        let presented = self.param("refresh_token")?;
-        let invalid = || OAuthError::InvalidGrant("Invalid refresh token".into());
-        let claims = tokens::verify(
-            self.keys,
-            presented,
-            self.issuer,
-            &[tokens::TYP_REFRESH, tokens::TYP_OFFLINE],
-            self.now_ms / 1000,
-        )
-        .map_err(|_| invalid())?;
-        if claims.azp != self.client.client_id {
-            return Err(OAuthError::InvalidGrant(
-                "Invalid refresh token. Token client and authorized client don't match".into(),
-            ));
-        }
-        let sid = claims.sid.clone().ok_or_else(invalid)?;
-        let read = self.app.store.read()?;
-        let session = read
-            .session(&self.realm.id, &sid)?
-            .filter(|s| is_valid(self.realm, s, self.now_ms))
-            .ok_or_else(|| OAuthError::InvalidGrant("Session not active".into()))?;
-        let user = read
-            .user(&self.realm.id, &session.user_id)?
-            .ok_or_else(|| OAuthError::InvalidGrant("User not found".into()))?;
-        drop(read);
-        if !user.enabled {
-            return Err(OAuthError::InvalidGrant("User disabled".into()));
-        }
-        // Refused early (no new tokens signed) when the client's session is gone or the
-        // token is stale; the decisive check is the one in the transaction below.
-        if !crate::idp::sessions::refresh_token_usable(
-            self.realm,
-            &session,
-            &self.client.client_id,
-            &claims.jti,
-        ) {
-            return self.refuse_refresh(&session.id, &claims.jti);
-        }
-        let scopes = Scopes::from_claim(claims.scope.as_deref().unwrap_or(""));
-        let tokens = self.issue_for(&user, &scopes, Some(&session), claims.nonce.as_deref())?;
-        let (realm_id, client_id) = (&self.realm.id, &self.client.client_id);
-        let used = self.app.store.write_volatile(|w| {
-            // In the transaction: of two refreshes at once, each counts.
-            let mut s = w
-                .session(realm_id, &session.id)?
-                .ok_or_else(|| OAuthError::InvalidGrant("Session not active".into()))?;
-            let used =
-                crate::idp::sessions::use_refresh_token(self.realm, &mut s, client_id, &claims.jti);
-            if used.is_ok() {
-                s.last_access = self.now_ms;
-                s.clients.insert(client_id.clone(), self.now_ms);
-                if let Some(jti) = &tokens.refresh_jti {
-                    s.refresh_tokens.insert(client_id.clone(), jti.clone());
-                }
-            }
-            w.put_session(realm_id, &s)?;
-            Ok::<_, OAuthError>(used)
-        })?;
-        if let Err(refused) = used {
-            self.warn_reuse(refused);
-            return Err(OAuthError::InvalidGrant(refused.message().into()));
-        }
-        Ok(tokens)
-    }
-
-    /// Refuse a refresh token that may not be used, ending the client's session when it
-    /// was reuse (see [`crate::idp::sessions::use_refresh_token`]).
-    fn refuse_refresh(&self, session_id: &str, jti: &str) -> Result<IssuedTokens, OAuthError> {
-        let (realm_id, client_id) = (&self.realm.id, &self.client.client_id);
-        let refused = self.app.store.write_volatile(|w| {
-            let Some(mut s) = w.session(realm_id, session_id)? else {
-                return Ok(crate::idp::sessions::RefreshRefused::NoClientSession);
-            };
-            match crate::idp::sessions::use_refresh_token(self.realm, &mut s, client_id, jti) {
-                // Refused in the snapshot: keep what the refusal did (the client's session
-                // ended on reuse).
-                Err(refused) => {
-                    w.put_session(realm_id, &s)?;
-                    Ok(refused)
-                }
-                // Usable after all (a login of the client in between): refuse this request
-                // without using the token up; the client may try again.
-                Ok(()) => {
-                    Ok::<_, OAuthError>(crate::idp::sessions::RefreshRefused::NoClientSession)
-                }
-            }
-        })?;
-        self.warn_reuse(refused);
-        Err(OAuthError::InvalidGrant(refused.message().into()))
-    }
-
-    fn warn_reuse(&self, refused: crate::idp::sessions::RefreshRefused) {
-        if refused != crate::idp::sessions::RefreshRefused::NoClientSession {
-            tracing::warn!(realm = %self.realm.name, client = %self.client.client_id,
-                reason = refused.message(), "refresh token reuse: the client's session ended");
-        }
-    }
-
     fn authorization_code(&self) -> Result<IssuedTokens, OAuthError> {
         let code = self.param("code")?;
         let redirect_uri = self
@@ -512,89 +417,6 @@ impl Grant<'_> {
                 s.refresh_tokens.insert(client_id.clone(), jti.clone());
             }
             w.put_session(realm_id, &s)?;
-            Ok::<_, OAuthError>(())
-        })?;
-        Ok(tokens)
-    }
-}
-
-impl Grant<'_> {
-    /// RFC 8628 §3.4: poll for the outcome of a device authorization.
-    fn device_code(&self) -> Result<IssuedTokens, OAuthError> {
-        if !super::device::enabled_for(self.client) {
-            return Err(OAuthError::UnauthorizedClient(
-                "Client not allowed OAuth 2.0 Device Authorization Grant".into(),
-            ));
-        }
-        let code_hash = hash_code(self.param("device_code")?);
-        let realm_id = &self.realm.id;
-        let now = self.now_ms;
-        // Read, rate-limit and update the record in one transaction.
-        let record = self
-            .app
-            .store
-            .write(|w| -> Result<Result<_, OAuthError>, OAuthError> {
-                let Some(mut record) = w.device_code(realm_id, &code_hash)? else {
-                    return Ok(Err(OAuthError::InvalidGrant(
-                        "Device code not valid".into(),
-                    )));
-                };
-                if record.client_id != self.client.client_id {
-                    return Ok(Err(OAuthError::InvalidGrant(
-                        "Device code not valid".into(),
-                    )));
-                }
-                if record.expires_at <= now {
-                    w.delete_device_code(realm_id, &code_hash)?;
-                    return Ok(Err(OAuthError::ExpiredToken));
-                }
-                match record.status.as_str() {
-                    "approved" => {
-                        w.delete_device_code(realm_id, &code_hash)?;
-                        Ok(Ok(record))
-                    }
-                    "denied" => {
-                        w.delete_device_code(realm_id, &code_hash)?;
-                        Ok(Err(OAuthError::AccessDenied(
-                            "The end user denied the authorization request".into(),
-                        )))
-                    }
-                    _ => {
-                        let too_fast = now - record.last_poll < record.interval * 1000;
-                        record.last_poll = now;
-                        w.put_device_code(realm_id, &code_hash, &record)?;
-                        Ok(Err(if too_fast {
-                            OAuthError::SlowDown
-                        } else {
-                            OAuthError::AuthorizationPending
-                        }))
-                    }
-                }
-            })??;
-        let read = self.app.store.read()?;
-        let session = record
-            .session_id
-            .as_ref()
-            .and_then(|sid| read.session(realm_id, sid).ok().flatten())
-            .filter(|s| is_valid(self.realm, s, now))
-            .ok_or_else(|| OAuthError::InvalidGrant("Session not active".into()))?;
-        let user = read
-            .user(realm_id, &session.user_id)?
-            .filter(|u| u.enabled)
-            .ok_or_else(|| OAuthError::InvalidGrant("User disabled".into()))?;
-        drop(read);
-        let scopes = Scopes::from_claim(&record.scope);
-        let tokens = self.issue_for(&user, &scopes, Some(&session), None)?;
-        let client_id = &self.client.client_id;
-        self.app.store.write(|w| {
-            if let Some(mut s) = w.session(realm_id, &session.id)? {
-                s.last_access = now;
-                s.clients.insert(client_id.clone(), now);
-                if let Some(jti) = &tokens.refresh_jti {
-                    s.refresh_tokens.insert(client_id.clone(), jti.clone());
-                }
-                w.put_session(realm_id, &s)?;
-            }
             Ok::<_, OAuthError>(())
         })?;
         Ok(tokens)
