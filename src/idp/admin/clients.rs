@@ -358,3 +358,30 @@ pub(super) fn delete_mapper(cx: &Cx) -> Result<Response, AdminError> {
     })?;
     Ok(no_content())
 }
+
+/// `GET /clients/{id}/installation/providers/keycloak-oidc-keycloak-json`: the client's
+/// adapter configuration (`keycloak.json`), as the console's "Download adapter config"
+/// gives it to keycloak-connect and the other Keycloak adapters. Other providers: 404.
+pub(super) fn installation(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewClients)?;
+    if cx.path.key != "keycloak-oidc-keycloak-json" {
+        return Err(AdminError::NotFound("Unknown installation format".into()));
+    }
+    let client = load(cx, &realm)?;
+    let base = crate::idp::oidc::base_url(cx.app, cx.request, cx.info);
+    let mut config = json!({
+        "realm": realm.name,
+        "auth-server-url": format!("{base}/"),
+        "ssl-required": realm.ssl_required,
+        "resource": client.client_id,
+        "confidential-port": 0,
+    });
+    if client.public_client {
+        config["public-client"] = true.into();
+    } else if client.bearer_only {
+        config["bearer-only"] = true.into();
+    } else if let Some(secret) = &client.secret {
+        config["credentials"] = json!({"secret": secret});
+    }
+    Ok(ok(&config))
+}

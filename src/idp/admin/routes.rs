@@ -501,6 +501,10 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     )?
     .route("/{realm}/groups/count", vec![(GET, Now(groups::count))])?
     .route(
+        &format!("{c}/installation/providers/{{key}}"),
+        vec![(GET, Now(clients::installation))],
+    )?
+    .route(
         &format!("{u}/remove-totp"),
         vec![(PUT, Now(users::remove_totp))],
     )?

@@ -321,3 +321,44 @@ async fn mappers_may_not_write_reserved_claims() {
         .await;
     assert_eq!((s, body), (400, reserved("azp")));
 }
+
+#[tokio::test]
+async fn the_adapter_configuration_is_keycloak_json() {
+    let f = shop().await;
+    let app = created_id(
+        &f.post(
+            "/shop/clients",
+            &json!({"clientId": "node-app", "publicClient": false, "secret": "s3cret"}),
+        )
+        .await,
+    );
+    let path = format!("/shop/clients/{app}/installation/providers/keycloak-oidc-keycloak-json");
+    let (status, _, config) = f.get(&path).await;
+    assert_eq!(status, 200, "{config}");
+    assert_eq!(config["realm"], "shop");
+    assert_eq!(config["resource"], "node-app");
+    assert_eq!(config["ssl-required"], "external");
+    assert!(config["auth-server-url"].as_str().unwrap().ends_with('/'));
+    let (_, _, secret) = f.get(&format!("/shop/clients/{app}/client-secret")).await;
+    assert_eq!(config["credentials"]["secret"], secret["value"]);
+    let spa = created_id(
+        &f.post(
+            "/shop/clients",
+            &json!({"clientId": "spa", "publicClient": true}),
+        )
+        .await,
+    );
+    let (_, _, public) = f
+        .get(&format!(
+            "/shop/clients/{spa}/installation/providers/keycloak-oidc-keycloak-json"
+        ))
+        .await;
+    assert_eq!(public["public-client"], true);
+    assert!(public.get("credentials").is_none());
+    let (status, _, _) = f
+        .get(&format!(
+            "/shop/clients/{app}/installation/providers/unknown-format"
+        ))
+        .await;
+    assert_eq!(status, 404);
+}
