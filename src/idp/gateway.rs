@@ -202,6 +202,14 @@ pub fn mint_access_token(
     let Ok(scopes) = Scopes::parse(Some("openid")) else {
         return Ok(None);
     };
+    // The token carries the route client's role scope; the route's policy was decided on
+    // all of the user's roles.
+    let roles = crate::idp::roles::in_client_scope(
+        &app.store.read()?,
+        &subject.realm.id,
+        client,
+        subject.roles.clone(),
+    )?;
     let issued = tokens::issue(
         &keys,
         &IssueContext {
@@ -209,7 +217,7 @@ pub fn mint_access_token(
             realm: &subject.realm,
             client,
             user: &subject.user,
-            roles: &subject.roles,
+            roles: &roles,
             scopes: &scopes,
             session: subject.session.as_ref(),
             nonce: None,

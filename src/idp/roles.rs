@@ -162,7 +162,42 @@ pub fn effective_roles(
     for group in group_ids_with_ancestors(read, realm, user)? {
         start.extend(read.group_role_ids(realm, &group)?);
     }
-    let roles = expand(read, realm, start)?;
+    collect(read, realm, expand(read, realm, start)?)
+}
+
+/// Of `roles`, those a client may put in its tokens: all with `fullScopeAllowed`, else the
+/// ones its scope mappings reach (through composites) and its own client roles (Keycloak's
+/// role scope). What a user may do is always decided from all the user's roles.
+pub fn in_client_scope(
+    read: &impl RoleGraph,
+    realm: &str,
+    client: &ClientRecord,
+    roles: EffectiveRoles,
+) -> Result<EffectiveRoles, StoreError> {
+    if client.full_scope_allowed {
+        return Ok(roles);
+    }
+    let allowed: HashSet<String> = expand(read, realm, client.scope_role_ids.clone())?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    let mut kept = Vec::new();
+    for id in &roles.ids {
+        if let Some(role) = read.role(realm, id)? {
+            if allowed.contains(&role.id) || (role.client_role && role.container_id == client.id) {
+                kept.push(role);
+            }
+        }
+    }
+    collect(read, realm, kept)
+}
+
+/// Roles by name (realm, and client roles by clientId) and by id.
+fn collect(
+    read: &impl RoleGraph,
+    realm: &str,
+    roles: Vec<RoleRecord>,
+) -> Result<EffectiveRoles, StoreError> {
     let mut result = EffectiveRoles::default();
     let mut client_names: BTreeMap<String, Option<String>> = BTreeMap::new();
     for role in roles {

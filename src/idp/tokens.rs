@@ -274,19 +274,18 @@ pub fn issue(keys: &RealmKeys, cx: &IssueContext<'_>) -> Result<IssuedTokens, Ke
     let sid = cx.session.map(|s| s.id.clone());
     let auth_time = cx.session.map(|s| s.auth_time / 1000);
 
+    // `cx.roles` are already the client's role scope (`roles::in_client_scope`).
     let mut resource_access = BTreeMap::new();
     let mut aud = Vec::new();
-    if client.full_scope_allowed {
-        for (client_id, roles) in &cx.roles.clients {
-            resource_access.insert(
-                client_id.clone(),
-                RolesClaim {
-                    roles: roles.iter().cloned().collect(),
-                },
-            );
-            if client_id != &client.client_id {
-                aud.push(client_id.clone());
-            }
+    for (client_id, roles) in &cx.roles.clients {
+        resource_access.insert(
+            client_id.clone(),
+            RolesClaim {
+                roles: roles.iter().cloned().collect(),
+            },
+        );
+        if client_id != &client.client_id {
+            aud.push(client_id.clone());
         }
     }
     let subject = super::mappers::Subject {
@@ -322,13 +321,10 @@ pub fn issue(keys: &RealmKeys, cx: &IssueContext<'_>) -> Result<IssuedTokens, Ke
         session_state: sid.clone(),
         acr: Some("1".into()),
         allowed_origins: Some(allowed_origins(client)).filter(|o| !o.is_empty()),
-        realm_access: if client.full_scope_allowed {
-            Some(RolesClaim {
-                roles: cx.roles.realm.iter().cloned().collect(),
-            })
-        } else {
-            None
-        },
+        realm_access: Some(RolesClaim {
+            roles: cx.roles.realm.iter().cloned().collect(),
+        })
+        .filter(|r| !r.roles.is_empty()),
         resource_access: Some(resource_access).filter(|r| !r.is_empty()),
         scope: Some(scope.clone()),
         sid: sid.clone(),

@@ -198,6 +198,9 @@ pub struct ClientRecord {
     pub attributes: BTreeMap<String, String>,
     #[serde(default = "yes")]
     pub full_scope_allowed: bool,
+    /// Roles (by id) whose holders' tokens may carry them when `full_scope_allowed` is off
+    /// (Keycloak's client scope mappings).
+    pub scope_role_ids: Vec<String>,
     /// Protocol mappers in Keycloak's representation, kept as JSON.
     pub protocol_mappers: Vec<serde_json::Value>,
     pub default_client_scopes: Vec<String>,

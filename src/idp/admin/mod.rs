@@ -16,6 +16,7 @@ pub mod repr;
 mod required_actions;
 mod roles;
 mod routes;
+mod scope_mappings;
 pub mod server;
 mod sessions;
 #[cfg(test)]

@@ -15,8 +15,8 @@ use crate::idp::admin::error::AdminError;
 use super::roles::{Composites, Container};
 use super::View;
 use super::{
-    clients, groups, localization, mail, providers, realms, required_actions, roles, sessions,
-    users, Cx,
+    clients, groups, localization, mail, providers, realms, required_actions, roles,
+    scope_mappings, sessions, users, Cx,
 };
 
 /// What an async handler returns: its future, boxed so the table holds plain fn pointers.
@@ -500,6 +500,54 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
         vec![(GET, Now(|cx| roles::composites(cx, Composites::Client)))],
     )?
     .route("/{realm}/groups/count", vec![(GET, Now(groups::count))])?
+    .route(
+        &format!("{c}/scope-mappings"),
+        vec![(GET, Now(scope_mappings::all))],
+    )?
+    .route(
+        &format!("{c}/scope-mappings/realm"),
+        vec![
+            (GET, Now(|cx| scope_mappings::list(cx, false, View::Direct))),
+            (POST, Now(|cx| scope_mappings::change(cx, false, true))),
+            (DELETE, Now(|cx| scope_mappings::change(cx, false, false))),
+        ],
+    )?
+    .route(
+        &format!("{c}/scope-mappings/realm/available"),
+        vec![(
+            GET,
+            Now(|cx| scope_mappings::list(cx, false, View::Available)),
+        )],
+    )?
+    .route(
+        &format!("{c}/scope-mappings/realm/composite"),
+        vec![(
+            GET,
+            Now(|cx| scope_mappings::list(cx, false, View::Composite)),
+        )],
+    )?
+    .route(
+        &format!("{c}/scope-mappings/clients/{{client}}"),
+        vec![
+            (GET, Now(|cx| scope_mappings::list(cx, true, View::Direct))),
+            (POST, Now(|cx| scope_mappings::change(cx, true, true))),
+            (DELETE, Now(|cx| scope_mappings::change(cx, true, false))),
+        ],
+    )?
+    .route(
+        &format!("{c}/scope-mappings/clients/{{client}}/available"),
+        vec![(
+            GET,
+            Now(|cx| scope_mappings::list(cx, true, View::Available)),
+        )],
+    )?
+    .route(
+        &format!("{c}/scope-mappings/clients/{{client}}/composite"),
+        vec![(
+            GET,
+            Now(|cx| scope_mappings::list(cx, true, View::Composite)),
+        )],
+    )?
     .route(
         &format!("{c}/installation/providers/{{key}}"),
         vec![(GET, Now(clients::installation))],

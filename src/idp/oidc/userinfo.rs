@@ -114,7 +114,12 @@ pub async fn userinfo(
     }
     let client = read.client_by_client_id(&realm.id, &claims.azp)?;
     if let Some(c) = &client {
-        let roles = crate::idp::roles::effective_roles(&read, &realm.id, &user.id)?;
+        let roles = crate::idp::roles::in_client_scope(
+            &read,
+            &realm.id,
+            c,
+            crate::idp::roles::effective_roles(&read, &realm.id, &user.id)?,
+        )?;
         let paths = if super::token::needs_groups(c) {
             crate::idp::roles::group_paths(&read, &realm.id, &user.id)?
         } else {

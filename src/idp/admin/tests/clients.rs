@@ -362,3 +362,104 @@ async fn the_adapter_configuration_is_keycloak_json() {
         .await;
     assert_eq!(status, 404);
 }
+
+/// The realm and client roles in an access token's claims.
+fn token_roles(token: &str) -> (Vec<String>, Value) {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let mut realm: Vec<String> = claims["realm_access"]["roles"]
+        .as_array()
+        .map(|a| a.iter().map(|r| r.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default();
+    realm.sort();
+    (realm, claims["resource_access"].clone())
+}
+
+#[tokio::test]
+async fn scope_mappings_decide_the_roles_of_a_client_without_full_scope() {
+    let f = shop().await;
+    for name in ["reader", "writer"] {
+        f.post("/shop/roles", &json!({"name": name})).await;
+    }
+    let narrow = created_id(
+        &f.post(
+            "/shop/clients",
+            &json!({"clientId": "narrow", "publicClient": true, "directAccessGrantsEnabled": true,
+                    "fullScopeAllowed": false}),
+        )
+        .await,
+    );
+    f.post(
+        &format!("/shop/clients/{narrow}/roles"),
+        &json!({"name": "own"}),
+    )
+    .await;
+    let ann = f.add_user("shop", "ann", Some("ann-pw"));
+    for (path, body) in [
+        (
+            format!("/shop/users/{ann}/role-mappings/realm"),
+            json!([{"name": "reader"}, {"name": "writer"}]),
+        ),
+        (
+            format!("/shop/users/{ann}/role-mappings/clients/{narrow}"),
+            json!([{"name": "own"}]),
+        ),
+    ] {
+        assert_eq!(f.post(&path, &body).await.0, 204);
+    }
+    // No scope mappings: only the client's own roles.
+    let (realm, clients) = token_roles(&ann_token(&f).await);
+    assert!(realm.is_empty(), "{realm:?}");
+    assert_eq!(clients["narrow"]["roles"], json!(["own"]));
+
+    let base = format!("/shop/clients/{narrow}/scope-mappings/realm");
+    let (status, _, _) = f.post(&base, &json!([{"name": "reader"}])).await;
+    assert_eq!(status, 204);
+    let (realm, _) = token_roles(&ann_token(&f).await);
+    assert_eq!(
+        realm,
+        ["reader"],
+        "only the mapped role, though ann holds writer too"
+    );
+    let (_, _, direct) = f.get(&base).await;
+    assert_eq!(direct[0]["name"], "reader");
+    let (_, _, available) = f.get(&format!("{base}/available")).await;
+    assert!(available
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == "writer"));
+    assert!(!available
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == "reader"));
+    let (_, _, all) = f
+        .get(&format!("/shop/clients/{narrow}/scope-mappings"))
+        .await;
+    assert_eq!(all["realmMappings"][0]["name"], "reader", "{all}");
+    // A mapping grants nothing: bob, without the role, gets none.
+    f.add_user("shop", "bob", Some("bob-pw"));
+    let bob = f.password_grant("shop", "narrow", "bob", "bob-pw").await;
+    assert!(token_roles(bob["access_token"].as_str().unwrap())
+        .0
+        .is_empty());
+
+    let (status, _, _) = f.delete_with(&base, &json!([{"name": "reader"}])).await;
+    assert_eq!(status, 204);
+    assert!(token_roles(&ann_token(&f).await).0.is_empty());
+    assert_eq!(f.post(&base, &json!([{"name": "nope"}])).await.0, 404);
+}
+
+async fn ann_token(f: &Fixture) -> String {
+    f.password_grant("shop", "narrow", "ann", "ann-pw").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}

@@ -196,7 +196,13 @@ impl Grant<'_> {
         nonce: Option<&str>,
     ) -> Result<IssuedTokens, OAuthError> {
         let read = self.app.store.read()?;
-        let roles = effective_roles(&read, &self.realm.id, &user.id)?;
+        // The token carries the client's role scope of the user's roles.
+        let roles = crate::idp::roles::in_client_scope(
+            &read,
+            &self.realm.id,
+            self.client,
+            effective_roles(&read, &self.realm.id, &user.id)?,
+        )?;
         let group_paths = if needs_groups(self.client) {
             crate::idp::roles::group_paths(&read, &self.realm.id, &user.id)?
         } else {
