@@ -69,6 +69,18 @@ pub struct RealmInput {
     /// A realm file's required-action settings (import only; the admin API has its own
     /// endpoints).
     pub required_actions: Option<Vec<RequiredActionInput>>,
+    /// Realm roles clients without full scope may put in tokens (`[{client, roles}]`).
+    pub scope_mappings: Option<Vec<ScopeMappingInput>>,
+    /// The same for client roles, by the roles' clientId.
+    pub client_scope_mappings: Option<BTreeMap<String, Vec<ScopeMappingInput>>>,
+}
+
+/// One entry of a realm file's `scopeMappings` (or `clientScopeMappings`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ScopeMappingInput {
+    pub client: Option<String>,
+    pub roles: Vec<String>,
 }
 
 /// One entry of a realm file's `requiredActions`.

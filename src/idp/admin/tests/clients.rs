@@ -451,6 +451,32 @@ async fn scope_mappings_decide_the_roles_of_a_client_without_full_scope() {
         .0
         .is_empty());
 
+    // Realm files carry them in Keycloak's layout.
+    let (_, _, export) = f
+        .post("/shop/partial-export?exportClients=true", &json!({}))
+        .await;
+    assert_eq!(
+        export["scopeMappings"],
+        json!([{"client": "narrow", "roles": ["reader"]}])
+    );
+    let (status, _, body) = f
+        .post(
+            "",
+            &json!({"realm": "copy", "roles": {"realm": [{"name": "reader"}]},
+                    "clients": [{"clientId": "narrow", "publicClient": true, "fullScopeAllowed": false}],
+                    "scopeMappings": [{"client": "narrow", "roles": ["reader"]}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let copy = f.get("/copy/clients?clientId=narrow").await.2[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, _, mapped) = f
+        .get(&format!("/copy/clients/{copy}/scope-mappings/realm"))
+        .await;
+    assert_eq!(mapped[0]["name"], "reader", "{mapped}");
+
     let (status, _, _) = f.delete_with(&base, &json!([{"name": "reader"}])).await;
     assert_eq!(status, 204);
     assert!(token_roles(&ann_token(&f).await).0.is_empty());

@@ -133,6 +133,24 @@ pub fn export_realm(read: &Read, realm: &RealmRecord) -> Result<Value, StoreErro
         }
     }
     v["defaultGroups"] = json!(defaults);
+    // Keycloak's layout: realm roles in `scopeMappings`, client roles in
+    // `clientScopeMappings` under the roles' clientId.
+    let mut scope_mappings = Vec::new();
+    let mut client_scope_mappings: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for c in &clients {
+        let (realm_roles, client_roles) = names.split(&c.scope_role_ids);
+        if !realm_roles.is_empty() {
+            scope_mappings.push(json!({"client": c.client_id, "roles": realm_roles}));
+        }
+        for (container, roles) in client_roles {
+            client_scope_mappings
+                .entry(container)
+                .or_default()
+                .push(json!({"client": c.client_id, "roles": roles}));
+        }
+    }
+    v["scopeMappings"] = Value::Array(scope_mappings);
+    v["clientScopeMappings"] = json!(client_scope_mappings);
     let actions: Vec<Value> = crate::idp::required_actions::of(realm)
         .iter()
         .map(crate::idp::admin::required_actions::repr)

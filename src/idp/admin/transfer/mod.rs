@@ -136,6 +136,7 @@ pub fn import_realm(w: &mut Write, body: &Value, now: i64) -> Result<RealmRecord
             .map_err(|e| AdminError::Internal(e.to_string()))?;
     }
     import_contents(w, &realm, &input, now, IfExists::Fail)?;
+    import_scope_mappings(w, &realm, &input)?;
     let mut realm = set_default_groups(w, realm, input.default_groups.as_deref())?;
     if let Some(actions) = input.required_action_records() {
         realm.required_actions = Some(actions);
@@ -143,6 +144,51 @@ pub fn import_realm(w: &mut Write, body: &Value, now: i64) -> Result<RealmRecord
     }
     realm::ensure_defaults(w, &realm).map_err(realm_error)?;
     Ok(realm)
+}
+
+/// A realm file's `scopeMappings` and `clientScopeMappings` onto its clients.
+fn import_scope_mappings(
+    w: &mut Write,
+    realm: &RealmRecord,
+    input: &RealmInput,
+) -> Result<(), AdminError> {
+    let mut wanted: Vec<(String, String, String)> = Vec::new(); // (client, container, role)
+    for m in input.scope_mappings.iter().flatten() {
+        for role in &m.roles {
+            wanted.push((
+                m.client.clone().unwrap_or_default(),
+                realm.id.clone(),
+                role.clone(),
+            ));
+        }
+    }
+    for (container, list) in input.client_scope_mappings.iter().flatten() {
+        let container = w
+            .client_by_client_id(&realm.id, container)?
+            .ok_or_else(|| AdminError::BadRequest(format!("Client {container} not found")))?;
+        for m in list {
+            for role in &m.roles {
+                wanted.push((
+                    m.client.clone().unwrap_or_default(),
+                    container.id.clone(),
+                    role.clone(),
+                ));
+            }
+        }
+    }
+    for (client_id, container, role_name) in wanted {
+        let mut client = w
+            .client_by_client_id(&realm.id, &client_id)?
+            .ok_or_else(|| AdminError::BadRequest(format!("Client {client_id} not found")))?;
+        let role = w
+            .role_by_name(&realm.id, &container, &role_name)?
+            .ok_or_else(|| AdminError::BadRequest(format!("Role {role_name} not found")))?;
+        if !client.scope_role_ids.contains(&role.id) {
+            client.scope_role_ids.push(role.id);
+            w.put_client(&realm.id, &client).map_err(AdminError::from)?;
+        }
+    }
+    Ok(())
 }
 
 /// The realm's default groups from their paths (a representation's `defaultGroups`).
