@@ -385,3 +385,67 @@ pub(super) fn installation(cx: &Cx) -> Result<Response, AdminError> {
     }
     Ok(ok(&config))
 }
+
+/// `GET /clients/{id}/evaluate-scopes/generate-example-access-token?userId=&scope=` (and
+/// `generate-example-id-token`, `id_token` true): the claims the client's token for that
+/// user would carry now, issued by the token endpoint's own code (with the client's role
+/// scope and mappers) and shown unsigned, as the console's "Evaluate" tab does.
+pub(super) fn example_token(cx: &Cx, id_token: bool) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewClients)?;
+    cx.caller.require(&realm.name, Permission::ViewUsers)?;
+    let client = load(cx, &realm)?;
+    let user_id = cx
+        .query("userId")
+        .ok_or_else(|| AdminError::BadRequest("No userId provided".into()))?;
+    let read = cx.app.store.read()?;
+    let user = read
+        .user(&realm.id, &user_id)?
+        .ok_or_else(|| AdminError::NotFound("No user found".into()))?;
+    let requested = format!("openid {}", cx.query("scope").unwrap_or_default());
+    let scopes =
+        crate::idp::tokens::Scopes::parse(Some(&requested)).map_err(AdminError::BadRequest)?;
+    let roles = crate::idp::roles::in_client_scope(
+        &read,
+        &realm.id,
+        &client,
+        crate::idp::roles::effective_roles(&read, &realm.id, &user.id)?,
+    )?;
+    let group_paths = if crate::idp::oidc::token::needs_groups(&client) {
+        crate::idp::roles::group_paths(&read, &realm.id, &user.id)?
+    } else {
+        Vec::new()
+    };
+    let keys = cx
+        .app
+        .keys
+        .realm_keys(&read, &realm.id, cx.now_ms)
+        .map_err(|e| AdminError::Internal(e.to_string()))?;
+    drop(read);
+    let issuer = crate::idp::oidc::issuer(cx.app, cx.request, cx.info, &realm.name);
+    let issued = crate::idp::tokens::issue(
+        &keys,
+        &crate::idp::tokens::IssueContext {
+            issuer: &issuer,
+            realm: &realm,
+            client: &client,
+            user: &user,
+            roles: &roles,
+            scopes: &scopes,
+            session: None,
+            nonce: None,
+            now_secs: cx.now_ms / 1000,
+            refresh: false,
+            group_paths: &group_paths,
+            client_address: None,
+        },
+    )
+    .map_err(|e| AdminError::Internal(e.to_string()))?;
+    let token = if id_token {
+        issued.id_token.unwrap_or_default()
+    } else {
+        issued.access_token
+    };
+    let claims: Value = crate::crypto::jwt::decode_unverified(&token)
+        .map_err(|e| AdminError::Internal(e.to_string()))?;
+    Ok(ok(&claims))
+}

@@ -501,6 +501,14 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     )?
     .route("/{realm}/groups/count", vec![(GET, Now(groups::count))])?
     .route(
+        &format!("{c}/evaluate-scopes/generate-example-access-token"),
+        vec![(GET, Now(|cx| clients::example_token(cx, false)))],
+    )?
+    .route(
+        &format!("{c}/evaluate-scopes/generate-example-id-token"),
+        vec![(GET, Now(|cx| clients::example_token(cx, true)))],
+    )?
+    .route(
         &format!("{c}/scope-mappings"),
         vec![(GET, Now(scope_mappings::all))],
     )?

@@ -489,3 +489,64 @@ async fn ann_token(f: &Fixture) -> String {
         .unwrap()
         .to_string()
 }
+
+#[tokio::test]
+async fn example_tokens_show_what_a_user_would_get() {
+    let f = shop().await;
+    f.post("/shop/roles", &json!({"name": "reader"})).await;
+    let web = created_id(
+        &f.post(
+            "/shop/clients",
+            &json!({"clientId": "web", "publicClient": true, "fullScopeAllowed": false}),
+        )
+        .await,
+    );
+    let ann = f.add_user("shop", "ann", Some("ann-pw"));
+    f.post(
+        &format!("/shop/users/{ann}/role-mappings/realm"),
+        &json!([{"name": "reader"}]),
+    )
+    .await;
+    let base = format!("/shop/clients/{web}/evaluate-scopes");
+    let (status, _, claims) = f
+        .get(&format!(
+            "{base}/generate-example-access-token?userId={ann}&scope=email"
+        ))
+        .await;
+    assert_eq!(status, 200, "{claims}");
+    assert_eq!(claims["sub"], ann.as_str());
+    assert_eq!(claims["azp"], "web");
+    assert_eq!(claims["preferred_username"], "ann");
+    assert!(claims["iss"].as_str().unwrap().ends_with("/realms/shop"));
+    assert!(
+        claims.get("realm_access").is_none(),
+        "out of the client's scope: {claims}"
+    );
+    f.post(
+        &format!("/shop/clients/{web}/scope-mappings/realm"),
+        &json!([{"name": "reader"}]),
+    )
+    .await;
+    let (_, _, claims) = f
+        .get(&format!(
+            "{base}/generate-example-access-token?userId={ann}"
+        ))
+        .await;
+    assert_eq!(claims["realm_access"]["roles"], json!(["reader"]));
+    let (_, _, id) = f
+        .get(&format!("{base}/generate-example-id-token?userId={ann}"))
+        .await;
+    assert_eq!(id["aud"], "web");
+    assert_eq!(
+        f.get(&format!("{base}/generate-example-access-token"))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        f.get(&format!("{base}/generate-example-access-token?userId=nope"))
+            .await
+            .0,
+        404
+    );
+}
