@@ -221,7 +221,8 @@ pub fn signing_algorithm(realm: &RealmRecord, client: &ClientRecord, attribute: 
         .unwrap_or(Algorithm::RS256)
 }
 
-fn full_name(user: &UserRecord) -> Option<String> {
+/// "First Last" (or whichever of the two the user has), Keycloak's `name` claim.
+pub fn full_name(user: &UserRecord) -> Option<String> {
     match (&user.first_name, &user.last_name) {
         (Some(f), Some(l)) => Some(format!("{f} {l}")),
         (Some(f), None) => Some(f.clone()),

@@ -449,3 +449,27 @@ pub(super) fn example_token(cx: &Cx, id_token: bool) -> Result<Response, AdminEr
         .map_err(|e| AdminError::Internal(e.to_string()))?;
     Ok(ok(&claims))
 }
+
+/// `GET /clients/{id}/evaluate-scopes/generate-example-userinfo?userId=`: what the
+/// userinfo endpoint would answer that user through this client.
+pub(super) fn example_userinfo(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewClients)?;
+    cx.caller.require(&realm.name, Permission::ViewUsers)?;
+    let client = load(cx, &realm)?;
+    let user_id = cx
+        .query("userId")
+        .ok_or_else(|| AdminError::BadRequest("No userId provided".into()))?;
+    let read = cx.app.store.read()?;
+    let user = read
+        .user(&realm.id, &user_id)?
+        .ok_or_else(|| AdminError::NotFound("No user found".into()))?;
+    let name = crate::idp::tokens::full_name(&user);
+    let body = crate::idp::oidc::userinfo::userinfo_claims(
+        &read,
+        &realm,
+        &user,
+        Some(&client),
+        name.as_deref(),
+    )?;
+    Ok(ok(&body))
+}

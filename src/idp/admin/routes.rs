@@ -505,6 +505,10 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
         vec![(GET, Now(|cx| clients::example_token(cx, false)))],
     )?
     .route(
+        &format!("{c}/evaluate-scopes/generate-example-userinfo"),
+        vec![(GET, Now(clients::example_userinfo))],
+    )?
+    .route(
         &format!("{c}/evaluate-scopes/generate-example-id-token"),
         vec![(GET, Now(|cx| clients::example_token(cx, true)))],
     )?

@@ -67,6 +67,54 @@ fn active_subject(
 }
 
 /// `GET|POST .../userinfo` with a bearer access token.
+/// The userinfo claims of `user` for `client`: the profile, and the client's userinfo
+/// mappers over the user's roles in the client's scope. `name` is the token's full name.
+pub fn userinfo_claims(
+    read: &crate::store::Read,
+    realm: &RealmRecord,
+    user: &UserRecord,
+    client: Option<&crate::store::ClientRecord>,
+    name: Option<&str>,
+) -> Result<serde_json::Value, crate::store::StoreError> {
+    let mut body = json!({ "sub": user.id, "email_verified": user.email_verified, "preferred_username": user.username });
+    if let Some(n) = name {
+        body["name"] = n.into();
+    }
+    if let Some(v) = &user.first_name {
+        body["given_name"] = v.clone().into();
+    }
+    if let Some(v) = &user.last_name {
+        body["family_name"] = v.clone().into();
+    }
+    if let Some(v) = &user.email {
+        body["email"] = v.clone().into();
+    }
+    if let Some(c) = client {
+        let roles = crate::idp::roles::in_client_scope(
+            read,
+            &realm.id,
+            c,
+            crate::idp::roles::effective_roles(read, &realm.id, &user.id)?,
+        )?;
+        let paths = if super::token::needs_groups(c) {
+            crate::idp::roles::group_paths(read, &realm.id, &user.id)?
+        } else {
+            Vec::new()
+        };
+        let subject = crate::idp::mappers::Subject {
+            user,
+            roles: &roles,
+            group_paths: &paths,
+        };
+        for (k, v) in
+            crate::idp::mappers::apply(c, &subject, crate::idp::mappers::Target::UserInfo).claims
+        {
+            body[k] = v;
+        }
+    }
+    Ok(body)
+}
+
 pub async fn userinfo(
     app: &App,
     request: &Request,
@@ -99,43 +147,14 @@ pub async fn userinfo(
             tracing::debug!(realm = %realm.name, reason, "userinfo token rejected");
             invalid("Token verification failed")
         })?;
-    let mut body = json!({ "sub": user.id, "email_verified": user.email_verified, "preferred_username": user.username });
-    if let Some(n) = &claims.name {
-        body["name"] = n.clone().into();
-    }
-    if let Some(v) = &user.first_name {
-        body["given_name"] = v.clone().into();
-    }
-    if let Some(v) = &user.last_name {
-        body["family_name"] = v.clone().into();
-    }
-    if let Some(v) = &user.email {
-        body["email"] = v.clone().into();
-    }
     let client = read.client_by_client_id(&realm.id, &claims.azp)?;
-    if let Some(c) = &client {
-        let roles = crate::idp::roles::in_client_scope(
-            &read,
-            &realm.id,
-            c,
-            crate::idp::roles::effective_roles(&read, &realm.id, &user.id)?,
-        )?;
-        let paths = if super::token::needs_groups(c) {
-            crate::idp::roles::group_paths(&read, &realm.id, &user.id)?
-        } else {
-            Vec::new()
-        };
-        let subject = crate::idp::mappers::Subject {
-            user: &user,
-            roles: &roles,
-            group_paths: &paths,
-        };
-        for (k, v) in
-            crate::idp::mappers::apply(c, &subject, crate::idp::mappers::Target::UserInfo).claims
-        {
-            body[k] = v;
-        }
-    }
+    let body = userinfo_claims(
+        &read,
+        &realm,
+        &user,
+        client.as_ref(),
+        claims.name.as_deref(),
+    )?;
     let response = json_response(StatusCode::OK, &body);
     Ok(super::with_cors(
         response,

@@ -537,6 +537,12 @@ async fn example_tokens_show_what_a_user_would_get() {
         .get(&format!("{base}/generate-example-id-token?userId={ann}"))
         .await;
     assert_eq!(id["aud"], "web");
+    let (status, _, userinfo) = f
+        .get(&format!("{base}/generate-example-userinfo?userId={ann}"))
+        .await;
+    assert_eq!(status, 200, "{userinfo}");
+    assert_eq!(userinfo["sub"], ann.as_str());
+    assert_eq!(userinfo["preferred_username"], "ann");
     assert_eq!(
         f.get(&format!("{base}/generate-example-access-token"))
             .await
