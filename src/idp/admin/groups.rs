@@ -1,6 +1,5 @@
 //! `/admin/realms/{realm}/groups/...`: the group tree, members, role mappings, lookup by path.
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::crypto::random_id;
@@ -386,12 +385,6 @@ pub(super) fn members(cx: &Cx) -> Result<Response, AdminError> {
     )))
 }
 
-#[derive(Deserialize)]
-struct RoleRef {
-    id: Option<String>,
-    name: Option<String>,
-}
-
 /// The group, and the id of the role container a mapping path names: the realm, or the
 /// client of `/role-mappings/clients/{client}`.
 fn mapping_target(
@@ -434,13 +427,8 @@ pub(super) fn mappings(cx: &Cx, client: bool, view: super::View) -> Result<Respo
                 .collect()
         }
     };
-    let list: Vec<Value> = read
-        .roles(&realm.id, &container)?
-        .iter()
-        .filter(|r| held.contains(&r.id) != (view == View::Available))
-        .map(role_repr)
-        .collect();
-    Ok(ok(&Value::Array(list)))
+    let list = super::role_refs::listed(&read, &realm.id, &container, &held, view)?;
+    Ok(ok(&Value::Array(list.iter().map(role_repr).collect())))
 }
 
 /// `POST` (`grant`) and `DELETE` `/groups/{id}/role-mappings/realm` and
@@ -448,18 +436,13 @@ pub(super) fn mappings(cx: &Cx, client: bool, view: super::View) -> Result<Respo
 /// id or name. A grant is refused for roles the caller may not hand out.
 pub(super) fn map_roles(cx: &Cx, client: bool, grant: bool) -> Result<Response, AdminError> {
     let (realm, group, container) = mapping_target(cx, Permission::ManageUsers, client)?;
-    let refs: Vec<RoleRef> = cx.json()?;
+    let refs: Vec<super::role_refs::RoleRef> = cx.json()?;
     cx.app.store.write(|w| {
         let mut found = Vec::new();
         for r in &refs {
-            let role = match (&r.id, &r.name) {
-                (Some(id), _) => w
-                    .role(&realm.id, id)?
-                    .filter(|role| role.container_id == container),
-                (None, Some(name)) => w.role_by_name(&realm.id, &container, name)?,
-                _ => None,
-            }
-            .ok_or_else(|| AdminError::NotFound("Could not find role".into()))?;
+            let role = r
+                .find(&**w, &realm.id, &container)?
+                .ok_or_else(|| AdminError::NotFound("Could not find role".into()))?;
             found.push(role.id);
         }
         if grant {

@@ -14,6 +14,7 @@ mod providers;
 mod realms;
 pub mod repr;
 mod required_actions;
+mod role_refs;
 mod roles;
 mod routes;
 mod scope_mappings;

@@ -2,7 +2,6 @@
 //! put in its tokens (Keycloak's client role scope; `roles::in_client_scope` applies it).
 //! Scope mappings grant nothing: a token carries a role only if its user holds it.
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::http::Response;
@@ -10,13 +9,8 @@ use crate::idp::admin::error::AdminError;
 use crate::store::{ClientRecord, RealmRecord, RoleRecord};
 
 use super::repr::role_repr;
+use super::role_refs::RoleRef;
 use super::{no_content, ok, Cx, Permission, View};
-
-#[derive(Deserialize)]
-struct RoleRef {
-    id: Option<String>,
-    name: Option<String>,
-}
 
 /// The realm, the client of the path, and the container a mapping path names: the realm,
 /// or the client of `/scope-mappings/clients/{client}` (`client_roles` true).
@@ -65,13 +59,8 @@ pub(super) fn list(cx: &Cx, client_roles: bool, view: View) -> Result<Response, 
                 .collect()
         }
     };
-    let list: Vec<Value> = read
-        .roles(&realm.id, &container)?
-        .iter()
-        .filter(|r| held.contains(&r.id) != (view == View::Available))
-        .map(role_repr)
-        .collect();
-    Ok(ok(&Value::Array(list)))
+    let list = super::role_refs::listed(&read, &realm.id, &container, &held, view)?;
+    Ok(ok(&Value::Array(list.iter().map(role_repr).collect())))
 }
 
 /// `POST` (`add`) and `DELETE` `.../scope-mappings/realm` and
@@ -82,14 +71,9 @@ pub(super) fn change(cx: &Cx, client_roles: bool, add: bool) -> Result<Response,
     cx.app.store.write(|w| {
         let mut found: Vec<RoleRecord> = Vec::new();
         for r in &refs {
-            let role = match (&r.id, &r.name) {
-                (Some(id), _) => w
-                    .role(&realm.id, id)?
-                    .filter(|role| role.container_id == container),
-                (None, Some(name)) => w.role_by_name(&realm.id, &container, name)?,
-                _ => None,
-            }
-            .ok_or_else(|| AdminError::NotFound("Could not find role".into()))?;
+            let role = r
+                .find(&**w, &realm.id, &container)?
+                .ok_or_else(|| AdminError::NotFound("Could not find role".into()))?;
             found.push(role);
         }
         let mut client = w

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::http::Response;
@@ -39,7 +38,6 @@ fn role_list(
     view: View,
 ) -> Result<Vec<RoleRecord>, AdminError> {
     let read = cx.app.store.read()?;
-    let all = read.roles(&realm.id, container)?;
     let ids: HashSet<String> = match view {
         View::Direct => read
             .user_role_ids(&realm.id, &cx.path.id)?
@@ -47,44 +45,27 @@ fn role_list(
             .collect(),
         View::Composite | View::Available => effective_ids(&read, &realm.id, &cx.path.id)?,
     };
-    Ok(all
-        .into_iter()
-        .filter(|r| match view {
-            View::Available => !ids.contains(&r.id),
-            _ => ids.contains(&r.id),
-        })
-        .collect())
+    Ok(crate::idp::admin::role_refs::listed(
+        &read, &realm.id, container, &ids, view,
+    )?)
 }
 
 /// The roles named in a role-mapping body (`[{id?, name?}]`), resolved in `container`.
-#[derive(Deserialize)]
-struct RoleRef {
-    id: Option<String>,
-    name: Option<String>,
-}
-
 fn resolve_roles(
     cx: &Cx,
     realm: &RealmRecord,
     container: &str,
 ) -> Result<Vec<RoleRecord>, AdminError> {
-    let refs: Vec<RoleRef> = cx.json()?;
+    let refs: Vec<crate::idp::admin::role_refs::RoleRef> = cx.json()?;
     let read = cx.app.store.read()?;
     let mut out = Vec::new();
     for r in refs {
-        let found = match (&r.id, &r.name) {
-            (Some(id), _) => read
-                .role(&realm.id, id)?
-                .filter(|role| role.container_id == container),
-            (None, Some(name)) => read.role_by_name(&realm.id, container, name)?,
-            (None, None) => None,
-        };
-        out.push(found.ok_or_else(|| {
-            AdminError::NotFound(format!(
-                "Could not find role: {}",
-                r.name.or(r.id).unwrap_or_default()
-            ))
-        })?);
+        let found = r.find(&read, &realm.id, container)?;
+        out.push(
+            found.ok_or_else(|| {
+                AdminError::NotFound(format!("Could not find role: {}", r.label()))
+            })?,
+        );
     }
     Ok(out)
 }
