@@ -386,35 +386,36 @@ pub(super) fn installation(cx: &Cx) -> Result<Response, AdminError> {
     Ok(ok(&config))
 }
 
-/// `GET /clients/{id}/evaluate-scopes/generate-example-access-token?userId=&scope=` (and
-/// `generate-example-id-token`, `id_token` true): the claims the client's token for that
-/// user would carry now, issued by the token endpoint's own code (with the client's role
-/// scope and mappers) and shown unsigned, as the console's "Evaluate" tab does.
-pub(super) fn example_token(cx: &Cx, id_token: bool) -> Result<Response, AdminError> {
+/// The realm, client and user of an `evaluate-scopes` request (`?userId=`): the caller
+/// needs view-clients and view-users, as the examples show a user's data.
+fn example_subject(cx: &Cx) -> Result<(RealmRecord, ClientRecord, UserRecord), AdminError> {
     let realm = cx.realm(Permission::ViewClients)?;
     cx.caller.require(&realm.name, Permission::ViewUsers)?;
     let client = load(cx, &realm)?;
     let user_id = cx
         .query("userId")
         .ok_or_else(|| AdminError::BadRequest("No userId provided".into()))?;
-    let read = cx.app.store.read()?;
-    let user = read
+    let user = cx
+        .app
+        .store
+        .read()?
         .user(&realm.id, &user_id)?
         .ok_or_else(|| AdminError::NotFound("No user found".into()))?;
+    Ok((realm, client, user))
+}
+
+/// `GET /clients/{id}/evaluate-scopes/generate-example-access-token?userId=&scope=` (and
+/// `generate-example-id-token`, `id_token` true): the claims the client's token for that
+/// user would carry now, issued by the token endpoint's own code (with the client's role
+/// scope and mappers) and shown unsigned, as the console's "Evaluate" tab does.
+pub(super) fn example_token(cx: &Cx, id_token: bool) -> Result<Response, AdminError> {
+    let (realm, client, user) = example_subject(cx)?;
+    let read = cx.app.store.read()?;
     let requested = format!("openid {}", cx.query("scope").unwrap_or_default());
     let scopes =
         crate::idp::tokens::Scopes::parse(Some(&requested)).map_err(AdminError::BadRequest)?;
-    let roles = crate::idp::roles::in_client_scope(
-        &read,
-        &realm.id,
-        &client,
-        crate::idp::roles::effective_roles(&read, &realm.id, &user.id)?,
-    )?;
-    let group_paths = if crate::idp::oidc::token::needs_groups(&client) {
-        crate::idp::roles::group_paths(&read, &realm.id, &user.id)?
-    } else {
-        Vec::new()
-    };
+    let (roles, group_paths) =
+        crate::idp::oidc::token::token_roles(&read, &realm.id, &client, &user.id)?;
     let keys = cx
         .app
         .keys
@@ -453,16 +454,8 @@ pub(super) fn example_token(cx: &Cx, id_token: bool) -> Result<Response, AdminEr
 /// `GET /clients/{id}/evaluate-scopes/generate-example-userinfo?userId=`: what the
 /// userinfo endpoint would answer that user through this client.
 pub(super) fn example_userinfo(cx: &Cx) -> Result<Response, AdminError> {
-    let realm = cx.realm(Permission::ViewClients)?;
-    cx.caller.require(&realm.name, Permission::ViewUsers)?;
-    let client = load(cx, &realm)?;
-    let user_id = cx
-        .query("userId")
-        .ok_or_else(|| AdminError::BadRequest("No userId provided".into()))?;
+    let (realm, client, user) = example_subject(cx)?;
     let read = cx.app.store.read()?;
-    let user = read
-        .user(&realm.id, &user_id)?
-        .ok_or_else(|| AdminError::NotFound("No user found".into()))?;
     let name = crate::idp::tokens::full_name(&user);
     let body = crate::idp::oidc::userinfo::userinfo_claims(
         &read,

@@ -90,17 +90,7 @@ pub fn userinfo_claims(
         body["email"] = v.clone().into();
     }
     if let Some(c) = client {
-        let roles = crate::idp::roles::in_client_scope(
-            read,
-            &realm.id,
-            c,
-            crate::idp::roles::effective_roles(read, &realm.id, &user.id)?,
-        )?;
-        let paths = if super::token::needs_groups(c) {
-            crate::idp::roles::group_paths(read, &realm.id, &user.id)?
-        } else {
-            Vec::new()
-        };
+        let (roles, paths) = super::token::token_roles(read, &realm.id, c, &user.id)?;
         let subject = crate::idp::mappers::Subject {
             user,
             roles: &roles,

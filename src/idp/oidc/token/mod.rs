@@ -195,20 +195,12 @@ impl Grant<'_> {
         session: Option<&SessionRecord>,
         nonce: Option<&str>,
     ) -> Result<IssuedTokens, OAuthError> {
-        let read = self.app.store.read()?;
-        // The token carries the client's role scope of the user's roles.
-        let roles = crate::idp::roles::in_client_scope(
-            &read,
+        let (roles, group_paths) = token_roles(
+            &self.app.store.read()?,
             &self.realm.id,
             self.client,
-            effective_roles(&read, &self.realm.id, &user.id)?,
+            &user.id,
         )?;
-        let group_paths = if needs_groups(self.client) {
-            crate::idp::roles::group_paths(&read, &self.realm.id, &user.id)?
-        } else {
-            Vec::new()
-        };
-        drop(read);
         if scopes.offline_access && !roles.realm.contains("offline_access") {
             return Err(OAuthError::InvalidScope(
                 "Offline tokens not allowed for the user or client".into(),
@@ -427,6 +419,29 @@ impl Grant<'_> {
         })?;
         Ok(tokens)
     }
+}
+
+/// What a client's tokens about `user` are built from: the user's roles in the client's
+/// role scope, and the user's group paths when one of the client's mappers needs them.
+/// The token endpoint, userinfo and the admin API's example tokens all use this.
+pub fn token_roles(
+    read: &crate::store::Read,
+    realm_id: &str,
+    client: &ClientRecord,
+    user_id: &str,
+) -> Result<(crate::idp::roles::EffectiveRoles, Vec<String>), crate::store::StoreError> {
+    let roles = crate::idp::roles::in_client_scope(
+        read,
+        realm_id,
+        client,
+        effective_roles(read, realm_id, user_id)?,
+    )?;
+    let group_paths = if needs_groups(client) {
+        crate::idp::roles::group_paths(read, realm_id, user_id)?
+    } else {
+        Vec::new()
+    };
+    Ok((roles, group_paths))
 }
 
 /// Whether any of the client's mappers needs the user's groups.
