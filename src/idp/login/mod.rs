@@ -211,6 +211,8 @@ pub struct PageCx<'a> {
     pub realm: &'a RealmRecord,
     pub request: &'a Request,
     pub locale: String,
+    /// The page's texts, read once (theme and realm overrides) on first use.
+    messages: std::sync::OnceLock<BTreeMap<String, String>>,
 }
 
 impl<'a> PageCx<'a> {
@@ -225,6 +227,7 @@ impl<'a> PageCx<'a> {
             realm,
             request,
             locale: locale(app, realm, request, ui_locales),
+            messages: std::sync::OnceLock::new(),
         }
     }
 
@@ -237,13 +240,15 @@ impl<'a> PageCx<'a> {
 
     /// The texts of this page: the theme's in the page's locale, the realm's overrides on
     /// top.
-    pub fn messages(&self) -> BTreeMap<String, String> {
-        crate::idp::localization::messages(
-            self.app,
-            self.realm,
-            self.realm.login_theme.as_deref(),
-            &self.locale,
-        )
+    pub fn messages(&self) -> &BTreeMap<String, String> {
+        self.messages.get_or_init(|| {
+            crate::idp::localization::messages(
+                self.app,
+                self.realm,
+                self.realm.login_theme.as_deref(),
+                &self.locale,
+            )
+        })
     }
 
     /// Render a theme template with `vars` merged into the common context.
