@@ -285,6 +285,66 @@ async function main () {
     assert(claims.sub === user.id, `access token sub ${claims.sub} is not the user id ${user.id}`)
   })
 
+  // Resources added for Keycloak parity (issue 13), through the library's own calls.
+  await step('serverInfo.find', async (rec) => {
+    const info = await kc.serverInfo.find()
+    rec.version = info && info.systemInfo && info.systemInfo.version
+    assert(typeof rec.version === 'string', 'serverInfo has no systemInfo.version', info)
+    assert(Array.isArray(info.passwordPolicies) && info.passwordPolicies.length > 0, 'serverInfo lists no password policies', info)
+  })
+
+  await step('whoAmI.find', async (rec) => {
+    const me = await kc.whoAmI.find({ currentRealm: realm })
+    rec.realms = me && Object.keys(me.realm_access || {})
+    assert(me && me.createRealm === true, 'whoAmI: the admin may not create realms?', me)
+    assert(rec.realms.length === 1 && rec.realms[0] === realm, `whoAmI: realm_access is not just ${realm}`, me)
+  })
+
+  await step('users.listSessions', async (rec) => {
+    const sessions = await kc.users.listSessions({ realm, id: user.id })
+    rec.count = sessions.length
+    assert(sessions.length === 1 && Object.values(sessions[0].clients).includes(clientId),
+      `users.listSessions: one session of ${clientId} expected`, sessions)
+    const perClient = await kc.clients.listSessions({ realm, id: client.id })
+    assert(perClient.length === 1 && perClient[0].id === sessions[0].id, 'clients.listSessions disagrees', perClient)
+  })
+
+  await step('users.countGroups', async (rec) => {
+    const res = await kc.users.countGroups({ realm, id: user.id })
+    rec.result = res
+    assert(res && res.count === 1, 'users.countGroups: one group expected', res)
+  })
+
+  await step('realms.addDefaultGroup', async (rec) => {
+    await kc.realms.addDefaultGroup({ realm, id: group.id })
+    const defaults = await kc.realms.getDefaultGroups({ realm })
+    rec.paths = defaults.map((g) => g.path)
+    assert(defaults.some((g) => g.id === group.id), 'the default group is not listed', defaults)
+  })
+
+  await step('realms.addLocalization', async (rec) => {
+    await kc.realms.addLocalization({ realm, selectedLocale: 'en', key: 'loginTitle' }, 'Welcome, kac')
+    const texts = await kc.realms.getRealmLocalizationTexts({ realm, selectedLocale: 'en' })
+    rec.texts = texts
+    assert(texts && texts.loginTitle === 'Welcome, kac', 'the realm text was not stored', texts)
+  })
+
+  await step('authenticationManagement.updateRequiredAction', async (rec) => {
+    const actions = await kc.authenticationManagement.getRequiredActions({ realm })
+    rec.aliases = actions.map((a) => a.alias)
+    const totp = actions.find((a) => a.alias === 'CONFIGURE_TOTP')
+    assert(totp && totp.enabled === true, 'CONFIGURE_TOTP is not listed as enabled', actions)
+    await kc.authenticationManagement.updateRequiredAction({ realm, alias: 'CONFIGURE_TOTP' }, { ...totp, enabled: false })
+    const after = await kc.authenticationManagement.getRequiredActionForAlias({ realm, alias: 'CONFIGURE_TOTP' })
+    assert(after && after.enabled === false, 'CONFIGURE_TOTP is still enabled', after)
+  })
+
+  await step('clients.evaluateGenerateAccessToken', async (rec) => {
+    const claims = await kc.clients.evaluateGenerateAccessToken({ realm, id: client.id, userId: user.id, scope: 'openid' })
+    rec.sub = claims && claims.sub
+    assert(claims && claims.sub === user.id && claims.azp === clientId, 'the example token is not the user\'s', claims)
+  })
+
   if (keep) {
     out.kept = true
   } else {

@@ -254,7 +254,7 @@ fn python_keycloak_admin_creates_what_a_login_then_sees() {
 #[test]
 fn npm_keycloak_admin_client_drives_the_admin_api() {
     let server = TestServer::start();
-    run(
+    let result = run(
         &node(),
         "keycloak_admin_client.mjs",
         &[
@@ -264,6 +264,22 @@ fn npm_keycloak_admin_client_drives_the_admin_api() {
             ("REALM_NAME", "kac".into()),
         ],
     );
+    // The library's own calls for the resources added for Keycloak parity ran too.
+    for step in [
+        "serverInfo.find",
+        "whoAmI.find",
+        "users.listSessions",
+        "users.countGroups",
+        "realms.addDefaultGroup",
+        "realms.addLocalization",
+        "authenticationManagement.updateRequiredAction",
+        "clients.evaluateGenerateAccessToken",
+    ] {
+        assert!(
+            result["steps"].get(step).is_some(),
+            "{step} did not run: {result}"
+        );
+    }
 }
 
 #[test]
