@@ -81,6 +81,23 @@ pub fn use_refresh_token(
     Ok(())
 }
 
+/// Record in `session` that `client` was given tokens at `now_ms` (its client session), and
+/// the `jti` of the refresh token it got, if any (the newest one, for `use_refresh_token`).
+pub fn record_issued(
+    session: &mut SessionRecord,
+    client: &str,
+    now_ms: i64,
+    refresh_jti: Option<&String>,
+) {
+    session.last_access = now_ms;
+    session.clients.insert(client.to_string(), now_ms);
+    if let Some(jti) = refresh_jti {
+        session
+            .refresh_tokens
+            .insert(client.to_string(), jti.clone());
+    }
+}
+
 /// Remove `client`'s session from the SSO session: its refresh tokens stop working, its
 /// access tokens stop introspecting as active; the user stays signed in elsewhere.
 pub fn end_client(session: &mut SessionRecord, client: &str) {

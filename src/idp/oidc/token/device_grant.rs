@@ -78,11 +78,12 @@ impl Grant<'_> {
         let client_id = &self.client.client_id;
         self.app.store.write(|w| {
             if let Some(mut s) = w.session(realm_id, &session.id)? {
-                s.last_access = now;
-                s.clients.insert(client_id.clone(), now);
-                if let Some(jti) = &tokens.refresh_jti {
-                    s.refresh_tokens.insert(client_id.clone(), jti.clone());
-                }
+                crate::idp::sessions::record_issued(
+                    &mut s,
+                    client_id,
+                    now,
+                    tokens.refresh_jti.as_ref(),
+                );
                 w.put_session(realm_id, &s)?;
             }
             Ok::<_, OAuthError>(())

@@ -242,14 +242,12 @@ impl Grant<'_> {
             scopes.offline_access,
         );
         let tokens = self.issue_for(user, scopes, Some(&session), nonce)?;
-        session
-            .clients
-            .insert(self.client.client_id.clone(), self.now_ms);
-        if let Some(jti) = &tokens.refresh_jti {
-            session
-                .refresh_tokens
-                .insert(self.client.client_id.clone(), jti.clone());
-        }
+        crate::idp::sessions::record_issued(
+            &mut session,
+            &self.client.client_id,
+            self.now_ms,
+            tokens.refresh_jti.as_ref(),
+        );
         self.app
             .store
             .write(|w| w.put_session(&self.realm.id, &session))?;
@@ -409,11 +407,12 @@ impl Grant<'_> {
             let mut s = w
                 .session(realm_id, &session.id)?
                 .ok_or_else(|| OAuthError::InvalidGrant("Session not active".into()))?;
-            s.last_access = self.now_ms;
-            s.clients.insert(client_id.clone(), self.now_ms);
-            if let Some(jti) = &tokens.refresh_jti {
-                s.refresh_tokens.insert(client_id.clone(), jti.clone());
-            }
+            crate::idp::sessions::record_issued(
+                &mut s,
+                client_id,
+                self.now_ms,
+                tokens.refresh_jti.as_ref(),
+            );
             w.put_session(realm_id, &s)?;
             Ok::<_, OAuthError>(())
         })?;

@@ -59,11 +59,12 @@ impl Grant<'_> {
             let used =
                 crate::idp::sessions::use_refresh_token(self.realm, &mut s, client_id, &claims.jti);
             if used.is_ok() {
-                s.last_access = self.now_ms;
-                s.clients.insert(client_id.clone(), self.now_ms);
-                if let Some(jti) = &tokens.refresh_jti {
-                    s.refresh_tokens.insert(client_id.clone(), jti.clone());
-                }
+                crate::idp::sessions::record_issued(
+                    &mut s,
+                    client_id,
+                    self.now_ms,
+                    tokens.refresh_jti.as_ref(),
+                );
             }
             w.put_session(realm_id, &s)?;
             Ok::<_, OAuthError>(used)
