@@ -477,6 +477,86 @@ fn websockets_pass_through_and_identity_is_not_spoofable_at_the_handshake() {
     socket.close(None).unwrap();
 }
 
+/// A websocket upstream that sends its `101` the moment it accepts, before it has read the
+/// request (it knows the one key the test uses), then echoes text messages. The proxy then
+/// finds the upstream's answer ready before it has taken the request's own empty body from
+/// its pipe: the ordering in which pingora 0.9.1 tore the tunnel down (pingora issue #946).
+fn eager_websocket_echo(key: &'static str) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+                let answer = format!(
+                    "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept}\r\n\r\n"
+                );
+                if stream.write_all(answer.as_bytes()).is_err() {
+                    return;
+                }
+                // The request head, a byte at a time so no frame is read with it.
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match stream.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let mut ws = tungstenite::WebSocket::from_raw_socket(
+                    stream,
+                    tungstenite::protocol::Role::Server,
+                    None,
+                );
+                while let Ok(msg) = ws.read() {
+                    if let tungstenite::Message::Text(t) = msg {
+                        if ws.send(tungstenite::Message::text(t)).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn websockets_survive_an_upstream_that_answers_before_the_request_is_read() {
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+    let ws = eager_websocket_echo(KEY);
+    let server = server_with_routes(&format!(
+        "[[route]]\nhost = \"ws.test\"\nupstream = \"http://{ws}\"\n"
+    ));
+    // Each handshake is one draw of the race; before the patch about half of them lost.
+    for round in 0..30 {
+        let stream = TcpStream::connect(server.http).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let request = tungstenite::http::Request::builder()
+            .uri(format!("ws://ws.test:{}/socket", server.http.port()))
+            .header("host", "ws.test")
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", KEY)
+            .body(())
+            .unwrap();
+        let (mut socket, response) = tungstenite::client(request, stream).expect("handshake");
+        assert_eq!(response.status().as_u16(), 101);
+        socket
+            .send(tungstenite::Message::text(format!("round {round}")))
+            .unwrap();
+        match socket.read() {
+            Ok(tungstenite::Message::Text(t)) => assert_eq!(t.as_str(), format!("round {round}")),
+            other => panic!("round {round}: the tunnel did not carry a frame: {other:?}"),
+        }
+        socket.close(None).unwrap();
+    }
+}
+
 #[test]
 fn health_checks_take_failing_upstreams_out_of_rotation() {
     let a = echo_upstream("a");
