@@ -440,31 +440,41 @@ fn websocket_echo() -> SocketAddr {
     addr
 }
 
+/// A websocket handshake through the proxy at `proxy` to the route of host `ws.test`, with
+/// the given key and extra request headers; asserts the 101.
+fn websocket_to(
+    proxy: SocketAddr,
+    key: &str,
+    extra: &[(&str, &str)],
+) -> tungstenite::WebSocket<TcpStream> {
+    let stream = TcpStream::connect(proxy).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut request = tungstenite::http::Request::builder()
+        .uri(format!("ws://ws.test:{}/socket", proxy.port()))
+        .header("host", "ws.test")
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", key);
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    let (socket, response) =
+        tungstenite::client(request.body(()).unwrap(), stream).expect("handshake");
+    assert_eq!(response.status().as_u16(), 101);
+    socket
+}
+
 #[test]
 fn websockets_pass_through_and_identity_is_not_spoofable_at_the_handshake() {
     let ws = websocket_echo();
     let server = server_with_routes(&format!(
         "[[route]]\nhost = \"ws.test\"\nupstream = \"http://{ws}\"\n"
     ));
-    let stream = TcpStream::connect(server.http).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let request = tungstenite::http::Request::builder()
-        .uri(format!("ws://ws.test:{}/socket", server.http.port()))
-        .header("host", "ws.test")
-        .header("x_forwarded_user", "mallory")
-        .header("connection", "Upgrade")
-        .header("upgrade", "websocket")
-        .header("sec-websocket-version", "13")
-        .header(
-            "sec-websocket-key",
-            tungstenite::handshake::client::generate_key(),
-        )
-        .body(())
-        .unwrap();
-    let (mut socket, response) = tungstenite::client(request, stream).expect("handshake");
-    assert_eq!(response.status().as_u16(), 101);
+    let key = tungstenite::handshake::client::generate_key();
+    let mut socket = websocket_to(server.http, &key, &[("x_forwarded_user", "mallory")]);
     for i in 0..3 {
         socket
             .send(tungstenite::Message::text(format!("hello {i}")))
@@ -531,21 +541,7 @@ fn websockets_survive_an_upstream_that_answers_before_the_request_is_read() {
     ));
     // Each handshake is one draw of the race; before the patch about half of them lost.
     for round in 0..30 {
-        let stream = TcpStream::connect(server.http).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let request = tungstenite::http::Request::builder()
-            .uri(format!("ws://ws.test:{}/socket", server.http.port()))
-            .header("host", "ws.test")
-            .header("connection", "Upgrade")
-            .header("upgrade", "websocket")
-            .header("sec-websocket-version", "13")
-            .header("sec-websocket-key", KEY)
-            .body(())
-            .unwrap();
-        let (mut socket, response) = tungstenite::client(request, stream).expect("handshake");
-        assert_eq!(response.status().as_u16(), 101);
+        let mut socket = websocket_to(server.http, KEY, &[]);
         socket
             .send(tungstenite::Message::text(format!("round {round}")))
             .unwrap();
