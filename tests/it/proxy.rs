@@ -539,7 +539,8 @@ fn websockets_survive_an_upstream_that_answers_before_the_request_is_read() {
     let server = server_with_routes(&format!(
         "[[route]]\nhost = \"ws.test\"\nupstream = \"http://{ws}\"\n"
     ));
-    // Each handshake is one draw of the race; before the patch about half of them lost.
+    // Each handshake is one draw of the race; before the patch every run of 30 lost one
+    // (at rounds 0 to 21, in 5 runs of 5).
     for round in 0..30 {
         let mut socket = websocket_to(server.http, KEY, &[]);
         socket
