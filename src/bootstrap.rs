@@ -32,7 +32,20 @@ pub enum BootstrapError {
 
 /// Create the master realm with `admin-cli` and the `admin` role if it does not exist.
 /// Returns whether it was created.
+/// Also brings realms stored by an older version up to date (their client scopes).
 pub fn ensure_master_realm(store: &Store, clock: &dyn Clock) -> Result<bool, BootstrapError> {
+    let stale = store
+        .read()?
+        .realms()?
+        .iter()
+        .any(|r| r.default_client_scope_ids.is_none());
+    if stale {
+        let n = store.write(crate::idp::client_scopes::upgrade)?;
+        tracing::info!(
+            realms = n,
+            "created the built-in client scopes of older realms"
+        );
+    }
     if store.read()?.realm_by_name(MASTER_REALM)?.is_some() {
         return Ok(false);
     }

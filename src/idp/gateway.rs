@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::crypto::constant_time_eq;
 use crate::crypto::jwt::Algorithm;
 use crate::idp::roles::EffectiveRoles;
-use crate::idp::tokens::{self, Claims, IssueContext, Scopes};
+use crate::idp::tokens::{self, Claims, IssueContext};
 use crate::idp::App;
 use crate::store::{ClientRecord, RealmRecord, SessionRecord, StoreError, UserRecord};
 
@@ -199,17 +199,28 @@ pub fn mint_access_token(
     let keys = app
         .keys
         .realm_keys(&app.store.read()?, &subject.realm.id, now_ms)?;
-    let Ok(scopes) = Scopes::parse(Some("openid")) else {
-        return Ok(None);
+    let read = app.store.read()?;
+    let scopes = match crate::idp::client_scopes::resolve(
+        &read,
+        &subject.realm.id,
+        client,
+        Some("openid"),
+        false,
+    ) {
+        Ok(s) => s,
+        Err(crate::idp::client_scopes::ScopeError::Store(e)) => return Err(e.into()),
+        Err(_) => return Ok(None),
     };
     // The token carries the route client's role scope; the route's policy was decided on
     // all of the user's roles.
     let roles = crate::idp::roles::in_client_scope(
-        &app.store.read()?,
+        &read,
         &subject.realm.id,
         client,
+        &scopes,
         subject.roles.clone(),
     )?;
+    drop(read);
     let issued = tokens::issue(
         &keys,
         &IssueContext {

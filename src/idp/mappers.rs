@@ -1,12 +1,14 @@
-//! Keycloak's OIDC protocol mappers of a client: extra claims (group membership, user
-//! attributes and properties, hard-coded values, role lists) and extra audiences, added to
-//! the access token, ID token and userinfo as each mapper's config says.
+//! Keycloak's OIDC protocol mappers, of a client and of its applied client scopes: they
+//! shape the claims (profile and e-mail, group membership, user attributes and properties,
+//! hard-coded values, role lists, address) and the audiences of the access token, ID token
+//! and userinfo as each mapper's config says. Claims the server owns (roles, allowed
+//! origins, acr) are switched on by their mapper but always computed by the server.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::store::{ClientRecord, UserRecord};
+use crate::store::UserRecord;
 
 use super::roles::EffectiveRoles;
 
@@ -22,6 +24,10 @@ pub const SUPPORTED: &[&str] = &[
     "oidc-full-name-mapper",
     "oidc-audience-resolve-mapper",
     "oidc-allowed-origins-mapper",
+    "oidc-address-mapper",
+    "oidc-acr-mapper",
+    "oidc-sub-mapper",
+    "oidc-usersessionmodel-note-mapper",
 ];
 
 /// Claims the provider owns: who issued the token, for whom, until when, in which session
@@ -60,16 +66,27 @@ const ROLE_MAPPERS: &[&str] = &[
     "oidc-usermodel-client-role-mapper",
 ];
 
-/// Whether a mapper of `kind` may write the claim at `path` (dotted, `\.` a literal dot).
-fn may_write(kind: &str, path: &str) -> bool {
-    let top = path
-        .replace("\\.", "\u{0}")
+/// Session-note mappers naming a claim the server sets anyway (Keycloak's `basic` scope
+/// and service-account mappers): accepted, and never written by the mapper.
+const SERVER_NOTE_CLAIMS: &[&str] = &["auth_time", "client_id"];
+const NOTE_MAPPER: &str = "oidc-usersessionmodel-note-mapper";
+
+/// The top-level claim of a dotted path (`\.` is a literal dot).
+fn top_claim(path: &str) -> String {
+    path.replace("\\.", "\u{0}")
         .split('.')
         .next()
         .unwrap_or("")
-        .replace('\u{0}', ".");
+        .replace('\u{0}', ".")
+}
+
+/// Whether a mapper of `kind` may name the claim at `path`.
+fn may_write(kind: &str, path: &str) -> bool {
+    let top = top_claim(path);
     let role_claim = matches!(top.as_str(), "realm_access" | "resource_access");
-    !RESERVED_CLAIMS.contains(&top.as_str()) || (role_claim && ROLE_MAPPERS.contains(&kind))
+    !RESERVED_CLAIMS.contains(&top.as_str())
+        || (role_claim && ROLE_MAPPERS.contains(&kind))
+        || (kind == NOTE_MAPPER && SERVER_NOTE_CLAIMS.contains(&path))
 }
 
 /// Which token a claim is being built for.
@@ -81,11 +98,17 @@ pub enum Target {
 }
 
 impl Target {
-    fn config_key(self) -> &'static str {
+    /// Whether a mapper with `config` adds to this target, by Keycloak's rules: a mapper
+    /// without `access.token.claim` adds to the access token, one without `id.token.claim`
+    /// does not add to the ID token, and one without `userinfo.token.claim` adds to
+    /// userinfo when it adds to the ID token.
+    fn included(self, config: &BTreeMap<String, String>) -> bool {
+        let flag = |key: &str| config.get(key).map(|v| v == "true");
         match self {
-            Target::Access => "access.token.claim",
-            Target::Id => "id.token.claim",
-            Target::UserInfo => "userinfo.token.claim",
+            Target::Access => flag("access.token.claim").unwrap_or(true),
+            Target::Id => flag("id.token.claim").unwrap_or(false),
+            Target::UserInfo => flag("userinfo.token.claim")
+                .unwrap_or_else(|| flag("id.token.claim").unwrap_or(false)),
         }
     }
 }
@@ -98,11 +121,19 @@ pub struct Subject<'a> {
     pub group_paths: &'a [String],
 }
 
-/// The claims and audiences the client's mappers add for `target`.
+/// The claims and audiences the mappers add for `target`, and which server-owned claims
+/// they switch on.
 #[derive(Debug, Default)]
 pub struct Mapped {
     pub claims: Map<String, Value>,
     pub audiences: Vec<String>,
+    /// `oidc-audience-resolve-mapper`: the clients whose roles the token carries are
+    /// audiences.
+    pub audience_resolve: bool,
+    /// `oidc-allowed-origins-mapper`: the `allowed-origins` claim.
+    pub allowed_origins: bool,
+    /// `oidc-acr-mapper`: the `acr` claim.
+    pub acr: bool,
 }
 
 fn config(mapper: &Value) -> BTreeMap<String, String> {
@@ -171,18 +202,50 @@ fn user_property(user: &UserRecord, property: &str) -> Option<String> {
     }
 }
 
-/// Apply `client`'s protocol mappers for `target`.
-pub fn apply(client: &ClientRecord, subject: &Subject<'_>, target: Target) -> Mapped {
+/// The values of a user attribute; the profile's own fields (`username`, `email`,
+/// `firstName`, `lastName`) are attributes too, as in Keycloak's user profile.
+fn user_attribute(user: &UserRecord, attribute: &str) -> Vec<String> {
+    match attribute {
+        "username" | "email" | "firstName" | "lastName" => {
+            user_property(user, attribute).into_iter().collect()
+        }
+        other => user.attributes.get(other).cloned().unwrap_or_default(),
+    }
+}
+
+/// Keycloak's address claim (OIDC Core 5.1.1) from the user attributes the mapper names.
+fn address_claim(user: &UserRecord, c: &BTreeMap<String, String>) -> Value {
+    let mut out = Map::new();
+    for (field, claim) in [
+        ("formatted", "formatted"),
+        ("street", "street_address"),
+        ("locality", "locality"),
+        ("region", "region"),
+        ("postal_code", "postal_code"),
+        ("country", "country"),
+    ] {
+        let attribute = c
+            .get(&format!("user.attribute.{field}"))
+            .map(String::as_str)
+            .unwrap_or(field);
+        if let Some(v) = user.attributes.get(attribute).and_then(|v| v.first()) {
+            out.insert(claim.to_string(), Value::String(v.clone()));
+        }
+    }
+    Value::Object(out)
+}
+
+/// Apply protocol mappers (a client's own and its applied scopes') for `target`.
+pub fn apply(mappers: &[&Value], subject: &Subject<'_>, target: Target) -> Mapped {
     let mut out = Mapped::default();
-    for mapper in &client.protocol_mappers {
+    for mapper in mappers.iter().copied() {
         let kind = mapper
             .get("protocolMapper")
             .and_then(|v| v.as_str())
             .unwrap_or("");
         let c = config(mapper);
-        let enabled = |key: &str| c.get(key).map(|v| v == "true").unwrap_or(true);
         if kind == "oidc-audience-mapper" {
-            if target == Target::Access && enabled("access.token.claim") {
+            if target == Target::Access && target.included(&c) {
                 for key in ["included.client.audience", "included.custom.audience"] {
                     if let Some(a) = c.get(key).filter(|a| !a.is_empty()) {
                         out.audiences.push(a.clone());
@@ -191,8 +254,23 @@ pub fn apply(client: &ClientRecord, subject: &Subject<'_>, target: Target) -> Ma
             }
             continue;
         }
-        if !enabled(target.config_key()) {
+        if !target.included(&c) {
             continue;
+        }
+        match kind {
+            "oidc-audience-resolve-mapper" => {
+                out.audience_resolve |= target == Target::Access;
+                continue;
+            }
+            "oidc-allowed-origins-mapper" => {
+                out.allowed_origins |= target == Target::Access;
+                continue;
+            }
+            "oidc-acr-mapper" => {
+                out.acr = true;
+                continue;
+            }
+            _ => {}
         }
         let claim = c.get("claim.name").cloned().unwrap_or_default();
         if !claim.is_empty() && !may_write(kind, &claim) {
@@ -226,12 +304,7 @@ pub fn apply(client: &ClientRecord, subject: &Subject<'_>, target: Target) -> Ma
                 let Some(attribute) = c.get("user.attribute") else {
                     continue;
                 };
-                let values = subject
-                    .user
-                    .attributes
-                    .get(attribute)
-                    .cloned()
-                    .unwrap_or_default();
+                let values = user_attribute(subject.user, attribute);
                 if values.is_empty() || claim.is_empty() {
                     continue;
                 }
@@ -265,9 +338,6 @@ pub fn apply(client: &ClientRecord, subject: &Subject<'_>, target: Target) -> Ma
                 } else {
                     claim.clone()
                 };
-                if name == "realm_access.roles" && target == Target::Access {
-                    continue; // the built-in claim already carries them
-                }
                 let prefix = c
                     .get("usermodel.realmRoleMapping.rolePrefix")
                     .cloned()
@@ -278,7 +348,9 @@ pub fn apply(client: &ClientRecord, subject: &Subject<'_>, target: Target) -> Ma
                     .iter()
                     .map(|r| Value::String(format!("{prefix}{r}")))
                     .collect();
-                set_claim(&mut out.claims, &name, Value::Array(roles));
+                if !roles.is_empty() {
+                    set_claim(&mut out.claims, &name, Value::Array(roles));
+                }
             }
             "oidc-usermodel-client-role-mapper" => {
                 let only = c
@@ -298,16 +370,26 @@ pub fn apply(client: &ClientRecord, subject: &Subject<'_>, target: Target) -> Ma
                         claim.clone()
                     }
                     .replace("${client_id}", client_id);
-                    if name.starts_with("resource_access.") && target == Target::Access {
-                        continue;
-                    }
                     let list: Vec<Value> = roles
                         .iter()
                         .map(|r| Value::String(format!("{prefix}{r}")))
                         .collect();
-                    set_claim(&mut out.claims, &name, Value::Array(list));
+                    if !list.is_empty() {
+                        set_claim(&mut out.claims, &name, Value::Array(list));
+                    }
                 }
             }
+            "oidc-full-name-mapper" => {
+                if let Some(name) = super::tokens::full_name(subject.user) {
+                    out.claims.insert("name".into(), Value::String(name));
+                }
+            }
+            "oidc-address-mapper" => {
+                out.claims
+                    .insert("address".into(), address_claim(subject.user, &c));
+            }
+            // `sub` and the session notes the server sets (`auth_time`, `client_id`) are
+            // always in the token.
             _ => {}
         }
     }
@@ -370,15 +452,13 @@ mod tests {
 
     #[test]
     fn mappers_add_claims_and_audiences() {
-        let client = ClientRecord {
-            protocol_mappers: vec![
-                json!({"name": "g", "protocolMapper": "oidc-group-membership-mapper", "config": {"claim.name": "groups", "full.path": "false", "userinfo.token.claim": "true"}}),
-                json!({"name": "a", "protocolMapper": "oidc-audience-mapper", "config": {"included.client.audience": "api"}}),
-                json!({"name": "dept", "protocolMapper": "oidc-usermodel-attribute-mapper", "config": {"user.attribute": "dept", "claim.name": "org.dept", "id.token.claim": "false"}}),
-                json!({"name": "n", "protocolMapper": "oidc-hardcoded-claim-mapper", "config": {"claim.name": "tier", "claim.value": "3", "jsonType.label": "long"}}),
-            ],
-            ..Default::default()
-        };
+        let list = [
+            json!({"name": "g", "protocolMapper": "oidc-group-membership-mapper", "config": {"claim.name": "groups", "full.path": "false", "userinfo.token.claim": "true"}}),
+            json!({"name": "a", "protocolMapper": "oidc-audience-mapper", "config": {"included.client.audience": "api"}}),
+            json!({"name": "dept", "protocolMapper": "oidc-usermodel-attribute-mapper", "config": {"user.attribute": "dept", "claim.name": "org.dept", "id.token.claim": "false"}}),
+            json!({"name": "n", "protocolMapper": "oidc-hardcoded-claim-mapper", "config": {"claim.name": "tier", "claim.value": "3", "jsonType.label": "long"}}),
+        ];
+        let client: Vec<&Value> = list.iter().collect();
         let mut user = UserRecord::default();
         user.attributes.insert("dept".into(), vec!["R&D".into()]);
         let roles = EffectiveRoles::default();
@@ -390,12 +470,88 @@ mod tests {
         };
         let access = apply(&client, &subject, Target::Access);
         assert_eq!(access.claims["groups"], json!(["backend"]));
+        let userinfo = apply(&client, &subject, Target::UserInfo);
+        assert_eq!(userinfo.claims["groups"], json!(["backend"]));
+        assert!(
+            userinfo.claims.get("tier").is_none(),
+            "no flags: not in userinfo"
+        );
         assert_eq!(access.claims["org"]["dept"], "R&D");
         assert_eq!(access.claims["tier"], 3);
         assert_eq!(access.audiences, vec!["api"]);
         let id = apply(&client, &subject, Target::Id);
         assert!(id.claims.get("org").is_none(), "id.token.claim=false");
+        assert!(
+            id.claims.get("tier").is_none(),
+            "no id.token.claim: not in ID tokens"
+        );
         assert!(id.audiences.is_empty());
+    }
+
+    /// The built-in scopes' mappers produce Keycloak's claims.
+    #[test]
+    fn builtin_scope_mappers_shape_the_profile_roles_and_address() {
+        let scopes: Vec<_> = crate::idp::client_scopes::builtin()
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        let mappers: Vec<&Value> = scopes
+            .iter()
+            .flat_map(|s| s.protocol_mappers.iter())
+            .collect();
+        let mut user = UserRecord {
+            username: "ann".into(),
+            first_name: Some("Ann".into()),
+            last_name: Some("Lee".into()),
+            email: Some("ann@example.com".into()),
+            email_verified: true,
+            ..Default::default()
+        };
+        user.attributes
+            .insert("street".into(), vec!["1 Main St".into()]);
+        user.attributes
+            .insert("phoneNumber".into(), vec!["+1 555".into()]);
+        let mut roles = EffectiveRoles::default();
+        roles.realm.insert("staff".into());
+        roles
+            .clients
+            .entry("api".into())
+            .or_default()
+            .insert("read".into());
+        let subject = Subject {
+            user: &user,
+            roles: &roles,
+            group_paths: &[],
+        };
+        let access = apply(&mappers, &subject, Target::Access);
+        let c = &access.claims;
+        assert_eq!(c["preferred_username"], "ann");
+        assert_eq!(c["name"], "Ann Lee");
+        assert_eq!(c["given_name"], "Ann");
+        assert_eq!(c["family_name"], "Lee");
+        assert_eq!(c["email"], "ann@example.com");
+        assert_eq!(c["email_verified"], true);
+        assert_eq!(c["realm_access"]["roles"], json!(["staff"]));
+        assert_eq!(c["resource_access"]["api"]["roles"], json!(["read"]));
+        assert_eq!(c["address"], json!({"street_address": "1 Main St"}));
+        assert_eq!(c["phone_number"], "+1 555");
+        assert_eq!(c["upn"], "ann");
+        assert_eq!(c["groups"], json!(["staff"]));
+        assert!(
+            c.get("middle_name").is_none(),
+            "absent attributes add nothing"
+        );
+        assert!(access.audience_resolve && access.allowed_origins && access.acr);
+        let id = apply(&mappers, &subject, Target::Id);
+        assert!(
+            id.claims.get("realm_access").is_none(),
+            "roles: access token only"
+        );
+        assert_eq!(id.claims["email"], "ann@example.com");
+        assert!(!id.allowed_origins && !id.audience_resolve && id.acr);
+        let userinfo = apply(&mappers, &subject, Target::UserInfo);
+        assert_eq!(userinfo.claims["preferred_username"], "ann");
+        assert!(userinfo.claims.get("resource_access").is_none());
     }
 
     #[test]
@@ -437,14 +593,21 @@ mod tests {
         let dotted = json!({"name": "d", "protocolMapper": "oidc-hardcoded-claim-mapper",
             "config": {"claim.name": "realm_access\\.x", "claim.value": "1"}});
         assert!(validate(&dotted).is_ok());
+        // The session-note mappers of Keycloak's `basic` scope and service accounts name
+        // claims the server sets; accepted, never written by them.
+        let note = json!({"name": "t", "protocolMapper": "oidc-usersessionmodel-note-mapper",
+            "config": {"user.session.note": "AUTH_TIME", "claim.name": "auth_time"}});
+        assert!(validate(&note).is_ok());
+        let sub = json!({"name": "t", "protocolMapper": "oidc-usersessionmodel-note-mapper",
+            "config": {"user.session.note": "x", "claim.name": "sub"}});
+        assert!(validate(&sub).is_err());
         // A stored one (imported before this rule) is ignored when tokens are built.
-        let client = ClientRecord {
-            protocol_mappers: vec![
-                json!({"name": "x", "protocolMapper": "oidc-hardcoded-claim-mapper",
-                "config": {"claim.name": "realm_access", "claim.value": "{\"roles\":[\"admin\"]}", "jsonType.label": "JSON"}}),
-            ],
-            ..Default::default()
-        };
+        let list = [
+            json!({"name": "x", "protocolMapper": "oidc-hardcoded-claim-mapper",
+            "config": {"claim.name": "realm_access", "claim.value": "{\"roles\":[\"admin\"]}", "jsonType.label": "JSON"}}),
+            note,
+        ];
+        let client: Vec<&Value> = list.iter().collect();
         let user = UserRecord::default();
         let roles = EffectiveRoles::default();
         let subject = Subject {

@@ -1,4 +1,5 @@
 //! Realm creation with Keycloak's defaults: signing keys, the default roles, the built-in
+//! client scopes, the built-in
 //! clients (`account`, `admin-cli`, `broker`, `realm-management`) and, in the master realm,
 //! the `{realm}-realm` management client whose roles the master `admin` role includes.
 //! Everything happens inside the caller's write transaction.
@@ -126,8 +127,10 @@ fn ensure_client(
     match w.client_by_client_id(realm_id, &template.client_id)? {
         Some(existing) => Ok(existing),
         None => {
-            w.put_client(realm_id, &template)?;
-            Ok(template)
+            let mut client = template;
+            super::client_scopes::attach_realm_defaults(w, realm_id, &mut client)?;
+            w.put_client(realm_id, &client)?;
+            Ok(client)
         }
     }
 }
@@ -196,6 +199,9 @@ pub fn ensure_defaults(w: &mut Write, realm: &RealmRecord) -> Result<(), RealmEr
     let name = realm.name.as_str();
     let offline = ensure_role(w, realm_id, realm_id, false, "offline_access", vec![])?;
     let uma = ensure_role(w, realm_id, realm_id, false, "uma_authorization", vec![])?;
+    // Keycloak's built-in client scopes (the `offline_access` one maps the role above),
+    // before any built-in client, which gets the realm's default scopes.
+    super::client_scopes::ensure_builtin(w, realm)?;
 
     let account = ensure_client(
         w,

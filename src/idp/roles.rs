@@ -166,18 +166,22 @@ pub fn effective_roles(
 }
 
 /// Of `roles`, those a client may put in its tokens: all with `fullScopeAllowed`, else the
-/// ones its scope mappings reach (through composites) and its own client roles (Keycloak's
-/// role scope). What a user may do is always decided from all the user's roles.
+/// ones the scope mappings of the client and of its applied client scopes reach (through
+/// composites) and its own client roles (Keycloak's role scope). What a user may do is
+/// always decided from all the user's roles.
 pub fn in_client_scope(
     read: &impl RoleGraph,
     realm: &str,
     client: &ClientRecord,
+    scopes: &crate::idp::client_scopes::Scopes,
     roles: EffectiveRoles,
 ) -> Result<EffectiveRoles, StoreError> {
     if client.full_scope_allowed {
         return Ok(roles);
     }
-    let allowed: HashSet<String> = expand(read, realm, client.scope_role_ids.clone())?
+    let mut mapped = client.scope_role_ids.clone();
+    mapped.extend(scopes.role_ids().cloned());
+    let allowed: HashSet<String> = expand(read, realm, mapped)?
         .into_iter()
         .map(|r| r.id)
         .collect();

@@ -87,11 +87,14 @@ pub fn record_issued(
     session: &mut SessionRecord,
     client: &str,
     now_ms: i64,
-    refresh_jti: Option<&String>,
+    tokens: &crate::idp::tokens::IssuedTokens,
 ) {
     session.last_access = now_ms;
     session.clients.insert(client.to_string(), now_ms);
-    if let Some(jti) = refresh_jti {
+    session
+        .client_scopes
+        .insert(client.to_string(), tokens.scope_param.clone());
+    if let Some(jti) = &tokens.refresh_jti {
         session
             .refresh_tokens
             .insert(client.to_string(), jti.clone());
@@ -102,6 +105,7 @@ pub fn record_issued(
 /// access tokens stop introspecting as active; the user stays signed in elsewhere.
 pub fn end_client(session: &mut SessionRecord, client: &str) {
     session.clients.remove(client);
+    session.client_scopes.remove(client);
     session.refresh_tokens.remove(client);
     session.refresh_uses.remove(client);
 }

@@ -483,12 +483,20 @@ impl Fixture {
             .unwrap();
     }
 
-    /// Store a client in `realm`.
-    pub(crate) fn add_client(&self, realm: &str, client: ClientRecord) {
+    /// Store a client in `realm`; one without client scopes gets the realm's defaults, as
+    /// a client created through the admin API does.
+    pub(crate) fn add_client(&self, realm: &str, mut client: ClientRecord) {
         let realm = self.realm(realm);
         self.app
             .store
-            .write(|w| w.put_client(&realm.id, &client))
+            .write(|w| {
+                if client.default_client_scopes.is_empty()
+                    && client.optional_client_scopes.is_empty()
+                {
+                    crate::idp::client_scopes::attach_realm_defaults(w, &realm.id, &mut client)?;
+                }
+                w.put_client(&realm.id, &client)
+            })
             .unwrap();
     }
 

@@ -98,59 +98,7 @@ impl Claims {
     }
 }
 
-/// The scopes a request asked for, validated.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Scopes {
-    pub openid: bool,
-    pub offline_access: bool,
-    /// Optional scopes granted beyond the defaults (e.g. `address`, `phone`).
-    pub optional: BTreeSet<String>,
-}
-
-/// Scopes every client gets without asking (Keycloak's default client scopes that show in
-/// the `scope` claim).
-const DEFAULT_SCOPES: [&str; 2] = ["profile", "email"];
-/// Scopes that may be requested and are silently part of every token.
-const IMPLICIT_SCOPES: [&str; 4] = ["roles", "web-origins", "acr", "basic"];
-const OPTIONAL_SCOPES: [&str; 3] = ["address", "phone", "microprofile-jwt"];
-
-impl Scopes {
-    /// Parse a space-separated scope parameter; an unknown scope is an error (`invalid_scope`).
-    pub fn parse(requested: Option<&str>) -> Result<Scopes, String> {
-        let mut scopes = Scopes::default();
-        for scope in requested.unwrap_or("").split_ascii_whitespace() {
-            match scope {
-                "openid" => scopes.openid = true,
-                "offline_access" => scopes.offline_access = true,
-                s if DEFAULT_SCOPES.contains(&s) || IMPLICIT_SCOPES.contains(&s) => {}
-                s if OPTIONAL_SCOPES.contains(&s) => {
-                    scopes.optional.insert(s.to_string());
-                }
-                other => return Err(format!("Invalid scopes: {other}")),
-            }
-        }
-        Ok(scopes)
-    }
-
-    /// The `scope` value of tokens and token responses.
-    pub fn to_claim(&self) -> String {
-        let mut out: Vec<&str> = Vec::new();
-        if self.openid {
-            out.push("openid");
-        }
-        if self.offline_access {
-            out.push("offline_access");
-        }
-        out.extend(self.optional.iter().map(String::as_str));
-        out.extend(DEFAULT_SCOPES);
-        out.join(" ")
-    }
-
-    /// Parse our own `scope` claim back (refresh tokens).
-    pub fn from_claim(claim: &str) -> Scopes {
-        Scopes::parse(Some(claim)).unwrap_or_default()
-    }
-}
+pub use super::client_scopes::Scopes;
 
 /// Everything issuance needs, gathered by the grant.
 pub struct IssueContext<'a> {
@@ -184,6 +132,9 @@ pub struct IssuedTokens {
     pub refresh_expires_in: i64,
     pub id_token: Option<String>,
     pub scope: String,
+    /// The applied scopes as a `scope` parameter (`Scopes::to_param`), kept in the session
+    /// for refreshes.
+    pub scope_param: String,
     pub session_state: Option<String>,
 }
 
@@ -251,17 +202,6 @@ pub fn allowed_origins(client: &ClientRecord) -> Vec<String> {
     out.into_iter().collect()
 }
 
-/// Profile and e-mail claims of a user for the granted scopes.
-pub fn fill_user_claims(claims: &mut Claims, user: &UserRecord, _scopes: &Scopes) {
-    // `profile` and `email` are default scopes: always granted.
-    claims.preferred_username = Some(user.username.clone());
-    claims.given_name = user.first_name.clone();
-    claims.family_name = user.last_name.clone();
-    claims.name = full_name(user);
-    claims.email = user.email.clone();
-    claims.email_verified = Some(user.email_verified);
-}
-
 /// Issue the tokens of one grant.
 pub fn issue(keys: &RealmKeys, cx: &IssueContext<'_>) -> Result<IssuedTokens, KeyError> {
     let realm = cx.realm;
@@ -275,29 +215,26 @@ pub fn issue(keys: &RealmKeys, cx: &IssueContext<'_>) -> Result<IssuedTokens, Ke
     let sid = cx.session.map(|s| s.id.clone());
     let auth_time = cx.session.map(|s| s.auth_time / 1000);
 
-    // `cx.roles` are already the client's role scope (`roles::in_client_scope`).
-    let mut resource_access = BTreeMap::new();
-    let mut aud = Vec::new();
-    for (client_id, roles) in &cx.roles.clients {
-        resource_access.insert(
-            client_id.clone(),
-            RolesClaim {
-                roles: roles.iter().cloned().collect(),
-            },
-        );
-        if client_id != &client.client_id {
-            aud.push(client_id.clone());
-        }
-    }
+    // `cx.roles` are already the client's role scope (`roles::in_client_scope`); the
+    // mappers of the client and of its applied scopes decide which claims carry what.
+    let mappers = cx.scopes.mappers(client);
     let subject = super::mappers::Subject {
         user: cx.user,
         roles: cx.roles,
         group_paths: cx.group_paths,
     };
-    let mapped_access = super::mappers::apply(client, &subject, super::mappers::Target::Access);
-    for a in mapped_access.audiences {
-        if !aud.contains(&a) {
-            aud.push(a);
+    let mapped_access = super::mappers::apply(&mappers, &subject, super::mappers::Target::Access);
+    let mut aud = Vec::new();
+    if mapped_access.audience_resolve {
+        for (client_id, roles) in &cx.roles.clients {
+            if client_id != &client.client_id && !roles.is_empty() {
+                aud.push(client_id.clone());
+            }
+        }
+    }
+    for a in &mapped_access.audiences {
+        if !aud.contains(a) {
+            aud.push(a.clone());
         }
     }
     let audience = match aud.len() {
@@ -306,6 +243,7 @@ pub fn issue(keys: &RealmKeys, cx: &IssueContext<'_>) -> Result<IssuedTokens, Ke
         _ => Some(serde_json::Value::from(aud)),
     };
     let scope = cx.scopes.to_claim();
+    let acr = |on: bool| on.then(|| "1".to_string());
 
     let mut access = Claims {
         exp: cx.now_secs + lifespan,
@@ -320,13 +258,9 @@ pub fn issue(keys: &RealmKeys, cx: &IssueContext<'_>) -> Result<IssuedTokens, Ke
         azp: client.client_id.clone(),
         nonce: None,
         session_state: sid.clone(),
-        acr: Some("1".into()),
-        allowed_origins: Some(allowed_origins(client)).filter(|o| !o.is_empty()),
-        realm_access: Some(RolesClaim {
-            roles: cx.roles.realm.iter().cloned().collect(),
-        })
-        .filter(|r| !r.roles.is_empty()),
-        resource_access: Some(resource_access).filter(|r| !r.is_empty()),
+        acr: acr(mapped_access.acr),
+        allowed_origins: Some(allowed_origins(client))
+            .filter(|o| mapped_access.allowed_origins && !o.is_empty()),
         scope: Some(scope.clone()),
         sid: sid.clone(),
         client_id: cx
@@ -334,10 +268,11 @@ pub fn issue(keys: &RealmKeys, cx: &IssueContext<'_>) -> Result<IssuedTokens, Ke
             .service_account_client_id
             .as_ref()
             .map(|_| client.client_id.clone()),
+        // Profile, e-mail and role claims come from the mappers (never from a typed field
+        // as well: the two would be written twice).
+        extra: mapped_access.claims,
         ..Default::default()
     };
-    fill_user_claims(&mut access, cx.user, cx.scopes);
-    access.extra = mapped_access.claims;
     if cx.user.service_account_client_id.is_some() {
         // Keycloak's service-account mappers: the client's host and address (no reverse
         // lookup: both are the address), beside `client_id`.
@@ -354,7 +289,8 @@ pub fn issue(keys: &RealmKeys, cx: &IssueContext<'_>) -> Result<IssuedTokens, Ke
     let access_token = keys.signer(access_alg)?.sign(&access)?;
 
     let id_token = if cx.scopes.openid {
-        let mut id = Claims {
+        let mapped_id = super::mappers::apply(&mappers, &subject, super::mappers::Target::Id);
+        let id = Claims {
             exp: access.exp,
             iat: cx.now_secs,
             auth_time,
@@ -367,12 +303,11 @@ pub fn issue(keys: &RealmKeys, cx: &IssueContext<'_>) -> Result<IssuedTokens, Ke
             nonce: cx.nonce.map(String::from),
             session_state: sid.clone(),
             at_hash: Some(token_hash(&access_token)),
-            acr: Some("1".into()),
+            acr: acr(mapped_id.acr),
             sid: sid.clone(),
-            extra: super::mappers::apply(client, &subject, super::mappers::Target::Id).claims,
+            extra: mapped_id.claims,
             ..Default::default()
         };
-        fill_user_claims(&mut id, cx.user, cx.scopes);
         let id_alg = signing_algorithm(realm, client, "id.token.signed.response.alg");
         Some(keys.signer(id_alg)?.sign(&id).map_err(KeyError::from)?)
     } else {
@@ -426,6 +361,7 @@ pub fn issue(keys: &RealmKeys, cx: &IssueContext<'_>) -> Result<IssuedTokens, Ke
         refresh_expires_in,
         id_token,
         scope,
+        scope_param: cx.scopes.to_param(),
         session_state: sid,
     })
 }
@@ -478,22 +414,6 @@ pub enum TokenError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scopes_parse_and_render() {
-        let s = Scopes::parse(Some("openid email offline_access phone roles")).unwrap();
-        assert!(s.openid && s.offline_access);
-        assert_eq!(s.to_claim(), "openid offline_access phone profile email");
-        assert_eq!(Scopes::parse(None).unwrap().to_claim(), "profile email");
-        assert_eq!(
-            Scopes::parse(Some("openid admin")).unwrap_err(),
-            "Invalid scopes: admin"
-        );
-        assert_eq!(
-            Scopes::from_claim("openid profile email"),
-            Scopes::parse(Some("openid")).unwrap()
-        );
-    }
 
     #[test]
     fn web_origins_plus_means_redirect_origins() {

@@ -10,6 +10,7 @@ pub enum Conflict {
     Username,
     Email,
     ClientId,
+    ClientScopeName,
     RoleName,
     GroupName,
     /// A new record named the id of an existing one.

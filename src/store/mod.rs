@@ -7,9 +7,10 @@
 //! This file opens the database and runs transactions; `tables.rs` names every table,
 //! `view.rs` holds the typed helpers every reader is built from, and each entity has its
 //! own file with its readers (on [`View`]) and writers (on [`Write`]): `realms`, `users`,
-//! `clients`, `roles` (and role mappings), `groups` (and membership), `keys`, `sessions`
+//! `clients`, `client_scopes`, `roles` (and role mappings), `groups` (and membership), `keys`, `sessions`
 //! (and the rest of login state), `events`, `objects`.
 
+mod client_scopes;
 mod clients;
 mod error;
 mod events;
@@ -128,6 +129,8 @@ impl Store {
         txn.open_table(CREDENTIALS)?;
         txn.open_table(CLIENTS)?;
         txn.open_table(CLIENTS_BY_CLIENT_ID)?;
+        txn.open_table(CLIENT_SCOPES)?;
+        txn.open_table(CLIENT_SCOPES_BY_NAME)?;
         txn.open_table(ROLES)?;
         txn.open_table(ROLES_BY_NAME)?;
         txn.open_table(GROUPS)?;

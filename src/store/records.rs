@@ -70,6 +70,12 @@ pub struct RealmRecord {
     pub otp_policy_digits: i64,
     pub otp_policy_period: i64,
     pub otp_policy_look_ahead_window: i64,
+    /// Ids of the client scopes every new client gets as default scopes (Keycloak's
+    /// `defaultDefaultClientScopes`); `None` until the realm's built-in client scopes exist
+    /// (a realm stored before client scopes did: `client_scopes::upgrade` seeds it).
+    pub default_client_scope_ids: Option<Vec<String>>,
+    /// The same for optional scopes (`defaultOptionalClientScopes`).
+    pub optional_client_scope_ids: Vec<String>,
     /// Keycloak settings we keep verbatim until a feature reads them.
     pub attributes: BTreeMap<String, String>,
     pub created_at: i64,
@@ -124,6 +130,8 @@ impl Default for RealmRecord {
             otp_policy_digits: 6,
             otp_policy_period: 30,
             otp_policy_look_ahead_window: 1,
+            default_client_scope_ids: None,
+            optional_client_scope_ids: Vec::new(),
             attributes: BTreeMap::new(),
             created_at: 0,
         }
@@ -203,8 +211,29 @@ pub struct ClientRecord {
     pub scope_role_ids: Vec<String>,
     /// Protocol mappers in Keycloak's representation, kept as JSON.
     pub protocol_mappers: Vec<serde_json::Value>,
+    /// Ids of the client scopes always applied to the client's tokens.
     pub default_client_scopes: Vec<String>,
+    /// Ids of the client scopes applied when a request's `scope` names them.
     pub optional_client_scopes: Vec<String>,
+}
+
+/// A client scope (Keycloak's `ClientScopeRepresentation`): protocol mappers and role scope
+/// mappings shared by the clients that use it. Its name is what `scope` parameters name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClientScopeRecord {
+    pub id: String,
+    /// Unique in the realm.
+    pub name: String,
+    pub description: Option<String>,
+    /// `openid-connect` (applied to tokens) or `saml` (kept, never applied).
+    pub protocol: String,
+    /// `include.in.token.scope`, `display.on.consent.screen`, `consent.screen.text`, ...
+    pub attributes: BTreeMap<String, String>,
+    /// Protocol mappers in Keycloak's representation, kept as JSON.
+    pub protocol_mappers: Vec<serde_json::Value>,
+    /// Roles (by id) the scope lets a client without `fullScopeAllowed` put in tokens.
+    pub scope_role_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -280,6 +309,9 @@ pub struct SessionRecord {
     pub ip_address: Option<String>,
     /// clientId → when the client was last given tokens in this session.
     pub clients: BTreeMap<String, i64>,
+    /// clientId → the scopes that client's tokens were issued for, as a `scope` parameter
+    /// (Keycloak's client session scope), which a refresh applies again.
+    pub client_scopes: BTreeMap<String, String>,
     /// clientId → `jti` of the refresh token last issued to that client.
     pub refresh_tokens: BTreeMap<String, String>,
     /// clientId → the refresh token that client last presented and how often (Keycloak's

@@ -3,8 +3,14 @@
 
 use redb::ReadableTable;
 
-use super::records::RoleRecord;
-use super::tables::{GROUP_ROLES, ROLES, ROLES_BY_NAME, ROLE_GROUPS, ROLE_USERS, USER_ROLES};
+use redb::TableDefinition;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::records::{ClientRecord, ClientScopeRecord, RoleRecord};
+use super::tables::{
+    CLIENTS, CLIENT_SCOPES, GROUP_ROLES, ROLES, ROLES_BY_NAME, ROLE_GROUPS, ROLE_USERS, USER_ROLES,
+};
 use super::view::{decode, existing, Txn, View, Write, MAX};
 use super::{Conflict, Result, StoreError};
 
@@ -123,6 +129,9 @@ impl Write {
             r.composites.retain(|c| c != id);
             self.insert_record(ROLES, (realm, r.id.as_str()), &r)?;
         }
+        // And from the role scope of clients and client scopes.
+        self.retain_scope_roles::<ClientRecord>(CLIENTS, realm, id)?;
+        self.retain_scope_roles::<ClientScopeRecord>(CLIENT_SCOPES, realm, id)?;
         self.txn.open_table(ROLES_BY_NAME)?.remove((
             realm,
             role.container_id.as_str(),
@@ -183,6 +192,32 @@ impl Write {
         Ok(removed)
     }
 
+    /// Drop a deleted role from the role scope of every record in `table`.
+    fn retain_scope_roles<R: ScopeRoles>(
+        &mut self,
+        table: TableDefinition<(&str, &str), &[u8]>,
+        realm: &str,
+        role: &str,
+    ) -> Result<()> {
+        let holding: Vec<R> = {
+            let t = self.txn.open_table(table)?;
+            let mut out = Vec::new();
+            for entry in t.range((realm, "")..=(realm, MAX))? {
+                let r: R = decode(entry?.1.value())?;
+                if r.scope_roles().iter().any(|id| id == role) {
+                    out.push(r);
+                }
+            }
+            out
+        };
+        for mut r in holding {
+            r.scope_roles_mut().retain(|id| id != role);
+            let id = r.id().to_string();
+            self.insert_record(table, (realm, id.as_str()), &r)?;
+        }
+        Ok(())
+    }
+
     pub(super) fn require_user_and_role(&self, realm: &str, user: &str, role: &str) -> Result<()> {
         if self.user(realm, user)?.is_none() {
             return Err(StoreError::Missing("user"));
@@ -193,3 +228,27 @@ impl Write {
         Ok(())
     }
 }
+
+/// Records with a role scope (Keycloak's scope mappings).
+trait ScopeRoles: Serialize + DeserializeOwned {
+    fn id(&self) -> &str;
+    fn scope_roles(&self) -> &[String];
+    fn scope_roles_mut(&mut self) -> &mut Vec<String>;
+}
+
+macro_rules! scope_roles {
+    ($($t:ty),*) => {$(
+        impl ScopeRoles for $t {
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn scope_roles(&self) -> &[String] {
+                &self.scope_role_ids
+            }
+            fn scope_roles_mut(&mut self) -> &mut Vec<String> {
+                &mut self.scope_role_ids
+            }
+        }
+    )*};
+}
+scope_roles!(ClientRecord, ClientScopeRecord);

@@ -41,6 +41,13 @@ pub(super) const CLIENTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition
 pub(super) const CLIENTS_BY_CLIENT_ID: TableDefinition<(&str, &str), &str> =
     TableDefinition::new("clients_by_client_id");
 
+/// (realm id, client scope id) → ClientScopeRecord
+pub(super) const CLIENT_SCOPES: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("client_scopes");
+/// (realm id, client scope name) → client scope id
+pub(super) const CLIENT_SCOPES_BY_NAME: TableDefinition<(&str, &str), &str> =
+    TableDefinition::new("client_scopes_by_name");
+
 /// (realm id, role id) → RoleRecord
 pub(super) const ROLES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("roles");
 /// (realm id, container id, role name) → role id; the container is the realm id for realm

@@ -19,7 +19,8 @@ const names = ['id', 'clientUniqueId', 'roleName', 'name', 'groupId', 'alias', '
   'orgId', 'type', 'client', 'clientId', 'roleId', 'policyId', 'resourceId', 'permissionId',
   'action', 'realmName', 'targetRealm', 'path', 'attributeName', 'node', 'groupName',
   'identityProviderAlias', 'kid', 'workflowId', 'mapperType', 'providerType', 'section',
-  'selectedLocale', 'session', 'clientScopeName', 'executionAlias', 'requiredActionAlias']
+  'selectedLocale', 'session', 'clientScopeName', 'executionAlias', 'requiredActionAlias',
+  'protocol']
 const kc = new KcAdminClient({ baseUrl: 'http://h', realmName: 'r' })
 kc.accessToken = 't'
 const ops = []

@@ -345,6 +345,85 @@ async function main () {
     assert(claims && claims.sub === user.id && claims.azp === clientId, 'the example token is not the user\'s', claims)
   })
 
+  // Client scopes: one with a mapper, optional on the client, asked for by a login.
+  const scopeName = `kac-scope-${suffix}`
+  const scope = await step('clientScopes.create', async (rec) => {
+    await kc.clientScopes.create({
+      realm,
+      name: scopeName,
+      protocol: 'openid-connect',
+      attributes: { 'include.in.token.scope': 'true' }
+    })
+    const found = await kc.clientScopes.findOneByName({ realm, name: scopeName })
+    rec.id = found && found.id
+    assert(found && found.name === scopeName, 'clientScopes.findOneByName did not find the new scope', found)
+    const all = await kc.clientScopes.find({ realm })
+    rec.builtin = all.map((s) => s.name).filter((n) => ['profile', 'email', 'roles', 'offline_access'].includes(n))
+    assert(rec.builtin.length === 4, 'the built-in scopes are not all listed', all.map((s) => s.name))
+    return found
+  })
+
+  await step('clientScopes.addProtocolMapper', async (rec) => {
+    await kc.clientScopes.addProtocolMapper({ realm, id: scope.id }, {
+      name: 'tier',
+      protocol: 'openid-connect',
+      protocolMapper: 'oidc-hardcoded-claim-mapper',
+      config: { 'claim.name': 'tier', 'claim.value': 'gold', 'access.token.claim': 'true', 'jsonType.label': 'String' }
+    })
+    const mappers = await kc.clientScopes.listProtocolMappers({ realm, id: scope.id })
+    rec.names = mappers.map((m) => m.name)
+    assert(rec.names.includes('tier'), 'the scope mapper is not listed', mappers)
+  })
+
+  await step('clientScopes.addRealmScopeMappings', async (rec) => {
+    const role = await kc.roles.findOneByName({ realm, name: realmRole })
+    await kc.clientScopes.addRealmScopeMappings({ realm, id: scope.id }, [{ id: role.id, name: role.name }])
+    const mapped = await kc.clientScopes.listRealmScopeMappings({ realm, id: scope.id })
+    rec.names = mapped.map((r) => r.name)
+    assert(rec.names.includes(realmRole), 'the scope mapping is not listed', mapped)
+  })
+
+  await step('clients.addOptionalClientScope', async (rec) => {
+    await kc.clients.addOptionalClientScope({ realm, id: client.id, clientScopeId: scope.id })
+    const optional = await kc.clients.listOptionalClientScopes({ realm, id: client.id })
+    rec.optional = optional.map((s) => s.name)
+    assert(rec.optional.includes(scopeName), 'the client does not list the optional scope', optional)
+    const defaults = await kc.clients.listDefaultClientScopes({ realm, id: client.id })
+    rec.defaults = defaults.map((s) => s.name)
+    assert(rec.defaults.includes('profile') && rec.defaults.includes('email'), 'the client lacks the realm default scopes', defaults)
+    const realmDefaults = await kc.clientScopes.listDefaultClientScopes({ realm })
+    assert(realmDefaults.some((s) => s.name === 'roles'), 'the realm default scopes lack roles', realmDefaults)
+  })
+
+  await step('scope_login', async (rec) => {
+    const url = `${serverUrl}/realms/${encodeURIComponent(realm)}/protocol/openid-connect/token`
+    const login = async (scopeParam) => {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'password', client_id: clientId, client_secret: secret, username, password: userPassword, scope: scopeParam })
+      })
+      const json = await res.json()
+      assert(res.status === 200, `token endpoint answered ${res.status}`, json)
+      return { scope: json.scope, claims: decodeJwtPayload(json.access_token) }
+    }
+    const plain = await login('openid')
+    const asked = await login(`openid ${scopeName}`)
+    rec.scope = asked.scope
+    assert(plain.claims.tier === undefined, 'the optional scope applied without being asked for', plain.claims)
+    assert(asked.claims.tier === 'gold', 'the optional scope\'s mapper did not apply', asked.claims)
+    assert(asked.scope.split(' ').includes(scopeName), 'the token response scope lacks the optional scope', asked.scope)
+  })
+
+  await step('clientScopes.delByName', async (rec) => {
+    await kc.clientScopes.delByName({ realm, name: scopeName })
+    const after = await kc.clientScopes.findOneByName({ realm, name: scopeName })
+    rec.gone = after === undefined || after === null
+    assert(rec.gone, 'the scope is still found', after)
+    const optional = await kc.clients.listOptionalClientScopes({ realm, id: client.id })
+    assert(!optional.some((s) => s.name === scopeName), 'the deleted scope is still on the client', optional)
+  })
+
   if (keep) {
     out.kept = true
   } else {

@@ -198,6 +198,40 @@ def main() -> None:
         rec["user_groups"] = [g.get("name") for g in groups]
         check(group_name in rec["user_groups"], "user is not in the group", rec["user_groups"])
 
+    with Step("client_scope") as rec:
+        scope_id = admin.create_client_scope({
+            "name": "pk-scope",
+            "protocol": "openid-connect",
+            "attributes": {"include.in.token.scope": "true", "display.on.consent.screen": "false"},
+        })
+        rec["id"] = scope_id
+        check(scope_id, "create_client_scope returned no id (Location header)")
+        check(admin.create_client_scope({"name": "pk-scope", "protocol": "openid-connect"}, skip_exists=True) == scope_id,
+              "create_client_scope(skip_exists) did not find the existing scope")
+        admin.add_mapper_to_client_scope(scope_id, {
+            "name": "pk-dept",
+            "protocol": "openid-connect",
+            "protocolMapper": "oidc-hardcoded-claim-mapper",
+            "config": {"claim.name": "dept", "claim.value": "pk", "access.token.claim": "true",
+                       "id.token.claim": "true", "userinfo.token.claim": "true", "jsonType.label": "String"},
+        })
+        mappers = admin.get_mappers_from_client_scope(scope_id)
+        rec["mappers"] = [m.get("name") for m in mappers]
+        check("pk-dept" in rec["mappers"], "the scope's mapper is not listed", rec["mappers"])
+        check(admin.get_client_scope_by_name("pk-scope")["id"] == scope_id, "get_client_scope_by_name mismatch")
+        admin.update_client_scope(scope_id, {"name": "pk-scope", "description": "python-keycloak scope"})
+        check(admin.get_client_scope(scope_id).get("description") == "python-keycloak scope", "update_client_scope did not stick")
+        admin.add_client_optional_client_scope(internal_id, scope_id, {})
+        optional = [s.get("name") for s in admin.get_client_optional_client_scopes(internal_id)]
+        rec["client_optional"] = optional
+        check("pk-scope" in optional, "the client does not list the optional scope", optional)
+        defaults = [s.get("name") for s in admin.get_client_default_client_scopes(internal_id)]
+        check({"profile", "email", "roles"} <= set(defaults), "the client lacks the realm's default scopes", defaults)
+        realm_defaults = [s.get("name") for s in admin.get_default_default_client_scopes()]
+        check("profile" in realm_defaults, "the realm's default scopes lack profile", realm_defaults)
+        check(admin.get_all_roles_of_client_scope(scope_id).get("realmMappings", []) == [],
+              "a new scope has scope mappings")
+
     with Step("login_new_user") as rec:
         kc = KeycloakOpenID(
             server_url=server_url,
@@ -213,6 +247,14 @@ def main() -> None:
         rec["claims"] = {k: claims.get(k) for k in ("iss", "sub", "azp", "preferred_username", "realm_access")}
         check(claims.get("sub") == user_id, "access token sub is not the created user's id", claims.get("sub"))
         check(role_name in roles, f"{role_name} not in realm_access.roles", roles)
+        check(claims.get("dept") is None, "the optional scope applied without being asked for", claims.get("dept"))
+        scoped = kc.token(user_name, user_password2, scope="openid pk-scope")
+        check("pk-scope" in scoped.get("scope", "").split(), "the token response scope lacks pk-scope", scoped.get("scope"))
+        scoped_claims = kc.decode_token(scoped["access_token"])
+        rec["scoped_dept"] = scoped_claims.get("dept")
+        check(scoped_claims.get("dept") == "pk", "the scope's mapper did not shape the token", scoped_claims)
+        info = kc.userinfo(scoped["access_token"])
+        check(info.get("dept") == "pk" and info.get("preferred_username") == user_name, "userinfo lacks the scope's claims", info)
         try:
             kc.token(user_name, user_password)
         except Exception as err:  # noqa: BLE001

@@ -274,6 +274,12 @@ fn npm_keycloak_admin_client_drives_the_admin_api() {
         "realms.addLocalization",
         "authenticationManagement.updateRequiredAction",
         "clients.evaluateGenerateAccessToken",
+        "clientScopes.create",
+        "clientScopes.addProtocolMapper",
+        "clientScopes.addRealmScopeMappings",
+        "clients.addOptionalClientScope",
+        "scope_login",
+        "clientScopes.delByName",
     ] {
         assert!(
             result["steps"].get(step).is_some(),

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use crate::crypto::{random_id, random_token};
 use crate::http::Response;
 use crate::idp::admin::error::AdminError;
-use crate::idp::realm;
+use crate::idp::{client_scopes, realm};
 use crate::store::{ClientRecord, RealmRecord, UserRecord, Write};
 
 use super::repr::{client_repr, user_repr, ClientInput};
@@ -41,6 +41,38 @@ fn ensure_service_account(
     realm::create_user(w, realm, &user).map_err(AdminError::from)
 }
 
+/// Apply a client representation: its fields, and its `defaultClientScopes` /
+/// `optionalClientScopes` by name (names the realm lacks are skipped, as Keycloak does). A
+/// new client that names neither gets the realm's default scopes.
+pub(super) fn apply_input(
+    w: &Write,
+    realm_id: &str,
+    input: &ClientInput,
+    client: &mut ClientRecord,
+    creating: bool,
+) -> Result<(), AdminError> {
+    input.apply(client).map_err(AdminError::BadRequest)?;
+    let (default, optional) = (&input.default_client_scopes, &input.optional_client_scopes);
+    if creating && default.is_none() && optional.is_none() {
+        client_scopes::attach_realm_defaults(w, realm_id, client)?;
+        return Ok(());
+    }
+    if let Some(names) = default {
+        client.default_client_scopes = client_scopes::ids_of_names(&**w, realm_id, names)?;
+    } else if creating {
+        client.default_client_scopes.clear();
+    }
+    if let Some(names) = optional {
+        client.optional_client_scopes = client_scopes::ids_of_names(&**w, realm_id, names)?;
+        client
+            .optional_client_scopes
+            .retain(|id| !client.default_client_scopes.contains(id));
+    } else if creating {
+        client.optional_client_scopes.clear();
+    }
+    Ok(())
+}
+
 /// Create a client from its representation inside the caller's transaction.
 pub(super) fn create_in(
     w: &mut Write,
@@ -70,7 +102,7 @@ pub(super) fn create_in(
         frontchannel_logout: true,
         ..Default::default()
     };
-    input.apply(&mut client).map_err(AdminError::BadRequest)?;
+    apply_input(w, &realm.id, input, &mut client, true)?;
     if w.client_by_client_id(&realm.id, &client.client_id)?
         .is_some()
     {
@@ -108,10 +140,9 @@ pub(super) fn list(cx: &Cx) -> Result<Response, AdminError> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(usize::MAX);
     let view = cx.caller.can(&realm.name, Permission::ViewClients);
-    let list: Vec<Value> = cx
-        .app
-        .store
-        .read()?
+    let read = cx.app.store.read()?;
+    let names = super::client_scopes::names(&read, &realm.id)?;
+    let list: Vec<Value> = read
         .clients(&realm.id)?
         .iter()
         .filter(|c| match &wanted {
@@ -123,7 +154,7 @@ pub(super) fn list(cx: &Cx) -> Result<Response, AdminError> {
         .take(max)
         .map(|c| {
             if view {
-                client_repr(c)
+                client_repr(c, &names)
             } else {
                 json!({"id": c.id, "clientId": c.client_id})
             }
@@ -152,7 +183,9 @@ fn load(cx: &Cx, realm: &RealmRecord) -> Result<ClientRecord, AdminError> {
 /// `GET /clients/{id}`
 pub(super) fn get(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewClients)?;
-    Ok(ok(&client_repr(&load(cx, &realm)?)))
+    let client = load(cx, &realm)?;
+    let names = super::client_scopes::names(&cx.app.store.read()?, &realm.id)?;
+    Ok(ok(&client_repr(&client, &names)))
 }
 
 /// `PUT /clients/{id}`
@@ -164,7 +197,7 @@ pub(super) fn update(cx: &Cx) -> Result<Response, AdminError> {
         let mut client = w
             .client(&realm.id, &cx.path.id)?
             .ok_or_else(|| AdminError::NotFound("Could not find client".into()))?;
-        input.apply(&mut client).map_err(AdminError::BadRequest)?;
+        apply_input(w, &realm.id, &input, &mut client, false)?;
         if !client.public_client && !client.bearer_only && client.secret.is_none() {
             client.secret = Some(new_secret());
         }
@@ -236,129 +269,6 @@ pub(super) fn service_account(cx: &Cx) -> Result<Response, AdminError> {
     Ok(ok(&user_repr(&user, false)))
 }
 
-/// Give a mapper an id and check it against the client's others (names are unique).
-fn prepare_mapper(
-    client: &ClientRecord,
-    mut mapper: Value,
-    replacing: Option<&str>,
-) -> Result<Value, AdminError> {
-    crate::idp::mappers::validate(&mapper).map_err(AdminError::BadRequest)?;
-    let name = mapper["name"].as_str().unwrap_or("").to_string();
-    let clash = client.protocol_mappers.iter().any(|m| {
-        m.get("name").and_then(|v| v.as_str()) == Some(name.as_str())
-            && m.get("id").and_then(|v| v.as_str()) != replacing
-    });
-    if clash {
-        return Err(AdminError::Conflict(format!(
-            "Protocol mapper exists with same name: {name}"
-        )));
-    }
-    if mapper
-        .get("id")
-        .and_then(|v| v.as_str())
-        .is_none_or(str::is_empty)
-    {
-        mapper["id"] = random_id().into();
-    }
-    if let Some(id) = replacing {
-        mapper["id"] = id.into();
-    }
-    mapper["protocol"] = "openid-connect".into();
-    if mapper.get("config").is_none() {
-        mapper["config"] = json!({});
-    }
-    Ok(mapper)
-}
-
-fn save_mappers(
-    cx: &Cx,
-    realm: &RealmRecord,
-    change: impl FnOnce(&mut ClientRecord) -> Result<Option<String>, AdminError>,
-) -> Result<Option<String>, AdminError> {
-    cx.app.store.write(|w| {
-        let mut client = w
-            .client(&realm.id, &cx.path.id)?
-            .ok_or_else(|| AdminError::NotFound("Could not find client".into()))?;
-        let result = change(&mut client)?;
-        w.put_client(&realm.id, &client).map_err(AdminError::from)?;
-        Ok(result)
-    })
-}
-
-/// `GET /clients/{id}/protocol-mappers/models`
-pub(super) fn mappers(cx: &Cx) -> Result<Response, AdminError> {
-    let realm = cx.realm(Permission::ViewClients)?;
-    Ok(ok(&Value::Array(load(cx, &realm)?.protocol_mappers)))
-}
-
-/// `POST /clients/{id}/protocol-mappers/models`
-pub(super) fn add_mapper(cx: &Cx) -> Result<Response, AdminError> {
-    let realm = cx.realm(Permission::ManageClients)?;
-    let body: Value = cx.json()?;
-    let id = save_mappers(cx, &realm, |client| {
-        let mapper = prepare_mapper(client, body, None)?;
-        let id = mapper["id"].as_str().map(String::from);
-        client.protocol_mappers.push(mapper);
-        Ok(id)
-    })?;
-    Ok(cx.created(&id.unwrap_or_default()))
-}
-
-/// `POST /clients/{id}/protocol-mappers/add-models` with a list.
-pub(super) fn add_mappers(cx: &Cx) -> Result<Response, AdminError> {
-    let realm = cx.realm(Permission::ManageClients)?;
-    let list: Vec<Value> = cx.json()?;
-    save_mappers(cx, &realm, |client| {
-        for body in list {
-            let mapper = prepare_mapper(client, body, None)?;
-            client.protocol_mappers.push(mapper);
-        }
-        Ok(None)
-    })?;
-    Ok(no_content())
-}
-
-/// Where the mapper of the path is in the client's list.
-fn mapper_index(cx: &Cx, client: &ClientRecord) -> Result<usize, AdminError> {
-    client
-        .protocol_mappers
-        .iter()
-        .position(|m| m.get("id").and_then(|v| v.as_str()) == Some(cx.path.mapper.as_str()))
-        .ok_or_else(|| AdminError::NotFound("Model not found".into()))
-}
-
-/// `GET /clients/{id}/protocol-mappers/models/{mapper}`
-pub(super) fn mapper(cx: &Cx) -> Result<Response, AdminError> {
-    let realm = cx.realm(Permission::ViewClients)?;
-    let client = load(cx, &realm)?;
-    let i = mapper_index(cx, &client)?;
-    Ok(ok(&client.protocol_mappers[i]))
-}
-
-/// `PUT /clients/{id}/protocol-mappers/models/{mapper}`
-pub(super) fn update_mapper(cx: &Cx) -> Result<Response, AdminError> {
-    let realm = cx.realm(Permission::ManageClients)?;
-    let body: Value = cx.json()?;
-    save_mappers(cx, &realm, |client| {
-        let i = mapper_index(cx, client)?;
-        let mapper = prepare_mapper(client, body, Some(&cx.path.mapper))?;
-        client.protocol_mappers[i] = mapper;
-        Ok(None)
-    })?;
-    Ok(no_content())
-}
-
-/// `DELETE /clients/{id}/protocol-mappers/models/{mapper}`
-pub(super) fn delete_mapper(cx: &Cx) -> Result<Response, AdminError> {
-    let realm = cx.realm(Permission::ManageClients)?;
-    save_mappers(cx, &realm, |client| {
-        let i = mapper_index(cx, client)?;
-        client.protocol_mappers.remove(i);
-        Ok(None)
-    })?;
-    Ok(no_content())
-}
-
 /// `GET /clients/{id}/installation/providers/keycloak-oidc-keycloak-json`: the client's
 /// adapter configuration (`keycloak.json`), as the console's "Download adapter config"
 /// gives it to keycloak-connect and the other Keycloak adapters. Other providers: 404.
@@ -412,10 +322,9 @@ pub(super) fn example_token(cx: &Cx, id_token: bool) -> Result<Response, AdminEr
     let (realm, client, user) = example_subject(cx)?;
     let read = cx.app.store.read()?;
     let requested = format!("openid {}", cx.query("scope").unwrap_or_default());
-    let scopes =
-        crate::idp::tokens::Scopes::parse(Some(&requested)).map_err(AdminError::BadRequest)?;
+    let scopes = super::client_scopes::resolved(&read, &realm, &client, &requested)?;
     let (roles, group_paths) =
-        crate::idp::oidc::token::token_roles(&read, &realm.id, &client, &user.id)?;
+        crate::idp::oidc::token::token_roles(&read, &realm.id, &client, &scopes, &user.id)?;
     let keys = cx
         .app
         .keys
@@ -456,13 +365,13 @@ pub(super) fn example_token(cx: &Cx, id_token: bool) -> Result<Response, AdminEr
 pub(super) fn example_userinfo(cx: &Cx) -> Result<Response, AdminError> {
     let (realm, client, user) = example_subject(cx)?;
     let read = cx.app.store.read()?;
-    let name = crate::idp::tokens::full_name(&user);
+    let requested = format!("openid {}", cx.query("scope").unwrap_or_default());
     let body = crate::idp::oidc::userinfo::userinfo_claims(
         &read,
         &realm,
         &user,
         Some(&client),
-        name.as_deref(),
+        &requested,
     )?;
     Ok(ok(&body))
 }

@@ -52,6 +52,9 @@ impl From<StoreError> for AdminError {
             StoreError::Conflict(Conflict::ClientId) => {
                 AdminError::Conflict("Client already exists".into())
             }
+            StoreError::Conflict(Conflict::ClientScopeName) => {
+                AdminError::Conflict("Client Scope already exists".into())
+            }
             StoreError::Conflict(Conflict::RoleName) => {
                 AdminError::Conflict("Role already exists".into())
             }

@@ -4,12 +4,15 @@
 //! stored records.
 
 mod auth;
+mod client_scopes;
 mod clients;
 pub mod error;
 mod grants;
 mod groups;
+mod holders;
 mod localization;
 mod mail;
+mod protocol_mappers;
 mod providers;
 mod realms;
 pub mod repr;
@@ -63,6 +66,8 @@ pub(crate) struct Path {
     pub mapper: String,
     /// `/localization/{locale}/{key}`: a message key.
     pub key: String,
+    /// `.../default-client-scopes/{scope}`: a client scope id.
+    pub scope: String,
 }
 
 /// What every admin handler gets.
@@ -282,6 +287,7 @@ async fn route_request(
             path: param("path")?,
             mapper: param("mapper")?,
             key: param("key")?,
+            scope: param("scope")?,
         },
         now_ms,
     };

@@ -12,11 +12,13 @@ use crate::http::router::{MethodRouter, RouteError};
 use crate::http::Response;
 use crate::idp::admin::error::AdminError;
 
+use super::client_scopes::Kind;
+use super::holders::Holder;
 use super::roles::{Composites, Container};
 use super::View;
 use super::{
-    clients, groups, localization, mail, providers, realms, required_actions, roles,
-    scope_mappings, sessions, users, Cx,
+    client_scopes, clients, groups, localization, mail, protocol_mappers, providers, realms,
+    required_actions, roles, scope_mappings, sessions, users, Cx,
 };
 
 /// What an async handler returns: its future, boxed so the table holds plain fn pointers.
@@ -264,26 +266,9 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     .route(
         &format!("{c}/service-account-user"),
         vec![(GET, Now(clients::service_account))],
-    )?
-    .route(
-        &format!("{c}/protocol-mappers/models"),
-        vec![
-            (GET, Now(clients::mappers)),
-            (POST, Now(clients::add_mapper)),
-        ],
-    )?
-    .route(
-        &format!("{c}/protocol-mappers/models/{{mapper}}"),
-        vec![
-            (GET, Now(clients::mapper)),
-            (PUT, Now(clients::update_mapper)),
-            (DELETE, Now(clients::delete_mapper)),
-        ],
-    )?
-    .route(
-        &format!("{c}/protocol-mappers/add-models"),
-        vec![(POST, Now(clients::add_mappers))],
     )?;
+    mapper_routes(&mut r, c, Holder::Client)?;
+    scope_mapping_routes(&mut r, c, Holder::Client)?;
 
     // Realm roles.
     r.route(
@@ -513,54 +498,6 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
         vec![(GET, Now(|cx| clients::example_token(cx, true)))],
     )?
     .route(
-        &format!("{c}/scope-mappings"),
-        vec![(GET, Now(scope_mappings::all))],
-    )?
-    .route(
-        &format!("{c}/scope-mappings/realm"),
-        vec![
-            (GET, Now(|cx| scope_mappings::list(cx, false, View::Direct))),
-            (POST, Now(|cx| scope_mappings::change(cx, false, true))),
-            (DELETE, Now(|cx| scope_mappings::change(cx, false, false))),
-        ],
-    )?
-    .route(
-        &format!("{c}/scope-mappings/realm/available"),
-        vec![(
-            GET,
-            Now(|cx| scope_mappings::list(cx, false, View::Available)),
-        )],
-    )?
-    .route(
-        &format!("{c}/scope-mappings/realm/composite"),
-        vec![(
-            GET,
-            Now(|cx| scope_mappings::list(cx, false, View::Composite)),
-        )],
-    )?
-    .route(
-        &format!("{c}/scope-mappings/clients/{{client}}"),
-        vec![
-            (GET, Now(|cx| scope_mappings::list(cx, true, View::Direct))),
-            (POST, Now(|cx| scope_mappings::change(cx, true, true))),
-            (DELETE, Now(|cx| scope_mappings::change(cx, true, false))),
-        ],
-    )?
-    .route(
-        &format!("{c}/scope-mappings/clients/{{client}}/available"),
-        vec![(
-            GET,
-            Now(|cx| scope_mappings::list(cx, true, View::Available)),
-        )],
-    )?
-    .route(
-        &format!("{c}/scope-mappings/clients/{{client}}/composite"),
-        vec![(
-            GET,
-            Now(|cx| scope_mappings::list(cx, true, View::Composite)),
-        )],
-    )?
-    .route(
         &format!("{c}/installation/providers/{{key}}"),
         vec![(GET, Now(clients::installation))],
     )?
@@ -668,7 +605,218 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
         "/{realm}/clear-keys-cache",
         vec![(POST, Now(|cx| realms::clear_cache(cx, true)))],
     )?;
+    client_scope_routes(&mut r)?;
     Ok(r)
+}
+
+/// `{base}/protocol-mappers/...` of a client or a client scope.
+fn mapper_routes(
+    r: &mut MethodRouter<Handler>,
+    base: &str,
+    holder: Holder,
+) -> Result<(), RouteError> {
+    macro_rules! h {
+        ($f:path) => {
+            match holder {
+                Holder::Client => Now(|cx| $f(cx, Holder::Client)),
+                Holder::ClientScope => Now(|cx| $f(cx, Holder::ClientScope)),
+            }
+        };
+    }
+    r.route(
+        &format!("{base}/protocol-mappers/models"),
+        vec![
+            (GET, h!(protocol_mappers::list)),
+            (POST, h!(protocol_mappers::add)),
+        ],
+    )?
+    .route(
+        &format!("{base}/protocol-mappers/models/{{mapper}}"),
+        vec![
+            (GET, h!(protocol_mappers::get)),
+            (PUT, h!(protocol_mappers::update)),
+            (DELETE, h!(protocol_mappers::delete)),
+        ],
+    )?
+    .route(
+        &format!("{base}/protocol-mappers/add-models"),
+        vec![(POST, h!(protocol_mappers::add_many))],
+    )?
+    .route(
+        &format!("{base}/protocol-mappers/protocol/{{key}}"),
+        vec![(GET, h!(protocol_mappers::by_protocol))],
+    )?;
+    Ok(())
+}
+
+/// `{base}/scope-mappings/...` of a client or a client scope.
+fn scope_mapping_routes(
+    r: &mut MethodRouter<Handler>,
+    base: &str,
+    holder: Holder,
+) -> Result<(), RouteError> {
+    macro_rules! h {
+        (|$cx:ident, $holder:ident| $body:expr) => {
+            match holder {
+                Holder::Client => Now(|$cx| {
+                    let $holder = Holder::Client;
+                    $body
+                }),
+                Holder::ClientScope => Now(|$cx| {
+                    let $holder = Holder::ClientScope;
+                    $body
+                }),
+            }
+        };
+    }
+    r.route(
+        &format!("{base}/scope-mappings"),
+        vec![(GET, h!(|cx, k| scope_mappings::all(cx, k)))],
+    )?;
+    for (path, client_roles) in [
+        ("realm".to_string(), false),
+        ("clients/{client}".to_string(), true),
+    ] {
+        let direct = if client_roles {
+            vec![
+                (
+                    GET,
+                    h!(|cx, k| scope_mappings::list(cx, k, true, View::Direct)),
+                ),
+                (POST, h!(|cx, k| scope_mappings::change(cx, k, true, true))),
+                (
+                    DELETE,
+                    h!(|cx, k| scope_mappings::change(cx, k, true, false)),
+                ),
+            ]
+        } else {
+            vec![
+                (
+                    GET,
+                    h!(|cx, k| scope_mappings::list(cx, k, false, View::Direct)),
+                ),
+                (POST, h!(|cx, k| scope_mappings::change(cx, k, false, true))),
+                (
+                    DELETE,
+                    h!(|cx, k| scope_mappings::change(cx, k, false, false)),
+                ),
+            ]
+        };
+        let (available, composite) = if client_roles {
+            (
+                h!(|cx, k| scope_mappings::list(cx, k, true, View::Available)),
+                h!(|cx, k| scope_mappings::list(cx, k, true, View::Composite)),
+            )
+        } else {
+            (
+                h!(|cx, k| scope_mappings::list(cx, k, false, View::Available)),
+                h!(|cx, k| scope_mappings::list(cx, k, false, View::Composite)),
+            )
+        };
+        r.route(&format!("{base}/scope-mappings/{path}"), direct)?
+            .route(
+                &format!("{base}/scope-mappings/{path}/available"),
+                vec![(GET, available)],
+            )?
+            .route(
+                &format!("{base}/scope-mappings/{path}/composite"),
+                vec![(GET, composite)],
+            )?;
+    }
+    Ok(())
+}
+
+/// Client scopes and the realm's and clients' default scope lists.
+fn client_scope_routes(r: &mut MethodRouter<Handler>) -> Result<(), RouteError> {
+    let s = "/{realm}/client-scopes/{id}";
+    r.route(
+        "/{realm}/client-scopes",
+        vec![
+            (GET, Now(client_scopes::list)),
+            (POST, Now(client_scopes::create)),
+        ],
+    )?
+    .route(
+        s,
+        vec![
+            (GET, Now(client_scopes::get)),
+            (PUT, Now(client_scopes::update)),
+            (DELETE, Now(client_scopes::delete)),
+        ],
+    )?
+    .route(
+        "/{realm}/default-default-client-scopes",
+        vec![(GET, Now(|cx| client_scopes::realm_list(cx, Kind::Default)))],
+    )?
+    .route(
+        "/{realm}/default-default-client-scopes/{scope}",
+        vec![
+            (
+                PUT,
+                Now(|cx| client_scopes::realm_change(cx, Kind::Default, true)),
+            ),
+            (
+                DELETE,
+                Now(|cx| client_scopes::realm_change(cx, Kind::Default, false)),
+            ),
+        ],
+    )?
+    .route(
+        "/{realm}/default-optional-client-scopes",
+        vec![(GET, Now(|cx| client_scopes::realm_list(cx, Kind::Optional)))],
+    )?
+    .route(
+        "/{realm}/default-optional-client-scopes/{scope}",
+        vec![
+            (
+                PUT,
+                Now(|cx| client_scopes::realm_change(cx, Kind::Optional, true)),
+            ),
+            (
+                DELETE,
+                Now(|cx| client_scopes::realm_change(cx, Kind::Optional, false)),
+            ),
+        ],
+    )?
+    .route(
+        "/{realm}/clients/{id}/default-client-scopes",
+        vec![(GET, Now(|cx| client_scopes::client_list(cx, Kind::Default)))],
+    )?
+    .route(
+        "/{realm}/clients/{id}/default-client-scopes/{scope}",
+        vec![
+            (
+                PUT,
+                Now(|cx| client_scopes::client_change(cx, Kind::Default, true)),
+            ),
+            (
+                DELETE,
+                Now(|cx| client_scopes::client_change(cx, Kind::Default, false)),
+            ),
+        ],
+    )?
+    .route(
+        "/{realm}/clients/{id}/optional-client-scopes",
+        vec![(
+            GET,
+            Now(|cx| client_scopes::client_list(cx, Kind::Optional)),
+        )],
+    )?
+    .route(
+        "/{realm}/clients/{id}/optional-client-scopes/{scope}",
+        vec![
+            (
+                PUT,
+                Now(|cx| client_scopes::client_change(cx, Kind::Optional, true)),
+            ),
+            (
+                DELETE,
+                Now(|cx| client_scopes::client_change(cx, Kind::Optional, false)),
+            ),
+        ],
+    )?;
+    mapper_routes(r, s, Holder::ClientScope)?;
+    scope_mapping_routes(r, s, Holder::ClientScope)
 }
 
 #[cfg(test)]

@@ -11,10 +11,10 @@ use minijinja::Value as Ctx;
 use crate::crypto::random_token;
 use crate::http::IntoResponse;
 use crate::http::{Request, RequestInfo, Response};
+use crate::idp::client_scopes::{resolve, ScopeError};
 use crate::idp::oidc::hash_code;
 use crate::idp::oidc::redirect::verify_redirect_uri;
 use crate::idp::oidc::{issuer, parameters};
-use crate::idp::tokens::Scopes;
 use crate::idp::App;
 use crate::store::{AuthCodeRecord, ClientRecord, LoginFlowRecord, RealmRecord, SessionRecord};
 
@@ -243,9 +243,19 @@ pub async fn authorize(
     if !client.standard_flow_enabled {
         return ret.error("unauthorized_client", "Client is not allowed to initiate browser login with given response_type. Standard flow is disabled for the client.");
     }
-    let scopes = match Scopes::parse(params.get("scope").map(String::as_str)) {
+    let resolved = app.store.read().map_err(ScopeError::from).and_then(|read| {
+        resolve(
+            &read,
+            &realm.id,
+            &client,
+            params.get("scope").map(String::as_str),
+            true,
+        )
+    });
+    let scopes = match resolved {
         Ok(s) => s,
-        Err(e) => return ret.error("invalid_scope", &e),
+        Err(ScopeError::Store(e)) => return crate::http::ApiError::from(e).into_response(),
+        Err(e) => return ret.error("invalid_scope", &e.to_string()),
     };
     // PKCE: S256, or plain only where the client allows it; required for public clients.
     let method = params.get("code_challenge_method").map(String::as_str);
@@ -301,7 +311,7 @@ pub async fn authorize(
     }
     flow_params.insert("redirect_uri".into(), redirect_uri.clone());
     flow_params.insert("response_mode".into(), ret.response_mode.to_string());
-    flow_params.insert("scope".into(), scopes.to_claim());
+    flow_params.insert("scope".into(), scopes.to_param());
 
     let now = app.clock.now_millis();
     let prompt = params.get("prompt").map(String::as_str).unwrap_or("");

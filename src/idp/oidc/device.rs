@@ -10,7 +10,6 @@ use serde_json::json;
 use crate::crypto::random_token;
 use crate::http::{Request, RequestInfo, Response};
 use crate::idp::oidc::error::OAuthError;
-use crate::idp::tokens::Scopes;
 use crate::idp::App;
 use crate::store::{ClientRecord, DeviceCodeRecord};
 
@@ -67,14 +66,19 @@ pub async fn device_authorization(
             "Client is not allowed to initiate OAuth 2.0 Device Authorization Grant. The flow is disabled for the client.".into(),
         ));
     }
-    let scopes =
-        Scopes::parse(params.get("scope").map(String::as_str)).map_err(OAuthError::InvalidScope)?;
+    let scopes = crate::idp::client_scopes::resolve(
+        &app.store.read()?,
+        &realm.id,
+        &client,
+        params.get("scope").map(String::as_str),
+        true,
+    )?;
     let device_code = random_token(32);
     let user_code = new_user_code();
     let record = DeviceCodeRecord {
         user_code: user_code.clone(),
         client_id: client.client_id.clone(),
-        scope: scopes.to_claim(),
+        scope: scopes.to_param(),
         expires_at: now + LIFETIME_SECS * 1000,
         interval: INTERVAL_SECS,
         last_poll: 0,

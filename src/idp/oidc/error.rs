@@ -48,6 +48,15 @@ pub enum OAuthError {
     Internal(String),
 }
 
+impl From<crate::idp::client_scopes::ScopeError> for OAuthError {
+    fn from(e: crate::idp::client_scopes::ScopeError) -> Self {
+        match e {
+            crate::idp::client_scopes::ScopeError::Store(s) => s.into(),
+            invalid => OAuthError::InvalidScope(invalid.to_string()),
+        }
+    }
+}
+
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
         OAuthError::Internal(e.to_string())

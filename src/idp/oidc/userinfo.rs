@@ -4,6 +4,7 @@ use http::{Method, StatusCode};
 use serde_json::json;
 
 use crate::http::{json_response, Request, RequestInfo, Response};
+use crate::idp::client_scopes::{resolve, ScopeError};
 use crate::idp::keys::RealmKeys;
 use crate::idp::oidc::error::OAuthError;
 use crate::idp::sessions::is_valid;
@@ -66,45 +67,43 @@ fn active_subject(
     Ok(user)
 }
 
-/// `GET|POST .../userinfo` with a bearer access token.
-/// The userinfo claims of `user` for `client`: the profile, and the client's userinfo
-/// mappers over the user's roles in the client's scope. `name` is the token's full name.
+/// The userinfo claims of `user` for `client` and the token's `scope`: `sub`, and what
+/// the userinfo mappers of the client and of the scopes it applies add (the profile and
+/// e-mail claims come from the `profile` and `email` scopes' mappers).
 pub fn userinfo_claims(
     read: &crate::store::Read,
     realm: &RealmRecord,
     user: &UserRecord,
     client: Option<&crate::store::ClientRecord>,
-    name: Option<&str>,
+    scope: &str,
 ) -> Result<serde_json::Value, crate::store::StoreError> {
-    let mut body = json!({ "sub": user.id, "email_verified": user.email_verified, "preferred_username": user.username });
-    if let Some(n) = name {
-        body["name"] = n.into();
-    }
-    if let Some(v) = &user.first_name {
-        body["given_name"] = v.clone().into();
-    }
-    if let Some(v) = &user.last_name {
-        body["family_name"] = v.clone().into();
-    }
-    if let Some(v) = &user.email {
-        body["email"] = v.clone().into();
-    }
+    let mut body = json!({ "sub": user.id });
     if let Some(c) = client {
-        let (roles, paths) = super::token::token_roles(read, &realm.id, c, &user.id)?;
+        let scopes = match resolve(read, &realm.id, c, Some(scope), false) {
+            Ok(s) => s,
+            Err(ScopeError::Store(e)) => return Err(e),
+            Err(ScopeError::Invalid(_)) => Default::default(),
+        };
+        let (roles, paths) = super::token::token_roles(read, &realm.id, c, &scopes, &user.id)?;
         let subject = crate::idp::mappers::Subject {
             user,
             roles: &roles,
             group_paths: &paths,
         };
+        let mappers = scopes.mappers(c);
         for (k, v) in
-            crate::idp::mappers::apply(c, &subject, crate::idp::mappers::Target::UserInfo).claims
+            crate::idp::mappers::apply(&mappers, &subject, crate::idp::mappers::Target::UserInfo)
+                .claims
         {
-            body[k] = v;
+            if k != "sub" {
+                body[k] = v;
+            }
         }
     }
     Ok(body)
 }
 
+/// `GET|POST .../userinfo` with a bearer access token.
 pub async fn userinfo(
     app: &App,
     request: &Request,
@@ -143,7 +142,7 @@ pub async fn userinfo(
         &realm,
         &user,
         client.as_ref(),
-        claims.name.as_deref(),
+        claims.scope.as_deref().unwrap_or(""),
     )?;
     let response = json_response(StatusCode::OK, &body);
     Ok(super::with_cors(

@@ -70,10 +70,10 @@ impl ClientInput {
             service_accounts_enabled,
             frontchannel_logout,
             full_scope_allowed,
-            protocol_mappers,
-            default_client_scopes,
-            optional_client_scopes
+            protocol_mappers
         );
+        // `defaultClientScopes` / `optionalClientScopes` name scopes: the caller, which has
+        // the store, turns them into ids (`admin::clients::apply_input`).
         for (field, value) in [
             (&mut c.name, &self.name),
             (&mut c.description, &self.description),
@@ -136,7 +136,13 @@ pub fn validate_redirect_pattern(uri: &str) -> Result<(), String> {
     }
 }
 
-pub fn client_repr(c: &ClientRecord) -> Value {
+/// A client; `scope_names` maps the realm's client scope ids to names.
+pub fn client_repr(c: &ClientRecord, scope_names: &BTreeMap<String, String>) -> Value {
+    let names = |ids: &[String]| -> Vec<String> {
+        ids.iter()
+            .filter_map(|id| scope_names.get(id).cloned())
+            .collect()
+    };
     let mut v = json!({
         "id": c.id,
         "clientId": c.client_id,
@@ -164,8 +170,8 @@ pub fn client_repr(c: &ClientRecord) -> Value {
         "attributes": c.attributes,
         "fullScopeAllowed": c.full_scope_allowed,
         "protocolMappers": c.protocol_mappers,
-        "defaultClientScopes": c.default_client_scopes,
-        "optionalClientScopes": c.optional_client_scopes,
+        "defaultClientScopes": names(&c.default_client_scopes),
+        "optionalClientScopes": names(&c.optional_client_scopes),
         "access": {"view": true, "configure": true, "manage": true},
     });
     if !c.public_client && !c.bearer_only {

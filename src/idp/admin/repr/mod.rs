@@ -1,7 +1,7 @@
 //! Keycloak's JSON representations: what the admin API reads (`*Input`, every field
 //! optional so a PUT changes only what it names) and writes (`*_repr` functions). Unknown
 //! fields are accepted and ignored, as Keycloak does. One file per resource: `realm`,
-//! `user` (and credentials), `client`; roles and groups, being small, are here.
+//! `user` (and credentials), `client`, `client_scope`; roles and groups, being small, are here.
 
 use std::collections::BTreeMap;
 
@@ -9,11 +9,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 mod client;
+mod client_scope;
 mod realm;
 mod user;
 
 pub use client::{client_repr, validate_redirect_pattern, ClientInput};
-pub use realm::{realm_repr, smtp_map, smtp_repr, RealmInput, RolesInput};
+pub use client_scope::{client_scope_ref, client_scope_repr, ClientScopeInput};
+pub use realm::{realm_repr, smtp_map, smtp_repr, RealmInput, RolesInput, ScopeMappingInput};
 pub use user::{credential_repr, user_repr, CredentialInput, UserInput, REQUIRED_ACTIONS};
 
 use crate::store::{GroupRecord, RoleRecord};

@@ -73,6 +73,12 @@ pub struct RealmInput {
     pub scope_mappings: Option<Vec<ScopeMappingInput>>,
     /// The same for client roles, by the roles' clientId.
     pub client_scope_mappings: Option<BTreeMap<String, Vec<ScopeMappingInput>>>,
+    /// A realm file's client scopes (import only); without them the built-in ones are
+    /// created.
+    pub client_scopes: Option<Vec<super::ClientScopeInput>>,
+    /// Names of the scopes new clients get (import only, as in Keycloak).
+    pub default_default_client_scopes: Option<Vec<String>>,
+    pub default_optional_client_scopes: Option<Vec<String>>,
 }
 
 /// One entry of a realm file's `scopeMappings` (or `clientScopeMappings`).
@@ -80,6 +86,9 @@ pub struct RealmInput {
 #[serde(default)]
 pub struct ScopeMappingInput {
     pub client: Option<String>,
+    /// A client scope's mapping instead of a client's.
+    #[serde(rename = "clientScope")]
+    pub client_scope: Option<String>,
     pub roles: Vec<String>,
 }
 

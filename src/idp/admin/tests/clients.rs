@@ -457,7 +457,8 @@ async fn scope_mappings_decide_the_roles_of_a_client_without_full_scope() {
         .await;
     assert_eq!(
         export["scopeMappings"],
-        json!([{"client": "narrow", "roles": ["reader"]}])
+        json!([{"client": "narrow", "roles": ["reader"]},
+               {"clientScope": "offline_access", "roles": ["offline_access"]}])
     );
     let (status, _, body) = f
         .post(

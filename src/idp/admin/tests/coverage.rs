@@ -12,7 +12,7 @@ use crate::idp::admin::routes::table;
 use crate::idp::endpoints::{Endpoint, Router};
 
 /// What the table answered when this floor was set; raise it as coverage grows.
-const FLOOR: usize = 174;
+const FLOOR: usize = 210;
 
 fn answers(method: &str, path: &str) -> bool {
     let Ok(method) = method.parse::<Method>() else {
@@ -52,6 +52,7 @@ fn admin_client_coverage() {
     let text = std::fs::read_to_string(file).unwrap();
     let ops: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
     let mut per: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut missing = Vec::new();
     for op in &ops {
         let resource = op["resource"].as_str().unwrap();
         let path = op["path"].as_str().unwrap();
@@ -62,6 +63,12 @@ fn admin_client_coverage() {
         entry.1 += 1;
         if answers(op["method"].as_str().unwrap(), path) {
             entry.0 += 1;
+        } else {
+            missing.push(format!(
+                "{resource}.{} {} {path}",
+                op["op"].as_str().unwrap_or(""),
+                op["method"].as_str().unwrap_or("")
+            ));
         }
     }
     let (done, all) = per
@@ -75,5 +82,9 @@ fn admin_client_coverage() {
         "| **all** | **{done}** | **{all}** ({}%) |",
         done * 100 / all.max(1)
     );
+    println!("\nnot answered yet:");
+    for m in &missing {
+        println!("  {m}");
+    }
     assert!(done >= FLOOR, "coverage fell to {done} of {all}");
 }

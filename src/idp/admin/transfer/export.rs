@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{json, Value};
 
 use crate::idp::admin::groups::group_path;
-use crate::idp::admin::repr::{client_repr, realm_repr, role_repr, user_repr};
+use crate::idp::admin::repr::{client_repr, client_scope_repr, realm_repr, role_repr, user_repr};
 use crate::idp::keys;
 use crate::store::{Read, RealmRecord, RoleRecord, StoreError};
 
@@ -149,6 +149,36 @@ pub fn export_realm(read: &Read, realm: &RealmRecord) -> Result<Value, StoreErro
                 .push(json!({"client": c.client_id, "roles": roles}));
         }
     }
+    let scopes = read.client_scopes(&realm.id)?;
+    for s in &scopes {
+        let (realm_roles, client_roles) = names.split(&s.scope_role_ids);
+        if !realm_roles.is_empty() {
+            scope_mappings.push(json!({"clientScope": s.name, "roles": realm_roles}));
+        }
+        for (container, roles) in client_roles {
+            client_scope_mappings
+                .entry(container)
+                .or_default()
+                .push(json!({"clientScope": s.name, "roles": roles}));
+        }
+    }
+    v["clientScopes"] = Value::Array(scopes.iter().map(client_scope_repr).collect());
+    let scope_names: BTreeMap<String, String> = scopes
+        .iter()
+        .map(|s| (s.id.clone(), s.name.clone()))
+        .collect();
+    let listed = |ids: &[String]| -> Vec<String> {
+        ids.iter()
+            .filter_map(|id| scope_names.get(id).cloned())
+            .collect()
+    };
+    v["defaultDefaultClientScopes"] = json!(listed(
+        realm
+            .default_client_scope_ids
+            .as_deref()
+            .unwrap_or_default()
+    ));
+    v["defaultOptionalClientScopes"] = json!(listed(&realm.optional_client_scope_ids));
     v["scopeMappings"] = Value::Array(scope_mappings);
     v["clientScopeMappings"] = json!(client_scope_mappings);
     let actions: Vec<Value> = crate::idp::required_actions::of(realm)
@@ -156,7 +186,12 @@ pub fn export_realm(read: &Read, realm: &RealmRecord) -> Result<Value, StoreErro
         .map(crate::idp::admin::required_actions::repr)
         .collect();
     v["requiredActions"] = Value::Array(actions);
-    v["clients"] = Value::Array(clients.iter().map(client_repr).collect());
+    v["clients"] = Value::Array(
+        clients
+            .iter()
+            .map(|c| client_repr(c, &scope_names))
+            .collect(),
+    );
     let key_components: Vec<Value> = read
         .signing_keys(&realm.id)?
         .iter()

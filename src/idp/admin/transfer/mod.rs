@@ -18,8 +18,8 @@ use serde_json::Value;
 
 use crate::crypto::random_id;
 use crate::idp::admin::error::AdminError;
-use crate::idp::keys;
 use crate::idp::realm::{self, RealmError};
+use crate::idp::{client_scopes, keys};
 use crate::store::{RealmRecord, SigningKeyRecord, Write};
 
 use super::repr::{CompositesInput, RealmInput, RoleInput, UserInput};
@@ -135,15 +135,85 @@ pub fn import_realm(w: &mut Write, body: &Value, now: i64) -> Result<RealmRecord
         keys::create_realm_keys(w, &realm.id, now)
             .map_err(|e| AdminError::Internal(e.to_string()))?;
     }
-    import_contents(w, &realm, &input, now, IfExists::Fail)?;
+    let seeded = import_client_scopes(w, &realm, &input)?;
+    // As stored now (with its scope lists): the writes below start from it.
+    let realm = w
+        .realm(&realm.id)?
+        .ok_or_else(|| AdminError::NotFound("Realm not found.".into()))?;
+    let contents = RealmInput {
+        client_scopes: None, // imported above
+        ..input.clone()
+    };
+    import_contents(w, &realm, &contents, now, IfExists::Fail)?;
+    // Keycloak's built-in roles and clients where the file lacks them, before the scope
+    // mappings that may name them.
+    realm::ensure_defaults(w, &realm).map_err(realm_error)?;
     import_scope_mappings(w, &realm, &input)?;
     let mut realm = set_default_groups(w, realm, input.default_groups.as_deref())?;
     if let Some(actions) = input.required_action_records() {
         realm.required_actions = Some(actions);
         w.put_realm(&realm).map_err(AdminError::from)?;
     }
-    realm::ensure_defaults(w, &realm).map_err(realm_error)?;
-    Ok(realm)
+    if seeded {
+        client_scopes::map_offline_access(w, &realm.id)?;
+    }
+    w.realm(&realm.id)?
+        .ok_or_else(|| AdminError::NotFound("Realm not found.".into()))
+}
+
+/// A realm file's client scopes, or (without any) Keycloak's built-in ones, and the realm's
+/// default lists, before the clients that name them. Returns whether the built-in scopes
+/// were created.
+fn import_client_scopes(
+    w: &mut Write,
+    realm: &RealmRecord,
+    input: &RealmInput,
+) -> Result<bool, AdminError> {
+    let seeded = match &input.client_scopes {
+        None => {
+            client_scopes::ensure_builtin(w, realm)?;
+            true
+        }
+        Some(list) => {
+            for s in list {
+                let mut scope = crate::store::ClientScopeRecord {
+                    id: s
+                        .id
+                        .clone()
+                        .filter(|i| !i.is_empty())
+                        .unwrap_or_else(random_id),
+                    ..Default::default()
+                };
+                s.apply(&mut scope, true)
+                    .and_then(|()| s.set_mappers(&mut scope))
+                    .map_err(AdminError::BadRequest)?;
+                if w.client_scope_by_name(&realm.id, &scope.name)?.is_some()
+                    || w.client_scope(&realm.id, &scope.id)?.is_some()
+                {
+                    return Err(AdminError::Conflict(format!(
+                        "Client Scope {} already exists",
+                        scope.name
+                    )));
+                }
+                w.put_client_scope(&realm.id, &scope)?;
+            }
+            false
+        }
+    };
+    let mut stored = w
+        .realm(&realm.id)?
+        .ok_or_else(|| AdminError::NotFound("Realm not found.".into()))?;
+    if let Some(names) = &input.default_default_client_scopes {
+        stored.default_client_scope_ids =
+            Some(client_scopes::ids_of_names(&**w, &realm.id, names)?);
+    } else if !seeded {
+        stored.default_client_scope_ids = Some(Vec::new());
+    }
+    if let Some(names) = &input.default_optional_client_scopes {
+        stored.optional_client_scope_ids = client_scopes::ids_of_names(&**w, &realm.id, names)?;
+    }
+    w.put_realm(&stored)?;
+    Ok(seeded)
 }
 
 /// A realm file's `scopeMappings` and `clientScopeMappings` onto its clients.
@@ -152,14 +222,15 @@ fn import_scope_mappings(
     realm: &RealmRecord,
     input: &RealmInput,
 ) -> Result<(), AdminError> {
-    let mut wanted: Vec<(String, String, String)> = Vec::new(); // (client, container, role)
+    // (holder: a clientId or a client scope name, container, role)
+    let mut wanted: Vec<(Holder, String, String)> = Vec::new();
+    let holder = |m: &super::repr::ScopeMappingInput| match &m.client_scope {
+        Some(scope) => Holder::Scope(scope.clone()),
+        None => Holder::Client(m.client.clone().unwrap_or_default()),
+    };
     for m in input.scope_mappings.iter().flatten() {
         for role in &m.roles {
-            wanted.push((
-                m.client.clone().unwrap_or_default(),
-                realm.id.clone(),
-                role.clone(),
-            ));
+            wanted.push((holder(m), realm.id.clone(), role.clone()));
         }
     }
     for (container, list) in input.client_scope_mappings.iter().flatten() {
@@ -168,27 +239,96 @@ fn import_scope_mappings(
             .ok_or_else(|| AdminError::BadRequest(format!("Client {container} not found")))?;
         for m in list {
             for role in &m.roles {
-                wanted.push((
-                    m.client.clone().unwrap_or_default(),
-                    container.id.clone(),
-                    role.clone(),
-                ));
+                wanted.push((holder(m), container.id.clone(), role.clone()));
             }
         }
     }
-    for (client_id, container, role_name) in wanted {
-        let mut client = w
-            .client_by_client_id(&realm.id, &client_id)?
-            .ok_or_else(|| AdminError::BadRequest(format!("Client {client_id} not found")))?;
+    for (holder, container, role_name) in wanted {
         let role = w
             .role_by_name(&realm.id, &container, &role_name)?
             .ok_or_else(|| AdminError::BadRequest(format!("Role {role_name} not found")))?;
-        if !client.scope_role_ids.contains(&role.id) {
-            client.scope_role_ids.push(role.id);
-            w.put_client(&realm.id, &client).map_err(AdminError::from)?;
+        match holder {
+            Holder::Client(client_id) => {
+                let mut client =
+                    w.client_by_client_id(&realm.id, &client_id)?
+                        .ok_or_else(|| {
+                            AdminError::BadRequest(format!("Client {client_id} not found"))
+                        })?;
+                if !client.scope_role_ids.contains(&role.id) {
+                    client.scope_role_ids.push(role.id);
+                    w.put_client(&realm.id, &client).map_err(AdminError::from)?;
+                }
+            }
+            Holder::Scope(name) => {
+                let mut scope = w.client_scope_by_name(&realm.id, &name)?.ok_or_else(|| {
+                    AdminError::BadRequest(format!("Client scope {name} not found"))
+                })?;
+                if !scope.scope_role_ids.contains(&role.id) {
+                    scope.scope_role_ids.push(role.id);
+                    w.put_client_scope(&realm.id, &scope)?;
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// One client scope of a representation into an existing realm, by name.
+fn import_client_scope(
+    w: &mut Write,
+    realm: &RealmRecord,
+    input: &super::repr::ClientScopeInput,
+    policy: IfExists,
+    counts: &mut ImportCounts,
+) -> Result<(), AdminError> {
+    let name = input.name.clone().unwrap_or_default();
+    let existing = w.client_scope_by_name(&realm.id, &name)?;
+    let (mut scope, creating) = match (existing, policy) {
+        (Some(_), IfExists::Skip) => {
+            counts.record("client scope", &name, Outcome::Skipped);
+            return Ok(());
+        }
+        (Some(_), IfExists::Fail) => {
+            return Err(AdminError::Conflict(format!(
+                "Client Scope {name} already exists"
+            )))
+        }
+        (Some(s), _) => (s, false),
+        (None, _) => (
+            crate::store::ClientScopeRecord {
+                id: input
+                    .id
+                    .clone()
+                    .filter(|i| !i.is_empty())
+                    .unwrap_or_else(random_id),
+                ..Default::default()
+            },
+            true,
+        ),
+    };
+    let before = scope.clone();
+    input
+        .apply(&mut scope, creating)
+        .and_then(|()| input.set_mappers(&mut scope))
+        .map_err(AdminError::BadRequest)?;
+    let outcome = if creating {
+        Outcome::Added
+    } else if scope == before && policy == IfExists::Update {
+        Outcome::Same
+    } else {
+        Outcome::Changed
+    };
+    if outcome != Outcome::Same {
+        w.put_client_scope(&realm.id, &scope)?;
+    }
+    counts.record("client scope", &name, outcome);
+    Ok(())
+}
+
+/// Who a realm file's scope mapping is for.
+enum Holder {
+    Client(String),
+    Scope(String),
 }
 
 /// The realm's default groups from their paths (a representation's `defaultGroups`).
@@ -276,6 +416,10 @@ pub fn import_contents(
     policy: IfExists,
 ) -> Result<ImportCounts, AdminError> {
     let mut counts = ImportCounts::default();
+    // Client scopes before the clients that name them.
+    for s in input.client_scopes.iter().flatten() {
+        import_client_scope(w, realm, s, policy, &mut counts)?;
+    }
     // Realm roles first (composites later, once every role exists).
     if let Some(rs) = &input.roles {
         for role in &rs.realm {
@@ -298,7 +442,7 @@ pub fn import_contents(
             (Some(_), IfExists::Skip) => counts.record("client", &name, Outcome::Skipped),
             (Some(c), IfExists::Overwrite | IfExists::Update) => {
                 let mut updated = c.clone();
-                client.apply(&mut updated).map_err(AdminError::BadRequest)?;
+                clients::apply_input(w, &realm.id, client, &mut updated, false)?;
                 let same = updated == c;
                 if !same {
                     w.put_client(&realm.id, &updated)

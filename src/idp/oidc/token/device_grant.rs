@@ -4,7 +4,7 @@
 use crate::idp::oidc::error::OAuthError;
 use crate::idp::oidc::hash_code;
 use crate::idp::sessions::is_valid;
-use crate::idp::tokens::{IssuedTokens, Scopes};
+use crate::idp::tokens::IssuedTokens;
 
 use super::Grant;
 
@@ -73,17 +73,12 @@ impl Grant<'_> {
             .filter(|u| u.enabled)
             .ok_or_else(|| OAuthError::InvalidGrant("User disabled".into()))?;
         drop(read);
-        let scopes = Scopes::from_claim(&record.scope);
+        let scopes = self.stored_scopes(&record.scope)?;
         let tokens = self.issue_for(&user, &scopes, Some(&session), None)?;
         let client_id = &self.client.client_id;
         self.app.store.write(|w| {
             if let Some(mut s) = w.session(realm_id, &session.id)? {
-                crate::idp::sessions::record_issued(
-                    &mut s,
-                    client_id,
-                    now,
-                    tokens.refresh_jti.as_ref(),
-                );
+                crate::idp::sessions::record_issued(&mut s, client_id, now, &tokens);
                 w.put_session(realm_id, &s)?;
             }
             Ok::<_, OAuthError>(())

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::crypto::constant_time_eq;
 use crate::http::{Request, RequestInfo, Response};
 use crate::idp::authn::{authenticate_password, AuthnFailure};
+use crate::idp::client_scopes::{needs_groups, resolve, OFFLINE_ACCESS};
 use crate::idp::keys::RealmKeys;
 use crate::idp::oidc::error::OAuthError;
 use crate::idp::roles::effective_roles;
@@ -184,8 +185,28 @@ impl Grant<'_> {
             .ok_or_else(|| OAuthError::InvalidRequest(format!("Missing parameter: {name}")))
     }
 
+    /// The scopes a request's `scope` applies (`invalid_scope` for one the client lacks).
     fn scopes(&self, requested: Option<&str>) -> Result<Scopes, OAuthError> {
-        Scopes::parse(requested).map_err(OAuthError::InvalidScope)
+        let read = self.app.store.read()?;
+        Ok(resolve(
+            &read,
+            &self.realm.id,
+            self.client,
+            requested,
+            true,
+        )?)
+    }
+
+    /// The scopes a stored scope (of a code, a device code, a refresh token) applies now.
+    fn stored_scopes(&self, stored: &str) -> Result<Scopes, OAuthError> {
+        let read = self.app.store.read()?;
+        Ok(resolve(
+            &read,
+            &self.realm.id,
+            self.client,
+            Some(stored),
+            false,
+        )?)
     }
 
     fn issue_for(
@@ -199,6 +220,7 @@ impl Grant<'_> {
             &self.app.store.read()?,
             &self.realm.id,
             self.client,
+            scopes,
             &user.id,
         )?;
         if scopes.offline_access && !roles.realm.contains("offline_access") {
@@ -246,7 +268,7 @@ impl Grant<'_> {
             &mut session,
             &self.client.client_id,
             self.now_ms,
-            tokens.refresh_jti.as_ref(),
+            &tokens,
         );
         self.app
             .store
@@ -342,6 +364,7 @@ impl Grant<'_> {
         let mut scopes = self.scopes(self.params.get("scope").map(String::as_str))?;
         // Service accounts get no offline tokens and no refresh token (Keycloak's default).
         scopes.offline_access = false;
+        scopes.applied.retain(|s| s.name != OFFLINE_ACCESS);
         self.issue_for(&user, &scopes, None, None)
     }
 
@@ -400,19 +423,14 @@ impl Grant<'_> {
             .filter(|u| u.enabled)
             .ok_or_else(|| OAuthError::InvalidGrant("User disabled".into()))?;
         drop(read);
-        let scopes = Scopes::from_claim(&record.scope);
+        let scopes = self.stored_scopes(&record.scope)?;
         let tokens = self.issue_for(&user, &scopes, Some(&session), record.nonce.as_deref())?;
         let client_id = &self.client.client_id;
         self.app.store.write(|w| {
             let mut s = w
                 .session(realm_id, &session.id)?
                 .ok_or_else(|| OAuthError::InvalidGrant("Session not active".into()))?;
-            crate::idp::sessions::record_issued(
-                &mut s,
-                client_id,
-                self.now_ms,
-                tokens.refresh_jti.as_ref(),
-            );
+            crate::idp::sessions::record_issued(&mut s, client_id, self.now_ms, &tokens);
             w.put_session(realm_id, &s)?;
             Ok::<_, OAuthError>(())
         })?;
@@ -421,33 +439,29 @@ impl Grant<'_> {
 }
 
 /// What a client's tokens about `user` are built from: the user's roles in the client's
-/// role scope, and the user's group paths when one of the client's mappers needs them.
-/// The token endpoint, userinfo and the admin API's example tokens all use this.
+/// role scope (with the applied scopes' mappings), and the user's group paths when one of
+/// the mappers needs them. The token endpoint, userinfo and the admin API's example tokens
+/// all use this.
 pub fn token_roles(
     read: &crate::store::Read,
     realm_id: &str,
     client: &ClientRecord,
+    scopes: &Scopes,
     user_id: &str,
 ) -> Result<(crate::idp::roles::EffectiveRoles, Vec<String>), crate::store::StoreError> {
     let roles = crate::idp::roles::in_client_scope(
         read,
         realm_id,
         client,
+        scopes,
         effective_roles(read, realm_id, user_id)?,
     )?;
-    let group_paths = if needs_groups(client) {
+    let group_paths = if needs_groups(&scopes.mappers(client)) {
         crate::idp::roles::group_paths(read, realm_id, user_id)?
     } else {
         Vec::new()
     };
     Ok((roles, group_paths))
-}
-
-/// Whether any of the client's mappers needs the user's groups.
-pub fn needs_groups(client: &ClientRecord) -> bool {
-    client.protocol_mappers.iter().any(|m| {
-        m.get("protocolMapper").and_then(|v| v.as_str()) == Some("oidc-group-membership-mapper")
-    })
 }
 
 /// RFC 7636: the verifier must match the challenge sent with the authorization request.

@@ -4,7 +4,7 @@
 
 use crate::idp::oidc::error::OAuthError;
 use crate::idp::sessions::is_valid;
-use crate::idp::tokens::{self, IssuedTokens, Scopes};
+use crate::idp::tokens::{self, IssuedTokens};
 
 use super::Grant;
 
@@ -48,7 +48,13 @@ impl Grant<'_> {
         ) {
             return self.refuse_refresh(&session.id, &claims.jti);
         }
-        let scopes = Scopes::from_claim(claims.scope.as_deref().unwrap_or(""));
+        // The scopes of the client's session; the token's claim for sessions stored before.
+        let stored = session
+            .client_scopes
+            .get(&self.client.client_id)
+            .cloned()
+            .unwrap_or_else(|| claims.scope.clone().unwrap_or_default());
+        let scopes = self.stored_scopes(&stored)?;
         let tokens = self.issue_for(&user, &scopes, Some(&session), claims.nonce.as_deref())?;
         let (realm_id, client_id) = (&self.realm.id, &self.client.client_id);
         let used = self.app.store.write_volatile(|w| {
@@ -59,12 +65,7 @@ impl Grant<'_> {
             let used =
                 crate::idp::sessions::use_refresh_token(self.realm, &mut s, client_id, &claims.jti);
             if used.is_ok() {
-                crate::idp::sessions::record_issued(
-                    &mut s,
-                    client_id,
-                    self.now_ms,
-                    tokens.refresh_jti.as_ref(),
-                );
+                crate::idp::sessions::record_issued(&mut s, client_id, self.now_ms, &tokens);
             }
             w.put_session(realm_id, &s)?;
             Ok::<_, OAuthError>(used)

@@ -1,0 +1,104 @@
+//! Client scopes and their unique name. Deleting one takes it off every client and off the
+//! realm's default lists, in the same transaction.
+
+use redb::ReadableTable;
+
+use super::records::{ClientRecord, ClientScopeRecord};
+use super::tables::{CLIENTS, CLIENT_SCOPES, CLIENT_SCOPES_BY_NAME};
+use super::view::{decode, existing, Txn, View, Write, MAX};
+use super::{Conflict, Result, StoreError};
+
+impl<T: Txn> View<T> {
+    pub fn client_scope(&self, realm: &str, id: &str) -> Result<Option<ClientScopeRecord>> {
+        self.record(CLIENT_SCOPES, (realm, id))
+    }
+
+    pub fn client_scope_by_name(
+        &self,
+        realm: &str,
+        name: &str,
+    ) -> Result<Option<ClientScopeRecord>> {
+        match self.id_for(CLIENT_SCOPES_BY_NAME, (realm, name))? {
+            Some(id) => self.client_scope(realm, &id),
+            None => Ok(None),
+        }
+    }
+
+    /// Every client scope of a realm, ordered by name.
+    pub fn client_scopes(&self, realm: &str) -> Result<Vec<ClientScopeRecord>> {
+        let ids = self.ids_in(CLIENT_SCOPES_BY_NAME, (realm, "")..=(realm, MAX))?;
+        existing(ids, |id| self.client_scope(realm, id))
+    }
+}
+
+impl Write {
+    /// Insert or update a client scope; its name is unique in the realm.
+    pub fn put_client_scope(&mut self, realm: &str, scope: &ClientScopeRecord) -> Result<()> {
+        if self.realm(realm)?.is_none() {
+            return Err(StoreError::Missing("realm"));
+        }
+        let previous = self.client_scope(realm, &scope.id)?;
+        let mut index = self.txn.open_table(CLIENT_SCOPES_BY_NAME)?;
+        if let Some(owner) = index.get((realm, scope.name.as_str()))? {
+            if owner.value() != scope.id {
+                return Err(StoreError::Conflict(Conflict::ClientScopeName));
+            }
+        }
+        if let Some(prev) = previous {
+            if prev.name != scope.name {
+                index.remove((realm, prev.name.as_str()))?;
+            }
+        }
+        index.insert((realm, scope.name.as_str()), scope.id.as_str())?;
+        self.insert_record(CLIENT_SCOPES, (realm, scope.id.as_str()), scope)?;
+        Ok(())
+    }
+
+    /// Delete a client scope and every reference to it (clients, realm defaults).
+    pub fn delete_client_scope(&mut self, realm: &str, id: &str) -> Result<bool> {
+        let Some(scope) = self.client_scope(realm, id)? else {
+            return Ok(false);
+        };
+        let using: Vec<ClientRecord> = {
+            let t = self.txn.open_table(CLIENTS)?;
+            let mut out = Vec::new();
+            for entry in t.range((realm, "")..=(realm, MAX))? {
+                let c: ClientRecord = decode(entry?.1.value())?;
+                if c.default_client_scopes.iter().any(|s| s == id)
+                    || c.optional_client_scopes.iter().any(|s| s == id)
+                {
+                    out.push(c);
+                }
+            }
+            out
+        };
+        for mut c in using {
+            c.default_client_scopes.retain(|s| s != id);
+            c.optional_client_scopes.retain(|s| s != id);
+            self.insert_record(CLIENTS, (realm, c.id.as_str()), &c)?;
+        }
+        if let Some(mut r) = self.realm(realm)? {
+            let before = (
+                r.default_client_scope_ids.clone(),
+                r.optional_client_scope_ids.clone(),
+            );
+            if let Some(list) = r.default_client_scope_ids.as_mut() {
+                list.retain(|s| s != id);
+            }
+            r.optional_client_scope_ids.retain(|s| s != id);
+            if before
+                != (
+                    r.default_client_scope_ids.clone(),
+                    r.optional_client_scope_ids.clone(),
+                )
+            {
+                self.put_realm(&r)?;
+            }
+        }
+        self.txn
+            .open_table(CLIENT_SCOPES_BY_NAME)?
+            .remove((realm, scope.name.as_str()))?;
+        self.txn.open_table(CLIENT_SCOPES)?.remove((realm, id))?;
+        Ok(true)
+    }
+}
