@@ -32,7 +32,8 @@ pub enum BootstrapError {
 
 /// Create the master realm with `admin-cli` and the `admin` role if it does not exist.
 /// Returns whether it was created.
-/// Also brings realms stored by an older version up to date (their client scopes).
+/// Also brings realms stored by an older version up to date (their client scopes and
+/// authentication flows).
 pub fn ensure_master_realm(store: &Store, clock: &dyn Clock) -> Result<bool, BootstrapError> {
     let stale = store
         .read()?
@@ -44,6 +45,19 @@ pub fn ensure_master_realm(store: &Store, clock: &dyn Clock) -> Result<bool, Boo
         tracing::info!(
             realms = n,
             "created the built-in client scopes of older realms"
+        );
+    }
+    let read = store.read()?;
+    let mut flowless = false;
+    for r in read.realms()? {
+        flowless |= read.auth_flows(&r.id)?.is_empty();
+    }
+    drop(read);
+    if flowless {
+        let n = store.write(crate::idp::flows::upgrade)?;
+        tracing::info!(
+            realms = n,
+            "created the built-in authentication flows of older realms"
         );
     }
     if store.read()?.realm_by_name(MASTER_REALM)?.is_some() {

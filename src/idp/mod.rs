@@ -10,6 +10,7 @@ pub mod client_scopes;
 pub mod email;
 pub mod endpoints;
 pub mod events;
+pub mod flows;
 pub mod gateway;
 pub mod hashing;
 pub mod keys;

@@ -202,6 +202,7 @@ pub fn ensure_defaults(w: &mut Write, realm: &RealmRecord) -> Result<(), RealmEr
     // Keycloak's built-in client scopes (the `offline_access` one maps the role above),
     // before any built-in client, which gets the realm's default scopes.
     super::client_scopes::ensure_builtin(w, realm)?;
+    super::flows::ensure_builtin(w, realm_id)?;
 
     let account = ensure_client(
         w,

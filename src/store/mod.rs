@@ -14,6 +14,7 @@ mod client_scopes;
 mod clients;
 mod error;
 mod events;
+mod flows;
 mod groups;
 mod keys;
 mod objects;

@@ -7,6 +7,10 @@ use super::tables::REALM_OBJECTS;
 use super::view::{decode, Txn, View, Write, MAX};
 use super::{Result, StoreError};
 
+/// The kinds of typed records kept here (`flows.rs`).
+pub(super) const AUTH_FLOW: &str = "authentication-flow";
+pub(super) const AUTHENTICATOR_CONFIG: &str = "authenticator-config";
+
 impl<T: Txn> View<T> {
     /// A realm configuration object (identity provider, mapper, component) by kind and id.
     pub fn object(&self, realm: &str, kind: &str, id: &str) -> Result<Option<serde_json::Value>> {

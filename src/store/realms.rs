@@ -4,10 +4,12 @@ use redb::{ReadableMultimapTable, ReadableTable};
 
 use super::records::RealmRecord;
 use super::tables::{
-    CLIENTS, CLIENTS_BY_CLIENT_ID, CLIENT_SCOPES, CLIENT_SCOPES_BY_NAME, CREDENTIALS, EVENTS,
-    GROUPS, GROUP_CHILDREN, GROUP_MEMBERS, GROUP_ROLES, REALMS, REALM_NAMES, ROLES, ROLES_BY_NAME,
+    AUTH_CODES, CLIENTS, CLIENTS_BY_CLIENT_ID, CLIENT_SCOPES, CLIENT_SCOPES_BY_NAME, CREDENTIALS,
+    DEVICE_CODES, EVENTS, GROUPS, GROUP_CHILDREN, GROUP_MEMBERS, GROUP_ROLES, LOGIN_FAILURES,
+    LOGIN_FLOWS, REALMS, REALM_NAMES, REALM_OBJECTS, REVOKED_TOKENS, ROLES, ROLES_BY_NAME,
     ROLE_GROUPS, ROLE_USERS, SESSIONS, SIGNING_KEYS, USERS, USERS_BY_EMAIL, USERS_BY_FIRST_NAME,
-    USERS_BY_LAST_NAME, USERS_BY_NAME, USER_COUNTS, USER_GROUPS, USER_ROLES, USER_SESSIONS,
+    USERS_BY_LAST_NAME, USERS_BY_NAME, USER_CODES, USER_COUNTS, USER_GROUPS, USER_ROLES,
+    USER_SESSIONS,
 };
 use super::view::{Txn, View, Write, MAX};
 use super::{Conflict, Result, StoreError};
@@ -82,8 +84,19 @@ impl Write {
             ROLES,
             GROUPS,
             SIGNING_KEYS,
-            SESSIONS
+            SESSIONS,
+            AUTH_CODES,
+            LOGIN_FLOWS,
+            DEVICE_CODES,
+            USER_CODES,
+            LOGIN_FAILURES
         );
+        self.txn
+            .open_table(REVOKED_TOKENS)?
+            .retain_in((id, "")..=(id, MAX), |_, _| false)?;
+        self.txn
+            .open_table(REALM_OBJECTS)?
+            .retain_in((id, "", "")..=(id, MAX, MAX), |_, _| false)?;
         self.txn
             .open_table(CREDENTIALS)?
             .retain_in((id, "", "")..=(id, MAX, MAX), |_, _| false)?;

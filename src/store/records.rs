@@ -76,6 +76,9 @@ pub struct RealmRecord {
     pub default_client_scope_ids: Option<Vec<String>>,
     /// The same for optional scopes (`defaultOptionalClientScopes`).
     pub optional_client_scope_ids: Vec<String>,
+    /// The flows bound to the realm by binding (`browserFlow`, `directGrantFlow`, ...) →
+    /// flow alias; a binding not here is Keycloak's default (`idp::flows::binding`).
+    pub flow_bindings: BTreeMap<String, String>,
     /// Keycloak settings we keep verbatim until a feature reads them.
     pub attributes: BTreeMap<String, String>,
     pub created_at: i64,
@@ -132,6 +135,7 @@ impl Default for RealmRecord {
             otp_policy_look_ahead_window: 1,
             default_client_scope_ids: None,
             optional_client_scope_ids: Vec::new(),
+            flow_bindings: BTreeMap::new(),
             attributes: BTreeMap::new(),
             created_at: 0,
         }
@@ -271,6 +275,48 @@ pub struct SigningKeyRecord {
     pub status: String,
     pub created_at: i64,
     pub retire_at: Option<i64>,
+}
+
+/// An authentication flow (Keycloak's `AuthenticationFlowModel`) with its executions, in
+/// priority order. A sub-flow is a flow of its own (`top_level` false) that an execution of
+/// its parent names.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthFlowRecord {
+    pub id: String,
+    /// Unique in the realm.
+    pub alias: String,
+    pub description: String,
+    /// `basic-flow`, `form-flow` or `client-flow`.
+    pub provider_id: String,
+    pub top_level: bool,
+    pub built_in: bool,
+    pub executions: Vec<ExecutionRecord>,
+}
+
+/// One step of a flow: an authenticator, or a sub-flow (`flow_id`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExecutionRecord {
+    pub id: String,
+    /// The provider id (`auth-otp-form`, ...); for a form sub-flow, its form provider.
+    pub authenticator: Option<String>,
+    /// The sub-flow this execution runs.
+    pub flow_id: Option<String>,
+    /// `REQUIRED`, `ALTERNATIVE`, `CONDITIONAL` or `DISABLED`.
+    pub requirement: String,
+    pub priority: i64,
+    /// The id of its authenticator configuration.
+    pub config_id: Option<String>,
+}
+
+/// The configuration of an execution (Keycloak's `AuthenticatorConfigModel`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthenticatorConfigRecord {
+    pub id: String,
+    pub alias: String,
+    pub config: BTreeMap<String, String>,
 }
 
 /// One required action of a realm (Keycloak's `RequiredActionProviderRepresentation`).

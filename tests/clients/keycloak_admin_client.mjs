@@ -424,6 +424,61 @@ async function main () {
     assert(!optional.some((s) => s.name === scopeName), 'the deleted scope is still on the client', optional)
   })
 
+  // Authentication flows, as the console's Authentication tab drives them.
+  const flowName = `kac-browser-${suffix}`
+  await step('authenticationManagement.copyFlow', async (rec) => {
+    const flows = await kc.authenticationManagement.getFlows({ realm })
+    rec.builtin = flows.filter((f) => f.builtIn).map((f) => f.alias)
+    assert(rec.builtin.includes('browser') && rec.builtin.includes('direct grant'), 'the built-in flows are not listed', rec.builtin)
+    await kc.authenticationManagement.copyFlow({ realm, flow: 'browser', newName: flowName })
+    const executions = await kc.authenticationManagement.getExecutions({ realm, flow: flowName })
+    rec.names = executions.map((e) => e.displayName)
+    assert(executions.some((e) => e.providerId === 'auth-otp-form'), 'the copy has no OTP Form', executions)
+  })
+
+  await step('authenticationManagement.updateExecution', async (rec) => {
+    const executions = await kc.authenticationManagement.getExecutions({ realm, flow: flowName })
+    const sub = executions.find((e) => e.authenticationFlow && e.displayName.endsWith('Browser - Conditional OTP'))
+    assert(sub, 'no conditional OTP sub-flow in the copy', executions)
+    await kc.authenticationManagement.updateExecution({ realm, flow: flowName }, { ...sub, requirement: 'REQUIRED' })
+    const after = await kc.authenticationManagement.getExecutions({ realm, flow: flowName })
+    rec.requirement = after.find((e) => e.id === sub.id).requirement
+    assert(rec.requirement === 'REQUIRED', 'the requirement did not change', after)
+  })
+
+  await step('authenticationManagement.addExecutionToFlow', async (rec) => {
+    const forms = `${flowName} forms`
+    await kc.authenticationManagement.addExecutionToFlow({ realm, flow: forms, provider: 'conditional-user-role' })
+    await kc.authenticationManagement.addFlowToFlow({ realm, flow: forms, alias: `${flowName} extra`, type: 'basic-flow', provider: 'registration-page-form', description: 'extra' })
+    let executions = await kc.authenticationManagement.getExecutions({ realm, flow: forms })
+    const added = executions.find((e) => e.providerId === 'conditional-user-role')
+    assert(added && added.requirement === 'DISABLED', 'the new execution is not DISABLED', executions)
+    await kc.authenticationManagement.raisePriorityExecution({ realm, id: added.id })
+    await kc.authenticationManagement.lowerPriorityExecution({ realm, id: added.id })
+    const config = await kc.authenticationManagement.createConfig({ realm, id: added.id, alias: `${flowName}-role`, config: { condUserRole: realmRole } })
+    rec.config = config && config.id
+    assert(rec.config, 'createConfig returned no id', config)
+    const got = await kc.authenticationManagement.getConfig({ realm, id: config.id })
+    assert(got.config.condUserRole === realmRole, 'the config did not round-trip', got)
+    await kc.authenticationManagement.delConfig({ realm, id: config.id })
+    await kc.authenticationManagement.delExecution({ realm, id: added.id })
+    executions = await kc.authenticationManagement.getExecutions({ realm, flow: forms })
+    assert(!executions.some((e) => e.id === added.id), 'the execution is still there', executions)
+  })
+
+  await step('realms.update.browserFlow', async (rec) => {
+    await kc.realms.update({ realm }, { browserFlow: flowName })
+    const r = await kc.realms.findOne({ realm })
+    rec.browserFlow = r.browserFlow
+    assert(r.browserFlow === flowName, 'the browser flow is not bound', r.browserFlow)
+    await kc.realms.update({ realm }, { browserFlow: 'browser' })
+    const flows = await kc.authenticationManagement.getFlows({ realm })
+    const mine = flows.find((f) => f.alias === flowName)
+    await kc.authenticationManagement.deleteFlow({ realm, flowId: mine.id })
+    const after = await kc.authenticationManagement.getFlows({ realm })
+    assert(!after.some((f) => f.alias === flowName), 'the flow is still listed')
+  })
+
   if (keep) {
     out.kept = true
   } else {

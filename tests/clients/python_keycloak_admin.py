@@ -232,6 +232,38 @@ def main() -> None:
         check(admin.get_all_roles_of_client_scope(scope_id).get("realmMappings", []) == [],
               "a new scope has scope mappings")
 
+    with Step("authentication_flows") as rec:
+        aliases = [f.get("alias") for f in admin.get_authentication_flows()]
+        rec["builtin"] = [a for a in aliases if a in ("browser", "direct grant", "registration", "reset credentials")]
+        check(len(rec["builtin"]) == 4, "the built-in flows are not listed", aliases)
+        admin.create_authentication_flow({"alias": "pk-flow", "providerId": "basic-flow", "description": "pk", "topLevel": True})
+        admin.create_authentication_flow({"alias": "pk-flow", "providerId": "basic-flow"}, skip_exists=True)
+        admin.create_authentication_flow_execution({"provider": "auth-cookie"}, "pk-flow")
+        admin.create_authentication_flow_subflow({"alias": "pk-forms", "type": "basic-flow", "provider": "registration-page-form", "description": "forms"}, "pk-flow")
+        admin.create_authentication_flow_execution({"provider": "auth-username-password-form"}, "pk-forms")
+        admin.create_authentication_flow_execution({"provider": "auth-otp-form"}, "pk-forms")
+        executions = admin.get_authentication_flow_executions("pk-flow")
+        rec["executions"] = [(e.get("displayName"), e.get("level"), e.get("requirement")) for e in executions]
+        names = [e.get("providerId") for e in executions]
+        check(names == ["auth-cookie", None, "auth-username-password-form", "auth-otp-form"],
+              "the executions are not listed in order", rec["executions"])
+        forms = next(e for e in executions if e.get("displayName") == "pk-forms")
+        admin.update_authentication_flow_executions({"id": forms["id"], "requirement": "ALTERNATIVE"}, "pk-flow")
+        otp = next(e for e in executions if e.get("providerId") == "auth-otp-form")
+        admin.update_authentication_flow_executions({"id": otp["id"], "requirement": "REQUIRED"}, "pk-flow")
+        cookie = next(e for e in executions if e.get("providerId") == "auth-cookie")
+        admin.update_authentication_flow_executions({"id": cookie["id"], "requirement": "ALTERNATIVE"}, "pk-flow")
+        admin.change_execution_priority(otp["id"], 1)
+        admin.change_execution_priority(otp["id"], -1)
+        check(admin.get_authentication_flow_execution(otp["id"]).get("requirement") == "REQUIRED",
+              "the OTP execution is not REQUIRED")
+        admin.update_realm(realm, {"browserFlow": "pk-flow"})
+        check(admin.get_realm(realm).get("browserFlow") == "pk-flow", "the realm does not use pk-flow")
+        admin.update_realm(realm, {"browserFlow": "browser"})
+        flow_id = next(f["id"] for f in admin.get_authentication_flows() if f.get("alias") == "pk-flow")
+        admin.delete_authentication_flow(flow_id)
+        check("pk-flow" not in [f.get("alias") for f in admin.get_authentication_flows()], "pk-flow still listed")
+
     with Step("login_new_user") as rec:
         kc = KeycloakOpenID(
             server_url=server_url,

@@ -1,7 +1,7 @@
 //! The account page: reached through the login, change of password (current password and
 //! policy checked), set-up and removal of an authenticator, sessions signed out, CSRF.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::api::Api;
 use crate::browser::{find_form, totp_now, totp_secret_from_page, Browser};
@@ -192,6 +192,93 @@ fn a_realm_can_require_an_authenticator_of_everyone() {
     assert_eq!(grant(None), 401, "now the code is needed");
     let next = crate::browser::totp_at(&crate::browser::DEFAULT_OTP, &totp_secret, 30);
     assert_eq!(grant(Some(&next)), 200);
+}
+
+/// The seed's 2FA guide, "Enforcing 2FA for All Users" by REST: copy the browser flow,
+/// make its OTP step REQUIRED, bind it as the browser flow. Every login then asks for a
+/// code (a user without an authenticator configures one first); disabling the OTP Form
+/// takes the step away again.
+#[test]
+fn a_browser_flow_with_otp_required_asks_every_login_for_a_code() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    api.setup_realm("flow2fa");
+    let base = "/admin/realms/flow2fa/authentication";
+    let r = api.post(
+        &format!("{base}/flows/browser/copy"),
+        &json!({"newName": "browser with otp"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let executions = |api: &Api| {
+        api.get(&format!("{base}/flows/browser%20with%20otp/executions"))
+            .body
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let list = executions(&api);
+    let find = |list: &[Value], name: &str| {
+        list.iter()
+            .find(|e| e["displayName"] == name)
+            .unwrap_or_else(|| panic!("no {name}: {list:?}"))
+            .clone()
+    };
+    let mut conditional = find(&list, "browser with otp Browser - Conditional OTP");
+    conditional["requirement"] = "REQUIRED".into();
+    let r = api.put(
+        &format!("{base}/flows/browser%20with%20otp/executions"),
+        &conditional,
+    );
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(
+        find(&executions(&api), "OTP Form")["requirement"],
+        "REQUIRED"
+    );
+    let r = api.put(
+        "/admin/realms/flow2fa",
+        &json!({"browserFlow": "browser with otp"}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+
+    // alice has no authenticator: the login makes her configure one.
+    let b = Browser::new(&server);
+    let (_, _, html) = b.get(&b.auth_url("flow2fa", "app", &[]));
+    let (status, location, setup) = b.login(&html, "alice", "Alice-pass-1");
+    assert_eq!((status, location), (200, None), "{setup}");
+    let totp_secret = totp_secret_from_page(&setup);
+    let mut form = find_form(&setup, "kc-totp-settings-form").unwrap();
+    form.set("totp", &totp_now(&totp_secret));
+    let (status, location, _) = b.submit(&form);
+    assert_eq!(status, 302);
+    assert!(location.unwrap().contains("code="));
+
+    // A new browser: password, then the code.
+    let b = Browser::new(&server);
+    let (_, _, html) = b.get(&b.auth_url("flow2fa", "app", &[]));
+    let (status, location, page) = b.login(&html, "alice", "Alice-pass-1");
+    assert_eq!((status, location), (200, None));
+    let mut otp = find_form(&page, "kc-otp-login-form").expect("the code is asked for");
+    otp.set(
+        "otp",
+        &crate::browser::totp_at(&crate::browser::DEFAULT_OTP, &totp_secret, 30),
+    );
+    let (status, location, _) = b.submit(&otp);
+    assert_eq!(status, 302);
+    assert!(location.unwrap().contains("code="));
+
+    // OTP Form DISABLED in the bound flow: no code step, even with an authenticator.
+    let mut step = find(&executions(&api), "OTP Form");
+    step["requirement"] = "DISABLED".into();
+    let r = api.put(
+        &format!("{base}/flows/browser%20with%20otp/executions"),
+        &step,
+    );
+    assert_eq!(r.status, 202, "{}", r.text);
+    let b = Browser::new(&server);
+    let (_, _, html) = b.get(&b.auth_url("flow2fa", "app", &[]));
+    let (status, location, _) = b.login(&html, "alice", "Alice-pass-1");
+    assert_eq!(status, 302);
+    assert!(location.unwrap().contains("code="));
 }
 
 #[test]

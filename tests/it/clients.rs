@@ -280,6 +280,10 @@ fn npm_keycloak_admin_client_drives_the_admin_api() {
         "clients.addOptionalClientScope",
         "scope_login",
         "clientScopes.delByName",
+        "authenticationManagement.copyFlow",
+        "authenticationManagement.updateExecution",
+        "authenticationManagement.addExecutionToFlow",
+        "realms.update.browserFlow",
     ] {
         assert!(
             result["steps"].get(step).is_some(),

@@ -7,6 +7,7 @@ mod auth;
 mod client_scopes;
 mod clients;
 pub mod error;
+mod flows;
 mod grants;
 mod groups;
 mod holders;
@@ -68,6 +69,8 @@ pub(crate) struct Path {
     pub key: String,
     /// `.../default-client-scopes/{scope}`: a client scope id.
     pub scope: String,
+    /// `/authentication/flows/{flow}/...`: a flow alias.
+    pub flow: String,
 }
 
 /// What every admin handler gets.
@@ -288,6 +291,7 @@ async fn route_request(
             mapper: param("mapper")?,
             key: param("key")?,
             scope: param("scope")?,
+            flow: param("flow")?,
         },
         now_ms,
     };

@@ -127,6 +127,7 @@ pub(super) fn update(cx: &Cx) -> Result<Response, AdminError> {
         }
     }
     cx.app.store.write(|w| {
+        super::flows::check_bindings(&**w, &updated)?;
         w.put_realm(&updated).map_err(AdminError::from)?;
         if updated.name != realm.name {
             // Keep the master management client's name in step.

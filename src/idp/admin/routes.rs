@@ -17,7 +17,7 @@ use super::holders::Holder;
 use super::roles::{Composites, Container};
 use super::View;
 use super::{
-    client_scopes, clients, groups, localization, mail, protocol_mappers, providers, realms,
+    client_scopes, clients, flows, groups, localization, mail, protocol_mappers, providers, realms,
     required_actions, roles, scope_mappings, sessions, users, Cx,
 };
 
@@ -606,6 +606,7 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
         vec![(POST, Now(|cx| realms::clear_cache(cx, true)))],
     )?;
     client_scope_routes(&mut r)?;
+    flow_routes(&mut r)?;
     Ok(r)
 }
 
@@ -817,6 +818,108 @@ fn client_scope_routes(r: &mut MethodRouter<Handler>) -> Result<(), RouteError> 
     )?;
     mapper_routes(r, s, Holder::ClientScope)?;
     scope_mapping_routes(r, s, Holder::ClientScope)
+}
+
+/// Authentication flows, executions and authenticator configurations.
+fn flow_routes(r: &mut MethodRouter<Handler>) -> Result<(), RouteError> {
+    let a = "/{realm}/authentication";
+    r.route(
+        &format!("{a}/flows"),
+        vec![(GET, Now(flows::list)), (POST, Now(flows::create))],
+    )?
+    .route(
+        &format!("{a}/flows/{{id}}"),
+        vec![
+            (GET, Now(flows::get)),
+            (PUT, Now(flows::update)),
+            (DELETE, Now(flows::delete)),
+        ],
+    )?
+    .route(
+        &format!("{a}/flows/{{flow}}/copy"),
+        vec![(POST, Now(flows::copy))],
+    )?
+    .route(
+        &format!("{a}/flows/{{flow}}/executions"),
+        vec![
+            (GET, Now(flows::executions)),
+            (PUT, Now(flows::update_execution)),
+            (POST, Now(flows::add_execution_model)),
+        ],
+    )?
+    .route(
+        &format!("{a}/flows/{{flow}}/executions/execution"),
+        vec![(POST, Now(flows::add_execution))],
+    )?
+    .route(
+        &format!("{a}/flows/{{flow}}/executions/flow"),
+        vec![(POST, Now(flows::add_subflow))],
+    )?
+    .route(
+        &format!("{a}/executions"),
+        vec![(POST, Now(flows::add_execution_model))],
+    )?
+    .route(
+        &format!("{a}/executions/{{id}}"),
+        vec![
+            (GET, Now(flows::get_execution)),
+            (DELETE, Now(flows::delete_execution)),
+        ],
+    )?
+    .route(
+        &format!("{a}/executions/{{id}}/raise-priority"),
+        vec![(POST, Now(|cx| flows::move_execution(cx, true)))],
+    )?
+    .route(
+        &format!("{a}/executions/{{id}}/lower-priority"),
+        vec![(POST, Now(|cx| flows::move_execution(cx, false)))],
+    )?
+    .route(
+        &format!("{a}/executions/{{id}}/config"),
+        vec![(POST, Now(flows::create_config))],
+    )?
+    .route(
+        &format!("{a}/executions/{{id}}/config/{{key}}"),
+        vec![(GET, Now(flows::get_config))],
+    )?
+    .route(
+        &format!("{a}/config/{{id}}"),
+        vec![
+            (GET, Now(flows::get_config)),
+            (PUT, Now(flows::update_config)),
+            (DELETE, Now(flows::delete_config)),
+        ],
+    )?
+    .route(
+        &format!("{a}/config-description/{{key}}"),
+        vec![(GET, Now(flows::config_description))],
+    )?
+    .route(
+        &format!("{a}/authenticator-providers"),
+        vec![(
+            GET,
+            Now(|cx| flows::providers(cx, crate::idp::flows::BASIC_FLOW)),
+        )],
+    )?
+    .route(
+        &format!("{a}/client-authenticator-providers"),
+        vec![(
+            GET,
+            Now(|cx| flows::providers(cx, crate::idp::flows::CLIENT_FLOW)),
+        )],
+    )?
+    .route(
+        &format!("{a}/form-action-providers"),
+        vec![(
+            GET,
+            Now(|cx| flows::providers(cx, crate::idp::flows::FORM_FLOW)),
+        )],
+    )?
+    .route(
+        &format!("{a}/form-providers"),
+        vec![(GET, Now(|cx| flows::providers(cx, "form")))],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

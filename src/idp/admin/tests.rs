@@ -5,6 +5,7 @@
 mod client_scopes;
 mod clients;
 mod coverage;
+mod flows;
 mod groups;
 mod realms;
 mod roles;

@@ -13,6 +13,7 @@ use crate::crypto::password::hash_password;
 use crate::http::IntoResponse;
 use crate::http::{Request, RequestInfo, Response};
 use crate::idp::authn::{authenticate_password, AuthnFailure};
+use crate::idp::flows::OtpStep;
 use crate::idp::oidc::issuer;
 use crate::idp::sessions::new_session;
 use crate::idp::App;
@@ -221,12 +222,37 @@ async fn authenticate(step: Step<'_, '_>, flow: &mut LoginFlowRecord) -> Respons
     if authenticated.temporary_password {
         flow.params.insert("temporary_password".into(), "1".into());
     }
+    // The realm's browser flow decides whether a one-time code comes next.
     let has_otp = !authenticated.otp_credentials.is_empty();
-    if has_otp {
-        return second_factor::start_otp_step(app, page, realm, flow);
+    let plan = app.store.read().and_then(|read| {
+        let plan = crate::idp::flows::browser_plan(&read, realm)?;
+        let step = plan.otp_step(&read, &realm.id, &user.id, has_otp)?;
+        Ok((plan, step))
+    });
+    let (plan, otp) = match plan {
+        Ok(p) => p,
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    };
+    if let Some(step) = plan.unsupported {
+        tracing::warn!(realm = %realm.name, step, "the browser flow requires a step Portcullis cannot perform");
+        return page.error_text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "This login is not available: the realm's browser flow requires a step this server does not support.",
+        );
+    }
+    match otp {
+        OtpStep::Ask => return second_factor::start_otp_step(app, page, realm, flow),
+        OtpStep::Configure => {
+            flow.params.insert(CONFIGURE_OTP_PARAM.into(), "1".into());
+        }
+        OtpStep::Skip => {}
     }
     continue_flow(app, page, info, realm, flow, &user)
 }
+
+/// Set on a login whose flow requires a one-time code of a user without an authenticator:
+/// configuring one is a required action of this login.
+const CONFIGURE_OTP_PARAM: &str = "configure_otp";
 
 /// Where a login goes once every factor is verified: the required actions, in order, then
 /// the client.
@@ -248,7 +274,7 @@ pub(super) fn continue_flow(
     {
         pending.push(UPDATE_PASSWORD.into());
     }
-    if crate::idp::otp::required_by(realm)
+    if (crate::idp::otp::required_by(realm) || flow.params.contains_key(CONFIGURE_OTP_PARAM))
         && !pending.iter().any(|a| a == CONFIGURE_TOTP)
         && !app
             .store

@@ -317,7 +317,14 @@ pub async fn authorize(
     let prompt = params.get("prompt").map(String::as_str).unwrap_or("");
     let force_login = prompt.split_whitespace().any(|p| p == "login");
     let max_age = params.get("max_age").and_then(|v| v.parse::<i64>().ok());
-    if let Some(session) = sso_session(app, request, &realm, now) {
+    // The SSO cookie signs the user in unless the browser flow disables `Cookie`.
+    let cookie = app
+        .store
+        .read()
+        .and_then(|r| crate::idp::flows::browser_plan(&r, &realm))
+        .map(|p| p.cookie)
+        .unwrap_or(true);
+    if let Some(session) = sso_session(app, request, &realm, now).filter(|_| cookie) {
         let too_old = max_age.is_some_and(|m| now - session.auth_time > m * 1000);
         let user_ok = app
             .store

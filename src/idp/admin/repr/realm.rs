@@ -60,6 +60,14 @@ pub struct RealmInput {
     pub otp_policy_digits: Option<i64>,
     pub otp_policy_period: Option<i64>,
     pub otp_policy_look_ahead_window: Option<i64>,
+    /// The flow bindings (`browserFlow`, `directGrantFlow`, ...), by flow alias.
+    pub browser_flow: Option<String>,
+    pub registration_flow: Option<String>,
+    pub direct_grant_flow: Option<String>,
+    pub reset_credentials_flow: Option<String>,
+    pub client_authentication_flow: Option<String>,
+    pub docker_authentication_flow: Option<String>,
+    pub first_broker_login_flow: Option<String>,
     pub users: Option<Vec<UserInput>>,
     pub clients: Option<Vec<ClientInput>>,
     pub roles: Option<RolesInput>,
@@ -187,6 +195,23 @@ impl RealmInput {
             max_delta_time_seconds,
             otp_policy_look_ahead_window
         );
+        for (binding, alias) in [
+            ("browserFlow", &self.browser_flow),
+            ("registrationFlow", &self.registration_flow),
+            ("directGrantFlow", &self.direct_grant_flow),
+            ("resetCredentialsFlow", &self.reset_credentials_flow),
+            ("clientAuthenticationFlow", &self.client_authentication_flow),
+            ("dockerAuthenticationFlow", &self.docker_authentication_flow),
+            ("firstBrokerLoginFlow", &self.first_broker_login_flow),
+        ] {
+            // The flow must exist: the caller, which has the store, checks
+            // (`admin::flows::check_bindings`).
+            if let Some(alias) = alias.as_ref().filter(|a| !a.is_empty()) {
+                realm
+                    .flow_bindings
+                    .insert(binding.to_string(), alias.clone());
+            }
+        }
         if let Some(t) = &self.otp_policy_type {
             if t != "totp" {
                 return Err(format!("otpPolicyType {t} is not supported (totp)"));
@@ -371,5 +396,12 @@ pub fn realm_repr(realm: &RealmRecord) -> Value {
         "adminEventsEnabled": realm.admin_events_enabled,
         "adminEventsDetailsEnabled": realm.admin_events_details_enabled,
         "attributes": realm.attributes,
+        "browserFlow": crate::idp::flows::binding(realm, "browserFlow"),
+        "registrationFlow": crate::idp::flows::binding(realm, "registrationFlow"),
+        "directGrantFlow": crate::idp::flows::binding(realm, "directGrantFlow"),
+        "resetCredentialsFlow": crate::idp::flows::binding(realm, "resetCredentialsFlow"),
+        "clientAuthenticationFlow": crate::idp::flows::binding(realm, "clientAuthenticationFlow"),
+        "dockerAuthenticationFlow": crate::idp::flows::binding(realm, "dockerAuthenticationFlow"),
+        "firstBrokerLoginFlow": crate::idp::flows::binding(realm, "firstBrokerLoginFlow"),
     })
 }

@@ -180,6 +180,24 @@ pub fn export_realm(read: &Read, realm: &RealmRecord) -> Result<Value, StoreErro
     ));
     v["defaultOptionalClientScopes"] = json!(listed(&realm.optional_client_scope_ids));
     v["scopeMappings"] = Value::Array(scope_mappings);
+    let flows = read.auth_flows(&realm.id)?;
+    let configs = read.authenticator_configs(&realm.id)?;
+    let flows_by_id: HashMap<String, crate::store::AuthFlowRecord> =
+        flows.iter().map(|f| (f.id.clone(), f.clone())).collect();
+    let configs_by_id: HashMap<String, crate::store::AuthenticatorConfigRecord> =
+        configs.iter().map(|c| (c.id.clone(), c.clone())).collect();
+    v["authenticationFlows"] = Value::Array(
+        flows
+            .iter()
+            .map(|f| crate::idp::admin::flows::flow_repr(f, &flows_by_id, &configs_by_id))
+            .collect(),
+    );
+    v["authenticatorConfig"] = Value::Array(
+        configs
+            .iter()
+            .map(|c| json!({"id": c.id, "alias": c.alias, "config": c.config}))
+            .collect(),
+    );
     v["clientScopeMappings"] = json!(client_scope_mappings);
     let actions: Vec<Value> = crate::idp::required_actions::of(realm)
         .iter()
@@ -211,7 +229,6 @@ pub fn export_realm(read: &Read, realm: &RealmRecord) -> Result<Value, StoreErro
     v["components"] = json!({ KEY_PROVIDER: key_components });
     v["identityProviders"] = json!([]);
     v["identityProviderMappers"] = json!([]);
-    v["browserFlow"] = json!("browser");
     Ok(v)
 }
 

@@ -54,6 +54,133 @@ impl IfExists {
 #[serde(default)]
 struct Extras {
     components: BTreeMap<String, Vec<ComponentInput>>,
+    #[serde(rename = "authenticationFlows")]
+    authentication_flows: Option<Vec<FlowExport>>,
+    #[serde(rename = "authenticatorConfig")]
+    authenticator_config: Vec<ConfigExport>,
+}
+
+/// An `authenticationFlows` entry of a realm file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct FlowExport {
+    id: Option<String>,
+    alias: String,
+    description: Option<String>,
+    provider_id: Option<String>,
+    top_level: Option<bool>,
+    built_in: bool,
+    authentication_executions: Vec<ExecutionExport>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ExecutionExport {
+    authenticator: Option<String>,
+    authenticator_flow: bool,
+    flow_alias: Option<String>,
+    requirement: Option<String>,
+    priority: i64,
+    authenticator_config: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ConfigExport {
+    id: Option<String>,
+    alias: String,
+    config: BTreeMap<String, Value>,
+}
+
+/// A realm file's flows and authenticator configs (replacing the built-in ones it names).
+fn import_flows(w: &mut Write, realm: &RealmRecord, extras: &Extras) -> Result<(), AdminError> {
+    let Some(list) = &extras.authentication_flows else {
+        return Ok(());
+    };
+    let mut config_ids = BTreeMap::new();
+    for c in &extras.authenticator_config {
+        let record = crate::store::AuthenticatorConfigRecord {
+            id: c
+                .id
+                .clone()
+                .filter(|i| !i.is_empty())
+                .unwrap_or_else(random_id),
+            alias: c.alias.clone(),
+            config: c
+                .config
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str()
+                            .map(String::from)
+                            .unwrap_or_else(|| v.to_string()),
+                    )
+                })
+                .collect(),
+        };
+        config_ids.insert(c.alias.clone(), record.id.clone());
+        w.put_authenticator_config(&realm.id, &record)?;
+    }
+    let ids: BTreeMap<&str, String> = list
+        .iter()
+        .map(|f| {
+            (
+                f.alias.as_str(),
+                f.id.clone()
+                    .filter(|i| !i.is_empty())
+                    .unwrap_or_else(random_id),
+            )
+        })
+        .collect();
+    for f in list {
+        if f.alias.trim().is_empty() {
+            return Err(AdminError::BadRequest("A flow without an alias".into()));
+        }
+        let mut executions = Vec::new();
+        for e in &f.authentication_executions {
+            let flow_id = match (&e.flow_alias, e.authenticator_flow) {
+                (Some(alias), true) => Some(ids.get(alias.as_str()).cloned().ok_or_else(|| {
+                    AdminError::BadRequest(format!(
+                        "Flow {}: sub-flow {alias} is not in the file",
+                        f.alias
+                    ))
+                })?),
+                _ => None,
+            };
+            executions.push(crate::store::ExecutionRecord {
+                id: random_id(),
+                authenticator: e.authenticator.clone(),
+                flow_id,
+                requirement: e
+                    .requirement
+                    .clone()
+                    .unwrap_or_else(|| crate::idp::flows::DISABLED.into()),
+                priority: e.priority,
+                config_id: e
+                    .authenticator_config
+                    .as_ref()
+                    .and_then(|a| config_ids.get(a).cloned()),
+            });
+        }
+        executions.sort_by_key(|e| e.priority);
+        w.put_auth_flow(
+            &realm.id,
+            &crate::store::AuthFlowRecord {
+                id: ids[f.alias.as_str()].clone(),
+                alias: f.alias.clone(),
+                description: f.description.clone().unwrap_or_default(),
+                provider_id: f
+                    .provider_id
+                    .clone()
+                    .unwrap_or_else(|| crate::idp::flows::BASIC_FLOW.into()),
+                top_level: f.top_level.unwrap_or(true),
+                built_in: f.built_in,
+                executions,
+            },
+        )?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -136,6 +263,7 @@ pub fn import_realm(w: &mut Write, body: &Value, now: i64) -> Result<RealmRecord
             .map_err(|e| AdminError::Internal(e.to_string()))?;
     }
     let seeded = import_client_scopes(w, &realm, &input)?;
+    import_flows(w, &realm, &extras)?;
     // As stored now (with its scope lists): the writes below start from it.
     let realm = w
         .realm(&realm.id)?
@@ -157,8 +285,11 @@ pub fn import_realm(w: &mut Write, body: &Value, now: i64) -> Result<RealmRecord
     if seeded {
         client_scopes::map_offline_access(w, &realm.id)?;
     }
-    w.realm(&realm.id)?
-        .ok_or_else(|| AdminError::NotFound("Realm not found.".into()))
+    let realm = w
+        .realm(&realm.id)?
+        .ok_or_else(|| AdminError::NotFound("Realm not found.".into()))?;
+    super::flows::check_bindings(&**w, &realm)?;
+    Ok(realm)
 }
 
 /// A realm file's client scopes, or (without any) Keycloak's built-in ones, and the realm's

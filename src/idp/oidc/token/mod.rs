@@ -14,6 +14,7 @@ use crate::crypto::constant_time_eq;
 use crate::http::{Request, RequestInfo, Response};
 use crate::idp::authn::{authenticate_password, AuthnFailure};
 use crate::idp::client_scopes::{needs_groups, resolve, OFFLINE_ACCESS};
+use crate::idp::flows::OtpStep;
 use crate::idp::keys::RealmKeys;
 use crate::idp::oidc::error::OAuthError;
 use crate::idp::roles::effective_roles;
@@ -303,8 +304,20 @@ impl Grant<'_> {
             }
             Err(AuthnFailure::Busy) => return Err(OAuthError::Busy),
         };
-        let otp_missing =
-            crate::idp::otp::required_by(self.realm) && authenticated.otp_credentials.is_empty();
+        // The realm's direct grant flow decides whether a one-time code is needed.
+        let has_otp = !authenticated.otp_credentials.is_empty();
+        let otp = {
+            let read = self.app.store.read()?;
+            let plan = crate::idp::flows::direct_grant_plan(&read, self.realm)?;
+            if let Some(step) = plan.unsupported {
+                tracing::warn!(realm = %self.realm.name, step, "the direct grant flow requires a step Portcullis cannot perform");
+                return Err(OAuthError::InvalidGrant(
+                    "Direct grant is not available for this realm".into(),
+                ));
+            }
+            plan.otp_step(&read, &self.realm.id, &authenticated.user.id, has_otp)?
+        };
+        let otp_missing = otp == OtpStep::Configure;
         if authenticated.temporary_password
             || !crate::idp::required_actions::pending(
                 self.realm,
@@ -319,7 +332,7 @@ impl Grant<'_> {
         }
         // A user with an authenticator must also send its code (`otp`, or `totp` as older
         // Keycloak clients do); a wrong code counts as a failed login.
-        if !authenticated.otp_credentials.is_empty() {
+        if otp == OtpStep::Ask {
             let code = self
                 .params
                 .get("otp")
