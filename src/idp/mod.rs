@@ -26,6 +26,7 @@ pub mod required_actions;
 pub mod roles;
 pub mod sessions;
 pub mod tokens;
+pub mod user_profile;
 
 #[cfg(test)]
 pub(crate) mod testing;

@@ -1,8 +1,8 @@
 //! Required actions as a realm configures them (Keycloak's "Required actions" tab): which
 //! are enabled, which every new user gets (`defaultAction`), and in which order a login
 //! asks for them (`priority`). Only the actions the login implements are registered:
-//! `CONFIGURE_TOTP`, `UPDATE_PASSWORD` and `VERIFY_EMAIL`, with Keycloak's names and
-//! priorities.
+//! `CONFIGURE_TOTP`, `UPDATE_PASSWORD`, `UPDATE_PROFILE` and `VERIFY_EMAIL`, with
+//! Keycloak's names and priorities.
 
 use crate::store::RealmRecord;
 pub use crate::store::RequiredActionRecord as RequiredAction;
@@ -11,6 +11,7 @@ pub use crate::store::RequiredActionRecord as RequiredAction;
 pub const IMPLEMENTED: &[(&str, &str, i64)] = &[
     ("CONFIGURE_TOTP", "Configure OTP", 10),
     ("UPDATE_PASSWORD", "Update Password", 30),
+    ("UPDATE_PROFILE", "Update Profile", 40),
     ("VERIFY_EMAIL", "Verify Email", 50),
 ];
 
@@ -98,8 +99,8 @@ mod tests {
             [
                 "CONFIGURE_TOTP",
                 "UPDATE_PASSWORD",
-                "VERIFY_EMAIL",
-                "UPDATE_PROFILE"
+                "UPDATE_PROFILE",
+                "VERIFY_EMAIL"
             ]
         );
         let mut list = of(&realm);
@@ -108,7 +109,7 @@ mod tests {
         realm.required_actions = Some(list);
         assert_eq!(
             pending(&realm, &wanted),
-            ["VERIFY_EMAIL", "UPDATE_PASSWORD", "UPDATE_PROFILE"]
+            ["UPDATE_PROFILE", "VERIFY_EMAIL", "UPDATE_PASSWORD"]
         );
         assert!(defaults(&realm).is_empty());
     }

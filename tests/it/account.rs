@@ -281,6 +281,87 @@ fn a_browser_flow_with_otp_required_asks_every_login_for_a_code() {
     assert!(location.unwrap().contains("code="));
 }
 
+/// The declarative user profile: an administrator adds a required attribute with a list of
+/// options; the admin API refuses values the profile does not allow, and `UPDATE_PROFILE`
+/// at login asks for what is missing and checks what the user types.
+#[test]
+fn update_profile_asks_for_what_the_user_profile_requires() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let (_, alice) = api.setup_realm("prof");
+    let mut config = api.get("/admin/realms/prof/users/profile").body;
+    assert!(config["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["name"] == "email"));
+    config["attributes"].as_array_mut().unwrap().push(json!({
+        "name": "department", "displayName": "Department",
+        "validations": {"options": {"options": ["eng", "ops"]}},
+        "required": {"roles": ["user"]},
+        "permissions": {"view": ["admin", "user"], "edit": ["admin", "user"]},
+    }));
+    let r = api.put("/admin/realms/prof/users/profile", &config);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let meta = api.get("/admin/realms/prof/users/profile/metadata").body;
+    assert!(
+        meta["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "department" && a["required"] == false),
+        "{meta}"
+    );
+    // Bad values through the admin API: 400 naming the field, nothing written.
+    let r = api.post(
+        "/admin/realms/prof/users",
+        &json!({"username": "bob", "firstName": "<b>Bob</b>"}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.body["field"], "firstName");
+    assert_eq!(
+        r.body["errorMessage"],
+        "error-person-name-invalid-character"
+    );
+    let r = api.put(
+        &format!("/admin/realms/prof/users/{alice}"),
+        &json!({"attributes": {"department": ["sales"]}}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.body["errorMessage"], "error-invalid-option");
+    let broken = json!({"attributes": [{"name": "username"}]});
+    assert_eq!(
+        api.put("/admin/realms/prof/users/profile", &broken).status,
+        400
+    );
+
+    // The login asks for the department.
+    let r = api.put(
+        &format!("/admin/realms/prof/users/{alice}"),
+        &json!({"requiredActions": ["UPDATE_PROFILE"]}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    let b = Browser::new(&server);
+    let (_, _, html) = b.get(&b.auth_url("prof", "app", &[]));
+    let (status, location, page) = b.login(&html, "alice", "Alice-pass-1");
+    assert_eq!((status, location), (200, None), "{page}");
+    let form = find_form(&page, "kc-update-profile-form").expect("the profile form");
+    assert!(page.contains("Department"), "{page}");
+    let (status, _, page) = b.submit(&form);
+    assert_eq!(status, 400, "the department is missing");
+    assert!(page.contains("Please specify this field."), "{page}");
+    let mut form = find_form(&page, "kc-update-profile-form").unwrap();
+    form.set("department", "eng");
+    form.set("firstName", "Alicia");
+    let (status, location, page) = b.submit(&form);
+    assert_eq!(status, 302, "{page}");
+    assert!(location.unwrap().contains("code="));
+    let user = api.get(&format!("/admin/realms/prof/users/{alice}")).body;
+    assert_eq!(user["firstName"], "Alicia");
+    assert_eq!(user["attributes"]["department"], json!(["eng"]));
+    assert_eq!(user["requiredActions"], json!([]));
+}
+
 #[test]
 fn one_address_guessing_many_names_is_slowed_down_and_others_are_not() {
     let server = crate::harness::TestServer::start_with(crate::harness::Options {

@@ -463,7 +463,7 @@ fn secrets_never_reach_admin_events() {
     ];
     let r = admin.post(
         "/admin/realms/t/users",
-        &json!({"username": "u1", "credentials": [{"type": "password", "value": secret_values[0]}]}),
+        &json!({"username": "user1", "credentials": [{"type": "password", "value": secret_values[0]}]}),
     );
     assert_eq!(r.status, 201);
     let u1 = r.location_id();

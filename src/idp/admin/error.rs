@@ -25,6 +25,10 @@ pub enum AdminError {
     Conflict(String),
     #[error("{0}")]
     BadRequest(String),
+    /// 400 for values the user profile refuses, in Keycloak's body (`field`,
+    /// `errorMessage` as a message key, `params`, and `errors` when there are several).
+    #[error("{0}")]
+    Profile(serde_json::Value),
     #[error("method not allowed")]
     MethodNotAllowed(Vec<http::Method>),
     /// A server we depend on (SMTP) failed; the message says how.
@@ -96,7 +100,7 @@ impl IntoResponse for AdminError {
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
             AdminError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::Conflict(_) => StatusCode::CONFLICT,
-            AdminError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AdminError::BadRequest(_) | AdminError::Profile(_) => StatusCode::BAD_REQUEST,
             AdminError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             AdminError::MethodNotAllowed(m) => {
                 return ApiError::MethodNotAllowed(m.clone()).into_response()
@@ -114,6 +118,7 @@ impl IntoResponse for AdminError {
             AdminError::Forbidden => {
                 json!({"error": "HTTP 403 Forbidden", "errorMessage": "HTTP 403 Forbidden"})
             }
+            AdminError::Profile(body) => body.clone(),
             other => json!({"errorMessage": other.to_string()}),
         };
         let mut r = json_response(status, &body);

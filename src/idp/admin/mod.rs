@@ -27,6 +27,7 @@ mod sessions;
 #[cfg(test)]
 mod tests;
 pub mod transfer;
+mod user_profile;
 mod users;
 
 use bytes::Bytes;

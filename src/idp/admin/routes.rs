@@ -18,7 +18,7 @@ use super::roles::{Composites, Container};
 use super::View;
 use super::{
     client_scopes, clients, flows, groups, localization, mail, protocol_mappers, providers, realms,
-    required_actions, roles, scope_mappings, sessions, users, Cx,
+    required_actions, roles, scope_mappings, sessions, user_profile, users, Cx,
 };
 
 /// What an async handler returns: its future, boxed so the table holds plain fn pointers.
@@ -607,6 +607,17 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     )?;
     client_scope_routes(&mut r)?;
     flow_routes(&mut r)?;
+    r.route(
+        "/{realm}/users/profile",
+        vec![
+            (GET, Now(user_profile::get)),
+            (PUT, Now(user_profile::update)),
+        ],
+    )?
+    .route(
+        "/{realm}/users/profile/metadata",
+        vec![(GET, Now(user_profile::metadata))],
+    )?;
     Ok(r)
 }
 

@@ -158,8 +158,11 @@ async fn a_manage_users_delegate_cannot_hand_out_power_it_lacks() {
         "viewer"
     );
     let user = created_id(
-        &api.post("/shop/users", &json!({"username": "u1", "enabled": true}))
-            .await,
+        &api.post(
+            "/shop/users",
+            &json!({"username": "user1", "enabled": true}),
+        )
+        .await,
     );
     let realm_path = format!("/shop/users/{user}/role-mappings/realm");
     let client_path = format!("/shop/users/{user}/role-mappings/clients/{rm}");
@@ -209,7 +212,7 @@ async fn a_manage_users_delegate_cannot_hand_out_power_it_lacks() {
     let (status, _, _) = api
         .post(
             "/shop/users",
-            &json!({"username": "u2", "clientRoles": {"realm-management": ["realm-admin"]}}),
+            &json!({"username": "user2", "clientRoles": {"realm-management": ["realm-admin"]}}),
         )
         .await;
     assert_eq!(status, 403);
@@ -240,7 +243,7 @@ async fn a_master_delegate_may_not_grant_master_s_admin_role() {
     let token = f.access_token("master", "ops", "ops-pw").await;
     let api = f.api(Some(&token));
     assert_eq!(api.get("/master/users").await.0, 200);
-    let (status, _, _) = api.post("/shop/users", &json!({"username": "s1"})).await;
+    let (status, _, _) = api.post("/shop/users", &json!({"username": "sam"})).await;
     assert_eq!(status, 201, "shop-realm's manage-users works on shop");
     assert_eq!(api.get("/shop/clients").await.0, 403);
 

@@ -26,6 +26,7 @@ use super::{
 };
 
 pub(super) const UPDATE_PASSWORD: &str = "UPDATE_PASSWORD";
+pub(super) const UPDATE_PROFILE: &str = "UPDATE_PROFILE";
 pub(super) const CONFIGURE_TOTP: &str = "CONFIGURE_TOTP";
 use super::email_actions::VERIFY_EMAIL;
 /// A form post of a login in progress, as every step handler gets it.
@@ -159,6 +160,7 @@ pub async fn login_action(
         "required-action" => required_action(step, &mut flow).await,
         "otp" => second_factor::otp_step(step, &mut flow).await,
         "configure-totp" => second_factor::configure_totp(step, &mut flow).await,
+        "update-profile" => update_profile(step, &mut flow).await,
         "reset-credentials" => super::email_actions::reset_credentials(
             app, &page, request, info, &realm, &flow, &fields,
         ),
@@ -318,8 +320,10 @@ pub(super) fn continue_flow(
             }
             Err(key) => page.error(StatusCode::SERVICE_UNAVAILABLE, key),
         };
+    } else if next == UPDATE_PROFILE {
+        Some(UPDATE_PROFILE)
     } else {
-        // Profile updates are not available yet; refusing is safer than skipping them.
+        // An action the login does not implement: refusing is safer than skipping it.
         return page.error_text(
             StatusCode::FORBIDDEN,
             "Account is not fully set up. Please contact your administrator.",
@@ -333,8 +337,119 @@ pub(super) fn continue_flow(
     }
     match response_page {
         None => update_password_page(page, flow, &user.username, None),
+        Some(UPDATE_PROFILE) => update_profile_page(app, page, flow, user, &[]),
         Some(_) => second_factor::configure_totp_page(page, flow, user, None),
     }
+}
+
+/// The `UPDATE_PROFILE` page: the user-profile attributes the user may see, editable where
+/// the user may edit them, with the errors of a refused submission.
+fn update_profile_page(
+    app: &App,
+    page: &PageCx<'_>,
+    flow: &LoginFlowRecord,
+    user: &UserRecord,
+    violations: &[crate::idp::user_profile::Violation],
+) -> Response {
+    use crate::idp::user_profile::{attributes, config, values, Context};
+    let config = match app.store.read().and_then(|r| config(&r, &page.realm.id)) {
+        Ok(c) => c,
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    };
+    let fields: Vec<Ctx> = attributes(&config)
+        .iter()
+        .filter(|a| a.can_view(Context::User))
+        .map(|a| {
+            let label = match a.display_name {
+                Some(d) if d.starts_with("${") && d.ends_with('}') => page.msg(&d[2..d.len() - 1]),
+                Some(d) => d.to_string(),
+                None => page.msg(a.name),
+            };
+            let error = violations
+                .iter()
+                .find(|v| v.attribute == a.name)
+                .map(|v| page.msg(&v.message));
+            let kind = if a.name == "email" { "email" } else { "text" };
+            let autocomplete = match a.name {
+                "email" => "email",
+                "firstName" => "given-name",
+                "lastName" => "family-name",
+                "username" => "username",
+                _ => "off",
+            };
+            Ctx::from_serialize(serde_json::json!({
+                "name": a.name,
+                "label": label,
+                "value": values(user, a.name).first().cloned().unwrap_or_default(),
+                "readonly": !a.can_edit(Context::User) || !a.user_editable_field(),
+                "required": a.required_for(Context::User),
+                "options": a.options(),
+                "type": kind,
+                "autocomplete": autocomplete,
+                "error": error,
+            }))
+        })
+        .collect();
+    let error = (!violations.is_empty()).then(|| page.msg("updateProfileErrorMessage"));
+    let mut vars = page.form_vars("login-actions/update-profile", flow, error);
+    vars.insert("fields", Ctx::from(fields));
+    let status = if violations.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    page.render(status, "login/login-update-profile.html", vars)
+}
+
+/// `login-actions/update-profile`: store the profile if it passes the user profile's
+/// checks, clear `UPDATE_PROFILE` and carry on.
+async fn update_profile(step: Step<'_, '_>, flow: &mut LoginFlowRecord) -> Response {
+    use crate::idp::user_profile::{attributes, config, set, validate, Context, Violation};
+    let Step {
+        app,
+        page,
+        info,
+        realm,
+        fields,
+    } = step;
+    let Some(user) = flow_user(app, realm, flow, "actions") else {
+        return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
+    };
+    let config = match app.store.read().and_then(|r| config(&r, &realm.id)) {
+        Ok(c) => c,
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    };
+    let mut updated = user.clone();
+    for a in attributes(&config) {
+        if a.can_edit(Context::User) && a.user_editable_field() {
+            let submitted = fields.get(a.name).cloned().into_iter().collect();
+            set(&mut updated, a.name, submitted);
+        }
+    }
+    if updated.email != user.email {
+        updated.email_verified = false;
+    }
+    let violations = validate(&config, &updated, Context::User, None);
+    if !violations.is_empty() {
+        return update_profile_page(app, page, flow, &updated, &violations);
+    }
+    updated.required_actions.retain(|a| a != UPDATE_PROFILE);
+    let stored = app
+        .store
+        .write(|w| w.put_user(&realm.id, &updated, realm.duplicate_emails_allowed));
+    match stored {
+        Ok(()) => {}
+        Err(crate::store::StoreError::Conflict(_)) => {
+            let taken = [Violation {
+                attribute: "email".into(),
+                message: "emailExistsMessage".into(),
+            }];
+            return update_profile_page(app, page, flow, &updated, &taken);
+        }
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    }
+    flow_event(app, realm, flow, "UPDATE_PROFILE", &updated.id);
+    continue_flow(app, page, info, realm, flow, &updated)
 }
 
 /// The user of a flow past its first factor, at `stage`.

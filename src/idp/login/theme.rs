@@ -26,6 +26,10 @@ const DEFAULT_FILES: &[(&str, &str)] = &[
         include_str!("../../../themes/default/login/login-update-password.html"),
     ),
     (
+        "login/login-update-profile.html",
+        include_str!("../../../themes/default/login/login-update-profile.html"),
+    ),
+    (
         "login/login-config-totp.html",
         include_str!("../../../themes/default/login/login-config-totp.html"),
     ),

@@ -388,7 +388,12 @@ async fn required_actions_are_configured_and_the_login_follows_them() {
     assert_eq!(status, 200, "{list}");
     assert_eq!(
         aliases(&list),
-        ["CONFIGURE_TOTP", "UPDATE_PASSWORD", "VERIFY_EMAIL"]
+        [
+            "CONFIGURE_TOTP",
+            "UPDATE_PASSWORD",
+            "UPDATE_PROFILE",
+            "VERIFY_EMAIL"
+        ]
     );
     assert_eq!(list[0]["enabled"], true);
     assert_eq!(list[0]["name"], "Configure OTP");
@@ -437,7 +442,12 @@ async fn required_actions_are_configured_and_the_login_follows_them() {
     let (_, _, list) = f.get("/shop/authentication/required-actions").await;
     assert_eq!(
         aliases(&list),
-        ["CONFIGURE_TOTP", "VERIFY_EMAIL", "UPDATE_PASSWORD"]
+        [
+            "CONFIGURE_TOTP",
+            "UPDATE_PASSWORD",
+            "VERIFY_EMAIL",
+            "UPDATE_PROFILE"
+        ]
     );
     let (status, _, _) = f
         .delete("/shop/authentication/required-actions/VERIFY_EMAIL")

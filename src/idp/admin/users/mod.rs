@@ -121,6 +121,47 @@ fn credential_with_params(
     })
 }
 
+/// Check a user written through the admin API against the realm's user profile: on create
+/// every attribute, on update the ones the representation names (realm imports are taken
+/// as they are, as in Keycloak).
+fn check_profile<T: crate::store::Txn>(
+    read: &crate::store::View<T>,
+    realm: &RealmRecord,
+    user: &UserRecord,
+    input: &UserInput,
+    creating: bool,
+) -> Result<(), AdminError> {
+    use crate::idp::user_profile::{config, errors_repr, validate, Context};
+    if user.service_account_client_id.is_some() {
+        return Ok(());
+    }
+    let named: Option<Vec<String>> = (!creating).then(|| {
+        let mut names: Vec<String> = [
+            ("username", input.username.is_some()),
+            ("email", input.email.is_some()),
+            ("firstName", input.first_name.is_some()),
+            ("lastName", input.last_name.is_some()),
+        ]
+        .iter()
+        .filter(|(_, given)| *given)
+        .map(|(n, _)| n.to_string())
+        .collect();
+        names.extend(input.attributes.iter().flatten().map(|(k, _)| k.clone()));
+        names
+    });
+    let violations = validate(
+        &config(read, &realm.id)?,
+        user,
+        Context::Admin,
+        named.as_deref(),
+    );
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(AdminError::Profile(errors_repr(&violations)))
+    }
+}
+
 /// Create a user from its representation (credentials, realm/client roles and groups
 /// included) inside the caller's transaction. `hashed` carries credentials hashed
 /// beforehand off the transaction; when `None`, any plain passwords are hashed here.
@@ -339,6 +380,9 @@ pub(super) async fn create(cx: &Cx<'_>) -> Result<Response, AdminError> {
         }
         input.required_actions = Some(actions).filter(|a| !a.is_empty());
         let id = create_with(w, &realm, &input, now, Some(hashed))?;
+        if let Some(user) = w.user(&realm.id, &id)? {
+            check_profile(&**w, &realm, &user, &input, true)?;
+        }
         for group in &realm.default_group_ids {
             if w.group(&realm.id, group)?.is_some() {
                 w.add_member(&realm.id, group, &id)
@@ -390,6 +434,7 @@ pub(super) fn update(cx: &Cx) -> Result<Response, AdminError> {
         input
             .apply(&mut user, true)
             .map_err(AdminError::BadRequest)?;
+        check_profile(&**w, &realm, &user, &input, false)?;
         w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)
             .map_err(AdminError::from)?;
         if was_enabled && !user.enabled {
