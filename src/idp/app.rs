@@ -191,6 +191,9 @@ impl App {
             Endpoint::Account => {
                 login::account::account(self, &request, &info, realm, &params.rest).await
             }
+            Endpoint::ClientRegistration => {
+                oauth(oidc::registration::handle(self, &request, &info, realm, &params.rest).await)
+            }
         }
     }
 }

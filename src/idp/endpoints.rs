@@ -36,6 +36,8 @@ pub enum Endpoint {
     /// `/admin/{realm}/console/whoami`
     WhoAmI,
     Account,
+    /// `/realms/{realm}/clients-registrations/...` (dynamic client registration)
+    ClientRegistration,
 }
 
 impl Endpoint {
@@ -59,6 +61,7 @@ impl Endpoint {
                 | Endpoint::ServerInfo
                 | Endpoint::WhoAmI
                 | Endpoint::Account
+                | Endpoint::ClientRegistration
         )
     }
 
@@ -82,6 +85,7 @@ impl Endpoint {
         const READ: &[Method] = &[M::GET, M::HEAD];
         const FORM: &[Method] = &[M::GET, M::POST];
         const POST: &[Method] = &[M::POST];
+        const REGISTRATION: &[Method] = &[M::GET, M::POST, M::PUT, M::DELETE];
         let (allowed, cors, refusal) = match self {
             Endpoint::Admin => return None,
             Endpoint::HealthLive
@@ -103,6 +107,7 @@ impl Endpoint {
             | Endpoint::Account => (FORM, false, Refusal::MethodNotAllowed),
             // Keycloak answers the back-channel endpoints' other methods with an OAuth 400.
             Endpoint::Token | Endpoint::Revoke => (POST, true, Refusal::OAuth),
+            Endpoint::ClientRegistration => (REGISTRATION, true, Refusal::OAuth),
             Endpoint::Introspect
             | Endpoint::DeviceAuthorization
             | Endpoint::PushedAuthorization => (POST, false, Refusal::OAuth),
@@ -216,6 +221,10 @@ impl Router {
             (
                 "/realms/{realm}/login-actions/{*rest}".into(),
                 Endpoint::LoginAction,
+            ),
+            (
+                "/realms/{realm}/clients-registrations/{*rest}".into(),
+                Endpoint::ClientRegistration,
             ),
             ("/realms/{realm}/account".into(), Endpoint::Account),
             ("/realms/{realm}/account/".into(), Endpoint::Account),

@@ -264,6 +264,24 @@ def main() -> None:
         admin.delete_authentication_flow(flow_id)
         check("pk-flow" not in [f.get("alias") for f in admin.get_authentication_flows()], "pk-flow still listed")
 
+    with Step("client_registration") as rec:
+        iat = admin.create_initial_access_token(count=1, expiration=1)
+        rec["remaining"] = iat.get("remainingCount")
+        check(isinstance(iat.get("token"), str) and iat["token"], "no initial access token", iat)
+        registrar = KeycloakOpenID(server_url=server_url, realm_name=realm, client_id="unused", verify=verify, timeout=30)
+        registered = registrar.register_client(iat["token"], {
+            "clientId": "pk-registered",
+            "redirectUris": ["http://127.0.0.1/cb"],
+            "publicClient": False,
+        })
+        rec["client_id"] = registered.get("clientId")
+        check(registered.get("clientId") == "pk-registered", "register_client returned another client", registered.get("clientId"))
+        rat = registered.get("registrationAccessToken")
+        check(isinstance(rat, str) and rat, "no registration access token", list(registered))
+        updated = registrar.update_client(rat, "pk-registered", {"clientId": "pk-registered", "name": "Registered by python-keycloak"})
+        check(updated.get("name") == "Registered by python-keycloak", "update_client did not update", updated.get("name"))
+        check(admin.get_client_id("pk-registered"), "the registered client is not in the admin API")
+
     with Step("login_new_user") as rec:
         kc = KeycloakOpenID(
             server_url=server_url,

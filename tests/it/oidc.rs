@@ -859,3 +859,141 @@ fn cors_for_web_origins() {
         .unwrap();
     assert!(r.headers().get("access-control-allow-origin").is_none());
 }
+
+/// Dynamic client registration (RFC 7591/7592) with an initial access token: the token's
+/// count and the registration access token (replaced at each update) decide who may do
+/// what; anonymous registration is refused as Keycloak's default policy does.
+#[test]
+fn dynamic_client_registration_with_an_initial_access_token() {
+    let server = TestServer::start();
+    let admin = Api::admin(&server);
+    admin.setup_realm("dcr");
+    let r = admin.post(
+        "/admin/realms/dcr/clients-initial-access",
+        &json!({"expiration": 600, "count": 2}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let iat = r.body["token"].as_str().unwrap().to_string();
+    assert_eq!(r.body["remainingCount"], 2);
+    let discovery = Api::new(&server)
+        .get("/realms/dcr/.well-known/openid-configuration")
+        .body;
+    let endpoint = discovery["registration_endpoint"]
+        .as_str()
+        .unwrap()
+        .replace(&format!("http://{}", server.http), "");
+    assert_eq!(endpoint, "/realms/dcr/clients-registrations/openid-connect");
+
+    let as_bearer = |token: &str| {
+        let mut a = Api::new(&server);
+        a.token = Some(token.to_string());
+        a
+    };
+    let metadata = json!({
+        "client_name": "Registered app",
+        "redirect_uris": ["https://app.example.com/cb"],
+        "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+        "token_endpoint_auth_method": "client_secret_basic",
+        "scope": "profile email",
+        "contacts": ["ops@example.com"],
+    });
+    let anonymous = Api::new(&server).post(&endpoint, &metadata);
+    assert_eq!(anonymous.status, 403, "{}", anonymous.text);
+    assert_eq!(anonymous.body["error"], "insufficient_scope");
+    let bad = as_bearer(&iat).post(
+        &endpoint,
+        &json!({"redirect_uris": ["https://app.example.com/*"]}),
+    );
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert_eq!(bad.body["error"], "invalid_redirect_uri");
+
+    let r = as_bearer(&iat).post(&endpoint, &metadata);
+    assert_eq!(r.status, 201, "{}", r.text);
+    let client_id = r.body["client_id"].as_str().unwrap().to_string();
+    let secret = r.body["client_secret"].as_str().unwrap().to_string();
+    let rat = r.body["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let uri = r.body["registration_client_uri"]
+        .as_str()
+        .unwrap()
+        .replace(&format!("http://{}", server.http), "");
+    assert_eq!(r.body["client_name"], "Registered app");
+    assert_eq!(r.body["scope"], "profile email");
+    assert_eq!(r.body["contacts"], json!(["ops@example.com"]));
+
+    // The registered client works: a service-account token with its secret.
+    let token = server
+        .client()
+        .post(format!(
+            "http://{}/realms/dcr/protocol/openid-connect/token",
+            server.http
+        ))
+        .basic_auth(&client_id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .unwrap();
+    assert_eq!(token.status().as_u16(), 200);
+
+    // Read and update with the registration access token; the update replaces it.
+    assert_eq!(
+        as_bearer(&rat).get(&uri).body["client_id"],
+        client_id.as_str()
+    );
+    assert_eq!(as_bearer("wrong").get(&uri).status, 401);
+    assert_eq!(
+        as_bearer(&iat).get(&uri).status,
+        401,
+        "not the initial token"
+    );
+    let mut changed = metadata.clone();
+    changed["client_name"] = "Renamed".into();
+    let r = as_bearer(&rat).put(&uri, &changed);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["client_name"], "Renamed");
+    let new_rat = r.body["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(new_rat, rat);
+    assert_eq!(
+        as_bearer(&rat).get(&uri).status,
+        401,
+        "the old token is spent"
+    );
+
+    // The initial token allowed two registrations: one left, then none.
+    let listed = admin.get("/admin/realms/dcr/clients-initial-access").body;
+    assert_eq!(listed[0]["remainingCount"], 1, "{listed}");
+    assert!(listed[0].get("token").is_none(), "the token is shown once");
+    let mut second = metadata.clone();
+    second["token_endpoint_auth_method"] = "none".into();
+    second["grant_types"] = json!(["authorization_code"]);
+    let r = as_bearer(&iat).post(&endpoint, &second);
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["token_endpoint_auth_method"], "none");
+    assert!(r.body.get("client_secret").is_none());
+    assert_eq!(
+        as_bearer(&iat).post(&endpoint, &second).status,
+        401,
+        "used up"
+    );
+    assert_eq!(
+        admin.get("/admin/realms/dcr/clients-initial-access").body,
+        json!([])
+    );
+    // An administrator may register with their own token.
+    let r = admin.post(&endpoint, &second);
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    // Delete with the registration access token.
+    assert_eq!(as_bearer(&new_rat).delete(&uri).status, 204);
+    assert_eq!(
+        admin
+            .get(&format!("/admin/realms/dcr/clients?clientId={client_id}"))
+            .body,
+        json!([])
+    );
+    assert_eq!(as_bearer(&new_rat).get(&uri).status, 401);
+}

@@ -31,6 +31,8 @@ pub enum Permission {
     QueryClients,
     ViewClients,
     ManageClients,
+    /// Registering clients (dynamic client registration by an administrator's token).
+    CreateClient,
     ViewEvents,
     ManageEvents,
     ViewIdentityProviders,
@@ -50,6 +52,7 @@ impl Permission {
             QueryClients => &["query-clients", "view-clients", "manage-clients"],
             ViewClients => &["view-clients", "manage-clients"],
             ManageClients => &["manage-clients"],
+            CreateClient => &["create-client", "manage-clients"],
             ViewEvents => &["view-events", "manage-events"],
             ManageEvents => &["manage-events"],
             ViewIdentityProviders => &["view-identity-providers", "manage-identity-providers"],

@@ -218,7 +218,10 @@ pub(super) fn delete(cx: &Cx) -> Result<Response, AdminError> {
     let existed = cx
         .app
         .store
-        .write(|w| w.delete_client(&realm.id, &cx.path.id))
+        .write(|w| {
+            crate::idp::oidc::registration::forget(w, &realm.id, &cx.path.id)?;
+            w.delete_client(&realm.id, &cx.path.id)
+        })
         .map_err(AdminError::from)?;
     deleted(existed, "Could not find client")
 }

@@ -11,6 +11,7 @@ mod flows;
 mod grants;
 mod groups;
 mod holders;
+mod initial_access;
 mod localization;
 mod mail;
 mod protocol_mappers;
@@ -41,6 +42,67 @@ use crate::idp::App;
 use crate::store::RealmRecord;
 
 pub use auth::{Caller, Permission};
+
+/// Keycloak's `default` client-registration provider speaks the admin API's client
+/// representation: create a client from one (inside the caller's transaction).
+pub fn register_client(
+    w: &mut crate::store::Write,
+    realm: &RealmRecord,
+    body: &serde_json::Value,
+    now_ms: i64,
+) -> Result<crate::store::ClientRecord, AdminError> {
+    let input: repr::ClientInput = serde_json::from_value(body.clone())
+        .map_err(|e| AdminError::BadRequest(format!("Invalid JSON: {e}")))?;
+    let mut input = input;
+    if input
+        .client_id
+        .as_deref()
+        .is_none_or(|c| c.trim().is_empty())
+    {
+        input.client_id = Some(crate::crypto::random_id());
+    }
+    input.id = None;
+    clients::create_in(w, realm, &input, now_ms)
+}
+
+/// Update a registered client from the admin API's client representation.
+pub fn update_registered_client(
+    w: &mut crate::store::Write,
+    realm: &RealmRecord,
+    client: &mut crate::store::ClientRecord,
+    body: &serde_json::Value,
+) -> Result<(), AdminError> {
+    let mut input: repr::ClientInput = serde_json::from_value(body.clone())
+        .map_err(|e| AdminError::BadRequest(format!("Invalid JSON: {e}")))?;
+    // The registration names the client by its clientId, which stays.
+    input.client_id = None;
+    clients::apply_input(w, &realm.id, &input, client, false)?;
+    w.put_client(&realm.id, client)?;
+    Ok(())
+}
+
+/// The admin API's representation of a client.
+pub fn client_representation<T: crate::store::Txn>(
+    read: &crate::store::View<T>,
+    realm_id: &str,
+    client: &crate::store::ClientRecord,
+) -> Result<serde_json::Value, AdminError> {
+    Ok(repr::client_repr(
+        client,
+        &client_scopes::names(read, realm_id)?,
+    ))
+}
+
+/// The admin caller behind a request's bearer token (its roles read from the store), for
+/// endpoints outside the admin API that accept administrators (client registration).
+pub fn caller_of(
+    app: &App,
+    request: &Request,
+    info: &RequestInfo,
+    now_ms: i64,
+) -> Result<Caller, AdminError> {
+    auth::authenticate(app, request, info, now_ms)
+}
 
 /// Which roles a role-mapping view lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

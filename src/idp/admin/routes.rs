@@ -17,8 +17,8 @@ use super::holders::Holder;
 use super::roles::{Composites, Container};
 use super::View;
 use super::{
-    client_scopes, clients, flows, groups, localization, mail, protocol_mappers, providers, realms,
-    required_actions, roles, scope_mappings, sessions, user_profile, users, Cx,
+    client_scopes, clients, flows, groups, initial_access, localization, mail, protocol_mappers,
+    providers, realms, required_actions, roles, scope_mappings, sessions, user_profile, users, Cx,
 };
 
 /// What an async handler returns: its future, boxed so the table holds plain fn pointers.
@@ -608,6 +608,21 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     client_scope_routes(&mut r)?;
     flow_routes(&mut r)?;
     r.route(
+        "/{realm}/clients-initial-access",
+        vec![
+            (GET, Now(initial_access::list)),
+            (POST, Now(initial_access::create)),
+        ],
+    )?
+    .route(
+        "/{realm}/clients-initial-access/{id}",
+        vec![(DELETE, Now(initial_access::delete))],
+    )?
+    .route(
+        "/{realm}/clients/{id}/registration-access-token",
+        vec![(POST, Now(initial_access::regenerate))],
+    )?
+    .route(
         "/{realm}/users/profile",
         vec![
             (GET, Now(user_profile::get)),

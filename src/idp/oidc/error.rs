@@ -44,6 +44,13 @@ pub enum OAuthError {
     /// Too busy to check a password now: 503 with `Retry-After`.
     #[error("temporarily_unavailable")]
     Busy,
+    /// Client registration (RFC 7591): `invalid_client_metadata`, `invalid_redirect_uri`
+    /// (400), `invalid_token` (401), `insufficient_scope` (403).
+    #[error("{error}")]
+    Registration { error: String, description: String },
+    /// No such resource (404).
+    #[error("not_found")]
+    NotFound,
     #[error("server_error")]
     Internal(String),
 }
@@ -88,6 +95,23 @@ impl IntoResponse for OAuthError {
                 StatusCode::BAD_REQUEST,
                 "The device code has expired".into(),
             ),
+            OAuthError::Registration { error, description } => {
+                let status = match error.as_str() {
+                    "invalid_token" => StatusCode::UNAUTHORIZED,
+                    "insufficient_scope" => StatusCode::FORBIDDEN,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                return json_response(
+                    status,
+                    &json!({"error": error, "error_description": description}),
+                );
+            }
+            OAuthError::NotFound => {
+                return json_response(
+                    StatusCode::NOT_FOUND,
+                    &json!({"error": "HTTP 404 Not Found"}),
+                );
+            }
             OAuthError::RealmNotFound => {
                 return json_response(
                     StatusCode::NOT_FOUND,

@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod error;
 pub mod par;
 pub mod redirect;
+pub mod registration;
 pub mod token;
 pub mod userinfo;
 
