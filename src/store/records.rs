@@ -21,6 +21,8 @@ pub struct RealmRecord {
     pub enabled: bool,
     pub ssl_required: String,
     pub registration_allowed: bool,
+    /// Self-registration takes the e-mail address as the username.
+    pub registration_email_as_username: bool,
     pub reset_password_allowed: bool,
     pub remember_me: bool,
     pub verify_email: bool,
@@ -93,6 +95,7 @@ impl Default for RealmRecord {
             enabled: true,
             ssl_required: "external".into(),
             registration_allowed: false,
+            registration_email_as_username: false,
             reset_password_allowed: false,
             remember_me: false,
             verify_email: false,

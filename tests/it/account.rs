@@ -362,6 +362,124 @@ fn update_profile_asks_for_what_the_user_profile_requires() {
     assert_eq!(user["requiredActions"], json!([]));
 }
 
+/// The login page's "Register" link.
+fn registration_link(html: &str) -> Option<String> {
+    let at = html.find("id=\"kc-registration\"")?;
+    let rest = &html[at..];
+    let href = rest.split("href=\"").nth(1)?.split('"').next()?;
+    Some(href.replace("&#x2f;", "/").replace("&amp;", "&"))
+}
+
+/// Self-registration when the realm allows it: the login page links to it, the profile and
+/// the password policy are checked, and the new user is signed in to the client.
+#[test]
+fn users_register_themselves_when_the_realm_allows_it() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    api.setup_realm("reg");
+    let b = Browser::new(&server);
+    let (_, _, html) = b.get(&b.auth_url("reg", "app", &[]));
+    assert!(!html.contains("kc-registration"), "off by default");
+    let r = api.put(
+        "/admin/realms/reg",
+        &json!({"registrationAllowed": true, "passwordPolicy": "length(10)"}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    let b = Browser::new(&server);
+    let (_, _, html) = b.get(&b.auth_url("reg", "app", &[]));
+    let link = registration_link(&html).expect("a registration link");
+    let (status, _, page) = b.get(&link);
+    assert_eq!(status, 200);
+    let form = find_form(&page, "kc-register-form").expect("the registration form");
+    let fill = |form: &crate::browser::Form, email: &str, password: &str, confirm: &str| {
+        let mut f = form.clone();
+        f.set("username", "newbie");
+        f.set("email", email);
+        f.set("firstName", "New");
+        f.set("lastName", "User");
+        f.set("password", password);
+        f.set("password-confirm", confirm);
+        f
+    };
+    for (email, password, confirm, expected) in [
+        (
+            "newbie@example.com",
+            "Long-enough-1",
+            "Other-value-1",
+            "Passwords don",
+        ),
+        ("newbie@example.com", "short", "short", "length"),
+        (
+            "not-an-address",
+            "Long-enough-1",
+            "Long-enough-1",
+            "Invalid email address.",
+        ),
+        (
+            "alice@example.com",
+            "Long-enough-1",
+            "Long-enough-1",
+            "Email already exists.",
+        ),
+    ] {
+        let (status, _, again) = b.submit(&fill(&form, email, password, confirm));
+        assert_eq!(status, 400, "{email}/{password}: {again}");
+        assert!(again.contains(expected), "{expected}: {again}");
+    }
+    let (status, location, page) = b.submit(&fill(
+        &form,
+        "newbie@example.com",
+        "Long-enough-1",
+        "Long-enough-1",
+    ));
+    assert_eq!(status, 302, "{page}");
+    assert!(location.unwrap().contains("code="));
+    let users = api
+        .get("/admin/realms/reg/users?username=newbie&exact=true")
+        .body;
+    assert_eq!(users[0]["email"], "newbie@example.com");
+    assert_eq!(users[0]["firstName"], "New");
+    let id = users[0]["id"].as_str().unwrap();
+    let roles = api
+        .get(&format!("/admin/realms/reg/users/{id}/role-mappings/realm"))
+        .body;
+    assert!(roles
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == "default-roles-reg"));
+    let events = api.get("/admin/realms/reg/events?type=REGISTER").body;
+    assert!(events.as_array().is_some());
+    // The new password signs in.
+    let b = Browser::new(&server);
+    let (_, _, html) = b.get(&b.auth_url("reg", "app", &[]));
+    let (status, location, _) = b.login(&html, "newbie", "Long-enough-1");
+    assert_eq!(status, 302);
+    assert!(location.unwrap().contains("code="));
+    // With the e-mail address as username, there is no username field.
+    api.put(
+        "/admin/realms/reg",
+        &json!({"registrationEmailAsUsername": true}),
+    );
+    let b = Browser::new(&server);
+    let (_, _, html) = b.get(&b.auth_url("reg", "app", &[]));
+    let link = registration_link(&html).unwrap();
+    let (_, _, page) = b.get(&link);
+    let mut form = find_form(&page, "kc-register-form").unwrap();
+    assert!(!page.contains("id=\"username\""), "{page}");
+    form.set("email", "Second@Example.com");
+    form.set("firstName", "Second");
+    form.set("lastName", "User");
+    form.set("password", "Long-enough-2");
+    form.set("password-confirm", "Long-enough-2");
+    let (status, _, page) = b.submit(&form);
+    assert_eq!(status, 302, "{page}");
+    let users = api
+        .get("/admin/realms/reg/users?username=second@example.com&exact=true")
+        .body;
+    assert_eq!(users.as_array().unwrap().len(), 1, "{users}");
+}
+
 #[test]
 fn one_address_guessing_many_names_is_slowed_down_and_others_are_not() {
     let server = crate::harness::TestServer::start_with(crate::harness::Options {

@@ -22,7 +22,7 @@ pub struct Browser {
 }
 
 /// A parsed HTML form.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Form {
     pub action: String,
     pub fields: Vec<(String, String)>,

@@ -141,6 +141,9 @@ pub async fn login_action(
             (_, _, "reset-credentials") if realm.reset_password_allowed => {
                 super::email_actions::reset_page(&page, &flow, None)
             }
+            (None, _, "registration") if realm.registration_allowed => {
+                super::registration::page(&page, &flow, &UserRecord::default(), &[], None)
+            }
             _ => login_page(&page, &flow, None, None),
         };
     }
@@ -161,6 +164,7 @@ pub async fn login_action(
         "otp" => second_factor::otp_step(step, &mut flow).await,
         "configure-totp" => second_factor::configure_totp(step, &mut flow).await,
         "update-profile" => update_profile(step, &mut flow).await,
+        "registration" => super::registration::register(step, &mut flow).await,
         "reset-credentials" => super::email_actions::reset_credentials(
             app, &page, request, info, &realm, &flow, &fields,
         ),

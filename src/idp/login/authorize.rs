@@ -410,5 +410,15 @@ pub(super) fn login_vars(
         );
     }
     vars.insert("remember_me_checked", Ctx::from(flow.remember_me));
+    if realm.registration_allowed {
+        vars.insert(
+            "registration_url",
+            Ctx::from(format!(
+                "/realms/{}/login-actions/registration?flow={}",
+                crate::http::path::encode_segment(&realm.name),
+                flow.id
+            )),
+        );
+    }
     vars
 }

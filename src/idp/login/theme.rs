@@ -30,6 +30,10 @@ const DEFAULT_FILES: &[(&str, &str)] = &[
         include_str!("../../../themes/default/login/login-update-profile.html"),
     ),
     (
+        "login/register.html",
+        include_str!("../../../themes/default/login/register.html"),
+    ),
+    (
         "login/login-config-totp.html",
         include_str!("../../../themes/default/login/login-config-totp.html"),
     ),
