@@ -55,7 +55,7 @@ pub(super) fn apply_input(
     let (default, optional) = (&input.default_client_scopes, &input.optional_client_scopes);
     if creating && default.is_none() && optional.is_none() {
         client_scopes::attach_realm_defaults(w, realm_id, client)?;
-        return Ok(());
+        return check_policies(w, realm_id, client);
     }
     if let Some(names) = default {
         client.default_client_scopes = client_scopes::ids_of_names(&**w, realm_id, names)?;
@@ -70,7 +70,14 @@ pub(super) fn apply_input(
     } else if creating {
         client.optional_client_scopes.clear();
     }
-    Ok(())
+    check_policies(w, realm_id, client)
+}
+
+/// The realm's client policies on a client being saved (`auto-configure` settings applied,
+/// violations refused).
+fn check_policies(w: &Write, realm_id: &str, client: &mut ClientRecord) -> Result<(), AdminError> {
+    let executors = crate::idp::client_policies::executors(&**w, realm_id, client)?;
+    crate::idp::client_policies::check_client(&executors, client).map_err(AdminError::BadRequest)
 }
 
 /// Create a client from its representation inside the caller's transaction.

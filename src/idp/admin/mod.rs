@@ -4,6 +4,7 @@
 //! stored records.
 
 mod auth;
+mod client_policies;
 mod client_scopes;
 mod clients;
 pub mod error;

@@ -17,8 +17,9 @@ use super::holders::Holder;
 use super::roles::{Composites, Container};
 use super::View;
 use super::{
-    client_scopes, clients, flows, groups, initial_access, localization, mail, protocol_mappers,
-    providers, realms, required_actions, roles, scope_mappings, sessions, user_profile, users, Cx,
+    client_policies, client_scopes, clients, flows, groups, initial_access, localization, mail,
+    protocol_mappers, providers, realms, required_actions, roles, scope_mappings, sessions,
+    user_profile, users, Cx,
 };
 
 /// What an async handler returns: its future, boxed so the table holds plain fn pointers.
@@ -608,6 +609,20 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     client_scope_routes(&mut r)?;
     flow_routes(&mut r)?;
     r.route(
+        "/{realm}/client-policies/profiles",
+        vec![
+            (GET, Now(client_policies::profiles)),
+            (PUT, Now(client_policies::update_profiles)),
+        ],
+    )?
+    .route(
+        "/{realm}/client-policies/policies",
+        vec![
+            (GET, Now(client_policies::policies)),
+            (PUT, Now(client_policies::update_policies)),
+        ],
+    )?
+    .route(
         "/{realm}/clients-initial-access",
         vec![
             (GET, Now(initial_access::list)),

@@ -2,6 +2,7 @@
 //! real access token from the token endpoint. This file holds the helpers and the
 //! permission rules; the resources have their own files under `tests/`.
 
+mod client_policies;
 mod client_scopes;
 mod clients;
 mod coverage;

@@ -293,6 +293,30 @@ pub async fn authorize(
             return ret.error("invalid_request", "Invalid parameter: code_challenge");
         }
     }
+    // The realm's client policies (PKCE enforcement, confidential clients, secure
+    // redirect URIs).
+    let policy = app
+        .store
+        .read()
+        .map_err(crate::http::ApiError::from)
+        .and_then(|read| {
+            crate::idp::client_policies::executors(&read, &realm.id, &client)
+                .map_err(crate::http::ApiError::from)
+        });
+    match policy {
+        Ok(executors) => {
+            if let Err((code, description)) = crate::idp::client_policies::check_authorization(
+                &executors,
+                &client,
+                &redirect_uri,
+                method,
+                challenge.is_some(),
+            ) {
+                return ret.error(code, &description);
+            }
+        }
+        Err(e) => return e.into_response(),
+    }
 
     let mut flow_params: AuthParams = BTreeMap::new();
     for key in [

@@ -267,6 +267,9 @@ fn apply(
     if let Some(p) = &m.post_logout_redirect_uris {
         client.attributes.insert(POST_LOGOUT.into(), p.join("##"));
     }
+    let executors = crate::idp::client_policies::executors(&**w, realm_id, client)?;
+    crate::idp::client_policies::check_client(&executors, client)
+        .map_err(|m| invalid("invalid_client_metadata", m))?;
     if let Some(scope) = &m.scope {
         let names: Vec<String> = scope.split_ascii_whitespace().map(String::from).collect();
         let ids = crate::idp::client_scopes::ids_of_names(&**w, realm_id, &names)?;

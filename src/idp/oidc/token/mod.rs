@@ -283,6 +283,13 @@ impl Grant<'_> {
                 "Client not allowed for direct access grants".into(),
             ));
         }
+        let executors = crate::idp::client_policies::executors(
+            &self.app.store.read()?,
+            &self.realm.id,
+            self.client,
+        )?;
+        crate::idp::client_policies::check_password_grant(&executors)
+            .map_err(|(_, d)| OAuthError::InvalidGrant(d))?;
         let username = self.param("username")?;
         let password = self.param("password")?;
         let scopes = self.scopes(self.params.get("scope").map(String::as_str))?;
