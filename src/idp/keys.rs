@@ -155,7 +155,12 @@ fn parse(
 /// name, serial from the kid, valid ten years from the key's creation. RSA PKCS#1 v1.5
 /// signatures are deterministic, so the certificate is the same at every start without
 /// being stored. `None` if the key cannot sign one (it is then served without `x5c`).
-fn certificate(pkcs8: &[u8], kid: &str, realm_name: &str, created_at_ms: i64) -> Option<Vec<u8>> {
+pub(crate) fn certificate(
+    pkcs8: &[u8],
+    kid: &str,
+    realm_name: &str,
+    created_at_ms: i64,
+) -> Option<Vec<u8>> {
     let der = rustls::pki_types::PrivateKeyDer::Pkcs8(pkcs8.to_vec().into());
     let key = rcgen::KeyPair::from_der_and_sign_algo(&der, &rcgen::PKCS_RSA_SHA256).ok()?;
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).ok()?;

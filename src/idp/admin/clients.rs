@@ -385,3 +385,137 @@ pub(super) fn example_userinfo(cx: &Cx) -> Result<Response, AdminError> {
     )?;
     Ok(ok(&body))
 }
+
+/// `GET /clients/{id}/evaluate-scopes/protocol-mappers?scope=`: the mappers a token for
+/// that scope would run, and where each comes from (the client or a client scope).
+pub(super) fn evaluate_mappers(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewClients)?;
+    let client = load(cx, &realm)?;
+    let read = cx.app.store.read()?;
+    let requested = format!("openid {}", cx.query("scope").unwrap_or_default());
+    let scopes = super::client_scopes::resolved(&read, &realm, &client, &requested)?;
+    let entry = |m: &Value, id: &str, name: &str, kind: &str| {
+        json!({
+            "mapperId": m.get("id"), "mapperName": m.get("name"),
+            "protocolMapper": m.get("protocolMapper"),
+            "containerId": id, "containerName": name, "containerType": kind,
+        })
+    };
+    let mut list: Vec<Value> = client
+        .protocol_mappers
+        .iter()
+        .map(|m| entry(m, &client.id, &client.client_id, "client"))
+        .collect();
+    for s in &scopes.applied {
+        list.extend(
+            s.protocol_mappers
+                .iter()
+                .map(|m| entry(m, &s.id, &s.name, "client-scope")),
+        );
+    }
+    Ok(ok(&Value::Array(list)))
+}
+
+/// `GET /clients/{id}/evaluate-scopes/scope-mappings/{container}/granted` and
+/// `.../not-granted?scope=`: the roles of a container (the realm, by name or id, or a
+/// client) that the client's tokens may carry for that scope, or may not.
+pub(super) fn evaluate_role_scope(cx: &Cx) -> Result<Response, AdminError> {
+    let granted = match cx.path.key.as_str() {
+        "granted" => true,
+        "not-granted" => false,
+        _ => return Err(AdminError::NotFound("Not Found".into())),
+    };
+    let realm = cx.realm(Permission::ViewClients)?;
+    let client = load(cx, &realm)?;
+    let read = cx.app.store.read()?;
+    let container = if cx.path.client == realm.name || cx.path.client == realm.id {
+        realm.id.clone()
+    } else {
+        read.client(&realm.id, &cx.path.client)?
+            .ok_or_else(|| AdminError::NotFound("Role container not found".into()))?
+            .id
+    };
+    let requested = format!("openid {}", cx.query("scope").unwrap_or_default());
+    let scopes = super::client_scopes::resolved(&read, &realm, &client, &requested)?;
+    let all = read.roles(&realm.id, &container)?;
+    let allowed: std::collections::HashSet<String> = if client.full_scope_allowed {
+        all.iter().map(|r| r.id.clone()).collect()
+    } else {
+        let mut ids = client.scope_role_ids.clone();
+        ids.extend(scopes.role_ids().cloned());
+        let mut set: std::collections::HashSet<String> =
+            crate::idp::roles::expand(&read, &realm.id, ids)?
+                .into_iter()
+                .map(|r| r.id)
+                .collect();
+        if container == client.id {
+            set.extend(all.iter().map(|r| r.id.clone()));
+        }
+        set
+    };
+    let list: Vec<Value> = all
+        .iter()
+        .filter(|r| allowed.contains(&r.id) == granted)
+        .map(super::repr::role_repr)
+        .collect();
+    Ok(ok(&Value::Array(list)))
+}
+
+/// The client attribute prefixes that hold a key certificate (`jwt.credential` for
+/// `private_key_jwt`, the SAML ones Keycloak also lists).
+const CERTIFICATE_ATTRIBUTES: &[&str] = &["jwt.credential", "saml.signing", "saml.encryption"];
+
+fn certificate_attribute(cx: &Cx) -> Result<String, AdminError> {
+    let attr = cx.path.key.as_str();
+    if CERTIFICATE_ATTRIBUTES.contains(&attr) {
+        Ok(attr.to_string())
+    } else {
+        Err(AdminError::NotFound("Unknown certificate attribute".into()))
+    }
+}
+
+/// `GET /clients/{id}/certificates/{attr}`: the certificate a client's key attribute holds.
+pub(super) fn certificate(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewClients)?;
+    let attr = certificate_attribute(cx)?;
+    let client = load(cx, &realm)?;
+    let mut body = json!({});
+    if let Some(c) = client.attributes.get(&format!("{attr}.certificate")) {
+        body["certificate"] = c.clone().into();
+    }
+    if let Some(k) = client.attributes.get(&format!("{attr}.kid")) {
+        body["kid"] = k.clone().into();
+    }
+    Ok(ok(&body))
+}
+
+/// `POST /clients/{id}/certificates/{attr}/generate`: a new RSA key pair with a
+/// self-signed certificate; the certificate is stored (the client then signs its
+/// `private_key_jwt` assertions with the key), the private key is returned once and never
+/// kept.
+pub(super) fn generate_certificate(cx: &Cx) -> Result<Response, AdminError> {
+    use base64::Engine;
+    let realm = cx.realm(Permission::ManageClients)?;
+    let attr = certificate_attribute(cx)?;
+    let pkcs8 = crate::crypto::jwt::generate_pkcs8(crate::crypto::jwt::Algorithm::RS256)
+        .map_err(|e| AdminError::Internal(e.to_string()))?;
+    let kid = random_id();
+    let client = load(cx, &realm)?;
+    let der = crate::idp::keys::certificate(&pkcs8, &kid, &client.client_id, cx.now_ms)
+        .ok_or_else(|| AdminError::Internal("could not sign a certificate".into()))?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let (certificate, private_key) = (b64.encode(&der), b64.encode(&pkcs8));
+    cx.app.store.write(|w| {
+        let mut client = w
+            .client(&realm.id, &cx.path.id)?
+            .ok_or_else(|| AdminError::NotFound("Could not find client".into()))?;
+        client
+            .attributes
+            .insert(format!("{attr}.certificate"), certificate.clone());
+        client.attributes.insert(format!("{attr}.kid"), kid.clone());
+        w.put_client(&realm.id, &client).map_err(AdminError::from)
+    })?;
+    Ok(ok(
+        &json!({"certificate": certificate, "privateKey": private_key, "kid": kid}),
+    ))
+}

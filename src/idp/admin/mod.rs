@@ -15,6 +15,7 @@ mod holders;
 mod initial_access;
 mod localization;
 mod mail;
+mod permissions;
 mod protocol_mappers;
 mod providers;
 mod realms;

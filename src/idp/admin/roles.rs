@@ -317,10 +317,22 @@ pub(super) fn change_composites(cx: &Cx, add: bool) -> Result<Response, AdminErr
     Ok(no_content())
 }
 
-/// `GET /roles/{role}/users`: users holding the role directly.
-pub(super) fn users(cx: &Cx) -> Result<Response, AdminError> {
-    let realm = cx.realm(Permission::ViewUsers)?;
-    let role = by_name(cx, &realm, &realm.id)?;
+/// `GET /roles/{role}/users` and `/clients/{id}/roles/{role}/users`: users holding the
+/// role directly.
+pub(super) fn users(cx: &Cx, container: Container) -> Result<Response, AdminError> {
+    let (realm, container_id) = match container {
+        Container::Realm => {
+            let realm = cx.realm(Permission::ViewUsers)?;
+            let id = realm.id.clone();
+            (realm, id)
+        }
+        Container::Client => {
+            let (realm, id) = target(cx, container, Permission::ViewRealm)?;
+            cx.caller.require(&realm.name, Permission::ViewUsers)?;
+            (realm, id)
+        }
+    };
+    let role = by_name(cx, &realm, &container_id)?;
     let first: usize = cx.query("first").and_then(|v| v.parse().ok()).unwrap_or(0);
     let max: usize = cx.query("max").and_then(|v| v.parse().ok()).unwrap_or(100);
     let read = cx.app.store.read()?;

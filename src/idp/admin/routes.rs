@@ -15,12 +15,12 @@ use crate::idp::admin::error::AdminError;
 use super::client_scopes::Kind;
 use super::holders::Holder;
 use super::roles::{Composites, Container};
-use super::View;
 use super::{
     client_policies, client_scopes, clients, flows, groups, initial_access, localization, mail,
-    protocol_mappers, providers, realms, required_actions, roles, scope_mappings, sessions,
-    user_profile, users, Cx,
+    permissions, protocol_mappers, providers, realms, required_actions, roles, scope_mappings,
+    sessions, user_profile, users, Cx,
 };
+use super::{Permission, View};
 
 /// What an async handler returns: its future, boxed so the table holds plain fn pointers.
 pub(crate) type Reply<'a> = Pin<Box<dyn Future<Output = Result<Response, AdminError>> + Send + 'a>>;
@@ -297,7 +297,11 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     )?
     .route(
         "/{realm}/roles/{role}/users",
-        vec![(GET, Now(roles::users))],
+        vec![(GET, Now(|cx| roles::users(cx, Container::Realm)))],
+    )?
+    .route(
+        "/{realm}/clients/{id}/roles/{role}/users",
+        vec![(GET, Now(|cx| roles::users(cx, Container::Client)))],
     )?
     .route(
         "/{realm}/roles-by-id/{id}",
@@ -495,6 +499,22 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
         vec![(GET, Now(clients::example_userinfo))],
     )?
     .route(
+        &format!("{c}/certificates/{{key}}"),
+        vec![(GET, Now(clients::certificate))],
+    )?
+    .route(
+        &format!("{c}/certificates/{{key}}/generate"),
+        vec![(POST, Now(clients::generate_certificate))],
+    )?
+    .route(
+        &format!("{c}/evaluate-scopes/protocol-mappers"),
+        vec![(GET, Now(clients::evaluate_mappers))],
+    )?
+    .route(
+        &format!("{c}/evaluate-scopes/scope-mappings/{{client}}/{{key}}"),
+        vec![(GET, Now(clients::evaluate_role_scope))],
+    )?
+    .route(
         &format!("{c}/evaluate-scopes/generate-example-id-token"),
         vec![(GET, Now(|cx| clients::example_token(cx, true)))],
     )?
@@ -608,6 +628,35 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     )?;
     client_scope_routes(&mut r)?;
     flow_routes(&mut r)?;
+    for (path, view, manage) in [
+        (
+            "/{realm}/users-management-permissions",
+            Permission::ViewUsers,
+            Permission::ManageUsers,
+        ),
+        (
+            "/{realm}/groups/{id}/management/permissions",
+            Permission::ViewUsers,
+            Permission::ManageUsers,
+        ),
+        (
+            "/{realm}/roles-by-id/{id}/management/permissions",
+            Permission::ViewRealm,
+            Permission::ManageRealm,
+        ),
+        (
+            "/{realm}/clients/{id}/management/permissions",
+            Permission::ViewClients,
+            Permission::ManageClients,
+        ),
+        (
+            "/{realm}/identity-provider/instances/{id}/management/permissions",
+            Permission::ViewIdentityProviders,
+            Permission::ManageIdentityProviders,
+        ),
+    ] {
+        r.route(path, permission_handlers(view, manage))?;
+    }
     r.route(
         "/{realm}/client-policies/profiles",
         vec![
@@ -961,6 +1010,27 @@ fn flow_routes(r: &mut MethodRouter<Handler>) -> Result<(), RouteError> {
         vec![(GET, Now(|cx| flows::providers(cx, "form")))],
     )?;
     Ok(())
+}
+
+/// `GET` and `PUT` of a `management/permissions` path (its view and manage permissions).
+fn permission_handlers(view: Permission, manage: Permission) -> Vec<(Method, Handler)> {
+    macro_rules! pair {
+        ($($v:ident / $m:ident),*) => {
+            match (view, manage) {
+                $((Permission::$v, Permission::$m) => vec![
+                    (GET, Now(|cx| permissions::get(cx, Permission::$v))),
+                    (PUT, Now(|cx| permissions::update(cx, Permission::$m))),
+                ],)*
+                _ => vec![],
+            }
+        };
+    }
+    pair!(
+        ViewUsers / ManageUsers,
+        ViewRealm / ManageRealm,
+        ViewClients / ManageClients,
+        ViewIdentityProviders / ManageIdentityProviders
+    )
 }
 
 #[cfg(test)]

@@ -557,3 +557,143 @@ async fn example_tokens_show_what_a_user_would_get() {
         404
     );
 }
+
+/// The rest of the client resource the admin client knows: users in a client role, the
+/// evaluate tab's mapper and role-scope views, fine-grained permissions (off), and a
+/// generated key whose certificate then authenticates the client (`private_key_jwt`).
+#[tokio::test]
+async fn role_users_evaluate_views_permissions_and_generated_keys() {
+    let f = shop().await;
+    let api_id = created_id(
+        &f.post(
+            "/shop/clients",
+            &json!({"clientId": "api", "fullScopeAllowed": false, "serviceAccountsEnabled": true,
+                    "clientAuthenticatorType": "client-jwt"}),
+        )
+        .await,
+    );
+    f.post(
+        &format!("/shop/clients/{api_id}/roles"),
+        &json!({"name": "reader"}),
+    )
+    .await;
+    f.post("/shop/roles", &json!({"name": "staff"})).await;
+    let ann = f.add_user("shop", "ann", Some("ann-pw"));
+    super::grant_client_roles(&f, "shop", &ann, "api", &["reader"]).await;
+    let (status, _, users) = f
+        .get(&format!("/shop/clients/{api_id}/roles/reader/users"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(users[0]["username"], "ann");
+
+    let (_, _, mappers) = f
+        .get(&format!(
+            "/shop/clients/{api_id}/evaluate-scopes/protocol-mappers?scope=phone"
+        ))
+        .await;
+    let kinds: Vec<&str> = mappers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["containerName"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"profile") && kinds.contains(&"phone"),
+        "{mappers}"
+    );
+    assert!(mappers
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|m| m["containerType"] == "client-scope" || m["containerType"] == "client"));
+    let base = format!("/shop/clients/{api_id}/evaluate-scopes/scope-mappings");
+    let (_, _, granted) = f.get(&format!("{base}/shop/granted")).await;
+    assert!(!granted
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == "staff"));
+    let (_, _, not_granted) = f.get(&format!("{base}/shop/not-granted")).await;
+    assert!(not_granted
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == "staff"));
+    let (_, _, own) = f.get(&format!("{base}/{api_id}/granted")).await;
+    assert_eq!(
+        own[0]["name"], "reader",
+        "a client's own roles are in its scope"
+    );
+    let (_, _, with_offline) = f
+        .get(&format!("{base}/shop/granted?scope=offline_access"))
+        .await;
+    assert!(with_offline
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["name"] == "offline_access"));
+
+    for path in [
+        format!("/shop/clients/{api_id}/management/permissions"),
+        "/shop/users-management-permissions".to_string(),
+    ] {
+        let (status, _, body) = f.get(&path).await;
+        assert_eq!((status, body), (200, json!({"enabled": false})), "{path}");
+        assert_eq!(f.put(&path, &json!({"enabled": true})).await.0, 400);
+        assert_eq!(f.put(&path, &json!({"enabled": false})).await.0, 200);
+    }
+
+    // A generated key: its certificate is kept, its private key handed out once.
+    let (status, _, generated) = f
+        .post(
+            &format!("/shop/clients/{api_id}/certificates/jwt.credential/generate"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{generated}");
+    let (_, _, info) = f
+        .get(&format!(
+            "/shop/clients/{api_id}/certificates/jwt.credential"
+        ))
+        .await;
+    assert_eq!(info["certificate"], generated["certificate"]);
+    assert!(info.get("privateKey").is_none());
+    use base64::Engine;
+    let pkcs8 = base64::engine::general_purpose::STANDARD
+        .decode(generated["privateKey"].as_str().unwrap())
+        .unwrap();
+    let key = crate::crypto::jwt::SigningKey::from_pkcs8(
+        "k",
+        crate::crypto::jwt::Algorithm::RS256,
+        &pkcs8,
+    )
+    .unwrap();
+    let now = f.now() / 1000;
+    let assertion = key
+        .sign(&json!({"iss": "api", "sub": "api", "aud": "https://idp.test/realms/shop/protocol/openid-connect/token",
+                      "jti": crate::crypto::random_id(), "iat": now, "exp": now + 60}))
+        .unwrap();
+    let (status, body) = f
+        .call(
+            "POST",
+            "/realms/shop/protocol/openid-connect/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "api"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", &assertion),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        f.get(&format!("/shop/clients/{api_id}/certificates/nope"))
+            .await
+            .0,
+        404
+    );
+}
