@@ -341,7 +341,7 @@ pub(super) fn continue_flow(
     }
     match response_page {
         None => update_password_page(page, flow, &user.username, None),
-        Some(UPDATE_PROFILE) => update_profile_page(app, page, flow, user, &[]),
+        Some(UPDATE_PROFILE) => update_profile_page(page, flow, user, &[]),
         Some(_) => second_factor::configure_totp_page(page, flow, user, None),
     }
 }
@@ -349,49 +349,22 @@ pub(super) fn continue_flow(
 /// The `UPDATE_PROFILE` page: the user-profile attributes the user may see, editable where
 /// the user may edit them, with the errors of a refused submission.
 fn update_profile_page(
-    app: &App,
     page: &PageCx<'_>,
     flow: &LoginFlowRecord,
     user: &UserRecord,
     violations: &[crate::idp::user_profile::Violation],
 ) -> Response {
-    use crate::idp::user_profile::{attributes, config, values, Context};
-    let config = match app.store.read().and_then(|r| config(&r, &page.realm.id)) {
+    use crate::idp::user_profile::{attributes, Context};
+    let config = match super::profile_form::config(page) {
         Ok(c) => c,
-        Err(e) => return crate::http::ApiError::from(e).into_response(),
+        Err(e) => return e.into_response(),
     };
     let fields: Vec<Ctx> = attributes(&config)
         .iter()
         .filter(|a| a.can_view(Context::User))
         .map(|a| {
-            let label = match a.display_name {
-                Some(d) if d.starts_with("${") && d.ends_with('}') => page.msg(&d[2..d.len() - 1]),
-                Some(d) => d.to_string(),
-                None => page.msg(a.name),
-            };
-            let error = violations
-                .iter()
-                .find(|v| v.attribute == a.name)
-                .map(|v| page.msg(&v.message));
-            let kind = if a.name == "email" { "email" } else { "text" };
-            let autocomplete = match a.name {
-                "email" => "email",
-                "firstName" => "given-name",
-                "lastName" => "family-name",
-                "username" => "username",
-                _ => "off",
-            };
-            Ctx::from_serialize(serde_json::json!({
-                "name": a.name,
-                "label": label,
-                "value": values(user, a.name).first().cloned().unwrap_or_default(),
-                "readonly": !a.can_edit(Context::User) || !a.user_editable_field(),
-                "required": a.required_for(Context::User),
-                "options": a.options(),
-                "type": kind,
-                "autocomplete": autocomplete,
-                "error": error,
-            }))
+            let readonly = !a.can_edit(Context::User) || !a.user_editable_field();
+            super::profile_form::field(page, a, user, violations, readonly)
         })
         .collect();
     let error = (!violations.is_empty()).then(|| page.msg("updateProfileErrorMessage"));
@@ -408,7 +381,7 @@ fn update_profile_page(
 /// `login-actions/update-profile`: store the profile if it passes the user profile's
 /// checks, clear `UPDATE_PROFILE` and carry on.
 async fn update_profile(step: Step<'_, '_>, flow: &mut LoginFlowRecord) -> Response {
-    use crate::idp::user_profile::{attributes, config, set, validate, Context, Violation};
+    use crate::idp::user_profile::{validate, Context, Violation};
     let Step {
         app,
         page,
@@ -419,23 +392,18 @@ async fn update_profile(step: Step<'_, '_>, flow: &mut LoginFlowRecord) -> Respo
     let Some(user) = flow_user(app, realm, flow, "actions") else {
         return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
     };
-    let config = match app.store.read().and_then(|r| config(&r, &realm.id)) {
+    let config = match super::profile_form::config(page) {
         Ok(c) => c,
-        Err(e) => return crate::http::ApiError::from(e).into_response(),
+        Err(e) => return e.into_response(),
     };
     let mut updated = user.clone();
-    for a in attributes(&config) {
-        if a.can_edit(Context::User) && a.user_editable_field() {
-            let submitted = fields.get(a.name).cloned().into_iter().collect();
-            set(&mut updated, a.name, submitted);
-        }
-    }
+    super::profile_form::fill(&config, fields, &mut updated);
     if updated.email != user.email {
         updated.email_verified = false;
     }
     let violations = validate(&config, &updated, Context::User, None);
     if !violations.is_empty() {
-        return update_profile_page(app, page, flow, &updated, &violations);
+        return update_profile_page(page, flow, &updated, &violations);
     }
     updated.required_actions.retain(|a| a != UPDATE_PROFILE);
     let stored = app
@@ -448,7 +416,7 @@ async fn update_profile(step: Step<'_, '_>, flow: &mut LoginFlowRecord) -> Respo
                 attribute: "email".into(),
                 message: "emailExistsMessage".into(),
             }];
-            return update_profile_page(app, page, flow, &updated, &taken);
+            return update_profile_page(page, flow, &updated, &taken);
         }
         Err(e) => return crate::http::ApiError::from(e).into_response(),
     }

@@ -15,6 +15,7 @@ mod device;
 pub(crate) mod email_actions;
 mod iframe;
 mod logout;
+mod profile_form;
 mod registration;
 mod second_factor;
 pub mod theme;

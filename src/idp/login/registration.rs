@@ -5,7 +5,6 @@
 
 use http::StatusCode;
 use minijinja::Value as Ctx;
-use serde_json::json;
 
 use crate::crypto::password::hash_password;
 use crate::http::IntoResponse;
@@ -25,41 +24,15 @@ pub(super) fn page(
     error: Option<&str>,
 ) -> Response {
     let realm = cx.realm;
-    let config = match cx
-        .app
-        .store
-        .read()
-        .and_then(|r| user_profile::config(&r, &realm.id))
-    {
+    let config = match super::profile_form::config(cx) {
         Ok(c) => c,
-        Err(e) => return crate::http::ApiError::from(e).into_response(),
+        Err(e) => return e.into_response(),
     };
     let fields: Vec<Ctx> = attributes(&config)
         .iter()
         .filter(|a| a.can_edit(Context::User))
         .filter(|a| !(a.name == "username" && realm.registration_email_as_username))
-        .map(|a| {
-            let label = match a.display_name {
-                Some(d) if d.starts_with("${") && d.ends_with('}') => cx.msg(&d[2..d.len() - 1]),
-                Some(d) => d.to_string(),
-                None => cx.msg(a.name),
-            };
-            Ctx::from_serialize(json!({
-                "name": a.name,
-                "label": label,
-                "value": user_profile::values(values, a.name).first().cloned().unwrap_or_default(),
-                "required": a.name == "username" || a.required_for(Context::User),
-                "type": if a.name == "email" { "email" } else { "text" },
-                "autocomplete": match a.name {
-                    "email" => "email",
-                    "firstName" => "given-name",
-                    "lastName" => "family-name",
-                    "username" => "username",
-                    _ => "off",
-                },
-                "error": violations.iter().find(|v| v.attribute == a.name).map(|v| cx.msg(&v.message)),
-            }))
-        })
+        .map(|a| super::profile_form::field(cx, a, values, violations, false))
         .collect();
     let message = error
         .map(|k| cx.msg(k))
@@ -94,13 +67,9 @@ pub(super) async fn register(step: Step<'_, '_>, flow: &mut LoginFlowRecord) -> 
     if !realm.registration_allowed {
         return page.error(StatusCode::FORBIDDEN, "registrationNotAllowed");
     }
-    let config = match app
-        .store
-        .read()
-        .and_then(|r| user_profile::config(&r, &realm.id))
-    {
+    let config = match super::profile_form::config(page) {
         Ok(c) => c,
-        Err(e) => return crate::http::ApiError::from(e).into_response(),
+        Err(e) => return e.into_response(),
     };
     let now = app.clock.now_millis();
     let mut user = UserRecord {
@@ -109,12 +78,7 @@ pub(super) async fn register(step: Step<'_, '_>, flow: &mut LoginFlowRecord) -> 
         created_timestamp: now,
         ..Default::default()
     };
-    for a in attributes(&config) {
-        if a.can_edit(Context::User) {
-            let submitted = fields.get(a.name).cloned().into_iter().collect();
-            user_profile::set(&mut user, a.name, submitted);
-        }
-    }
+    super::profile_form::fill(&config, fields, &mut user);
     let username = if realm.registration_email_as_username {
         user.email.clone().unwrap_or_default()
     } else {
