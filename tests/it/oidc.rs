@@ -983,9 +983,37 @@ fn dynamic_client_registration_with_an_initial_access_token() {
         admin.get("/admin/realms/dcr/clients-initial-access").body,
         json!([])
     );
-    // An administrator may register with their own token.
-    let r = admin.post(&endpoint, &second);
+    // An administrator may register with their own token; an update that adds
+    // client_credentials gives the client its service account.
+    let mut plain = metadata.clone();
+    plain["grant_types"] = json!(["authorization_code"]);
+    let r = admin.post(&endpoint, &plain);
     assert_eq!(r.status, 201, "{}", r.text);
+    let (later_id, later_secret) = (
+        r.body["client_id"].as_str().unwrap().to_string(),
+        r.body["client_secret"].as_str().unwrap().to_string(),
+    );
+    let later_uri = r.body["registration_client_uri"]
+        .as_str()
+        .unwrap()
+        .replace(&format!("http://{}", server.http), "");
+    let later_rat = r.body["registration_access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = as_bearer(&later_rat).put(&later_uri, &metadata);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let token = server
+        .client()
+        .post(format!(
+            "http://{}/realms/dcr/protocol/openid-connect/token",
+            server.http
+        ))
+        .basic_auth(&later_id, Some(&later_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .unwrap();
+    assert_eq!(token.status().as_u16(), 200);
 
     // Delete with the registration access token.
     assert_eq!(as_bearer(&new_rat).delete(&uri).status, 204);

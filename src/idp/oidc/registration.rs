@@ -380,6 +380,29 @@ fn response(
     Ok(v)
 }
 
+/// A client registered (or updated) with `client_credentials` gets its service-account
+/// user.
+fn ensure_service_account(
+    w: &mut Write,
+    realm: &RealmRecord,
+    client: &ClientRecord,
+    now_ms: i64,
+) -> Result<(), OAuthError> {
+    let username = format!("service-account-{}", client.client_id.to_lowercase());
+    if !client.service_accounts_enabled || w.user_by_username(&realm.id, &username)?.is_some() {
+        return Ok(());
+    }
+    let user = UserRecord {
+        id: random_id(),
+        username,
+        enabled: true,
+        created_timestamp: now_ms,
+        service_account_client_id: Some(client.id.clone()),
+        ..Default::default()
+    };
+    crate::idp::realm::create_user(w, realm, &user).map_err(|e| OAuthError::Internal(e.to_string()))
+}
+
 /// Store a new registration access token for `client`; returns it.
 pub fn new_registration_token(
     w: &mut Write,
@@ -579,18 +602,7 @@ pub async fn handle(
                 crate::idp::client_scopes::attach_realm_defaults(w, &realm.id, &mut client)?;
                 apply(w, &realm.id, &m, &mut client)?;
                 w.put_client(&realm.id, &client)?;
-                if client.service_accounts_enabled {
-                    let user = UserRecord {
-                        id: random_id(),
-                        username: format!("service-account-{}", client.client_id.to_lowercase()),
-                        enabled: true,
-                        created_timestamp: now,
-                        service_account_client_id: Some(client.id.clone()),
-                        ..Default::default()
-                    };
-                    crate::idp::realm::create_user(w, &realm, &user)
-                        .map_err(|e| OAuthError::Internal(e.to_string()))?;
-                }
+                ensure_service_account(w, &realm, &client, now)?;
                 let token = new_registration_token(w, &realm.id, &client.id)?;
                 response(w, &realm, &iss, &client, Some(&token))
             })?;
@@ -609,6 +621,7 @@ pub async fn handle(
                 let mut client = authorized_client(w, request, &realm, &id)?;
                 apply(w, &realm.id, &m, &mut client)?;
                 w.put_client(&realm.id, &client)?;
+                ensure_service_account(w, &realm, &client, now)?;
                 // A new registration access token with every update (Keycloak's default).
                 let token = new_registration_token(w, &realm.id, &client.id)?;
                 response(w, &realm, &iss, &client, Some(&token))
