@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 
 use crate::crypto::random_id;
 use crate::store::{
-    AuthFlowRecord, AuthenticatorConfigRecord, ExecutionRecord, RealmRecord, StoreError, Txn, View,
-    Write,
+    AuthFlowRecord, AuthenticatorConfigRecord, ClientRecord, ExecutionRecord, RealmRecord,
+    StoreError, Txn, View, Write,
 };
 
 use super::roles::EffectiveRoles;
@@ -661,6 +661,7 @@ fn plan_of<T: Txn>(
     read: &View<T>,
     realm: &RealmRecord,
     binding_name: &str,
+    override_id: Option<&str>,
     otp_authenticator: &str,
 ) -> Result<Plan, StoreError> {
     let flows = Flows {
@@ -676,7 +677,9 @@ fn plan_of<T: Txn>(
             .collect(),
     };
     let alias = binding(realm, binding_name);
-    let Some(top) = flows.by_id.values().find(|f| f.alias == alias) else {
+    // A client's override (by flow id) wins over the realm's binding.
+    let overridden = override_id.and_then(|id| flows.by_id.get(id));
+    let Some(top) = overridden.or_else(|| flows.by_id.values().find(|f| f.alias == alias)) else {
         // No flows stored (a realm being created): Keycloak's defaults.
         return Ok(Plan {
             cookie: true,
@@ -723,14 +726,41 @@ impl Plan {
     }
 }
 
-/// What the realm's browser flow asks of a browser login.
-pub fn browser_plan<T: Txn>(read: &View<T>, realm: &RealmRecord) -> Result<Plan, StoreError> {
-    plan_of(read, realm, "browserFlow", "auth-otp-form")
+/// The keys of a client's `authenticationFlowBindingOverrides`.
+pub const OVERRIDE_BROWSER: &str = "browser";
+pub const OVERRIDE_DIRECT_GRANT: &str = "direct_grant";
+
+/// What the browser flow (the client's override, else the realm's) asks of a login.
+pub fn browser_plan<T: Txn>(
+    read: &View<T>,
+    realm: &RealmRecord,
+    client: Option<&ClientRecord>,
+) -> Result<Plan, StoreError> {
+    let over = client.and_then(|c| c.flow_overrides.get(OVERRIDE_BROWSER));
+    plan_of(
+        read,
+        realm,
+        "browserFlow",
+        over.map(String::as_str),
+        "auth-otp-form",
+    )
 }
 
-/// What the realm's direct grant flow asks of a password grant.
-pub fn direct_grant_plan<T: Txn>(read: &View<T>, realm: &RealmRecord) -> Result<Plan, StoreError> {
-    plan_of(read, realm, "directGrantFlow", "direct-grant-validate-otp")
+/// What the direct grant flow (the client's override, else the realm's) asks of a
+/// password grant.
+pub fn direct_grant_plan<T: Txn>(
+    read: &View<T>,
+    realm: &RealmRecord,
+    client: Option<&ClientRecord>,
+) -> Result<Plan, StoreError> {
+    let over = client.and_then(|c| c.flow_overrides.get(OVERRIDE_DIRECT_GRANT));
+    plan_of(
+        read,
+        realm,
+        "directGrantFlow",
+        over.map(String::as_str),
+        "direct-grant-validate-otp",
+    )
 }
 
 #[cfg(test)]

@@ -222,6 +222,9 @@ pub struct ClientRecord {
     pub default_client_scopes: Vec<String>,
     /// Ids of the client scopes applied when a request's `scope` names them.
     pub optional_client_scopes: Vec<String>,
+    /// Keycloak's `authenticationFlowBindingOverrides`: `browser` / `direct_grant` → the
+    /// id of the flow this client's logins run instead of the realm's.
+    pub flow_overrides: BTreeMap<String, String>,
 }
 
 /// A client scope (Keycloak's `ClientScopeRepresentation`): protocol mappers and role scope

@@ -234,11 +234,39 @@ fn a_browser_flow_with_otp_required_asks_every_login_for_a_code() {
         find(&executions(&api), "OTP Form")["requirement"],
         "REQUIRED"
     );
+    // First for one client only (its flow override), as the console's "Advanced" tab sets.
+    let flow_id = api
+        .get(&format!("{base}/flows"))
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["alias"] == "browser with otp")
+        .unwrap()["id"]
+        .clone();
+    let app = api.get("/admin/realms/flow2fa/clients?clientId=app").body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let r = api.put(
-        "/admin/realms/flow2fa",
-        &json!({"browserFlow": "browser with otp"}),
+        &format!("/admin/realms/flow2fa/clients/{app}"),
+        &json!({"authenticationFlowBindingOverrides": {"browser": flow_id}}),
     );
     assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(
+        api.get(&format!("/admin/realms/flow2fa/clients/{app}"))
+            .body["authenticationFlowBindingOverrides"]["browser"],
+        flow_id
+    );
+    assert_eq!(
+        api.get("/admin/realms/flow2fa").body["browserFlow"],
+        "browser"
+    );
+    let bad = api.put(
+        &format!("/admin/realms/flow2fa/clients/{app}"),
+        &json!({"authenticationFlowBindingOverrides": {"browser": "nope"}}),
+    );
+    assert_eq!(bad.status, 400, "{}", bad.text);
 
     // alice has no authenticator: the login makes her configure one.
     let b = Browser::new(&server);
@@ -265,6 +293,25 @@ fn a_browser_flow_with_otp_required_asks_every_login_for_a_code() {
     let (status, location, _) = b.submit(&otp);
     assert_eq!(status, 302);
     assert!(location.unwrap().contains("code="));
+
+    // Now for the whole realm instead; a flow a client uses is not deleted.
+    let flow_uuid = flow_id.as_str().unwrap();
+    assert_eq!(api.delete(&format!("{base}/flows/{flow_uuid}")).status, 400);
+    let r = api.put(
+        &format!("/admin/realms/flow2fa/clients/{app}"),
+        &json!({"authenticationFlowBindingOverrides": {}}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = api.put(
+        "/admin/realms/flow2fa",
+        &json!({"browserFlow": "browser with otp"}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    let b = Browser::new(&server);
+    let (_, _, html) = b.get(&b.auth_url("flow2fa", "app", &[]));
+    let (status, _, page) = b.login(&html, "alice", "Alice-pass-1");
+    assert_eq!(status, 200);
+    assert!(find_form(&page, "kc-otp-login-form").is_some(), "{page}");
 
     // OTP Form DISABLED in the bound flow: no code step, even with an authenticator.
     let mut step = find(&executions(&api), "OTP Form");

@@ -52,6 +52,9 @@ pub(super) fn apply_input(
     creating: bool,
 ) -> Result<(), AdminError> {
     input.apply(client).map_err(AdminError::BadRequest)?;
+    if let Some(overrides) = &input.authentication_flow_binding_overrides {
+        set_flow_overrides(w, realm_id, client, overrides)?;
+    }
     let (default, optional) = (&input.default_client_scopes, &input.optional_client_scopes);
     if creating && default.is_none() && optional.is_none() {
         client_scopes::attach_realm_defaults(w, realm_id, client)?;
@@ -71,6 +74,56 @@ pub(super) fn apply_input(
         client.optional_client_scopes.clear();
     }
     check_policies(w, realm_id, client)
+}
+
+/// A client's flow overrides: `browser` and `direct_grant`, each a top-level flow of the
+/// realm (an empty value removes the override) that the login can run.
+fn set_flow_overrides(
+    w: &Write,
+    realm_id: &str,
+    client: &mut ClientRecord,
+    overrides: &std::collections::BTreeMap<String, String>,
+) -> Result<(), AdminError> {
+    use crate::idp::flows::{OVERRIDE_BROWSER, OVERRIDE_DIRECT_GRANT};
+    let flows = w.auth_flows(realm_id)?;
+    let mut set = std::collections::BTreeMap::new();
+    for (binding, id) in overrides {
+        if binding != OVERRIDE_BROWSER && binding != OVERRIDE_DIRECT_GRANT {
+            return Err(AdminError::BadRequest(format!(
+                "authenticationFlowBindingOverrides: unknown binding {binding}"
+            )));
+        }
+        if id.is_empty() {
+            continue;
+        }
+        if !flows.iter().any(|f| &f.id == id && f.top_level) {
+            return Err(AdminError::BadRequest(format!(
+                "authenticationFlowBindingOverrides.{binding}: no top-level flow with id {id}"
+            )));
+        }
+        set.insert(binding.clone(), id.clone());
+    }
+    client.flow_overrides = set;
+    let realm = w
+        .realm(realm_id)?
+        .ok_or_else(|| AdminError::NotFound("Realm not found.".into()))?;
+    for (name, plan) in [
+        (
+            "browser",
+            crate::idp::flows::browser_plan(&**w, &realm, Some(client))?,
+        ),
+        (
+            "direct grant",
+            crate::idp::flows::direct_grant_plan(&**w, &realm, Some(client))?,
+        ),
+    ] {
+        if let Some(step) = plan.unsupported {
+            return Err(AdminError::BadRequest(format!(
+                "The client's {name} flow would require {step}, which Portcullis cannot perform"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The realm's client policies on a client being saved (`auto-configure` settings applied,

@@ -148,8 +148,8 @@ fn change<R>(
 /// Refuse a state in which a bound login flow requires a step the login cannot perform.
 pub(super) fn check_bound<T: Txn>(read: &View<T>, realm: &RealmRecord) -> Result<(), AdminError> {
     for (name, plan) in [
-        ("browser", flows::browser_plan(read, realm)?),
-        ("direct grant", flows::direct_grant_plan(read, realm)?),
+        ("browser", flows::browser_plan(read, realm, None)?),
+        ("direct grant", flows::direct_grant_plan(read, realm, None)?),
     ] {
         if let Some(step) = plan.unsupported {
             return Err(AdminError::BadRequest(format!(
@@ -353,6 +353,16 @@ pub(super) fn delete(cx: &Cx) -> Result<Response, AdminError> {
                     flow.alias
                 )));
             }
+        }
+        if let Some(c) = w
+            .clients(&realm.id)?
+            .into_iter()
+            .find(|c| c.flow_overrides.values().any(|id| id == &flow.id))
+        {
+            return Err(AdminError::BadRequest(format!(
+                "Cannot delete flow {}: client {} uses it",
+                flow.alias, c.client_id
+            )));
         }
         if let Some(parent) = loaded.flows.values().find(|f| {
             f.executions

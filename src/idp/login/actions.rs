@@ -228,10 +228,15 @@ async fn authenticate(step: Step<'_, '_>, flow: &mut LoginFlowRecord) -> Respons
     if authenticated.temporary_password {
         flow.params.insert("temporary_password".into(), "1".into());
     }
-    // The realm's browser flow decides whether a one-time code comes next.
+    // The browser flow (the client's override, else the realm's) decides whether a
+    // one-time code comes next.
     let has_otp = !authenticated.otp_credentials.is_empty();
     let plan = app.store.read().and_then(|read| {
-        let plan = crate::idp::flows::browser_plan(&read, realm)?;
+        let client = match flow.params.get("client_id") {
+            Some(id) => read.client_by_client_id(&realm.id, id)?,
+            None => None,
+        };
+        let plan = crate::idp::flows::browser_plan(&read, realm, client.as_ref())?;
         let step = plan.otp_step(&read, &realm.id, &user.id, has_otp)?;
         Ok((plan, step))
     });

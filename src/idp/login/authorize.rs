@@ -345,7 +345,7 @@ pub async fn authorize(
     let cookie = app
         .store
         .read()
-        .and_then(|r| crate::idp::flows::browser_plan(&r, &realm))
+        .and_then(|r| crate::idp::flows::browser_plan(&r, &realm, Some(&client)))
         .map(|p| p.cookie)
         .unwrap_or(true);
     if let Some(session) = sso_session(app, request, &realm, now).filter(|_| cookie) {

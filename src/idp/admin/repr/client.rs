@@ -38,6 +38,9 @@ pub struct ClientInput {
     pub protocol_mappers: Option<Vec<Value>>,
     pub default_client_scopes: Option<Vec<String>>,
     pub optional_client_scopes: Option<Vec<String>>,
+    /// `{"browser": flowId, "direct_grant": flowId}`; checked against the realm's flows by
+    /// the caller (`admin::clients::apply_input`).
+    pub authentication_flow_binding_overrides: Option<BTreeMap<String, String>>,
 }
 
 impl ClientInput {
@@ -170,6 +173,7 @@ pub fn client_repr(c: &ClientRecord, scope_names: &BTreeMap<String, String>) -> 
         "attributes": c.attributes,
         "fullScopeAllowed": c.full_scope_allowed,
         "protocolMappers": c.protocol_mappers,
+        "authenticationFlowBindingOverrides": c.flow_overrides,
         "defaultClientScopes": names(&c.default_client_scopes),
         "optionalClientScopes": names(&c.optional_client_scopes),
         "access": {"view": true, "configure": true, "manage": true},

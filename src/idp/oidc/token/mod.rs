@@ -315,7 +315,7 @@ impl Grant<'_> {
         let has_otp = !authenticated.otp_credentials.is_empty();
         let otp = {
             let read = self.app.store.read()?;
-            let plan = crate::idp::flows::direct_grant_plan(&read, self.realm)?;
+            let plan = crate::idp::flows::direct_grant_plan(&read, self.realm, Some(self.client))?;
             if let Some(step) = plan.unsupported {
                 tracing::warn!(realm = %self.realm.name, step, "the direct grant flow requires a step Portcullis cannot perform");
                 return Err(OAuthError::InvalidGrant(
