@@ -370,6 +370,8 @@ pub struct SessionRecord {
     /// `currentRefreshToken` and its use count), for `revokeRefreshToken`.
     pub refresh_uses: BTreeMap<String, (String, i64)>,
     pub offline: bool,
+    /// The administrator who opened this session by impersonation (user id), if any.
+    pub impersonator_id: Option<String>,
     /// SHA-256 (hex) of the secret half of the browser's SSO cookie; `None` for sessions
     /// without a browser (password grant).
     pub cookie_hash: Option<String>,

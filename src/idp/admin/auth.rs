@@ -33,6 +33,8 @@ pub enum Permission {
     ManageClients,
     /// Registering clients (dynamic client registration by an administrator's token).
     CreateClient,
+    /// Signing in as another user (Keycloak's `impersonation` role).
+    Impersonation,
     ViewEvents,
     ManageEvents,
     ViewIdentityProviders,
@@ -53,6 +55,7 @@ impl Permission {
             ViewClients => &["view-clients", "manage-clients"],
             ManageClients => &["manage-clients"],
             CreateClient => &["create-client", "manage-clients"],
+            Impersonation => &["impersonation"],
             ViewEvents => &["view-events", "manage-events"],
             ManageEvents => &["manage-events"],
             ViewIdentityProviders => &["view-identity-providers", "manage-identity-providers"],

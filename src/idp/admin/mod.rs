@@ -12,6 +12,7 @@ mod flows;
 mod grants;
 mod groups;
 mod holders;
+mod impersonation;
 mod initial_access;
 mod localization;
 mod mail;

@@ -16,9 +16,9 @@ use super::client_scopes::Kind;
 use super::holders::Holder;
 use super::roles::{Composites, Container};
 use super::{
-    client_policies, client_scopes, clients, flows, groups, initial_access, localization, mail,
-    permissions, protocol_mappers, providers, realms, required_actions, roles, scope_mappings,
-    sessions, user_profile, users, Cx,
+    client_policies, client_scopes, clients, flows, groups, impersonation, initial_access,
+    localization, mail, permissions, protocol_mappers, providers, realms, required_actions, roles,
+    scope_mappings, sessions, user_profile, users, Cx,
 };
 use super::{Permission, View};
 
@@ -657,6 +657,10 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     ] {
         r.route(path, permission_handlers(view, manage))?;
     }
+    r.route(
+        "/{realm}/users/{id}/impersonation",
+        vec![(POST, Now(impersonation::impersonate))],
+    )?;
     r.route(
         "/{realm}/client-policies/profiles",
         vec![

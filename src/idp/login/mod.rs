@@ -130,6 +130,32 @@ pub fn sso_session(
 }
 
 /// Cookies that establish an SSO session in this browser.
+/// A new browser SSO session for `user` opened by an administrator (`impersonator`), with
+/// its cookies on `response`; returns the session.
+pub fn impersonation_session(
+    app: &App,
+    realm: &RealmRecord,
+    user: &crate::store::UserRecord,
+    impersonator: &str,
+    info: &RequestInfo,
+    response: &mut Response,
+) -> Result<SessionRecord, crate::store::StoreError> {
+    let now = app.clock.now_millis();
+    let secret = new_secret();
+    let mut session = crate::idp::sessions::new_session(
+        &user.id,
+        now,
+        info.peer.map(|p| p.ip().to_string()),
+        false,
+        false,
+    );
+    session.cookie_hash = Some(sha256_hex(&secret));
+    session.impersonator_id = Some(impersonator.to_string());
+    app.store.write(|w| w.put_session(&realm.id, &session))?;
+    session_cookies(response, realm, &session, &secret, info);
+    Ok(session)
+}
+
 fn session_cookies(
     response: &mut Response,
     realm: &RealmRecord,

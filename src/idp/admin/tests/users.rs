@@ -601,3 +601,52 @@ async fn remove_totp_and_unmanaged_attributes() {
         404
     );
 }
+
+/// Impersonation: the `impersonation` role signs the administrator's browser in as the
+/// user, never as a user with administrative power the administrator lacks.
+#[tokio::test]
+async fn impersonation_signs_in_as_the_user_within_the_admins_power() {
+    use crate::idp::testing::Jar;
+    let f = shop().await;
+    let ann = f.add_user("shop", "ann", Some("ann-pw"));
+    let (boss, _) = super::delegate(&f, "shop", "boss", &["realm-admin"]).await;
+    let (_, helper) = super::delegate(&f, "shop", "helper", &["impersonation", "view-users"]).await;
+    let (_, viewer) = super::delegate(&f, "shop", "viewer", &["view-users"]).await;
+
+    let path = format!("/shop/users/{ann}/impersonation");
+    assert_eq!(f.api(Some(&viewer)).post(&path, &json!({})).await.0, 403);
+    let (status, headers, body) = f.api(Some(&helper)).post(&path, &json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["sameRealm"], true);
+    assert!(body["redirect"]
+        .as_str()
+        .unwrap()
+        .ends_with("/realms/shop/account"));
+    let mut jar = Jar::default();
+    jar.absorb(&headers);
+    let page = f.browse("/realms/shop/account", &mut jar).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("ann"), "the account page is ann's");
+    let sessions = f.get(&format!("/shop/users/{ann}/sessions")).await.2;
+    assert_eq!(sessions.as_array().unwrap().len(), 1);
+
+    // boss holds realm-admin, which helper does not: no impersonation of boss.
+    let (status, _, body) = f
+        .api(Some(&helper))
+        .post(&format!("/shop/users/{boss}/impersonation"), &json!({}))
+        .await;
+    assert_eq!(status, 403, "{body}");
+    // The master administrator may.
+    assert_eq!(
+        f.post(&format!("/shop/users/{boss}/impersonation"), &json!({}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        f.post("/shop/users/nobody/impersonation", &json!({}))
+            .await
+            .0,
+        404
+    );
+}
