@@ -52,7 +52,7 @@ fn setup(dir: &std::path::Path, algorithm: Algorithm) -> App {
                 },
                 0,
             )?;
-            let client = ClientRecord {
+            let mut client = ClientRecord {
                 id: "c".into(),
                 client_id: "svc".into(),
                 secret: Some("svc-secret".into()),
@@ -62,6 +62,10 @@ fn setup(dir: &std::path::Path, algorithm: Algorithm) -> App {
                 full_scope_allowed: true,
                 ..Default::default()
             };
+            // The realm's default client scopes, as a client created through the admin API
+            // has them: their mappers are part of every token's cost.
+            portcullis::idp::client_scopes::attach_realm_defaults(w, &r.id, &mut client)
+                .map_err(realm::RealmError::from)?;
             w.put_client(&r.id, &client)
                 .map_err(realm::RealmError::from)?;
             for (id, name, sa) in [
