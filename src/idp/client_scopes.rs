@@ -5,7 +5,8 @@
 //! shape the claims) and their role scope mappings (which roles a client without
 //! `fullScopeAllowed` may put in tokens).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use serde_json::{json, Value};
 
@@ -26,7 +27,7 @@ pub struct Scopes {
     /// `offline_access` is applied (an offline token is asked for).
     pub offline_access: bool,
     /// The client's default scopes, then the optional ones the request named.
-    pub applied: Vec<ClientScopeRecord>,
+    pub applied: Vec<Arc<ClientScopeRecord>>,
 }
 
 impl Scopes {
@@ -95,10 +96,11 @@ pub fn resolve<T: Txn>(
     requested: Option<&str>,
     strict: bool,
 ) -> Result<Scopes, ScopeError> {
-    let load = |ids: &[String]| -> Result<Vec<ClientScopeRecord>, StoreError> {
+    let load = |ids: &[String]| -> Result<Vec<Arc<ClientScopeRecord>>, StoreError> {
         let mut out = Vec::new();
-        for id in ids {
-            if let Some(s) = read.client_scope(realm_id, id)? {
+        let stored = read.client_scope_bytes(realm_id, ids)?;
+        for (id, bytes) in ids.iter().zip(stored) {
+            if let Some(s) = cached_scope(realm_id, id, bytes)? {
                 if s.protocol == OPENID_CONNECT || s.protocol.is_empty() {
                     out.push(s);
                 }
@@ -125,6 +127,57 @@ pub fn resolve<T: Txn>(
     }
     scopes.offline_access = scopes.applied.iter().any(|s| s.name == OFFLINE_ACCESS);
     Ok(scopes)
+}
+
+/// Decoded client scopes by realm and id, with the stored bytes they were decoded from:
+/// token issuance applies a client's scopes at every grant, and decoding their mappers
+/// each time cost more than signing an ES256 token. A lookup still reads the stored bytes
+/// (in the caller's snapshot) and decodes again when they changed, so it never serves a
+/// stale scope.
+struct Cached {
+    bytes: Vec<u8>,
+    record: Arc<ClientScopeRecord>,
+}
+
+/// At most this many scopes are kept (then the cache starts over).
+const CACHE_LIMIT: usize = 4096;
+
+fn cache() -> &'static RwLock<HashMap<String, Cached>> {
+    static CACHE: OnceLock<RwLock<HashMap<String, Cached>>> = OnceLock::new();
+    CACHE.get_or_init(|| RwLock::new(HashMap::new()))
+}
+
+/// A client scope from its stored bytes, decoded once per stored version.
+fn cached_scope(
+    realm_id: &str,
+    id: &str,
+    bytes: Option<Vec<u8>>,
+) -> Result<Option<Arc<ClientScopeRecord>>, StoreError> {
+    let Some(bytes) = bytes else {
+        return Ok(None);
+    };
+    let key = format!("{realm_id}\u{0}{id}");
+    if let Ok(map) = cache().read() {
+        if let Some(hit) = map.get(&key).filter(|c| c.bytes == bytes) {
+            return Ok(Some(hit.record.clone()));
+        }
+    }
+    let record: ClientScopeRecord =
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let record = Arc::new(record);
+    if let Ok(mut map) = cache().write() {
+        if map.len() >= CACHE_LIMIT {
+            map.clear();
+        }
+        map.insert(
+            key,
+            Cached {
+                bytes,
+                record: record.clone(),
+            },
+        );
+    }
+    Ok(Some(record))
 }
 
 /// Whether any of the mappers needs the user's group paths.
@@ -560,17 +613,19 @@ pub fn upgrade(w: &mut Write) -> Result<usize, StoreError> {
 mod tests {
     use super::*;
 
-    fn named(names: &[&str], include: bool) -> Vec<ClientScopeRecord> {
+    fn named(names: &[&str], include: bool) -> Vec<Arc<ClientScopeRecord>> {
         names
             .iter()
-            .map(|n| ClientScopeRecord {
-                id: format!("id-{n}"),
-                name: n.to_string(),
-                protocol: OPENID_CONNECT.into(),
-                attributes: [(INCLUDE_IN_TOKEN_SCOPE.to_string(), include.to_string())]
-                    .into_iter()
-                    .collect(),
-                ..Default::default()
+            .map(|n| {
+                Arc::new(ClientScopeRecord {
+                    id: format!("id-{n}"),
+                    name: n.to_string(),
+                    protocol: OPENID_CONNECT.into(),
+                    attributes: [(INCLUDE_IN_TOKEN_SCOPE.to_string(), include.to_string())]
+                        .into_iter()
+                        .collect(),
+                    ..Default::default()
+                })
             })
             .collect()
     }

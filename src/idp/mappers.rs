@@ -4,8 +4,6 @@
 //! and userinfo as each mapper's config says. Claims the server owns (roles, allowed
 //! origins, acr) are switched on by their mapper but always computed by the server.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value};
 
 use crate::store::UserRecord;
@@ -102,7 +100,7 @@ impl Target {
     /// without `access.token.claim` adds to the access token, one without `id.token.claim`
     /// does not add to the ID token, and one without `userinfo.token.claim` adds to
     /// userinfo when it adds to the ID token.
-    fn included(self, config: &BTreeMap<String, String>) -> bool {
+    fn included(self, config: &Config<'_>) -> bool {
         let flag = |key: &str| config.get(key).map(|v| v == "true");
         match self {
             Target::Access => flag("access.token.claim").unwrap_or(true),
@@ -136,23 +134,22 @@ pub struct Mapped {
     pub acr: bool,
 }
 
-fn config(mapper: &Value) -> BTreeMap<String, String> {
-    mapper
-        .get("config")
-        .and_then(|c| c.as_object())
-        .map(|o| {
-            o.iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v.as_str()
-                            .map(String::from)
-                            .unwrap_or_else(|| v.to_string()),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// A mapper's `config`, read in place (token issuance runs every mapper of every applied
+/// scope: no copies). Values are strings (the admin API refuses others).
+#[derive(Clone, Copy)]
+struct Config<'a>(Option<&'a Map<String, Value>>);
+
+impl<'a> Config<'a> {
+    fn of(mapper: &'a Value) -> Config<'a> {
+        Config(mapper.get("config").and_then(Value::as_object))
+    }
+
+    fn get(&self, key: &str) -> Option<&'a String> {
+        match self.0?.get(key)? {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 /// Convert a string to the mapper's `jsonType.label`.
@@ -167,6 +164,13 @@ fn typed(value: &str, json_type: Option<&str>) -> Value {
 
 /// Put `value` at a dotted claim path (`a.b.c` nests objects; `\.` is a literal dot).
 pub fn set_claim(claims: &mut Map<String, Value>, path: &str, value: Value) {
+    if !path.contains(['.', '\\']) {
+        // Most claims (`email`, `preferred_username`, ...) are one name.
+        if !path.is_empty() {
+            claims.insert(path.to_string(), value);
+        }
+        return;
+    }
     let parts: Vec<String> = path
         .replace("\\.", "\u{0}")
         .split('.')
@@ -214,7 +218,7 @@ fn user_attribute(user: &UserRecord, attribute: &str) -> Vec<String> {
 }
 
 /// Keycloak's address claim (OIDC Core 5.1.1) from the user attributes the mapper names.
-fn address_claim(user: &UserRecord, c: &BTreeMap<String, String>) -> Value {
+fn address_claim(user: &UserRecord, c: &Config<'_>) -> Value {
     let mut out = Map::new();
     for (field, claim) in [
         ("formatted", "formatted"),
@@ -235,6 +239,16 @@ fn address_claim(user: &UserRecord, c: &BTreeMap<String, String>) -> Value {
     Value::Object(out)
 }
 
+/// "First Last" (or whichever of the two the user has), Keycloak's `name` claim.
+pub fn full_name(user: &UserRecord) -> Option<String> {
+    match (&user.first_name, &user.last_name) {
+        (Some(f), Some(l)) => Some(format!("{f} {l}")),
+        (Some(f), None) => Some(f.clone()),
+        (None, Some(l)) => Some(l.clone()),
+        (None, None) => None,
+    }
+}
+
 /// Apply protocol mappers (a client's own and its applied scopes') for `target`.
 pub fn apply(mappers: &[&Value], subject: &Subject<'_>, target: Target) -> Mapped {
     let mut out = Mapped::default();
@@ -243,7 +257,7 @@ pub fn apply(mappers: &[&Value], subject: &Subject<'_>, target: Target) -> Mappe
             .get("protocolMapper")
             .and_then(|v| v.as_str())
             .unwrap_or("");
-        let c = config(mapper);
+        let c = Config::of(mapper);
         if kind == "oidc-audience-mapper" {
             if target == Target::Access && target.included(&c) {
                 for key in ["included.client.audience", "included.custom.audience"] {
@@ -380,7 +394,7 @@ pub fn apply(mappers: &[&Value], subject: &Subject<'_>, target: Target) -> Mappe
                 }
             }
             "oidc-full-name-mapper" => {
-                if let Some(name) = super::tokens::full_name(subject.user) {
+                if let Some(name) = full_name(subject.user) {
                     out.claims.insert("name".into(), Value::String(name));
                 }
             }

@@ -7,6 +7,7 @@ pub mod app;
 pub mod authn;
 pub mod brute_force;
 pub mod client_policies;
+pub mod client_registration;
 pub mod client_scopes;
 pub mod email;
 pub mod endpoints;

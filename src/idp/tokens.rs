@@ -172,16 +172,6 @@ pub fn signing_algorithm(realm: &RealmRecord, client: &ClientRecord, attribute: 
         .unwrap_or(Algorithm::RS256)
 }
 
-/// "First Last" (or whichever of the two the user has), Keycloak's `name` claim.
-pub fn full_name(user: &UserRecord) -> Option<String> {
-    match (&user.first_name, &user.last_name) {
-        (Some(f), Some(l)) => Some(format!("{f} {l}")),
-        (Some(f), None) => Some(f.clone()),
-        (None, Some(l)) => Some(l.clone()),
-        (None, None) => None,
-    }
-}
-
 /// Origins from a client's `webOrigins` (`+` means the redirect URIs' origins).
 pub fn allowed_origins(client: &ClientRecord) -> Vec<String> {
     let mut out = BTreeSet::new();

@@ -24,6 +24,17 @@ impl<T: Txn> View<T> {
         }
     }
 
+    /// The stored bytes of client scopes (one table lookup each, the table opened once),
+    /// for a cache that decodes each version once.
+    pub fn client_scope_bytes(&self, realm: &str, ids: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
+        let t = self.txn.open_table(CLIENT_SCOPES)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(t.get((realm, id.as_str()))?.map(|v| v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
     /// Every client scope of a realm, ordered by name.
     pub fn client_scopes(&self, realm: &str) -> Result<Vec<ClientScopeRecord>> {
         let ids = self.ids_in(CLIENT_SCOPES_BY_NAME, (realm, "")..=(realm, MAX))?;

@@ -279,7 +279,7 @@ pub(super) fn delete(cx: &Cx) -> Result<Response, AdminError> {
         .app
         .store
         .write(|w| {
-            crate::idp::oidc::registration::forget(w, &realm.id, &cx.path.id)?;
+            crate::idp::client_registration::forget(w, &realm.id, &cx.path.id)?;
             w.delete_client(&realm.id, &cx.path.id)
         })
         .map_err(AdminError::from)?;

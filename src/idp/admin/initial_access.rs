@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::http::Response;
 use crate::idp::admin::error::AdminError;
-use crate::idp::oidc::registration::{new_registration_token, InitialAccess, INITIAL_ACCESS};
+use crate::idp::client_registration::{new_registration_token, InitialAccess, INITIAL_ACCESS};
 
 use super::repr::client_repr;
 use super::{deleted, ok, Cx, Permission};

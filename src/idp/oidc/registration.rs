@@ -13,66 +13,16 @@ use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::crypto::{constant_time_eq, random_id, random_token, sha256_hex};
+use crate::crypto::{random_id, random_token};
 use crate::http::{json_response, Request, RequestInfo, Response};
+use crate::idp::client_registration::{
+    consume_initial_access, forget, new_registration_token, registration_token_matches, Consumed,
+};
 use crate::idp::oidc::error::OAuthError;
 use crate::idp::App;
 use crate::store::{ClientRecord, RealmRecord, UserRecord, Write};
 
 use super::{bearer_token, issuer, realm};
-
-/// Realm objects kept for registration: initial access tokens and the hash of each
-/// registered client's registration access token.
-pub const INITIAL_ACCESS: &str = "initial-access";
-const REGISTRATION_TOKEN: &str = "registration-token";
-
-/// An initial access token as stored (the token itself only as its hash).
-#[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct InitialAccess {
-    pub id: String,
-    pub token_hash: String,
-    /// Seconds since the epoch.
-    pub timestamp: i64,
-    /// Seconds it is valid for; 0: no expiry.
-    pub expiration: i64,
-    pub count: i64,
-    pub remaining_count: i64,
-}
-
-impl InitialAccess {
-    /// A new token: the record and the token to hand out once.
-    pub fn new(now_secs: i64, expiration: i64, count: i64) -> (InitialAccess, String) {
-        let token = random_token(32);
-        (
-            InitialAccess {
-                id: random_id(),
-                token_hash: sha256_hex(&token),
-                timestamp: now_secs,
-                expiration: expiration.max(0),
-                count: count.max(0),
-                remaining_count: count.max(0),
-            },
-            token,
-        )
-    }
-
-    fn expired(&self, now_secs: i64) -> bool {
-        self.expiration > 0 && now_secs >= self.timestamp + self.expiration
-    }
-
-    /// The admin API's representation (`ClientInitialAccessPresentation`).
-    pub fn repr(&self, token: Option<&str>) -> Value {
-        let mut v = json!({
-            "id": self.id, "timestamp": self.timestamp, "expiration": self.expiration,
-            "count": self.count, "remainingCount": self.remaining_count,
-        });
-        if let Some(t) = token {
-            v["token"] = t.into();
-        }
-        v
-    }
-}
 
 /// RFC 7591 client metadata (Keycloak's `OIDCClientRepresentation`); unknown fields are
 /// ignored.
@@ -403,32 +353,6 @@ fn ensure_service_account(
     crate::idp::realm::create_user(w, realm, &user).map_err(|e| OAuthError::Internal(e.to_string()))
 }
 
-/// Store a new registration access token for `client`; returns it.
-pub fn new_registration_token(
-    w: &mut Write,
-    realm_id: &str,
-    client_uuid: &str,
-) -> Result<String, crate::store::StoreError> {
-    let token = random_token(32);
-    w.put_object(
-        realm_id,
-        REGISTRATION_TOKEN,
-        client_uuid,
-        &json!({"hash": sha256_hex(&token)}),
-    )?;
-    Ok(token)
-}
-
-/// Forget a deleted client's registration access token.
-pub fn forget(
-    w: &mut Write,
-    realm_id: &str,
-    client_uuid: &str,
-) -> Result<(), crate::store::StoreError> {
-    w.delete_object(realm_id, REGISTRATION_TOKEN, client_uuid)?;
-    Ok(())
-}
-
 /// Who may register: an initial access token (used up here), or a user allowed to create
 /// clients in the realm.
 fn authorize_create(
@@ -445,26 +369,10 @@ fn authorize_create(
             "Policy 'Trusted Hosts' rejected request to client-registration service. Details: Host not trusted.",
         ));
     };
-    let hash = sha256_hex(token);
-    for (id, v) in w.object_ids(&realm.id, INITIAL_ACCESS)? {
-        let Ok(mut ia) = serde_json::from_value::<InitialAccess>(v) else {
-            continue;
-        };
-        if !constant_time_eq(ia.token_hash.as_bytes(), hash.as_bytes()) {
-            continue;
-        }
-        if ia.expired(now_secs) || ia.remaining_count <= 0 {
-            return Err(invalid("invalid_token", "Failed decode token"));
-        }
-        ia.remaining_count -= 1;
-        if ia.remaining_count == 0 {
-            w.delete_object(&realm.id, INITIAL_ACCESS, &id)?;
-        } else {
-            let value =
-                serde_json::to_value(&ia).map_err(|e| OAuthError::Internal(e.to_string()))?;
-            w.put_object(&realm.id, INITIAL_ACCESS, &id, &value)?;
-        }
-        return Ok(());
+    match consume_initial_access(w, &realm.id, token, now_secs)? {
+        Consumed::Used => return Ok(()),
+        Consumed::Spent => return Err(invalid("invalid_token", "Failed decode token")),
+        Consumed::Unknown => {}
     }
     // An administrator's bearer token (create-client or manage-clients in the realm).
     let caller = crate::idp::admin::caller_of(app, request, info, app.clock.now_millis())
@@ -488,11 +396,7 @@ fn authorized_client(
     let client = w
         .client_by_client_id(&realm.id, client_id)?
         .ok_or_else(denied)?;
-    let stored = w
-        .object(&realm.id, REGISTRATION_TOKEN, &client.id)?
-        .and_then(|v| v.get("hash").and_then(Value::as_str).map(String::from))
-        .ok_or_else(denied)?;
-    if !constant_time_eq(stored.as_bytes(), sha256_hex(token).as_bytes()) {
+    if !registration_token_matches(w, &realm.id, &client.id, token)? {
         return Err(denied());
     }
     Ok(client)
