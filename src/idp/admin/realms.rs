@@ -111,8 +111,6 @@ pub(super) fn get(cx: &Cx) -> Result<Response, AdminError> {
 pub(super) fn update(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageRealm)?;
     let input: RealmInput = cx.json()?;
-    let mut updated = realm.clone();
-    input.apply(&mut updated).map_err(AdminError::BadRequest)?;
     if let Some(name) = input.realm.as_ref().map(|n| n.trim()) {
         if name != realm.name {
             if realm.name == MASTER {
@@ -123,10 +121,18 @@ pub(super) fn update(cx: &Cx) -> Result<Response, AdminError> {
                     "Invalid realm name: {name}"
                 )));
             }
-            updated.name = name.to_string();
         }
     }
     cx.app.store.write(|w| {
+        // Applied to the realm as this transaction reads it: a change made meanwhile by
+        // another request (default groups, scope lists, bindings) is kept.
+        let mut updated = w
+            .realm(&realm.id)?
+            .ok_or_else(|| AdminError::NotFound("Realm not found.".into()))?;
+        input.apply(&mut updated).map_err(AdminError::BadRequest)?;
+        if let Some(name) = input.realm.as_ref().map(|n| n.trim()) {
+            updated.name = name.to_string();
+        }
         super::flows::check_bindings(&**w, &updated)?;
         w.put_realm(&updated).map_err(AdminError::from)?;
         if updated.name != realm.name {
