@@ -33,6 +33,28 @@ pub const CONDITIONS: &[&str] = &[
     "client-scopes",
 ];
 
+/// Why profiles or policies were not stored: refused (400, the message says why), or the
+/// store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<String> for Refused {
+    fn from(m: String) -> Self {
+        Refused::Invalid(m)
+    }
+}
+
+impl From<&str> for Refused {
+    fn from(m: &str) -> Self {
+        Refused::Invalid(m.to_string())
+    }
+}
+
 /// The realm's profiles (`{"profiles": [...]}`).
 pub fn profiles<T: Txn>(read: &View<T>, realm_id: &str) -> Result<Value, StoreError> {
     Ok(read
@@ -61,30 +83,32 @@ fn name_of(v: &Value) -> Option<&str> {
 }
 
 /// Check and store the profiles.
-pub fn put_profiles(w: &mut Write, realm_id: &str, doc: &Value) -> Result<(), String> {
+pub fn put_profiles(w: &mut Write, realm_id: &str, doc: &Value) -> Result<(), Refused> {
     let mut seen = Vec::new();
     for p in list(doc, "profiles") {
         let name = name_of(p).ok_or("Each profile needs a name")?;
         if seen.contains(&name) {
-            return Err(format!("Duplicated profile name: {name}"));
+            return Err(Refused::Invalid(format!("Duplicated profile name: {name}")));
         }
         seen.push(name);
         for e in list(p, "executors") {
             let kind = e.get("executor").and_then(Value::as_str).unwrap_or("");
             if !EXECUTORS.contains(&kind) {
-                return Err(format!("Profile {name}: executor {kind} is not supported"));
+                return Err(Refused::Invalid(format!(
+                    "Profile {name}: executor {kind} is not supported"
+                )));
             }
         }
     }
     // A profile a policy names cannot go.
-    let policies = policies(&**w, realm_id).map_err(|e| e.to_string())?;
+    let policies = policies(&**w, realm_id)?;
     for p in list(&policies, "policies") {
         for profile in list(p, "profiles").iter().filter_map(Value::as_str) {
             if !seen.contains(&profile) {
-                return Err(format!(
+                return Err(Refused::Invalid(format!(
                     "Profile {profile} is used by policy {}",
                     name_of(p).unwrap_or("")
-                ));
+                )));
             }
         }
     }
@@ -94,12 +118,12 @@ pub fn put_profiles(w: &mut Write, realm_id: &str, doc: &Value) -> Result<(), St
         "profiles",
         &json!({"profiles": list(doc, "profiles")}),
     )
-    .map_err(|e| e.to_string())
+    .map_err(Refused::from)
 }
 
 /// Check and store the policies.
-pub fn put_policies(w: &mut Write, realm_id: &str, doc: &Value) -> Result<(), String> {
-    let profiles = profiles(&**w, realm_id).map_err(|e| e.to_string())?;
+pub fn put_policies(w: &mut Write, realm_id: &str, doc: &Value) -> Result<(), Refused> {
+    let profiles = profiles(&**w, realm_id)?;
     let known: Vec<&str> = list(&profiles, "profiles")
         .iter()
         .filter_map(name_of)
@@ -108,19 +132,23 @@ pub fn put_policies(w: &mut Write, realm_id: &str, doc: &Value) -> Result<(), St
     for p in list(doc, "policies") {
         let name = name_of(p).ok_or("Each policy needs a name")?;
         if seen.contains(&name) {
-            return Err(format!("Duplicated policy name: {name}"));
+            return Err(Refused::Invalid(format!("Duplicated policy name: {name}")));
         }
         seen.push(name);
         for c in list(p, "conditions") {
             let kind = c.get("condition").and_then(Value::as_str).unwrap_or("");
             if !CONDITIONS.contains(&kind) {
-                return Err(format!("Policy {name}: condition {kind} is not supported"));
+                return Err(Refused::Invalid(format!(
+                    "Policy {name}: condition {kind} is not supported"
+                )));
             }
         }
         for profile in list(p, "profiles") {
             let profile = profile.as_str().unwrap_or("");
             if !known.contains(&profile) {
-                return Err(format!("Policy {name}: no profile {profile}"));
+                return Err(Refused::Invalid(format!(
+                    "Policy {name}: no profile {profile}"
+                )));
             }
         }
     }
@@ -130,7 +158,7 @@ pub fn put_policies(w: &mut Write, realm_id: &str, doc: &Value) -> Result<(), St
         "policies",
         &json!({"policies": list(doc, "policies")}),
     )
-    .map_err(|e| e.to_string())
+    .map_err(Refused::from)
 }
 
 fn strings(config: &Value, key: &str) -> Vec<String> {

@@ -45,8 +45,9 @@ impl InitialAccess {
         )
     }
 
-    fn expired(&self, now_secs: i64) -> bool {
-        self.expiration > 0 && now_secs >= self.timestamp + self.expiration
+    /// Keycloak's rule: valid through the second `timestamp + expiration`.
+    pub fn expired(&self, now_secs: i64) -> bool {
+        self.expiration > 0 && self.timestamp + self.expiration < now_secs
     }
 
     /// The admin API's representation (`ClientInitialAccessPresentation`).
@@ -142,4 +143,19 @@ pub fn registration_token_matches<T: Txn>(
         .object(realm_id, REGISTRATION_TOKEN, client_uuid)?
         .and_then(|v| v.get("hash").and_then(Value::as_str).map(String::from));
     Ok(stored.is_some_and(|s| constant_time_eq(s.as_bytes(), sha256_hex(token).as_bytes())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_initial_access_token_lives_through_its_last_second() {
+        let (ia, token) = InitialAccess::new(100, 1, 2);
+        assert_eq!(ia.token_hash, sha256_hex(&token), "only the hash is kept");
+        assert!(!ia.expired(100) && !ia.expired(101));
+        assert!(ia.expired(102));
+        let (forever, _) = InitialAccess::new(100, 0, 1);
+        assert!(!forever.expired(i64::MAX / 2));
+    }
 }

@@ -313,6 +313,32 @@ pub fn delete_realm(w: &mut Write, realm: &RealmRecord) -> Result<(), StoreError
     Ok(())
 }
 
+/// A client with service accounts gets its service-account user (`service-account-{clientId}`)
+/// when it has none yet.
+pub fn ensure_service_account(
+    w: &mut Write,
+    realm: &RealmRecord,
+    client: &ClientRecord,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    if !client.service_accounts_enabled {
+        return Ok(());
+    }
+    let username = format!("service-account-{}", client.client_id.to_lowercase());
+    if w.user_by_username(&realm.id, &username)?.is_some() {
+        return Ok(());
+    }
+    let user = UserRecord {
+        id: random_id(),
+        username,
+        enabled: true,
+        created_timestamp: now_ms,
+        service_account_client_id: Some(client.id.clone()),
+        ..Default::default()
+    };
+    create_user(w, realm, &user)
+}
+
 /// Store a new user and give it the realm's default roles.
 pub fn create_user(
     w: &mut Write,

@@ -57,11 +57,9 @@ const VALIDATORS: &[&str] = &[
     "multivalued",
 ];
 
-/// Check a configuration and store it.
-pub fn replace(w: &mut Write, realm_id: &str, config: &Value) -> Result<(), String> {
-    check(config)?;
+/// Store a configuration (checked by [`check`] first).
+pub fn replace(w: &mut Write, realm_id: &str, config: &Value) -> Result<(), StoreError> {
     w.put_object(realm_id, KIND, ID, config)
-        .map_err(|e| e.to_string())
 }
 
 /// A configuration must have `attributes` with unique names, `username` and `email` among

@@ -265,7 +265,8 @@ def main() -> None:
         check("pk-flow" not in [f.get("alias") for f in admin.get_authentication_flows()], "pk-flow still listed")
 
     with Step("client_registration") as rec:
-        iat = admin.create_initial_access_token(count=1, expiration=1)
+        # Seconds, as Keycloak reads it (python-keycloak's default of 1 would expire within a second).
+        iat = admin.create_initial_access_token(count=1, expiration=600)
         rec["remaining"] = iat.get("remainingCount")
         check(isinstance(iat.get("token"), str) and iat["token"], "no initial access token", iat)
         registrar = KeycloakOpenID(server_url=server_url, realm_name=realm, client_id="unused", verify=verify, timeout=30)

@@ -24,9 +24,9 @@ pub(super) fn profiles(cx: &Cx) -> Result<Response, AdminError> {
 pub(super) fn update_profiles(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageRealm)?;
     let doc: Value = cx.json()?;
-    cx.app.store.write(|w| {
-        client_policies::put_profiles(w, &realm.id, &doc).map_err(AdminError::BadRequest)
-    })?;
+    cx.app
+        .store
+        .write(|w| client_policies::put_profiles(w, &realm.id, &doc).map_err(refused))?;
     Ok(no_content())
 }
 
@@ -44,8 +44,16 @@ pub(super) fn policies(cx: &Cx) -> Result<Response, AdminError> {
 pub(super) fn update_policies(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageRealm)?;
     let doc: Value = cx.json()?;
-    cx.app.store.write(|w| {
-        client_policies::put_policies(w, &realm.id, &doc).map_err(AdminError::BadRequest)
-    })?;
+    cx.app
+        .store
+        .write(|w| client_policies::put_policies(w, &realm.id, &doc).map_err(refused))?;
     Ok(no_content())
+}
+
+/// A refusal is 400; a store failure what it always is.
+fn refused(e: client_policies::Refused) -> AdminError {
+    match e {
+        client_policies::Refused::Invalid(m) => AdminError::BadRequest(m),
+        client_policies::Refused::Store(s) => s.into(),
+    }
 }

@@ -16,31 +16,6 @@ fn new_secret() -> String {
     random_token(24)
 }
 
-/// Make sure a client with service accounts has its service-account user.
-fn ensure_service_account(
-    w: &mut Write,
-    realm: &RealmRecord,
-    client: &ClientRecord,
-    now: i64,
-) -> Result<(), AdminError> {
-    if !client.service_accounts_enabled {
-        return Ok(());
-    }
-    let username = format!("service-account-{}", client.client_id.to_lowercase());
-    if w.user_by_username(&realm.id, &username)?.is_some() {
-        return Ok(());
-    }
-    let user = UserRecord {
-        id: random_id(),
-        username,
-        enabled: true,
-        created_timestamp: now,
-        service_account_client_id: Some(client.id.clone()),
-        ..Default::default()
-    };
-    realm::create_user(w, realm, &user).map_err(AdminError::from)
-}
-
 /// Apply a client representation: its fields, and its `defaultClientScopes` /
 /// `optionalClientScopes` by name (names the realm lacks are skipped, as Keycloak does). A
 /// new client that names neither gets the realm's default scopes.
@@ -185,7 +160,7 @@ pub(super) fn create_in(
         }
         other => AdminError::from(other),
     })?;
-    ensure_service_account(w, realm, &client, now)?;
+    realm::ensure_service_account(w, realm, &client, now)?;
     Ok(client)
 }
 
@@ -267,7 +242,7 @@ pub(super) fn update(cx: &Cx) -> Result<Response, AdminError> {
             }
             other => AdminError::from(other),
         })?;
-        ensure_service_account(w, &realm, &client, now)
+        realm::ensure_service_account(w, &realm, &client, now).map_err(AdminError::from)
     })?;
     Ok(no_content())
 }

@@ -31,7 +31,7 @@ pub(super) fn list(cx: &Cx) -> Result<Response, AdminError> {
         .objects(&realm.id, INITIAL_ACCESS)?
         .into_iter()
         .filter_map(|v| serde_json::from_value::<InitialAccess>(v).ok())
-        .filter(|ia| ia.expiration == 0 || ia.timestamp + ia.expiration > now)
+        .filter(|ia| !ia.expired(now))
         .map(|ia| ia.repr(None))
         .collect();
     Ok(ok(&Value::Array(list)))

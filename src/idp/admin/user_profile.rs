@@ -19,9 +19,10 @@ pub(super) fn get(cx: &Cx) -> Result<Response, AdminError> {
 pub(super) fn update(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageRealm)?;
     let config: Value = cx.json()?;
+    user_profile::check(&config).map_err(AdminError::BadRequest)?;
     cx.app
         .store
-        .write(|w| user_profile::replace(w, &realm.id, &config).map_err(AdminError::BadRequest))?;
+        .write(|w| user_profile::replace(w, &realm.id, &config))?;
     Ok(ok(&config))
 }
 

@@ -20,7 +20,7 @@ use crate::idp::client_registration::{
 };
 use crate::idp::oidc::error::OAuthError;
 use crate::idp::App;
-use crate::store::{ClientRecord, RealmRecord, UserRecord, Write};
+use crate::store::{ClientRecord, RealmRecord, Txn, View, Write};
 
 use super::{bearer_token, issuer, realm};
 
@@ -232,8 +232,8 @@ fn apply(
 }
 
 /// The registered client as RFC 7591 answers it.
-fn response(
-    w: &Write,
+fn response<T: Txn>(
+    w: &View<T>,
     realm: &RealmRecord,
     iss: &str,
     client: &ClientRecord,
@@ -261,7 +261,7 @@ fn response(
     }
     grants.push("refresh_token");
     let scopes =
-        crate::idp::client_scopes::names_of_ids(&**w, &realm.id, &client.default_client_scopes)?;
+        crate::idp::client_scopes::names_of_ids(w, &realm.id, &client.default_client_scopes)?;
     let method = client
         .attributes
         .get("token.endpoint.auth.method")
@@ -330,29 +330,6 @@ fn response(
     Ok(v)
 }
 
-/// A client registered (or updated) with `client_credentials` gets its service-account
-/// user.
-fn ensure_service_account(
-    w: &mut Write,
-    realm: &RealmRecord,
-    client: &ClientRecord,
-    now_ms: i64,
-) -> Result<(), OAuthError> {
-    let username = format!("service-account-{}", client.client_id.to_lowercase());
-    if !client.service_accounts_enabled || w.user_by_username(&realm.id, &username)?.is_some() {
-        return Ok(());
-    }
-    let user = UserRecord {
-        id: random_id(),
-        username,
-        enabled: true,
-        created_timestamp: now_ms,
-        service_account_client_id: Some(client.id.clone()),
-        ..Default::default()
-    };
-    crate::idp::realm::create_user(w, realm, &user).map_err(|e| OAuthError::Internal(e.to_string()))
-}
-
 /// Who may register: an initial access token (used up here), or a user allowed to create
 /// clients in the realm.
 fn authorize_create(
@@ -385,8 +362,8 @@ fn authorize_create(
 }
 
 /// The registered client a registration access token names, checked.
-fn authorized_client(
-    w: &Write,
+fn authorized_client<T: Txn>(
+    w: &View<T>,
     request: &Request,
     realm: &RealmRecord,
     client_id: &str,
@@ -464,11 +441,10 @@ pub async fn handle(
             Ok(json_response(StatusCode::CREATED, &body))
         }
         (Method::GET, Some(id)) if keycloak => {
-            let body = app.store.write(|w| {
-                let client = authorized_client(w, request, &realm, &id)?;
-                crate::idp::admin::client_representation(&**w, &realm.id, &client)
-                    .map_err(metadata_error)
-            })?;
+            let read = app.store.read()?;
+            let client = authorized_client(&read, request, &realm, &id)?;
+            let body = crate::idp::admin::client_representation(&read, &realm.id, &client)
+                .map_err(metadata_error)?;
             Ok(json_response(StatusCode::OK, &body))
         }
         (Method::PUT, Some(id)) if keycloak => {
@@ -506,17 +482,16 @@ pub async fn handle(
                 crate::idp::client_scopes::attach_realm_defaults(w, &realm.id, &mut client)?;
                 apply(w, &realm.id, &m, &mut client)?;
                 w.put_client(&realm.id, &client)?;
-                ensure_service_account(w, &realm, &client, now)?;
+                crate::idp::realm::ensure_service_account(w, &realm, &client, now)?;
                 let token = new_registration_token(w, &realm.id, &client.id)?;
                 response(w, &realm, &iss, &client, Some(&token))
             })?;
             Ok(json_response(StatusCode::CREATED, &body))
         }
         (Method::GET, Some(id)) => {
-            let body = app.store.write(|w| {
-                let client = authorized_client(w, request, &realm, &id)?;
-                response(w, &realm, &iss, &client, None)
-            })?;
+            let read = app.store.read()?;
+            let client = authorized_client(&read, request, &realm, &id)?;
+            let body = response(&read, &realm, &iss, &client, None)?;
             Ok(json_response(StatusCode::OK, &body))
         }
         (Method::PUT, Some(id)) => {
@@ -525,7 +500,7 @@ pub async fn handle(
                 let mut client = authorized_client(w, request, &realm, &id)?;
                 apply(w, &realm.id, &m, &mut client)?;
                 w.put_client(&realm.id, &client)?;
-                ensure_service_account(w, &realm, &client, now)?;
+                crate::idp::realm::ensure_service_account(w, &realm, &client, now)?;
                 // A new registration access token with every update (Keycloak's default).
                 let token = new_registration_token(w, &realm.id, &client.id)?;
                 response(w, &realm, &iss, &client, Some(&token))

@@ -32,6 +32,21 @@ async fn public_client(f: &Fixture, client_id: &str, extra: Value) -> String {
     created_id(&f.post("/shop/clients", &body).await)
 }
 
+/// A refresh of `tokens` (from `app`).
+async fn refresh(f: &Fixture, tokens: &Value) -> (u16, Value) {
+    f.call(
+        "POST",
+        "/realms/shop/protocol/openid-connect/token",
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", "app"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ],
+        None,
+    )
+    .await
+}
+
 async fn grant(f: &Fixture, client_id: &str, scope: &str) -> (u16, Value) {
     let (status, body) = f
         .call(
@@ -357,18 +372,7 @@ async fn scopes_shape_the_tokens() {
     assert_eq!(claims(tokens["access_token"].as_str().unwrap())["tier"], 2);
     assert_eq!(claims(tokens["id_token"].as_str().unwrap())["tier"], 2);
     // The refresh keeps them.
-    let (status, refreshed) = f
-        .call(
-            "POST",
-            "/realms/shop/protocol/openid-connect/token",
-            &[
-                ("grant_type", "refresh_token"),
-                ("client_id", "app"),
-                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ],
-            None,
-        )
-        .await;
+    let (status, refreshed) = refresh(&f, &tokens).await;
     assert_eq!(status, 200, "{refreshed}");
     assert_eq!(
         claims(refreshed["access_token"].as_str().unwrap())["tier"],
@@ -398,18 +402,7 @@ async fn scopes_shape_the_tokens() {
     let (_, tokens) = grant(&f, "app", "openid tiered").await;
     assert_eq!(tokens["scope"], "openid profile");
     assert_eq!(claims(tokens["access_token"].as_str().unwrap())["tier"], 2);
-    let (_, refreshed) = f
-        .call(
-            "POST",
-            "/realms/shop/protocol/openid-connect/token",
-            &[
-                ("grant_type", "refresh_token"),
-                ("client_id", "app"),
-                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ],
-            None,
-        )
-        .await;
+    let (_, refreshed) = refresh(&f, &tokens).await;
     assert_eq!(
         claims(refreshed["access_token"].as_str().unwrap())["tier"],
         2,
