@@ -157,6 +157,23 @@ pub(super) fn check_bound<T: Txn>(read: &View<T>, realm: &RealmRecord) -> Result
             )));
         }
     }
+    // The flows clients run instead (their overrides), likewise.
+    for client in read.clients(&realm.id)? {
+        if client.flow_overrides.is_empty() {
+            continue;
+        }
+        for plan in [
+            flows::browser_plan(read, realm, Some(&client))?,
+            flows::direct_grant_plan(read, realm, Some(&client))?,
+        ] {
+            if let Some(step) = plan.unsupported {
+                return Err(AdminError::BadRequest(format!(
+                    "Client {}'s flow would require {step}, which Portcullis cannot perform: it may only be ALTERNATIVE or DISABLED there",
+                    client.client_id
+                )));
+            }
+        }
+    }
     Ok(())
 }
 

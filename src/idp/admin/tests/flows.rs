@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::{delegate, shop};
-use crate::idp::testing::Fixture;
+use crate::idp::testing::{created_id, Fixture};
 
 /// The executions of a flow (by alias, as in the path).
 async fn executions(f: &Fixture, flow: &str) -> Vec<Value> {
@@ -427,6 +427,31 @@ async fn a_bound_flow_must_be_one_the_login_can_run() {
         )
         .await;
     assert_eq!(status, 400, "bound: refused");
+    // The same for a flow a client runs through its override.
+    f.put("/shop", &json!({"browserFlow": "browser"})).await;
+    let (_, _, list) = f.get("/shop/authentication/flows").await;
+    let wa_id = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["alias"] == "wa")
+        .unwrap()["id"]
+        .clone();
+    let app = created_id(
+        &f.post(
+            "/shop/clients",
+            &json!({"clientId": "wa-app", "authenticationFlowBindingOverrides": {"browser": wa_id}}),
+        )
+        .await,
+    );
+    assert!(!app.is_empty());
+    let (status, _, _) = f
+        .put(
+            "/shop/authentication/flows/wa/executions",
+            &json!({"id": wa, "requirement": "REQUIRED"}),
+        )
+        .await;
+    assert_eq!(status, 400, "used by a client's override: refused");
     assert_eq!(
         f.post(
             &format!(
