@@ -14,11 +14,15 @@ use crate::idp::admin::repr::UserInput;
 use crate::idp::admin::transfer::{
     export_realm, export_users, import_realm, import_users, IfExists,
 };
+use crate::store::records::RealmRecord;
 use crate::store::Store;
 
 /// Where exported users go (`--users`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[clap(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum UsersMode {
     /// No users.
     Skip,
@@ -40,6 +44,8 @@ pub enum TransferError {
     Import { path: PathBuf, message: String },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Bootstrap(#[from] crate::bootstrap::BootstrapError),
 }
 
 fn progress(total: u64, what: &str) -> indicatif::ProgressBar {
@@ -137,8 +143,53 @@ pub fn export(
     Ok(written)
 }
 
+/// Keycloak's single-file export (`--file`): one realm (or, without `--realm`, every realm as
+/// a list) with its users inside unless `users` is `skip`. Returns the file written.
+pub fn export_file(
+    store: &Store,
+    file: &Path,
+    realm: Option<&str>,
+    users: UsersMode,
+) -> Result<PathBuf, TransferError> {
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| TransferError::File {
+            path: parent.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    }
+    let read = store.read()?;
+    let realms = match realm {
+        Some(name) => vec![read
+            .realm_by_name(name)?
+            .ok_or_else(|| TransferError::NoRealm(name.to_string()))?],
+        None => read.realms()?,
+    };
+    let mut docs = Vec::new();
+    for r in &realms {
+        let mut doc = export_realm(&read, r)?;
+        if users != UsersMode::Skip {
+            let mut all = Vec::new();
+            loop {
+                let batch = export_users(&read, r, all.len(), 1000)?;
+                if batch.is_empty() {
+                    break;
+                }
+                all.extend(batch);
+            }
+            doc["users"] = Value::Array(all);
+        }
+        docs.push(doc);
+    }
+    let value = match (realm, docs.len()) {
+        (Some(_), _) | (None, 1) => docs.pop().unwrap_or(Value::Null),
+        _ => Value::Array(docs),
+    };
+    write_json(file, &value)?;
+    Ok(file.to_path_buf())
+}
+
 /// What an import did with one file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Imported {
     Realm(String),
     Users { realm: String, count: usize },
@@ -173,6 +224,17 @@ pub fn import_file(
 ) -> Result<Imported, TransferError> {
     let doc = read_json(path)?;
     let now = clock.now_millis();
+    if let Value::Array(realms) = &doc {
+        // A single-file export of several realms.
+        let mut last = None;
+        for realm in realms {
+            last = Some(import_realm_doc(store, path, realm, now, overwrite)?);
+        }
+        return last.ok_or_else(|| TransferError::Import {
+            path: path.to_path_buf(),
+            message: "an empty list of realms".into(),
+        });
+    }
     let realm_name = doc
         .get("realm")
         .and_then(|v| v.as_str())
@@ -215,17 +277,37 @@ pub fn import_file(
             count: users.len(),
         });
     }
+    import_realm_doc(store, path, &doc, now, overwrite)
+}
+
+/// One realm document: created, or (when `overwrite`) replacing the realm of that name in
+/// the same transaction, so a failed import leaves the old realm as it was.
+fn import_realm_doc(
+    store: &Store,
+    path: &Path,
+    doc: &Value,
+    now: i64,
+    overwrite: bool,
+) -> Result<Imported, TransferError> {
+    let realm_name = doc
+        .get("realm")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| TransferError::Import {
+            path: path.to_path_buf(),
+            message: "no \"realm\" field".into(),
+        })?
+        .to_string();
     let existing = store.read()?.realm_by_name(&realm_name)?;
-    if let Some(existing) = existing {
-        if !overwrite {
-            return Ok(Imported::Skipped(realm_name));
-        }
-        store
-            .write(|w| crate::idp::realm::delete_realm(w, &existing))
-            .map_err(TransferError::from)?;
+    if existing.is_some() && !overwrite {
+        return Ok(Imported::Skipped(realm_name));
     }
     store
-        .write(|w| import_realm(w, &doc, now))
+        .write(|w| -> Result<RealmRecord, AdminError> {
+            if let Some(existing) = &existing {
+                crate::idp::realm::delete_realm(w, existing)?;
+            }
+            import_realm(w, doc, now)
+        })
         .map_err(|e| admin_error(path, e))?;
     Ok(Imported::Realm(realm_name))
 }

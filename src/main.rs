@@ -1,17 +1,19 @@
 //! The `portcullis` command line. Parses arguments, loads the configuration and hands over
 //! to the library; exit status 2 means "bad configuration or usage", 1 "failed at run time".
 
+use std::ffi::OsString;
 use std::io::{BufRead, IsTerminal};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use portcullis::clock::SystemClock;
 use portcullis::config::{Config, Overrides, DEFAULT_CONFIG_PATH};
+use portcullis::control::{self, Reply, Request};
 use portcullis::crypto::password::Argon2Params;
-use portcullis::store::Store;
-use portcullis::{apply, bootstrap, import_export, logging, server, tls};
+use portcullis::store::{Store, StoreError};
+use portcullis::{apply, bootstrap, import_export, kcadm, kcsh, logging, server, tls};
 
 /// mimalloc instead of glibc's malloc: the proxy allocates and frees small buffers for every
 /// request, and glibc's allocator was the largest user-space cost under load.
@@ -32,9 +34,13 @@ fn reexec_with_allocator_options() {
     let Ok(exe) = std::env::current_exe() else {
         return;
     };
-    // `exec` only returns on failure; then go on with the defaults.
+    // `exec` only returns on failure; then go on with the defaults. The program name is
+    // kept: `kcadm.sh` and `kc.sh` are links to this binary, told apart by it.
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
     let _ = std::process::Command::new(exe)
-        .args(std::env::args_os().skip(1))
+        .arg0(arg0)
+        .args(args)
         .env(MIMALLOC_EAGER_COMMIT, "0")
         .exec();
 }
@@ -43,7 +49,14 @@ fn reexec_with_allocator_options() {
 #[command(
     name = "portcullis",
     version,
-    about = "Edge auth gateway: a Keycloak-compatible identity provider and identity-aware reverse proxy"
+    about = "Edge auth gateway: a Keycloak-compatible identity provider and identity-aware reverse proxy",
+    after_help = "Keycloak's scripts are this binary under their names (links): kcadm.sh (or \
+`portcullis kcadm`) is the admin CLI, kc.sh takes Keycloak's server commands:
+  kc.sh start-dev --http-port 8080 --import-realm
+  kc.sh import --file /opt/keycloak/data/import/myrealm.json
+  kc.sh export --dir /opt/keycloak/data/export --realm myrealm --users realm_file
+  kcadm.sh config credentials --server http://localhost:8080 --realm master --user admin
+  kcadm.sh create users -r myrealm -s username=jane -s enabled=true"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -72,17 +85,27 @@ enum Command {
         /// TLS listen address, e.g. 0.0.0.0:8443 ("" disables; overrides server.https).
         #[arg(long, env = "PORTCULLIS_HTTPS")]
         https: Option<String>,
+        /// Public URL (https://auth.example.com, becomes server.public_url) or a host name
+        /// the IdP answers for (added to server.hostnames), as Keycloak's --hostname.
+        #[arg(long, env = "KC_HOSTNAME")]
+        hostname: Option<String>,
         /// Import every realm file in DATA_DIR/import at start, skipping realms that exist.
         #[arg(long)]
         import_realm: bool,
     },
-    /// Export realms in Keycloak's JSON format (the server must be stopped).
+    /// Export realms in Keycloak's JSON format. While the server runs, it does the export
+    /// (through DATA_DIR/control.sock).
+    #[command(after_help = "Example (kc.sh takes the same):\n  \
+        portcullis export --dir /opt/keycloak/data/export --realm myrealm --users realm_file")]
     Export {
         #[command(flatten)]
         config: ConfigArg,
         /// Directory to write `{realm}-realm.json` (and users files) into.
+        #[arg(long, conflicts_with = "file", required_unless_present = "file")]
+        dir: Option<PathBuf>,
+        /// One file instead: the realm with its users (every realm as a list without --realm).
         #[arg(long)]
-        dir: PathBuf,
+        file: Option<PathBuf>,
         /// Only this realm (default: all).
         #[arg(long)]
         realm: Option<String>,
@@ -93,7 +116,10 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         users_per_file: usize,
     },
-    /// Import realms from Keycloak JSON files (the server must be stopped).
+    /// Import realms from Keycloak JSON files. While the server runs, it does the import
+    /// (through DATA_DIR/control.sock).
+    #[command(after_help = "Example (kc.sh takes the same):\n  \
+        portcullis import --file /opt/keycloak/data/import/myrealm.json")]
     Import {
         #[command(flatten)]
         config: ConfigArg,
@@ -138,14 +164,32 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// The admin CLI, as Keycloak's kcadm.sh (`portcullis kcadm help` for its commands).
+    #[command(disable_help_flag = true)]
+    Kcadm {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+    /// Print a shell completion script: `portcullis completions bash > /etc/bash_completion.d/portcullis`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn load(arg: &ConfigArg, http: Option<String>, https: Option<String>) -> Result<Config, ExitCode> {
-    let overrides = Overrides {
-        http,
-        https,
-        data_dir: arg.data_dir.clone(),
-    };
+    load_with(
+        arg,
+        Overrides {
+            http,
+            https,
+            ..Overrides::default()
+        },
+    )
+}
+
+fn load_with(arg: &ConfigArg, mut overrides: Overrides) -> Result<Config, ExitCode> {
+    overrides.data_dir = arg.data_dir.clone();
     Config::load(&arg.config, &overrides).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)
@@ -154,7 +198,34 @@ fn load(arg: &ConfigArg, http: Option<String>, https: Option<String>) -> Result<
 
 fn main() -> ExitCode {
     reexec_with_allocator_options();
-    let cli = Cli::parse();
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let program = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("portcullis")
+        .to_string();
+    match program.as_str() {
+        "kcadm.sh" | "kcadm" => return kcadm::main(&args[1..]),
+        "kc.sh" | "kc" => match kcsh::translate(&args[1..]) {
+            Ok(translated) => {
+                if !translated.ignored.is_empty() {
+                    eprintln!(
+                        "warning: Keycloak options without effect here: {}",
+                        translated.ignored.join(" ")
+                    );
+                }
+                args.truncate(1);
+                args.extend(translated.args);
+            }
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => {}
+    }
+    let cli = Cli::parse_from(args);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(code) => code,
@@ -167,9 +238,18 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
             config,
             http,
             https,
+            hostname,
             import_realm,
         } => {
-            let config = load(&config, http, https)?;
+            let config = load_with(
+                &config,
+                Overrides {
+                    http,
+                    https,
+                    hostname,
+                    ..Overrides::default()
+                },
+            )?;
             logging::init(config.log.format, &config.log.level);
             server::run(config, server::Options { import_realm }).map_err(|e| {
                 tracing::error!("{e}");
@@ -211,19 +291,28 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
         Command::Export {
             config,
             dir,
+            file,
             realm,
             users,
             users_per_file,
         } => {
             let config = load(&config, None, None)?;
-            let store = open_store(&config)?;
-            let files =
-                import_export::export(&store, &dir, realm.as_deref(), users, users_per_file)
-                    .map_err(fail)?;
-            for f in files {
-                println!("wrote {}", f.display());
+            let request = Request::Export {
+                dir: dir.map(absolute).transpose()?,
+                file: file.map(absolute).transpose()?,
+                realm,
+                users,
+                users_per_file,
+            };
+            match transfer(&config, &request)? {
+                Reply::Exported { files } => {
+                    for f in files {
+                        println!("wrote {}", f.display());
+                    }
+                    Ok(())
+                }
+                other => unexpected(other),
             }
-            Ok(())
         }
         Command::Import {
             config,
@@ -232,33 +321,30 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
             r#override,
         } => {
             let config = load(&config, None, None)?;
-            let store = open_store(&config)?;
-            // Realms other than master need master (for their `{realm}-realm` client).
-            bootstrap::ensure_master_realm(&store, &SystemClock).map_err(fail)?;
-            let results = match (file, dir) {
-                (Some(f), _) => {
-                    vec![
-                        import_export::import_file(&store, &SystemClock, &f, r#override)
-                            .map_err(fail)?,
-                    ]
-                }
-                (None, Some(d)) => {
-                    import_export::import_dir(&store, &SystemClock, &d, r#override).map_err(fail)?
-                }
-                (None, None) => unreachable_usage()?,
+            let request = Request::Import {
+                file: file.map(absolute).transpose()?,
+                dir: dir.map(absolute).transpose()?,
+                overwrite: r#override,
             };
-            for r in results {
-                match r {
-                    import_export::Imported::Realm(name) => println!("imported realm {name}"),
-                    import_export::Imported::Users { realm, count } => {
-                        println!("imported {count} users into {realm}")
+            match transfer(&config, &request)? {
+                Reply::Imported { results } => {
+                    for r in results {
+                        match r {
+                            import_export::Imported::Realm(name) => {
+                                println!("imported realm {name}")
+                            }
+                            import_export::Imported::Users { realm, count } => {
+                                println!("imported {count} users into {realm}")
+                            }
+                            import_export::Imported::Skipped(name) => {
+                                println!("skipped realm {name}: it exists (use --override true)")
+                            }
+                        }
                     }
-                    import_export::Imported::Skipped(name) => {
-                        println!("skipped realm {name}: it exists (use --override true)")
-                    }
+                    Ok(())
                 }
+                other => unexpected(other),
             }
-            Ok(())
         }
         Command::Apply {
             config,
@@ -297,7 +383,43 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
             );
             Ok(())
         }
+        Command::Kcadm { args } => match kcadm::main(&args) {
+            code if code == ExitCode::SUCCESS => Ok(()),
+            code => Err(code),
+        },
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "portcullis",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
     }
+}
+
+/// Run an export or import on the store, or, when a running server holds it, through the
+/// server's control socket.
+fn transfer(config: &Config, request: &Request) -> Result<Reply, ExitCode> {
+    let reply = match Store::open(&config.store.data_dir) {
+        Ok(store) => control::execute(&store, &SystemClock, request),
+        Err(StoreError::InUse(dir)) => control::call(&dir, request).map_err(fail)?,
+        Err(e) => return Err(fail(e)),
+    };
+    match reply {
+        Reply::Failed { message } => Err(fail(message)),
+        other => Ok(other),
+    }
+}
+
+fn unexpected(reply: Reply) -> Result<(), ExitCode> {
+    Err(fail(format!("unexpected reply from the server: {reply:?}")))
+}
+
+/// Paths sent to the server are absolute: its working directory is not ours.
+fn absolute(path: PathBuf) -> Result<PathBuf, ExitCode> {
+    std::path::absolute(&path).map_err(|e| fail(format!("{}: {e}", path.display())))
 }
 
 fn fail(e: impl std::fmt::Display) -> ExitCode {
@@ -307,12 +429,6 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
 
 fn open_store(config: &Config) -> Result<Store, ExitCode> {
     Store::open(&config.store.data_dir).map_err(fail)
-}
-
-/// clap guarantees one of `--file`/`--dir`; this keeps the match total without a panic.
-fn unreachable_usage<T>() -> Result<T, ExitCode> {
-    eprintln!("error: give --file or --dir");
-    Err(ExitCode::from(2))
 }
 
 fn read_password_from_stdin() -> Result<String, ExitCode> {

@@ -28,6 +28,19 @@ use crate::tls::{self, CertResolver, TlsError};
 /// Environment variables naming the first administrator (Keycloak: `KEYCLOAK_ADMIN`).
 pub const ADMIN_ENV: &str = "PORTCULLIS_ADMIN";
 pub const ADMIN_PASSWORD_ENV: &str = "PORTCULLIS_ADMIN_PASSWORD";
+/// Keycloak's names for the same, read when ours are unset: `KC_BOOTSTRAP_ADMIN_*` (26) and
+/// the older `KEYCLOAK_ADMIN*`.
+const KEYCLOAK_ADMIN_ENV: [&str; 2] = ["KC_BOOTSTRAP_ADMIN_USERNAME", "KEYCLOAK_ADMIN"];
+const KEYCLOAK_ADMIN_PASSWORD_ENV: [&str; 2] =
+    ["KC_BOOTSTRAP_ADMIN_PASSWORD", "KEYCLOAK_ADMIN_PASSWORD"];
+/// Keycloak's legacy variable naming realm files to import at start.
+pub const IMPORT_ENV: &str = "KEYCLOAK_IMPORT";
+
+fn env_first(ours: &str, theirs: &[&str]) -> Option<String> {
+    std::iter::once(ours)
+        .chain(theirs.iter().copied())
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -75,6 +88,20 @@ pub fn run(mut config: Config, options: Options) -> Result<(), ServerError> {
             .map_err(|e| ServerError::Import(e.to_string()))?
         {
             tracing::info!("declarative realms: {change}");
+        }
+    }
+    // Keycloak's legacy KEYCLOAK_IMPORT: realm files (comma-separated) imported at start,
+    // existing realms kept.
+    if let Ok(files) = std::env::var(IMPORT_ENV) {
+        for file in files.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+            let result = crate::import_export::import_file(
+                &store,
+                clock.as_ref(),
+                std::path::Path::new(file),
+                false,
+            )
+            .map_err(|e| ServerError::Import(format!("{IMPORT_ENV}: {e}")))?;
+            tracing::info!(?result, "import at start ({IMPORT_ENV})");
         }
     }
     if options.import_realm {
@@ -143,6 +170,17 @@ pub fn run(mut config: Config, options: Options) -> Result<(), ServerError> {
     app.set_known_hosts(
         KnownHosts::from_config(&config).with_names(cert_names.iter().map(String::as_str)),
     );
+    let keys = app.keys.clone();
+    match crate::control::listen(
+        &config.store.data_dir,
+        app.store.clone(),
+        app.clock.clone(),
+        Arc::new(move || keys.invalidate_all()),
+    ) {
+        Ok(path) => tracing::debug!(path = %path.display(), "control socket"),
+        // Export and import then need the server stopped, as before; serving goes on.
+        Err(e) => tracing::warn!(error = %e, "cannot open the control socket"),
+    }
     let gateway = Gateway::new(app.clone());
     let reload = Reload {
         app: app.clone(),
@@ -207,12 +245,12 @@ fn first_start(
         .bootstrap
         .admin_username
         .clone()
-        .or_else(|| std::env::var(ADMIN_ENV).ok());
+        .or_else(|| env_first(ADMIN_ENV, &KEYCLOAK_ADMIN_ENV));
     let password = config
         .bootstrap
         .admin_password
         .clone()
-        .or_else(|| std::env::var(ADMIN_PASSWORD_ENV).ok());
+        .or_else(|| env_first(ADMIN_PASSWORD_ENV, &KEYCLOAK_ADMIN_PASSWORD_ENV));
     match (username, password) {
         (Some(username), Some(password)) => {
             bootstrap::create_admin(store, clock, &username, &password, &Argon2Params::default())?;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::error::line_of;
 use super::raw::{RawConfig, RawSecret, S};
-use super::validate::values::parse_listen;
+use super::validate::values::{http_url, parse_listen, valid_host_and_port};
 use super::validate::Validator;
 use super::{Config, ConfigError, Overrides};
 
@@ -51,6 +51,22 @@ impl Config {
                 flag: "--https".into(),
                 message,
             })?;
+        }
+        if let Some(hostname) = &overrides.hostname {
+            let bad = |message: String| ConfigError::Override {
+                flag: "--hostname".into(),
+                message,
+            };
+            if hostname.contains("://") {
+                self.server.public_url = Some(
+                    http_url(hostname)
+                        .ok_or_else(|| bad(format!("\"{hostname}\" is not an http(s) URL")))?,
+                );
+            } else if valid_host_and_port(hostname) {
+                self.server.hostnames.push(hostname.to_ascii_lowercase());
+            } else {
+                return Err(bad(format!("\"{hostname}\" is not a host name or URL")));
+            }
         }
         if let Some(dir) = &overrides.data_dir {
             self.store.data_dir = dir.clone();

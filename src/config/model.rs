@@ -344,4 +344,7 @@ pub struct Overrides {
     pub http: Option<String>,
     pub https: Option<String>,
     pub data_dir: Option<PathBuf>,
+    /// Keycloak's `--hostname`: a URL becomes `server.public_url`, a bare name (with an
+    /// optional port) is added to `server.hostnames`.
+    pub hostname: Option<String>,
 }

@@ -114,8 +114,29 @@ fn overrides_win_and_are_checked() {
         http: Some("127.0.0.1:0".into()),
         https: Some("".into()),
         data_dir: Some("/tmp/x".into()),
+        hostname: Some("Auth.Example.com:8443".into()),
     })
     .unwrap();
+    assert_eq!(c.server.hostnames, ["auth.example.com:8443"]);
+    let mut d = parse("").unwrap();
+    d.apply(&Overrides {
+        hostname: Some("https://auth.example.com".into()),
+        ..Overrides::default()
+    })
+    .unwrap();
+    assert_eq!(
+        d.server.public_url.unwrap().as_str(),
+        "https://auth.example.com/"
+    );
+    let e = parse("")
+        .unwrap()
+        .apply(&Overrides {
+            hostname: Some("ftp://x".into()),
+            ..Overrides::default()
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--hostname"), "{e}");
     assert_eq!(c.server.http, Some("127.0.0.1:0".parse().unwrap()));
     assert_eq!(c.server.https, None);
     assert_eq!(

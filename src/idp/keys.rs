@@ -234,6 +234,14 @@ impl KeyRing {
             .unwrap_or_else(|p| p.into_inner())
             .remove(realm_id);
     }
+
+    /// Forget every realm's keys (after an import that replaced realms).
+    pub fn invalidate_all(&self) {
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
 }
 
 /// Convenience for callers holding only a store.

@@ -35,6 +35,9 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// Reuse this directory (config, data, certs) instead of a fresh one.
     pub dir: Option<PathBuf>,
+    /// Start this program (a link to the binary, e.g. `kc.sh`) with these arguments before
+    /// `--config FILE`, instead of `portcullis serve`.
+    pub command: Option<(PathBuf, Vec<String>)>,
 }
 
 impl Default for Options {
@@ -46,6 +49,7 @@ impl Default for Options {
                 ("PORTCULLIS_ADMIN_PASSWORD".into(), ADMIN.1.into()),
             ],
             dir: None,
+            command: None,
         }
     }
 }
@@ -160,9 +164,14 @@ impl TestServer {
     pub fn try_start(options: Options) -> Result<TestServer, String> {
         let dir = options.dir.unwrap_or_else(temp_dir);
         let config = write_config(&dir, &options.extra_config);
-        let mut command = Command::new(BINARY);
+        let (program, args) = options
+            .command
+            .clone()
+            .unwrap_or_else(|| (PathBuf::from(BINARY), vec!["serve".to_string()]));
+        let mut command = Command::new(program);
         command
-            .args(["serve", "--config"])
+            .args(args)
+            .arg("--config")
             .arg(&config)
             .current_dir(&dir)
             .env_remove("PORTCULLIS_ADMIN")

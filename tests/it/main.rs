@@ -10,6 +10,7 @@ mod api;
 mod browser;
 mod clients;
 mod harness;
+mod kcadm;
 
 mod forward_auth;
 mod foundation;

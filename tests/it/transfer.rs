@@ -510,6 +510,7 @@ fn declarative_realms_apply_idempotently_with_a_dry_run() {
         dir: Some(dir),
         env: env_vec,
         extra_config: config,
+        command: None,
     });
     let api = Api::new(&server);
     let r = api.token(

@@ -211,14 +211,14 @@ fn header_value(text: &str) -> Option<http::HeaderValue> {
 }
 
 /// An absolute http(s) URL with a host.
-pub(super) fn http_url(text: &str) -> Option<url::Url> {
+pub(in crate::config) fn http_url(text: &str) -> Option<url::Url> {
     url::Url::parse(text)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
 }
 
 /// `name`, `name:port`, `[v6]` or `[v6]:port`, or an IPv4 address with optional port.
-pub(super) fn valid_host_and_port(text: &str) -> bool {
+pub(in crate::config) fn valid_host_and_port(text: &str) -> bool {
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
         match rest.split_once(']') {
             Some((v6, tail)) if v6.parse::<std::net::Ipv6Addr>().is_ok() => {

@@ -116,11 +116,20 @@ fn validate_component(mut c: Value, realm: &RealmRecord) -> Result<Value, String
     if text(&c, "name").is_none() {
         return Err("name is required".into());
     }
-    let config = c.get("config").cloned().unwrap_or_else(|| json!({}));
-    let Some(obj) = config.as_object() else {
+    let mut config = c.get("config").cloned().unwrap_or_else(|| json!({}));
+    let Some(obj) = config.as_object_mut() else {
         return Err("config must be an object".into());
     };
-    for (k, v) in obj {
+    // Keycloak wants lists of strings; a plain string is taken as a list of one.
+    for v in obj.values_mut() {
+        if let Value::String(s) = v {
+            *v = json!([s.clone()]);
+        }
+    }
+    if provider_type == STORAGE_PROVIDER && provider == "ldap" {
+        ldap_defaults(obj);
+    }
+    for (k, v) in obj.iter() {
         let ok = v
             .as_array()
             .is_some_and(|a| a.iter().all(|x| x.is_string()));
@@ -192,6 +201,68 @@ fn validate_component(mut c: Value, realm: &RealmRecord) -> Result<Value, String
     }
     c["config"] = config;
     Ok(c)
+}
+
+/// What Keycloak's console fills in for an LDAP provider when the form leaves it empty:
+/// the vendor's attribute names and object classes, a read-only edit mode, a one-level
+/// search, simple authentication when a bind DN is given.
+fn ldap_defaults(config: &mut serde_json::Map<String, Value>) {
+    let given = |config: &serde_json::Map<String, Value>, k: &str| {
+        config
+            .get(k)
+            .and_then(|v| v.get(0))
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    };
+    if !given(config, "vendor") {
+        config.insert("vendor".into(), json!(["other"]));
+    }
+    let vendor = config["vendor"][0].as_str().unwrap_or("other").to_string();
+    let (username, rdn, uuid, classes) = match vendor.as_str() {
+        "ad" => (
+            "cn",
+            "cn",
+            "objectGUID",
+            "person, organizationalPerson, user",
+        ),
+        "rhds" => (
+            "uid",
+            "uid",
+            "nsuniqueid",
+            "inetOrgPerson, organizationalPerson",
+        ),
+        "tivoli" => (
+            "uid",
+            "uid",
+            "uniqueidentifier",
+            "inetOrgPerson, organizationalPerson",
+        ),
+        "edirectory" => ("uid", "uid", "guid", "inetOrgPerson, organizationalPerson"),
+        _ => (
+            "uid",
+            "uid",
+            "entryUUID",
+            "inetOrgPerson, organizationalPerson",
+        ),
+    };
+    let auth = if given(config, "bindDn") {
+        "simple"
+    } else {
+        "none"
+    };
+    for (key, value) in [
+        ("usernameLDAPAttribute", username),
+        ("rdnLDAPAttribute", rdn),
+        ("uuidLDAPAttribute", uuid),
+        ("userObjectClasses", classes),
+        ("editMode", "READ_ONLY"),
+        ("searchScope", "1"),
+        ("authType", auth),
+    ] {
+        if !given(config, key) {
+            config.insert(key.into(), json!([value]));
+        }
+    }
 }
 
 /// Replace secrets with the mask for reading.
@@ -534,8 +605,37 @@ mod tests {
         bad["config"]["vendor"] = json!(["novell"]);
         assert!(validate_component(bad, &realm).is_err());
         let mut bad = base;
-        bad["config"]["usersDn"] = json!("not a list");
+        bad["config"]["usersDn"] = json!(7);
         assert!(validate_component(bad, &realm).is_err());
+        // The seed's form fields alone, as plain strings: the vendor's defaults fill the rest.
+        let seed = validate_component(
+            json!({"name": "ldap", "providerId": "ldap", "providerType": STORAGE_PROVIDER, "config": {
+                "connectionUrl": "ldap://ldap.example.com", "bindDn": "cn=admin,dc=example,dc=com",
+                "bindCredential": "adminpass", "usersDn": "ou=users,dc=example,dc=com"}}),
+            &realm,
+        )
+        .unwrap();
+        assert_eq!(
+            seed["config"]["usersDn"],
+            json!(["ou=users,dc=example,dc=com"])
+        );
+        assert_eq!(seed["config"]["usernameLDAPAttribute"], json!(["uid"]));
+        assert_eq!(seed["config"]["uuidLDAPAttribute"], json!(["entryUUID"]));
+        assert_eq!(seed["config"]["editMode"], json!(["READ_ONLY"]));
+        assert_eq!(seed["config"]["authType"], json!(["simple"]));
+        let ad = validate_component(
+            json!({"name": "ad", "providerId": "ldap", "providerType": STORAGE_PROVIDER, "config": {
+                "connectionUrl": ["ldaps://dc.example.com"], "usersDn": ["cn=Users,dc=example,dc=com"],
+                "vendor": ["ad"]}}),
+            &realm,
+        )
+        .unwrap();
+        assert_eq!(ad["config"]["uuidLDAPAttribute"], json!(["objectGUID"]));
+        assert_eq!(
+            ad["config"]["userObjectClasses"],
+            json!(["person, organizationalPerson, user"])
+        );
+        assert_eq!(ad["config"]["authType"], json!(["none"]));
         let kept = keep_secrets(
             json!({"config": {"bindCredential": [SECRET_MASK]}}),
             Some(&c),
