@@ -179,3 +179,105 @@ pub fn call(data_dir: &Path, request: &Request) -> Result<Reply, String> {
         .map_err(|e| format!("control socket: {e}"))?;
     serde_json::from_str(&answer).map_err(|e| format!("control socket: bad reply: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn the_socket_is_private_and_serves_export_and_import() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        crate::bootstrap::ensure_master_realm(&store, &SystemClock).unwrap();
+        let imports = Arc::new(AtomicUsize::new(0));
+        let seen = imports.clone();
+        let path = listen(
+            dir.path(),
+            store,
+            Arc::new(SystemClock),
+            Arc::new(move || {
+                seen.fetch_add(1, Ordering::SeqCst);
+            }),
+        )
+        .unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "only the server's user may connect");
+
+        let file = dir.path().join("r.json");
+        std::fs::write(&file, r#"{"realm": "via-socket", "enabled": true}"#).unwrap();
+        let reply = call(
+            dir.path(),
+            &Request::Import {
+                file: Some(file),
+                dir: None,
+                overwrite: false,
+            },
+        )
+        .unwrap();
+        assert!(
+            matches!(&reply, Reply::Imported { results } if results == &[Imported::Realm("via-socket".into())]),
+            "{reply:?}"
+        );
+        assert_eq!(
+            imports.load(Ordering::SeqCst),
+            1,
+            "caches dropped after an import"
+        );
+        let out = dir.path().join("out");
+        let reply = call(
+            dir.path(),
+            &Request::Export {
+                dir: Some(out.clone()),
+                file: None,
+                realm: Some("via-socket".into()),
+                users: UsersMode::RealmFile,
+                users_per_file: 50,
+            },
+        )
+        .unwrap();
+        assert!(
+            matches!(reply, Reply::Exported { ref files } if files.len() == 1),
+            "{reply:?}"
+        );
+        assert!(out.join("via-socket-realm.json").is_file());
+        let reply = call(
+            dir.path(),
+            &Request::Export {
+                dir: Some(out),
+                file: None,
+                realm: Some("missing".into()),
+                users: UsersMode::Skip,
+                users_per_file: 50,
+            },
+        )
+        .unwrap();
+        assert!(
+            matches!(&reply, Reply::Failed { message } if message.contains("missing")),
+            "{reply:?}"
+        );
+
+        // Garbage and over-long lines get an answer, not a crash.
+        let mut s = UnixStream::connect(&path).unwrap();
+        s.write_all(b"{\"op\": \"format_disk\"}\n").unwrap();
+        let mut answer = String::new();
+        BufReader::new(s).read_line(&mut answer).unwrap();
+        assert!(answer.contains("bad request"), "{answer}");
+        let mut s = UnixStream::connect(&path).unwrap();
+        let _ = s.write_all(&vec![b'x'; MAX_REQUEST as usize + 10]);
+        let mut answer = String::new();
+        let _ = BufReader::new(s).read_line(&mut answer);
+        assert!(answer.contains("bad request"), "{answer}");
+        // The socket still serves.
+        assert!(call(
+            dir.path(),
+            &Request::Import {
+                file: None,
+                dir: None,
+                overwrite: false
+            }
+        )
+        .is_ok());
+    }
+}

@@ -114,3 +114,25 @@ fn the_proxy_enters_the_idp_by_its_front_door() {
         .collect();
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+/// kcadm is a client of the admin API over HTTP, as Keycloak's is: it names nothing else of
+/// the crate (so it works against a remote server, and the server's types never leak into it).
+#[test]
+fn kcadm_is_only_an_http_client() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = vec![root.join("kcsh.rs")];
+    rust_files(&root.join("kcadm"), &mut files);
+    assert!(files.len() > 2, "no kcadm sources found");
+    let wrong: Vec<String> = files
+        .iter()
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            text.lines()
+                .map(|l| l.split("//").next().unwrap_or("").to_string())
+                .filter(|code| code.contains("crate::") || code.contains("super::super"))
+                .map(|code| format!("{}: {}", f.display(), code.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}

@@ -333,7 +333,7 @@ fn delete(target: &mut Value, key: &AttrKey) -> Result<(), String> {
             }
         }
         None => {
-            map.remove(&last.name);
+            map.shift_remove(&last.name);
         }
     }
     Ok(())

@@ -705,4 +705,17 @@ fn kcadm_over_tls_with_a_trust_store_and_kc_sh_start_and_import() {
     let (code, _, err) = cli.sh("kc.sh start --bogus");
     assert_eq!(code, 2);
     assert!(err.contains("--bogus"), "{err}");
+    // Shell completion of the whole command line, kcadm included.
+    let (out, _) = cli.ok(&format!("{BINARY} completions bash"));
+    assert!(
+        out.contains("_portcullis()") && out.contains("kcadm"),
+        "{}",
+        &out[..200.min(out.len())]
+    );
+    // `portcullis --help` shows the seed-style examples.
+    let (out, _) = cli.ok(&format!("{BINARY} --help"));
+    assert!(
+        out.contains("kc.sh import --file") && out.contains("kcadm.sh create users"),
+        "{out}"
+    );
 }
