@@ -1,5 +1,5 @@
-//! The running server's control socket: `DATA_DIR/control.sock`, a Unix socket only its
-//! owner may open (mode 0600). The store file is locked by the server, so `portcullis export`
+//! The running server's control socket: `DATA_DIR/run/control.sock`, a Unix socket in a
+//! directory only the server's user may enter (0700; the socket itself is 0600). The store file is locked by the server, so `portcullis export`
 //! and `import` (and `kc.sh export` inside a running container, as the seed's guides do it)
 //! hand their work to the server through this socket instead of opening the store. Whoever
 //! can open the socket could read the store file anyway: the file system is the access check.
@@ -7,7 +7,7 @@
 //! One request per connection, one JSON line each way.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,8 +19,27 @@ use crate::clock::SharedClock;
 use crate::import_export::{self, Imported, UsersMode};
 use crate::store::Store;
 
-/// The socket's name inside the data directory.
+/// The socket's directory and name inside the data directory.
+const SOCKET_DIR: &str = "run";
 pub const SOCKET: &str = "control.sock";
+
+fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SOCKET_DIR).join(SOCKET)
+}
+
+/// Whether `path` is in the data directory (where an export file could replace the store).
+fn inside(data_dir: &Path, path: &Path) -> bool {
+    let canonical = |p: &Path| {
+        std::fs::canonicalize(p).ok().or_else(|| {
+            let parent = p.parent()?;
+            Some(std::fs::canonicalize(parent).ok()?.join(p.file_name()?))
+        })
+    };
+    match (canonical(data_dir), canonical(path)) {
+        (Some(d), Some(p)) => p.starts_with(d),
+        _ => false,
+    }
+}
 
 /// Largest request line (paths and a realm name).
 const MAX_REQUEST: u64 = 64 * 1024;
@@ -55,6 +74,24 @@ pub enum Reply {
 
 /// Run a request against a store (the server's, or one the command line opened itself).
 pub fn execute(store: &Store, clock: &dyn crate::clock::Clock, request: &Request) -> Reply {
+    // An export file in the data directory must be a `.json` (never the store, the pid file
+    // or the sockets); directories there are fine (`kc.sh export --dir data/import` is the
+    // seed's own command, and writes only `*.json`).
+    if let Request::Export {
+        file: Some(target), ..
+    } = request
+    {
+        let data_dir = store.path().parent().unwrap_or(Path::new("."));
+        if inside(data_dir, target) && target.extension().is_none_or(|e| e != "json") {
+            return Reply::Failed {
+                message: format!(
+                    "{} is inside the data directory {}: export somewhere else",
+                    target.display(),
+                    data_dir.display()
+                ),
+            };
+        }
+    }
     let result = match request {
         Request::Export {
             dir,
@@ -110,22 +147,47 @@ pub fn listen(
     clock: SharedClock,
     after_import: Arc<dyn Fn() + Send + Sync>,
 ) -> std::io::Result<PathBuf> {
-    let path = data_dir.join(SOCKET);
-    // Bound under a temporary name, restricted, then renamed: nobody can connect to it
-    // before it is 0600. A socket left by a killed server is replaced (the store lock,
-    // already held, proves no other server uses this directory).
-    let tmp = data_dir.join(format!("{SOCKET}.{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let listener = UnixListener::bind(&tmp)?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
-    std::fs::rename(&tmp, &path)?;
+    // The directory is made (or made again) 0700 before the socket exists in it, so nobody
+    // else can reach the socket whatever the umask. A socket left by a killed server is
+    // replaced (the store lock, already held, proves no other server uses this directory).
+    let dir = data_dir.join(SOCKET_DIR);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    let path = socket_path(data_dir);
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    let shared = Arc::new((store, clock, after_import));
     std::thread::Builder::new()
         .name("control".into())
         .spawn(move || {
             for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                if let Err(e) = serve_one(stream, &store, clock.as_ref(), after_import.as_ref()) {
-                    tracing::warn!(error = %e, "control socket: request failed");
+                let stream = match stream {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "control socket: accept failed");
+                        std::thread::sleep(Duration::from_millis(100));
+                        continue;
+                    }
+                };
+                // One thread per request: a slow caller (or a long export) holds up no
+                // other, and a failure ends only its own thread.
+                let shared = shared.clone();
+                let spawned = std::thread::Builder::new()
+                    .name("control-request".into())
+                    .spawn(move || {
+                        let (store, clock, after_import) = &*shared;
+                        if let Err(e) =
+                            serve_one(stream, store, clock.as_ref(), after_import.as_ref())
+                        {
+                            tracing::warn!(error = %e, "control socket: request failed");
+                        }
+                    });
+                if let Err(e) = spawned {
+                    tracing::warn!(error = %e, "control socket: cannot start a request thread");
                 }
             }
         })?;
@@ -161,7 +223,7 @@ fn serve_one(
 
 /// Send a request to the server that holds `data_dir`.
 pub fn call(data_dir: &Path, request: &Request) -> Result<Reply, String> {
-    let path = data_dir.join(SOCKET);
+    let path = socket_path(data_dir);
     let mut stream = UnixStream::connect(&path).map_err(|e| {
         format!(
             "the data directory {} is in use by another process, and its control socket {} does \
@@ -202,8 +264,29 @@ mod tests {
             }),
         )
         .unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600, "only the server's user may connect");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600, "only the server's user may connect");
+        assert_eq!(
+            mode(path.parent().unwrap()),
+            0o700,
+            "nor reach the socket at all"
+        );
+        // Export files never land in the data directory (they could replace the store).
+        let reply = call(
+            dir.path(),
+            &Request::Export {
+                dir: None,
+                file: Some(dir.path().join("portcullis.redb")),
+                realm: None,
+                users: UsersMode::Skip,
+                users_per_file: 50,
+            },
+        )
+        .unwrap();
+        assert!(
+            matches!(&reply, Reply::Failed { message } if message.contains("inside the data directory")),
+            "{reply:?}"
+        );
 
         let file = dir.path().join("r.json");
         std::fs::write(&file, r#"{"realm": "via-socket", "enabled": true}"#).unwrap();

@@ -14,7 +14,6 @@ use crate::idp::admin::repr::UserInput;
 use crate::idp::admin::transfer::{
     export_realm, export_users, import_realm, import_users, IfExists,
 };
-use crate::store::records::RealmRecord;
 use crate::store::Store;
 
 /// Where exported users go (`--users`).
@@ -67,9 +66,19 @@ fn write_json(path: &Path, value: &Value) -> Result<(), TransferError> {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    // Write to a temporary name and rename: a failed export never leaves half a file.
+    // Write to a temporary name and rename: a failed export never leaves half a file. The
+    // file holds password hashes and keys: only its owner may read it, and the temporary
+    // name is created afresh (never through a link someone left there).
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text)
+    let _ = std::fs::remove_file(&tmp);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|_| f.sync_all()))
         .and_then(|_| std::fs::rename(&tmp, path))
         .map_err(|e| TransferError::File {
             path: path.to_path_buf(),
@@ -297,19 +306,24 @@ fn import_realm_doc(
             message: "no \"realm\" field".into(),
         })?
         .to_string();
-    let existing = store.read()?.realm_by_name(&realm_name)?;
-    if existing.is_some() && !overwrite {
-        return Ok(Imported::Skipped(realm_name));
-    }
-    store
-        .write(|w| -> Result<RealmRecord, AdminError> {
-            if let Some(existing) = &existing {
-                crate::idp::realm::delete_realm(w, existing)?;
+    // The look-up, the deletion and the import are one transaction: an admin write in
+    // between cannot be lost or half-replaced.
+    let imported = store
+        .write(|w| -> Result<bool, AdminError> {
+            if let Some(existing) = w.realm_by_name(&realm_name)? {
+                if !overwrite {
+                    return Ok(false);
+                }
+                crate::idp::realm::delete_realm(w, &existing)?;
             }
-            import_realm(w, doc, now)
+            import_realm(w, doc, now).map(|_| true)
         })
         .map_err(|e| admin_error(path, e))?;
-    Ok(Imported::Realm(realm_name))
+    Ok(if imported {
+        Imported::Realm(realm_name)
+    } else {
+        Imported::Skipped(realm_name)
+    })
 }
 
 /// Import every realm file of a directory, then its users files.

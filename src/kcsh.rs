@@ -164,8 +164,9 @@ fn serve_options(
             }
             _ if IGNORED_FLAGS.contains(&name) => ignored.push(name.to_string()),
             _ if IGNORED_OPTIONS.contains(&name) || name.starts_with("--spi-") => {
-                let value = option_value(name, inline, &mut it)?;
-                ignored.push(format!("{name}={value}"));
+                // Only the name is repeated: the value may be a password (--db-password).
+                option_value(name, inline, &mut it)?;
+                ignored.push(name.to_string());
             }
             "--log-level" => {
                 // Keycloak's levels are upper case; RUST_LOG takes the same words.
@@ -210,13 +211,6 @@ fn transfer_options(
                     other => other,
                 };
                 out.extend(["--users".into(), value.to_string()]);
-            }
-            "--file" if command == "export" => {
-                // Keycloak's single-file export: the realm and its users in that one file.
-                out.extend([
-                    "--file".into(),
-                    option_value(name, inline, &mut it)?.to_string(),
-                ]);
             }
             "--dir" | "--file" | "--realm" | "--users-per-file" | "--override" | "--config"
             | "--data-dir" => {
@@ -278,7 +272,9 @@ mod tests {
         );
         let ignored = translate(&["start".into(), "--db".into(), "postgres".into()]).unwrap();
         assert_eq!(ignored.args, [OsString::from("serve")]);
-        assert_eq!(ignored.ignored, ["--db=postgres"]);
+        assert_eq!(ignored.ignored, ["--db"]);
+        let secret = translate(&["start".into(), "--db-password=hunter2".into()]).unwrap();
+        assert_eq!(secret.ignored, ["--db-password"], "values are never echoed");
         assert!(t(&["start", "--http-port", "x"])
             .unwrap_err()
             .contains("not a port"));

@@ -94,7 +94,7 @@ enum Command {
         import_realm: bool,
     },
     /// Export realms in Keycloak's JSON format. While the server runs, it does the export
-    /// (through DATA_DIR/control.sock).
+    /// (through DATA_DIR/run/control.sock).
     #[command(after_help = "Example (kc.sh takes the same):\n  \
         portcullis export --dir /opt/keycloak/data/export --realm myrealm --users realm_file")]
     Export {
@@ -117,7 +117,7 @@ enum Command {
         users_per_file: usize,
     },
     /// Import realms from Keycloak JSON files. While the server runs, it does the import
-    /// (through DATA_DIR/control.sock).
+    /// (through DATA_DIR/run/control.sock).
     #[command(after_help = "Example (kc.sh takes the same):\n  \
         portcullis import --file /opt/keycloak/data/import/myrealm.json")]
     Import {

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod app;
 pub mod authn;
+pub mod broker;
 pub mod brute_force;
 pub mod client_policies;
 pub mod client_registration;

@@ -75,59 +75,31 @@ fn pairs(args: &[String]) -> Result<Vec<(String, String)>, Failure> {
         .collect()
 }
 
-/// The seed creates LDAP federation with `create user-storage` and scalar `config.*` values;
-/// Keycloak's endpoint is `components` with lists of strings. Do what was meant.
-fn lenient_components(uri: &str, verb: Verb, body: &mut Body) -> String {
-    let path = uri.split('?').next().unwrap_or(uri);
-    let is_components = path == "components" || path.starts_with("components/");
-    let is_user_storage = verb == Verb::Post && path == "user-storage";
-    if !(is_components || is_user_storage) || !matches!(verb, Verb::Post | Verb::Put) {
+/// The seed creates LDAP federation with `create user-storage`; Keycloak's endpoint is
+/// `components` (the server fills the provider type and takes plain-string config values).
+fn lenient_user_storage(uri: &str, verb: Verb, body: &mut Body) -> String {
+    if verb != Verb::Post || uri != "user-storage" {
         return uri.to_string();
     }
     if let Body::Json(Value::Object(map)) = body {
-        if is_user_storage && !map.contains_key("providerType") {
-            map.insert(
-                "providerType".into(),
-                json!("org.keycloak.storage.UserStorageProvider"),
-            );
-        }
-        if let Some(Value::Object(config)) = map.get_mut("config") {
-            for value in config.values_mut() {
-                let text = match &*value {
-                    Value::Array(_) | Value::Null => continue,
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                *value = json!([text]);
-            }
-        }
+        map.entry("providerType")
+            .or_insert_with(|| json!("org.keycloak.storage.UserStorageProvider"));
     }
-    if is_user_storage {
-        "components".to_string()
-    } else {
-        uri.to_string()
-    }
+    "components".to_string()
 }
 
-/// One request command, as kcadm runs it.
-pub(super) fn request(
-    verb: Verb,
-    args: &RequestArgs,
-    ops: Vec<AttrOp>,
-    want: Want,
-) -> Result<(), Failure> {
-    let session = Session::open(&args.auth, &args.target)?;
-    request_with(&session, verb, args, ops, want)
+/// What a request command was asked, checked and read before anything goes over the
+/// network (bad usage exits 2 without a login).
+struct Prepared {
+    uri: String,
+    fields: Option<Fields>,
+    headers: Vec<(String, String)>,
+    query: Vec<(String, String)>,
+    user_content_type: Option<String>,
+    body: Body,
 }
 
-/// The same on a session already open.
-pub(super) fn request_with(
-    session: &Session,
-    verb: Verb,
-    args: &RequestArgs,
-    ops: Vec<AttrOp>,
-    want: Want,
-) -> Result<(), Failure> {
+fn prepare(args: &RequestArgs, ops: &[AttrOp]) -> Result<Prepared, Failure> {
     let uri = args
         .uri
         .clone()
@@ -149,7 +121,7 @@ pub(super) fn request_with(
                 Failure::run(e)
             }
         })?;
-    let mut headers = pairs(&args.header)?;
+    let headers = pairs(&args.header)?;
     let query = pairs(&args.query)?;
     let user_content_type = headers
         .iter()
@@ -158,8 +130,7 @@ pub(super) fn request_with(
     let json_content = user_content_type
         .as_deref()
         .is_none_or(|ct| ct == "application/json");
-
-    let mut body = match (&args.file, &args.body) {
+    let body = match (&args.file, &args.body) {
         (Some(file), _) if !json_content => Body::Raw(read_input(file)?),
         (Some(file), _) => {
             let bytes = read_input(file)?;
@@ -176,13 +147,72 @@ pub(super) fn request_with(
         (None, Some(content)) => Body::Raw(content.clone().into_bytes()),
         (None, None) => Body::None,
     };
+    if !ops.is_empty() && matches!(body, Body::Raw(_)) {
+        return Err(Failure::run(
+            "Can't set attributes on content of type other than application/json",
+        ));
+    }
+    Ok(Prepared {
+        uri,
+        fields,
+        headers,
+        query,
+        user_content_type,
+        body,
+    })
+}
 
-    if !ops.is_empty() {
-        if matches!(body, Body::Raw(_)) {
-            return Err(Failure::run(
-                "Can't set attributes on content of type other than application/json",
-            ));
+/// One request command, as kcadm runs it: options and the document first, then the login.
+pub(super) fn request(
+    verb: Verb,
+    args: &RequestArgs,
+    ops: Vec<AttrOp>,
+    want: Want,
+) -> Result<(), Failure> {
+    let prepared = prepare(args, &ops)?;
+    let session = Session::open(&args.auth, &args.target)?;
+    send(&session, verb, args, prepared, ops, want)
+}
+
+/// The same on a session already open.
+pub(super) fn request_with(
+    session: &Session,
+    verb: Verb,
+    args: &RequestArgs,
+    ops: Vec<AttrOp>,
+    want: Want,
+) -> Result<(), Failure> {
+    let prepared = prepare(args, &ops)?;
+    send(session, verb, args, prepared, ops, want)
+}
+
+fn send(
+    session: &Session,
+    verb: Verb,
+    args: &RequestArgs,
+    prepared: Prepared,
+    ops: Vec<AttrOp>,
+    want: Want,
+) -> Result<(), Failure> {
+    let Prepared {
+        uri,
+        fields,
+        mut headers,
+        query,
+        user_content_type,
+        mut body,
+    } = prepared;
+    // `update` starts from the server's copy (the document, if any, merged over it); the
+    // `-s`/`-d` operations then apply to what is sent.
+    if want.merge && verb == Verb::Put && !matches!(body, Body::Raw(_)) {
+        let url = add_query(&session.url(&uri), &query);
+        let mut current = get_object(session, &url, &headers)?;
+        if let Body::Json(doc) = &body {
+            merge(&mut current, doc).map_err(Failure::run)?;
         }
+        body = Body::Json(current);
+    }
+    if !ops.is_empty() {
         let mut target = match std::mem::replace(&mut body, Body::None) {
             Body::Json(v) => v,
             _ => Value::Object(Map::new()),
@@ -190,25 +220,10 @@ pub(super) fn request_with(
         if !target.is_object() {
             return Err(Failure::run(format!("Not a JSON object: {target}")));
         }
-        // Merged with the server's copy first when updating (below); the operations apply
-        // to the document as sent.
-        if want.merge && verb == Verb::Put {
-            let url = add_query(&session.url(&uri), &query);
-            let mut current = get_object(session, &url, &headers)?;
-            merge(&mut current, &target).map_err(Failure::run)?;
-            target = current;
-        }
         apply(&mut target, &ops).map_err(Failure::run)?;
         body = Body::Json(target);
-    } else if want.merge && verb == Verb::Put {
-        if let Body::Json(doc) = &body {
-            let url = add_query(&session.url(&uri), &query);
-            let mut current = get_object(session, &url, &headers)?;
-            merge(&mut current, doc).map_err(Failure::run)?;
-            body = Body::Json(current);
-        }
     }
-    let uri = lenient_components(&uri, verb, &mut body);
+    let uri = lenient_user_storage(&uri, verb, &mut body);
 
     let resource = session.url(&uri);
     let created_type = type_name(&resource);

@@ -138,6 +138,9 @@ fn single_quoted_json(text: &str) -> Option<Value> {
     serde_json::from_str(&out).ok()
 }
 
+/// Largest `name[N]`: a list is padded up to its index, so a huge one would exhaust memory.
+const MAX_INDEX: usize = 10_000;
+
 /// One step of an attribute key: a name and, for `name[N]`, an index.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Component {
@@ -211,9 +214,13 @@ pub fn parse_key(key: &str) -> Result<AttrKey, String> {
                 ));
             };
             let idx = &head[open + 1..];
-            let index = idx.parse::<usize>().map_err(|_| {
-                format!("Invalid attribute key: {name} (Invalid array index: '[{idx}]')")
-            })?;
+            let index = idx
+                .parse::<usize>()
+                .ok()
+                .filter(|i| *i <= MAX_INDEX)
+                .ok_or_else(|| {
+                    format!("Invalid attribute key: {name} (Invalid array index: '[{idx}]')")
+                })?;
             Ok(Component {
                 name: head[..open].to_string(),
                 index: Some(index),
@@ -450,6 +457,9 @@ mod tests {
         assert!(parse_key("a[x]")
             .unwrap_err()
             .contains("Invalid array index: '[x]'"));
+        assert!(parse_key("a[99999999999]")
+            .unwrap_err()
+            .contains("Invalid array index"));
         assert!(parse_key("a]")
             .unwrap_err()
             .contains("']' not allowed here"));

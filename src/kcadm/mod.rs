@@ -167,7 +167,12 @@ struct RequestArgs {
     #[arg(short = 'f', long = "file", value_name = "FILENAME")]
     file: Option<String>,
     /// Set request body to the given CONTENT
-    #[arg(short = 'b', long = "body", value_name = "CONTENT")]
+    #[arg(
+        short = 'b',
+        long = "body",
+        value_name = "CONTENT",
+        allow_hyphen_values = true
+    )]
     body: Option<String>,
     /// A pattern specifying which attributes of JSON response body to actually display as result
     #[arg(short = 'F', long = "fields", value_name = "FILTER")]
@@ -250,7 +255,12 @@ struct SetPasswordArgs {
     #[arg(long, value_name = "ID")]
     userid: Option<String>,
     /// New password to set (prompted for, or KC_CLI_PASSWORD, when not given)
-    #[arg(short = 'p', long = "new-password", value_name = "PASSWORD")]
+    #[arg(
+        short = 'p',
+        long = "new-password",
+        value_name = "PASSWORD",
+        allow_hyphen_values = true
+    )]
     new_password: Option<String>,
     /// Make the password temporary: the user changes it at the next login
     #[arg(short = 't', long, num_args = 0..=1, default_missing_value = "true", require_equals = true, value_name = "true|false")]
@@ -399,7 +409,11 @@ pub fn main(args: &[OsString]) -> ExitCode {
         }
     };
     let (name, sub) = match matches.subcommand() {
-        Some((name, sub)) => (name.to_string(), sub.clone()),
+        // `config credentials`, `config truststore`: the hint names the whole command.
+        Some((name, sub)) => match sub.subcommand_name() {
+            Some(inner) => (format!("{name} {inner}"), sub.clone()),
+            None => (name.to_string(), sub.clone()),
+        },
         None => (String::new(), matches.clone()),
     };
     let cli = match Kcadm::from_arg_matches(&matches) {
@@ -422,6 +436,17 @@ pub fn main(args: &[OsString]) -> ExitCode {
                 ExitCode::from(1)
             }
         }
+    }
+}
+
+/// `--format json|csv` (any case): whether it is CSV.
+fn is_csv(format: &str) -> Result<bool, Failure> {
+    match format.to_ascii_lowercase().as_str() {
+        "json" => Ok(false),
+        "csv" => Ok(true),
+        _ => Err(Failure::usage(format!(
+            "Unsupported output format: {format}"
+        ))),
     }
 }
 
@@ -482,16 +507,7 @@ fn run(command: Cmd, m: &ArgMatches) -> Result<(), Failure> {
             )
         }
         Cmd::Get(a) => {
-            let csv = match a.format.to_ascii_lowercase().as_str() {
-                "json" => false,
-                "csv" => true,
-                _ => {
-                    return Err(Failure::usage(format!(
-                        "Unsupported output format: {}",
-                        a.format
-                    )))
-                }
-            };
+            let csv = is_csv(&a.format)?;
             commands::request(
                 Verb::Get,
                 &a.request,

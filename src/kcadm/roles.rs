@@ -100,6 +100,21 @@ pub(super) struct GetRolesArgs {
 }
 
 impl Selectors {
+    /// Whether a user, group or composite role is named.
+    fn names_holder(&self) -> bool {
+        [
+            &self.uid,
+            &self.uusername,
+            &self.gid,
+            &self.gname,
+            &self.gpath,
+            &self.rid,
+            &self.rname,
+        ]
+        .iter()
+        .any(|x| x.is_some())
+    }
+
     fn validate(&self) -> Result<(), Failure> {
         let u = self.uid.is_some() || self.uusername.is_some();
         let g = [&self.gid, &self.gname, &self.gpath]
@@ -267,12 +282,16 @@ pub(super) fn change(a: &RolesArgs, add: bool) -> Result<(), Failure> {
             "No role to {verb} specified. Use --rolename or --roleid to specify roles to {verb}"
         )));
     }
-    let session = Session::open(&a.auth, &a.target)?;
-    let holder = a.who.holder(&session)?.ok_or_else(|| {
-        Failure::usage(
+    if !a.who.names_holder() {
+        return Err(Failure::usage(
             "No user nor group nor composite role specified. Use --uusername / --uid to specify user or --gname / --gid / --gpath to specify group or --rname / --rid to specify a composite role",
-        )
-    })?;
+        ));
+    }
+    let session = Session::open(&a.auth, &a.target)?;
+    let holder = a
+        .who
+        .holder(&session)?
+        .ok_or_else(|| Failure::usage("No user nor group nor composite role specified"))?;
     let client = a.who.client_id(&session)?;
     let candidates = match &client {
         Some(cid) => get_json(&session, &format!("clients/{cid}/roles"))?,
@@ -334,6 +353,7 @@ pub(super) fn get(a: &GetRolesArgs) -> Result<(), Failure> {
             "Incompatible options: --all can't be used at the same time as --available",
         ));
     }
+    let csv = super::is_csv(&a.format)?;
     let session = Session::open(&a.auth, &a.target)?;
     let client = a.who.client_id(&session)?;
     let holder = a.who.holder(&session)?;
@@ -415,16 +435,6 @@ pub(super) fn get(a: &GetRolesArgs) -> Result<(), Failure> {
         target: a.target.clone(),
         auth: a.auth.clone(),
         help: None,
-    };
-    let csv = match a.format.to_ascii_lowercase().as_str() {
-        "json" => false,
-        "csv" => true,
-        _ => {
-            return Err(Failure::usage(format!(
-                "Unsupported output format: {}",
-                a.format
-            )))
-        }
     };
     super::commands::request_with(
         &session,

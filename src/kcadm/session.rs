@@ -38,13 +38,13 @@ pub(super) struct AuthOptions {
     #[arg(long, value_name = "USER")]
     pub(super) user: Option<String>,
     /// Password (prompted for if not specified, --user is used, and KC_CLI_PASSWORD is not set)
-    #[arg(long, value_name = "PASSWORD")]
+    #[arg(long, value_name = "PASSWORD", allow_hyphen_values = true)]
     pub(super) password: Option<String>,
     /// ClientId used by this client tool ('admin-cli' by default)
     #[arg(long, value_name = "CLIENT_ID")]
     pub(super) client: Option<String>,
     /// Secret to authenticate the client (KC_CLI_CLIENT_SECRET, or prompted for when '-')
-    #[arg(long, value_name = "SECRET")]
+    #[arg(long, value_name = "SECRET", allow_hyphen_values = true)]
     pub(super) secret: Option<String>,
     /// Trusted CA certificates, PEM (Keycloak's kcadm takes a JKS/PKCS12 file here)
     #[arg(long, value_name = "PATH")]
@@ -56,7 +56,7 @@ pub(super) struct AuthOptions {
     #[arg(long)]
     pub(super) insecure: bool,
     /// Token to use to invoke on Keycloak. Other credentials are ignored if this is set.
-    #[arg(long, value_name = "TOKEN")]
+    #[arg(long, value_name = "TOKEN", allow_hyphen_values = true)]
     pub(super) token: Option<String>,
     /// Keystore with a client key (signed JWT client authentication: not supported, use --secret)
     #[arg(long, value_name = "PATH", hide = true)]
@@ -134,7 +134,7 @@ fn tokens(body: &Value, client_id: &str, grant: &str, secret: Option<&str>) -> R
     let refresh_expires_at = refresh_token.as_ref().map(|_| {
         match body.get("refresh_expires_in").and_then(Value::as_i64) {
             Some(0) | None => i64::MAX,
-            Some(secs) => now + secs * 1000,
+            Some(secs) => now.saturating_add(secs.saturating_mul(1000)),
         }
     });
     RealmConfig {
@@ -146,7 +146,7 @@ fn tokens(body: &Value, client_id: &str, grant: &str, secret: Option<&str>) -> R
         expires_at: body
             .get("expires_in")
             .and_then(Value::as_i64)
-            .map(|secs| now + secs * 1000),
+            .map(|secs| now.saturating_add(secs.saturating_mul(1000))),
         refresh_expires_at,
         ..RealmConfig::default()
     }

@@ -13,6 +13,8 @@ pub enum Conflict {
     ClientScopeName,
     RoleName,
     GroupName,
+    /// The identity (or the user's link to that provider) is already linked.
+    FederatedIdentity,
     /// A new record named the id of an existing one.
     Id,
 }

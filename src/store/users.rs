@@ -230,6 +230,7 @@ impl Write {
         self.txn
             .open_multimap_table(USER_SESSIONS)?
             .remove_all((realm, id))?;
+        self.unlink_all_federated_identities(realm, id)?;
         Ok(true)
     }
 

@@ -68,6 +68,9 @@ impl From<StoreError> for AdminError {
             StoreError::Conflict(Conflict::RealmName) => {
                 AdminError::Conflict("Conflict detected. See logs for details".into())
             }
+            StoreError::Conflict(Conflict::FederatedIdentity) => {
+                AdminError::Conflict("User is already linked with provider".into())
+            }
             StoreError::Conflict(Conflict::Id) => {
                 AdminError::Conflict("A resource with this id already exists".into())
             }

@@ -106,7 +106,9 @@ fn validate_idp(mut idp: Value) -> Result<Value, String> {
 }
 
 /// Check a component; LDAP user storage gets Keycloak's rules.
-fn validate_component(mut c: Value, realm: &RealmRecord) -> Result<Value, String> {
+/// `creating`: a new component gets the vendor's defaults for what it leaves out; an update
+/// must say what it keeps (as Keycloak refuses a missing field then).
+fn validate_component(mut c: Value, realm: &RealmRecord, creating: bool) -> Result<Value, String> {
     let provider_type = text(&c, "providerType")
         .ok_or("providerType is required")?
         .to_string();
@@ -126,7 +128,7 @@ fn validate_component(mut c: Value, realm: &RealmRecord) -> Result<Value, String
             *v = json!([s.clone()]);
         }
     }
-    if provider_type == STORAGE_PROVIDER && provider == "ldap" {
+    if creating && provider_type == STORAGE_PROVIDER && provider == "ldap" {
         ldap_defaults(obj);
     }
     for (k, v) in obj.iter() {
@@ -505,7 +507,7 @@ pub(super) fn components(cx: &Cx) -> Result<Response, AdminError> {
 /// `POST /components`
 pub(super) fn create_component(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageRealm)?;
-    let mut c = validate_component(cx.json()?, &realm).map_err(AdminError::BadRequest)?;
+    let mut c = validate_component(cx.json()?, &realm, true).map_err(AdminError::BadRequest)?;
     let id = text(&c, "id").map(String::from).unwrap_or_else(random_id);
     c["id"] = id.clone().into();
     cx.app
@@ -537,7 +539,7 @@ pub(super) fn update_component(cx: &Cx) -> Result<Response, AdminError> {
         let old = w
             .object(&realm.id, COMPONENT, &id)?
             .ok_or_else(component_missing)?;
-        let mut c = validate_component(keep_secrets(body, Some(&old)), &realm)
+        let mut c = validate_component(keep_secrets(body, Some(&old)), &realm, false)
             .map_err(AdminError::BadRequest)?;
         c["id"] = id.clone().into();
         w.put_object(&realm.id, COMPONENT, &id, &c)
@@ -592,7 +594,7 @@ mod tests {
             "bindDn": ["cn=admin,dc=example,dc=org"], "bindCredential": ["secret"], "vendor": ["other"],
             "editMode": ["READ_ONLY"], "usernameLDAPAttribute": ["uid"], "rdnLDAPAttribute": ["uid"],
             "uuidLDAPAttribute": ["entryUUID"], "userObjectClasses": ["inetOrgPerson"]}});
-        let c = validate_component(base.clone(), &realm).unwrap();
+        let c = validate_component(base.clone(), &realm, true).unwrap();
         assert_eq!(c["parentId"], "r");
         assert_eq!(
             masked(c.clone())["config"]["bindCredential"],
@@ -600,19 +602,19 @@ mod tests {
         );
         let mut bad = base.clone();
         bad["config"]["connectionUrl"] = json!(["http://x"]);
-        assert!(validate_component(bad, &realm).is_err());
+        assert!(validate_component(bad, &realm, true).is_err());
         let mut bad = base.clone();
         bad["config"]["vendor"] = json!(["novell"]);
-        assert!(validate_component(bad, &realm).is_err());
+        assert!(validate_component(bad, &realm, true).is_err());
         let mut bad = base;
         bad["config"]["usersDn"] = json!(7);
-        assert!(validate_component(bad, &realm).is_err());
+        assert!(validate_component(bad, &realm, true).is_err());
         // The seed's form fields alone, as plain strings: the vendor's defaults fill the rest.
         let seed = validate_component(
             json!({"name": "ldap", "providerId": "ldap", "providerType": STORAGE_PROVIDER, "config": {
                 "connectionUrl": "ldap://ldap.example.com", "bindDn": "cn=admin,dc=example,dc=com",
                 "bindCredential": "adminpass", "usersDn": "ou=users,dc=example,dc=com"}}),
-            &realm,
+            &realm, true,
         )
         .unwrap();
         assert_eq!(
@@ -628,6 +630,7 @@ mod tests {
                 "connectionUrl": ["ldaps://dc.example.com"], "usersDn": ["cn=Users,dc=example,dc=com"],
                 "vendor": ["ad"]}}),
             &realm,
+            true,
         )
         .unwrap();
         assert_eq!(ad["config"]["uuidLDAPAttribute"], json!(["objectGUID"]));

@@ -1,0 +1,706 @@
+//! Identity brokering, the provider side: an identity provider's stored representation read
+//! as a [`Provider`] (generic OpenID Connect, Keycloak, Google with its endpoints built in,
+//! GitHub's OAuth and API), the authorization request sent to it, and the callback's work —
+//! the code exchanged for tokens, the ID token verified (signature by the provider's JWKS with
+//! the algorithm its key dictates, `iss`, `aud`, `azp`, `nonce`, `exp`), userinfo or GitHub's
+//! `/user` and `/user/emails` read — giving the [`Identity`] the login pages link or create
+//! a user for (`login/broker.rs`).
+//!
+//! Outbound calls go through one pooled async client (rustls, system roots) with short
+//! connect and read timeouts, so a slow provider delays only the login waiting for it.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::crypto::jwt::{decode_header, VerifyingKey};
+use crate::store::{Result as StoreResult, Txn, View};
+
+/// The stored kind of identity providers (`admin/providers.rs`).
+pub const IDP_KIND: &str = "identity-provider";
+
+/// How long a provider may take to accept a connection, and to answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest answer read from a provider.
+const MAX_RESPONSE: usize = 1 << 20;
+
+/// Which protocol a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// OpenID Connect (`oidc`, `keycloak-oidc`, `google`, and the other OIDC social types).
+    Oidc,
+    /// GitHub: OAuth 2 and its REST API (no ID token).
+    Github,
+}
+
+/// `syncMode`: what later logins do with the profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Only the first login fills the profile (Keycloak's default, `LEGACY` too).
+    Import,
+    /// Every login overwrites it from the provider.
+    Force,
+}
+
+/// An identity provider ready for a login.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub alias: String,
+    pub provider_id: String,
+    pub display_name: String,
+    pub kind: Kind,
+    pub enabled: bool,
+    pub hide_on_login: bool,
+    pub link_only: bool,
+    pub trust_email: bool,
+    pub store_token: bool,
+    pub sync_mode: SyncMode,
+    client_id: String,
+    client_secret: String,
+    basic_auth: bool,
+    authorization_url: String,
+    token_url: String,
+    userinfo_url: Option<String>,
+    jwks_url: Option<String>,
+    issuer: Option<String>,
+    api_url: String,
+    scope: String,
+    pkce: bool,
+    prompt: Option<String>,
+    hosted_domain: Option<String>,
+}
+
+/// What the provider says about the user.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Identity {
+    /// The provider's stable user id (`sub`, GitHub's numeric id).
+    pub id: String,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// Every claim the provider gave (ID token and userinfo), for mappers.
+    pub claims: Value,
+    /// The provider's token response (kept when `storeToken` is on).
+    pub tokens: Value,
+}
+
+/// Why a brokered login failed; every case is shown as a page, never a 500.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BrokerError {
+    /// The provider could not be reached or answered garbage.
+    #[error("the identity provider could not be reached: {0}")]
+    Unreachable(String),
+    /// The provider refused (an OAuth error, a failed exchange).
+    #[error("the identity provider refused the login: {0}")]
+    Refused(String),
+    /// What came back fails verification (signature, issuer, audience, nonce, expiry).
+    #[error("the identity provider's answer is not valid: {0}")]
+    Invalid(String),
+}
+
+fn config<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get("config")
+        .and_then(|c| c.get(key))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+fn flag(v: &Value, key: &str) -> bool {
+    match v.get(key) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s == "true",
+        _ => false,
+    }
+}
+
+impl Provider {
+    /// Read a stored identity provider; `None` for types this server cannot broker to.
+    pub fn from_representation(v: &Value) -> Option<Provider> {
+        let alias = v.get("alias")?.as_str()?.to_string();
+        let provider_id = v.get("providerId")?.as_str()?.to_string();
+        let text = |k: &str| config(v, k).map(str::to_string);
+        let (kind, auth, token, userinfo, jwks, issuer, scope) = match provider_id.as_str() {
+            "oidc" | "keycloak-oidc" => (
+                Kind::Oidc,
+                text("authorizationUrl")?,
+                text("tokenUrl")?,
+                text("userInfoUrl"),
+                text("jwksUrl").filter(|_| config(v, "useJwksUrl") != Some("false")),
+                text("issuer"),
+                "openid",
+            ),
+            // Google's endpoints are built in; a configured URL wins (a corporate proxy, or
+            // a test's stand-in).
+            "google" => (
+                Kind::Oidc,
+                text("authorizationUrl")
+                    .unwrap_or_else(|| "https://accounts.google.com/o/oauth2/v2/auth".into()),
+                text("tokenUrl").unwrap_or_else(|| "https://oauth2.googleapis.com/token".into()),
+                Some(
+                    text("userInfoUrl").unwrap_or_else(|| {
+                        "https://openidconnect.googleapis.com/v1/userinfo".into()
+                    }),
+                ),
+                Some(
+                    text("jwksUrl")
+                        .unwrap_or_else(|| "https://www.googleapis.com/oauth2/v3/certs".into()),
+                ),
+                Some(text("issuer").unwrap_or_else(|| "https://accounts.google.com".into())),
+                "openid profile email",
+            ),
+            "github" => {
+                let base = text("baseUrl").unwrap_or_else(|| "https://github.com".into());
+                let base = base.trim_end_matches('/').to_string();
+                (
+                    Kind::Github,
+                    format!("{base}/login/oauth/authorize"),
+                    format!("{base}/login/oauth/access_token"),
+                    None,
+                    None,
+                    None,
+                    "user:email",
+                )
+            }
+            _ => return None,
+        };
+        let api_url = text("apiUrl")
+            .unwrap_or_else(|| "https://api.github.com".into())
+            .trim_end_matches('/')
+            .to_string();
+        let display_name = v
+            .get("displayName")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .unwrap_or_else(|| match provider_id.as_str() {
+                "google" => "Google".into(),
+                "github" => "GitHub".into(),
+                _ => alias.clone(),
+            });
+        let sync_mode = match config(v, "syncMode") {
+            Some("FORCE") => SyncMode::Force,
+            _ => SyncMode::Import,
+        };
+        let mut scope = text("defaultScope").unwrap_or_else(|| scope.to_string());
+        if kind == Kind::Oidc && !scope.split_whitespace().any(|s| s == "openid") {
+            scope = format!("openid {scope}");
+        }
+        Some(Provider {
+            enabled: v.get("enabled").is_none_or(|_| flag(v, "enabled")),
+            hide_on_login: flag(v, "hideOnLogin") || config(v, "hideOnLoginPage") == Some("true"),
+            link_only: flag(v, "linkOnly"),
+            trust_email: flag(v, "trustEmail"),
+            store_token: flag(v, "storeToken"),
+            sync_mode,
+            client_id: text("clientId")?,
+            client_secret: text("clientSecret").unwrap_or_default(),
+            basic_auth: config(v, "clientAuthMethod") == Some("client_secret_basic"),
+            authorization_url: auth,
+            token_url: token,
+            userinfo_url: userinfo.filter(|_| config(v, "disableUserInfo") != Some("true")),
+            jwks_url: jwks,
+            issuer,
+            api_url,
+            scope,
+            pkce: config(v, "pkceEnabled") == Some("true"),
+            prompt: text("prompt").filter(|p| p != "unspecified"),
+            hosted_domain: text("hostedDomain").filter(|_| provider_id == "google"),
+            alias,
+            provider_id,
+            display_name,
+            kind,
+        })
+    }
+
+    /// Whether the code flow sends a PKCE challenge (S256).
+    pub fn uses_pkce(&self) -> bool {
+        self.pkce
+    }
+
+    /// Whether an ID token nonce is part of the request (OpenID Connect only).
+    pub fn uses_nonce(&self) -> bool {
+        self.kind == Kind::Oidc
+    }
+
+    /// The URL the browser is sent to.
+    pub fn authorization_request(
+        &self,
+        redirect_uri: &str,
+        state: &str,
+        nonce: &str,
+        challenge: Option<&str>,
+        login_hint: Option<&str>,
+    ) -> Result<String, BrokerError> {
+        let mut url = url::Url::parse(&self.authorization_url).map_err(|_| {
+            BrokerError::Invalid(format!(
+                "the authorization URL {} is not a URL",
+                self.authorization_url
+            ))
+        })?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", &self.client_id)
+                .append_pair("redirect_uri", redirect_uri)
+                .append_pair("scope", &self.scope)
+                .append_pair("state", state);
+            if self.uses_nonce() {
+                q.append_pair("nonce", nonce);
+            }
+            if let Some(c) = challenge {
+                q.append_pair("code_challenge", c)
+                    .append_pair("code_challenge_method", "S256");
+            }
+            if let Some(p) = &self.prompt {
+                q.append_pair("prompt", p);
+            }
+            if let Some(h) = login_hint {
+                q.append_pair("login_hint", h);
+            }
+            if let Some(hd) = &self.hosted_domain {
+                q.append_pair("hd", hd);
+            }
+        }
+        Ok(url.to_string())
+    }
+
+    /// Exchange the code and find out who logged in.
+    pub async fn complete(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        verifier: Option<&str>,
+        nonce: &str,
+        now_secs: i64,
+    ) -> Result<Identity, BrokerError> {
+        let tokens = self.exchange(code, redirect_uri, verifier).await?;
+        let identity = match self.kind {
+            Kind::Oidc => self.oidc_identity(&tokens, nonce, now_secs).await?,
+            Kind::Github => self.github_identity(&tokens).await?,
+        };
+        if let Some(hd) = &self.hosted_domain {
+            if identity.claims.get("hd").and_then(Value::as_str) != Some(hd.as_str()) {
+                return Err(BrokerError::Invalid(format!(
+                    "the account is not in the hosted domain {hd}"
+                )));
+            }
+        }
+        Ok(Identity { tokens, ..identity })
+    }
+
+    async fn exchange(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        verifier: Option<&str>,
+    ) -> Result<Value, BrokerError> {
+        let mut form: Vec<(&str, &str)> = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+        ];
+        if let Some(v) = verifier {
+            form.push(("code_verifier", v));
+        }
+        let mut request = client()
+            .post(&self.token_url)
+            .header("Accept", "application/json");
+        if self.basic_auth {
+            request = request.basic_auth(&self.client_id, Some(&self.client_secret));
+        } else {
+            form.push(("client_id", &self.client_id));
+            form.push(("client_secret", &self.client_secret));
+        }
+        let response = request
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| BrokerError::Unreachable(e.to_string()))?;
+        let status = response.status();
+        let body = read_json(response).await?;
+        if !status.is_success() || body.get("error").is_some() {
+            let error = body.get("error").and_then(Value::as_str).unwrap_or("error");
+            let description = body
+                .get("error_description")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            return Err(BrokerError::Refused(format!(
+                "token endpoint answered {status}: {error} {description}"
+            )));
+        }
+        if body.get("access_token").and_then(Value::as_str).is_none() {
+            return Err(BrokerError::Invalid(
+                "no access_token in the token response".into(),
+            ));
+        }
+        Ok(body)
+    }
+
+    async fn oidc_identity(
+        &self,
+        tokens: &Value,
+        nonce: &str,
+        now_secs: i64,
+    ) -> Result<Identity, BrokerError> {
+        let id_token = tokens.get("id_token").and_then(Value::as_str);
+        let mut claims = match id_token {
+            Some(t) => self.verify_id_token(t, nonce, now_secs).await?,
+            None => json!({}),
+        };
+        if let Some(url) = &self.userinfo_url {
+            let access = tokens["access_token"].as_str().unwrap_or_default();
+            let info = get_json(url, access).await?;
+            if let Some(sub) = claims.get("sub") {
+                if info.get("sub") != Some(sub) {
+                    return Err(BrokerError::Invalid(
+                        "userinfo is about another subject than the ID token".into(),
+                    ));
+                }
+            }
+            if let (Some(c), Some(i)) = (claims.as_object_mut(), info.as_object()) {
+                for (k, v) in i {
+                    c.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+        } else if id_token.is_none() {
+            return Err(BrokerError::Invalid(
+                "neither an ID token nor a userinfo endpoint".into(),
+            ));
+        }
+        let s = |k: &str| {
+            claims
+                .get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let id = s("sub").ok_or_else(|| BrokerError::Invalid("no sub".into()))?;
+        Ok(Identity {
+            username: s("preferred_username"),
+            email: s("email"),
+            email_verified: claims
+                .get("email_verified")
+                .is_some_and(|v| v == true || v == "true"),
+            first_name: s("given_name"),
+            last_name: s("family_name"),
+            id,
+            claims,
+            tokens: Value::Null,
+        })
+    }
+
+    /// The ID token's signature (the provider's JWKS; the key sets the algorithm, so `none`
+    /// and HMAC-with-the-public-key tricks fail) and its claims.
+    async fn verify_id_token(
+        &self,
+        token: &str,
+        nonce: &str,
+        now_secs: i64,
+    ) -> Result<Value, BrokerError> {
+        let claims: Value = match &self.jwks_url {
+            Some(url) => {
+                let header = decode_header(token)
+                    .map_err(|_| BrokerError::Invalid("the ID token is malformed".into()))?;
+                let kid = header.kid.clone();
+                let mut keys = jwks(url, false).await?;
+                if find_key(&keys, kid.as_deref()).is_none() {
+                    // A rotated key: fetch once more.
+                    keys = jwks(url, true).await?;
+                }
+                let jwk = find_key(&keys, kid.as_deref()).ok_or_else(|| {
+                    BrokerError::Invalid("the ID token is signed by an unknown key".into())
+                })?;
+                let key = VerifyingKey::from_jwk(&jwk)
+                    .map_err(|e| BrokerError::Invalid(format!("the provider's key: {e}")))?;
+                key.verify(token)
+                    .map_err(|e| BrokerError::Invalid(format!("the ID token's signature: {e}")))?
+            }
+            None => {
+                // No JWKS configured: the token came straight from the token endpoint over
+                // the connection we opened, which OpenID Connect allows instead of a
+                // signature; its claims are still checked.
+                crate::crypto::jwt::decode_unverified(token)
+                    .map_err(|_| BrokerError::Invalid("the ID token is malformed".into()))?
+            }
+        };
+        let claim = |k: &str| claims.get(k);
+        if let Some(issuer) = &self.issuer {
+            if claim("iss").and_then(Value::as_str) != Some(issuer.as_str()) {
+                return Err(BrokerError::Invalid("wrong issuer".into()));
+            }
+        }
+        let audience_ok = match claim("aud") {
+            Some(Value::String(a)) => a == &self.client_id,
+            Some(Value::Array(list)) => {
+                list.iter().any(|a| a == self.client_id.as_str())
+                    && (list.len() == 1
+                        || claim("azp").and_then(Value::as_str) == Some(self.client_id.as_str()))
+            }
+            _ => false,
+        };
+        if !audience_ok {
+            return Err(BrokerError::Invalid(
+                "the ID token is for another client".into(),
+            ));
+        }
+        if let Some(azp) = claim("azp").and_then(Value::as_str) {
+            if azp != self.client_id {
+                return Err(BrokerError::Invalid("wrong authorized party".into()));
+            }
+        }
+        if claim("nonce").and_then(Value::as_str) != Some(nonce) {
+            return Err(BrokerError::Invalid("wrong nonce".into()));
+        }
+        match claim("exp").and_then(Value::as_i64) {
+            Some(exp) if exp + 30 > now_secs => {}
+            _ => return Err(BrokerError::Invalid("the ID token has expired".into())),
+        }
+        Ok(claims)
+    }
+
+    async fn github_identity(&self, tokens: &Value) -> Result<Identity, BrokerError> {
+        let access = tokens["access_token"].as_str().unwrap_or_default();
+        let user = get_json(&format!("{}/user", self.api_url), access).await?;
+        let id = match user.get("id") {
+            Some(Value::Number(n)) => n.to_string(),
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            _ => return Err(BrokerError::Invalid("GitHub's /user has no id".into())),
+        };
+        let s = |k: &str| {
+            user.get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        // The profile's public address, else the primary verified one of /user/emails.
+        let (email, verified) = match s("email") {
+            Some(e) => (Some(e), false),
+            None => {
+                let emails = get_json(&format!("{}/user/emails", self.api_url), access).await?;
+                let primary = emails.as_array().and_then(|list| {
+                    list.iter()
+                        .find(|e| e["primary"] == true && e["verified"] == true)
+                        .or_else(|| list.iter().find(|e| e["primary"] == true))
+                });
+                match primary {
+                    Some(p) => (
+                        p["email"].as_str().map(str::to_string),
+                        p["verified"] == true,
+                    ),
+                    None => (None, false),
+                }
+            }
+        };
+        let (first, last) = match s("name") {
+            Some(name) => match name.split_once(' ') {
+                Some((f, l)) => (Some(f.to_string()), Some(l.trim().to_string())),
+                None => (Some(name), None),
+            },
+            None => (None, None),
+        };
+        Ok(Identity {
+            id,
+            username: s("login"),
+            email,
+            email_verified: verified,
+            first_name: first,
+            last_name: last,
+            claims: user,
+            tokens: Value::Null,
+        })
+    }
+}
+
+fn find_key(keys: &Value, kid: Option<&str>) -> Option<Value> {
+    let list = keys.get("keys")?.as_array()?;
+    let signing: Vec<&Value> = list
+        .iter()
+        .filter(|k| {
+            k.get("use")
+                .and_then(Value::as_str)
+                .is_none_or(|u| u == "sig")
+        })
+        .collect();
+    match kid {
+        Some(kid) => signing
+            .into_iter()
+            .find(|k| k.get("kid").and_then(Value::as_str) == Some(kid))
+            .cloned(),
+        None if signing.len() == 1 => signing.first().map(|k| (*k).clone()),
+        None => None,
+    }
+}
+
+/// The one outbound client of the IdP (pooled; rustls with the system's roots).
+fn client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(READ_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new())
+    })
+}
+
+async fn read_json(response: reqwest::Response) -> Result<Value, BrokerError> {
+    if response
+        .content_length()
+        .is_some_and(|l| l as usize > MAX_RESPONSE)
+    {
+        return Err(BrokerError::Unreachable("the answer is too large".into()));
+    }
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| BrokerError::Unreachable(e.to_string()))?;
+    if bytes.len() > MAX_RESPONSE {
+        return Err(BrokerError::Unreachable("the answer is too large".into()));
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|_| BrokerError::Unreachable("the answer is not JSON".into()))
+}
+
+async fn get_json(url: &str, bearer: &str) -> Result<Value, BrokerError> {
+    let response = client()
+        .get(url)
+        .bearer_auth(bearer)
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| BrokerError::Unreachable(e.to_string()))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(BrokerError::Refused(format!("{url} answered {status}")));
+    }
+    read_json(response).await
+}
+
+/// A provider's JWKS, cached for five minutes (`refresh` skips the cache).
+async fn jwks(url: &str, refresh: bool) -> Result<Value, BrokerError> {
+    static CACHE: OnceLock<moka::sync::Cache<String, Value>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| {
+        moka::sync::Cache::builder()
+            .max_capacity(256)
+            .time_to_live(Duration::from_secs(300))
+            .build()
+    });
+    if !refresh {
+        if let Some(v) = cache.get(url) {
+            return Ok(v);
+        }
+    }
+    let response = client()
+        .get(url)
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| BrokerError::Unreachable(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(BrokerError::Unreachable(format!(
+            "the JWKS answered {}",
+            response.status()
+        )));
+    }
+    let keys = read_json(response).await?;
+    cache.insert(url.to_string(), keys.clone());
+    Ok(keys)
+}
+
+/// The enabled providers a login page offers (not hidden, not link-only), by alias.
+pub fn login_providers<T: Txn>(read: &View<T>, realm_id: &str) -> StoreResult<Vec<Provider>> {
+    Ok(read
+        .objects(realm_id, IDP_KIND)?
+        .iter()
+        .filter_map(Provider::from_representation)
+        .filter(|p| p.enabled && !p.hide_on_login && !p.link_only)
+        .collect())
+}
+
+/// One enabled provider by alias.
+pub fn provider<T: Txn>(
+    read: &View<T>,
+    realm_id: &str,
+    alias: &str,
+) -> StoreResult<Option<Provider>> {
+    Ok(read
+        .object(realm_id, IDP_KIND, alias)?
+        .as_ref()
+        .and_then(Provider::from_representation)
+        .filter(|p| p.enabled))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn providers_read_from_their_representation() {
+        let google = Provider::from_representation(&json!({"alias": "google", "providerId": "google",
+            "enabled": true, "config": {"clientId": "g", "clientSecret": "s", "hostedDomain": "example.com"}}))
+        .unwrap();
+        assert_eq!(google.display_name, "Google");
+        assert_eq!(
+            google.issuer.as_deref(),
+            Some("https://accounts.google.com")
+        );
+        let url = google
+            .authorization_request("https://us/cb", "st", "no", Some("ch"), None)
+            .unwrap();
+        assert!(url.starts_with("https://accounts.google.com/o/oauth2/v2/auth?"));
+        for part in [
+            "client_id=g",
+            "state=st",
+            "nonce=no",
+            "code_challenge=ch",
+            "hd=example.com",
+            "scope=openid+profile+email",
+        ] {
+            assert!(url.contains(part), "{url} has {part}");
+        }
+        let github =
+            Provider::from_representation(&json!({"alias": "github", "providerId": "github",
+            "config": {"clientId": "h", "baseUrl": "http://127.0.0.1:9/"}}))
+            .unwrap();
+        assert_eq!(github.kind, Kind::Github);
+        assert!(github.enabled, "enabled unless said otherwise");
+        assert!(github
+            .authorization_request("https://us/cb", "st", "no", None, None)
+            .unwrap()
+            .starts_with("http://127.0.0.1:9/login/oauth/authorize?"));
+        assert!(!github
+            .authorization_request("x", "s", "n", None, None)
+            .unwrap()
+            .contains("nonce"));
+        let oidc = Provider::from_representation(&json!({"alias": "corp", "providerId": "oidc",
+            "enabled": false, "hideOnLogin": true, "config": {"clientId": "c", "authorizationUrl": "https://a/auth",
+            "tokenUrl": "https://a/token", "defaultScope": "email", "syncMode": "FORCE"}}))
+        .unwrap();
+        assert!(!oidc.enabled && oidc.hide_on_login);
+        assert_eq!(oidc.scope, "openid email");
+        assert_eq!(oidc.sync_mode, SyncMode::Force);
+        assert!(Provider::from_representation(
+            &json!({"alias": "s", "providerId": "saml", "config": {"clientId": "c"}})
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn keys_are_found_by_kid_or_alone() {
+        let keys =
+            json!({"keys": [{"kid": "a", "kty": "RSA"}, {"kid": "b", "kty": "EC", "use": "enc"}]});
+        assert!(find_key(&keys, Some("a")).is_some());
+        assert!(
+            find_key(&keys, Some("b")).is_none(),
+            "encryption keys do not verify"
+        );
+        assert!(find_key(&keys, None).is_some(), "the only signing key");
+        assert!(find_key(&json!({"keys": [{"kid": "a"}, {"kid": "c"}]}), None).is_none());
+    }
+}
