@@ -185,6 +185,7 @@ impl App {
             Endpoint::LoginAction => {
                 login::login_action(self, &request, &info, realm, &params.rest).await
             }
+            Endpoint::Broker => login::broker(self, &request, &info, realm, &params.rest).await,
             Endpoint::LoginStatusIframe => login::login_status_iframe(self, &request, &info, realm),
             Endpoint::ThirdPartyCookies => login::third_party_cookies(&params.rest),
             Endpoint::Resource => login::resource(self, &params.rest),

@@ -24,6 +24,8 @@ pub enum Endpoint {
     Logout,
     Certs,
     LoginAction,
+    /// `/realms/{realm}/broker/{alias}/...`: sign-in through an identity provider.
+    Broker,
     DeviceAuthorization,
     PushedAuthorization,
     DevicePage,
@@ -57,6 +59,7 @@ impl Endpoint {
                 | Endpoint::PushedAuthorization
                 | Endpoint::DevicePage
                 | Endpoint::LoginAction
+                | Endpoint::Broker
                 | Endpoint::Admin
                 | Endpoint::ServerInfo
                 | Endpoint::WhoAmI
@@ -104,6 +107,7 @@ impl Endpoint {
             | Endpoint::Logout
             | Endpoint::DevicePage
             | Endpoint::LoginAction
+            | Endpoint::Broker
             | Endpoint::Account => (FORM, false, Refusal::MethodNotAllowed),
             // Keycloak answers the back-channel endpoints' other methods with an OAuth 400.
             Endpoint::Token | Endpoint::Revoke => (POST, true, Refusal::OAuth),
@@ -127,6 +131,7 @@ impl Endpoint {
             Endpoint::Token => "oidc_token",
             Endpoint::Authorize
             | Endpoint::LoginAction
+            | Endpoint::Broker
             | Endpoint::Logout
             | Endpoint::DevicePage
             | Endpoint::Account => "oidc_login",
@@ -222,6 +227,7 @@ impl Router {
                 "/realms/{realm}/login-actions/{*rest}".into(),
                 Endpoint::LoginAction,
             ),
+            ("/realms/{realm}/broker/{*rest}".into(), Endpoint::Broker),
             (
                 "/realms/{realm}/clients-registrations/{*rest}".into(),
                 Endpoint::ClientRegistration,

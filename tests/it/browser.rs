@@ -28,7 +28,7 @@ pub struct Form {
     pub fields: Vec<(String, String)>,
 }
 
-fn unescape(s: &str) -> String {
+pub fn unescape(s: &str) -> String {
     s.replace("&#x2f;", "/")
         .replace("&#x27;", "'")
         .replace("&quot;", "\"")
@@ -69,6 +69,13 @@ pub fn find_form(html: &str, id: &str) -> Option<Form> {
 }
 
 impl Form {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn set(&mut self, name: &str, value: &str) {
         self.fields.retain(|(k, _)| k != name);
         self.fields.push((name.to_string(), value.to_string()));

@@ -7,6 +7,7 @@
 mod account;
 mod admin;
 mod api;
+mod broker;
 mod browser;
 mod clients;
 mod harness;

@@ -137,6 +137,8 @@ pub(crate) struct Path {
     pub scope: String,
     /// `/authentication/flows/{flow}/...`: a flow alias.
     pub flow: String,
+    /// `/users/{id}/federated-identity/{provider}`: an identity provider's alias.
+    pub provider: String,
 }
 
 /// What every admin handler gets.
@@ -358,6 +360,7 @@ async fn route_request(
             key: param("key")?,
             scope: param("scope")?,
             flow: param("flow")?,
+            provider: param("provider")?,
         },
         now_ms,
     };

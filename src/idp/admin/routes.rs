@@ -218,6 +218,17 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
         &format!("{u}/credentials/{{cred}}"),
         vec![(DELETE, Now(users::credential))],
     )?
+    .route(
+        &format!("{u}/federated-identity"),
+        vec![(GET, Now(users::federated_identities))],
+    )?
+    .route(
+        &format!("{u}/federated-identity/{{provider}}"),
+        vec![
+            (POST, Now(users::link_identity)),
+            (DELETE, Now(users::unlink_identity)),
+        ],
+    )?
     .route(&format!("{u}/sessions"), vec![(GET, Now(users::sessions))])?
     .route(&format!("{u}/logout"), vec![(POST, Now(users::logout))])?
     .route(

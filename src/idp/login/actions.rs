@@ -613,12 +613,31 @@ fn complete(
     );
     session.cookie_hash = Some(sha256_hex(&secret));
     let stored = app.store.write(|w| {
+        // An identity waiting for proof that this account is its user's: linked now.
+        let linked = super::broker::link_pending(w, realm, flow, user)?;
         w.put_session(&realm.id, &session)?;
         w.delete_login_flow(&realm.id, &flow.id)?;
-        Ok::<_, crate::store::StoreError>(())
+        Ok::<_, crate::store::StoreError>(linked)
     });
-    if let Err(e) = stored {
-        return crate::http::ApiError::from(e).into_response();
+    let linked = match stored {
+        Ok(l) => l,
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    };
+    if let Some(alias) = linked {
+        let mut details = BTreeMap::new();
+        details.insert("identity_provider".to_string(), alias);
+        crate::idp::events::record(
+            app,
+            realm,
+            crate::idp::events::Event {
+                kind: "FEDERATED_IDENTITY_LINK",
+                client_id: flow.params.get("client_id").map(String::as_str),
+                user_id: Some(&user.id),
+                ip_address: info.peer.map(|p| p.ip().to_string()).as_deref(),
+                details,
+                ..Default::default()
+            },
+        );
     }
     let ip = info.peer.map(|p| p.ip().to_string());
     let mut details = BTreeMap::new();

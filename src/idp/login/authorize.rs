@@ -328,6 +328,7 @@ pub async fn authorize(
         "login_hint",
         "ui_locales",
         "max_age",
+        "kc_idp_hint",
     ] {
         if let Some(v) = params.get(key) {
             flow_params.insert(key.into(), v.clone());
@@ -385,7 +386,23 @@ pub async fn authorize(
     {
         return crate::http::ApiError::from(e).into_response();
     }
-    let mut response = super::actions::login_page(&page, &flow, None, None);
+    // `kc_idp_hint` goes straight to that provider (an unknown one shows the login page).
+    let hinted = flow
+        .params
+        .get("kc_idp_hint")
+        .filter(|alias| {
+            app.store
+                .read()
+                .and_then(|r| crate::idp::broker::provider(&r, &realm.id, alias))
+                .ok()
+                .flatten()
+                .is_some_and(|p| !p.link_only)
+        })
+        .map(|alias| super::broker::login_url(&realm, alias, &flow));
+    let mut response = match hinted {
+        Some(url) => crate::http::redirect(&url),
+        None => super::actions::login_page(&page, &flow, None, None),
+    };
     add_cookie(
         &mut response,
         set_cookie(
@@ -434,6 +451,10 @@ pub(super) fn login_vars(
         );
     }
     vars.insert("remember_me_checked", Ctx::from(flow.remember_me));
+    let brokers = super::broker::login_buttons(page, flow);
+    if !brokers.is_empty() {
+        vars.insert("broker_links", Ctx::from(brokers));
+    }
     if realm.registration_allowed {
         vars.insert(
             "registration_url",

@@ -11,6 +11,7 @@
 pub mod account;
 mod actions;
 mod authorize;
+mod broker;
 mod device;
 pub(crate) mod email_actions;
 mod iframe;
@@ -36,6 +37,7 @@ use crate::store::{LoginFlowRecord, RealmRecord, SessionRecord};
 
 pub use actions::login_action;
 pub use authorize::authorize;
+pub use broker::broker;
 pub use device::device_page;
 pub use iframe::{login_status_iframe, third_party_cookies};
 pub use logout::logout;

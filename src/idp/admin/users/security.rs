@@ -201,3 +201,58 @@ pub(crate) fn unmanaged_attributes(cx: &Cx) -> Result<Response, AdminError> {
     let user = load_user(cx, &realm)?;
     Ok(ok(&json!(user.attributes)))
 }
+
+/// `GET /users/{id}/federated-identity`: the user's links to identity providers.
+pub(crate) fn federated_identities(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewUsers)?;
+    load_user(cx, &realm)?;
+    let links = cx
+        .app
+        .store
+        .read()?
+        .federated_identities(&realm.id, &cx.path.id)?;
+    Ok(ok(&Value::Array(links)))
+}
+
+/// `POST /users/{id}/federated-identity/{provider}` with `{"userId", "userName"}`: link the
+/// user to that identity at the provider.
+pub(crate) fn link_identity(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageUsers)?;
+    load_user(cx, &realm)?;
+    let body: Value = cx.json()?;
+    let alias = cx.path.provider.clone();
+    let provider_user = body
+        .get("userId")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| AdminError::BadRequest("userId is required".into()))?
+        .to_string();
+    let user_name = body
+        .get("userName")
+        .and_then(Value::as_str)
+        .unwrap_or(&provider_user)
+        .to_string();
+    cx.app.store.write(|w| {
+        if w.object(&realm.id, crate::idp::broker::IDP_KIND, &alias)?
+            .is_none()
+        {
+            return Err(AdminError::BadRequest(format!(
+                "Identity Provider {alias} does not exist"
+            )));
+        }
+        w.link_federated_identity(&realm.id, &cx.path.id, &alias, &provider_user, &user_name)
+            .map_err(AdminError::from)
+    })?;
+    Ok(no_content())
+}
+
+/// `DELETE /users/{id}/federated-identity/{provider}`
+pub(crate) fn unlink_identity(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageUsers)?;
+    load_user(cx, &realm)?;
+    let removed = cx
+        .app
+        .store
+        .write(|w| w.unlink_federated_identity(&realm.id, &cx.path.id, &cx.path.provider))?;
+    deleted(removed, "Federated identity not found")
+}

@@ -1,0 +1,491 @@
+//! Signing in through an identity provider: `/realms/{r}/broker/{alias}/login` (from the
+//! login page's button, or `kc_idp_hint`) sends the browser to the provider with a state
+//! bound to this browser's login, a nonce and a PKCE challenge; `/realms/{r}/broker/{alias}/
+//! endpoint` takes the answer. Then, as Keycloak's first-broker-login flow does it:
+//!
+//! - an identity linked before logs its user in (the profile refreshed when `syncMode` is
+//!   `FORCE`);
+//! - a new identity whose e-mail and username are free becomes a new user, linked;
+//! - a new identity whose e-mail or username is an existing account's is never linked
+//!   silently: the login form asks for that account's password (and its second factor), and
+//!   only that login links the two (`actions::complete`).
+//!
+//! Every failure is a page with the login form to go back to, never a 500, and nothing is
+//! created unless the whole first login succeeds.
+
+use std::collections::BTreeMap;
+
+use http::StatusCode;
+use minijinja::Value as Ctx;
+use serde_json::{json, Value};
+
+use crate::http::IntoResponse;
+use crate::http::{Request, RequestInfo, Response};
+use crate::idp::broker::{BrokerError, Identity, Provider, SyncMode};
+use crate::idp::App;
+use crate::store::{LoginFlowRecord, RealmRecord, StoreError, UserRecord};
+
+use super::authorize::login_vars;
+use super::{new_secret, sha256_hex, PageCx};
+
+/// Flow parameters of a login that went to a provider (removed when it comes back).
+const ALIAS: &str = "broker_alias";
+const STATE: &str = "broker_state";
+const NONCE: &str = "broker_nonce";
+const VERIFIER: &str = "broker_verifier";
+/// Set when the identity is to be linked to the account that now has to log in:
+/// `{"alias", "id", "username", "user"}`.
+pub(super) const PENDING_LINK: &str = "broker_link";
+
+/// `/realms/{realm}/broker/{alias}/{login|endpoint}`
+pub async fn broker(
+    app: &App,
+    request: &Request,
+    info: &RequestInfo,
+    realm_name: &str,
+    rest: &str,
+) -> Response {
+    let Some(realm) = super::enabled_realm(app, realm_name) else {
+        return crate::http::ApiError::NotFound.into_response();
+    };
+    let page = PageCx::new(app, &realm, request, None);
+    let Some((alias, action)) = rest.split_once('/') else {
+        return crate::http::ApiError::NotFound.into_response();
+    };
+    let provider = match app
+        .store
+        .read()
+        .and_then(|r| crate::idp::broker::provider(&r, &realm.id, alias))
+    {
+        Ok(Some(p)) => p,
+        Ok(None) => return page.error_text(StatusCode::NOT_FOUND, "Identity Provider not found."),
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    };
+    let query: BTreeMap<String, String> = request
+        .uri()
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    match action {
+        "login" => start(app, &page, request, info, &realm, &provider, &query),
+        "endpoint" => callback(app, &page, request, info, &realm, &provider, &query).await,
+        _ => crate::http::ApiError::NotFound.into_response(),
+    }
+}
+
+/// The callback URL registered at the provider.
+fn redirect_uri(
+    app: &App,
+    request: &Request,
+    info: &RequestInfo,
+    realm: &str,
+    alias: &str,
+) -> String {
+    format!(
+        "{}/broker/{}/endpoint",
+        crate::idp::oidc::issuer(app, request, info, realm),
+        crate::http::path::encode_segment(alias)
+    )
+}
+
+fn load_flow(app: &App, realm: &RealmRecord, id: &str) -> Option<LoginFlowRecord> {
+    let now = app.clock.now_millis();
+    app.store
+        .read()
+        .ok()?
+        .login_flow(&realm.id, id)
+        .ok()
+        .flatten()
+        .filter(|f| f.expires_at > now)
+}
+
+/// Store the flow; the error page when the store fails.
+fn save_flow(app: &App, realm: &RealmRecord, flow: &LoginFlowRecord) -> Option<Response> {
+    app.store
+        .write_volatile(|w| w.put_login_flow(&realm.id, flow))
+        .err()
+        .map(|e| crate::http::ApiError::from(e).into_response())
+}
+
+/// The login form again, with a message: the way back after a failed brokered login.
+fn back_to_login(page: &PageCx<'_>, flow: &LoginFlowRecord, message: &str) -> Response {
+    page.render(
+        StatusCode::BAD_REQUEST,
+        "login/login.html",
+        login_vars(page, flow, None, Some(message)),
+    )
+}
+
+/// Send the browser to the provider.
+pub(super) fn start(
+    app: &App,
+    page: &PageCx<'_>,
+    request: &Request,
+    info: &RequestInfo,
+    realm: &RealmRecord,
+    provider: &Provider,
+    query: &BTreeMap<String, String>,
+) -> Response {
+    let Some(mut flow) = query
+        .get("flow")
+        .and_then(|id| load_flow(app, realm, id))
+        .filter(|f| super::browser_bound(request, f))
+    else {
+        return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
+    };
+    if provider.link_only {
+        return back_to_login(page, &flow, &page.msg("identityProviderLinkOnly"));
+    }
+    let secret = new_secret();
+    let nonce = new_secret();
+    let verifier = provider.uses_pkce().then(new_secret);
+    let challenge = verifier.as_ref().map(|v| {
+        use base64::Engine;
+        use sha2::Digest;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(v.as_bytes()))
+    });
+    flow.params.insert(ALIAS.into(), provider.alias.clone());
+    flow.params.insert(STATE.into(), sha256_hex(&secret));
+    flow.params.insert(NONCE.into(), nonce.clone());
+    match &verifier {
+        Some(v) => flow.params.insert(VERIFIER.into(), v.clone()),
+        None => flow.params.remove(VERIFIER),
+    };
+    flow.params.remove(PENDING_LINK);
+    if let Some(response) = save_flow(app, realm, &flow) {
+        return response;
+    }
+    let state = format!("{}.{secret}", flow.id);
+    let redirect = redirect_uri(app, request, info, &realm.name, &provider.alias);
+    match provider.authorization_request(
+        &redirect,
+        &state,
+        &nonce,
+        challenge.as_deref(),
+        flow.params.get("login_hint").map(String::as_str),
+    ) {
+        Ok(url) => crate::http::redirect(&url),
+        Err(e) => {
+            tracing::warn!(realm = %realm.name, alias = %provider.alias, error = %e, "identity provider misconfigured");
+            back_to_login(page, &flow, &unavailable(page, provider))
+        }
+    }
+}
+
+fn unavailable(page: &PageCx<'_>, provider: &Provider) -> String {
+    page.msg("identityProviderUnexpectedErrorMessage")
+        .replace("{0}", &provider.display_name)
+}
+
+/// The provider's answer.
+async fn callback(
+    app: &App,
+    page: &PageCx<'_>,
+    request: &Request,
+    info: &RequestInfo,
+    realm: &RealmRecord,
+    provider: &Provider,
+    query: &BTreeMap<String, String>,
+) -> Response {
+    // The state names the login and proves it was this browser's: `{flow id}.{secret}`.
+    let Some((flow_id, secret)) = query.get("state").and_then(|s| s.split_once('.')) else {
+        return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
+    };
+    let Some(mut flow) =
+        load_flow(app, realm, flow_id).filter(|f| super::browser_bound(request, f))
+    else {
+        return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
+    };
+    let expected = flow.params.get(STATE).cloned().unwrap_or_default();
+    let state_ok = !expected.is_empty()
+        && flow.params.get(ALIAS) == Some(&provider.alias)
+        && crate::crypto::constant_time_eq(sha256_hex(secret).as_bytes(), expected.as_bytes());
+    if !state_ok {
+        return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
+    }
+    // Single use: the state is gone before anything is asked of the provider.
+    flow.params.remove(STATE);
+    flow.params.remove(ALIAS);
+    let nonce = flow.params.remove(NONCE).unwrap_or_default();
+    let verifier = flow.params.remove(VERIFIER);
+    if let Some(response) = save_flow(app, realm, &flow) {
+        return response;
+    }
+    let ip = info.peer.map(|p| p.ip().to_string());
+    let failed = |error: &str, reason: &str| {
+        let mut details = BTreeMap::new();
+        details.insert("identity_provider".to_string(), provider.alias.clone());
+        details.insert("reason".to_string(), reason.to_string());
+        crate::idp::events::record(
+            app,
+            realm,
+            crate::idp::events::Event {
+                kind: "IDENTITY_PROVIDER_LOGIN_ERROR",
+                client_id: flow.params.get("client_id").map(String::as_str),
+                ip_address: ip.as_deref(),
+                error: Some(error),
+                details,
+                ..Default::default()
+            },
+        );
+    };
+    if let Some(error) = query.get("error") {
+        failed("identity_provider_error", error);
+        let message = if error == "access_denied" {
+            page.msg("identityProviderLoginFailure")
+        } else {
+            unavailable(page, provider)
+        };
+        return back_to_login(page, &flow, &message);
+    }
+    let Some(code) = query.get("code") else {
+        return back_to_login(page, &flow, &unavailable(page, provider));
+    };
+    let redirect = redirect_uri(app, request, info, &realm.name, &provider.alias);
+    let now = app.clock.now_secs();
+    let identity = match provider
+        .complete(code, &redirect, verifier.as_deref(), &nonce, now)
+        .await
+    {
+        Ok(i) => i,
+        Err(e) => {
+            let kind = match &e {
+                BrokerError::Unreachable(_) => "identity_provider_unreachable",
+                BrokerError::Refused(_) => "identity_provider_error",
+                BrokerError::Invalid(_) => "invalid_token",
+            };
+            tracing::warn!(realm = %realm.name, alias = %provider.alias, error = %e, "brokered login failed");
+            failed(kind, &e.to_string());
+            return back_to_login(page, &flow, &unavailable(page, provider));
+        }
+    };
+    match sign_in(app, realm, provider, &identity) {
+        Ok(Outcome::User(user)) => {
+            flow.user_id = Some(user.id.clone());
+            let mut details = BTreeMap::new();
+            details.insert("identity_provider".to_string(), provider.alias.clone());
+            details.insert(
+                "identity_provider_identity".to_string(),
+                identity.id.clone(),
+            );
+            crate::idp::events::record(
+                app,
+                realm,
+                crate::idp::events::Event {
+                    kind: "IDENTITY_PROVIDER_LOGIN",
+                    client_id: flow.params.get("client_id").map(String::as_str),
+                    user_id: Some(&user.id),
+                    ip_address: ip.as_deref(),
+                    details,
+                    ..Default::default()
+                },
+            );
+            super::actions::continue_flow(app, page, info, realm, &mut flow, &user)
+        }
+        Ok(Outcome::Disabled) => back_to_login(page, &flow, &page.msg("accountDisabledMessage")),
+        Ok(Outcome::Exists(existing)) => {
+            // Prove the account is yours: its own login (password, second factor), after
+            // which `actions::complete` links the identity to it.
+            let link = json!({"alias": provider.alias, "id": identity.id,
+                "username": identity.username.clone().or_else(|| identity.email.clone()).unwrap_or_default(),
+                "user": existing.id});
+            flow.params.insert(PENDING_LINK.into(), link.to_string());
+            flow.csrf_token = new_secret();
+            if let Some(response) = save_flow(app, realm, &flow) {
+                return response;
+            }
+            let message = page
+                .msg("federatedIdentityConfirmLinkMessage")
+                .replace("{0}", &provider.display_name)
+                .replace("{1}", &existing.username);
+            let mut vars = login_vars(page, &flow, Some(&existing.username), None);
+            vars.insert("info", Ctx::from(message));
+            vars.insert("username_readonly", Ctx::from(true));
+            page.render(StatusCode::OK, "login/login.html", vars)
+        }
+        Err(e) => crate::http::ApiError::from(e).into_response(),
+    }
+}
+
+enum Outcome {
+    /// Linked (before, or now as a new user): log this user in.
+    User(UserRecord),
+    /// The linked user is disabled.
+    Disabled,
+    /// Not linked, and an account with the same e-mail or username exists.
+    Exists(UserRecord),
+}
+
+/// Find the identity's user, or create and link one; one transaction, so a failed first
+/// login leaves nothing behind.
+fn sign_in(
+    app: &App,
+    realm: &RealmRecord,
+    provider: &Provider,
+    identity: &Identity,
+) -> Result<Outcome, StoreError> {
+    let now = app.clock.now_millis();
+    app.store.write(|w| {
+        if let Some(user_id) = w.federated_user(&realm.id, &provider.alias, &identity.id)? {
+            let Some(mut user) = w.user(&realm.id, &user_id)? else {
+                return Err(StoreError::Missing("user"));
+            };
+            if !user.enabled {
+                return Ok(Outcome::Disabled);
+            }
+            if provider.sync_mode == SyncMode::Force {
+                let before = user.clone();
+                apply_profile(&mut user, identity, provider);
+                if user != before {
+                    w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)?;
+                }
+            }
+            return Ok(Outcome::User(user));
+        }
+        let email = identity.email.as_deref().map(str::to_lowercase);
+        let username = identity
+            .username
+            .clone()
+            .or_else(|| email.clone())
+            .unwrap_or_else(|| format!("{}.{}", provider.alias, identity.id))
+            .to_lowercase();
+        if let Some(existing) = w.user_by_username(&realm.id, &username)? {
+            return Ok(Outcome::Exists(existing));
+        }
+        if let Some(email) = &email {
+            if let Some(existing) = w.users_by_email(&realm.id, email)?.into_iter().next() {
+                return Ok(Outcome::Exists(existing));
+            }
+        }
+        let mut user = UserRecord {
+            id: crate::crypto::random_id(),
+            username,
+            enabled: true,
+            created_timestamp: now,
+            required_actions: crate::idp::required_actions::defaults(realm),
+            ..Default::default()
+        };
+        apply_profile(&mut user, identity, provider);
+        // Keycloak's "review profile" when the provider left the address out.
+        if user.email.is_none() && !user.required_actions.iter().any(|a| a == "UPDATE_PROFILE") {
+            user.required_actions.push("UPDATE_PROFILE".into());
+        }
+        crate::idp::realm::create_user(w, realm, &user)?;
+        for group in &realm.default_group_ids {
+            if w.group(&realm.id, group)?.is_some() {
+                w.add_member(&realm.id, group, &user.id)?;
+            }
+        }
+        let user_name = identity.username.clone().or(email).unwrap_or_default();
+        w.link_federated_identity(
+            &realm.id,
+            &user.id,
+            &provider.alias,
+            &identity.id,
+            &user_name,
+        )?;
+        if provider.store_token {
+            store_token(w, &realm.id, &user.id, &provider.alias, &identity.tokens)?;
+        }
+        Ok(Outcome::User(user))
+    })
+}
+
+/// The provider's profile over the user's: names and e-mail (verified only when the realm
+/// trusts this provider's addresses).
+fn apply_profile(user: &mut UserRecord, identity: &Identity, provider: &Provider) {
+    if identity.first_name.is_some() {
+        user.first_name = identity.first_name.clone();
+    }
+    if identity.last_name.is_some() {
+        user.last_name = identity.last_name.clone();
+    }
+    if let Some(email) = &identity.email {
+        let email = email.to_lowercase();
+        if user.email.as_deref() != Some(email.as_str()) {
+            user.email = Some(email);
+            user.email_verified = provider.trust_email;
+        } else if provider.trust_email {
+            user.email_verified = true;
+        }
+    }
+}
+
+/// `storeToken`: the provider's token response, kept with the link.
+fn store_token(
+    w: &mut crate::store::Write,
+    realm: &str,
+    user: &str,
+    alias: &str,
+    tokens: &Value,
+) -> Result<(), StoreError> {
+    w.put_object(realm, "broker-token", &format!("{user}/{alias}"), tokens)
+}
+
+/// At the end of a login that was asked to prove ownership of an existing account: link the
+/// identity if the account that logged in is the one it was pending for.
+pub(super) fn link_pending(
+    w: &mut crate::store::Write,
+    realm: &RealmRecord,
+    flow: &LoginFlowRecord,
+    user: &UserRecord,
+) -> Result<Option<String>, StoreError> {
+    let Some(link) = flow
+        .params
+        .get(PENDING_LINK)
+        .and_then(|l| serde_json::from_str::<Value>(l).ok())
+    else {
+        return Ok(None);
+    };
+    if link["user"].as_str() != Some(user.id.as_str()) {
+        return Ok(None);
+    }
+    let (Some(alias), Some(id)) = (link["alias"].as_str(), link["id"].as_str()) else {
+        return Ok(None);
+    };
+    match w.link_federated_identity(
+        &realm.id,
+        &user.id,
+        alias,
+        id,
+        link["username"].as_str().unwrap_or_default(),
+    ) {
+        Ok(()) => Ok(Some(alias.to_string())),
+        // Linked meanwhile (another tab): nothing more to do.
+        Err(StoreError::Conflict(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The buttons of the login page: one per enabled provider shown at login.
+pub(super) fn login_buttons(page: &PageCx<'_>, flow: &LoginFlowRecord) -> Vec<Ctx> {
+    let (app, realm) = (page.app, page.realm);
+    let label = page.msg("signInWith");
+    let providers = app
+        .store
+        .read()
+        .and_then(|r| crate::idp::broker::login_providers(&r, &realm.id))
+        .unwrap_or_default();
+    providers
+        .iter()
+        .map(|p| {
+            Ctx::from_serialize(json!({
+                "alias": p.alias,
+                "provider_id": p.provider_id,
+                "display_name": p.display_name,
+                "label": label.replace("{0}", &p.display_name),
+                "url": login_url(realm, &p.alias, flow),
+            }))
+        })
+        .collect()
+}
+
+/// `/realms/{r}/broker/{alias}/login?flow=...`
+pub(super) fn login_url(realm: &RealmRecord, alias: &str, flow: &LoginFlowRecord) -> String {
+    format!(
+        "/realms/{}/broker/{}/login?flow={}",
+        crate::http::path::encode_segment(&realm.name),
+        crate::http::path::encode_segment(alias),
+        flow.id
+    )
+}

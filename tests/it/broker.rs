@@ -1,0 +1,438 @@
+//! Identity brokering end to end: a realm signs users in through an OpenID Connect provider
+//! (another realm of a real server, with its own keys, login form and PKCE), GitHub's OAuth
+//! and API (a small server written here plays github.com), first-broker-login (create, or
+//! link an existing account only after its own password), the admin API's links, and the
+//! attacks: a replayed or foreign state, a token signed by another key, an e-mail that is
+//! someone else's account.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+
+use serde_json::{json, Value};
+
+use crate::api::{claims, Api};
+use crate::browser::{find_form, param, unescape, Browser};
+use crate::harness::TestServer;
+
+const REDIRECT: &str = "http://localhost:3000/callback";
+
+fn user_id(api: &Api, realm: &str, username: &str) -> Option<String> {
+    let r = api.get(&format!(
+        "/admin/realms/{realm}/users?username={username}&exact=true"
+    ));
+    r.body.as_array()?.first()?["id"]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// The upstream realm: a confidential client for the broker and its users.
+fn upstream(api: &Api, base: &str) {
+    assert_eq!(
+        api.post("/admin/realms", &json!({"realm": "up", "enabled": true}))
+            .status,
+        201
+    );
+    let r = api.post(
+        "/admin/realms/up/clients",
+        &json!({"clientId": "app-broker", "secret": "broker-secret-1", "publicClient": false,
+                "redirectUris": [format!("{base}/realms/app/broker/*")], "standardFlowEnabled": true}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    for (name, email) in [
+        ("ursula", "ursula@example.com"),
+        ("bobby", "bob@example.com"),
+    ] {
+        let r = api.post(
+            "/admin/realms/up/users",
+            &json!({"username": name, "email": email, "firstName": "U", "lastName": name,
+                    "emailVerified": true, "enabled": true,
+                    "credentials": [{"type": "password", "value": "Upstream-pass-1", "temporary": false}]}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+}
+
+fn oidc_provider(base: &str, alias: &str, jwks_realm: &str) -> Value {
+    let up = format!("{base}/realms/up/protocol/openid-connect");
+    json!({"alias": alias, "providerId": "oidc", "enabled": true, "displayName": "Corporate SSO",
+           "trustEmail": true,
+           "config": {"clientId": "app-broker", "clientSecret": "broker-secret-1",
+                      "authorizationUrl": format!("{up}/auth"), "tokenUrl": format!("{up}/token"),
+                      "userInfoUrl": format!("{up}/userinfo"),
+                      "jwksUrl": format!("{base}/realms/{jwks_realm}/protocol/openid-connect/certs"),
+                      "issuer": format!("{base}/realms/up"), "pkceEnabled": "true",
+                      "pkceMethod": "S256", "defaultScope": "openid profile email",
+                      "syncMode": "IMPORT"}})
+}
+
+/// Start a login at the app, click the provider's button; returns the provider's URL.
+fn to_provider(browser: &Browser, alias: &str) -> String {
+    let (status, _, html) = browser.get(&browser.auth_url("app", "webapp", &[]));
+    assert_eq!(status, 200);
+    let marker = format!("id=\"social-{alias}\" href=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {alias} button:\n{html}"))
+        + marker.len();
+    let href = unescape(&html[start..start + html[start..].find('"').unwrap()]);
+    let (status, location, _) = browser.get(&href);
+    assert_eq!(status, 302, "broker login redirects");
+    location.unwrap()
+}
+
+/// Log in at the upstream realm and come back; returns where the app's callback sent us.
+fn through_upstream(
+    browser: &Browser,
+    provider_url: &str,
+    user: &str,
+) -> (u16, Option<String>, String) {
+    let (status, _, html) = browser.get(provider_url);
+    assert_eq!(status, 200, "upstream login page");
+    let (status, back, _) = browser.login(&html, user, "Upstream-pass-1");
+    assert_eq!(status, 302, "upstream redirects back");
+    let back = back.unwrap();
+    assert!(back.contains("/realms/app/broker/corp/endpoint?"), "{back}");
+    browser.get(&back)
+}
+
+fn code_claims(api: &Api, location: &str) -> Value {
+    assert!(location.starts_with(REDIRECT), "{location}");
+    let code = param(location, "code").expect("code");
+    let r = api.token(
+        "app",
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", "webapp"),
+            ("client_secret", "webapp-secret-1"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    claims(r.body["access_token"].as_str().unwrap())
+}
+
+#[test]
+fn sign_in_through_an_oidc_provider_creates_links_and_refuses_forgeries() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let base = format!("http://{}", server.http);
+    upstream(&api, &base);
+    assert_eq!(
+        api.post(
+            "/admin/realms",
+            &json!({"realm": "app", "enabled": true, "eventsEnabled": true})
+        )
+        .status,
+        201
+    );
+    assert_eq!(
+        api.post("/admin/realms", &json!({"realm": "other", "enabled": true}))
+            .status,
+        201
+    );
+    let r = api.post(
+        "/admin/realms/app/clients",
+        &json!({"clientId": "webapp", "publicClient": false, "secret": "webapp-secret-1", "redirectUris": [REDIRECT]}),
+    );
+    assert_eq!(r.status, 201);
+    let r = api.post(
+        "/admin/realms/app/identity-provider/instances",
+        &oidc_provider(&base, "corp", "up"),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    // An account of the app's own with the e-mail an upstream user has.
+    let r = api.post(
+        "/admin/realms/app/users",
+        &json!({"username": "bob", "email": "bob@example.com", "enabled": true,
+                "credentials": [{"type": "password", "value": "Bob-local-pass-1", "temporary": false}]}),
+    );
+    assert_eq!(r.status, 201);
+
+    // First login: the user is created and linked, and the app gets a code.
+    let browser = Browser::new(&server);
+    let provider_url = to_provider(&browser, "corp");
+    assert!(provider_url.starts_with(&format!("{base}/realms/up/protocol/openid-connect/auth?")));
+    for part in [
+        "client_id=app-broker",
+        "code_challenge=",
+        "code_challenge_method=S256",
+        "nonce=",
+        "state=",
+    ] {
+        assert!(provider_url.contains(part), "{provider_url} lacks {part}");
+    }
+    let (status, _, html) = browser.get(&provider_url);
+    assert_eq!(status, 200);
+    let (_, back, _) = browser.login(&html, "ursula", "Upstream-pass-1");
+    let back = back.unwrap();
+    let (status, location, body) = browser.get(&back);
+    assert_eq!(status, 302, "{body}");
+    let c = code_claims(&api, &location.unwrap());
+    assert_eq!(c["preferred_username"], "ursula");
+    assert_eq!(c["email"], "ursula@example.com");
+    let ursula = user_id(&api, "app", "ursula").expect("created");
+    let u = api.get(&format!("/admin/realms/app/users/{ursula}")).body;
+    assert_eq!(u["emailVerified"], true, "trustEmail");
+    assert_eq!(u["lastName"], "ursula");
+    let links = api
+        .get(&format!(
+            "/admin/realms/app/users/{ursula}/federated-identity"
+        ))
+        .body;
+    assert_eq!(links[0]["identityProvider"], "corp");
+    assert_eq!(links[0]["userName"], "ursula");
+    let events = api
+        .get("/admin/realms/app/events?type=IDENTITY_PROVIDER_LOGIN")
+        .body;
+    let events = events.as_array().expect("events");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["userId"], ursula);
+    assert_eq!(events[0]["details"]["identity_provider"], "corp");
+
+    // The state is single use: the same callback again is refused, and creates nothing.
+    let (status, _, _) = browser.get(&back);
+    assert_eq!(status, 400, "a replayed state");
+    // A state from another browser is refused.
+    let other = Browser::new(&server);
+    let url = to_provider(&other, "corp");
+    let state = param(&url, "state").unwrap();
+    let stranger = Browser::new(&server);
+    let (status, _, _) = stranger.get(&format!(
+        "/realms/app/broker/corp/endpoint?code=x&state={state}"
+    ));
+    assert_eq!(status, 400, "state of another browser");
+    let (flow, _) = state.split_once('.').unwrap();
+    let (status, _, _) = other.get(&format!(
+        "/realms/app/broker/corp/endpoint?code=x&state={flow}.forged"
+    ));
+    assert_eq!(status, 400, "a forged state");
+
+    // Second login: the link signs the same user in, nothing new is created.
+    let browser = Browser::new(&server);
+    let url = to_provider(&browser, "corp");
+    let (status, location, _) = through_upstream(&browser, &url, "ursula");
+    assert_eq!(status, 302);
+    assert_eq!(code_claims(&api, &location.unwrap())["sub"], ursula);
+    let count = api.get("/admin/realms/app/users/count").body;
+    assert_eq!(count, 2, "ursula and bob only");
+
+    // An upstream account whose e-mail is bob's: never linked silently. The login form asks
+    // for bob's own password; a wrong one links nothing, the right one links and signs in.
+    let browser = Browser::new(&server);
+    let url = to_provider(&browser, "corp");
+    let (status, _, html) = through_upstream(&browser, &url, "bobby");
+    assert_eq!(status, 200, "asked to prove the account: {html}");
+    assert!(
+        html.contains("kc-info-message") && html.contains("bob"),
+        "{html}"
+    );
+    let bob = user_id(&api, "app", "bob").unwrap();
+    assert_eq!(
+        api.get(&format!("/admin/realms/app/users/{bob}/federated-identity"))
+            .body,
+        json!([])
+    );
+    let form = find_form(&html, "kc-form-login").unwrap();
+    assert_eq!(form.get("username"), Some("bob"));
+    let (status, _, html) = browser.login(&html, "bob", "wrong-password");
+    assert_eq!(status, 200);
+    assert!(html.contains("Invalid"), "{html}");
+    assert_eq!(
+        api.get(&format!("/admin/realms/app/users/{bob}/federated-identity"))
+            .body,
+        json!([])
+    );
+    let (status, location, _) = browser.login(&html, "bob", "Bob-local-pass-1");
+    assert_eq!(status, 302);
+    assert_eq!(code_claims(&api, &location.unwrap())["sub"], bob);
+    let links = api
+        .get(&format!("/admin/realms/app/users/{bob}/federated-identity"))
+        .body;
+    assert_eq!(links[0]["identityProvider"], "corp");
+    assert_eq!(links[0]["userName"], "bobby");
+    assert_eq!(api.get("/admin/realms/app/users/count").body, 2);
+
+    // A provider whose keys are not the ones that signed the ID token: refused with a page
+    // that leads back to the login form, and no user is created.
+    let r = api.post(
+        "/admin/realms/app/identity-provider/instances",
+        &oidc_provider(&base, "corp2", "other"),
+    );
+    assert_eq!(r.status, 201);
+    let browser = Browser::new(&server);
+    let url = to_provider(&browser, "corp2");
+    let (status, _, html) = browser.get(&url);
+    assert_eq!(status, 200);
+    let (_, back, _) = browser.login(&html, "bobby", "Upstream-pass-1");
+    let (status, _, html) = browser.get(&back.unwrap());
+    assert_eq!(status, 400);
+    assert!(
+        html.contains("kc-form-login") && html.contains("did not work"),
+        "{html}"
+    );
+    assert_eq!(api.get("/admin/realms/app/users/count").body, 2);
+
+    // kc_idp_hint goes straight to the provider.
+    let browser = Browser::new(&server);
+    let (status, location, _) =
+        browser.get(&browser.auth_url("app", "webapp", &[("kc_idp_hint", "corp")]));
+    assert_eq!(status, 302);
+    assert!(location
+        .unwrap()
+        .contains("/realms/app/broker/corp/login?flow="));
+
+    // The admin API's links: remove and add.
+    let r = api.delete(&format!(
+        "/admin/realms/app/users/{bob}/federated-identity/corp"
+    ));
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        api.get(&format!("/admin/realms/app/users/{bob}/federated-identity"))
+            .body,
+        json!([])
+    );
+    let r = api.post(
+        &format!("/admin/realms/app/users/{bob}/federated-identity/corp"),
+        &json!({"userId": "up-id-1", "userName": "bobby"}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = api.post(
+        &format!("/admin/realms/app/users/{ursula}/federated-identity/corp"),
+        &json!({"userId": "up-id-1", "userName": "bobby"}),
+    );
+    assert_eq!(r.status, 409, "one identity, one user");
+    let r = api.post(
+        &format!("/admin/realms/app/users/{bob}/federated-identity/nope"),
+        &json!({"userId": "x"}),
+    );
+    assert_eq!(r.status, 400);
+    // Deleting the user removes its links (the identity may be linked anew).
+    assert_eq!(
+        api.delete(&format!("/admin/realms/app/users/{bob}")).status,
+        204
+    );
+    let r = api.post(
+        &format!("/admin/realms/app/users/{ursula}/federated-identity/corp2"),
+        &json!({"userId": "up-id-1", "userName": "bobby"}),
+    );
+    assert_eq!(r.status, 204);
+}
+
+/// GitHub's OAuth and API, played on loopback: `/login/oauth/access_token`, `/user`,
+/// `/user/emails` (the profile hides its address, as many do).
+fn fake_github() -> (String, std::thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        for stream in listener.incoming().take(3) {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let mut length = 0;
+            let mut auth = String::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let l = line.to_ascii_lowercase();
+                if let Some(v) = l.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+                if l.starts_with("authorization:") {
+                    auth = line.trim().to_string();
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let body = String::from_utf8_lossy(&body);
+            let answer = if request_line.starts_with("POST /login/oauth/access_token") {
+                assert!(
+                    body.contains("code=gh-code") && body.contains("client_secret=gh-secret"),
+                    "{body}"
+                );
+                json!({"access_token": "gho_token", "token_type": "bearer", "scope": "user:email"})
+            } else if request_line.starts_with("GET /user/emails") {
+                assert!(auth.ends_with("Bearer gho_token"), "{auth}");
+                json!([{"email": "old@example.com", "primary": false, "verified": true},
+                       {"email": "mona@example.com", "primary": true, "verified": true}])
+            } else if request_line.starts_with("GET /user") {
+                assert!(auth.ends_with("Bearer gho_token"), "{auth}");
+                json!({"id": 583231, "login": "octocat", "name": "Mona Lisa", "email": null})
+            } else {
+                json!({"message": "Not Found"})
+            };
+            let text = answer.to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    (base, handle)
+}
+
+#[test]
+fn sign_in_with_github_reads_the_api_and_the_primary_address() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    assert_eq!(
+        api.post("/admin/realms", &json!({"realm": "app", "enabled": true}))
+            .status,
+        201
+    );
+    let r = api.post(
+        "/admin/realms/app/clients",
+        &json!({"clientId": "webapp", "publicClient": false, "secret": "webapp-secret-1", "redirectUris": [REDIRECT]}),
+    );
+    assert_eq!(r.status, 201);
+    let (github, handle) = fake_github();
+    // The seed's provider, with the API at our stand-in.
+    let r = api.post(
+        "/admin/realms/app/identity-provider/instances",
+        &json!({"alias": "github", "providerId": "github", "enabled": true,
+                "config": {"clientId": "gh-client", "clientSecret": "gh-secret",
+                           "baseUrl": github, "apiUrl": github}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let browser = Browser::new(&server);
+    let (status, location, html) = browser.get(&browser.auth_url("app", "webapp", &[]));
+    assert!(
+        html.contains(">GitHub</a>"),
+        "the button: {status} {location:?} {html}"
+    );
+    let url = to_provider(&browser, "github");
+    assert!(
+        url.starts_with(&format!("{github}/login/oauth/authorize?")),
+        "{url}"
+    );
+    assert!(
+        url.contains("scope=user%3Aemail") && !url.contains("nonce="),
+        "{url}"
+    );
+    // GitHub would show its consent page and come back with a code.
+    let state = param(&url, "state").unwrap();
+    let (status, location, body) = browser.get(&format!(
+        "/realms/app/broker/github/endpoint?code=gh-code&state={state}"
+    ));
+    assert_eq!(status, 302, "{body}");
+    let c = code_claims(&api, &location.unwrap());
+    assert_eq!(c["preferred_username"], "octocat");
+    assert_eq!(c["email"], "mona@example.com");
+    assert_eq!(c["given_name"], "Mona");
+    let id = user_id(&api, "app", "octocat").unwrap();
+    let u = api.get(&format!("/admin/realms/app/users/{id}")).body;
+    assert_eq!(u["emailVerified"], false, "trustEmail is off");
+    let links = api
+        .get(&format!("/admin/realms/app/users/{id}/federated-identity"))
+        .body;
+    assert_eq!(
+        links,
+        json!([{"identityProvider": "github", "userId": "583231", "userName": "octocat"}])
+    );
+    handle.join().unwrap();
+}
