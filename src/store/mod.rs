@@ -32,6 +32,7 @@ use std::sync::Arc;
 use redb::{Database, ReadableDatabase, ReadableTable};
 
 pub use error::{Conflict, Result, StoreError};
+pub use objects::BROKER_TOKEN;
 pub use records::*;
 use tables::*;
 pub use view::{Read, Txn, View, Write};

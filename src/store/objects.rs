@@ -13,6 +13,8 @@ pub(super) const AUTH_FLOW: &str = "authentication-flow";
 /// and the same link by `{local user id}/{alias}` (a user's links are one range).
 const FEDERATED_IDENTITY: &str = "federated-identity";
 const USER_FEDERATED_IDENTITY: &str = "user-federated-identity";
+/// A provider's token response kept for a user (`storeToken`), by `{user}/{alias}`.
+pub const BROKER_TOKEN: &str = "broker-token";
 pub(super) const AUTHENTICATOR_CONFIG: &str = "authenticator-config";
 
 impl<T: Txn> View<T> {
@@ -159,7 +161,20 @@ impl Write {
             FEDERATED_IDENTITY,
             &format!("{alias}/{provider_user}"),
         )?;
+        self.delete_object(realm, BROKER_TOKEN, &by_user)?;
         self.delete_object(realm, USER_FEDERATED_IDENTITY, &by_user)
+    }
+
+    /// Remove every link to a provider (it is being deleted); its users stay.
+    pub fn unlink_provider(&mut self, realm: &str, alias: &str) -> Result<()> {
+        for (_, link) in
+            self.objects_with_prefix(realm, FEDERATED_IDENTITY, &format!("{alias}/"))?
+        {
+            if let Some(user) = link["localUserId"].as_str() {
+                self.unlink_federated_identity(realm, user, alias)?;
+            }
+        }
+        Ok(())
     }
 
     /// Remove every link of a user (the user is being deleted).

@@ -436,3 +436,285 @@ fn sign_in_with_github_reads_the_api_and_the_primary_address() {
     );
     handle.join().unwrap();
 }
+
+#[test]
+fn mappers_stored_tokens_admin_limits_and_an_unreachable_provider() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let base = format!("http://{}", server.http);
+    upstream(&api, &base);
+    // The upstream user carries a group-like claim: a realm role of the upstream realm.
+    assert_eq!(
+        api.post("/admin/realms/up/roles", &json!({"name": "engineer"}))
+            .status,
+        201
+    );
+    let ursula = user_id(&api, "up", "ursula").unwrap();
+    let role = api.get("/admin/realms/up/roles/engineer").body;
+    assert_eq!(
+        api.post(
+            &format!("/admin/realms/up/users/{ursula}/role-mappings/realm"),
+            &json!([role])
+        )
+        .status,
+        204
+    );
+    assert_eq!(
+        api.post("/admin/realms", &json!({"realm": "app", "enabled": true}))
+            .status,
+        201
+    );
+    let r = api.post(
+        "/admin/realms/app/clients",
+        &json!({"clientId": "webapp", "publicClient": false, "secret": "webapp-secret-1", "redirectUris": [REDIRECT]}),
+    );
+    assert_eq!(r.status, 201);
+    for name in ["staff", "builder"] {
+        assert_eq!(
+            api.post("/admin/realms/app/roles", &json!({"name": name}))
+                .status,
+            201
+        );
+    }
+    let mut corp = oidc_provider(&base, "corp", "up");
+    corp["storeToken"] = json!(true);
+    corp["addReadTokenRoleOnCreate"] = json!(true);
+    assert_eq!(
+        api.post("/admin/realms/app/identity-provider/instances", &corp)
+            .status,
+        201
+    );
+    let types = api
+        .get("/admin/realms/app/identity-provider/instances/corp/mapper-types")
+        .body;
+    assert!(
+        types["oidc-role-idp-mapper"]["properties"].is_array(),
+        "{types}"
+    );
+    assert_eq!(
+        api.get("/admin/realms/app/identity-provider/providers/github")
+            .body["name"],
+        "GitHub"
+    );
+    let mappers = "/admin/realms/app/identity-provider/instances/corp/mappers";
+    for m in [
+        json!({"name": "staff", "identityProviderMapper": "hardcoded-role-idp-mapper", "config": {"role": "staff"}}),
+        json!({"name": "engineers build", "identityProviderMapper": "oidc-role-idp-mapper",
+               "config": {"claim": "realm_access.roles", "claim.value": "engineer", "role": "builder", "syncMode": "FORCE"}}),
+        json!({"name": "family", "identityProviderMapper": "oidc-user-attribute-idp-mapper",
+               "config": {"claim": "family_name", "user.attribute": "upstream_family"}}),
+        json!({"name": "dept", "identityProviderMapper": "hardcoded-attribute-idp-mapper",
+               "config": {"attribute": "department", "attribute.value": "research"}}),
+        json!({"name": "names", "identityProviderMapper": "oidc-username-idp-mapper",
+               "config": {"template": "${ALIAS}.${CLAIM.preferred_username}"}}),
+    ] {
+        let r = api.post(mappers, &m);
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let r = api.post(mappers, &json!({"name": "x", "identityProviderMapper": "hardcoded-role-idp-mapper", "config": {"role": "nope"}}));
+    assert_eq!(r.status, 400, "an unknown role");
+    let r = api.post(
+        mappers,
+        &json!({"name": "x", "identityProviderMapper": "script-mapper", "config": {}}),
+    );
+    assert_eq!(r.status, 400, "an unknown mapper type");
+
+    // An administrator of identity providers only cannot grant admin power through a mapper.
+    let r = api.post(
+        "/admin/realms/app/users",
+        &json!({"username": "idp-admin", "enabled": true,
+                "credentials": [{"type": "password", "value": "Idp-admin-pass-1", "temporary": false}]}),
+    );
+    assert_eq!(r.status, 201);
+    let idp_admin = user_id(&api, "app", "idp-admin").unwrap();
+    let rm = api
+        .get("/admin/realms/app/clients?clientId=realm-management")
+        .body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let manage_idps = api
+        .get(&format!(
+            "/admin/realms/app/clients/{rm}/roles/manage-identity-providers"
+        ))
+        .body;
+    let r = api.post(
+        &format!("/admin/realms/app/users/{idp_admin}/role-mappings/clients/{rm}"),
+        &json!([manage_idps]),
+    );
+    assert_eq!(r.status, 204);
+    let mut limited = Api::new_like(&api);
+    let t = limited.token(
+        "app",
+        &[
+            ("grant_type", "password"),
+            ("client_id", "admin-cli"),
+            ("username", "idp-admin"),
+            ("password", "Idp-admin-pass-1"),
+        ],
+    );
+    assert_eq!(t.status, 200, "{}", t.text);
+    limited.token = Some(t.body["access_token"].as_str().unwrap().to_string());
+    let r = limited.post(
+        mappers,
+        &json!({"name": "escalate", "identityProviderMapper": "hardcoded-role-idp-mapper",
+        "config": {"role": "realm-management.realm-admin"}}),
+    );
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = limited.post(
+        mappers,
+        &json!({"name": "fine", "identityProviderMapper": "hardcoded-attribute-idp-mapper",
+        "config": {"attribute": "a", "attribute.value": "b"}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    // First login: the mappers ran.
+    let browser = Browser::new(&server);
+    let url = to_provider(&browser, "corp");
+    let (status, location, body) = through_upstream(&browser, &url, "ursula");
+    assert_eq!(status, 302, "{body}");
+    let c = code_claims(&api, &location.unwrap());
+    assert_eq!(
+        c["preferred_username"], "corp.ursula",
+        "the username template"
+    );
+    let roles: Vec<&str> = c["realm_access"]["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        roles.contains(&"staff") && roles.contains(&"builder"),
+        "{roles:?}"
+    );
+    let local = user_id(&api, "app", "corp.ursula").unwrap();
+    let u = api.get(&format!("/admin/realms/app/users/{local}")).body;
+    assert_eq!(u["attributes"]["upstream_family"], json!(["ursula"]));
+    assert_eq!(u["attributes"]["department"], json!(["research"]));
+
+    // storeToken: the upstream tokens, for the user holding broker's read-token.
+    let code = param(&browser_login_again(&server, &api), "code").unwrap();
+    let r = api.token(
+        "app",
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", "webapp"),
+            ("client_secret", "webapp-secret-1"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+        ],
+    );
+    let access = r.body["access_token"].as_str().unwrap().to_string();
+    let stored = server
+        .client()
+        .get(format!("{base}/realms/app/broker/corp/token"))
+        .bearer_auth(&access)
+        .send()
+        .unwrap();
+    assert_eq!(stored.status().as_u16(), 200);
+    let stored: Value = stored.json().unwrap();
+    assert!(
+        stored["access_token"].is_string() && stored["id_token"].is_string(),
+        "{stored}"
+    );
+    let none = server
+        .client()
+        .get(format!("{base}/realms/app/broker/corp/token"))
+        .send()
+        .unwrap();
+    assert_eq!(none.status().as_u16(), 401);
+    // Another user's token (no read-token role) reads nothing.
+    let admin_token = api.token.clone().unwrap();
+    let other = server
+        .client()
+        .get(format!("{base}/realms/app/broker/corp/token"))
+        .bearer_auth(&admin_token)
+        .send()
+        .unwrap();
+    assert_eq!(other.status().as_u16(), 401, "a token of another realm");
+
+    // FORCE: the claim is gone upstream, so the role goes at the next login.
+    let r = api.delete_json(
+        &format!("/admin/realms/up/users/{ursula}/role-mappings/realm"),
+        &json!([role]),
+    );
+    assert_eq!(r.status, 204);
+    browser_login_again(&server, &api);
+    let mapped = api
+        .get(&format!(
+            "/admin/realms/app/users/{local}/role-mappings/realm"
+        ))
+        .body;
+    let names: Vec<&str> = mapped
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"staff") && !names.contains(&"builder"),
+        "{names:?}"
+    );
+
+    // Deleting the provider removes its links; the user stays.
+    assert_eq!(
+        api.delete("/admin/realms/app/identity-provider/instances/corp")
+            .status,
+        204
+    );
+    assert_eq!(
+        api.get(&format!(
+            "/admin/realms/app/users/{local}/federated-identity"
+        ))
+        .body,
+        json!([])
+    );
+    assert_eq!(
+        api.get(&format!("/admin/realms/app/users/{local}")).status,
+        200
+    );
+
+    // A provider nobody answers for: a page with the way back, quickly, and no user.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let r = api.post(
+        "/admin/realms/app/identity-provider/instances",
+        &json!({"alias": "dead", "providerId": "oidc",
+                "config": {"clientId": "c", "clientSecret": "s", "authorizationUrl": format!("{dead}/auth"),
+                           "tokenUrl": format!("{dead}/token"), "jwksUrl": format!("{dead}/certs")}}),
+    );
+    assert_eq!(r.status, 201);
+    let browser = Browser::new(&server);
+    let url = to_provider(&browser, "dead");
+    let state = param(&url, "state").unwrap();
+    let started = std::time::Instant::now();
+    let (status, _, html) = browser.get(&format!(
+        "/realms/app/broker/dead/endpoint?code=c&state={state}"
+    ));
+    assert_eq!(status, 400);
+    assert!(html.contains("kc-form-login"), "{html}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    // The provider said no: the same page.
+    let url = to_provider(&browser, "dead");
+    let state = param(&url, "state").unwrap();
+    let (status, _, html) = browser.get(&format!(
+        "/realms/app/broker/dead/endpoint?error=access_denied&state={state}"
+    ));
+    assert_eq!(status, 400);
+    assert!(html.contains("cancelled or refused"), "{html}");
+}
+
+/// A new browser logs in again through `corp` as ursula; returns the app's redirect.
+fn browser_login_again(server: &TestServer, _api: &Api) -> String {
+    let browser = Browser::new(server);
+    let url = to_provider(&browser, "corp");
+    let (status, location, body) = through_upstream(&browser, &url, "ursula");
+    assert_eq!(status, 302, "{body}");
+    location.unwrap()
+}

@@ -364,7 +364,8 @@ pub(super) fn delete_idp(cx: &Cx) -> Result<Response, AdminError> {
         if !w.delete_object(&realm.id, IDP, &alias)? {
             return Err(idp_missing());
         }
-        // Its mappers go with it.
+        // Its users' links go with it (the users stay), and so do its mappers.
+        w.unlink_provider(&realm.id, &alias)?;
         for m in w.objects(&realm.id, IDP_MAPPER)? {
             if m["identityProviderAlias"] == alias.as_str() {
                 if let Some(id) = m["id"].as_str() {
@@ -437,17 +438,61 @@ pub(super) fn idp_mappers(cx: &Cx) -> Result<Response, AdminError> {
     Ok(ok(&Value::Array(list)))
 }
 
+/// A mapper must be of a known type and name an existing role; one that grants a role
+/// needs a caller who may grant it (an identity-provider manager cannot hand out admin
+/// power through a mapper).
+fn check_idp_mapper(
+    cx: &Cx,
+    w: &crate::store::Write,
+    realm: &RealmRecord,
+    m: &Value,
+) -> Result<(), AdminError> {
+    let role = crate::idp::broker::mappers::check(w, realm, m).map_err(AdminError::BadRequest)?;
+    if let Some(role) = role {
+        cx.caller.may_grant(w, realm, &[role])?;
+    }
+    Ok(())
+}
+
 /// `POST /identity-provider/instances/{alias}/mappers`
 pub(super) fn create_idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
     let realm = idp_realm(cx, Permission::ManageIdentityProviders)?;
     let mut m = idp_mapper_body(cx)?;
     let id = text(&m, "id").map(String::from).unwrap_or_else(random_id);
     m["id"] = id.clone().into();
-    cx.app
-        .store
-        .write(|w| w.put_object(&realm.id, IDP_MAPPER, &id, &m))
-        .map_err(AdminError::from)?;
+    cx.app.store.write(|w| {
+        check_idp_mapper(cx, w, &realm, &m)?;
+        w.put_object(&realm.id, IDP_MAPPER, &id, &m)
+            .map_err(AdminError::from)
+    })?;
     Ok(cx.created(&id))
+}
+
+/// `GET /identity-provider/instances/{alias}/mapper-types`
+pub(super) fn idp_mapper_types(cx: &Cx) -> Result<Response, AdminError> {
+    idp_realm(cx, Permission::ViewIdentityProviders)?;
+    Ok(ok(&crate::idp::broker::mappers::types()))
+}
+
+/// `GET /identity-provider/providers/{id}`: what Keycloak's console reads of a provider type.
+pub(super) fn idp_provider_type(cx: &Cx) -> Result<Response, AdminError> {
+    cx.realm(Permission::ViewIdentityProviders)?;
+    let id = cx.path.id.as_str();
+    if !IDP_TYPES.contains(&id) {
+        return Err(AdminError::NotFound("Could not find provider".into()));
+    }
+    let name = match id {
+        "oidc" => "OpenID Connect v1.0",
+        "keycloak-oidc" => "Keycloak OpenID Connect",
+        "google" => "Google",
+        "github" => "GitHub",
+        "gitlab" => "GitLab",
+        "microsoft" => "Microsoft",
+        "facebook" => "Facebook",
+        "linkedin-openid-connect" => "LinkedIn",
+        other => other,
+    };
+    Ok(ok(&json!({"id": id, "name": name})))
 }
 
 /// `GET /identity-provider/instances/{alias}/mappers/{mapper}`
@@ -470,6 +515,7 @@ pub(super) fn update_idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
     cx.app.store.write(|w| {
         w.object(&realm.id, IDP_MAPPER, &cx.path.mapper)?
             .ok_or_else(mapper_missing)?;
+        check_idp_mapper(cx, w, &realm, &m)?;
         w.put_object(&realm.id, IDP_MAPPER, &cx.path.mapper, &m)
             .map_err(AdminError::from)
     })?;

@@ -410,6 +410,14 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
         ],
     )?
     .route(
+        &format!("{idp}/mapper-types"),
+        vec![(GET, Now(providers::idp_mapper_types))],
+    )?
+    .route(
+        "/{realm}/identity-provider/providers/{id}",
+        vec![(GET, Now(providers::idp_provider_type))],
+    )?
+    .route(
         "/{realm}/components",
         vec![
             (GET, Now(providers::components)),

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 use crate::http::IntoResponse;
 use crate::http::{Request, RequestInfo, Response};
-use crate::idp::broker::{BrokerError, Identity, Provider, SyncMode};
+use crate::idp::broker::{mappers, BrokerError, Identity, Provider, SyncMode};
 use crate::idp::App;
 use crate::store::{LoginFlowRecord, RealmRecord, StoreError, UserRecord};
 
@@ -69,7 +69,57 @@ pub async fn broker(
     match action {
         "login" => start(app, &page, request, info, &realm, &provider, &query),
         "endpoint" => callback(app, &page, request, info, &realm, &provider, &query).await,
+        "token" => stored_token(app, request, info, &realm, &provider),
         _ => crate::http::ApiError::NotFound.into_response(),
+    }
+}
+
+/// `GET /realms/{r}/broker/{alias}/token`: the provider's tokens kept at the user's last
+/// login (`storeToken`), for a bearer whose user holds the `broker` client's `read-token`
+/// role (checked in the store, not in the token's claims).
+fn stored_token(
+    app: &App,
+    request: &Request,
+    info: &RequestInfo,
+    realm: &RealmRecord,
+    provider: &Provider,
+) -> Response {
+    let error = |status: StatusCode, message: &str| {
+        crate::http::json_response(status, &json!({"errorMessage": message}))
+    };
+    let Some(token) = crate::idp::oidc::bearer_token(request) else {
+        return error(StatusCode::UNAUTHORIZED, "Invalid token");
+    };
+    let read = match app.store.read() {
+        Ok(r) => r,
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    };
+    let now = app.clock.now_millis();
+    let Ok(keys) = app.keys.realm_keys(&read, &realm.id, now) else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "Keys unavailable");
+    };
+    let iss = crate::idp::oidc::issuer(app, request, info, &realm.name);
+    let Ok((_, user)) =
+        crate::idp::oidc::userinfo::verify_access_token(&read, realm, &keys, token, &iss, now)
+    else {
+        return error(StatusCode::UNAUTHORIZED, "Invalid token");
+    };
+    let may_read = crate::idp::roles::effective_roles(&read, &realm.id, &user.id)
+        .is_ok_and(|r| r.has_client_role("broker", "read-token"));
+    if !may_read || !provider.store_token {
+        return error(
+            StatusCode::FORBIDDEN,
+            "Client [broker] not authorized to retrieve tokens from identity provider.",
+        );
+    }
+    let key = format!("{}/{}", user.id, provider.alias);
+    match read.object(&realm.id, crate::store::BROKER_TOKEN, &key) {
+        Ok(Some(tokens)) => crate::http::json_response(StatusCode::OK, &tokens),
+        Ok(None) => error(
+            StatusCode::BAD_REQUEST,
+            "Identity Provider does not have a token for this user.",
+        ),
+        Err(e) => crate::http::ApiError::from(e).into_response(),
     }
 }
 
@@ -326,6 +376,7 @@ fn sign_in(
 ) -> Result<Outcome, StoreError> {
     let now = app.clock.now_millis();
     app.store.write(|w| {
+        let mappers = mappers::of(w, &realm.id, &provider.alias)?;
         if let Some(user_id) = w.federated_user(&realm.id, &provider.alias, &identity.id)? {
             let Some(mut user) = w.user(&realm.id, &user_id)? else {
                 return Err(StoreError::Missing("user"));
@@ -340,12 +391,15 @@ fn sign_in(
                     w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)?;
                 }
             }
+            mappers::apply(w, realm, provider, &mappers, identity, &mut user, false)?;
+            if provider.store_token {
+                store_token(w, &realm.id, &user.id, &provider.alias, &identity.tokens)?;
+            }
             return Ok(Outcome::User(user));
         }
         let email = identity.email.as_deref().map(str::to_lowercase);
-        let username = identity
-            .username
-            .clone()
+        let username = mappers::username(&mappers, identity, &provider.alias)
+            .or_else(|| identity.username.clone())
             .or_else(|| email.clone())
             .unwrap_or_else(|| format!("{}.{}", provider.alias, identity.id))
             .to_lowercase();
@@ -387,6 +441,14 @@ fn sign_in(
         if provider.store_token {
             store_token(w, &realm.id, &user.id, &provider.alias, &identity.tokens)?;
         }
+        if provider.add_read_token_role {
+            if let Some(broker) = w.client_by_client_id(&realm.id, "broker")? {
+                if let Some(role) = w.role_by_name(&realm.id, &broker.id, "read-token")? {
+                    w.grant_user_role(&realm.id, &user.id, &role.id)?;
+                }
+            }
+        }
+        mappers::apply(w, realm, provider, &mappers, identity, &mut user, true)?;
         Ok(Outcome::User(user))
     })
 }
@@ -419,7 +481,12 @@ fn store_token(
     alias: &str,
     tokens: &Value,
 ) -> Result<(), StoreError> {
-    w.put_object(realm, "broker-token", &format!("{user}/{alias}"), tokens)
+    w.put_object(
+        realm,
+        crate::store::BROKER_TOKEN,
+        &format!("{user}/{alias}"),
+        tokens,
+    )
 }
 
 /// At the end of a login that was asked to prove ownership of an existing account: link the

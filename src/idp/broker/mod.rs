@@ -9,6 +9,8 @@
 //! Outbound calls go through one pooled async client (rustls, system roots) with short
 //! connect and read timeouts, so a slow provider delays only the login waiting for it.
 
+pub mod mappers;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -56,6 +58,8 @@ pub struct Provider {
     pub link_only: bool,
     pub trust_email: bool,
     pub store_token: bool,
+    /// `addReadTokenRoleOnCreate`: new users may read their stored tokens.
+    pub add_read_token_role: bool,
     pub sync_mode: SyncMode,
     client_id: String,
     client_secret: String,
@@ -195,6 +199,7 @@ impl Provider {
             link_only: flag(v, "linkOnly"),
             trust_email: flag(v, "trustEmail"),
             store_token: flag(v, "storeToken"),
+            add_read_token_role: flag(v, "addReadTokenRoleOnCreate"),
             sync_mode,
             client_id: text("clientId")?,
             client_secret: text("clientSecret").unwrap_or_default(),
@@ -351,8 +356,13 @@ impl Provider {
             Some(t) => self.verify_id_token(t, nonce, now_secs).await?,
             None => json!({}),
         };
+        let access = tokens["access_token"].as_str().unwrap_or_default();
+        // A JWT access token signed by the provider's keys (and from its issuer) adds its
+        // claims too (roles, groups), as Keycloak's mappers see them; anything else is opaque.
+        if let Some(extra) = self.signed_claims(access).await {
+            merge_missing(&mut claims, &extra);
+        }
         if let Some(url) = &self.userinfo_url {
-            let access = tokens["access_token"].as_str().unwrap_or_default();
             let info = get_json(url, access).await?;
             if let Some(sub) = claims.get("sub") {
                 if info.get("sub") != Some(sub) {
@@ -361,11 +371,7 @@ impl Provider {
                     ));
                 }
             }
-            if let (Some(c), Some(i)) = (claims.as_object_mut(), info.as_object()) {
-                for (k, v) in i {
-                    c.entry(k.clone()).or_insert_with(|| v.clone());
-                }
-            }
+            merge_missing(&mut claims, &info);
         } else if id_token.is_none() {
             return Err(BrokerError::Invalid(
                 "neither an ID token nor a userinfo endpoint".into(),
@@ -391,6 +397,19 @@ impl Provider {
             claims,
             tokens: Value::Null,
         })
+    }
+
+    /// The claims of a JWT signed by one of the provider's keys and issued by it, if it is one.
+    async fn signed_claims(&self, token: &str) -> Option<Value> {
+        let url = self.jwks_url.as_ref()?;
+        let kid = decode_header(token).ok()?.kid;
+        let keys = jwks(url, false).await.ok()?;
+        let key = VerifyingKey::from_jwk(&find_key(&keys, kid.as_deref())?).ok()?;
+        let claims: Value = key.verify(token).ok()?;
+        match &self.issuer {
+            Some(iss) if claims.get("iss").and_then(Value::as_str) != Some(iss.as_str()) => None,
+            _ => Some(claims),
+        }
     }
 
     /// The ID token's signature (the provider's JWKS; the key sets the algorithm, so `none`
@@ -512,6 +531,15 @@ impl Provider {
             claims: user,
             tokens: Value::Null,
         })
+    }
+}
+
+/// Copy the claims of `extra` that `claims` does not have.
+fn merge_missing(claims: &mut Value, extra: &Value) {
+    if let (Some(c), Some(e)) = (claims.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            c.entry(k.clone()).or_insert_with(|| v.clone());
+        }
     }
 }
 
