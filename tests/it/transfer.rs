@@ -62,6 +62,30 @@ fn export_then_import_into_an_empty_store_round_trips() {
     for i in 0..3 {
         api.post("/admin/realms/t/users", &json!({"username": format!("bob{i}"), "enabled": true, "credentials": [{"type": "password", "value": format!("Bob-pass-{i}")}]}));
     }
+    // An identity provider with a mapper, and a user linked to it, travel too.
+    let r = api.post(
+        "/admin/realms/t/identity-provider/instances",
+        &json!({"alias": "github", "providerId": "github",
+                "config": {"clientId": "gh", "clientSecret": "gh-secret-1"}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = api.post(
+        "/admin/realms/t/identity-provider/instances/github/mappers",
+        &json!({"name": "team", "identityProviderMapper": "hardcoded-attribute-idp-mapper",
+                "config": {"attribute": "team", "attribute.value": "octo"}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = api.post(
+        &format!("/admin/realms/t/users/{alice}/federated-identity/github"),
+        &json!({"userId": "583231", "userName": "octocat"}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    // The admin API's partial export never shows the provider's secret.
+    let partial = api.post("/admin/realms/t/partial-export", &json!({}));
+    assert_eq!(
+        partial.body["identityProviders"][0]["config"]["clientSecret"],
+        "**********"
+    );
     let before = api.alice_tokens("t", &secret, "openid");
     let dir = server.stop();
 
@@ -146,7 +170,21 @@ fn export_then_import_into_an_empty_store_round_trips() {
         .clone();
     assert_eq!(
         canonical(&Value::Array(users_first)),
-        canonical(&Value::Array(users_second))
+        canonical(&Value::Array(users_second.clone()))
+    );
+    assert_eq!(first["identityProviders"][0]["alias"], "github");
+    assert_eq!(
+        first["identityProviders"][0]["config"]["clientSecret"],
+        "gh-secret-1"
+    );
+    assert_eq!(first["identityProviderMappers"][0]["name"], "team");
+    let linked = users_second
+        .iter()
+        .find(|u| u["federatedIdentities"].is_array())
+        .expect("alice's link travels");
+    assert_eq!(
+        linked["federatedIdentities"],
+        json!([{"identityProvider": "github", "userId": "583231", "userName": "octocat"}])
     );
     for v in [&mut first, &mut second] {
         v.as_object_mut().unwrap().remove("users");

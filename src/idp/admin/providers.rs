@@ -301,6 +301,40 @@ fn keep_secrets(mut new: Value, old: Option<&Value>) -> Value {
     new
 }
 
+/// An identity provider of an imported realm file (validated as if created).
+pub(super) fn import_idp(
+    w: &mut crate::store::Write,
+    realm: &RealmRecord,
+    idp: &Value,
+) -> Result<(), AdminError> {
+    let idp = validate_idp(idp.clone()).map_err(AdminError::BadRequest)?;
+    let alias = idp["alias"].as_str().unwrap_or_default().to_string();
+    w.put_object(&realm.id, IDP, &alias, &idp)
+        .map_err(AdminError::from)
+}
+
+/// A mapper of an imported realm file (its role must exist by then).
+pub(super) fn import_idp_mapper(
+    w: &mut crate::store::Write,
+    realm: &RealmRecord,
+    m: &Value,
+) -> Result<(), AdminError> {
+    let mut m = m.clone();
+    if text(&m, "name").is_none()
+        || text(&m, "identityProviderMapper").is_none()
+        || text(&m, "identityProviderAlias").is_none()
+    {
+        return Err(AdminError::BadRequest(
+            "identityProviderMappers need name, identityProviderMapper and identityProviderAlias"
+                .into(),
+        ));
+    }
+    let id = text(&m, "id").map(String::from).unwrap_or_else(random_id);
+    m["id"] = id.clone().into();
+    w.put_object(&realm.id, IDP_MAPPER, &id, &m)
+        .map_err(AdminError::from)
+}
+
 /// `GET /identity-provider/instances`
 pub(super) fn idps(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewIdentityProviders)?;

@@ -245,8 +245,16 @@ pub(super) fn partial_export(cx: &Cx) -> Result<Response, AdminError> {
         v["groups"] = serde_json::json!([]);
         v["roles"] = serde_json::json!({"realm": [], "client": {}});
     }
-    // Private keys and the SMTP password never leave through the API.
+    // Private keys, identity providers' client secrets and the SMTP password never leave
+    // through the API.
     v["components"] = serde_json::json!({});
+    if let Some(list) = v["identityProviders"].as_array_mut() {
+        for idp in list {
+            if let Some(secret) = idp.pointer_mut("/config/clientSecret") {
+                *secret = "**********".into();
+            }
+        }
+    }
     v["smtpServer"] = super::repr::smtp_repr(&realm);
     Ok(ok(&v))
 }

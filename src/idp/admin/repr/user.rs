@@ -42,6 +42,16 @@ pub struct UserInput {
     pub groups: Option<Vec<String>>,
     pub service_account_client_id: Option<String>,
     pub created_timestamp: Option<i64>,
+    /// Links to identity providers (`FederatedIdentityRepresentation`).
+    pub federated_identities: Option<Vec<FederatedIdentityInput>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FederatedIdentityInput {
+    pub identity_provider: Option<String>,
+    pub user_id: Option<String>,
+    pub user_name: Option<String>,
 }
 
 /// The required actions Keycloak knows.

@@ -227,8 +227,9 @@ pub fn export_realm(read: &Read, realm: &RealmRecord) -> Result<Value, StoreErro
         })
         .collect();
     v["components"] = json!({ KEY_PROVIDER: key_components });
-    v["identityProviders"] = json!([]);
-    v["identityProviderMappers"] = json!([]);
+    v["identityProviders"] = Value::Array(read.objects(&realm.id, crate::idp::broker::IDP_KIND)?);
+    v["identityProviderMappers"] =
+        Value::Array(read.objects(&realm.id, crate::idp::broker::mappers::MAPPER_KIND)?);
     Ok(v)
 }
 
@@ -270,6 +271,10 @@ pub fn export_users(
         }
         paths.sort();
         v["groups"] = json!(paths);
+        let links = read.federated_identities(&realm.id, &u.id)?;
+        if !links.is_empty() {
+            v["federatedIdentities"] = Value::Array(links);
+        }
         out.push(v);
     }
     Ok(out)

@@ -58,6 +58,10 @@ struct Extras {
     authentication_flows: Option<Vec<FlowExport>>,
     #[serde(rename = "authenticatorConfig")]
     authenticator_config: Vec<ConfigExport>,
+    #[serde(rename = "identityProviders")]
+    identity_providers: Vec<Value>,
+    #[serde(rename = "identityProviderMappers")]
+    identity_provider_mappers: Vec<Value>,
 }
 
 /// An `authenticationFlows` entry of a realm file.
@@ -264,6 +268,13 @@ pub fn import_realm(w: &mut Write, body: &Value, now: i64) -> Result<RealmRecord
     }
     let seeded = import_client_scopes(w, &realm, &input)?;
     import_flows(w, &realm, &extras)?;
+    // Identity providers before the users whose links name them.
+    for idp in &extras.identity_providers {
+        super::providers::import_idp(w, &realm, idp)?;
+    }
+    for m in &extras.identity_provider_mappers {
+        super::providers::import_idp_mapper(w, &realm, m)?;
+    }
     // As stored now (with its scope lists): the writes below start from it.
     let realm = w
         .realm(&realm.id)?

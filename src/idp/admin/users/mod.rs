@@ -243,6 +243,22 @@ fn create_with(
         w.add_member(&realm.id, &group.id, &user.id)
             .map_err(AdminError::from)?;
     }
+    for link in input.federated_identities.iter().flatten() {
+        let (Some(alias), Some(id)) = (&link.identity_provider, &link.user_id) else {
+            return Err(AdminError::BadRequest(
+                "federatedIdentities need identityProvider and userId".into(),
+            ));
+        };
+        if w.object(&realm.id, crate::idp::broker::IDP_KIND, alias)?
+            .is_none()
+        {
+            return Err(AdminError::BadRequest(format!(
+                "Identity Provider {alias} does not exist"
+            )));
+        }
+        let name = link.user_name.clone().unwrap_or_else(|| id.clone());
+        w.link_federated_identity(&realm.id, &user.id, alias, id, &name)?;
+    }
     Ok(user.id)
 }
 
