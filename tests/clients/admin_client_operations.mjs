@@ -20,7 +20,7 @@ const names = ['id', 'clientUniqueId', 'roleName', 'name', 'groupId', 'alias', '
   'action', 'realmName', 'targetRealm', 'path', 'attributeName', 'node', 'groupName',
   'identityProviderAlias', 'kid', 'workflowId', 'mapperType', 'providerType', 'section',
   'selectedLocale', 'session', 'clientScopeName', 'executionAlias', 'requiredActionAlias',
-  'protocol', 'flowId', 'roleContainer', 'attr']
+  'protocol', 'flowId', 'roleContainer', 'attr', 'federatedIdentityId']
 const kc = new KcAdminClient({ baseUrl: 'http://h', realmName: 'r' })
 kc.accessToken = 't'
 const ops = []

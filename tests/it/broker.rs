@@ -141,6 +141,24 @@ fn sign_in_through_an_oidc_provider_creates_links_and_refuses_forgeries() {
         &oidc_provider(&base, "corp", "up"),
     );
     assert_eq!(r.status, 201, "{}", r.text);
+    // The console's "import from discovery": the upstream's endpoints as a config.
+    let discovery = format!("{base}/realms/up/.well-known/openid-configuration");
+    let r = api.post(
+        "/admin/realms/app/identity-provider/import-config",
+        &json!({"providerId": "oidc", "fromUrl": discovery}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let up = format!("{base}/realms/up/protocol/openid-connect");
+    assert_eq!(r.body["authorizationUrl"], format!("{up}/auth"));
+    assert_eq!(r.body["tokenUrl"], format!("{up}/token"));
+    assert_eq!(r.body["jwksUrl"], format!("{up}/certs"));
+    assert_eq!(r.body["issuer"], format!("{base}/realms/up"));
+    assert_eq!(r.body["pkceEnabled"], "true");
+    let r = api.post(
+        "/admin/realms/app/identity-provider/import-config",
+        &json!({"providerId": "oidc", "fromUrl": format!("{up}/certs")}),
+    );
+    assert_eq!(r.status, 400, "not a discovery document: {}", r.text);
     // An account of the app's own with the e-mail an upstream user has.
     let r = api.post(
         "/admin/realms/app/users",

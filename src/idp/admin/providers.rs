@@ -502,6 +502,46 @@ pub(super) fn create_idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
     Ok(cx.created(&id))
 }
 
+/// `POST /identity-provider/import-config` with `{"providerId", "fromUrl"}` (or the
+/// document itself as `"file"`): the provider's endpoints as an identity provider's config.
+pub(super) async fn import_config(cx: &Cx<'_>) -> Result<Response, AdminError> {
+    cx.realm(Permission::ManageIdentityProviders)?;
+    let body: Value = cx.json()?;
+    let provider = text(&body, "providerId").unwrap_or("oidc");
+    if !matches!(provider, "oidc" | "keycloak-oidc") {
+        return Err(AdminError::BadRequest(format!(
+            "Importing a configuration is not supported for {provider}"
+        )));
+    }
+    let config = if let Some(url) = text(&body, "fromUrl") {
+        crate::idp::broker::discover(url).await
+    } else if let Some(file) = text(&body, "file") {
+        let doc: Value = serde_json::from_str(file)
+            .map_err(|e| AdminError::BadRequest(format!("file is not JSON: {e}")))?;
+        crate::idp::broker::config_from_discovery(&doc)
+    } else {
+        return Err(AdminError::BadRequest("fromUrl or file is required".into()));
+    };
+    let config = config.map_err(|e| AdminError::BadRequest(e.to_string()))?;
+    Ok(ok(&config))
+}
+
+/// `GET /identity-provider/instances/{alias}/reload-keys`: forget the provider's cached
+/// JWKS, so the next login fetches its keys afresh. Answers `true`, as Keycloak does.
+pub(super) fn reload_idp_keys(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = idp_realm(cx, Permission::ManageIdentityProviders)?;
+    let idp = cx
+        .app
+        .store
+        .read()?
+        .object(&realm.id, IDP, &cx.path.id)?
+        .ok_or_else(idp_missing)?;
+    if let Some(url) = idp.pointer("/config/jwksUrl").and_then(Value::as_str) {
+        crate::idp::broker::forget_keys(url);
+    }
+    Ok(ok(&json!(true)))
+}
+
 /// `GET /identity-provider/instances/{alias}/mapper-types`
 pub(super) fn idp_mapper_types(cx: &Cx) -> Result<Response, AdminError> {
     idp_realm(cx, Permission::ViewIdentityProviders)?;

@@ -410,12 +410,20 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
         ],
     )?
     .route(
+        &format!("{idp}/reload-keys"),
+        vec![(GET, Now(providers::reload_idp_keys))],
+    )?
+    .route(
         &format!("{idp}/mapper-types"),
         vec![(GET, Now(providers::idp_mapper_types))],
     )?
     .route(
         "/{realm}/identity-provider/providers/{id}",
         vec![(GET, Now(providers::idp_provider_type))],
+    )?
+    .route(
+        "/{realm}/identity-provider/import-config",
+        vec![(POST, Later(|cx| Box::pin(providers::import_config(cx))))],
     )?
     .route(
         "/{realm}/components",

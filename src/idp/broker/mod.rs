@@ -610,15 +610,25 @@ async fn get_json(url: &str, bearer: &str) -> Result<Value, BrokerError> {
     read_json(response).await
 }
 
-/// A provider's JWKS, cached for five minutes (`refresh` skips the cache).
-async fn jwks(url: &str, refresh: bool) -> Result<Value, BrokerError> {
+/// Providers' JWKS, cached for five minutes.
+fn jwks_cache() -> &'static moka::sync::Cache<String, Value> {
     static CACHE: OnceLock<moka::sync::Cache<String, Value>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| {
+    CACHE.get_or_init(|| {
         moka::sync::Cache::builder()
             .max_capacity(256)
             .time_to_live(Duration::from_secs(300))
             .build()
-    });
+    })
+}
+
+/// Drop a provider's cached keys (`reload-keys`).
+pub fn forget_keys(jwks_url: &str) {
+    jwks_cache().invalidate(jwks_url);
+}
+
+/// A provider's JWKS (`refresh` skips the cache).
+async fn jwks(url: &str, refresh: bool) -> Result<Value, BrokerError> {
+    let cache = jwks_cache();
     if !refresh {
         if let Some(v) = cache.get(url) {
             return Ok(v);
@@ -639,6 +649,67 @@ async fn jwks(url: &str, refresh: bool) -> Result<Value, BrokerError> {
     let keys = read_json(response).await?;
     cache.insert(url.to_string(), keys.clone());
     Ok(keys)
+}
+
+/// An OpenID provider's discovery document as an identity provider's `config`
+/// (`import-config`): endpoints, issuer, JWKS.
+pub fn config_from_discovery(doc: &Value) -> Result<Value, BrokerError> {
+    let s = |k: &str| doc.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let (Some(auth), Some(token)) = (s("authorization_endpoint"), s("token_endpoint")) else {
+        return Err(BrokerError::Invalid(
+            "not an OpenID Connect discovery document (no authorization_endpoint or token_endpoint)"
+                .into(),
+        ));
+    };
+    let mut config = serde_json::Map::new();
+    config.insert("authorizationUrl".into(), auth.into());
+    config.insert("tokenUrl".into(), token.into());
+    for (from, to) in [
+        ("userinfo_endpoint", "userInfoUrl"),
+        ("jwks_uri", "jwksUrl"),
+        ("issuer", "issuer"),
+        ("end_session_endpoint", "logoutUrl"),
+    ] {
+        if let Some(v) = s(from) {
+            config.insert(to.into(), v.into());
+        }
+    }
+    if config.contains_key("jwksUrl") {
+        config.insert("useJwksUrl".into(), "true".into());
+        config.insert("validateSignature".into(), "true".into());
+    }
+    let methods = doc
+        .get("code_challenge_methods_supported")
+        .and_then(Value::as_array);
+    if methods.is_some_and(|m| m.iter().any(|x| x == "S256")) {
+        config.insert("pkceEnabled".into(), "true".into());
+        config.insert("pkceMethod".into(), "S256".into());
+    }
+    Ok(Value::Object(config))
+}
+
+/// Fetch a discovery document (`import-config` with `fromUrl`).
+pub async fn discover(url: &str) -> Result<Value, BrokerError> {
+    let parsed = url::Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| BrokerError::Invalid(format!("{url} is not an http(s) URL")))?;
+    let response = client()
+        .get(parsed)
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| BrokerError::Unreachable(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(BrokerError::Unreachable(format!(
+            "{url} answered {}",
+            response.status()
+        )));
+    }
+    let doc = read_json(response).await?;
+    let mut config = config_from_discovery(&doc)?;
+    config["metadataDescriptorUrl"] = url.into();
+    Ok(config)
 }
 
 /// The enabled providers a login page offers (not hidden, not link-only), by alias.
