@@ -736,3 +736,115 @@ fn browser_login_again(server: &TestServer, _api: &Api) -> String {
     assert_eq!(status, 302, "{body}");
     location.unwrap()
 }
+
+#[test]
+fn the_account_page_links_and_unlinks_providers() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let base = format!("http://{}", server.http);
+    upstream(&api, &base);
+    assert_eq!(
+        api.post("/admin/realms", &json!({"realm": "app", "enabled": true}))
+            .status,
+        201
+    );
+    let r = api.post(
+        "/admin/realms/app/clients",
+        &json!({"clientId": "webapp", "publicClient": false, "secret": "webapp-secret-1", "redirectUris": [REDIRECT]}),
+    );
+    assert_eq!(r.status, 201);
+    let r = api.post(
+        "/admin/realms/app/identity-provider/instances",
+        &oidc_provider(&base, "corp", "up"),
+    );
+    assert_eq!(r.status, 201);
+    let r = api.post(
+        "/admin/realms/app/users",
+        &json!({"username": "carol", "email": "carol@example.org", "enabled": true,
+                "credentials": [{"type": "password", "value": "Carol-pass-1", "temporary": false}]}),
+    );
+    assert_eq!(r.status, 201);
+    let carol = user_id(&api, "app", "carol").unwrap();
+
+    // Carol signs in to her account page and links her upstream account (bobby).
+    let browser = Browser::new(&server);
+    let (status, location, _) = browser.get("/realms/app/account");
+    assert_eq!(status, 302);
+    let (_, _, html) = browser.get(&location.unwrap());
+    let (status, location, _) = browser.login(&html, "carol", "Carol-pass-1");
+    assert_eq!(status, 302);
+    let (status, _, _) = browser.get(&location.unwrap());
+    assert!(status == 302 || status == 200);
+    let (status, _, html) = browser.get("/realms/app/account/");
+    assert_eq!(status, 200);
+    let form =
+        find_form(&html, "account-link-corp").unwrap_or_else(|| panic!("no link form:\n{html}"));
+    let (status, location, _) = browser.submit(&form);
+    assert_eq!(status, 302);
+    let upstream_url = location.unwrap();
+    assert!(
+        upstream_url.starts_with(&format!("{base}/realms/up/")),
+        "{upstream_url}"
+    );
+    let (_, _, html) = browser.get(&upstream_url);
+    let (status, back, _) = browser.login(&html, "bobby", "Upstream-pass-1");
+    assert_eq!(status, 302);
+    let (status, location, body) = browser.get(&back.unwrap());
+    assert_eq!(status, 302, "{body}");
+    assert!(location.unwrap().ends_with("/realms/app/account/"));
+    let links = api
+        .get(&format!(
+            "/admin/realms/app/users/{carol}/federated-identity"
+        ))
+        .body;
+    assert_eq!(links[0]["identityProvider"], "corp");
+    assert_eq!(links[0]["userName"], "bobby");
+    let (_, _, html) = browser.get("/realms/app/account/");
+    assert!(html.contains("bobby"), "{html}");
+    // From now on bobby's upstream login is carol here.
+    let other = Browser::new(&server);
+    let url = to_provider(&other, "corp");
+    let (status, location, _) = through_upstream(&other, &url, "bobby");
+    assert_eq!(status, 302);
+    assert_eq!(code_claims(&api, &location.unwrap())["sub"], carol);
+
+    // Unlink (she has a password, so it is not her last way in).
+    let form = find_form(&html, "account-link-corp").unwrap();
+    assert!(form.action.ends_with("/linked-accounts/remove"));
+    let (status, _, html) = browser.submit(&form);
+    assert_eq!(status, 200);
+    assert!(html.contains("unlinked"), "{html}");
+    assert_eq!(
+        api.get(&format!(
+            "/admin/realms/app/users/{carol}/federated-identity"
+        ))
+        .body,
+        json!([])
+    );
+
+    // A brokered user without a password cannot remove the only link.
+    let browser = Browser::new(&server);
+    let url = to_provider(&browser, "corp");
+    let (status, location, _) = through_upstream(&browser, &url, "ursula");
+    assert_eq!(status, 302);
+    let _ = code_claims(&api, &location.unwrap());
+    let (status, _, html) = browser.get("/realms/app/account/");
+    assert_eq!(status, 200);
+    let form = find_form(&html, "account-link-corp").unwrap();
+    let (status, _, html) = browser.submit(&form);
+    assert_eq!(status, 200);
+    assert!(html.contains("last way to sign in"), "{html}");
+    let ursula = user_id(&api, "app", "ursula").unwrap();
+    assert_eq!(
+        api.get(&format!(
+            "/admin/realms/app/users/{ursula}/federated-identity"
+        ))
+        .body[0]["identityProvider"],
+        "corp"
+    );
+    // The form needs the page's CSRF token.
+    let mut forged = form.clone();
+    forged.set("csrf_token", "forged");
+    let (status, _, _) = browser.submit(&forged);
+    assert_eq!(status, 400);
+}

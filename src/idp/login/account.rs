@@ -181,6 +181,48 @@ pub async fn account(
             }
             login_redirect(app, request, info, &realm, true)
         }
+        "linked-accounts/link" => {
+            let alias = fields.get("alias").cloned().unwrap_or_default();
+            super::broker::start_link(app, &page, request, info, &realm, &user, &alias)
+        }
+        "linked-accounts/remove" => {
+            let alias = fields.get("alias").cloned().unwrap_or_default();
+            let result = app.store.write(|w| {
+                let links = w.federated_identities(&realm.id, &user.id)?;
+                let has_password = w
+                    .credentials(&realm.id, &user.id)?
+                    .iter()
+                    .any(|c| c.kind == "password");
+                if links.len() <= 1 && !has_password {
+                    return Ok(None);
+                }
+                w.unlink_federated_identity(&realm.id, &user.id, &alias)
+                    .map(Some)
+            });
+            match result {
+                Ok(Some(true)) => {
+                    event("REMOVE_FEDERATED_IDENTITY");
+                    render(
+                        &page,
+                        &user,
+                        &session,
+                        &csrf,
+                        Some(page.msg("accountUnlinkedMessage")),
+                        None,
+                    )
+                }
+                Ok(Some(false)) => crate::http::ApiError::NotFound.into_response(),
+                Ok(None) => render(
+                    &page,
+                    &user,
+                    &session,
+                    &csrf,
+                    None,
+                    Some(page.msg("accountLastLinkMessage")),
+                ),
+                Err(e) => crate::http::ApiError::from(e).into_response(),
+            }
+        }
         "sessions/signout" => {
             let target = fields.get("session_id").cloned().unwrap_or_default();
             let sessions = match app
@@ -320,6 +362,34 @@ fn render(
             ])
         })
         .collect();
+    let links = read
+        .federated_identities(&realm.id, &user.id)
+        .unwrap_or_default();
+    let linked_accounts: Vec<BTreeMap<&str, Ctx>> = read
+        .objects(&realm.id, crate::idp::broker::IDP_KIND)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(crate::idp::broker::Provider::from_representation)
+        .filter(|p| p.enabled)
+        .map(|p| {
+            let link = links
+                .iter()
+                .find(|l| l["identityProvider"] == p.alias.as_str());
+            BTreeMap::from([
+                ("alias", Ctx::from(p.alias.clone())),
+                ("display_name", Ctx::from(p.display_name.clone())),
+                ("linked", Ctx::from(link.is_some())),
+                (
+                    "user_name",
+                    Ctx::from(
+                        link.and_then(|l| l["userName"].as_str())
+                            .unwrap_or_default()
+                            .to_string(),
+                    ),
+                ),
+            ])
+        })
+        .collect();
     let mut sessions: Vec<SessionRecord> = read
         .user_sessions(&realm.id, &user.id)
         .unwrap_or_default()
@@ -362,6 +432,7 @@ fn render(
     );
     vars.insert("otp_credentials", Ctx::from_serialize(&otp));
     vars.insert("sessions", Ctx::from_serialize(&sessions));
+    vars.insert("linked_accounts", Ctx::from_serialize(&linked_accounts));
     vars.insert("success", success.map(Ctx::from).unwrap_or(Ctx::from(())));
     vars.insert("error", error.map(Ctx::from).unwrap_or(Ctx::from(())));
     page.render(StatusCode::OK, "login/account.html", vars)

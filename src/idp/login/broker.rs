@@ -33,6 +33,8 @@ const ALIAS: &str = "broker_alias";
 const STATE: &str = "broker_state";
 const NONCE: &str = "broker_nonce";
 const VERIFIER: &str = "broker_verifier";
+/// Set on a flow the account page started to link a provider to its signed-in user.
+const LINK_USER: &str = "broker_link_user";
 /// Set when the identity is to be linked to the account that now has to log in:
 /// `{"alias", "id", "username", "user"}`.
 pub(super) const PENDING_LINK: &str = "broker_link";
@@ -186,6 +188,22 @@ pub(super) fn start(
     if provider.link_only {
         return back_to_login(page, &flow, &page.msg("identityProviderLinkOnly"));
     }
+    match begin(app, request, info, realm, provider, &mut flow) {
+        Some(url) => crate::http::redirect(&url),
+        None => back_to_login(page, &flow, &unavailable(page, provider)),
+    }
+}
+
+/// Put the state, nonce and PKCE verifier in the flow, store it, and give the provider's
+/// URL (`None` when the store or the provider's configuration fails).
+fn begin(
+    app: &App,
+    request: &Request,
+    info: &RequestInfo,
+    realm: &RealmRecord,
+    provider: &Provider,
+    flow: &mut LoginFlowRecord,
+) -> Option<String> {
     let secret = new_secret();
     let nonce = new_secret();
     let verifier = provider.uses_pkce().then(new_secret);
@@ -202,24 +220,23 @@ pub(super) fn start(
         None => flow.params.remove(VERIFIER),
     };
     flow.params.remove(PENDING_LINK);
-    if let Some(response) = save_flow(app, realm, &flow) {
-        return response;
+    if save_flow(app, realm, flow).is_some() {
+        return None;
     }
     let state = format!("{}.{secret}", flow.id);
     let redirect = redirect_uri(app, request, info, &realm.name, &provider.alias);
-    match provider.authorization_request(
-        &redirect,
-        &state,
-        &nonce,
-        challenge.as_deref(),
-        flow.params.get("login_hint").map(String::as_str),
-    ) {
-        Ok(url) => crate::http::redirect(&url),
-        Err(e) => {
+    provider
+        .authorization_request(
+            &redirect,
+            &state,
+            &nonce,
+            challenge.as_deref(),
+            flow.params.get("login_hint").map(String::as_str),
+        )
+        .map_err(|e| {
             tracing::warn!(realm = %realm.name, alias = %provider.alias, error = %e, "identity provider misconfigured");
-            back_to_login(page, &flow, &unavailable(page, provider))
-        }
-    }
+        })
+        .ok()
 }
 
 fn unavailable(page: &PageCx<'_>, provider: &Provider) -> String {
@@ -309,6 +326,11 @@ async fn callback(
             return back_to_login(page, &flow, &unavailable(page, provider));
         }
     };
+    if let Some(user_id) = flow.params.get(LINK_USER).cloned() {
+        return finish_link(
+            app, page, request, info, realm, provider, &flow, &user_id, &identity,
+        );
+    }
     match sign_in(app, realm, provider, &identity) {
         Ok(Outcome::User(user)) => {
             flow.user_id = Some(user.id.clone());
@@ -522,6 +544,121 @@ pub(super) fn link_pending(
         Err(StoreError::Conflict(_)) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// The account page's "Link account": a login flow of this browser that goes to the
+/// provider and, coming back, links what it finds to the signed-in user.
+pub(super) fn start_link(
+    app: &App,
+    page: &PageCx<'_>,
+    request: &Request,
+    info: &RequestInfo,
+    realm: &RealmRecord,
+    user: &UserRecord,
+    alias: &str,
+) -> Response {
+    let provider = match app
+        .store
+        .read()
+        .and_then(|r| crate::idp::broker::provider(&r, &realm.id, alias))
+    {
+        Ok(Some(p)) => p,
+        Ok(None) => return page.error_text(StatusCode::NOT_FOUND, "Identity Provider not found."),
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    };
+    let now = app.clock.now_millis();
+    let browser_secret = new_secret();
+    let mut params = BTreeMap::new();
+    params.insert(LINK_USER.to_string(), user.id.clone());
+    let mut flow = LoginFlowRecord {
+        id: crate::crypto::random_token(16),
+        browser_hash: sha256_hex(&browser_secret),
+        csrf_token: new_secret(),
+        params,
+        user_id: None,
+        remember_me: false,
+        created_at: now,
+        expires_at: now + super::FLOW_LIFETIME_MS,
+    };
+    let Some(location) = begin(app, request, info, realm, &provider, &mut flow) else {
+        return page.error_text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &unavailable(page, &provider),
+        );
+    };
+    let mut response = crate::http::redirect(&location);
+    super::add_cookie(
+        &mut response,
+        super::set_cookie(
+            super::AUTH_SESSION_COOKIE,
+            &browser_secret,
+            &realm.name,
+            info,
+            true,
+            None,
+        ),
+    );
+    response
+}
+
+/// Back from the provider for the account page: link, and return there.
+#[allow(clippy::too_many_arguments)]
+fn finish_link(
+    app: &App,
+    page: &PageCx<'_>,
+    request: &Request,
+    info: &RequestInfo,
+    realm: &RealmRecord,
+    provider: &Provider,
+    flow: &LoginFlowRecord,
+    user_id: &str,
+    identity: &Identity,
+) -> Response {
+    let user_name = identity
+        .username
+        .clone()
+        .or_else(|| identity.email.clone())
+        .unwrap_or_else(|| identity.id.clone());
+    let linked = app.store.write(|w| {
+        let _ = w.unlink_federated_identity(&realm.id, user_id, &provider.alias)?;
+        w.link_federated_identity(
+            &realm.id,
+            user_id,
+            &provider.alias,
+            &identity.id,
+            &user_name,
+        )?;
+        w.delete_login_flow(&realm.id, &flow.id)
+    });
+    match linked {
+        Ok(_) => {}
+        Err(StoreError::Conflict(_)) => {
+            return page.error_text(
+                StatusCode::CONFLICT,
+                &page.msg("accountLinkedElsewhereMessage"),
+            )
+        }
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    }
+    let mut details = BTreeMap::new();
+    details.insert("identity_provider".to_string(), provider.alias.clone());
+    crate::idp::events::record(
+        app,
+        realm,
+        crate::idp::events::Event {
+            kind: "FEDERATED_IDENTITY_LINK",
+            client_id: Some("account"),
+            user_id: Some(user_id),
+            ip_address: info.peer.map(|p| p.ip().to_string()).as_deref(),
+            details,
+            ..Default::default()
+        },
+    );
+    crate::http::redirect(&format!(
+        "{}/realms/{}/account/",
+        crate::idp::oidc::base_url(app, request, info),
+        crate::http::path::encode_segment(&realm.name)
+    ))
 }
 
 /// The buttons of the login page: one per enabled provider shown at login.
