@@ -504,8 +504,10 @@ fn identity_providers_and_ldap_components_are_stored_validated_and_masked() {
         .as_str()
         .unwrap()
         .contains("authorizationUrl"));
-    let r = api.post("/admin/realms/t/identity-provider/instances/corp/mappers", &json!({"name": "role", "identityProviderMapper": "hardcoded-role-idp-mapper", "config": {"role": "user"}}));
-    assert_eq!(r.status, 201);
+    let r = api.post("/admin/realms/t/identity-provider/instances/corp/mappers", &json!({"name": "role", "identityProviderMapper": "hardcoded-role-idp-mapper", "config": {"role": "nobody-has-this"}}));
+    assert_eq!(r.status, 400, "the role must exist, as Keycloak checks");
+    let r = api.post("/admin/realms/t/identity-provider/instances/corp/mappers", &json!({"name": "role", "identityProviderMapper": "hardcoded-role-idp-mapper", "config": {"role": "offline_access"}}));
+    assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(
         api.get("/admin/realms/t/identity-provider/instances/corp/mappers")
             .body

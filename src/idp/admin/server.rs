@@ -118,7 +118,13 @@ fn server_info_body(app: &App) -> Value {
         "passwordPolicies": policies,
         "protocolMapperTypes": {"openid-connect": mapper_types},
         "builtinProtocolMappers": {"openid-connect": []},
-        "identityProviders": [],
+        // The provider types that can sign users in (the console's "Add provider" menu).
+        "identityProviders": [
+            {"id": "oidc", "name": "OpenID Connect v1.0", "groupName": "User-defined"},
+            {"id": "keycloak-oidc", "name": "Keycloak OpenID Connect", "groupName": "User-defined"},
+            {"id": "google", "name": "Google", "groupName": "Social"},
+            {"id": "github", "name": "GitHub", "groupName": "Social"},
+        ],
         "clientImporters": [],
         "enums": {
             "sslRequired": ["all", "external", "none"],

@@ -73,6 +73,8 @@ pub struct Provider {
     scope: String,
     pkce: bool,
     prompt: Option<String>,
+    /// `loginHint`: pass the client's `login_hint` on to the provider.
+    forward_login_hint: bool,
     hosted_domain: Option<String>,
 }
 
@@ -213,6 +215,7 @@ impl Provider {
             scope,
             pkce: config(v, "pkceEnabled") == Some("true"),
             prompt: text("prompt").filter(|p| p != "unspecified"),
+            forward_login_hint: config(v, "loginHint") == Some("true"),
             hosted_domain: text("hostedDomain").filter(|_| provider_id == "google"),
             alias,
             provider_id,
@@ -263,7 +266,9 @@ impl Provider {
             if let Some(p) = &self.prompt {
                 q.append_pair("prompt", p);
             }
-            if let Some(h) = login_hint {
+            // Only when the provider is configured to receive it (Keycloak's `loginHint`):
+            // the hint is the client's, and says who is signing in.
+            if let Some(h) = login_hint.filter(|_| self.forward_login_hint) {
                 q.append_pair("login_hint", h);
             }
             if let Some(hd) = &self.hosted_domain {
@@ -782,6 +787,13 @@ mod tests {
             "tokenUrl": "https://a/token", "defaultScope": "email", "syncMode": "FORCE"}}))
         .unwrap();
         assert!(!oidc.enabled && oidc.hide_on_login);
+        let url = oidc
+            .authorization_request("https://us/cb", "s", "n", None, Some("ann@example.com"))
+            .unwrap();
+        assert!(
+            !url.contains("login_hint"),
+            "not forwarded unless loginHint is on: {url}"
+        );
         assert_eq!(oidc.scope, "openid email");
         assert_eq!(oidc.sync_mode, SyncMode::Force);
         assert!(Provider::from_representation(
