@@ -848,3 +848,190 @@ fn the_account_page_links_and_unlinks_providers() {
     let (status, _, _) = browser.submit(&forged);
     assert_eq!(status, 400);
 }
+
+/// npm's oidc-provider on loopback, stopped when dropped.
+struct Upstream {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_oidc_provider(redirect_uri: &str) -> Upstream {
+    crate::clients::setup();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/oidc_upstream.mjs");
+    let mut child = std::process::Command::new("node")
+        .arg(script)
+        .env("PORT", port.to_string())
+        .env("REDIRECT_URI", redirect_uri)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start node");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready", "oidc-provider did not start");
+    // Keep reading: the provider writes notices, and a closed pipe would end it.
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    Upstream {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+/// Walk the provider's pages as a user would: follow redirects, and submit each page's form
+/// (login with any password, then consent) until the provider sends us back to `until`.
+fn through_oidc_provider(browser: &Browser, start: &str, login: &str, until: &str) -> String {
+    let mut next = start.to_string();
+    for _ in 0..12 {
+        let r = browser.client.get(&next).send().unwrap();
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_string());
+        let url = r.url().clone();
+        let html = r.text().unwrap();
+        if let Some(loc) = location {
+            let absolute = url.join(&loc).unwrap().to_string();
+            if absolute.starts_with(until) {
+                return absolute;
+            }
+            next = absolute;
+            continue;
+        }
+        assert_eq!(status, 200, "{next}: {html}");
+        let start = html.find("action=\"").expect("a form") + 8;
+        let action = unescape(&html[start..start + html[start..].find('"').unwrap()]);
+        let prompt = if html.contains("value=\"login\"") {
+            "login"
+        } else {
+            "consent"
+        };
+        let mut fields = vec![("prompt", prompt)];
+        if prompt == "login" {
+            fields.extend([("login", login), ("password", "anything")]);
+        }
+        let r = browser
+            .client
+            .post(url.join(&action).unwrap())
+            .form(&fields)
+            .send()
+            .unwrap();
+        let loc = r
+            .headers()
+            .get("location")
+            .expect("a redirect after the form")
+            .to_str()
+            .unwrap()
+            .to_string();
+        next = url.join(&loc).unwrap().to_string();
+        if next.starts_with(until) {
+            return next;
+        }
+    }
+    panic!("the provider never sent the browser back");
+}
+
+#[test]
+fn npm_oidc_provider_as_a_corporate_sso_with_basic_auth_pkce_and_a_claim_mapper() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let base = format!("http://{}", server.http);
+    let callback = format!("{base}/realms/app/broker/corp/endpoint");
+    let upstream = start_oidc_provider(&callback);
+    assert_eq!(
+        api.post("/admin/realms", &json!({"realm": "app", "enabled": true}))
+            .status,
+        201
+    );
+    let r = api.post(
+        "/admin/realms/app/clients",
+        &json!({"clientId": "webapp", "publicClient": false, "secret": "webapp-secret-1", "redirectUris": [REDIRECT]}),
+    );
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        api.post("/admin/realms/app/roles", &json!({"name": "sso-admin"}))
+            .status,
+        201
+    );
+    // The endpoints from the provider's discovery document, as an administrator would.
+    let r = api.post(
+        "/admin/realms/app/identity-provider/import-config",
+        &json!({"providerId": "oidc", "fromUrl": format!("{}/.well-known/openid-configuration", upstream.base)}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut config = r.body.clone();
+    config["clientId"] = json!("portcullis");
+    config["clientSecret"] = json!("upstream-secret-1");
+    config["clientAuthMethod"] = json!("client_secret_basic");
+    config["defaultScope"] = json!("openid email profile groups");
+    config["syncMode"] = json!("FORCE");
+    assert_eq!(config["pkceEnabled"], "true");
+    let r = api.post(
+        "/admin/realms/app/identity-provider/instances",
+        &json!({"alias": "corp", "providerId": "oidc", "displayName": "Corp SSO", "trustEmail": true, "config": config}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = api.post(
+        "/admin/realms/app/identity-provider/instances/corp/mappers",
+        &json!({"name": "admins", "identityProviderMapper": "oidc-role-idp-mapper",
+                "config": {"claim": "groups", "claim.value": "admins", "role": "sso-admin"}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let browser = Browser::new(&server);
+    let url = to_provider(&browser, "corp");
+    assert!(url.starts_with(&upstream.base), "{url}");
+    let back = through_oidc_provider(&browser, &url, "gina", &callback);
+    let (status, location, body) = browser.get(&back);
+    assert_eq!(status, 302, "{body}");
+    let c = code_claims(&api, &location.unwrap());
+    assert_eq!(c["preferred_username"], "gina");
+    assert_eq!(c["email"], "gina@corp.example");
+    let roles: Vec<&str> = c["realm_access"]["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        roles.contains(&"sso-admin"),
+        "the groups claim mapped to a role: {roles:?}"
+    );
+    let gina = user_id(&api, "app", "gina").unwrap();
+    let links = api
+        .get(&format!(
+            "/admin/realms/app/users/{gina}/federated-identity"
+        ))
+        .body;
+    assert_eq!(links[0]["userId"], "gina", "the provider's sub");
+
+    // Another account of the same provider gets its own user, without the role.
+    let browser = Browser::new(&server);
+    let url = to_provider(&browser, "corp");
+    let back = through_oidc_provider(&browser, &url, "gus", &callback);
+    let (status, location, _) = browser.get(&back);
+    assert_eq!(status, 302);
+    let c = code_claims(&api, &location.unwrap());
+    assert_eq!(c["preferred_username"], "gus");
+    let roles: Vec<&str> = c["realm_access"]["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(!roles.contains(&"sso-admin"), "{roles:?}");
+}

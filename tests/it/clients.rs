@@ -16,7 +16,7 @@ fn root() -> PathBuf {
 }
 
 /// Install the client libraries once per test run.
-fn setup() {
+pub fn setup() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
         let out = Command::new("bash")
