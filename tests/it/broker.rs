@@ -251,8 +251,11 @@ fn sign_in_through_an_oidc_provider_creates_links_and_refuses_forgeries() {
             .body,
         json!([])
     );
+    // The page names the provider's address, never the local account's username, and the
+    // form is empty: whoever goes on must know the account.
+    assert!(html.contains("bob@example.com"), "{html}");
     let form = find_form(&html, "kc-form-login").unwrap();
-    assert_eq!(form.get("username"), Some("bob"));
+    assert_eq!(form.get("username"), Some(""));
     let (status, _, html) = browser.login(&html, "bob", "wrong-password");
     assert_eq!(status, 200);
     assert!(html.contains("Invalid"), "{html}");
@@ -1034,4 +1037,69 @@ fn npm_oidc_provider_as_a_corporate_sso_with_basic_auth_pkce_and_a_claim_mapper(
         .filter_map(Value::as_str)
         .collect();
     assert!(!roles.contains(&"sso-admin"), "{roles:?}");
+}
+
+#[test]
+fn a_pending_link_never_travels_in_a_reset_mail() {
+    // The attack: an upstream account with the victim's address reaches "account exists",
+    // then asks for the victim's password reset from that page. The victim's genuine reset
+    // must not link the attacker's identity to the victim's account.
+    let server = TestServer::start();
+    let sink = crate::mail::SmtpSink::start();
+    let api = Api::admin(&server);
+    let base = format!("http://{}", server.http);
+    upstream(&api, &base);
+    let r = api.post(
+        "/admin/realms",
+        &json!({"realm": "app", "enabled": true, "resetPasswordAllowed": true, "smtpServer": sink.settings()}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = api.post(
+        "/admin/realms/app/clients",
+        &json!({"clientId": "webapp", "publicClient": false, "secret": "webapp-secret-1", "redirectUris": [REDIRECT]}),
+    );
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        api.post(
+            "/admin/realms/app/identity-provider/instances",
+            &oidc_provider(&base, "corp", "up")
+        )
+        .status,
+        201
+    );
+    let r = api.post(
+        "/admin/realms/app/users",
+        &json!({"username": "bob", "email": "bob@example.com", "enabled": true,
+                "credentials": [{"type": "password", "value": "Bob-local-pass-1", "temporary": false}]}),
+    );
+    assert_eq!(r.status, 201);
+    let bob = user_id(&api, "app", "bob").unwrap();
+
+    let attacker = Browser::new(&server);
+    let url = to_provider(&attacker, "corp");
+    let (status, _, html) = through_upstream(&attacker, &url, "bobby");
+    assert_eq!(status, 200, "account exists: {html}");
+    let reset = crate::mail::forgot_password_link(&html);
+    let (_, _, page) = attacker.get(&reset);
+    let mut form = find_form(&page, "kc-reset-password-form").expect("reset form");
+    form.set("username", "bob");
+    let (status, _, _) = attacker.submit(&form);
+    assert_eq!(status, 200);
+
+    // The victim follows the genuine mail and sets a new password.
+    let victim = Browser::new(&server);
+    let link = crate::mail::link_in(&sink.mail(0));
+    let (status, _, page) = victim.get(&link);
+    assert_eq!(status, 200, "{page}");
+    let mut form = find_form(&page, "kc-passwd-update-form").expect("update password form");
+    form.set("password-new", "Bob-new-pass-42");
+    form.set("password-confirm", "Bob-new-pass-42");
+    let (status, _, body) = victim.submit(&form);
+    assert_eq!(status, 302, "{body}");
+    assert_eq!(
+        api.get(&format!("/admin/realms/app/users/{bob}/federated-identity"))
+            .body,
+        json!([]),
+        "nothing linked"
+    );
 }

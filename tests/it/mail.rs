@@ -109,7 +109,7 @@ pub fn link_in(mail: &str) -> String {
 }
 
 /// The "Forgot password?" link of a login page.
-fn forgot_password_link(html: &str) -> String {
+pub fn forgot_password_link(html: &str) -> String {
     let start = html
         .find("reset-credentials")
         .expect("Forgot password link");

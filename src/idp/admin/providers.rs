@@ -329,6 +329,12 @@ pub(super) fn import_idp_mapper(
                 .into(),
         ));
     }
+    let kind = text(&m, "identityProviderMapper").unwrap_or_default();
+    if !crate::idp::broker::mappers::known(kind) {
+        return Err(AdminError::BadRequest(format!(
+            "Unsupported identity provider mapper type: {kind}"
+        )));
+    }
     let id = text(&m, "id").map(String::from).unwrap_or_else(random_id);
     m["id"] = id.clone().into();
     w.put_object(&realm.id, IDP_MAPPER, &id, &m)
@@ -577,6 +583,7 @@ pub(super) fn idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
         .store
         .read()?
         .object(&realm.id, IDP_MAPPER, &cx.path.mapper)?
+        .filter(|m| m["identityProviderAlias"] == cx.path.id.as_str())
         .ok_or_else(mapper_missing)?;
     Ok(ok(&m))
 }
@@ -588,6 +595,7 @@ pub(super) fn update_idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
     m["id"] = cx.path.mapper.clone().into();
     cx.app.store.write(|w| {
         w.object(&realm.id, IDP_MAPPER, &cx.path.mapper)?
+            .filter(|m| m["identityProviderAlias"] == cx.path.id.as_str())
             .ok_or_else(mapper_missing)?;
         check_idp_mapper(cx, w, &realm, &m)?;
         w.put_object(&realm.id, IDP_MAPPER, &cx.path.mapper, &m)
@@ -599,10 +607,15 @@ pub(super) fn update_idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
 /// `DELETE /identity-provider/instances/{alias}/mappers/{mapper}`
 pub(super) fn delete_idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
     let realm = idp_realm(cx, Permission::ManageIdentityProviders)?;
-    let gone = cx
-        .app
-        .store
-        .write(|w| w.delete_object(&realm.id, IDP_MAPPER, &cx.path.mapper))?;
+    let gone = cx.app.store.write(|w| {
+        let mine = w
+            .object(&realm.id, IDP_MAPPER, &cx.path.mapper)?
+            .is_some_and(|m| m["identityProviderAlias"] == cx.path.id.as_str());
+        if !mine {
+            return Ok(false);
+        }
+        w.delete_object(&realm.id, IDP_MAPPER, &cx.path.mapper)
+    })?;
     deleted(gone, "Model not found")
 }
 

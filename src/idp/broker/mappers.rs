@@ -281,8 +281,17 @@ pub fn apply(
 /// A user property (`email`, `firstName`, `lastName`) or attribute; whether it changed.
 fn set_attribute(user: &mut UserRecord, attribute: &str, values: Vec<String>) -> bool {
     let first = values.first().cloned();
+    if attribute == "email" {
+        // An address from a claim is not a verified one.
+        let email = values.first().map(|e| e.to_lowercase());
+        if email.is_none() || user.email == email {
+            return false;
+        }
+        user.email = email;
+        user.email_verified = false;
+        return true;
+    }
     let slot = match attribute {
-        "email" => &mut user.email,
         "firstName" => &mut user.first_name,
         "lastName" => &mut user.last_name,
         _ => {

@@ -14,7 +14,7 @@ pub mod mappers;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::crypto::jwt::{decode_header, VerifyingKey};
 use crate::store::{Result as StoreResult, Txn, View};
@@ -75,6 +75,8 @@ pub struct Provider {
     prompt: Option<String>,
     /// `loginHint`: pass the client's `login_hint` on to the provider.
     forward_login_hint: bool,
+    /// `validateSignature` said explicitly (an ID token must then verify against keys).
+    validate_signature: bool,
     hosted_domain: Option<String>,
 }
 
@@ -216,6 +218,7 @@ impl Provider {
             pkce: config(v, "pkceEnabled") == Some("true"),
             prompt: text("prompt").filter(|p| p != "unspecified"),
             forward_login_hint: config(v, "loginHint") == Some("true"),
+            validate_signature: config(v, "validateSignature") == Some("true"),
             hosted_domain: text("hostedDomain").filter(|_| provider_id == "google"),
             alias,
             provider_id,
@@ -320,7 +323,9 @@ impl Provider {
             .post(&self.token_url)
             .header("Accept", "application/json");
         if self.basic_auth {
-            request = request.basic_auth(&self.client_id, Some(&self.client_secret));
+            // RFC 6749 2.3.1: both halves form-encoded before the Basic encoding.
+            let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            request = request.basic_auth(enc(&self.client_id), Some(enc(&self.client_secret)));
         } else {
             form.push(("client_id", &self.client_id));
             form.push(("client_secret", &self.client_secret));
@@ -356,11 +361,13 @@ impl Provider {
         nonce: &str,
         now_secs: i64,
     ) -> Result<Identity, BrokerError> {
-        let id_token = tokens.get("id_token").and_then(Value::as_str);
-        let mut claims = match id_token {
-            Some(t) => self.verify_id_token(t, nonce, now_secs).await?,
-            None => json!({}),
-        };
+        // An OpenID provider must answer with an ID token: its nonce binds the answer to
+        // this login (userinfo alone would not).
+        let id_token = tokens
+            .get("id_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| BrokerError::Invalid("no ID token in the token response".into()))?;
+        let mut claims = self.verify_id_token(id_token, nonce, now_secs).await?;
         let access = tokens["access_token"].as_str().unwrap_or_default();
         // A JWT access token signed by the provider's keys (and from its issuer) adds its
         // claims too (roles, groups), as Keycloak's mappers see them; anything else is opaque.
@@ -377,10 +384,6 @@ impl Provider {
                 }
             }
             merge_missing(&mut claims, &info);
-        } else if id_token.is_none() {
-            return Err(BrokerError::Invalid(
-                "neither an ID token nor a userinfo endpoint".into(),
-            ));
         }
         let s = |k: &str| {
             claims
@@ -431,17 +434,29 @@ impl Provider {
                     .map_err(|_| BrokerError::Invalid("the ID token is malformed".into()))?;
                 let kid = header.kid.clone();
                 let mut keys = jwks(url, false).await?;
-                if find_key(&keys, kid.as_deref()).is_none() {
+                if candidates(&keys, kid.as_deref()).is_empty() {
                     // A rotated key: fetch once more.
                     keys = jwks(url, true).await?;
                 }
-                let jwk = find_key(&keys, kid.as_deref()).ok_or_else(|| {
-                    BrokerError::Invalid("the ID token is signed by an unknown key".into())
-                })?;
-                let key = VerifyingKey::from_jwk(&jwk)
-                    .map_err(|e| BrokerError::Invalid(format!("the provider's key: {e}")))?;
-                key.verify(token)
-                    .map_err(|e| BrokerError::Invalid(format!("the ID token's signature: {e}")))?
+                let found = candidates(&keys, kid.as_deref());
+                if found.is_empty() {
+                    return Err(BrokerError::Invalid(
+                        "the ID token is signed by an unknown key".into(),
+                    ));
+                }
+                // Without a `kid`, each signing key is tried (the algorithm is the key's).
+                found
+                    .iter()
+                    .filter_map(|jwk| VerifyingKey::from_jwk(jwk).ok())
+                    .find_map(|key| key.verify::<Value>(token).ok())
+                    .ok_or_else(|| {
+                        BrokerError::Invalid("the ID token's signature does not verify".into())
+                    })?
+            }
+            None if self.validate_signature => {
+                return Err(BrokerError::Invalid(
+                    "validateSignature is on but the provider has no JWKS URL".into(),
+                ))
             }
             None => {
                 // No JWKS configured: the token came straight from the token endpoint over
@@ -453,7 +468,12 @@ impl Provider {
         };
         let claim = |k: &str| claims.get(k);
         if let Some(issuer) = &self.issuer {
-            if claim("iss").and_then(Value::as_str) != Some(issuer.as_str()) {
+            let iss = claim("iss").and_then(Value::as_str).unwrap_or("");
+            // Google's tokens say either form.
+            let google_bare = self.provider_id == "google"
+                && issuer == "https://accounts.google.com"
+                && iss == "accounts.google.com";
+            if iss != issuer && !google_bare {
                 return Err(BrokerError::Invalid("wrong issuer".into()));
             }
         }
@@ -548,23 +568,28 @@ fn merge_missing(claims: &mut Value, extra: &Value) {
     }
 }
 
-fn find_key(keys: &Value, kid: Option<&str>) -> Option<Value> {
-    let list = keys.get("keys")?.as_array()?;
-    let signing: Vec<&Value> = list
-        .iter()
+/// The signing keys a token may be signed with: the one its `kid` names, or (without one)
+/// every signing key.
+fn candidates(keys: &Value, kid: Option<&str>) -> Vec<Value> {
+    let Some(list) = keys.get("keys").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    list.iter()
         .filter(|k| {
             k.get("use")
                 .and_then(Value::as_str)
                 .is_none_or(|u| u == "sig")
         })
-        .collect();
-    match kid {
-        Some(kid) => signing
-            .into_iter()
-            .find(|k| k.get("kid").and_then(Value::as_str) == Some(kid))
-            .cloned(),
-        None if signing.len() == 1 => signing.first().map(|k| (*k).clone()),
-        None => None,
+        .filter(|k| kid.is_none_or(|kid| k.get("kid").and_then(Value::as_str) == Some(kid)))
+        .cloned()
+        .collect()
+}
+
+fn find_key(keys: &Value, kid: Option<&str>) -> Option<Value> {
+    let found = candidates(keys, kid);
+    match (kid, found.len()) {
+        (Some(_), _) | (None, 1) => found.into_iter().next(),
+        _ => None,
     }
 }
 
@@ -582,19 +607,25 @@ fn client() -> &'static reqwest::Client {
     })
 }
 
-async fn read_json(response: reqwest::Response) -> Result<Value, BrokerError> {
+async fn read_json(mut response: reqwest::Response) -> Result<Value, BrokerError> {
+    let too_large = || BrokerError::Unreachable("the answer is too large".into());
     if response
         .content_length()
         .is_some_and(|l| l as usize > MAX_RESPONSE)
     {
-        return Err(BrokerError::Unreachable("the answer is too large".into()));
+        return Err(too_large());
     }
-    let bytes = response
-        .bytes()
+    // Read in chunks, so an answer without a length cannot grow past the limit.
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|e| BrokerError::Unreachable(e.to_string()))?;
-    if bytes.len() > MAX_RESPONSE {
-        return Err(BrokerError::Unreachable("the answer is too large".into()));
+        .map_err(|e| BrokerError::Unreachable(e.to_string()))?
+    {
+        if bytes.len() + chunk.len() > MAX_RESPONSE {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
     }
     serde_json::from_slice(&bytes)
         .map_err(|_| BrokerError::Unreachable("the answer is not JSON".into()))
@@ -743,6 +774,7 @@ pub fn provider<T: Txn>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn providers_read_from_their_representation() {

@@ -225,6 +225,12 @@ async fn authenticate(step: Step<'_, '_>, flow: &mut LoginFlowRecord) -> Respons
     let user = authenticated.user;
     // Remember who authenticated; a new CSRF token for the next form.
     flow.user_id = Some(user.id.clone());
+    // A brokered identity waiting to be linked to this account: this password step is the
+    // proof (the second factor, if any, still follows before `complete`).
+    if flow.params.contains_key(super::broker::PENDING_LINK) {
+        flow.params
+            .insert(super::broker::LINK_PROVEN.into(), user.id.clone());
+    }
     if authenticated.temporary_password {
         flow.params.insert("temporary_password".into(), "1".into());
     }

@@ -28,6 +28,8 @@ use crate::store::{LoginFlowRecord, RealmRecord, StoreError, UserRecord};
 use super::authorize::login_vars;
 use super::{new_secret, sha256_hex, PageCx};
 
+/// Every flow parameter of brokering starts with this (none is copied into a mailed link).
+pub(super) const PARAM_PREFIX: &str = "broker_";
 /// Flow parameters of a login that went to a provider (removed when it comes back).
 const ALIAS: &str = "broker_alias";
 const STATE: &str = "broker_state";
@@ -35,6 +37,9 @@ const NONCE: &str = "broker_nonce";
 const VERIFIER: &str = "broker_verifier";
 /// Set on a flow the account page started to link a provider to its signed-in user.
 const LINK_USER: &str = "broker_link_user";
+/// Set by the password step of this very flow when it authenticated the account a pending
+/// link is for: the proof of ownership `link_pending` requires.
+pub(super) const LINK_PROVEN: &str = "broker_link_proven";
 /// Set when the identity is to be linked to the account that now has to log in:
 /// `{"alias", "id", "username", "user"}`.
 pub(super) const PENDING_LINK: &str = "broker_link";
@@ -106,8 +111,16 @@ fn stored_token(
     else {
         return error(StatusCode::UNAUTHORIZED, "Invalid token");
     };
-    let may_read = crate::idp::roles::effective_roles(&read, &realm.id, &user.id)
-        .is_ok_and(|r| r.has_client_role("broker", "read-token"));
+    // The role must be in the token (the client asking was given it: a client whose scope
+    // leaves it out cannot read upstream tokens) and still be the user's in the store.
+    let in_token = crate::crypto::jwt::decode_unverified::<Value>(token).is_ok_and(|c| {
+        c.pointer("/resource_access/broker/roles")
+            .and_then(Value::as_array)
+            .is_some_and(|r| r.iter().any(|x| x == "read-token"))
+    });
+    let may_read = in_token
+        && crate::idp::roles::effective_roles(&read, &realm.id, &user.id)
+            .is_ok_and(|r| r.has_client_role("broker", "read-token"));
     if !may_read || !provider.store_token {
         return error(
             StatusCode::FORBIDDEN,
@@ -220,6 +233,7 @@ fn begin(
         None => flow.params.remove(VERIFIER),
     };
     flow.params.remove(PENDING_LINK);
+    flow.params.remove(LINK_PROVEN);
     if save_flow(app, realm, flow).is_some() {
         return None;
     }
@@ -258,26 +272,44 @@ async fn callback(
     let Some((flow_id, secret)) = query.get("state").and_then(|s| s.split_once('.')) else {
         return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
     };
-    let Some(mut flow) =
-        load_flow(app, realm, flow_id).filter(|f| super::browser_bound(request, f))
-    else {
-        return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
+    // Checked and consumed in one transaction: two callbacks with the same state cannot
+    // both pass, and it is gone before anything is asked of the provider.
+    let now_ms = app.clock.now_millis();
+    let taken = app.store.write_volatile(|w| {
+        let Some(mut flow) = w
+            .login_flow(&realm.id, flow_id)?
+            .filter(|f| f.expires_at > now_ms && super::browser_bound(request, f))
+        else {
+            return Ok(None);
+        };
+        let expected = flow.params.get(STATE).cloned().unwrap_or_default();
+        let state_ok = !expected.is_empty()
+            && flow.params.get(ALIAS) == Some(&provider.alias)
+            && crate::crypto::constant_time_eq(sha256_hex(secret).as_bytes(), expected.as_bytes());
+        if !state_ok {
+            return Ok(None);
+        }
+        flow.params.remove(STATE);
+        flow.params.remove(ALIAS);
+        let nonce = flow.params.remove(NONCE).unwrap_or_default();
+        let verifier = flow.params.remove(VERIFIER);
+        w.put_login_flow(&realm.id, &flow)?;
+        Ok::<_, StoreError>(Some((flow, nonce, verifier)))
+    });
+    let (mut flow, nonce, verifier) = match taken {
+        Ok(Some(t)) => t,
+        Ok(None) => return page.error(StatusCode::BAD_REQUEST, "loginTimeout"),
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
     };
-    let expected = flow.params.get(STATE).cloned().unwrap_or_default();
-    let state_ok = !expected.is_empty()
-        && flow.params.get(ALIAS) == Some(&provider.alias)
-        && crate::crypto::constant_time_eq(sha256_hex(secret).as_bytes(), expected.as_bytes());
-    if !state_ok {
-        return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
-    }
-    // Single use: the state is gone before anything is asked of the provider.
-    flow.params.remove(STATE);
-    flow.params.remove(ALIAS);
-    let nonce = flow.params.remove(NONCE).unwrap_or_default();
-    let verifier = flow.params.remove(VERIFIER);
-    if let Some(response) = save_flow(app, realm, &flow) {
-        return response;
-    }
+    // A link started on the account page fails with a page of its own, not a login form.
+    let linking = flow.params.contains_key(LINK_USER);
+    let back = |flow: &LoginFlowRecord, message: &str| {
+        if linking {
+            page.error_text(StatusCode::BAD_REQUEST, message)
+        } else {
+            back_to_login(page, flow, message)
+        }
+    };
     let ip = info.peer.map(|p| p.ip().to_string());
     let failed = |error: &str, reason: &str| {
         let mut details = BTreeMap::new();
@@ -303,10 +335,10 @@ async fn callback(
         } else {
             unavailable(page, provider)
         };
-        return back_to_login(page, &flow, &message);
+        return back(&flow, &message);
     }
     let Some(code) = query.get("code") else {
-        return back_to_login(page, &flow, &unavailable(page, provider));
+        return back(&flow, &unavailable(page, provider));
     };
     let redirect = redirect_uri(app, request, info, &realm.name, &provider.alias);
     let now = app.clock.now_secs();
@@ -323,7 +355,7 @@ async fn callback(
             };
             tracing::warn!(realm = %realm.name, alias = %provider.alias, error = %e, "brokered login failed");
             failed(kind, &e.to_string());
-            return back_to_login(page, &flow, &unavailable(page, provider));
+            return back(&flow, &unavailable(page, provider));
         }
     };
     if let Some(user_id) = flow.params.get(LINK_USER).cloned() {
@@ -355,13 +387,16 @@ async fn callback(
             super::actions::continue_flow(app, page, info, realm, &mut flow, &user)
         }
         Ok(Outcome::Disabled) => back_to_login(page, &flow, &page.msg("accountDisabledMessage")),
-        Ok(Outcome::Exists(existing)) => {
-            // Prove the account is yours: its own login (password, second factor), after
-            // which `actions::complete` links the identity to it.
+        Ok(Outcome::Exists { users, matched }) => {
+            // Prove the account is yours: its own login in this browser (password, second
+            // factor), after which `actions::complete` links the identity to it. The page
+            // names only what the provider said (never the local account's username), and
+            // the form is empty: whoever signs in must know the account.
             let link = json!({"alias": provider.alias, "id": identity.id,
                 "username": identity.username.clone().or_else(|| identity.email.clone()).unwrap_or_default(),
-                "user": existing.id});
+                "users": users});
             flow.params.insert(PENDING_LINK.into(), link.to_string());
+            flow.params.remove(LINK_PROVEN);
             flow.csrf_token = new_secret();
             if let Some(response) = save_flow(app, realm, &flow) {
                 return response;
@@ -369,13 +404,18 @@ async fn callback(
             let message = page
                 .msg("federatedIdentityConfirmLinkMessage")
                 .replace("{0}", &provider.display_name)
-                .replace("{1}", &existing.username);
-            let mut vars = login_vars(page, &flow, Some(&existing.username), None);
+                .replace("{1}", &matched);
+            let mut vars = login_vars(page, &flow, None, None);
             vars.insert("info", Ctx::from(message));
-            vars.insert("username_readonly", Ctx::from(true));
             page.render(StatusCode::OK, "login/login.html", vars)
         }
-        Err(e) => crate::http::ApiError::from(e).into_response(),
+        Err(e) => {
+            // A profile the store refuses (a FORCE sync onto a taken address, ...): the
+            // login form, not an error document.
+            tracing::warn!(realm = %realm.name, alias = %provider.alias, error = %e, "brokered login could not be stored");
+            failed("identity_provider_error", &e.to_string());
+            back(&flow, &unavailable(page, provider))
+        }
     }
 }
 
@@ -384,8 +424,9 @@ enum Outcome {
     User(UserRecord),
     /// The linked user is disabled.
     Disabled,
-    /// Not linked, and an account with the same e-mail or username exists.
-    Exists(UserRecord),
+    /// Not linked, and accounts with the same e-mail or username exist: their ids, and the
+    /// provider's value that matched.
+    Exists { users: Vec<String>, matched: String },
 }
 
 /// Find the identity's user, or create and link one; one transaction, so a failed first
@@ -420,17 +461,30 @@ fn sign_in(
             return Ok(Outcome::User(user));
         }
         let email = identity.email.as_deref().map(str::to_lowercase);
+        let fallback = format!("{}.{}", provider.alias, identity.id).to_lowercase();
         let username = mappers::username(&mappers, identity, &provider.alias)
             .or_else(|| identity.username.clone())
             .or_else(|| email.clone())
-            .unwrap_or_else(|| format!("{}.{}", provider.alias, identity.id))
-            .to_lowercase();
+            .map(|u| u.trim().to_lowercase())
+            .filter(|u| acceptable_username(u))
+            .unwrap_or(fallback);
         if let Some(existing) = w.user_by_username(&realm.id, &username)? {
-            return Ok(Outcome::Exists(existing));
+            return Ok(Outcome::Exists {
+                users: vec![existing.id],
+                matched: username,
+            });
         }
         if let Some(email) = &email {
-            if let Some(existing) = w.users_by_email(&realm.id, email)?.into_iter().next() {
-                return Ok(Outcome::Exists(existing));
+            let owners: Vec<String> = w
+                .users_by_email(&realm.id, email)?
+                .into_iter()
+                .map(|u| u.id)
+                .collect();
+            if !owners.is_empty() {
+                return Ok(Outcome::Exists {
+                    users: owners,
+                    matched: email.clone(),
+                });
             }
         }
         let mut user = UserRecord {
@@ -475,8 +529,17 @@ fn sign_in(
     })
 }
 
+/// A username a provider may give: printable, no spaces, not too long, and never a
+/// service account's name.
+fn acceptable_username(u: &str) -> bool {
+    !u.is_empty()
+        && u.len() <= 255
+        && !u.chars().any(|c| c.is_control() || c.is_whitespace())
+        && !u.starts_with("service-account-")
+}
+
 /// The provider's profile over the user's: names and e-mail (verified only when the realm
-/// trusts this provider's addresses).
+/// trusts this provider's addresses and the provider says it verified this one).
 fn apply_profile(user: &mut UserRecord, identity: &Identity, provider: &Provider) {
     if identity.first_name.is_some() {
         user.first_name = identity.first_name.clone();
@@ -486,10 +549,11 @@ fn apply_profile(user: &mut UserRecord, identity: &Identity, provider: &Provider
     }
     if let Some(email) = &identity.email {
         let email = email.to_lowercase();
+        let verified = provider.trust_email && identity.email_verified;
         if user.email.as_deref() != Some(email.as_str()) {
             user.email = Some(email);
-            user.email_verified = provider.trust_email;
-        } else if provider.trust_email {
+            user.email_verified = verified;
+        } else if verified {
             user.email_verified = true;
         }
     }
@@ -526,7 +590,10 @@ pub(super) fn link_pending(
     else {
         return Ok(None);
     };
-    if link["user"].as_str() != Some(user.id.as_str()) {
+    let candidate = link["users"]
+        .as_array()
+        .is_some_and(|ids| ids.iter().any(|id| id == user.id.as_str()));
+    if !candidate || flow.params.get(LINK_PROVEN) != Some(&user.id) {
         return Ok(None);
     }
     let (Some(alias), Some(id)) = (link["alias"].as_str(), link["id"].as_str()) else {
@@ -620,7 +687,6 @@ fn finish_link(
         .or_else(|| identity.email.clone())
         .unwrap_or_else(|| identity.id.clone());
     let linked = app.store.write(|w| {
-        let _ = w.unlink_federated_identity(&realm.id, user_id, &provider.alias)?;
         w.link_federated_identity(
             &realm.id,
             user_id,
@@ -628,6 +694,9 @@ fn finish_link(
             &identity.id,
             &user_name,
         )?;
+        if provider.store_token {
+            store_token(w, &realm.id, user_id, &provider.alias, &identity.tokens)?;
+        }
         w.delete_login_flow(&realm.id, &flow.id)
     });
     match linked {

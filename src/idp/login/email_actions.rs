@@ -205,7 +205,12 @@ pub(crate) fn reset_credentials(
         Err(_) => return page.error(StatusCode::SERVICE_UNAVAILABLE, "emailNotConfiguredMessage"),
     };
     let mut params = flow.params.clone();
-    params.retain(|k, _| !matches!(k.as_str(), "stage" | "temporary_password" | "totp_secret"));
+    // Nothing of a brokered login travels in a mail: a pending link is only ever made by
+    // the login of the browser that started it.
+    params.retain(|k, _| {
+        !matches!(k.as_str(), "stage" | "temporary_password" | "totp_secret")
+            && !k.starts_with(super::broker::PARAM_PREFIX)
+    });
     let request = ResetRequest {
         app: app.clone(),
         realm: realm.clone(),
@@ -329,7 +334,10 @@ pub(crate) fn send_verification(
         return Err("emailSendErrorMessage");
     };
     let mut params = flow.params.clone();
-    params.retain(|k, _| !matches!(k.as_str(), "stage" | "totp_secret"));
+    params.retain(|k, _| {
+        !matches!(k.as_str(), "stage" | "totp_secret")
+            && !k.starts_with(super::broker::PARAM_PREFIX)
+    });
     let token = ActionToken {
         kind: "verify-email".into(),
         user_id: user.id.clone(),
