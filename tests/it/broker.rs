@@ -1103,3 +1103,55 @@ fn a_pending_link_never_travels_in_a_reset_mail() {
         "nothing linked"
     );
 }
+
+#[test]
+fn chromium_signs_in_with_a_provider_button_and_lands_on_the_account_page() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let base = format!("http://127.0.0.1:{}", server.http.port());
+    upstream(&api, &base);
+    assert_eq!(
+        api.post("/admin/realms", &json!({"realm": "app", "enabled": true}))
+            .status,
+        201
+    );
+    let r = api.post(
+        "/admin/realms/app/identity-provider/instances",
+        &oidc_provider(&base, "corp", "up"),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let result = crate::clients::run(
+        std::path::Path::new("node"),
+        "broker_chromium.mjs",
+        &[
+            ("SERVER_URL", base.clone()),
+            ("APP", "app".into()),
+            ("ALIAS", "corp".into()),
+            ("UP_USERNAME", "ursula".into()),
+            ("UP_PASSWORD", "Upstream-pass-1".into()),
+            (
+                "SCREENSHOT_DIR",
+                crate::clients::screenshot_dir().display().to_string(),
+            ),
+        ],
+    );
+    assert_eq!(
+        result["steps"]["login page offers the provider"]["label"]
+            .as_str()
+            .map(str::trim),
+        Some("Corporate SSO"),
+        "{result}"
+    );
+    assert_eq!(
+        result["screenshots"].as_array().unwrap().len(),
+        6,
+        "{result}"
+    );
+    let ursula = user_id(&api, "app", "ursula").expect("created by the brokered login");
+    let links = api
+        .get(&format!(
+            "/admin/realms/app/users/{ursula}/federated-identity"
+        ))
+        .body;
+    assert_eq!(links[0]["identityProvider"], "corp");
+}

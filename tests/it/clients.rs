@@ -33,7 +33,7 @@ pub fn setup() {
 }
 
 /// Run a client script; it prints one JSON line and exits 0 when every step passed.
-fn run(program: &Path, script: &str, env: &[(&str, String)]) -> Value {
+pub fn run(program: &Path, script: &str, env: &[(&str, String)]) -> Value {
     setup();
     let out = Command::new(program)
         .arg(root().join("tests/clients").join(script))
@@ -308,7 +308,7 @@ fn every_admin_curl_command_of_the_seed_guides_works() {
 }
 
 /// Screenshots for review go here (kept out of git with the rest of `target/`).
-fn screenshot_dir() -> PathBuf {
+pub fn screenshot_dir() -> PathBuf {
     let dir = root().join("target/screenshots");
     std::fs::create_dir_all(&dir).expect("screenshot dir");
     dir

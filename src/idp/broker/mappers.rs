@@ -201,6 +201,20 @@ pub fn find_role(w: &Write, realm: &RealmRecord, text: &str) -> Result<Option<St
     Ok(None)
 }
 
+/// Whether a mapper (its own sync mode, or the provider's for `INHERIT`) runs at every login.
+fn forced(m: &Value, provider: &Provider) -> bool {
+    match config(m, "syncMode").unwrap_or("INHERIT") {
+        "FORCE" => true,
+        "INHERIT" => provider.sync_mode == SyncMode::Force,
+        _ => false,
+    }
+}
+
+/// Whether any of the mappers runs at every login.
+pub fn any_forced(mappers: &[Value], provider: &Provider) -> bool {
+    mappers.iter().any(|m| forced(m, provider))
+}
+
 /// Run the provider's mappers on `user` (already stored), at its first login or a later one.
 pub fn apply(
     w: &mut Write,
@@ -213,12 +227,7 @@ pub fn apply(
 ) -> Result<()> {
     let mut changed = false;
     for m in mappers {
-        let force = match config(m, "syncMode").unwrap_or("INHERIT") {
-            "FORCE" => true,
-            "INHERIT" => provider.sync_mode == SyncMode::Force,
-            _ => false,
-        };
-        if !first_login && !force {
+        if !first_login && !forced(m, provider) {
             continue;
         }
         let kind = m["identityProviderMapper"].as_str().unwrap_or("");

@@ -438,6 +438,24 @@ fn sign_in(
     identity: &Identity,
 ) -> Result<Outcome, StoreError> {
     let now = app.clock.now_millis();
+    // The common case, a linked user whose login changes nothing (no FORCE sync, no stored
+    // token, no FORCE mapper), is only read: no write transaction, no disk sync.
+    {
+        let read = app.store.read()?;
+        let mappers = mappers::of(&read, &realm.id, &provider.alias)?;
+        let writes = provider.sync_mode == SyncMode::Force
+            || provider.store_token
+            || mappers::any_forced(&mappers, provider);
+        if !writes {
+            if let Some(user_id) = read.federated_user(&realm.id, &provider.alias, &identity.id)? {
+                return match read.user(&realm.id, &user_id)? {
+                    Some(user) if user.enabled => Ok(Outcome::User(user)),
+                    Some(_) => Ok(Outcome::Disabled),
+                    None => Err(StoreError::Missing("user")),
+                };
+            }
+        }
+    }
     app.store.write(|w| {
         let mappers = mappers::of(w, &realm.id, &provider.alias)?;
         if let Some(user_id) = w.federated_user(&realm.id, &provider.alias, &identity.id)? {
