@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Both install what they need.
-.PHONY: run dev test setup lint bench bench-startup bench-tokens bench-load bench-micro bench-scale
+.PHONY: run dev test setup lint bench bench-startup bench-tokens bench-broker bench-load bench-micro bench-scale
 
 CARGO ?= cargo
 
@@ -31,6 +31,10 @@ bench-startup: setup
 bench-tokens: setup
 	$(CARGO) bench --bench tokens
 
+# A brokered login beside a local-password login (a GitHub-style provider on loopback).
+bench-broker: setup
+	$(CARGO) bench --bench broker
+
 bench-load: setup
 	$(CARGO) bench --bench load
 
@@ -41,4 +45,4 @@ bench-micro: setup
 bench-scale: setup
 	SCALE_USERS=1000000 $(CARGO) bench --bench scale
 
-bench: bench-micro bench-startup bench-tokens bench-load bench-scale
+bench: bench-micro bench-startup bench-tokens bench-broker bench-load bench-scale
