@@ -86,6 +86,19 @@ fn write_json(path: &Path, value: &Value) -> Result<(), TransferError> {
         })
 }
 
+/// The realm named (it must exist), or every realm.
+fn chosen_realms(
+    read: &crate::store::Read,
+    realm: Option<&str>,
+) -> Result<Vec<crate::store::RealmRecord>, TransferError> {
+    Ok(match realm {
+        Some(name) => vec![read
+            .realm_by_name(name)?
+            .ok_or_else(|| TransferError::NoRealm(name.to_string()))?],
+        None => read.realms()?,
+    })
+}
+
 /// Export one realm (or all) into `dir`. Returns the files written.
 pub fn export(
     store: &Store,
@@ -99,12 +112,7 @@ pub fn export(
         message: e.to_string(),
     })?;
     let read = store.read()?;
-    let realms = match realm {
-        Some(name) => vec![read
-            .realm_by_name(name)?
-            .ok_or_else(|| TransferError::NoRealm(name.to_string()))?],
-        None => read.realms()?,
-    };
+    let realms = chosen_realms(&read, realm)?;
     let per_file = per_file.max(1);
     let mut written = Vec::new();
     for r in realms {
@@ -167,12 +175,7 @@ pub fn export_file(
         })?;
     }
     let read = store.read()?;
-    let realms = match realm {
-        Some(name) => vec![read
-            .realm_by_name(name)?
-            .ok_or_else(|| TransferError::NoRealm(name.to_string()))?],
-        None => read.realms()?,
-    };
+    let realms = chosen_realms(&read, realm)?;
     let mut docs = Vec::new();
     for r in &realms {
         let mut doc = export_realm(&read, r)?;

@@ -59,14 +59,9 @@ pub async fn broker(
     let Some((alias, action)) = rest.split_once('/') else {
         return crate::http::ApiError::NotFound.into_response();
     };
-    let provider = match app
-        .store
-        .read()
-        .and_then(|r| crate::idp::broker::provider(&r, &realm.id, alias))
-    {
-        Ok(Some(p)) => p,
-        Ok(None) => return page.error_text(StatusCode::NOT_FOUND, "Identity Provider not found."),
-        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    let provider = match enabled_provider(app, &page, &realm.id, alias) {
+        Ok(p) => p,
+        Err(response) => return *response,
     };
     let query: BTreeMap<String, String> = request
         .uri()
@@ -135,6 +130,26 @@ fn stored_token(
             "Identity Provider does not have a token for this user.",
         ),
         Err(e) => crate::http::ApiError::from(e).into_response(),
+    }
+}
+
+/// An enabled provider of the realm, or the page saying there is none.
+fn enabled_provider(
+    app: &App,
+    page: &PageCx<'_>,
+    realm_id: &str,
+    alias: &str,
+) -> Result<Provider, Box<Response>> {
+    match app
+        .store
+        .read()
+        .and_then(|r| crate::idp::broker::provider(&r, realm_id, alias))
+    {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) => Err(Box::new(
+            page.error_text(StatusCode::NOT_FOUND, "Identity Provider not found."),
+        )),
+        Err(e) => Err(Box::new(crate::http::ApiError::from(e).into_response())),
     }
 }
 
@@ -642,14 +657,9 @@ pub(super) fn start_link(
     user: &UserRecord,
     alias: &str,
 ) -> Response {
-    let provider = match app
-        .store
-        .read()
-        .and_then(|r| crate::idp::broker::provider(&r, &realm.id, alias))
-    {
-        Ok(Some(p)) => p,
-        Ok(None) => return page.error_text(StatusCode::NOT_FOUND, "Identity Provider not found."),
-        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    let provider = match enabled_provider(app, page, &realm.id, alias) {
+        Ok(p) => p,
+        Err(response) => return *response,
     };
     let now = app.clock.now_millis();
     let browser_secret = new_secret();
