@@ -313,6 +313,32 @@ def main() -> None:
         else:
             raise Failure("the password set at creation still works after set_user_password")
 
+    with Step("identity_providers") as rec:
+        # The seed's GitHub provider, a mapper, a user's link: python-keycloak's calls.
+        admin.create_idp({
+            "alias": "github", "providerId": "github", "enabled": True,
+            "config": {"clientId": "GITHUB_CLIENT_ID", "clientSecret": "GITHUB_CLIENT_SECRET"},
+        })
+        idp = admin.get_idp("github")
+        rec["idp"] = {k: idp.get(k) for k in ("alias", "providerId", "enabled")}
+        check(idp.get("config", {}).get("clientSecret") == "**********", "the secret is not masked", idp.get("config"))
+        check(any(i.get("alias") == "github" for i in admin.get_idps()), "get_idps lacks github")
+        admin.add_mapper_to_idp("github", {
+            "name": "pk-role-mapper", "identityProviderAlias": "github",
+            "identityProviderMapper": "hardcoded-role-idp-mapper", "config": {"role": role_name},
+        })
+        mappers = admin.get_idp_mappers("github")
+        rec["mappers"] = [m.get("name") for m in mappers]
+        check([m.get("name") for m in mappers] == ["pk-role-mapper"], "the mapper is not listed", mappers)
+        admin.add_user_social_login(user_id, "github", "583231", "octocat")
+        links = admin.get_user_social_logins(user_id)
+        rec["links"] = links
+        check(links == [{"identityProvider": "github", "userId": "583231", "userName": "octocat"}], "the link is not listed", links)
+        admin.delete_user_social_login(user_id, "github")
+        check(admin.get_user_social_logins(user_id) == [], "the link was not removed")
+        admin.delete_idp("github")
+        check(all(i.get("alias") != "github" for i in admin.get_idps()), "the provider was not deleted")
+
     if os.environ.get("DELETE_REALM") == "1":
         with Step("delete_realm") as rec:
             admin.change_current_realm(admin_realm)

@@ -239,7 +239,7 @@ fn seed_flask_oidc_sample_reaches_its_protected_route() {
 #[test]
 fn python_keycloak_admin_creates_what_a_login_then_sees() {
     let server = TestServer::start();
-    run(
+    let result = run(
         &python(),
         "python_keycloak_admin.py",
         &[
@@ -248,6 +248,15 @@ fn python_keycloak_admin_creates_what_a_login_then_sees() {
             ("ADMIN_PASSWORD", ADMIN.1.into()),
             ("PK_REALM", "pk-realm".into()),
         ],
+    );
+    // Identity providers, their mappers and users' links through python-keycloak's calls.
+    assert_eq!(
+        result["steps"]["identity_providers"]["ok"], true,
+        "{result}"
+    );
+    assert_eq!(
+        result["steps"]["identity_providers"]["mappers"],
+        serde_json::json!(["pk-role-mapper"])
     );
 }
 
