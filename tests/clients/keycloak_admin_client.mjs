@@ -383,6 +383,49 @@ async function main () {
     assert(rec.names.includes(realmRole), 'the scope mapping is not listed', mapped)
   })
 
+  await step('identityProviders', async (rec) => {
+    // What the admin console and terraform call: create, read (secret masked), mapper
+    // types, a mapper, a user's federated identity, delete.
+    await kc.identityProviders.create({
+      realm,
+      alias: 'github',
+      providerId: 'github',
+      enabled: true,
+      config: { clientId: 'GITHUB_CLIENT_ID', clientSecret: 'GITHUB_CLIENT_SECRET' }
+    })
+    const idp = await kc.identityProviders.findOne({ realm, alias: 'github' })
+    rec.idp = { alias: idp.alias, providerId: idp.providerId, secret: idp.config.clientSecret }
+    assert(idp.config.clientSecret === '**********', 'the secret is not masked', idp.config)
+    const types = await kc.identityProviders.findMapperTypes({ realm, alias: 'github' })
+    assert(types['hardcoded-attribute-idp-mapper'], 'no mapper types', types)
+    await kc.identityProviders.createMapper({
+      realm,
+      alias: 'github',
+      identityProviderMapper: {
+        name: 'team',
+        identityProviderAlias: 'github',
+        identityProviderMapper: 'hardcoded-attribute-idp-mapper',
+        config: { attribute: 'team', 'attribute.value': 'octo' }
+      }
+    })
+    const mappers = await kc.identityProviders.findMappers({ realm, alias: 'github' })
+    rec.mappers = mappers.map((m) => m.name)
+    assert(rec.mappers.length === 1 && rec.mappers[0] === 'team', 'the mapper is not listed', mappers)
+    await kc.users.addToFederatedIdentity({
+      realm,
+      id: user.id,
+      federatedIdentityId: 'github',
+      federatedIdentity: { identityProvider: 'github', userId: '583231', userName: 'octocat' }
+    })
+    const links = await kc.users.listFederatedIdentities({ realm, id: user.id })
+    rec.links = links
+    assert(links.length === 1 && links[0].userName === 'octocat', 'the link is not listed', links)
+    await kc.users.delFromFederatedIdentity({ realm, id: user.id, federatedIdentityId: 'github' })
+    await kc.identityProviders.del({ realm, alias: 'github' })
+    const after = await kc.identityProviders.find({ realm })
+    assert(!after.some((i) => i.alias === 'github'), 'the provider is still listed', after)
+  })
+
   await step('clients.addOptionalClientScope', async (rec) => {
     await kc.clients.addOptionalClientScope({ realm, id: client.id, clientScopeId: scope.id })
     const optional = await kc.clients.listOptionalClientScopes({ realm, id: client.id })

@@ -286,6 +286,7 @@ fn npm_keycloak_admin_client_drives_the_admin_api() {
         "clientScopes.create",
         "clientScopes.addProtocolMapper",
         "clientScopes.addRealmScopeMappings",
+        "identityProviders",
         "clients.addOptionalClientScope",
         "scope_login",
         "clientScopes.delByName",
