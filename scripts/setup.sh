@@ -19,6 +19,9 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
 command -v caddy >/dev/null 2>&1 || need_apt+=(caddy)
 # The load generator of the benchmark harness (its smoke run is part of `make test`).
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+# A real directory for the LDAP federation tests (started by the tests on a free port).
+[ -x /usr/sbin/slapd ] || need_apt+=(slapd)
+command -v ldapadd >/dev/null 2>&1 || need_apt+=(ldap-utils)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=; fi

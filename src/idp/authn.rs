@@ -115,6 +115,12 @@ pub async fn authenticate_password(
     password: &str,
     ip: Option<&str>,
 ) -> Result<Result<Authenticated, AuthnFailure>, StoreError> {
+    // Users of an LDAP provider (imported, or not yet known here) are checked against it.
+    if let Some(result) =
+        crate::idp::federation::authenticate(app, realm, login, password, ip).await?
+    {
+        return Ok(result);
+    }
     let now = app.clock.now_millis();
     // Volatile: losing a count to a crash is harmless; an fsync per attempt is not.
     let (user, stored_record, otp_credentials, attempt) = app.store.write_volatile(|w| {

@@ -12,6 +12,7 @@ mod browser;
 mod clients;
 mod harness;
 mod kcadm;
+mod ldap;
 
 mod forward_auth;
 mod foundation;

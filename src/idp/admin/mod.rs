@@ -32,6 +32,7 @@ mod sessions;
 mod tests;
 pub mod transfer;
 mod user_profile;
+mod user_storage;
 mod users;
 
 use bytes::Bytes;

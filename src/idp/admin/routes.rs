@@ -18,7 +18,7 @@ use super::roles::{Composites, Container};
 use super::{
     client_policies, client_scopes, clients, flows, groups, impersonation, initial_access,
     localization, mail, permissions, protocol_mappers, providers, realms, required_actions, roles,
-    scope_mappings, sessions, user_profile, users, Cx,
+    scope_mappings, sessions, user_profile, user_storage, users, Cx,
 };
 use super::{Permission, View};
 
@@ -424,6 +424,29 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     .route(
         "/{realm}/identity-provider/import-config",
         vec![(POST, Later(|cx| Box::pin(providers::import_config(cx))))],
+    )?
+    .route(
+        "/{realm}/testLDAPConnection",
+        vec![(
+            POST,
+            Later(|cx| Box::pin(user_storage::test_connection(cx))),
+        )],
+    )?
+    .route(
+        "/{realm}/user-storage/{id}/sync",
+        vec![(POST, Later(|cx| Box::pin(user_storage::sync(cx))))],
+    )?
+    .route(
+        "/{realm}/user-storage/{id}/name",
+        vec![(GET, Now(user_storage::name))],
+    )?
+    .route(
+        "/{realm}/user-storage/{id}/remove-imported-users",
+        vec![(POST, Now(user_storage::remove_imported))],
+    )?
+    .route(
+        "/{realm}/user-storage/{id}/unlink-users",
+        vec![(POST, Now(user_storage::unlink))],
     )?
     .route(
         "/{realm}/components",

@@ -495,6 +495,14 @@ pub(super) async fn reset_password(cx: &Cx<'_>) -> Result<Response, AdminError> 
         .filter(|v| !v.is_empty())
         .ok_or_else(|| AdminError::BadRequest("Password must not be empty".into()))?;
     let user = load_user(cx, &realm)?;
+    // A user of an LDAP provider signs in with the directory's password: a local one
+    // would never be asked for (and Keycloak refuses it for read-only providers).
+    if user.federation_link.is_some() {
+        return Err(AdminError::BadRequest(
+            "Can't reset password of a user of an LDAP provider here: change it in the directory"
+                .into(),
+        ));
+    }
     // Keycloak's default: a reset password is temporary unless told otherwise.
     let temporary = input.temporary.unwrap_or(true);
     let now = cx.now_ms;
