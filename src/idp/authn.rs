@@ -124,7 +124,9 @@ pub async fn authenticate_password(
     let now = app.clock.now_millis();
     // Volatile: losing a count to a crash is harmless; an fsync per attempt is not.
     let (user, stored_record, otp_credentials, attempt) = app.store.write_volatile(|w| {
-        let user = find_user(w, realm, login)?;
+        // A directory's user never signs in with a local password (its provider is gone
+        // or disabled when the federated check above did not answer).
+        let user = find_user(w, realm, login)?.filter(|u| u.federation_link.is_none());
         let attempt = brute_force::begin(w, realm, user.as_ref().map(|u| u.id.as_str()), ip, now)?;
         let (passwords, otp): (Vec<_>, Vec<_>) = match &user {
             Some(u) => w

@@ -42,7 +42,13 @@ pub async fn authenticate(
                 return Ok(Some(Err(AuthnFailure::Invalid)));
             };
             match provider.find(&user.username).await {
-                Ok(Some(entry)) => (provider.clone(), entry),
+                // The entry must be the one imported: a username given to someone else
+                // after its first owner left the directory is not that account.
+                Ok(Some(entry)) if same_entry(user, &entry) => (provider.clone(), entry),
+                Ok(Some(_)) => {
+                    tracing::warn!(realm = %realm.name, provider = %provider.name, user = %user.username, "the directory entry of this username is not the one imported (LDAP_ID differs)");
+                    return Ok(Some(Err(AuthnFailure::Invalid)));
+                }
                 Ok(None) => return Ok(Some(Err(AuthnFailure::Invalid))),
                 Err(e) => {
                     tracing::warn!(realm = %realm.name, provider = %provider.name, error = %e, "LDAP unavailable");
@@ -72,10 +78,15 @@ pub async fn authenticate(
         }
     };
     let now = app.clock.now_millis();
-    let user_id = local.as_ref().map(|u| u.id.clone());
+    // A user not imported yet is counted by its directory entry, so guessing its password
+    // from many addresses still locks it.
+    let user_key = local
+        .as_ref()
+        .map(|u| u.id.clone())
+        .unwrap_or_else(|| format!("ldap:{}:{}", provider.id, entry.uuid));
     let attempt = app
         .store
-        .write_volatile(|w| brute_force::begin(w, realm, user_id.as_deref(), ip, now))?;
+        .write_volatile(|w| brute_force::begin(w, realm, Some(&user_key), ip, now))?;
     if attempt.locked {
         app.store
             .write(|w| attempt.conclude(w, realm, Outcome::Failed))?;
@@ -149,6 +160,9 @@ pub fn import(
         },
     };
     let before = user.clone();
+    if entry.email.is_some() && entry.email != user.email {
+        user.email_verified = false;
+    }
     user.email = entry.email.clone().or(user.email);
     user.first_name = entry.first_name.clone().or(user.first_name);
     user.last_name = entry.last_name.clone().or(user.last_name);
@@ -169,6 +183,14 @@ pub fn import(
     Ok(user)
 }
 
+/// Whether a directory entry is the one a user was imported from (same `LDAP_ID`).
+fn same_entry(user: &UserRecord, entry: &Entry) -> bool {
+    user.attributes
+        .get(LDAP_ID)
+        .and_then(|v| v.first())
+        .is_none_or(|id| id == &entry.uuid)
+}
+
 /// Keycloak's `SynchronizationResult` of a sync.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct SyncResult {
@@ -186,38 +208,31 @@ pub async fn sync(
     let entries = provider.all().await.map_err(|e| e.to_string())?;
     let now = app.clock.now_millis();
     let mut result = SyncResult::default();
-    for chunk in entries.chunks(500) {
-        let counted = app.store.write(|w| {
-            let mut r = SyncResult::default();
-            for entry in chunk {
-                let existing = w.user_by_username(&realm.id, &entry.username)?;
-                match &existing {
-                    // A local account of that name that is not this provider's: left alone.
-                    Some(u) if u.federation_link.as_deref() != Some(provider.id.as_str()) => {
-                        r.failed += 1;
-                        continue;
-                    }
-                    _ => {}
-                }
-                let known = existing.is_some();
-                let before = existing.clone();
-                match import(w, realm, provider, entry, existing, now) {
-                    Ok(_) if !known => r.added += 1,
-                    Ok(u) => {
-                        if Some(&u) != before.as_ref() {
-                            r.updated += 1;
-                        }
-                    }
-                    Err(StoreError::Conflict(_)) => r.failed += 1,
-                    Err(e) => return Err(e),
+    // One transaction per user: a user that cannot be imported (a taken address) leaves
+    // nothing behind and does not hold up the others.
+    for entry in &entries {
+        let outcome = app.store.write(|w| {
+            let existing = w.user_by_username(&realm.id, &entry.username)?;
+            if let Some(u) = &existing {
+                // A local account of that name, or another entry's: left alone.
+                if u.federation_link.as_deref() != Some(provider.id.as_str())
+                    || !same_entry(u, entry)
+                {
+                    return Ok(None);
                 }
             }
-            Ok::<_, StoreError>(r)
+            let known = existing.is_some();
+            let before = existing.clone();
+            let user = import(w, realm, provider, entry, existing, now)?;
+            Ok::<_, StoreError>(Some((known, Some(&user) != before.as_ref())))
         });
-        let r = counted.map_err(|e| e.to_string())?;
-        result.added += r.added;
-        result.updated += r.updated;
-        result.failed += r.failed;
+        match outcome {
+            Ok(Some((false, _))) => result.added += 1,
+            Ok(Some((true, true))) => result.updated += 1,
+            Ok(Some((true, false))) => {}
+            Ok(None) | Err(StoreError::Conflict(_)) => result.failed += 1,
+            Err(e) => return Err(e.to_string()),
+        }
     }
     Ok(result)
 }

@@ -27,14 +27,34 @@ pub const LDAP_ENTRY_DN: &str = "LDAP_ENTRY_DN";
 pub enum LdapError {
     #[error("cannot connect to the LDAP server: {0}")]
     Connect(String),
-    #[error("the LDAP server refused the bind: {0}")]
+    /// Wrong DN or password (result code 49, invalidCredentials): the only "no".
+    #[error("the LDAP server refused the credentials: {0}")]
     Bind(String),
-    #[error("LDAP search failed: {0}")]
+    /// Anything else (busy, unavailable, a timeout): neither right nor wrong.
+    #[error("LDAP operation failed: {0}")]
     Search(String),
 }
 
-/// An LDAP user storage provider, ready for use.
-#[derive(Debug, Clone)]
+/// LDAP operations in flight at once, over every provider: a slow directory under a burst
+/// of logins queues here instead of opening connections without bound.
+static IN_FLIGHT: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(32);
+
+/// Run one directory operation within `limit`, holding a place of [`IN_FLIGHT`].
+async fn bounded<T>(
+    limit: Duration,
+    op: impl std::future::Future<Output = Result<T, LdapError>>,
+) -> Result<T, LdapError> {
+    let _permit = IN_FLIGHT
+        .acquire()
+        .await
+        .map_err(|e| LdapError::Search(e.to_string()))?;
+    tokio::time::timeout(limit, op)
+        .await
+        .unwrap_or_else(|_| Err(LdapError::Search("timed out".into())))
+}
+
+/// An LDAP user storage provider, ready for use (no `Debug`: it holds the bind credential).
+#[derive(Clone)]
 pub struct Provider {
     pub id: String,
     pub name: String,
@@ -97,6 +117,11 @@ impl Provider {
             Some(v) => v == "true",
             None => default,
         };
+        let username_attribute = first(c, "usernameLDAPAttribute")?.to_string();
+        let uuid_attribute = first(c, "uuidLDAPAttribute")?.to_string();
+        if !valid_attribute(&username_attribute) || !valid_attribute(&uuid_attribute) {
+            return None;
+        }
         Some(Provider {
             id: c.get("id")?.as_str()?.to_string(),
             name: c
@@ -121,8 +146,8 @@ impl Provider {
             bind_credential: first(c, "bindCredential").map(str::to_string),
             users_dn: first(c, "usersDn")?.to_string(),
             subtree: first(c, "searchScope") == Some("2"),
-            username_attribute: first(c, "usernameLDAPAttribute")?.to_string(),
-            uuid_attribute: first(c, "uuidLDAPAttribute")?.to_string(),
+            username_attribute,
+            uuid_attribute,
             object_classes: first(c, "userObjectClasses")
                 .unwrap_or("inetOrgPerson")
                 .split(',')
@@ -146,9 +171,12 @@ impl Provider {
             f.push_str(&format!("(objectClass={})", ldap_escape(class.as_str())));
         }
         if let Some(custom) = &self.custom_filter {
-            // An administrator's filter, taken as written (Keycloak requires the parentheses).
-            if custom.starts_with('(') && custom.ends_with(')') {
+            // An administrator's filter, checked when saved (`valid_filter`) and taken as
+            // written; one that is not valid matches nobody rather than everybody.
+            if valid_filter(custom) {
                 f.push_str(custom);
+            } else {
+                f.push_str("(!(objectClass=*))");
             }
         }
         if let Some(u) = username {
@@ -186,19 +214,30 @@ impl Provider {
     ) -> Result<Ldap, LdapError> {
         let mut last = LdapError::Connect("no connection URL".into());
         for url in &self.urls {
+            let plain = url
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("ldap://"));
             let settings = LdapConnSettings::new()
                 .set_conn_timeout(self.connect_timeout)
-                .set_starttls(self.start_tls && url.starts_with("ldap://"));
+                .set_starttls(self.start_tls && plain);
             match LdapConnAsync::with_settings(settings, url).await {
                 Ok((conn, mut ldap)) => {
                     ldap3::drive!(conn);
                     ldap.with_timeout(self.read_timeout);
                     if let (Some(dn), Some(pw)) = (dn, password) {
-                        match ldap.simple_bind(dn, pw).await.and_then(|r| r.success()) {
-                            Ok(_) => {}
+                        match ldap.simple_bind(dn, pw).await {
+                            Ok(r) if r.rc == 0 => {}
+                            Ok(r) => {
+                                let _ = ldap.unbind().await;
+                                return Err(if r.rc == 49 {
+                                    LdapError::Bind(format!("result code {}", r.rc))
+                                } else {
+                                    LdapError::Search(format!("bind: result code {}", r.rc))
+                                });
+                            }
                             Err(e) => {
                                 let _ = ldap.unbind().await;
-                                return Err(LdapError::Bind(e.to_string()));
+                                return Err(LdapError::Search(e.to_string()));
                             }
                         }
                     }
@@ -244,6 +283,14 @@ impl Provider {
 
     /// The entry of `username`, if the directory has exactly one.
     pub async fn find(&self, username: &str) -> Result<Option<Entry>, LdapError> {
+        bounded(
+            self.read_timeout + self.connect_timeout,
+            self.find_now(username),
+        )
+        .await
+    }
+
+    async fn find_now(&self, username: &str) -> Result<Option<Entry>, LdapError> {
         let mut ldap = self.service_connection().await?;
         let result = ldap
             .search(
@@ -269,10 +316,11 @@ impl Provider {
     /// Whether `password` is the entry's: a bind as its DN. An empty password is never
     /// tried (an LDAP server takes it as an anonymous bind and says yes).
     pub async fn check_password(&self, entry: &Entry, password: &str) -> Result<bool, LdapError> {
-        if password.is_empty() {
+        if password.is_empty() || entry.dn.is_empty() {
             return Ok(false);
         }
-        match self.connect_as(Some(&entry.dn), Some(password)).await {
+        let bind = self.connect_as(Some(&entry.dn), Some(password));
+        match bounded(self.read_timeout + self.connect_timeout, bind).await {
             Ok(mut ldap) => {
                 let _ = ldap.unbind().await;
                 Ok(true)
@@ -282,8 +330,13 @@ impl Provider {
         }
     }
 
-    /// Every user entry of the provider, read in pages.
+    /// Every user entry of the provider, read in pages (each page within the read timeout).
     pub async fn all(&self) -> Result<Vec<Entry>, LdapError> {
+        let limit = Duration::from_secs(600).max(self.read_timeout);
+        bounded(limit, self.all_now()).await
+    }
+
+    async fn all_now(&self) -> Result<Vec<Entry>, LdapError> {
         let mut ldap = self.service_connection().await?;
         let adapters: Vec<Box<dyn Adapter<_, _>>> = vec![
             Box::new(EntriesOnly::new()),
@@ -358,6 +411,32 @@ pub async fn test(
     Ok(())
 }
 
+/// Whether an administrator's search filter is one parenthesised, balanced filter.
+pub fn valid_filter(f: &str) -> bool {
+    let mut depth = 0i32;
+    for (i, c) in f.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                // Closed before the end: `(a=1)(b=2)` or `(a=1))(|(b=2)`.
+                if depth < 0 || (depth == 0 && i + 1 != f.len()) {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    depth == 0 && f.starts_with('(') && f.ends_with(')')
+}
+
+/// Whether an attribute name is one (letters, digits, `-`, `;`, `.`), safe in a filter.
+pub fn valid_attribute(a: &str) -> bool {
+    !a.is_empty()
+        && a.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | ';' | '.'))
+}
+
 /// An Active Directory `objectGUID` as Keycloak prints it (the first three groups
 /// little-endian).
 fn guid(b: &[u8]) -> String {
@@ -413,6 +492,12 @@ mod tests {
         assert!(p
             .filter(None)
             .ends_with("(memberOf=cn=staff,dc=example,dc=org))"));
+        assert!(valid_filter("(memberOf=cn=staff,dc=example,dc=org)"));
+        assert!(valid_filter("(|(a=1)(b=2))"));
+        for bad in ["memberOf=x", "(a=1)(b=2)", "(a=1))(|(b=2)", "((a=1)", ""] {
+            assert!(!valid_filter(bad), "{bad}");
+        }
+        assert!(valid_attribute("sAMAccountName") && !valid_attribute("uid)(x"));
     }
 
     #[test]

@@ -261,6 +261,57 @@ fn ldap_users_sign_in_by_bind_are_imported_and_synced() {
     );
     assert_eq!(r.status, 400, "{}", r.text);
 
+    // The stored bind credential (the console sends the mask back) is only used towards the
+    // stored server and DN: pointed elsewhere, the test refuses rather than hand it over.
+    let masked = |url: &str| {
+        api.post(
+            "/admin/realms/corp/testLDAPConnection",
+            &json!({"action": "testAuthentication", "connectionUrl": url, "bindDn": ADMIN_DN,
+                    "bindCredential": "**********", "componentId": id}),
+        )
+        .status
+    };
+    assert_eq!(masked(&slapd.url), 204);
+    assert_eq!(masked("ldap://127.0.0.1:1"), 400);
+    // An administrator's filter must be one filter; half a filter is refused when saved.
+    let r = api.post(
+        "/admin/realms/corp/components",
+        &json!({"name": "bad", "providerId": "ldap", "providerType": "org.keycloak.storage.UserStorageProvider",
+                "config": {"connectionUrl": slapd.url, "usersDn": format!("ou=people,{SUFFIX}"),
+                           "customUserSearchFilter": "(a=1))(|(b=2)"}}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+
+    // A username handed to someone else after its owner left the directory is not the
+    // imported account: its LDAP_ID differs, the login is refused.
+    slapd.person("ria", "Ria", "First", "Ria-ldap-pass-1");
+    assert_eq!(login(&api, "corp", "ria", "Ria-ldap-pass-1").status, 200);
+    slapd.ldap("ldapdelete", &[], &format!("uid=ria,ou=people,{SUFFIX}\n"));
+    slapd.person("ria", "Ria", "Second", "Ria-ldap-pass-2");
+    assert_eq!(
+        login(&api, "corp", "ria", "Ria-ldap-pass-2").status,
+        401,
+        "not the first ria's account"
+    );
+
+    // Brute-force protection counts a directory user's attempts before it is imported.
+    let r = api.put(
+        "/admin/realms/corp",
+        &json!({"bruteForceProtected": true, "failureFactor": 2, "permanentLockout": true}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    slapd.person("guess", "Gus", "Guess", "Guess-ldap-pass-1");
+    for _ in 0..2 {
+        assert_eq!(login(&api, "corp", "guess", "wrong").status, 401);
+    }
+    assert_eq!(
+        login(&api, "corp", "guess", "Guess-ldap-pass-1").status,
+        401,
+        "locked"
+    );
+    let r = api.put("/admin/realms/corp", &json!({"bruteForceProtected": false}));
+    assert_eq!(r.status, 204);
+
     // A full sync imports who has not signed in yet.
     slapd.person("max", "Max", "Muster", "Max-ldap-pass-1");
     let r = api.post(
@@ -268,8 +319,9 @@ fn ldap_users_sign_in_by_bind_are_imported_and_synced() {
         &json!({}),
     );
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body["added"], 1, "{}", r.text);
-    assert_eq!(r.body["failed"], 0);
+    // max and guess are new; the second ria is not the imported one and is left alone.
+    assert_eq!(r.body["added"], 2, "{}", r.text);
+    assert_eq!(r.body["failed"], 1, "{}", r.text);
     let max = user(&api, "corp", "max").expect("synced");
     assert_eq!(max["lastName"], "Muster");
     assert_eq!(max["federationLink"], id);
@@ -319,14 +371,15 @@ fn ldap_users_sign_in_by_bind_are_imported_and_synced() {
     assert_eq!(r.status, 204, "a local user now: {}", r.text);
     assert_eq!(login(&api, "corp", "lena", "Lena-local-pass-1").status, 200);
     assert_eq!(login(&api, "corp", "lena", "Lena-ldap-pass-2").status, 401);
-    // A sync leaves the local lena alone and brings max back.
+    // A sync leaves the local lena alone and brings the removed ones back (max, the second
+    // ria, guess).
     let r = api.post(
         &format!("/admin/realms/corp/user-storage/{id}/sync?action=triggerFullSync"),
         &json!({}),
     );
     assert_eq!(
         (r.body["added"].clone(), r.body["failed"].clone()),
-        (json!(1), json!(1)),
+        (json!(3), json!(1)),
         "{}",
         r.text
     );

@@ -175,6 +175,22 @@ fn validate_component(mut c: Value, realm: &RealmRecord, creating: bool) -> Resu
             }
         };
         check("vendor", &["ad", "rhds", "other", "tivoli", "edirectory"])?;
+        if let Some(f) = first("customUserSearchFilter") {
+            if !crate::idp::ldap::valid_filter(f) {
+                return Err(format!(
+                    "config.customUserSearchFilter must be one filter in parentheses: {f}"
+                ));
+            }
+        }
+        for key in [
+            "usernameLDAPAttribute",
+            "rdnLDAPAttribute",
+            "uuidLDAPAttribute",
+        ] {
+            if first(key).is_some_and(|a| !crate::idp::ldap::valid_attribute(a)) {
+                return Err(format!("config.{key} is not an attribute name"));
+            }
+        }
         check("editMode", &["READ_ONLY", "WRITABLE", "UNSYNCED"])?;
         check("authType", &["simple", "none"])?;
         check("searchScope", &["1", "2"])?;

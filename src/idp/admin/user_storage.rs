@@ -26,9 +26,12 @@ pub(super) async fn test_connection(cx: &Cx<'_>) -> Result<Response, AdminError>
     let body: Value = cx.json()?;
     let url = text(&body, "connectionUrl")
         .ok_or_else(|| AdminError::BadRequest("connectionUrl is required".into()))?;
-    if url
-        .split_whitespace()
-        .any(|u| !(u.starts_with("ldap://") || u.starts_with("ldaps://")))
+    let urls: Vec<&str> = url.split_whitespace().collect();
+    if urls.is_empty()
+        || urls.len() > 4
+        || urls
+            .iter()
+            .any(|u| !(u.starts_with("ldap://") || u.starts_with("ldaps://")))
     {
         return Err(AdminError::BadRequest(format!(
             "Invalid LDAP connection URL: {url}"
@@ -37,29 +40,39 @@ pub(super) async fn test_connection(cx: &Cx<'_>) -> Result<Response, AdminError>
     let start_tls = text(&body, "startTls") == Some("true") || body["startTls"] == true;
     let timeout = text(&body, "connectionTimeout")
         .and_then(|t| t.parse::<u64>().ok())
-        .map(Duration::from_millis)
+        .map(|ms| Duration::from_millis(ms.clamp(100, 30_000)))
         .unwrap_or(Duration::from_secs(5));
     let authenticate = text(&body, "action") == Some("testAuthentication");
-    // The console sends the mask back for a stored credential: use the stored one.
+    // The console sends the mask back for a stored credential: the stored one is used only
+    // towards the stored server and DN (else the test would hand it to any server).
+    let bind_dn = text(&body, "bindDn").map(str::to_string);
     let mut credential = text(&body, "bindCredential").map(str::to_string);
     if credential.as_deref() == Some(MASK) {
-        credential = text(&body, "componentId")
-            .and_then(|id| {
-                cx.app
-                    .store
-                    .read()
-                    .ok()?
-                    .object(&realm.id, COMPONENT_KIND, id)
-                    .ok()
-                    .flatten()
+        let stored = text(&body, "componentId").and_then(|id| {
+            cx.app
+                .store
+                .read()
+                .ok()?
+                .object(&realm.id, COMPONENT_KIND, id)
+                .ok()
+                .flatten()
+        });
+        let field = |c: &Value, k: &str| {
+            c.pointer(&format!("/config/{k}/0"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        credential = stored
+            .filter(|c| {
+                field(c, "connectionUrl").as_deref() == Some(url) && field(c, "bindDn") == bind_dn
             })
-            .and_then(|c| {
-                c.pointer("/config/bindCredential/0")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            });
+            .and_then(|c| field(&c, "bindCredential"));
+        if credential.is_none() {
+            return Err(AdminError::BadRequest(
+                "LDAP test error: the stored credential is only used with the stored connection URL and bind DN".into(),
+            ));
+        }
     }
-    let bind_dn = text(&body, "bindDn").map(str::to_string);
     let bind = match (authenticate, &bind_dn, &credential) {
         (false, _, _) => None,
         (true, Some(dn), Some(pw)) => Some((dn.as_str(), pw.as_str())),
