@@ -305,7 +305,7 @@ impl Provider {
         let (entries, _) = result.map_err(|e| LdapError::Search(e.to_string()))?;
         let mut found: Vec<Entry> = entries
             .into_iter()
-            .filter_map(|e| self.entry(SearchEntry::construct(e)))
+            .filter_map(|e| self.entry(construct(e)?))
             .collect();
         Ok(match found.len() {
             1 => found.pop(),
@@ -355,7 +355,7 @@ impl Provider {
                 )
                 .await?;
             while let Some(e) = stream.next().await? {
-                if let Some(entry) = self.entry(SearchEntry::construct(e)) {
+                if let Some(entry) = construct(e).and_then(|e| self.entry(e)) {
                     out.push(entry);
                 }
             }
@@ -409,6 +409,12 @@ pub async fn test(
         .await?;
     let _ = ldap.unbind().await;
     Ok(())
+}
+
+/// Decode a search result entry. ldap3 panics on a DN or value that is not UTF-8 (a
+/// hostile or broken server): such an entry is skipped, never a crashed request.
+fn construct(e: ldap3::ResultEntry) -> Option<SearchEntry> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| SearchEntry::construct(e))).ok()
 }
 
 /// Whether an administrator's search filter is one parenthesised, balanced filter.
