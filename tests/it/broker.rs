@@ -25,6 +25,15 @@ fn user_id(api: &Api, realm: &str, username: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The app realm's confidential client the tests sign in to.
+fn webapp(api: &Api) {
+    let r = api.post(
+        "/admin/realms/app/clients",
+        &json!({"clientId": "webapp", "publicClient": false, "secret": "webapp-secret-1", "redirectUris": [REDIRECT]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
 /// The upstream realm: a confidential client for the broker and its users.
 fn upstream(api: &Api, base: &str) {
     assert_eq!(
@@ -131,11 +140,7 @@ fn sign_in_through_an_oidc_provider_creates_links_and_refuses_forgeries() {
             .status,
         201
     );
-    let r = api.post(
-        "/admin/realms/app/clients",
-        &json!({"clientId": "webapp", "publicClient": false, "secret": "webapp-secret-1", "redirectUris": [REDIRECT]}),
-    );
-    assert_eq!(r.status, 201);
+    webapp(&api);
     let r = api.post(
         "/admin/realms/app/identity-provider/instances",
         &oidc_provider(&base, "corp", "up"),
@@ -406,11 +411,7 @@ fn sign_in_with_github_reads_the_api_and_the_primary_address() {
             .status,
         201
     );
-    let r = api.post(
-        "/admin/realms/app/clients",
-        &json!({"clientId": "webapp", "publicClient": false, "secret": "webapp-secret-1", "redirectUris": [REDIRECT]}),
-    );
-    assert_eq!(r.status, 201);
+    webapp(&api);
     let (github, handle) = fake_github();
     // The seed's provider, with the API at our stand-in.
     let r = api.post(
@@ -485,11 +486,7 @@ fn mappers_stored_tokens_admin_limits_and_an_unreachable_provider() {
             .status,
         201
     );
-    let r = api.post(
-        "/admin/realms/app/clients",
-        &json!({"clientId": "webapp", "publicClient": false, "secret": "webapp-secret-1", "redirectUris": [REDIRECT]}),
-    );
-    assert_eq!(r.status, 201);
+    webapp(&api);
     for name in ["staff", "builder"] {
         assert_eq!(
             api.post("/admin/realms/app/roles", &json!({"name": name}))
@@ -751,11 +748,7 @@ fn the_account_page_links_and_unlinks_providers() {
             .status,
         201
     );
-    let r = api.post(
-        "/admin/realms/app/clients",
-        &json!({"clientId": "webapp", "publicClient": false, "secret": "webapp-secret-1", "redirectUris": [REDIRECT]}),
-    );
-    assert_eq!(r.status, 201);
+    webapp(&api);
     let r = api.post(
         "/admin/realms/app/identity-provider/instances",
         &oidc_provider(&base, "corp", "up"),
@@ -960,11 +953,7 @@ fn npm_oidc_provider_as_a_corporate_sso_with_basic_auth_pkce_and_a_claim_mapper(
             .status,
         201
     );
-    let r = api.post(
-        "/admin/realms/app/clients",
-        &json!({"clientId": "webapp", "publicClient": false, "secret": "webapp-secret-1", "redirectUris": [REDIRECT]}),
-    );
-    assert_eq!(r.status, 201);
+    webapp(&api);
     assert_eq!(
         api.post("/admin/realms/app/roles", &json!({"name": "sso-admin"}))
             .status,
@@ -1054,11 +1043,7 @@ fn a_pending_link_never_travels_in_a_reset_mail() {
         &json!({"realm": "app", "enabled": true, "resetPasswordAllowed": true, "smtpServer": sink.settings()}),
     );
     assert_eq!(r.status, 201, "{}", r.text);
-    let r = api.post(
-        "/admin/realms/app/clients",
-        &json!({"clientId": "webapp", "publicClient": false, "secret": "webapp-secret-1", "redirectUris": [REDIRECT]}),
-    );
-    assert_eq!(r.status, 201);
+    webapp(&api);
     assert_eq!(
         api.post(
             "/admin/realms/app/identity-provider/instances",
