@@ -18,6 +18,8 @@ use crate::store::{Result as StoreResult, Txn, View};
 pub const STORAGE_PROVIDER: &str = "org.keycloak.storage.UserStorageProvider";
 /// The stored kind of components (`admin/providers.rs`).
 pub const COMPONENT_KIND: &str = "component";
+/// The provider type of an LDAP provider's mappers (its sub-components).
+pub const MAPPER_TYPE: &str = "org.keycloak.storage.ldap.mappers.LDAPStorageMapper";
 /// Attributes of an imported user naming its entry (as Keycloak keeps them).
 pub const LDAP_ID: &str = "LDAP_ID";
 pub const LDAP_ENTRY_DN: &str = "LDAP_ENTRY_DN";
@@ -75,6 +77,11 @@ pub struct Provider {
     connect_timeout: Duration,
     read_timeout: Duration,
     page_size: i32,
+    /// Directory attributes of the user's first name, last name and e-mail (its
+    /// `user-attribute-ldap-mapper` sub-components; Keycloak's defaults without them).
+    first_name_attribute: String,
+    last_name_attribute: String,
+    email_attribute: String,
 }
 
 /// A user entry as the directory has it.
@@ -161,7 +168,34 @@ impl Provider {
                 .and_then(|b| b.parse().ok())
                 .filter(|b: &i32| *b > 0)
                 .unwrap_or(1000),
+            first_name_attribute: "givenName".into(),
+            last_name_attribute: "sn".into(),
+            email_attribute: "mail".into(),
         })
+    }
+
+    /// Take the attribute names from the provider's `user-attribute-ldap-mapper`s.
+    fn with_mappers(mut self, mappers: &[Value]) -> Provider {
+        for m in mappers {
+            if m.get("providerId").and_then(Value::as_str) != Some("user-attribute-ldap-mapper") {
+                continue;
+            }
+            let (Some(model), Some(attr)) =
+                (first(m, "user.model.attribute"), first(m, "ldap.attribute"))
+            else {
+                continue;
+            };
+            if !valid_attribute(attr) {
+                continue;
+            }
+            match model {
+                "firstName" => self.first_name_attribute = attr.to_string(),
+                "lastName" => self.last_name_attribute = attr.to_string(),
+                "email" => self.email_attribute = attr.to_string(),
+                _ => {}
+            }
+        }
+        self
     }
 
     /// The search filter for one user (`None`: every user of the provider).
@@ -190,10 +224,11 @@ impl Provider {
         let mut a = vec![
             self.username_attribute.clone(),
             self.uuid_attribute.clone(),
-            "mail".into(),
-            "givenName".into(),
-            "sn".into(),
+            self.email_attribute.clone(),
+            self.first_name_attribute.clone(),
+            self.last_name_attribute.clone(),
         ];
+        a.sort();
         a.dedup();
         a
     }
@@ -273,9 +308,9 @@ impl Provider {
         };
         Some(Entry {
             username: one(&e.attrs, &self.username_attribute)?.to_lowercase(),
-            email: one(&e.attrs, "mail").map(|m| m.to_lowercase()),
-            first_name: one(&e.attrs, "givenName"),
-            last_name: one(&e.attrs, "sn"),
+            email: one(&e.attrs, &self.email_attribute).map(|m| m.to_lowercase()),
+            first_name: one(&e.attrs, &self.first_name_attribute),
+            last_name: one(&e.attrs, &self.last_name_attribute),
             uuid,
             dn: e.dn,
         })
@@ -396,6 +431,9 @@ pub async fn test(
         connect_timeout: timeout,
         read_timeout: timeout,
         page_size: 1,
+        first_name_attribute: String::new(),
+        last_name_attribute: String::new(),
+        email_attribute: String::new(),
     };
     if let Some((_, pw)) = bind {
         if pw.is_empty() {
@@ -455,13 +493,77 @@ fn guid(b: &[u8]) -> String {
     )
 }
 
-/// The realm's enabled LDAP providers, by priority.
+/// The mappers Keycloak creates with an LDAP provider, as sub-components of `provider`
+/// (username, first name, last name, e-mail, creation and modification dates; Active
+/// Directory adds its account controls). Ids are the caller's to give.
+pub fn default_mappers(provider: &Value) -> Vec<Value> {
+    let parent = provider.get("id").cloned().unwrap_or(Value::Null);
+    let username = first(provider, "usernameLDAPAttribute").unwrap_or("uid");
+    let read_only = (first(provider, "editMode") != Some("WRITABLE")).to_string();
+    let attribute = |name: &str,
+                     model: &str,
+                     ldap: &str,
+                     always: bool,
+                     mandatory: bool,
+                     ro: &str| {
+        serde_json::json!({"name": name, "providerId": "user-attribute-ldap-mapper",
+            "providerType": MAPPER_TYPE, "parentId": parent,
+            "config": {"user.model.attribute": [model], "ldap.attribute": [ldap],
+                       "read.only": [ro], "always.read.value.from.ldap": [always.to_string()],
+                       "is.mandatory.in.ldap": [mandatory.to_string()], "is.binary.attribute": ["false"]}})
+    };
+    let mut out = vec![
+        attribute("username", "username", username, false, true, &read_only),
+        attribute(
+            "first name",
+            "firstName",
+            "givenName",
+            true,
+            false,
+            &read_only,
+        ),
+        attribute("last name", "lastName", "sn", true, true, &read_only),
+        attribute("email", "email", "mail", false, false, &read_only),
+        attribute(
+            "creation date",
+            "createTimestamp",
+            "createTimestamp",
+            true,
+            false,
+            "true",
+        ),
+        attribute(
+            "modify date",
+            "modifyTimestamp",
+            "modifyTimestamp",
+            true,
+            false,
+            "true",
+        ),
+    ];
+    if first(provider, "vendor") == Some("ad") {
+        out.push(serde_json::json!({"name": "MSAD account controls",
+            "providerId": "msad-user-account-control-mapper", "providerType": MAPPER_TYPE,
+            "parentId": parent, "config": {}}));
+    }
+    out
+}
+
+/// The realm's enabled LDAP providers, by priority, with their mappers' attribute names.
 pub fn providers<T: Txn>(read: &View<T>, realm_id: &str) -> StoreResult<Vec<Provider>> {
-    let mut list: Vec<Provider> = read
-        .objects(realm_id, COMPONENT_KIND)?
+    let components = read.objects(realm_id, COMPONENT_KIND)?;
+    let mut list: Vec<Provider> = components
         .iter()
         .filter_map(Provider::from_component)
         .filter(|p| p.enabled)
+        .map(|p| {
+            let mappers: Vec<Value> = components
+                .iter()
+                .filter(|c| c["parentId"] == p.id.as_str() && c["providerType"] == MAPPER_TYPE)
+                .cloned()
+                .collect();
+            p.with_mappers(&mappers)
+        })
         .collect();
     list.sort_by_key(|p| p.priority);
     Ok(list)

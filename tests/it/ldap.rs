@@ -247,6 +247,52 @@ fn ldap_users_sign_in_by_bind_are_imported_and_synced() {
         "nothing else imported"
     );
 
+    // The provider came with Keycloak's default mappers; they name the attributes read.
+    let mappers = api
+        .get(&format!(
+            "/admin/realms/corp/components?parent={id}&type=org.keycloak.storage.ldap.mappers.LDAPStorageMapper"
+        ))
+        .body;
+    let mut names: Vec<&str> = mappers
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "creation date",
+            "email",
+            "first name",
+            "last name",
+            "modify date",
+            "username"
+        ]
+    );
+    let mut first_name = mappers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "first name")
+        .unwrap()
+        .clone();
+    assert_eq!(first_name["config"]["ldap.attribute"], json!(["givenName"]));
+    first_name["config"]["ldap.attribute"] = json!(["cn"]);
+    let mid = first_name["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        api.put(&format!("/admin/realms/corp/components/{mid}"), &first_name)
+            .status,
+        204
+    );
+    assert_eq!(login(&api, "corp", "lena", "Lena-ldap-pass-1").status, 200);
+    assert_eq!(
+        user(&api, "corp", "lena").unwrap()["firstName"],
+        "Lena Ldap",
+        "read from cn now"
+    );
+
     // The directory is asked at every login: a password changed there works at once.
     slapd.set_password("lena", "Lena-ldap-pass-2");
     assert_eq!(login(&api, "corp", "lena", "Lena-ldap-pass-1").status, 401);
@@ -408,4 +454,15 @@ fn ldap_users_sign_in_by_bind_are_imported_and_synced() {
         &json!({}),
     );
     assert_eq!(r.status, 400, "{}", r.text);
+    // Deleting the provider deletes its mappers.
+    assert_eq!(
+        api.delete(&format!("/admin/realms/corp/components/{id}"))
+            .status,
+        204
+    );
+    assert_eq!(
+        api.get(&format!("/admin/realms/corp/components?parent={id}"))
+            .body,
+        json!([])
+    );
 }

@@ -659,9 +659,23 @@ pub(super) fn create_component(cx: &Cx) -> Result<Response, AdminError> {
     let mut c = validate_component(cx.json()?, &realm, true).map_err(AdminError::BadRequest)?;
     let id = text(&c, "id").map(String::from).unwrap_or_else(random_id);
     c["id"] = id.clone().into();
+    // An LDAP provider comes with Keycloak's default mappers, as its sub-components.
+    let mappers = if c["providerType"] == STORAGE_PROVIDER && c["providerId"] == "ldap" {
+        crate::idp::ldap::default_mappers(&c)
+    } else {
+        Vec::new()
+    };
     cx.app
         .store
-        .write(|w| w.put_object(&realm.id, COMPONENT, &id, &c))
+        .write(|w| {
+            w.put_object(&realm.id, COMPONENT, &id, &c)?;
+            for mut m in mappers {
+                let mid = random_id();
+                m["id"] = mid.clone().into();
+                w.put_object(&realm.id, COMPONENT, &mid, &m)?;
+            }
+            Ok::<_, crate::store::StoreError>(())
+        })
         .map_err(AdminError::from)?;
     Ok(cx.created(&id))
 }
@@ -701,11 +715,19 @@ pub(super) fn update_component(cx: &Cx) -> Result<Response, AdminError> {
 pub(super) fn delete_component(cx: &Cx) -> Result<Response, AdminError> {
     let id = cx.path.id.clone();
     let realm = cx.realm(Permission::ManageRealm)?;
-    if cx
-        .app
-        .store
-        .write(|w| w.delete_object(&realm.id, COMPONENT, &id))?
-    {
+    let deleted = cx.app.store.write(|w| {
+        if !w.delete_object(&realm.id, COMPONENT, &id)? {
+            return Ok(false);
+        }
+        // Its sub-components (an LDAP provider's mappers) go with it.
+        for (child, c) in w.object_ids(&realm.id, COMPONENT)? {
+            if c["parentId"] == id.as_str() {
+                w.delete_object(&realm.id, COMPONENT, &child)?;
+            }
+        }
+        Ok::<_, crate::store::StoreError>(true)
+    })?;
+    if deleted {
         Ok(no_content())
     } else {
         Err(component_missing())
