@@ -662,14 +662,8 @@ pub fn forget_keys(jwks_url: &str) {
     jwks_cache().invalidate(jwks_url);
 }
 
-/// A provider's JWKS (`refresh` skips the cache).
-async fn jwks(url: &str, refresh: bool) -> Result<Value, BrokerError> {
-    let cache = jwks_cache();
-    if !refresh {
-        if let Some(v) = cache.get(url) {
-            return Ok(v);
-        }
-    }
+/// A public JSON document of a provider (its JWKS, its discovery document).
+async fn fetch_json(url: &str) -> Result<Value, BrokerError> {
     let response = client()
         .get(url)
         .header("Accept", "application/json")
@@ -678,11 +672,22 @@ async fn jwks(url: &str, refresh: bool) -> Result<Value, BrokerError> {
         .map_err(|e| BrokerError::Unreachable(e.to_string()))?;
     if !response.status().is_success() {
         return Err(BrokerError::Unreachable(format!(
-            "the JWKS answered {}",
+            "{url} answered {}",
             response.status()
         )));
     }
-    let keys = read_json(response).await?;
+    read_json(response).await
+}
+
+/// A provider's JWKS (`refresh` skips the cache).
+async fn jwks(url: &str, refresh: bool) -> Result<Value, BrokerError> {
+    let cache = jwks_cache();
+    if !refresh {
+        if let Some(v) = cache.get(url) {
+            return Ok(v);
+        }
+    }
+    let keys = fetch_json(url).await?;
     cache.insert(url.to_string(), keys.clone());
     Ok(keys)
 }
@@ -730,19 +735,7 @@ pub async fn discover(url: &str) -> Result<Value, BrokerError> {
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .ok_or_else(|| BrokerError::Invalid(format!("{url} is not an http(s) URL")))?;
-    let response = client()
-        .get(parsed)
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .map_err(|e| BrokerError::Unreachable(e.to_string()))?;
-    if !response.status().is_success() {
-        return Err(BrokerError::Unreachable(format!(
-            "{url} answered {}",
-            response.status()
-        )));
-    }
-    let doc = read_json(response).await?;
+    let doc = fetch_json(parsed.as_str()).await?;
     let mut config = config_from_discovery(&doc)?;
     config["metadataDescriptorUrl"] = url.into();
     Ok(config)
