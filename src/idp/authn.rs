@@ -9,7 +9,7 @@ use crate::crypto::password::{
 };
 use crate::idp::brute_force;
 use crate::idp::App;
-use crate::store::{CredentialRecord, RealmRecord, StoreError, UserRecord, Write};
+use crate::store::{CredentialRecord, RealmRecord, StoreError, UserRecord};
 
 /// Why a password login failed. Callers show one message for `Invalid` whatever the cause.
 #[derive(Debug, PartialEq, Eq)]
@@ -84,8 +84,8 @@ fn dummy_hash() -> &'static HashedPassword {
 }
 
 /// Find a user by username, or by e-mail when the realm allows it.
-pub fn find_user(
-    read: &Write,
+pub fn find_user<T: crate::store::Txn>(
+    read: &crate::store::View<T>,
     realm: &RealmRecord,
     login: &str,
 ) -> Result<Option<UserRecord>, StoreError> {
@@ -126,7 +126,7 @@ pub async fn authenticate_password(
     let (user, stored_record, otp_credentials, attempt) = app.store.write_volatile(|w| {
         // A directory's user never signs in with a local password (its provider is gone
         // or disabled when the federated check above did not answer).
-        let user = find_user(w, realm, login)?.filter(|u| u.federation_link.is_none());
+        let user = find_user(&**w, realm, login)?.filter(|u| u.federation_link.is_none());
         let attempt = brute_force::begin(w, realm, user.as_ref().map(|u| u.id.as_str()), ip, now)?;
         let (passwords, otp): (Vec<_>, Vec<_>) = match &user {
             Some(u) => w

@@ -20,18 +20,14 @@ pub async fn authenticate(
     ip: Option<&str>,
 ) -> Result<Option<Result<Authenticated, AuthnFailure>>, StoreError> {
     let login = login.trim();
-    let (providers, local) = app.store.write_volatile(|w| {
-        let providers = ldap::providers(w, &realm.id)?;
-        let local = if providers.is_empty() {
-            None
-        } else {
-            find_user(w, realm, login)?
-        };
-        Ok::<_, StoreError>((providers, local))
-    })?;
+    // A read snapshot: every password login passes here, with or without LDAP.
+    let read = app.store.read()?;
+    let providers = ldap::providers(&read, &realm.id)?;
     if providers.is_empty() || login.is_empty() {
         return Ok(None);
     }
+    let local = find_user(&read, realm, login)?;
+    drop(read);
     let (provider, entry) = match &local {
         Some(user) => {
             let Some(link) = &user.federation_link else {

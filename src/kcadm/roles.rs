@@ -206,19 +206,17 @@ impl Selectors {
             ))));
         }
         if let Some(path) = &self.gpath {
-            let path = if path.starts_with('/') {
-                path.clone()
-            } else {
-                format!("/{path}")
-            };
-            let url = session.url(&format!("group-by-path{path}"));
-            let response = session
-                .http
-                .send(Method::GET, &url, &session.auth_headers(), None)?;
-            if response.status == 404 {
-                return Err(Failure::run(format!("Group not found for path: {path}")));
-            }
-            let group = response.check()?.json()?;
+            // Each segment encoded: group names may hold spaces.
+            let encoded: Vec<String> = path
+                .split('/')
+                .filter(|p| !p.is_empty())
+                .map(segment)
+                .collect();
+            let group = get_named(
+                session,
+                &format!("group-by-path/{}", encoded.join("/")),
+                &format!("Group not found for path: {path}"),
+            )?;
             return Ok(Some(Holder::Other(format!(
                 "groups/{}",
                 id_of(&group, "group")?
@@ -229,14 +227,11 @@ impl Selectors {
         }
         if let Some(name) = &self.rname {
             // The composite role is a realm role, named exactly.
-            let url = session.url(&format!("roles/{}", segment(name)));
-            let response = session
-                .http
-                .send(Method::GET, &url, &session.auth_headers(), None)?;
-            if response.status == 404 {
-                return Err(Failure::run(format!("Role not found for name: {name}")));
-            }
-            let role = response.check()?.json()?;
+            let role = get_named(
+                session,
+                &format!("roles/{}", segment(name)),
+                &format!("Role not found for name: {name}"),
+            )?;
             return Ok(Some(Holder::Role(format!(
                 "roles-by-id/{}",
                 id_of(&role, "role")?
@@ -244,6 +239,20 @@ impl Selectors {
         }
         Ok(None)
     }
+}
+
+/// GET a resource named in its path; a 404 is `missing` (kcadm's look-up message).
+fn get_named(session: &Session, uri: &str, missing: &str) -> Result<Value, Failure> {
+    let response = session.http.send(
+        Method::GET,
+        &session.url(uri),
+        &session.auth_headers(),
+        None,
+    )?;
+    if response.status == 404 {
+        return Err(Failure::run(missing));
+    }
+    response.check()?.json()
 }
 
 /// A path segment, percent-encoded (role names may hold spaces).

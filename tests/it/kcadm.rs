@@ -461,6 +461,28 @@ fn kcadm_options_output_formats_errors_and_refresh() {
     ));
     assert_eq!(mapped.body.as_array().unwrap().len(), 1, "{}", mapped.text);
     cli.ok("kcadm.sh add-roles -r opts --gname staff --rolename reader");
+    // A group by path, its name holding a space.
+    let (out, _) = cli.ok("kcadm.sh create groups -r opts -s 'name=night shift' -i");
+    let night = out.trim().to_string();
+    cli.ok("kcadm.sh add-roles -r opts --gpath '/night shift' --rolename reader");
+    let mapped = api
+        .get(&format!(
+            "/admin/realms/opts/groups/{night}/role-mappings/realm"
+        ))
+        .body;
+    assert!(
+        mapped
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "reader"),
+        "{mapped}"
+    );
+    let (code, _, err) = cli.sh("kcadm.sh add-roles -r opts --gpath /nowhere --rolename reader");
+    assert_eq!(
+        (code, err.trim()),
+        (1, "Group not found for path: /nowhere")
+    );
     let g = api
         .get(&format!(
             "/admin/realms/opts/groups/{staff}/role-mappings/realm"
