@@ -25,6 +25,8 @@ struct RouteStats {
 #[derive(Default)]
 pub struct Metrics {
     routes: RwLock<HashMap<String, RouteStats>>,
+    /// Users of LDAP syncs: added, updated, removed, failed.
+    ldap_sync: [AtomicU64; 4],
 }
 
 impl Metrics {
@@ -46,6 +48,13 @@ impl Metrics {
             .entry(route.to_string())
             .or_default()
             .record(status, elapsed);
+    }
+
+    /// Count the users of one LDAP sync.
+    pub fn ldap_synced(&self, added: usize, updated: usize, removed: usize, failed: usize) {
+        for (counter, n) in self.ldap_sync.iter().zip([added, updated, removed, failed]) {
+            counter.fetch_add(n as u64, Ordering::Relaxed);
+        }
     }
 
     /// The Prometheus exposition text.
@@ -102,6 +111,21 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "portcullis_http_request_duration_seconds_count{{route=\"{label}\"}} {count}"
+            );
+        }
+
+        out.push_str(
+            "# HELP portcullis_ldap_sync_users_total Users handled by LDAP syncs, by outcome.\n",
+        );
+        out.push_str("# TYPE portcullis_ldap_sync_users_total counter\n");
+        for (outcome, counter) in ["added", "updated", "removed", "failed"]
+            .iter()
+            .zip(&self.ldap_sync)
+        {
+            let _ = writeln!(
+                out,
+                "portcullis_ldap_sync_users_total{{outcome=\"{outcome}\"}} {}",
+                counter.load(Ordering::Relaxed)
             );
         }
 

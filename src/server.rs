@@ -402,7 +402,7 @@ impl BackgroundService for Reload {
 }
 
 /// Periodic store work: make volatile commits durable every second, drop expired codes,
-/// login flows and revocations every minute.
+/// login flows and revocations every minute; every ten seconds, start the LDAP syncs due.
 struct Housekeeping {
     app: App,
 }
@@ -417,6 +417,11 @@ impl BackgroundService for Housekeeping {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
             tick += 1;
+            if tick.is_multiple_of(10) {
+                // LDAP syncs that are due (each sweep skips while the last one runs).
+                let app = self.app.clone();
+                tokio::spawn(async move { crate::idp::federation::sync::periodic(&app).await });
+            }
             let store = self.app.store.clone();
             let now = self.app.clock.now_millis();
             let purge = tick.is_multiple_of(60);

@@ -116,17 +116,20 @@ pub async fn authenticate_password(
     ip: Option<&str>,
 ) -> Result<Result<Authenticated, AuthnFailure>, StoreError> {
     // Users of an LDAP provider (imported, or not yet known here) are checked against it.
-    if let Some(result) =
-        crate::idp::federation::authenticate(app, realm, login, password, ip).await?
+    use crate::idp::federation::Route;
+    let linked = match crate::idp::federation::authenticate(app, realm, login, password, ip).await?
     {
-        return Ok(result);
-    }
+        Route::Decided(result) => return Ok(*result),
+        Route::Local => false,
+        Route::LocalLinked => true,
+    };
     let now = app.clock.now_millis();
     // Volatile: losing a count to a crash is harmless; an fsync per attempt is not.
     let (user, stored_record, otp_credentials, attempt) = app.store.write_volatile(|w| {
-        // A directory's user never signs in with a local password (its provider is gone
-        // or disabled when the federated check above did not answer).
-        let user = find_user(&**w, realm, login)?.filter(|u| u.federation_link.is_none());
+        // A directory's user signs in with a local password only when its provider keeps
+        // changes locally (UNSYNCED) and said so above; never when the provider is gone or
+        // disabled.
+        let user = find_user(&**w, realm, login)?.filter(|u| linked || u.federation_link.is_none());
         let attempt = brute_force::begin(w, realm, user.as_ref().map(|u| u.id.as_str()), ip, now)?;
         let (passwords, otp): (Vec<_>, Vec<_>) = match &user {
             Some(u) => w

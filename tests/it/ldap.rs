@@ -365,9 +365,11 @@ fn ldap_users_sign_in_by_bind_are_imported_and_synced() {
         &json!({}),
     );
     assert_eq!(r.status, 200, "{}", r.text);
-    // max and guess are new; the second ria is not the imported one and is left alone.
+    // max and guess are new; the second ria is not the imported one and is left alone,
+    // and the first ria, gone from the directory, is removed.
     assert_eq!(r.body["added"], 2, "{}", r.text);
     assert_eq!(r.body["failed"], 1, "{}", r.text);
+    assert_eq!(r.body["removed"], 1, "{}", r.text);
     let max = user(&api, "corp", "max").expect("synced");
     assert_eq!(max["lastName"], "Muster");
     assert_eq!(max["federationLink"], id);
@@ -375,7 +377,10 @@ fn ldap_users_sign_in_by_bind_are_imported_and_synced() {
         &format!("/admin/realms/corp/user-storage/{id}/sync?action=triggerChangedUsersSync"),
         &json!({}),
     );
-    assert_eq!(again.body["added"], 0, "{}", again.text);
+    // The changed-users sync reads what changed since: the second ria, whose name is free
+    // now.
+    assert_eq!(again.body["added"], 1, "{}", again.text);
+    assert_eq!(user(&api, "corp", "ria").unwrap()["lastName"], "Second");
     assert_eq!(
         api.post(
             &format!("/admin/realms/corp/user-storage/{id}/sync?action=nope"),

@@ -41,6 +41,27 @@ pub enum AdminError {
     Internal(String),
 }
 
+/// A change a directory's user cannot have: a read-only field in the user profile's error
+/// shape, the directory's own refusal as a 400 saying so.
+impl From<crate::idp::federation::writes::Refusal> for AdminError {
+    fn from(r: crate::idp::federation::writes::Refusal) -> Self {
+        use crate::idp::federation::writes::Refusal;
+        match r {
+            Refusal::ReadOnly(f) if f == "password" => {
+                AdminError::BadRequest("Can't reset password as account is read only".into())
+            }
+            Refusal::ReadOnly(f) => AdminError::Profile(serde_json::json!({
+                "field": f, "errorMessage": "error-user-attribute-read-only", "params": [f]
+            })),
+            Refusal::Policy(m) => AdminError::BadRequest(m),
+            Refusal::Directory(m) => {
+                AdminError::BadRequest(format!("Could not modify user in LDAP: {m}"))
+            }
+            Refusal::Store(m) => AdminError::Internal(m),
+        }
+    }
+}
+
 /// The one conversion: store errors that are the caller's fault become 409/404; the rest
 /// are internal (500), so a bare `?` answers a conflict as a conflict.
 impl From<StoreError> for AdminError {

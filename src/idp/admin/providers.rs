@@ -680,6 +680,30 @@ pub(super) fn create_component(cx: &Cx) -> Result<Response, AdminError> {
     Ok(cx.created(&id))
 }
 
+/// `GET /components/{id}/sub-component-types?type=...`: the mapper types an LDAP provider
+/// offers (Keycloak's `ComponentTypeRepresentation`s); none for other components.
+pub(super) fn sub_component_types(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewRealm)?;
+    let c = cx
+        .app
+        .store
+        .read()?
+        .object(&realm.id, COMPONENT, &cx.path.id)?
+        .ok_or_else(component_missing)?;
+    let ldap = c["providerType"] == STORAGE_PROVIDER && c["providerId"] == "ldap";
+    let wanted = cx.query("type");
+    let list: Vec<Value> = crate::idp::ldap::mappers::MAPPER_TYPES
+        .iter()
+        .filter(|_| {
+            ldap && wanted
+                .as_deref()
+                .is_none_or(|t| t == crate::idp::ldap::MAPPER_TYPE)
+        })
+        .map(|(id, help)| json!({"id": id, "helpText": help, "properties": [], "metadata": {}}))
+        .collect();
+    Ok(ok(&Value::Array(list)))
+}
+
 /// `GET /components/{id}`
 pub(super) fn component(cx: &Cx) -> Result<Response, AdminError> {
     let id = cx.path.id.clone();

@@ -146,8 +146,8 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
         u,
         vec![
             (GET, Now(users::get)),
-            (PUT, Now(users::update)),
-            (DELETE, Now(users::delete)),
+            (PUT, Later(|cx| Box::pin(users::update(cx)))),
+            (DELETE, Later(|cx| Box::pin(users::delete(cx)))),
         ],
     )?
     .route(
@@ -437,6 +437,14 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
         vec![(POST, Later(|cx| Box::pin(user_storage::sync(cx))))],
     )?
     .route(
+        "/{realm}/ldap-server-capabilities",
+        vec![(POST, Later(|cx| Box::pin(user_storage::capabilities(cx))))],
+    )?
+    .route(
+        "/{realm}/user-storage/{id}/mappers/{mapper}/sync",
+        vec![(POST, Later(|cx| Box::pin(user_storage::mapper_sync(cx))))],
+    )?
+    .route(
         "/{realm}/user-storage/{id}/name",
         vec![(GET, Now(user_storage::name))],
     )?
@@ -462,6 +470,10 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
             (PUT, Now(providers::update_component)),
             (DELETE, Now(providers::delete_component)),
         ],
+    )?
+    .route(
+        "/{realm}/components/{id}/sub-component-types",
+        vec![(GET, Now(providers::sub_component_types))],
     )?;
     // Sessions, default groups, composites by id, caches.
     r.route(

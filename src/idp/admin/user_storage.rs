@@ -1,7 +1,7 @@
 //! LDAP user storage in the admin API: `testLDAPConnection` (the console's "Test
-//! connection" and "Test authentication"), `user-storage/{id}/sync` (a full import of the
-//! directory's users; `triggerChangedUsersSync` does the same, every user being compared) and
-//! `user-storage/{id}/name`.
+//! connection" and "Test authentication"), `ldap-server-capabilities`,
+//! `user-storage/{id}/sync` (full and changed-users syncs), a group or role mapper's sync,
+//! `remove-imported-users`, `unlink-users` and `user-storage/{id}/name`.
 
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::http::Response;
 use crate::idp::admin::error::AdminError;
+use crate::idp::federation::sync::imported;
 use crate::idp::ldap::{self, Provider, COMPONENT_KIND};
 
 use super::{no_content, ok, Cx, Permission};
@@ -19,9 +20,13 @@ fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
-/// `POST /testLDAPConnection` with `{action, connectionUrl, bindDn, bindCredential,
-/// startTls, connectionTimeout, authType, componentId}`: 204, or 400 saying what failed.
-pub(super) async fn test_connection(cx: &Cx<'_>) -> Result<Response, AdminError> {
+/// A connection test's settings from the body `{action, connectionUrl, bindDn,
+/// bindCredential, startTls, connectionTimeout, authType, componentId}`: the URL(s),
+/// StartTLS, the bind (for `testAuthentication`, or for `capabilities` whenever a bind DN
+/// is given) and the timeout.
+type TestSettings = (String, bool, Option<(String, String)>, Duration);
+
+fn test_settings(cx: &Cx, capabilities: bool) -> Result<TestSettings, AdminError> {
     let realm = cx.realm(Permission::ManageRealm)?;
     let body: Value = cx.json()?;
     let url = text(&body, "connectionUrl")
@@ -42,12 +47,13 @@ pub(super) async fn test_connection(cx: &Cx<'_>) -> Result<Response, AdminError>
         .and_then(|t| t.parse::<u64>().ok())
         .map(|ms| Duration::from_millis(ms.clamp(100, 30_000)))
         .unwrap_or(Duration::from_secs(5));
-    let authenticate = text(&body, "action") == Some("testAuthentication");
+    let bind_dn = text(&body, "bindDn").map(str::to_string);
+    let authenticate = text(&body, "action") == Some("testAuthentication")
+        || (capabilities && bind_dn.is_some() && text(&body, "authType") != Some("none"));
     // The console sends the mask back for a stored credential: the stored one is used only
     // towards the stored server and DN (else the test would hand it to any server).
-    let bind_dn = text(&body, "bindDn").map(str::to_string);
     let mut credential = text(&body, "bindCredential").map(str::to_string);
-    if credential.as_deref() == Some(MASK) {
+    if authenticate && credential.as_deref() == Some(MASK) {
         let stored = text(&body, "componentId").and_then(|id| {
             cx.app
                 .store
@@ -73,9 +79,9 @@ pub(super) async fn test_connection(cx: &Cx<'_>) -> Result<Response, AdminError>
             ));
         }
     }
-    let bind = match (authenticate, &bind_dn, &credential) {
+    let bind = match (authenticate, bind_dn, credential) {
         (false, _, _) => None,
-        (true, Some(dn), Some(pw)) => Some((dn.as_str(), pw.as_str())),
+        (true, Some(dn), Some(pw)) => Some((dn, pw)),
         (true, _, _) => {
             return Err(AdminError::BadRequest(
                 "LDAP test error: bindDn and bindCredential are needed to test authentication"
@@ -83,68 +89,108 @@ pub(super) async fn test_connection(cx: &Cx<'_>) -> Result<Response, AdminError>
             ))
         }
     };
-    match ldap::test(url, start_tls, bind, timeout).await {
+    Ok((url.to_string(), start_tls, bind, timeout))
+}
+
+/// `POST /testLDAPConnection`: 204, or 400 saying what failed.
+pub(super) async fn test_connection(cx: &Cx<'_>) -> Result<Response, AdminError> {
+    let (url, start_tls, bind, timeout) = test_settings(cx, false)?;
+    let bind_ref = bind.as_ref().map(|(d, p)| (d.as_str(), p.as_str()));
+    match ldap::test(&url, start_tls, bind_ref, timeout).await {
         Ok(()) => Ok(no_content()),
         Err(e) => Err(AdminError::BadRequest(format!("LDAP test error: {e}"))),
     }
 }
 
 fn provider(cx: &Cx, realm_id: &str) -> Result<Provider, AdminError> {
-    cx.app
-        .store
-        .read()?
-        .object(realm_id, COMPONENT_KIND, &cx.path.id)?
-        .as_ref()
-        .and_then(Provider::from_component)
+    ldap::provider(&cx.app.store.read()?, realm_id, &cx.path.id)?
         .ok_or_else(|| AdminError::NotFound("Could not find component".into()))
 }
 
-/// `POST /user-storage/{id}/sync?action=triggerFullSync|triggerChangedUsersSync`
+/// `POST /user-storage/{id}/sync?action=triggerFullSync|triggerChangedUsersSync`:
+/// Keycloak's `SynchronizationResult`.
 pub(super) async fn sync(cx: &Cx<'_>) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
-    match cx.query("action").as_deref() {
-        Some("triggerFullSync") | Some("triggerChangedUsersSync") => {}
+    let full = match cx.query("action").as_deref() {
+        Some("triggerFullSync") => true,
+        Some("triggerChangedUsersSync") => false,
         other => {
             return Err(AdminError::BadRequest(format!(
                 "Unknown action: {}",
                 other.unwrap_or("")
             )))
         }
-    }
+    };
     let provider = provider(cx, &realm.id)?;
     if !provider.enabled {
         return Err(AdminError::BadRequest(
             "User storage provider is disabled".into(),
         ));
     }
-    let r = crate::idp::federation::sync(cx.app, &realm, &provider)
+    let r = crate::idp::federation::sync(cx.app, &realm, &provider, full)
         .await
         .map_err(|e| AdminError::BadRequest(format!("LDAP sync failed: {e}")))?;
-    Ok(ok(&json!({
-        "ignored": false, "added": r.added, "updated": r.updated, "removed": 0, "failed": r.failed,
-        "status": format!("{} imported users, {} updated users{}", r.added, r.updated,
-            if r.failed > 0 { format!(", {} users failed sync!", r.failed) } else { String::new() }),
-    })))
+    Ok(ok(&r.json()))
 }
 
-/// The ids of the users a provider imported.
-fn imported(cx: &Cx, realm_id: &str, provider_id: &str) -> Result<Vec<String>, AdminError> {
-    let read = cx.app.store.read()?;
-    let mut ids = Vec::new();
-    let mut first = 0;
-    loop {
-        let page = read.users_page(realm_id, first, 1000)?;
-        if page.is_empty() {
-            break;
+/// `POST /user-storage/{parent}/mappers/{id}/sync?direction=fedToKeycloak|keycloakToFed`:
+/// a group or role mapper's groups (with their hierarchy) or roles created from the
+/// directory. `keycloakToFed` (writing local groups to the directory) is refused: the
+/// mappers read memberships only.
+pub(super) async fn mapper_sync(cx: &Cx<'_>) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageRealm)?;
+    let provider = provider(cx, &realm.id)?;
+    let mapper = provider
+        .mappers
+        .memberships
+        .iter()
+        .find(|m| m.id == cx.path.mapper)
+        .cloned()
+        .ok_or_else(|| AdminError::NotFound("Could not find a group or role mapper".into()))?;
+    match cx.query("direction").as_deref() {
+        Some("fedToKeycloak") | None => {}
+        Some("keycloakToFed") => {
+            return Err(AdminError::BadRequest(
+                "keycloakToFed is not supported: the mapper reads memberships from LDAP".into(),
+            ))
         }
-        first += page.len();
-        ids.extend(
-            page.into_iter()
-                .filter(|u| u.federation_link.as_deref() == Some(provider_id))
-                .map(|u| u.id),
-        );
+        Some(other) => {
+            return Err(AdminError::BadRequest(format!(
+                "Unknown direction: {other}"
+            )))
+        }
     }
-    Ok(ids)
+    let groups = provider
+        .all_groups(&mapper)
+        .await
+        .map_err(|e| AdminError::BadRequest(format!("LDAP sync failed: {e}")))?;
+    let (added, known) = cx
+        .app
+        .store
+        .write(|w| crate::idp::federation::memberships::import_all(w, &realm, &mapper, &groups))?;
+    let r = crate::idp::federation::SyncResult {
+        added,
+        updated: known,
+        ..Default::default()
+    };
+    Ok(ok(&r.json()))
+}
+
+/// `POST /ldap-server-capabilities` (the body of `testLDAPConnection`): the directory's
+/// supported controls, extensions and features, `[{oid, type}]`.
+pub(super) async fn capabilities(cx: &Cx<'_>) -> Result<Response, AdminError> {
+    let (url, start_tls, bind, timeout) = test_settings(cx, true)?;
+    let bind_ref = bind.as_ref().map(|(d, p)| (d.as_str(), p.as_str()));
+    let provider = ldap::for_test(&url, start_tls, bind_ref, timeout);
+    let caps = provider
+        .capabilities()
+        .await
+        .map_err(|e| AdminError::BadRequest(format!("LDAP test error: {e}")))?;
+    let list: Vec<Value> = caps
+        .into_iter()
+        .map(|(oid, kind)| json!({"oid": oid, "type": kind}))
+        .collect();
+    Ok(ok(&Value::Array(list)))
 }
 
 /// `POST /user-storage/{id}/remove-imported-users`: delete the provider's local copies
@@ -152,7 +198,11 @@ fn imported(cx: &Cx, realm_id: &str, provider_id: &str) -> Result<Vec<String>, A
 pub(super) fn remove_imported(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     let provider = provider(cx, &realm.id)?;
-    for chunk in imported(cx, &realm.id, &provider.id)?.chunks(500) {
+    let ids: Vec<String> = imported(cx.app, &realm.id, &provider.id)?
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    for chunk in ids.chunks(500) {
         cx.app.store.write(|w| {
             for id in chunk {
                 w.delete_user(&realm.id, id)?;
@@ -168,7 +218,11 @@ pub(super) fn remove_imported(cx: &Cx) -> Result<Response, AdminError> {
 pub(super) fn unlink(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     let provider = provider(cx, &realm.id)?;
-    for chunk in imported(cx, &realm.id, &provider.id)?.chunks(500) {
+    let ids: Vec<String> = imported(cx.app, &realm.id, &provider.id)?
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    for chunk in ids.chunks(500) {
         cx.app.store.write(|w| {
             for id in chunk {
                 if let Some(mut user) = w.user(&realm.id, id)? {

@@ -126,6 +126,9 @@ pub async fn account(
                 Err(NewPasswordError::Policy(message)) => {
                     render(&page, &user, &session, &csrf, None, Some(message))
                 }
+                Err(NewPasswordError::Refused(key)) => {
+                    render(&page, &user, &session, &csrf, None, Some(page.msg(key)))
+                }
                 Err(NewPasswordError::Busy) => page.busy(),
                 Err(NewPasswordError::Failed) => {
                     page.error(StatusCode::INTERNAL_SERVER_ERROR, "unexpectedErrorMessage")

@@ -370,11 +370,15 @@ fn update_profile_page(
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
+    // What the user's directory owns and does not let change here.
+    let owned = crate::idp::federation::writes::read_only_fields_of(page.app, page.realm, user);
     let fields: Vec<Ctx> = attributes(&config)
         .iter()
         .filter(|a| a.can_view(Context::User))
         .map(|a| {
-            let readonly = !a.can_edit(Context::User) || !a.user_editable_field();
+            let readonly = !a.can_edit(Context::User)
+                || !a.user_editable_field()
+                || owned.iter().any(|f| f == a.name);
             super::profile_form::field(page, a, user, violations, readonly)
         })
         .collect();
@@ -409,12 +413,31 @@ async fn update_profile(step: Step<'_, '_>, flow: &mut LoginFlowRecord) -> Respo
     };
     let mut updated = user.clone();
     super::profile_form::fill(&config, fields, &mut updated);
+    // What the user's directory owns stays as it is (the form shows it read-only).
+    for f in crate::idp::federation::writes::read_only_fields_of(app, realm, &user) {
+        crate::idp::user_profile::set(
+            &mut updated,
+            &f,
+            crate::idp::user_profile::values(&user, &f),
+        );
+    }
     if updated.email != user.email {
         updated.email_verified = false;
     }
     let violations = validate(&config, &updated, Context::User, None);
     if !violations.is_empty() {
         return update_profile_page(page, flow, &updated, &violations);
+    }
+    // A WRITABLE directory gets the change first.
+    if let Err(e) =
+        crate::idp::federation::writes::update_profile(app, realm, &user, &updated).await
+    {
+        tracing::warn!(realm = %realm.name, error = ?e, "the user's directory refused a profile change");
+        let refused = [Violation {
+            attribute: "username".into(),
+            message: "ldapErrorMessage".into(),
+        }];
+        return update_profile_page(page, flow, &updated, &refused);
     }
     updated.required_actions.retain(|a| a != UPDATE_PROFILE);
     let stored = app
@@ -483,6 +506,9 @@ async fn required_action(step: Step<'_, '_>, flow: &mut LoginFlowRecord) -> Resp
             // The message says which rule failed (already a sentence, not a key).
             return update_password_page(page, flow, &user.username, Some(&message));
         }
+        Err(NewPasswordError::Refused(key)) => {
+            return update_password_page(page, flow, &user.username, Some(key));
+        }
         Err(NewPasswordError::Busy) => return page.busy(),
         Err(NewPasswordError::Failed) => {
             return page.error(StatusCode::INTERNAL_SERVER_ERROR, "unexpectedErrorMessage")
@@ -519,6 +545,8 @@ pub(super) enum NewPasswordError {
     Policy(String),
     /// Too many hashes at once (503).
     Busy,
+    /// The user's directory does not take it: a message key.
+    Refused(&'static str),
     Failed,
 }
 
@@ -530,6 +558,33 @@ pub(super) async fn set_new_password(
     user: &UserRecord,
     password: &str,
 ) -> Result<UserRecord, NewPasswordError> {
+    // A directory's user: its provider decides where the password goes.
+    use crate::idp::federation::writes::{set_password, PasswordTarget, Refusal};
+    match set_password(app, realm, user, password).await {
+        Ok(PasswordTarget::Local) => {}
+        Ok(PasswordTarget::Directory) => {
+            return app
+                .store
+                .write(|w| {
+                    let mut user = w
+                        .user(&realm.id, &user.id)?
+                        .ok_or(crate::store::StoreError::Missing("user"))?;
+                    user.required_actions.retain(|a| a != UPDATE_PASSWORD);
+                    w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)?;
+                    Ok::<_, crate::store::StoreError>(user)
+                })
+                .map_err(|_| NewPasswordError::Failed)
+        }
+        Err(Refusal::ReadOnly(_)) => {
+            return Err(NewPasswordError::Refused("readOnlyPasswordMessage"))
+        }
+        Err(Refusal::Policy(m)) => return Err(NewPasswordError::Policy(m)),
+        Err(Refusal::Directory(e)) => {
+            tracing::warn!(realm = %realm.name, error = %e, "LDAP refused a password change");
+            return Err(NewPasswordError::Refused("ldapErrorMessage"));
+        }
+        Err(Refusal::Store(_)) => return Err(NewPasswordError::Failed),
+    }
     let policy = crate::idp::password_policy::Policy::parse(realm.password_policy.as_deref())
         .map_err(|_| NewPasswordError::Failed)?;
     let previous = match app.store.read() {

@@ -377,7 +377,32 @@ pub(super) async fn create(cx: &Cx<'_>) -> Result<Response, AdminError> {
         })
         .await
         .map_err(|_| AdminError::Busy)??;
-    let id = cx.app.store.write(|w| {
+    // A WRITABLE provider that takes registrations gets the user first (and its password);
+    // the local copy is linked to the new entry.
+    let mut linked = UserRecord::default();
+    input
+        .apply(&mut linked, true)
+        .map_err(AdminError::BadRequest)?;
+    let directory = crate::idp::federation::writes::register(cx.app, &realm, &mut linked).await?;
+    let hashed = match &directory {
+        Some(provider) => {
+            let dn = linked.attributes[crate::idp::ldap::LDAP_ENTRY_DN][0].clone();
+            for value in input
+                .credentials
+                .iter()
+                .flatten()
+                .filter_map(|c| c.value.as_ref())
+            {
+                if let Err(e) = provider.set_password(&dn, value).await {
+                    let _ = provider.delete(&dn).await;
+                    return Err(crate::idp::federation::writes::Refusal::from(e).into());
+                }
+            }
+            Vec::new()
+        }
+        None => hashed,
+    };
+    let created = cx.app.store.write(|w| {
         let mut granted = super::grants::of_user(w, &realm, &input)?;
         // A new user joins the realm's default groups (as in Keycloak); what they confer
         // counts as granted by this caller.
@@ -397,8 +422,16 @@ pub(super) async fn create(cx: &Cx<'_>) -> Result<Response, AdminError> {
         }
         input.required_actions = Some(actions).filter(|a| !a.is_empty());
         let id = create_with(w, &realm, &input, now, Some(hashed))?;
-        if let Some(user) = w.user(&realm.id, &id)? {
+        if let Some(mut user) = w.user(&realm.id, &id)? {
             check_profile(&**w, &realm, &user, &input, true)?;
+            if linked.federation_link.is_some() {
+                user.federation_link = linked.federation_link.clone();
+                for key in [crate::idp::ldap::LDAP_ID, crate::idp::ldap::LDAP_ENTRY_DN] {
+                    user.attributes
+                        .insert(key.into(), linked.attributes[key].clone());
+                }
+                w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)?;
+            }
         }
         for group in &realm.default_group_ids {
             if w.group(&realm.id, group)?.is_some() {
@@ -407,8 +440,19 @@ pub(super) async fn create(cx: &Cx<'_>) -> Result<Response, AdminError> {
             }
         }
         Ok::<_, AdminError>(id)
-    })?;
-    Ok(cx.created(&id))
+    });
+    match created {
+        Ok(id) => Ok(cx.created(&id)),
+        Err(e) => {
+            // Nothing half-made: the directory's new entry goes with the failed write.
+            if let Some(provider) = &directory {
+                let _ = provider
+                    .delete(&linked.attributes[crate::idp::ldap::LDAP_ENTRY_DN][0])
+                    .await;
+            }
+            Err(e)
+        }
+    }
 }
 
 pub(super) fn load_user(cx: &Cx, realm: &RealmRecord) -> Result<UserRecord, AdminError> {
@@ -439,10 +483,19 @@ pub(super) fn credential_flags(repr: &mut Value, credentials: &[CredentialRecord
     repr["disableableCredentialTypes"] = if otp { json!(["otp"]) } else { json!([]) };
 }
 
-/// `PUT /users/{id}`
-pub(super) fn update(cx: &Cx) -> Result<Response, AdminError> {
+/// `PUT /users/{id}`. A directory's user: what its provider owns is refused (READ_ONLY)
+/// or written to the directory first (WRITABLE).
+pub(super) async fn update(cx: &Cx<'_>) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     let input: UserInput = cx.json()?;
+    let before = load_user(cx, &realm)?;
+    if before.federation_link.is_some() {
+        let mut after = before.clone();
+        input
+            .apply(&mut after, true)
+            .map_err(AdminError::BadRequest)?;
+        crate::idp::federation::writes::update_profile(cx.app, &realm, &before, &after).await?;
+    }
     cx.app.store.write(|w| {
         let mut user = w
             .user(&realm.id, &cx.path.id)?
@@ -469,9 +522,11 @@ pub(super) fn update(cx: &Cx) -> Result<Response, AdminError> {
     Ok(no_content())
 }
 
-/// `DELETE /users/{id}`
-pub(super) fn delete(cx: &Cx) -> Result<Response, AdminError> {
+/// `DELETE /users/{id}` (a WRITABLE provider's user is deleted from the directory too).
+pub(super) async fn delete(cx: &Cx<'_>) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
+    let user = load_user(cx, &realm)?;
+    crate::idp::federation::writes::delete(cx.app, &realm, &user).await?;
     let existed = cx
         .app
         .store
@@ -495,16 +550,25 @@ pub(super) async fn reset_password(cx: &Cx<'_>) -> Result<Response, AdminError> 
         .filter(|v| !v.is_empty())
         .ok_or_else(|| AdminError::BadRequest("Password must not be empty".into()))?;
     let user = load_user(cx, &realm)?;
-    // A user of an LDAP provider signs in with the directory's password: a local one
-    // would never be asked for (and Keycloak refuses it for read-only providers).
-    if user.federation_link.is_some() {
-        return Err(AdminError::BadRequest(
-            "Can't reset password of a user of an LDAP provider here: change it in the directory"
-                .into(),
-        ));
-    }
     // Keycloak's default: a reset password is temporary unless told otherwise.
     let temporary = input.temporary.unwrap_or(true);
+    // A directory's user: refused (READ_ONLY), or set in the directory (WRITABLE); an
+    // UNSYNCED provider's user gets a local one, as a local user does.
+    use crate::idp::federation::writes::{set_password, PasswordTarget};
+    if set_password(cx.app, &realm, &user, &value).await? == PasswordTarget::Directory {
+        if temporary {
+            cx.app.store.write(|w| {
+                if let Some(mut u) = w.user(&realm.id, &user.id)? {
+                    if !u.required_actions.iter().any(|a| a == "UPDATE_PASSWORD") {
+                        u.required_actions.push("UPDATE_PASSWORD".into());
+                        w.put_user(&realm.id, &u, realm.duplicate_emails_allowed)?;
+                    }
+                }
+                Ok::<_, AdminError>(())
+            })?;
+        }
+        return Ok(no_content());
+    }
     let now = cx.now_ms;
     let policy = crate::idp::password_policy::Policy::parse(realm.password_policy.as_deref())
         .map_err(AdminError::BadRequest)?;

@@ -1,54 +1,103 @@
-//! Password logins of federated users: a user that comes from an LDAP provider (imported
-//! before, `federationLink` set) or that the realm does not know yet but a provider does is
-//! checked by a bind against the directory, imported on its first login (its entry's UUID and
-//! DN kept as `LDAP_ID` / `LDAP_ENTRY_DN`), and refreshed from the directory at every login.
+//! LDAP user federation, the local side. Password logins of a user that comes from an LDAP
+//! provider (imported before, `federationLink` set) or that the realm does not know yet but
+//! a provider does are checked by a bind against the directory; the user is imported on its
+//! first login (its entry's UUID and DN kept as `LDAP_ID` / `LDAP_ENTRY_DN`) and refreshed
+//! from the directory at every login, groups and roles of the membership mappers included.
 //! Brute-force protection counts these attempts as any other. A local user without a
 //! federation link is never looked up in a directory.
+//!
+//! `writes` carries the edit modes (changes refused, written to the directory, or kept
+//! locally), `sync` the full, changed-users and periodic syncs, `memberships` the group
+//! and role mappers.
+
+pub mod memberships;
+pub mod sync;
+pub mod writes;
 
 use crate::idp::authn::{find_user, Authenticated, AuthnFailure};
 use crate::idp::brute_force::{self, Outcome};
-use crate::idp::ldap::{self, Entry, Provider, LDAP_ENTRY_DN, LDAP_ID};
+use crate::idp::ldap::{self, EditMode, Entry, PasswordCheck, Provider, LDAP_ENTRY_DN, LDAP_ID};
 use crate::idp::App;
 use crate::store::{RealmRecord, StoreError, UserRecord, Write};
 
-/// `None` when the login is not a federated one (the local password check decides).
+pub use sync::{sync, SyncResult};
+
+/// How a password login goes on after the directories had their say.
+pub enum Route {
+    /// Not a directory's user: the local password decides.
+    Local,
+    /// A directory's user whose provider keeps changes locally (`UNSYNCED`) and who has a
+    /// local password: that password decides.
+    LocalLinked,
+    /// Decided here.
+    Decided(Box<Result<Authenticated, AuthnFailure>>),
+}
+
+/// The provider `user` is linked to (enabled or not), if any.
+pub fn provider_of<T: crate::store::Txn>(
+    read: &crate::store::View<T>,
+    realm: &RealmRecord,
+    user: &UserRecord,
+) -> Result<Option<Provider>, StoreError> {
+    match &user.federation_link {
+        Some(link) => ldap::provider(read, &realm.id, link),
+        None => Ok(None),
+    }
+}
+
+fn unavailable(realm: &RealmRecord, provider: &Provider, e: &ldap::LdapError) {
+    tracing::warn!(realm = %realm.name, provider = %provider.name, error = %e, "LDAP unavailable");
+}
+
 pub async fn authenticate(
     app: &App,
     realm: &RealmRecord,
     login: &str,
     password: &str,
     ip: Option<&str>,
-) -> Result<Option<Result<Authenticated, AuthnFailure>>, StoreError> {
+) -> Result<Route, StoreError> {
     let login = login.trim();
     // A read snapshot: every password login passes here, with or without LDAP.
     let read = app.store.read()?;
     let providers = ldap::providers(&read, &realm.id)?;
     if providers.is_empty() || login.is_empty() {
-        return Ok(None);
+        return Ok(Route::Local);
     }
     let local = find_user(&read, realm, login)?;
+    let local_password = match &local {
+        Some(u) => read
+            .credentials(&realm.id, &u.id)?
+            .iter()
+            .any(|c| c.kind == "password"),
+        None => false,
+    };
     drop(read);
+    let decided = |r| Ok(Route::Decided(Box::new(r)));
     let (provider, entry) = match &local {
         Some(user) => {
             let Some(link) = &user.federation_link else {
-                return Ok(None);
+                return Ok(Route::Local);
             };
             let Some(provider) = providers.iter().find(|p| &p.id == link) else {
                 // Its provider is gone or disabled: the user cannot sign in (as Keycloak).
-                return Ok(Some(Err(AuthnFailure::Invalid)));
+                return decided(Err(AuthnFailure::Invalid));
             };
+            if provider.edit_mode == EditMode::Unsynced && local_password {
+                return Ok(Route::LocalLinked);
+            }
             match provider.find(&user.username).await {
                 // The entry must be the one imported: a username given to someone else
                 // after its first owner left the directory is not that account.
                 Ok(Some(entry)) if same_entry(user, &entry) => (provider.clone(), entry),
                 Ok(Some(_)) => {
                     tracing::warn!(realm = %realm.name, provider = %provider.name, user = %user.username, "the directory entry of this username is not the one imported (LDAP_ID differs)");
-                    return Ok(Some(Err(AuthnFailure::Invalid)));
+                    return decided(Err(AuthnFailure::Invalid));
                 }
-                Ok(None) => return Ok(Some(Err(AuthnFailure::Invalid))),
+                // Gone from the directory: it stops signing in at once.
+                Ok(None) => return decided(Err(AuthnFailure::Invalid)),
                 Err(e) => {
-                    tracing::warn!(realm = %realm.name, provider = %provider.name, error = %e, "LDAP unavailable");
-                    return Ok(Some(Err(AuthnFailure::Invalid)));
+                    unavailable(realm, provider, &e);
+                    return decided(Err(AuthnFailure::Invalid));
                 }
             }
         }
@@ -61,15 +110,13 @@ pub async fn authenticate(
                         break;
                     }
                     Ok(None) => {}
-                    Err(e) => {
-                        tracing::warn!(realm = %realm.name, provider = %p.name, error = %e, "LDAP unavailable")
-                    }
+                    Err(e) => unavailable(realm, p, &e),
                 }
             }
             match found {
                 Some(f) => f,
                 // Nobody anywhere: the local check answers (with its equal-cost refusal).
-                None => return Ok(None),
+                None => return Ok(Route::Local),
             }
         }
     };
@@ -86,24 +133,40 @@ pub async fn authenticate(
     if attempt.locked {
         app.store
             .write(|w| attempt.conclude(w, realm, Outcome::Failed))?;
-        return Ok(Some(Err(AuthnFailure::Locked)));
+        return decided(Err(AuthnFailure::Locked));
     }
-    let verified = match provider.check_password(&entry, password).await {
+    let checked = match provider.check_password(&entry, password).await {
         Ok(v) => v,
         Err(e) => {
-            tracing::warn!(realm = %realm.name, provider = %provider.name, error = %e, "LDAP unavailable");
+            unavailable(realm, &provider, &e);
             app.store
                 .write(|w| attempt.conclude(w, realm, Outcome::Pending))?;
-            return Ok(Some(Err(AuthnFailure::Invalid)));
+            return decided(Err(AuthnFailure::Invalid));
         }
     };
-    if !verified {
+    if checked == PasswordCheck::Invalid {
         app.store
             .write(|w| attempt.conclude(w, realm, Outcome::Failed))?;
-        return Ok(Some(Err(AuthnFailure::Invalid)));
+        return decided(Err(AuthnFailure::Invalid));
     }
+    let plan = memberships::plan(
+        app,
+        realm,
+        &provider,
+        &entry,
+        local.as_ref().map(|u| u.id.as_str()),
+    )
+    .await;
     let stored = app.store.write(|w| {
-        let user = import(w, realm, &provider, &entry, local.clone(), now)?;
+        let mut user = import(w, realm, &provider, &entry, local.clone(), now)?;
+        memberships::apply(w, realm, &provider, &user.id, &plan)?;
+        // Active Directory wants the password changed: right, so in, to change it.
+        if (checked == PasswordCheck::MustChange || entry.must_change_password)
+            && !user.required_actions.iter().any(|a| a == "UPDATE_PASSWORD")
+        {
+            user.required_actions.push("UPDATE_PASSWORD".into());
+            w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)?;
+        }
         let otp: Vec<_> = w
             .credentials(&realm.id, &user.id)?
             .into_iter()
@@ -121,21 +184,22 @@ pub async fn authenticate(
         Ok(s) => s,
         Err(StoreError::Conflict(c)) => {
             tracing::warn!(realm = %realm.name, provider = %provider.name, conflict = ?c, "an LDAP user cannot be imported: the name or address is taken");
-            return Ok(Some(Err(AuthnFailure::Invalid)));
+            return decided(Err(AuthnFailure::Invalid));
         }
         Err(e) => return Err(e),
     };
     if !user.enabled {
-        return Ok(Some(Err(AuthnFailure::Disabled)));
+        return decided(Err(AuthnFailure::Disabled));
     }
-    Ok(Some(Ok(Authenticated {
+    decided(Ok(Authenticated {
         user,
         temporary_password: false,
         otp_credentials,
-    })))
+    }))
 }
 
-/// Create the local copy of an entry, or bring an existing one up to date.
+/// Create the local copy of an entry, or bring an existing one up to date (an `UNSYNCED`
+/// provider's user keeps its local profile once imported).
 pub fn import(
     w: &mut Write,
     realm: &RealmRecord,
@@ -144,6 +208,7 @@ pub fn import(
     existing: Option<UserRecord>,
     now: i64,
 ) -> Result<UserRecord, StoreError> {
+    let new = existing.is_none();
     let mut user = match existing {
         Some(u) => u,
         None => UserRecord {
@@ -156,17 +221,25 @@ pub fn import(
         },
     };
     let before = user.clone();
-    if entry.email.is_some() && entry.email != user.email {
-        user.email_verified = false;
+    if new || provider.edit_mode != EditMode::Unsynced {
+        if entry.email.is_some() && entry.email != user.email {
+            user.email_verified = provider.trust_email;
+        }
+        user.email = entry.email.clone().or(user.email);
+        user.first_name = entry.first_name.clone().or(user.first_name);
+        user.last_name = entry.last_name.clone().or(user.last_name);
+        for (k, v) in &entry.attributes {
+            user.attributes.insert(k.clone(), v.clone());
+        }
     }
-    user.email = entry.email.clone().or(user.email);
-    user.first_name = entry.first_name.clone().or(user.first_name);
-    user.last_name = entry.last_name.clone().or(user.last_name);
+    if let Some(disabled) = entry.disabled {
+        user.enabled = !disabled;
+    }
     user.attributes
         .insert(LDAP_ID.into(), vec![entry.uuid.clone()]);
     user.attributes
         .insert(LDAP_ENTRY_DN.into(), vec![entry.dn.clone()]);
-    if w.user(&realm.id, &user.id)?.is_none() {
+    if new {
         crate::idp::realm::create_user(w, realm, &user)?;
         for group in &realm.default_group_ids {
             if w.group(&realm.id, group)?.is_some() {
@@ -175,60 +248,20 @@ pub fn import(
         }
     } else if user != before {
         w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)?;
+        if before.enabled && !user.enabled {
+            // Disabled in the directory: the user's sessions end with it.
+            for s in w.user_sessions(&realm.id, &user.id)? {
+                crate::idp::sessions::end_in(w, &realm.id, &s.id)?;
+            }
+        }
     }
     Ok(user)
 }
 
 /// Whether a directory entry is the one a user was imported from (same `LDAP_ID`).
-fn same_entry(user: &UserRecord, entry: &Entry) -> bool {
+pub(crate) fn same_entry(user: &UserRecord, entry: &Entry) -> bool {
     user.attributes
         .get(LDAP_ID)
         .and_then(|v| v.first())
         .is_none_or(|id| id == &entry.uuid)
-}
-
-/// Keycloak's `SynchronizationResult` of a sync.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct SyncResult {
-    pub added: usize,
-    pub updated: usize,
-    pub failed: usize,
-}
-
-/// Import every user of the provider (new ones added, known ones refreshed).
-pub async fn sync(
-    app: &App,
-    realm: &RealmRecord,
-    provider: &Provider,
-) -> Result<SyncResult, String> {
-    let entries = provider.all().await.map_err(|e| e.to_string())?;
-    let now = app.clock.now_millis();
-    let mut result = SyncResult::default();
-    // One transaction per user: a user that cannot be imported (a taken address) leaves
-    // nothing behind and does not hold up the others.
-    for entry in &entries {
-        let outcome = app.store.write(|w| {
-            let existing = w.user_by_username(&realm.id, &entry.username)?;
-            if let Some(u) = &existing {
-                // A local account of that name, or another entry's: left alone.
-                if u.federation_link.as_deref() != Some(provider.id.as_str())
-                    || !same_entry(u, entry)
-                {
-                    return Ok(None);
-                }
-            }
-            let known = existing.is_some();
-            let before = existing.clone();
-            let user = import(w, realm, provider, entry, existing, now)?;
-            Ok::<_, StoreError>(Some((known, Some(&user) != before.as_ref())))
-        });
-        match outcome {
-            Ok(Some((false, _))) => result.added += 1,
-            Ok(Some((true, true))) => result.updated += 1,
-            Ok(Some((true, false))) => {}
-            Ok(None) | Err(StoreError::Conflict(_)) => result.failed += 1,
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    Ok(result)
 }

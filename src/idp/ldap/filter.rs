@@ -1,0 +1,166 @@
+//! Search filters and names: an administrator's filter is checked when saved, attribute
+//! names are checked before they go into a filter, and values are escaped (RFC 4515 in
+//! filters, RFC 4514 in DNs) so what a user types can never widen a search.
+
+pub use ldap3::{dn_escape, ldap_escape};
+
+/// Whether an administrator's search filter is one parenthesised, balanced filter.
+pub fn valid_filter(f: &str) -> bool {
+    let mut depth = 0i32;
+    for (i, c) in f.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                // Closed before the end: `(a=1)(b=2)` or `(a=1))(|(b=2)`.
+                if depth < 0 || (depth == 0 && i + 1 != f.len()) {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    depth == 0 && f.starts_with('(') && f.ends_with(')')
+}
+
+/// Whether an attribute name is one (letters, digits, `-`, `;`, `.`), safe in a filter.
+pub fn valid_attribute(a: &str) -> bool {
+    !a.is_empty()
+        && a.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | ';' | '.'))
+}
+
+/// `(attr=value)` with the value escaped.
+pub fn equals(attribute: &str, value: &str) -> String {
+    format!("({attribute}={})", ldap_escape(value))
+}
+
+/// `(&(objectClass=a)(objectClass=b)<custom><extra>)`; an invalid custom filter matches
+/// nobody rather than everybody.
+pub fn and_classes(classes: &[String], custom: Option<&str>, extra: &str) -> String {
+    let mut f = String::from("(&");
+    for class in classes {
+        f.push_str(&equals("objectClass", class));
+    }
+    if let Some(custom) = custom {
+        if valid_filter(custom) {
+            f.push_str(custom);
+        } else {
+            f.push_str("(!(objectClass=*))");
+        }
+    }
+    f.push_str(extra);
+    f.push(')');
+    f
+}
+
+/// The value of the first RDN of `dn` (`cn=Staff,ou=groups,...` → `Staff`), unescaped.
+pub fn rdn_value(dn: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut chars = dn.chars();
+    // Skip the attribute name.
+    for c in chars.by_ref() {
+        if c == '=' {
+            break;
+        }
+    }
+    while let Some(c) = chars.next() {
+        match c {
+            ',' | '+' => break,
+            '\\' => {
+                let a = chars.next()?;
+                if a.is_ascii_hexdigit() {
+                    // A hex pair: one byte, of a UTF-8 sequence maybe; kept simple (ASCII).
+                    let b = chars.next()?;
+                    let v = u8::from_str_radix(&format!("{a}{b}"), 16).ok()?;
+                    out.push(v as char);
+                } else {
+                    out.push(a);
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    let v = out.trim().to_string();
+    (!v.is_empty()).then_some(v)
+}
+
+/// Whether `dn` lies under `base` (compared without case and spaces after commas).
+pub fn under(dn: &str, base: &str) -> bool {
+    let norm = |s: &str| {
+        s.split(',')
+            .map(|p| p.trim().to_ascii_lowercase())
+            .collect::<Vec<_>>()
+    };
+    let (d, b) = (norm(dn), norm(base));
+    d.len() > b.len() && d[d.len() - b.len()..] == b[..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_and_names() {
+        assert!(valid_filter("(memberOf=cn=staff,dc=example,dc=org)"));
+        assert!(valid_filter("(|(a=1)(b=2))"));
+        for bad in ["memberOf=x", "(a=1)(b=2)", "(a=1))(|(b=2)", "((a=1)", ""] {
+            assert!(!valid_filter(bad), "{bad}");
+        }
+        assert!(valid_attribute("sAMAccountName") && !valid_attribute("uid)(x"));
+        assert_eq!(equals("uid", "*)(uid=*"), "(uid=\\2a\\29\\28uid=\\2a)");
+        assert_eq!(equals("uid", "a\0b"), "(uid=a\\00b)");
+        assert_eq!(
+            and_classes(&["person".into()], Some("(a=1))(|(b=2)"), "(uid=x)"),
+            "(&(objectClass=person)(!(objectClass=*))(uid=x))"
+        );
+        assert_eq!(dn_escape("a,b+c"), "a\\2cb\\2bc");
+    }
+
+    #[test]
+    fn rdns_and_subtrees() {
+        assert_eq!(
+            rdn_value("cn=Staff,ou=groups,dc=x").as_deref(),
+            Some("Staff")
+        );
+        assert_eq!(rdn_value("cn=a\\,b,ou=g").as_deref(), Some("a,b"));
+        assert_eq!(rdn_value("cn=a\\2cb,ou=g").as_deref(), Some("a,b"));
+        assert_eq!(rdn_value("cn=,ou=g"), None);
+        assert!(under("cn=Staff,ou=groups,dc=x", "ou=Groups, dc=x"));
+        assert!(!under("ou=groups,dc=x", "ou=groups,dc=x"));
+        assert!(!under("cn=a,ou=people,dc=x", "ou=groups,dc=x"));
+    }
+}
+
+/// `secs` since the epoch as LDAP's GeneralizedTime (`20261203141500Z`), for
+/// `modifyTimestamp>=` filters.
+pub fn generalized_time(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod time_tests {
+    #[test]
+    fn generalized_time() {
+        assert_eq!(super::generalized_time(0), "19700101000000Z");
+        assert_eq!(super::generalized_time(951_782_400), "20000229000000Z");
+        assert_eq!(super::generalized_time(1_796_307_300), "20261203141500Z");
+    }
+}
