@@ -32,29 +32,87 @@ impl Drop for Slapd {
     }
 }
 
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A test CA and a certificate for `localhost` it signed, as PEM files in `dir`:
+/// (ca.pem, cert.pem, key.pem).
+fn test_ca(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&paths.0, ca.pem()).unwrap();
+    std::fs::write(&paths.1, leaf.pem()).unwrap();
+    std::fs::write(&paths.2, leaf_key.serialize_pem()).unwrap();
+    (paths.0, paths.1, paths.2)
+}
+
 impl Slapd {
     fn start() -> Slapd {
+        Slapd::start_with_tls(None).0
+    }
+
+    /// A slapd that also speaks TLS (StartTLS on its `ldap://` port, and an `ldaps://`
+    /// port) with a certificate for `localhost` from a test CA: the slapd, the `ldaps://`
+    /// URL and the CA's PEM file.
+    fn start_tls() -> (Slapd, String, PathBuf) {
+        let dir = temp_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let (ca, cert, key) = test_ca(&dir);
+        let (slapd, ldaps) = Slapd::start_with_tls(Some((cert, key)));
+        let _ = std::fs::copy(&ca, slapd.dir.join("ca.pem"));
+        (slapd, ldaps.unwrap(), ca)
+    }
+
+    fn start_with_tls(tls: Option<(PathBuf, PathBuf)>) -> (Slapd, Option<String>) {
         let dir = temp_dir();
         std::fs::create_dir_all(dir.join("db")).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
+        let tls_conf = tls
+            .as_ref()
+            .map(|(cert, key)| {
+                format!(
+                    "TLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
+                    cert.display(),
+                    key.display()
+                )
+            })
+            .unwrap_or_default();
         let conf = format!(
             "include /etc/ldap/schema/core.schema\ninclude /etc/ldap/schema/cosine.schema\n\
              include /etc/ldap/schema/inetorgperson.schema\ninclude /etc/ldap/schema/nis.schema\n\
-             modulepath /usr/lib/ldap\nmoduleload back_mdb\npidfile {dir}/slapd.pid\n\
+             modulepath /usr/lib/ldap\nmoduleload back_mdb\npidfile {dir}/slapd.pid\n{tls_conf}\
              database mdb\nmaxsize 10485760\nsuffix \"{SUFFIX}\"\nrootdn \"{ADMIN_DN}\"\n\
              rootpw {ADMIN_PW}\ndirectory {dir}/db\n",
             dir = dir.display()
         );
         std::fs::write(dir.join("slapd.conf"), conf).unwrap();
         let url = format!("ldap://127.0.0.1:{port}");
+        let ldaps_port = tls.as_ref().map(|_| free_port());
+        let mut listen = format!("{url}/");
+        if let Some(p) = ldaps_port {
+            listen.push_str(&format!(" ldaps://127.0.0.1:{p}/"));
+        }
         let child = Command::new("/usr/sbin/slapd")
             .arg("-f")
             .arg(dir.join("slapd.conf"))
-            .args(["-h", &format!("{url}/"), "-d", "0"])
+            .args(["-h", &listen, "-d", "0"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -63,6 +121,15 @@ impl Slapd {
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "slapd did not start");
             std::thread::sleep(Duration::from_millis(50));
+        }
+        if let Some(p) = ldaps_port {
+            while std::net::TcpStream::connect(("127.0.0.1", p)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "slapd did not start its ldaps port"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
         let slapd = Slapd {
             child: Some(child),
@@ -73,7 +140,42 @@ impl Slapd {
             "dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n\
              dn: ou=people,{SUFFIX}\nobjectClass: organizationalUnit\nou: people\n"
         ));
-        slapd
+        (slapd, ldaps_port.map(|p| format!("ldaps://localhost:{p}")))
+    }
+
+    /// `ldapsearch` as the directory's admin: the LDIF it prints.
+    fn search(&self, base: &str, filter: &str, attrs: &[&str]) -> String {
+        let out = Command::new("ldapsearch")
+            .args([
+                "-x",
+                "-LLL",
+                "-o",
+                "ldif-wrap=no",
+                "-H",
+                &self.url,
+                "-D",
+                ADMIN_DN,
+                "-w",
+                ADMIN_PW,
+                "-b",
+                base,
+                filter,
+            ])
+            .args(attrs)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Whether `dn` binds with `password` (`ldapwhoami`).
+    fn binds(&self, dn: &str, password: &str) -> bool {
+        Command::new("ldapwhoami")
+            .args(["-x", "-H", &self.url, "-D", dn, "-w", password])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
     }
 
     fn ldap(&self, tool: &str, args: &[&str], input: &str) {
@@ -470,4 +572,422 @@ fn ldap_users_sign_in_by_bind_are_imported_and_synced() {
             .body,
         json!([])
     );
+}
+
+const MAPPER: &str = "org.keycloak.storage.ldap.mappers.LDAPStorageMapper";
+
+fn people(uid: &str) -> String {
+    format!("uid={uid},ou=people,{SUFFIX}")
+}
+
+/// Set `config.{key}` of component `id` (read, changed, written back with the masked
+/// credential, as the console does).
+fn set_config(api: &Api, realm: &str, id: &str, key: &str, value: &str) {
+    let path = format!("/admin/realms/{realm}/components/{id}");
+    let mut c = api.get(&path).body;
+    c["config"][key] = json!([value]);
+    let r = api.put(&path, &c);
+    assert_eq!(r.status, 204, "{}", r.text);
+}
+
+#[test]
+fn ldap_edit_modes_memberships_and_syncs() {
+    let slapd = Slapd::start();
+    slapd.person("wanda", "Wanda", "Writer", "Wanda-ldap-pass-1");
+    slapd.person("rita", "Rita", "Reader", "Rita-ldap-pass-1");
+    slapd.add(&format!(
+        "dn: ou=groups,{SUFFIX}\nobjectClass: organizationalUnit\nou: groups\n\n\
+         dn: cn=ops,ou=groups,{SUFFIX}\nobjectClass: groupOfNames\ncn: ops\nmember: cn=staff,ou=groups,{SUFFIX}\n\n\
+         dn: cn=staff,ou=groups,{SUFFIX}\nobjectClass: groupOfNames\ncn: staff\nmember: {}\nmember: {}\n\n\
+         dn: ou=roles,{SUFFIX}\nobjectClass: organizationalUnit\nou: roles\n\n\
+         dn: cn=auditor,ou=roles,{SUFFIX}\nobjectClass: groupOfNames\ncn: auditor\nmember: {}\n",
+        people("wanda"),
+        people("rita"),
+        people("wanda")
+    ));
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    assert_eq!(
+        api.post("/admin/realms", &json!({"realm": "edit", "enabled": true}))
+            .status,
+        201
+    );
+    let r = api.post(
+        "/admin/realms/edit/components",
+        &json!({"name": "corp-ldap", "providerId": "ldap", "providerType": "org.keycloak.storage.UserStorageProvider",
+                "config": {"connectionUrl": [slapd.url], "bindDn": [ADMIN_DN], "bindCredential": [ADMIN_PW],
+                           "usersDn": [format!("ou=people,{SUFFIX}")], "editMode": ["WRITABLE"],
+                           "syncRegistrations": ["true"], "usePasswordModifyExtendedOp": ["true"]}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.location_id();
+    let mapper = |name: &str, provider: &str, config: Value| {
+        let r = api.post(
+            "/admin/realms/edit/components",
+            &json!({"name": name, "providerId": provider, "providerType": MAPPER, "parentId": id,
+                    "config": config}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.location_id()
+    };
+    let groups_mapper = mapper(
+        "groups",
+        "group-ldap-mapper",
+        json!({"groups.dn": [format!("ou=groups,{SUFFIX}")], "mode": ["READ_ONLY"],
+               "preserve.group.inheritance": ["true"]}),
+    );
+    mapper(
+        "roles",
+        "role-ldap-mapper",
+        json!({"roles.dn": [format!("ou=roles,{SUFFIX}")], "use.realm.roles.mapping": ["true"]}),
+    );
+
+    // A login imports wanda with her groups (the directory's hierarchy kept) and roles,
+    // and the role is in her token.
+    let r = login(&api, "edit", "wanda", "Wanda-ldap-pass-1");
+    assert_eq!(r.status, 200, "{}", r.text);
+    let claims = crate::api::claims(r.body["access_token"].as_str().unwrap());
+    assert!(
+        claims["realm_access"]["roles"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("auditor")),
+        "{claims}"
+    );
+    let wanda = user(&api, "edit", "wanda").unwrap();
+    let wid = wanda["id"].as_str().unwrap().to_string();
+    let groups = |uid: &str| -> Vec<String> {
+        api.get(&format!("/admin/realms/edit/users/{uid}/groups"))
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(groups(&wid), ["/ops/staff"]);
+
+    // WRITABLE: a profile change is written to the directory.
+    let r = api.put(
+        &format!("/admin/realms/edit/users/{wid}"),
+        &json!({"firstName": "Wendy", "email": "wendy@example.org"}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    let entry = slapd.search(&people("wanda"), "(objectClass=*)", &["givenName", "mail"]);
+    assert!(
+        entry.contains("givenName: Wendy") && entry.contains("mail: wendy@example.org"),
+        "{entry}"
+    );
+    // The password goes through the password modify extended operation: slapd hashes it.
+    let r = api.put(
+        &format!("/admin/realms/edit/users/{wid}/reset-password"),
+        &json!({"type": "password", "value": "Wanda-new-pass-2", "temporary": false}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert!(slapd.binds(&people("wanda"), "Wanda-new-pass-2"));
+    assert!(!slapd.binds(&people("wanda"), "Wanda-ldap-pass-1"));
+    let stored = slapd.search(&people("wanda"), "(objectClass=*)", &["userPassword"]);
+    assert!(
+        stored.contains("userPassword:: e1NTSEF9"),
+        "hashed by the directory ({{SSHA}}): {stored}"
+    );
+    assert_eq!(login(&api, "edit", "wanda", "Wanda-new-pass-2").status, 200);
+    assert!(
+        api.get(&format!("/admin/realms/edit/users/{wid}/credentials"))
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["type"] != "password"),
+        "no local copy of a directory password"
+    );
+
+    // A user created by the administrator goes to the directory (syncRegistrations), with
+    // its password; deleted here, it is deleted there.
+    let r = api.post(
+        "/admin/realms/edit/users",
+        &json!({"username": "newbie", "enabled": true, "firstName": "New", "lastName": "Bie",
+                "email": "newbie@example.org",
+                "credentials": [{"type": "password", "value": "Newbie-pass-1", "temporary": false}]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let nid = r.location_id();
+    let entry = slapd.search(&people("newbie"), "(objectClass=*)", &["sn", "cn", "mail"]);
+    assert!(
+        entry.contains("sn: Bie") && entry.contains("mail: newbie@example.org"),
+        "{entry}"
+    );
+    assert!(slapd.binds(&people("newbie"), "Newbie-pass-1"));
+    assert_eq!(user(&api, "edit", "newbie").unwrap()["federationLink"], id);
+    assert_eq!(login(&api, "edit", "newbie", "Newbie-pass-1").status, 200);
+    assert_eq!(
+        api.delete(&format!("/admin/realms/edit/users/{nid}"))
+            .status,
+        204
+    );
+    assert_eq!(
+        slapd.search(&people("newbie"), "(objectClass=*)", &["dn"]),
+        ""
+    );
+
+    // The group mapper follows the directory: wanda taken out of staff there is out here
+    // at her next login.
+    slapd.ldap(
+        "ldapmodify",
+        &[],
+        &format!(
+            "dn: cn=staff,ou=groups,{SUFFIX}\nchangetype: modify\ndelete: member\nmember: {}\n",
+            people("wanda")
+        ),
+    );
+    assert_eq!(login(&api, "edit", "wanda", "Wanda-new-pass-2").status, 200);
+    assert!(groups(&wid).is_empty(), "{:?}", groups(&wid));
+    // The mapper's sync brings the directory's groups over (dev is new).
+    slapd.add(&format!(
+        "dn: cn=dev,ou=groups,{SUFFIX}\nobjectClass: groupOfNames\ncn: dev\nmember: {}\n",
+        people("rita")
+    ));
+    let r = api.post(
+        &format!(
+            "/admin/realms/edit/user-storage/{id}/mappers/{groups_mapper}/sync?direction=fedToKeycloak"
+        ),
+        &json!({}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        (r.body["added"].clone(), r.body["updated"].clone()),
+        (json!(1), json!(2)),
+        "{}",
+        r.text
+    );
+    let top: Vec<String> = api
+        .get("/admin/realms/edit/groups")
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        top.contains(&"dev".into()) && top.contains(&"ops".into()),
+        "{top:?}"
+    );
+
+    // READ_ONLY: what the directory owns is refused, the rest is not.
+    set_config(&api, "edit", &id, "editMode", "READ_ONLY");
+    let r = api.put(
+        &format!("/admin/realms/edit/users/{wid}"),
+        &json!({"firstName": "Changed"}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        r.body["errorMessage"], "error-user-attribute-read-only",
+        "{}",
+        r.text
+    );
+    let r = api.put(
+        &format!("/admin/realms/edit/users/{wid}/reset-password"),
+        &json!({"type": "password", "value": "Whatever-pass-9", "temporary": false}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(
+        r.body["errorMessage"],
+        "Can't reset password as account is read only"
+    );
+    let r = api.put(
+        &format!("/admin/realms/edit/users/{wid}"),
+        &json!({"requiredActions": ["VERIFY_EMAIL"]}),
+    );
+    assert_eq!(r.status, 204, "not the directory's: {}", r.text);
+    assert_eq!(
+        slapd
+            .search(&people("wanda"), "(objectClass=*)", &["givenName"])
+            .contains("givenName: Wendy"),
+        true
+    );
+
+    // UNSYNCED: changes stay here; a local password then signs in, the directory's not.
+    set_config(&api, "edit", &id, "editMode", "UNSYNCED");
+    let r = api.put(
+        &format!("/admin/realms/edit/users/{wid}"),
+        &json!({"firstName": "Local", "requiredActions": []}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert!(slapd
+        .search(&people("wanda"), "(objectClass=*)", &["givenName"])
+        .contains("givenName: Wendy"));
+    assert_eq!(login(&api, "edit", "wanda", "Wanda-new-pass-2").status, 200);
+    assert_eq!(user(&api, "edit", "wanda").unwrap()["firstName"], "Local");
+    let r = api.put(
+        &format!("/admin/realms/edit/users/{wid}/reset-password"),
+        &json!({"type": "password", "value": "Wanda-local-pass-3", "temporary": false}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(
+        login(&api, "edit", "wanda", "Wanda-local-pass-3").status,
+        200
+    );
+    assert_eq!(login(&api, "edit", "wanda", "Wanda-new-pass-2").status, 401);
+    assert!(
+        slapd.binds(&people("wanda"), "Wanda-new-pass-2"),
+        "the directory untouched"
+    );
+
+    // Syncs (READ_ONLY again): a full one imports rita; a changed-users one picks up what
+    // changed in the directory since; a full one removes who is gone from it.
+    set_config(&api, "edit", &id, "editMode", "READ_ONLY");
+    let sync = |action: &str| {
+        let r = api.post(
+            &format!("/admin/realms/edit/user-storage/{id}/sync?action={action}"),
+            &json!({}),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body
+    };
+    let full = sync("triggerFullSync");
+    assert_eq!(full["added"], 1, "{full}");
+    std::thread::sleep(Duration::from_millis(1100));
+    slapd.ldap(
+        "ldapmodify",
+        &[],
+        &format!(
+            "dn: {}\nchangetype: modify\nreplace: mail\nmail: rita.reader@example.org\n",
+            people("rita")
+        ),
+    );
+    let changed = sync("triggerChangedUsersSync");
+    assert_eq!(
+        (changed["added"].clone(), changed["updated"].clone()),
+        (json!(0), json!(1)),
+        "{changed}"
+    );
+    assert_eq!(
+        user(&api, "edit", "rita").unwrap()["email"],
+        "rita.reader@example.org"
+    );
+    slapd.ldap("ldapdelete", &[], &format!("{}\n", people("rita")));
+    assert_eq!(
+        login(&api, "edit", "rita", "Rita-ldap-pass-1").status,
+        401,
+        "gone: no login"
+    );
+    let full = sync("triggerFullSync");
+    assert_eq!(full["removed"], 1, "{full}");
+    assert!(user(&api, "edit", "rita").is_none());
+    let metrics = reqwest::blocking::get(server.http_url("/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        metrics.contains("portcullis_ldap_sync_users_total{outcome=\"removed\"} 1"),
+        "{metrics}"
+    );
+
+    // Periodic: a changed-users sync every second finds a new entry by itself (the
+    // housekeeping loop looks every ten seconds).
+    set_config(&api, "edit", &id, "changedSyncPeriod", "1");
+    slapd.person("pat", "Pat", "Periodic", "Pat-ldap-pass-1");
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while user(&api, "edit", "pat").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the periodic sync did not import pat"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    // The directory's capabilities (with the stored credential) and the mapper types.
+    let r = api.post(
+        "/admin/realms/edit/ldap-server-capabilities",
+        &json!({"connectionUrl": slapd.url, "bindDn": ADMIN_DN, "bindCredential": "**********",
+                "componentId": id}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.body
+            .as_array()
+            .unwrap()
+            .contains(&json!({"oid": "1.3.6.1.4.1.4203.1.11.1", "type": "EXTENSION"})),
+        "the password modify extended operation: {}",
+        r.text
+    );
+    let types = api
+        .get(&format!(
+            "/admin/realms/edit/components/{id}/sub-component-types?type={MAPPER}"
+        ))
+        .body;
+    assert!(
+        types
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == "group-ldap-mapper"),
+        "{types}"
+    );
+}
+
+#[test]
+fn ldap_over_tls_verifies_the_directory_certificate() {
+    let (slapd, ldaps, ca) = Slapd::start_tls();
+    slapd.person("tess", "Tess", "Tls", "Tess-ldap-pass-1");
+    let mut options = crate::harness::Options::default();
+    // The directory's CA, the way a deployment adds one (the system trust store's file).
+    options
+        .env
+        .push(("SSL_CERT_FILE".into(), ca.display().to_string()));
+    let server = TestServer::start_with(options);
+    let api = Api::admin(&server);
+    assert_eq!(
+        api.post("/admin/realms", &json!({"realm": "tls", "enabled": true}))
+            .status,
+        201
+    );
+    let starttls = slapd.url.replace("127.0.0.1", "localhost");
+    let test = |url: &str, start_tls: bool| {
+        api.post(
+            "/admin/realms/tls/testLDAPConnection",
+            &json!({"action": "testAuthentication", "connectionUrl": url, "startTls": start_tls.to_string(),
+                    "bindDn": ADMIN_DN, "bindCredential": ADMIN_PW}),
+        )
+    };
+    assert_eq!(
+        test(&ldaps, false).status,
+        204,
+        "{}",
+        test(&ldaps, false).text
+    );
+    assert_eq!(test(&starttls, true).status, 204);
+    // The certificate names localhost: by address it does not verify.
+    let by_address = ldaps.replace("localhost", "127.0.0.1");
+    let r = test(&by_address, false);
+    assert_eq!(r.status, 400, "{}", r.text);
+    for (name, url, start_tls) in [("ldaps", &ldaps, false), ("starttls", &starttls, true)] {
+        let r = api.post(
+            "/admin/realms/tls/components",
+            &json!({"name": name, "providerId": "ldap", "providerType": "org.keycloak.storage.UserStorageProvider",
+                    "config": {"connectionUrl": [url], "startTls": [start_tls.to_string()],
+                               "bindDn": [ADMIN_DN], "bindCredential": [ADMIN_PW],
+                               "usersDn": [format!("ou=people,{SUFFIX}")], "priority": [if start_tls { "1" } else { "0" }]}}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+        let pid = r.location_id();
+        let r = login(&api, "tls", "tess", "Tess-ldap-pass-1");
+        assert_eq!(r.status, 200, "{name}: {}", r.text);
+        assert_eq!(user(&api, "tls", "tess").unwrap()["federationLink"], pid);
+        // Next round: the other provider imports her again.
+        let tess = user(&api, "tls", "tess").unwrap();
+        assert_eq!(
+            api.delete(&format!(
+                "/admin/realms/tls/users/{}",
+                tess["id"].as_str().unwrap()
+            ))
+            .status,
+            204
+        );
+        assert_eq!(
+            api.delete(&format!("/admin/realms/tls/components/{pid}"))
+                .status,
+            204
+        );
+    }
 }
