@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Both install what they need.
-.PHONY: run dev test setup lint bench bench-startup bench-tokens bench-broker bench-load bench-micro bench-scale
+.PHONY: run dev test setup lint bench bench-startup bench-tokens bench-broker bench-ldap bench-load bench-micro bench-scale
 
 CARGO ?= cargo
 
@@ -35,6 +35,10 @@ bench-tokens: setup
 bench-broker: setup
 	$(CARGO) bench --bench broker
 
+# LDAP-backed logins beside local ones, and a full sync of 10,000 entries (slapd).
+bench-ldap: setup
+	$(CARGO) bench --bench ldap
+
 bench-load: setup
 	$(CARGO) bench --bench load
 
@@ -45,4 +49,4 @@ bench-micro: setup
 bench-scale: setup
 	SCALE_USERS=1000000 $(CARGO) bench --bench scale
 
-bench: bench-micro bench-startup bench-tokens bench-broker bench-load bench-scale
+bench: bench-micro bench-startup bench-tokens bench-broker bench-ldap bench-load bench-scale

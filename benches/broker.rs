@@ -14,9 +14,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![allow(unreachable_pub)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
+#[path = "common/mod.rs"]
+mod common;
+use common::measure;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -288,40 +291,6 @@ async fn password_login(app: &App) {
     assert!(location.unwrap().starts_with(REDIRECT));
 }
 
-/// Run `op` from `tasks` tasks until `limit` passes or `max_ops` are done; ops/s.
-fn measure<F, Fut>(
-    rt: &tokio::runtime::Runtime,
-    tasks: usize,
-    limit: Duration,
-    max_ops: u64,
-    op: F,
-) -> f64
-where
-    F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let op = Arc::new(op);
-    let done = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    rt.block_on(async {
-        let mut handles = Vec::new();
-        for _ in 0..tasks {
-            let op = op.clone();
-            let done = done.clone();
-            handles.push(tokio::spawn(async move {
-                while started.elapsed() < limit && done.load(Ordering::Relaxed) < max_ops {
-                    op().await;
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            }));
-        }
-        for h in handles {
-            h.await.unwrap();
-        }
-    });
-    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
-}
-
 fn main() {
     let benchmarking = std::env::args().any(|a| a == "--bench");
     let (limit, max_ops) = if benchmarking {
@@ -344,18 +313,18 @@ fn main() {
     rt.block_on(brokered_login(&app));
     let tasks = cores * 4;
     let a = app.clone();
-    let brokered = measure(&rt, tasks, limit, max_ops, move || {
+    let brokered = measure(&rt, tasks, limit, max_ops, move |_| {
         let a = a.clone();
         async move { brokered_login(&a).await }
     });
     let a = app.clone();
-    let password = measure(&rt, tasks, limit, max_ops, move || {
+    let password = measure(&rt, tasks, limit, max_ops, move |_| {
         let a = a.clone();
         async move { password_login(&a).await }
     });
     // The provider's share: its two answers, from a pooled client like the broker's.
     let client = reqwest::Client::new();
-    let provider_only = measure(&rt, tasks, limit, max_ops, move || {
+    let provider_only = measure(&rt, tasks, limit, max_ops, move |_| {
         let client = client.clone();
         let base = base.clone();
         async move {

@@ -13,6 +13,10 @@
 // A test or bench binary exports nothing: `pub` in its modules is for its own files.
 #![allow(unreachable_pub)]
 
+#[path = "common/mod.rs"]
+mod common;
+use common::measure;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -141,42 +145,6 @@ async fn token(app: &App, form: &[(&str, &str)]) -> serde_json::Value {
         String::from_utf8_lossy(response.body())
     );
     serde_json::from_slice(response.body()).unwrap()
-}
-
-/// Run `op` from `tasks` concurrent tasks until `limit` passes or `max_ops` are done; ops/s.
-fn measure<F, Fut>(
-    rt: &tokio::runtime::Runtime,
-    tasks: usize,
-    limit: Duration,
-    max_ops: u64,
-    op: F,
-) -> f64
-where
-    F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    let op = Arc::new(op);
-    let done = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    rt.block_on(async {
-        let mut handles = Vec::new();
-        for t in 0..tasks {
-            let op = op.clone();
-            let done = done.clone();
-            handles.push(tokio::spawn(async move {
-                let mut i = t as u64;
-                while started.elapsed() < limit && done.load(Ordering::Relaxed) < max_ops {
-                    op(i).await;
-                    done.fetch_add(1, Ordering::Relaxed);
-                    i += tasks as u64;
-                }
-            }));
-        }
-        for h in handles {
-            h.await.unwrap();
-        }
-    });
-    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
 /// Raw signatures per second of one realm key on all cores.
