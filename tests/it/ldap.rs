@@ -421,6 +421,22 @@ fn ldap_users_sign_in_by_bind_are_imported_and_synced() {
     };
     assert_eq!(masked(&slapd.url), 204);
     assert_eq!(masked("ldap://127.0.0.1:1"), 400);
+    let r = api.post(
+        "/admin/realms/corp/testLDAPConnection",
+        &json!({"action": "testAuthentication", "connectionUrl": slapd.url, "bindDn": ADMIN_DN,
+                "bindCredential": "**********", "componentId": id, "startTls": "true"}),
+    );
+    assert_eq!(
+        r.status, 400,
+        "not under other TLS settings than stored: {}",
+        r.text
+    );
+    // Nor does a provider pointed elsewhere keep the stored credential by the mask.
+    let mut moved = api.get(&format!("/admin/realms/corp/components/{id}")).body;
+    assert_eq!(moved["config"]["bindCredential"], json!(["**********"]));
+    moved["config"]["connectionUrl"] = json!(["ldap://attacker.example:389"]);
+    let r = api.put(&format!("/admin/realms/corp/components/{id}"), &moved);
+    assert_eq!(r.status, 400, "{}", r.text);
     // An administrator's filter must be one filter; half a filter is refused when saved.
     let r = api.post(
         "/admin/realms/corp/components",
@@ -702,6 +718,37 @@ fn ldap_edit_modes_memberships_and_syncs() {
         "no local copy of a directory password"
     );
 
+    // A directory user's name is taken, though rita was never imported: a new local (or
+    // directory) user of that name would shadow hers.
+    let r = api.post(
+        "/admin/realms/edit/users",
+        &json!({"username": "rita", "enabled": true}),
+    );
+    assert_eq!(r.status, 409, "{}", r.text);
+    // The attributes naming the entry are the server's: an administrator cannot point
+    // wanda's account at rita's entry (and then set rita's password through it).
+    let mut attrs = user(&api, "edit", "wanda").unwrap()["attributes"].clone();
+    attrs["LDAP_ENTRY_DN"] = json!([people("rita")]);
+    attrs["LDAP_ID"] = json!(["x"]);
+    attrs["team"] = json!(["blue"]);
+    let r = api.put(
+        &format!("/admin/realms/edit/users/{wid}"),
+        &json!({ "attributes": attrs }),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    let attrs = user(&api, "edit", "wanda").unwrap()["attributes"].clone();
+    assert_eq!(attrs["LDAP_ENTRY_DN"], json!([people("wanda")]), "{attrs}");
+    assert_eq!(attrs["team"], json!(["blue"]));
+    let r = api.put(
+        &format!("/admin/realms/edit/users/{wid}/reset-password"),
+        &json!({"type": "password", "value": "Wanda-new-pass-2", "temporary": false}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert!(
+        slapd.binds(&people("rita"), "Rita-ldap-pass-1"),
+        "rita's password untouched"
+    );
+
     // A user created by the administrator goes to the directory (syncRegistrations), with
     // its password; deleted here, it is deleted there.
     let r = api.post(
@@ -744,7 +791,9 @@ fn ldap_edit_modes_memberships_and_syncs() {
     assert!(groups(&wid).is_empty(), "{:?}", groups(&wid));
     // The mapper's sync brings the directory's groups over (dev is new).
     slapd.add(&format!(
-        "dn: cn=dev,ou=groups,{SUFFIX}\nobjectClass: groupOfNames\ncn: dev\nmember: {}\n",
+        "dn: cn=dev,ou=groups,{SUFFIX}\nobjectClass: groupOfNames\ncn: dev\nmember: {}\n\n\
+         dn: cn=a/b,ou=groups,{SUFFIX}\nobjectClass: groupOfNames\ncn: a/b\nmember: {}\n",
+        people("rita"),
         people("rita")
     ));
     let r = api.post(
@@ -799,11 +848,11 @@ fn ldap_edit_modes_memberships_and_syncs() {
         &json!({"requiredActions": ["VERIFY_EMAIL"]}),
     );
     assert_eq!(r.status, 204, "not the directory's: {}", r.text);
-    assert_eq!(
+    assert!(
         slapd
             .search(&people("wanda"), "(objectClass=*)", &["givenName"])
             .contains("givenName: Wendy"),
-        true
+        "READ_ONLY writes nothing"
     );
 
     // UNSYNCED: changes stay here; a local password then signs in, the directory's not.
@@ -832,6 +881,12 @@ fn ldap_edit_modes_memberships_and_syncs() {
         slapd.binds(&people("wanda"), "Wanda-new-pass-2"),
         "the directory untouched"
     );
+    // Gone from the directory, she no longer signs in, local password or not.
+    slapd.ldap("ldapdelete", &[], &format!("{}\n", people("wanda")));
+    assert_eq!(
+        login(&api, "edit", "wanda", "Wanda-local-pass-3").status,
+        401
+    );
 
     // Syncs (READ_ONLY again): a full one imports rita; a changed-users one picks up what
     // changed in the directory since; a full one removes who is gone from it.
@@ -845,7 +900,11 @@ fn ldap_edit_modes_memberships_and_syncs() {
         r.body
     };
     let full = sync("triggerFullSync");
-    assert_eq!(full["added"], 1, "{full}");
+    assert_eq!(
+        (full["added"].clone(), full["removed"].clone()),
+        (json!(1), json!(1)),
+        "rita added, wanda removed: {full}"
+    );
     std::thread::sleep(Duration::from_millis(1100));
     slapd.ldap(
         "ldapmodify",
@@ -871,15 +930,21 @@ fn ldap_edit_modes_memberships_and_syncs() {
         401,
         "gone: no login"
     );
+    // (A search that finds nobody at all removes nobody: someone stays.)
+    slapd.person("stay", "Stay", "Here", "Stay-ldap-pass-1");
     let full = sync("triggerFullSync");
-    assert_eq!(full["removed"], 1, "{full}");
+    assert_eq!(
+        (full["added"].clone(), full["removed"].clone()),
+        (json!(1), json!(1)),
+        "{full}"
+    );
     assert!(user(&api, "edit", "rita").is_none());
     let metrics = reqwest::blocking::get(server.http_url("/metrics"))
         .unwrap()
         .text()
         .unwrap();
     assert!(
-        metrics.contains("portcullis_ldap_sync_users_total{outcome=\"removed\"} 1"),
+        metrics.contains("portcullis_ldap_sync_users_total{outcome=\"removed\"} 2"),
         "{metrics}"
     );
 
@@ -895,6 +960,19 @@ fn ldap_edit_modes_memberships_and_syncs() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+
+    // An entry the sync cannot read as a user (no uid) removes nobody: pat, deleted in the
+    // same read, stays until a clean one.
+    slapd.add(&format!(
+        "dn: cn=nouid,ou=people,{SUFFIX}\nobjectClass: inetOrgPerson\ncn: nouid\nsn: Nouid\n"
+    ));
+    slapd.ldap("ldapdelete", &[], &format!("{}\n", people("pat")));
+    let full = sync("triggerFullSync");
+    assert_eq!(full["removed"], 0, "{full}");
+    assert!(user(&api, "edit", "pat").is_some());
+    slapd.ldap("ldapdelete", &[], &format!("cn=nouid,ou=people,{SUFFIX}\n"));
+    let full = sync("triggerFullSync");
+    assert_eq!(full["removed"], 1, "{full}");
 
     // The directory's capabilities (with the stored credential) and the mapper types.
     let r = api.post(

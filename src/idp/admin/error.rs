@@ -54,6 +54,7 @@ impl From<crate::idp::federation::writes::Refusal> for AdminError {
                 "field": f, "errorMessage": "error-user-attribute-read-only", "params": [f]
             })),
             Refusal::Policy(m) => AdminError::BadRequest(m),
+            Refusal::Exists => AdminError::Conflict("User exists with same username".into()),
             Refusal::Directory(m) => {
                 AdminError::BadRequest(format!("Could not modify user in LDAP: {m}"))
             }

@@ -298,23 +298,45 @@ fn masked(mut v: Value) -> Value {
 }
 
 /// A write that sends the mask back keeps the stored secret.
-fn keep_secrets(mut new: Value, old: Option<&Value>) -> Value {
-    let Some(old) = old else { return new };
+fn keep_secrets(mut new: Value, old: Option<&Value>) -> Result<Value, String> {
+    let Some(old) = old else { return Ok(new) };
+    let first = |c: Option<&Value>, key: &str| -> Option<String> {
+        let v = c?.get(key)?;
+        v.get(0)
+            .and_then(Value::as_str)
+            .or_else(|| v.as_str())
+            .map(str::to_string)
+    };
+    // A secret is sent where these say: the mask keeps it only while they stay as stored,
+    // else a changed URL would take the stored secret to another server.
+    let guarded: [(&str, &[&str]); 2] = [
+        ("clientSecret", &["tokenUrl", "clientId"]),
+        ("bindCredential", &["connectionUrl", "bindDn"]),
+    ];
+    let old_cfg = old.get("config");
     if let Some(cfg) = new.get_mut("config").and_then(|c| c.as_object_mut()) {
-        for key in ["clientSecret", "bindCredential"] {
+        for (key, guards) in guarded {
             let is_mask = match cfg.get(key) {
                 Some(Value::String(s)) => s == SECRET_MASK,
                 Some(Value::Array(a)) => a.first().and_then(|x| x.as_str()) == Some(SECRET_MASK),
                 _ => false,
             };
-            if is_mask {
-                if let Some(prev) = old.get("config").and_then(|c| c.get(key)) {
-                    cfg.insert(key.into(), prev.clone());
-                }
+            if !is_mask {
+                continue;
+            }
+            let snapshot = Value::Object(cfg.clone());
+            if let Some(g) = guards
+                .iter()
+                .find(|g| first(Some(&snapshot), g) != first(old_cfg, g))
+            {
+                return Err(format!("{key} must be given again when {g} changes"));
+            }
+            if let Some(prev) = old_cfg.and_then(|c| c.get(key)) {
+                cfg.insert(key.into(), prev.clone());
             }
         }
     }
-    new
+    Ok(new)
 }
 
 /// An identity provider of an imported realm file (validated as if created).
@@ -405,7 +427,8 @@ pub(super) fn update_idp(cx: &Cx) -> Result<Response, AdminError> {
         if body.get("internalId").is_none() {
             body["internalId"] = old["internalId"].clone();
         }
-        let idp = validate_idp(keep_secrets(body, Some(&old))).map_err(AdminError::BadRequest)?;
+        let idp = validate_idp(keep_secrets(body, Some(&old)).map_err(AdminError::BadRequest)?)
+            .map_err(AdminError::BadRequest)?;
         w.put_object(&realm.id, IDP, &alias, &idp)
             .map_err(AdminError::from)
     })?;
@@ -726,8 +749,12 @@ pub(super) fn update_component(cx: &Cx) -> Result<Response, AdminError> {
         let old = w
             .object(&realm.id, COMPONENT, &id)?
             .ok_or_else(component_missing)?;
-        let mut c = validate_component(keep_secrets(body, Some(&old)), &realm, false)
-            .map_err(AdminError::BadRequest)?;
+        let mut c = validate_component(
+            keep_secrets(body, Some(&old)).map_err(AdminError::BadRequest)?,
+            &realm,
+            false,
+        )
+        .map_err(AdminError::BadRequest)?;
         c["id"] = id.clone().into();
         w.put_object(&realm.id, COMPONENT, &id, &c)
             .map_err(AdminError::from)
@@ -752,6 +779,8 @@ pub(super) fn delete_component(cx: &Cx) -> Result<Response, AdminError> {
         Ok::<_, crate::store::StoreError>(true)
     })?;
     if deleted {
+        // An LDAP provider's kept connections close.
+        crate::idp::ldap::forget(&realm.id, &id);
         Ok(no_content())
     } else {
         Err(component_missing())
@@ -834,10 +863,12 @@ mod tests {
             json!(["person, organizationalPerson, user"])
         );
         assert_eq!(ad["config"]["authType"], json!(["none"]));
-        let kept = keep_secrets(
-            json!({"config": {"bindCredential": [SECRET_MASK]}}),
-            Some(&c),
-        );
+        let mut masked = c.clone();
+        masked["config"]["bindCredential"] = json!([SECRET_MASK]);
+        let kept = keep_secrets(masked.clone(), Some(&c)).unwrap();
         assert_eq!(kept["config"]["bindCredential"], json!(["secret"]));
+        // Pointed at another server, the mask does not take the stored credential along.
+        masked["config"]["connectionUrl"] = json!(["ldap://elsewhere.example"]);
+        assert!(keep_secrets(masked, Some(&c)).is_err());
     }
 }

@@ -68,9 +68,14 @@ fn test_settings(cx: &Cx, capabilities: bool) -> Result<TestSettings, AdminError
                 .and_then(Value::as_str)
                 .map(str::to_string)
         };
+        // Also over the same protection: the stored StartTLS (no cleartext bind of a
+        // credential stored for a TLS connection).
+        let stored_tls = |c: &Value| field(c, "startTls").as_deref() == Some("true");
         credential = stored
             .filter(|c| {
-                field(c, "connectionUrl").as_deref() == Some(url) && field(c, "bindDn") == bind_dn
+                field(c, "connectionUrl").as_deref() == Some(url)
+                    && field(c, "bindDn") == bind_dn
+                    && stored_tls(c) == start_tls
             })
             .and_then(|c| field(&c, "bindCredential"));
         if credential.is_none() {
@@ -160,14 +165,21 @@ pub(super) async fn mapper_sync(cx: &Cx<'_>) -> Result<Response, AdminError> {
             )))
         }
     }
+    let _running = crate::idp::federation::sync::exclusive(format!(
+        "{}/mappers/{}",
+        provider.key(),
+        mapper.id
+    ))
+    .ok_or_else(|| AdminError::Conflict("A sync of this mapper is running already".into()))?;
     let groups = provider
         .all_groups(&mapper)
         .await
         .map_err(|e| AdminError::BadRequest(format!("LDAP sync failed: {e}")))?;
+    let paths = crate::idp::federation::memberships::group_paths(&mapper, &groups);
     let (added, known) = cx
         .app
         .store
-        .write(|w| crate::idp::federation::memberships::import_all(w, &realm, &mapper, &groups))?;
+        .write(|w| crate::idp::federation::memberships::import_all(w, &realm, &mapper, &paths))?;
     let r = crate::idp::federation::SyncResult {
         added,
         updated: known,

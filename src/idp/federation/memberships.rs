@@ -223,36 +223,80 @@ pub fn apply(
     Ok(())
 }
 
-/// Create `m`'s groups (with their hierarchy) or roles from the directory's list
+/// The local paths of `m`'s directory groups (each from its top-most ancestor with
+/// `preserve.group.inheritance`, else the name alone): computed once, outside any
+/// transaction. A group's parent is the first group listing its DN as a member; at most 16
+/// levels, never round a cycle.
+pub fn group_paths(
+    m: &MembershipMapper,
+    groups: &[(String, String, Vec<String>)],
+) -> Vec<Vec<String>> {
+    use std::collections::HashMap;
+    let inherit = matches!(
+        m.target,
+        Target::Groups {
+            preserve_inheritance: true,
+            ..
+        }
+    );
+    let by_dn: HashMap<String, &str> = groups
+        .iter()
+        .map(|(dn, name, _)| (dn.to_ascii_lowercase(), name.as_str()))
+        .collect();
+    let mut parent: HashMap<String, String> = HashMap::new();
+    if inherit {
+        for (dn, _, members) in groups {
+            for member in members {
+                let member = member.to_ascii_lowercase();
+                if by_dn.contains_key(&member) {
+                    parent
+                        .entry(member)
+                        .or_insert_with(|| dn.to_ascii_lowercase());
+                }
+            }
+        }
+    }
+    let mut out: Vec<Vec<String>> = groups
+        .iter()
+        .map(|(dn, _, _)| {
+            let mut at = dn.to_ascii_lowercase();
+            let mut names = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            while let Some(name) = by_dn.get(&at) {
+                if !seen.insert(at.clone()) || names.len() > 16 {
+                    break;
+                }
+                names.insert(0, name.to_string());
+                match parent.get(&at) {
+                    Some(p) => at = p.clone(),
+                    None => break,
+                }
+            }
+            names
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Create `m`'s groups (`paths` from [`group_paths`]) or roles from the directory's list
 /// (`mappers/{id}/sync?direction=fedToKeycloak`): (added, already there).
 pub fn import_all(
     w: &mut Write,
     realm: &RealmRecord,
     m: &MembershipMapper,
-    groups: &[(String, String, Vec<String>)],
+    paths: &[Vec<String>],
 ) -> Result<(usize, usize), StoreError> {
     let (mut added, mut known) = (0, 0);
     match &m.target {
-        Target::Groups {
-            path,
-            preserve_inheritance,
-        } => {
+        Target::Groups { path, .. } => {
             let base = ensure_path(w, &realm.id, path)?;
-            for (dn, _, _) in groups {
-                let names = if *preserve_inheritance {
-                    lineage(groups, dn)
-                } else {
-                    groups
-                        .iter()
-                        .find(|g| &g.0 == dn)
-                        .map(|g| vec![g.1.clone()])
-                        .unwrap_or_default()
-                };
-                let before = resolve_under(&**w, &realm.id, base.as_deref(), &names)?;
-                if before.is_some() {
+            for names in paths {
+                if resolve_under(&**w, &realm.id, base.as_deref(), names)?.is_some() {
                     known += 1;
                 } else {
-                    ensure_under(w, &realm.id, base.clone(), &names)?;
+                    ensure_under(w, &realm.id, base.clone(), names)?;
                     added += 1;
                 }
             }
@@ -261,7 +305,7 @@ pub fn import_all(
             let Some(container) = role_container(&**w, realm, client_id.as_deref())? else {
                 return Ok((0, 0));
             };
-            for (_, name, _) in groups {
+            for name in paths.iter().filter_map(|p| p.last()) {
                 if w.role_by_name(&realm.id, &container, name)?.is_some() {
                     known += 1;
                 } else {
@@ -281,29 +325,6 @@ pub fn import_all(
         }
     }
     Ok((added, known))
-}
-
-/// The names from the top-most ancestor of the group at `dn` down to it (a group's parent
-/// is the group listing its DN as a member; at most 16 levels, never round a cycle).
-fn lineage(groups: &[(String, String, Vec<String>)], dn: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut at = dn.to_string();
-    let mut seen = Vec::new();
-    while let Some(g) = groups.iter().find(|g| g.0.eq_ignore_ascii_case(&at)) {
-        if seen.contains(&g.0.to_ascii_lowercase()) || names.len() > 16 {
-            break;
-        }
-        seen.push(g.0.to_ascii_lowercase());
-        names.insert(0, g.1.clone());
-        match groups
-            .iter()
-            .find(|p| p.2.iter().any(|m| m.eq_ignore_ascii_case(&g.0)))
-        {
-            Some(parent) => at = parent.0.clone(),
-            None => break,
-        }
-    }
-    names
 }
 
 /// The container of `m`'s roles: the realm, or the client `client_id` (`None` if missing).
@@ -437,10 +458,10 @@ fn ensure_under(
 
 #[cfg(test)]
 mod tests {
-    use super::lineage;
+    use super::*;
 
     #[test]
-    fn lineage_follows_member_links_and_stops_at_cycles() {
+    fn group_paths_follow_member_links_and_stop_at_cycles() {
         let g = |dn: &str, name: &str, members: &[&str]| {
             (
                 dn.to_string(),
@@ -449,14 +470,39 @@ mod tests {
             )
         };
         let groups = [
-            g("cn=all,ou=g", "all", &["cn=staff,ou=g"]),
+            g("cn=all,ou=g", "all", &["CN=staff,ou=g"]),
             g("cn=staff,ou=g", "staff", &["cn=ops,ou=g", "uid=a,ou=p"]),
             g("cn=ops,ou=g", "ops", &[]),
             g("cn=x,ou=g", "x", &["cn=y,ou=g"]),
             g("cn=y,ou=g", "y", &["cn=x,ou=g"]),
         ];
-        assert_eq!(lineage(&groups, "cn=ops,ou=g"), ["all", "staff", "ops"]);
-        assert_eq!(lineage(&groups, "CN=all,ou=g"), ["all"]);
-        assert_eq!(lineage(&groups, "cn=x,ou=g"), ["y", "x"]);
+        let mapper = |preserve: bool| MembershipMapper {
+            id: "m".into(),
+            name: "m".into(),
+            target: Target::Groups {
+                path: "/".into(),
+                preserve_inheritance: preserve,
+            },
+            dn: "ou=g".into(),
+            name_attribute: "cn".into(),
+            object_classes: vec!["groupOfNames".into()],
+            filter: None,
+            member_attribute: "member".into(),
+            member_by_dn: true,
+            member_user_attribute: "uid".into(),
+            mode: Mode::ReadOnly,
+            member_of: None,
+        };
+        let paths = group_paths(&mapper(true), &groups);
+        assert!(
+            paths.contains(&vec!["all".into(), "staff".into(), "ops".into()]),
+            "{paths:?}"
+        );
+        assert!(paths.contains(&vec!["all".into()]));
+        // A cycle ends the walk instead of looping.
+        assert!(paths.iter().all(|p| p.len() <= 3), "{paths:?}");
+        let flat = group_paths(&mapper(false), &groups);
+        assert_eq!(flat.len(), 5);
+        assert!(flat.iter().all(|p| p.len() == 1));
     }
 }

@@ -82,13 +82,20 @@ pub async fn authenticate(
                 // Its provider is gone or disabled: the user cannot sign in (as Keycloak).
                 return decided(Err(AuthnFailure::Invalid));
             };
-            if provider.edit_mode == EditMode::Unsynced && local_password {
-                return Ok(Route::LocalLinked);
-            }
             match provider.find(&user.username).await {
                 // The entry must be the one imported: a username given to someone else
                 // after its first owner left the directory is not that account.
-                Ok(Some(entry)) if same_entry(user, &entry) => (provider.clone(), entry),
+                Ok(Some(entry)) if same_entry(user, &entry) => {
+                    // UNSYNCED with a local password: that password decides, for an entry
+                    // the directory still has and has not disabled.
+                    if provider.edit_mode == EditMode::Unsynced && local_password {
+                        if entry.disabled == Some(true) {
+                            return decided(Err(AuthnFailure::Disabled));
+                        }
+                        return Ok(Route::LocalLinked);
+                    }
+                    (provider.clone(), entry)
+                }
                 Ok(Some(_)) => {
                     tracing::warn!(realm = %realm.name, provider = %provider.name, user = %user.username, "the directory entry of this username is not the one imported (LDAP_ID differs)");
                     return decided(Err(AuthnFailure::Invalid));
@@ -198,6 +205,52 @@ pub async fn authenticate(
     }))
 }
 
+/// Whether a directory of the realm has a user named `username` that the realm does not
+/// have yet: such a name is taken (a local user created with it would shadow the directory's
+/// user). With `import`, that user is imported now (without a login), so the caller finds it
+/// as an existing account. A directory that cannot be reached takes no name.
+pub async fn claim_directory_name(
+    app: &App,
+    realm: &RealmRecord,
+    username: &str,
+    import_it: bool,
+) -> Result<bool, StoreError> {
+    let username = username.trim().to_lowercase();
+    let providers = {
+        let read = app.store.read()?;
+        let providers = ldap::providers(&read, &realm.id)?;
+        if providers.is_empty()
+            || username.is_empty()
+            || read.user_by_username(&realm.id, &username)?.is_some()
+        {
+            return Ok(false);
+        }
+        providers
+    };
+    for p in &providers {
+        match p.find(&username).await {
+            Ok(Some(entry)) => {
+                if import_it {
+                    let now = app.clock.now_millis();
+                    let imported = app.store.write(|w| {
+                        match w.user_by_username(&realm.id, &entry.username)? {
+                            Some(_) => Ok(()),
+                            None => import(w, realm, p, &entry, None, now).map(|_| ()),
+                        }
+                    });
+                    if let Err(e) = imported {
+                        tracing::warn!(realm = %realm.name, provider = %p.name, error = %e, "a directory user could not be imported");
+                    }
+                }
+                return Ok(true);
+            }
+            Ok(None) => {}
+            Err(e) => unavailable(realm, p, &e),
+        }
+    }
+    Ok(false)
+}
+
 /// Create the local copy of an entry, or bring an existing one up to date (an `UNSYNCED`
 /// provider's user keeps its local profile once imported).
 pub fn import(
@@ -232,8 +285,10 @@ pub fn import(
             user.attributes.insert(k.clone(), v.clone());
         }
     }
-    if let Some(disabled) = entry.disabled {
-        user.enabled = !disabled;
+    // Disabled in the directory (Active Directory's account controls): disabled here. The
+    // directory never enables a user an administrator disabled here.
+    if entry.disabled == Some(true) {
+        user.enabled = false;
     }
     user.attributes
         .insert(LDAP_ID.into(), vec![entry.uuid.clone()]);
@@ -263,5 +318,5 @@ pub(crate) fn same_entry(user: &UserRecord, entry: &Entry) -> bool {
     user.attributes
         .get(LDAP_ID)
         .and_then(|v| v.first())
-        .is_none_or(|id| id == &entry.uuid)
+        .is_some_and(|id| id == &entry.uuid)
 }

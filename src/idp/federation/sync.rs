@@ -6,7 +6,6 @@
 //! per transaction, so one bad entry does not hold up the others.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex};
 
 use serde_json::json;
@@ -53,7 +52,14 @@ impl SyncResult {
 /// Providers with a sync running: a second one for the same provider waits its turn.
 static RUNNING: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Default::default);
 
-struct Running(String);
+/// A sync holding its key in [`RUNNING`] until dropped.
+pub struct Running(String);
+
+/// The right to run the sync keyed `key`, unless one runs already.
+pub fn exclusive(key: String) -> Option<Running> {
+    let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+    running.insert(key.clone()).then_some(Running(key))
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -72,21 +78,17 @@ pub async fn sync(
     provider: &Provider,
     full: bool,
 ) -> Result<SyncResult, String> {
-    let _running = {
-        let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
-        if !running.insert(provider.id.clone()) {
-            return Err("a sync of this provider is running already".into());
-        }
-        Running(provider.id.clone())
-    };
+    let _running = exclusive(provider.key())
+        .ok_or_else(|| "a sync of this provider is running already".to_string())?;
     let started = app.clock.now_millis() / 1000;
     let full = full || provider.last_sync.is_none();
     tracing::info!(realm = %realm.name, provider = %provider.name, full, "LDAP sync started");
-    let entries = match (full, provider.last_sync) {
+    let listing = match (full, provider.last_sync) {
         (false, Some(since)) => provider.changed_since(since).await,
         _ => provider.all().await,
     }
     .map_err(|e| e.to_string())?;
+    let entries = listing.entries;
     let mut result = SyncResult::default();
     let now = app.clock.now_millis();
     for (i, chunk) in entries.chunks(BATCH).enumerate() {
@@ -122,10 +124,15 @@ pub async fn sync(
         }
         tracing::info!(realm = %realm.name, provider = %provider.name, done = (i * BATCH + chunk.len()), of = entries.len(), "LDAP sync progress");
     }
-    if full {
-        // Who the directory no longer has goes (only after a complete read of it).
+    if full && listing.dropped == 0 && !entries.is_empty() {
+        // Who the directory no longer has goes: only after a complete read of it in which
+        // every entry was understood (an entry missing its username, or a search that
+        // suddenly finds nobody, removes no one).
         let present: HashSet<&str> = entries.iter().map(|e| e.uuid.as_str()).collect();
         result.removed = remove_missing(app, realm, provider, &present)?;
+    } else if full && listing.dropped > 0 {
+        tracing::warn!(realm = %realm.name, provider = %provider.name, dropped = listing.dropped, "LDAP sync: entries without a username or UUID; no users removed");
+        result.failed += listing.dropped;
     }
     app.store
         .write(|w| record_last_sync(w, realm, provider, started))
@@ -282,25 +289,18 @@ fn record_last_sync(
     Ok(())
 }
 
-/// When each provider's last full sync of this process ran (seconds), for the full period.
+/// When each provider's last full sync of this process ran, and when a failed periodic
+/// sync may be tried again (seconds; by [`Provider::key`]).
 static LAST_FULL: LazyLock<Mutex<HashMap<String, i64>>> = LazyLock::new(Default::default);
-static SWEEPING: AtomicBool = AtomicBool::new(false);
+static RETRY_AFTER: LazyLock<Mutex<HashMap<String, i64>>> = LazyLock::new(Default::default);
 
-/// Run the periodic syncs that are due (called by the housekeeping loop; one sweep at a
-/// time). A full sync is due `fullSyncPeriod` after the last full one (of this process: it
-/// first runs a period after start, as Keycloak's timers do); a changed-users sync
-/// `changedSyncPeriod` after the last sync of either kind.
+/// Start the periodic syncs that are due (called by the housekeeping loop), each in its own
+/// task: a large directory does not hold up another's. A full sync is due `fullSyncPeriod`
+/// after the last full one (of this process: it first runs a period after start, as
+/// Keycloak's timers do); a changed-users sync `changedSyncPeriod` after the last sync of
+/// either kind. One that fails is tried again a period later; `lastSync` moves only with
+/// a sync that succeeded, so no change is skipped.
 pub async fn periodic(app: &App) {
-    if SWEEPING.swap(true, Ordering::AcqRel) {
-        return;
-    }
-    struct Reset;
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            SWEEPING.store(false, Ordering::Release);
-        }
-    }
-    let _reset = Reset;
     let due = match due(app) {
         Ok(d) => d,
         Err(e) => {
@@ -308,40 +308,61 @@ pub async fn periodic(app: &App) {
             return;
         }
     };
-    for (realm, provider, full) in due {
+    for (realm, provider, full, period) in due {
+        if RUNNING
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&provider.key())
+        {
+            continue;
+        }
         let now = app.clock.now_millis() / 1000;
         if full {
-            LAST_FULL
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(provider.id.clone(), now);
+            lock(&LAST_FULL).insert(provider.key(), now);
         }
-        if let Err(e) = sync(app, &realm, &provider, full).await {
-            tracing::warn!(realm = %realm.name, provider = %provider.name, error = %e, "periodic LDAP sync failed");
-            // Not again at once: the next try waits a period.
-            let _ = app
-                .store
-                .write(|w| record_last_sync(w, &realm, &provider, now));
-        }
+        let app = app.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sync(&app, &realm, &provider, full).await {
+                tracing::warn!(realm = %realm.name, provider = %provider.name, error = %e, "periodic LDAP sync failed");
+                lock(&RETRY_AFTER).insert(provider.key(), now + period);
+            } else {
+                lock(&RETRY_AFTER).remove(&provider.key());
+            }
+        });
     }
 }
 
-fn due(app: &App) -> Result<Vec<(RealmRecord, Provider, bool)>, StoreError> {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The syncs due: (realm, provider, full, its period in seconds).
+fn due(app: &App) -> Result<Vec<(RealmRecord, Provider, bool, i64)>, StoreError> {
     let now = app.clock.now_millis() / 1000;
     let read = app.store.read()?;
     let mut out = Vec::new();
-    let mut last_full = LAST_FULL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut last_full = lock(&LAST_FULL);
+    let retry = lock(&RETRY_AFTER);
     for realm in read.realms()? {
         for p in ldap::providers(&read, &realm.id)? {
-            let full_due = p.full_sync_period.is_some_and(|period| {
-                let since = *last_full.entry(p.id.clone()).or_insert(now);
-                now - since >= period.as_secs() as i64
+            if retry.get(&p.key()).is_some_and(|at| now < *at) {
+                continue;
+            }
+            let full_period = p.full_sync_period.map(|d| d.as_secs() as i64);
+            let changed_period = p.changed_sync_period.map(|d| d.as_secs() as i64);
+            let full_due = full_period.is_some_and(|period| {
+                let since = *last_full.entry(p.key()).or_insert(now);
+                now - since >= period
             });
-            let changed_due = p
-                .changed_sync_period
-                .is_some_and(|period| now - p.last_sync.unwrap_or(0) >= period.as_secs() as i64);
+            let changed_due =
+                changed_period.is_some_and(|period| now - p.last_sync.unwrap_or(0) >= period);
             if full_due || changed_due {
-                out.push((realm.clone(), p, full_due));
+                let period = if full_due {
+                    full_period
+                } else {
+                    changed_period
+                };
+                out.push((realm.clone(), p, full_due, period.unwrap_or(60)));
             }
         }
     }

@@ -13,6 +13,8 @@ use crate::store::{RealmRecord, StoreError, UserRecord};
 pub enum Refusal {
     /// The directory owns `field` and the provider does not write to it.
     ReadOnly(String),
+    /// The directory has a user of that name already.
+    Exists,
     /// The realm's password policy refused the password (`validatePasswordPolicy`).
     Policy(String),
     /// The directory refused the change or could not be reached.
@@ -41,12 +43,24 @@ fn provider(
     Ok(super::provider_of(&app.store.read()?, realm, user)?)
 }
 
-fn dn(user: &UserRecord) -> Result<&str, Refusal> {
-    user.attributes
-        .get(LDAP_ENTRY_DN)
-        .and_then(|v| v.first())
-        .map(String::as_str)
-        .ok_or_else(|| Refusal::Directory("the user has no LDAP_ENTRY_DN".into()))
+/// The DN of `user`'s entry, checked against the directory before anything is written to
+/// it: the entry there must be one of the provider's users and the one imported (its UUID is
+/// the user's `LDAP_ID`). `None`: no such entry.
+async fn checked_dn(p: &Provider, user: &UserRecord) -> Result<Option<String>, Refusal> {
+    let Some(dn) = user.attributes.get(LDAP_ENTRY_DN).and_then(|v| v.first()) else {
+        return Ok(None);
+    };
+    Ok(match p.read(dn).await? {
+        Some(entry) if super::same_entry(user, &entry) => Some(entry.dn),
+        _ => None,
+    })
+}
+
+/// [`checked_dn`], which must be there.
+async fn dn(p: &Provider, user: &UserRecord) -> Result<String, Refusal> {
+    checked_dn(p, user).await?.ok_or_else(|| {
+        Refusal::Directory("the user's directory entry is gone or not the one imported".into())
+    })
 }
 
 /// The fields of `user` no one may change here (for a form to show read-only): what its
@@ -121,7 +135,8 @@ pub async fn update_profile(
     if p.edit_mode != EditMode::Writable {
         return Ok(());
     }
-    let dn = dn(before)?;
+    let dn = dn(&p, before).await?;
+    let dn = dn.as_str();
     let old = p.values_of(before);
     let changes: Vec<(String, Option<String>)> = p
         .values_of(after)
@@ -172,7 +187,7 @@ pub async fn set_password(
                     .check(password, user, &[])
                     .map_err(|v| Refusal::Policy(v.message))?;
             }
-            p.set_password(dn(user)?, password).await?;
+            p.set_password(&dn(&p, user).await?, password).await?;
             Ok(PasswordTarget::Directory)
         }
     }
@@ -194,6 +209,10 @@ pub async fn register(
     else {
         return Ok(None);
     };
+    // A name the directory has already is taken.
+    if p.find(&user.username).await?.is_some() {
+        return Err(Refusal::Exists);
+    }
     let entry = p.create(user).await?;
     user.federation_link = Some(p.id.clone());
     user.attributes.insert(LDAP_ID.into(), vec![entry.uuid]);
@@ -208,7 +227,13 @@ pub async fn delete(app: &App, realm: &RealmRecord, user: &UserRecord) -> Result
         return Ok(());
     };
     if p.edit_mode == EditMode::Writable {
-        p.delete(dn(user)?).await?;
+        match checked_dn(&p, user).await? {
+            Some(dn) => p.delete(&dn).await?,
+            // Gone from the directory already, or not this user's: nothing to delete there.
+            None => {
+                tracing::warn!(realm = %realm.name, provider = %p.name, user = %user.username, "deleting a directory user whose entry is not there");
+            }
+        }
     }
     Ok(())
 }

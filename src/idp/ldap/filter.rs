@@ -54,42 +54,59 @@ pub fn and_classes(classes: &[String], custom: Option<&str>, extra: &str) -> Str
     f
 }
 
-/// The value of the first RDN of `dn` (`cn=Staff,ou=groups,...` → `Staff`), unescaped.
-pub fn rdn_value(dn: &str) -> Option<String> {
-    let mut out = String::new();
-    let mut chars = dn.chars();
-    // Skip the attribute name.
-    for c in chars.by_ref() {
-        if c == '=' {
-            break;
+/// The RDNs of `dn`, split at unescaped commas, each trimmed (`cn=a\,b,ou=x` is two).
+pub fn split_dn(dn: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut escaped) = (0, false);
+    for (i, c) in dn.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            ',' => {
+                parts.push(dn[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
         }
     }
+    parts.push(dn[start..].trim());
+    parts
+}
+
+/// The attribute and unescaped value of the first RDN of `dn` (`cn=Staff,ou=groups` →
+/// (`cn`, `Staff`)); `None` for a multi-valued RDN or a malformed one.
+pub fn rdn(dn: &str) -> Option<(String, String)> {
+    let first = *split_dn(dn).first()?;
+    let (attribute, raw) = first.split_once('=')?;
+    let mut bytes = Vec::new();
+    let mut chars = raw.chars();
+    let mut buf = [0; 4];
     while let Some(c) = chars.next() {
         match c {
-            ',' | '+' => break,
+            // Several values (`cn=a+sn=b`): not a group's name.
+            '+' => return None,
             '\\' => {
                 let a = chars.next()?;
                 if a.is_ascii_hexdigit() {
-                    // A hex pair: one byte, of a UTF-8 sequence maybe; kept simple (ASCII).
                     let b = chars.next()?;
-                    let v = u8::from_str_radix(&format!("{a}{b}"), 16).ok()?;
-                    out.push(v as char);
+                    bytes.push(u8::from_str_radix(&format!("{a}{b}"), 16).ok()?);
                 } else {
-                    out.push(a);
+                    bytes.extend_from_slice(a.encode_utf8(&mut buf).as_bytes());
                 }
             }
-            c => out.push(c),
+            c => bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes()),
         }
     }
-    let v = out.trim().to_string();
-    (!v.is_empty()).then_some(v)
+    let value = String::from_utf8(bytes).ok()?.trim().to_string();
+    (!value.is_empty()).then(|| (attribute.trim().to_string(), value))
 }
 
-/// Whether `dn` lies under `base` (compared without case and spaces after commas).
+/// Whether `dn` lies under `base` (RDNs compared without case, escapes respected).
 pub fn under(dn: &str, base: &str) -> bool {
     let norm = |s: &str| {
-        s.split(',')
-            .map(|p| p.trim().to_ascii_lowercase())
+        split_dn(s)
+            .into_iter()
+            .map(|p| p.to_ascii_lowercase())
             .collect::<Vec<_>>()
     };
     let (d, b) = (norm(dn), norm(base));
@@ -119,16 +136,23 @@ mod tests {
 
     #[test]
     fn rdns_and_subtrees() {
+        let r = |dn: &str| rdn(dn).map(|(a, v)| format!("{a}:{v}"));
+        assert_eq!(r("cn=Staff,ou=groups,dc=x").as_deref(), Some("cn:Staff"));
+        assert_eq!(r("cn=a\\,b,ou=g").as_deref(), Some("cn:a,b"));
+        assert_eq!(r("cn=a\\2cb,ou=g").as_deref(), Some("cn:a,b"));
         assert_eq!(
-            rdn_value("cn=Staff,ou=groups,dc=x").as_deref(),
-            Some("Staff")
+            r("cn=J\\C3\\BCrg,ou=g").as_deref(),
+            Some("cn:Jürg"),
+            "UTF-8 in hex pairs"
         );
-        assert_eq!(rdn_value("cn=a\\,b,ou=g").as_deref(), Some("a,b"));
-        assert_eq!(rdn_value("cn=a\\2cb,ou=g").as_deref(), Some("a,b"));
-        assert_eq!(rdn_value("cn=,ou=g"), None);
+        assert_eq!(r("cn=,ou=g"), None);
+        assert_eq!(r("cn=a+sn=b,ou=g"), None);
         assert!(under("cn=Staff,ou=groups,dc=x", "ou=Groups, dc=x"));
         assert!(!under("ou=groups,dc=x", "ou=groups,dc=x"));
         assert!(!under("cn=a,ou=people,dc=x", "ou=groups,dc=x"));
+        // An escaped comma does not make a DN look like it is under another.
+        assert!(!under("cn=x\\,ou=groups,dc=x", "ou=groups,dc=x"));
+        assert_eq!(split_dn("cn=x\\,y, ou=g"), ["cn=x\\,y", "ou=g"]);
     }
 }
 

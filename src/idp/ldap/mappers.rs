@@ -176,11 +176,16 @@ impl Mappers {
                             preserve_inheritance: flag(c, "preserve.group.inheritance", true),
                         }
                     } else {
-                        Target::Roles {
-                            client_id: (!flag(c, "use.realm.roles.mapping", true))
-                                .then(|| first(c, "client.id").map(str::to_string))
-                                .flatten(),
-                        }
+                        // A client's roles without a client: dropped, never the realm's.
+                        let client_id = match (
+                            flag(c, "use.realm.roles.mapping", true),
+                            first(c, "client.id"),
+                        ) {
+                            (true, _) => None,
+                            (false, Some(client)) => Some(client.to_string()),
+                            (false, None) => continue,
+                        };
+                        Target::Roles { client_id }
                     };
                     let member_of = (first(c, "user.roles.retrieve.strategy")
                         == Some("GET_GROUPS_FROM_USER_MEMBEROF_ATTRIBUTE")

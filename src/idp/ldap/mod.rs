@@ -16,7 +16,7 @@ pub mod mappers;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::hash::{Hash, Hasher};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
@@ -76,23 +76,14 @@ fn transport(e: &ldap3::LdapError) -> bool {
     !matches!(e, ldap3::LdapError::LdapResult { .. })
 }
 
-/// LDAP operations in flight at once, over every provider: a slow directory under a burst
-/// of logins queues here instead of opening connections without bound.
-static IN_FLIGHT: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(32);
-
-/// Run one directory operation within `limit`, holding a place of [`IN_FLIGHT`].
-async fn bounded<T>(
-    limit: Duration,
-    op: impl Future<Output = Result<T, LdapError>>,
-) -> Result<T, LdapError> {
-    let _permit = IN_FLIGHT
-        .acquire()
-        .await
-        .map_err(|e| LdapError::Search(e.to_string()))?;
-    tokio::time::timeout(limit, op)
-        .await
-        .unwrap_or_else(|_| Err(LdapError::Search("timed out".into())))
-}
+/// LDAP operations in flight at once per provider: a slow directory under a burst of
+/// logins queues its own logins here (within their timeouts) instead of opening connections
+/// without bound, and never holds up another realm's directory.
+const IN_FLIGHT: usize = 16;
+/// The longest `connectionTimeout` and `readTimeout` taken (an administrator's larger value
+/// would let one slow directory hold logins for minutes).
+const MAX_CONNECT: u64 = 30_000;
+const MAX_READ: u64 = 60_000;
 
 /// Connections kept per provider: one bound as the provider's bind DN (ldap3 multiplexes
 /// concurrent operations over it) and a few idle ones for user binds. A provider whose
@@ -101,9 +92,29 @@ struct Pooled {
     fingerprint: u64,
     service: Option<Ldap>,
     binds: Vec<Ldap>,
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
+impl Pooled {
+    fn new(fingerprint: u64) -> Pooled {
+        Pooled {
+            fingerprint,
+            service: None,
+            binds: Vec::new(),
+            permits: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT)),
+        }
+    }
+}
+
+/// Keyed by realm id and component id ([`Provider::key`]).
 static POOL: LazyLock<Mutex<HashMap<String, Pooled>>> = LazyLock::new(Default::default);
+
+/// Drop the connections of a provider that was deleted.
+pub fn forget(realm_id: &str, id: &str) {
+    POOL.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&format!("{realm_id}/{id}"));
+}
 /// Idle user-bind connections kept per provider.
 const IDLE_BINDS: usize = 8;
 
@@ -122,6 +133,10 @@ pub enum EditMode {
 #[derive(Clone)]
 pub struct Provider {
     pub id: String,
+    /// The realm whose component it is (set by [`all_providers`]).
+    pub realm_id: String,
+    /// Whether its connections are kept (not for a connection test's provider).
+    pooled: bool,
     pub name: String,
     pub enabled: bool,
     pub priority: i64,
@@ -182,6 +197,14 @@ impl Entry {
     }
 }
 
+/// The entries of a search, and how many it returned that could not be read as users (no
+/// username or UUID, or not decodable).
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub entries: Vec<Entry>,
+    pub dropped: usize,
+}
+
 /// What a password check found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PasswordCheck {
@@ -200,12 +223,13 @@ pub(crate) fn first<'a>(c: &'a Value, key: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-fn millis(c: &Value, key: &str, default: u64) -> Duration {
+fn millis(c: &Value, key: &str, default: u64, max: u64) -> Duration {
     Duration::from_millis(
         first(c, key)
             .and_then(|v| v.parse::<u64>().ok())
             .filter(|v| *v > 0)
-            .unwrap_or(default),
+            .unwrap_or(default)
+            .min(max),
     )
 }
 
@@ -251,6 +275,8 @@ impl Provider {
             _ => EditMode::ReadOnly,
         };
         Some(Provider {
+            realm_id: String::new(),
+            pooled: true,
             name: c
                 .get("name")
                 .and_then(Value::as_str)
@@ -292,8 +318,8 @@ impl Provider {
                 .filter(|s| !s.is_empty())
                 .collect(),
             custom_filter: first(c, "customUserSearchFilter").map(str::to_string),
-            connect_timeout: millis(c, "connectionTimeout", 5000),
-            read_timeout: millis(c, "readTimeout", 10000),
+            connect_timeout: millis(c, "connectionTimeout", 5000, MAX_CONNECT),
+            read_timeout: millis(c, "readTimeout", 10000, MAX_READ),
             page_size: first(c, "batchSizeForSync")
                 .and_then(|b| b.parse().ok())
                 .filter(|b: &i32| *b > 0)
@@ -345,22 +371,43 @@ impl Provider {
         h.finish()
     }
 
+    /// What keys this provider's pool, syncs and schedules: realm and component id.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.realm_id, self.id)
+    }
+
+    /// Work on this provider's pool entry (a fresh one when its settings changed). A
+    /// provider that is not pooled gets a throw-away entry.
     fn pooled<T>(&self, f: impl FnOnce(&mut Pooled) -> T) -> T {
-        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
         let fingerprint = self.fingerprint();
-        let entry = pool.entry(self.id.clone()).or_insert_with(|| Pooled {
-            fingerprint,
-            service: None,
-            binds: Vec::new(),
-        });
+        if !self.pooled {
+            return f(&mut Pooled::new(fingerprint));
+        }
+        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = pool
+            .entry(self.key())
+            .or_insert_with(|| Pooled::new(fingerprint));
         if entry.fingerprint != fingerprint {
-            *entry = Pooled {
-                fingerprint,
-                service: None,
-                binds: Vec::new(),
-            };
+            *entry = Pooled::new(fingerprint);
         }
         f(entry)
+    }
+
+    /// Run one directory operation within `limit`, holding one of the provider's
+    /// [`IN_FLIGHT`] places.
+    async fn bounded<T>(
+        &self,
+        limit: Duration,
+        op: impl Future<Output = Result<T, LdapError>>,
+    ) -> Result<T, LdapError> {
+        let permits = self.pooled(|p| p.permits.clone());
+        let _permit = permits
+            .acquire()
+            .await
+            .map_err(|e| LdapError::Search(e.to_string()))?;
+        tokio::time::timeout(limit, op)
+            .await
+            .unwrap_or_else(|_| Err(LdapError::Search("timed out".into())))
     }
 
     /// A connection to the first URL that answers, bound as `dn` when given.
@@ -412,6 +459,15 @@ impl Provider {
         F: Fn(Ldap) -> Fut,
         Fut: Future<Output = Result<T, ldap3::LdapError>>,
     {
+        self.on_service(op, true).await
+    }
+
+    /// [`Provider::with_service`]; `retry: false` for what must not be sent twice (an add).
+    async fn on_service<T, F, Fut>(&self, op: F, retry: bool) -> Result<T, LdapError>
+    where
+        F: Fn(Ldap) -> Fut,
+        Fut: Future<Output = Result<T, ldap3::LdapError>>,
+    {
         let pooled = self.pooled(|p| {
             if p.service.as_mut().is_some_and(|l| l.is_closed()) {
                 p.service = None;
@@ -427,7 +483,7 @@ impl Provider {
             Ok(v) => Ok(v),
             Err(e) if transport(&e) => {
                 self.pooled(|p| p.service = None);
-                if !was_pooled {
+                if !was_pooled || !retry {
                     return Err(LdapError::Search(e.to_string()));
                 }
                 let ldap = self.fresh_service().await?;
@@ -533,7 +589,7 @@ impl Provider {
                     .success()
             }
         });
-        let (entries, _) = bounded(self.op_limit(), search).await?;
+        let (entries, _) = self.bounded(self.op_limit(), search).await?;
         let mut found: Vec<Entry> = entries
             .into_iter()
             .filter_map(|e| self.entry(construct(e)?))
@@ -560,7 +616,7 @@ impl Provider {
                 }
             }
         });
-        let entries = bounded(self.op_limit(), search).await?;
+        let entries = self.bounded(self.op_limit(), search).await?;
         Ok(entries
             .into_iter()
             .filter_map(|e| self.entry(construct(e)?))
@@ -578,7 +634,8 @@ impl Provider {
         if password.is_empty() || entry.dn.is_empty() {
             return Ok(PasswordCheck::Invalid);
         }
-        bounded(self.op_limit(), self.bind_as(&entry.dn, password)).await
+        self.bounded(self.op_limit(), self.bind_as(&entry.dn, password))
+            .await
     }
 
     async fn bind_as(&self, dn: &str, password: &str) -> Result<PasswordCheck, LdapError> {
@@ -627,13 +684,13 @@ impl Provider {
     }
 
     /// Every user entry of the provider, read in pages.
-    pub async fn all(&self) -> Result<Vec<Entry>, LdapError> {
+    pub async fn all(&self) -> Result<Listing, LdapError> {
         self.search_users(self.filter(None)).await
     }
 
     /// The users created or changed at or after `since` (seconds since the epoch), by the
     /// directory's operational timestamps.
-    pub async fn changed_since(&self, since: i64) -> Result<Vec<Entry>, LdapError> {
+    pub async fn changed_since(&self, since: i64) -> Result<Listing, LdapError> {
         let at = filter::generalized_time(since);
         let (created, modified) = if self.active_directory {
             ("whenCreated", "whenChanged")
@@ -645,7 +702,7 @@ impl Provider {
         self.search_users(f).await
     }
 
-    async fn search_users(&self, filter: String) -> Result<Vec<Entry>, LdapError> {
+    async fn search_users(&self, filter: String) -> Result<Listing, LdapError> {
         let limit = Duration::from_secs(600).max(self.read_timeout);
         let attributes = self.attributes();
         let search = self.with_service(|mut ldap| {
@@ -664,17 +721,18 @@ impl Provider {
                         attributes,
                     )
                     .await?;
-                let mut out = Vec::new();
+                let mut out = Listing::default();
                 while let Some(e) = stream.next().await? {
-                    if let Some(entry) = construct(e).and_then(|e| self.entry(e)) {
-                        out.push(entry);
+                    match construct(e).and_then(|e| self.entry(e)) {
+                        Some(entry) => out.entries.push(entry),
+                        None => out.dropped += 1,
                     }
                 }
                 stream.finish().await.success()?;
                 Ok(out)
             }
         });
-        bounded(limit, search).await
+        self.bounded(limit, search).await
     }
 
     /// The directory values of a user's fields, for the mappers that write (`None`: the
@@ -734,7 +792,7 @@ impl Provider {
                 .collect();
             ldap.modify(dn, mods).await?.success().map(|_| ())
         });
-        bounded(self.op_limit(), write)
+        self.bounded(self.op_limit(), write)
             .await
             .map_err(|e| self.as_refusal(e))
     }
@@ -774,7 +832,7 @@ impl Provider {
                     .map(|_| ())
             }
         });
-        bounded(self.op_limit(), write)
+        self.bounded(self.op_limit(), write)
             .await
             .map_err(|e| self.as_refusal(e))
     }
@@ -797,7 +855,7 @@ impl Provider {
                 .await?
                 .success()
         });
-        let (entries, _) = bounded(self.op_limit(), search).await?;
+        let (entries, _) = self.bounded(self.op_limit(), search).await?;
         Ok(entries
             .into_iter()
             .filter_map(construct)
@@ -855,17 +913,31 @@ impl Provider {
                 }
             }
         }
-        let add = self.with_service(|mut ldap| {
-            let attrs = attrs.clone();
-            let dn = dn.clone();
-            async move { ldap.add(&dn, attrs).await?.success().map(|_| ()) }
-        });
-        bounded(self.op_limit(), add)
+        let add = self.on_service(
+            |mut ldap| {
+                let attrs = attrs.clone();
+                let dn = dn.clone();
+                async move { ldap.add(&dn, attrs).await?.success().map(|_| ()) }
+            },
+            false,
+        );
+        self.bounded(self.op_limit(), add)
             .await
             .map_err(|e| self.as_refusal(e))?;
-        self.read(&dn)
-            .await?
-            .ok_or_else(|| LdapError::Search(format!("{dn} was created but cannot be read")))
+        match self.read(&dn).await {
+            Ok(Some(entry)) => Ok(entry),
+            // Not one of this provider's users after all (its filter leaves it out), or
+            // unreadable: nothing half-made stays behind.
+            other => {
+                let _ = self.delete(&dn).await;
+                Err(match other {
+                    Err(e) => e,
+                    _ => LdapError::Refused(format!(
+                        "{dn} was created but is not one of the provider's users"
+                    )),
+                })
+            }
+        }
     }
 
     /// Delete the entry at `dn` (gone already is fine).
@@ -876,7 +948,7 @@ impl Provider {
                 r => r.success().map(|_| ()),
             }
         });
-        bounded(self.op_limit(), delete)
+        self.bounded(self.op_limit(), delete)
             .await
             .map_err(|e| self.as_refusal(e))
     }
@@ -888,7 +960,8 @@ impl Provider {
         m: &MembershipMapper,
         entry: &Entry,
     ) -> Result<Vec<Vec<String>>, LdapError> {
-        bounded(self.op_limit(), self.memberships_now(m, entry)).await
+        self.bounded(self.op_limit(), self.memberships_now(m, entry))
+            .await
     }
 
     async fn memberships_now(
@@ -898,11 +971,17 @@ impl Provider {
     ) -> Result<Vec<Vec<String>>, LdapError> {
         let direct: Vec<(String, String)> = match &m.member_of {
             // The user's `memberOf` names its groups: those under the mapper's DN.
+            // Only those under the mapper's DN, named by its name attribute.
             Some(attr) => entry
                 .raw(attr)
                 .iter()
                 .filter(|dn| filter::under(dn, &m.dn))
-                .filter_map(|dn| Some((dn.clone(), filter::rdn_value(dn)?)))
+                .filter_map(|dn| {
+                    let (a, name) = filter::rdn(dn)?;
+                    a.eq_ignore_ascii_case(&m.name_attribute)
+                        .then(|| (dn.clone(), name))
+                })
+                .filter(|(_, name)| usable_name(name))
                 .collect(),
             None => {
                 let member = if m.member_by_dn {
@@ -974,7 +1053,7 @@ impl Provider {
             m.filter.as_deref(),
             &filter::equals(&m.name_attribute, name),
         );
-        bounded(self.op_limit(), self.groups(m, f))
+        self.bounded(self.op_limit(), self.groups(m, f))
             .await
             .map(|g| !g.is_empty())
     }
@@ -985,7 +1064,7 @@ impl Provider {
         m: &MembershipMapper,
     ) -> Result<Vec<(String, String, Vec<String>)>, LdapError> {
         let f = filter::and_classes(&m.object_classes, m.filter.as_deref(), "");
-        bounded(
+        self.bounded(
             Duration::from_secs(600).max(self.read_timeout),
             self.groups(m, f),
         )
@@ -1019,7 +1098,9 @@ impl Provider {
                             .unwrap_or_default()
                     };
                     if let Some(name) = get(&m.name_attribute).into_iter().next() {
-                        out.push((e.dn.clone(), name, get(&m.member_attribute)));
+                        if usable_name(&name) {
+                            out.push((e.dn.clone(), name, get(&m.member_attribute)));
+                        }
                     }
                 }
                 stream.finish().await.success()?;
@@ -1046,7 +1127,7 @@ impl Provider {
             .await?
             .success()
         });
-        let (entries, _) = bounded(self.op_limit(), search).await?;
+        let (entries, _) = self.bounded(self.op_limit(), search).await?;
         let mut out = Vec::new();
         for e in entries.into_iter().filter_map(construct) {
             for (attr, kind) in [
@@ -1067,6 +1148,12 @@ impl Provider {
     }
 }
 
+/// Whether a directory group's (or role's) name can be a local group's or role's: not
+/// empty, no `/` (a path separator here), no control characters.
+fn usable_name(name: &str) -> bool {
+    !name.trim().is_empty() && !name.contains('/') && !name.chars().any(char::is_control)
+}
+
 /// A provider for a connection test or capability query from the admin API's body
 /// (nothing stored, nothing pooled under a real provider's id).
 pub fn for_test(
@@ -1076,7 +1163,9 @@ pub fn for_test(
     timeout: Duration,
 ) -> Provider {
     Provider {
-        id: format!("test:{}", crate::crypto::random_id()),
+        id: String::new(),
+        realm_id: String::new(),
+        pooled: false,
         name: String::new(),
         enabled: true,
         priority: 0,
@@ -1124,11 +1213,12 @@ pub async fn test(
         }
     }
     let provider = for_test(urls, start_tls, bind, timeout);
-    let mut ldap = bounded(
-        timeout * 2,
-        provider.connect_as(bind.map(|b| b.0), bind.map(|b| b.1)),
-    )
-    .await?;
+    let mut ldap = provider
+        .bounded(
+            timeout * 2,
+            provider.connect_as(bind.map(|b| b.0), bind.map(|b| b.1)),
+        )
+        .await?;
     let _ = ldap.unbind().await;
     Ok(())
 }
@@ -1145,6 +1235,10 @@ pub fn all_providers<T: Txn>(read: &View<T>, realm_id: &str) -> StoreResult<Vec<
     let mut list: Vec<Provider> = components
         .iter()
         .filter_map(|c| Provider::from_component(c, &components))
+        .map(|mut p| {
+            p.realm_id = realm_id.to_string();
+            p
+        })
         .collect();
     list.sort_by_key(|p| p.priority);
     Ok(list)

@@ -428,7 +428,24 @@ async fn update_profile(step: Step<'_, '_>, flow: &mut LoginFlowRecord) -> Respo
     if !violations.is_empty() {
         return update_profile_page(page, flow, &updated, &violations);
     }
-    // A WRITABLE directory gets the change first.
+    // A taken address is refused before a WRITABLE directory gets the change.
+    if updated.email != user.email && !realm.duplicate_emails_allowed {
+        if let Some(email) = &updated.email {
+            let taken = app
+                .store
+                .read()
+                .and_then(|r| r.users_by_email(&realm.id, email))
+                .map(|owners| owners.iter().any(|u| u.id != user.id))
+                .unwrap_or(false);
+            if taken {
+                let taken = [Violation {
+                    attribute: "email".into(),
+                    message: "emailExistsMessage".into(),
+                }];
+                return update_profile_page(page, flow, &updated, &taken);
+            }
+        }
+    }
     if let Err(e) =
         crate::idp::federation::writes::update_profile(app, realm, &user, &updated).await
     {
@@ -443,6 +460,10 @@ async fn update_profile(step: Step<'_, '_>, flow: &mut LoginFlowRecord) -> Respo
     let stored = app
         .store
         .write(|w| w.put_user(&realm.id, &updated, realm.duplicate_emails_allowed));
+    if stored.is_err() && user.federation_link.is_some() {
+        // The directory got the change, the store did not: put the entry back.
+        let _ = crate::idp::federation::writes::update_profile(app, realm, &updated, &user).await;
+    }
     match stored {
         Ok(()) => {}
         Err(crate::store::StoreError::Conflict(_)) => {
@@ -579,6 +600,7 @@ pub(super) async fn set_new_password(
             return Err(NewPasswordError::Refused("readOnlyPasswordMessage"))
         }
         Err(Refusal::Policy(m)) => return Err(NewPasswordError::Policy(m)),
+        Err(Refusal::Exists) => return Err(NewPasswordError::Failed),
         Err(Refusal::Directory(e)) => {
             tracing::warn!(realm = %realm.name, error = %e, "LDAP refused a password change");
             return Err(NewPasswordError::Refused("ldapErrorMessage"));

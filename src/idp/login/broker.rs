@@ -378,6 +378,9 @@ async fn callback(
             app, page, request, info, realm, provider, &flow, &user_id, &identity,
         );
     }
+    if let Err(e) = claim_directory_user(app, realm, provider, &identity).await {
+        tracing::warn!(realm = %realm.name, alias = %provider.alias, error = %e, "could not look the user up in the realm's directories");
+    }
     match sign_in(app, realm, provider, &identity) {
         Ok(Outcome::User(user)) => {
             flow.user_id = Some(user.id.clone());
@@ -432,6 +435,46 @@ async fn callback(
             back(&flow, &unavailable(page, provider))
         }
     }
+}
+
+/// The username a first login would create: the username mapper's, the provider's
+/// username or e-mail, else `{alias}.{id}`.
+fn new_username(mappers: &[serde_json::Value], identity: &Identity, provider: &Provider) -> String {
+    let email = identity.email.as_deref().map(str::to_lowercase);
+    let fallback = format!("{}.{}", provider.alias, identity.id).to_lowercase();
+    mappers::username(mappers, identity, &provider.alias)
+        .or_else(|| identity.username.clone())
+        .or(email)
+        .map(|u| u.trim().to_lowercase())
+        .filter(|u| acceptable_username(u))
+        .unwrap_or(fallback)
+}
+
+/// Before a first login creates a user: a directory user with the name it would take is
+/// imported, so the login finds an existing account (to be linked by that account's own
+/// login) instead of creating one that shadows the directory's.
+async fn claim_directory_user(
+    app: &App,
+    realm: &RealmRecord,
+    provider: &Provider,
+    identity: &Identity,
+) -> Result<(), StoreError> {
+    let username = {
+        let read = app.store.read()?;
+        if read
+            .federated_user(&realm.id, &provider.alias, &identity.id)?
+            .is_some()
+        {
+            return Ok(());
+        }
+        new_username(
+            &mappers::of(&read, &realm.id, &provider.alias)?,
+            identity,
+            provider,
+        )
+    };
+    crate::idp::federation::claim_directory_name(app, realm, &username, true).await?;
+    Ok(())
 }
 
 enum Outcome {
@@ -494,13 +537,7 @@ fn sign_in(
             return Ok(Outcome::User(user));
         }
         let email = identity.email.as_deref().map(str::to_lowercase);
-        let fallback = format!("{}.{}", provider.alias, identity.id).to_lowercase();
-        let username = mappers::username(&mappers, identity, &provider.alias)
-            .or_else(|| identity.username.clone())
-            .or_else(|| email.clone())
-            .map(|u| u.trim().to_lowercase())
-            .filter(|u| acceptable_username(u))
-            .unwrap_or(fallback);
+        let username = new_username(&mappers, identity, provider);
         if let Some(existing) = w.user_by_username(&realm.id, &username)? {
             return Ok(Outcome::Exists {
                 users: vec![existing.id],

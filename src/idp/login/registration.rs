@@ -139,6 +139,12 @@ pub(super) async fn register(step: Step<'_, '_>, flow: &mut LoginFlowRecord) -> 
         }
     };
     user.required_actions = crate::idp::required_actions::defaults(realm);
+    // A name a directory of the realm has is taken, as a local one is.
+    match crate::idp::federation::claim_directory_name(app, realm, &user.username, false).await {
+        Ok(false) => {}
+        Ok(true) => return self::page(page, flow, &user, &[], Some("usernameExistsMessage")),
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    }
     // The user and its password in one transaction: never one without the other.
     let created = app.store.write(|w| {
         if w.user_by_username(&realm.id, &user.username)?.is_some() {

@@ -16,7 +16,9 @@ mod user;
 pub use client::{client_repr, validate_redirect_pattern, ClientInput};
 pub use client_scope::{client_scope_ref, client_scope_repr, ClientScopeInput};
 pub use realm::{realm_repr, smtp_map, smtp_repr, RealmInput, RolesInput, ScopeMappingInput};
-pub use user::{credential_repr, user_repr, CredentialInput, UserInput, REQUIRED_ACTIONS};
+pub use user::{
+    credential_repr, user_repr, CredentialInput, UserInput, DIRECTORY_ATTRIBUTES, REQUIRED_ACTIONS,
+};
 
 use crate::store::{GroupRecord, RoleRecord};
 

@@ -44,6 +44,9 @@ pub struct UserInput {
     pub created_timestamp: Option<i64>,
     /// Links to identity providers (`FederatedIdentityRepresentation`).
     pub federated_identities: Option<Vec<FederatedIdentityInput>>,
+    /// The LDAP provider the user comes from: read from realm imports only (with it, the
+    /// entry's `LDAP_ID` / `LDAP_ENTRY_DN` attributes).
+    pub federation_link: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -65,15 +68,19 @@ pub const REQUIRED_ACTIONS: &[&str] = &[
     "delete_account",
 ];
 
+/// The attributes naming a federated user's directory entry.
+pub const DIRECTORY_ATTRIBUTES: [&str; 2] =
+    [crate::idp::ldap::LDAP_ID, crate::idp::ldap::LDAP_ENTRY_DN];
+
 impl UserInput {
     /// Apply the fields present to `user` (the username only when `allow_username`).
     /// Forget what only the server decides on create (Keycloak ignores these in
-    /// `POST /users`): the id, the creation time, a service-account link. Federation links
-    /// and origins are not read at all.
+    /// `POST /users`): the id, the creation time, a service-account link, a federation link.
     pub fn ignore_server_owned(&mut self) {
         self.id = None;
         self.created_timestamp = None;
         self.service_account_client_id = None;
+        self.federation_link = None;
     }
 
     pub fn apply(&self, user: &mut UserRecord, allow_username: bool) -> Result<(), String> {
@@ -115,10 +122,19 @@ impl UserInput {
             user.email_verified = v;
         }
         if let Some(attrs) = &self.attributes {
+            // The attributes naming a user's directory entry are the server's: a write keeps
+            // them as stored (every directory write goes to that entry); a realm import's
+            // federated user brings its own (`create_with`).
+            let kept: Vec<(String, Vec<String>)> = DIRECTORY_ATTRIBUTES
+                .iter()
+                .filter_map(|k| user.attributes.get(*k).map(|v| (k.to_string(), v.clone())))
+                .collect();
             user.attributes = attrs
                 .iter()
+                .filter(|(k, _)| !DIRECTORY_ATTRIBUTES.contains(&k.as_str()))
                 .map(|(k, v)| (k.clone(), v.clone().into_vec()))
                 .collect();
+            user.attributes.extend(kept);
         }
         if let Some(actions) = &self.required_actions {
             for a in actions {

@@ -205,6 +205,16 @@ fn create_with(
     if input.enabled.is_none() {
         user.enabled = false;
     }
+    // A realm import's federated user, with its entry's attributes (`POST /users` forgets
+    // the link).
+    user.federation_link = input.federation_link.clone().filter(|l| !l.is_empty());
+    if user.federation_link.is_some() {
+        for key in crate::idp::admin::repr::DIRECTORY_ATTRIBUTES {
+            if let Some(v) = input.attributes.as_ref().and_then(|a| a.get(key)) {
+                user.attributes.insert(key.into(), v.clone().into_vec());
+            }
+        }
+    }
     if let Some(client_id) = &input.service_account_client_id {
         let client = w
             .client_by_client_id(&realm.id, client_id)?
@@ -384,6 +394,16 @@ pub(super) async fn create(cx: &Cx<'_>) -> Result<Response, AdminError> {
         .apply(&mut linked, true)
         .map_err(AdminError::BadRequest)?;
     let directory = crate::idp::federation::writes::register(cx.app, &realm, &mut linked).await?;
+    // Without a directory taking it, a name a directory of the realm has is taken, as a
+    // local one is (the new user would shadow the directory's).
+    if directory.is_none()
+        && crate::idp::federation::claim_directory_name(cx.app, &realm, &linked.username, false)
+            .await?
+    {
+        return Err(AdminError::Conflict(
+            "User exists with same username".into(),
+        ));
+    }
     let hashed = match &directory {
         Some(provider) => {
             let dn = linked.attributes[crate::idp::ldap::LDAP_ENTRY_DN][0].clone();
@@ -489,14 +509,37 @@ pub(super) async fn update(cx: &Cx<'_>) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     let input: UserInput = cx.json()?;
     let before = load_user(cx, &realm)?;
+    // A directory's user: the change is checked here first (profile, a taken address), then
+    // written to a WRITABLE directory, then stored; a store write that fails after all puts
+    // the directory's entry back.
+    let mut directory_written = None;
     if before.federation_link.is_some() {
         let mut after = before.clone();
         input
             .apply(&mut after, true)
             .map_err(AdminError::BadRequest)?;
+        {
+            let read = cx.app.store.read()?;
+            check_profile(&read, &realm, &after, &input, false)?;
+            if let Some(email) = after
+                .email
+                .as_ref()
+                .filter(|_| !realm.duplicate_emails_allowed)
+            {
+                if after.email != before.email
+                    && read
+                        .users_by_email(&realm.id, email)?
+                        .iter()
+                        .any(|u| u.id != before.id)
+                {
+                    return Err(AdminError::Conflict("User exists with same email".into()));
+                }
+            }
+        }
         crate::idp::federation::writes::update_profile(cx.app, &realm, &before, &after).await?;
+        directory_written = Some(after);
     }
-    cx.app.store.write(|w| {
+    let stored = cx.app.store.write(|w| {
         let mut user = w
             .user(&realm.id, &cx.path.id)?
             .ok_or_else(|| AdminError::NotFound("User not found".into()))?;
@@ -518,7 +561,12 @@ pub(super) async fn update(cx: &Cx<'_>) -> Result<Response, AdminError> {
             w.clear_login_failures(&realm.id, Some(&user.id))?;
         }
         Ok::<_, AdminError>(())
-    })?;
+    });
+    if let (Err(_), Some(after)) = (&stored, &directory_written) {
+        let _ =
+            crate::idp::federation::writes::update_profile(cx.app, &realm, after, &before).await;
+    }
+    stored?;
     Ok(no_content())
 }
 
