@@ -328,6 +328,42 @@ fn ldap_users_sign_in_by_bind_are_imported_and_synced() {
     assert!(lena["attributes"]["LDAP_ID"][0]
         .as_str()
         .is_some_and(|u| u.len() == 36));
+    // The realm's export carries the provider and its mappers (the credential masked);
+    // imported as another realm with the credential, its users sign in there.
+    let export = api.post("/admin/realms/corp/partial-export", &json!({}));
+    assert_eq!(export.status, 200, "{}", export.text);
+    let mut realm_file = export.body.clone();
+    let providers = realm_file["components"]["org.keycloak.storage.UserStorageProvider"]
+        .as_array_mut()
+        .expect("the LDAP provider exported");
+    assert_eq!(
+        providers[0]["config"]["bindCredential"],
+        json!(["**********"])
+    );
+    let mappers = providers[0]["subComponents"]
+        ["org.keycloak.storage.ldap.mappers.LDAPStorageMapper"]
+        .as_array()
+        .expect("its mappers")
+        .len();
+    assert_eq!(mappers, 6);
+    providers[0]["config"]["bindCredential"] = json!([ADMIN_PW]);
+    realm_file["realm"] = json!("corp-copy");
+    realm_file["id"] = json!("corp-copy");
+    let r = api.post("/admin/realms", &realm_file);
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(
+        login(&api, "corp-copy", "lena", "Lena-ldap-pass-1").status,
+        200
+    );
+    assert_eq!(
+        api.get("/admin/realms/corp-copy/components?type=org.keycloak.storage.ldap.mappers.LDAPStorageMapper")
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+
     // Wrong and empty passwords, and filter tricks, do not sign in.
     assert_eq!(login(&api, "corp", "lena", "wrong").status, 401);
     let empty = login(&api, "corp", "lena", "");

@@ -351,6 +351,69 @@ pub(super) fn import_idp(
         .map_err(AdminError::from)
 }
 
+/// The components of an imported realm file other than key providers (an LDAP provider
+/// with its mappers, ...): `components` is the file's `{providerType: [component]}`, each
+/// with its `subComponents` in the same shape. Validated as if created; an LDAP provider
+/// the file gives no mappers gets Keycloak's defaults.
+pub(super) fn import_components(
+    w: &mut crate::store::Write,
+    realm: &RealmRecord,
+    components: &Value,
+    skip_type: &str,
+) -> Result<(), AdminError> {
+    let Some(by_type) = components.as_object() else {
+        return Ok(());
+    };
+    for (provider_type, list) in by_type {
+        if provider_type == skip_type {
+            continue;
+        }
+        for c in list.as_array().into_iter().flatten() {
+            import_component(w, realm, provider_type, c, None)?;
+        }
+    }
+    Ok(())
+}
+
+fn import_component(
+    w: &mut crate::store::Write,
+    realm: &RealmRecord,
+    provider_type: &str,
+    c: &Value,
+    parent: Option<&str>,
+) -> Result<(), AdminError> {
+    let mut stored = c.clone();
+    let subs = stored
+        .as_object_mut()
+        .and_then(|o| o.remove("subComponents"))
+        .unwrap_or(Value::Null);
+    stored["providerType"] = provider_type.into();
+    if let Some(p) = parent {
+        stored["parentId"] = p.into();
+    }
+    let mut stored = validate_component(stored, realm, true).map_err(AdminError::BadRequest)?;
+    let id = text(&stored, "id")
+        .map(String::from)
+        .unwrap_or_else(random_id);
+    stored["id"] = id.clone().into();
+    w.put_object(&realm.id, COMPONENT, &id, &stored)?;
+    let mut any_sub = false;
+    for (sub_type, list) in subs.as_object().into_iter().flatten() {
+        for s in list.as_array().into_iter().flatten() {
+            import_component(w, realm, sub_type, s, Some(&id))?;
+            any_sub = true;
+        }
+    }
+    if !any_sub && provider_type == STORAGE_PROVIDER && stored["providerId"] == "ldap" {
+        for mut m in crate::idp::ldap::default_mappers(&stored) {
+            let mid = random_id();
+            m["id"] = mid.clone().into();
+            w.put_object(&realm.id, COMPONENT, &mid, &m)?;
+        }
+    }
+    Ok(())
+}
+
 /// A mapper of an imported realm file (its role must exist by then).
 pub(super) fn import_idp_mapper(
     w: &mut crate::store::Write,

@@ -227,6 +227,21 @@ pub(super) async fn partial_import(cx: &Cx<'_>) -> Result<Response, AdminError> 
     })))
 }
 
+/// `bindCredential` masked in a component list and its sub-components, as Keycloak's
+/// partial export does.
+fn mask_credentials(list: &mut serde_json::Value) {
+    for c in list.as_array_mut().into_iter().flatten() {
+        if let Some(cred) = c.pointer_mut("/config/bindCredential") {
+            *cred = serde_json::json!(["**********"]);
+        }
+        if let Some(subs) = c.get_mut("subComponents").and_then(|s| s.as_object_mut()) {
+            for l in subs.values_mut() {
+                mask_credentials(l);
+            }
+        }
+    }
+}
+
 /// `POST /admin/realms/{realm}/partial-export`: the realm with (optionally) clients, groups
 /// and roles, never users; client secrets are masked as Keycloak does.
 pub(super) fn partial_export(cx: &Cx) -> Result<Response, AdminError> {
@@ -245,9 +260,14 @@ pub(super) fn partial_export(cx: &Cx) -> Result<Response, AdminError> {
         v["groups"] = serde_json::json!([]);
         v["roles"] = serde_json::json!({"realm": [], "client": {}});
     }
-    // Private keys, identity providers' client secrets and the SMTP password never leave
-    // through the API.
-    v["components"] = serde_json::json!({});
+    // Private keys, identity providers' client secrets, bind credentials and the SMTP
+    // password never leave through the API.
+    if let Some(components) = v["components"].as_object_mut() {
+        components.remove(super::transfer::KEY_PROVIDER);
+        for list in components.values_mut() {
+            mask_credentials(list);
+        }
+    }
     if let Some(list) = v["identityProviders"].as_array_mut() {
         for idp in list {
             if let Some(secret) = idp.pointer_mut("/config/clientSecret") {

@@ -188,3 +188,70 @@ mod time_tests {
         assert_eq!(super::generalized_time(1_796_307_300), "20261203141500Z");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The value of an `equals` filter read back (RFC 4515 `\\XX` pairs), `None` if the
+    /// escaped form holds a character that would end or widen the filter.
+    fn unescape(escaped: &str) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        let bytes = escaped.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'(' | b')' | b'*' | 0 => return None,
+                b'\\' => {
+                    let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                    out.push(u8::from_str_radix(hex, 16).ok()?);
+                    i += 3;
+                }
+                b => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        Some(out)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Whatever a user types as a username, the filter stays one filter with one
+        /// assertion on the username attribute, and its value reads back as typed.
+        #[test]
+        fn usernames_never_change_the_filter(name in any::<String>()) {
+            let f = equals("uid", &name);
+            prop_assert!(valid_filter(&f), "{}", f);
+            let inner = f.strip_prefix("(uid=").and_then(|r| r.strip_suffix(')'));
+            let inner = inner.expect("one assertion");
+            prop_assert_eq!(unescape(inner), Some(name.as_bytes().to_vec()));
+            let full = and_classes(&["inetOrgPerson".into()], Some("(ou=staff)"), &f);
+            prop_assert!(valid_filter(&full), "{}", full);
+        }
+
+        /// A DN value escaped by `dn_escape` is one RDN whose value reads back as given.
+        #[test]
+        fn dn_values_stay_one_rdn(value in "[^\\x00]{1,40}") {
+            let trimmed = value.trim();
+            prop_assume!(!trimmed.is_empty() && trimmed == value);
+            let dn = format!("uid={},ou=people,dc=x", dn_escape(value.as_str()));
+            prop_assert_eq!(split_dn(&dn).len(), 3, "{}", dn);
+            prop_assert_eq!(rdn(&dn), Some(("uid".to_string(), value.clone())));
+            prop_assert!(under(&dn, "ou=people,dc=x"));
+        }
+
+        /// The checks of an administrator's filter never panic and accept only balanced,
+        /// parenthesised text.
+        #[test]
+        fn filter_checks_are_total(f in "[()a-z=*&|!\\\\]{0,30}") {
+            if valid_filter(&f) {
+                prop_assert!(f.starts_with('(') && f.ends_with(')'));
+                prop_assert_eq!(f.matches('(').count(), f.matches(')').count());
+            }
+        }
+    }
+}

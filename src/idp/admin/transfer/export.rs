@@ -226,11 +226,44 @@ pub fn export_realm(read: &Read, realm: &RealmRecord) -> Result<Value, StoreErro
             })
         })
         .collect();
-    v["components"] = json!({ KEY_PROVIDER: key_components });
+    let mut components = serde_json::Map::new();
+    components.insert(KEY_PROVIDER.into(), Value::Array(key_components));
+    // The other components (an LDAP provider with its mappers, ...) as Keycloak nests them:
+    // by provider type, each with its sub-components by type.
+    let stored = read.objects(&realm.id, crate::idp::ldap::COMPONENT_KIND)?;
+    for c in stored.iter().filter(|c| c["parentId"] == realm.id.as_str()) {
+        let kind = c["providerType"].as_str().unwrap_or_default().to_string();
+        let entry = components
+            .entry(kind)
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(list) = entry {
+            list.push(component_export(c, &stored));
+        }
+    }
+    v["components"] = Value::Object(components);
     v["identityProviders"] = Value::Array(read.objects(&realm.id, crate::idp::broker::IDP_KIND)?);
     v["identityProviderMappers"] =
         Value::Array(read.objects(&realm.id, crate::idp::broker::mappers::MAPPER_KIND)?);
     Ok(v)
+}
+
+/// A stored component in export form: without `providerType` and `parentId` (its place
+/// says them), with its sub-components.
+fn component_export(c: &Value, all: &[Value]) -> Value {
+    let mut out = c.clone();
+    if let Some(o) = out.as_object_mut() {
+        o.remove("providerType");
+        o.remove("parentId");
+    }
+    let mut subs = serde_json::Map::new();
+    for s in all.iter().filter(|s| s["parentId"] == c["id"]) {
+        let kind = s["providerType"].as_str().unwrap_or_default().to_string();
+        if let Value::Array(list) = subs.entry(kind).or_insert_with(|| Value::Array(Vec::new())) {
+            list.push(component_export(s, all));
+        }
+    }
+    out["subComponents"] = Value::Object(subs);
+    out
 }
 
 /// One page of users in export form (credentials, role mappings, groups).

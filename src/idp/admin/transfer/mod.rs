@@ -275,6 +275,10 @@ pub fn import_realm(w: &mut Write, body: &Value, now: i64) -> Result<RealmRecord
     for m in &extras.identity_provider_mappers {
         super::providers::import_idp_mapper(w, &realm, m)?;
     }
+    // User storage providers (with their mappers) before the users they federate.
+    if let Some(components) = body.get("components") {
+        super::providers::import_components(w, &realm, components, KEY_PROVIDER)?;
+    }
     // As stored now (with its scope lists): the writes below start from it.
     let realm = w
         .realm(&realm.id)?
