@@ -410,7 +410,7 @@ fn update_profile_asks_for_what_the_user_profile_requires() {
 }
 
 /// The login page's "Register" link.
-fn registration_link(html: &str) -> Option<String> {
+pub(crate) fn registration_link(html: &str) -> Option<String> {
     let at = html.find("id=\"kc-registration\"")?;
     let rest = &html[at..];
     let href = rest.split("href=\"").nth(1)?.split('"').next()?;

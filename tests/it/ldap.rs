@@ -1105,3 +1105,68 @@ fn ldap_over_tls_verifies_the_directory_certificate() {
         );
     }
 }
+
+#[test]
+fn ldap_self_registration_goes_to_a_writable_directory() {
+    let slapd = Slapd::start();
+    slapd.person("taken", "Tak", "En", "Taken-ldap-pass-1");
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    api.setup_realm("selfreg");
+    let r = api.put(
+        "/admin/realms/selfreg",
+        &json!({"registrationAllowed": true}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = api.post(
+        "/admin/realms/selfreg/components",
+        &json!({"name": "ldap", "providerId": "ldap", "providerType": "org.keycloak.storage.UserStorageProvider",
+                "config": {"connectionUrl": [slapd.url], "bindDn": [ADMIN_DN], "bindCredential": [ADMIN_PW],
+                           "usersDn": [format!("ou=people,{SUFFIX}")], "editMode": ["WRITABLE"],
+                           "syncRegistrations": ["true"]}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.location_id();
+    let register = |username: &str, password: &str| {
+        let b = crate::browser::Browser::new(&server);
+        let (_, _, html) = b.get(&b.auth_url("selfreg", "app", &[]));
+        let link = crate::account::registration_link(&html).expect("a registration link");
+        let (_, _, page) = b.get(&link);
+        let mut form = crate::browser::find_form(&page, "kc-register-form").unwrap();
+        form.set("username", username);
+        form.set("email", &format!("{username}@example.org"));
+        form.set("firstName", "Self");
+        form.set("lastName", "Registered");
+        form.set("password", password);
+        form.set("password-confirm", password);
+        b.submit(&form)
+    };
+    // A name the directory has is taken, though nobody of that name signed in yet.
+    let (status, _, page) = register("taken", "Some-pass-123");
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("Username already exists"), "{page}");
+    assert!(user(&api, "selfreg", "taken").is_none());
+    // A new user goes to the directory, password and all; the local copy is linked.
+    let (status, location, page) = register("fresh", "Fresh-pass-123");
+    assert_eq!(status, 302, "{page}");
+    assert!(location.unwrap().contains("code="));
+    let entry = slapd.search(&people("fresh"), "(objectClass=*)", &["mail", "sn"]);
+    assert!(
+        entry.contains("mail: fresh@example.org") && entry.contains("sn: Registered"),
+        "{entry}"
+    );
+    assert!(slapd.binds(&people("fresh"), "Fresh-pass-123"));
+    let fresh = user(&api, "selfreg", "fresh").unwrap();
+    assert_eq!(fresh["federationLink"], id);
+    let creds = api
+        .get(&format!(
+            "/admin/realms/selfreg/users/{}/credentials",
+            fresh["id"].as_str().unwrap()
+        ))
+        .body;
+    assert_eq!(creds, json!([]), "no local password");
+    assert_eq!(
+        login(&api, "selfreg", "fresh", "Fresh-pass-123").status,
+        200
+    );
+}

@@ -145,6 +145,50 @@ pub(super) async fn register(step: Step<'_, '_>, flow: &mut LoginFlowRecord) -> 
         Ok(true) => return self::page(page, flow, &user, &[], Some("usernameExistsMessage")),
         Err(e) => return crate::http::ApiError::from(e).into_response(),
     }
+    // Taken here: refused before a directory gets the user (the write below checks again).
+    let taken = app.store.read().and_then(|r| {
+        if r.user_by_username(&realm.id, &user.username)?.is_some() {
+            return Ok(Some("usernameExistsMessage"));
+        }
+        let email_taken = match &user.email {
+            Some(e) if !realm.duplicate_emails_allowed => {
+                !r.users_by_email(&realm.id, e)?.is_empty()
+            }
+            _ => false,
+        };
+        Ok(email_taken.then_some("emailExistsMessage"))
+    });
+    match taken {
+        Ok(Some(key)) => return self::page(page, flow, &user, &[], Some(key)),
+        Ok(None) => {}
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    }
+    // A WRITABLE directory that takes registrations gets the user (and its password) first;
+    // the local copy is linked to its entry and keeps no password.
+    use crate::idp::federation::writes::{register, Refusal};
+    let directory = match register(app, realm, &mut user).await {
+        Ok(d) => d,
+        Err(Refusal::Exists) => {
+            return self::page(page, flow, &user, &[], Some("usernameExistsMessage"))
+        }
+        Err(e) => {
+            tracing::warn!(realm = %realm.name, error = ?e, "the directory refused a registration");
+            return self::page(page, flow, &user, &[], Some("ldapErrorMessage"));
+        }
+    };
+    let entry_dn = user
+        .attributes
+        .get(crate::idp::ldap::LDAP_ENTRY_DN)
+        .and_then(|v| v.first())
+        .cloned();
+    if let (Some(provider), Some(dn)) = (&directory, &entry_dn) {
+        let plain = fields.get("password").cloned().unwrap_or_default();
+        if let Err(e) = provider.set_password(dn, &plain).await {
+            tracing::warn!(realm = %realm.name, provider = %provider.name, error = %e, "the directory refused a registered user's password");
+            let _ = provider.delete(dn).await;
+            return self::page(page, flow, &user, &[], Some("ldapErrorMessage"));
+        }
+    }
     // The user and its password in one transaction: never one without the other.
     let created = app.store.write(|w| {
         if w.user_by_username(&realm.id, &user.username)?.is_some() {
@@ -161,10 +205,18 @@ pub(super) async fn register(step: Step<'_, '_>, flow: &mut LoginFlowRecord) -> 
                 w.add_member(&realm.id, group, &user.id)?;
             }
         }
-        let credential = crate::idp::password_policy::password_credential(&hashed, now);
-        w.put_credential(&realm.id, &user.id, &credential)?;
+        if directory.is_none() {
+            let credential = crate::idp::password_policy::password_credential(&hashed, now);
+            w.put_credential(&realm.id, &user.id, &credential)?;
+        }
         Ok::<_, StoreError>(Ok(()))
     });
+    if !matches!(created, Ok(Ok(()))) {
+        // Nothing half-made: the directory's new entry goes with the failed write.
+        if let (Some(provider), Some(dn)) = (&directory, &entry_dn) {
+            let _ = provider.delete(dn).await;
+        }
+    }
     match created {
         Ok(Ok(())) => {}
         Ok(Err(key)) => return self::page(page, flow, &user, &[], Some(key)),
