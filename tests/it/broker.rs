@@ -859,6 +859,10 @@ impl Drop for Upstream {
 }
 
 fn start_oidc_provider(redirect_uri: &str) -> Upstream {
+    start_oidc_provider_with(redirect_uri, &[])
+}
+
+fn start_oidc_provider_with(redirect_uri: &str, env: &[(&str, String)]) -> Upstream {
     crate::clients::setup();
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -871,6 +875,7 @@ fn start_oidc_provider(redirect_uri: &str) -> Upstream {
         .arg(script)
         .env("PORT", port.to_string())
         .env("REDIRECT_URI", redirect_uri)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -880,7 +885,12 @@ fn start_oidc_provider(redirect_uri: &str) -> Upstream {
     stdout.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready", "oidc-provider did not start");
     // Keep reading: the provider writes notices, and a closed pipe would end it.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    // What it says goes to the test's output (shown when a test fails).
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            eprintln!("{line}");
+        }
+    });
     Upstream {
         child,
         base: format!("http://127.0.0.1:{port}"),
@@ -1139,4 +1149,159 @@ fn chromium_signs_in_with_a_provider_button_and_lands_on_the_account_page() {
         ))
         .body;
     assert_eq!(links[0]["identityProvider"], "corp");
+}
+
+/// The code exchange authenticated by a signed client assertion (RFC 7523), as npm's
+/// oidc-provider checks it: `client_secret_jwt` (HS256 with the client secret) and
+/// `private_key_jwt` (the realm's RS256 key, read by the provider from our JWKS). The
+/// client's `ui_locales` goes along by `forwardParameters`.
+#[test]
+fn npm_oidc_provider_takes_signed_client_assertions_and_forwarded_parameters() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let base = format!("http://{}", server.http);
+    let callback = |alias: &str| format!("{base}/realms/app/broker/{alias}/endpoint");
+    let upstream = start_oidc_provider_with(
+        &callback("corp"),
+        &[
+            ("JWT_REDIRECT_URI", callback("corp-jwt")),
+            ("PK_REDIRECT_URI", callback("corp-pk")),
+            (
+                "JWKS_URI",
+                format!("{base}/realms/app/protocol/openid-connect/certs"),
+            ),
+        ],
+    );
+    assert_eq!(
+        api.post("/admin/realms", &json!({"realm": "app", "enabled": true}))
+            .status,
+        201
+    );
+    webapp(&api);
+    let discovered = api.post(
+        "/admin/realms/app/identity-provider/import-config",
+        &json!({"providerId": "oidc", "fromUrl": format!("{}/.well-known/openid-configuration", upstream.base)}),
+    );
+    assert_eq!(discovered.status, 200, "{}", discovered.text);
+    for (alias, client, secret, method) in [
+        (
+            "corp-jwt",
+            "portcullis-jwt",
+            "upstream-jwt-secret-0123456789abcdef0123456789",
+            "client_secret_jwt",
+        ),
+        ("corp-pk", "portcullis-pk", "", "private_key_jwt"),
+    ] {
+        let mut config = discovered.body.clone();
+        config["clientId"] = json!(client);
+        config["clientSecret"] = json!(secret);
+        config["clientAuthMethod"] = json!(method);
+        config["defaultScope"] = json!("openid email profile");
+        config["forwardParameters"] = json!("ui_locales");
+        let r = api.post(
+            "/admin/realms/app/identity-provider/instances",
+            &json!({"alias": alias, "providerId": "oidc", "trustEmail": true, "config": config}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    for (alias, login) in [("corp-jwt", "jill"), ("corp-pk", "pat")] {
+        let browser = Browser::new(&server);
+        let (status, _, html) =
+            browser.get(&browser.auth_url("app", "webapp", &[("ui_locales", "de")]));
+        assert_eq!(status, 200);
+        let marker = format!("id=\"social-{alias}\" href=\"");
+        let start = html.find(&marker).expect("the provider's button") + marker.len();
+        let href = unescape(&html[start..start + html[start..].find('"').unwrap()]);
+        let (status, location, _) = browser.get(&href);
+        assert_eq!(status, 302);
+        let url = location.unwrap();
+        assert!(url.contains("ui_locales=de"), "forwarded: {url}");
+        let back = through_oidc_provider(&browser, &url, login, &callback(alias));
+        let (status, location, body) = browser.get(&back);
+        assert_eq!(status, 302, "{alias}: the assertion was accepted: {body}");
+        let c = code_claims(&api, &location.unwrap());
+        assert_eq!(c["preferred_username"], login, "{alias}");
+    }
+}
+
+/// Keycloak's client-initiated account linking: the app sends the signed-in browser to
+/// `/broker/{alias}/link` with a hash only a holder of the session's token can compute; the
+/// user signs in upstream and comes back linked, to the app's own redirect URI.
+#[test]
+fn a_client_links_the_signed_in_user_to_a_provider() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let base = format!("http://{}", server.http);
+    upstream(&api, &base);
+    assert_eq!(
+        api.post("/admin/realms", &json!({"realm": "app", "enabled": true}))
+            .status,
+        201
+    );
+    webapp(&api);
+    let r = api.post(
+        "/admin/realms/app/identity-provider/instances",
+        &oidc_provider(&base, "corp", "up"),
+    );
+    assert_eq!(r.status, 201);
+    let r = api.post(
+        "/admin/realms/app/users",
+        &json!({"username": "carla", "email": "carla@example.org", "enabled": true,
+                "credentials": [{"type": "password", "value": "Carla-pass-1", "temporary": false}]}),
+    );
+    assert_eq!(r.status, 201);
+    let carla = user_id(&api, "app", "carla").unwrap();
+    // Carla signs in to the app; its token names her session.
+    let browser = Browser::new(&server);
+    let (_, _, html) = browser.get(&browser.auth_url("app", "webapp", &[]));
+    let (status, location, _) = browser.login(&html, "carla", "Carla-pass-1");
+    assert_eq!(status, 302);
+    let c = code_claims(&api, &location.unwrap());
+    let session = c["sid"]
+        .as_str()
+        .expect("the session in the token")
+        .to_string();
+    let link = |browser: &Browser, hash: &str, redirect: &str| {
+        let url = format!(
+            "/realms/app/broker/corp/link?client_id=webapp&nonce=n-1&hash={hash}&redirect_uri={}",
+            url::form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+        );
+        browser.get(&url)
+    };
+    let hash = {
+        use base64::Engine;
+        use sha2::Digest;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(
+            format!("n-1{session}webappcorp").as_bytes(),
+        ))
+    };
+    // A URI the client did not register is never redirected to.
+    let (status, location, _) = link(&browser, &hash, "https://evil.example/cb");
+    assert_eq!(status, 400);
+    assert!(location.is_none());
+    // A hash computed without the session is refused, back at the app.
+    let (status, location, _) = link(&browser, "bm90LXRoZS1oYXNo", REDIRECT);
+    assert_eq!(status, 302);
+    let location = location.unwrap();
+    assert!(
+        location.starts_with(REDIRECT) && location.contains("error=invalid_token"),
+        "{location}"
+    );
+    assert!(location.contains("nonce=n-1"));
+    // Another browser, without her session, is not signed in.
+    let (_, location, _) = link(&Browser::new(&server), &hash, REDIRECT);
+    assert!(location.unwrap().contains("error=not_logged_in"));
+    // With it: to the provider, back linked, and on to the app.
+    let (status, location, _) = link(&browser, &hash, REDIRECT);
+    assert_eq!(status, 302);
+    let (status, location, body) = through_upstream(&browser, &location.unwrap(), "bobby");
+    assert_eq!(status, 302, "{body}");
+    assert_eq!(location.as_deref(), Some(REDIRECT));
+    let links = api
+        .get(&format!(
+            "/admin/realms/app/users/{carla}/federated-identity"
+        ))
+        .body;
+    assert_eq!(links[0]["identityProvider"], "corp");
+    assert_eq!(links[0]["userName"], "bobby");
 }

@@ -63,7 +63,13 @@ pub struct Provider {
     pub sync_mode: SyncMode,
     client_id: String,
     client_secret: String,
-    basic_auth: bool,
+    client_auth: ClientAuth,
+    /// `clientAssertionAudience`: the `aud` of a client assertion (the token URL if unset).
+    assertion_audience: Option<String>,
+    /// `forwardParameters`: parameters of the client's authorization request passed on.
+    forward_parameters: Vec<String>,
+    /// `clientAssertionSigningAlg` is ES256.
+    assertion_alg_es256: bool,
     authorization_url: String,
     token_url: String,
     userinfo_url: Option<String>,
@@ -79,6 +85,35 @@ pub struct Provider {
     validate_signature: bool,
     hosted_domain: Option<String>,
 }
+
+/// `clientAuthMethod`: how the code exchange proves the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `client_secret_post` (Keycloak's default).
+    Post,
+    /// `client_secret_basic`.
+    Basic,
+    /// `client_secret_jwt`: an HS256 assertion keyed by the client secret.
+    SecretJwt,
+    /// `private_key_jwt`: an assertion signed by the realm's key (the provider reads our
+    /// JWKS at `/realms/{realm}/protocol/openid-connect/certs`).
+    PrivateKeyJwt,
+}
+
+/// The parameters a client's authorization request may never override at the provider.
+const OWN_PARAMETERS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "request",
+    "request_uri",
+    "response_mode",
+];
 
 /// What the provider says about the user.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -207,7 +242,20 @@ impl Provider {
             sync_mode,
             client_id: text("clientId")?,
             client_secret: text("clientSecret").unwrap_or_default(),
-            basic_auth: config(v, "clientAuthMethod") == Some("client_secret_basic"),
+            client_auth: match config(v, "clientAuthMethod") {
+                Some("client_secret_basic") => ClientAuth::Basic,
+                Some("client_secret_jwt") => ClientAuth::SecretJwt,
+                Some("private_key_jwt") => ClientAuth::PrivateKeyJwt,
+                _ => ClientAuth::Post,
+            },
+            assertion_audience: text("clientAssertionAudience"),
+            assertion_alg_es256: config(v, "clientAssertionSigningAlg") == Some("ES256"),
+            forward_parameters: config(v, "forwardParameters")
+                .unwrap_or_default()
+                .split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty() && !OWN_PARAMETERS.contains(&p.as_str()))
+                .collect(),
             authorization_url: auth,
             token_url: token,
             userinfo_url: userinfo.filter(|_| config(v, "disableUserInfo") != Some("true")),
@@ -245,6 +293,7 @@ impl Provider {
         nonce: &str,
         challenge: Option<&str>,
         login_hint: Option<&str>,
+        client_params: &dyn Fn(&str) -> Option<String>,
     ) -> Result<String, BrokerError> {
         let mut url = url::Url::parse(&self.authorization_url).map_err(|_| {
             BrokerError::Invalid(format!(
@@ -277,6 +326,13 @@ impl Provider {
             if let Some(hd) = &self.hosted_domain {
                 q.append_pair("hd", hd);
             }
+            // `forwardParameters`: named parameters of the client's own request, never the
+            // ones this request is made of.
+            for name in &self.forward_parameters {
+                if let Some(value) = client_params(name) {
+                    q.append_pair(name, &value);
+                }
+            }
         }
         Ok(url.to_string())
     }
@@ -289,8 +345,11 @@ impl Provider {
         verifier: Option<&str>,
         nonce: &str,
         now_secs: i64,
+        realm_key: Option<&crate::crypto::jwt::SigningKey>,
     ) -> Result<Identity, BrokerError> {
-        let tokens = self.exchange(code, redirect_uri, verifier).await?;
+        let tokens = self
+            .exchange(code, redirect_uri, verifier, realm_key, now_secs)
+            .await?;
         let identity = match self.kind {
             Kind::Oidc => self.oidc_identity(&tokens, nonce, now_secs).await?,
             Kind::Github => self.github_identity(&tokens).await?,
@@ -310,7 +369,10 @@ impl Provider {
         code: &str,
         redirect_uri: &str,
         verifier: Option<&str>,
+        realm_key: Option<&crate::crypto::jwt::SigningKey>,
+        now_secs: i64,
     ) -> Result<Value, BrokerError> {
+        let assertion = self.client_assertion(realm_key, now_secs)?;
         let mut form: Vec<(&str, &str)> = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -322,13 +384,25 @@ impl Provider {
         let mut request = client()
             .post(&self.token_url)
             .header("Accept", "application/json");
-        if self.basic_auth {
-            // RFC 6749 2.3.1: both halves form-encoded before the Basic encoding.
-            let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-            request = request.basic_auth(enc(&self.client_id), Some(enc(&self.client_secret)));
-        } else {
-            form.push(("client_id", &self.client_id));
-            form.push(("client_secret", &self.client_secret));
+        match (self.client_auth, &assertion) {
+            (ClientAuth::Basic, _) => {
+                // RFC 6749 2.3.1: both halves form-encoded before the Basic encoding.
+                let enc =
+                    |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                request = request.basic_auth(enc(&self.client_id), Some(enc(&self.client_secret)));
+            }
+            (_, Some(jwt)) => {
+                form.push(("client_id", &self.client_id));
+                form.push((
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ));
+                form.push(("client_assertion", jwt));
+            }
+            _ => {
+                form.push(("client_id", &self.client_id));
+                form.push(("client_secret", &self.client_secret));
+            }
         }
         let response = request
             .form(&form)
@@ -353,6 +427,47 @@ impl Provider {
             ));
         }
         Ok(body)
+    }
+
+    /// The client assertion of `client_secret_jwt` / `private_key_jwt` (RFC 7523): issued by
+    /// and about the client, for the token endpoint, one minute long, never used twice.
+    fn client_assertion(
+        &self,
+        realm_key: Option<&crate::crypto::jwt::SigningKey>,
+        now_secs: i64,
+    ) -> Result<Option<String>, BrokerError> {
+        let claims = serde_json::json!({
+            "iss": self.client_id, "sub": self.client_id,
+            "aud": self.assertion_audience.as_deref().unwrap_or(&self.token_url),
+            "jti": crate::crypto::random_id(), "iat": now_secs, "exp": now_secs + 60,
+        });
+        let signed = match self.client_auth {
+            ClientAuth::SecretJwt => {
+                crate::crypto::jwt::sign_hs256(&claims, self.client_secret.as_bytes())
+            }
+            ClientAuth::PrivateKeyJwt => realm_key
+                .ok_or_else(|| BrokerError::Invalid("the realm has no signing key".into()))?
+                .sign(&claims),
+            ClientAuth::Post | ClientAuth::Basic => return Ok(None),
+        };
+        signed
+            .map(Some)
+            .map_err(|e| BrokerError::Invalid(format!("cannot sign the client assertion: {e}")))
+    }
+
+    /// The realm key's algorithm for `private_key_jwt` (`clientAssertionSigningAlg`, RS256
+    /// unless ES256 is asked for).
+    pub fn assertion_algorithm(&self) -> crate::crypto::jwt::Algorithm {
+        if self.assertion_alg_es256 {
+            crate::crypto::jwt::Algorithm::ES256
+        } else {
+            crate::crypto::jwt::Algorithm::RS256
+        }
+    }
+
+    /// Whether the code exchange signs with the realm's key.
+    pub fn signs_with_realm_key(&self) -> bool {
+        self.client_auth == ClientAuth::PrivateKeyJwt
     }
 
     async fn oidc_identity(
@@ -780,7 +895,7 @@ mod tests {
             Some("https://accounts.google.com")
         );
         let url = google
-            .authorization_request("https://us/cb", "st", "no", Some("ch"), None)
+            .authorization_request("https://us/cb", "st", "no", Some("ch"), None, &|_| None)
             .unwrap();
         assert!(url.starts_with("https://accounts.google.com/o/oauth2/v2/auth?"));
         for part in [
@@ -800,11 +915,11 @@ mod tests {
         assert_eq!(github.kind, Kind::Github);
         assert!(github.enabled, "enabled unless said otherwise");
         assert!(github
-            .authorization_request("https://us/cb", "st", "no", None, None)
+            .authorization_request("https://us/cb", "st", "no", None, None, &|_| None)
             .unwrap()
             .starts_with("http://127.0.0.1:9/login/oauth/authorize?"));
         assert!(!github
-            .authorization_request("x", "s", "n", None, None)
+            .authorization_request("x", "s", "n", None, None, &|_| None)
             .unwrap()
             .contains("nonce"));
         let oidc = Provider::from_representation(&json!({"alias": "corp", "providerId": "oidc",
@@ -813,7 +928,14 @@ mod tests {
         .unwrap();
         assert!(!oidc.enabled && oidc.hide_on_login);
         let url = oidc
-            .authorization_request("https://us/cb", "s", "n", None, Some("ann@example.com"))
+            .authorization_request(
+                "https://us/cb",
+                "s",
+                "n",
+                None,
+                Some("ann@example.com"),
+                &|_| None,
+            )
             .unwrap();
         assert!(
             !url.contains("login_hint"),
@@ -821,6 +943,24 @@ mod tests {
         );
         assert_eq!(oidc.scope, "openid email");
         assert_eq!(oidc.sync_mode, SyncMode::Force);
+        // `forwardParameters`: the named parameters of the client's request go along; the
+        // request's own (state, redirect_uri, ...) cannot be replaced that way.
+        let fwd = Provider::from_representation(&json!({"alias": "f", "providerId": "oidc",
+            "config": {"clientId": "c", "authorizationUrl": "https://a/auth", "tokenUrl": "https://a/token",
+                       "forwardParameters": "acr_values, audience ,state,redirect_uri"}}))
+        .unwrap();
+        let client = |name: &str| match name {
+            "acr_values" => Some("gold".to_string()),
+            "state" => Some("evil".to_string()),
+            "redirect_uri" => Some("https://evil/".to_string()),
+            _ => None,
+        };
+        let url = fwd
+            .authorization_request("https://us/cb", "s", "n", None, None, &client)
+            .unwrap();
+        assert!(url.contains("acr_values=gold"), "{url}");
+        assert!(!url.contains("evil") && !url.contains("audience"), "{url}");
+        assert_eq!(fwd.client_auth, ClientAuth::Post);
         assert!(Provider::from_representation(
             &json!({"alias": "s", "providerId": "saml", "config": {"clientId": "c"}})
         )

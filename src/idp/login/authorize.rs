@@ -23,6 +23,9 @@ use super::{
     FLOW_LIFETIME_MS,
 };
 
+/// The prefix of a login flow's copies of the client's other request parameters.
+pub(super) const CLIENT_PARAM: &str = "client_request_param:";
+
 /// The validated parameters of an authorization request, kept in the login flow.
 pub(super) type AuthParams = BTreeMap<String, String>;
 
@@ -334,6 +337,16 @@ pub async fn authorize(
             flow_params.insert(key.into(), v.clone());
         }
     }
+    // The client's other parameters, as Keycloak keeps them (`client_request_param_*`): an
+    // identity provider's `forwardParameters` may pass them on. A few, and short.
+    let others: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, _)| !flow_params.contains_key(*k) && k.len() <= 64 && !k.contains(':'))
+        .filter(|(_, v)| v.len() <= 1024)
+        .take(16)
+        .map(|(k, v)| (format!("{CLIENT_PARAM}{k}"), v.clone()))
+        .collect();
+    flow_params.extend(others);
     flow_params.insert("redirect_uri".into(), redirect_uri.clone());
     flow_params.insert("response_mode".into(), ret.response_mode.to_string());
     flow_params.insert("scope".into(), scopes.to_param());

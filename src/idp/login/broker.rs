@@ -37,6 +37,8 @@ const NONCE: &str = "broker_nonce";
 const VERIFIER: &str = "broker_verifier";
 /// Set on a flow the account page started to link a provider to its signed-in user.
 const LINK_USER: &str = "broker_link_user";
+/// Where a client-initiated link returns (a redirect URI of the client's, checked).
+const LINK_RETURN: &str = "broker_link_return";
 /// Set by the password step of this very flow when it authenticated the account a pending
 /// link is for: the proof of ownership `link_pending` requires.
 pub(super) const LINK_PROVEN: &str = "broker_link_proven";
@@ -72,6 +74,7 @@ pub async fn broker(
         "login" => start(app, &page, request, info, &realm, &provider, &query),
         "endpoint" => callback(app, &page, request, info, &realm, &provider, &query).await,
         "token" => stored_token(app, request, info, &realm, &provider),
+        "link" => client_link(app, &page, request, info, &realm, &provider, &query),
         _ => crate::http::ApiError::NotFound.into_response(),
     }
 }
@@ -261,6 +264,12 @@ fn begin(
             &nonce,
             challenge.as_deref(),
             flow.params.get("login_hint").map(String::as_str),
+            &|name| {
+                flow.params
+                    .get(&format!("{}{name}", super::authorize::CLIENT_PARAM))
+                    .or_else(|| flow.params.get(name).filter(|_| name == "ui_locales" || name == "max_age"))
+                    .cloned()
+            },
         )
         .map_err(|e| {
             tracing::warn!(realm = %realm.name, alias = %provider.alias, error = %e, "identity provider misconfigured");
@@ -357,8 +366,28 @@ async fn callback(
     };
     let redirect = redirect_uri(app, request, info, &realm.name, &provider.alias);
     let now = app.clock.now_secs();
+    // `private_key_jwt`: the code exchange is signed by the realm's key.
+    let realm_key = if provider.signs_with_realm_key() {
+        app.store.read().ok().and_then(|r| {
+            app.keys
+                .realm_keys(&r, &realm.id, app.clock.now_millis())
+                .ok()?
+                .signer(provider.assertion_algorithm())
+                .ok()
+                .cloned()
+        })
+    } else {
+        None
+    };
     let identity = match provider
-        .complete(code, &redirect, verifier.as_deref(), &nonce, now)
+        .complete(
+            code,
+            &redirect,
+            verifier.as_deref(),
+            &nonce,
+            now,
+            realm_key.as_deref(),
+        )
         .await
     {
         Ok(i) => i,
@@ -683,6 +712,97 @@ pub(super) fn link_pending(
     }
 }
 
+/// `GET /realms/{r}/broker/{alias}/link?client_id&redirect_uri&nonce&hash`: Keycloak's
+/// client-initiated account linking. The browser must have an SSO session whose user may
+/// manage its account (`account` client's `manage-account` or `manage-account-links`), and
+/// `hash` must be base64url(SHA-256(nonce + session id + client id + alias)), which only the
+/// client holding a token of that session can compute. Errors go back to the (checked)
+/// redirect URI as `?error=not_logged_in|invalid_token|not_allowed&nonce=...`.
+fn client_link(
+    app: &App,
+    page: &PageCx<'_>,
+    request: &Request,
+    info: &RequestInfo,
+    realm: &RealmRecord,
+    provider: &Provider,
+    query: &BTreeMap<String, String>,
+) -> Response {
+    let param = |k: &str| query.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let (Some(client_id), Some(redirect), Some(nonce), Some(hash)) = (
+        param("client_id"),
+        param("redirect_uri"),
+        param("nonce"),
+        param("hash"),
+    ) else {
+        return page.error(StatusCode::BAD_REQUEST, "invalidParameterMessage");
+    };
+    let client = app
+        .store
+        .read()
+        .ok()
+        .and_then(|r| r.client_by_client_id(&realm.id, client_id).ok().flatten())
+        .filter(|c| c.enabled);
+    let Some(client) = client else {
+        return page.error(StatusCode::BAD_REQUEST, "clientNotFoundMessage");
+    };
+    // Never a redirect to a URI the client did not register.
+    let Some(redirect) = crate::idp::oidc::redirect::verify_redirect_uri(&client, Some(redirect))
+    else {
+        return page.error(StatusCode::BAD_REQUEST, "invalidRedirectUriMessage");
+    };
+    let back_with = |error: &str| {
+        let mut url = redirect.clone();
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(
+            &form_urlencoded::Serializer::new(String::new())
+                .append_pair("error", error)
+                .append_pair("nonce", nonce)
+                .finish(),
+        );
+        crate::http::redirect(&url)
+    };
+    let now = app.clock.now_millis();
+    let Some(session) = super::sso_session(app, request, realm, now) else {
+        return back_with("not_logged_in");
+    };
+    use base64::Engine;
+    use sha2::Digest;
+    let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(
+        format!("{nonce}{}{client_id}{}", session.id, provider.alias).as_bytes(),
+    ));
+    if !crate::crypto::constant_time_eq(expected.as_bytes(), hash.as_bytes()) {
+        return back_with("invalid_token");
+    }
+    let user = app
+        .store
+        .read()
+        .ok()
+        .and_then(|r| r.user(&realm.id, &session.user_id).ok().flatten())
+        .filter(|u| u.enabled);
+    let Some(user) = user else {
+        return back_with("not_logged_in");
+    };
+    let may = app.store.read().ok().is_some_and(|r| {
+        crate::idp::roles::effective_roles(&r, &realm.id, &user.id).is_ok_and(|roles| {
+            roles.has_client_role("account", "manage-account")
+                || roles.has_client_role("account", "manage-account-links")
+        })
+    });
+    if !may {
+        return back_with("not_allowed");
+    }
+    link_flow(
+        app,
+        page,
+        request,
+        info,
+        realm,
+        provider,
+        &user,
+        Some(&redirect),
+    )
+}
+
 /// The account page's "Link account": a login flow of this browser that goes to the
 /// provider and, coming back, links what it finds to the signed-in user.
 pub(super) fn start_link(
@@ -698,10 +818,29 @@ pub(super) fn start_link(
         Ok(p) => p,
         Err(response) => return *response,
     };
+    link_flow(app, page, request, info, realm, &provider, user, None)
+}
+
+/// A login flow of this browser that goes to `provider` and, coming back, links what it
+/// finds to `user`, then returns to `back` (the account page when `None`).
+#[allow(clippy::too_many_arguments)]
+fn link_flow(
+    app: &App,
+    page: &PageCx<'_>,
+    request: &Request,
+    info: &RequestInfo,
+    realm: &RealmRecord,
+    provider: &Provider,
+    user: &UserRecord,
+    back: Option<&str>,
+) -> Response {
     let now = app.clock.now_millis();
     let browser_secret = new_secret();
     let mut params = BTreeMap::new();
     params.insert(LINK_USER.to_string(), user.id.clone());
+    if let Some(b) = back {
+        params.insert(LINK_RETURN.to_string(), b.to_string());
+    }
     let mut flow = LoginFlowRecord {
         id: crate::crypto::random_token(16),
         browser_hash: sha256_hex(&browser_secret),
@@ -712,10 +851,10 @@ pub(super) fn start_link(
         created_at: now,
         expires_at: now + super::FLOW_LIFETIME_MS,
     };
-    let Some(location) = begin(app, request, info, realm, &provider, &mut flow) else {
+    let Some(location) = begin(app, request, info, realm, provider, &mut flow) else {
         return page.error_text(
             StatusCode::SERVICE_UNAVAILABLE,
-            &unavailable(page, &provider),
+            &unavailable(page, provider),
         );
     };
     let mut response = crate::http::redirect(&location);
@@ -788,6 +927,9 @@ fn finish_link(
             ..Default::default()
         },
     );
+    if let Some(back) = flow.params.get(LINK_RETURN) {
+        return crate::http::redirect(back);
+    }
     crate::http::redirect(&format!(
         "{}/realms/{}/account/",
         crate::idp::oidc::base_url(app, request, info),
