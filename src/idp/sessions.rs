@@ -155,6 +155,8 @@ pub fn end(
         }
         Ok::<_, StoreError>(ended)
     })?;
+    // Sessions opened through an identity provider with a back-channel logout end there too.
+    crate::idp::broker::end_provider_sessions(app, realm, &ended);
     if let Ending::Logout { client_id, ip } = ending {
         for s in &ended {
             crate::idp::events::record(

@@ -378,6 +378,11 @@ pub struct SessionRecord {
     /// SHA-256 (hex) of the secrets of the gateway's app-host cookies bound to this session
     /// (one per host the user signed in to through the proxy).
     pub gateway_cookies: Vec<String>,
+    /// The identity provider the user signed in through (its alias), whose own session
+    /// ends with this one when the provider has a `logoutUrl`.
+    pub identity_provider: Option<String>,
+    /// That provider's ID token, sent as `id_token_hint` when its session is ended.
+    pub broker_id_token: Option<String>,
 }
 
 /// An authorization code, stored under the SHA-256 of the code (the code itself is never

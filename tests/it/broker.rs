@@ -1305,3 +1305,105 @@ fn a_client_links_the_signed_in_user_to_a_provider() {
     assert_eq!(links[0]["identityProvider"], "corp");
     assert_eq!(links[0]["userName"], "bobby");
 }
+
+/// A session opened through a provider with a `logoutUrl` ends there too: by a call from the
+/// server (`backchannelSupported`), or by sending the browser through the provider's logout
+/// and back (`/broker/{alias}/endpoint/logout_response`) on to the client.
+#[test]
+fn logging_out_ends_the_providers_session_by_back_and_front_channel() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    let base = format!("http://{}", server.http);
+    upstream(&api, &base);
+    assert_eq!(
+        api.post("/admin/realms", &json!({"realm": "app", "enabled": true}))
+            .status,
+        201
+    );
+    webapp(&api);
+    let mut idp = oidc_provider(&base, "corp", "up");
+    idp["config"]["logoutUrl"] = json!(format!("{base}/realms/up/protocol/openid-connect/logout"));
+    idp["config"]["backchannelSupported"] = json!("true");
+    let r = api.post("/admin/realms/app/identity-provider/instances", &idp);
+    assert_eq!(r.status, 201, "{}", r.text);
+    let ursula = user_id(&api, "up", "ursula").unwrap();
+    let upstream_sessions = || {
+        api.get(&format!("/admin/realms/up/users/{ursula}/sessions"))
+            .body
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0)
+    };
+    let sign_in = || {
+        let browser = Browser::new(&server);
+        let url = to_provider(&browser, "corp");
+        let (status, location, body) = through_upstream(&browser, &url, "ursula");
+        assert_eq!(status, 302, "{body}");
+        let code = param(&location.unwrap(), "code").unwrap();
+        let r = api.token(
+            "app",
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", "webapp"),
+                ("client_secret", "webapp-secret-1"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+            ],
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        (browser, r.body["id_token"].as_str().unwrap().to_string())
+    };
+    let logout_url = |id_token: &str| {
+        format!(
+            "/realms/app/protocol/openid-connect/logout?id_token_hint={id_token}&post_logout_redirect_uri={}",
+            url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+        )
+    };
+    let wait_for_no_upstream_session = || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while upstream_sessions() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the provider's session stayed"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+
+    // Back channel: the app's logout ends the provider's session from the server.
+    let (browser, id_token) = sign_in();
+    assert_eq!(upstream_sessions(), 1);
+    let (status, location, _) = browser.get(&logout_url(&id_token));
+    assert_eq!(status, 302);
+    assert_eq!(location.as_deref(), Some(REDIRECT));
+    wait_for_no_upstream_session();
+
+    // Front channel: the browser goes through the provider's logout and comes back.
+    idp["config"]["backchannelSupported"] = json!("false");
+    let r = api.put("/admin/realms/app/identity-provider/instances/corp", &idp);
+    assert_eq!(r.status, 204, "{}", r.text);
+    let (browser, id_token) = sign_in();
+    assert_eq!(upstream_sessions(), 1);
+    let (status, location, _) = browser.get(&logout_url(&id_token));
+    assert_eq!(status, 302);
+    let at_provider = location.unwrap();
+    assert!(
+        at_provider.starts_with(&format!("{base}/realms/up/protocol/openid-connect/logout?")),
+        "{at_provider}"
+    );
+    assert!(at_provider.contains("id_token_hint="), "{at_provider}");
+    let (status, location, body) = browser.get(&at_provider);
+    assert_eq!(status, 302, "{body}");
+    let back = location.unwrap();
+    assert!(
+        back.contains("/realms/app/broker/corp/endpoint/logout_response?"),
+        "{back}"
+    );
+    let (status, location, _) = browser.get(&back);
+    assert_eq!(status, 302);
+    assert_eq!(location.as_deref(), Some(REDIRECT));
+    assert_eq!(upstream_sessions(), 0);
+    // The way back works once.
+    let (status, _, _) = browser.get(&back);
+    assert_eq!(status, 400);
+}

@@ -81,6 +81,12 @@ pub struct Provider {
     prompt: Option<String>,
     /// `loginHint`: pass the client's `login_hint` on to the provider.
     forward_login_hint: bool,
+    /// `logoutUrl`: the provider's end-session endpoint, called when a session it started
+    /// ends here.
+    pub logout_url: Option<String>,
+    /// `backchannelSupported`: the end-session call is made by the server; otherwise the
+    /// browser is sent there at its logout and comes back.
+    pub backchannel_logout: bool,
     /// `validateSignature` said explicitly (an ID token must then verify against keys).
     validate_signature: bool,
     hosted_domain: Option<String>,
@@ -267,6 +273,8 @@ impl Provider {
             prompt: text("prompt").filter(|p| p != "unspecified"),
             forward_login_hint: config(v, "loginHint") == Some("true"),
             validate_signature: config(v, "validateSignature") == Some("true"),
+            logout_url: text("logoutUrl").filter(|u| url::Url::parse(u).is_ok()),
+            backchannel_logout: config(v, "backchannelSupported") == Some("true"),
             hosted_domain: text("hostedDomain").filter(|_| provider_id == "google"),
             alias,
             provider_id,
@@ -462,6 +470,48 @@ impl Provider {
             crate::crypto::jwt::Algorithm::ES256
         } else {
             crate::crypto::jwt::Algorithm::RS256
+        }
+    }
+
+    /// The provider's end-session URL for a session of ours (`state` names it), with its ID
+    /// token as `id_token_hint` and, for the browser, where to come back.
+    pub fn logout_request(
+        &self,
+        state: &str,
+        id_token: Option<&str>,
+        post_logout: Option<&str>,
+    ) -> Option<String> {
+        let mut url = url::Url::parse(self.logout_url.as_deref()?).ok()?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("state", state);
+            if let Some(t) = id_token {
+                q.append_pair("id_token_hint", t);
+            }
+            if let Some(p) = post_logout {
+                q.append_pair("post_logout_redirect_uri", p);
+                if id_token.is_none() {
+                    q.append_pair("client_id", &self.client_id);
+                }
+            }
+        }
+        Some(url.to_string())
+    }
+
+    /// End the provider's session of `state` by a call from the server (`backchannelSupported`);
+    /// the answer only logged.
+    pub async fn backchannel_logout(&self, state: &str, id_token: Option<&str>) {
+        let Some(url) = self.logout_request(state, id_token, None) else {
+            return;
+        };
+        match client().get(&url).send().await {
+            Ok(r) if r.status().is_success() || r.status().is_redirection() => {}
+            Ok(r) => {
+                tracing::warn!(alias = %self.alias, status = %r.status(), "the identity provider refused the logout")
+            }
+            Err(e) => {
+                tracing::warn!(alias = %self.alias, error = %e, "the identity provider's logout could not be reached")
+            }
         }
     }
 
@@ -857,6 +907,36 @@ pub async fn discover(url: &str) -> Result<Value, BrokerError> {
 }
 
 /// The enabled providers a login page offers (not hidden, not link-only), by alias.
+/// For ended sessions opened through a provider with `logoutUrl` and `backchannelSupported`:
+/// end the provider's session too, by a call from the server (in the background; a provider
+/// that does not answer only logs).
+pub fn end_provider_sessions(
+    app: &crate::idp::App,
+    realm: &crate::store::RealmRecord,
+    ended: &[crate::store::SessionRecord],
+) {
+    let due: Vec<(Provider, String, Option<String>)> = ended
+        .iter()
+        .filter_map(|s| {
+            let alias = s.identity_provider.as_deref()?;
+            let p = provider(&app.store.read().ok()?, &realm.id, alias).ok()??;
+            (p.backchannel_logout && p.logout_url.is_some())
+                .then(|| (p, s.id.clone(), s.broker_id_token.clone()))
+        })
+        .collect();
+    if due.is_empty() {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        for (p, sid, token) in due {
+            p.backchannel_logout(&sid, token.as_deref()).await;
+        }
+    });
+}
+
 pub fn login_providers<T: Txn>(read: &View<T>, realm_id: &str) -> StoreResult<Vec<Provider>> {
     Ok(read
         .objects(realm_id, IDP_KIND)?

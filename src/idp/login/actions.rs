@@ -695,6 +695,8 @@ fn complete(
         false,
     );
     session.cookie_hash = Some(sha256_hex(&secret));
+    session.identity_provider = flow.params.get(super::broker::SESSION_ALIAS).cloned();
+    session.broker_id_token = flow.params.get(super::broker::SESSION_ID_TOKEN).cloned();
     let stored = app.store.write(|w| {
         // An identity waiting for proof that this account is its user's: linked now.
         let linked = super::broker::link_pending(w, realm, flow, user)?;

@@ -39,6 +39,12 @@ const VERIFIER: &str = "broker_verifier";
 const LINK_USER: &str = "broker_link_user";
 /// Where a client-initiated link returns (a redirect URI of the client's, checked).
 const LINK_RETURN: &str = "broker_link_return";
+/// The provider a login came through, and its ID token: kept on the session it opens, so
+/// that ending it ends the provider's too (`logoutUrl`).
+pub(super) const SESSION_ALIAS: &str = "broker_session_alias";
+pub(super) const SESSION_ID_TOKEN: &str = "broker_session_id_token";
+/// Where a logout continues once the provider's own logout sends the browser back.
+const LOGOUT_RETURN: &str = "broker_logout_return";
 /// Set by the password step of this very flow when it authenticated the account a pending
 /// link is for: the proof of ownership `link_pending` requires.
 pub(super) const LINK_PROVEN: &str = "broker_link_proven";
@@ -75,6 +81,7 @@ pub async fn broker(
         "endpoint" => callback(app, &page, request, info, &realm, &provider, &query).await,
         "token" => stored_token(app, request, info, &realm, &provider),
         "link" => client_link(app, &page, request, info, &realm, &provider, &query),
+        "endpoint/logout_response" => logout_response(app, &page, &realm, &query),
         _ => crate::http::ApiError::NotFound.into_response(),
     }
 }
@@ -134,6 +141,82 @@ fn stored_token(
         ),
         Err(e) => crate::http::ApiError::from(e).into_response(),
     }
+}
+
+/// A browser logout of a session opened through `session.identity_provider`, whose provider
+/// has a `logoutUrl` and no back channel: the browser goes to the provider's logout first and
+/// comes back to `/broker/{alias}/endpoint/logout_response`, which sends it on to `then`
+/// (the client's post-logout URI; `None`: the logged-out page). `None` when there is nothing
+/// to do at the provider.
+pub(super) fn front_channel_logout(
+    app: &App,
+    request: &Request,
+    info: &RequestInfo,
+    realm: &RealmRecord,
+    session: &crate::store::SessionRecord,
+    then: Option<&str>,
+) -> Option<Response> {
+    let alias = session.identity_provider.as_deref()?;
+    let provider = app.store.read().ok().and_then(|r| {
+        crate::idp::broker::provider(&r, &realm.id, alias)
+            .ok()
+            .flatten()
+    })?;
+    if provider.backchannel_logout || provider.logout_url.is_none() {
+        return None;
+    }
+    let now = app.clock.now_millis();
+    let mut params = BTreeMap::new();
+    params.insert(LOGOUT_RETURN.to_string(), then.unwrap_or("").to_string());
+    let flow = LoginFlowRecord {
+        id: crate::crypto::random_token(16),
+        browser_hash: String::new(),
+        csrf_token: new_secret(),
+        params,
+        user_id: None,
+        remember_me: false,
+        created_at: now,
+        expires_at: now + super::FLOW_LIFETIME_MS,
+    };
+    app.store
+        .write_volatile(|w| w.put_login_flow(&realm.id, &flow))
+        .ok()?;
+    let back = format!(
+        "{}/endpoint/logout_response",
+        redirect_uri(app, request, info, &realm.name, alias).trim_end_matches("/endpoint")
+    );
+    let url = provider.logout_request(&flow.id, session.broker_id_token.as_deref(), Some(&back))?;
+    Some(crate::http::redirect(&url))
+}
+
+/// `GET /broker/{alias}/endpoint/logout_response?state=`: back from the provider's logout;
+/// on to where the logout was going (a URI checked when the logout began), once.
+fn logout_response(
+    app: &App,
+    page: &PageCx<'_>,
+    realm: &RealmRecord,
+    query: &BTreeMap<String, String>,
+) -> Response {
+    let state = query.get("state").cloned().unwrap_or_default();
+    let taken = app.store.write_volatile(|w| {
+        let flow = w.login_flow(&realm.id, &state)?;
+        if flow.is_some() {
+            w.delete_login_flow(&realm.id, &state)?;
+        }
+        Ok::<_, StoreError>(flow)
+    });
+    let target = match taken {
+        Ok(Some(flow)) => flow.params.get(LOGOUT_RETURN).cloned().unwrap_or_default(),
+        Ok(None) => return page.error(StatusCode::BAD_REQUEST, "loginTimeout"),
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    };
+    if target.is_empty() {
+        let mut vars = BTreeMap::new();
+        vars.insert("title", Ctx::from(page.msg("loggedOutTitle")));
+        vars.insert("message", Ctx::from(page.msg("loggedOutMessage")));
+        return page.render(StatusCode::OK, "login/info.html", vars);
+    }
+    crate::http::redirect(&target)
 }
 
 /// An enabled provider of the realm, or the page saying there is none.
@@ -335,6 +418,7 @@ async fn callback(
         }
     };
     let ip = info.peer.map(|p| p.ip().to_string());
+    let flow_client = flow.params.get("client_id").cloned();
     let failed = |error: &str, reason: &str| {
         let mut details = BTreeMap::new();
         details.insert("identity_provider".to_string(), provider.alias.clone());
@@ -344,7 +428,7 @@ async fn callback(
             realm,
             crate::idp::events::Event {
                 kind: "IDENTITY_PROVIDER_LOGIN_ERROR",
-                client_id: flow.params.get("client_id").map(String::as_str),
+                client_id: flow_client.as_deref(),
                 ip_address: ip.as_deref(),
                 error: Some(error),
                 details,
@@ -410,6 +494,19 @@ async fn callback(
     if let Err(e) = claim_directory_user(app, realm, provider, &identity).await {
         tracing::warn!(realm = %realm.name, alias = %provider.alias, error = %e, "could not look the user up in the realm's directories");
     }
+    // The session this login opens remembers the provider (and its ID token, when the
+    // provider can be logged out of).
+    flow.params
+        .insert(SESSION_ALIAS.into(), provider.alias.clone());
+    match identity
+        .tokens
+        .get("id_token")
+        .and_then(Value::as_str)
+        .filter(|_| provider.logout_url.is_some())
+    {
+        Some(t) => flow.params.insert(SESSION_ID_TOKEN.into(), t.to_string()),
+        None => flow.params.remove(SESSION_ID_TOKEN),
+    };
     match sign_in(app, realm, provider, &identity) {
         Ok(Outcome::User(user)) => {
             flow.user_id = Some(user.id.clone());

@@ -225,8 +225,9 @@ fn finish(
 ) -> Response {
     let now = app.clock.now_millis();
     let mut ended = Vec::new();
-    if let Some(s) = sso_session(app, request, realm, now) {
-        ended.push(s.id);
+    let browser_session = sso_session(app, request, realm, now);
+    if let Some(s) = &browser_session {
+        ended.push(s.id.clone());
     }
     if let Some(sid) = hint.and_then(|h| h.sid.clone()) {
         ended.push(sid);
@@ -239,19 +240,26 @@ fn finish(
     if let Err(e) = crate::idp::sessions::end(app, realm, &ended, ending) {
         return crate::http::ApiError::from(e).into_response();
     }
-    let mut response = match post_logout {
-        Some(uri) => {
-            let mut target = uri.clone();
-            if let Some(s) = state {
-                let encoded: String = url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("state", s)
-                    .finish();
-                target.push(if target.contains('?') { '&' } else { '?' });
-                target.push_str(&encoded);
-            }
-            redirect(&target)
+    let target = post_logout.map(|uri| {
+        let mut target = uri.clone();
+        if let Some(s) = state {
+            let encoded: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("state", s)
+                .finish();
+            target.push(if target.contains('?') { '&' } else { '?' });
+            target.push_str(&encoded);
         }
-        None => {
+        target
+    });
+    // Signed in through an identity provider without a back channel: its logout first,
+    // then back here and on to the target.
+    let front = browser_session.as_ref().and_then(|s| {
+        super::broker::front_channel_logout(app, request, info, realm, s, target.as_deref())
+    });
+    let mut response = match (front, target) {
+        (Some(r), _) => r,
+        (None, Some(target)) => redirect(&target),
+        (None, None) => {
             let mut vars = BTreeMap::new();
             vars.insert("title", Ctx::from(page.msg("loggedOutTitle")));
             vars.insert("message", Ctx::from(page.msg("loggedOutMessage")));
