@@ -1407,3 +1407,66 @@ fn logging_out_ends_the_providers_session_by_back_and_front_channel() {
     let (status, _, _) = browser.get(&back);
     assert_eq!(status, 400);
 }
+
+/// "Account exists": instead of its password, the account's owner may prove it by a mailed
+/// link — which links only in the browser of that login (opened elsewhere it links nothing
+/// and stays usable), then signs in there.
+#[test]
+fn an_existing_account_is_linked_by_a_mailed_link_in_the_same_browser() {
+    let server = TestServer::start();
+    let sink = crate::mail::SmtpSink::start();
+    let api = Api::admin(&server);
+    let base = format!("http://{}", server.http);
+    upstream(&api, &base);
+    let r = api.post(
+        "/admin/realms",
+        &json!({"realm": "app", "enabled": true, "smtpServer": sink.settings()}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    webapp(&api);
+    assert_eq!(
+        api.post(
+            "/admin/realms/app/identity-provider/instances",
+            &oidc_provider(&base, "corp", "up")
+        )
+        .status,
+        201
+    );
+    let r = api.post(
+        "/admin/realms/app/users",
+        &json!({"username": "bob", "email": "bob@example.com", "enabled": true,
+                "credentials": [{"type": "password", "value": "Bob-local-pass-1", "temporary": false}]}),
+    );
+    assert_eq!(r.status, 201);
+    let bob = user_id(&api, "app", "bob").unwrap();
+    let links = || {
+        api.get(&format!("/admin/realms/app/users/{bob}/federated-identity"))
+            .body
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0)
+    };
+    let browser = Browser::new(&server);
+    let url = to_provider(&browser, "corp");
+    let (status, _, html) = through_upstream(&browser, &url, "bobby");
+    assert_eq!(status, 200, "account exists: {html}");
+    let form = find_form(&html, "kc-link-by-email").expect("the mail option");
+    let (status, _, page) = browser.submit(&form);
+    assert_eq!(status, 200, "{page}");
+    let mail = sink.mail(0);
+    let link = crate::mail::link_in(&mail);
+    // Opened in another browser: nothing linked, nobody signed in.
+    let (status, location, page) = Browser::new(&server).get(&link);
+    assert_eq!(status, 200, "{page}");
+    assert!(location.is_none());
+    assert!(page.contains("browser where you signed in"), "{page}");
+    assert_eq!(links(), 0);
+    // In the browser of the login: linked, and on to the app.
+    let (status, location, body) = browser.get(&link);
+    assert_eq!(status, 302, "{body}");
+    assert!(location.unwrap().starts_with(REDIRECT));
+    assert_eq!(links(), 1);
+    // Once.
+    let (status, _, _) = browser.get(&link);
+    assert_eq!(status, 400);
+}

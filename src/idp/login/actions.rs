@@ -165,6 +165,7 @@ pub async fn login_action(
         "configure-totp" => second_factor::configure_totp(step, &mut flow).await,
         "update-profile" => update_profile(step, &mut flow).await,
         "registration" => super::registration::register(step, &mut flow).await,
+        "link-by-email" => super::broker::link_by_email(app, &page, request, info, &realm, &flow),
         "reset-credentials" => super::email_actions::reset_credentials(
             app, &page, request, info, &realm, &flow, &fields,
         ),

@@ -551,6 +551,16 @@ async fn callback(
                 .replace("{1}", &matched);
             let mut vars = login_vars(page, &flow, None, None);
             vars.insert("info", Ctx::from(message));
+            if mail_proof_candidate(app, realm, &flow).is_some() {
+                vars.insert(
+                    "link_by_email_url",
+                    Ctx::from(format!(
+                        "/realms/{}/login-actions/link-by-email?flow={}",
+                        crate::http::path::encode_segment(&realm.name),
+                        flow.id
+                    )),
+                );
+            }
             page.render(StatusCode::OK, "login/login.html", vars)
         }
         Err(e) => {
@@ -806,6 +816,95 @@ pub(super) fn link_pending(
         // Linked meanwhile (another tab): nothing more to do.
         Err(StoreError::Conflict(_)) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+/// Link the identity waiting in a login's `params` to `user`, whose mailed link proved the
+/// account (`login-actions/action-token`): the alias linked, `None` when nothing was waiting
+/// for this user.
+pub(super) fn link_proven_by_mail(
+    w: &mut crate::store::Write,
+    realm: &RealmRecord,
+    params: &BTreeMap<String, String>,
+    user: &UserRecord,
+) -> Result<Option<String>, StoreError> {
+    let mut flow = LoginFlowRecord {
+        params: params.clone(),
+        ..Default::default()
+    };
+    flow.params.insert(LINK_PROVEN.into(), user.id.clone());
+    link_pending(w, realm, &flow, user)
+}
+
+/// The account a pending link can be proven for by a mailed link: one candidate, with an
+/// address, without a second factor (that one signs in with it), in a realm that sends mail.
+fn mail_proof_candidate(
+    app: &App,
+    realm: &RealmRecord,
+    flow: &LoginFlowRecord,
+) -> Option<UserRecord> {
+    super::email_actions::smtp(realm).ok()?;
+    let link: Value = serde_json::from_str(flow.params.get(PENDING_LINK)?).ok()?;
+    let users = link["users"].as_array()?;
+    let [only] = users.as_slice() else {
+        return None;
+    };
+    let read = app.store.read().ok()?;
+    let user = read.user(&realm.id, only.as_str()?).ok()??;
+    let has_otp = read
+        .credentials(&realm.id, &user.id)
+        .ok()?
+        .iter()
+        .any(|c| c.kind == "otp");
+    (user.enabled && !has_otp && user.email.as_deref().is_some_and(|e| !e.is_empty()))
+        .then_some(user)
+}
+
+/// `POST login-actions/link-by-email?flow=`: mail the pending link's account a link that
+/// proves it (instead of its password).
+pub(super) fn link_by_email(
+    app: &App,
+    page: &PageCx<'_>,
+    request: &Request,
+    info: &RequestInfo,
+    realm: &RealmRecord,
+    flow: &LoginFlowRecord,
+) -> Response {
+    let Some(user) = mail_proof_candidate(app, realm, flow) else {
+        return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
+    };
+    let provider_name = flow
+        .params
+        .get(PENDING_LINK)
+        .and_then(|l| serde_json::from_str::<Value>(l).ok())
+        .and_then(|l| {
+            let alias = l["alias"].as_str()?.to_string();
+            let read = app.store.read().ok()?;
+            crate::idp::broker::provider(&read, &realm.id, &alias)
+                .ok()
+                .flatten()
+                .map(|p| p.display_name)
+        })
+        .unwrap_or_default();
+    match super::email_actions::send_idp_link(
+        app,
+        request,
+        info,
+        realm,
+        flow,
+        &user,
+        &provider_name,
+    ) {
+        Ok(_) => {
+            let mut vars = BTreeMap::new();
+            vars.insert("title", Ctx::from(page.msg("identityProviderLinkTitle")));
+            vars.insert(
+                "message",
+                Ctx::from(page.msg("emailLinkIdp").replace("{0}", &provider_name)),
+            );
+            page.render(StatusCode::OK, "login/info.html", vars)
+        }
+        Err(key) => page.error(StatusCode::SERVICE_UNAVAILABLE, key),
     }
 }
 

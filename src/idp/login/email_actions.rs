@@ -124,6 +124,30 @@ pub(crate) fn prepare(
     template: &str,
     subject_key: &str,
 ) -> Result<email::Mail, String> {
+    prepare_with(
+        app,
+        realm,
+        user,
+        base,
+        token,
+        template,
+        subject_key,
+        Vec::new(),
+    )
+}
+
+/// [`prepare`] with more variables for the template.
+#[allow(clippy::too_many_arguments)]
+fn prepare_with(
+    app: &App,
+    realm: &RealmRecord,
+    user: &UserRecord,
+    base: &str,
+    token: &ActionToken,
+    template: &str,
+    subject_key: &str,
+    extra: Vec<(&'static str, String)>,
+) -> Result<email::Mail, String> {
     let key = store_token(app, realm, token).map_err(|e| e.to_string())?;
     let link = format!(
         "{base}/realms/{}/login-actions/action-token?key={key}",
@@ -134,6 +158,9 @@ pub(crate) fn prepare(
     vars.insert("link", Ctx::from(link));
     vars.insert("link_expiration", Ctx::from(minutes.to_string()));
     vars.insert("actions", Ctx::from_serialize(&token.actions));
+    for (k, v) in extra {
+        vars.insert(k, Ctx::from(v));
+    }
     email::render(app, realm, user, template, subject_key, vars)
 }
 
@@ -384,6 +411,73 @@ pub(crate) fn send_verification(
     Ok(())
 }
 
+/// First broker login: an account with the identity's e-mail or username exists, and its
+/// owner proves it by a mailed link instead of its password. The link, opened, links the
+/// identity to the account; in the browser of the login it also signs in. `Err` is a
+/// message key for the page.
+pub(crate) fn send_idp_link(
+    app: &App,
+    request: &Request,
+    info_: &RequestInfo,
+    realm: &RealmRecord,
+    flow: &LoginFlowRecord,
+    user: &UserRecord,
+    provider_name: &str,
+) -> Result<String, &'static str> {
+    let settings = smtp(realm).map_err(|_| "emailNotConfiguredMessage")?;
+    let Some(address) = user.email.clone().filter(|e| !e.is_empty()) else {
+        return Err("emailSendErrorMessage");
+    };
+    let mut params = flow.params.clone();
+    params.retain(|k, _| !matches!(k.as_str(), "stage" | "totp_secret"));
+    let token = ActionToken {
+        kind: IDP_LINK.into(),
+        user_id: user.id.clone(),
+        actions: Vec::new(),
+        email: address.clone(),
+        expires_at: app.clock.now_millis() + realm.action_token_generated_by_user_lifespan * 1000,
+        params,
+        redirect_uri: None,
+        browser_hash: Some(flow.browser_hash.clone()),
+    };
+    let base = crate::idp::oidc::base_url(app, request, info_);
+    let mail = prepare_with(
+        app,
+        realm,
+        user,
+        &base,
+        &token,
+        "identity-provider-link",
+        "identityProviderLinkSubject",
+        vec![("provider_name", provider_name.to_string())],
+    )
+    .map_err(|_| "emailSendErrorMessage")?;
+    email::enqueue(
+        app,
+        realm,
+        settings,
+        mail,
+        "SEND_IDENTITY_PROVIDER_LINK",
+        user.id.clone(),
+    );
+    crate::idp::events::record(
+        app,
+        realm,
+        crate::idp::events::Event {
+            kind: "SEND_IDENTITY_PROVIDER_LINK",
+            client_id: flow.params.get("client_id").map(String::as_str),
+            user_id: Some(&user.id),
+            ip_address: info_.peer.map(|p| p.ip().to_string()).as_deref(),
+            details: [("email".to_string(), address.clone())].into(),
+            ..Default::default()
+        },
+    );
+    Ok(address)
+}
+
+/// The kind of a mailed link that links a brokered identity to its account.
+const IDP_LINK: &str = "idp-link";
+
 /// `GET login-actions/action-token?key=`: a mailed link was opened.
 pub(crate) fn action_token(
     app: &App,
@@ -398,7 +492,7 @@ pub(crate) fn action_token(
             .map(|(_, v)| v.into_owned())
     });
     let now = app.clock.now_millis();
-    let token = match key.map(|k| take_token(app, realm, &k)) {
+    let token = match key.as_deref().map(|k| take_token(app, realm, k)) {
         Some(Ok(Some(t))) if t.expires_at > now => t,
         Some(Err(e)) => return crate::http::ApiError::from(e).into_response(),
         _ => return page.error(StatusCode::BAD_REQUEST, "expiredActionTokenMessage"),
@@ -445,14 +539,58 @@ pub(crate) fn action_token(
             return crate::http::ApiError::from(e).into_response();
         }
     }
-    // A login flow in this browser, at the actions. A verification link opened outside the
-    // browser of the login that sent it verifies the address and stops there: it must not
-    // sign in whoever holds the mail.
     let same_browser = token.browser_hash.as_deref().is_none_or(|expected| {
         super::cookie(request, AUTH_SESSION_COOKIE).is_some_and(|c| {
             crate::crypto::constant_time_eq(sha256_hex(c).as_bytes(), expected.as_bytes())
         })
     });
+    let mut token = token;
+    if token.kind == IDP_LINK && !same_browser {
+        // Linking gives the provider's account this account: only in the browser whose
+        // login asked for it (opened elsewhere, a link somebody else's login sent would
+        // hand them the account). The link stays usable there.
+        if let Some(k) = &key {
+            if let Ok(value) = serde_json::to_value(&token) {
+                let _ = app
+                    .store
+                    .write(|w| w.put_object(&realm.id, KIND, &sha256_hex(k), &value));
+            }
+        }
+        return info(
+            &page,
+            "identityProviderLinkTitle",
+            "identityProviderLinkOtherBrowser",
+            None,
+        );
+    }
+    if token.kind == IDP_LINK {
+        // Opening the link proves the account's address: the identity waiting in the
+        // login is linked to it now.
+        match app
+            .store
+            .write(|w| super::broker::link_proven_by_mail(w, realm, &token.params, &user))
+        {
+            Ok(Some(alias)) => {
+                crate::idp::events::record(
+                    app,
+                    realm,
+                    crate::idp::events::Event {
+                        kind: "FEDERATED_IDENTITY_LINK",
+                        user_id: Some(&user.id),
+                        ip_address: ip.as_deref(),
+                        details: [("identity_provider".to_string(), alias)].into(),
+                        ..Default::default()
+                    },
+                );
+            }
+            Ok(None) => return page.error(StatusCode::BAD_REQUEST, "expiredActionTokenMessage"),
+            Err(e) => return crate::http::ApiError::from(e).into_response(),
+        }
+        token.params.remove(super::broker::PENDING_LINK);
+    }
+    // A login flow in this browser, at the actions. A verification link opened outside the
+    // browser of the login that sent it verifies the address and stops there: it must not
+    // sign in whoever holds the mail.
     let browser_secret = new_secret();
     let mut params = if same_browser {
         token.params.clone()

@@ -94,6 +94,14 @@ const DEFAULT_FILES: &[(&str, &str)] = &[
         include_str!("../../../themes/default/email/text/email-verification.txt"),
     ),
     (
+        "email/html/identity-provider-link.html",
+        include_str!("../../../themes/default/email/html/identity-provider-link.html"),
+    ),
+    (
+        "email/text/identity-provider-link.txt",
+        include_str!("../../../themes/default/email/text/identity-provider-link.txt"),
+    ),
+    (
         "email/html/email-test.html",
         include_str!("../../../themes/default/email/html/email-test.html"),
     ),
