@@ -25,7 +25,22 @@ pub const EXECUTORS: &[&str] = &[
     "reject-implicit-grant",
     "full-scope-disabled",
     "secure-redirect-uris-enforcer",
+    "secret-rotation",
 ];
+
+/// `secret-rotation`'s `rotated-expiration-period` (seconds) when it applies to a client:
+/// how long a regenerated secret's predecessor keeps working (Keycloak's default: 2 days).
+pub fn rotation_period(executors: &[(String, Value)]) -> Option<i64> {
+    executors
+        .iter()
+        .find(|(k, _)| k == "secret-rotation")
+        .map(|(_, c)| {
+            c.get("rotated-expiration-period")
+                .and_then(|v| v.as_i64().or_else(|| v.as_str()?.parse().ok()))
+                .filter(|v| *v > 0)
+                .unwrap_or(172_800)
+        })
+}
 pub const CONDITIONS: &[&str] = &[
     "any-client",
     "client-access-type",

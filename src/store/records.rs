@@ -200,6 +200,13 @@ pub struct ClientRecord {
     pub enabled: bool,
     pub client_authenticator_type: String,
     pub secret: Option<String>,
+    /// The secret before the last rotation (`secret-rotation` client policy) and until when
+    /// (seconds) it still authenticates the client. Never shown but by
+    /// `client-secret/rotated`.
+    pub rotated_secret: Option<(String, i64)>,
+    /// Application nodes registered for this client (host → when, seconds): Keycloak's
+    /// `registeredNodes`, tested by `test-nodes-available`.
+    pub registered_nodes: BTreeMap<String, i64>,
     pub bearer_only: bool,
     pub consent_required: bool,
     pub public_client: bool,

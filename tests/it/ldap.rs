@@ -364,6 +364,16 @@ fn ldap_users_sign_in_by_bind_are_imported_and_synced() {
         6
     );
 
+    // Its password lives in the directory (what the console's credentials tab shows).
+    assert_eq!(
+        api.get(&format!(
+            "/admin/realms/corp/users/{}/configured-user-storage-credential-types",
+            lena["id"].as_str().unwrap()
+        ))
+        .body,
+        json!(["password"])
+    );
+
     // Wrong and empty passwords, and filter tricks, do not sign in.
     assert_eq!(login(&api, "corp", "lena", "wrong").status, 401);
     let empty = login(&api, "corp", "lena", "");

@@ -283,11 +283,157 @@ pub(super) fn regenerate_secret(cx: &Cx) -> Result<Response, AdminError> {
                 "Client has no secret (public or bearer-only)".into(),
             ));
         }
+        // With the `secret-rotation` policy the old secret keeps working for a while.
+        let executors = crate::idp::client_policies::executors(&**w, &realm.id, &client)?;
+        let now = cx.now_ms / 1000;
+        client.rotated_secret = match (
+            crate::idp::client_policies::rotation_period(&executors),
+            client.secret.clone(),
+        ) {
+            (Some(period), Some(old)) => {
+                client.attributes.insert(
+                    "client.secret.rotated.creation.time".into(),
+                    now.to_string(),
+                );
+                client.attributes.insert(
+                    "client.secret.rotated.expiration.time".into(),
+                    (now + period).to_string(),
+                );
+                Some((old, now + period))
+            }
+            _ => None,
+        };
+        client
+            .attributes
+            .insert("client.secret.creation.time".into(), now.to_string());
         client.secret = Some(new_secret());
         w.put_client(&realm.id, &client).map_err(AdminError::from)?;
         Ok(client)
     })?;
     Ok(ok(&secret_repr(&client)))
+}
+
+/// `POST /clients/{id}/nodes` with `{"node": host}`: register an application node.
+pub(super) fn register_node(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageClients)?;
+    let body: Value = cx.json()?;
+    let node = body
+        .get("node")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|n| {
+            !n.is_empty()
+                && n.len() <= 255
+                && !n.chars().any(|c| c.is_whitespace() || c.is_control())
+        })
+        .ok_or_else(|| AdminError::BadRequest("Node not found in params".into()))?
+        .to_string();
+    let now = cx.now_ms / 1000;
+    cx.app.store.write(|w| {
+        let mut client = w
+            .client(&realm.id, &cx.path.id)?
+            .ok_or_else(|| AdminError::NotFound("Could not find client".into()))?;
+        if client.registered_nodes.len() >= 256 && !client.registered_nodes.contains_key(&node) {
+            return Err(AdminError::BadRequest("Too many registered nodes".into()));
+        }
+        client.registered_nodes.insert(node.clone(), now);
+        w.put_client(&realm.id, &client).map_err(AdminError::from)
+    })?;
+    Ok(no_content())
+}
+
+/// `DELETE /clients/{id}/nodes/{node}`
+pub(super) fn unregister_node(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageClients)?;
+    let node = cx.path.key.clone();
+    cx.app.store.write(|w| {
+        let mut client = w
+            .client(&realm.id, &cx.path.id)?
+            .ok_or_else(|| AdminError::NotFound("Could not find client".into()))?;
+        if client.registered_nodes.remove(&node).is_none() {
+            return Err(AdminError::NotFound(
+                "Client does not have node ".to_string() + &node,
+            ));
+        }
+        w.put_client(&realm.id, &client).map_err(AdminError::from)
+    })?;
+    Ok(no_content())
+}
+
+/// `GET /clients/{id}/test-nodes-available`: Keycloak's `GlobalRequestResult` — each
+/// registered node's `{adminUrl}/k_test_available` (the host put in for
+/// `${application.session.host}`), asked with a POST within 3 s.
+pub(super) async fn test_nodes(cx: &Cx<'_>) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageClients)?;
+    let client = load(cx, &realm)?;
+    let (mut success, mut failed) = (Vec::new(), Vec::new());
+    let Some(admin_url) = client.admin_url.clone().filter(|u| !u.is_empty()) else {
+        return Ok(ok(&json!({"successRequests": [], "failedRequests": []})));
+    };
+    static HTTP: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    let http = HTTP.get_or_init(|| {
+        reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .timeout(std::time::Duration::from_secs(3))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default()
+    });
+    for node in client.registered_nodes.keys() {
+        let base = admin_url.replace("${application.session.host}", node);
+        let url = format!("{}/k_test_available", base.trim_end_matches('/'));
+        let answered = match url::Url::parse(&url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => http
+                .post(u)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success()),
+            _ => false,
+        };
+        if answered {
+            success.push(url);
+        } else {
+            failed.push(url);
+        }
+    }
+    Ok(ok(
+        &json!({"successRequests": success, "failedRequests": failed}),
+    ))
+}
+
+/// `GET /clients/{id}/client-secret/rotated`: the secret before the last rotation, while it
+/// still works.
+pub(super) fn rotated_secret(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewClients)?;
+    let client = load(cx, &realm)?;
+    match client.rotated_secret {
+        Some((secret, until)) if until > cx.now_ms / 1000 => {
+            Ok(ok(&json!({"type": "secret", "value": secret})))
+        }
+        _ => Err(AdminError::NotFound(
+            "Client does not have a rotated secret".into(),
+        )),
+    }
+}
+
+/// `DELETE /clients/{id}/client-secret/rotated`: the rotated secret stops working now.
+pub(super) fn invalidate_rotated_secret(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageClients)?;
+    cx.app.store.write(|w| {
+        let mut client = w
+            .client(&realm.id, &cx.path.id)?
+            .ok_or_else(|| AdminError::NotFound("Could not find client".into()))?;
+        client.rotated_secret = None;
+        client
+            .attributes
+            .remove("client.secret.rotated.creation.time");
+        client
+            .attributes
+            .remove("client.secret.rotated.expiration.time");
+        w.put_client(&realm.id, &client).map_err(AdminError::from)?;
+        Ok::<_, AdminError>(())
+    })?;
+    Ok(no_content())
 }
 
 /// `GET /clients/{id}/service-account-user`

@@ -177,3 +177,104 @@ pub(super) fn register(cx: &Cx) -> Result<Response, AdminError> {
     })?;
     Ok(no_content())
 }
+
+/// The stored kind of required-action configurations (by alias).
+const CONFIG_KIND: &str = "required-action-config";
+
+/// The actions Keycloak makes configurable, and their one option: `max_auth_age`, the
+/// seconds since the last authentication after which the action asks for a new one.
+/// Portcullis always asks (a fresh login before setting up OTP, the current password for a
+/// new one), which is the strictest value; the setting is kept and shown for tools and the
+/// console, and values are checked.
+const CONFIGURABLE: &[&str] = &[
+    "UPDATE_PASSWORD",
+    "CONFIGURE_TOTP",
+    "UPDATE_EMAIL",
+    "webauthn-register",
+];
+
+fn configurable(cx: &Cx, realm: &RealmRecord) -> Result<String, AdminError> {
+    let action = required_actions::of(realm)
+        .into_iter()
+        .find(|r| r.alias == cx.path.id)
+        .ok_or_else(missing)?;
+    if !CONFIGURABLE.contains(&action.alias.as_str()) {
+        return Err(AdminError::BadRequest(format!(
+            "Required action {} is not configurable",
+            action.alias
+        )));
+    }
+    Ok(action.alias)
+}
+
+/// `GET /authentication/required-actions/{alias}/config-description`
+pub(super) fn config_description(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewRealm)?;
+    configurable(cx, &realm)?;
+    Ok(ok(&json!({"properties": [{
+        "name": "max_auth_age", "label": "Maximum Age of Authentication",
+        "helpText": "Configures the duration in seconds this action can be used after the last authentication before the user is required to re-authenticate. This parameter is used just in the context of AIA when the kc_action parameter is available in the request, which is for instance when user himself updates his password in the account console.",
+        "type": "String", "defaultValue": "300", "secret": false, "required": false, "readOnly": false,
+    }]})))
+}
+
+/// `GET /authentication/required-actions/{alias}/config`
+pub(super) fn config(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewRealm)?;
+    let alias = configurable(cx, &realm)?;
+    let stored = cx
+        .app
+        .store
+        .read()?
+        .object(&realm.id, CONFIG_KIND, &alias)?;
+    Ok(ok(&json!({"config": stored.unwrap_or_else(|| json!({}))})))
+}
+
+/// `PUT /authentication/required-actions/{alias}/config` with `{"config": {...}}`.
+pub(super) fn update_config(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageRealm)?;
+    let alias = configurable(cx, &realm)?;
+    let body: Value = cx.json()?;
+    let config = body
+        .get("config")
+        .and_then(Value::as_object)
+        .ok_or_else(|| AdminError::BadRequest("config is required".into()))?;
+    let mut clean = serde_json::Map::new();
+    for (k, v) in config {
+        if k != "max_auth_age" {
+            return Err(AdminError::BadRequest(format!(
+                "Unknown configuration option: {k}"
+            )));
+        }
+        let text = v
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| v.as_i64().map(|n| n.to_string()));
+        match text.as_deref().map(str::parse::<i64>) {
+            Some(Ok(n)) if n >= 0 => {
+                clean.insert(k.clone(), Value::String(n.to_string()));
+            }
+            _ => {
+                return Err(AdminError::BadRequest(
+                    "max_auth_age must be a number of seconds, 0 or more".into(),
+                ))
+            }
+        }
+    }
+    cx.app
+        .store
+        .write(|w| w.put_object(&realm.id, CONFIG_KIND, &alias, &Value::Object(clean)))
+        .map_err(AdminError::from)?;
+    Ok(no_content())
+}
+
+/// `DELETE /authentication/required-actions/{alias}/config`
+pub(super) fn delete_config(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ManageRealm)?;
+    let alias = configurable(cx, &realm)?;
+    cx.app
+        .store
+        .write(|w| w.delete_object(&realm.id, CONFIG_KIND, &alias))
+        .map_err(AdminError::from)?;
+    Ok(no_content())
+}

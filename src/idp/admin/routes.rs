@@ -215,6 +215,10 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
         vec![(GET, Now(users::credentials))],
     )?
     .route(
+        &format!("{u}/configured-user-storage-credential-types"),
+        vec![(GET, Now(users::storage_credential_types))],
+    )?
+    .route(
         &format!("{u}/credentials/{{cred}}"),
         vec![(DELETE, Now(users::credential))],
     )?
@@ -258,6 +262,25 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
         vec![
             (GET, Now(clients::secret)),
             (POST, Now(clients::regenerate_secret)),
+        ],
+    )?
+    .route(
+        &format!("{c}/nodes"),
+        vec![(POST, Now(clients::register_node))],
+    )?
+    .route(
+        &format!("{c}/nodes/{{key}}"),
+        vec![(DELETE, Now(clients::unregister_node))],
+    )?
+    .route(
+        &format!("{c}/test-nodes-available"),
+        vec![(GET, Later(|cx| Box::pin(clients::test_nodes(cx))))],
+    )?
+    .route(
+        &format!("{c}/client-secret/rotated"),
+        vec![
+            (GET, Now(clients::rotated_secret)),
+            (DELETE, Now(clients::invalidate_rotated_secret)),
         ],
     )?
     .route(
@@ -619,6 +642,18 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
             (PUT, Now(required_actions::update)),
             (DELETE, Now(required_actions::delete)),
         ],
+    )?
+    .route(
+        "/{realm}/authentication/required-actions/{id}/config",
+        vec![
+            (GET, Now(required_actions::config)),
+            (PUT, Now(required_actions::update_config)),
+            (DELETE, Now(required_actions::delete_config)),
+        ],
+    )?
+    .route(
+        "/{realm}/authentication/required-actions/{id}/config-description",
+        vec![(GET, Now(required_actions::config_description))],
     )?
     .route(
         "/{realm}/authentication/required-actions/{id}/raise-priority",

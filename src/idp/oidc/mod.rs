@@ -259,11 +259,17 @@ pub fn authenticate_client(
         }
         (_, None) => {
             let expected = client.secret.as_deref().unwrap_or("");
+            // The secret before a rotation still works until it expires.
+            let rotated = client
+                .rotated_secret
+                .as_ref()
+                .filter(|(_, until)| *until > now_secs)
+                .map(|(s, _)| s.as_str());
+            let matches = |candidate: &str, given: &str| {
+                !candidate.is_empty() && constant_time_eq(given.as_bytes(), candidate.as_bytes())
+            };
             match secret {
-                Some(s)
-                    if !expected.is_empty()
-                        && constant_time_eq(s.as_bytes(), expected.as_bytes()) =>
-                {
+                Some(s) if matches(expected, &s) || rotated.is_some_and(|r| matches(r, &s)) => {
                     Ok(client)
                 }
                 _ => Err(invalid("Invalid client or Invalid client credentials")),

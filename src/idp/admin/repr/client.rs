@@ -178,6 +178,9 @@ pub fn client_repr(c: &ClientRecord, scope_names: &BTreeMap<String, String>) -> 
         "optionalClientScopes": names(&c.optional_client_scopes),
         "access": {"view": true, "configure": true, "manage": true},
     });
+    if !c.registered_nodes.is_empty() {
+        v["registeredNodes"] = json!(c.registered_nodes);
+    }
     if !c.public_client && !c.bearer_only {
         v["secret"] = c.secret.clone().into();
     }

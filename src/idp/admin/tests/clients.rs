@@ -697,3 +697,141 @@ async fn role_users_evaluate_views_permissions_and_generated_keys() {
         404
     );
 }
+
+/// The `secret-rotation` policy: a regenerated secret's predecessor keeps authenticating the
+/// client until it expires or is invalidated; without the policy it stops at once.
+#[tokio::test]
+async fn rotated_secrets_work_until_invalidated() {
+    let f = shop().await;
+    let id = client(&f, json!({"clientId": "rot", "publicClient": false})).await;
+    let secret = |v: &Value| v["value"].as_str().unwrap().to_string();
+    let first = secret(&f.get(&format!("/shop/clients/{id}/client-secret")).await.2);
+    // No policy: the old secret is gone with the regeneration.
+    let second = secret(
+        &f.post(&format!("/shop/clients/{id}/client-secret"), &json!({}))
+            .await
+            .2,
+    );
+    assert_eq!(introspect_status(&f, "rot", &first).await, 401);
+    assert_eq!(
+        f.get(&format!("/shop/clients/{id}/client-secret/rotated"))
+            .await
+            .0,
+        404
+    );
+    let profiles = json!({"profiles": [{"name": "rotation", "executors": [
+        {"executor": "secret-rotation", "configuration": {"expiration-period": 2505600,
+         "rotated-expiration-period": 3600, "remaining-rotation-period": 864000}}]}]});
+    assert_eq!(
+        f.put("/shop/client-policies/profiles", &profiles).await.0,
+        204
+    );
+    let policies = json!({"policies": [{"name": "rotate", "enabled": true,
+        "conditions": [{"condition": "any-client"}], "profiles": ["rotation"]}]});
+    assert_eq!(
+        f.put("/shop/client-policies/policies", &policies).await.0,
+        204
+    );
+    let third = secret(
+        &f.post(&format!("/shop/clients/{id}/client-secret"), &json!({}))
+            .await
+            .2,
+    );
+    assert_eq!(introspect_status(&f, "rot", &third).await, 200);
+    assert_eq!(
+        introspect_status(&f, "rot", &second).await,
+        200,
+        "rotated, still valid"
+    );
+    let (status, _, rotated) = f
+        .get(&format!("/shop/clients/{id}/client-secret/rotated"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(secret(&rotated), second);
+    let (_, _, repr) = f.get(&format!("/shop/clients/{id}")).await;
+    assert!(repr["attributes"]["client.secret.rotated.expiration.time"].is_string());
+    assert!(
+        !repr.to_string().contains(&second),
+        "the rotated secret is not in the client"
+    );
+    assert_eq!(
+        f.delete(&format!("/shop/clients/{id}/client-secret/rotated"))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(introspect_status(&f, "rot", &second).await, 401);
+    assert_eq!(introspect_status(&f, "rot", &third).await, 200);
+}
+
+/// Registered cluster nodes: stored, shown, removed, and tested at the client's admin URL.
+#[tokio::test]
+async fn cluster_nodes_are_registered_and_tested() {
+    let f = shop().await;
+    // One node that answers `k_test_available`, one that does not listen.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 2048];
+            let _ = s.read(&mut buf).await;
+            let _ = s
+                .write_all(
+                    b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                )
+                .await;
+        }
+    });
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let id = client(
+        &f,
+        json!({"clientId": "nodes", "adminUrl": "http://${application.session.host}/app"}),
+    )
+    .await;
+    for node in [up.to_string(), down.to_string()] {
+        assert_eq!(
+            f.post(&format!("/shop/clients/{id}/nodes"), &json!({"node": node}))
+                .await
+                .0,
+            204
+        );
+    }
+    assert_eq!(
+        f.post(
+            &format!("/shop/clients/{id}/nodes"),
+            &json!({"node": "a b"})
+        )
+        .await
+        .0,
+        400
+    );
+    let (_, _, repr) = f.get(&format!("/shop/clients/{id}")).await;
+    assert!(repr["registeredNodes"][up.to_string()].is_i64(), "{repr}");
+    let (status, _, result) = f
+        .get(&format!("/shop/clients/{id}/test-nodes-available"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        result,
+        json!({"successRequests": [format!("http://{up}/app/k_test_available")],
+               "failedRequests": [format!("http://{down}/app/k_test_available")]})
+    );
+    assert_eq!(
+        f.delete(&format!("/shop/clients/{id}/nodes/{down}"))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        f.delete(&format!("/shop/clients/{id}/nodes/{down}"))
+            .await
+            .0,
+        404
+    );
+    let (_, _, repr) = f.get(&format!("/shop/clients/{id}")).await;
+    assert!(repr["registeredNodes"].get(down.to_string()).is_none());
+}

@@ -13,7 +13,7 @@ use crate::idp::admin::routes::table;
 use crate::idp::endpoints::{Endpoint, Router};
 
 /// What the table answered when this floor was set; raise it as coverage grows.
-const FLOOR: usize = 270;
+const FLOOR: usize = 282;
 
 fn answers(method: &str, path: &str) -> bool {
     let Ok(method) = method.parse::<Method>() else {

@@ -563,3 +563,62 @@ async fn partial_import_hashes_plain_passwords_before_storing_them() {
     f.password_grant("team", "admin-cli", "finn", "Finn-pass-1")
         .await;
 }
+
+/// Required-action configuration: only the actions Keycloak makes configurable, only
+/// `max_auth_age` as a number of seconds; stored, read back, removed.
+#[tokio::test]
+async fn required_action_configuration() {
+    let f = shop().await;
+    let base = "/shop/authentication/required-actions";
+    let (status, _, d) = f
+        .get(&format!("{base}/UPDATE_PASSWORD/config-description"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(d["properties"][0]["name"], "max_auth_age");
+    assert_eq!(
+        f.get(&format!("{base}/VERIFY_EMAIL/config-description"))
+            .await
+            .0,
+        400,
+        "not configurable"
+    );
+    assert_eq!(f.get(&format!("{base}/NOPE/config")).await.0, 404);
+    assert_eq!(
+        f.get(&format!("{base}/UPDATE_PASSWORD/config")).await.2,
+        json!({"config": {}})
+    );
+    for bad in [
+        json!({"config": {"max_auth_age": "-1"}}),
+        json!({"config": {"other": "1"}}),
+        json!({}),
+    ] {
+        assert_eq!(
+            f.put(&format!("{base}/UPDATE_PASSWORD/config"), &bad)
+                .await
+                .0,
+            400,
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        f.put(
+            &format!("{base}/UPDATE_PASSWORD/config"),
+            &json!({"config": {"max_auth_age": 600}})
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(
+        f.get(&format!("{base}/UPDATE_PASSWORD/config")).await.2,
+        json!({"config": {"max_auth_age": "600"}})
+    );
+    assert_eq!(
+        f.delete(&format!("{base}/UPDATE_PASSWORD/config")).await.0,
+        204
+    );
+    assert_eq!(
+        f.get(&format!("{base}/UPDATE_PASSWORD/config")).await.2,
+        json!({"config": {}})
+    );
+}

@@ -650,3 +650,22 @@ async fn impersonation_signs_in_as_the_user_within_the_admins_power() {
         404
     );
 }
+
+/// `configured-user-storage-credential-types`: none for a local user.
+#[tokio::test]
+async fn a_local_user_has_no_storage_credential_types() {
+    let f = shop().await;
+    let id = created_id(
+        &f.post(
+            "/shop/users",
+            &json!({"username": "plain", "enabled": true}),
+        )
+        .await,
+    );
+    let (status, _, types) = f
+        .get(&format!(
+            "/shop/users/{id}/configured-user-storage-credential-types"
+        ))
+        .await;
+    assert_eq!((status, types), (200, json!([])));
+}

@@ -24,8 +24,8 @@ pub(super) use mappings::{join_group, leave_group, map_roles, mapped_roles, role
 pub(super) use search::{count, list};
 pub(super) use security::{
     brute_force_status, clear_brute_force, credential, credentials, federated_identities,
-    link_identity, logout, move_credential, remove_totp, sessions, set_label, unlink_identity,
-    unmanaged_attributes,
+    link_identity, logout, move_credential, remove_totp, sessions, set_label,
+    storage_credential_types, unlink_identity, unmanaged_attributes,
 };
 
 /// Hash a plain password (or keep Keycloak's pre-hashed form) into a credential record.

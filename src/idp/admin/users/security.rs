@@ -20,6 +20,25 @@ pub(crate) fn credentials(cx: &Cx) -> Result<Response, AdminError> {
     )))
 }
 
+/// `GET /users/{id}/configured-user-storage-credential-types`: the credential types the
+/// user's storage provider keeps (an LDAP user's password is the directory's, unless its
+/// UNSYNCED provider let it set a local one); none for a local user.
+pub(crate) fn storage_credential_types(cx: &Cx) -> Result<Response, AdminError> {
+    let realm = cx.realm(Permission::ViewUsers)?;
+    let user = load_user(cx, &realm)?;
+    let read = cx.app.store.read()?;
+    let provider = crate::idp::federation::provider_of(&read, &realm, &user)?;
+    let local_password = read
+        .credentials(&realm.id, &user.id)?
+        .iter()
+        .any(|c| c.kind == "password");
+    let types: Vec<&str> = match provider {
+        Some(_) if !local_password => vec!["password"],
+        _ => Vec::new(),
+    };
+    Ok(ok(&json!(types)))
+}
+
 /// A user's credentials in Keycloak's order (priority, then age), without the remembered
 /// old passwords (passwordHistory), which are not credentials of the user.
 fn ordered(
