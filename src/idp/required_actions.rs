@@ -1,8 +1,9 @@
 //! Required actions as a realm configures them (Keycloak's "Required actions" tab): which
 //! are enabled, which every new user gets (`defaultAction`), and in which order a login
 //! asks for them (`priority`). Only the actions the login implements are registered:
-//! `CONFIGURE_TOTP`, `UPDATE_PASSWORD`, `UPDATE_PROFILE` and `VERIFY_EMAIL`, with
-//! Keycloak's names and priorities.
+//! `CONFIGURE_TOTP`, `UPDATE_PASSWORD`, `UPDATE_PROFILE`, `VERIFY_EMAIL` and
+//! `VERIFY_PROFILE` (asked for whenever the user's profile fails the realm's user profile),
+//! with Keycloak's names and priorities.
 
 use crate::store::RealmRecord;
 pub use crate::store::RequiredActionRecord as RequiredAction;
@@ -13,10 +14,38 @@ pub const IMPLEMENTED: &[(&str, &str, i64)] = &[
     ("UPDATE_PASSWORD", "Update Password", 30),
     ("UPDATE_PROFILE", "Update Profile", 40),
     ("VERIFY_EMAIL", "Verify Email", 50),
+    ("VERIFY_PROFILE", "Verify Profile", 90),
 ];
 
+/// Keycloak's `VERIFY_PROFILE`: not given to users, but due at any login (SSO included)
+/// while the user's profile fails the realm's user profile.
+pub const VERIFY_PROFILE: &str = "VERIFY_PROFILE";
+
+/// Whether the realm has `VERIFY_PROFILE` registered and enabled.
+pub fn verifies_profile(realm: &RealmRecord) -> bool {
+    of(realm)
+        .iter()
+        .any(|r| r.alias == VERIFY_PROFILE && r.enabled)
+}
+
+/// Whether a login of `user` owes `VERIFY_PROFILE`: enabled, and the profile misses what
+/// the user profile wants of the user (required attributes, invalid values).
+pub fn profile_unverified<T: crate::store::Txn>(
+    read: &crate::store::View<T>,
+    realm: &RealmRecord,
+    user: &crate::store::UserRecord,
+) -> bool {
+    use crate::idp::user_profile::{config, validate, Context};
+    if !verifies_profile(realm) || user.service_account_client_id.is_some() {
+        return false;
+    }
+    config(read, &realm.id)
+        .map(|c| !validate(&c, user, Context::User, None).is_empty())
+        .unwrap_or(false)
+}
+
 /// The realm's registered required actions, by priority. A realm that never changed them
-/// has Keycloak's defaults (all enabled, none a default action).
+/// has Keycloak's defaults (all enabled but VERIFY_PROFILE, none a default action).
 pub fn of(realm: &RealmRecord) -> Vec<RequiredAction> {
     let mut list = match &realm.required_actions {
         Some(list) => list.clone(),
@@ -25,7 +54,10 @@ pub fn of(realm: &RealmRecord) -> Vec<RequiredAction> {
             .map(|(alias, name, priority)| RequiredAction {
                 alias: alias.to_string(),
                 name: name.to_string(),
-                enabled: true,
+                // VERIFY_PROFILE is off until a realm turns it on (Keycloak has it on): users
+                // created without the names the default profile requires would otherwise
+                // meet a profile page at their next login.
+                enabled: *alias != VERIFY_PROFILE,
                 default_action: false,
                 priority: *priority,
             })

@@ -409,6 +409,63 @@ fn update_profile_asks_for_what_the_user_profile_requires() {
     assert_eq!(user["requiredActions"], json!([]));
 }
 
+/// `VERIFY_PROFILE`, once a realm turns it on: a login (an SSO one too) whose user lacks
+/// what the user profile requires asks for it first; a complete profile passes.
+#[test]
+fn verify_profile_asks_for_a_profile_the_user_profile_finds_incomplete() {
+    let server = TestServer::start();
+    let api = Api::admin(&server);
+    api.setup_realm("vp");
+    let listed = api.get("/admin/realms/vp/authentication/required-actions/VERIFY_PROFILE");
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert_eq!(listed.body["enabled"], false, "off until turned on");
+    let r = api.post(
+        "/admin/realms/vp/users",
+        &json!({"username": "nameless", "email": "nameless@example.com", "enabled": true,
+                "credentials": [{"type": "password", "value": "Nameless-pass-1", "temporary": false}]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.location_id();
+    // Off: the login goes straight through.
+    let b = Browser::new(&server);
+    let (_, _, html) = b.get(&b.auth_url("vp", "app", &[]));
+    let (status, _, page) = b.login(&html, "nameless", "Nameless-pass-1");
+    assert_eq!(status, 302, "{page}");
+    let mut action = listed.body.clone();
+    action["enabled"] = json!(true);
+    let r = api.put(
+        "/admin/realms/vp/authentication/required-actions/VERIFY_PROFILE",
+        &action,
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    // The SSO session of that browser does not skip it.
+    let (status, location, page) = b.get(&b.auth_url("vp", "app", &[]));
+    assert_eq!((status, location), (200, None), "{page}");
+    let (status, _, page) = b.login(&page, "nameless", "Nameless-pass-1");
+    assert_eq!(status, 200, "{page}");
+    let mut form = find_form(&page, "kc-update-profile-form").expect("the profile form");
+    form.set("firstName", "Nora");
+    form.set("lastName", "Named");
+    let (status, location, page) = b.submit(&form);
+    assert_eq!(status, 302, "{page}");
+    assert!(location.unwrap().contains("code="));
+    let user = api.get(&format!("/admin/realms/vp/users/{id}")).body;
+    assert_eq!(
+        (user["firstName"].clone(), user["lastName"].clone()),
+        (json!("Nora"), json!("Named"))
+    );
+    assert_eq!(
+        user["requiredActions"],
+        json!([]),
+        "never stored on the user"
+    );
+    // Complete now: the next login is not stopped.
+    let b = Browser::new(&server);
+    let (_, _, html) = b.get(&b.auth_url("vp", "app", &[]));
+    let (status, _, page) = b.login(&html, "nameless", "Nameless-pass-1");
+    assert_eq!(status, 302, "{page}");
+}
+
 /// The login page's "Register" link.
 pub(crate) fn registration_link(html: &str) -> Option<String> {
     let at = html.find("id=\"kc-registration\"")?;

@@ -302,6 +302,17 @@ pub(super) fn continue_flow(
     {
         pending.push(CONFIGURE_TOTP.into());
     }
+    // The realm's user profile wants more of this user than it has (VERIFY_PROFILE).
+    if !pending
+        .iter()
+        .any(|a| a == UPDATE_PROFILE || a == crate::idp::required_actions::VERIFY_PROFILE)
+        && app
+            .store
+            .read()
+            .is_ok_and(|r| crate::idp::required_actions::profile_unverified(&r, realm, user))
+    {
+        pending.push(crate::idp::required_actions::VERIFY_PROFILE.into());
+    }
     // The realm asks for verified addresses; a user without one has nothing to verify.
     if realm.verify_email
         && !user.email_verified
@@ -336,7 +347,8 @@ pub(super) fn continue_flow(
             }
             Err(key) => page.error(StatusCode::SERVICE_UNAVAILABLE, key),
         };
-    } else if next == UPDATE_PROFILE {
+    } else if next == UPDATE_PROFILE || next == crate::idp::required_actions::VERIFY_PROFILE {
+        // Both are the profile page; VERIFY_PROFILE is done when the profile passes.
         Some(UPDATE_PROFILE)
     } else {
         // An action the login does not implement: refusing is safer than skipping it.
@@ -457,7 +469,9 @@ async fn update_profile(step: Step<'_, '_>, flow: &mut LoginFlowRecord) -> Respo
         }];
         return update_profile_page(page, flow, &updated, &refused);
     }
-    updated.required_actions.retain(|a| a != UPDATE_PROFILE);
+    updated
+        .required_actions
+        .retain(|a| a != UPDATE_PROFILE && a != crate::idp::required_actions::VERIFY_PROFILE);
     let stored = app
         .store
         .write(|w| w.put_user(&realm.id, &updated, realm.duplicate_emails_allowed));

@@ -364,15 +364,19 @@ pub async fn authorize(
         .unwrap_or(true);
     if let Some(session) = sso_session(app, request, &realm, now).filter(|_| cookie) {
         let too_old = max_age.is_some_and(|m| now - session.auth_time > m * 1000);
-        let user_ok = app
-            .store
-            .read()
-            .ok()
-            .and_then(|r| r.user(&realm.id, &session.user_id).ok().flatten())
-            .is_some_and(|u| {
-                u.enabled
-                    && crate::idp::required_actions::pending(&realm, &u.required_actions).is_empty()
-            });
+        // An SSO login too owes the user's required actions (VERIFY_PROFILE included):
+        // with any due, the login form asks first.
+        let user_ok = app.store.read().ok().is_some_and(|r| {
+            r.user(&realm.id, &session.user_id)
+                .ok()
+                .flatten()
+                .is_some_and(|u| {
+                    u.enabled
+                        && crate::idp::required_actions::pending(&realm, &u.required_actions)
+                            .is_empty()
+                        && !crate::idp::required_actions::profile_unverified(&r, &realm, &u)
+                })
+        });
         if !force_login && !too_old && user_ok {
             return issue_code(app, &realm, &client, &session, &flow_params, &iss);
         }

@@ -392,8 +392,13 @@ async fn required_actions_are_configured_and_the_login_follows_them() {
             "CONFIGURE_TOTP",
             "UPDATE_PASSWORD",
             "UPDATE_PROFILE",
-            "VERIFY_EMAIL"
+            "VERIFY_EMAIL",
+            "VERIFY_PROFILE"
         ]
+    );
+    assert_eq!(
+        list[4]["enabled"], false,
+        "VERIFY_PROFILE is off until turned on"
     );
     assert_eq!(list[0]["enabled"], true);
     assert_eq!(list[0]["name"], "Configure OTP");
@@ -446,7 +451,8 @@ async fn required_actions_are_configured_and_the_login_follows_them() {
             "CONFIGURE_TOTP",
             "UPDATE_PASSWORD",
             "VERIFY_EMAIL",
-            "UPDATE_PROFILE"
+            "UPDATE_PROFILE",
+            "VERIFY_PROFILE"
         ]
     );
     let (status, _, _) = f
