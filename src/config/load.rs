@@ -135,3 +135,48 @@ impl Validator<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Lines a configuration is made of, right and wrong.
+    fn line() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("[server]".to_string()),
+            Just("[[route]]".to_string()),
+            Just("[[tls.certificate]]".to_string()),
+            Just("http = \"127.0.0.1:0\"".to_string()),
+            Just("https = 443".to_string()),
+            Just("hostnames = [\"a.test\", 7]".to_string()),
+            Just("host = \"app.test\"".to_string()),
+            Just("upstream = \"http://127.0.0.1:1\"".to_string()),
+            Just("auth = \"session\"".to_string()),
+            Just("allow = [\"10.0.0.0/33\"]".to_string()),
+            Just("path = \"/../x\"".to_string()),
+            Just("unknown_key = true".to_string()),
+            Just("x = {".to_string()),
+            "[a-z_]{1,10} = \"[ -~]{0,10}\"".prop_map(|s| s),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1500))]
+
+        /// Any configuration text gets a configuration or an error naming the file (and,
+        /// for a bad key, the line within the text), never a panic.
+        #[test]
+        fn config_errors_name_file_and_line(lines in proptest::collection::vec(line(), 0..10)) {
+            let text = lines.join("\n");
+            match Config::parse(&text, Path::new("fuzz.toml")) {
+                Ok(_) => {}
+                Err(ConfigError::Invalid { file, line, .. }) => {
+                    prop_assert_eq!(file, "fuzz.toml");
+                    prop_assert!(line >= 1 && line <= text.lines().count().max(1), "{} in\n{}", line, text);
+                }
+                Err(e) => prop_assert!(e.to_string().starts_with("fuzz.toml"), "{}", e),
+            }
+        }
+    }
+}

@@ -529,3 +529,64 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    fn key() -> &'static SigningKey {
+        static KEY: OnceLock<SigningKey> = OnceLock::new();
+        KEY.get_or_init(|| {
+            let der = generate_pkcs8(Algorithm::ES256).unwrap();
+            SigningKey::from_pkcs8("k1", Algorithm::ES256, &der).unwrap()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Signed claims verify and read back as signed; any change to any byte of the
+        /// token, or a header naming another algorithm, makes it fail.
+        #[test]
+        fn signatures_bind_every_byte(sub in "[a-z0-9]{1,16}", n in any::<i64>(), at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+            let claims = serde_json::json!({"sub": sub, "n": n});
+            let token = key().sign(&claims).unwrap();
+            let back: serde_json::Value = key().verifying_key().verify(&token).unwrap();
+            prop_assert_eq!(&back, &claims);
+            let mut bytes = token.clone().into_bytes();
+            let i = at.index(bytes.len());
+            prop_assume!(bytes[i] != byte && byte.is_ascii_graphic());
+            bytes[i] = byte;
+            let changed = String::from_utf8(bytes).unwrap();
+            // A changed token never carries other claims: it fails, or (base64url's
+            // unused low bits of a last character) it decodes to the very same token.
+            if let Ok(v) = key().verifying_key().verify::<serde_json::Value>(&changed) {
+                prop_assert_eq!(v, claims);
+                prop_assert!(
+                    changed.split('.').zip(token.split('.')).all(|(a, b)| {
+                        B64.decode(a).ok() == B64.decode(b).ok()
+                    }),
+                    "a different token verified: {}", changed
+                );
+            }
+            for alg in ["none", "HS256", "RS256"] {
+                let (_, rest) = token.split_once('.').unwrap();
+                let header = B64.encode(serde_json::json!({"alg": alg, "typ": "JWT", "kid": "k1"}).to_string());
+                let forged = format!("{header}.{rest}");
+                prop_assert!(key().verifying_key().verify::<serde_json::Value>(&forged).is_err(), "{}", alg);
+            }
+        }
+
+        /// Whatever arrives as a token: an error or claims, never a panic.
+        #[test]
+        fn any_text_is_answered(text in any::<String>(), dots in "[A-Za-z0-9_-]{0,20}\\.[A-Za-z0-9_-]{0,20}\\.[A-Za-z0-9_-]{0,20}") {
+            let _ = decode_header(&text);
+            let _ = decode_unverified::<serde_json::Value>(&text);
+            let _ = key().verifying_key().verify::<serde_json::Value>(&text);
+            let _ = key().verifying_key().verify::<serde_json::Value>(&dots);
+            let _ = verify_hs256::<serde_json::Value>(&dots, b"secret");
+        }
+    }
+}

@@ -167,3 +167,41 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// A cookie value found is one the header holds, under exactly that name, never
+        /// a piece of another cookie's value; a cookie set among others is found as set.
+        #[test]
+        fn cookies_are_found_by_their_own_name(
+            others in proptest::collection::vec(("[A-Za-z_]{1,8}", "[ -~]{0,12}"), 0..5),
+            value in "[A-Za-z0-9._-]{1,24}",
+            noise in "[ -~]{0,40}",
+        ) {
+            let name = "KC_TARGET";
+            let mut pairs: Vec<String> = others
+                .iter()
+                .filter(|(k, _)| k != name)
+                .map(|(k, v)| format!("{k}={}", v.replace(';', "")))
+                .collect();
+            pairs.insert(pairs.len() / 2, format!("{name}={value}"));
+            let mut headers = http::HeaderMap::new();
+            if let Ok(h) = http::HeaderValue::from_str(&pairs.join("; ")) {
+                headers.insert(header::COOKIE, h);
+                prop_assert_eq!(cookie(&headers, name), Some(value.as_str()));
+            }
+            // Noise that mentions the name inside a value is not that cookie.
+            let mut noisy = http::HeaderMap::new();
+            if let Ok(h) = http::HeaderValue::from_str(&format!("x=a{name}=b{}", noise.replace(';', ""))) {
+                noisy.insert(header::COOKIE, h);
+                prop_assert_eq!(cookie(&noisy, name), None);
+            }
+        }
+    }
+}

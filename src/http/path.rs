@@ -208,3 +208,65 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Paths made of the pieces rule bypasses are made of.
+    fn tricky_path() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("/"),
+            Just("//"),
+            Just("."),
+            Just(".."),
+            Just("a"),
+            Just("b"),
+            Just("%2e"),
+            Just("%2E%2e"),
+            Just("%2f"),
+            Just("%5c"),
+            Just("%41"),
+            Just("%25"),
+            Just("%00"),
+            Just(";x"),
+            Just("\\\\"),
+            Just("é"),
+            Just("%zz"),
+            Just("~"),
+            Just("%7E"),
+        ];
+        proptest::collection::vec(piece, 0..12).prop_map(|parts| format!("/{}", parts.concat()))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Normalising is idempotent, and a normal path has no dot segment, no empty
+        /// segment, nothing refused: it cannot climb out of the root or around a rule.
+        #[test]
+        fn normal_paths_stay_normal_and_under_the_root(path in tricky_path()) {
+            if let Ok(normal) = normalise(&path) {
+                let again = normalise(&normal).expect("a normal path normalises");
+                prop_assert_eq!(again.as_ref(), normal.as_ref());
+                prop_assert!(matches!(again, Cow::Borrowed(_)), "already normal: {}", normal);
+                prop_assert!(normal.starts_with('/'));
+                let inner = normal.trim_start_matches('/').trim_end_matches('/');
+                for segment in inner.split('/').filter(|_| !inner.is_empty()) {
+                    prop_assert!(!segment.is_empty() && segment != "." && segment != "..", "{}", normal);
+                }
+                let upper = normal.to_ascii_uppercase();
+                for refused in ["%2F", "%5C", "%00", "\\\\"] {
+                    prop_assert!(!upper.contains(refused), "{}", normal);
+                }
+            }
+        }
+
+        /// Any input at all: an answer, never a panic.
+        #[test]
+        fn any_input_is_answered(path in any::<String>()) {
+            let _ = normalise(&path);
+        }
+    }
+}

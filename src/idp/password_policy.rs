@@ -416,3 +416,48 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn policy_text() -> impl Strategy<Value = String> {
+        let rule = prop_oneof![
+            Just("length(8)"),
+            Just("length(-1)"),
+            Just("length(x)"),
+            Just("maxLength(64)"),
+            Just("digits(2)"),
+            Just("upperCase"),
+            Just("specialChars(1)"),
+            Just("notUsername"),
+            Just("notEmail"),
+            Just("passwordHistory(3)"),
+            Just("hashIterations(27500)"),
+            Just("regexPattern([a-z]+)"),
+            Just("regexPattern(()"),
+            Just("unknown(1)"),
+            Just("("),
+            Just("length(99999999999999999999)"),
+        ];
+        proptest::collection::vec(rule, 0..6).prop_map(|r| r.join(" and "))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1500))]
+
+        /// A policy string parses or is refused with a message; a parsed policy checks any
+        /// password without panicking.
+        #[test]
+        fn policies_parse_or_say_why(text in policy_text(), password in any::<String>()) {
+            match Policy::parse(Some(&text)) {
+                Ok(policy) => {
+                    let user = UserRecord { username: "alice".into(), ..Default::default() };
+                    let _ = policy.check(&password, &user, &[]);
+                }
+                Err(message) => prop_assert!(!message.is_empty()),
+            }
+        }
+    }
+}

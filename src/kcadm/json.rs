@@ -486,3 +486,53 @@ mod tests {
         assert!(merge(&mut dest, &json!([])).is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// JSON values of a few levels, with the strings kcadm meets (quotes, escapes, unicode).
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            "[ -~é\"\\\\\n\t]{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-zA-Z.]{1,6}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1500))]
+
+        /// What kcadm prints reads back as the value printed (print∘parse is identity).
+        #[test]
+        fn printed_json_reads_back(value in json()) {
+            let printed = pretty(&value);
+            let back: Value = serde_json::from_str(&printed).unwrap();
+            prop_assert_eq!(back, value);
+        }
+
+        /// `-s a.b=VALUE` with a plain word sets exactly that attribute to that string, and
+        /// any `-s` argument at all is applied or refused with a message, never a panic.
+        #[test]
+        fn set_attributes_land_where_named(a in "[a-z]{1,6}", b in "[a-z]{1,6}", word in "[a-z]{1,8}", arg in "[ -~]{0,30}") {
+            prop_assume!(!["true", "false", "null"].contains(&word.as_str()));
+            let mut target = serde_json::json!({});
+            let op = parse_set(&format!("{a}.{b}={word}")).unwrap();
+            apply(&mut target, &[op]).unwrap();
+            prop_assert_eq!(&target[&a][&b], &Value::String(word.clone()));
+            if let Ok(op) = parse_set(&arg) {
+                let mut t = serde_json::json!({"x": [1, 2], "y": {"z": "w"}});
+                let _ = apply(&mut t, &[op]);
+            }
+        }
+    }
+}

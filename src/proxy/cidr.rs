@@ -151,3 +151,56 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn net4() -> impl Strategy<Value = ipnet::IpNet> {
+        (any::<u32>(), 0u8..=32).prop_map(|(a, len)| {
+            ipnet::IpNet::V4(
+                ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(a), len)
+                    .unwrap()
+                    .trunc(),
+            )
+        })
+    }
+
+    fn net6() -> impl Strategy<Value = ipnet::IpNet> {
+        (any::<u128>(), 0u8..=128).prop_map(|(a, len)| {
+            ipnet::IpNet::V6(
+                ipnet::Ipv6Net::new(std::net::Ipv6Addr::from(a), len)
+                    .unwrap()
+                    .trunc(),
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The compiled set answers exactly as checking each network in turn does, for
+        /// addresses inside, next to and far from the networks.
+        #[test]
+        fn a_set_contains_what_its_networks_contain(
+            nets in proptest::collection::vec(prop_oneof![net4(), net6()], 0..8),
+            probes in proptest::collection::vec(prop_oneof![
+                any::<u32>().prop_map(|a| IpAddr::from(std::net::Ipv4Addr::from(a))),
+                any::<u128>().prop_map(|a| IpAddr::from(std::net::Ipv6Addr::from(a))),
+            ], 1..8),
+        ) {
+            let set = CidrSet::new(&nets);
+            let mut addresses = probes;
+            for n in &nets {
+                addresses.push(n.network());
+                addresses.push(n.broadcast());
+            }
+            for ip in addresses {
+                let naive = nets.iter().any(|n| n.contains(&ip));
+                prop_assert_eq!(set.contains(ip), naive, "{} in {:?}", ip, nets);
+            }
+            prop_assert_eq!(set.is_empty(), nets.is_empty());
+        }
+    }
+}

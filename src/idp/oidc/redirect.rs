@@ -238,3 +238,68 @@ mod tests {
         assert!(!verify_post_logout_uri(&c, "https://evil.example.com/"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn requested() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("https://app.example.com"),
+            Just("https://app.example.com.evil.test"),
+            Just("https://evil.test"),
+            Just("http://app.example.com"),
+            Just(":8443"),
+            Just(":443"),
+            Just("/cb"),
+            Just("/cb/"),
+            Just("/cbx"),
+            Just("/x"),
+            Just("/.."),
+            Just("/%2e%2e"),
+            Just("%2f"),
+            Just("@evil.test"),
+            Just("\\\\"),
+            Just("?a=1"),
+            Just("#f"),
+            Just("//"),
+            Just("user:pw@"),
+            Just(";x"),
+            Just("%252e"),
+        ];
+        proptest::collection::vec(piece, 1..6).prop_map(|p| p.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// What a trailing-wildcard registration accepts stays under it: same scheme, host
+        /// and port, the path under the registered one, no user info or fragment, no
+        /// encoded or literal dot segment.
+        #[test]
+        fn a_wildcard_admits_only_what_is_under_it(uri in requested()) {
+            let client = ClientRecord {
+                redirect_uris: vec!["https://app.example.com/cb/*".into()],
+                ..Default::default()
+            };
+            if let Some(accepted) = verify_redirect_uri(&client, Some(&uri)) {
+                let url = Url::parse(&accepted).unwrap();
+                prop_assert_eq!(url.scheme(), "https");
+                prop_assert_eq!(url.host_str(), Some("app.example.com"));
+                prop_assert_eq!(url.port_or_known_default(), Some(443));
+                prop_assert!(url.path().starts_with("/cb/"), "{}", accepted);
+                prop_assert!(url.username().is_empty() && url.fragment().is_none());
+                prop_assert!(!escapes_by_encoding(&accepted), "{}", accepted);
+            }
+            // An exact registration admits only itself.
+            let exact = ClientRecord {
+                redirect_uris: vec!["https://app.example.com/cb".into()],
+                ..Default::default()
+            };
+            if let Some(accepted) = verify_redirect_uri(&exact, Some(&uri)) {
+                prop_assert_eq!(accepted, "https://app.example.com/cb");
+            }
+        }
+    }
+}
