@@ -18,18 +18,13 @@
 mod common;
 use common::measure;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-use portcullis::clock::SystemClock;
-use portcullis::config::Config;
 use portcullis::http::RequestInfo;
-use portcullis::idp::login::theme::Themes;
 use portcullis::idp::App;
-use portcullis::metrics::Metrics;
 use portcullis::store::{ClientRecord, CredentialRecord, RealmRecord, Store, UserRecord};
 
 const REDIRECT: &str = "http://localhost/cb";
@@ -150,18 +145,7 @@ fn setup(dir: &std::path::Path, provider: &str) -> App {
             Ok::<_, realm::RealmError>(())
         })
         .unwrap();
-    let config = Config::parse(
-        "[server]\nhostnames = [\"bench.test\"]\n",
-        std::path::Path::new("bench.toml"),
-    )
-    .unwrap();
-    App::new(
-        Arc::new(config),
-        store,
-        Arc::new(SystemClock),
-        Arc::new(Metrics::new()),
-        Arc::new(Themes::builtin()),
-    )
+    common::app(store)
 }
 
 /// One request to the IdP: (status, Location, Set-Cookie values, body).

@@ -22,17 +22,9 @@ use common::measure;
 
 use std::io::Write as _;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
-use portcullis::clock::SystemClock;
-use portcullis::config::Config;
-use portcullis::http::RequestInfo;
-use portcullis::idp::login::theme::Themes;
 use portcullis::idp::App;
-use portcullis::metrics::Metrics;
 use portcullis::store::{ClientRecord, CredentialRecord, RealmRecord, Store, UserRecord};
 
 const SUFFIX: &str = "dc=example,dc=org";
@@ -192,51 +184,22 @@ fn setup(dir: &std::path::Path, ldap_url: &str) -> App {
             Ok::<_, realm::RealmError>(())
         })
         .unwrap();
-    let config = Config::parse(
-        "[server]\nhostnames = [\"bench.test\"]\n",
-        std::path::Path::new("bench.toml"),
-    )
-    .unwrap();
-    App::new(
-        Arc::new(config),
-        store,
-        Arc::new(SystemClock),
-        Arc::new(Metrics::new()),
-        Arc::new(Themes::builtin()),
-    )
+    common::app(store)
 }
 
 /// One password grant; panics unless it succeeds.
 async fn login(app: &App, username: &str, password: &str) {
-    let path = "/realms/bench/protocol/openid-connect/token";
-    let body: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([
+    let request = common::form_post(
+        "/realms/bench/protocol/openid-connect/token",
+        &[
             ("grant_type", "password"),
             ("client_id", "app"),
             ("client_secret", "app-secret"),
             ("username", username),
             ("password", password),
-        ])
-        .finish();
-    let request = http::Request::builder()
-        .method("POST")
-        .uri(path)
-        .header("host", "bench.test")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(Bytes::from(body))
-        .unwrap();
-    let (endpoint, params) = app.route(path).unwrap();
-    let response = app
-        .handle(
-            endpoint,
-            &params,
-            request,
-            RequestInfo {
-                peer: None,
-                tls: true,
-            },
-        )
-        .await;
+        ],
+    );
+    let response = common::handle(app, request).await;
     assert_eq!(
         response.status(),
         200,

@@ -21,15 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
-use portcullis::clock::SystemClock;
-use portcullis::config::Config;
 use portcullis::crypto::jwt::Algorithm;
-use portcullis::http::RequestInfo;
-use portcullis::idp::login::theme::Themes;
 use portcullis::idp::App;
-use portcullis::metrics::Metrics;
 use portcullis::store::{ClientRecord, CredentialRecord, RealmRecord, Store, UserRecord};
 
 fn setup(dir: &std::path::Path, algorithm: Algorithm) -> App {
@@ -100,44 +93,12 @@ fn setup(dir: &std::path::Path, algorithm: Algorithm) -> App {
             Ok::<_, realm::RealmError>(())
         })
         .unwrap();
-    let config = Config::parse(
-        "[server]\nhostnames = [\"bench.test\"]\n",
-        std::path::Path::new("bench.toml"),
-    )
-    .unwrap();
-    App::new(
-        Arc::new(config),
-        store,
-        Arc::new(SystemClock),
-        Arc::new(Metrics::new()),
-        Arc::new(Themes::builtin()),
-    )
+    common::app(store)
 }
 
 async fn token(app: &App, form: &[(&str, &str)]) -> serde_json::Value {
-    let path = "/realms/bench/protocol/openid-connect/token";
-    let body: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form)
-        .finish();
-    let request = http::Request::builder()
-        .method("POST")
-        .uri(path)
-        .header("host", "bench.test")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(Bytes::from(body))
-        .unwrap();
-    let (endpoint, params) = app.route(path).unwrap();
-    let response = app
-        .handle(
-            endpoint,
-            &params,
-            request,
-            RequestInfo {
-                peer: None,
-                tls: true,
-            },
-        )
-        .await;
+    let request = common::form_post("/realms/bench/protocol/openid-connect/token", form);
+    let response = common::handle(app, request).await;
     assert_eq!(
         response.status(),
         200,

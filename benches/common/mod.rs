@@ -1,4 +1,6 @@
-//! What the in-process benchmarks share: the concurrent measuring loop.
+//! What the in-process benchmarks share: the app over a store, a request through the real
+//! handler, a form POST, and the concurrent measuring loop. (Each bench uses some of them.)
+#![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -39,4 +41,52 @@ where
         }
     });
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The app the server would run over `store`, for `bench.test`.
+pub fn app(store: portcullis::store::Store) -> portcullis::idp::App {
+    let config = portcullis::config::Config::parse(
+        "[server]\nhostnames = [\"bench.test\"]\n",
+        std::path::Path::new("bench.toml"),
+    )
+    .unwrap();
+    portcullis::idp::App::new(
+        Arc::new(config),
+        store,
+        Arc::new(portcullis::clock::SystemClock),
+        Arc::new(portcullis::metrics::Metrics::new()),
+        Arc::new(portcullis::idp::login::theme::Themes::builtin()),
+    )
+}
+
+/// Send `request` through the real handler, as the server does (no socket).
+pub async fn handle(
+    app: &portcullis::idp::App,
+    request: http::Request<bytes::Bytes>,
+) -> http::Response<bytes::Bytes> {
+    let (endpoint, params) = app.route(request.uri().path()).unwrap();
+    app.handle(
+        endpoint,
+        &params,
+        request,
+        portcullis::http::RequestInfo {
+            peer: None,
+            tls: true,
+        },
+    )
+    .await
+}
+
+/// A form POST to `path` of `bench.test`.
+pub fn form_post(path: &str, form: &[(&str, &str)]) -> http::Request<bytes::Bytes> {
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("host", "bench.test")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(bytes::Bytes::from(body))
+        .unwrap()
 }

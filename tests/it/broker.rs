@@ -61,6 +61,21 @@ fn upstream(api: &Api, base: &str) {
     }
 }
 
+/// The upstream realm, the app realm (`realm`: its representation's other fields) with its
+/// webapp client, and `idp` as the app's identity provider.
+fn app_with_provider(api: &Api, base: &str, realm: Value, idp: &Value) {
+    upstream(api, base);
+    let mut body = json!({"realm": "app", "enabled": true});
+    for (k, v) in realm.as_object().into_iter().flatten() {
+        body[k] = v.clone();
+    }
+    let r = api.post("/admin/realms", &body);
+    assert_eq!(r.status, 201, "{}", r.text);
+    webapp(api);
+    let r = api.post("/admin/realms/app/identity-provider/instances", idp);
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
 fn oidc_provider(base: &str, alias: &str, jwks_realm: &str) -> Value {
     let up = format!("{base}/realms/up/protocol/openid-connect");
     json!({"alias": alias, "providerId": "oidc", "enabled": true, "displayName": "Corporate SSO",
@@ -742,18 +757,7 @@ fn the_account_page_links_and_unlinks_providers() {
     let server = TestServer::start();
     let api = Api::admin(&server);
     let base = format!("http://{}", server.http);
-    upstream(&api, &base);
-    assert_eq!(
-        api.post("/admin/realms", &json!({"realm": "app", "enabled": true}))
-            .status,
-        201
-    );
-    webapp(&api);
-    let r = api.post(
-        "/admin/realms/app/identity-provider/instances",
-        &oidc_provider(&base, "corp", "up"),
-    );
-    assert_eq!(r.status, 201);
+    app_with_provider(&api, &base, json!({}), &oidc_provider(&base, "corp", "up"));
     let r = api.post(
         "/admin/realms/app/users",
         &json!({"username": "carol", "email": "carol@example.org", "enabled": true,
@@ -1232,18 +1236,7 @@ fn a_client_links_the_signed_in_user_to_a_provider() {
     let server = TestServer::start();
     let api = Api::admin(&server);
     let base = format!("http://{}", server.http);
-    upstream(&api, &base);
-    assert_eq!(
-        api.post("/admin/realms", &json!({"realm": "app", "enabled": true}))
-            .status,
-        201
-    );
-    webapp(&api);
-    let r = api.post(
-        "/admin/realms/app/identity-provider/instances",
-        &oidc_provider(&base, "corp", "up"),
-    );
-    assert_eq!(r.status, 201);
+    app_with_provider(&api, &base, json!({}), &oidc_provider(&base, "corp", "up"));
     let r = api.post(
         "/admin/realms/app/users",
         &json!({"username": "carla", "email": "carla@example.org", "enabled": true,
@@ -1314,18 +1307,10 @@ fn logging_out_ends_the_providers_session_by_back_and_front_channel() {
     let server = TestServer::start();
     let api = Api::admin(&server);
     let base = format!("http://{}", server.http);
-    upstream(&api, &base);
-    assert_eq!(
-        api.post("/admin/realms", &json!({"realm": "app", "enabled": true}))
-            .status,
-        201
-    );
-    webapp(&api);
     let mut idp = oidc_provider(&base, "corp", "up");
     idp["config"]["logoutUrl"] = json!(format!("{base}/realms/up/protocol/openid-connect/logout"));
     idp["config"]["backchannelSupported"] = json!("true");
-    let r = api.post("/admin/realms/app/identity-provider/instances", &idp);
-    assert_eq!(r.status, 201, "{}", r.text);
+    app_with_provider(&api, &base, json!({}), &idp);
     let ursula = user_id(&api, "up", "ursula").unwrap();
     let upstream_sessions = || {
         api.get(&format!("/admin/realms/up/users/{ursula}/sessions"))
@@ -1417,20 +1402,11 @@ fn an_existing_account_is_linked_by_a_mailed_link_in_the_same_browser() {
     let sink = crate::mail::SmtpSink::start();
     let api = Api::admin(&server);
     let base = format!("http://{}", server.http);
-    upstream(&api, &base);
-    let r = api.post(
-        "/admin/realms",
-        &json!({"realm": "app", "enabled": true, "smtpServer": sink.settings()}),
-    );
-    assert_eq!(r.status, 201, "{}", r.text);
-    webapp(&api);
-    assert_eq!(
-        api.post(
-            "/admin/realms/app/identity-provider/instances",
-            &oidc_provider(&base, "corp", "up")
-        )
-        .status,
-        201
+    app_with_provider(
+        &api,
+        &base,
+        json!({"smtpServer": sink.settings()}),
+        &oidc_provider(&base, "corp", "up"),
     );
     let r = api.post(
         "/admin/realms/app/users",

@@ -346,6 +346,71 @@ impl ResetRequest {
     }
 }
 
+/// A link mailed during a login, and what its mail says.
+struct LoginMail<'a> {
+    kind: &'static str,
+    actions: Vec<String>,
+    params: BTreeMap<String, String>,
+    template: &'a str,
+    subject_key: &'a str,
+    extra: Vec<(&'static str, String)>,
+    /// The event recorded (`SEND_VERIFY_EMAIL`, ...).
+    event: &'static str,
+}
+
+/// Mail `user` a link bound to this login's browser (opened there, it carries the login
+/// on), queue it, and record the event. `Err` is a message key for the page.
+fn mail_for_login(
+    app: &App,
+    request: &Request,
+    info_: &RequestInfo,
+    realm: &RealmRecord,
+    flow: &LoginFlowRecord,
+    user: &UserRecord,
+    mail: LoginMail<'_>,
+) -> Result<String, &'static str> {
+    let settings = smtp(realm).map_err(|_| "emailNotConfiguredMessage")?;
+    let Some(address) = user.email.clone().filter(|e| !e.is_empty()) else {
+        return Err("emailSendErrorMessage");
+    };
+    let token = ActionToken {
+        kind: mail.kind.into(),
+        user_id: user.id.clone(),
+        actions: mail.actions,
+        email: address.clone(),
+        expires_at: app.clock.now_millis() + realm.action_token_generated_by_user_lifespan * 1000,
+        params: mail.params,
+        redirect_uri: None,
+        browser_hash: Some(flow.browser_hash.clone()),
+    };
+    let base = crate::idp::oidc::base_url(app, request, info_);
+    let rendered = prepare_with(
+        app,
+        realm,
+        user,
+        &base,
+        &token,
+        mail.template,
+        mail.subject_key,
+        mail.extra,
+    )
+    .map_err(|_| "emailSendErrorMessage")?;
+    email::enqueue(app, realm, settings, rendered, mail.event, user.id.clone());
+    crate::idp::events::record(
+        app,
+        realm,
+        crate::idp::events::Event {
+            kind: mail.event,
+            client_id: flow.params.get("client_id").map(String::as_str),
+            user_id: Some(&user.id),
+            ip_address: info_.peer.map(|p| p.ip().to_string()).as_deref(),
+            details: [("email".to_string(), address.clone())].into(),
+            ..Default::default()
+        },
+    );
+    Ok(address)
+}
+
 /// For the `VERIFY_EMAIL` required action during a login: mail a link that verifies the
 /// address and then continues this login. `Err` is a message key for the page.
 pub(crate) fn send_verification(
@@ -356,59 +421,21 @@ pub(crate) fn send_verification(
     flow: &LoginFlowRecord,
     user: &UserRecord,
 ) -> Result<(), &'static str> {
-    let settings = smtp(realm).map_err(|_| "emailNotConfiguredMessage")?;
-    let Some(address) = user.email.clone().filter(|e| !e.is_empty()) else {
-        return Err("emailSendErrorMessage");
-    };
     let mut params = flow.params.clone();
     params.retain(|k, _| {
         !matches!(k.as_str(), "stage" | "totp_secret")
             && !k.starts_with(super::broker::PARAM_PREFIX)
     });
-    let token = ActionToken {
-        kind: "verify-email".into(),
-        user_id: user.id.clone(),
+    let mail = LoginMail {
+        kind: "verify-email",
         actions: vec![VERIFY_EMAIL.into()],
-        email: address.clone(),
-        expires_at: app.clock.now_millis() + realm.action_token_generated_by_user_lifespan * 1000,
         params,
-        redirect_uri: None,
-        browser_hash: Some(flow.browser_hash.clone()),
+        template: "email-verification",
+        subject_key: "emailVerificationSubject",
+        extra: Vec::new(),
+        event: "SEND_VERIFY_EMAIL",
     };
-    let base = crate::idp::oidc::base_url(app, request, info_);
-    let mail = prepare(
-        app,
-        realm,
-        user,
-        &base,
-        &token,
-        "email-verification",
-        "emailVerificationSubject",
-    )
-    .map_err(|_| "emailSendErrorMessage")?;
-    email::enqueue(
-        app,
-        realm,
-        settings,
-        mail,
-        "SEND_VERIFY_EMAIL",
-        user.id.clone(),
-    );
-    let mut details = BTreeMap::new();
-    details.insert("email".to_string(), address);
-    crate::idp::events::record(
-        app,
-        realm,
-        crate::idp::events::Event {
-            kind: "SEND_VERIFY_EMAIL",
-            client_id: flow.params.get("client_id").map(String::as_str),
-            user_id: Some(&user.id),
-            ip_address: info_.peer.map(|p| p.ip().to_string()).as_deref(),
-            details,
-            ..Default::default()
-        },
-    );
-    Ok(())
+    mail_for_login(app, request, info_, realm, flow, user, mail).map(|_| ())
 }
 
 /// First broker login: an account with the identity's e-mail or username exists, and its
@@ -424,55 +451,18 @@ pub(crate) fn send_idp_link(
     user: &UserRecord,
     provider_name: &str,
 ) -> Result<String, &'static str> {
-    let settings = smtp(realm).map_err(|_| "emailNotConfiguredMessage")?;
-    let Some(address) = user.email.clone().filter(|e| !e.is_empty()) else {
-        return Err("emailSendErrorMessage");
-    };
     let mut params = flow.params.clone();
     params.retain(|k, _| !matches!(k.as_str(), "stage" | "totp_secret"));
-    let token = ActionToken {
-        kind: IDP_LINK.into(),
-        user_id: user.id.clone(),
+    let mail = LoginMail {
+        kind: IDP_LINK,
         actions: Vec::new(),
-        email: address.clone(),
-        expires_at: app.clock.now_millis() + realm.action_token_generated_by_user_lifespan * 1000,
         params,
-        redirect_uri: None,
-        browser_hash: Some(flow.browser_hash.clone()),
+        template: "identity-provider-link",
+        subject_key: "identityProviderLinkSubject",
+        extra: vec![("provider_name", provider_name.to_string())],
+        event: "SEND_IDENTITY_PROVIDER_LINK",
     };
-    let base = crate::idp::oidc::base_url(app, request, info_);
-    let mail = prepare_with(
-        app,
-        realm,
-        user,
-        &base,
-        &token,
-        "identity-provider-link",
-        "identityProviderLinkSubject",
-        vec![("provider_name", provider_name.to_string())],
-    )
-    .map_err(|_| "emailSendErrorMessage")?;
-    email::enqueue(
-        app,
-        realm,
-        settings,
-        mail,
-        "SEND_IDENTITY_PROVIDER_LINK",
-        user.id.clone(),
-    );
-    crate::idp::events::record(
-        app,
-        realm,
-        crate::idp::events::Event {
-            kind: "SEND_IDENTITY_PROVIDER_LINK",
-            client_id: flow.params.get("client_id").map(String::as_str),
-            user_id: Some(&user.id),
-            ip_address: info_.peer.map(|p| p.ip().to_string()).as_deref(),
-            details: [("email".to_string(), address.clone())].into(),
-            ..Default::default()
-        },
-    );
-    Ok(address)
+    mail_for_login(app, request, info_, realm, flow, user, mail)
 }
 
 /// The kind of a mailed link that links a brokered identity to its account.
