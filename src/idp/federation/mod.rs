@@ -14,7 +14,7 @@ pub mod memberships;
 pub mod sync;
 pub mod writes;
 
-use crate::idp::authn::{find_user, Authenticated, AuthnFailure};
+use crate::idp::authn::outcome::{find_user, Authenticated, AuthnFailure};
 use crate::idp::brute_force::{self, Outcome};
 use crate::idp::ldap::{self, EditMode, Entry, PasswordCheck, Provider, LDAP_ENTRY_DN, LDAP_ID};
 use crate::idp::App;
