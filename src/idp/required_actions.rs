@@ -35,13 +35,27 @@ pub fn profile_unverified<T: crate::store::Txn>(
     realm: &RealmRecord,
     user: &crate::store::UserRecord,
 ) -> bool {
-    use crate::idp::user_profile::{config, validate, Context};
+    use crate::idp::user_profile::{attributes, config, validate, Context};
     if !verifies_profile(realm) || user.service_account_client_id.is_some() {
         return false;
     }
-    config(read, &realm.id)
-        .map(|c| !validate(&c, user, Context::User, None).is_empty())
-        .unwrap_or(false)
+    let Ok(config) = config(read, &realm.id) else {
+        return false;
+    };
+    // Only what the user can fix on the profile page counts (not an admin-only attribute,
+    // nor what the user's directory owns), or the login could never finish.
+    let owned: Vec<String> = crate::idp::federation::provider_of(read, realm, user)
+        .ok()
+        .flatten()
+        .map(|p| crate::idp::federation::writes::read_only_fields(Some(&p)))
+        .unwrap_or_default();
+    let editable: Vec<String> = attributes(&config)
+        .iter()
+        .filter(|a| a.can_edit(Context::User) && a.user_editable_field())
+        .map(|a| a.name.to_string())
+        .filter(|n| !owned.contains(n))
+        .collect();
+    !validate(&config, user, Context::User, Some(&editable)).is_empty()
 }
 
 /// The realm's registered required actions, by priority. A realm that never changed them

@@ -1272,6 +1272,26 @@ fn a_client_links_the_signed_in_user_to_a_provider() {
     let (status, location, _) = link(&browser, &hash, "https://evil.example/cb");
     assert_eq!(status, 400);
     assert!(location.is_none());
+    // Another client of the realm, one this session never signed in to, cannot ask in
+    // its name, even with a hash that names it.
+    let r = api.post(
+        "/admin/realms/app/clients",
+        &json!({"clientId": "other", "publicClient": true, "redirectUris": [REDIRECT]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let other_hash = {
+        use base64::Engine;
+        use sha2::Digest;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(
+            format!("n-1{session}othercorp").as_bytes(),
+        ))
+    };
+    let url = format!(
+        "/realms/app/broker/corp/link?client_id=other&nonce=n-1&hash={other_hash}&redirect_uri={}",
+        url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+    );
+    let (_, location, _) = browser.get(&url);
+    assert!(location.unwrap().contains("error=invalid_token"));
     // A hash computed without the session is refused, back at the app.
     let (status, location, _) = link(&browser, "bm90LXRoZS1oYXNo", REDIRECT);
     assert_eq!(status, 302);
@@ -1410,11 +1430,23 @@ fn an_existing_account_is_linked_by_a_mailed_link_in_the_same_browser() {
     );
     let r = api.post(
         "/admin/realms/app/users",
-        &json!({"username": "bob", "email": "bob@example.com", "enabled": true,
+        &json!({"username": "bob", "email": "bob@example.com", "enabled": true, "emailVerified": false,
                 "credentials": [{"type": "password", "value": "Bob-local-pass-1", "temporary": false}]}),
     );
     assert_eq!(r.status, 201);
     let bob = user_id(&api, "app", "bob").unwrap();
+    // An account whose address is not verified is never offered the mail (someone may have
+    // made it with the victim's address, a pre-hijack): only its password links it.
+    let browser = Browser::new(&server);
+    let url = to_provider(&browser, "corp");
+    let (status, _, html) = through_upstream(&browser, &url, "bobby");
+    assert_eq!(status, 200, "account exists: {html}");
+    assert!(find_form(&html, "kc-link-by-email").is_none(), "{html}");
+    let r = api.put(
+        &format!("/admin/realms/app/users/{bob}"),
+        &json!({"emailVerified": true}),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
     let links = || {
         api.get(&format!("/admin/realms/app/users/{bob}/federated-identity"))
             .body

@@ -321,10 +321,12 @@ pub(super) fn register_node(cx: &Cx) -> Result<Response, AdminError> {
         .get("node")
         .and_then(Value::as_str)
         .map(str::trim)
+        // `host` or `host:port` only: the node goes into the client's admin URL.
         .filter(|n| {
             !n.is_empty()
                 && n.len() <= 255
-                && !n.chars().any(|c| c.is_whitespace() || c.is_control())
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
         })
         .ok_or_else(|| AdminError::BadRequest("Node not found in params".into()))?
         .to_string();
@@ -379,17 +381,24 @@ pub(super) async fn test_nodes(cx: &Cx<'_>) -> Result<Response, AdminError> {
             .build()
             .unwrap_or_default()
     });
-    for node in client.registered_nodes.keys() {
+    // At most 32 nodes, 10 s in all: a node not asked in time counts as failed.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    for node in client.registered_nodes.keys().take(32) {
         let base = admin_url.replace("${application.session.host}", node);
         let url = format!("{}/k_test_available", base.trim_end_matches('/'));
-        let answered = match url::Url::parse(&url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => http
-                .post(u)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success()),
-            _ => false,
+        let ask = async {
+            match url::Url::parse(&url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => http
+                    .post(u)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success()),
+                _ => false,
+            }
         };
+        let answered = tokio::time::timeout_at(deadline, ask)
+            .await
+            .unwrap_or(false);
         if answered {
             success.push(url);
         } else {

@@ -119,6 +119,14 @@ const OWN_PARAMETERS: &[&str] = &[
     "request",
     "request_uri",
     "response_mode",
+    // Standard ones with settings of their own (`prompt`, `loginHint`, `hostedDomain`, ...).
+    "prompt",
+    "login_hint",
+    "max_age",
+    "id_token_hint",
+    "claims",
+    "hd",
+    "display",
 ];
 
 /// What the provider says about the user.
@@ -341,6 +349,15 @@ impl Provider {
                     q.append_pair(name, &value);
                 }
             }
+            drop(q);
+            // A name the request has already (set above) is not given twice.
+            let mut seen = std::collections::BTreeSet::new();
+            let pairs: Vec<(String, String)> = url
+                .query_pairs()
+                .filter(|(k, _)| seen.insert(k.to_string()))
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            url.query_pairs_mut().clear().extend_pairs(pairs);
         }
         Ok(url.to_string())
     }
@@ -450,6 +467,11 @@ impl Provider {
             "jti": crate::crypto::random_id(), "iat": now_secs, "exp": now_secs + 60,
         });
         let signed = match self.client_auth {
+            ClientAuth::SecretJwt if self.client_secret.is_empty() => {
+                return Err(BrokerError::Invalid(
+                    "client_secret_jwt needs the client secret".into(),
+                ))
+            }
             ClientAuth::SecretJwt => {
                 crate::crypto::jwt::sign_hs256(&claims, self.client_secret.as_bytes())
             }
@@ -906,7 +928,6 @@ pub async fn discover(url: &str) -> Result<Value, BrokerError> {
     Ok(config)
 }
 
-/// The enabled providers a login page offers (not hidden, not link-only), by alias.
 /// For ended sessions opened through a provider with `logoutUrl` and `backchannelSupported`:
 /// end the provider's session too, by a call from the server (in the background; a provider
 /// that does not answer only logs).
@@ -937,6 +958,7 @@ pub fn end_provider_sessions(
     });
 }
 
+/// The enabled providers a login page offers (not hidden, not link-only), by alias.
 pub fn login_providers<T: Txn>(read: &View<T>, realm_id: &str) -> StoreResult<Vec<Provider>> {
     Ok(read
         .objects(realm_id, IDP_KIND)?

@@ -198,8 +198,12 @@ fn logout_response(
     query: &BTreeMap<String, String>,
 ) -> Response {
     let state = query.get("state").cloned().unwrap_or_default();
+    let now = app.clock.now_millis();
+    // Only a logout's own, unexpired record (never a login flow of someone's).
     let taken = app.store.write_volatile(|w| {
-        let flow = w.login_flow(&realm.id, &state)?;
+        let flow = w
+            .login_flow(&realm.id, &state)?
+            .filter(|f| f.params.contains_key(LOGOUT_RETURN) && f.expires_at > now);
         if flow.is_some() {
             w.delete_login_flow(&realm.id, &state)?;
         }
@@ -494,22 +498,24 @@ async fn callback(
     if let Err(e) = claim_directory_user(app, realm, provider, &identity).await {
         tracing::warn!(realm = %realm.name, alias = %provider.alias, error = %e, "could not look the user up in the realm's directories");
     }
-    // The session this login opens remembers the provider (and its ID token, when the
-    // provider can be logged out of).
-    flow.params
-        .insert(SESSION_ALIAS.into(), provider.alias.clone());
-    match identity
-        .tokens
-        .get("id_token")
-        .and_then(Value::as_str)
-        .filter(|_| provider.logout_url.is_some())
-    {
-        Some(t) => flow.params.insert(SESSION_ID_TOKEN.into(), t.to_string()),
-        None => flow.params.remove(SESSION_ID_TOKEN),
-    };
+    flow.params.remove(SESSION_ALIAS);
+    flow.params.remove(SESSION_ID_TOKEN);
     match sign_in(app, realm, provider, &identity) {
         Ok(Outcome::User(user)) => {
             flow.user_id = Some(user.id.clone());
+            // The session this login opens remembers the provider (and its ID token, when
+            // the provider can be logged out of). Not for a login that ends as another
+            // account's (a pending link proven by a password).
+            flow.params
+                .insert(SESSION_ALIAS.into(), provider.alias.clone());
+            if let Some(t) = identity
+                .tokens
+                .get("id_token")
+                .and_then(Value::as_str)
+                .filter(|_| provider.logout_url.is_some())
+            {
+                flow.params.insert(SESSION_ID_TOKEN.into(), t.to_string());
+            }
             let mut details = BTreeMap::new();
             details.insert("identity_provider".to_string(), provider.alias.clone());
             details.insert(
@@ -856,8 +862,13 @@ fn mail_proof_candidate(
         .ok()?
         .iter()
         .any(|c| c.kind == "otp");
-    (user.enabled && !has_otp && user.email.as_deref().is_some_and(|e| !e.is_empty()))
-        .then_some(user)
+    // A verified address only: an account made with someone else's unverified address (a
+    // pre-hijack) must not receive their identity by their click.
+    (user.enabled
+        && user.email_verified
+        && !has_otp
+        && user.email.as_deref().is_some_and(|e| !e.is_empty()))
+    .then_some(user)
 }
 
 /// `POST login-actions/link-by-email?flow=`: mail the pending link's account a link that
@@ -966,7 +977,11 @@ fn client_link(
     let expected = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(
         format!("{nonce}{}{client_id}{}", session.id, provider.alias).as_bytes(),
     ));
-    if !crate::crypto::constant_time_eq(expected.as_bytes(), hash.as_bytes()) {
+    // The client must be one this session signed in to (Keycloak's client-session check):
+    // another client of the session cannot ask in its name.
+    if !session.clients.contains_key(client_id)
+        || !crate::crypto::constant_time_eq(expected.as_bytes(), hash.as_bytes())
+    {
         return back_with("invalid_token");
     }
     let user = app

@@ -554,6 +554,16 @@ pub(crate) fn action_token(
         );
     }
     if token.kind == IDP_LINK {
+        // The account gained a second factor since the mail: its own login (with it) is the
+        // proof now, not the mail.
+        let has_otp = app
+            .store
+            .read()
+            .and_then(|r| r.credentials(&realm.id, &user.id))
+            .is_ok_and(|c| c.iter().any(|c| c.kind == "otp"));
+        if has_otp || !user.email_verified {
+            return page.error(StatusCode::BAD_REQUEST, "expiredActionTokenMessage");
+        }
         // Opening the link proves the account's address: the identity waiting in the
         // login is linked to it now.
         match app

@@ -803,7 +803,7 @@ async fn cluster_nodes_are_registered_and_tested() {
     assert_eq!(
         f.post(
             &format!("/shop/clients/{id}/nodes"),
-            &json!({"node": "a b"})
+            &json!({"node": "evil.test/x?"})
         )
         .await
         .0,
