@@ -537,12 +537,21 @@ fn ldap_users_sign_in_by_bind_are_imported_and_synced() {
     let max = user(&api, "corp", "max").expect("synced");
     assert_eq!(max["lastName"], "Muster");
     assert_eq!(max["federationLink"], id);
+    // The changed-users sync reads what changed since the last sync: the second ria, changed
+    // after it (a second later: the directory's timestamps are in seconds), whose name is
+    // free now.
+    std::thread::sleep(Duration::from_millis(1100));
+    slapd.ldap(
+        "ldapmodify",
+        &[],
+        &format!(
+            "dn: uid=ria,ou=people,{SUFFIX}\nchangetype: modify\nreplace: mail\nmail: ria2@example.org\n"
+        ),
+    );
     let again = api.post(
         &format!("/admin/realms/corp/user-storage/{id}/sync?action=triggerChangedUsersSync"),
         &json!({}),
     );
-    // The changed-users sync reads what changed since: the second ria, whose name is free
-    // now.
     assert_eq!(again.body["added"], 1, "{}", again.text);
     assert_eq!(user(&api, "corp", "ria").unwrap()["lastName"], "Second");
     assert_eq!(
