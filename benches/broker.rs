@@ -25,7 +25,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use portcullis::http::RequestInfo;
 use portcullis::idp::App;
-use portcullis::store::{ClientRecord, CredentialRecord, RealmRecord, Store, UserRecord};
+use portcullis::store::{ClientRecord, RealmRecord, Store};
 
 const REDIRECT: &str = "http://localhost/cb";
 
@@ -100,7 +100,7 @@ fn setup(dir: &std::path::Path, provider: &str) -> App {
                 )?;
             }
             let r = w.realm_by_name("bench")?.unwrap();
-            let mut client = ClientRecord {
+            let client = ClientRecord {
                 id: "c".into(),
                 client_id: "web".into(),
                 secret: Some("web-secret".into()),
@@ -110,29 +110,7 @@ fn setup(dir: &std::path::Path, provider: &str) -> App {
                 full_scope_allowed: true,
                 ..Default::default()
             };
-            portcullis::idp::client_scopes::attach_realm_defaults(w, &r.id, &mut client)
-                .map_err(realm::RealmError::from)?;
-            w.put_client(&r.id, &client)
-                .map_err(realm::RealmError::from)?;
-            let user = UserRecord {
-                id: "u".into(),
-                username: "alice".into(),
-                enabled: true,
-                ..Default::default()
-            };
-            realm::create_user(w, &r, &user).map_err(realm::RealmError::from)?;
-            w.put_credential(
-                &r.id,
-                "u",
-                &CredentialRecord {
-                    id: "p".into(),
-                    kind: "password".into(),
-                    secret_data: hashed.secret_data.clone(),
-                    credential_data: hashed.credential_data.clone(),
-                    ..Default::default()
-                },
-            )
-            .map_err(realm::RealmError::from)?;
+            common::client_and_alice(w, &r, client, &hashed)?;
             w.put_object(
                 &r.id,
                 portcullis::idp::broker::IDP_KIND,

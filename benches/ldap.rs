@@ -25,7 +25,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use portcullis::idp::App;
-use portcullis::store::{ClientRecord, CredentialRecord, RealmRecord, Store, UserRecord};
+use portcullis::store::{ClientRecord, RealmRecord, Store};
 
 const SUFFIX: &str = "dc=example,dc=org";
 const ADMIN_DN: &str = "cn=admin,dc=example,dc=org";
@@ -149,7 +149,7 @@ fn setup(dir: &std::path::Path, ldap_url: &str) -> App {
                 }
             }
             let r = w.realm_by_name("bench")?.unwrap();
-            let mut client = ClientRecord {
+            let client = ClientRecord {
                 id: "c".into(),
                 client_id: "app".into(),
                 secret: Some("app-secret".into()),
@@ -158,29 +158,7 @@ fn setup(dir: &std::path::Path, ldap_url: &str) -> App {
                 full_scope_allowed: true,
                 ..Default::default()
             };
-            portcullis::idp::client_scopes::attach_realm_defaults(w, &r.id, &mut client)
-                .map_err(realm::RealmError::from)?;
-            w.put_client(&r.id, &client)
-                .map_err(realm::RealmError::from)?;
-            let user = UserRecord {
-                id: "u".into(),
-                username: "alice".into(),
-                enabled: true,
-                ..Default::default()
-            };
-            realm::create_user(w, &r, &user).map_err(realm::RealmError::from)?;
-            w.put_credential(
-                &r.id,
-                "u",
-                &CredentialRecord {
-                    id: "p".into(),
-                    kind: "password".into(),
-                    secret_data: hashed.secret_data.clone(),
-                    credential_data: hashed.credential_data.clone(),
-                    ..Default::default()
-                },
-            )
-            .map_err(realm::RealmError::from)?;
+            common::client_and_alice(w, &r, client, &hashed)?;
             Ok::<_, realm::RealmError>(())
         })
         .unwrap();

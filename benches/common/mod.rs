@@ -90,3 +90,36 @@ pub fn form_post(path: &str, form: &[(&str, &str)]) -> http::Request<bytes::Byte
         .body(bytes::Bytes::from(body))
         .unwrap()
 }
+
+/// Store `client` in `realm` with the realm's default client scopes (as a client created
+/// through the admin API has them), and the user alice (id `u`) with `password` hashed.
+pub fn client_and_alice(
+    w: &mut portcullis::store::Write,
+    realm: &portcullis::store::RealmRecord,
+    mut client: portcullis::store::ClientRecord,
+    password: &portcullis::crypto::password::HashedPassword,
+) -> Result<(), portcullis::idp::realm::RealmError> {
+    use portcullis::idp::realm::{self, RealmError};
+    portcullis::idp::client_scopes::attach_realm_defaults(w, &realm.id, &mut client)
+        .map_err(RealmError::from)?;
+    w.put_client(&realm.id, &client).map_err(RealmError::from)?;
+    let user = portcullis::store::UserRecord {
+        id: "u".into(),
+        username: "alice".into(),
+        enabled: true,
+        ..Default::default()
+    };
+    realm::create_user(w, realm, &user).map_err(RealmError::from)?;
+    w.put_credential(
+        &realm.id,
+        "u",
+        &portcullis::store::CredentialRecord {
+            id: "p".into(),
+            kind: "password".into(),
+            secret_data: password.secret_data.clone(),
+            credential_data: password.credential_data.clone(),
+            ..Default::default()
+        },
+    )
+    .map_err(RealmError::from)
+}

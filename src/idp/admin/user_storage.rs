@@ -205,9 +205,15 @@ pub(super) async fn capabilities(cx: &Cx<'_>) -> Result<Response, AdminError> {
     Ok(ok(&Value::Array(list)))
 }
 
-/// `POST /user-storage/{id}/remove-imported-users`: delete the provider's local copies
-/// (the directory is untouched; they come back at their next login or sync).
-pub(super) fn remove_imported(cx: &Cx) -> Result<Response, AdminError> {
+/// Run `each` on every user the provider of the path imported, 500 to a transaction.
+fn each_imported(
+    cx: &Cx,
+    mut each: impl FnMut(
+        &mut crate::store::Write,
+        &crate::store::RealmRecord,
+        &str,
+    ) -> Result<(), AdminError>,
+) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     let provider = provider(cx, &realm.id)?;
     let ids: Vec<String> = imported(cx.app, &realm.id, &provider.id)?
@@ -217,7 +223,7 @@ pub(super) fn remove_imported(cx: &Cx) -> Result<Response, AdminError> {
     for chunk in ids.chunks(500) {
         cx.app.store.write(|w| {
             for id in chunk {
-                w.delete_user(&realm.id, id)?;
+                each(w, &realm, id)?;
             }
             Ok::<_, AdminError>(())
         })?;
@@ -225,29 +231,27 @@ pub(super) fn remove_imported(cx: &Cx) -> Result<Response, AdminError> {
     Ok(no_content())
 }
 
+/// `POST /user-storage/{id}/remove-imported-users`: delete the provider's local copies
+/// (the directory is untouched; they come back at their next login or sync).
+pub(super) fn remove_imported(cx: &Cx) -> Result<Response, AdminError> {
+    each_imported(cx, |w, realm, id| {
+        w.delete_user(&realm.id, id)?;
+        Ok(())
+    })
+}
+
 /// `POST /user-storage/{id}/unlink-users`: the provider's users become local ones (no
 /// password until one is set; the directory no longer decides).
 pub(super) fn unlink(cx: &Cx) -> Result<Response, AdminError> {
-    let realm = cx.realm(Permission::ManageUsers)?;
-    let provider = provider(cx, &realm.id)?;
-    let ids: Vec<String> = imported(cx.app, &realm.id, &provider.id)?
-        .into_iter()
-        .map(|u| u.id)
-        .collect();
-    for chunk in ids.chunks(500) {
-        cx.app.store.write(|w| {
-            for id in chunk {
-                if let Some(mut user) = w.user(&realm.id, id)? {
-                    user.federation_link = None;
-                    user.attributes.remove(ldap::LDAP_ID);
-                    user.attributes.remove(ldap::LDAP_ENTRY_DN);
-                    w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)?;
-                }
-            }
-            Ok::<_, AdminError>(())
-        })?;
-    }
-    Ok(no_content())
+    each_imported(cx, |w, realm, id| {
+        if let Some(mut user) = w.user(&realm.id, id)? {
+            user.federation_link = None;
+            user.attributes.remove(ldap::LDAP_ID);
+            user.attributes.remove(ldap::LDAP_ENTRY_DN);
+            w.put_user(&realm.id, &user, realm.duplicate_emails_allowed)?;
+        }
+        Ok(())
+    })
 }
 
 /// `GET /user-storage/{id}/name`
