@@ -1463,6 +1463,11 @@ fn an_existing_account_is_linked_by_a_mailed_link_in_the_same_browser() {
     assert_eq!(status, 200, "{page}");
     let mail = sink.mail(0);
     let link = crate::mail::link_in(&mail);
+    // One mail per login: the same page cannot mail the owner again.
+    let (status, _, _) = browser.submit(&form);
+    assert_eq!(status, 429);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(sink.count(), 1);
     // Opened in another browser: nothing linked, nobody signed in.
     let (status, location, page) = Browser::new(&server).get(&link);
     assert_eq!(status, 200, "{page}");

@@ -43,6 +43,8 @@ const LINK_RETURN: &str = "broker_link_return";
 /// that ending it ends the provider's too (`logoutUrl`).
 pub(super) const SESSION_ALIAS: &str = "broker_session_alias";
 pub(super) const SESSION_ID_TOKEN: &str = "broker_session_id_token";
+/// Set once a login mailed its pending link's account (one mail per login).
+const LINK_MAILED: &str = "broker_link_mailed";
 /// Where a logout continues once the provider's own logout sends the browser back.
 const LOGOUT_RETURN: &str = "broker_logout_return";
 /// Set by the password step of this very flow when it authenticated the account a pending
@@ -884,6 +886,16 @@ pub(super) fn link_by_email(
     let Some(user) = mail_proof_candidate(app, realm, flow) else {
         return page.error(StatusCode::BAD_REQUEST, "loginTimeout");
     };
+    // One mail per login: a page left at "account exists" cannot mail the account's owner
+    // again and again.
+    let mut flow = flow.clone();
+    if flow.params.insert(LINK_MAILED.into(), "1".into()).is_some() {
+        return page.error(StatusCode::TOO_MANY_REQUESTS, "emailSentMessage");
+    }
+    if let Some(response) = save_flow(app, realm, &flow) {
+        return response;
+    }
+    let flow = &flow;
     let provider_name = flow
         .params
         .get(PENDING_LINK)
