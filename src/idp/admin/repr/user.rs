@@ -197,3 +197,53 @@ pub fn credential_repr(c: &CredentialRecord) -> Value {
         "priority": c.priority,
     })
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// What the admin API shows of a user, sent back, is that user (serialise∘parse is
+        /// identity on the fields a representation carries).
+        #[test]
+        fn a_user_representation_reads_back_as_the_user(
+            username in "[a-z][a-z0-9._-]{0,15}",
+            email in proptest::option::of("[a-z]{1,8}@[a-z]{1,8}\\.test"),
+            first in proptest::option::of("[A-Za-zé' -]{1,12}"),
+            last in proptest::option::of("[A-Za-z-]{1,12}"),
+            enabled in any::<bool>(),
+            verified in any::<bool>(),
+            attrs in proptest::collection::btree_map("[a-z]{1,8}", proptest::collection::vec("[ -~]{0,10}", 1..3), 0..4),
+        ) {
+            let input = UserInput {
+                username: Some(username),
+                email,
+                first_name: first.filter(|f| !f.trim().is_empty()),
+                last_name: last,
+                enabled: Some(enabled),
+                email_verified: Some(verified),
+                attributes: Some(attrs.into_iter().map(|(k, v)| (k, AttributeValue::Many(v))).collect()),
+                ..Default::default()
+            };
+            let mut user = UserRecord::default();
+            if input.apply(&mut user, true).is_err() {
+                return Ok(());
+            }
+            let shown = user_repr(&user, false);
+            let back: UserInput = serde_json::from_value(shown.clone()).unwrap();
+            let mut again = UserRecord { id: user.id.clone(), ..Default::default() };
+            back.apply(&mut again, true).unwrap();
+            prop_assert_eq!(&again.username, &user.username);
+            prop_assert_eq!(&again.email, &user.email);
+            prop_assert_eq!(&again.first_name, &user.first_name);
+            prop_assert_eq!(&again.last_name, &user.last_name);
+            prop_assert_eq!(again.enabled, user.enabled);
+            prop_assert_eq!(again.email_verified, user.email_verified);
+            prop_assert_eq!(&again.attributes, &user.attributes);
+            prop_assert_eq!(user_repr(&again, false), shown);
+        }
+    }
+}
