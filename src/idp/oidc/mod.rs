@@ -243,9 +243,19 @@ pub fn authenticate_client(
         }
         ("client-jwt", None) => Err(invalid("Client authentication with signed JWT is required")),
         (_, Some(assertion)) => {
+            // `client_secret_jwt`: keyed by the secret, or by the one before a rotation
+            // while it still works.
             let secret = client.secret.clone().unwrap_or_default();
+            let rotated = client
+                .rotated_secret
+                .clone()
+                .filter(|(_, until)| *until > now_secs)
+                .map(|(s, _)| s);
             let verify = move |token: &str| {
-                jwt::verify_hs256::<serde_json::Value>(token, secret.as_bytes()).ok()
+                std::iter::once(secret.as_str())
+                    .chain(rotated.as_deref())
+                    .filter(|s| !s.is_empty())
+                    .find_map(|s| jwt::verify_hs256::<serde_json::Value>(token, s.as_bytes()).ok())
             };
             verify_client_assertion(
                 Some(Box::new(verify)),

@@ -743,6 +743,39 @@ async fn rotated_secrets_work_until_invalidated() {
         200,
         "rotated, still valid"
     );
+    // `client_secret_jwt` keyed by the rotated secret works too.
+    let now = f.now() / 1000;
+    let assertion_with = |secret: &str| {
+        crate::crypto::jwt::sign_hs256(
+            &json!({"iss": "rot", "sub": "rot",
+                    "aud": "https://idp.test/realms/shop/protocol/openid-connect/token",
+                    "jti": crate::crypto::random_id(), "iat": now, "exp": now + 60}),
+            secret.as_bytes(),
+        )
+        .unwrap()
+    };
+    let jwt_status = |assertion: String| {
+        let f = &f;
+        async move {
+            f.call(
+                "POST",
+                "/realms/shop/protocol/openid-connect/token/introspect",
+                &[
+                    ("client_id", "rot"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", &assertion),
+                    ("token", "x"),
+                ],
+                None,
+            )
+            .await
+            .0
+        }
+    };
+    assert_eq!(jwt_status(assertion_with(&second)).await, 200);
     let (status, _, rotated) = f
         .get(&format!("/shop/clients/{id}/client-secret/rotated"))
         .await;
@@ -762,6 +795,12 @@ async fn rotated_secrets_work_until_invalidated() {
     );
     assert_eq!(introspect_status(&f, "rot", &second).await, 401);
     assert_eq!(introspect_status(&f, "rot", &third).await, 200);
+    assert_eq!(
+        jwt_status(assertion_with(&second)).await,
+        401,
+        "invalidated for assertions too"
+    );
+    assert_eq!(jwt_status(assertion_with(&third)).await, 200);
 }
 
 /// Registered cluster nodes: stored, shown, removed, and tested at the client's admin URL.
