@@ -307,6 +307,16 @@ impl TestServer {
         }
     }
 
+    /// Kill the process outright (SIGKILL: no shutdown, no flush) and hand back the
+    /// directory, to start again on what the disk holds.
+    pub fn kill(mut self) -> PathBuf {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.dir.clone()
+    }
+
     /// Stop gracefully and hand back the directory, to start again on the same data.
     pub fn stop(mut self) -> PathBuf {
         let (status, _) = self.signal_and_wait("TERM");

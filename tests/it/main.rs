@@ -10,6 +10,7 @@ mod api;
 mod broker;
 mod browser;
 mod clients;
+mod crash;
 mod harness;
 mod kcadm;
 mod ldap;
