@@ -1,5 +1,5 @@
 //! Crash safety: the server killed outright (SIGKILL, no shutdown) at moments spread over
-//! concurrent admin writes and logins, started again on the same directory, 10 rounds
+//! concurrent admin writes, logins and token refreshes, started again on the same directory, 10 rounds
 //! (`PORTCULLIS_CRASH_ROUNDS` for more). Every write that was acknowledged is there, nothing
 //! half-written is visible (each user was created with its password and a role in one
 //! request: none lacks either), and the store opens cleanly every time.
@@ -71,10 +71,13 @@ fn acknowledged_writes_survive_kill_9_and_nothing_is_half_written() {
                         Ok(_) => {}
                         Err(_) => break, // the server is gone
                     }
-                    // A login now and then: its session and brute-force writes interleave.
+                    // A login and a refresh now and then: their session, brute-force and
+                    // refresh-token writes interleave with the admin writes.
                     if i % 3 == 0 {
-                        let _ = client
-                            .post(format!("{base}/realms/master/protocol/openid-connect/token"))
+                        let token_url =
+                            format!("{base}/realms/master/protocol/openid-connect/token");
+                        let login = client
+                            .post(&token_url)
                             .form(&[
                                 ("grant_type", "password"),
                                 ("client_id", "admin-cli"),
@@ -82,7 +85,23 @@ fn acknowledged_writes_survive_kill_9_and_nothing_is_half_written() {
                                 ("password", crate::harness::ADMIN.1),
                             ])
                             .timeout(Duration::from_secs(5))
-                            .send();
+                            .send()
+                            .ok()
+                            .and_then(|r| r.json::<serde_json::Value>().ok());
+                        if let Some(refresh) = login
+                            .as_ref()
+                            .and_then(|t| t["refresh_token"].as_str())
+                        {
+                            let _ = client
+                                .post(&token_url)
+                                .form(&[
+                                    ("grant_type", "refresh_token"),
+                                    ("client_id", "admin-cli"),
+                                    ("refresh_token", refresh),
+                                ])
+                                .timeout(Duration::from_secs(5))
+                                .send();
+                        }
                     }
                 }
             }));
