@@ -23,7 +23,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-use portcullis::http::RequestInfo;
 use portcullis::idp::App;
 use portcullis::store::{ClientRecord, RealmRecord, Store};
 
@@ -134,7 +133,6 @@ async fn call(
     cookie: Option<&str>,
     form: Option<&[(&str, &str)]>,
 ) -> (u16, Option<String>, Vec<String>, String) {
-    let path = uri.split('?').next().unwrap();
     let mut builder = http::Request::builder()
         .method(method)
         .uri(uri)
@@ -152,18 +150,7 @@ async fn call(
         None => String::new(),
     };
     let request = builder.body(Bytes::from(body)).unwrap();
-    let (endpoint, params) = app.route(path).unwrap();
-    let response = app
-        .handle(
-            endpoint,
-            &params,
-            request,
-            RequestInfo {
-                peer: None,
-                tls: true,
-            },
-        )
-        .await;
+    let response = common::handle(app, request).await;
     let header = |name: &str| {
         response
             .headers()
@@ -254,20 +241,13 @@ async fn password_login(app: &App) {
 }
 
 fn main() {
-    let benchmarking = std::env::args().any(|a| a == "--bench");
+    let benchmarking = common::benchmarking();
     let (limit, max_ops) = if benchmarking {
         (Duration::from_secs(5), u64::MAX)
     } else {
         (Duration::from_secs(1), 4)
     };
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores)
-        .enable_all()
-        .build()
-        .unwrap();
+    let (rt, cores) = common::runtime();
     let base = rt.block_on(provider());
     let dir = tempfile::tempdir().unwrap();
     let app = setup(dir.path(), &base);

@@ -207,20 +207,13 @@ where
 }
 
 fn main() {
-    let benchmarking = std::env::args().any(|a| a == "--bench");
+    let benchmarking = common::benchmarking();
     let (people, limit, max_ops) = if benchmarking {
         (10_000, Duration::from_secs(5), u64::MAX)
     } else {
         (200, Duration::from_secs(1), 4)
     };
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores)
-        .enable_all()
-        .build()
-        .unwrap();
+    let (rt, cores) = common::runtime();
     let directory = slapd(people);
     let dir = tempfile::tempdir().unwrap();
     let app = setup(dir.path(), &directory.url);

@@ -137,20 +137,13 @@ fn signing_rate(app: &App, algorithm: Algorithm, limit: Duration, max_ops: u64) 
 }
 
 fn main() {
-    let benchmarking = std::env::args().any(|a| a == "--bench");
+    let benchmarking = common::benchmarking();
     let (limit, max_ops) = if benchmarking {
         (Duration::from_secs(5), u64::MAX)
     } else {
         (Duration::from_secs(1), 20)
     };
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores)
-        .enable_all()
-        .build()
-        .unwrap();
+    let (rt, cores) = common::runtime();
     let tasks = cores * 4;
     let mut rows = Vec::new();
     for algorithm in [Algorithm::RS256, Algorithm::ES256] {

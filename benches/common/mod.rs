@@ -123,3 +123,21 @@ pub fn client_and_alice(
     )
     .map_err(RealmError::from)
 }
+
+/// Whether this is `cargo bench` (`--bench`) rather than the smoke run of `cargo test`.
+pub fn benchmarking() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// A multi-threaded runtime with one worker per core, and the number of cores.
+pub fn runtime() -> (tokio::runtime::Runtime, usize) {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .enable_all()
+        .build()
+        .unwrap();
+    (rt, cores)
+}
