@@ -61,6 +61,17 @@ fn upstream(api: &Api, base: &str) {
     }
 }
 
+/// A local user of the app realm with a password; its id.
+fn local_user(api: &Api, username: &str, email: &str, password: &str) -> String {
+    let r = api.post(
+        "/admin/realms/app/users",
+        &json!({"username": username, "email": email, "enabled": true,
+                "credentials": [{"type": "password", "value": password, "temporary": false}]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.location_id()
+}
+
 /// The upstream realm, the app realm (`realm`: its representation's other fields) with its
 /// webapp client, and `idp` as the app's identity provider.
 fn app_with_provider(api: &Api, base: &str, realm: Value, idp: &Value) {
@@ -758,13 +769,7 @@ fn the_account_page_links_and_unlinks_providers() {
     let api = Api::admin(&server);
     let base = format!("http://{}", server.http);
     app_with_provider(&api, &base, json!({}), &oidc_provider(&base, "corp", "up"));
-    let r = api.post(
-        "/admin/realms/app/users",
-        &json!({"username": "carol", "email": "carol@example.org", "enabled": true,
-                "credentials": [{"type": "password", "value": "Carol-pass-1", "temporary": false}]}),
-    );
-    assert_eq!(r.status, 201);
-    let carol = user_id(&api, "app", "carol").unwrap();
+    let carol = local_user(&api, "carol", "carol@example.org", "Carol-pass-1");
 
     // Carol signs in to her account page and links her upstream account (bobby).
     let browser = Browser::new(&server);
@@ -1066,13 +1071,7 @@ fn a_pending_link_never_travels_in_a_reset_mail() {
         .status,
         201
     );
-    let r = api.post(
-        "/admin/realms/app/users",
-        &json!({"username": "bob", "email": "bob@example.com", "enabled": true,
-                "credentials": [{"type": "password", "value": "Bob-local-pass-1", "temporary": false}]}),
-    );
-    assert_eq!(r.status, 201);
-    let bob = user_id(&api, "app", "bob").unwrap();
+    let bob = local_user(&api, "bob", "bob@example.com", "Bob-local-pass-1");
 
     let attacker = Browser::new(&server);
     let url = to_provider(&attacker, "corp");
@@ -1237,13 +1236,7 @@ fn a_client_links_the_signed_in_user_to_a_provider() {
     let api = Api::admin(&server);
     let base = format!("http://{}", server.http);
     app_with_provider(&api, &base, json!({}), &oidc_provider(&base, "corp", "up"));
-    let r = api.post(
-        "/admin/realms/app/users",
-        &json!({"username": "carla", "email": "carla@example.org", "enabled": true,
-                "credentials": [{"type": "password", "value": "Carla-pass-1", "temporary": false}]}),
-    );
-    assert_eq!(r.status, 201);
-    let carla = user_id(&api, "app", "carla").unwrap();
+    let carla = local_user(&api, "carla", "carla@example.org", "Carla-pass-1");
     // Carla signs in to the app; its token names her session.
     let browser = Browser::new(&server);
     let (_, _, html) = browser.get(&browser.auth_url("app", "webapp", &[]));
