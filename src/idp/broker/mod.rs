@@ -1062,6 +1062,27 @@ mod tests {
             .unwrap();
         assert!(url.contains("acr_values=gold"), "{url}");
         assert!(!url.contains("evil") && !url.contains("audience"), "{url}");
+        // Nor the standard ones with settings of their own, nor a name given twice.
+        let fwd = Provider::from_representation(&json!({"alias": "f", "providerId": "oidc",
+            "config": {"clientId": "c", "authorizationUrl": "https://a/auth?acr_values=fixed",
+                       "tokenUrl": "https://a/token", "prompt": "login",
+                       "forwardParameters": "prompt,acr_values"}}))
+        .unwrap();
+        let client = |name: &str| match name {
+            "prompt" => Some("none".to_string()),
+            "acr_values" => Some("gold".to_string()),
+            _ => None,
+        };
+        let url = fwd
+            .authorization_request("https://us/cb", "s", "n", None, None, &client)
+            .unwrap();
+        assert_eq!(url.matches("prompt=").count(), 1, "{url}");
+        assert!(
+            url.contains("prompt=login") && !url.contains("prompt=none"),
+            "{url}"
+        );
+        assert_eq!(url.matches("acr_values=").count(), 1, "{url}");
+        assert!(url.contains("acr_values=fixed"), "{url}");
         assert_eq!(fwd.client_auth, ClientAuth::Post);
         assert!(Provider::from_representation(
             &json!({"alias": "s", "providerId": "saml", "config": {"clientId": "c"}})
