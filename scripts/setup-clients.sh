@@ -57,7 +57,7 @@ else
   "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r "$CLIENTS/requirements.txt" \
     || die "pip install -r $CLIENTS/requirements.txt failed"
   # Make sure the libraries really import before declaring success.
-  "$VENV/bin/python" -c 'import keycloak, flask, flask_oidc, requests' \
+  "$VENV/bin/python" -c 'import keycloak, flask, flask_oidc, requests, schemathesis' \
     || die "python client libraries installed but do not import"
   echo "$py_hash" >"$PY_STAMP"
   log "python clients installed"

@@ -14,6 +14,7 @@ pub struct MethodRouter<H> {
 
 /// The handlers of one path, and its `Allow` list in table order.
 struct Methods<H> {
+    path: String,
     handlers: Vec<(Method, H)>,
     allow: Vec<Method>,
 }
@@ -57,7 +58,11 @@ impl<H> MethodRouter<H> {
         self.tree
             .insert(path, self.routes.len())
             .map_err(|e| RouteError(format!("{path}: {e}")))?;
-        self.routes.push(Methods { handlers, allow });
+        self.routes.push(Methods {
+            path: path.to_string(),
+            handlers,
+            allow,
+        });
         Ok(self)
     }
 
@@ -75,6 +80,14 @@ impl<H> MethodRouter<H> {
             params: matched.params,
             handler,
         })
+    }
+
+    /// Every path of the table, in the order added, with the handlers of its methods (for
+    /// a document generated from the table).
+    pub fn routes(&self) -> impl Iterator<Item = (&str, &[(Method, H)])> {
+        self.routes
+            .iter()
+            .map(|m| (m.path.as_str(), m.handlers.as_slice()))
     }
 
     /// The methods `path` answers, in table order (for a pre-flight); `None` when no path

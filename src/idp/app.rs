@@ -170,6 +170,7 @@ impl App {
             Endpoint::ServerInfo => {
                 crate::idp::admin::server::server_info(self, &request, &info).await
             }
+            Endpoint::OpenApi => crate::idp::admin::openapi::serve(),
             Endpoint::WhoAmI => {
                 crate::idp::admin::server::whoami(self, &request, &info, realm).await
             }

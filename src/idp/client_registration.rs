@@ -47,7 +47,7 @@ impl InitialAccess {
 
     /// Keycloak's rule: valid through the second `timestamp + expiration`.
     pub fn expired(&self, now_secs: i64) -> bool {
-        self.expiration > 0 && self.timestamp + self.expiration < now_secs
+        self.expiration > 0 && self.timestamp.saturating_add(self.expiration) < now_secs
     }
 
     /// The admin API's representation (`ClientInitialAccessPresentation`).

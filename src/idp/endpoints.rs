@@ -37,6 +37,8 @@ pub enum Endpoint {
     ServerInfo,
     /// `/admin/{realm}/console/whoami`
     WhoAmI,
+    /// `/admin/openapi.json`: the admin API's generated OpenAPI document.
+    OpenApi,
     Account,
     /// `/realms/{realm}/clients-registrations/...` (dynamic client registration)
     ClientRegistration,
@@ -78,6 +80,7 @@ impl Endpoint {
                 | Endpoint::Metrics
                 | Endpoint::Resource
                 | Endpoint::ThirdPartyCookies
+                | Endpoint::OpenApi
         )
     }
 
@@ -101,7 +104,9 @@ impl Endpoint {
             // Fetched by browser apps (keycloak-js, openid-client in a page).
             Endpoint::Discovery | Endpoint::Certs => (READ, true, Refusal::MethodNotAllowed),
             // Read by the admin console in the browser.
-            Endpoint::ServerInfo | Endpoint::WhoAmI => (READ, true, Refusal::MethodNotAllowed),
+            Endpoint::ServerInfo | Endpoint::WhoAmI | Endpoint::OpenApi => {
+                (READ, true, Refusal::MethodNotAllowed)
+            }
             Endpoint::UserInfo => (FORM, true, Refusal::MethodNotAllowed),
             Endpoint::Authorize
             | Endpoint::Logout
@@ -135,7 +140,9 @@ impl Endpoint {
             | Endpoint::Logout
             | Endpoint::DevicePage
             | Endpoint::Account => "oidc_login",
-            Endpoint::Admin | Endpoint::ServerInfo | Endpoint::WhoAmI => "admin",
+            Endpoint::Admin | Endpoint::ServerInfo | Endpoint::WhoAmI | Endpoint::OpenApi => {
+                "admin"
+            }
             Endpoint::Resource => "resources",
             _ => "oidc",
         }
@@ -237,6 +244,7 @@ impl Router {
             ("/realms/{realm}/account/{*rest}".into(), Endpoint::Account),
             ("/resources/{*rest}".into(), Endpoint::Resource),
             ("/admin/serverinfo".into(), Endpoint::ServerInfo),
+            ("/admin/openapi.json".into(), Endpoint::OpenApi),
             ("/admin/{realm}/console/whoami".into(), Endpoint::WhoAmI),
             ("/admin/realms".into(), Endpoint::Admin),
             ("/admin/realms/".into(), Endpoint::Admin),
@@ -276,6 +284,7 @@ mod tests {
     fn all_routes_resolve() {
         let r = Router::new();
         assert_eq!(r.find("/admin/serverinfo").unwrap().0, Endpoint::ServerInfo);
+        assert_eq!(r.find("/admin/openapi.json").unwrap().0, Endpoint::OpenApi);
         let (e, p) = r.find("/admin/shop/console/whoami").unwrap();
         assert_eq!((e, p.realm.as_str()), (Endpoint::WhoAmI, "shop"));
         assert_eq!(

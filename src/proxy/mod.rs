@@ -176,11 +176,9 @@ impl ProxyHttp for Gateway {
             }
             Err(e) => {
                 ctx.route = "invalid";
-                write_response(
-                    session,
-                    ApiError::BadRequest(format!("invalid path: {e}")).into_response(),
-                )
-                .await?;
+                let refusal = ApiError::BadRequest(format!("invalid path: {e}"));
+                let response = edge_refusal(session.req_header().uri.path(), refusal);
+                write_response(session, response).await?;
                 return Ok(true);
             }
         };
@@ -452,5 +450,15 @@ impl ProxyHttp for Gateway {
         self.app
             .metrics
             .observe(label, status, ctx.started.elapsed());
+    }
+}
+
+/// A refusal at the edge, before any route, in the shape the path's clients read: the
+/// admin API's `errorMessage` under `/admin/`, OAuth's `error` elsewhere.
+fn edge_refusal(raw_path: &str, refusal: ApiError) -> Response {
+    if raw_path.starts_with("/admin/") {
+        crate::idp::admin::error::AdminError::from(refusal).into_response()
+    } else {
+        refusal.into_response()
     }
 }

@@ -21,6 +21,7 @@ mod gateway;
 mod grants;
 mod mail;
 mod oidc;
+mod openapi;
 mod proxy;
 mod security;
 mod transfer;

@@ -23,7 +23,7 @@ pub(super) fn profiles(cx: &Cx) -> Result<Response, AdminError> {
 /// `PUT /client-policies/profiles`
 pub(super) fn update_profiles(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageRealm)?;
-    let doc: Value = cx.json()?;
+    let doc = cx.json_object()?;
     cx.app
         .store
         .write(|w| client_policies::put_profiles(w, &realm.id, &doc).map_err(refused))?;
@@ -43,7 +43,7 @@ pub(super) fn policies(cx: &Cx) -> Result<Response, AdminError> {
 /// `PUT /client-policies/policies`
 pub(super) fn update_policies(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageRealm)?;
-    let doc: Value = cx.json()?;
+    let doc = cx.json_object()?;
     cx.app
         .store
         .write(|w| client_policies::put_policies(w, &realm.id, &doc).map_err(refused))?;

@@ -316,7 +316,7 @@ pub(super) fn regenerate_secret(cx: &Cx) -> Result<Response, AdminError> {
 /// `POST /clients/{id}/nodes` with `{"node": host}`: register an application node.
 pub(super) fn register_node(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageClients)?;
-    let body: Value = cx.json()?;
+    let body = cx.json_object()?;
     let node = body
         .get("node")
         .and_then(Value::as_str)

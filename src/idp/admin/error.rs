@@ -127,9 +127,7 @@ impl IntoResponse for AdminError {
             AdminError::Conflict(_) => StatusCode::CONFLICT,
             AdminError::BadRequest(_) | AdminError::Profile(_) => StatusCode::BAD_REQUEST,
             AdminError::BadGateway(_) => StatusCode::BAD_GATEWAY,
-            AdminError::MethodNotAllowed(m) => {
-                return ApiError::MethodNotAllowed(m.clone()).into_response()
-            }
+            AdminError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AdminError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error in the admin API");
                 return json_response(
@@ -143,6 +141,10 @@ impl IntoResponse for AdminError {
             AdminError::Forbidden => {
                 json!({"error": "HTTP 403 Forbidden", "errorMessage": "HTTP 403 Forbidden"})
             }
+            AdminError::MethodNotAllowed(_) => json!({
+                "error": "HTTP 405 Method Not Allowed",
+                "errorMessage": "HTTP 405 Method Not Allowed"
+            }),
             AdminError::Profile(body) => body.clone(),
             other => json!({"errorMessage": other.to_string()}),
         };
@@ -150,6 +152,11 @@ impl IntoResponse for AdminError {
         if matches!(self, AdminError::Unauthorized) {
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let AdminError::MethodNotAllowed(methods) = &self {
+            if let Ok(v) = HeaderValue::from_str(&crate::http::router::method_list(methods)) {
+                r.headers_mut().insert(header::ALLOW, v);
+            }
         }
         if matches!(self, AdminError::Busy) {
             r.headers_mut().insert(

@@ -241,9 +241,10 @@ pub(super) fn get(cx: &Cx) -> Result<Response, AdminError> {
     Ok(ok(&loaded.repr(flow)))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
-struct FlowInput {
+#[schemars(rename = "AuthenticationFlowRepresentation")]
+pub(super) struct FlowInput {
     alias: Option<String>,
     description: Option<String>,
     provider_id: Option<String>,
@@ -538,9 +539,10 @@ pub(super) fn executions(cx: &Cx) -> Result<Response, AdminError> {
     Ok(ok(&Value::Array(out)))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
-struct ExecutionInfoInput {
+#[schemars(rename = "AuthenticationExecutionInfoRepresentation")]
+pub(super) struct ExecutionInfoInput {
     id: Option<String>,
     requirement: Option<String>,
     display_name: Option<String>,
@@ -688,9 +690,10 @@ fn created_at(cx: &Cx, rest: &str) -> Response {
     r
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
-struct ExecutionInput {
+#[schemars(rename = "AuthenticationExecutionRepresentation")]
+pub(super) struct ExecutionInput {
     parent_flow: Option<String>,
     authenticator: Option<String>,
     requirement: Option<String>,
@@ -877,9 +880,10 @@ pub(super) fn move_execution(cx: &Cx, up: bool) -> Result<Response, AdminError> 
 
 // ---- configs ----
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
-struct ConfigInput {
+#[schemars(rename = "AuthenticatorConfigRepresentation")]
+pub(super) struct ConfigInput {
     alias: Option<String>,
     config: BTreeMap<String, Value>,
 }

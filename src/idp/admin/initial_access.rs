@@ -11,9 +11,10 @@ use crate::idp::client_registration::{new_registration_token, InitialAccess, INI
 use super::repr::client_repr;
 use super::{deleted, ok, Cx, Permission};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
-struct Input {
+#[schemars(rename = "ClientInitialAccessCreatePresentation")]
+pub(super) struct Input {
     /// Seconds; 0: no expiry.
     expiration: i64,
     /// Registrations it allows.

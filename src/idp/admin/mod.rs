@@ -16,6 +16,7 @@ mod impersonation;
 mod initial_access;
 mod localization;
 mod mail;
+pub(crate) mod openapi;
 mod permissions;
 mod protocol_mappers;
 mod providers;
@@ -173,6 +174,13 @@ impl Cx<'_> {
         }
         serde_json::from_slice(self.request.body())
             .map_err(|e| AdminError::BadRequest(format!("Invalid JSON: {e}")))
+    }
+
+    /// The JSON body, which must be an object (a representation): anything else is a 400
+    /// here rather than a panic where a handler sets a field on it.
+    pub(crate) fn json_object(&self) -> Result<serde_json::Value, AdminError> {
+        self.json::<serde_json::Map<String, serde_json::Value>>()
+            .map(serde_json::Value::Object)
     }
 
     /// A boolean query parameter (`true`/`True`/`TRUE`, as Python clients send them).

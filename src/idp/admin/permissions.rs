@@ -21,9 +21,10 @@ pub(super) fn get(cx: &Cx, permission: Permission) -> Result<Response, AdminErro
     Ok(ok(&off()))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
-struct Input {
+#[schemars(rename = "ManagementPermissionReference")]
+pub(super) struct Input {
     enabled: bool,
 }
 

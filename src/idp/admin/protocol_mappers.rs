@@ -84,7 +84,7 @@ pub(super) fn by_protocol(cx: &Cx, holder: Holder) -> Result<Response, AdminErro
 
 /// `POST .../protocol-mappers/models`
 pub(super) fn add(cx: &Cx, holder: Holder) -> Result<Response, AdminError> {
-    let body: Value = cx.json()?;
+    let body = cx.json_object()?;
     let id = holder.change(cx, |_, _, held| {
         let mapper = prepare(held, body, None)?;
         let id = mapper["id"].as_str().unwrap_or_default().to_string();
@@ -96,10 +96,10 @@ pub(super) fn add(cx: &Cx, holder: Holder) -> Result<Response, AdminError> {
 
 /// `POST .../protocol-mappers/add-models` with a list.
 pub(super) fn add_many(cx: &Cx, holder: Holder) -> Result<Response, AdminError> {
-    let list: Vec<Value> = cx.json()?;
+    let list: Vec<serde_json::Map<String, Value>> = cx.json()?;
     holder.change(cx, |_, _, held| {
         for body in list {
-            let mapper = prepare(held, body, None)?;
+            let mapper = prepare(held, Value::Object(body), None)?;
             held.mappers_mut().push(mapper);
         }
         Ok(())
@@ -116,7 +116,7 @@ pub(super) fn get(cx: &Cx, holder: Holder) -> Result<Response, AdminError> {
 
 /// `PUT .../protocol-mappers/models/{mapper}`
 pub(super) fn update(cx: &Cx, holder: Holder) -> Result<Response, AdminError> {
-    let body: Value = cx.json()?;
+    let body = cx.json_object()?;
     holder.change(cx, |_, _, held| {
         let i = index(cx, held)?;
         let mapper = prepare(held, body, Some(&cx.path.mapper))?;

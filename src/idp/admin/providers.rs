@@ -452,7 +452,7 @@ pub(super) fn idps(cx: &Cx) -> Result<Response, AdminError> {
 /// `POST /identity-provider/instances`
 pub(super) fn create_idp(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageIdentityProviders)?;
-    let idp = validate_idp(cx.json()?).map_err(AdminError::BadRequest)?;
+    let idp = validate_idp(cx.json_object()?).map_err(AdminError::BadRequest)?;
     let alias = idp["alias"].as_str().unwrap_or_default().to_string();
     cx.app.store.write(|w| {
         if w.object(&realm.id, IDP, &alias)?.is_some() {
@@ -483,7 +483,7 @@ pub(super) fn idp(cx: &Cx) -> Result<Response, AdminError> {
 pub(super) fn update_idp(cx: &Cx) -> Result<Response, AdminError> {
     let alias = cx.path.id.clone();
     let realm = cx.realm(Permission::ManageIdentityProviders)?;
-    let mut body: Value = cx.json()?;
+    let mut body = cx.json_object()?;
     body["alias"] = alias.clone().into();
     cx.app.store.write(|w| {
         let old = w.object(&realm.id, IDP, &alias)?.ok_or_else(idp_missing)?;
@@ -541,7 +541,7 @@ fn idp_realm(cx: &Cx, permission: Permission) -> Result<RealmRecord, AdminError>
 /// A mapper body as sent: `name` and `identityProviderMapper` required, tied to the alias
 /// of the path, `config` present.
 fn idp_mapper_body(cx: &Cx) -> Result<Value, AdminError> {
-    let mut m: Value = cx.json()?;
+    let mut m = cx.json_object()?;
     if text(&m, "name").is_none() || text(&m, "identityProviderMapper").is_none() {
         return Err(AdminError::BadRequest(
             "name and identityProviderMapper are required".into(),
@@ -614,7 +614,7 @@ pub(super) fn create_idp_mapper(cx: &Cx) -> Result<Response, AdminError> {
 /// document itself as `"file"`): the provider's endpoints as an identity provider's config.
 pub(super) async fn import_config(cx: &Cx<'_>) -> Result<Response, AdminError> {
     cx.realm(Permission::ManageIdentityProviders)?;
-    let body: Value = cx.json()?;
+    let body = cx.json_object()?;
     let provider = text(&body, "providerId").unwrap_or("oidc");
     if !matches!(provider, "oidc" | "keycloak-oidc") {
         return Err(AdminError::BadRequest(format!(
@@ -742,7 +742,8 @@ pub(super) fn components(cx: &Cx) -> Result<Response, AdminError> {
 /// `POST /components`
 pub(super) fn create_component(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageRealm)?;
-    let mut c = validate_component(cx.json()?, &realm, true).map_err(AdminError::BadRequest)?;
+    let mut c =
+        validate_component(cx.json_object()?, &realm, true).map_err(AdminError::BadRequest)?;
     let id = text(&c, "id").map(String::from).unwrap_or_else(random_id);
     c["id"] = id.clone().into();
     // An LDAP provider comes with Keycloak's default mappers, as its sub-components.
@@ -807,7 +808,7 @@ pub(super) fn component(cx: &Cx) -> Result<Response, AdminError> {
 pub(super) fn update_component(cx: &Cx) -> Result<Response, AdminError> {
     let id = cx.path.id.clone();
     let realm = cx.realm(Permission::ManageRealm)?;
-    let body: Value = cx.json()?;
+    let body = cx.json_object()?;
     cx.app.store.write(|w| {
         let old = w
             .object(&realm.id, COMPONENT, &id)?

@@ -45,7 +45,7 @@ pub(super) async fn create(cx: &Cx<'_>) -> Result<Response, AdminError> {
     if !cx.caller.can_create_realm() {
         return Err(AdminError::Forbidden);
     }
-    let body: serde_json::Value = cx.json()?;
+    let body = cx.json_object()?;
     // A full representation may carry users with plain passwords: hash them on the pool.
     let body = cx
         .app
@@ -191,7 +191,7 @@ impl Cx<'_> {
 /// nothing: on failure nothing is imported.
 pub(super) async fn partial_import(cx: &Cx<'_>) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageRealm)?;
-    let body: serde_json::Value = cx.json()?;
+    let body = cx.json_object()?;
     let policy = match body.get("ifResourceExists").and_then(|v| v.as_str()) {
         None => super::transfer::IfExists::Fail,
         Some(p) => super::transfer::IfExists::parse(p).ok_or_else(|| {
@@ -313,7 +313,7 @@ pub(super) fn keys(cx: &Cx) -> Result<Response, AdminError> {
 pub(super) fn rotate_keys(cx: &Cx) -> Result<Response, AdminError> {
     use crate::crypto::jwt::Algorithm;
     let realm = cx.realm(Permission::ManageRealm)?;
-    let body: serde_json::Value = cx.json()?;
+    let body = cx.json_object()?;
     let algorithm = body
         .get("algorithm")
         .and_then(|v| v.as_str())

@@ -58,9 +58,10 @@ pub(super) fn get(cx: &Cx) -> Result<Response, AdminError> {
     Ok(ok(&repr(&action)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct Update {
+#[schemars(rename = "RequiredActionProviderUpdate")]
+pub(super) struct Update {
     enabled: Option<bool>,
     default_action: Option<bool>,
     priority: Option<i64>,
@@ -143,9 +144,10 @@ pub(super) fn unregistered(cx: &Cx) -> Result<Response, AdminError> {
     Ok(ok(&Value::Array(list)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
-struct Register {
+#[schemars(rename = "RequiredActionProviderSimpleRepresentation")]
+pub(super) struct Register {
     provider_id: String,
     name: Option<String>,
 }
@@ -234,7 +236,7 @@ pub(super) fn config(cx: &Cx) -> Result<Response, AdminError> {
 pub(super) fn update_config(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageRealm)?;
     let alias = configurable(cx, &realm)?;
-    let body: Value = cx.json()?;
+    let body = cx.json_object()?;
     let config = body
         .get("config")
         .and_then(Value::as_object)

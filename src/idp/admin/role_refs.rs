@@ -11,7 +11,8 @@ use crate::store::{RoleRecord, StoreError, Txn, View as StoreView};
 use super::View;
 
 /// A role named in a mapping body.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "RoleReference")]
 pub(super) struct RoleRef {
     pub id: Option<String>,
     pub name: Option<String>,

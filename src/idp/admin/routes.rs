@@ -2,6 +2,7 @@
 //! of its methods. A method a path does not list is `405` with `Allow` from this table, and
 //! a pre-flight names the same methods; handlers never look at the method.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::OnceLock;
@@ -12,8 +13,15 @@ use crate::http::router::{MethodRouter, RouteError};
 use crate::http::Response;
 use crate::idp::admin::error::AdminError;
 
+use serde_json::{Map, Value};
+
 use super::client_scopes::Kind;
 use super::holders::Holder;
+use super::repr::{
+    ClientInput, ClientScopeInput, CredentialInput, FederatedIdentityInput, GroupInput, RealmInput,
+    RoleInput, UserInput,
+};
+use super::role_refs::RoleRef;
 use super::roles::{Composites, Container};
 use super::{
     client_policies, client_scopes, clients, flows, groups, impersonation, initial_access,
@@ -25,23 +33,94 @@ use super::{Permission, View};
 /// What an async handler returns: its future, boxed so the table holds plain fn pointers.
 pub(crate) type Reply<'a> = Pin<Box<dyn Future<Output = Result<Response, AdminError>> + Send + 'a>>;
 
-/// A handler of one method of one path.
+/// A handler of one method of one path, with what it reads and answers for the generated
+/// OpenAPI document: `POST` and `PUT` handlers declare their body (`takes`, or `no_body`),
+/// which the table's own test demands, so the document cannot miss one.
 #[derive(Clone, Copy)]
-pub(crate) enum Handler {
+pub(crate) struct Handler {
+    run: Run,
+    pub(crate) body: Body,
+    pub(crate) returns: Option<SchemaFn>,
+}
+
+#[derive(Clone, Copy)]
+enum Run {
     Now(fn(&Cx) -> Result<Response, AdminError>),
     Later(for<'a, 'b> fn(&'a Cx<'b>) -> Reply<'a>),
 }
 
+/// The JSON Schema of a type, as a reference into the document's components.
+pub(crate) type SchemaFn = fn(&mut schemars::SchemaGenerator) -> schemars::Schema;
+
+/// The request body a handler reads.
+#[derive(Clone, Copy)]
+pub(crate) enum Body {
+    /// Not said: right for `GET` and `DELETE`; a `POST` or `PUT` must say.
+    Unsaid,
+    /// The handler reads no body.
+    Empty,
+    /// A JSON body of this schema.
+    Json(SchemaFn),
+    /// A `text/plain` body (a localization text).
+    Text,
+}
+
+fn schema_of<T: schemars::JsonSchema>(
+    generator: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    generator.subschema_for::<T>()
+}
+
+/// A handler that answers at once.
+fn now(f: fn(&Cx) -> Result<Response, AdminError>) -> Handler {
+    Handler::new(Run::Now(f))
+}
+
+/// A handler that awaits (mail, LDAP, password hashing off the worker).
+fn later(f: for<'a, 'b> fn(&'a Cx<'b>) -> Reply<'a>) -> Handler {
+    Handler::new(Run::Later(f))
+}
+
 impl Handler {
+    fn new(run: Run) -> Handler {
+        Handler {
+            run,
+            body: Body::Unsaid,
+            returns: None,
+        }
+    }
+
+    /// The handler reads a JSON `T`.
+    fn takes<T: schemars::JsonSchema>(mut self) -> Handler {
+        self.body = Body::Json(schema_of::<T>);
+        self
+    }
+
+    /// The handler reads no body.
+    fn no_body(mut self) -> Handler {
+        self.body = Body::Empty;
+        self
+    }
+
+    /// The handler reads a plain-text body.
+    fn takes_text(mut self) -> Handler {
+        self.body = Body::Text;
+        self
+    }
+
+    /// The handler answers `200` with a JSON `T`.
+    fn returns<T: schemars::JsonSchema>(mut self) -> Handler {
+        self.returns = Some(schema_of::<T>);
+        self
+    }
+
     pub(crate) async fn call(self, cx: &Cx<'_>) -> Result<Response, AdminError> {
-        match self {
-            Handler::Now(f) => f(cx),
-            Handler::Later(f) => f(cx).await,
+        match self.run {
+            Run::Now(f) => f(cx),
+            Run::Later(f) => f(cx).await,
         }
     }
 }
-
-use Handler::{Later, Now};
 
 const GET: Method = Method::GET;
 const POST: Method = Method::POST;
@@ -71,65 +150,83 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     r.route(
         "/",
         vec![
-            (GET, Now(realms::list)),
-            (POST, Later(|cx| Box::pin(realms::create(cx)))),
+            (GET, now(realms::list).returns::<Vec<RealmInput>>()),
+            (
+                POST,
+                later(|cx| Box::pin(realms::create(cx))).takes::<RealmInput>(),
+            ),
         ],
     )?
     .route(
         "/{realm}",
         vec![
-            (GET, Now(realms::get)),
-            (PUT, Now(realms::update)),
-            (DELETE, Now(realms::delete)),
+            (GET, now(realms::get).returns::<RealmInput>()),
+            (PUT, now(realms::update).takes::<RealmInput>()),
+            (DELETE, now(realms::delete)),
         ],
     )?
-    .route("/{realm}/logout-all", vec![(POST, Now(realms::logout_all))])?
+    .route(
+        "/{realm}/logout-all",
+        vec![(POST, now(realms::logout_all).no_body())],
+    )?
     .route(
         "/{realm}/partialImport",
-        vec![(POST, Later(|cx| Box::pin(realms::partial_import(cx))))],
+        vec![(
+            POST,
+            later(|cx| Box::pin(realms::partial_import(cx))).takes::<Map<String, Value>>(),
+        )],
     )?
     .route(
         "/{realm}/partial-export",
-        vec![(POST, Now(realms::partial_export))],
+        vec![(POST, now(realms::partial_export).no_body())],
     )?
     .route(
         "/{realm}/keys",
-        vec![(GET, Now(realms::keys)), (POST, Now(realms::rotate_keys))],
+        vec![
+            (GET, now(realms::keys)),
+            (POST, now(realms::rotate_keys).takes::<Map<String, Value>>()),
+        ],
     )?
     .route(
         "/{realm}/events",
         vec![
-            (GET, Now(|cx| realms::list_events(cx, false))),
-            (DELETE, Now(|cx| realms::clear_events(cx, false))),
+            (GET, now(|cx| realms::list_events(cx, false))),
+            (DELETE, now(|cx| realms::clear_events(cx, false))),
         ],
     )?
     .route(
         "/{realm}/admin-events",
         vec![
-            (GET, Now(|cx| realms::list_events(cx, true))),
-            (DELETE, Now(|cx| realms::clear_events(cx, true))),
+            (GET, now(|cx| realms::list_events(cx, true))),
+            (DELETE, now(|cx| realms::clear_events(cx, true))),
         ],
     )?
     .route(
         "/{realm}/events/config",
         vec![
-            (GET, Now(realms::events_config)),
-            (PUT, Now(realms::update_events_config)),
+            (GET, now(realms::events_config)),
+            (
+                PUT,
+                now(realms::update_events_config).takes::<Map<String, Value>>(),
+            ),
         ],
     )?
     .route(
         "/{realm}/testSMTPConnection",
-        vec![(POST, Later(|cx| Box::pin(mail::test_smtp_connection(cx))))],
+        vec![(
+            POST,
+            later(|cx| Box::pin(mail::test_smtp_connection(cx))).takes::<Map<String, Value>>(),
+        )],
     )?
     .route(
         "/{realm}/attack-detection/brute-force/users",
-        vec![(DELETE, Now(|cx| users::clear_brute_force(cx, false)))],
+        vec![(DELETE, now(|cx| users::clear_brute_force(cx, false)))],
     )?
     .route(
         "/{realm}/attack-detection/brute-force/users/{id}",
         vec![
-            (GET, Now(users::brute_force_status)),
-            (DELETE, Now(|cx| users::clear_brute_force(cx, true))),
+            (GET, now(users::brute_force_status)),
+            (DELETE, now(|cx| users::clear_brute_force(cx, true))),
         ],
     )?;
 
@@ -137,170 +234,218 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     r.route(
         "/{realm}/users",
         vec![
-            (GET, Later(|cx| Box::pin(users::list(cx)))),
-            (POST, Later(|cx| Box::pin(users::create(cx)))),
+            (
+                GET,
+                later(|cx| Box::pin(users::list(cx))).returns::<Vec<UserInput>>(),
+            ),
+            (
+                POST,
+                later(|cx| Box::pin(users::create(cx))).takes::<UserInput>(),
+            ),
         ],
     )?
-    .route("/{realm}/users/count", vec![(GET, Now(users::count))])?
+    .route("/{realm}/users/count", vec![(GET, now(users::count))])?
     .route(
         u,
         vec![
-            (GET, Now(users::get)),
-            (PUT, Later(|cx| Box::pin(users::update(cx)))),
-            (DELETE, Later(|cx| Box::pin(users::delete(cx)))),
+            (GET, now(users::get).returns::<UserInput>()),
+            (
+                PUT,
+                later(|cx| Box::pin(users::update(cx))).takes::<UserInput>(),
+            ),
+            (DELETE, later(|cx| Box::pin(users::delete(cx)))),
         ],
     )?
     .route(
         &format!("{u}/reset-password"),
-        vec![(PUT, Later(|cx| Box::pin(users::reset_password(cx))))],
+        vec![(
+            PUT,
+            later(|cx| Box::pin(users::reset_password(cx))).takes::<CredentialInput>(),
+        )],
     )?
     .route(
         &format!("{u}/role-mappings"),
-        vec![(GET, Now(users::role_mappings))],
+        vec![(GET, now(users::role_mappings))],
     )?
     .route(
         &format!("{u}/role-mappings/realm"),
         vec![
-            (GET, Now(|cx| users::mapped_roles(cx, false, View::Direct))),
-            (POST, Now(|cx| users::map_roles(cx, false, true))),
-            (DELETE, Now(|cx| users::map_roles(cx, false, false))),
+            (GET, now(|cx| users::mapped_roles(cx, false, View::Direct))),
+            (
+                POST,
+                now(|cx| users::map_roles(cx, false, true)).takes::<Vec<RoleRef>>(),
+            ),
+            (
+                DELETE,
+                now(|cx| users::map_roles(cx, false, false)).takes::<Vec<RoleRef>>(),
+            ),
         ],
     )?
     .route(
         &format!("{u}/role-mappings/realm/available"),
         vec![(
             GET,
-            Now(|cx| users::mapped_roles(cx, false, View::Available)),
+            now(|cx| users::mapped_roles(cx, false, View::Available)),
         )],
     )?
     .route(
         &format!("{u}/role-mappings/realm/composite"),
         vec![(
             GET,
-            Now(|cx| users::mapped_roles(cx, false, View::Composite)),
+            now(|cx| users::mapped_roles(cx, false, View::Composite)),
         )],
     )?
     .route(
         &format!("{u}/role-mappings/clients/{{client}}"),
         vec![
-            (GET, Now(|cx| users::mapped_roles(cx, true, View::Direct))),
-            (POST, Now(|cx| users::map_roles(cx, true, true))),
-            (DELETE, Now(|cx| users::map_roles(cx, true, false))),
+            (GET, now(|cx| users::mapped_roles(cx, true, View::Direct))),
+            (
+                POST,
+                now(|cx| users::map_roles(cx, true, true)).takes::<Vec<RoleRef>>(),
+            ),
+            (
+                DELETE,
+                now(|cx| users::map_roles(cx, true, false)).takes::<Vec<RoleRef>>(),
+            ),
         ],
     )?
     .route(
         &format!("{u}/role-mappings/clients/{{client}}/available"),
         vec![(
             GET,
-            Now(|cx| users::mapped_roles(cx, true, View::Available)),
+            now(|cx| users::mapped_roles(cx, true, View::Available)),
         )],
     )?
     .route(
         &format!("{u}/role-mappings/clients/{{client}}/composite"),
         vec![(
             GET,
-            Now(|cx| users::mapped_roles(cx, true, View::Composite)),
+            now(|cx| users::mapped_roles(cx, true, View::Composite)),
         )],
     )?
-    .route(&format!("{u}/groups"), vec![(GET, Now(users::groups))])?
+    .route(&format!("{u}/groups"), vec![(GET, now(users::groups))])?
     .route(
         &format!("{u}/groups/{{group}}"),
         vec![
-            (PUT, Now(users::join_group)),
-            (DELETE, Now(users::leave_group)),
+            (PUT, now(users::join_group).no_body()),
+            (DELETE, now(users::leave_group)),
         ],
     )?
     .route(
         &format!("{u}/credentials"),
-        vec![(GET, Now(users::credentials))],
+        vec![(GET, now(users::credentials))],
     )?
     .route(
         &format!("{u}/configured-user-storage-credential-types"),
-        vec![(GET, Now(users::storage_credential_types))],
+        vec![(GET, now(users::storage_credential_types))],
     )?
     .route(
         &format!("{u}/credentials/{{cred}}"),
-        vec![(DELETE, Now(users::credential))],
+        vec![(DELETE, now(users::credential))],
     )?
     .route(
         &format!("{u}/federated-identity"),
-        vec![(GET, Now(users::federated_identities))],
+        vec![(GET, now(users::federated_identities))],
     )?
     .route(
         &format!("{u}/federated-identity/{{provider}}"),
         vec![
-            (POST, Now(users::link_identity)),
-            (DELETE, Now(users::unlink_identity)),
+            (
+                POST,
+                now(users::link_identity).takes::<FederatedIdentityInput>(),
+            ),
+            (DELETE, now(users::unlink_identity)),
         ],
     )?
-    .route(&format!("{u}/sessions"), vec![(GET, Now(users::sessions))])?
-    .route(&format!("{u}/logout"), vec![(POST, Now(users::logout))])?
+    .route(&format!("{u}/sessions"), vec![(GET, now(users::sessions))])?
+    .route(
+        &format!("{u}/logout"),
+        vec![(POST, now(users::logout).no_body())],
+    )?
     .route(
         &format!("{u}/execute-actions-email"),
-        vec![(PUT, Later(|cx| Box::pin(mail::execute_actions_email(cx))))],
+        vec![(
+            PUT,
+            later(|cx| Box::pin(mail::execute_actions_email(cx))).takes::<Vec<String>>(),
+        )],
     )?
     .route(
         &format!("{u}/send-verify-email"),
-        vec![(PUT, Later(|cx| Box::pin(mail::send_verify_email(cx))))],
+        vec![(
+            PUT,
+            later(|cx| Box::pin(mail::send_verify_email(cx))).no_body(),
+        )],
     )?;
 
     // Clients.
     r.route(
         "/{realm}/clients",
-        vec![(GET, Now(clients::list)), (POST, Now(clients::create))],
+        vec![
+            (GET, now(clients::list).returns::<Vec<ClientInput>>()),
+            (POST, now(clients::create).takes::<ClientInput>()),
+        ],
     )?
     .route(
         c,
         vec![
-            (GET, Now(clients::get)),
-            (PUT, Now(clients::update)),
-            (DELETE, Now(clients::delete)),
+            (GET, now(clients::get).returns::<ClientInput>()),
+            (PUT, now(clients::update).takes::<ClientInput>()),
+            (DELETE, now(clients::delete)),
         ],
     )?
     .route(
         &format!("{c}/client-secret"),
         vec![
-            (GET, Now(clients::secret)),
-            (POST, Now(clients::regenerate_secret)),
+            (GET, now(clients::secret)),
+            (POST, now(clients::regenerate_secret).no_body()),
         ],
     )?
     .route(
         &format!("{c}/nodes"),
-        vec![(POST, Now(clients::register_node))],
+        vec![(
+            POST,
+            now(clients::register_node).takes::<Map<String, Value>>(),
+        )],
     )?
     .route(
         &format!("{c}/nodes/{{key}}"),
-        vec![(DELETE, Now(clients::unregister_node))],
+        vec![(DELETE, now(clients::unregister_node))],
     )?
     .route(
         &format!("{c}/test-nodes-available"),
-        vec![(GET, Later(|cx| Box::pin(clients::test_nodes(cx))))],
+        vec![(GET, later(|cx| Box::pin(clients::test_nodes(cx))))],
     )?
     .route(
         &format!("{c}/client-secret/rotated"),
         vec![
-            (GET, Now(clients::rotated_secret)),
-            (DELETE, Now(clients::invalidate_rotated_secret)),
+            (GET, now(clients::rotated_secret)),
+            (DELETE, now(clients::invalidate_rotated_secret)),
         ],
     )?
     .route(
         &format!("{c}/roles"),
         vec![
-            (GET, Now(|cx| roles::list(cx, Container::Client))),
-            (POST, Now(|cx| roles::create(cx, Container::Client))),
+            (GET, now(|cx| roles::list(cx, Container::Client))),
+            (
+                POST,
+                now(|cx| roles::create(cx, Container::Client)).takes::<RoleInput>(),
+            ),
         ],
     )?
     .route(
         &format!("{c}/roles/{{role}}"),
         vec![
-            (GET, Now(|cx| roles::get(cx, Container::Client))),
-            (PUT, Now(|cx| roles::update(cx, Container::Client))),
-            (DELETE, Now(|cx| roles::delete(cx, Container::Client))),
+            (GET, now(|cx| roles::get(cx, Container::Client))),
+            (
+                PUT,
+                now(|cx| roles::update(cx, Container::Client)).takes::<RoleInput>(),
+            ),
+            (DELETE, now(|cx| roles::delete(cx, Container::Client))),
         ],
     )?
     .route(
         &format!("{c}/service-account-user"),
-        vec![(GET, Now(clients::service_account))],
+        vec![(GET, now(clients::service_account))],
     )?;
     mapper_routes(&mut r, c, Holder::Client)?;
     scope_mapping_routes(&mut r, c, Holder::Client)?;
@@ -309,419 +454,503 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     r.route(
         "/{realm}/roles",
         vec![
-            (GET, Now(|cx| roles::list(cx, Container::Realm))),
-            (POST, Now(|cx| roles::create(cx, Container::Realm))),
+            (GET, now(|cx| roles::list(cx, Container::Realm))),
+            (
+                POST,
+                now(|cx| roles::create(cx, Container::Realm)).takes::<RoleInput>(),
+            ),
         ],
     )?
     .route(
         "/{realm}/roles/{role}",
         vec![
-            (GET, Now(|cx| roles::get(cx, Container::Realm))),
-            (PUT, Now(|cx| roles::update(cx, Container::Realm))),
-            (DELETE, Now(|cx| roles::delete(cx, Container::Realm))),
+            (GET, now(|cx| roles::get(cx, Container::Realm))),
+            (
+                PUT,
+                now(|cx| roles::update(cx, Container::Realm)).takes::<RoleInput>(),
+            ),
+            (DELETE, now(|cx| roles::delete(cx, Container::Realm))),
         ],
     )?
     .route(
         "/{realm}/roles/{role}/composites",
         vec![
-            (GET, Now(|cx| roles::composites(cx, Composites::All))),
-            (POST, Now(|cx| roles::change_composites(cx, true))),
-            (DELETE, Now(|cx| roles::change_composites(cx, false))),
+            (GET, now(|cx| roles::composites(cx, Composites::All))),
+            (
+                POST,
+                now(|cx| roles::change_composites(cx, true)).takes::<Vec<RoleRef>>(),
+            ),
+            (
+                DELETE,
+                now(|cx| roles::change_composites(cx, false)).takes::<Vec<RoleRef>>(),
+            ),
         ],
     )?
     .route(
         "/{realm}/roles/{role}/users",
-        vec![(GET, Now(|cx| roles::users(cx, Container::Realm)))],
+        vec![(GET, now(|cx| roles::users(cx, Container::Realm)))],
     )?
     .route(
         "/{realm}/clients/{id}/roles/{role}/users",
-        vec![(GET, Now(|cx| roles::users(cx, Container::Client)))],
+        vec![(GET, now(|cx| roles::users(cx, Container::Client)))],
     )?
     .route(
         "/{realm}/roles-by-id/{id}",
         vec![
-            (GET, Now(roles::get_by_id)),
-            (PUT, Now(roles::update_by_id)),
-            (DELETE, Now(roles::delete_by_id)),
+            (GET, now(roles::get_by_id)),
+            (PUT, now(roles::update_by_id).takes::<RoleInput>()),
+            (DELETE, now(roles::delete_by_id)),
         ],
     )?;
 
     // Groups.
     r.route(
         "/{realm}/groups",
-        vec![(GET, Now(groups::list)), (POST, Now(groups::create))],
+        vec![
+            (GET, now(groups::list).returns::<Vec<GroupInput>>()),
+            (POST, now(groups::create).takes::<GroupInput>()),
+        ],
     )?
     .route(
         g,
         vec![
-            (GET, Now(groups::get)),
-            (PUT, Now(groups::update)),
-            (DELETE, Now(groups::delete)),
+            (GET, now(groups::get).returns::<GroupInput>()),
+            (PUT, now(groups::update).takes::<GroupInput>()),
+            (DELETE, now(groups::delete)),
         ],
     )?
     .route(
         &format!("{g}/children"),
-        vec![(GET, Now(groups::children)), (POST, Now(groups::add_child))],
+        vec![
+            (GET, now(groups::children)),
+            (POST, now(groups::add_child).takes::<GroupInput>()),
+        ],
     )?
-    .route(&format!("{g}/members"), vec![(GET, Now(groups::members))])?
+    .route(&format!("{g}/members"), vec![(GET, now(groups::members))])?
     .route(
         &format!("{g}/role-mappings/realm"),
         vec![
-            (GET, Now(|cx| groups::mappings(cx, false, View::Direct))),
-            (POST, Now(|cx| groups::map_roles(cx, false, true))),
-            (DELETE, Now(|cx| groups::map_roles(cx, false, false))),
+            (GET, now(|cx| groups::mappings(cx, false, View::Direct))),
+            (
+                POST,
+                now(|cx| groups::map_roles(cx, false, true)).takes::<Vec<RoleRef>>(),
+            ),
+            (
+                DELETE,
+                now(|cx| groups::map_roles(cx, false, false)).takes::<Vec<RoleRef>>(),
+            ),
         ],
     )?
     .route(
         &format!("{g}/role-mappings/realm/available"),
-        vec![(GET, Now(|cx| groups::mappings(cx, false, View::Available)))],
+        vec![(GET, now(|cx| groups::mappings(cx, false, View::Available)))],
     )?
     .route(
         &format!("{g}/role-mappings/realm/composite"),
-        vec![(GET, Now(|cx| groups::mappings(cx, false, View::Composite)))],
+        vec![(GET, now(|cx| groups::mappings(cx, false, View::Composite)))],
     )?
     .route(
         &format!("{g}/role-mappings/clients/{{client}}"),
         vec![
-            (GET, Now(|cx| groups::mappings(cx, true, View::Direct))),
-            (POST, Now(|cx| groups::map_roles(cx, true, true))),
-            (DELETE, Now(|cx| groups::map_roles(cx, true, false))),
+            (GET, now(|cx| groups::mappings(cx, true, View::Direct))),
+            (
+                POST,
+                now(|cx| groups::map_roles(cx, true, true)).takes::<Vec<RoleRef>>(),
+            ),
+            (
+                DELETE,
+                now(|cx| groups::map_roles(cx, true, false)).takes::<Vec<RoleRef>>(),
+            ),
         ],
     )?
     .route(
         &format!("{g}/role-mappings/clients/{{client}}/available"),
-        vec![(GET, Now(|cx| groups::mappings(cx, true, View::Available)))],
+        vec![(GET, now(|cx| groups::mappings(cx, true, View::Available)))],
     )?
     .route(
         &format!("{g}/role-mappings/clients/{{client}}/composite"),
-        vec![(GET, Now(|cx| groups::mappings(cx, true, View::Composite)))],
+        vec![(GET, now(|cx| groups::mappings(cx, true, View::Composite)))],
     )?
     .route(
         "/{realm}/group-by-path/{*path}",
-        vec![(GET, Now(groups::by_path))],
+        vec![(GET, now(groups::by_path))],
     )?;
 
     // Identity providers and components.
     r.route(
         "/{realm}/identity-provider/instances",
         vec![
-            (GET, Now(providers::idps)),
-            (POST, Now(providers::create_idp)),
+            (GET, now(providers::idps)),
+            (
+                POST,
+                now(providers::create_idp).takes::<Map<String, Value>>(),
+            ),
         ],
     )?
     .route(
         idp,
         vec![
-            (GET, Now(providers::idp)),
-            (PUT, Now(providers::update_idp)),
-            (DELETE, Now(providers::delete_idp)),
+            (GET, now(providers::idp)),
+            (
+                PUT,
+                now(providers::update_idp).takes::<Map<String, Value>>(),
+            ),
+            (DELETE, now(providers::delete_idp)),
         ],
     )?
     .route(
         &format!("{idp}/mappers"),
         vec![
-            (GET, Now(providers::idp_mappers)),
-            (POST, Now(providers::create_idp_mapper)),
+            (GET, now(providers::idp_mappers)),
+            (
+                POST,
+                now(providers::create_idp_mapper).takes::<Map<String, Value>>(),
+            ),
         ],
     )?
     .route(
         &format!("{idp}/mappers/{{mapper}}"),
         vec![
-            (GET, Now(providers::idp_mapper)),
-            (PUT, Now(providers::update_idp_mapper)),
-            (DELETE, Now(providers::delete_idp_mapper)),
+            (GET, now(providers::idp_mapper)),
+            (
+                PUT,
+                now(providers::update_idp_mapper).takes::<Map<String, Value>>(),
+            ),
+            (DELETE, now(providers::delete_idp_mapper)),
         ],
     )?
     .route(
         &format!("{idp}/reload-keys"),
-        vec![(GET, Now(providers::reload_idp_keys))],
+        vec![(GET, now(providers::reload_idp_keys))],
     )?
     .route(
         &format!("{idp}/mapper-types"),
-        vec![(GET, Now(providers::idp_mapper_types))],
+        vec![(GET, now(providers::idp_mapper_types))],
     )?
     .route(
         "/{realm}/identity-provider/providers/{id}",
-        vec![(GET, Now(providers::idp_provider_type))],
+        vec![(GET, now(providers::idp_provider_type))],
     )?
     .route(
         "/{realm}/identity-provider/import-config",
-        vec![(POST, Later(|cx| Box::pin(providers::import_config(cx))))],
+        vec![(
+            POST,
+            later(|cx| Box::pin(providers::import_config(cx))).takes::<Map<String, Value>>(),
+        )],
     )?
     .route(
         "/{realm}/testLDAPConnection",
         vec![(
             POST,
-            Later(|cx| Box::pin(user_storage::test_connection(cx))),
+            later(|cx| Box::pin(user_storage::test_connection(cx))).takes::<Map<String, Value>>(),
         )],
     )?
     .route(
         "/{realm}/user-storage/{id}/sync",
-        vec![(POST, Later(|cx| Box::pin(user_storage::sync(cx))))],
+        vec![(POST, later(|cx| Box::pin(user_storage::sync(cx))).no_body())],
     )?
     .route(
         "/{realm}/ldap-server-capabilities",
-        vec![(POST, Later(|cx| Box::pin(user_storage::capabilities(cx))))],
+        vec![(
+            POST,
+            later(|cx| Box::pin(user_storage::capabilities(cx))).takes::<Map<String, Value>>(),
+        )],
     )?
     .route(
         "/{realm}/user-storage/{id}/mappers/{mapper}/sync",
-        vec![(POST, Later(|cx| Box::pin(user_storage::mapper_sync(cx))))],
+        vec![(
+            POST,
+            later(|cx| Box::pin(user_storage::mapper_sync(cx))).no_body(),
+        )],
     )?
     .route(
         "/{realm}/user-storage/{id}/name",
-        vec![(GET, Now(user_storage::name))],
+        vec![(GET, now(user_storage::name))],
     )?
     .route(
         "/{realm}/user-storage/{id}/remove-imported-users",
-        vec![(POST, Now(user_storage::remove_imported))],
+        vec![(POST, now(user_storage::remove_imported).no_body())],
     )?
     .route(
         "/{realm}/user-storage/{id}/unlink-users",
-        vec![(POST, Now(user_storage::unlink))],
+        vec![(POST, now(user_storage::unlink).no_body())],
     )?
     .route(
         "/{realm}/components",
         vec![
-            (GET, Now(providers::components)),
-            (POST, Now(providers::create_component)),
+            (GET, now(providers::components)),
+            (
+                POST,
+                now(providers::create_component).takes::<Map<String, Value>>(),
+            ),
         ],
     )?
     .route(
         "/{realm}/components/{id}",
         vec![
-            (GET, Now(providers::component)),
-            (PUT, Now(providers::update_component)),
-            (DELETE, Now(providers::delete_component)),
+            (GET, now(providers::component)),
+            (
+                PUT,
+                now(providers::update_component).takes::<Map<String, Value>>(),
+            ),
+            (DELETE, now(providers::delete_component)),
         ],
     )?
     .route(
         "/{realm}/components/{id}/sub-component-types",
-        vec![(GET, Now(providers::sub_component_types))],
+        vec![(GET, now(providers::sub_component_types))],
     )?;
     // Sessions, default groups, composites by id, caches.
     r.route(
         "/{realm}/client-session-stats",
-        vec![(GET, Now(sessions::stats))],
+        vec![(GET, now(sessions::stats))],
     )?
     .route(
         "/{realm}/sessions/{id}",
-        vec![(DELETE, Now(sessions::end_one))],
+        vec![(DELETE, now(sessions::end_one))],
     )?
     .route(
         &format!("{c}/user-sessions"),
-        vec![(GET, Now(|cx| sessions::of_client(cx, false)))],
+        vec![(GET, now(|cx| sessions::of_client(cx, false)))],
     )?
     .route(
         &format!("{c}/offline-sessions"),
-        vec![(GET, Now(|cx| sessions::of_client(cx, true)))],
+        vec![(GET, now(|cx| sessions::of_client(cx, true)))],
     )?
     .route(
         &format!("{c}/session-count"),
-        vec![(GET, Now(|cx| sessions::count_of_client(cx, false)))],
+        vec![(GET, now(|cx| sessions::count_of_client(cx, false)))],
     )?
     .route(
         &format!("{c}/offline-session-count"),
-        vec![(GET, Now(|cx| sessions::count_of_client(cx, true)))],
+        vec![(GET, now(|cx| sessions::count_of_client(cx, true)))],
     )?
     .route(
         &format!("{u}/groups/count"),
-        vec![(GET, Now(users::groups_count))],
+        vec![(GET, now(users::groups_count))],
     )?
     .route(
         &format!("{u}/consents"),
-        vec![(GET, Now(sessions::consents))],
+        vec![(GET, now(sessions::consents))],
     )?
     .route(
         &format!("{u}/consents/{{client}}"),
-        vec![(DELETE, Now(sessions::revoke_consent))],
+        vec![(DELETE, now(sessions::revoke_consent))],
     )?
     .route(
         &format!("{u}/offline-sessions/{{client}}"),
-        vec![(GET, Now(sessions::offline_of_user))],
+        vec![(GET, now(sessions::offline_of_user))],
     )?
     .route(
         "/{realm}/default-groups",
-        vec![(GET, Now(groups::default_groups))],
+        vec![(GET, now(groups::default_groups))],
     )?
     .route(
         "/{realm}/default-groups/{id}",
         vec![
-            (PUT, Now(|cx| groups::change_default_group(cx, true))),
-            (DELETE, Now(|cx| groups::change_default_group(cx, false))),
+            (
+                PUT,
+                now(|cx| groups::change_default_group(cx, true)).no_body(),
+            ),
+            (DELETE, now(|cx| groups::change_default_group(cx, false))),
         ],
     )?
     .route(
         "/{realm}/roles/{role}/composites/realm",
-        vec![(GET, Now(|cx| roles::composites(cx, Composites::Realm)))],
+        vec![(GET, now(|cx| roles::composites(cx, Composites::Realm)))],
     )?
     .route(
         "/{realm}/roles/{role}/composites/clients/{client}",
-        vec![(GET, Now(|cx| roles::composites(cx, Composites::Client)))],
+        vec![(GET, now(|cx| roles::composites(cx, Composites::Client)))],
     )?
     .route(
         "/{realm}/roles-by-id/{id}/composites",
         vec![
-            (GET, Now(|cx| roles::composites(cx, Composites::All))),
-            (POST, Now(|cx| roles::change_composites(cx, true))),
-            (DELETE, Now(|cx| roles::change_composites(cx, false))),
+            (GET, now(|cx| roles::composites(cx, Composites::All))),
+            (
+                POST,
+                now(|cx| roles::change_composites(cx, true)).takes::<Vec<RoleRef>>(),
+            ),
+            (
+                DELETE,
+                now(|cx| roles::change_composites(cx, false)).takes::<Vec<RoleRef>>(),
+            ),
         ],
     )?
     .route(
         "/{realm}/roles-by-id/{id}/composites/realm",
-        vec![(GET, Now(|cx| roles::composites(cx, Composites::Realm)))],
+        vec![(GET, now(|cx| roles::composites(cx, Composites::Realm)))],
     )?
     .route(
         "/{realm}/roles-by-id/{id}/composites/clients/{client}",
-        vec![(GET, Now(|cx| roles::composites(cx, Composites::Client)))],
+        vec![(GET, now(|cx| roles::composites(cx, Composites::Client)))],
     )?
-    .route("/{realm}/groups/count", vec![(GET, Now(groups::count))])?
+    .route("/{realm}/groups/count", vec![(GET, now(groups::count))])?
     .route(
         &format!("{c}/evaluate-scopes/generate-example-access-token"),
-        vec![(GET, Now(|cx| clients::example_token(cx, false)))],
+        vec![(GET, now(|cx| clients::example_token(cx, false)))],
     )?
     .route(
         &format!("{c}/evaluate-scopes/generate-example-userinfo"),
-        vec![(GET, Now(clients::example_userinfo))],
+        vec![(GET, now(clients::example_userinfo))],
     )?
     .route(
         &format!("{c}/certificates/{{key}}"),
-        vec![(GET, Now(clients::certificate))],
+        vec![(GET, now(clients::certificate))],
     )?
     .route(
         &format!("{c}/certificates/{{key}}/generate"),
-        vec![(POST, Now(clients::generate_certificate))],
+        vec![(POST, now(clients::generate_certificate).no_body())],
     )?
     .route(
         &format!("{c}/evaluate-scopes/protocol-mappers"),
-        vec![(GET, Now(clients::evaluate_mappers))],
+        vec![(GET, now(clients::evaluate_mappers))],
     )?
     .route(
         &format!("{c}/evaluate-scopes/scope-mappings/{{client}}/{{key}}"),
-        vec![(GET, Now(clients::evaluate_role_scope))],
+        vec![(GET, now(clients::evaluate_role_scope))],
     )?
     .route(
         &format!("{c}/evaluate-scopes/generate-example-id-token"),
-        vec![(GET, Now(|cx| clients::example_token(cx, true)))],
+        vec![(GET, now(|cx| clients::example_token(cx, true)))],
     )?
     .route(
         &format!("{c}/installation/providers/{{key}}"),
-        vec![(GET, Now(clients::installation))],
+        vec![(GET, now(clients::installation))],
     )?
     .route(
         &format!("{u}/remove-totp"),
-        vec![(PUT, Now(users::remove_totp))],
+        vec![(PUT, now(users::remove_totp).no_body())],
     )?
     .route(
         &format!("{u}/unmanagedAttributes"),
-        vec![(GET, Now(users::unmanaged_attributes))],
+        vec![(GET, now(users::unmanaged_attributes))],
     )?
     .route(
         &format!("{g}/role-mappings"),
-        vec![(GET, Now(groups::role_mappings))],
+        vec![(GET, now(groups::role_mappings))],
     )?
     .route(
         "/{realm}/push-revocation",
-        vec![(POST, Now(|cx| realms::push_revocation(cx, false)))],
+        vec![(POST, now(|cx| realms::push_revocation(cx, false)).no_body())],
     )?
     .route(
         &format!("{c}/push-revocation"),
-        vec![(POST, Now(|cx| realms::push_revocation(cx, true)))],
+        vec![(POST, now(|cx| realms::push_revocation(cx, true)).no_body())],
     )?
     .route(
         "/{realm}/clear-crl-cache",
-        vec![(POST, Now(|cx| realms::clear_cache(cx, false)))],
+        vec![(POST, now(|cx| realms::clear_cache(cx, false)).no_body())],
     )?
     .route(
         "/{realm}/authentication/required-actions",
-        vec![(GET, Now(required_actions::list))],
+        vec![(GET, now(required_actions::list))],
     )?
     .route(
         "/{realm}/authentication/required-actions/{id}",
         vec![
-            (GET, Now(required_actions::get)),
-            (PUT, Now(required_actions::update)),
-            (DELETE, Now(required_actions::delete)),
+            (GET, now(required_actions::get)),
+            (
+                PUT,
+                now(required_actions::update).takes::<required_actions::Update>(),
+            ),
+            (DELETE, now(required_actions::delete)),
         ],
     )?
     .route(
         "/{realm}/authentication/required-actions/{id}/config",
         vec![
-            (GET, Now(required_actions::config)),
-            (PUT, Now(required_actions::update_config)),
-            (DELETE, Now(required_actions::delete_config)),
+            (GET, now(required_actions::config)),
+            (
+                PUT,
+                now(required_actions::update_config).takes::<Map<String, Value>>(),
+            ),
+            (DELETE, now(required_actions::delete_config)),
         ],
     )?
     .route(
         "/{realm}/authentication/required-actions/{id}/config-description",
-        vec![(GET, Now(required_actions::config_description))],
+        vec![(GET, now(required_actions::config_description))],
     )?
     .route(
         "/{realm}/authentication/required-actions/{id}/raise-priority",
-        vec![(POST, Now(|cx| required_actions::move_priority(cx, true)))],
+        vec![(
+            POST,
+            now(|cx| required_actions::move_priority(cx, true)).no_body(),
+        )],
     )?
     .route(
         "/{realm}/authentication/required-actions/{id}/lower-priority",
-        vec![(POST, Now(|cx| required_actions::move_priority(cx, false)))],
+        vec![(
+            POST,
+            now(|cx| required_actions::move_priority(cx, false)).no_body(),
+        )],
     )?
     .route(
         "/{realm}/authentication/unregistered-required-actions",
-        vec![(GET, Now(required_actions::unregistered))],
+        vec![(GET, now(required_actions::unregistered))],
     )?
     .route(
         "/{realm}/authentication/register-required-action",
-        vec![(POST, Now(required_actions::register))],
+        vec![(
+            POST,
+            now(required_actions::register).takes::<required_actions::Register>(),
+        )],
     )?
     .route(
         "/{realm}/localization",
-        vec![(GET, Now(localization::locales))],
+        vec![(GET, now(localization::locales))],
     )?
     .route(
         "/{realm}/localization/{id}",
         vec![
-            (GET, Now(localization::texts)),
-            (POST, Now(localization::add_texts)),
-            (DELETE, Now(localization::delete_locale)),
+            (GET, now(localization::texts)),
+            (
+                POST,
+                now(localization::add_texts).takes::<BTreeMap<String, String>>(),
+            ),
+            (DELETE, now(localization::delete_locale)),
         ],
     )?
     .route(
         "/{realm}/localization/{id}/{key}",
         vec![
-            (GET, Now(localization::text)),
-            (PUT, Now(localization::set_text)),
-            (DELETE, Now(localization::delete_text)),
+            (GET, now(localization::text)),
+            (PUT, now(localization::set_text).takes_text()),
+            (DELETE, now(localization::delete_text)),
         ],
     )?
     .route(
         &format!("{u}/credentials/{{cred}}/userLabel"),
-        vec![(PUT, Now(users::set_label))],
+        vec![(PUT, now(users::set_label).takes_text())],
     )?
     .route(
         &format!("{u}/credentials/{{cred}}/moveToFirst"),
-        vec![(POST, Now(|cx| users::move_credential(cx, false)))],
+        vec![(POST, now(|cx| users::move_credential(cx, false)).no_body())],
     )?
     .route(
         &format!("{u}/credentials/{{cred}}/moveAfter/{{after}}"),
-        vec![(POST, Now(|cx| users::move_credential(cx, true)))],
+        vec![(POST, now(|cx| users::move_credential(cx, true)).no_body())],
     )?
     .route(
         "/{realm}/roles/{role}/groups",
-        vec![(GET, Now(|cx| roles::groups(cx, Container::Realm)))],
+        vec![(GET, now(|cx| roles::groups(cx, Container::Realm)))],
     )?
     .route(
         &format!("{c}/roles/{{role}}/groups"),
-        vec![(GET, Now(|cx| roles::groups(cx, Container::Client)))],
+        vec![(GET, now(|cx| roles::groups(cx, Container::Client)))],
     )?
     .route(
         "/{realm}/clear-realm-cache",
-        vec![(POST, Now(|cx| realms::clear_cache(cx, false)))],
+        vec![(POST, now(|cx| realms::clear_cache(cx, false)).no_body())],
     )?
     .route(
         "/{realm}/clear-user-cache",
-        vec![(POST, Now(|cx| realms::clear_cache(cx, false)))],
+        vec![(POST, now(|cx| realms::clear_cache(cx, false)).no_body())],
     )?
     .route(
         "/{realm}/clear-keys-cache",
-        vec![(POST, Now(|cx| realms::clear_cache(cx, true)))],
+        vec![(POST, now(|cx| realms::clear_cache(cx, true)).no_body())],
     )?;
     client_scope_routes(&mut r)?;
     flow_routes(&mut r)?;
@@ -756,47 +985,56 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     }
     r.route(
         "/{realm}/users/{id}/impersonation",
-        vec![(POST, Now(impersonation::impersonate))],
+        vec![(POST, now(impersonation::impersonate).no_body())],
     )?;
     r.route(
         "/{realm}/client-policies/profiles",
         vec![
-            (GET, Now(client_policies::profiles)),
-            (PUT, Now(client_policies::update_profiles)),
+            (GET, now(client_policies::profiles)),
+            (
+                PUT,
+                now(client_policies::update_profiles).takes::<Map<String, Value>>(),
+            ),
         ],
     )?
     .route(
         "/{realm}/client-policies/policies",
         vec![
-            (GET, Now(client_policies::policies)),
-            (PUT, Now(client_policies::update_policies)),
+            (GET, now(client_policies::policies)),
+            (
+                PUT,
+                now(client_policies::update_policies).takes::<Map<String, Value>>(),
+            ),
         ],
     )?
     .route(
         "/{realm}/clients-initial-access",
         vec![
-            (GET, Now(initial_access::list)),
-            (POST, Now(initial_access::create)),
+            (GET, now(initial_access::list)),
+            (
+                POST,
+                now(initial_access::create).takes::<initial_access::Input>(),
+            ),
         ],
     )?
     .route(
         "/{realm}/clients-initial-access/{id}",
-        vec![(DELETE, Now(initial_access::delete))],
+        vec![(DELETE, now(initial_access::delete))],
     )?
     .route(
         "/{realm}/clients/{id}/registration-access-token",
-        vec![(POST, Now(initial_access::regenerate))],
+        vec![(POST, now(initial_access::regenerate).no_body())],
     )?
     .route(
         "/{realm}/users/profile",
         vec![
-            (GET, Now(user_profile::get)),
-            (PUT, Now(user_profile::update)),
+            (GET, now(user_profile::get)),
+            (PUT, now(user_profile::update).takes::<Map<String, Value>>()),
         ],
     )?
     .route(
         "/{realm}/users/profile/metadata",
-        vec![(GET, Now(user_profile::metadata))],
+        vec![(GET, now(user_profile::metadata))],
     )?;
     Ok(r)
 }
@@ -810,8 +1048,8 @@ fn mapper_routes(
     macro_rules! h {
         ($f:path) => {
             match holder {
-                Holder::Client => Now(|cx| $f(cx, Holder::Client)),
-                Holder::ClientScope => Now(|cx| $f(cx, Holder::ClientScope)),
+                Holder::Client => now(|cx| $f(cx, Holder::Client)),
+                Holder::ClientScope => now(|cx| $f(cx, Holder::ClientScope)),
             }
         };
     }
@@ -819,20 +1057,29 @@ fn mapper_routes(
         &format!("{base}/protocol-mappers/models"),
         vec![
             (GET, h!(protocol_mappers::list)),
-            (POST, h!(protocol_mappers::add)),
+            (
+                POST,
+                h!(protocol_mappers::add).takes::<Map<String, Value>>(),
+            ),
         ],
     )?
     .route(
         &format!("{base}/protocol-mappers/models/{{mapper}}"),
         vec![
             (GET, h!(protocol_mappers::get)),
-            (PUT, h!(protocol_mappers::update)),
+            (
+                PUT,
+                h!(protocol_mappers::update).takes::<Map<String, Value>>(),
+            ),
             (DELETE, h!(protocol_mappers::delete)),
         ],
     )?
     .route(
         &format!("{base}/protocol-mappers/add-models"),
-        vec![(POST, h!(protocol_mappers::add_many))],
+        vec![(
+            POST,
+            h!(protocol_mappers::add_many).takes::<Vec<Map<String, Value>>>(),
+        )],
     )?
     .route(
         &format!("{base}/protocol-mappers/protocol/{{key}}"),
@@ -850,11 +1097,11 @@ fn scope_mapping_routes(
     macro_rules! h {
         (|$cx:ident, $holder:ident| $body:expr) => {
             match holder {
-                Holder::Client => Now(|$cx| {
+                Holder::Client => now(|$cx| {
                     let $holder = Holder::Client;
                     $body
                 }),
-                Holder::ClientScope => Now(|$cx| {
+                Holder::ClientScope => now(|$cx| {
                     let $holder = Holder::ClientScope;
                     $body
                 }),
@@ -875,10 +1122,13 @@ fn scope_mapping_routes(
                     GET,
                     h!(|cx, k| scope_mappings::list(cx, k, true, View::Direct)),
                 ),
-                (POST, h!(|cx, k| scope_mappings::change(cx, k, true, true))),
+                (
+                    POST,
+                    h!(|cx, k| scope_mappings::change(cx, k, true, true)).takes::<Vec<RoleRef>>(),
+                ),
                 (
                     DELETE,
-                    h!(|cx, k| scope_mappings::change(cx, k, true, false)),
+                    h!(|cx, k| scope_mappings::change(cx, k, true, false)).takes::<Vec<RoleRef>>(),
                 ),
             ]
         } else {
@@ -887,10 +1137,13 @@ fn scope_mapping_routes(
                     GET,
                     h!(|cx, k| scope_mappings::list(cx, k, false, View::Direct)),
                 ),
-                (POST, h!(|cx, k| scope_mappings::change(cx, k, false, true))),
+                (
+                    POST,
+                    h!(|cx, k| scope_mappings::change(cx, k, false, true)).takes::<Vec<RoleRef>>(),
+                ),
                 (
                     DELETE,
-                    h!(|cx, k| scope_mappings::change(cx, k, false, false)),
+                    h!(|cx, k| scope_mappings::change(cx, k, false, false)).takes::<Vec<RoleRef>>(),
                 ),
             ]
         };
@@ -924,66 +1177,69 @@ fn client_scope_routes(r: &mut MethodRouter<Handler>) -> Result<(), RouteError> 
     r.route(
         "/{realm}/client-scopes",
         vec![
-            (GET, Now(client_scopes::list)),
-            (POST, Now(client_scopes::create)),
+            (
+                GET,
+                now(client_scopes::list).returns::<Vec<ClientScopeInput>>(),
+            ),
+            (POST, now(client_scopes::create).takes::<ClientScopeInput>()),
         ],
     )?
     .route(
         s,
         vec![
-            (GET, Now(client_scopes::get)),
-            (PUT, Now(client_scopes::update)),
-            (DELETE, Now(client_scopes::delete)),
+            (GET, now(client_scopes::get).returns::<ClientScopeInput>()),
+            (PUT, now(client_scopes::update).takes::<ClientScopeInput>()),
+            (DELETE, now(client_scopes::delete)),
         ],
     )?
     .route(
         "/{realm}/default-default-client-scopes",
-        vec![(GET, Now(|cx| client_scopes::realm_list(cx, Kind::Default)))],
+        vec![(GET, now(|cx| client_scopes::realm_list(cx, Kind::Default)))],
     )?
     .route(
         "/{realm}/default-default-client-scopes/{scope}",
         vec![
             (
                 PUT,
-                Now(|cx| client_scopes::realm_change(cx, Kind::Default, true)),
+                now(|cx| client_scopes::realm_change(cx, Kind::Default, true)).no_body(),
             ),
             (
                 DELETE,
-                Now(|cx| client_scopes::realm_change(cx, Kind::Default, false)),
+                now(|cx| client_scopes::realm_change(cx, Kind::Default, false)),
             ),
         ],
     )?
     .route(
         "/{realm}/default-optional-client-scopes",
-        vec![(GET, Now(|cx| client_scopes::realm_list(cx, Kind::Optional)))],
+        vec![(GET, now(|cx| client_scopes::realm_list(cx, Kind::Optional)))],
     )?
     .route(
         "/{realm}/default-optional-client-scopes/{scope}",
         vec![
             (
                 PUT,
-                Now(|cx| client_scopes::realm_change(cx, Kind::Optional, true)),
+                now(|cx| client_scopes::realm_change(cx, Kind::Optional, true)).no_body(),
             ),
             (
                 DELETE,
-                Now(|cx| client_scopes::realm_change(cx, Kind::Optional, false)),
+                now(|cx| client_scopes::realm_change(cx, Kind::Optional, false)),
             ),
         ],
     )?
     .route(
         "/{realm}/clients/{id}/default-client-scopes",
-        vec![(GET, Now(|cx| client_scopes::client_list(cx, Kind::Default)))],
+        vec![(GET, now(|cx| client_scopes::client_list(cx, Kind::Default)))],
     )?
     .route(
         "/{realm}/clients/{id}/default-client-scopes/{scope}",
         vec![
             (
                 PUT,
-                Now(|cx| client_scopes::client_change(cx, Kind::Default, true)),
+                now(|cx| client_scopes::client_change(cx, Kind::Default, true)).no_body(),
             ),
             (
                 DELETE,
-                Now(|cx| client_scopes::client_change(cx, Kind::Default, false)),
+                now(|cx| client_scopes::client_change(cx, Kind::Default, false)),
             ),
         ],
     )?
@@ -991,7 +1247,7 @@ fn client_scope_routes(r: &mut MethodRouter<Handler>) -> Result<(), RouteError> 
         "/{realm}/clients/{id}/optional-client-scopes",
         vec![(
             GET,
-            Now(|cx| client_scopes::client_list(cx, Kind::Optional)),
+            now(|cx| client_scopes::client_list(cx, Kind::Optional)),
         )],
     )?
     .route(
@@ -999,11 +1255,11 @@ fn client_scope_routes(r: &mut MethodRouter<Handler>) -> Result<(), RouteError> 
         vec![
             (
                 PUT,
-                Now(|cx| client_scopes::client_change(cx, Kind::Optional, true)),
+                now(|cx| client_scopes::client_change(cx, Kind::Optional, true)).no_body(),
             ),
             (
                 DELETE,
-                Now(|cx| client_scopes::client_change(cx, Kind::Optional, false)),
+                now(|cx| client_scopes::client_change(cx, Kind::Optional, false)),
             ),
         ],
     )?;
@@ -1016,99 +1272,117 @@ fn flow_routes(r: &mut MethodRouter<Handler>) -> Result<(), RouteError> {
     let a = "/{realm}/authentication";
     r.route(
         &format!("{a}/flows"),
-        vec![(GET, Now(flows::list)), (POST, Now(flows::create))],
+        vec![
+            (GET, now(flows::list)),
+            (POST, now(flows::create).takes::<flows::FlowInput>()),
+        ],
     )?
     .route(
         &format!("{a}/flows/{{id}}"),
         vec![
-            (GET, Now(flows::get)),
-            (PUT, Now(flows::update)),
-            (DELETE, Now(flows::delete)),
+            (GET, now(flows::get)),
+            (PUT, now(flows::update).takes::<flows::FlowInput>()),
+            (DELETE, now(flows::delete)),
         ],
     )?
     .route(
         &format!("{a}/flows/{{flow}}/copy"),
-        vec![(POST, Now(flows::copy))],
+        vec![(POST, now(flows::copy).takes::<Map<String, Value>>())],
     )?
     .route(
         &format!("{a}/flows/{{flow}}/executions"),
         vec![
-            (GET, Now(flows::executions)),
-            (PUT, Now(flows::update_execution)),
-            (POST, Now(flows::add_execution_model)),
+            (GET, now(flows::executions)),
+            (
+                PUT,
+                now(flows::update_execution).takes::<flows::ExecutionInfoInput>(),
+            ),
+            (
+                POST,
+                now(flows::add_execution_model).takes::<flows::ExecutionInput>(),
+            ),
         ],
     )?
     .route(
         &format!("{a}/flows/{{flow}}/executions/execution"),
-        vec![(POST, Now(flows::add_execution))],
+        vec![(
+            POST,
+            now(flows::add_execution).takes::<Map<String, Value>>(),
+        )],
     )?
     .route(
         &format!("{a}/flows/{{flow}}/executions/flow"),
-        vec![(POST, Now(flows::add_subflow))],
+        vec![(POST, now(flows::add_subflow).takes::<Map<String, Value>>())],
     )?
     .route(
         &format!("{a}/executions"),
-        vec![(POST, Now(flows::add_execution_model))],
+        vec![(
+            POST,
+            now(flows::add_execution_model).takes::<flows::ExecutionInput>(),
+        )],
     )?
     .route(
         &format!("{a}/executions/{{id}}"),
         vec![
-            (GET, Now(flows::get_execution)),
-            (DELETE, Now(flows::delete_execution)),
+            (GET, now(flows::get_execution)),
+            (DELETE, now(flows::delete_execution)),
         ],
     )?
     .route(
         &format!("{a}/executions/{{id}}/raise-priority"),
-        vec![(POST, Now(|cx| flows::move_execution(cx, true)))],
+        vec![(POST, now(|cx| flows::move_execution(cx, true)).no_body())],
     )?
     .route(
         &format!("{a}/executions/{{id}}/lower-priority"),
-        vec![(POST, Now(|cx| flows::move_execution(cx, false)))],
+        vec![(POST, now(|cx| flows::move_execution(cx, false)).no_body())],
     )?
     .route(
         &format!("{a}/executions/{{id}}/config"),
-        vec![(POST, Now(flows::create_config))],
+        vec![(
+            POST,
+            now(flows::create_config).takes::<flows::ConfigInput>(),
+        )],
     )?
     .route(
         &format!("{a}/executions/{{id}}/config/{{key}}"),
-        vec![(GET, Now(flows::get_config))],
+        vec![(GET, now(flows::get_config))],
     )?
     .route(
         &format!("{a}/config/{{id}}"),
         vec![
-            (GET, Now(flows::get_config)),
-            (PUT, Now(flows::update_config)),
-            (DELETE, Now(flows::delete_config)),
+            (GET, now(flows::get_config)),
+            (PUT, now(flows::update_config).takes::<flows::ConfigInput>()),
+            (DELETE, now(flows::delete_config)),
         ],
     )?
     .route(
         &format!("{a}/config-description/{{key}}"),
-        vec![(GET, Now(flows::config_description))],
+        vec![(GET, now(flows::config_description))],
     )?
     .route(
         &format!("{a}/authenticator-providers"),
         vec![(
             GET,
-            Now(|cx| flows::providers(cx, crate::idp::flows::BASIC_FLOW)),
+            now(|cx| flows::providers(cx, crate::idp::flows::BASIC_FLOW)),
         )],
     )?
     .route(
         &format!("{a}/client-authenticator-providers"),
         vec![(
             GET,
-            Now(|cx| flows::providers(cx, crate::idp::flows::CLIENT_FLOW)),
+            now(|cx| flows::providers(cx, crate::idp::flows::CLIENT_FLOW)),
         )],
     )?
     .route(
         &format!("{a}/form-action-providers"),
         vec![(
             GET,
-            Now(|cx| flows::providers(cx, crate::idp::flows::FORM_FLOW)),
+            now(|cx| flows::providers(cx, crate::idp::flows::FORM_FLOW)),
         )],
     )?
     .route(
         &format!("{a}/form-providers"),
-        vec![(GET, Now(|cx| flows::providers(cx, "form")))],
+        vec![(GET, now(|cx| flows::providers(cx, "form")))],
     )?;
     Ok(())
 }
@@ -1119,8 +1393,8 @@ fn permission_handlers(view: Permission, manage: Permission) -> Vec<(Method, Han
         ($($v:ident / $m:ident),*) => {
             match (view, manage) {
                 $((Permission::$v, Permission::$m) => vec![
-                    (GET, Now(|cx| permissions::get(cx, Permission::$v))),
-                    (PUT, Now(|cx| permissions::update(cx, Permission::$m))),
+                    (GET, now(|cx| permissions::get(cx, Permission::$v))),
+                    (PUT, now(|cx| permissions::update(cx, Permission::$m)).takes::<permissions::Input>()),
                 ],)*
                 _ => vec![],
             }

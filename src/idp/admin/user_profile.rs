@@ -1,8 +1,6 @@
 //! `/admin/realms/{realm}/users/profile` (the declarative user profile) and
 //! `users/profile/metadata` (what the admin console's user forms show).
 
-use serde_json::Value;
-
 use crate::http::Response;
 use crate::idp::admin::error::AdminError;
 use crate::idp::user_profile::{self, Context};
@@ -18,7 +16,7 @@ pub(super) fn get(cx: &Cx) -> Result<Response, AdminError> {
 /// `PUT /users/profile`: the whole configuration; answers with it.
 pub(super) fn update(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageRealm)?;
-    let config: Value = cx.json()?;
+    let config = cx.json_object()?;
     user_profile::check(&config).map_err(AdminError::BadRequest)?;
     cx.app
         .store

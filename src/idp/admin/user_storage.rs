@@ -28,7 +28,7 @@ type TestSettings = (String, bool, Option<(String, String)>, Duration);
 
 fn test_settings(cx: &Cx, capabilities: bool) -> Result<TestSettings, AdminError> {
     let realm = cx.realm(Permission::ManageRealm)?;
-    let body: Value = cx.json()?;
+    let body = cx.json_object()?;
     let url = text(&body, "connectionUrl")
         .ok_or_else(|| AdminError::BadRequest("connectionUrl is required".into()))?;
     let urls: Vec<&str> = url.split_whitespace().collect();

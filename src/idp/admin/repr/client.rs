@@ -9,8 +9,9 @@ use crate::store::ClientRecord;
 
 use super::empty_to_none;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
+#[schemars(rename = "ClientRepresentation")]
 pub struct ClientInput {
     pub id: Option<String>,
     pub client_id: Option<String>,
@@ -35,6 +36,8 @@ pub struct ClientInput {
     pub protocol: Option<String>,
     pub attributes: Option<BTreeMap<String, Value>>,
     pub full_scope_allowed: Option<bool>,
+    #[serde(deserialize_with = "super::objects")]
+    #[schemars(with = "Option<Vec<serde_json::Map<String, Value>>>")]
     pub protocol_mappers: Option<Vec<Value>>,
     pub default_client_scopes: Option<Vec<String>>,
     pub optional_client_scopes: Option<Vec<String>>,

@@ -8,14 +8,17 @@ use serde_json::{json, Value};
 use crate::idp::client_scopes::OPENID_CONNECT;
 use crate::store::ClientScopeRecord;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
+#[schemars(rename = "ClientScopeRepresentation")]
 pub struct ClientScopeInput {
     pub id: Option<String>,
     pub name: Option<String>,
     pub description: Option<String>,
     pub protocol: Option<String>,
     pub attributes: Option<BTreeMap<String, Value>>,
+    #[serde(deserialize_with = "super::objects")]
+    #[schemars(with = "Option<Vec<serde_json::Map<String, Value>>>")]
     pub protocol_mappers: Option<Vec<Value>>,
 }
 

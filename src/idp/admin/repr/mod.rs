@@ -17,14 +17,25 @@ pub use client::{client_repr, validate_redirect_pattern, ClientInput};
 pub use client_scope::{client_scope_ref, client_scope_repr, ClientScopeInput};
 pub use realm::{realm_repr, smtp_map, smtp_repr, RealmInput, RolesInput, ScopeMappingInput};
 pub use user::{
-    credential_repr, user_repr, CredentialInput, UserInput, DIRECTORY_ATTRIBUTES, REQUIRED_ACTIONS,
+    credential_repr, user_repr, CredentialInput, FederatedIdentityInput, UserInput,
+    DIRECTORY_ATTRIBUTES, REQUIRED_ACTIONS,
 };
 
 use crate::store::{GroupRecord, RoleRecord};
 
+/// A list of JSON objects (protocol mappers): anything else in it is a 400 when the body is
+/// read, not a panic later when a field is set on it.
+pub(crate) fn objects<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<Value>>, D::Error> {
+    let list: Option<Vec<serde_json::Map<String, Value>>> = Option::deserialize(d)?;
+    Ok(list.map(|l| l.into_iter().map(Value::Object).collect()))
+}
+
 /// Attributes arrive as `{"k": ["v"]}` or, from older clients, `{"k": "v"}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
+#[schemars(rename = "AttributeValue")]
 pub enum AttributeValue {
     Many(Vec<String>),
     One(String),
@@ -44,8 +55,9 @@ pub(super) fn empty_to_none(s: &Option<String>) -> Option<Option<String>> {
         .map(|v| Some(v.trim().to_string()).filter(|v| !v.is_empty()))
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
+#[schemars(rename = "RoleRepresentation")]
 pub struct RoleInput {
     pub id: Option<String>,
     pub name: Option<String>,
@@ -57,8 +69,9 @@ pub struct RoleInput {
 }
 
 /// `{"realm": [names], "client": {clientId: [names]}}`
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
+#[schemars(rename = "RoleComposites")]
 pub struct CompositesInput {
     pub realm: Vec<String>,
     pub client: BTreeMap<String, Vec<String>>,
@@ -76,8 +89,9 @@ pub fn role_repr(r: &RoleRecord) -> Value {
     })
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
+#[schemars(rename = "GroupRepresentation")]
 pub struct GroupInput {
     pub id: Option<String>,
     pub name: Option<String>,

@@ -10,8 +10,9 @@ use crate::store::RealmRecord;
 
 use super::{ClientInput, GroupInput, RoleInput, UserInput};
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
+#[schemars(rename = "RealmRepresentation")]
 pub struct RealmInput {
     pub id: Option<String>,
     pub realm: Option<String>,
@@ -91,8 +92,9 @@ pub struct RealmInput {
 }
 
 /// One entry of a realm file's `scopeMappings` (or `clientScopeMappings`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
+#[schemars(rename = "ScopeMappingRepresentation")]
 pub struct ScopeMappingInput {
     pub client: Option<String>,
     /// A client scope's mapping instead of a client's.
@@ -102,8 +104,9 @@ pub struct ScopeMappingInput {
 }
 
 /// One entry of a realm file's `requiredActions`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default, rename_all = "camelCase")]
+#[schemars(rename = "RequiredActionProviderRepresentation")]
 pub struct RequiredActionInput {
     pub alias: String,
     pub name: Option<String>,
@@ -139,8 +142,9 @@ impl RealmInput {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
+#[schemars(rename = "RolesRepresentation")]
 pub struct RolesInput {
     pub realm: Vec<RoleInput>,
     pub client: BTreeMap<String, Vec<RoleInput>>,

@@ -9,8 +9,9 @@ use crate::store::{CredentialRecord, UserRecord};
 
 use super::{empty_to_none, AttributeValue};
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
+#[schemars(rename = "CredentialRepresentation")]
 pub struct CredentialInput {
     pub id: Option<String>,
     #[serde(rename = "type")]
@@ -24,8 +25,9 @@ pub struct CredentialInput {
     pub priority: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
+#[schemars(rename = "UserRepresentation")]
 pub struct UserInput {
     pub id: Option<String>,
     pub username: Option<String>,
@@ -49,8 +51,9 @@ pub struct UserInput {
     pub federation_link: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
+#[schemars(rename = "FederatedIdentityRepresentation")]
 pub struct FederatedIdentityInput {
     pub identity_provider: Option<String>,
     pub user_id: Option<String>,

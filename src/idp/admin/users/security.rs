@@ -238,7 +238,7 @@ pub(crate) fn federated_identities(cx: &Cx) -> Result<Response, AdminError> {
 pub(crate) fn link_identity(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ManageUsers)?;
     load_user(cx, &realm)?;
-    let body: Value = cx.json()?;
+    let body = cx.json_object()?;
     let alias = cx.path.provider.clone();
     let provider_user = body
         .get("userId")
