@@ -287,6 +287,9 @@ pub struct ServerConfig {
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub data_dir: PathBuf,
+    /// Writes are refused (503) while the data directory's file system has less free
+    /// space than this, in MiB (0: never).
+    pub min_free_space_mb: u64,
 }
 
 #[derive(Debug, Clone)]

@@ -168,6 +168,7 @@ pub(super) struct RawServer {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStore {
     pub data_dir: Option<S<String>>,
+    pub min_free_space_mb: Option<S<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

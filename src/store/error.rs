@@ -1,5 +1,6 @@
 //! What can go wrong in the store: [`StoreError`], and [`Conflict`] for the unique index a
-//! write would have broken. redb's own errors all become [`StoreError::Backend`].
+//! write would have broken. redb's own errors become [`StoreError::Backend`], but for the
+//! disk refusing a write, which is [`StoreError::Unavailable`] (503, not 500).
 
 use std::path::PathBuf;
 
@@ -40,23 +41,69 @@ pub enum StoreError {
     Corrupt(String),
     #[error("store failure: {0}")]
     Backend(String),
+    /// The store cannot take writes now (the disk is full, or refused a write): reads still
+    /// work; the caller answers 503.
+    #[error("the store cannot take writes: {0}")]
+    Unavailable(String),
 }
 
-macro_rules! backend_errors {
-    ($($t:ty),*) => {$(
-        impl From<$t> for StoreError {
-            fn from(e: $t) -> Self {
-                StoreError::Backend(e.to_string())
-            }
-        }
-    )*};
+/// redb's storage errors: the disk refusing a write (full, too large, any I/O failure, or
+/// an earlier one that redb now remembers) is [`StoreError::Unavailable`]; the rest is a
+/// backend failure.
+fn storage(e: redb::StorageError) -> StoreError {
+    match e {
+        redb::StorageError::Io(io) => StoreError::Unavailable(format!(
+            "the disk refused a write ({io}); free space on the data directory's file system"
+        )),
+        redb::StorageError::PreviousIo => StoreError::Unavailable(
+            "an earlier write failed on the disk; free space and restart the server to recover"
+                .into(),
+        ),
+        other => StoreError::Backend(other.to_string()),
+    }
 }
-backend_errors!(
-    redb::Error,
-    redb::StorageError,
-    redb::TableError,
-    redb::TransactionError,
-    redb::CommitError
-);
+
+impl From<redb::StorageError> for StoreError {
+    fn from(e: redb::StorageError) -> Self {
+        storage(e)
+    }
+}
+
+impl From<redb::CommitError> for StoreError {
+    fn from(e: redb::CommitError) -> Self {
+        match e {
+            redb::CommitError::Storage(s) => storage(s),
+            other => StoreError::Backend(other.to_string()),
+        }
+    }
+}
+
+impl From<redb::TransactionError> for StoreError {
+    fn from(e: redb::TransactionError) -> Self {
+        match e {
+            redb::TransactionError::Storage(s) => storage(s),
+            other => StoreError::Backend(other.to_string()),
+        }
+    }
+}
+
+impl From<redb::TableError> for StoreError {
+    fn from(e: redb::TableError) -> Self {
+        match e {
+            redb::TableError::Storage(s) => storage(s),
+            other => StoreError::Backend(other.to_string()),
+        }
+    }
+}
+
+impl From<redb::Error> for StoreError {
+    fn from(e: redb::Error) -> Self {
+        match e {
+            redb::Error::Io(io) => storage(redb::StorageError::Io(io)),
+            redb::Error::PreviousIo => storage(redb::StorageError::PreviousIo),
+            other => StoreError::Backend(other.to_string()),
+        }
+    }
+}
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

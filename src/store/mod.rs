@@ -27,6 +27,7 @@ mod users;
 mod view;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable};
@@ -50,6 +51,11 @@ pub struct Store {
     path: PathBuf,
     /// Set by a volatile commit, cleared by [`Store::flush`].
     unflushed: Arc<std::sync::atomic::AtomicBool>,
+    /// Writes are refused while the data directory's file system has less free space than
+    /// this (bytes; 0: never), so a full disk costs writes, never reads or the file.
+    min_free: Arc<AtomicU64>,
+    /// When the last refusal was logged (seconds since the epoch), to log one a minute.
+    refusal_logged: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -88,9 +94,57 @@ impl Store {
             db: Arc::new(db),
             path,
             unflushed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            min_free: Arc::new(AtomicU64::new(0)),
+            refusal_logged: Arc::new(AtomicU64::new(0)),
         };
         store.init_schema()?;
         Ok(store)
+    }
+
+    /// Refuse writes while the data directory's file system has under `bytes` free
+    /// (`store.min_free_space_mb`); 0 turns the check off.
+    pub fn set_min_free_space(&self, bytes: u64) {
+        self.min_free.store(bytes, Ordering::Relaxed);
+    }
+
+    /// `Err(Unavailable)` when the disk is too full to write safely: redb treats a failed
+    /// write as fatal until the file is reopened, so a full disk must be met before it.
+    fn check_space(&self) -> Result<()> {
+        let min_free = self.min_free.load(Ordering::Relaxed);
+        if min_free == 0 {
+            return Ok(());
+        }
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let Ok(stat) = rustix::fs::statvfs(dir) else {
+            // Not knowing is not a reason to refuse; redb's own error still is.
+            return Ok(());
+        };
+        let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+        if free >= min_free {
+            return Ok(());
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let last = self.refusal_logged.load(Ordering::Relaxed);
+        if now >= last + 60
+            && self
+                .refusal_logged
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::error!(
+                dir = %dir.display(),
+                free_bytes = free,
+                min_free_bytes = min_free,
+                "the data directory's disk is almost full: writes are refused (503) until space is freed; reads go on"
+            );
+        }
+        Err(StoreError::Unavailable(format!(
+            "{free} bytes free on {}, under store.min_free_space_mb",
+            dir.display()
+        )))
     }
 
     /// The store file.
@@ -216,13 +270,20 @@ impl Store {
     where
         E: From<StoreError>,
     {
+        self.check_space()?;
         let mut txn = self.db.begin_write().map_err(StoreError::from)?;
         txn.set_durability(durability)
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         let mut write = Write { view: View { txn } };
         match f(&mut write) {
             Ok(value) => {
-                write.view.txn.commit().map_err(StoreError::from)?;
+                if let Err(e) = write.view.txn.commit() {
+                    let e = StoreError::from(e);
+                    if matches!(e, StoreError::Unavailable(_)) {
+                        tracing::error!(error = %e, "a write to the store failed on the disk");
+                    }
+                    return Err(e.into());
+                }
                 Ok(value)
             }
             Err(e) => {

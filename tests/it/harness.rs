@@ -64,20 +64,27 @@ pub fn temp_dir() -> PathBuf {
 }
 
 /// Write the config the harness uses: loopback listeners, paths inside `dir`.
-/// An `extra` that starts with `[server]` adds its keys (up to the next table) to the
-/// harness's own `[server]` table.
+/// An `extra` that starts with `[server]` and/or `[store]` adds those keys (up to the next
+/// table) to the harness's own tables; the rest is appended.
 pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
     let path = dir.join("portcullis.toml");
-    let (server_keys, extra) = match extra.strip_prefix("[server]\n") {
-        Some(rest) => match rest.find("\n[") {
-            Some(i) => (&rest[..=i], &rest[i + 1..]),
-            None => (rest, ""),
-        },
-        None => ("", extra),
+    let mut rest = extra;
+    let mut own = |table: &str| -> String {
+        let Some(body) = rest.strip_prefix(&format!("[{table}]\n")) else {
+            return String::new();
+        };
+        let (keys, after) = match body.find("\n[") {
+            Some(i) => (&body[..=i], &body[i + 1..]),
+            None => (body, ""),
+        };
+        rest = after;
+        keys.to_string()
     };
+    let server_keys = own("server");
+    let store_keys = own("store");
     let text = format!(
         "[server]\nhttp = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nthreads = 2\nshutdown_grace = \"0s\"\nshutdown_timeout = \"1s\"\n{server_keys}\
-         [store]\ndata_dir = \"{}\"\n[tls]\ncerts_dir = \"{}\"\n[log]\nlevel = \"info\"\n{extra}",
+         [store]\ndata_dir = \"{}\"\n{store_keys}[tls]\ncerts_dir = \"{}\"\n[log]\nlevel = \"info\"\n{rest}",
         dir.join("data").display(),
         dir.join("certs").display(),
     );

@@ -11,6 +11,7 @@ mod broker;
 mod browser;
 mod clients;
 mod crash;
+mod disk;
 mod harness;
 mod kcadm;
 mod ldap;

@@ -8,6 +8,12 @@ impl Validator<'_> {
     pub(super) fn store(&self, raw: RawStore) -> Result<StoreConfig, ConfigError> {
         Ok(StoreConfig {
             data_dir: self.path_or(raw.data_dir, "store.data_dir", "data")?,
+            min_free_space_mb: self.count_or(
+                raw.min_free_space_mb,
+                "store.min_free_space_mb",
+                64,
+                0..=1024 * 1024,
+            )? as u64,
         })
     }
 

@@ -37,6 +37,9 @@ pub enum AdminError {
     /// Too busy right now (503 with `Retry-After`).
     #[error("Server busy, try again later")]
     Busy,
+    /// The store takes no writes now (the disk is full): 503 with `Retry-After`.
+    #[error("The server cannot store changes right now, try again later")]
+    StoreUnavailable,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -97,6 +100,7 @@ impl From<StoreError> for AdminError {
                 AdminError::Conflict("A resource with this id already exists".into())
             }
             StoreError::Missing(what) => AdminError::NotFound(format!("Could not find {what}")),
+            StoreError::Unavailable(_) => AdminError::StoreUnavailable,
             other => AdminError::Internal(other.to_string()),
         }
     }
@@ -123,7 +127,7 @@ impl IntoResponse for AdminError {
             AdminError::Unauthorized => StatusCode::UNAUTHORIZED,
             AdminError::Forbidden | AdminError::ForbiddenBecause(_) => StatusCode::FORBIDDEN,
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
-            AdminError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            AdminError::Busy | AdminError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::Conflict(_) => StatusCode::CONFLICT,
             AdminError::BadRequest(_) | AdminError::Profile(_) => StatusCode::BAD_REQUEST,
             AdminError::BadGateway(_) => StatusCode::BAD_GATEWAY,
@@ -158,7 +162,7 @@ impl IntoResponse for AdminError {
                 r.headers_mut().insert(header::ALLOW, v);
             }
         }
-        if matches!(self, AdminError::Busy) {
+        if matches!(self, AdminError::Busy | AdminError::StoreUnavailable) {
             r.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from_static(RETRY_AFTER_SECS),

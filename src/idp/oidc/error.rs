@@ -66,7 +66,11 @@ impl From<crate::idp::client_scopes::ScopeError> for OAuthError {
 
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
-        OAuthError::Internal(e.to_string())
+        match e {
+            // The disk is full: 503 `temporarily_unavailable`, as for a busy server.
+            StoreError::Unavailable(_) => OAuthError::Busy,
+            other => OAuthError::Internal(other.to_string()),
+        }
     }
 }
 
