@@ -440,6 +440,26 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
+    /// The upstream failed: nginx's answers, 504 when it timed out (connecting, in the TLS
+    /// handshake, reading or writing) and 502 for any other upstream failure.
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        _ctx: &mut RequestCtx,
+    ) -> pingora_proxy::FailToProxy {
+        let code = gateway_status(e);
+        if code > 0 {
+            if let Err(e) = session.respond_error(code).await {
+                tracing::debug!(error = %e, "could not answer the client after an upstream failure");
+            }
+        }
+        pingora_proxy::FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
     /// Counts the request in the metrics; no per-request log line (it would flood the log).
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         let status = session
@@ -460,5 +480,50 @@ fn edge_refusal(raw_path: &str, refusal: ApiError) -> Response {
         crate::idp::admin::error::AdminError::from(refusal).into_response()
     } else {
         refusal.into_response()
+    }
+}
+
+/// The status for a request the proxy could not complete: pingora's mapping, but a timeout
+/// on the upstream side is 504 (pingora says 502); 0 when the client is already gone.
+fn gateway_status(e: &Error) -> u16 {
+    use pingora::ErrorSource as Source;
+    match (e.etype(), e.esource()) {
+        (ErrorType::HTTPStatus(code), _) => *code,
+        (_, Source::Downstream) => match e.etype() {
+            ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+            _ => 400,
+        },
+        (
+            ErrorType::ConnectTimedout
+            | ErrorType::TLSHandshakeTimedout
+            | ErrorType::ReadTimedout
+            | ErrorType::WriteTimedout,
+            _,
+        ) => 504,
+        (_, Source::Upstream) => 502,
+        (_, Source::Internal | Source::Unset) => 500,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_timeouts_are_504_other_upstream_failures_502() {
+        let status = |etype, source| {
+            let mut e = Error::new(etype);
+            e.esource = source;
+            gateway_status(&e)
+        };
+        use pingora::ErrorSource as S;
+        assert_eq!(status(ErrorType::ReadTimedout, S::Upstream), 504);
+        assert_eq!(status(ErrorType::ConnectTimedout, S::Upstream), 504);
+        assert_eq!(status(ErrorType::WriteTimedout, S::Unset), 504);
+        assert_eq!(status(ErrorType::ConnectRefused, S::Upstream), 502);
+        assert_eq!(status(ErrorType::InvalidHTTPHeader, S::Upstream), 502);
+        assert_eq!(status(ErrorType::ReadError, S::Downstream), 0);
+        assert_eq!(status(ErrorType::ReadTimedout, S::Downstream), 400);
+        assert_eq!(status(ErrorType::HTTPStatus(429), S::Internal), 429);
     }
 }

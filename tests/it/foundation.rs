@@ -104,7 +104,7 @@ fn write_cert(dir: &std::path::Path, stem: &str, names: &[&str]) -> Vec<u8> {
     cert.der().to_vec()
 }
 
-fn served(addr: std::net::SocketAddr, name: &str) -> Vec<u8> {
+pub fn served(addr: std::net::SocketAddr, name: &str) -> Vec<u8> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

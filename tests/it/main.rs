@@ -12,6 +12,7 @@ mod browser;
 mod clients;
 mod crash;
 mod disk;
+mod faults;
 mod harness;
 mod kcadm;
 mod ldap;

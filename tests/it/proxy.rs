@@ -97,7 +97,7 @@ pub fn raw(
     (status, body)
 }
 
-fn echo(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Value {
+pub fn echo(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Value {
     let (status, body) = raw(addr, "GET", target, headers);
     assert_eq!(status, 200, "{target}: {body}");
     serde_json::from_str(&body).unwrap_or_else(|_| panic!("{target}: not JSON: {body}"))
