@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Both install what they need.
-.PHONY: run dev test setup lint bench bench-startup bench-tokens bench-broker bench-ldap bench-load bench-micro bench-scale
+.PHONY: run dev test setup lint bench bench-startup bench-tokens bench-broker bench-ldap bench-load bench-micro bench-scale bench-reliability
 
 CARGO ?= cargo
 
@@ -42,6 +42,11 @@ bench-ldap: setup
 bench-load: setup
 	$(CARGO) bench --bench load
 
+# 10,000 idle keep-alive connections (memory per connection, beside nginx) and a 10-minute
+# soak of mixed login, refresh and proxy traffic (errors, memory over time).
+bench-reliability: setup
+	$(CARGO) bench --bench reliability
+
 bench-micro: setup
 	$(CARGO) bench --bench micro
 
@@ -49,4 +54,4 @@ bench-micro: setup
 bench-scale: setup
 	SCALE_USERS=1000000 $(CARGO) bench --bench scale
 
-bench: bench-micro bench-startup bench-tokens bench-broker bench-ldap bench-load bench-scale
+bench: bench-micro bench-startup bench-tokens bench-broker bench-ldap bench-load bench-scale bench-reliability

@@ -1,6 +1,9 @@
 //! What the in-process benchmarks share: the app over a store, a request through the real
-//! handler, a form POST, and the concurrent measuring loop. (Each bench uses some of them.)
+//! handler, a form POST, and the concurrent measuring loop; `procs`: the processes the load
+//! benches start. (Each bench uses some of them.)
 #![allow(dead_code)]
+
+pub mod procs;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
