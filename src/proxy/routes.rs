@@ -256,7 +256,7 @@ mod tests {
     use super::*;
     use crate::config::{RouteAuth, Upstream};
 
-    fn route(name: &str, host: HostMatch, prefix: &str) -> RouteConfig {
+    pub(super) fn route(name: &str, host: HostMatch, prefix: &str) -> RouteConfig {
         RouteConfig {
             name: name.into(),
             host,
@@ -355,5 +355,67 @@ mod tests {
             table.globally_permitted("::ffff:192.0.2.7".parse().unwrap()),
             "v4-mapped v6"
         );
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn host_strategy() -> impl Strategy<Value = HostMatch> {
+        prop_oneof![
+            Just(HostMatch::Any),
+            "(a|b|x\\.a)\\.test".prop_map(HostMatch::Exact),
+            "(a|b)\\.test".prop_map(HostMatch::Wildcard),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The route found serves the request (its host and its prefix on a segment
+        /// boundary), and no route that also serves it is more specific: a more exact
+        /// host, or the same kind of host with a longer prefix. No request goes to a route
+        /// whose prefix only shares characters with the path (`/app` never serves
+        /// `/apple`).
+        #[test]
+        fn the_most_specific_serving_route_is_found(
+            routes in proptest::collection::vec(
+                (host_strategy(), "(/|/(app|apple|api)(/(v1|x))?/?)"), 1..8),
+            host in "(a|b|x\\.a|y\\.b|z)\\.test",
+            path in "/(app|apple|api|ap)?(/(v1|x|v12))*",
+        ) {
+            let config = ProxyConfig {
+                routes: routes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (h, p))| tests::route(&format!("r{i}"), h.clone(), p))
+                    .collect(),
+                ..Default::default()
+            };
+            let table = RouteTable::new(&config);
+            let serves = |r: &RouteConfig| {
+                host_matches(&r.host, &host) && prefix_matches(&r.path_prefix, &path)
+            };
+            let rank = |r: &RouteConfig| {
+                (host_rank(&r.host), r.path_prefix.trim_end_matches('/').len())
+            };
+            match table.find(&host, &path) {
+                Some(found) => {
+                    prop_assert!(serves(&found.config));
+                    let p = found.config.path_prefix.trim_end_matches('/');
+                    let under = format!("{p}/");
+                    prop_assert!(p.is_empty() || path == p || path.starts_with(&under));
+                    for other in &config.routes {
+                        if serves(other) {
+                            prop_assert!(rank(other) <= rank(&found.config),
+                                "{} beats {}", other.name, found.config.name);
+                        }
+                    }
+                }
+                None => prop_assert!(!config.routes.iter().any(serves)),
+            }
+        }
     }
 }

@@ -70,12 +70,23 @@ const CACHE_BYTES: usize = 32 * 1024 * 1024;
 impl Store {
     /// Open (or create) the store in `data_dir`. Fails with [`StoreError::InUse`] when
     /// another process holds it: redb takes an exclusive file lock.
+    /// A data directory it creates is `0700` and a store file it creates `0600` (keys and
+    /// password hashes are inside); existing ones keep their modes.
     pub fn open(data_dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let failed = |e: std::io::Error| StoreError::Open {
             path: data_dir.to_path_buf(),
             reason: e.to_string(),
-        })?;
+        };
+        if !data_dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(data_dir)
+                .map_err(failed)?;
+        }
         let path = data_dir.join(STORE_FILE);
+        let new_file = !path.exists();
         // redb's page cache defaults to 1 GiB; the file is in the OS page cache anyway, so a
         // small cache of our own keeps resident memory low without costing much speed.
         let db = Database::builder()
@@ -90,6 +101,10 @@ impl Store {
                     reason: other.to_string(),
                 },
             })?;
+        if new_file {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(failed)?;
+        }
         let store = Store {
             db: Arc::new(db),
             path,

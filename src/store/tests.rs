@@ -117,6 +117,23 @@ fn usernames_are_lowercase_and_unique_emails_too_unless_allowed() {
 }
 
 #[test]
+fn a_new_store_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("a/data");
+    drop(Store::open(&data).unwrap());
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join(STORE_FILE)), 0o600);
+    // An existing directory keeps the mode its owner gave it.
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o750)).unwrap();
+    drop(Store::open(&shared).unwrap());
+    assert_eq!(mode(&shared), 0o750);
+}
+
+#[test]
 fn a_failed_operation_leaves_nothing_behind() {
     let (_dir, store) = open();
     let r = realm(&store, "r");

@@ -230,6 +230,45 @@ fn spoofed_identity_headers_never_reach_the_upstream() {
     assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
 }
 
+/// Traefik's CVE-2024-45410 class: a client names the proxy's own headers in `Connection`
+/// so that hop-by-hop processing removes them after the proxy set them. Naming a forwarding
+/// header the proxy sets is refused outright (400, as Envoy does); naming others removes
+/// only what the client sent, never what the proxy sets or strips.
+#[test]
+fn connection_nominated_headers_cannot_remove_what_the_proxy_sets() {
+    let up = echo_upstream("app");
+    let server = server_with_routes(&format!("[[route]]\nupstream = \"http://{up}\"\n"));
+    for protected in [
+        "X-Forwarded-For",
+        "x-forwarded-host",
+        "X-Forwarded-Proto, keep-alive",
+    ] {
+        let (status, _) = raw(server.http, "GET", "/", &[("Connection", protected)]);
+        assert_eq!(status, 400, "{protected}");
+    }
+    let seen = echo(
+        server.http,
+        "/",
+        &[
+            (
+                "Connection",
+                "X-Forwarded-User, X-Real-IP, Forwarded, X-Portcullis-Jwt-Assertion",
+            ),
+            ("X-Forwarded-User", "admin"),
+            ("X-Portcullis-Jwt-Assertion", "forged"),
+            ("X-Forwarded-For", "203.0.113.66"),
+        ],
+    );
+    let headers = seen["headers"].as_object().unwrap();
+    assert_eq!(headers["x-forwarded-for"], "127.0.0.1", "{seen}");
+    assert_eq!(headers["x-forwarded-proto"], "http", "{seen}");
+    assert!(headers.get("x-forwarded-user").is_none(), "{seen}");
+    assert!(
+        headers.get("x-portcullis-jwt-assertion").is_none(),
+        "{seen}"
+    );
+}
+
 #[test]
 fn ip_rules_global_and_per_route_with_trusted_proxies() {
     let up = echo_upstream("app");

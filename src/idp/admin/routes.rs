@@ -1426,3 +1426,59 @@ mod tests {
         assert_eq!(refused.handler.err(), Some(&[GET][..]));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Every path of the table, its parameters filled with any values that are not one
+        /// of the table's fixed segments, reaches that path: each of its methods finds its
+        /// handler, with the parameters as given. No path shadows another.
+        #[test]
+        fn every_path_is_reached_with_any_parameters(
+            values in proptest::collection::vec("[A-Za-z0-9._~-]{1,12}", 8),
+        ) {
+            let table = table();
+            let fixed: std::collections::BTreeSet<&str> = table
+                .routes()
+                .flat_map(|(p, _)| p.split('/'))
+                .filter(|s| !s.starts_with('{'))
+                .collect();
+            for (template, handlers) in table.routes() {
+                let mut path = String::new();
+                let mut given = Vec::new();
+                for (i, segment) in template.split('/').filter(|s| !s.is_empty()).enumerate() {
+                    path.push('/');
+                    match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                        Some(name) => {
+                            let mut v = values[i % values.len()].clone();
+                            if fixed.contains(v.as_str()) {
+                                v.push_str("-x");
+                            }
+                            path.push_str(&v);
+                            given.push((name.trim_start_matches('*').to_string(), v));
+                        }
+                        None => path.push_str(segment),
+                    }
+                }
+                if path.is_empty() {
+                    path.push('/');
+                }
+                for (method, _) in handlers {
+                    let found = table.at(&path, method);
+                    prop_assert!(found.is_some(), "{method} {path} ({template})");
+                    let found = found.unwrap();
+                    prop_assert!(found.handler.is_ok(), "{method} {path} ({template})");
+                    for (name, value) in &given {
+                        prop_assert_eq!(found.params.get(name), Some(value.as_str()),
+                            "{} {} ({})", method, path, template);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -438,3 +438,57 @@ pub fn preflight(request: &Request, methods: &str) -> Response {
 pub fn bearer_token(request: &Request) -> Option<&str> {
     crate::http::bearer_token(request.headers())
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn post(query: Option<&str>, body: &str) -> Request {
+        let uri = match query {
+            Some(q) => format!("/t?{q}"),
+            None => "/t".to_string(),
+        };
+        http::Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(bytes::Bytes::from(body.to_string()))
+            .unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Distinct parameters, however their names and values are spelled, read back as
+        /// they were encoded (query and form alike); any one given twice, in the query, the
+        /// body or across both, is refused; any bytes are answered.
+        #[test]
+        fn parameters_read_back_and_duplicates_are_refused(
+            pairs in proptest::collection::btree_map("[ -~]{1,10}", "[ -~\u{e9}\u{1f600}]{0,16}", 1..6),
+            in_query in any::<bool>(),
+            noise in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let encoded = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs.iter())
+                .finish();
+            let request = if in_query { post(Some(&encoded), "") } else { post(None, &encoded) };
+            let read = parameters(&request).unwrap();
+            prop_assert_eq!(&read, &pairs);
+            let (first_key, first_value) = pairs.iter().next().unwrap();
+            let again = form_urlencoded::Serializer::new(String::new())
+                .append_pair(first_key, first_value)
+                .finish();
+            prop_assert!(parameters(&post(Some(&encoded), &again)).is_err());
+            let both = format!("{encoded}&{again}");
+            prop_assert!(parameters(&post(None, &both)).is_err());
+            let junk = http::Request::builder()
+                .method(Method::POST)
+                .uri("/t")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(bytes::Bytes::from(noise))
+                .unwrap();
+            let _ = parameters(&junk);
+        }
+    }
+}
