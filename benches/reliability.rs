@@ -5,7 +5,7 @@
 //!    as a plain proxy, in the same run; resident memory before and after gives the cost
 //!    per held connection, and a second request on every connection shows they were held.
 //! 2. **Soak**: `SOAK_SECONDS` (600) of mixed traffic — password grants each followed by
-//!    refreshes, requests through the session route (policy and identity headers) and the
+//!    refreshes and a logout, requests through the session route (policy and identity headers) and the
 //!    open route — from a few client threads, stopped by itself; resident memory is sampled
 //!    every `SOAK_SAMPLE_SECONDS` (10) and every request must succeed. Memory is "flat"
 //!    when the last third of the samples is no higher than the first third by more than
@@ -232,6 +232,21 @@ fn main() {
                                 }
                             }
                         }
+                        // The session ends, as an app's sign-out does: the soak's steady
+                        // state holds a bounded number of sessions.
+                        let r = client
+                            .post(token_url.replace("/token", "/logout"))
+                            .form(&[
+                                ("client_id", "svc"),
+                                ("client_secret", secret.as_str()),
+                                ("refresh_token", refresh.as_str()),
+                            ])
+                            .send()
+                            .and_then(|r| r.error_for_status());
+                        requests.fetch_add(1, Ordering::Relaxed);
+                        if let Err(e) = r {
+                            fail(format!("logout: {e}"));
+                        }
                     }
                     route => {
                         let host = if route == "open" {
@@ -290,6 +305,14 @@ fn main() {
          | flat (last ≤ first + 10%) | {} |",
         errors.len(),
         if last <= first * 1.1 { "yes" } else { "NO" }
+    );
+    println!(
+        "\nresident memory every {sample_every} s (MB): {}",
+        samples
+            .iter()
+            .map(|m| format!("{m:.0}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     if !errors.is_empty() {
         println!("\nfirst errors: {:?}", &errors[..errors.len().min(5)]);

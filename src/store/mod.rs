@@ -70,6 +70,7 @@ const CACHE_BYTES: usize = 32 * 1024 * 1024;
 impl Store {
     /// Open (or create) the store in `data_dir`. Fails with [`StoreError::InUse`] when
     /// another process holds it: redb takes an exclusive file lock.
+    ///
     /// A data directory it creates is `0700` and a store file it creates `0600` (keys and
     /// password hashes are inside); existing ones keep their modes.
     pub fn open(data_dir: &Path) -> Result<Store> {

@@ -173,4 +173,8 @@ fn acknowledged_writes_survive_kill_9_and_nothing_is_half_written() {
         "the writers barely ran: {} acknowledged in {rounds} rounds",
         acknowledged.len()
     );
+    eprintln!(
+        "crash loop: {rounds} kills, {} writes acknowledged, 0 lost, 0 half-written",
+        acknowledged.len()
+    );
 }

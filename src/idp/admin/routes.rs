@@ -8,12 +8,11 @@ use std::pin::Pin;
 use std::sync::OnceLock;
 
 use http::Method;
+use serde_json::{Map, Value};
 
 use crate::http::router::{MethodRouter, RouteError};
 use crate::http::Response;
 use crate::idp::admin::error::AdminError;
-
-use serde_json::{Map, Value};
 
 use super::client_scopes::Kind;
 use super::holders::Holder;
@@ -323,7 +322,10 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
             now(|cx| users::mapped_roles(cx, true, View::Composite)),
         )],
     )?
-    .route(&format!("{u}/groups"), vec![(GET, now(users::groups))])?
+    .route(
+        &format!("{u}/groups"),
+        vec![(GET, now(users::groups).returns::<Vec<GroupInput>>())],
+    )?
     .route(
         &format!("{u}/groups/{{group}}"),
         vec![
@@ -425,7 +427,10 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     .route(
         &format!("{c}/roles"),
         vec![
-            (GET, now(|cx| roles::list(cx, Container::Client))),
+            (
+                GET,
+                now(|cx| roles::list(cx, Container::Client)).returns::<Vec<RoleInput>>(),
+            ),
             (
                 POST,
                 now(|cx| roles::create(cx, Container::Client)).takes::<RoleInput>(),
@@ -435,7 +440,10 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     .route(
         &format!("{c}/roles/{{role}}"),
         vec![
-            (GET, now(|cx| roles::get(cx, Container::Client))),
+            (
+                GET,
+                now(|cx| roles::get(cx, Container::Client)).returns::<RoleInput>(),
+            ),
             (
                 PUT,
                 now(|cx| roles::update(cx, Container::Client)).takes::<RoleInput>(),
@@ -454,7 +462,10 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     r.route(
         "/{realm}/roles",
         vec![
-            (GET, now(|cx| roles::list(cx, Container::Realm))),
+            (
+                GET,
+                now(|cx| roles::list(cx, Container::Realm)).returns::<Vec<RoleInput>>(),
+            ),
             (
                 POST,
                 now(|cx| roles::create(cx, Container::Realm)).takes::<RoleInput>(),
@@ -464,7 +475,10 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     .route(
         "/{realm}/roles/{role}",
         vec![
-            (GET, now(|cx| roles::get(cx, Container::Realm))),
+            (
+                GET,
+                now(|cx| roles::get(cx, Container::Realm)).returns::<RoleInput>(),
+            ),
             (
                 PUT,
                 now(|cx| roles::update(cx, Container::Realm)).takes::<RoleInput>(),
@@ -488,16 +502,22 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     )?
     .route(
         "/{realm}/roles/{role}/users",
-        vec![(GET, now(|cx| roles::users(cx, Container::Realm)))],
+        vec![(
+            GET,
+            now(|cx| roles::users(cx, Container::Realm)).returns::<Vec<UserInput>>(),
+        )],
     )?
     .route(
         "/{realm}/clients/{id}/roles/{role}/users",
-        vec![(GET, now(|cx| roles::users(cx, Container::Client)))],
+        vec![(
+            GET,
+            now(|cx| roles::users(cx, Container::Client)).returns::<Vec<UserInput>>(),
+        )],
     )?
     .route(
         "/{realm}/roles-by-id/{id}",
         vec![
-            (GET, now(roles::get_by_id)),
+            (GET, now(roles::get_by_id).returns::<RoleInput>()),
             (PUT, now(roles::update_by_id).takes::<RoleInput>()),
             (DELETE, now(roles::delete_by_id)),
         ],
@@ -522,11 +542,14 @@ fn build() -> Result<MethodRouter<Handler>, RouteError> {
     .route(
         &format!("{g}/children"),
         vec![
-            (GET, now(groups::children)),
+            (GET, now(groups::children).returns::<Vec<GroupInput>>()),
             (POST, now(groups::add_child).takes::<GroupInput>()),
         ],
     )?
-    .route(&format!("{g}/members"), vec![(GET, now(groups::members))])?
+    .route(
+        &format!("{g}/members"),
+        vec![(GET, now(groups::members).returns::<Vec<UserInput>>())],
+    )?
     .route(
         &format!("{g}/role-mappings/realm"),
         vec![
