@@ -139,3 +139,38 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// What the admin API shows of a client scope, sent back, is that scope.
+        #[test]
+        fn a_client_scope_representation_reads_back_as_the_scope(
+            name in "[a-z][a-z0-9:._/-]{0,15}",
+            description in proptest::option::of("[ -~]{0,20}"),
+            protocol in prop_oneof![Just("openid-connect"), Just("saml")],
+            attributes in proptest::collection::btree_map("[a-z.]{1,12}", "[ -~]{0,10}", 0..4),
+        ) {
+            let input = ClientScopeInput {
+                name: Some(name),
+                description,
+                protocol: Some(protocol.to_string()),
+                attributes: Some(attributes.into_iter().map(|(k, v)| (k, Value::String(v))).collect()),
+                ..Default::default()
+            };
+            let mut scope = ClientScopeRecord { id: "s".into(), ..Default::default() };
+            input.apply(&mut scope, true).unwrap();
+            let shown = client_scope_repr(&scope);
+            let back: ClientScopeInput = serde_json::from_value(shown.clone()).unwrap();
+            let mut again = ClientScopeRecord { id: "s".into(), ..Default::default() };
+            back.apply(&mut again, true).unwrap();
+            back.set_mappers(&mut again).unwrap();
+            prop_assert_eq!(client_scope_repr(&again), shown);
+        }
+    }
+}

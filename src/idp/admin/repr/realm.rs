@@ -412,3 +412,43 @@ pub fn realm_repr(realm: &RealmRecord) -> Value {
         "firstBrokerLoginFlow": crate::idp::flows::binding(realm, "firstBrokerLoginFlow"),
     })
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// What the admin API shows of a realm's settings, sent back, is those settings.
+        #[test]
+        fn a_realm_representation_reads_back_as_the_realm(
+            display in proptest::option::of("[ -~]{1,20}"),
+            enabled in any::<bool>(),
+            ssl in prop_oneof![Just("none"), Just("external"), Just("all")],
+            flags in proptest::collection::vec(any::<bool>(), 6),
+            lifespans in proptest::collection::vec(1i64..1_000_000, 4),
+            failures in 1i64..100,
+        ) {
+            let body = serde_json::json!({
+                "displayName": display, "enabled": enabled, "sslRequired": ssl,
+                "registrationAllowed": flags[0], "resetPasswordAllowed": flags[1],
+                "rememberMe": flags[2], "verifyEmail": flags[3],
+                "loginWithEmailAllowed": flags[4], "bruteForceProtected": flags[5],
+                "accessTokenLifespan": lifespans[0], "ssoSessionIdleTimeout": lifespans[1],
+                "ssoSessionMaxLifespan": lifespans[2], "accessCodeLifespan": lifespans[3],
+                "failureFactor": failures,
+            });
+            let input: RealmInput = serde_json::from_value(body).unwrap();
+            let fresh = || RealmRecord { id: "r".into(), name: "demo".into(), ..Default::default() };
+            let mut realm = fresh();
+            input.apply(&mut realm).unwrap();
+            let shown = realm_repr(&realm);
+            let back: RealmInput = serde_json::from_value(shown.clone()).unwrap();
+            let mut again = fresh();
+            back.apply(&mut again).unwrap();
+            prop_assert_eq!(realm_repr(&again), shown);
+        }
+    }
+}
