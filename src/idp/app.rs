@@ -110,6 +110,16 @@ impl App {
         self.ready.load(Ordering::Acquire)
     }
 
+    /// A refusal at the edge, before any route, in the shape the path's clients read: the
+    /// admin API's `errorMessage` under `/admin/`, OAuth's `error` elsewhere.
+    pub fn edge_refusal(&self, raw_path: &str, refusal: ApiError) -> Response {
+        if raw_path.starts_with("/admin/") {
+            crate::idp::admin::error::AdminError::from(refusal).into_response()
+        } else {
+            refusal.into_response()
+        }
+    }
+
     /// Which endpoint, if any, serves `path`. The proxy asks this before anything else.
     pub fn route(&self, path: &str) -> Option<(Endpoint, Params)> {
         self.router.find(path)

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{RouteAccess, RouteConfig};
-use crate::crypto::sha256_hex;
 use crate::http::{IntoResponse, Response};
 use crate::idp::gateway::{self, Unavailable};
 use crate::idp::App;
@@ -43,16 +42,57 @@ pub enum Outcome {
     Respond(Response),
 }
 
+/// A checked session or token, keyed in the cache by a keyed hash of what the request
+/// presented ([`CheckKey`]); the entry holds the presented credential itself, and a hit
+/// counts only when all of it is equal, so a hash collision is a miss, never someone else's
+/// identity.
 struct Cached {
     identity: Arc<Identity>,
     until_ms: i64,
+    key: CheckKey<Box<str>>,
+}
+
+/// What a cached check was for: the route, the scheme and host, and the cookie value or
+/// bearer token. `S` is `&str` for the request's, `Box<str>` for the stored one.
+#[derive(Hash)]
+struct CheckKey<S> {
+    bearer: bool,
+    route: usize,
+    tls: bool,
+    host: S,
+    credential: S,
+}
+
+impl CheckKey<&str> {
+    fn matches(&self, stored: &CheckKey<Box<str>>) -> bool {
+        self.bearer == stored.bearer
+            && self.route == stored.route
+            && self.tls == stored.tls
+            && *self.host == *stored.host
+            && crate::crypto::constant_time_eq(
+                self.credential.as_bytes(),
+                stored.credential.as_bytes(),
+            )
+    }
+
+    fn owned(&self) -> CheckKey<Box<str>> {
+        CheckKey {
+            bearer: self.bearer,
+            route: self.route,
+            tls: self.tls,
+            host: self.host.into(),
+            credential: self.credential.into(),
+        }
+    }
 }
 
 /// The access checks, with their caches.
 pub struct Access {
     pub(super) app: App,
     ttl_ms: i64,
-    identities: moka::sync::Cache<String, Arc<Cached>>,
+    /// Keyed per process (SipHash with a random key): a client cannot aim at a bucket.
+    hasher: std::collections::hash_map::RandomState,
+    identities: moka::sync::Cache<u64, Arc<Cached>>,
     pub(super) logins: PendingLogins,
 }
 
@@ -65,16 +105,27 @@ impl Access {
             // least recently used checks (they are re-read from the store) instead of
             // growing memory.
             identities: moka::sync::Cache::builder()
-                .weigher(|key: &String, value: &Arc<Cached>| {
-                    (key.len() + value.identity.approximate_size()).min(u32::MAX as usize) as u32
+                .weigher(|_: &u64, value: &Arc<Cached>| {
+                    (64 + value.key.host.len()
+                        + value.key.credential.len()
+                        + value.identity.approximate_size())
+                    .min(u32::MAX as usize) as u32
                 })
                 .max_capacity(IDENTITY_CACHE_BYTES)
                 .time_to_live(ttl.max(Duration::from_millis(1)))
                 .support_invalidation_closures()
                 .build(),
+            hasher: std::collections::hash_map::RandomState::new(),
             logins: PendingLogins::new(),
             app,
         }
+    }
+
+    /// The cached identity for `key`, if it is still fresh.
+    fn cached(&self, key: &CheckKey<&str>, now_ms: i64) -> Option<Arc<Identity>> {
+        use std::hash::BuildHasher;
+        let hit = self.identities.get(&self.hasher.hash_one(key))?;
+        (hit.until_ms > now_ms && key.matches(&hit.key)).then(|| hit.identity.clone())
     }
 
     /// Forget every cached decision (the routes changed).
@@ -85,10 +136,10 @@ impl Access {
     /// Forget the cached checks of one app cookie (signed out; other routes' checks go
     /// within their interval).
     pub(super) fn forget_cookie(&self, sid: &str, secret: &str) {
-        let suffix = format!("|{}", sha256_hex(&format!("{sid}.{secret}")));
-        let _ = self
-            .identities
-            .invalidate_entries_if(move |key, _| key.ends_with(&suffix));
+        let cookie = format!("{sid}.{secret}");
+        let _ = self.identities.invalidate_entries_if(move |_, cached| {
+            !cached.key.bearer && *cached.key.credential == *cookie
+        });
     }
 
     /// The whole check for a request on `route` (its position `index` in the table):
@@ -165,12 +216,16 @@ impl Access {
             return Ok(None);
         };
         // The scheme is part of the key: a cookie issued over TLS is not valid without it.
-        let key = format!("s|{index}|{}|{}|{}", req.tls, req.host, sha256_hex(value));
+        let key = CheckKey {
+            bearer: false,
+            route: index,
+            tls: req.tls,
+            host: req.host,
+            credential: value,
+        };
         let now = self.app.clock.now_millis();
-        if let Some(hit) = self.identities.get(&key) {
-            if hit.until_ms > now {
-                return Ok(Some(hit.identity.clone()));
-            }
+        if let Some(identity) = self.cached(&key, now) {
+            return Ok(Some(identity));
         }
         let Some((sid, secret)) = value.split_once('.') else {
             return Ok(None);
@@ -186,7 +241,7 @@ impl Access {
             return Ok(None);
         };
         let identity = Arc::new(Identity::build(&self.app, access, req, subject, None, now)?);
-        self.remember(key, &identity, now + self.ttl_ms.min(remaining));
+        self.remember(&key, &identity, now + self.ttl_ms.min(remaining));
         Ok(Some(identity))
     }
 
@@ -198,16 +253,16 @@ impl Access {
         req: &Incoming,
         token: &str,
     ) -> Result<Option<Arc<Identity>>, Unavailable> {
-        let key = format!(
-            "b|{index}|{}|{}",
-            req.host,
-            crate::crypto::sha256_hex(token)
-        );
+        let key = CheckKey {
+            bearer: true,
+            route: index,
+            tls: req.tls,
+            host: req.host,
+            credential: token,
+        };
         let now = self.app.clock.now_millis();
-        if let Some(hit) = self.identities.get(&key) {
-            if hit.until_ms > now {
-                return Ok(Some(hit.identity.clone()));
-            }
+        if let Some(identity) = self.cached(&key, now) {
+            return Ok(Some(identity));
         }
         let Some((subject, claims)) =
             gateway::bearer_subject(&self.app, &access.realm, token, now)?
@@ -223,19 +278,21 @@ impl Access {
             now,
         )?);
         self.remember(
-            key,
+            &key,
             &identity,
-            now + self.ttl_ms.min(claims.exp * 1000 - now),
+            now + self.ttl_ms.min(claims.exp.saturating_mul(1000) - now),
         );
         Ok(Some(identity))
     }
 
-    fn remember(&self, key: String, identity: &Arc<Identity>, until_ms: i64) {
+    fn remember(&self, key: &CheckKey<&str>, identity: &Arc<Identity>, until_ms: i64) {
+        use std::hash::BuildHasher;
         self.identities.insert(
-            key,
+            self.hasher.hash_one(key),
             Arc::new(Cached {
                 identity: identity.clone(),
                 until_ms,
+                key: key.owned(),
             }),
         );
     }

@@ -32,6 +32,9 @@ pub struct Identity {
     pub access_token: Option<String>,
     /// `X-Portcullis-Jwt-Assertion`, when wanted.
     pub assertion: Option<String>,
+    /// The headers told upstream, under the route's names: built once per checked
+    /// identity, so a cached check costs the upstream request no string work.
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl Identity {
@@ -71,6 +74,7 @@ impl Identity {
             sid: subject.session.as_ref().map(|s| s.id.clone()),
             access_token,
             assertion: None,
+            headers: Vec::new(),
         };
         if access.jwt_assertion {
             let claims = Assertion {
@@ -88,7 +92,13 @@ impl Identity {
             };
             identity.assertion = gateway::sign_assertion(app, &subject.realm, &claims, now_ms)?;
         }
+        identity.headers = identity.header_list(access);
         Ok(identity)
+    }
+
+    /// The headers to inject, under the route's names (as built for the route checked).
+    pub fn headers(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.headers
     }
 
     /// Realm roles, then client roles as `client:role`, comma-separated.
@@ -96,8 +106,7 @@ impl Identity {
         self.roles_list().join(",")
     }
 
-    /// The headers to inject, under the route's names.
-    pub fn headers(&self, access: &RouteAccess) -> Vec<(HeaderName, HeaderValue)> {
+    fn header_list(&self, access: &RouteAccess) -> Vec<(HeaderName, HeaderValue)> {
         let names = &access.headers;
         let mut out = Vec::with_capacity(8);
         let mut push = |name: &HeaderName, value: &str| {
@@ -142,6 +151,11 @@ impl Identity {
             + self.sid.as_ref().map_or(0, String::len)
             + self.access_token.as_ref().map_or(0, String::len)
             + self.assertion.as_ref().map_or(0, String::len)
+            + self
+                .headers
+                .iter()
+                .map(|(n, v)| n.as_str().len() + v.len() + 48)
+                .sum::<usize>()
     }
 
     fn roles_list(&self) -> Vec<String> {
@@ -215,6 +229,7 @@ mod tests {
             sid: None,
             access_token: None,
             assertion: None,
+            headers: Vec::new(),
         }
     }
 

@@ -177,7 +177,9 @@ impl ProxyHttp for Gateway {
             Err(e) => {
                 ctx.route = "invalid";
                 let refusal = ApiError::BadRequest(format!("invalid path: {e}"));
-                let response = edge_refusal(session.req_header().uri.path(), refusal);
+                let response = self
+                    .app
+                    .edge_refusal(session.req_header().uri.path(), refusal);
                 write_response(session, response).await?;
                 return Ok(true);
             }
@@ -394,9 +396,9 @@ impl ProxyHttp for Gateway {
             }
         }
         if let Some(route) = ctx.route() {
-            if let (Some(access), Some(identity)) = (&route.config.access, &ctx.identity) {
-                for (name, value) in identity.headers(access) {
-                    upstream_request.insert_header(name, value)?;
+            if let (Some(_), Some(identity)) = (&route.config.access, &ctx.identity) {
+                for (name, value) in identity.headers() {
+                    upstream_request.insert_header(name.clone(), value.clone())?;
                 }
             }
             for name in &route.config.remove_request_headers {
@@ -470,16 +472,6 @@ impl ProxyHttp for Gateway {
         self.app
             .metrics
             .observe(label, status, ctx.started.elapsed());
-    }
-}
-
-/// A refusal at the edge, before any route, in the shape the path's clients read: the
-/// admin API's `errorMessage` under `/admin/`, OAuth's `error` elsewhere.
-fn edge_refusal(raw_path: &str, refusal: ApiError) -> Response {
-    if raw_path.starts_with("/admin/") {
-        crate::idp::admin::error::AdminError::from(refusal).into_response()
-    } else {
-        refusal.into_response()
     }
 }
 
