@@ -93,13 +93,17 @@ pub fn session_subject(
 ) -> Result<Option<Subject>, Unavailable> {
     if now_ms - session.last_access > TOUCH_EVERY_MS {
         let (realm_id, sid) = (realm.id.clone(), session.id.clone());
-        app.store.write_volatile(|w| {
+        // Best effort: a touch the store cannot take (a full disk) only lets the session
+        // idle out sooner; the request, a read, goes on.
+        if let Err(e) = app.store.write_volatile(|w| {
             if let Some(mut s) = w.session(&realm_id, &sid)? {
                 s.last_access = now_ms;
                 w.put_session(&realm_id, &s)?;
             }
             Ok::<_, StoreError>(())
-        })?;
+        }) {
+            tracing::debug!(error = %e, "could not advance a session's idle clock");
+        }
     }
     let user_id = session.user_id.clone();
     subject(app, realm, &user_id, Some(session))
@@ -107,8 +111,13 @@ pub fn session_subject(
 
 /// How long, from `now_ms`, the realm lets `session` live at most (idle or maximum).
 pub fn session_remaining_ms(realm: &RealmRecord, session: &SessionRecord, now_ms: i64) -> i64 {
-    (realm.sso_session_idle_timeout * 1000)
-        .min(session.created_at + realm.sso_session_max_lifespan * 1000 - now_ms)
+    (realm.sso_session_idle_timeout.saturating_mul(1000))
+        .min(
+            session
+                .created_at
+                .saturating_add(realm.sso_session_max_lifespan.saturating_mul(1000))
+                - now_ms,
+        )
         .max(0)
 }
 

@@ -13,7 +13,8 @@ pub fn live() -> Result<Response, ApiError> {
 
 /// Ready once the store is open and the listeners accept connections.
 pub fn ready(app: &App) -> Result<Response, ApiError> {
-    if app.is_ready() {
+    // A store that met a disk failure takes no writes until restarted: not ready.
+    if app.is_ready() && !app.store.needs_restart() {
         Ok(json_response(StatusCode::OK, &json!({"status": "UP"})))
     } else {
         Ok(json_response(

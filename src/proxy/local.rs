@@ -57,7 +57,7 @@ impl Gateway {
     }
 
     /// `/metrics` only for `server.metrics_allow` (loopback by default) and trusted
-    /// proxies; the admin API only for `server.admin_allow` when it is set.
+    /// proxies; the admin paths only for `server.admin_allow` when it is set.
     pub(super) fn endpoint_permitted(
         &self,
         endpoint: Endpoint,
@@ -73,7 +73,11 @@ impl Gateway {
             Endpoint::Metrics => {
                 peer.is_some_and(|p| table.is_trusted(p.ip())) || listed(&server.metrics_allow)
             }
-            Endpoint::Admin => server.admin_allow.is_empty() || listed(&server.admin_allow),
+            // Everything under `/admin/`: the API, the console's server info and whoami,
+            // and the API's document.
+            Endpoint::Admin | Endpoint::ServerInfo | Endpoint::WhoAmI | Endpoint::OpenApi => {
+                server.admin_allow.is_empty() || listed(&server.admin_allow)
+            }
             _ => true,
         }
     }

@@ -476,7 +476,8 @@ impl ProxyHttp for Gateway {
 }
 
 /// The status for a request the proxy could not complete: pingora's mapping, but a timeout
-/// on the upstream side is 504 (pingora says 502); 0 when the client is already gone.
+/// on the upstream side is 504 (pingora says 502), and one of unknown side (reading a
+/// client's body for a local endpoint) 408, not 500; 0 when the client is already gone.
 fn gateway_status(e: &Error) -> u16 {
     use pingora::ErrorSource as Source;
     match (e.etype(), e.esource()) {
@@ -490,8 +491,9 @@ fn gateway_status(e: &Error) -> u16 {
             | ErrorType::TLSHandshakeTimedout
             | ErrorType::ReadTimedout
             | ErrorType::WriteTimedout,
-            _,
+            Source::Upstream,
         ) => 504,
+        (ErrorType::ReadTimedout | ErrorType::WriteTimedout, Source::Unset) => 408,
         (_, Source::Upstream) => 502,
         (_, Source::Internal | Source::Unset) => 500,
     }
@@ -511,7 +513,8 @@ mod tests {
         use pingora::ErrorSource as S;
         assert_eq!(status(ErrorType::ReadTimedout, S::Upstream), 504);
         assert_eq!(status(ErrorType::ConnectTimedout, S::Upstream), 504);
-        assert_eq!(status(ErrorType::WriteTimedout, S::Unset), 504);
+        assert_eq!(status(ErrorType::WriteTimedout, S::Upstream), 504);
+        assert_eq!(status(ErrorType::ReadTimedout, S::Unset), 408);
         assert_eq!(status(ErrorType::ConnectRefused, S::Upstream), 502);
         assert_eq!(status(ErrorType::InvalidHTTPHeader, S::Upstream), 502);
         assert_eq!(status(ErrorType::ReadError, S::Downstream), 0);

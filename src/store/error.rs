@@ -47,13 +47,13 @@ pub enum StoreError {
     Unavailable(String),
 }
 
-/// redb's storage errors: the disk refusing a write (full, too large, any I/O failure, or
-/// an earlier one that redb now remembers) is [`StoreError::Unavailable`]; the rest is a
-/// backend failure.
+/// redb's storage errors: the disk full (no space, over quota, file too large), or an
+/// earlier I/O failure redb now remembers, is [`StoreError::Unavailable`] (503); any other
+/// I/O failure, a damaged disk, and the rest are backend failures (500, logged).
 fn storage(e: redb::StorageError) -> StoreError {
     match e {
-        redb::StorageError::Io(io) => StoreError::Unavailable(format!(
-            "the disk refused a write ({io}); free space on the data directory's file system"
+        redb::StorageError::Io(io) if disk_full(&io) => StoreError::Unavailable(format!(
+            "the disk is full ({io}); free space on the data directory's file system"
         )),
         redb::StorageError::PreviousIo => StoreError::Unavailable(
             "an earlier write failed on the disk; free space and restart the server to recover"
@@ -61,6 +61,18 @@ fn storage(e: redb::StorageError) -> StoreError {
         ),
         other => StoreError::Backend(other.to_string()),
     }
+}
+
+/// No space, over quota, or a file over its size limit.
+fn disk_full(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    const ENOSPC: i32 = 28;
+    const EFBIG: i32 = 27;
+    const EDQUOT: i32 = 122;
+    matches!(
+        e.kind(),
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge
+    ) || matches!(e.raw_os_error(), Some(ENOSPC | EFBIG | EDQUOT))
 }
 
 impl From<redb::StorageError> for StoreError {

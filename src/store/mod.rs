@@ -56,6 +56,9 @@ pub struct Store {
     min_free: Arc<AtomicU64>,
     /// When the last refusal was logged (seconds since the epoch), to log one a minute.
     refusal_logged: Arc<AtomicU64>,
+    /// A write failed on the disk: redb refuses every later one until the file is
+    /// reopened, so the server reports itself not ready (`/health/ready`) until restarted.
+    io_failed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -74,7 +77,7 @@ impl Store {
     /// A data directory it creates is `0700` and a store file it creates `0600` (keys and
     /// password hashes are inside); existing ones keep their modes.
     pub fn open(data_dir: &Path) -> Result<Store> {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         let failed = |e: std::io::Error| StoreError::Open {
             path: data_dir.to_path_buf(),
             reason: e.to_string(),
@@ -87,12 +90,24 @@ impl Store {
                 .map_err(failed)?;
         }
         let path = data_dir.join(STORE_FILE);
-        let new_file = !path.exists();
         // redb's page cache defaults to 1 GiB; the file is in the OS page cache anyway, so a
         // small cache of our own keeps resident memory low without costing much speed.
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(&path)
+        // Created `0600` from the first byte (keys and password hashes are inside), not
+        // chmod-ed after: a reader in between would keep its handle.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(failed)?;
+        let db = redb::backends::FileBackend::new(file)
+            .and_then(|backend| {
+                Database::builder()
+                    .set_cache_size(CACHE_BYTES)
+                    .create_with_backend(backend)
+            })
             .map_err(|e| match e {
                 redb::DatabaseError::DatabaseAlreadyOpen => {
                     StoreError::InUse(data_dir.to_path_buf())
@@ -102,16 +117,13 @@ impl Store {
                     reason: other.to_string(),
                 },
             })?;
-        if new_file {
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-                .map_err(failed)?;
-        }
         let store = Store {
             db: Arc::new(db),
             path,
             unflushed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             min_free: Arc::new(AtomicU64::new(0)),
             refusal_logged: Arc::new(AtomicU64::new(0)),
+            io_failed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         store.init_schema()?;
         Ok(store)
@@ -161,6 +173,12 @@ impl Store {
             "{free} bytes free on {}, under store.min_free_space_mb",
             dir.display()
         )))
+    }
+
+    /// Whether a write failed on the disk, after which redb takes no more until the server
+    /// restarts (with the disk freed or mended).
+    pub fn needs_restart(&self) -> bool {
+        self.io_failed.load(Ordering::Acquire)
     }
 
     /// The store file.
@@ -272,8 +290,17 @@ impl Store {
             .unflushed
             .swap(false, std::sync::atomic::Ordering::AcqRel)
         {
-            let txn = self.db.begin_write()?;
-            txn.commit()?;
+            let made_durable = self
+                .db
+                .begin_write()
+                .map_err(StoreError::from)
+                .and_then(|txn| txn.commit().map_err(StoreError::from));
+            if let Err(e) = made_durable {
+                // Still not durable: the next flush tries again.
+                self.unflushed
+                    .store(true, std::sync::atomic::Ordering::Release);
+                return Err(e);
+            }
         }
         Ok(())
     }
@@ -287,18 +314,29 @@ impl Store {
         E: From<StoreError>,
     {
         self.check_space()?;
-        let mut txn = self.db.begin_write().map_err(StoreError::from)?;
+        let mut txn = match self.db.begin_write() {
+            Ok(txn) => txn,
+            Err(e) => {
+                if matches!(e, redb::TransactionError::Storage(ref s) if io_failure(s)) {
+                    self.io_failed.store(true, Ordering::Release);
+                }
+                return Err(StoreError::from(e).into());
+            }
+        };
         txn.set_durability(durability)
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         let mut write = Write { view: View { txn } };
         match f(&mut write) {
             Ok(value) => {
                 if let Err(e) = write.view.txn.commit() {
-                    let e = StoreError::from(e);
-                    if matches!(e, StoreError::Unavailable(_)) {
-                        tracing::error!(error = %e, "a write to the store failed on the disk");
+                    if matches!(e, redb::CommitError::Storage(ref s) if io_failure(s)) {
+                        self.io_failed.store(true, Ordering::Release);
+                        tracing::error!(
+                            error = %e,
+                            "a write to the store failed on the disk; the store takes no more writes until the server restarts"
+                        );
                     }
-                    return Err(e.into());
+                    return Err(StoreError::from(e).into());
                 }
                 Ok(value)
             }
@@ -308,6 +346,14 @@ impl Store {
             }
         }
     }
+}
+
+/// A failure of the disk itself (or redb remembering one).
+fn io_failure(e: &redb::StorageError) -> bool {
+    matches!(
+        e,
+        redb::StorageError::Io(_) | redb::StorageError::PreviousIo
+    )
 }
 
 impl Drop for Store {

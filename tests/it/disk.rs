@@ -4,7 +4,8 @@
 //! keep working; freeing the space brings writes back without a restart; nothing
 //! acknowledged is lost and the store opens cleanly afterwards. Then the same with the
 //! early refusal turned off, so redb itself meets the full disk: still 503, never a 500 or
-//! a panic, and after space is freed and the server restarted, the store is whole.
+//! a panic, `/health/ready` turns DOWN (redb takes no more writes until the file is
+//! reopened), and after space is freed and the server restarted, the store is whole.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -225,6 +226,10 @@ fn a_full_disk_refuses_writes_with_503_keeps_reads_and_loses_nothing() {
         "disk full, no early refusal: writes {statuses:?}, then a read {}",
         r.status
     );
+    // The store takes no writes until a restart, so the server says it is not ready.
+    let ready = Api::new(&server).get("/health/ready");
+    assert_eq!(ready.status, 503, "{}", ready.text);
+    assert_eq!(ready.body["status"], "DOWN");
     let log = server.log();
     assert!(
         log.contains("a write to the store failed on the disk"),
@@ -236,6 +241,7 @@ fn a_full_disk_refuses_writes_with_503_keeps_reads_and_loses_nothing() {
 
     // Freed and restarted: the store opens and holds every acknowledged write.
     let server = start(&dir, 8);
+    assert_eq!(Api::new(&server).get("/health/ready").status, 200);
     let api = Api::admin(&server);
     let mut expected = acknowledged;
     expected.sort();

@@ -1127,7 +1127,7 @@ fn open_redirect_and_pkce_downgrade_at_authorization() {
     );
 }
 
-/// `/metrics` and the admin API follow `server.metrics_allow` / `admin_allow`: a client
+/// `/metrics` and the admin paths follow `server.metrics_allow` / `admin_allow`: a client
 /// (as a trusted proxy reports it) outside them is refused.
 #[test]
 fn metrics_and_admin_api_follow_their_address_rules() {
@@ -1157,6 +1157,15 @@ fn metrics_and_admin_api_follow_their_address_rules() {
         401,
         "allowed, then asked for a token"
     );
+    // Every admin path: the console's server info and whoami, and the API's document.
+    for path in [
+        "/admin/serverinfo",
+        "/admin/master/console/whoami",
+        "/admin/openapi.json",
+    ] {
+        assert_eq!(get(path, Some("172.16.0.5")).0, 403, "{path}");
+    }
+    assert_eq!(get("/admin/openapi.json", Some("10.1.2.3")).0, 200);
     assert_eq!(
         get("/realms/master", Some("172.16.0.5")).0,
         200,

@@ -15,7 +15,9 @@ pub(super) fn profiles(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewRealm)?;
     let mut doc = client_policies::profiles(&cx.app.store.read()?, &realm.id)?;
     if cx.flag("include-global-profiles").unwrap_or(false) {
-        doc["globalProfiles"] = Value::Array(vec![]);
+        if let Some(o) = doc.as_object_mut() {
+            o.insert("globalProfiles".into(), Value::Array(vec![]));
+        }
     }
     Ok(ok(&doc))
 }
@@ -35,7 +37,9 @@ pub(super) fn policies(cx: &Cx) -> Result<Response, AdminError> {
     let realm = cx.realm(Permission::ViewRealm)?;
     let mut doc = client_policies::policies(&cx.app.store.read()?, &realm.id)?;
     if cx.flag("include-global-policies").unwrap_or(false) {
-        doc["globalPolicies"] = Value::Array(vec![]);
+        if let Some(o) = doc.as_object_mut() {
+            o.insert("globalPolicies".into(), Value::Array(vec![]));
+        }
     }
     Ok(ok(&doc))
 }

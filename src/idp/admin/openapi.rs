@@ -30,6 +30,10 @@ pub(crate) fn serve() -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
     r
 }
 
@@ -52,6 +56,10 @@ pub(crate) fn document(table: &MethodRouter<Handler>) -> Value {
         paths.insert(template, Value::Object(item));
     }
     let mut schemas = generator.take_definitions(true);
+    // The types' doc comments are written for this code's readers, not the API's.
+    for schema in schemas.values_mut() {
+        drop_descriptions(schema);
+    }
     schemas.insert("ErrorRepresentation".into(), error_schema("errorMessage"));
     schemas.insert("UnauthorizedRepresentation".into(), error_schema("error"));
     json!({
@@ -187,6 +195,28 @@ fn tag(template: &str) -> String {
         .to_string()
 }
 
+/// Remove the `description` of a schema and of every schema inside it (a property named
+/// `description` stays: it is a field, not a comment).
+fn drop_descriptions(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if map.get("description").is_some_and(Value::is_string) {
+                map.remove("description");
+            }
+            for (key, inner) in map.iter_mut() {
+                match (key.as_str(), inner) {
+                    ("properties" | "patternProperties" | "$defs", Value::Object(fields)) => {
+                        fields.values_mut().for_each(drop_descriptions)
+                    }
+                    (_, inner) => drop_descriptions(inner),
+                }
+            }
+        }
+        Value::Array(list) => list.iter_mut().for_each(drop_descriptions),
+        _ => {}
+    }
+}
+
 /// Keycloak's error body: `errorMessage` (or, for 401, `error`) says why.
 fn error_schema(required: &str) -> Value {
     json!({
@@ -294,5 +324,11 @@ mod tests {
             .get("/admin/realms/{realm}/group-by-path/{path}")
             .is_some());
         assert!(doc["paths"]["/admin/realms"]["post"]["requestBody"].is_object());
+        // Code comments stay in the code; a field named `description` stays a field.
+        let client = &doc["components"]["schemas"]["ClientRepresentation"];
+        assert!(client["properties"]["description"].is_object());
+        assert!(!doc["components"]["schemas"]
+            .to_string()
+            .contains("apply_input"));
     }
 }

@@ -383,13 +383,15 @@ fn import_component(
     parent: Option<&str>,
 ) -> Result<(), AdminError> {
     let mut stored = c.clone();
-    let subs = stored
-        .as_object_mut()
-        .and_then(|o| o.remove("subComponents"))
-        .unwrap_or(Value::Null);
-    stored["providerType"] = provider_type.into();
+    let Some(object) = stored.as_object_mut() else {
+        return Err(AdminError::BadRequest(
+            "a component must be an object".into(),
+        ));
+    };
+    let subs = object.remove("subComponents").unwrap_or(Value::Null);
+    object.insert("providerType".into(), provider_type.into());
     if let Some(p) = parent {
-        stored["parentId"] = p.into();
+        object.insert("parentId".into(), p.into());
     }
     let mut stored = validate_component(stored, realm, true).map_err(AdminError::BadRequest)?;
     let id = text(&stored, "id")

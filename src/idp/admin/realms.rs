@@ -330,7 +330,10 @@ pub(super) fn rotate_keys(cx: &Cx) -> Result<Response, AdminError> {
         .app
         .store
         .write(|w| crate::idp::keys::rotate(w, &realm.id, algorithm, now, now + keep))
-        .map_err(|e| AdminError::Internal(e.to_string()))?;
+        .map_err(|e| match e {
+            crate::idp::keys::KeyError::Store(s) => AdminError::from(s),
+            other => AdminError::Internal(other.to_string()),
+        })?;
     cx.app.keys.invalidate(&realm.id);
     Ok(ok(&serde_json::json!({"kid": kid})))
 }
@@ -357,7 +360,7 @@ pub(super) fn list_events(cx: &Cx, admin: bool) -> Result<Response, AdminError> 
     let from = query_millis(cx, "dateFrom").unwrap_or(0);
     // `dateTo` is inclusive of the whole day.
     let to = query_millis(cx, "dateTo")
-        .map(|t| t + 86_399_999)
+        .map(|t| t.saturating_add(86_399_999))
         .unwrap_or(i64::MAX);
     let types: Vec<String> = cx
         .request

@@ -363,7 +363,7 @@ pub async fn authorize(
         .map(|p| p.cookie)
         .unwrap_or(true);
     if let Some(session) = sso_session(app, request, &realm, now).filter(|_| cookie) {
-        let too_old = max_age.is_some_and(|m| now - session.auth_time > m * 1000);
+        let too_old = max_age.is_some_and(|m| now - session.auth_time > m.saturating_mul(1000));
         // An SSO login too owes the user's required actions (VERIFY_PROFILE included):
         // with any due, the login form asks first.
         let user_ok = app.store.read().ok().is_some_and(|r| {

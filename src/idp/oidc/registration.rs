@@ -389,7 +389,7 @@ fn metadata_error(e: crate::idp::admin::error::AdminError) -> OAuthError {
     use crate::idp::admin::error::AdminError;
     match e {
         AdminError::Internal(detail) => OAuthError::Internal(detail),
-        AdminError::Busy => OAuthError::Busy,
+        AdminError::Busy | AdminError::StoreUnavailable => OAuthError::Busy,
         other => invalid("invalid_client_metadata", other.to_string()),
     }
 }

@@ -150,9 +150,12 @@ pub struct RolesInput {
     pub client: BTreeMap<String, Vec<RoleInput>>,
 }
 
+/// Keycloak's durations and counts are Java `int`s: 0 to 2147483647. Larger ones would
+/// overflow once turned into milliseconds (and a wrapped brute-force window disables it).
 fn positive(name: &str, v: Option<i64>) -> Result<(), String> {
     match v {
         Some(n) if n < 0 => Err(format!("{name} must not be negative")),
+        Some(n) if n > i64::from(i32::MAX) => Err(format!("{name} must be at most {}", i32::MAX)),
         _ => Ok(()),
     }
 }
@@ -261,14 +264,26 @@ impl RealmInput {
             positive(name, v)?;
         }
         if let Some(e) = self.events_expiration {
+            positive("eventsExpiration", Some(e.max(0)))?;
             realm.events_expiration = Some(e).filter(|e| *e > 0);
         }
-        positive("accessTokenLifespan", self.access_token_lifespan)?;
-        positive("ssoSessionIdleTimeout", self.sso_session_idle_timeout)?;
-        positive("ssoSessionMaxLifespan", self.sso_session_max_lifespan)?;
-        positive("accessCodeLifespan", self.access_code_lifespan)?;
-        if self.refresh_token_max_reuse.is_some_and(|n| n < 0) {
-            return Err("refreshTokenMaxReuse must not be negative".into());
+        for (name, v) in [
+            ("accessTokenLifespan", self.access_token_lifespan),
+            ("ssoSessionIdleTimeout", self.sso_session_idle_timeout),
+            ("ssoSessionMaxLifespan", self.sso_session_max_lifespan),
+            (
+                "offlineSessionIdleTimeout",
+                self.offline_session_idle_timeout,
+            ),
+            ("accessCodeLifespan", self.access_code_lifespan),
+            (
+                "actionTokenGeneratedByUserLifespan",
+                self.action_token_generated_by_user_lifespan,
+            ),
+            ("refreshTokenMaxReuse", self.refresh_token_max_reuse),
+            ("failureFactor", self.failure_factor),
+        ] {
+            positive(name, v)?;
         }
         if let Some(v) = &self.display_name {
             realm.display_name = Some(v.clone());

@@ -118,7 +118,11 @@ pub(crate) async fn list(cx: &Cx<'_>) -> Result<Response, AdminError> {
         )
     } else if let Some(Search::Prefix(p) | Search::Exact(p)) = &search {
         // Prefix and exact searches walk the username, e-mail and name indexes.
-        page_of(read.users_with_prefix(&realm.id, p, first + max + 1000)?)
+        page_of(read.users_with_prefix(
+            &realm.id,
+            p,
+            first.saturating_add(max).saturating_add(1000),
+        )?)
     } else if unfiltered {
         // A plain page: skip over index keys, decode only what is returned. Service
         // accounts are not listed: move the offset past those that sort before it.
@@ -129,12 +133,12 @@ pub(crate) async fn list(cx: &Cx<'_>) -> Result<Response, AdminError> {
                 break;
             };
             let before = sa_names.iter().filter(|n| **n <= probe.username).count();
-            if first + before == offset {
+            if first.saturating_add(before) == offset {
                 break;
             }
-            offset = first + before;
+            offset = first.saturating_add(before);
         }
-        read.users_page(&realm.id, offset, max + sa_names.len())?
+        read.users_page(&realm.id, offset, max.saturating_add(sa_names.len()))?
             .into_iter()
             .filter(|u| u.service_account_client_id.is_none())
             .take(max)
