@@ -106,22 +106,24 @@ pub(super) fn request_host(session: &Session) -> String {
 }
 
 pub(super) fn host_without_port(authority: &str) -> String {
-    let host = if authority.starts_with('[') {
-        authority
+    if authority.starts_with('[') {
+        return authority
             .split(']')
             .next()
             .map(|h| format!("{h}]"))
             .unwrap_or_default()
-    } else {
-        // `app.test.` is `app.test`: a trailing dot must not miss the route.
-        authority
-            .split(':')
-            .next()
-            .unwrap_or("")
-            .trim_end_matches('.')
-            .to_string()
-    };
-    host.to_ascii_lowercase()
+            .to_ascii_lowercase();
+    }
+    // `app.test.` is `app.test`: a trailing dot must not miss the route.
+    let name = authority
+        .split(':')
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('.');
+    // One allocation per request, lower-cased as it is copied.
+    let mut host = String::with_capacity(name.len());
+    host.extend(name.chars().map(|c| c.to_ascii_lowercase()));
+    host
 }
 
 #[cfg(test)]
