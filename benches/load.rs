@@ -276,17 +276,7 @@ fn main() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
 
-    // The fast upstream: nginx answering 200 from memory.
-    let upstream = free_addr();
-    let _upstream = nginx(
-        dir.path(),
-        "upstream",
-        1,
-        &format!(
-            "server {{ listen {upstream} backlog=4096; location / {{ return 200 \"ok\\n\"; }} }}"
-        ),
-        upstream,
-    );
+    let (_upstream, upstream) = fast_upstream(dir.path());
 
     // Portcullis: an open route and a session route with a policy, which nginx's
     // auth_request also asks through forward-auth (the app cookie is bound to its host).

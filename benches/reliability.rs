@@ -127,16 +127,7 @@ fn main() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
 
-    let upstream = free_addr();
-    let _upstream = nginx(
-        dir.path(),
-        "upstream",
-        1,
-        &format!(
-            "server {{ listen {upstream} backlog=4096; location / {{ return 200 \"ok\\n\"; }} }}"
-        ),
-        upstream,
-    );
+    let (_upstream, upstream) = fast_upstream(dir.path());
     let nginx_plain = free_addr();
     let proxy = nginx(
         dir.path(),

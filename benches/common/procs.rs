@@ -105,6 +105,22 @@ pub fn nginx(
     proc
 }
 
+/// The fast upstream every proxy case forwards to: nginx (one worker) answering `200 ok`
+/// from memory.
+pub fn fast_upstream(dir: &Path) -> (Proc, SocketAddr) {
+    let upstream = free_addr();
+    let proc = nginx(
+        dir,
+        "upstream",
+        1,
+        &format!(
+            "server {{ listen {upstream} backlog=4096; location / {{ return 200 \"ok\\n\"; }} }}"
+        ),
+        upstream,
+    );
+    (proc, upstream)
+}
+
 /// The release binary, with `extra` config; returns the process and its http address.
 pub fn portcullis(dir: &Path, threads: usize, extra: &str) -> (Proc, SocketAddr, SocketAddr) {
     portcullis_with(dir, threads, "", extra)

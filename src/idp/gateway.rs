@@ -83,8 +83,8 @@ pub fn bound_session(
 }
 
 /// Who holds `session` (an enabled user), and the session's idle clock advanced: proxied
-/// traffic is activity. The touch is a volatile write at most every 30 s, so no fsync runs
-/// on the proxy's workers and a crash loses at most one touch.
+/// traffic is activity. The touch, at most every 30 s, is queued for a background thread:
+/// a proxy worker never waits for the store's write lock (behind another write's fsync).
 pub fn session_subject(
     app: &App,
     realm: RealmRecord,
@@ -92,21 +92,59 @@ pub fn session_subject(
     now_ms: i64,
 ) -> Result<Option<Subject>, Unavailable> {
     if now_ms - session.last_access > TOUCH_EVERY_MS {
-        let (realm_id, sid) = (realm.id.clone(), session.id.clone());
-        // Best effort: a touch the store cannot take (a full disk) only lets the session
-        // idle out sooner; the request, a read, goes on.
-        if let Err(e) = app.store.write_volatile(|w| {
-            if let Some(mut s) = w.session(&realm_id, &sid)? {
-                s.last_access = now_ms;
-                w.put_session(&realm_id, &s)?;
-            }
-            Ok::<_, StoreError>(())
-        }) {
-            tracing::debug!(error = %e, "could not advance a session's idle clock");
-        }
+        touch_later(Touch {
+            store: app.store.clone(),
+            realm_id: realm.id.clone(),
+            session_id: session.id.clone(),
+            now_ms,
+        });
     }
     let user_id = session.user_id.clone();
     subject(app, realm, &user_id, Some(session))
+}
+
+/// A session's idle clock to advance.
+struct Touch {
+    store: crate::store::Store,
+    realm_id: String,
+    session_id: String,
+    now_ms: i64,
+}
+
+/// Queue `touch` for the one background thread that writes touches (volatile writes: a
+/// crash loses at most the last ones). Best effort: with the queue full, or the store
+/// refusing the write (a full disk), the touch is dropped and the session only idles out
+/// sooner; the request, a read, goes on either way.
+fn touch_later(touch: Touch) {
+    static QUEUE: std::sync::OnceLock<Option<std::sync::mpsc::SyncSender<Touch>>> =
+        std::sync::OnceLock::new();
+    let queue = QUEUE.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Touch>(4096);
+        std::thread::Builder::new()
+            .name("session-touch".into())
+            .spawn(move || {
+                for t in rx {
+                    let written = t.store.write_volatile(|w| {
+                        if let Some(mut s) = w.session(&t.realm_id, &t.session_id)? {
+                            if s.last_access < t.now_ms {
+                                s.last_access = t.now_ms;
+                                w.put_session(&t.realm_id, &s)?;
+                            }
+                        }
+                        Ok::<_, StoreError>(())
+                    });
+                    if let Err(e) = written {
+                        tracing::debug!(error = %e, "could not advance a session's idle clock");
+                    }
+                }
+            })
+            .map_err(|e| tracing::warn!(error = %e, "no session-touch thread: touches are dropped"))
+            .ok()
+            .map(|_| tx)
+    });
+    if let Some(tx) = queue {
+        let _ = tx.try_send(touch);
+    }
 }
 
 /// How long, from `now_ms`, the realm lets `session` live at most (idle or maximum).
@@ -334,4 +372,53 @@ pub fn end_session(
     };
     crate::idp::sessions::end(app, realm, std::slice::from_ref(&session.id), ending)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::idp::testing::Fixture;
+
+    /// Proxied traffic advances the session's idle clock, written off the caller's thread.
+    #[tokio::test]
+    async fn a_session_in_use_is_touched_by_the_background_writer() {
+        let f = Fixture::new().await;
+        let read = f.app.store.read().unwrap();
+        let realm = read.realm_by_name("master").unwrap().unwrap();
+        let user = read.user_by_username(&realm.id, "admin").unwrap().unwrap();
+        drop(read);
+        let session = SessionRecord {
+            id: "touched".into(),
+            user_id: user.id.clone(),
+            created_at: f.now(),
+            last_access: f.now(),
+            auth_time: f.now(),
+            ..Default::default()
+        };
+        f.app
+            .store
+            .write(|w| w.put_session(&realm.id, &session))
+            .unwrap();
+        let later = f.now() + TOUCH_EVERY_MS + 1_000;
+        let subject = session_subject(&f.app, realm.clone(), session, later).unwrap();
+        assert_eq!(subject.unwrap().user.username, "admin");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let stored = f
+                .app
+                .store
+                .read()
+                .unwrap()
+                .session(&realm.id, "touched")
+                .unwrap();
+            if stored.unwrap().last_access == later {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the touch never landed"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
 }
