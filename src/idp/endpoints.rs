@@ -179,6 +179,9 @@ pub struct Params {
 
 pub struct Router {
     inner: matchit::Router<Endpoint>,
+    /// The first path segments of the table (`realms`, `admin`, ...): the proxy asks for
+    /// every request, and most of its paths are an app's, refused by this look alone.
+    heads: Vec<String>,
 }
 
 impl Default for Router {
@@ -250,18 +253,26 @@ impl Router {
             ("/admin/realms/".into(), Endpoint::Admin),
             ("/admin/realms/{*rest}".into(), Endpoint::Admin),
         ];
+        let mut heads: Vec<String> = Vec::new();
         for (path, endpoint) in routes {
+            if let Some(head) = first_segment(&path).filter(|h| !heads.iter().any(|x| x == h)) {
+                heads.push(head.to_string());
+            }
             // The table above is static and conflict-free; a failure is a programming error
             // caught by the `all_routes_resolve` test.
             if let Err(e) = inner.insert(path.as_str(), endpoint) {
                 tracing::error!(%path, error = %e, "route table conflict");
             }
         }
-        Router { inner }
+        Router { inner, heads }
     }
 
     /// The endpoint for a path, with its parameters; `None` when the gateway does not serve it.
     pub fn find(&self, path: &str) -> Option<(Endpoint, Params)> {
+        let head = first_segment(path)?;
+        if !self.heads.iter().any(|h| h == head) {
+            return None;
+        }
         let matched = self.inner.at(path).ok()?;
         let decode = |v: &str| -> Option<String> { percent_decode(v).map(Cow::into_owned) };
         let params = Params {
@@ -274,6 +285,11 @@ impl Router {
         };
         Some((*matched.value, params))
     }
+}
+
+/// `realms` of `/realms/demo/...`.
+fn first_segment(path: &str) -> Option<&str> {
+    path.strip_prefix('/')?.split('/').next()
 }
 
 #[cfg(test)]

@@ -186,17 +186,10 @@ async fn read_head(
     }
     let deadline = tokio::time::Instant::now() + limits.header_read_timeout;
     loop {
-        let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
-        match httparse::Request::new(&mut headers).parse(&buf) {
-            Ok(httparse::Status::Complete(n)) if n > limits.max_header_size => {
-                return Head::Refuse(TOO_LARGE)
-            }
-            Ok(httparse::Status::Complete(_)) => return Head::Ready(buf),
-            Err(httparse::Error::TooManyHeaders) => return Head::Refuse(TOO_LARGE),
-            // Malformed: pingora answers it (400) once the head is complete.
-            Err(_) if buf.windows(4).any(|w| w == b"\r\n\r\n") => return Head::Ready(buf),
-            _ if buf.len() > limits.max_header_size => return Head::Refuse(TOO_LARGE),
-            _ => {}
+        match judge(&buf, limits) {
+            Judged::Complete => return Head::Ready(buf),
+            Judged::TooLarge => return Head::Refuse(TOO_LARGE),
+            Judged::Partial => {}
         }
         match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
             Ok(Ok(n)) if n > 0 => {}
@@ -205,6 +198,33 @@ async fn read_head(
         }
     }
 }
+
+/// What the bytes read so far make of a request head.
+enum Judged {
+    Complete,
+    TooLarge,
+    Partial,
+}
+
+/// Parse what has arrived against the limits. Synchronous, with the header slots on the
+/// stack: nothing allocated per request, and nothing of it held in the connection's task
+/// while it waits for more bytes.
+fn judge(buf: &[u8], limits: &Limits) -> Judged {
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let headers = &mut slots[..limits.max_headers.min(MAX_HEADERS)];
+    match httparse::Request::new(headers).parse(buf) {
+        Ok(httparse::Status::Complete(n)) if n > limits.max_header_size => Judged::TooLarge,
+        Ok(httparse::Status::Complete(_)) => Judged::Complete,
+        Err(httparse::Error::TooManyHeaders) => Judged::TooLarge,
+        // Malformed: pingora answers it (400) once the head is complete.
+        Err(_) if buf.windows(4).any(|w| w == b"\r\n\r\n") => Judged::Complete,
+        _ if buf.len() > limits.max_header_size => Judged::TooLarge,
+        _ => Judged::Partial,
+    }
+}
+
+/// The most header slots `server.max_headers` may ask for (its validated maximum).
+const MAX_HEADERS: usize = 256;
 
 /// Open connections per client address.
 #[derive(Debug, Default)]
