@@ -207,12 +207,14 @@ enum Judged {
 }
 
 /// Parse what has arrived against the limits. Synchronous, with the header slots on the
-/// stack: nothing allocated per request, and nothing of it held in the connection's task
-/// while it waits for more bytes.
+/// stack and left uninitialised (httparse writes the ones it uses): nothing allocated or
+/// filled per request, and nothing of it held in the connection's task while it waits for
+/// more bytes.
 fn judge(buf: &[u8], limits: &Limits) -> Judged {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut slots =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let headers = &mut slots[..limits.max_headers.min(MAX_HEADERS)];
-    match httparse::Request::new(headers).parse(buf) {
+    match httparse::Request::new(&mut []).parse_with_uninit_headers(buf, headers) {
         Ok(httparse::Status::Complete(n)) if n > limits.max_header_size => Judged::TooLarge,
         Ok(httparse::Status::Complete(_)) => Judged::Complete,
         Err(httparse::Error::TooManyHeaders) => Judged::TooLarge,
@@ -268,6 +270,50 @@ impl Drop for Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heads_are_judged_against_the_limits() {
+        let limits = Limits {
+            header_read_timeout: Duration::from_secs(10),
+            keepalive_timeout: Duration::from_secs(60),
+            max_header_size: 200,
+            max_headers: 8,
+            max_connections_per_ip: 0,
+        };
+        let head = |extra: &str| format!("GET / HTTP/1.1\r\nHost: a.test\r\n{extra}\r\n");
+        assert!(matches!(
+            judge(head("").as_bytes(), &limits),
+            Judged::Complete
+        ));
+        assert!(matches!(
+            judge(b"GET / HTTP/1.1\r\nHost: a", &limits),
+            Judged::Partial
+        ));
+        let many: String = (0..8).map(|i| format!("X-{i}: v\r\n")).collect();
+        assert!(matches!(
+            judge(head(&many).as_bytes(), &limits),
+            Judged::TooLarge
+        ));
+        let seven: String = (0..7).map(|i| format!("X-{i}: v\r\n")).collect();
+        assert!(matches!(
+            judge(head(&seven).as_bytes(), &limits),
+            Judged::Complete
+        ));
+        let long = format!("X-Long: {}\r\n", "v".repeat(300));
+        assert!(matches!(
+            judge(head(&long).as_bytes(), &limits),
+            Judged::TooLarge
+        ));
+        assert!(matches!(
+            judge("x".repeat(300).as_bytes(), &limits),
+            Judged::TooLarge
+        ));
+        // Malformed but complete: pingora answers it.
+        assert!(matches!(
+            judge(b"NOT HTTP\r\n\r\n", &limits),
+            Judged::Complete
+        ));
+    }
 
     #[test]
     fn slots_are_counted_per_address_and_given_back() {
