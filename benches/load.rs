@@ -417,18 +417,7 @@ fn main() {
     let refresh_threads = 2;
     let initial: Vec<String> = (0..refresh_threads)
         .map(|_| {
-            let t: Value = reqwest::blocking::Client::new()
-                .post(&token_url)
-                .form(&[
-                    ("grant_type", "password"),
-                    ("client_id", "svc"),
-                    ("client_secret", secret.as_str()),
-                    ("username", "alice"),
-                    ("password", "Alice-pass-1"),
-                ])
-                .send()
-                .unwrap()
-                .json()
+            let t = alice_password_grant(&reqwest::blocking::Client::new(), &token_url, &secret)
                 .unwrap();
             t["refresh_token"]
                 .as_str()

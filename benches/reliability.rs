@@ -182,18 +182,7 @@ fn main() {
             while !stop.load(Ordering::Relaxed) {
                 match kind {
                     "login" => {
-                        let r = client
-                            .post(&token_url)
-                            .form(&[
-                                ("grant_type", "password"),
-                                ("client_id", "svc"),
-                                ("client_secret", secret.as_str()),
-                                ("username", "alice"),
-                                ("password", "Alice-pass-1"),
-                            ])
-                            .send()
-                            .and_then(|r| r.error_for_status())
-                            .and_then(|r| r.json::<Value>());
+                        let r = alice_password_grant(&client, &token_url, &secret);
                         requests.fetch_add(1, Ordering::Relaxed);
                         let mut refresh = match r {
                             Ok(t) => t["refresh_token"].as_str().unwrap_or("").to_string(),

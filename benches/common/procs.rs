@@ -285,6 +285,27 @@ pub fn setup_realm(admin: &Admin, callback: &str) -> String {
         .to_string()
 }
 
+/// A password grant for alice on the realm's `svc` client (as [`setup_realm`] made them):
+/// the token response.
+pub fn alice_password_grant(
+    client: &reqwest::blocking::Client,
+    token_url: &str,
+    secret: &str,
+) -> reqwest::Result<Value> {
+    client
+        .post(token_url)
+        .form(&[
+            ("grant_type", "password"),
+            ("client_id", "svc"),
+            ("client_secret", secret),
+            ("username", "alice"),
+            ("password", "Alice-pass-1"),
+        ])
+        .send()
+        .and_then(|r| r.error_for_status())
+        .and_then(|r| r.json::<Value>())
+}
+
 /// Log alice in through the gateway on `host`; returns the `Cookie` header value.
 pub fn gateway_login(http: SocketAddr, host: &str) -> String {
     let jar = Arc::new(reqwest::cookie::Jar::default());

@@ -223,6 +223,7 @@ fn schemathesis_sweeps_every_admin_operation_without_a_5xx() {
     let doc = api.get("/admin/openapi.json");
     assert_eq!(doc.status, 200);
     assert_eq!(doc.body["openapi"], "3.1.0");
+    assert_eq!(doc.header("cache-control"), Some("public, max-age=3600"));
     let operations: usize = doc.body["paths"]
         .as_object()
         .unwrap()

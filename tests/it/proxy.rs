@@ -11,12 +11,22 @@ use crate::harness::{Options, TestServer};
 
 /// An upstream that answers every request with what it received, as JSON.
 pub fn echo_upstream(name: &'static str) -> SocketAddr {
+    upstream_serving(move |stream| serve_echo(stream, name))
+}
+
+/// An upstream on a free loopback port that hands each connection to `serve` on a thread
+/// of its own.
+pub fn upstream_serving<F>(serve: F) -> SocketAddr
+where
+    F: Fn(TcpStream) + Clone + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
-            std::thread::spawn(move || serve_echo(stream, name));
+            let serve = serve.clone();
+            std::thread::spawn(move || serve(stream));
         }
     });
     addr

@@ -73,6 +73,22 @@ async fn bad_realm_names_are_400() {
     assert_eq!(names_of_realms(&f.get("").await.2), ["master"]);
 }
 
+/// A realm body whose components are not objects is refused whole (it panicked once).
+#[tokio::test]
+async fn a_realm_with_non_object_components_is_400_and_not_created() {
+    let f = Fixture::new().await;
+    let (status, _, body) = f
+        .post(
+            "/",
+            &json!({"realm": "odd", "components": {
+                "org.keycloak.storage.UserStorageProvider": [1]}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["errorMessage"].is_string(), "{body}");
+    assert_eq!(names_of_realms(&f.get("").await.2), ["master"]);
+}
+
 #[tokio::test]
 async fn unknown_realms_are_404() {
     let f = Fixture::new().await;
