@@ -60,6 +60,29 @@ pub fn ensure_master_realm(store: &Store, clock: &dyn Clock) -> Result<bool, Boo
             "created the built-in authentication flows of older realms"
         );
     }
+    let read = store.read()?;
+    let mut consoleless = Vec::new();
+    for r in read.realms()? {
+        if read
+            .client_by_client_id(&r.id, crate::idp::console::session::CONSOLE_CLIENT)?
+            .is_none()
+        {
+            consoleless.push(r);
+        }
+    }
+    drop(read);
+    if !consoleless.is_empty() {
+        store.write(|w| {
+            for r in &consoleless {
+                realm::ensure_console_client(w, r)?;
+            }
+            Ok::<_, StoreError>(())
+        })?;
+        tracing::info!(
+            realms = consoleless.len(),
+            "created the admin console client of older realms"
+        );
+    }
     if store.read()?.realm_by_name(MASTER_REALM)?.is_some() {
         return Ok(false);
     }

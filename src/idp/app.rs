@@ -36,6 +36,8 @@ pub struct App {
     pub otp_used: crate::idp::otp::UsedCodes,
     /// Where password hashes run: bounded, so logins cannot exhaust memory.
     pub hashes: Arc<crate::idp::hashing::HashPool>,
+    /// Signed-in administrators of the admin console.
+    pub console: Arc<crate::idp::console::Sessions>,
     /// The hosts the provider answers for when `server.public_url` is unset.
     known_hosts: Arc<arc_swap::ArcSwap<hosts::KnownHosts>>,
     ready: Arc<AtomicBool>,
@@ -71,6 +73,7 @@ impl App {
             keys: Arc::new(KeyRing::new()),
             themes,
             otp_used: Default::default(),
+            console: Default::default(),
             ready: Arc::new(AtomicBool::new(false)),
             router: Arc::new(Router::new()),
         }
@@ -181,6 +184,14 @@ impl App {
                 crate::idp::admin::server::server_info(self, &request, &info).await
             }
             Endpoint::OpenApi => crate::idp::admin::openapi::serve(),
+            Endpoint::AdminRoot => crate::idp::console::welcome::admin_root(),
+            Endpoint::Welcome => crate::idp::console::welcome::serve(self, &request, &info).await,
+            Endpoint::Console => {
+                if params.rest.is_empty() && !request.uri().path().ends_with('/') {
+                    return crate::http::redirect(&format!("{}/", request.uri().path()));
+                }
+                crate::idp::console::serve(self, &request, &info, realm, &params.rest).await
+            }
             Endpoint::WhoAmI => {
                 crate::idp::admin::server::whoami(self, &request, &info, realm).await
             }

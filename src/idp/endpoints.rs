@@ -39,6 +39,12 @@ pub enum Endpoint {
     WhoAmI,
     /// `/admin/openapi.json`: the admin API's generated OpenAPI document.
     OpenApi,
+    /// `/admin`, `/admin/`: to the master realm's console.
+    AdminRoot,
+    /// `/admin/{realm}/console/...`: the admin console.
+    Console,
+    /// `/`: the welcome page (only where no proxy route serves `/`).
+    Welcome,
     Account,
     /// `/realms/{realm}/clients-registrations/...` (dynamic client registration)
     ClientRegistration,
@@ -65,6 +71,8 @@ impl Endpoint {
                 | Endpoint::Admin
                 | Endpoint::ServerInfo
                 | Endpoint::WhoAmI
+                | Endpoint::Console
+                | Endpoint::Welcome
                 | Endpoint::Account
                 | Endpoint::ClientRegistration
         )
@@ -113,7 +121,10 @@ impl Endpoint {
             | Endpoint::DevicePage
             | Endpoint::LoginAction
             | Endpoint::Broker
+            | Endpoint::Console
+            | Endpoint::Welcome
             | Endpoint::Account => (FORM, false, Refusal::MethodNotAllowed),
+            Endpoint::AdminRoot => (READ, false, Refusal::MethodNotAllowed),
             // Keycloak answers the back-channel endpoints' other methods with an OAuth 400.
             Endpoint::Token | Endpoint::Revoke => (POST, true, Refusal::OAuth),
             Endpoint::ClientRegistration => (REGISTRATION, true, Refusal::OAuth),
@@ -143,6 +154,7 @@ impl Endpoint {
             Endpoint::Admin | Endpoint::ServerInfo | Endpoint::WhoAmI | Endpoint::OpenApi => {
                 "admin"
             }
+            Endpoint::Console | Endpoint::AdminRoot | Endpoint::Welcome => "console",
             Endpoint::Resource => "resources",
             _ => "oidc",
         }
@@ -249,6 +261,11 @@ impl Router {
             ("/admin/serverinfo".into(), Endpoint::ServerInfo),
             ("/admin/openapi.json".into(), Endpoint::OpenApi),
             ("/admin/{realm}/console/whoami".into(), Endpoint::WhoAmI),
+            ("/admin".into(), Endpoint::AdminRoot),
+            ("/admin/".into(), Endpoint::AdminRoot),
+            ("/admin/{realm}/console".into(), Endpoint::Console),
+            ("/admin/{realm}/console/".into(), Endpoint::Console),
+            ("/admin/{realm}/console/{*rest}".into(), Endpoint::Console),
             ("/admin/realms".into(), Endpoint::Admin),
             ("/admin/realms/".into(), Endpoint::Admin),
             ("/admin/realms/{*rest}".into(), Endpoint::Admin),

@@ -10,6 +10,7 @@ pub mod brute_force;
 pub mod client_policies;
 pub mod client_registration;
 pub mod client_scopes;
+pub mod console;
 pub mod email;
 pub mod endpoints;
 pub mod events;

@@ -263,6 +263,7 @@ pub fn ensure_defaults(w: &mut Write, realm: &RealmRecord) -> Result<(), RealmEr
         },
     )?;
     ensure_role(w, realm_id, &broker.id, true, "read-token", vec![])?;
+    ensure_console_client(w, realm)?;
 
     if name == MASTER {
         let create_realm = ensure_role(w, realm_id, realm_id, false, "create-realm", vec![])?;
@@ -278,6 +279,35 @@ pub fn ensure_defaults(w: &mut Write, realm: &RealmRecord) -> Result<(), RealmEr
             add_composites(w, &master.id, &admin.id, managed)?;
         }
     }
+    Ok(())
+}
+
+/// Keycloak's root URL of the console client: this server's admin base.
+pub const AUTH_ADMIN_URL: &str = "${authAdminUrl}";
+
+/// The admin console's public client (`security-admin-console`), signing in with PKCE and
+/// returning only to the realm's console.
+pub fn ensure_console_client(w: &mut Write, realm: &RealmRecord) -> Result<(), StoreError> {
+    let console = format!(
+        "/admin/{}/console/",
+        crate::http::path::encode_segment(&realm.name)
+    );
+    let mut attributes = std::collections::BTreeMap::new();
+    attributes.insert("pkce.code.challenge.method".to_string(), "S256".to_string());
+    attributes.insert("post.logout.redirect.uris".to_string(), "+".to_string());
+    ensure_client(
+        w,
+        &realm.id,
+        ClientRecord {
+            public_client: true,
+            root_url: Some(AUTH_ADMIN_URL.into()),
+            base_url: Some(console.clone()),
+            redirect_uris: vec![format!("{console}*")],
+            web_origins: vec!["+".into()],
+            attributes,
+            ..builtin_client(crate::idp::console::session::CONSOLE_CLIENT)
+        },
+    )?;
     Ok(())
 }
 

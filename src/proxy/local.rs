@@ -75,9 +75,12 @@ impl Gateway {
             }
             // Everything under `/admin/`: the API, the console's server info and whoami,
             // and the API's document.
-            Endpoint::Admin | Endpoint::ServerInfo | Endpoint::WhoAmI | Endpoint::OpenApi => {
-                server.admin_allow.is_empty() || listed(&server.admin_allow)
-            }
+            Endpoint::Admin
+            | Endpoint::ServerInfo
+            | Endpoint::WhoAmI
+            | Endpoint::OpenApi
+            | Endpoint::Console
+            | Endpoint::AdminRoot => server.admin_allow.is_empty() || listed(&server.admin_allow),
             _ => true,
         }
     }

@@ -33,6 +33,7 @@ use pingora_proxy::{ProxyHttp, Session};
 
 use crate::http::IntoResponse;
 use crate::http::{path, ApiError, Response};
+use crate::idp::endpoints::Endpoint;
 use crate::idp::App;
 
 pub use local::write_response;
@@ -232,6 +233,14 @@ impl ProxyHttp for Gateway {
             }
         }
         let Some((index, route)) = table.find_indexed(&host, &normalised) else {
+            if normalised == "/" {
+                // No app serves this host's root: Keycloak's welcome page.
+                ctx.route = Endpoint::Welcome.metric_label();
+                let params = crate::idp::endpoints::Params::default();
+                self.serve_local(session, Endpoint::Welcome, &params, ip)
+                    .await?;
+                return Ok(true);
+            }
             write_response(session, ApiError::NotFound.into_response()).await?;
             return Ok(true);
         };

@@ -204,7 +204,10 @@ pub async fn authorize(
         None => return page.error_text(StatusCode::BAD_REQUEST, "Missing parameter: client_id"),
     };
     let mut client = client;
-    if client.root_url.as_deref() == Some(crate::idp::realm::AUTH_BASE_URL) {
+    if matches!(
+        client.root_url.as_deref(),
+        Some(crate::idp::realm::AUTH_BASE_URL | crate::idp::realm::AUTH_ADMIN_URL)
+    ) {
         // Relative redirect URIs of the built-in clients are relative to this server.
         client.root_url = Some(crate::idp::oidc::base_url(app, request, info));
     }

@@ -209,6 +209,12 @@ fn clear_session_cookies(response: &mut Response, realm: &str, info: &RequestInf
     }
 }
 
+/// The locale of a page outside a login (the admin console): `Accept-Language`, among
+/// those the realm's theme has.
+pub fn page_locale(app: &App, realm: &RealmRecord, request: &Request) -> String {
+    locale(app, realm, request, None)
+}
+
 /// The locale of a page: `ui_locales`, then `Accept-Language`, among those the theme has.
 fn locale(app: &App, realm: &RealmRecord, request: &Request, ui_locales: Option<&str>) -> String {
     let theme = realm.login_theme.as_deref();

@@ -110,6 +110,74 @@ const DEFAULT_FILES: &[(&str, &str)] = &[
         include_str!("../../../themes/default/email/text/email-test.txt"),
     ),
     (
+        "admin/base.html",
+        include_str!("../../../themes/default/admin/base.html"),
+    ),
+    (
+        "admin/macros.html",
+        include_str!("../../../themes/default/admin/macros.html"),
+    ),
+    (
+        "admin/form.html",
+        include_str!("../../../themes/default/admin/form.html"),
+    ),
+    (
+        "admin/list.html",
+        include_str!("../../../themes/default/admin/list.html"),
+    ),
+    (
+        "admin/home.html",
+        include_str!("../../../themes/default/admin/home.html"),
+    ),
+    (
+        "admin/error.html",
+        include_str!("../../../themes/default/admin/error.html"),
+    ),
+    (
+        "admin/welcome.html",
+        include_str!("../../../themes/default/admin/welcome.html"),
+    ),
+    (
+        "admin/credentials.html",
+        include_str!("../../../themes/default/admin/credentials.html"),
+    ),
+    (
+        "admin/client-credentials.html",
+        include_str!("../../../themes/default/admin/client-credentials.html"),
+    ),
+    (
+        "admin/role-mapping.html",
+        include_str!("../../../themes/default/admin/role-mapping.html"),
+    ),
+    (
+        "admin/user-groups.html",
+        include_str!("../../../themes/default/admin/user-groups.html"),
+    ),
+    (
+        "admin/flow.html",
+        include_str!("../../../themes/default/admin/flow.html"),
+    ),
+    (
+        "admin/required-actions.html",
+        include_str!("../../../themes/default/admin/required-actions.html"),
+    ),
+    (
+        "admin/partial-import.html",
+        include_str!("../../../themes/default/admin/partial-import.html"),
+    ),
+    (
+        "admin/partial-export.html",
+        include_str!("../../../themes/default/admin/partial-export.html"),
+    ),
+    (
+        "admin/resources/console.css",
+        include_str!("../../../themes/default/admin/resources/console.css"),
+    ),
+    (
+        "admin/resources/console.js",
+        include_str!("../../../themes/default/admin/resources/console.js"),
+    ),
+    (
         "messages/messages_en.json",
         include_str!("../../../themes/default/messages/messages_en.json"),
     ),
@@ -274,6 +342,8 @@ impl Themes {
             for (path, bytes) in files {
                 if let Some(resource) = path.strip_prefix("login/resources/") {
                     resources.insert(format!("login/{resource}"), Bytes::from(bytes));
+                } else if let Some(resource) = path.strip_prefix("admin/resources/") {
+                    resources.insert(format!("admin/{resource}"), Bytes::from(bytes));
                 } else if path.ends_with(".html") || path.ends_with(".txt") {
                     let source = String::from_utf8(bytes).map_err(|_| ThemeError::Invalid {
                         theme: name.clone(),

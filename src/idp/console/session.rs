@@ -1,0 +1,392 @@
+//! Signing in to the console: an OpenID Connect code flow with PKCE through the realm's
+//! built-in `security-admin-console` client, so SSO, second factors, brute-force
+//! protection and logout work as for any application. The console keeps the tokens on the
+//! server; the browser holds only a random cookie naming them (`HttpOnly`, `SameSite=Lax`,
+//! `Secure` over TLS, path `/admin/{realm}/console/`) and every form carries a CSRF token
+//! bound to that session.
+//!
+//! Sessions live in this process (bounded, idle-expiring): a restart signs administrators
+//! out of the console, not out of their SSO session, so the next page signs them in again
+//! without a password.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use http::{header, HeaderValue, StatusCode};
+use serde_json::Value;
+
+use crate::crypto::{constant_time_eq, random_token, sha256_hex};
+use crate::http::path::encode_segment;
+use crate::http::{redirect, Request, RequestInfo, Response};
+use crate::idp::App;
+
+/// The built-in client the console signs in through.
+pub const CONSOLE_CLIENT: &str = "security-admin-console";
+/// The cookie naming a console session.
+pub(crate) const SESSION_COOKIE: &str = "PORTCULLIS_CONSOLE";
+/// The cookie binding a sign-in in progress to the browser that started it.
+pub(crate) const LOGIN_COOKIE: &str = "PORTCULLIS_CONSOLE_LOGIN";
+
+/// Refresh the access token when it has less than this left.
+const REFRESH_MARGIN_MS: i64 = 15_000;
+/// How many console sessions and sign-ins in progress one process keeps.
+const MAX_SESSIONS: u64 = 10_000;
+
+/// A signed-in administrator.
+#[derive(Debug)]
+pub(crate) struct ConsoleSession {
+    /// The realm the administrator signed in to (`/admin/{realm}/console/`).
+    pub realm: String,
+    pub username: String,
+    access_token: String,
+    refresh_token: String,
+    access_expires_ms: i64,
+    /// The CSRF token every form of this session carries.
+    pub csrf: String,
+    /// A one-time notice for the next page ("Saved").
+    pub flash: Option<String>,
+}
+
+/// A sign-in in progress.
+#[derive(Debug, Clone)]
+struct Pending {
+    realm: String,
+    state: String,
+    verifier: String,
+    nonce: String,
+    /// The console page to return to (a path under the console).
+    return_to: String,
+}
+
+/// Console sessions and sign-ins in progress, keyed by the SHA-256 of their cookie.
+pub struct Sessions {
+    sessions: moka::sync::Cache<String, Arc<Mutex<ConsoleSession>>>,
+    pending: moka::sync::Cache<String, Pending>,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions {
+            // Keycloak's default SSO idle time; the refresh token bounds it too.
+            sessions: moka::sync::Cache::builder()
+                .max_capacity(MAX_SESSIONS)
+                .time_to_idle(Duration::from_secs(30 * 60))
+                .build(),
+            pending: moka::sync::Cache::builder()
+                .max_capacity(MAX_SESSIONS)
+                .time_to_live(Duration::from_secs(10 * 60))
+                .build(),
+        }
+    }
+}
+
+/// The console's base path for a realm: `/admin/{realm}/console`.
+pub(crate) fn console_path(realm: &str) -> String {
+    format!("/admin/{}/console", encode_segment(realm))
+}
+
+fn cookie_header(
+    name: &str,
+    value: &str,
+    realm: &str,
+    info: &RequestInfo,
+    max_age: Option<i64>,
+) -> String {
+    let mut c = format!(
+        "{name}={value}; Path={}/; HttpOnly; SameSite=Lax",
+        console_path(realm)
+    );
+    if info.tls {
+        c.push_str("; Secure");
+    }
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    c
+}
+
+pub(crate) fn add_cookie(response: &mut Response, value: String) {
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// The redirect URI registered for the console client.
+fn redirect_uri(base_url: &str, realm: &str) -> String {
+    format!("{base_url}{}/", console_path(realm))
+}
+
+fn pkce_challenge(verifier: &str) -> String {
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()))
+}
+
+impl Sessions {
+    /// The session the request's cookie names, if it belongs to `realm`'s console.
+    pub(crate) fn current(
+        &self,
+        request: &Request,
+        realm: &str,
+    ) -> Option<Arc<Mutex<ConsoleSession>>> {
+        let value = crate::http::cookie(request.headers(), SESSION_COOKIE)?;
+        let session = self.sessions.get(&sha256_hex(value))?;
+        let same_realm = session.lock().is_ok_and(|s| s.realm == realm);
+        same_realm.then_some(session)
+    }
+
+    /// Send the browser to the realm's login page, remembering where it wanted to go.
+    pub(crate) fn start_sign_in(
+        &self,
+        app: &App,
+        request: &Request,
+        info: &RequestInfo,
+        realm: &str,
+        return_to: &str,
+    ) -> Response {
+        let base = crate::idp::oidc::base_url(app, request, info);
+        let cookie = random_token(32);
+        let pending = Pending {
+            realm: realm.to_string(),
+            state: random_token(16),
+            verifier: random_token(48),
+            nonce: random_token(16),
+            return_to: return_to.to_string(),
+        };
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", CONSOLE_CLIENT)
+            .append_pair("redirect_uri", &redirect_uri(&base, realm))
+            .append_pair("response_type", "code")
+            .append_pair("response_mode", "query")
+            .append_pair("scope", "openid")
+            .append_pair("state", &pending.state)
+            .append_pair("nonce", &pending.nonce)
+            .append_pair("code_challenge", &pkce_challenge(&pending.verifier))
+            .append_pair("code_challenge_method", "S256")
+            .finish();
+        self.pending.insert(sha256_hex(&cookie), pending);
+        let mut response = redirect(&format!(
+            "{base}/realms/{}/protocol/openid-connect/auth?{query}",
+            encode_segment(realm)
+        ));
+        add_cookie(
+            &mut response,
+            cookie_header(LOGIN_COOKIE, &cookie, realm, info, None),
+        );
+        response
+    }
+
+    /// The login page sent the browser back with `code` and `state`: exchange the code
+    /// (with the PKCE verifier, in process) and start a console session.
+    pub(crate) async fn finish_sign_in(
+        &self,
+        app: &App,
+        request: &Request,
+        info: &RequestInfo,
+        realm: &str,
+        code: &str,
+        state: &str,
+    ) -> Result<Response, String> {
+        let key = crate::http::cookie(request.headers(), LOGIN_COOKIE)
+            .map(sha256_hex)
+            .ok_or("The sign-in was started in another browser.")?;
+        let pending = self
+            .pending
+            .remove(&key)
+            .ok_or("The sign-in expired; please sign in again.")?;
+        if pending.realm != realm || !constant_time_eq(pending.state.as_bytes(), state.as_bytes()) {
+            return Err("The sign-in does not match this browser.".into());
+        }
+        let base = crate::idp::oidc::base_url(app, request, info);
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "authorization_code")
+            .append_pair("client_id", CONSOLE_CLIENT)
+            .append_pair("code", code)
+            .append_pair("redirect_uri", &redirect_uri(&base, realm))
+            .append_pair("code_verifier", &pending.verifier)
+            .finish();
+        let tokens = token_request(app, request, info, realm, form).await?;
+        let id_token = tokens["id_token"].as_str().unwrap_or("");
+        let claims: Value = crate::crypto::jwt::decode_unverified(id_token)
+            .map_err(|_| "The sign-in returned no ID token.".to_string())?;
+        if claims["nonce"].as_str() != Some(pending.nonce.as_str()) {
+            return Err("The sign-in does not match this browser.".into());
+        }
+        let now = app.clock.now_millis();
+        let session = ConsoleSession {
+            realm: realm.to_string(),
+            username: claims["preferred_username"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+            access_token: tokens["access_token"].as_str().unwrap_or("").to_string(),
+            refresh_token: tokens["refresh_token"].as_str().unwrap_or("").to_string(),
+            access_expires_ms: now + tokens["expires_in"].as_i64().unwrap_or(60) * 1000,
+            csrf: random_token(24),
+            flash: None,
+        };
+        let cookie = random_token(32);
+        self.sessions
+            .insert(sha256_hex(&cookie), Arc::new(Mutex::new(session)));
+        let target = if pending.return_to.starts_with(&console_path(realm)) {
+            pending.return_to
+        } else {
+            format!("{}/", console_path(realm))
+        };
+        let mut response = redirect(&target);
+        add_cookie(
+            &mut response,
+            cookie_header(SESSION_COOKIE, &cookie, realm, info, None),
+        );
+        add_cookie(
+            &mut response,
+            cookie_header(LOGIN_COOKIE, "", realm, info, Some(0)),
+        );
+        Ok(response)
+    }
+
+    /// A valid access token for the session, refreshed in process when it is about to
+    /// expire; `None` when the SSO session is over (sign in again).
+    pub(crate) async fn access_token(
+        &self,
+        app: &App,
+        request: &Request,
+        info: &RequestInfo,
+        session: &Arc<Mutex<ConsoleSession>>,
+    ) -> Option<String> {
+        let now = app.clock.now_millis();
+        let (realm, refresh) = {
+            let s = session.lock().ok()?;
+            if s.access_expires_ms - now > REFRESH_MARGIN_MS {
+                return Some(s.access_token.clone());
+            }
+            (s.realm.clone(), s.refresh_token.clone())
+        };
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "refresh_token")
+            .append_pair("client_id", CONSOLE_CLIENT)
+            .append_pair("refresh_token", &refresh)
+            .finish();
+        let tokens = token_request(app, request, info, &realm, form).await.ok()?;
+        let mut s = session.lock().ok()?;
+        s.access_token = tokens["access_token"].as_str()?.to_string();
+        if let Some(r) = tokens["refresh_token"].as_str() {
+            s.refresh_token = r.to_string();
+        }
+        s.access_expires_ms = now + tokens["expires_in"].as_i64().unwrap_or(60) * 1000;
+        Some(s.access_token.clone())
+    }
+
+    /// Sign out: forget the console session and end the SSO session behind it (the
+    /// back-channel logout with the refresh token, as server-side adapters do).
+    pub(crate) async fn sign_out(
+        &self,
+        app: &App,
+        request: &Request,
+        info: &RequestInfo,
+        realm: &str,
+    ) -> Response {
+        if let Some(value) = crate::http::cookie(request.headers(), SESSION_COOKIE) {
+            let key = sha256_hex(value);
+            if let Some(session) = self.sessions.remove(&key) {
+                let refresh = session.lock().map(|s| s.refresh_token.clone()).ok();
+                if let Some(refresh) = refresh {
+                    let form = form_urlencoded::Serializer::new(String::new())
+                        .append_pair("client_id", CONSOLE_CLIENT)
+                        .append_pair("refresh_token", &refresh)
+                        .finish();
+                    let logout = internal_post(request, info, realm, "logout", form);
+                    let _ = crate::idp::login::logout(app, &logout, info, realm).await;
+                }
+            }
+        }
+        let mut response = redirect(&format!("{}/", console_path(realm)));
+        add_cookie(
+            &mut response,
+            cookie_header(SESSION_COOKIE, "", realm, info, Some(0)),
+        );
+        response
+    }
+
+    /// Forget the session without ending the SSO session (the token was refused).
+    pub(crate) fn forget(&self, request: &Request) {
+        if let Some(value) = crate::http::cookie(request.headers(), SESSION_COOKIE) {
+            self.sessions.remove(&sha256_hex(value));
+        }
+    }
+}
+
+/// A form POST to one of the realm's OpenID Connect endpoints, made in process.
+fn internal_post(
+    request: &Request,
+    _info: &RequestInfo,
+    realm: &str,
+    endpoint: &str,
+    form: String,
+) -> Request {
+    let mut builder = http::Request::builder()
+        .method(http::Method::POST)
+        .uri(format!(
+            "/realms/{}/protocol/openid-connect/{endpoint}",
+            encode_segment(realm)
+        ))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(host) = request.headers().get(header::HOST) {
+        builder = builder.header(header::HOST, host.clone());
+    }
+    builder
+        .body(Bytes::from(form))
+        .unwrap_or_else(|_| http::Request::new(Bytes::new()))
+}
+
+async fn token_request(
+    app: &App,
+    request: &Request,
+    info: &RequestInfo,
+    realm: &str,
+    form: String,
+) -> Result<Value, String> {
+    let request = internal_post(request, info, realm, "token", form);
+    let response = match crate::idp::oidc::token::token(app, &request, info, realm).await {
+        Ok(r) => r,
+        Err(e) => return Err(e.to_string()),
+    };
+    let body: Value = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
+    if response.status() != StatusCode::OK {
+        let message = body["error_description"]
+            .as_str()
+            .or(body["error"].as_str())
+            .unwrap_or("The sign-in failed.");
+        return Err(message.to_string());
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_challenge_is_rfc7636_s256() {
+        // RFC 7636, appendix B.
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wGHSB9hN6ZtM"),
+            "E9Melhoa2OwvFWFiaWBH5ToGUh_ZPfgSl-c1qRLk4Pk"
+        );
+    }
+
+    #[test]
+    fn cookies_are_scoped_to_the_realms_console() {
+        let info = RequestInfo {
+            peer: None,
+            tls: true,
+        };
+        let c = cookie_header(SESSION_COOKIE, "v", "a b", &info, None);
+        assert_eq!(
+            c,
+            "PORTCULLIS_CONSOLE=v; Path=/admin/a%20b/console/; HttpOnly; SameSite=Lax; Secure"
+        );
+    }
+}

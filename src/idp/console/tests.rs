@@ -1,0 +1,1 @@
+//! In-process tests of the console: sign-in, CSRF, screens, escaping.

@@ -1,0 +1,104 @@
+//! `/`: Keycloak's welcome page. It links to the console; on a fresh install, reached
+//! from this machine (loopback) while the master realm has no user yet, it also creates
+//! the first administrator, as Keycloak's does. The form carries a double-submit CSRF
+//! token (cookie and field); the password is hashed on the bounded hashing pool.
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::crypto::{constant_time_eq, random_token};
+use crate::http::{Request, RequestInfo, Response};
+use crate::idp::App;
+
+const CSRF_COOKIE: &str = "PORTCULLIS_WELCOME";
+
+/// Whether the first administrator may be created from this request.
+fn may_create_admin(app: &App, info: &RequestInfo) -> bool {
+    info.peer.is_some_and(|p| p.ip().is_loopback())
+        && !crate::bootstrap::master_has_users(&app.store).unwrap_or(true)
+}
+
+pub async fn serve(app: &App, request: &Request, info: &RequestInfo) -> Response {
+    let messages = app
+        .themes
+        .messages(None, crate::idp::login::theme::DEFAULT_LOCALE);
+    let mut notice = None;
+    let mut error = None;
+    if request.method() == Method::POST {
+        let form = super::form::Submitted::parse(request.body());
+        let cookie = crate::http::cookie(request.headers(), CSRF_COOKIE).unwrap_or("");
+        let token = form.get("csrf").unwrap_or("");
+        if cookie.is_empty() || !constant_time_eq(cookie.as_bytes(), token.as_bytes()) {
+            error = Some(messages.get("consoleCsrf").cloned().unwrap_or_default());
+        } else if !may_create_admin(app, info) {
+            error = Some(
+                messages
+                    .get("welcomeAdminExists")
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+        } else {
+            let username = form.text("username");
+            let password = form.get("password").unwrap_or("").to_string();
+            if password != form.get("passwordConfirmation").unwrap_or("") {
+                error = messages.get("passwordConfirmNotMatch").cloned();
+            } else {
+                let store = app.store.clone();
+                let clock = app.clock.clone();
+                let created = app
+                    .hashes
+                    .run(move || {
+                        crate::bootstrap::create_admin(
+                            &store,
+                            &*clock,
+                            &username,
+                            &password,
+                            &Default::default(),
+                        )
+                    })
+                    .await;
+                match created {
+                    Ok(Ok(_)) => notice = messages.get("welcomeAdminCreated").cloned(),
+                    Ok(Err(e)) => error = Some(e.to_string()),
+                    Err(_) => error = messages.get("serverBusyMessage").cloned(),
+                }
+            }
+        }
+    }
+    let csrf = random_token(24);
+    let context = json!({
+        "msg": messages,
+        "locale": "en",
+        "resources_url": "/resources/default",
+        "console": "/admin/master/console/",
+        "create_admin": may_create_admin(app, info),
+        "remote_fresh": !info.peer.is_some_and(|p| p.ip().is_loopback())
+            && !crate::bootstrap::master_has_users(&app.store).unwrap_or(true),
+        "csrf": csrf,
+        "notice": notice,
+        "error": error,
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let mut response = super::render_template(app, status, "admin/welcome.html", &context);
+    super::session::add_cookie(
+        &mut response,
+        format!(
+            "{CSRF_COOKIE}={csrf}; Path=/; HttpOnly; SameSite=Strict{}",
+            if info.tls { "; Secure" } else { "" }
+        ),
+    );
+    response
+}
+
+/// `/admin`, `/admin/`: the master realm's console, as in Keycloak.
+pub fn admin_root() -> Response {
+    let mut r = crate::http::redirect("/admin/master/console/");
+    *r.body_mut() = Bytes::new();
+    r
+}
