@@ -373,7 +373,7 @@ fn sign_in_through_an_oidc_provider_creates_links_and_refuses_forgeries() {
 
 /// GitHub's OAuth and API, played on loopback: `/login/oauth/access_token`, `/user`,
 /// `/user/emails` (the profile hides its address, as many do).
-fn fake_github() -> (String, std::thread::JoinHandle<()>) {
+pub(crate) fn fake_github() -> (String, std::thread::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let handle = std::thread::spawn(move || {

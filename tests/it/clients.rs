@@ -59,7 +59,7 @@ fn python() -> PathBuf {
     root().join("tests/clients/.venv/bin/python")
 }
 
-fn node() -> PathBuf {
+pub(crate) fn node() -> PathBuf {
     PathBuf::from("node")
 }
 

@@ -15,14 +15,14 @@ use serde_json::{json, Value};
 use crate::api::Api;
 use crate::harness::{temp_dir, TestServer};
 
-const SUFFIX: &str = "dc=example,dc=org";
-const ADMIN_DN: &str = "cn=admin,dc=example,dc=org";
-const ADMIN_PW: &str = "ldap-admin-secret";
+pub(crate) const SUFFIX: &str = "dc=example,dc=org";
+pub(crate) const ADMIN_DN: &str = "cn=admin,dc=example,dc=org";
+pub(crate) const ADMIN_PW: &str = "ldap-admin-secret";
 
 /// A running slapd, stopped when dropped.
-struct Slapd {
+pub(crate) struct Slapd {
     child: Option<Child>,
-    url: String,
+    pub(crate) url: String,
     dir: PathBuf,
 }
 
@@ -64,7 +64,7 @@ fn test_ca(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
 }
 
 impl Slapd {
-    fn start() -> Slapd {
+    pub(crate) fn start() -> Slapd {
         Slapd::start_with_tls(None).0
     }
 
@@ -206,7 +206,7 @@ impl Slapd {
         self.ldap("ldapadd", &[], ldif);
     }
 
-    fn person(&self, uid: &str, given: &str, sn: &str, password: &str) {
+    pub(crate) fn person(&self, uid: &str, given: &str, sn: &str, password: &str) {
         self.add(&format!(
             "dn: uid={uid},ou=people,{SUFFIX}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {given} {sn}\n\
              givenName: {given}\nsn: {sn}\nmail: {uid}@example.org\nuserPassword: {password}\n"

@@ -247,8 +247,13 @@ pub(crate) fn apply(
                 }
             }
             Kind::Number => {
-                if raw.is_empty() && f.stringly() {
-                    Value::String(String::new())
+                if raw.is_empty() {
+                    // Not set (Keycloak's `null`; an empty text in config maps).
+                    if f.stringly() {
+                        Value::String(String::new())
+                    } else {
+                        Value::Null
+                    }
                 } else {
                     match raw.parse::<i64>() {
                         Ok(n) if f.stringly() => Value::String(n.to_string()),
