@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Both install what they need.
-.PHONY: run dev test setup lint bench bench-startup bench-tokens bench-broker bench-ldap bench-load bench-micro bench-scale bench-reliability
+.PHONY: run dev test setup lint bench bench-startup bench-tokens bench-broker bench-ldap bench-load bench-micro bench-scale bench-reliability bench-console
 
 CARGO ?= cargo
 
@@ -50,8 +50,12 @@ bench-reliability: setup
 bench-micro: setup
 	$(CARGO) bench --bench micro
 
+# Admin console pages at 1,000,000 users and 500 realms (server time and bytes per page).
+bench-console: setup
+	CONSOLE_USERS=1000000 CONSOLE_REALMS=500 $(CARGO) bench --bench console
+
 # The admin API at 1,000,000 users (import, count, pages, searches).
 bench-scale: setup
 	SCALE_USERS=1000000 $(CARGO) bench --bench scale
 
-bench: bench-micro bench-startup bench-tokens bench-broker bench-ldap bench-load bench-scale bench-reliability
+bench: bench-micro bench-startup bench-tokens bench-broker bench-ldap bench-load bench-scale bench-reliability bench-console

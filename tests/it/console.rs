@@ -21,7 +21,10 @@ fn chromium_walks_the_seed_console_steps() {
         &node(),
         "console_chromium.mjs",
         &[
-            ("SERVER_URL", format!("http://127.0.0.1:{}", server.http.port())),
+            (
+                "SERVER_URL",
+                format!("http://127.0.0.1:{}", server.http.port()),
+            ),
             ("ADMIN", ADMIN.0.into()),
             ("ADMIN_PASSWORD", ADMIN.1.into()),
             ("GITHUB_URL", github),
@@ -35,20 +38,31 @@ fn chromium_walks_the_seed_console_steps() {
     );
     // What the console did, read back through the REST API.
     let realm = api.get("/admin/realms/shop").body;
-    assert_eq!(realm["displayName"], "<img src=x onerror=\"window.__xss=1\">Shop & Co");
+    assert_eq!(
+        realm["displayName"],
+        "<img src=x onerror=\"window.__xss=1\">Shop & Co"
+    );
     assert_eq!(realm["resetPasswordAllowed"], true);
     assert_eq!(realm["otpPolicyDigits"], 8);
-    let users = api.get("/admin/realms/shop/users?username=alice&exact=true").body;
+    let users = api
+        .get("/admin/realms/shop/users?username=alice&exact=true")
+        .body;
     let alice = &users[0];
     assert_eq!(alice["email"], "alice@example.com");
     assert_eq!(alice["attributes"]["department"], json!(["<b>sales</b>"]));
     assert_eq!(alice["requiredActions"], json!(["CONFIGURE_TOTP"]));
     let id = alice["id"].as_str().unwrap();
     let roles = api
-        .get(&format!("/admin/realms/shop/users/{id}/role-mappings/realm"))
+        .get(&format!(
+            "/admin/realms/shop/users/{id}/role-mappings/realm"
+        ))
         .body;
     assert!(
-        roles.as_array().unwrap().iter().any(|r| r["name"] == "editor"),
+        roles
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "editor"),
         "{roles}"
     );
     let clients = api.get("/admin/realms/shop/clients?clientId=backend").body;
@@ -62,7 +76,9 @@ fn chromium_walks_the_seed_console_steps() {
         .get("/admin/realms/shop/identity-provider/instances/github")
         .body;
     assert_eq!(github["config"]["clientId"], "gh-client");
-    let lena = api.get("/admin/realms/shop/users?username=lena&exact=true").body;
+    let lena = api
+        .get("/admin/realms/shop/users?username=lena&exact=true")
+        .body;
     assert!(lena[0]["federationLink"].is_string(), "{lena}");
     // Every change is an admin event of the console's administrator.
     let events = api.get("/admin/realms/shop/admin-events?max=500").body;
@@ -96,10 +112,16 @@ impl ConsoleBrowser {
         let mut form: Vec<(String, String)> = hidden_fields(&page);
         form.push(("username".into(), username.into()));
         form.push(("password".into(), password.into()));
-        let url = if action.starts_with("http") { action } else { format!("{base}{action}") };
+        let url = if action.starts_with("http") {
+            action
+        } else {
+            format!("{base}{action}")
+        };
         let r = client.post(url).form(&form).send().unwrap();
         assert!(
-            r.url().path().starts_with(&format!("/admin/{realm}/console/")),
+            r.url()
+                .path()
+                .starts_with(&format!("/admin/{realm}/console/")),
             "signed in: {}",
             r.url()
         );
@@ -107,7 +129,11 @@ impl ConsoleBrowser {
     }
 
     fn get(&self, path: &str) -> (u16, String) {
-        let r = self.client.get(format!("{}{path}", self.base)).send().unwrap();
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .unwrap();
         (r.status().as_u16(), r.text().unwrap())
     }
 
@@ -161,20 +187,30 @@ fn csrf(page: &str) -> String {
 fn console_forms_need_the_sessions_csrf_token_and_the_callers_roles() {
     let server = TestServer::start();
     let api = Api::admin(&server);
-    assert_eq!(api.post("/admin/realms", &json!({"realm": "shop", "enabled": true})).status, 201);
+    assert_eq!(
+        api.post("/admin/realms", &json!({"realm": "shop", "enabled": true}))
+            .status,
+        201
+    );
     let admin = ConsoleBrowser::sign_in(&server, "master", ADMIN.0, ADMIN.1);
     let (status, page) = admin.get("/admin/master/console/shop/roles/add-role");
     assert_eq!(status, 200, "{page}");
     let token = csrf(&page);
 
     // Without the token, with another one, or sent from another site: refused, nothing made.
-    for form in [vec![("name", "forged")], vec![("name", "forged"), ("csrf", "0000")]] {
+    for form in [
+        vec![("name", "forged")],
+        vec![("name", "forged"), ("csrf", "0000")],
+    ] {
         let (status, body) = admin.post("/admin/master/console/shop/roles/add-role", &form);
         assert_eq!(status, 403, "{body}");
     }
     let r = admin
         .client
-        .post(format!("{}/admin/master/console/shop/roles/add-role", admin.base))
+        .post(format!(
+            "{}/admin/master/console/shop/roles/add-role",
+            admin.base
+        ))
         .header("sec-fetch-site", "cross-site")
         .form(&[("name", "forged"), ("csrf", token.as_str())])
         .send()
@@ -183,15 +219,27 @@ fn console_forms_need_the_sessions_csrf_token_and_the_callers_roles() {
     assert_eq!(api.get("/admin/realms/shop/roles/forged").status, 404);
     // Another session's token does not work in this one.
     let other = ConsoleBrowser::sign_in(&server, "master", ADMIN.0, ADMIN.1);
-    let (status, _) = other.post("/admin/master/console/shop/roles/add-role", &[("name", "forged"), ("csrf", &token)]);
+    let (status, _) = other.post(
+        "/admin/master/console/shop/roles/add-role",
+        &[("name", "forged"), ("csrf", &token)],
+    );
     assert_eq!(status, 403);
     // With it: made, and a bad value is shown beside its field.
-    let (status, page) = admin.post("/admin/master/console/shop/roles/add-role", &[("name", "real"), ("csrf", &token)]);
+    let (status, page) = admin.post(
+        "/admin/master/console/shop/roles/add-role",
+        &[("name", "real"), ("csrf", &token)],
+    );
     assert_eq!(status, 200, "{page}");
     assert_eq!(api.get("/admin/realms/shop/roles/real").status, 200);
-    let (status, page) = admin.post("/admin/master/console/shop/roles/add-role", &[("name", "real"), ("csrf", &token)]);
+    let (status, page) = admin.post(
+        "/admin/master/console/shop/roles/add-role",
+        &[("name", "real"), ("csrf", &token)],
+    );
     assert_eq!(status, 400);
-    assert!(page.contains("class=\"error\" id=\"f-name-error\""), "{page}");
+    assert!(
+        page.contains("class=\"error\" id=\"f-name-error\""),
+        "{page}"
+    );
     let (status, page) = admin.post(
         "/admin/master/console/shop/realm-settings/tokens",
         &[("accessTokenLifespan", "soon"), ("csrf", &token)],
@@ -208,10 +256,14 @@ fn console_forms_need_the_sessions_csrf_token_and_the_callers_roles() {
                      "credentials": [{"type": "password", "value": "Ops-pass-1", "temporary": false}]}),
         )
         .location_id();
-    let management = api.get("/admin/realms/shop/clients?clientId=realm-management").body;
+    let management = api
+        .get("/admin/realms/shop/clients?clientId=realm-management")
+        .body;
     let mid = management[0]["id"].as_str().unwrap();
     let manage_users = api
-        .get(&format!("/admin/realms/shop/clients/{mid}/roles/manage-users"))
+        .get(&format!(
+            "/admin/realms/shop/clients/{mid}/roles/manage-users"
+        ))
         .body;
     assert_eq!(
         api.post(
@@ -232,8 +284,14 @@ fn console_forms_need_the_sessions_csrf_token_and_the_callers_roles() {
         &[("registrationAllowed", "on"), ("csrf", &token)],
     );
     assert_eq!(status, 403);
-    assert_eq!(api.get("/admin/realms/shop").body["registrationAllowed"], false);
-    let (status, _) = ops.post("/admin/shop/console/master/roles/add-role", &[("name", "x"), ("csrf", &token)]);
+    assert_eq!(
+        api.get("/admin/realms/shop").body["registrationAllowed"],
+        false
+    );
+    let (status, _) = ops.post(
+        "/admin/shop/console/master/roles/add-role",
+        &[("name", "x"), ("csrf", &token)],
+    );
     assert_eq!(status, 403);
     assert_eq!(api.get("/admin/realms/master/roles/x").status, 404);
     // The master console's session cookie is not shop's.
@@ -262,7 +320,10 @@ fn the_console_sign_in_cannot_be_forged_or_redirected() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 302);
     let location = r.headers()["location"].to_str().unwrap().to_string();
-    assert!(location.contains("code_challenge_method=S256"), "{location}");
+    assert!(
+        location.contains("code_challenge_method=S256"),
+        "{location}"
+    );
     assert!(location.contains(&format!(
         "redirect_uri={}",
         url_encode(&format!("{base}/admin/master/console/"))
@@ -286,7 +347,10 @@ fn the_console_sign_in_cannot_be_forged_or_redirected() {
     // `/admin/` leads to master's console; a realm that does not exist has none.
     let r = client.get(format!("{base}/admin/")).send().unwrap();
     assert_eq!(r.headers()["location"], "/admin/master/console/");
-    let r = client.get(format!("{base}/admin/nope/console/")).send().unwrap();
+    let r = client
+        .get(format!("{base}/admin/nope/console/"))
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 404);
     let _ = Value::Null;
 }

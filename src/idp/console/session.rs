@@ -372,8 +372,8 @@ mod tests {
     fn pkce_challenge_is_rfc7636_s256() {
         // RFC 7636, appendix B.
         assert_eq!(
-            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wGHSB9hN6ZtM"),
-            "E9Melhoa2OwvFWFiaWBH5ToGUh_ZPfgSl-c1qRLk4Pk"
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
 

@@ -40,7 +40,16 @@ async fn create_get_list_and_refuse_duplicates() {
         .map(|c| c["clientId"].as_str().unwrap())
         .collect();
     ids.sort();
-    assert_eq!(ids, ["account", "admin-cli", "broker", "realm-management"]);
+    assert_eq!(
+        ids,
+        [
+            "account",
+            "admin-cli",
+            "broker",
+            "realm-management",
+            "security-admin-console"
+        ]
+    );
     let (_, _, master_clients) = f.get("/master/clients?clientId=shop-realm").await;
     assert_eq!(master_clients.as_array().unwrap().len(), 1);
     // The imported keys are the realm's keys.
