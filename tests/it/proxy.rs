@@ -61,6 +61,24 @@ fn serve_echo(stream: TcpStream, name: &str) {
         }
         let mut body = vec![0u8; length];
         let _ = reader.read_exact(&mut body);
+        // A chunked body is read to its end before answering, as an app does (answering
+        // after the headers would race the proxy's body limit).
+        if headers.get("transfer-encoding").and_then(Value::as_str) == Some("chunked") {
+            loop {
+                let mut size = String::new();
+                if reader.read_line(&mut size).unwrap_or(0) == 0 {
+                    return;
+                }
+                let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+                let mut chunk = vec![0u8; n + 2];
+                if reader.read_exact(&mut chunk).is_err() {
+                    return;
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+        }
         let mut parts = request_line.split_whitespace();
         let method = parts.next().unwrap_or("");
         let target = parts.next().unwrap_or("");
