@@ -76,6 +76,38 @@ fn chromium_walks_the_seed_console_steps() {
         .get("/admin/realms/shop/identity-provider/instances/github")
         .body;
     assert_eq!(github["config"]["clientId"], "gh-client");
+    assert_eq!(realm["browserFlow"], "my browser");
+    let executions = api
+        .get("/admin/realms/shop/authentication/flows/my%20browser/executions")
+        .body;
+    assert!(
+        executions
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["displayName"] == "OTP Form" && e["requirement"] == "REQUIRED"),
+        "{executions}"
+    );
+    let mappers = api
+        .get(&format!(
+            "/admin/realms/shop/clients/{cid}/protocol-mappers/models"
+        ))
+        .body;
+    assert!(
+        mappers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "department" && m["config"]["user.attribute"] == "department"),
+        "{mappers}"
+    );
+    let texts = api.get("/admin/realms/shop/localization/en").body;
+    assert_eq!(texts["loginTitle"], "Sign in to the shop");
+    let groups = api.get("/admin/realms/shop/groups?search=interns").body;
+    assert_eq!(
+        groups[0]["subGroups"][0]["path"], "/staff/interns",
+        "{groups}"
+    );
     let lena = api
         .get("/admin/realms/shop/users?username=lena&exact=true")
         .body;

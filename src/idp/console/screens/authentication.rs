@@ -22,14 +22,7 @@ fn tabs() -> Vec<Tab> {
 pub(super) async fn flows(cx: &Console<'_>) -> Outcome {
     let flows = cx.api.get(&cx.rest(&["authentication", "flows"])).await?;
     let realm = cx.api.get(&cx.rest(&[])).await?;
-    let bindings = [
-        ("browserFlow", "browserFlowBinding"),
-        ("registrationFlow", "registrationFlowBinding"),
-        ("directGrantFlow", "directGrantFlowBinding"),
-        ("resetCredentialsFlow", "resetCredentialsBinding"),
-        ("clientAuthenticationFlow", "clientAuthenticationBinding"),
-        ("firstBrokerLoginFlow", "firstBrokerLoginBinding"),
-    ];
+    let bindings = BINDINGS;
     let tabs = tabs();
     let mut page = ListPage::new(
         "authentication",
@@ -117,6 +110,10 @@ pub(super) async fn flow(cx: &Console<'_>, alias: &str) -> Outcome {
             "add_action": cx.url(&format!("authentication/flows/{}/add-execution", seg(alias))),
             "executions": rows,
             "providers": providers,
+            "duplicate_action": cx.url(&format!("authentication/flows/{}/duplicate", seg(alias))),
+            "bind_action": cx.url(&format!("authentication/flows/{}/bind", seg(alias))),
+            "bindings": BINDINGS.iter().map(|(k, label)| json!({"value": k, "label": cx.msg(label)})).collect::<Vec<_>>(),
+            "copy_name": format!("Copy of {alias}"),
         }),
     )
     .await
@@ -305,4 +302,65 @@ pub(super) async fn save_required_actions(cx: &Console<'_>) -> Outcome {
         }
     }
     cx.done("requiredActionsSaved", "authentication/required-actions")
+}
+
+/// "Duplicate": a copy of the flow under a new name (to customise it).
+pub(super) async fn duplicate(cx: &Console<'_>, alias: &str) -> Outcome {
+    let name = cx.form.text("newName");
+    if name.is_empty() {
+        cx.flash("consoleRequiredField");
+        return Ok(super::super::see_other(
+            &cx.url(&format!("authentication/flows/{}", seg(alias))),
+        ));
+    }
+    match cx
+        .api
+        .post(
+            &cx.rest(&["authentication", "flows", alias, "copy"]),
+            json!({"newName": name}),
+        )
+        .await
+    {
+        Ok(_) => cx.done(
+            "flowDuplicated",
+            &format!("authentication/flows/{}", seg(&name)),
+        ),
+        Err(f) if refusal_of_input(&f) => {
+            cx.flash_text(f.message);
+            Ok(super::super::see_other(
+                &cx.url(&format!("authentication/flows/{}", seg(alias))),
+            ))
+        }
+        Err(f) => Err(f.into()),
+    }
+}
+
+/// The realm's flow bindings a flow can take ("Bind flow").
+pub(super) const BINDINGS: &[(&str, &str)] = &[
+    ("browserFlow", "browserFlowBinding"),
+    ("registrationFlow", "registrationFlowBinding"),
+    ("directGrantFlow", "directGrantFlowBinding"),
+    ("resetCredentialsFlow", "resetCredentialsBinding"),
+    ("clientAuthenticationFlow", "clientAuthenticationBinding"),
+    ("firstBrokerLoginFlow", "firstBrokerLoginBinding"),
+];
+
+/// "Bind flow": make the flow the realm's flow of one kind.
+pub(super) async fn bind(cx: &Console<'_>, alias: &str) -> Outcome {
+    let binding = cx.form.text("binding");
+    let Some((key, _)) = BINDINGS.iter().find(|(k, _)| *k == binding) else {
+        return Err(super::super::Trouble::NotFound);
+    };
+    let mut realm = cx.api.get(&cx.rest(&[])).await?;
+    realm[*key] = json!(alias);
+    match cx.api.put(&cx.rest(&[]), realm).await {
+        Ok(_) => cx.done("flowBound", &format!("authentication/flows/{}", seg(alias))),
+        Err(f) if refusal_of_input(&f) => {
+            cx.flash_text(f.message);
+            Ok(super::super::see_other(
+                &cx.url(&format!("authentication/flows/{}", seg(alias))),
+            ))
+        }
+        Err(f) => Err(f.into()),
+    }
 }

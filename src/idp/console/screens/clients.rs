@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::super::form::{self, field, Errors, Field, Kind, Submitted};
 use super::super::{Console, Outcome};
 use super::users::refusal_of_input;
-use super::{cell, seg, tab, text, yes_no, FormPage, ListPage, Tab};
+use super::{button_cell, cell, seg, tab, text, yes_no, FormPage, ListPage, Tab};
 
 fn client_tabs(id: &str, service_account: bool) -> Vec<Tab> {
     let id = seg(id);
@@ -17,6 +17,7 @@ fn client_tabs(id: &str, service_account: bool) -> Vec<Tab> {
         tab("credentials", format!("clients/{id}/credentials")),
         tab("roles", format!("clients/{id}/roles")),
         tab("clientScopes", format!("clients/{id}/client-scopes")),
+        tab("mappers", format!("clients/{id}/mappers")),
         tab("sessions", format!("clients/{id}/sessions")),
     ];
     if service_account {
@@ -392,4 +393,139 @@ pub(super) async fn scope_list(cx: &Console<'_>) -> Outcome {
         })
         .collect();
     page.render(cx).await
+}
+
+const MAPPER_TYPES: &[(&str, &str)] = &[
+    ("oidc-usermodel-attribute-mapper", "mapperUserAttribute"),
+    ("oidc-hardcoded-claim-mapper", "mapperHardcodedClaim"),
+    ("oidc-audience-mapper", "mapperAudience"),
+    ("oidc-usermodel-realm-role-mapper", "mapperUserRealmRole"),
+    ("oidc-group-membership-mapper", "mapperGroupMembership"),
+];
+
+const JSON_TYPES: &[(&str, &str)] = &[
+    ("String", "String"),
+    ("long", "long"),
+    ("int", "int"),
+    ("boolean", "boolean"),
+    ("JSON", "JSON"),
+];
+
+const MAPPER: &[Field] = &[
+    field("name", "name", Kind::Text).required(),
+    field("protocolMapper", "mapperType", Kind::Select(MAPPER_TYPES)),
+    field("config/user.attribute", "userAttribute", Kind::Text).help("mapperUserAttributeHelp"),
+    field("config/claim.name", "tokenClaimName", Kind::Text),
+    field("config/claim.value", "claimValue", Kind::Text).help("mapperClaimValueHelp"),
+    field(
+        "config/included.client.audience",
+        "includedClientAudience",
+        Kind::Text,
+    )
+    .help("mapperAudienceHelp"),
+    field(
+        "config/jsonType.label",
+        "claimJsonType",
+        Kind::Select(JSON_TYPES),
+    ),
+    field("config/multivalued", "multivalued", Kind::Switch),
+    field("config/full.path", "fullGroupPath", Kind::Switch),
+    field("config/id.token.claim", "addToIdToken", Kind::Switch),
+    field(
+        "config/access.token.claim",
+        "addToAccessToken",
+        Kind::Switch,
+    ),
+    field("config/userinfo.token.claim", "addToUserinfo", Kind::Switch),
+];
+
+/// A client's protocol mappers, with "Add mapper" (by configuration).
+pub(super) async fn mappers(cx: &Console<'_>, id: &str, errors: Errors) -> Outcome {
+    let (client, tabs) = client_and_tabs(cx, id).await?;
+    let mappers = cx
+        .api
+        .get(&cx.rest(&["clients", id, "protocol-mappers", "models"]))
+        .await?;
+    let current = format!("clients/{}/mappers", seg(id));
+    let mut page = ListPage::new(
+        "clients",
+        text(&client, "clientId"),
+        &["name", "type", "actions"],
+    );
+    page.tabs = &tabs;
+    page.current_tab = &current;
+    page.rows = mappers
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            vec![
+                cell(text(m, "name"), None),
+                cell(text(m, "protocolMapper"), None),
+                button_cell(
+                    cx,
+                    "delete",
+                    &format!("clients/{}/mappers/{}/delete", seg(id), seg(&text(m, "id"))),
+                ),
+            ]
+        })
+        .collect();
+    let msg = cx.msg_fn();
+    let defaults = json!({"config": {
+        "jsonType.label": "String", "id.token.claim": "true", "access.token.claim": "true",
+        "userinfo.token.claim": "true",
+    }});
+    page.extra = json!({
+        "title": cx.msg("addMapper"),
+        "action": cx.url(&current),
+        "fields": form::view(MAPPER, &defaults, (!errors.is_empty()).then_some(&cx.form), &errors, &msg),
+        "submit": cx.msg("add"),
+    });
+    page.render(cx).await
+}
+
+pub(super) async fn add_mapper(cx: &Console<'_>, id: &str) -> Outcome {
+    let mut body = json!({"protocol": "openid-connect", "config": {}});
+    if let Err(errors) = form::apply(MAPPER, &cx.form, &mut body, &cx.msg_fn()) {
+        return mappers(cx, id, errors).await;
+    }
+    // Settings the chosen type does not use stay unset.
+    if let Some(config) = body["config"].as_object_mut() {
+        config.retain(|_, v| v.as_str() != Some(""));
+    }
+    match cx
+        .api
+        .post(
+            &cx.rest(&["clients", id, "protocol-mappers", "models"]),
+            body,
+        )
+        .await
+    {
+        Ok(_) => cx.done("mapperCreated", &format!("clients/{}/mappers", seg(id))),
+        Err(f) if refusal_of_input(&f) => {
+            let mut errors = Errors::new();
+            let name = form::field_of(
+                &f.message,
+                &[
+                    ("claim", "config/claim.name"),
+                    ("attribute", "config/user.attribute"),
+                    ("audience", "config/included.client.audience"),
+                ],
+            )
+            .unwrap_or("name");
+            errors.insert(name.into(), f.message);
+            mappers(cx, id, errors).await
+        }
+        Err(f) => Err(f.into()),
+    }
+}
+
+pub(super) async fn delete_mapper(cx: &Console<'_>, id: &str, mapper: &str) -> Outcome {
+    cx.api
+        .delete(
+            &cx.rest(&["clients", id, "protocol-mappers", "models", mapper]),
+            None,
+        )
+        .await?;
+    cx.done("mapperDeleted", &format!("clients/{}/mappers", seg(id)))
 }

@@ -7,7 +7,15 @@ use serde_json::{json, Value};
 use super::super::form::{self, field, Errors, Field, Kind};
 use super::super::{Console, Outcome};
 use super::users::{refusal_of_input, user_heading, user_tabs};
-use super::{cell, seg, text, ListPage};
+use super::{cell, seg, tab, text, ListPage, Tab};
+
+pub(super) fn group_tabs(id: &str) -> Vec<Tab> {
+    vec![
+        tab("members", format!("groups/{}", seg(id))),
+        tab("childGroups", format!("groups/{}/children", seg(id))),
+        tab("roleMapping", format!("groups/{}/role-mapping", seg(id))),
+    ]
+}
 
 const GROUP: &[Field] = &[field("name", "name", Kind::Text).required()];
 
@@ -108,11 +116,15 @@ pub(super) async fn members(cx: &Console<'_>, id: &str) -> Outcome {
         ))
         .await?;
     let members = members.as_array().cloned().unwrap_or_default();
+    let tabs = group_tabs(id);
+    let current = format!("groups/{}", seg(id));
     let mut page = ListPage::new(
         "groups",
         text(&group, "path"),
         &["username", "email", "lastName", "firstName"],
     );
+    page.tabs = &tabs;
+    page.current_tab = &current;
     page.paging = Some((first, max, members.len() > max));
     page.rows = members
         .iter()
@@ -196,4 +208,60 @@ pub(super) async fn save_user_groups(cx: &Console<'_>, id: &str) -> Outcome {
             .await?;
     }
     cx.done("groupsSaved", &format!("users/{}/groups", seg(id)))
+}
+
+/// A group's child groups, with "Create child group".
+pub(super) async fn children(cx: &Console<'_>, id: &str, errors: Errors) -> Outcome {
+    let group = cx.api.get(&cx.rest(&["groups", id])).await?;
+    let children = cx
+        .api
+        .get(&format!("{}?max=100", cx.rest(&["groups", id, "children"])))
+        .await?;
+    let tabs = group_tabs(id);
+    let current = format!("groups/{}/children", seg(id));
+    let mut page = ListPage::new("groups", text(&group, "path"), &["groupName", "path"]);
+    page.tabs = &tabs;
+    page.current_tab = &current;
+    page.rows = children
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            vec![
+                cell(
+                    text(g, "name"),
+                    Some(cx.url(&format!("groups/{}", seg(&text(g, "id"))))),
+                ),
+                cell(text(g, "path"), None),
+            ]
+        })
+        .collect();
+    let msg = cx.msg_fn();
+    page.extra = json!({
+        "title": cx.msg("createChildGroup"),
+        "action": cx.url(&current),
+        "fields": form::view(GROUP, &json!({}), (!errors.is_empty()).then_some(&cx.form), &errors, &msg),
+        "submit": cx.msg("create"),
+    });
+    page.render(cx).await
+}
+
+pub(super) async fn add_child(cx: &Console<'_>, id: &str) -> Outcome {
+    let mut body = json!({});
+    if let Err(errors) = form::apply(GROUP, &cx.form, &mut body, &cx.msg_fn()) {
+        return children(cx, id, errors).await;
+    }
+    match cx
+        .api
+        .post(&cx.rest(&["groups", id, "children"]), body)
+        .await
+    {
+        Ok(_) => cx.done("groupCreated", &format!("groups/{}/children", seg(id))),
+        Err(f) if refusal_of_input(&f) => {
+            let mut errors = Errors::new();
+            errors.insert("name".into(), f.message);
+            children(cx, id, errors).await
+        }
+        Err(f) => Err(f.into()),
+    }
 }

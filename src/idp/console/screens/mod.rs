@@ -31,6 +31,13 @@ pub(super) async fn dispatch(cx: &mut Console<'_>, method: &Method, screen: &[&s
 
         (true, ["realm-settings"]) => realm_settings::show(cx, "general").await,
         (true, ["realm-settings", "keys"]) => realm_settings::keys(cx).await,
+        (true, ["realm-settings", "localization"]) => {
+            realm_settings::localization(cx, Errors::new()).await
+        }
+        (false, ["realm-settings", "localization"]) => realm_settings::add_translation(cx).await,
+        (false, ["realm-settings", "localization", locale, key, "delete"]) => {
+            realm_settings::delete_translation(cx, locale, key).await
+        }
         (true, ["realm-settings", tab]) => realm_settings::show(cx, tab).await,
         (false, ["realm-settings", "email", "test"]) => realm_settings::test_email(cx).await,
         (false, ["realm-settings", tab]) => realm_settings::save(cx, tab).await,
@@ -70,6 +77,11 @@ pub(super) async fn dispatch(cx: &mut Console<'_>, method: &Method, screen: &[&s
         (true, ["clients", id, "roles"]) => roles::client_roles(cx, id, Errors::new()).await,
         (false, ["clients", id, "roles"]) => roles::add_client_role(cx, id).await,
         (true, ["clients", id, "client-scopes"]) => clients::scopes(cx, id).await,
+        (true, ["clients", id, "mappers"]) => clients::mappers(cx, id, Errors::new()).await,
+        (false, ["clients", id, "mappers"]) => clients::add_mapper(cx, id).await,
+        (false, ["clients", id, "mappers", mapper, "delete"]) => {
+            clients::delete_mapper(cx, id, mapper).await
+        }
         (true, ["clients", id, "service-account-roles"]) => {
             roles::service_account_mapping(cx, id).await
         }
@@ -92,6 +104,10 @@ pub(super) async fn dispatch(cx: &mut Console<'_>, method: &Method, screen: &[&s
         (true, ["groups"]) => groups::list(cx, Errors::new()).await,
         (false, ["groups"]) => groups::add(cx).await,
         (true, ["groups", id]) => groups::members(cx, id).await,
+        (true, ["groups", id, "children"]) => groups::children(cx, id, Errors::new()).await,
+        (false, ["groups", id, "children"]) => groups::add_child(cx, id).await,
+        (true, ["groups", id, "role-mapping"]) => roles::group_mapping(cx, id).await,
+        (false, ["groups", id, "role-mapping"]) => roles::save_group_mapping(cx, id).await,
         (false, ["groups", id, "delete"]) => groups::delete(cx, id).await,
 
         (true, ["sessions"]) => sessions::list(cx).await,
@@ -105,6 +121,12 @@ pub(super) async fn dispatch(cx: &mut Console<'_>, method: &Method, screen: &[&s
         }
         (false, ["authentication", "flows", alias, "add-execution"]) => {
             authentication::add_execution(cx, alias).await
+        }
+        (false, ["authentication", "flows", alias, "duplicate"]) => {
+            authentication::duplicate(cx, alias).await
+        }
+        (false, ["authentication", "flows", alias, "bind"]) => {
+            authentication::bind(cx, alias).await
         }
         (true, ["authentication", "policies"]) => {
             authentication::policies(cx, None, Errors::new()).await
@@ -271,6 +293,11 @@ impl<'a> FormPage<'a> {
 /// One cell of a list: text, and a link when it leads somewhere.
 pub(super) fn cell(text: impl Into<String>, href: Option<String>) -> Value {
     json!({"text": text.into(), "href": href})
+}
+
+/// A cell holding a button that posts to `action` (a console tail), e.g. "Delete".
+pub(super) fn button_cell(cx: &Console, label: &str, action: &str) -> Value {
+    json!({"text": cx.msg(label), "post": cx.url(action)})
 }
 
 /// Everything a list screen shows.

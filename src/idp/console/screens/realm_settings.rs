@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::super::form::{self, field, Errors, Field, Kind};
 use super::super::{Console, Outcome, Trouble};
-use super::{cell, tab, text, FormPage, ListPage, Tab};
+use super::{button_cell, cell, seg, tab, text, FormPage, ListPage, Tab};
 
 const SSL: &[(&str, &str)] = &[
     ("external", "sslExternal"),
@@ -145,6 +145,7 @@ fn tabs() -> Vec<Tab> {
         tab("email", "realm-settings/email"),
         tab("themes", "realm-settings/themes"),
         tab("keys", "realm-settings/keys"),
+        tab("localization", "realm-settings/localization"),
         tab("events", "realm-settings/events"),
         tab("sessions", "realm-settings/sessions"),
         tab("tokens", "realm-settings/tokens"),
@@ -296,4 +297,99 @@ pub(super) async fn keys(cx: &Console<'_>) -> Outcome {
         })
         .collect();
     page.render(cx).await
+}
+
+const TRANSLATION: &[Field] = &[
+    field("locale", "locale", Kind::Text).required(),
+    field("key", "key", Kind::Text).required(),
+    field("value", "value", Kind::Text).required(),
+];
+
+/// Localization: the realm's own texts for a locale (`?locale=`, English first), which
+/// override the theme's on its pages; "Add translation".
+pub(super) async fn localization(cx: &Console<'_>, errors: Errors) -> Outcome {
+    let locale = cx
+        .query("locale")
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| "en".into());
+    let locales = cx.api.get(&cx.rest(&["localization"])).await?;
+    let texts = cx.api.get(&cx.rest(&["localization", &locale])).await?;
+    let tabs = tabs();
+    let mut page = ListPage::new(
+        "realm-settings",
+        cx.msg("realmSettings"),
+        &["key", "value", "actions"],
+    );
+    page.tabs = &tabs;
+    page.current_tab = "realm-settings/localization";
+    page.rows = texts
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(key, value)| {
+            vec![
+                cell(key.clone(), None),
+                cell(value.as_str().unwrap_or("").to_string(), None),
+                button_cell(
+                    cx,
+                    "delete",
+                    &format!(
+                        "realm-settings/localization/{}/{}/delete",
+                        seg(&locale),
+                        seg(key)
+                    ),
+                ),
+            ]
+        })
+        .collect();
+    let msg = cx.msg_fn();
+    let submitted = (!errors.is_empty()).then_some(&cx.form);
+    page.extra = json!({
+        "title": cx.msg("addTranslation"),
+        "action": cx.url("realm-settings/localization"),
+        "fields": form::view(TRANSLATION, &json!({"locale": locale}), submitted, &errors, &msg),
+        "submit": cx.msg("add"),
+        "links_title": cx.msg("locales"),
+        "links": locales.as_array().into_iter().flatten().filter_map(|l| l.as_str()).map(|l| json!({
+            "label": l,
+            "href": format!("{}?locale={}", cx.url("realm-settings/localization"), seg(l)),
+        })).collect::<Vec<_>>(),
+    });
+    page.render(cx).await
+}
+
+pub(super) async fn add_translation(cx: &Console<'_>) -> Outcome {
+    let mut body = json!({});
+    if let Err(errors) = form::apply(TRANSLATION, &cx.form, &mut body, &cx.msg_fn()) {
+        return localization(cx, errors).await;
+    }
+    let locale = cx.form.text("locale");
+    let mut texts = serde_json::Map::new();
+    texts.insert(cx.form.text("key"), json!(cx.form.text("value")));
+    match cx
+        .api
+        .post(&cx.rest(&["localization", &locale]), Value::Object(texts))
+        .await
+    {
+        Ok(_) => cx.done(
+            "translationAdded",
+            &format!("realm-settings/localization?locale={}", seg(&locale)),
+        ),
+        Err(f) if super::users::refusal_of_input(&f) => {
+            let mut errors = Errors::new();
+            errors.insert("key".into(), f.message);
+            localization(cx, errors).await
+        }
+        Err(f) => Err(f.into()),
+    }
+}
+
+pub(super) async fn delete_translation(cx: &Console<'_>, locale: &str, key: &str) -> Outcome {
+    cx.api
+        .delete(&cx.rest(&["localization", locale, key]), None)
+        .await?;
+    cx.done(
+        "translationDeleted",
+        &format!("realm-settings/localization?locale={}", seg(locale)),
+    )
 }

@@ -293,16 +293,37 @@ pub(super) async fn add_client_role(cx: &Console<'_>, id: &str) -> Outcome {
 /// be assigned (client roles of the client picked with `?client=`).
 async fn mapping_page(
     cx: &Console<'_>,
-    user_id: &str,
+    holder: [&str; 2],
     heading: String,
     tabs: &[Tab],
     current: &str,
 ) -> Outcome {
-    let base = ["users", user_id, "role-mappings"];
-    let assigned = cx.api.get(&cx.rest(&base)).await?;
+    let [kind, id] = holder;
+    let picked = cx.query("client").unwrap_or_default();
+    let assigned = if kind == "users" {
+        cx.api.get(&cx.rest(&[kind, id, "role-mappings"])).await?
+    } else {
+        // A group's realm roles, and its roles of the picked client.
+        let realm = cx
+            .api
+            .get(&cx.rest(&[kind, id, "role-mappings", "realm"]))
+            .await?;
+        let mut clients = serde_json::Map::new();
+        if !picked.is_empty() {
+            let roles = cx
+                .api
+                .get(&cx.rest(&[kind, id, "role-mappings", "clients", &picked]))
+                .await?;
+            clients.insert(
+                picked.clone(),
+                json!({"id": picked, "client": "", "mappings": roles}),
+            );
+        }
+        json!({"realmMappings": realm, "clientMappings": clients})
+    };
     let available = cx
         .api
-        .get(&cx.rest(&["users", user_id, "role-mappings", "realm", "available"]))
+        .get(&cx.rest(&[kind, id, "role-mappings", "realm", "available"]))
         .await?;
     let role = |r: &Value, client: &str| json!({"id": text(r, "id"), "name": text(r, "name"), "description": text(r, "description"), "client": client});
     let realm_assigned: Vec<Value> = assigned["realmMappings"]
@@ -335,7 +356,6 @@ async fn mapping_page(
         .get(&cx.rest(&["clients"]))
         .await
         .unwrap_or(Value::Null);
-    let picked = cx.query("client").unwrap_or_default();
     let client_options: Vec<Value> = clients
         .as_array()
         .into_iter()
@@ -346,14 +366,7 @@ async fn mapping_page(
         Vec::new()
     } else {
         cx.api
-            .get(&cx.rest(&[
-                "users",
-                user_id,
-                "role-mappings",
-                "clients",
-                &picked,
-                "available",
-            ]))
+            .get(&cx.rest(&[kind, id, "role-mappings", "clients", &picked, "available"]))
             .await?
             .as_array()
             .into_iter()
@@ -364,10 +377,10 @@ async fn mapping_page(
     cx.page(
         StatusCode::OK,
         "admin/role-mapping.html",
-        if current.starts_with("clients/") {
-            "clients"
-        } else {
-            "users"
+        match current.split('/').next() {
+            Some("clients") => "clients",
+            Some("groups") => "groups",
+            _ => "users",
         },
         &heading,
         json!({
@@ -387,7 +400,8 @@ async fn mapping_page(
 }
 
 /// Apply the ticked assignments and unassignments of a role-mapping form.
-async fn save_mapping(cx: &Console<'_>, user_id: &str) -> Result<(), super::super::Trouble> {
+async fn save_mapping(cx: &Console<'_>, holder: [&str; 2]) -> Result<(), super::super::Trouble> {
+    let [kind, id] = holder;
     let ids = |name: &str| -> Vec<Value> {
         cx.form
             .all(name)
@@ -395,7 +409,7 @@ async fn save_mapping(cx: &Console<'_>, user_id: &str) -> Result<(), super::supe
             .map(|id| json!({"id": id}))
             .collect()
     };
-    let realm_path = cx.rest(&["users", user_id, "role-mappings", "realm"]);
+    let realm_path = cx.rest(&[kind, id, "role-mappings", "realm"]);
     let assign = ids("assign");
     if !assign.is_empty() {
         cx.api.post(&realm_path, json!(assign)).await?;
@@ -417,7 +431,7 @@ async fn save_mapping(cx: &Console<'_>, user_id: &str) -> Result<(), super::supe
         }
     }
     for ((client, add), roles) in by_client {
-        let path = cx.rest(&["users", user_id, "role-mappings", "clients", client]);
+        let path = cx.rest(&[kind, id, "role-mappings", "clients", client]);
         if add {
             cx.api.post(&path, json!(roles)).await?;
         } else {
@@ -431,11 +445,11 @@ pub(super) async fn user_mapping(cx: &Console<'_>, id: &str) -> Outcome {
     let (_, name) = user_heading(cx, id).await?;
     let tabs = user_tabs(id);
     let current = format!("users/{}/role-mapping", seg(id));
-    mapping_page(cx, id, name, &tabs, &current).await
+    mapping_page(cx, ["users", id], name, &tabs, &current).await
 }
 
 pub(super) async fn save_user_mapping(cx: &Console<'_>, id: &str) -> Outcome {
-    save_mapping(cx, id).await?;
+    save_mapping(cx, ["users", id]).await?;
     cx.done(
         "roleMappingSaved",
         &format!("users/{}/role-mapping", seg(id)),
@@ -457,14 +471,37 @@ pub(super) async fn service_account_mapping(cx: &Console<'_>, id: &str) -> Outco
     let (client, tabs) = super::clients::client_and_tabs(cx, id).await?;
     let user = service_account_user(cx, id).await?;
     let current = format!("clients/{}/service-account-roles", seg(id));
-    mapping_page(cx, &user, text(&client, "clientId"), &tabs, &current).await
+    mapping_page(
+        cx,
+        ["users", &user],
+        text(&client, "clientId"),
+        &tabs,
+        &current,
+    )
+    .await
 }
 
 pub(super) async fn save_service_account_mapping(cx: &Console<'_>, id: &str) -> Outcome {
     let user = service_account_user(cx, id).await?;
-    save_mapping(cx, &user).await?;
+    save_mapping(cx, ["users", &user]).await?;
     cx.done(
         "roleMappingSaved",
         &format!("clients/{}/service-account-roles", seg(id)),
+    )
+}
+
+/// A group's role mapping.
+pub(super) async fn group_mapping(cx: &Console<'_>, id: &str) -> Outcome {
+    let group = cx.api.get(&cx.rest(&["groups", id])).await?;
+    let tabs = super::groups::group_tabs(id);
+    let current = format!("groups/{}/role-mapping", seg(id));
+    mapping_page(cx, ["groups", id], text(&group, "path"), &tabs, &current).await
+}
+
+pub(super) async fn save_group_mapping(cx: &Console<'_>, id: &str) -> Outcome {
+    save_mapping(cx, ["groups", id]).await?;
+    cx.done(
+        "roleMappingSaved",
+        &format!("groups/{}/role-mapping", seg(id)),
     )
 }
