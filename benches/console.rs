@@ -229,7 +229,11 @@ fn main() {
     let cases: Vec<(&str, String)> = vec![
         ("users list, first page", format!("{base}/users")),
         (
-            "users list, page in the middle",
+            "users list, a page in the middle (by key, as the console pages)",
+            format!("{base}/users?after=user{:07}&max=10", users / 2),
+        ),
+        (
+            "users list, a page in the middle (by index, first=)",
             format!("{base}/users?first={}&max=10", users / 2),
         ),
         (

@@ -18,6 +18,8 @@ pub enum BootstrapError {
     NoMasterRealm,
     #[error("a user named \"{0}\" already exists in the master realm")]
     UserExists(String),
+    #[error("an administrator already exists")]
+    AdminExists,
     #[error("the username must not be empty")]
     EmptyUsername,
     #[error("the password must not be empty")]
@@ -110,6 +112,29 @@ pub fn create_admin(
     password: &str,
     params: &Argon2Params,
 ) -> Result<String, BootstrapError> {
+    create_admin_if(store, clock, username, password, params, false)
+}
+
+/// Like [`create_admin`], but only while the master realm has no user (checked inside the
+/// write transaction, so two at once create one): the welcome page's first administrator.
+pub fn create_first_admin(
+    store: &Store,
+    clock: &dyn Clock,
+    username: &str,
+    password: &str,
+    params: &Argon2Params,
+) -> Result<String, BootstrapError> {
+    create_admin_if(store, clock, username, password, params, true)
+}
+
+fn create_admin_if(
+    store: &Store,
+    clock: &dyn Clock,
+    username: &str,
+    password: &str,
+    params: &Argon2Params,
+    only_first: bool,
+) -> Result<String, BootstrapError> {
     let username = username.trim().to_lowercase();
     if username.is_empty() {
         return Err(BootstrapError::EmptyUsername);
@@ -123,6 +148,9 @@ pub fn create_admin(
         let realm = w
             .realm_by_name(MASTER_REALM)?
             .ok_or(BootstrapError::NoMasterRealm)?;
+        if only_first && w.user_count(&realm.id)? > 0 {
+            return Err(BootstrapError::AdminExists);
+        }
         let role = w
             .role_by_name(&realm.id, &realm.id, ADMIN_ROLE)?
             .ok_or(StoreError::Missing("admin role"))?;

@@ -38,6 +38,8 @@ pub struct App {
     pub hashes: Arc<crate::idp::hashing::HashPool>,
     /// Signed-in administrators of the admin console.
     pub console: Arc<crate::idp::console::Sessions>,
+    /// Administrators' effective roles per store generation.
+    pub admin_roles: Arc<crate::idp::roles::RoleCache>,
     /// The hosts the provider answers for when `server.public_url` is unset.
     known_hosts: Arc<arc_swap::ArcSwap<hosts::KnownHosts>>,
     ready: Arc<AtomicBool>,
@@ -74,6 +76,7 @@ impl App {
             themes,
             otp_used: Default::default(),
             console: Default::default(),
+            admin_roles: Default::default(),
             ready: Arc::new(AtomicBool::new(false)),
             router: Arc::new(Router::new()),
         }
@@ -148,7 +151,11 @@ impl App {
         }
         if !info.tls && endpoint.enforces_ssl_required() {
             // The admin API follows the master realm, whose tokens it accepts.
-            let guard = if matches!(endpoint, Endpoint::Admin | Endpoint::ServerInfo) {
+            // The console calls the admin API, so it follows the same guard.
+            let guard = if matches!(
+                endpoint,
+                Endpoint::Admin | Endpoint::ServerInfo | Endpoint::Console
+            ) {
                 "master"
             } else {
                 realm

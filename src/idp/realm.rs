@@ -285,6 +285,22 @@ pub fn ensure_defaults(w: &mut Write, realm: &RealmRecord) -> Result<(), RealmEr
 /// Keycloak's root URL of the console client: this server's admin base.
 pub const AUTH_ADMIN_URL: &str = "${authAdminUrl}";
 
+/// A built-in client's root URL placeholder (`${authBaseUrl}`, `${authAdminUrl}`) as this
+/// server's base URL for the request, so its relative redirect URIs can be checked.
+pub fn resolve_builtin_root(
+    client: &mut ClientRecord,
+    app: &crate::idp::App,
+    request: &crate::http::Request,
+    info: &crate::http::RequestInfo,
+) {
+    if matches!(
+        client.root_url.as_deref(),
+        Some(AUTH_BASE_URL | AUTH_ADMIN_URL)
+    ) {
+        client.root_url = Some(crate::idp::oidc::base_url(app, request, info));
+    }
+}
+
 /// The admin console's public client (`security-admin-console`), signing in with PKCE and
 /// returning only to the realm's console.
 pub fn ensure_console_client(w: &mut Write, realm: &RealmRecord) -> Result<(), StoreError> {

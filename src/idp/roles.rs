@@ -57,6 +57,47 @@ pub struct EffectiveRoles {
     pub ids: HashSet<String>,
 }
 
+/// Effective roles of administrators, computed once per store generation: an
+/// administrator of many realms holds thousands of roles (master's `admin` includes every
+/// `{realm}-realm` client's), which every admin call would otherwise expand again. Any
+/// committed write changes the generation, so a role taken away stops working at once.
+pub struct RoleCache {
+    cache: moka::sync::Cache<(String, String), (u64, std::sync::Arc<EffectiveRoles>)>,
+}
+
+impl Default for RoleCache {
+    fn default() -> Self {
+        RoleCache {
+            cache: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_idle(std::time::Duration::from_secs(300))
+                .build(),
+        }
+    }
+}
+
+impl RoleCache {
+    /// The user's effective roles: cached when computed at `generation` (read before the
+    /// read transaction `compute` uses), else computed.
+    pub fn effective(
+        &self,
+        generation: u64,
+        realm: &str,
+        user: &str,
+        compute: impl FnOnce() -> Result<EffectiveRoles, StoreError>,
+    ) -> Result<std::sync::Arc<EffectiveRoles>, StoreError> {
+        let key = (realm.to_string(), user.to_string());
+        if let Some((at, roles)) = self.cache.get(&key) {
+            if at == generation {
+                return Ok(roles);
+            }
+        }
+        let roles = std::sync::Arc::new(compute()?);
+        self.cache.insert(key, (generation, roles.clone()));
+        Ok(roles)
+    }
+}
+
 impl EffectiveRoles {
     pub fn has_client_role(&self, client_id: &str, role: &str) -> bool {
         self.clients

@@ -59,6 +59,9 @@ pub struct Store {
     /// A write failed on the disk: redb refuses every later one until the file is
     /// reopened, so the server reports itself not ready (`/health/ready`) until restarted.
     io_failed: Arc<std::sync::atomic::AtomicBool>,
+    /// Counts committed writes: a value cached with the generation read before its read
+    /// transaction began is current while the generation is unchanged.
+    generation: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -124,6 +127,7 @@ impl Store {
             min_free: Arc::new(AtomicU64::new(0)),
             refusal_logged: Arc::new(AtomicU64::new(0)),
             io_failed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            generation: Arc::new(AtomicU64::new(0)),
         };
         store.init_schema()?;
         Ok(store)
@@ -246,6 +250,13 @@ impl Store {
         Ok(())
     }
 
+    /// How many writes this process has committed. Read it *before* a read transaction
+    /// to cache something derived from that transaction: while the generation stays the
+    /// same, no write has happened since, and the cached value is current.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// A consistent snapshot for reading.
     pub fn read(&self) -> Result<Read> {
         Ok(View {
@@ -338,6 +349,7 @@ impl Store {
                     }
                     return Err(StoreError::from(e).into());
                 }
+                self.generation.fetch_add(1, Ordering::AcqRel);
                 Ok(value)
             }
             Err(e) => {

@@ -46,6 +46,25 @@ impl<T: Txn> View<T> {
         existing(ids, |id| self.user(realm, id))
     }
 
+    /// Up to `max` users ordered by username, after `after` (a page by key: the cost does
+    /// not grow with how far into the list it is).
+    pub fn users_after(&self, realm: &str, after: &str, max: usize) -> Result<Vec<UserRecord>> {
+        use std::ops::Bound;
+        let ids: Vec<String> = {
+            let t = self.txn.open_table(USERS_BY_NAME)?;
+            let mut ids = Vec::new();
+            let range = (
+                Bound::Excluded((realm, after)),
+                Bound::Included((realm, MAX)),
+            );
+            for entry in t.range::<(&str, &str)>(range)?.take(max) {
+                ids.push(entry?.1.value().to_string());
+            }
+            ids
+        };
+        existing(ids, |id| self.user(realm, id))
+    }
+
     pub fn user_count(&self, realm: &str) -> Result<u64> {
         let t = self.txn.open_table(USER_COUNTS)?;
         let v = t.get(realm)?;

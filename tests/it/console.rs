@@ -310,6 +310,27 @@ fn console_forms_need_the_sessions_csrf_token_and_the_callers_roles() {
     let (status, page) = ops.get("/admin/shop/console/master/users");
     assert_eq!(status, 403, "{page}");
     let token = csrf(&ops.get("/admin/shop/console/shop/users/add-user").1);
+    // Saving a user's details keeps required actions the form could not offer (ops may
+    // not read the realm's required actions).
+    let carol = api
+        .post(
+            "/admin/realms/shop/users",
+            &json!({"username": "carol", "enabled": true, "requiredActions": ["UPDATE_PASSWORD"]}),
+        )
+        .location_id();
+    let (status, page) = ops.post(
+        &format!("/admin/shop/console/shop/users/{carol}/settings"),
+        &[
+            ("username", "carol"),
+            ("email", "carol@example.com"),
+            ("enabled", "on"),
+            ("csrf", &token),
+        ],
+    );
+    assert_eq!(status, 200, "{page}");
+    let saved = api.get(&format!("/admin/realms/shop/users/{carol}")).body;
+    assert_eq!(saved["email"], "carol@example.com");
+    assert_eq!(saved["requiredActions"], json!(["UPDATE_PASSWORD"]));
     // It may read the realm's settings (as the REST API lets it), not change them.
     let (status, _) = ops.post(
         "/admin/shop/console/shop/realm-settings/login",
@@ -339,12 +360,17 @@ fn the_console_sign_in_cannot_be_forged_or_redirected() {
         .build()
         .unwrap();
     let base = format!("http://127.0.0.1:{}", server.http.port());
-    // A callback the browser did not start: refused (login CSRF).
+    // A callback the browser did not start (login CSRF, another tab's): its code is not
+    // used; a sign-in of this browser's own starts instead.
     let r = client
         .get(format!("{base}/admin/master/console/?code=abc&state=xyz"))
         .send()
         .unwrap();
-    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(r.status().as_u16(), 302);
+    assert!(r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .contains("/protocol/openid-connect/auth?"));
     // Started, then answered with another state: refused.
     let r = client
         .get(format!("{base}/admin/master/console/master/users?x=1"))
@@ -364,7 +390,43 @@ fn the_console_sign_in_cannot_be_forged_or_redirected() {
         .get(format!("{base}/admin/master/console/?code=abc&state=wrong"))
         .send()
         .unwrap();
+    assert_eq!(r.status().as_u16(), 302);
+    let again = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        again.contains("/protocol/openid-connect/auth?") && again != location,
+        "{again}"
+    );
+    // The login page's error is not echoed (no text of a link's choosing on our origin).
+    let r = client
+        .get(format!(
+            "{base}/admin/master/console/?error=x&error_description=Call+555-0100"
+        ))
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 400);
+    assert!(!r.text().unwrap().contains("555-0100"));
+    // Sign-out without a console session hands over to the realm's logout.
+    let r = client
+        .post(format!("{base}/admin/master/console/logout"))
+        .form(&[("csrf", "x")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 302);
+    let logout = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        logout.contains(
+            "/realms/master/protocol/openid-connect/logout?client_id=security-admin-console"
+        ),
+        "{logout}"
+    );
+    // The realm's logout accepts the console's return URI (no SSO session here: it returns
+    // at once; with one it asks to confirm).
+    let r = client.get(&logout).send().unwrap();
+    assert_eq!(r.status().as_u16(), 302);
+    assert_eq!(
+        r.headers()["location"].to_str().unwrap(),
+        format!("{base}/admin/master/console/")
+    );
     // The console client returns only to the console.
     let r = client
         .get(format!(

@@ -76,7 +76,7 @@ pub struct Caller {
     pub user_id: String,
     /// The client the token was issued to (`azp`).
     pub client_id: String,
-    roles: EffectiveRoles,
+    roles: std::sync::Arc<EffectiveRoles>,
 }
 
 impl Caller {
@@ -87,7 +87,7 @@ impl Caller {
             realm_id: realm_id.into(),
             user_id: user_id.into(),
             client_id: String::new(),
-            roles,
+            roles: std::sync::Arc::new(roles),
         }
     }
 
@@ -282,6 +282,8 @@ pub(super) fn authenticate(
     let realm_name = crate::http::path::percent_decode(&realm_name)
         .map(|c| c.into_owned())
         .ok_or(AdminError::Unauthorized)?;
+    // Before the read transaction: roles cached at this generation are current.
+    let generation = app.store.generation();
     let read = app.store.read()?;
     let realm = read
         .realm_by_name(&realm_name)?
@@ -297,7 +299,11 @@ pub(super) fn authenticate(
             tracing::debug!(reason, "admin API token rejected");
             AdminError::Unauthorized
         })?;
-    let roles = effective_roles(&read, &realm.id, &user.id)?;
+    let roles = app
+        .admin_roles
+        .effective(generation, &realm.id, &user.id, || {
+            effective_roles(&read, &realm.id, &user.id)
+        })?;
     Ok(Caller {
         realm: realm.name,
         realm_id: realm.id,

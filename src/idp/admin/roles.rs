@@ -139,6 +139,13 @@ pub(super) fn list(cx: &Cx, container: Container) -> Result<Response, AdminError
                 .as_ref()
                 .is_none_or(|s| r.name.to_lowercase().contains(s))
         })
+        // Keycloak's `first` and `max` (all when absent).
+        .skip(cx.query("first").and_then(|v| v.parse().ok()).unwrap_or(0))
+        .take(
+            cx.query("max")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(usize::MAX),
+        )
         .map(role_repr)
         .collect();
     Ok(ok(&Value::Array(list)))

@@ -18,7 +18,7 @@ pub mod session;
 pub mod welcome;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, StatusCode};
@@ -32,7 +32,7 @@ use crate::idp::App;
 
 use api::{Api, Failure};
 use form::Submitted;
-use session::{console_path, ConsoleSession};
+use session::{console_path, Entry};
 
 pub use session::Sessions;
 
@@ -65,7 +65,7 @@ pub(crate) struct Console<'a> {
     /// The realm administered.
     pub realm: String,
     pub api: Api<'a>,
-    session: Arc<Mutex<ConsoleSession>>,
+    session: Arc<Entry>,
     /// The submitted form of a `POST` (its CSRF token checked).
     pub form: Submitted,
     messages: BTreeMap<String, String>,
@@ -140,9 +140,9 @@ pub async fn serve(
                 Err(message) => plain_error(app, StatusCode::BAD_REQUEST, &message),
             };
         }
-        if let Some(error) = query("error") {
-            let text = query("error_description").unwrap_or(error);
-            return plain_error(app, StatusCode::BAD_REQUEST, &text);
+        if query("error").is_some() {
+            // Not the description: a link could make the server's page say anything.
+            return plain_error(app, StatusCode::BAD_REQUEST, "The sign-in did not succeed.");
         }
     }
     let here = request
@@ -150,7 +150,19 @@ pub async fn serve(
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
-    let Some(session) = sessions.current(request, home) else {
+    let current = sessions.current(request, home);
+    if rest == "logout" && request.method() == Method::POST {
+        let form = Submitted::parse(request.body());
+        // Without a console session there is nothing to forge: the realm's logout asks.
+        if current
+            .as_ref()
+            .is_some_and(|s| !csrf_ok(request, &form, s))
+        {
+            return plain_error(app, StatusCode::FORBIDDEN, "Invalid CSRF token.");
+        }
+        return sessions.sign_out(app, request, info, home).await;
+    }
+    let Some(session) = current else {
         // A form posted after the session ended returns to its page once signed in.
         let back = if request.method() == Method::GET {
             here
@@ -159,22 +171,17 @@ pub async fn serve(
         };
         return sessions.start_sign_in(app, request, info, home, &back);
     };
-    if rest == "logout" && request.method() == Method::POST {
-        let form = Submitted::parse(request.body());
-        if !csrf_ok(request, &form, &session) {
-            return plain_error(app, StatusCode::FORBIDDEN, "Invalid CSRF token.");
-        }
-        return sessions.sign_out(app, request, info, home).await;
-    }
     let Some(token) = sessions.access_token(app, request, info, &session).await else {
         sessions.forget(request);
         return sessions.start_sign_in(app, request, info, home, &here);
     };
-    let segments: Vec<String> = rest
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .filter_map(|s| crate::http::path::percent_decode(s).map(|d| d.into_owned()))
-        .collect();
+    let mut segments: Vec<String> = Vec::new();
+    for raw in rest.split('/').filter(|s| !s.is_empty()) {
+        match crate::http::path::percent_decode(raw) {
+            Some(decoded) => segments.push(decoded.into_owned()),
+            None => return plain_error(app, StatusCode::NOT_FOUND, "Not found."),
+        }
+    }
     let Some((realm, screen)) = segments.split_first() else {
         return redirect(&format!("{}/{}/", console_path(home), encode_segment(home)));
     };
@@ -211,7 +218,7 @@ pub async fn serve(
 
 /// The form's CSRF token is this session's, and the browser did not send it from another
 /// site (`Sec-Fetch-Site`, where the browser says).
-fn csrf_ok(request: &Request, form: &Submitted, session: &Arc<Mutex<ConsoleSession>>) -> bool {
+fn csrf_ok(request: &Request, form: &Submitted, session: &Entry) -> bool {
     let cross_site = request
         .headers()
         .get("sec-fetch-site")

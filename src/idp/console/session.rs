@@ -5,9 +5,11 @@
 //! `Secure` over TLS, path `/admin/{realm}/console/`) and every form carries a CSRF token
 //! bound to that session.
 //!
-//! Sessions live in this process (bounded, idle-expiring): a restart signs administrators
-//! out of the console, not out of their SSO session, so the next page signs them in again
-//! without a password.
+//! Sessions live in this process (bounded; one per SSO session; idle-expiring, though the
+//! refresh token decides how long one stays valid): a restart signs administrators out of
+//! the console, not out of their SSO session, so the next page signs them in again without
+//! a password. A sign-in in progress is not kept at all: its state, nonce and PKCE verifier
+//! travel in a cookie signed with a key of this process, so no request can fill memory.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,11 +33,12 @@ pub(crate) const LOGIN_COOKIE: &str = "PORTCULLIS_CONSOLE_LOGIN";
 
 /// Refresh the access token when it has less than this left.
 const REFRESH_MARGIN_MS: i64 = 15_000;
-/// How many console sessions and sign-ins in progress one process keeps.
+/// How many console sessions one process keeps.
 const MAX_SESSIONS: u64 = 10_000;
+/// How long a sign-in may take at the login page.
+const SIGN_IN_LIFETIME_MS: i64 = 10 * 60 * 1000;
 
 /// A signed-in administrator.
-#[derive(Debug)]
 pub(crate) struct ConsoleSession {
     /// The realm the administrator signed in to (`/admin/{realm}/console/`).
     pub realm: String,
@@ -49,8 +52,31 @@ pub(crate) struct ConsoleSession {
     pub flash: Option<String>,
 }
 
-/// A sign-in in progress.
-#[derive(Debug, Clone)]
+// Never prints the tokens or the CSRF token.
+impl std::fmt::Debug for ConsoleSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleSession")
+            .field("realm", &self.realm)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A console session and the lock that lets one request at a time refresh its tokens (a
+/// refresh token used twice at once would count as reuse and end the session).
+pub(crate) struct Entry {
+    state: Mutex<ConsoleSession>,
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+impl Entry {
+    pub(crate) fn lock(&self) -> std::sync::LockResult<std::sync::MutexGuard<'_, ConsoleSession>> {
+        self.state.lock()
+    }
+}
+
+/// A sign-in in progress, carried by the browser in a signed cookie.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Pending {
     realm: String,
     state: String,
@@ -58,26 +84,35 @@ struct Pending {
     nonce: String,
     /// The console page to return to (a path under the console).
     return_to: String,
+    /// Until when (ms).
+    exp: i64,
 }
 
-/// Console sessions and sign-ins in progress, keyed by the SHA-256 of their cookie.
+/// Console sessions, keyed by the SHA-256 of their cookie.
 pub struct Sessions {
-    sessions: moka::sync::Cache<String, Arc<Mutex<ConsoleSession>>>,
-    pending: moka::sync::Cache<String, Pending>,
+    sessions: moka::sync::Cache<String, Arc<Entry>>,
+    /// SSO session id → the console session made from it (one each).
+    by_sso: moka::sync::Cache<String, String>,
+    /// Signs sign-ins in progress (random per process).
+    key: [u8; 32],
 }
 
 impl Default for Sessions {
     fn default() -> Self {
+        let mut key = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+        // Up to Keycloak's default SSO maximum; the refresh token ends one sooner.
+        let idle = Duration::from_secs(10 * 60 * 60);
         Sessions {
-            // Keycloak's default SSO idle time; the refresh token bounds it too.
             sessions: moka::sync::Cache::builder()
                 .max_capacity(MAX_SESSIONS)
-                .time_to_idle(Duration::from_secs(30 * 60))
+                .time_to_idle(idle)
                 .build(),
-            pending: moka::sync::Cache::builder()
+            by_sso: moka::sync::Cache::builder()
                 .max_capacity(MAX_SESSIONS)
-                .time_to_live(Duration::from_secs(10 * 60))
+                .time_to_idle(idle)
                 .build(),
+            key,
         }
     }
 }
@@ -123,14 +158,9 @@ fn pkce_challenge(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(sha2::Sha256::digest(verifier.as_bytes()))
 }
-
 impl Sessions {
     /// The session the request's cookie names, if it belongs to `realm`'s console.
-    pub(crate) fn current(
-        &self,
-        request: &Request,
-        realm: &str,
-    ) -> Option<Arc<Mutex<ConsoleSession>>> {
+    pub(crate) fn current(&self, request: &Request, realm: &str) -> Option<Arc<Entry>> {
         let value = crate::http::cookie(request.headers(), SESSION_COOKIE)?;
         let session = self.sessions.get(&sha256_hex(value))?;
         let same_realm = session.lock().is_ok_and(|s| s.realm == realm);
@@ -147,13 +177,13 @@ impl Sessions {
         return_to: &str,
     ) -> Response {
         let base = crate::idp::oidc::base_url(app, request, info);
-        let cookie = random_token(32);
         let pending = Pending {
             realm: realm.to_string(),
             state: random_token(16),
             verifier: random_token(48),
             nonce: random_token(16),
             return_to: return_to.to_string(),
+            exp: app.clock.now_millis() + SIGN_IN_LIFETIME_MS,
         };
         let query = form_urlencoded::Serializer::new(String::new())
             .append_pair("client_id", CONSOLE_CLIENT)
@@ -166,7 +196,7 @@ impl Sessions {
             .append_pair("code_challenge", &pkce_challenge(&pending.verifier))
             .append_pair("code_challenge_method", "S256")
             .finish();
-        self.pending.insert(sha256_hex(&cookie), pending);
+        let cookie = crate::crypto::jwt::sign_hs256(&pending, &self.key).unwrap_or_default();
         let mut response = redirect(&format!(
             "{base}/realms/{}/protocol/openid-connect/auth?{query}",
             encode_segment(realm)
@@ -179,7 +209,9 @@ impl Sessions {
     }
 
     /// The login page sent the browser back with `code` and `state`: exchange the code
-    /// (with the PKCE verifier, in process) and start a console session.
+    /// (with the PKCE verifier, in process) and start a console session. A callback this
+    /// browser did not start (another tab's, an expired one, a forged link) starts a new
+    /// sign-in instead: the code of someone else's sign-in is never used.
     pub(crate) async fn finish_sign_in(
         &self,
         app: &App,
@@ -189,16 +221,22 @@ impl Sessions {
         code: &str,
         state: &str,
     ) -> Result<Response, String> {
-        let key = crate::http::cookie(request.headers(), LOGIN_COOKIE)
-            .map(sha256_hex)
-            .ok_or("The sign-in was started in another browser.")?;
-        let pending = self
-            .pending
-            .remove(&key)
-            .ok_or("The sign-in expired; please sign in again.")?;
-        if pending.realm != realm || !constant_time_eq(pending.state.as_bytes(), state.as_bytes()) {
-            return Err("The sign-in does not match this browser.".into());
-        }
+        let now = app.clock.now_millis();
+        let pending: Option<Pending> = crate::http::cookie(request.headers(), LOGIN_COOKIE)
+            .and_then(|c| crate::crypto::jwt::verify_hs256(c, &self.key).ok());
+        let pending = match pending {
+            Some(p)
+                if p.realm == realm
+                    && p.exp > now
+                    && constant_time_eq(p.state.as_bytes(), state.as_bytes()) =>
+            {
+                p
+            }
+            _ => {
+                let root = format!("{}/", console_path(realm));
+                return Ok(self.start_sign_in(app, request, info, realm, &root));
+            }
+        };
         let base = crate::idp::oidc::base_url(app, request, info);
         let form = form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", "authorization_code")
@@ -214,7 +252,6 @@ impl Sessions {
         if claims["nonce"].as_str() != Some(pending.nonce.as_str()) {
             return Err("The sign-in does not match this browser.".into());
         }
-        let now = app.clock.now_millis();
         let session = ConsoleSession {
             realm: realm.to_string(),
             username: claims["preferred_username"]
@@ -228,8 +265,21 @@ impl Sessions {
             flash: None,
         };
         let cookie = random_token(32);
-        self.sessions
-            .insert(sha256_hex(&cookie), Arc::new(Mutex::new(session)));
+        let key = sha256_hex(&cookie);
+        // One console session per SSO session: signing in again replaces the last one.
+        if let Some(sid) = claims["sid"].as_str() {
+            if let Some(old) = self.by_sso.get(sid) {
+                self.sessions.invalidate(&old);
+            }
+            self.by_sso.insert(sid.to_string(), key.clone());
+        }
+        self.sessions.insert(
+            key,
+            Arc::new(Entry {
+                state: Mutex::new(session),
+                refreshing: tokio::sync::Mutex::new(()),
+            }),
+        );
         let target = if pending.return_to.starts_with(&console_path(realm)) {
             pending.return_to
         } else {
@@ -248,19 +298,27 @@ impl Sessions {
     }
 
     /// A valid access token for the session, refreshed in process when it is about to
-    /// expire; `None` when the SSO session is over (sign in again).
+    /// expire (one refresh at a time); `None` when the SSO session is over.
     pub(crate) async fn access_token(
         &self,
         app: &App,
         request: &Request,
         info: &RequestInfo,
-        session: &Arc<Mutex<ConsoleSession>>,
+        session: &Arc<Entry>,
     ) -> Option<String> {
-        let now = app.clock.now_millis();
+        let fresh = |s: &ConsoleSession| {
+            (s.access_expires_ms - app.clock.now_millis() > REFRESH_MARGIN_MS)
+                .then(|| s.access_token.clone())
+        };
+        if let Some(token) = fresh(&*session.lock().ok()?) {
+            return Some(token);
+        }
+        // A request that waited here finds the token the other one got.
+        let _refreshing = session.refreshing.lock().await;
         let (realm, refresh) = {
             let s = session.lock().ok()?;
-            if s.access_expires_ms - now > REFRESH_MARGIN_MS {
-                return Some(s.access_token.clone());
+            if let Some(token) = fresh(&s) {
+                return Some(token);
             }
             (s.realm.clone(), s.refresh_token.clone())
         };
@@ -270,6 +328,7 @@ impl Sessions {
             .append_pair("refresh_token", &refresh)
             .finish();
         let tokens = token_request(app, request, info, &realm, form).await.ok()?;
+        let now = app.clock.now_millis();
         let mut s = session.lock().ok()?;
         s.access_token = tokens["access_token"].as_str()?.to_string();
         if let Some(r) = tokens["refresh_token"].as_str() {
@@ -280,7 +339,9 @@ impl Sessions {
     }
 
     /// Sign out: forget the console session and end the SSO session behind it (the
-    /// back-channel logout with the refresh token, as server-side adapters do).
+    /// back-channel logout with the refresh token, as server-side adapters do). Without a
+    /// console session (expired, or the server restarted) the SSO session may still be
+    /// alive: the realm's own logout ends it, asking the browser to confirm.
     pub(crate) async fn sign_out(
         &self,
         app: &App,
@@ -288,21 +349,32 @@ impl Sessions {
         info: &RequestInfo,
         realm: &str,
     ) -> Response {
-        if let Some(value) = crate::http::cookie(request.headers(), SESSION_COOKIE) {
-            let key = sha256_hex(value);
-            if let Some(session) = self.sessions.remove(&key) {
-                let refresh = session.lock().map(|s| s.refresh_token.clone()).ok();
-                if let Some(refresh) = refresh {
-                    let form = form_urlencoded::Serializer::new(String::new())
-                        .append_pair("client_id", CONSOLE_CLIENT)
-                        .append_pair("refresh_token", &refresh)
-                        .finish();
-                    let logout = internal_post(request, info, realm, "logout", form);
-                    let _ = crate::idp::login::logout(app, &logout, info, realm).await;
-                }
+        let session = crate::http::cookie(request.headers(), SESSION_COOKIE)
+            .and_then(|value| self.sessions.remove(&sha256_hex(value)));
+        let refresh = session.and_then(|s| s.lock().map(|s| s.refresh_token.clone()).ok());
+        let target = match refresh {
+            Some(refresh) => {
+                let form = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("client_id", CONSOLE_CLIENT)
+                    .append_pair("refresh_token", &refresh)
+                    .finish();
+                let logout = internal_post(request, realm, "logout", form);
+                let _ = crate::idp::login::logout(app, &logout, info, realm).await;
+                format!("{}/", console_path(realm))
             }
-        }
-        let mut response = redirect(&format!("{}/", console_path(realm)));
+            None => {
+                let base = crate::idp::oidc::base_url(app, request, info);
+                let query = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("client_id", CONSOLE_CLIENT)
+                    .append_pair("post_logout_redirect_uri", &redirect_uri(&base, realm))
+                    .finish();
+                format!(
+                    "{base}/realms/{}/protocol/openid-connect/logout?{query}",
+                    encode_segment(realm)
+                )
+            }
+        };
+        let mut response = redirect(&target);
         add_cookie(
             &mut response,
             cookie_header(SESSION_COOKIE, "", realm, info, Some(0)),
@@ -319,13 +391,7 @@ impl Sessions {
 }
 
 /// A form POST to one of the realm's OpenID Connect endpoints, made in process.
-fn internal_post(
-    request: &Request,
-    _info: &RequestInfo,
-    realm: &str,
-    endpoint: &str,
-    form: String,
-) -> Request {
+fn internal_post(request: &Request, realm: &str, endpoint: &str, form: String) -> Request {
     let mut builder = http::Request::builder()
         .method(http::Method::POST)
         .uri(format!(
@@ -348,7 +414,7 @@ async fn token_request(
     realm: &str,
     form: String,
 ) -> Result<Value, String> {
-    let request = internal_post(request, info, realm, "token", form);
+    let request = internal_post(request, realm, "token", form);
     let response = match crate::idp::oidc::token::token(app, &request, info, realm).await {
         Ok(r) => r,
         Err(e) => return Err(e.to_string()),

@@ -38,6 +38,8 @@ struct Browser<'a> {
     app: &'a App,
     peer: SocketAddr,
     cookies: Vec<(String, String)>,
+    /// Headers added to every request (replacing `Host` when named).
+    extra: Vec<(String, String)>,
 }
 
 impl<'a> Browser<'a> {
@@ -46,6 +48,7 @@ impl<'a> Browser<'a> {
             app,
             peer: peer.parse().unwrap(),
             cookies: Vec::new(),
+            extra: Vec::new(),
         }
     }
 
@@ -69,10 +72,18 @@ impl<'a> Browser<'a> {
                     .finish()
             })
             .unwrap_or_default();
-        let request: Request = http::Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::HOST, "localhost:8080")
+        let host = self
+            .extra
+            .iter()
+            .find(|(k, _)| k == "host")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("localhost:8080");
+        let mut builder = http::Request::builder().method(method).uri(uri);
+        for (k, v) in self.extra.iter().filter(|(k, _)| k != "host") {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        let request: Request = builder
+            .header(header::HOST, host)
             .header(header::COOKIE, cookie)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(Bytes::from(body))
@@ -189,6 +200,39 @@ async fn the_welcome_page_creates_the_first_administrator_only_from_loopback() {
         .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(!crate::bootstrap::master_has_users(&app.store).unwrap());
+
+    // From loopback, but relayed by a proxy on this machine, or by a name that is not
+    // loopback's (DNS rebinding): no form either.
+    for (name, value) in [
+        ("x-forwarded-for", "198.51.100.7"),
+        ("host", "rebind.attacker.test:8080"),
+    ] {
+        let mut browser = Browser::new(&app, LOOPBACK);
+        browser.extra = vec![(name.to_string(), value.to_string())];
+        let page = text(&browser.open("/").await);
+        assert!(!page.contains("name=\"password\""), "{name}: {page}");
+        // (An unknown host is refused before the page; with `public_url` set it gets the
+        // page, without the form.)
+        let csrf = browser
+            .cookies
+            .first()
+            .map(|c| c.1.clone())
+            .unwrap_or_default();
+        let r = browser
+            .send(
+                "POST",
+                "/",
+                Some(&[
+                    ("csrf", &csrf),
+                    ("username", "eve"),
+                    ("password", "x"),
+                    ("passwordConfirmation", "x"),
+                ]),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{name}");
+        assert!(!crate::bootstrap::master_has_users(&app.store).unwrap());
+    }
 
     // From loopback: without the page's token, refused; with it, created once.
     let mut local_browser = Browser::new(&app, LOOPBACK);

@@ -13,9 +13,39 @@ use crate::idp::App;
 
 const CSRF_COOKIE: &str = "PORTCULLIS_WELCOME";
 
+/// Whether the request comes from this machine itself, as Keycloak's welcome page asks:
+/// from loopback, not relayed by a proxy (no forwarding headers: a proxy or tunnel on this
+/// machine would make every visitor look local), and addressed to a loopback name (a
+/// rebound DNS name pointing at 127.0.0.1 is not).
+fn from_this_machine(request: &Request, info: &RequestInfo) -> bool {
+    let relayed = [
+        "x-forwarded-for",
+        "forwarded",
+        "x-real-ip",
+        "x-forwarded-host",
+    ]
+    .iter()
+    .any(|h| request.headers().contains_key(*h));
+    let host = request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host),
+    };
+    let loopback_name = name.eq_ignore_ascii_case("localhost")
+        || name.to_ascii_lowercase().ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !relayed && loopback_name && info.peer.is_some_and(|p| p.ip().is_loopback())
+}
+
 /// Whether the first administrator may be created from this request.
-fn may_create_admin(app: &App, info: &RequestInfo) -> bool {
-    info.peer.is_some_and(|p| p.ip().is_loopback())
+fn may_create_admin(app: &App, request: &Request, info: &RequestInfo) -> bool {
+    from_this_machine(request, info)
         && !crate::bootstrap::master_has_users(&app.store).unwrap_or(true)
 }
 
@@ -31,7 +61,7 @@ pub async fn serve(app: &App, request: &Request, info: &RequestInfo) -> Response
         let token = form.get("csrf").unwrap_or("");
         if cookie.is_empty() || !constant_time_eq(cookie.as_bytes(), token.as_bytes()) {
             error = Some(messages.get("consoleCsrf").cloned().unwrap_or_default());
-        } else if !may_create_admin(app, info) {
+        } else if !may_create_admin(app, request, info) {
             error = Some(
                 messages
                     .get("welcomeAdminExists")
@@ -49,7 +79,7 @@ pub async fn serve(app: &App, request: &Request, info: &RequestInfo) -> Response
                 let created = app
                     .hashes
                     .run(move || {
-                        crate::bootstrap::create_admin(
+                        crate::bootstrap::create_first_admin(
                             &store,
                             &*clock,
                             &username,
@@ -72,8 +102,8 @@ pub async fn serve(app: &App, request: &Request, info: &RequestInfo) -> Response
         "locale": "en",
         "resources_url": "/resources/default",
         "console": "/admin/master/console/",
-        "create_admin": may_create_admin(app, info),
-        "remote_fresh": !info.peer.is_some_and(|p| p.ip().is_loopback())
+        "create_admin": may_create_admin(app, request, info),
+        "remote_fresh": !from_this_machine(request, info)
             && !crate::bootstrap::master_has_users(&app.store).unwrap_or(true),
         "csrf": csrf,
         "notice": notice,
@@ -101,4 +131,58 @@ pub fn admin_root() -> Response {
     let mut r = crate::http::redirect("/admin/master/console/");
     *r.body_mut() = Bytes::new();
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(host: &str, extra: Option<(&str, &str)>) -> Request {
+        let mut b = http::Request::builder()
+            .uri("/")
+            .header(http::header::HOST, host);
+        if let Some((k, v)) = extra {
+            b = b.header(k, v);
+        }
+        b.body(Bytes::new()).unwrap()
+    }
+
+    #[test]
+    fn only_this_machine_by_a_loopback_name_and_unrelayed() {
+        let local = RequestInfo {
+            peer: Some("127.0.0.1:5000".parse().unwrap()),
+            tls: false,
+        };
+        for host in [
+            "localhost:8080",
+            "LOCALHOST",
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "app.localhost",
+        ] {
+            assert!(from_this_machine(&request(host, None), &local), "{host}");
+        }
+        for host in [
+            "rebind.attacker.test:8080",
+            "10.0.0.1",
+            "localhost.attacker.test",
+            "",
+        ] {
+            assert!(!from_this_machine(&request(host, None), &local), "{host}");
+        }
+        for header in [
+            "x-forwarded-for",
+            "forwarded",
+            "x-real-ip",
+            "x-forwarded-host",
+        ] {
+            let r = request("localhost", Some((header, "127.0.0.1")));
+            assert!(!from_this_machine(&r, &local), "{header}");
+        }
+        let remote = RequestInfo {
+            peer: Some("192.0.2.1:5000".parse().unwrap()),
+            tls: false,
+        };
+        assert!(!from_this_machine(&request("localhost", None), &remote));
+    }
 }

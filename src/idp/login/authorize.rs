@@ -204,13 +204,8 @@ pub async fn authorize(
         None => return page.error_text(StatusCode::BAD_REQUEST, "Missing parameter: client_id"),
     };
     let mut client = client;
-    if matches!(
-        client.root_url.as_deref(),
-        Some(crate::idp::realm::AUTH_BASE_URL | crate::idp::realm::AUTH_ADMIN_URL)
-    ) {
-        // Relative redirect URIs of the built-in clients are relative to this server.
-        client.root_url = Some(crate::idp::oidc::base_url(app, request, info));
-    }
+    // Relative redirect URIs of the built-in clients are relative to this server.
+    crate::idp::realm::resolve_builtin_root(&mut client, app, request, info);
     let Some(redirect_uri) =
         verify_redirect_uri(&client, params.get("redirect_uri").map(String::as_str))
     else {

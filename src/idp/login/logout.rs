@@ -101,12 +101,16 @@ pub async fn logout(
         }
     }
     let client: Option<ClientRecord> = client_id.as_ref().and_then(|id| {
-        app.store
+        let mut client = app
+            .store
             .read()
             .ok()?
             .client_by_client_id(&realm.id, id)
             .ok()
-            .flatten()
+            .flatten()?;
+        // Relative URIs of the built-in clients are relative to this server.
+        crate::idp::realm::resolve_builtin_root(&mut client, app, request, info);
+        Some(client)
     });
     let post_logout = params.get("post_logout_redirect_uri");
     if let Some(uri) = post_logout {

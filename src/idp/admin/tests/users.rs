@@ -190,6 +190,12 @@ async fn paging_skips_service_accounts_and_count_leaves_them_out() {
     assert_eq!(found(&f, "first=4&max=10").await, ["zed"]);
     assert_eq!(found(&f, "first=5").await, NONE);
     assert_eq!(found(&f, "search=al&first=1&max=1").await, ["alice"]);
+    // By key: the page after a username (the service account still left out).
+    assert_eq!(found(&f, "after=alice&max=2").await, ["bob", "carol"]);
+    assert_eq!(found(&f, "after=carol&max=5").await, ["zed"]);
+    assert_eq!(found(&f, "after=ALICE&first=1&max=1").await, ["carol"]);
+    assert_eq!(found(&f, "after=zed").await, NONE);
+    assert_eq!(found(&f, "after=b&max=1").await, ["bob"]);
     let (status, _, count) = f.get("/shop/users/count").await;
     assert_eq!((status, count), (200, json!(5)));
     let (_, _, brief) = f.get("/shop/users?briefRepresentation=true&max=1").await;

@@ -57,6 +57,9 @@ pub(crate) async fn list(cx: &Cx<'_>) -> Result<Response, AdminError> {
     let first_name = cx.query("firstName");
     let last_name = cx.query("lastName");
     let enabled = cx.flag("enabled");
+    // Portcullis's `after=<username>`: the page after that user, by key, at the same cost
+    // however deep into the list (`first` is then counted from there).
+    let after = cx.query("after").map(|a| a.to_lowercase());
     let read = cx.app.store.read()?;
     let filter = |u: &UserRecord| -> bool {
         if u.service_account_client_id.is_some() {
@@ -123,6 +126,21 @@ pub(crate) async fn list(cx: &Cx<'_>) -> Result<Response, AdminError> {
             p,
             first.saturating_add(max).saturating_add(1000),
         )?)
+    } else if let (true, Some(after)) = (unfiltered, &after) {
+        let wanted = first.saturating_add(max);
+        let mut kept = Vec::new();
+        let mut key = after.clone();
+        while kept.len() < wanted {
+            let chunk = read.users_after(&realm.id, &key, (wanted - kept.len()).clamp(1, 1000))?;
+            let Some(last) = chunk.last() else { break };
+            key = last.username.to_lowercase();
+            kept.extend(
+                chunk
+                    .into_iter()
+                    .filter(|u| u.service_account_client_id.is_none()),
+            );
+        }
+        kept.into_iter().skip(first).take(max).collect()
     } else if unfiltered {
         // A plain page: skip over index keys, decode only what is returned. Service
         // accounts are not listed: move the offset past those that sort before it.

@@ -225,14 +225,33 @@ pub(super) async fn save(cx: &Console<'_>, id: &str) -> Outcome {
         let realm = cx.api.get(&cx.rest(&[])).await?;
         json!({"providerId": "ldap", "providerType": STORAGE, "parentId": text(&realm, "id"), "config": {}})
     } else {
-        let mut c = cx.api.get(&cx.rest(&["components", id])).await?;
-        flatten_config(&mut c);
-        c
+        cx.api.get(&cx.rest(&["components", id])).await?
     };
-    if let Err(errors) = form::apply(&all_fields(), &cx.form, &mut component, &cx.msg_fn()) {
+    // The form's fields, read into a flat copy; only those keys change (other settings,
+    // and every value of multi-valued ones, stay as stored).
+    let mut flat = component.clone();
+    flatten_config(&mut flat);
+    if let Err(errors) = form::apply(&all_fields(), &cx.form, &mut flat, &cx.msg_fn()) {
         return settings(cx, (!new).then_some(id), Some(&cx.form), errors).await;
     }
-    wrap_config(&mut component);
+    wrap_config(&mut flat);
+    component["name"] = flat["name"].clone();
+    if !component["config"].is_object() {
+        component["config"] = json!({});
+    }
+    for f in all_fields() {
+        let Some(key) = f.path.strip_prefix("config/") else {
+            continue;
+        };
+        match flat["config"].get(key) {
+            Some(v) => component["config"][key] = v.clone(),
+            None => {
+                if let Some(config) = component["config"].as_object_mut() {
+                    config.remove(key);
+                }
+            }
+        }
+    }
     let outcome = if new {
         cx.api.post(&cx.rest(&["components"]), component).await
     } else {

@@ -317,6 +317,9 @@ pub(super) struct ListPage<'a> {
     pub paging: Option<(usize, usize, bool)>,
     /// An inline form above the table: a template fragment's variables.
     pub extra: Value,
+    /// Paging by key instead of by index: the key the next page starts after (`after=`),
+    /// and whether this page is not the first.
+    pub keyset: Option<(Option<String>, bool)>,
 }
 
 impl<'a> ListPage<'a> {
@@ -332,6 +335,7 @@ impl<'a> ListPage<'a> {
             create: None,
             paging: None,
             extra: Value::Null,
+            keyset: None,
         }
     }
 
@@ -347,7 +351,28 @@ impl<'a> ListPage<'a> {
             q.append_pair("max", &max.to_string());
             format!("{here}?{}", q.finish())
         };
+        let keyset_link = |after: Option<&str>, max: usize| {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            if !search.is_empty() {
+                q.append_pair("search", &search);
+            }
+            if let Some(after) = after {
+                q.append_pair("after", after);
+            }
+            q.append_pair("max", &max.to_string());
+            format!("{here}?{}", q.finish())
+        };
+        let keyset = self.keyset.clone();
         let paging = self.paging.map(|(first, max, more)| {
+            if let Some((next, not_first)) = &keyset {
+                return json!({
+                    "from": if self.rows.is_empty() { 0 } else { 1 },
+                    "to": self.rows.len(),
+                    "first_page": (*not_first || first > 0).then(|| keyset_link(None, max)),
+                    "next": next.as_deref().map(|after| keyset_link(Some(after), max)),
+                    "keyset": true,
+                });
+            }
             json!({
                 "from": if self.rows.is_empty() { 0 } else { first + 1 },
                 "to": first + self.rows.len(),

@@ -39,6 +39,9 @@ pub(super) async fn user_heading(
 pub(super) async fn list(cx: &Console<'_>) -> Outcome {
     let search = cx.query("search").unwrap_or_default();
     let (first, max) = super::paging(cx);
+    // Without a search, pages go by key (`after=` the last username shown): as fast deep
+    // into a million users as on the first page.
+    let after = cx.query("after").filter(|a| !a.is_empty());
     let query = {
         let mut query = form_urlencoded::Serializer::new(String::new());
         query
@@ -48,6 +51,8 @@ pub(super) async fn list(cx: &Console<'_>) -> Outcome {
             .append_pair("max", &(max + 1).to_string());
         if !search.is_empty() {
             query.append_pair("search", &search);
+        } else if let Some(after) = &after {
+            query.append_pair("after", after);
         }
         query.finish()
     };
@@ -81,6 +86,10 @@ pub(super) async fn list(cx: &Console<'_>) -> Outcome {
     page.search = Some(search);
     page.create = Some(("addUser", "users/add-user".into()));
     page.paging = Some((first, max, more));
+    if page.search.as_deref().is_none_or(str::is_empty) {
+        let last = users.iter().take(max).last().map(|u| text(u, "username"));
+        page.keyset = Some((last.filter(|_| more), after.is_some()));
+    }
     page.render(cx).await
 }
 
@@ -111,35 +120,67 @@ const HINTS: &[(&str, &str)] = &[
     ("last", "lastName"),
 ];
 
-/// The realm's enabled required actions, as checkboxes, `chosen` ticked.
-async fn required_actions(
-    cx: &Console<'_>,
-    chosen: &[String],
-) -> Result<Value, super::super::Trouble> {
+/// The realm's enabled required actions (alias, name); `None` when the caller may not
+/// read them (then the form offers none and saving leaves the user's as they are).
+async fn offered_actions(cx: &Console<'_>) -> Option<Vec<(String, String)>> {
     let actions = cx
         .api
         .get(&cx.rest(&["authentication", "required-actions"]))
         .await
-        .unwrap_or(Value::Null);
-    let options: Vec<Value> = actions
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|a| a["enabled"].as_bool().unwrap_or(false))
-        .map(|a| {
-            let alias = text(a, "alias");
-            json!({
-                "value": alias,
-                "label": text(a, "name"),
-                "on": chosen.contains(&alias),
-            })
-        })
+        .ok()?;
+    Some(
+        actions
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["enabled"].as_bool().unwrap_or(false))
+            .map(|a| (text(a, "alias"), text(a, "name")))
+            .collect(),
+    )
+}
+
+/// The offered actions as checkboxes, `chosen` ticked.
+async fn required_actions(
+    cx: &Console<'_>,
+    chosen: &[String],
+) -> Result<Option<Value>, super::super::Trouble> {
+    let Some(offered) = offered_actions(cx).await else {
+        return Ok(None);
+    };
+    let options: Vec<Value> = offered
+        .iter()
+        .map(|(alias, name)| json!({"value": alias, "label": name, "on": chosen.contains(alias)}))
         .collect();
-    Ok(json!({
+    Ok(Some(json!({
         "name": "requiredActions",
         "label": cx.msg("requiredUserActions"),
         "options": options,
-    }))
+    })))
+}
+
+/// The user's required actions after the form: the offered ones as ticked, every other
+/// one (disabled, custom, or all when none could be offered) as it was.
+async fn merged_actions(cx: &Console<'_>, current: &Value) -> Value {
+    let current: Vec<String> = current
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
+    let Some(offered) = offered_actions(cx).await else {
+        return json!(current);
+    };
+    let chosen = chosen_actions(&cx.form);
+    let mut out: Vec<String> = current
+        .into_iter()
+        .filter(|a| !offered.iter().any(|(alias, _)| alias == a))
+        .collect();
+    out.extend(
+        chosen
+            .into_iter()
+            .filter(|c| offered.iter().any(|(alias, _)| alias == c)),
+    );
+    json!(out)
 }
 
 fn chosen_actions(form: &Submitted) -> Vec<String> {
@@ -163,7 +204,7 @@ pub(super) async fn add_form(
     page.errors = errors;
     page.action = "users/add-user".into();
     page.submit = "create";
-    page.choices = Some(required_actions(cx, &chosen).await?);
+    page.choices = required_actions(cx, &chosen).await?;
     page.render(cx).await
 }
 
@@ -172,7 +213,7 @@ pub(super) async fn add(cx: &Console<'_>) -> Outcome {
     if let Err(errors) = form::apply(PROFILE, &cx.form, &mut body, &cx.msg_fn()) {
         return add_form(cx, Some(&cx.form), errors).await;
     }
-    body["requiredActions"] = json!(chosen_actions(&cx.form));
+    body["requiredActions"] = merged_actions(cx, &json!([])).await;
     match cx.api.post(&cx.rest(&["users"]), body).await {
         Ok(answer) => {
             let id = answer.created_id().unwrap_or_default();
@@ -219,7 +260,7 @@ pub(super) async fn details(
     page.submitted = submitted;
     page.errors = errors;
     page.action = current.clone();
-    page.choices = Some(required_actions(cx, &chosen).await?);
+    page.choices = required_actions(cx, &chosen).await?;
     page.actions
         .push(("delete", format!("users/{}/delete", seg(id)), "danger"));
     page.render(cx).await
@@ -230,7 +271,7 @@ pub(super) async fn save(cx: &Console<'_>, id: &str) -> Outcome {
     if let Err(errors) = form::apply(DETAILS, &cx.form, &mut user, &cx.msg_fn()) {
         return details(cx, id, Some(&cx.form), errors).await;
     }
-    user["requiredActions"] = json!(chosen_actions(&cx.form));
+    user["requiredActions"] = merged_actions(cx, &user["requiredActions"]).await;
     match cx.api.put(&cx.rest(&["users", id]), user).await {
         Ok(_) => cx.done("userSaved", &format!("users/{}/settings", seg(id))),
         Err(f) if refusal_of_input(&f) => {
