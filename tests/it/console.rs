@@ -76,6 +76,14 @@ fn chromium_walks_the_seed_console_steps() {
         .get("/admin/realms/shop/identity-provider/instances/github")
         .body;
     assert_eq!(github["config"]["clientId"], "gh-client");
+    let idp_mappers = api
+        .get("/admin/realms/shop/identity-provider/instances/github/mappers")
+        .body;
+    assert_eq!(
+        idp_mappers[0]["identityProviderMapper"],
+        "hardcoded-role-idp-mapper"
+    );
+    assert_eq!(idp_mappers[0]["config"]["role"], "editor");
     assert_eq!(realm["browserFlow"], "my browser");
     let executions = api
         .get("/admin/realms/shop/authentication/flows/my%20browser/executions")

@@ -451,7 +451,6 @@ impl Console<'_> {
             "realm_url": self.url(""),
             "realms": realm_list,
             "more_realms": realm_count > 10,
-            "can_create_realm": true,
             "username": username,
             "csrf": csrf,
             "flash": flash,

@@ -197,12 +197,16 @@ pub(super) async fn settings(
         .await?;
     let sections = sections_of(&text(&provider, "providerId")).ok_or(Trouble::NotFound)?;
     provider["redirectUri"] = json!(broker_endpoint(cx, alias));
+    let tabs = provider_tabs(alias);
+    let current = format!("identity-providers/{}", seg(alias));
     let mut page = FormPage::new(
         "identity-providers",
         alias.to_string(),
         &sections,
         &provider,
     );
+    page.tabs = &tabs;
+    page.current_tab = &current;
     page.submitted = submitted;
     page.errors = errors;
     page.action = format!("identity-providers/{}", seg(alias));
@@ -263,4 +267,153 @@ pub(super) async fn delete(cx: &Console<'_>, alias: &str) -> Outcome {
         .delete(&cx.rest(&["identity-provider", "instances", alias]), None)
         .await?;
     cx.done("providerDeleted", "identity-providers")
+}
+
+const IDP_MAPPER_TYPES: &[(&str, &str)] = &[
+    ("hardcoded-role-idp-mapper", "idpMapperHardcodedRole"),
+    ("oidc-role-idp-mapper", "idpMapperClaimToRole"),
+    (
+        "oidc-user-attribute-idp-mapper",
+        "idpMapperAttributeImporter",
+    ),
+    (
+        "hardcoded-attribute-idp-mapper",
+        "idpMapperHardcodedAttribute",
+    ),
+    ("oidc-username-idp-mapper", "idpMapperUsernameTemplate"),
+];
+
+const MAPPER_SYNC: &[(&str, &str)] = &[
+    ("INHERIT", "syncInherit"),
+    ("IMPORT", "syncImport"),
+    ("LEGACY", "syncLegacy"),
+    ("FORCE", "syncForce"),
+];
+
+const IDP_MAPPER: &[Field] = &[
+    field("name", "name", Kind::Text).required(),
+    field(
+        "identityProviderMapper",
+        "mapperType",
+        Kind::Select(IDP_MAPPER_TYPES),
+    ),
+    field(
+        "config/syncMode",
+        "syncModeOverride",
+        Kind::Select(MAPPER_SYNC),
+    ),
+    field("config/claim", "claim", Kind::Text).help("idpMapperClaimHelp"),
+    field("config/claim.value", "claimValue", Kind::Text),
+    field("config/role", "role", Kind::Text).help("idpMapperRoleHelp"),
+    field("config/user.attribute", "userAttributeName", Kind::Text),
+    field("config/attribute", "userAttribute", Kind::Text),
+    field("config/attribute.value", "userAttributeValue", Kind::Text),
+    field("config/template", "template", Kind::Text).help("idpMapperTemplateHelp"),
+];
+
+/// A provider's mappers, with "Add mapper".
+pub(super) async fn mappers(cx: &Console<'_>, alias: &str, errors: Errors) -> Outcome {
+    let mappers = cx
+        .api
+        .get(&cx.rest(&["identity-provider", "instances", alias, "mappers"]))
+        .await?;
+    let tabs = provider_tabs(alias);
+    let current = format!("identity-providers/{}/mappers", seg(alias));
+    let mut page = ListPage::new(
+        "identity-providers",
+        alias.to_string(),
+        &["name", "type", "actions"],
+    );
+    page.tabs = &tabs;
+    page.current_tab = &current;
+    page.rows = mappers
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| {
+            vec![
+                cell(text(m, "name"), None),
+                cell(text(m, "identityProviderMapper"), None),
+                super::button_cell(
+                    cx,
+                    "delete",
+                    &format!(
+                        "identity-providers/{}/mappers/{}/delete",
+                        seg(alias),
+                        seg(&text(m, "id"))
+                    ),
+                ),
+            ]
+        })
+        .collect();
+    let msg = cx.msg_fn();
+    page.extra = json!({
+        "title": cx.msg("addMapper"),
+        "action": cx.url(&current),
+        "fields": form::view(IDP_MAPPER, &json!({"config": {"syncMode": "INHERIT"}}), (!errors.is_empty()).then_some(&cx.form), &errors, &msg),
+        "submit": cx.msg("add"),
+    });
+    page.render(cx).await
+}
+
+pub(super) async fn add_mapper(cx: &Console<'_>, alias: &str) -> Outcome {
+    let mut body = json!({"identityProviderAlias": alias, "config": {}});
+    if let Err(errors) = form::apply(IDP_MAPPER, &cx.form, &mut body, &cx.msg_fn()) {
+        return mappers(cx, alias, errors).await;
+    }
+    if let Some(config) = body["config"].as_object_mut() {
+        config.retain(|_, v| v.as_str() != Some(""));
+    }
+    match cx
+        .api
+        .post(
+            &cx.rest(&["identity-provider", "instances", alias, "mappers"]),
+            body,
+        )
+        .await
+    {
+        Ok(_) => cx.done(
+            "mapperCreated",
+            &format!("identity-providers/{}/mappers", seg(alias)),
+        ),
+        Err(f) if refusal_of_input(&f) => {
+            let mut errors = Errors::new();
+            let name = form::field_of(
+                &f.message,
+                &[
+                    ("claim", "config/claim"),
+                    ("role", "config/role"),
+                    ("attribute", "config/attribute"),
+                    ("template", "config/template"),
+                ],
+            )
+            .unwrap_or("name");
+            errors.insert(name.into(), f.message);
+            mappers(cx, alias, errors).await
+        }
+        Err(f) => Err(f.into()),
+    }
+}
+
+pub(super) async fn delete_mapper(cx: &Console<'_>, alias: &str, mapper: &str) -> Outcome {
+    cx.api
+        .delete(
+            &cx.rest(&["identity-provider", "instances", alias, "mappers", mapper]),
+            None,
+        )
+        .await?;
+    cx.done(
+        "mapperDeleted",
+        &format!("identity-providers/{}/mappers", seg(alias)),
+    )
+}
+
+fn provider_tabs(alias: &str) -> Vec<super::Tab> {
+    vec![
+        super::tab("settings", format!("identity-providers/{}", seg(alias))),
+        super::tab(
+            "mappers",
+            format!("identity-providers/{}/mappers", seg(alias)),
+        ),
+    ]
 }

@@ -87,7 +87,11 @@ pub(super) async fn list(cx: &Console<'_>) -> Outcome {
     page.create = Some(("addUser", "users/add-user".into()));
     page.paging = Some((first, max, more));
     if page.search.as_deref().is_none_or(str::is_empty) {
-        let last = users.iter().take(max).next_back().map(|u| text(u, "username"));
+        let last = users
+            .iter()
+            .take(max)
+            .next_back()
+            .map(|u| text(u, "username"));
         page.keyset = Some((last.filter(|_| more), after.is_some()));
     }
     page.render(cx).await
