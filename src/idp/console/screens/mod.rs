@@ -149,6 +149,13 @@ pub(super) async fn dispatch(cx: &mut Console<'_>, method: &Method, screen: &[&s
         }
         (false, ["identity-providers", alias]) => providers::save(cx, alias).await,
         (false, ["identity-providers", alias, "delete"]) => providers::delete(cx, alias).await,
+        (true, ["identity-providers", alias, "mappers"]) => {
+            providers::mappers(cx, alias, Errors::new()).await
+        }
+        (false, ["identity-providers", alias, "mappers"]) => providers::add_mapper(cx, alias).await,
+        (false, ["identity-providers", alias, "mappers", mapper, "delete"]) => {
+            providers::delete_mapper(cx, alias, mapper).await
+        }
 
         (true, ["user-federation"]) => federation::list(cx).await,
         (true, ["user-federation", "ldap", "new"]) => {
