@@ -20,7 +20,6 @@ pub mod welcome;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::{header, HeaderValue, Method, StatusCode};
 use minijinja::Value as Ctx;
 use serde_json::{json, Value};
@@ -75,26 +74,9 @@ pub(crate) struct Console<'a> {
 /// The HTML headers of every console page: nothing from elsewhere, no framing, scripts and
 /// styles only from this server.
 pub(crate) fn html(status: StatusCode, body: String) -> Response {
-    let mut r = Response::new(Bytes::from(body));
-    *r.status_mut() = status;
+    let mut r = crate::http::html_response(status, body);
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store, must-revalidate, max-age=0"),
-    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(

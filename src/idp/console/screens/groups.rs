@@ -118,29 +118,11 @@ pub(super) async fn members(cx: &Console<'_>, id: &str) -> Outcome {
     let members = members.as_array().cloned().unwrap_or_default();
     let tabs = group_tabs(id);
     let current = format!("groups/{}", seg(id));
-    let mut page = ListPage::new(
-        "groups",
-        text(&group, "path"),
-        &["username", "email", "lastName", "firstName"],
-    );
+    let mut page = ListPage::new("groups", text(&group, "path"), super::USER_COLUMNS);
     page.tabs = &tabs;
     page.current_tab = &current;
     page.paging = Some((first, max, members.len() > max));
-    page.rows = members
-        .iter()
-        .take(max)
-        .map(|u| {
-            vec![
-                cell(
-                    text(u, "username"),
-                    Some(cx.url(&format!("users/{}/groups", seg(&text(u, "id"))))),
-                ),
-                cell(text(u, "email"), None),
-                cell(text(u, "lastName"), None),
-                cell(text(u, "firstName"), None),
-            ]
-        })
-        .collect();
+    page.rows = super::user_rows(cx, &members, max, "groups");
     page.extra = json!({
         "title": "",
         "action": cx.url(&format!("groups/{}/delete", seg(id))),

@@ -302,6 +302,28 @@ pub(super) fn cell(text: impl Into<String>, href: Option<String>) -> Value {
     json!({"text": text.into(), "href": href})
 }
 
+/// The columns of a list of users.
+pub(super) const USER_COLUMNS: &[&str] = &["username", "email", "lastName", "firstName"];
+
+/// Rows of [`USER_COLUMNS`] for the first `max` users, each linking to `tab` of the user.
+pub(super) fn user_rows(cx: &Console, users: &[Value], max: usize, tab: &str) -> Vec<Vec<Value>> {
+    users
+        .iter()
+        .take(max)
+        .map(|u| {
+            vec![
+                cell(
+                    text(u, "username"),
+                    Some(cx.url(&format!("users/{}/{tab}", seg(&text(u, "id"))))),
+                ),
+                cell(text(u, "email"), None),
+                cell(text(u, "lastName"), None),
+                cell(text(u, "firstName"), None),
+            ]
+        })
+        .collect()
+}
+
 /// A cell holding a button that posts to `action` (a console tail), e.g. "Delete".
 pub(super) fn button_cell(cx: &Console, label: &str, action: &str) -> Value {
     json!({"text": cx.msg(label), "post": cx.url(action)})

@@ -208,29 +208,11 @@ pub(super) async fn users_in_role(cx: &Console<'_>, id: &str) -> Outcome {
     let users = users.as_array().cloned().unwrap_or_default();
     let tabs = role_tabs(id);
     let current = format!("roles/{}/users", seg(id));
-    let mut page = ListPage::new(
-        "roles",
-        name,
-        &["username", "email", "lastName", "firstName"],
-    );
+    let mut page = ListPage::new("roles", name, super::USER_COLUMNS);
     page.tabs = &tabs;
     page.current_tab = &current;
     page.paging = Some((first, max, users.len() > max));
-    page.rows = users
-        .iter()
-        .take(max)
-        .map(|u| {
-            vec![
-                cell(
-                    text(u, "username"),
-                    Some(cx.url(&format!("users/{}/settings", seg(&text(u, "id"))))),
-                ),
-                cell(text(u, "email"), None),
-                cell(text(u, "lastName"), None),
-                cell(text(u, "firstName"), None),
-            ]
-        })
-        .collect();
+    page.rows = super::user_rows(cx, &users, max, "settings");
     page.render(cx).await
 }
 
