@@ -50,18 +50,8 @@ pub(super) async fn client_and_tabs(
 pub(super) async fn list(cx: &Console<'_>) -> Outcome {
     let search = cx.query("search").unwrap_or_default();
     let (first, max) = super::paging(cx);
-    let query = {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        query
-            .append_pair("first", &first.to_string())
-            .append_pair("max", &(max + 1).to_string());
-        if !search.is_empty() {
-            query
-                .append_pair("clientId", &search)
-                .append_pair("search", "true");
-        }
-        query.finish()
-    };
+    let searching = if search.is_empty() { "" } else { "true" };
+    let query = super::page_query(first, max, &[("clientId", &search), ("search", searching)]);
     let clients = cx
         .api
         .get(&format!("{}?{}", cx.rest(&["clients"]), query))

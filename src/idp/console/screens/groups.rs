@@ -22,16 +22,7 @@ const GROUP: &[Field] = &[field("name", "name", Kind::Text).required()];
 pub(super) async fn list(cx: &Console<'_>, errors: Errors) -> Outcome {
     let search = cx.query("search").unwrap_or_default();
     let (first, max) = super::paging(cx);
-    let query = {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        query
-            .append_pair("first", &first.to_string())
-            .append_pair("max", &(max + 1).to_string());
-        if !search.is_empty() {
-            query.append_pair("search", &search);
-        }
-        query.finish()
-    };
+    let query = super::page_query(first, max, &[("search", &search)]);
     let groups = cx
         .api
         .get(&format!("{}?{}", cx.rest(&["groups"]), query))

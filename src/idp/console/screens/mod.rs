@@ -446,6 +446,19 @@ pub(super) fn paging(cx: &Console) -> (usize, usize) {
     (first, max)
 }
 
+/// The query of a list call: `first`, one more than `max` (so the page knows whether a
+/// next one exists without counting), and `extra` pairs whose value is not empty.
+pub(super) fn page_query(first: usize, max: usize, extra: &[(&str, &str)]) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair("first", &first.to_string())
+        .append_pair("max", &(max + 1).to_string());
+    for (k, v) in extra.iter().filter(|(_, v)| !v.is_empty()) {
+        query.append_pair(k, v);
+    }
+    query.finish()
+}
+
 /// `value[key]` as text ("" when missing).
 pub(super) fn text(value: &Value, key: &str) -> String {
     match &value[key] {

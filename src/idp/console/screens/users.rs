@@ -42,20 +42,20 @@ pub(super) async fn list(cx: &Console<'_>) -> Outcome {
     // Without a search, pages go by key (`after=` the last username shown): as fast deep
     // into a million users as on the first page.
     let after = cx.query("after").filter(|a| !a.is_empty());
-    let query = {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        query
-            .append_pair("briefRepresentation", "true")
-            .append_pair("first", &first.to_string())
-            // One more than shown: whether there is a next page, without counting them all.
-            .append_pair("max", &(max + 1).to_string());
-        if !search.is_empty() {
-            query.append_pair("search", &search);
-        } else if let Some(after) = &after {
-            query.append_pair("after", after);
-        }
-        query.finish()
+    let after_key = if search.is_empty() {
+        after.clone().unwrap_or_default()
+    } else {
+        String::new()
     };
+    let query = super::page_query(
+        first,
+        max,
+        &[
+            ("briefRepresentation", "true"),
+            ("search", &search),
+            ("after", &after_key),
+        ],
+    );
     let users = cx
         .api
         .get(&format!("{}?{}", cx.rest(&["users"]), query))
