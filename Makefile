@@ -39,7 +39,10 @@ bench-broker: setup
 bench-ldap: setup
 	$(CARGO) bench --bench ldap
 
+# The proxy beside nginx, a minimal pingora and a minimal hyper proxy (interleaved rounds,
+# CPU per request), then the rest of the load harness (tokens, TLS, memory).
 bench-load: setup
+	$(CARGO) bench --bench proxy
 	$(CARGO) bench --bench load
 
 # 10,000 idle keep-alive connections (memory per connection, beside nginx) and a 10-minute

@@ -1,30 +1,53 @@
 //! Request metrics in Prometheus text format: requests by route and status, a latency
-//! histogram per route, and the active-session gauge. Recording takes two uncontended read
-//! locks and a few atomic adds; nothing allocates once a (route, status) pair has been seen.
+//! histogram per route, and the active-session gauge. Recording is lock-free: a proxy route
+//! holds its [`RouteStats`] (registered when the route table is built), other labels are
+//! found in a map read without a lock (swapped whole when a label is first seen), and a
+//! count is a few relaxed atomic adds on counters indexed by status.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use arc_swap::ArcSwap;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-#[derive(Default)]
-struct RouteStats {
-    statuses: RwLock<Vec<(u16, AtomicU64)>>,
+/// Statuses counted by index: 0 (no response written) to 599; others (an upstream may
+/// send any three digits) go to a short list under a lock.
+const STATUS_SLOTS: usize = 600;
+
+/// The counters of one `route` label.
+pub struct RouteStats {
+    statuses: Box<[AtomicU64]>,
+    other_statuses: Mutex<Vec<(u16, u64)>>,
     buckets: [AtomicU64; BUCKETS.len()],
     count: AtomicU64,
     sum_micros: AtomicU64,
 }
 
+impl Default for RouteStats {
+    fn default() -> RouteStats {
+        RouteStats {
+            statuses: (0..STATUS_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            other_statuses: Mutex::new(Vec::new()),
+            buckets: Default::default(),
+            count: AtomicU64::new(0),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+}
+
 /// The process-wide metrics registry.
 #[derive(Default)]
 pub struct Metrics {
-    routes: RwLock<HashMap<String, RouteStats>>,
+    routes: ArcSwap<HashMap<Arc<str>, Arc<RouteStats>>>,
+    /// Taken only to add a label.
+    adding: Mutex<()>,
     /// Users of LDAP syncs: added, updated, removed, failed.
     ldap_sync: [AtomicU64; 4],
 }
@@ -34,20 +57,30 @@ impl Metrics {
         Metrics::default()
     }
 
+    /// The counters of `route`, registered on first use; a route table keeps them so that
+    /// counting its requests needs no lookup.
+    pub fn stats(&self, route: &str) -> Arc<RouteStats> {
+        if let Some(stats) = self.routes.load().get(route) {
+            return stats.clone();
+        }
+        let _adding = self.adding.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.routes.load_full();
+        if let Some(stats) = current.get(route) {
+            return stats.clone();
+        }
+        let stats = Arc::new(RouteStats::default());
+        let mut next = (*current).clone();
+        next.insert(Arc::from(route), stats.clone());
+        self.routes.store(Arc::new(next));
+        stats
+    }
+
     /// Record one finished request.
     pub fn observe(&self, route: &str, status: u16, elapsed: Duration) {
-        {
-            let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(stats) = routes.get(route) {
-                stats.record(status, elapsed);
-                return;
-            }
+        match self.routes.load().get(route) {
+            Some(stats) => stats.record(status, elapsed),
+            None => self.stats(route).record(status, elapsed),
         }
-        let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
-        routes
-            .entry(route.to_string())
-            .or_default()
-            .record(status, elapsed);
     }
 
     /// Count the users of one LDAP sync.
@@ -60,23 +93,15 @@ impl Metrics {
     /// The Prometheus exposition text.
     pub fn render(&self, active_sessions: u64) -> String {
         let mut out = String::with_capacity(4096);
-        let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
-        let mut names: Vec<&String> = routes.keys().collect();
+        let routes = self.routes.load();
+        let mut names: Vec<&Arc<str>> = routes.keys().collect();
         names.sort();
 
         out.push_str("# HELP portcullis_http_requests_total HTTP requests by route and status.\n");
         out.push_str("# TYPE portcullis_http_requests_total counter\n");
         for name in &names {
             let stats = &routes[*name];
-            let mut statuses: Vec<(u16, u64)> = stats
-                .statuses
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .map(|(s, c)| (*s, c.load(Ordering::Relaxed)))
-                .collect();
-            statuses.sort();
-            for (status, count) in statuses {
+            for (status, count) in stats.status_counts() {
                 let _ = writeln!(
                     out,
                     "portcullis_http_requests_total{{route=\"{}\",status=\"{status}\"}} {count}",
@@ -137,24 +162,21 @@ impl Metrics {
 }
 
 impl RouteStats {
-    fn record(&self, status: u16, elapsed: Duration) {
-        let found = {
-            let statuses = self.statuses.read().unwrap_or_else(|p| p.into_inner());
-            match statuses.iter().find(|(s, _)| *s == status) {
-                Some((_, c)) => {
-                    c.fetch_add(1, Ordering::Relaxed);
-                    true
-                }
-                None => false,
+    /// Count one request that ended with `status` after `elapsed`.
+    pub fn record(&self, status: u16, elapsed: Duration) {
+        match self.statuses.get(usize::from(status)) {
+            Some(counter) => {
+                counter.fetch_add(1, Ordering::Relaxed);
             }
-        };
-        if !found {
-            let mut statuses = self.statuses.write().unwrap_or_else(|p| p.into_inner());
-            match statuses.iter().find(|(s, _)| *s == status) {
-                Some((_, c)) => {
-                    c.fetch_add(1, Ordering::Relaxed);
+            None => {
+                let mut other = self
+                    .other_statuses
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                match other.iter_mut().find(|(s, _)| *s == status) {
+                    Some((_, n)) => *n += 1,
+                    None => other.push((status, 1)),
                 }
-                None => statuses.push((status, AtomicU64::new(1))),
             }
         }
         let secs = elapsed.as_secs_f64();
@@ -164,6 +186,28 @@ impl RouteStats {
         self.count.fetch_add(1, Ordering::Relaxed);
         self.sum_micros
             .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Every status seen, with its count, in order.
+    fn status_counts(&self) -> Vec<(u16, u64)> {
+        let mut out: Vec<(u16, u64)> = self
+            .statuses
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let n = c.load(Ordering::Relaxed);
+                (n > 0).then_some((i as u16, n))
+            })
+            .collect();
+        out.extend(
+            self.other_statuses
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .copied(),
+        );
+        out.sort();
+        out
     }
 }
 
@@ -193,6 +237,55 @@ mod tests {
         assert!(text.contains("le=\"10\"} 2"));
         assert!(text.contains("le=\"+Inf\"} 3"));
         assert!(text.contains("portcullis_active_sessions 7"));
+    }
+
+    #[test]
+    fn a_route_tables_stats_are_the_registrys_and_odd_statuses_count() {
+        let m = Metrics::new();
+        let held = m.stats("app");
+        assert!(
+            Arc::ptr_eq(&held, &m.stats("app")),
+            "one registration per label"
+        );
+        held.record(200, Duration::from_micros(100));
+        m.observe("app", 200, Duration::from_micros(100));
+        held.record(0, Duration::from_micros(100));
+        held.record(799, Duration::from_micros(100));
+        held.record(799, Duration::from_micros(100));
+        let text = m.render(0);
+        assert!(text.contains("portcullis_http_requests_total{route=\"app\",status=\"200\"} 2"));
+        assert!(text.contains("portcullis_http_requests_total{route=\"app\",status=\"0\"} 1"));
+        assert!(text.contains("portcullis_http_requests_total{route=\"app\",status=\"799\"} 2"));
+        assert!(text.contains("portcullis_http_request_duration_seconds_count{route=\"app\"} 5"));
+    }
+
+    #[test]
+    fn counting_from_many_threads_loses_nothing() {
+        let m = Arc::new(Metrics::new());
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let m = m.clone();
+                std::thread::spawn(move || {
+                    for i in 0..10_000u32 {
+                        // New labels appear while the others count.
+                        let label = if i % 1000 == 0 {
+                            format!("l{t}-{i}")
+                        } else {
+                            "shared".to_string()
+                        };
+                        m.observe(&label, 200, Duration::from_micros(1));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let text = m.render(0);
+        assert!(
+            text.contains("portcullis_http_requests_total{route=\"shared\",status=\"200\"} 39960")
+        );
+        assert!(text.contains("portcullis_http_requests_total{route=\"l3-9000\",status=\"200\"} 1"));
     }
 
     #[test]

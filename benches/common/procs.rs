@@ -133,6 +133,20 @@ pub fn portcullis_with(
     server_keys: &str,
     extra: &str,
 ) -> (Proc, SocketAddr, SocketAddr) {
+    let binary = std::env::var_os("PORTCULLIS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_portcullis")));
+    portcullis_from(&binary, dir, threads, server_keys, extra)
+}
+
+/// [`portcullis_with`] running `binary` (another build of the server).
+pub fn portcullis_from(
+    binary: &Path,
+    dir: &Path,
+    threads: usize,
+    server_keys: &str,
+    extra: &str,
+) -> (Proc, SocketAddr, SocketAddr) {
     let http = free_addr();
     let https = free_addr();
     let conf = format!(
@@ -141,9 +155,6 @@ pub fn portcullis_with(
         d = dir.display()
     );
     std::fs::write(dir.join("portcullis.toml"), conf).unwrap();
-    let binary = std::env::var_os("PORTCULLIS_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_portcullis")));
     let child = Command::new(binary)
         .arg("serve")
         .arg("--config")

@@ -5,6 +5,7 @@
 //! boundary. The IdP's endpoints are in `crate::idp::app`; pingora only carries bytes.
 
 pub mod error;
+pub mod forwarding;
 pub mod hosts;
 pub mod path;
 pub mod router;
@@ -117,6 +118,22 @@ pub fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.trim_matches('"'))
+}
+
+/// Like [`cookie`], but `None` when the request carries the cookie more than once: a
+/// sibling subdomain (or a man in the middle of plain HTTP) can plant a second cookie of
+/// the same name with a longer path, which the browser would send first.
+pub fn unique_cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    let mut found = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'));
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
 }
 
 /// The token of `Authorization: Bearer <token>` (the scheme in any case, RFC 7235).

@@ -209,8 +209,10 @@ pub fn allowed(access: Option<&RouteAccess>, identity: Option<&Identity>) -> Res
             .insert(name.clone(), HeaderValue::from_static(""));
     }
     if let (Some(_), Some(identity)) = (access, identity) {
-        for (name, value) in identity.headers() {
-            response.headers_mut().insert(name.clone(), value.clone());
+        for h in identity.headers() {
+            response
+                .headers_mut()
+                .insert(h.name.clone(), h.value.clone());
         }
     }
     response

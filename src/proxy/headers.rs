@@ -24,39 +24,8 @@ pub const IDENTITY_HEADERS: &[&str] = &[
     "remote-name",
 ];
 
-/// Headers with which a client could claim another address, scheme, host, path or method
-/// to an upstream (or to a framework in it: Spring, Rails, Symfony, IIS rewrite, ...).
-/// Removed, in every spelling, from every request forwarded; the gateway then sets
-/// `X-Forwarded-For/Proto/Host` and `X-Real-IP` from what it knows.
-pub const FORWARDING_HEADERS: &[&str] = &[
-    "x-real-ip",
-    "true-client-ip",
-    "x-client-ip",
-    "x-cluster-client-ip",
-    "cf-connecting-ip",
-    "fastly-client-ip",
-    "x-originating-ip",
-    "forwarded",
-    "x-forwarded",
-    "forwarded-for",
-    "x-forwarded-server",
-    "x-forwarded-port",
-    "x-forwarded-prefix",
-    "x-forwarded-uri",
-    "x-forwarded-method",
-    "x-forwarded-ssl",
-    "x-forwarded-scheme",
-    "x-url-scheme",
-    "front-end-https",
-    "x-original-url",
-    "x-original-uri",
-    "x-original-host",
-    "x-original-method",
-    "x-rewrite-url",
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-];
+use crate::http::forwarding::normalises_to;
+pub use crate::http::forwarding::FORWARDING_HEADERS;
 
 /// Names of the request headers in [`FORWARDING_HEADERS`], in any spelling.
 pub fn forwarding(headers: &HeaderMap) -> Vec<http::HeaderName> {
@@ -69,18 +38,6 @@ pub fn forwarding(headers: &HeaderMap) -> Vec<http::HeaderName> {
         })
         .cloned()
         .collect()
-}
-
-/// Whether `name` normalises to `wanted` (lower case, no `_` or `.`), without allocating.
-fn normalises_to(name: &str, wanted: &str) -> bool {
-    name.len() == wanted.len()
-        && name.bytes().zip(wanted.bytes()).all(|(a, b)| {
-            let a = match a {
-                b'_' | b'.' => b'-',
-                a => a.to_ascii_lowercase(),
-            };
-            a == b
-        })
 }
 
 /// Names of the request headers that must be removed (none, without allocating, in the

@@ -33,8 +33,17 @@ pub struct Identity {
     /// `X-Portcullis-Jwt-Assertion`, when wanted.
     pub assertion: Option<String>,
     /// The headers told upstream, under the route's names: built once per checked
-    /// identity, so a cached check costs the upstream request no string work.
-    headers: Vec<(HeaderName, HeaderValue)>,
+    /// identity, so a cached check costs the upstream request no string work. Each name
+    /// also as shared bytes, the form pingora's request header keeps without a copy.
+    headers: Vec<IdentityHeader>,
+}
+
+/// One identity header, ready for a `HeaderMap` and for pingora's request header.
+#[derive(Debug, Clone)]
+pub struct IdentityHeader {
+    pub name: HeaderName,
+    pub name_bytes: bytes::Bytes,
+    pub value: HeaderValue,
 }
 
 impl Identity {
@@ -97,7 +106,7 @@ impl Identity {
     }
 
     /// The headers to inject, under the route's names (as built for the route checked).
-    pub fn headers(&self) -> &[(HeaderName, HeaderValue)] {
+    pub fn headers(&self) -> &[IdentityHeader] {
         &self.headers
     }
 
@@ -106,12 +115,16 @@ impl Identity {
         self.roles_list().join(",")
     }
 
-    fn header_list(&self, access: &RouteAccess) -> Vec<(HeaderName, HeaderValue)> {
+    fn header_list(&self, access: &RouteAccess) -> Vec<IdentityHeader> {
         let names = &access.headers;
         let mut out = Vec::with_capacity(8);
         let mut push = |name: &HeaderName, value: &str| {
             if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
-                out.push((name.clone(), v));
+                out.push(IdentityHeader {
+                    name: name.clone(),
+                    name_bytes: bytes::Bytes::copy_from_slice(name.as_str().as_bytes()),
+                    value: v,
+                });
             }
         };
         push(&names.user, &self.user_id);
@@ -154,7 +167,7 @@ impl Identity {
             + self
                 .headers
                 .iter()
-                .map(|(n, v)| n.as_str().len() + v.len() + 48)
+                .map(|h| 2 * h.name.as_str().len() + h.value.len() + 64)
                 .sum::<usize>()
     }
 

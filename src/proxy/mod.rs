@@ -54,6 +54,8 @@ pub struct RequestCtx {
     picked: Option<usize>,
     /// Request body bytes forwarded so far (the route's `max_body_size`).
     body_bytes: u64,
+    /// Arrived over TLS (ours, or a trusted proxy's), as `request_filter` found.
+    tls: bool,
 }
 
 impl RequestCtx {
@@ -71,8 +73,9 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(app: App) -> Gateway {
-        let routes = Arc::new(ArcSwap::from_pointee(routes::RouteTable::new(
+        let routes = Arc::new(ArcSwap::from_pointee(routes::RouteTable::counted(
             &app.config.proxy,
+            &app.metrics,
         )));
         let access = Arc::new(access::Access::new(app.clone()));
         Gateway {
@@ -102,6 +105,7 @@ impl Gateway {
         ReloadHandle {
             routes: self.routes.clone(),
             access: self.access.clone(),
+            metrics: self.app.metrics.clone(),
         }
     }
 
@@ -123,12 +127,14 @@ impl Gateway {
 pub struct ReloadHandle {
     routes: Arc<ArcSwap<routes::RouteTable>>,
     access: Arc<access::Access>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl ReloadHandle {
     /// Serve `proxy` from now on; requests in flight finish with the old routes.
     pub fn swap(&self, proxy: &crate::config::ProxyConfig) {
-        self.routes.store(Arc::new(routes::RouteTable::new(proxy)));
+        self.routes
+            .store(Arc::new(routes::RouteTable::counted(proxy, &self.metrics)));
         self.access.clear();
     }
 }
@@ -136,6 +142,11 @@ impl ReloadHandle {
 #[async_trait]
 impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
+
+    /// No downstream modules: pingora's default adds a disabled response-compression
+    /// module, which costs every request an allocation and three boxed futures; the gateway
+    /// does not compress (upstreams do, and their encoding passes through).
+    fn init_downstream_modules(&self, _modules: &mut pingora_core::modules::http::HttpModules) {}
 
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
@@ -146,6 +157,7 @@ impl ProxyHttp for Gateway {
             identity: None,
             picked: None,
             body_bytes: 0,
+            tls: false,
         }
     }
 
@@ -223,6 +235,7 @@ impl ProxyHttp for Gateway {
         }
         let host = request_host(session);
         let tls = self.arrived_over_tls(session);
+        ctx.tls = tls;
         if normalised.starts_with(access::RESERVED_PREFIX) {
             let authority = request_authority(session, &host);
             let incoming = incoming(session, &host, &authority, &normalised, tls, ip);
@@ -382,7 +395,6 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut pingora_http::RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let tls = self.arrived_over_tls(session);
         for name in headers::forwarding(&upstream_request.headers) {
             upstream_request.remove_header(&name);
         }
@@ -392,7 +404,8 @@ impl ProxyHttp for Gateway {
             upstream_request.insert_header("x-real-ip", ip.clone())?;
             upstream_request.insert_header("x-forwarded-for", ip)?;
         }
-        upstream_request.insert_header("x-forwarded-proto", if tls { "https" } else { "http" })?;
+        let proto = if ctx.tls { HTTPS } else { HTTP };
+        upstream_request.insert_header("x-forwarded-proto", proto)?;
         if let Some(h) = session.req_header().headers.get(http::header::HOST) {
             upstream_request.insert_header("x-forwarded-host", h.clone())?;
         }
@@ -406,8 +419,8 @@ impl ProxyHttp for Gateway {
         }
         if let Some(route) = ctx.route() {
             if let (Some(_), Some(identity)) = (&route.config.access, &ctx.identity) {
-                for (name, value) in identity.headers() {
-                    upstream_request.insert_header(name.clone(), value.clone())?;
+                for h in identity.headers() {
+                    upstream_request.insert_header(h.name_bytes.clone(), h.value.clone())?;
                 }
             }
             for name in &route.config.remove_request_headers {
@@ -418,8 +431,8 @@ impl ProxyHttp for Gateway {
             }
             if !route.config.preserve_host {
                 // The upstream this request goes to (round robin), as its URL names it.
-                if let Some(upstream) = route.config.upstreams.get(ctx.picked.unwrap_or(0)) {
-                    upstream_request.insert_header(http::header::HOST, upstream.authority())?;
+                if let Some(Some(host)) = route.upstream_hosts.get(ctx.picked.unwrap_or(0)) {
+                    upstream_request.insert_header(http::header::HOST, host.clone())?;
                 }
             }
         }
@@ -477,12 +490,19 @@ impl ProxyHttp for Gateway {
             .response_written()
             .map(|r| r.status.as_u16())
             .unwrap_or(0);
-        let label = ctx.route().map(|r| r.label.as_ref()).unwrap_or(ctx.route);
-        self.app
-            .metrics
-            .observe(label, status, ctx.started.elapsed());
+        let elapsed = ctx.started.elapsed();
+        match ctx.route() {
+            Some(route) => route.stats.record(status, elapsed),
+            None => self.app.metrics.observe(ctx.route, status, elapsed),
+        }
     }
 }
+
+// Names are given to pingora as `&'static str`: its case map keeps them without a copy
+// (a `HeaderName` would be copied into its title-cased form). Values as static
+// `HeaderValue`s are not copied either.
+const HTTPS: http::HeaderValue = http::HeaderValue::from_static("https");
+const HTTP: http::HeaderValue = http::HeaderValue::from_static("http");
 
 /// The status for a request the proxy could not complete: pingora's mapping, but a timeout
 /// on the upstream side is 504 (pingora says 502), and one of unknown side (reading a

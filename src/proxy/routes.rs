@@ -1,6 +1,9 @@
 //! The route table: which upstream app a request goes to (host, then the longest path
-//! prefix), the client's real address, and the IP allow/deny rules.
+//! prefix), the client's real address, and the IP allow/deny rules. A host is found in
+//! O(1) whatever the number of routes: exact hosts and wildcard parents are hashed, and
+//! only the routes of that host (few, longest prefix first) are compared with the path.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
@@ -8,12 +11,17 @@ use pingora_core::utils::tls::{parse_x509, WrappedX509};
 use std::sync::Arc;
 
 use crate::config::{HostMatch, ProxyConfig, RouteConfig, Upstream};
+use crate::metrics::{Metrics, RouteStats};
 
 /// A route ready to serve, with its round-robin position and its upstreams' health.
 pub struct ActiveRoute {
     pub config: RouteConfig,
     /// The `route` label in metrics.
     pub label: Arc<str>,
+    /// Its counters, registered when the table is built (counting needs no lookup).
+    pub stats: Arc<RouteStats>,
+    /// Per upstream, the `Host` it is sent (its URL's authority), built once.
+    pub upstream_hosts: Vec<Option<http::HeaderValue>>,
     /// The CAs for https upstreams, in pingora's form (`None`: the system's).
     pub ca: Option<Arc<[WrappedX509]>>,
     /// The route's IP rules, ready for lookups.
@@ -27,7 +35,7 @@ pub struct ActiveRoute {
 }
 
 impl ActiveRoute {
-    fn new(config: &RouteConfig) -> ActiveRoute {
+    fn new(config: &RouteConfig, metrics: Option<&Metrics>) -> ActiveRoute {
         let ca = (!config.upstream_tls.ca.is_empty()).then(|| {
             config
                 .upstream_tls
@@ -39,6 +47,14 @@ impl ActiveRoute {
         });
         ActiveRoute {
             label: Arc::from(config.name.as_str()),
+            stats: metrics.map(|m| m.stats(&config.name)).unwrap_or_default(),
+            upstream_hosts: config
+                .upstreams
+                .iter()
+                .map(|u| {
+                    http::HeaderValue::from_maybe_shared(bytes::Bytes::from(u.authority())).ok()
+                })
+                .collect(),
             healthy: config
                 .upstreams
                 .iter()
@@ -78,7 +94,13 @@ impl ActiveRoute {
 }
 
 pub struct RouteTable {
+    /// Most specific first: exact hosts, wildcards, any host; then the longest prefix.
     routes: Vec<ActiveRoute>,
+    /// Positions in `routes`, in that order: by exact host, by wildcard parent (the host
+    /// after its first label), and of the routes for any host.
+    by_host: HashMap<Box<str>, Vec<usize>>,
+    by_parent: HashMap<Box<str>, Vec<usize>>,
+    any_host: Vec<usize>,
     trusted: CidrSet,
     allow: CidrSet,
     deny: CidrSet,
@@ -92,6 +114,7 @@ fn host_rank(h: &HostMatch) -> u8 {
     }
 }
 
+#[cfg(test)]
 fn host_matches(pattern: &HostMatch, host: &str) -> bool {
     match pattern {
         HostMatch::Any => true,
@@ -113,16 +136,43 @@ pub fn prefix_matches(prefix: &str, path: &str) -> bool {
 pub use super::cidr::{permitted, CidrSet};
 
 impl RouteTable {
+    /// The table of `config`, its routes counted in `metrics`.
+    pub fn counted(config: &ProxyConfig, metrics: &Metrics) -> RouteTable {
+        RouteTable::build(config, Some(metrics))
+    }
+
+    /// The table of `config`, its routes' counters not registered anywhere.
     pub fn new(config: &ProxyConfig) -> RouteTable {
-        let mut routes: Vec<ActiveRoute> = config.routes.iter().map(ActiveRoute::new).collect();
+        RouteTable::build(config, None)
+    }
+
+    fn build(config: &ProxyConfig, metrics: Option<&Metrics>) -> RouteTable {
+        let mut routes: Vec<ActiveRoute> = config
+            .routes
+            .iter()
+            .map(|r| ActiveRoute::new(r, metrics))
+            .collect();
         // Most specific first: exact host, wildcard, any; then the longest prefix.
         routes.sort_by(|a, b| {
             host_rank(&b.config.host)
                 .cmp(&host_rank(&a.config.host))
                 .then(b.config.path_prefix.len().cmp(&a.config.path_prefix.len()))
         });
+        let mut by_host: HashMap<Box<str>, Vec<usize>> = HashMap::new();
+        let mut by_parent: HashMap<Box<str>, Vec<usize>> = HashMap::new();
+        let mut any_host = Vec::new();
+        for (i, route) in routes.iter().enumerate() {
+            match &route.config.host {
+                HostMatch::Exact(h) => by_host.entry(h.as_str().into()).or_default().push(i),
+                HostMatch::Wildcard(p) => by_parent.entry(p.as_str().into()).or_default().push(i),
+                HostMatch::Any => any_host.push(i),
+            }
+        }
         RouteTable {
             routes,
+            by_host,
+            by_parent,
+            any_host,
             trusted: CidrSet::new(&config.trusted_proxies),
             allow: CidrSet::new(&config.allow),
             deny: CidrSet::new(&config.deny),
@@ -136,9 +186,23 @@ impl RouteTable {
 
     /// Like [`RouteTable::find`], with the route's position for [`RouteTable::get`].
     pub fn find_indexed(&self, host: &str, path: &str) -> Option<(usize, &ActiveRoute)> {
-        self.routes.iter().enumerate().find(|(_, r)| {
-            host_matches(&r.config.host, host) && prefix_matches(&r.config.path_prefix, path)
-        })
+        self.for_host(host)
+            .map(|i| (i, &self.routes[i]))
+            .find(|(_, r)| prefix_matches(&r.config.path_prefix, path))
+    }
+
+    /// The positions of the routes that serve `host`, most specific first.
+    fn for_host<'a>(&'a self, host: &str) -> impl Iterator<Item = usize> + 'a {
+        let exact = self.by_host.get(host);
+        let wildcard = host
+            .split_once('.')
+            .and_then(|(_, parent)| self.by_parent.get(parent));
+        exact
+            .into_iter()
+            .chain(wildcard)
+            .flatten()
+            .chain(&self.any_host)
+            .copied()
     }
 
     /// The route with access rules that serves `path` on `host`, else the first route of
@@ -147,9 +211,9 @@ impl RouteTable {
         self.find(host, path)
             .filter(|r| r.config.access.is_some())
             .or_else(|| {
-                self.routes
-                    .iter()
-                    .find(|r| r.config.access.is_some() && host_matches(&r.config.host, host))
+                self.for_host(host)
+                    .map(|i| &self.routes[i])
+                    .find(|r| r.config.access.is_some())
             })
     }
 
@@ -395,6 +459,11 @@ mod properties {
                 ..Default::default()
             };
             let table = RouteTable::new(&config);
+            // The hashed lookup finds what a scan of the ordered routes finds.
+            let scanned = table.all().iter().position(|r| {
+                host_matches(&r.config.host, &host) && prefix_matches(&r.config.path_prefix, &path)
+            });
+            prop_assert_eq!(table.find_indexed(&host, &path).map(|(i, _)| i), scanned);
             let serves = |r: &RouteConfig| {
                 host_matches(&r.host, &host) && prefix_matches(&r.path_prefix, &path)
             };

@@ -311,7 +311,10 @@ fn keep_secrets(mut new: Value, old: Option<&Value>) -> Result<Value, String> {
     // else a changed URL would take the stored secret to another server.
     let guarded: [(&str, &[&str]); 2] = [
         ("clientSecret", &["tokenUrl", "clientId"]),
-        ("bindCredential", &["connectionUrl", "bindDn"]),
+        (
+            "bindCredential",
+            &["connectionUrl", "bindDn", "startTls", "authType"],
+        ),
     ];
     let old_cfg = old.get("config");
     if let Some(cfg) = new.get_mut("config").and_then(|c| c.as_object_mut()) {

@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 use crate::crypto::constant_time_eq;
 use crate::http::path::encode_segment;
 use crate::http::{redirect, Request, RequestInfo, Response};
+use crate::idp::oidc::base_url;
 use crate::idp::App;
 
 use api::{Api, Failure};
@@ -138,7 +139,7 @@ pub async fn serve(
         // Without a console session there is nothing to forge: the realm's logout asks.
         if current
             .as_ref()
-            .is_some_and(|s| !csrf_ok(request, &form, s))
+            .is_some_and(|s| !csrf_ok(request, &base_url(app, request, info), &form, s))
         {
             return plain_error(app, StatusCode::FORBIDDEN, "Invalid CSRF token.");
         }
@@ -183,7 +184,12 @@ pub async fn serve(
     };
     if request.method() == Method::POST {
         cx.form = Submitted::parse(request.body());
-        if !csrf_ok(request, &cx.form, &cx.session) {
+        if !csrf_ok(
+            request,
+            &base_url(app, request, info),
+            &cx.form,
+            &cx.session,
+        ) {
             return cx.trouble(Trouble::Csrf);
         }
     }
@@ -200,18 +206,44 @@ pub async fn serve(
 
 /// The form's CSRF token is this session's, and the browser did not send it from another
 /// site (`Sec-Fetch-Site`, where the browser says).
-fn csrf_ok(request: &Request, form: &Submitted, session: &Entry) -> bool {
-    let cross_site = request
-        .headers()
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == "cross-site");
+fn csrf_ok(request: &Request, base_url: &str, form: &Submitted, session: &Entry) -> bool {
     let expected = session.lock().map(|s| s.csrf.clone()).unwrap_or_default();
-    !cross_site
+    same_origin_form(request, base_url)
         && !expected.is_empty()
         && form
             .get("csrf")
             .is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes()))
+}
+
+/// Whether the browser says a form came from this origin's own pages: `Sec-Fetch-Site` is
+/// `same-origin` (or `none`: typed or bookmarked) where a browser sends it, and `Origin`,
+/// where sent, names the host the request was sent to (or the public URL). A sibling
+/// subdomain (`same-site`) is refused like another site; clients that send neither rely on
+/// the CSRF token alone.
+pub(super) fn same_origin_form(request: &Request, base_url: &str) -> bool {
+    let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let fetch_site = header("sec-fetch-site");
+    let fetch_site_ok = fetch_site.is_none_or(|v| v == "same-origin" || v == "none");
+    let origin_ok = match header("origin") {
+        None => true,
+        // Pages sent with `Referrer-Policy: no-referrer` (ours) post with `Origin: null`;
+        // so does a sandboxed frame of any site. The browser's `Sec-Fetch-Site` tells them
+        // apart: only a same-origin one passes.
+        Some("null") => fetch_site == Some("same-origin"),
+        Some(origin) => {
+            // The host the request was sent to, or the public URL in front of it.
+            let host = header("host").unwrap_or("");
+            let by_host = origin
+                .split_once("://")
+                .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host));
+            let by_base = base_url
+                .get(..origin.len())
+                .is_some_and(|b| b.eq_ignore_ascii_case(origin))
+                && matches!(base_url.as_bytes().get(origin.len()), None | Some(b'/'));
+            by_host || by_base
+        }
+    };
+    fetch_site_ok && origin_ok
 }
 
 /// An error page outside a signed-in console (a failed sign-in, an unknown realm).

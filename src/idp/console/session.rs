@@ -30,6 +30,8 @@ pub const CONSOLE_CLIENT: &str = "security-admin-console";
 pub(crate) const SESSION_COOKIE: &str = "PORTCULLIS_CONSOLE";
 /// The cookie binding a sign-in in progress to the browser that started it.
 pub(crate) const LOGIN_COOKIE: &str = "PORTCULLIS_CONSOLE_LOGIN";
+/// The longest return path kept across a sign-in.
+const MAX_RETURN_PATH: usize = 1024;
 
 /// Refresh the access token when it has less than this left.
 const REFRESH_MARGIN_MS: i64 = 15_000;
@@ -161,7 +163,7 @@ fn pkce_challenge(verifier: &str) -> String {
 impl Sessions {
     /// The session the request's cookie names, if it belongs to `realm`'s console.
     pub(crate) fn current(&self, request: &Request, realm: &str) -> Option<Arc<Entry>> {
-        let value = crate::http::cookie(request.headers(), SESSION_COOKIE)?;
+        let value = crate::http::unique_cookie(request.headers(), SESSION_COOKIE)?;
         let session = self.sessions.get(&sha256_hex(value))?;
         let same_realm = session.lock().is_ok_and(|s| s.realm == realm);
         same_realm.then_some(session)
@@ -182,7 +184,12 @@ impl Sessions {
             state: random_token(16),
             verifier: random_token(48),
             nonce: random_token(16),
-            return_to: return_to.to_string(),
+            // Longer paths would push the cookie past what browsers keep (a sign-in loop).
+            return_to: if return_to.len() <= MAX_RETURN_PATH {
+                return_to.to_string()
+            } else {
+                format!("{}/", console_path(realm))
+            },
             exp: app.clock.now_millis() + SIGN_IN_LIFETIME_MS,
         };
         let query = form_urlencoded::Serializer::new(String::new())
@@ -222,7 +229,7 @@ impl Sessions {
         state: &str,
     ) -> Result<Response, String> {
         let now = app.clock.now_millis();
-        let pending: Option<Pending> = crate::http::cookie(request.headers(), LOGIN_COOKIE)
+        let pending: Option<Pending> = crate::http::unique_cookie(request.headers(), LOGIN_COOKIE)
             .and_then(|c| crate::crypto::jwt::verify_hs256(c, &self.key).ok());
         let pending = match pending {
             Some(p)
@@ -349,7 +356,7 @@ impl Sessions {
         info: &RequestInfo,
         realm: &str,
     ) -> Response {
-        let session = crate::http::cookie(request.headers(), SESSION_COOKIE)
+        let session = crate::http::unique_cookie(request.headers(), SESSION_COOKIE)
             .and_then(|value| self.sessions.remove(&sha256_hex(value)));
         let refresh = session.and_then(|s| s.lock().map(|s| s.refresh_token.clone()).ok());
         let target = match refresh {
@@ -384,7 +391,7 @@ impl Sessions {
 
     /// Forget the session without ending the SSO session (the token was refused).
     pub(crate) fn forget(&self, request: &Request) {
-        if let Some(value) = crate::http::cookie(request.headers(), SESSION_COOKIE) {
+        if let Some(value) = crate::http::unique_cookie(request.headers(), SESSION_COOKIE) {
             self.sessions.remove(&sha256_hex(value));
         }
     }

@@ -388,3 +388,67 @@ async fn console_pages_escape_what_they_echo_and_carry_strict_headers() {
     let page = text(&admin.open("/admin/master/console/x/").await);
     assert!(page.contains("name=\"password\""), "{page}");
 }
+
+#[tokio::test]
+async fn planted_cookies_and_same_site_forms_are_refused() {
+    let (_dir, app) = app();
+    crate::bootstrap::create_admin(
+        &app.store,
+        &*app.clock,
+        "admin",
+        "Admin-pass-1",
+        &crate::crypto::password::Argon2Params {
+            memory_kib: 1024,
+            iterations: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut admin = Browser::new(&app, LOOPBACK);
+    admin.sign_in("admin", "Admin-pass-1").await;
+    let page = text(&admin.open("/admin/master/console/master/add-realm").await);
+    let csrf = hidden(&page)
+        .into_iter()
+        .find(|(k, _)| k == "csrf")
+        .unwrap()
+        .1;
+    // A sibling subdomain's page (same site, another origin) posts the form: refused,
+    // even with the right token, and nothing is created.
+    admin.extra = vec![("sec-fetch-site".into(), "same-site".into())];
+    let r = admin
+        .send(
+            "POST",
+            "/admin/master/console/master/add-realm",
+            Some(&[("csrf", &csrf), ("realm", "planted")]),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    admin.extra = vec![("origin".into(), "http://evil.localhost:8080".into())];
+    let r = admin
+        .send(
+            "POST",
+            "/admin/master/console/master/add-realm",
+            Some(&[("csrf", &csrf), ("realm", "planted")]),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(app
+        .store
+        .read()
+        .unwrap()
+        .realm_by_name("planted")
+        .unwrap()
+        .is_none());
+    // A second console cookie of the same name (planted with a longer path, so sent first)
+    // makes the request signed out, never signed in as whoever planted it.
+    admin.extra.clear();
+    admin
+        .cookies
+        .insert(0, ("PORTCULLIS_CONSOLE".into(), "planted-session".into()));
+    let r = admin
+        .send("GET", "/admin/master/console/master/", None)
+        .await;
+    assert_eq!(r.status(), StatusCode::FOUND, "a sign-in starts");
+    let to = r.headers()[header::LOCATION].to_str().unwrap();
+    assert!(to.contains("/protocol/openid-connect/auth"), "{to}");
+}

@@ -18,14 +18,7 @@ const CSRF_COOKIE: &str = "PORTCULLIS_WELCOME";
 /// machine would make every visitor look local), and addressed to a loopback name (a
 /// rebound DNS name pointing at 127.0.0.1 is not).
 fn from_this_machine(request: &Request, info: &RequestInfo) -> bool {
-    let relayed = [
-        "x-forwarded-for",
-        "forwarded",
-        "x-real-ip",
-        "x-forwarded-host",
-    ]
-    .iter()
-    .any(|h| request.headers().contains_key(*h));
+    let relayed = crate::http::forwarding::relayed(request.headers());
     let host = request
         .headers()
         .get(http::header::HOST)
@@ -39,8 +32,12 @@ fn from_this_machine(request: &Request, info: &RequestInfo) -> bool {
         || name.to_ascii_lowercase().ends_with(".localhost")
         || name
             .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    !relayed && loopback_name && info.peer.is_some_and(|p| p.ip().is_loopback())
+            .is_ok_and(|ip| ip.to_canonical().is_loopback());
+    !relayed
+        && loopback_name
+        && info
+            .peer
+            .is_some_and(|p| p.ip().to_canonical().is_loopback())
 }
 
 /// Whether the first administrator may be created from this request.
@@ -59,7 +56,10 @@ pub async fn serve(app: &App, request: &Request, info: &RequestInfo) -> Response
         let form = super::form::Submitted::parse(request.body());
         let cookie = crate::http::cookie(request.headers(), CSRF_COOKIE).unwrap_or("");
         let token = form.get("csrf").unwrap_or("");
-        if cookie.is_empty() || !constant_time_eq(cookie.as_bytes(), token.as_bytes()) {
+        if cookie.is_empty()
+            || !constant_time_eq(cookie.as_bytes(), token.as_bytes())
+            || !super::same_origin_form(request, &crate::idp::oidc::base_url(app, request, info))
+        {
             error = Some(messages.get("consoleCsrf").cloned().unwrap_or_default());
         } else if !may_create_admin(app, request, info) {
             error = Some(
@@ -175,6 +175,12 @@ mod tests {
             "forwarded",
             "x-real-ip",
             "x-forwarded-host",
+            // What other proxies and meshes add (Istio's inbound hop comes from
+            // 127.0.0.6 with X-Forwarded-Proto), in any spelling.
+            "x-forwarded-proto",
+            "via",
+            "true-client-ip",
+            "x_forwarded_for",
         ] {
             let r = request("localhost", Some((header, "127.0.0.1")));
             assert!(!from_this_machine(&r, &local), "{header}");
@@ -184,5 +190,52 @@ mod tests {
             tls: false,
         };
         assert!(!from_this_machine(&request("localhost", None), &remote));
+        // A dual-stack listener sees local IPv4 clients as IPv4-mapped addresses.
+        let mapped = RequestInfo {
+            peer: Some("[::ffff:127.0.0.1]:5000".parse().unwrap()),
+            tls: false,
+        };
+        assert!(from_this_machine(&request("localhost", None), &mapped));
+    }
+
+    #[test]
+    fn a_form_from_another_local_origin_is_refused() {
+        // Another port of localhost is the same site, not the same origin: its script could
+        // plant the CSRF cookie (cookies ignore ports) and post the form.
+        let post = |headers: &[(&str, &str)]| {
+            let mut b = http::Request::builder()
+                .method(Method::POST)
+                .uri("/")
+                .header(http::header::HOST, "localhost:8080");
+            for (k, v) in headers {
+                b = b.header(*k, *v);
+            }
+            super::super::same_origin_form(
+                &b.body(Bytes::new()).unwrap(),
+                "https://id.example.test",
+            )
+        };
+        assert!(post(&[]), "a client that sends neither header");
+        assert!(post(&[
+            ("sec-fetch-site", "same-origin"),
+            ("origin", "http://localhost:8080")
+        ]));
+        assert!(post(&[("sec-fetch-site", "none")]));
+        assert!(!post(&[("sec-fetch-site", "same-site")]));
+        assert!(!post(&[("sec-fetch-site", "cross-site")]));
+        assert!(!post(&[("origin", "http://localhost:3000")]));
+        assert!(!post(&[("origin", "null")]));
+        assert!(!post(&[
+            ("origin", "null"),
+            ("sec-fetch-site", "cross-site")
+        ]));
+        // Our own pages (`Referrer-Policy: no-referrer`) post with `Origin: null`.
+        assert!(post(&[
+            ("origin", "null"),
+            ("sec-fetch-site", "same-origin")
+        ]));
+        // The public URL in front (a proxy that rewrote Host) is this origin too.
+        assert!(post(&[("origin", "https://id.example.test")]));
+        assert!(!post(&[("origin", "https://id.example.test.evil")]));
     }
 }

@@ -6,7 +6,8 @@
 (function () {
   'use strict'
   var hash = window.location.hash
-  if (hash.indexOf('#/') === 0) {
+  // Only a console path: letters, digits, '-', '_' and '/', never '..' or a scheme.
+  if (hash.indexOf('#/') === 0 && /^[A-Za-z0-9_\/-]*$/.test(hash.slice(2)) && hash.indexOf('//') < 0) {
     var base = document.body.getAttribute('data-base')
     if (base) window.location.replace(base + '/' + hash.slice(2))
   }
