@@ -32,29 +32,7 @@ use serde_json::Value;
 
 mod common;
 use common::procs::*;
-
-/// One `wrk` run's figures.
-#[derive(Debug, Default, Clone)]
-struct Run {
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    errors: u64,
-    requests: u64,
-}
-
-fn parse_ms(v: &str) -> f64 {
-    let v = v.trim();
-    if let Some(x) = v.strip_suffix("us") {
-        x.parse::<f64>().unwrap_or(0.0) / 1000.0
-    } else if let Some(x) = v.strip_suffix("ms") {
-        x.parse().unwrap_or(0.0)
-    } else if let Some(x) = v.strip_suffix('s') {
-        x.parse::<f64>().unwrap_or(0.0) * 1000.0
-    } else {
-        0.0
-    }
-}
+use common::wrk::{parse_wrk, Run};
 
 /// `wrk` against `url` with `headers` (and an optional Lua script).
 fn wrk(
@@ -85,36 +63,6 @@ fn wrk(
     cmd.arg(url);
     let out = cmd.output().expect("wrk (scripts/setup.sh installs it)");
     parse_wrk(&String::from_utf8_lossy(&out.stdout))
-}
-
-/// The figures of `wrk --latency` output.
-fn parse_wrk(text: &str) -> Run {
-    let mut run = Run::default();
-    for line in text.lines() {
-        let t = line.trim();
-        if let Some(v) = t.strip_prefix("Requests/sec:") {
-            run.rps = v.trim().parse().unwrap_or(0.0);
-        } else if let Some(v) = t.strip_prefix("50%") {
-            run.p50_ms = parse_ms(v);
-        } else if let Some(v) = t.strip_prefix("99%") {
-            run.p99_ms = parse_ms(v);
-        } else if let Some(v) = t.strip_prefix("Non-2xx or 3xx responses:") {
-            run.errors += v.trim().parse::<u64>().unwrap_or(0);
-        } else if t.starts_with("Socket errors:") {
-            run.errors += t
-                .split(|c: char| !c.is_ascii_digit())
-                .filter_map(|n| n.parse::<u64>().ok())
-                .sum::<u64>();
-        } else if t.contains("requests in") {
-            run.requests = t
-                .split_whitespace()
-                .next()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0);
-        }
-    }
-    assert!(run.requests > 0, "wrk made no requests: {text}");
-    run
 }
 
 /// `wrk` with `threads` threads of one connection each (sequential per connection).

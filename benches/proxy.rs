@@ -314,9 +314,15 @@ impl Case {
         let before = cpu_ticks(self.pid);
         let out = self.wrk(seconds, connections);
         let after = cpu_ticks(self.pid);
-        let mut s = parse_wrk(&out);
-        s.cpu_us = (after - before) as f64 / ticks_per_s * 1e6 / s.requests.max(1) as f64;
-        s
+        let run = common::wrk::parse_wrk(&out);
+        Sample {
+            rps: run.rps,
+            cpu_us: (after - before) as f64 / ticks_per_s * 1e6 / run.requests.max(1) as f64,
+            p50_ms: run.p50_ms,
+            p99_ms: run.p99_ms,
+            requests: run.requests,
+            errors: run.errors,
+        }
     }
 
     fn wrk(&self, seconds: u64, connections: usize) -> String {
@@ -337,48 +343,6 @@ impl Case {
             .expect("wrk (scripts/setup.sh installs it)");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
-}
-
-fn parse_ms(v: &str) -> f64 {
-    let v = v.trim();
-    let (number, scale) = if let Some(x) = v.strip_suffix("us") {
-        (x, 1e-3)
-    } else if let Some(x) = v.strip_suffix("ms") {
-        (x, 1.0)
-    } else if let Some(x) = v.strip_suffix('s') {
-        (x, 1e3)
-    } else {
-        (v, 0.0)
-    };
-    number.parse::<f64>().unwrap_or(0.0) * scale
-}
-
-fn parse_wrk(text: &str) -> Sample {
-    let mut s = Sample::default();
-    for line in text.lines() {
-        let t = line.trim();
-        if let Some(v) = t.strip_prefix("Requests/sec:") {
-            s.rps = v.trim().parse().unwrap_or(0.0);
-        } else if let Some(v) = t.strip_prefix("50%") {
-            s.p50_ms = parse_ms(v);
-        } else if let Some(v) = t.strip_prefix("99%") {
-            s.p99_ms = parse_ms(v);
-        } else if let Some(v) = t.strip_prefix("Non-2xx or 3xx responses:") {
-            s.errors += v.trim().parse::<u64>().unwrap_or(0);
-        } else if t.starts_with("Socket errors:") {
-            s.errors += t
-                .split(|c: char| !c.is_ascii_digit())
-                .filter_map(|n| n.parse::<u64>().ok())
-                .sum::<u64>();
-        } else if t.contains("requests in") {
-            s.requests = t
-                .split_whitespace()
-                .next()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0);
-        }
-    }
-    s
 }
 
 /// utime + stime of `pid` and of its child processes (nginx's workers), in clock ticks.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod procs;
+pub mod wrk;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -110,30 +110,29 @@ pub fn redirect(location: &str) -> Response {
 
 /// A cookie value from request headers.
 pub fn cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
+    cookie_pairs(headers)
         .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"'))
+        .map(|(_, v)| v)
 }
 
 /// Like [`cookie`], but `None` when the request carries the cookie more than once: a
 /// sibling subdomain (or a man in the middle of plain HTTP) can plant a second cookie of
 /// the same name with a longer path, which the browser would send first.
 pub fn unique_cookie<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
-    let mut found = headers
+    let mut found = cookie_pairs(headers).filter(|(k, _)| *k == name);
+    let (_, first) = found.next()?;
+    found.next().is_none().then_some(first)
+}
+
+/// Every cookie of the request as (name, value), in the order sent.
+fn cookie_pairs(headers: &http::HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"'));
-    let first = found.next()?;
-    found.next().is_none().then_some(first)
+        .map(|(k, v)| (k, v.trim_matches('"')))
 }
 
 /// The token of `Authorization: Bearer <token>` (the scheme in any case, RFC 7235).

@@ -140,6 +140,31 @@ impl<'a> Browser<'a> {
     }
 }
 
+/// The master administrator `admin` / `Admin-pass-1` (cheap hashing parameters).
+fn with_admin(app: &App) {
+    crate::bootstrap::create_admin(
+        &app.store,
+        &*app.clock,
+        "admin",
+        "Admin-pass-1",
+        &crate::crypto::password::Argon2Params {
+            memory_kib: 1024,
+            iterations: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+}
+
+/// The CSRF token of a console page's forms.
+fn csrf_of(page: &str) -> String {
+    hidden(page)
+        .into_iter()
+        .find(|(k, _)| k == "csrf")
+        .unwrap()
+        .1
+}
+
 /// The path and query of a URL of this server.
 fn local(url: &str) -> String {
     url.strip_prefix("http://localhost:8080")
@@ -238,11 +263,7 @@ async fn the_welcome_page_creates_the_first_administrator_only_from_loopback() {
     let mut local_browser = Browser::new(&app, LOOPBACK);
     let page = text(&local_browser.open("/").await);
     assert!(page.contains("name=\"password\""), "{page}");
-    let csrf = hidden(&page)
-        .into_iter()
-        .find(|(k, _)| k == "csrf")
-        .unwrap()
-        .1;
+    let csrf = csrf_of(&page);
     let form = [
         ("username", "root"),
         ("password", "Root-pass-1"),
@@ -267,11 +288,7 @@ async fn the_welcome_page_creates_the_first_administrator_only_from_loopback() {
     let r = local_browser.send("POST", "/", Some(&mismatch)).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let page = text(&local_browser.open("/").await);
-    let csrf = hidden(&page)
-        .into_iter()
-        .find(|(k, _)| k == "csrf")
-        .unwrap()
-        .1;
+    let csrf = csrf_of(&page);
     let mut good = form.to_vec();
     good.push(("csrf", csrf.as_str()));
     let r = local_browser.send("POST", "/", Some(&good)).await;
@@ -303,26 +320,12 @@ async fn the_welcome_page_creates_the_first_administrator_only_from_loopback() {
 #[tokio::test]
 async fn console_pages_escape_what_they_echo_and_carry_strict_headers() {
     let (_dir, app) = app();
-    crate::bootstrap::create_admin(
-        &app.store,
-        &*app.clock,
-        "admin",
-        "Admin-pass-1",
-        &crate::crypto::password::Argon2Params {
-            memory_kib: 1024,
-            iterations: 1,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    with_admin(&app);
     let mut admin = Browser::new(&app, LOOPBACK);
     admin.sign_in("admin", "Admin-pass-1").await;
-    let page = text(&admin.open("/admin/master/console/master/add-realm").await);
-    let csrf = hidden(&page)
-        .into_iter()
-        .find(|(k, _)| k == "csrf")
-        .unwrap()
-        .1;
+    let csrf = csrf_of(&text(
+        &admin.open("/admin/master/console/master/add-realm").await,
+    ));
     let evil = "\"><script>alert(1)</script>";
     let r = admin
         .send(
@@ -372,11 +375,7 @@ async fn console_pages_escape_what_they_echo_and_carry_strict_headers() {
     );
     // Signing out ends the session: the next page asks for the password again.
     let page = text(&admin.open("/admin/master/console/x/").await);
-    let csrf = hidden(&page)
-        .into_iter()
-        .find(|(k, _)| k == "csrf")
-        .unwrap()
-        .1;
+    let csrf = csrf_of(&page);
     let r = admin
         .send(
             "POST",
@@ -392,26 +391,12 @@ async fn console_pages_escape_what_they_echo_and_carry_strict_headers() {
 #[tokio::test]
 async fn planted_cookies_and_same_site_forms_are_refused() {
     let (_dir, app) = app();
-    crate::bootstrap::create_admin(
-        &app.store,
-        &*app.clock,
-        "admin",
-        "Admin-pass-1",
-        &crate::crypto::password::Argon2Params {
-            memory_kib: 1024,
-            iterations: 1,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    with_admin(&app);
     let mut admin = Browser::new(&app, LOOPBACK);
     admin.sign_in("admin", "Admin-pass-1").await;
-    let page = text(&admin.open("/admin/master/console/master/add-realm").await);
-    let csrf = hidden(&page)
-        .into_iter()
-        .find(|(k, _)| k == "csrf")
-        .unwrap()
-        .1;
+    let csrf = csrf_of(&text(
+        &admin.open("/admin/master/console/master/add-realm").await,
+    ));
     // A sibling subdomain's page (same site, another origin) posts the form: refused,
     // even with the right token, and nothing is created.
     admin.extra = vec![("sec-fetch-site".into(), "same-site".into())];
