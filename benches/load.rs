@@ -253,11 +253,11 @@ fn main() {
         dir.path(),
         "proxy",
         workers,
-        &format!(
-            "upstream app {{ server {upstream}; keepalive 128; }}\n\
-             upstream pc {{ server {http}; keepalive 128; }}\n\
-             server {{ listen {nginx_plain} backlog=4096;\n location / {{ proxy_pass http://app; proxy_http_version 1.1;\n\
-             proxy_set_header Connection \"\"; }} }}\n\
+        &nginx_proxy_blocks(
+            nginx_plain,
+            upstream,
+            &format!(
+            "upstream pc {{ server {http}; keepalive 128; }}\n\
              server {{ listen {nginx_fa} backlog=4096;\n\
              location = /_auth {{ internal; proxy_pass http://pc/_portcullis/forward-auth; proxy_http_version 1.1;\n\
              proxy_set_header Connection \"\"; proxy_pass_request_body off; proxy_set_header Content-Length \"\";\n\
@@ -265,6 +265,7 @@ fn main() {
              location / {{ auth_request /_auth; auth_request_set $user $upstream_http_x_forwarded_user;\n\
              proxy_set_header X-Forwarded-User $user; proxy_pass http://app; proxy_http_version 1.1;\n\
              proxy_set_header Connection \"\"; }} }}\n"
+            ),
         ),
         nginx_plain,
     );

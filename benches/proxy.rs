@@ -72,11 +72,7 @@ fn main() {
         dir.path(),
         "proxy",
         workers,
-        &format!(
-            "upstream app {{ server {upstream}; keepalive 128; }}\n\
-             server {{ listen {nginx_addr} backlog=4096;\n location / {{ proxy_pass http://app; proxy_http_version 1.1;\n\
-             proxy_set_header Connection \"\"; }} }}\n"
-        ),
+        &nginx_proxy_blocks(nginx_addr, upstream, ""),
         nginx_addr,
     );
     let (pingora, pingora_addr) = role_proxy("pingora", upstream, workers);

@@ -105,6 +105,17 @@ pub fn nginx(
     proc
 }
 
+/// An nginx `server` block proxying `listen` to the `upstream app` block it also defines
+/// (kept-alive upstream connections, as a production proxy has them), plus `more` inside
+/// `http {}`.
+pub fn nginx_proxy_blocks(listen: SocketAddr, upstream: SocketAddr, more: &str) -> String {
+    format!(
+        "upstream app {{ server {upstream}; keepalive 128; }}\n{more}\
+         server {{ listen {listen} backlog=4096;\n location / {{ proxy_pass http://app; proxy_http_version 1.1;\n\
+         proxy_set_header Connection \"\"; }} }}\n"
+    )
+}
+
 /// The fast upstream every proxy case forwards to: nginx (one worker) answering `200 ok`
 /// from memory.
 pub fn fast_upstream(dir: &Path) -> (Proc, SocketAddr) {

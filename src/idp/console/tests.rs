@@ -399,24 +399,20 @@ async fn planted_cookies_and_same_site_forms_are_refused() {
     ));
     // A sibling subdomain's page (same site, another origin) posts the form: refused,
     // even with the right token, and nothing is created.
-    admin.extra = vec![("sec-fetch-site".into(), "same-site".into())];
-    let r = admin
-        .send(
-            "POST",
-            "/admin/master/console/master/add-realm",
-            Some(&[("csrf", &csrf), ("realm", "planted")]),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    admin.extra = vec![("origin".into(), "http://evil.localhost:8080".into())];
-    let r = admin
-        .send(
-            "POST",
-            "/admin/master/console/master/add-realm",
-            Some(&[("csrf", &csrf), ("realm", "planted")]),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    for (header, value) in [
+        ("sec-fetch-site", "same-site"),
+        ("origin", "http://evil.localhost:8080"),
+    ] {
+        admin.extra = vec![(header.into(), value.into())];
+        let r = admin
+            .send(
+                "POST",
+                "/admin/master/console/master/add-realm",
+                Some(&[("csrf", &csrf), ("realm", "planted")]),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{header}: {value}");
+    }
     assert!(app
         .store
         .read()
