@@ -937,7 +937,15 @@ mod tests {
         let kept = keep_secrets(masked.clone(), Some(&c)).unwrap();
         assert_eq!(kept["config"]["bindCredential"], json!(["secret"]));
         // Pointed at another server, the mask does not take the stored credential along.
-        masked["config"]["connectionUrl"] = json!(["ldap://elsewhere.example"]);
-        assert!(keep_secrets(masked, Some(&c)).is_err());
+        let mut elsewhere = masked.clone();
+        elsewhere["config"]["connectionUrl"] = json!(["ldap://elsewhere.example"]);
+        assert!(keep_secrets(elsewhere, Some(&c)).is_err());
+        // Nor over a connection that no longer starts TLS, nor with another auth type.
+        for (key, value) in [("startTls", "false"), ("authType", "none")] {
+            let mut changed = masked.clone();
+            changed["config"][key] = json!([value]);
+            assert_ne!(changed["config"][key], c["config"][key], "{key}");
+            assert!(keep_secrets(changed, Some(&c)).is_err(), "{key}");
+        }
     }
 }
