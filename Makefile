@@ -23,6 +23,7 @@ lint:
 # Everything CI runs: formatting, lints, unit and end-to-end tests.
 test: setup lint
 	$(CARGO) test --all-targets
+	@scripts/leftovers.sh
 
 # Start-up time and idle memory of the release binary.
 bench-startup: setup
