@@ -156,6 +156,18 @@ fn with_admin(app: &App) {
     .unwrap();
 }
 
+/// The master administrator signed in to the console, on "Create realm", with the page's
+/// CSRF token.
+async fn admin_at_add_realm(app: &App) -> (Browser<'_>, String) {
+    with_admin(app);
+    let mut admin = Browser::new(app, LOOPBACK);
+    admin.sign_in("admin", "Admin-pass-1").await;
+    let csrf = csrf_of(&text(
+        &admin.open("/admin/master/console/master/add-realm").await,
+    ));
+    (admin, csrf)
+}
+
 /// The CSRF token of a console page's forms.
 fn csrf_of(page: &str) -> String {
     hidden(page)
@@ -320,12 +332,7 @@ async fn the_welcome_page_creates_the_first_administrator_only_from_loopback() {
 #[tokio::test]
 async fn console_pages_escape_what_they_echo_and_carry_strict_headers() {
     let (_dir, app) = app();
-    with_admin(&app);
-    let mut admin = Browser::new(&app, LOOPBACK);
-    admin.sign_in("admin", "Admin-pass-1").await;
-    let csrf = csrf_of(&text(
-        &admin.open("/admin/master/console/master/add-realm").await,
-    ));
+    let (mut admin, csrf) = admin_at_add_realm(&app).await;
     let evil = "\"><script>alert(1)</script>";
     let r = admin
         .send(
@@ -391,12 +398,7 @@ async fn console_pages_escape_what_they_echo_and_carry_strict_headers() {
 #[tokio::test]
 async fn planted_cookies_and_same_site_forms_are_refused() {
     let (_dir, app) = app();
-    with_admin(&app);
-    let mut admin = Browser::new(&app, LOOPBACK);
-    admin.sign_in("admin", "Admin-pass-1").await;
-    let csrf = csrf_of(&text(
-        &admin.open("/admin/master/console/master/add-realm").await,
-    ));
+    let (mut admin, csrf) = admin_at_add_realm(&app).await;
     // A sibling subdomain's page (same site, another origin) posts the form: refused,
     // even with the right token, and nothing is created.
     for (header, value) in [
