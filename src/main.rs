@@ -272,7 +272,7 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
                 eprintln!("error: {e}");
                 ExitCode::from(1)
             };
-            let store = Store::open(&config.store.data_dir).map_err(|e| fail(&e))?;
+            let store = Store::open_config(&config.store).map_err(|e| fail(&e))?;
             bootstrap::ensure_master_realm(&store, &SystemClock).map_err(|e| fail(&e))?;
             bootstrap::create_admin(
                 &store,
@@ -402,7 +402,7 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
 /// Run an export or import on the store, or, when a running server holds it, through the
 /// server's control socket.
 fn transfer(config: &Config, request: &Request) -> Result<Reply, ExitCode> {
-    let reply = match Store::open(&config.store.data_dir) {
+    let reply = match Store::open_config(&config.store) {
         Ok(store) => control::execute(&store, &SystemClock, request),
         Err(StoreError::InUse(dir)) => control::call(&dir, request).map_err(fail)?,
         Err(e) => return Err(fail(e)),
@@ -428,7 +428,7 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
 }
 
 fn open_store(config: &Config) -> Result<Store, ExitCode> {
-    Store::open(&config.store.data_dir).map_err(fail)
+    Store::open_config(&config.store).map_err(fail)
 }
 
 fn read_password_from_stdin() -> Result<String, ExitCode> {

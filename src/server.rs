@@ -80,7 +80,7 @@ pub struct Options {
 /// Run the server until SIGTERM (graceful) or SIGINT (immediate).
 pub fn run(mut config: Config, options: Options) -> Result<(), ServerError> {
     let clock: SharedClock = Arc::new(SystemClock);
-    let store = Store::open(&config.store.data_dir)?;
+    let store = Store::open_config(&config.store)?;
     store.set_min_free_space(config.store.min_free_space_mb * 1024 * 1024);
     first_start(&store, &config, clock.as_ref())?;
     let realm_files = crate::apply::read_dir(&config.realms_dir)

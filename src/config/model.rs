@@ -290,6 +290,9 @@ pub struct StoreConfig {
     /// Writes are refused (503) while the data directory's file system has less free
     /// space than this, in MiB (0: never).
     pub min_free_space_mb: u64,
+    /// `backend = "postgres"`: the database every node shares (`None`: redb in
+    /// `data_dir`).
+    pub postgres: Option<crate::store::postgres::PgOptions>,
 }
 
 #[derive(Debug, Clone)]

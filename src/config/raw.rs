@@ -169,6 +169,11 @@ pub(super) struct RawServer {
 pub(super) struct RawStore {
     pub data_dir: Option<S<String>>,
     pub min_free_space_mb: Option<S<i64>>,
+    pub backend: Option<S<String>>,
+    pub url: Option<S<RawSecret>>,
+    pub pool_size: Option<S<i64>>,
+    pub ca_file: Option<S<String>>,
+    pub query_timeout: Option<S<RawDuration>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,11 +1,9 @@
 //! Client scopes and their unique name. Deleting one takes it off every client and off the
 //! realm's default lists, in the same transaction.
 
-use redb::ReadableTable;
-
 use super::records::{ClientRecord, ClientScopeRecord};
 use super::tables::{CLIENTS, CLIENT_SCOPES, CLIENT_SCOPES_BY_NAME};
-use super::view::{decode, existing, Txn, View, Write, MAX};
+use super::view::{between, existing, Txn, View, Write, MAX};
 use super::{Conflict, Result, StoreError};
 
 impl<T: Txn> View<T> {
@@ -18,7 +16,7 @@ impl<T: Txn> View<T> {
         realm: &str,
         name: &str,
     ) -> Result<Option<ClientScopeRecord>> {
-        match self.id_for(CLIENT_SCOPES_BY_NAME, (realm, name))? {
+        match self.get(CLIENT_SCOPES_BY_NAME, (realm, name))? {
             Some(id) => self.client_scope(realm, &id),
             None => Ok(None),
         }
@@ -27,17 +25,14 @@ impl<T: Txn> View<T> {
     /// The stored bytes of client scopes (one table lookup each, the table opened once),
     /// for a cache that decodes each version once.
     pub fn client_scope_bytes(&self, realm: &str, ids: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        let t = self.txn.open_table(CLIENT_SCOPES)?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            out.push(t.get((realm, id.as_str()))?.map(|v| v.value().to_vec()));
-        }
-        Ok(out)
+        ids.iter()
+            .map(|id| self.get(CLIENT_SCOPES, (realm, id.as_str())))
+            .collect()
     }
 
     /// Every client scope of a realm, ordered by name.
     pub fn client_scopes(&self, realm: &str) -> Result<Vec<ClientScopeRecord>> {
-        let ids = self.ids_in(CLIENT_SCOPES_BY_NAME, (realm, "")..=(realm, MAX))?;
+        let ids = self.values_in(CLIENT_SCOPES_BY_NAME, between((realm, ""), (realm, MAX)))?;
         existing(ids, |id| self.client_scope(realm, id))
     }
 }
@@ -49,18 +44,21 @@ impl Write {
             return Err(StoreError::Missing("realm"));
         }
         let previous = self.client_scope(realm, &scope.id)?;
-        let mut index = self.txn.open_table(CLIENT_SCOPES_BY_NAME)?;
-        if let Some(owner) = index.get((realm, scope.name.as_str()))? {
-            if owner.value() != scope.id {
+        if let Some(owner) = self.get(CLIENT_SCOPES_BY_NAME, (realm, scope.name.as_str()))? {
+            if owner != scope.id {
                 return Err(StoreError::Conflict(Conflict::ClientScopeName));
             }
         }
         if let Some(prev) = previous {
             if prev.name != scope.name {
-                index.remove((realm, prev.name.as_str()))?;
+                self.remove(CLIENT_SCOPES_BY_NAME, (realm, prev.name.as_str()))?;
             }
         }
-        index.insert((realm, scope.name.as_str()), scope.id.as_str())?;
+        self.insert(
+            CLIENT_SCOPES_BY_NAME,
+            (realm, scope.name.as_str()),
+            scope.id.as_str(),
+        )?;
         self.insert_record(CLIENT_SCOPES, (realm, scope.id.as_str()), scope)?;
         Ok(())
     }
@@ -70,20 +68,12 @@ impl Write {
         let Some(scope) = self.client_scope(realm, id)? else {
             return Ok(false);
         };
-        let using: Vec<ClientRecord> = {
-            let t = self.txn.open_table(CLIENTS)?;
-            let mut out = Vec::new();
-            for entry in t.range((realm, "")..=(realm, MAX))? {
-                let c: ClientRecord = decode(entry?.1.value())?;
-                if c.default_client_scopes.iter().any(|s| s == id)
-                    || c.optional_client_scopes.iter().any(|s| s == id)
-                {
-                    out.push(c);
-                }
-            }
-            out
-        };
-        for mut c in using {
+        let clients: Vec<ClientRecord> =
+            self.records_in(CLIENTS, between((realm, ""), (realm, MAX)))?;
+        for mut c in clients.into_iter().filter(|c| {
+            c.default_client_scopes.iter().any(|s| s == id)
+                || c.optional_client_scopes.iter().any(|s| s == id)
+        }) {
             c.default_client_scopes.retain(|s| s != id);
             c.optional_client_scopes.retain(|s| s != id);
             self.insert_record(CLIENTS, (realm, c.id.as_str()), &c)?;
@@ -106,10 +96,8 @@ impl Write {
                 self.put_realm(&r)?;
             }
         }
-        self.txn
-            .open_table(CLIENT_SCOPES_BY_NAME)?
-            .remove((realm, scope.name.as_str()))?;
-        self.txn.open_table(CLIENT_SCOPES)?.remove((realm, id))?;
+        self.remove(CLIENT_SCOPES_BY_NAME, (realm, scope.name.as_str()))?;
+        self.remove(CLIENT_SCOPES, (realm, id))?;
         Ok(true)
     }
 }

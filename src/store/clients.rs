@@ -1,10 +1,8 @@
 //! Clients and their unique `clientId`.
 
-use redb::ReadableTable;
-
 use super::records::{ClientRecord, UserRecord};
 use super::tables::{CLIENTS, CLIENTS_BY_CLIENT_ID, USERS};
-use super::view::{decode, existing, Txn, View, Write, MAX};
+use super::view::{between, existing, Txn, View, Write, MAX};
 use super::{Conflict, Result, StoreError};
 
 impl<T: Txn> View<T> {
@@ -17,7 +15,7 @@ impl<T: Txn> View<T> {
         realm: &str,
         client_id: &str,
     ) -> Result<Option<ClientRecord>> {
-        match self.id_for(CLIENTS_BY_CLIENT_ID, (realm, client_id))? {
+        match self.get(CLIENTS_BY_CLIENT_ID, (realm, client_id))? {
             Some(id) => self.client(realm, &id),
             None => Ok(None),
         }
@@ -25,7 +23,7 @@ impl<T: Txn> View<T> {
 
     /// Every client of a realm, ordered by clientId.
     pub fn clients(&self, realm: &str) -> Result<Vec<ClientRecord>> {
-        let ids = self.ids_in(CLIENTS_BY_CLIENT_ID, (realm, "")..=(realm, MAX))?;
+        let ids = self.values_in(CLIENTS_BY_CLIENT_ID, between((realm, ""), (realm, MAX)))?;
         existing(ids, |id| self.client(realm, id))
     }
 }
@@ -37,18 +35,21 @@ impl Write {
             return Err(StoreError::Missing("realm"));
         }
         let previous = self.client(realm, &client.id)?;
-        let mut index = self.txn.open_table(CLIENTS_BY_CLIENT_ID)?;
-        if let Some(owner) = index.get((realm, client.client_id.as_str()))? {
-            if owner.value() != client.id {
+        if let Some(owner) = self.get(CLIENTS_BY_CLIENT_ID, (realm, client.client_id.as_str()))? {
+            if owner != client.id {
                 return Err(StoreError::Conflict(Conflict::ClientId));
             }
         }
         if let Some(prev) = previous {
             if prev.client_id != client.client_id {
-                index.remove((realm, prev.client_id.as_str()))?;
+                self.remove(CLIENTS_BY_CLIENT_ID, (realm, prev.client_id.as_str()))?;
             }
         }
-        index.insert((realm, client.client_id.as_str()), client.id.as_str())?;
+        self.insert(
+            CLIENTS_BY_CLIENT_ID,
+            (realm, client.client_id.as_str()),
+            client.id.as_str(),
+        )?;
         self.insert_record(CLIENTS, (realm, client.id.as_str()), client)?;
         Ok(())
     }
@@ -61,25 +62,15 @@ impl Write {
         for role in self.roles(realm, id)? {
             self.delete_role(realm, &role.id)?;
         }
-        let service_accounts: Vec<String> = {
-            let t = self.txn.open_table(USERS)?;
-            let mut ids = Vec::new();
-            for entry in t.range((realm, "")..=(realm, MAX))? {
-                let (k, v) = entry?;
-                let user: UserRecord = decode(v.value())?;
-                if user.service_account_client_id.as_deref() == Some(id) {
-                    ids.push(k.value().1.to_string());
-                }
-            }
-            ids
-        };
-        for user in service_accounts {
-            self.delete_user(realm, &user)?;
+        let users: Vec<UserRecord> = self.records_in(USERS, between((realm, ""), (realm, MAX)))?;
+        for user in users
+            .iter()
+            .filter(|u| u.service_account_client_id.as_deref() == Some(id))
+        {
+            self.delete_user(realm, &user.id)?;
         }
-        self.txn
-            .open_table(CLIENTS_BY_CLIENT_ID)?
-            .remove((realm, client.client_id.as_str()))?;
-        self.txn.open_table(CLIENTS)?.remove((realm, id))?;
+        self.remove(CLIENTS_BY_CLIENT_ID, (realm, client.client_id.as_str()))?;
+        self.remove(CLIENTS, (realm, id))?;
         Ok(true)
     }
 }

@@ -48,14 +48,15 @@ impl Write {
             return Err(StoreError::Conflict(Conflict::GroupName));
         }
         let previous = self.group(realm, &group.id)?;
-        let mut children = self.txn.open_multimap_table(GROUP_CHILDREN)?;
         if let Some(prev) = previous {
-            children.remove(
+            self.multi_remove(
+                GROUP_CHILDREN,
                 (realm, prev.parent_id.as_deref().unwrap_or("")),
                 group.id.as_str(),
             )?;
         }
-        children.insert(
+        self.multi_insert(
+            GROUP_CHILDREN,
             (realm, group.parent_id.as_deref().unwrap_or("")),
             group.id.as_str(),
         )?;
@@ -72,25 +73,19 @@ impl Write {
             self.delete_group(realm, &child.id)?;
         }
         for user in self.group_member_ids(realm, id)? {
-            self.txn
-                .open_multimap_table(USER_GROUPS)?
-                .remove((realm, user.as_str()), id)?;
+            self.multi_remove(USER_GROUPS, (realm, user.as_str()), id)?;
         }
-        self.txn
-            .open_multimap_table(GROUP_MEMBERS)?
-            .remove_all((realm, id))?;
+        self.multi_remove_all(GROUP_MEMBERS, (realm, id))?;
         for role in self.group_role_ids(realm, id)? {
-            self.txn
-                .open_multimap_table(ROLE_GROUPS)?
-                .remove((realm, role.as_str()), id)?;
+            self.multi_remove(ROLE_GROUPS, (realm, role.as_str()), id)?;
         }
-        self.txn
-            .open_multimap_table(GROUP_ROLES)?
-            .remove_all((realm, id))?;
-        self.txn
-            .open_multimap_table(GROUP_CHILDREN)?
-            .remove((realm, group.parent_id.as_deref().unwrap_or("")), id)?;
-        self.txn.open_table(GROUPS)?.remove((realm, id))?;
+        self.multi_remove_all(GROUP_ROLES, (realm, id))?;
+        self.multi_remove(
+            GROUP_CHILDREN,
+            (realm, group.parent_id.as_deref().unwrap_or("")),
+            id,
+        )?;
+        self.remove(GROUPS, (realm, id))?;
         Ok(true)
     }
 
@@ -102,23 +97,13 @@ impl Write {
         if self.user(realm, user)?.is_none() {
             return Err(StoreError::Missing("user"));
         }
-        self.txn
-            .open_multimap_table(USER_GROUPS)?
-            .insert((realm, user), group)?;
-        self.txn
-            .open_multimap_table(GROUP_MEMBERS)?
-            .insert((realm, group), user)?;
-        Ok(())
+        self.multi_insert(USER_GROUPS, (realm, user), group)?;
+        self.multi_insert(GROUP_MEMBERS, (realm, group), user)
     }
 
     pub fn remove_member(&mut self, realm: &str, group: &str, user: &str) -> Result<bool> {
-        let removed = self
-            .txn
-            .open_multimap_table(USER_GROUPS)?
-            .remove((realm, user), group)?;
-        self.txn
-            .open_multimap_table(GROUP_MEMBERS)?
-            .remove((realm, group), user)?;
+        let removed = self.multi_remove(USER_GROUPS, (realm, user), group)?;
+        self.multi_remove(GROUP_MEMBERS, (realm, group), user)?;
         Ok(removed)
     }
 }

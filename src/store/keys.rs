@@ -2,12 +2,12 @@
 
 use super::records::SigningKeyRecord;
 use super::tables::SIGNING_KEYS;
-use super::view::{Txn, View, Write, MAX};
+use super::view::{between, Txn, View, Write, MAX};
 use super::{Result, StoreError};
 
 impl<T: Txn> View<T> {
     pub fn signing_keys(&self, realm: &str) -> Result<Vec<SigningKeyRecord>> {
-        self.records_in(SIGNING_KEYS, (realm, "")..=(realm, MAX))
+        self.records_in(SIGNING_KEYS, between((realm, ""), (realm, MAX)))
     }
 }
 
@@ -21,10 +21,6 @@ impl Write {
     }
 
     pub fn delete_signing_key(&mut self, realm: &str, kid: &str) -> Result<bool> {
-        Ok(self
-            .txn
-            .open_table(SIGNING_KEYS)?
-            .remove((realm, kid))?
-            .is_some())
+        self.remove(SIGNING_KEYS, (realm, kid))
     }
 }

@@ -1,15 +1,19 @@
-//! The embedded store (redb). This module is the only code that touches tables; the rest of
-//! the program calls typed functions on [`Read`] and [`Write`]. A logical operation is one
+//! The store: redb embedded (the default) or PostgreSQL shared by several nodes, behind
+//! one ordered key-value layer (`kv.rs`, backends in `backend.rs` and `postgres.rs`). This
+//! module is the only code that touches tables; the rest of the program calls typed
+//! functions on [`Read`] and [`Write`]. A logical operation is one
 //! write transaction ([`Store::write`]): if the closure fails, nothing it wrote is kept.
 //! It knows nothing of HTTP, Keycloak's JSON or policy: uniqueness and referential
 //! cleanup are enforced here because they must hold whatever calls it.
 //!
 //! This file opens the database and runs transactions; `tables.rs` names every table,
+//! `kv.rs` lays out keys, `legacy.rs` migrates the schema-1 redb file,
 //! `view.rs` holds the typed helpers every reader is built from, and each entity has its
 //! own file with its readers (on [`View`]) and writers (on [`Write`]): `realms`, `users`,
 //! `clients`, `client_scopes`, `roles` (and role mappings), `groups` (and membership), `keys`, `sessions`
 //! (and the rest of login state), `events`, `objects`.
 
+mod backend;
 mod client_scopes;
 mod clients;
 mod error;
@@ -17,7 +21,10 @@ mod events;
 mod flows;
 mod groups;
 mod keys;
+mod kv;
+mod legacy;
 mod objects;
+pub mod postgres;
 mod realms;
 pub mod records;
 mod roles;
@@ -30,7 +37,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{Database, ReadableDatabase};
+
+use backend::{ReadTxn, WriteTxn};
+use postgres::{Pg, PgOptions};
 
 pub use error::{Conflict, Result, StoreError};
 pub use objects::BROKER_TOKEN;
@@ -39,7 +49,8 @@ use tables::*;
 pub use view::{Read, Txn, View, Write};
 
 /// The schema this binary writes. Bump it with a migration in [`Store::open`].
-pub const SCHEMA_VERSION: u32 = 1;
+/// 1: typed redb tables; 2: the byte tables of `kv.rs` (both backends).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The store file inside the data directory.
 pub const STORE_FILE: &str = "portcullis.redb";
@@ -47,7 +58,9 @@ pub const STORE_FILE: &str = "portcullis.redb";
 /// A handle on the open store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    backend: Backend,
+    /// The redb file (for PostgreSQL, where the file would be: its directory is the data
+    /// directory, which holds the control socket).
     path: PathBuf,
     /// Set by a volatile commit, cleared by [`Store::flush`].
     unflushed: Arc<std::sync::atomic::AtomicBool>,
@@ -62,6 +75,12 @@ pub struct Store {
     /// Counts committed writes: a value cached with the generation read before its read
     /// transaction began is current while the generation is unchanged.
     generation: Arc<AtomicU64>,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Redb(Arc<Database>),
+    Postgres(Pg),
 }
 
 impl std::fmt::Debug for Store {
@@ -120,17 +139,67 @@ impl Store {
                     reason: other.to_string(),
                 },
             })?;
-        let store = Store {
-            db: Arc::new(db),
+        let store = Store::with_backend(Backend::Redb(Arc::new(db)), path, Default::default());
+        store.init_redb()?;
+        store.stamp_schema()?;
+        Ok(store)
+    }
+
+    /// Open the PostgreSQL store `options` names, applying its migrations (once, however
+    /// many nodes start together). `data_dir` still holds the control socket and the pid
+    /// file.
+    pub fn open_postgres(data_dir: &Path, options: &PgOptions) -> Result<Store> {
+        let generation = Arc::new(AtomicU64::new(0));
+        let pg = Pg::open(options, generation.clone())?;
+        let store =
+            Store::with_backend(Backend::Postgres(pg), data_dir.join(STORE_FILE), generation);
+        store.stamp_schema()?;
+        Ok(store)
+    }
+
+    /// Open the store the configuration names.
+    pub fn open_config(config: &crate::config::StoreConfig) -> Result<Store> {
+        match &config.postgres {
+            None => Store::open(&config.data_dir),
+            Some(options) => Store::open_postgres(&config.data_dir, options),
+        }
+    }
+
+    fn with_backend(backend: Backend, path: PathBuf, generation: Arc<AtomicU64>) -> Store {
+        Store {
+            backend,
             path,
             unflushed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             min_free: Arc::new(AtomicU64::new(0)),
             refusal_logged: Arc::new(AtomicU64::new(0)),
             io_failed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-            generation: Arc::new(AtomicU64::new(0)),
-        };
-        store.init_schema()?;
-        Ok(store)
+            generation,
+        }
+    }
+
+    /// Which backend holds the data: `"redb"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Redb(_) => "redb",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The PostgreSQL backend, for its metrics.
+    pub fn postgres(&self) -> Option<&Pg> {
+        match &self.backend {
+            Backend::Postgres(pg) => Some(pg),
+            Backend::Redb(_) => None,
+        }
+    }
+
+    /// Whether the store can serve: redb's file took every write so far; PostgreSQL
+    /// answers.
+    pub fn healthy(&self) -> bool {
+        match &self.backend {
+            Backend::Redb(_) => !self.needs_restart(),
+            Backend::Postgres(pg) => pg.ping(),
+        }
     }
 
     /// Refuse writes while the data directory's file system has under `bytes` free
@@ -143,7 +212,7 @@ impl Store {
     /// write as fatal until the file is reopened, so a full disk must be met before it.
     fn check_space(&self) -> Result<()> {
         let min_free = self.min_free.load(Ordering::Relaxed);
-        if min_free == 0 {
+        if min_free == 0 || matches!(self.backend, Backend::Postgres(_)) {
             return Ok(());
         }
         let dir = self.path.parent().unwrap_or(Path::new("."));
@@ -190,78 +259,92 @@ impl Store {
         &self.path
     }
 
-    /// Create every table and stamp the schema version; refuse a newer schema.
-    fn init_schema(&self) -> Result<()> {
-        let txn = self.db.begin_write()?;
-        {
-            let mut meta = txn.open_table(META)?;
-            let found = meta
-                .get("schema_version")?
-                .map(|v| v.value().parse::<u32>().unwrap_or(u32::MAX));
-            match found {
-                Some(v) if v > SCHEMA_VERSION => {
-                    return Err(StoreError::SchemaTooNew {
-                        path: self.path.clone(),
-                        found: v,
-                        supported: SCHEMA_VERSION,
-                    })
-                }
-                Some(_) => {}
-                None => {
-                    meta.insert("schema_version", SCHEMA_VERSION.to_string().as_str())?;
-                }
+    /// Create redb's tables, moving a schema-1 file into them first.
+    fn init_redb(&self) -> Result<()> {
+        let Backend::Redb(db) = &self.backend else {
+            return Ok(());
+        };
+        let legacy = backend::has_legacy_tables(db)?;
+        let txn = db.begin_write()?;
+        if legacy {
+            let found = {
+                use redb::ReadableTable;
+                let meta = txn.open_table(redb::TableDefinition::<&str, &str>::new("meta"))?;
+                let v = meta.get("schema_version")?;
+                v.map(|v| v.value().parse::<u32>().unwrap_or(u32::MAX))
+            };
+            if found.is_some_and(|v| v > 1) {
+                return Err(StoreError::SchemaTooNew {
+                    path: self.path.clone(),
+                    found: found.unwrap_or_default(),
+                    supported: SCHEMA_VERSION,
+                });
             }
+            let moved = legacy::migrate(&txn)?;
+            tracing::info!(
+                entries = moved,
+                path = %self.path.display(),
+                "moved the store from schema 1 to schema {SCHEMA_VERSION}"
+            );
+            backend::create_redb_tables(&txn)?;
+            let mut w = Write {
+                view: View {
+                    txn: WriteTxn::Redb(txn),
+                },
+            };
+            w.insert(META, "schema_version", &SCHEMA_VERSION.to_string())?;
+            let WriteTxn::Redb(txn) = w.view.txn else {
+                unreachable!("built above")
+            };
+            txn.commit()?;
+            return Ok(());
         }
-        txn.open_table(REALMS)?;
-        txn.open_table(REALM_NAMES)?;
-        txn.open_table(USERS)?;
-        txn.open_table(USERS_BY_NAME)?;
-        txn.open_multimap_table(USERS_BY_EMAIL)?;
-        txn.open_multimap_table(USERS_BY_FIRST_NAME)?;
-        txn.open_multimap_table(USERS_BY_LAST_NAME)?;
-        txn.open_table(USER_COUNTS)?;
-        txn.open_table(CREDENTIALS)?;
-        txn.open_table(CLIENTS)?;
-        txn.open_table(CLIENTS_BY_CLIENT_ID)?;
-        txn.open_table(CLIENT_SCOPES)?;
-        txn.open_table(CLIENT_SCOPES_BY_NAME)?;
-        txn.open_table(ROLES)?;
-        txn.open_table(ROLES_BY_NAME)?;
-        txn.open_table(GROUPS)?;
-        txn.open_multimap_table(GROUP_CHILDREN)?;
-        txn.open_multimap_table(USER_ROLES)?;
-        txn.open_multimap_table(ROLE_USERS)?;
-        txn.open_multimap_table(GROUP_ROLES)?;
-        txn.open_multimap_table(ROLE_GROUPS)?;
-        txn.open_multimap_table(USER_GROUPS)?;
-        txn.open_multimap_table(GROUP_MEMBERS)?;
-        txn.open_table(SIGNING_KEYS)?;
-        txn.open_table(SESSIONS)?;
-        txn.open_multimap_table(USER_SESSIONS)?;
-        txn.open_table(EVENTS)?;
-        txn.open_table(AUTH_CODES)?;
-        txn.open_table(LOGIN_FLOWS)?;
-        txn.open_table(REVOKED_TOKENS)?;
-        txn.open_table(DEVICE_CODES)?;
-        txn.open_table(USER_CODES)?;
-        txn.open_table(REALM_OBJECTS)?;
-        txn.open_table(LOGIN_FAILURES)?;
+        backend::create_redb_tables(&txn)?;
         txn.commit()?;
         Ok(())
+    }
+
+    /// Stamp the schema version on a new store; refuse a newer one.
+    fn stamp_schema(&self) -> Result<()> {
+        self.write(|w| {
+            let found = w
+                .get(META, "schema_version")?
+                .map(|v| v.parse::<u32>().unwrap_or(u32::MAX));
+            match found {
+                Some(v) if v > SCHEMA_VERSION => Err(StoreError::SchemaTooNew {
+                    path: self.path.clone(),
+                    found: v,
+                    supported: SCHEMA_VERSION,
+                }),
+                Some(_) => Ok(()),
+                None => w.insert(META, "schema_version", &SCHEMA_VERSION.to_string()),
+            }
+        })
     }
 
     /// How many writes this process has committed. Read it *before* a read transaction
     /// to cache something derived from that transaction: while the generation stays the
     /// same, no write has happened since, and the cached value is current.
+    ///
+    /// On PostgreSQL it also counts other nodes' commits (heard by `LISTEN`); while this
+    /// node cannot hear them, every call returns a new generation, so nothing cached is
+    /// trusted.
     pub fn generation(&self) -> u64 {
+        if let Backend::Postgres(pg) = &self.backend {
+            if !pg.listening() {
+                return self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+            }
+        }
         self.generation.load(Ordering::Acquire)
     }
 
     /// A consistent snapshot for reading.
     pub fn read(&self) -> Result<Read> {
-        Ok(View {
-            txn: self.db.begin_read()?,
-        })
+        let txn = match &self.backend {
+            Backend::Redb(db) => ReadTxn::Redb(db.begin_read()?),
+            Backend::Postgres(pg) => ReadTxn::Postgres(pg.begin_read()?),
+        };
+        Ok(View { txn })
     }
 
     /// Run `f` in one write transaction: committed if it returns `Ok`, rolled back (nothing
@@ -297,12 +380,14 @@ impl Store {
 
     /// Make every volatile commit durable.
     pub fn flush(&self) -> Result<()> {
+        let Backend::Redb(db) = &self.backend else {
+            return Ok(());
+        };
         if self
             .unflushed
             .swap(false, std::sync::atomic::Ordering::AcqRel)
         {
-            let made_durable = self
-                .db
+            let made_durable = db
                 .begin_write()
                 .map_err(StoreError::from)
                 .and_then(|txn| txn.commit().map_err(StoreError::from));
@@ -325,7 +410,24 @@ impl Store {
         E: From<StoreError>,
     {
         self.check_space()?;
-        let mut txn = match self.db.begin_write() {
+        let db = match &self.backend {
+            Backend::Redb(db) => db,
+            Backend::Postgres(pg) => {
+                let mut write = Write {
+                    view: View {
+                        txn: WriteTxn::Postgres(pg.begin_write()?),
+                    },
+                };
+                let value = f(&mut write)?;
+                let WriteTxn::Postgres(txn) = write.view.txn else {
+                    unreachable!("begun as PostgreSQL above")
+                };
+                txn.commit(matches!(durability, redb::Durability::None))?;
+                self.generation.fetch_add(1, Ordering::AcqRel);
+                return Ok(value);
+            }
+        };
+        let mut txn = match db.begin_write() {
             Ok(txn) => txn,
             Err(e) => {
                 if matches!(e, redb::TransactionError::Storage(ref s) if io_failure(s)) {
@@ -336,10 +438,18 @@ impl Store {
         };
         txn.set_durability(durability)
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let mut write = Write { view: View { txn } };
-        match f(&mut write) {
+        let mut write = Write {
+            view: View {
+                txn: WriteTxn::Redb(txn),
+            },
+        };
+        let outcome = f(&mut write);
+        let WriteTxn::Redb(txn) = write.view.txn else {
+            unreachable!("begun as redb above")
+        };
+        match outcome {
             Ok(value) => {
-                if let Err(e) = write.view.txn.commit() {
+                if let Err(e) = txn.commit() {
                     if matches!(e, redb::CommitError::Storage(ref s) if io_failure(s)) {
                         self.io_failed.store(true, Ordering::Release);
                         tracing::error!(
@@ -353,7 +463,7 @@ impl Store {
                 Ok(value)
             }
             Err(e) => {
-                write.view.txn.abort().map_err(StoreError::from)?;
+                txn.abort().map_err(StoreError::from)?;
                 Err(e)
             }
         }
@@ -371,7 +481,7 @@ fn io_failure(e: &redb::StorageError) -> bool {
 impl Drop for Store {
     fn drop(&mut self) {
         // The last handle makes volatile commits durable before the database closes.
-        if Arc::strong_count(&self.db) == 1 {
+        if matches!(&self.backend, Backend::Redb(db) if Arc::strong_count(db) == 1) {
             if let Err(e) = self.flush() {
                 tracing::error!(error = %e, "could not flush the store at shutdown");
             }

@@ -1,10 +1,8 @@
 //! Realm objects kept as Keycloak JSON by kind (identity providers, components, client
 //! scopes, ...).
 
-use redb::ReadableTable;
-
 use super::tables::REALM_OBJECTS;
-use super::view::{decode, Txn, View, Write, MAX};
+use super::view::{between, decode, Txn, View, Write, MAX};
 use super::{Result, StoreError};
 
 /// The kinds of typed records kept here (`flows.rs`).
@@ -25,13 +23,7 @@ impl<T: Txn> View<T> {
 
     /// Every object of a kind with its id, ordered by id.
     pub fn object_ids(&self, realm: &str, kind: &str) -> Result<Vec<(String, serde_json::Value)>> {
-        let t = self.txn.open_table(REALM_OBJECTS)?;
-        let mut out = Vec::new();
-        for entry in t.range((realm, kind, "")..=(realm, kind, MAX))? {
-            let (k, v) = entry?;
-            out.push((k.value().2.to_string(), decode(v.value())?));
-        }
-        Ok(out)
+        self.objects_with_prefix(realm, kind, "")
     }
 
     /// The objects of a kind whose ids start with `prefix`, with their ids.
@@ -41,13 +33,13 @@ impl<T: Txn> View<T> {
         kind: &str,
         prefix: &str,
     ) -> Result<Vec<(String, serde_json::Value)>> {
-        let t = self.txn.open_table(REALM_OBJECTS)?;
         let end = format!("{prefix}{MAX}");
         let mut out = Vec::new();
-        for entry in t.range((realm, kind, prefix)..=(realm, kind, end.as_str()))? {
-            let (k, v) = entry?;
-            out.push((k.value().2.to_string(), decode(v.value())?));
-        }
+        let range = between((realm, kind, prefix), (realm, kind, end.as_str()));
+        self.scan(REALM_OBJECTS, range, false, |(_, _, id), v| {
+            out.push((id, decode(&v)?));
+            Ok(true)
+        })?;
         Ok(out)
     }
 
@@ -194,10 +186,6 @@ impl Write {
     }
 
     pub fn delete_object(&mut self, realm: &str, kind: &str, id: &str) -> Result<bool> {
-        Ok(self
-            .txn
-            .open_table(REALM_OBJECTS)?
-            .remove((realm, kind, id))?
-            .is_some())
+        self.remove(REALM_OBJECTS, (realm, kind, id))
     }
 }

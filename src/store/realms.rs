@@ -1,6 +1,6 @@
 //! Realms: the record and its unique name; deleting one removes everything in it.
 
-use redb::{ReadableMultimapTable, ReadableTable};
+use std::ops::Bound;
 
 use super::records::RealmRecord;
 use super::tables::{
@@ -11,7 +11,7 @@ use super::tables::{
     USERS_BY_LAST_NAME, USERS_BY_NAME, USER_CODES, USER_COUNTS, USER_GROUPS, USER_ROLES,
     USER_SESSIONS,
 };
-use super::view::{Txn, View, Write, MAX};
+use super::view::{between, existing, Txn, View, Write, MAX};
 use super::{Conflict, Result, StoreError};
 
 impl<T: Txn> View<T> {
@@ -20,7 +20,7 @@ impl<T: Txn> View<T> {
     }
 
     pub fn realm_by_name(&self, name: &str) -> Result<Option<RealmRecord>> {
-        match self.id_for(REALM_NAMES, name)? {
+        match self.get(REALM_NAMES, name)? {
             Some(id) => self.realm(&id),
             None => Ok(None),
         }
@@ -28,15 +28,8 @@ impl<T: Txn> View<T> {
 
     /// Every realm, ordered by name.
     pub fn realms(&self) -> Result<Vec<RealmRecord>> {
-        let names = self.txn.open_table(REALM_NAMES)?;
-        let mut out = Vec::new();
-        for entry in names.iter()? {
-            let (_, id) = entry?;
-            if let Some(r) = self.realm(id.value())? {
-                out.push(r);
-            }
-        }
-        Ok(out)
+        let ids = self.values_in(REALM_NAMES, (Bound::Unbounded, Bound::Unbounded))?;
+        existing(ids, |id| self.realm(id))
     }
 }
 
@@ -44,18 +37,17 @@ impl Write {
     /// Insert or update a realm; its name is unique.
     pub fn put_realm(&mut self, realm: &RealmRecord) -> Result<()> {
         let previous = self.realm(&realm.id)?;
-        let mut names = self.txn.open_table(REALM_NAMES)?;
-        if let Some(owner) = names.get(realm.name.as_str())? {
-            if owner.value() != realm.id {
+        if let Some(owner) = self.get(REALM_NAMES, realm.name.as_str())? {
+            if owner != realm.id {
                 return Err(StoreError::Conflict(Conflict::RealmName));
             }
         }
         if let Some(prev) = previous {
             if prev.name != realm.name {
-                names.remove(prev.name.as_str())?;
+                self.remove(REALM_NAMES, prev.name.as_str())?;
             }
         }
-        names.insert(realm.name.as_str(), realm.id.as_str())?;
+        self.insert(REALM_NAMES, realm.name.as_str(), realm.id.as_str())?;
         self.insert_record(REALMS, realm.id.as_str(), realm)?;
         Ok(())
     }
@@ -65,13 +57,11 @@ impl Write {
         let Some(realm) = self.realm(id)? else {
             return Ok(false);
         };
-        self.txn
-            .open_table(REALM_NAMES)?
-            .remove(realm.name.as_str())?;
-        self.txn.open_table(REALMS)?.remove(id)?;
+        self.remove(REALM_NAMES, realm.name.as_str())?;
+        self.remove(REALMS, id)?;
         macro_rules! clear2 {
             ($($def:expr),*) => {$(
-                self.txn.open_table($def)?.retain_in((id, "")..=(id, MAX), |_, _| false)?;
+                self.remove_range($def, between((id, ""), (id, MAX)))?;
             )*};
         }
         clear2!(
@@ -91,22 +81,12 @@ impl Write {
             USER_CODES,
             LOGIN_FAILURES
         );
-        self.txn
-            .open_table(REVOKED_TOKENS)?
-            .retain_in((id, "")..=(id, MAX), |_, _| false)?;
-        self.txn
-            .open_table(REALM_OBJECTS)?
-            .retain_in((id, "", "")..=(id, MAX, MAX), |_, _| false)?;
-        self.txn
-            .open_table(CREDENTIALS)?
-            .retain_in((id, "", "")..=(id, MAX, MAX), |_, _| false)?;
-        self.txn
-            .open_table(ROLES_BY_NAME)?
-            .retain_in((id, "", "")..=(id, MAX, MAX), |_, _| false)?;
-        self.txn
-            .open_table(EVENTS)?
-            .retain_in((id, i64::MIN, "")..=(id, i64::MAX, MAX), |_, _| false)?;
-        self.txn.open_table(USER_COUNTS)?.remove(id)?;
+        clear2!(REVOKED_TOKENS);
+        self.remove_range(REALM_OBJECTS, between((id, "", ""), (id, MAX, MAX)))?;
+        self.remove_range(CREDENTIALS, between((id, "", ""), (id, MAX, MAX)))?;
+        self.remove_range(ROLES_BY_NAME, between((id, "", ""), (id, MAX, MAX)))?;
+        self.remove_range(EVENTS, between((id, i64::MIN, ""), (id, i64::MAX, MAX)))?;
+        self.remove(USER_COUNTS, id)?;
         for def in [
             USERS_BY_EMAIL,
             USERS_BY_FIRST_NAME,
@@ -120,14 +100,7 @@ impl Write {
             GROUP_MEMBERS,
             USER_SESSIONS,
         ] {
-            let mut t = self.txn.open_multimap_table(def)?;
-            let mut keys = Vec::new();
-            for entry in t.range((id, "")..=(id, MAX))? {
-                keys.push(entry?.0.value().1.to_string());
-            }
-            for key in keys {
-                t.remove_all((id, key.as_str()))?;
-            }
+            self.multi_remove_range(def, between((id, ""), (id, MAX)))?;
         }
         Ok(true)
     }

@@ -1,17 +1,15 @@
 //! Roles (realm and client) and the role mappings of users and groups, kept in both
 //! directions.
 
-use redb::ReadableTable;
-
-use redb::TableDefinition;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::kv::{Bytes, Table, S};
 use super::records::{ClientRecord, ClientScopeRecord, RoleRecord};
 use super::tables::{
     CLIENTS, CLIENT_SCOPES, GROUP_ROLES, ROLES, ROLES_BY_NAME, ROLE_GROUPS, ROLE_USERS, USER_ROLES,
 };
-use super::view::{decode, existing, Txn, View, Write, MAX};
+use super::view::{between, existing, Txn, View, Write, MAX};
 use super::{Conflict, Result, StoreError};
 
 impl<T: Txn> View<T> {
@@ -26,7 +24,7 @@ impl<T: Txn> View<T> {
         container: &str,
         name: &str,
     ) -> Result<Option<RoleRecord>> {
-        match self.id_for(ROLES_BY_NAME, (realm, container, name))? {
+        match self.get(ROLES_BY_NAME, (realm, container, name))? {
             Some(id) => self.role(realm, &id),
             None => Ok(None),
         }
@@ -34,9 +32,9 @@ impl<T: Txn> View<T> {
 
     /// The roles of one container, ordered by name.
     pub fn roles(&self, realm: &str, container: &str) -> Result<Vec<RoleRecord>> {
-        let ids = self.ids_in(
+        let ids = self.values_in(
             ROLES_BY_NAME,
-            (realm, container, "")..=(realm, container, MAX),
+            between((realm, container, ""), (realm, container, MAX)),
         )?;
         existing(ids, |id| self.role(realm, id))
     }
@@ -75,19 +73,25 @@ impl Write {
             }
         }
         let previous = self.role(realm, &role.id)?;
-        let mut index = self.txn.open_table(ROLES_BY_NAME)?;
         let container = role.container_id.as_str();
-        if let Some(owner) = index.get((realm, container, role.name.as_str()))? {
-            if owner.value() != role.id {
+        if let Some(owner) = self.get(ROLES_BY_NAME, (realm, container, role.name.as_str()))? {
+            if owner != role.id {
                 return Err(StoreError::Conflict(Conflict::RoleName));
             }
         }
         if let Some(prev) = previous {
             if prev.name != role.name || prev.container_id != role.container_id {
-                index.remove((realm, prev.container_id.as_str(), prev.name.as_str()))?;
+                self.remove(
+                    ROLES_BY_NAME,
+                    (realm, prev.container_id.as_str(), prev.name.as_str()),
+                )?;
             }
         }
-        index.insert((realm, container, role.name.as_str()), role.id.as_str())?;
+        self.insert(
+            ROLES_BY_NAME,
+            (realm, container, role.name.as_str()),
+            role.id.as_str(),
+        )?;
         self.insert_record(ROLES, (realm, role.id.as_str()), role)?;
         Ok(())
     }
@@ -98,69 +102,43 @@ impl Write {
             return Ok(false);
         };
         for user in self.role_user_ids(realm, id)? {
-            self.txn
-                .open_multimap_table(USER_ROLES)?
-                .remove((realm, user.as_str()), id)?;
+            self.multi_remove(USER_ROLES, (realm, user.as_str()), id)?;
         }
-        self.txn
-            .open_multimap_table(ROLE_USERS)?
-            .remove_all((realm, id))?;
+        self.multi_remove_all(ROLE_USERS, (realm, id))?;
         for group in self.multi_values(ROLE_GROUPS, realm, id)? {
-            self.txn
-                .open_multimap_table(GROUP_ROLES)?
-                .remove((realm, group.as_str()), id)?;
+            self.multi_remove(GROUP_ROLES, (realm, group.as_str()), id)?;
         }
-        self.txn
-            .open_multimap_table(ROLE_GROUPS)?
-            .remove_all((realm, id))?;
+        self.multi_remove_all(ROLE_GROUPS, (realm, id))?;
         // Remove it from composites that include it.
-        let including: Vec<RoleRecord> = {
-            let t = self.txn.open_table(ROLES)?;
-            let mut out = Vec::new();
-            for entry in t.range((realm, "")..=(realm, MAX))? {
-                let r: RoleRecord = decode(entry?.1.value())?;
-                if r.composites.iter().any(|c| c == id) {
-                    out.push(r);
-                }
-            }
-            out
-        };
-        for mut r in including {
+        let roles: Vec<RoleRecord> = self.records_in(ROLES, between((realm, ""), (realm, MAX)))?;
+        for mut r in roles
+            .into_iter()
+            .filter(|r| r.composites.iter().any(|c| c == id))
+        {
             r.composites.retain(|c| c != id);
             self.insert_record(ROLES, (realm, r.id.as_str()), &r)?;
         }
         // And from the role scope of clients and client scopes.
         self.retain_scope_roles::<ClientRecord>(CLIENTS, realm, id)?;
         self.retain_scope_roles::<ClientScopeRecord>(CLIENT_SCOPES, realm, id)?;
-        self.txn.open_table(ROLES_BY_NAME)?.remove((
-            realm,
-            role.container_id.as_str(),
-            role.name.as_str(),
-        ))?;
-        self.txn.open_table(ROLES)?.remove((realm, id))?;
+        self.remove(
+            ROLES_BY_NAME,
+            (realm, role.container_id.as_str(), role.name.as_str()),
+        )?;
+        self.remove(ROLES, (realm, id))?;
         Ok(true)
     }
 
     /// Grant a role to a user directly (idempotent).
     pub fn grant_user_role(&mut self, realm: &str, user: &str, role: &str) -> Result<()> {
         self.require_user_and_role(realm, user, role)?;
-        self.txn
-            .open_multimap_table(USER_ROLES)?
-            .insert((realm, user), role)?;
-        self.txn
-            .open_multimap_table(ROLE_USERS)?
-            .insert((realm, role), user)?;
-        Ok(())
+        self.multi_insert(USER_ROLES, (realm, user), role)?;
+        self.multi_insert(ROLE_USERS, (realm, role), user)
     }
 
     pub fn revoke_user_role(&mut self, realm: &str, user: &str, role: &str) -> Result<bool> {
-        let removed = self
-            .txn
-            .open_multimap_table(USER_ROLES)?
-            .remove((realm, user), role)?;
-        self.txn
-            .open_multimap_table(ROLE_USERS)?
-            .remove((realm, role), user)?;
+        let removed = self.multi_remove(USER_ROLES, (realm, user), role)?;
+        self.multi_remove(ROLE_USERS, (realm, role), user)?;
         Ok(removed)
     }
 
@@ -172,45 +150,28 @@ impl Write {
         if self.role(realm, role)?.is_none() {
             return Err(StoreError::Missing("role"));
         }
-        self.txn
-            .open_multimap_table(GROUP_ROLES)?
-            .insert((realm, group), role)?;
-        self.txn
-            .open_multimap_table(ROLE_GROUPS)?
-            .insert((realm, role), group)?;
-        Ok(())
+        self.multi_insert(GROUP_ROLES, (realm, group), role)?;
+        self.multi_insert(ROLE_GROUPS, (realm, role), group)
     }
 
     pub fn revoke_group_role(&mut self, realm: &str, group: &str, role: &str) -> Result<bool> {
-        let removed = self
-            .txn
-            .open_multimap_table(GROUP_ROLES)?
-            .remove((realm, group), role)?;
-        self.txn
-            .open_multimap_table(ROLE_GROUPS)?
-            .remove((realm, role), group)?;
+        let removed = self.multi_remove(GROUP_ROLES, (realm, group), role)?;
+        self.multi_remove(ROLE_GROUPS, (realm, role), group)?;
         Ok(removed)
     }
 
     /// Drop a deleted role from the role scope of every record in `table`.
     fn retain_scope_roles<R: ScopeRoles>(
         &mut self,
-        table: TableDefinition<(&str, &str), &[u8]>,
+        table: Table<(S, S), Bytes>,
         realm: &str,
         role: &str,
     ) -> Result<()> {
-        let holding: Vec<R> = {
-            let t = self.txn.open_table(table)?;
-            let mut out = Vec::new();
-            for entry in t.range((realm, "")..=(realm, MAX))? {
-                let r: R = decode(entry?.1.value())?;
-                if r.scope_roles().iter().any(|id| id == role) {
-                    out.push(r);
-                }
-            }
-            out
-        };
-        for mut r in holding {
+        let records: Vec<R> = self.records_in(table, between((realm, ""), (realm, MAX)))?;
+        for mut r in records
+            .into_iter()
+            .filter(|r| r.scope_roles().iter().any(|id| id == role))
+        {
             r.scope_roles_mut().retain(|id| id != role);
             let id = r.id().to_string();
             self.insert_record(table, (realm, id.as_str()), &r)?;

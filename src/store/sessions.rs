@@ -1,7 +1,7 @@
 //! Login state: SSO sessions, authorization codes, login flows in progress, device codes,
 //! revoked token ids and brute-force counters, and the housekeeping that expires them.
 
-use redb::{ReadableTable, ReadableTableMetadata};
+use std::ops::Bound;
 
 use super::records::{
     AuthCodeRecord, DeviceCodeRecord, LoginFailureRecord, LoginFlowRecord, SessionRecord,
@@ -10,7 +10,7 @@ use super::tables::{
     AUTH_CODES, DEVICE_CODES, LOGIN_FAILURES, LOGIN_FLOWS, REVOKED_TOKENS, SESSIONS, USER_CODES,
     USER_SESSIONS,
 };
-use super::view::{decode, existing, Txn, View, Write, MAX};
+use super::view::{between, existing, Txn, View, Write, MAX};
 use super::{Result, StoreError};
 
 impl<T: Txn> View<T> {
@@ -25,12 +25,12 @@ impl<T: Txn> View<T> {
 
     /// Every session of a realm (online and offline), in id order.
     pub fn realm_sessions(&self, realm: &str) -> Result<Vec<SessionRecord>> {
-        self.records_in(SESSIONS, (realm, "")..=(realm, MAX))
+        self.records_in(SESSIONS, between((realm, ""), (realm, MAX)))
     }
 
     /// Sessions in every realm (the `active sessions` gauge).
     pub fn session_count(&self) -> Result<u64> {
-        Ok(self.txn.open_table(SESSIONS)?.len()?)
+        self.count(SESSIONS)
     }
 
     pub fn auth_code(&self, realm: &str, code_hash: &str) -> Result<Option<AuthCodeRecord>> {
@@ -51,7 +51,7 @@ impl<T: Txn> View<T> {
         realm: &str,
         user_code: &str,
     ) -> Result<Option<String>> {
-        self.id_for(USER_CODES, (realm, user_code))
+        self.get(USER_CODES, (realm, user_code))
     }
 
     pub fn login_failure(&self, realm: &str, user: &str) -> Result<Option<LoginFailureRecord>> {
@@ -60,11 +60,7 @@ impl<T: Txn> View<T> {
 
     /// Whether an access token (by `jti`) was revoked.
     pub fn is_revoked(&self, realm: &str, jti: &str) -> Result<bool> {
-        Ok(self
-            .txn
-            .open_table(REVOKED_TOKENS)?
-            .get((realm, jti))?
-            .is_some())
+        Ok(self.get(REVOKED_TOKENS, (realm, jti))?.is_some())
     }
 }
 
@@ -75,20 +71,19 @@ impl Write {
             return Err(StoreError::Missing("user"));
         }
         self.insert_record(SESSIONS, (realm, session.id.as_str()), session)?;
-        self.txn
-            .open_multimap_table(USER_SESSIONS)?
-            .insert((realm, session.user_id.as_str()), session.id.as_str())?;
-        Ok(())
+        self.multi_insert(
+            USER_SESSIONS,
+            (realm, session.user_id.as_str()),
+            session.id.as_str(),
+        )
     }
 
     pub fn delete_session(&mut self, realm: &str, id: &str) -> Result<bool> {
         let Some(session) = self.session(realm, id)? else {
             return Ok(false);
         };
-        self.txn.open_table(SESSIONS)?.remove((realm, id))?;
-        self.txn
-            .open_multimap_table(USER_SESSIONS)?
-            .remove((realm, session.user_id.as_str()), id)?;
+        self.remove(SESSIONS, (realm, id))?;
+        self.multi_remove(USER_SESSIONS, (realm, session.user_id.as_str()), id)?;
         Ok(true)
     }
 
@@ -99,15 +94,11 @@ impl Write {
         expired: impl Fn(&SessionRecord) -> bool,
     ) -> Result<usize> {
         let mut gone = Vec::new();
-        for entry in self
-            .txn
-            .open_table(SESSIONS)?
-            .range((realm, "")..=(realm, MAX))?
+        for session in
+            self.records_in::<_, SessionRecord>(SESSIONS, between((realm, ""), (realm, MAX)))?
         {
-            let (k, v) = entry?;
-            let session: SessionRecord = decode(v.value())?;
             if expired(&session) {
-                gone.push(k.value().1.to_string());
+                gone.push(session.id);
             }
         }
         for id in &gone {
@@ -137,11 +128,7 @@ impl Write {
     }
 
     pub fn delete_login_flow(&mut self, realm: &str, id: &str) -> Result<bool> {
-        Ok(self
-            .txn
-            .open_table(LOGIN_FLOWS)?
-            .remove((realm, id))?
-            .is_some())
+        self.remove(LOGIN_FLOWS, (realm, id))
     }
 
     /// Store a device authorization (and its user code index).
@@ -152,22 +139,15 @@ impl Write {
         record: &DeviceCodeRecord,
     ) -> Result<()> {
         self.insert_record(DEVICE_CODES, (realm, code_hash), record)?;
-        self.txn
-            .open_table(USER_CODES)?
-            .insert((realm, record.user_code.as_str()), code_hash)?;
-        Ok(())
+        self.insert(USER_CODES, (realm, record.user_code.as_str()), code_hash)
     }
 
     /// Forget a device authorization.
     pub fn delete_device_code(&mut self, realm: &str, code_hash: &str) -> Result<()> {
         if let Some(record) = self.device_code(realm, code_hash)? {
-            self.txn
-                .open_table(USER_CODES)?
-                .remove((realm, record.user_code.as_str()))?;
+            self.remove(USER_CODES, (realm, record.user_code.as_str()))?;
         }
-        self.txn
-            .open_table(DEVICE_CODES)?
-            .remove((realm, code_hash))?;
+        self.remove(DEVICE_CODES, (realm, code_hash))?;
         Ok(())
     }
 
@@ -183,62 +163,46 @@ impl Write {
 
     /// Forget one user's failures (`Some`) or every user's of the realm (`None`).
     pub fn clear_login_failures(&mut self, realm: &str, user: Option<&str>) -> Result<()> {
-        let mut t = self.txn.open_table(LOGIN_FAILURES)?;
         match user {
             Some(u) => {
-                t.remove((realm, u))?;
+                self.remove(LOGIN_FAILURES, (realm, u))?;
             }
-            None => t.retain_in((realm, "")..=(realm, MAX), |_, _| false)?,
+            None => {
+                self.remove_range(LOGIN_FAILURES, between((realm, ""), (realm, MAX)))?;
+            }
         }
         Ok(())
     }
 
     /// Remember a revoked access token until `expires_at` (s).
     pub fn revoke_token(&mut self, realm: &str, jti: &str, expires_at: i64) -> Result<()> {
-        self.txn
-            .open_table(REVOKED_TOKENS)?
-            .insert((realm, jti), expires_at)?;
-        Ok(())
+        self.insert(REVOKED_TOKENS, (realm, jti), expires_at)
     }
 
     /// Drop expired codes, login flows and revocations (all realms). Returns how many went.
     pub fn purge_expired(&mut self, now_ms: i64) -> Result<usize> {
-        let mut n = 0;
-        self.txn.open_table(AUTH_CODES)?.retain(|_, v| {
-            let keep = serde_json::from_slice::<AuthCodeRecord>(v)
-                .map(|c| c.expires_at > now_ms)
-                .unwrap_or(false);
-            n += usize::from(!keep);
-            keep
+        let all = (Bound::Unbounded, Bound::Unbounded);
+        let mut n = self.remove_where(AUTH_CODES, all, |_, v| {
+            serde_json::from_slice::<AuthCodeRecord>(v).map_or(true, |c| c.expires_at <= now_ms)
         })?;
-        self.txn.open_table(LOGIN_FLOWS)?.retain(|_, v| {
-            let keep = serde_json::from_slice::<LoginFlowRecord>(v)
-                .map(|f| f.expires_at > now_ms)
-                .unwrap_or(false);
-            n += usize::from(!keep);
-            keep
+        n += self.remove_where(LOGIN_FLOWS, all, |_, v| {
+            serde_json::from_slice::<LoginFlowRecord>(v).map_or(true, |f| f.expires_at <= now_ms)
         })?;
         let mut expired_devices = Vec::new();
-        for entry in self.txn.open_table(DEVICE_CODES)?.iter()? {
-            let (k, v) = entry?;
-            let keep = serde_json::from_slice::<DeviceCodeRecord>(v.value())
-                .map(|d| d.expires_at > now_ms)
-                .unwrap_or(false);
-            if !keep {
-                let (realm, hash) = k.value();
-                expired_devices.push((realm.to_string(), hash.to_string()));
+        self.scan(DEVICE_CODES, all, false, |key, v| {
+            let expired = serde_json::from_slice::<DeviceCodeRecord>(&v)
+                .map_or(true, |d| d.expires_at <= now_ms);
+            if expired {
+                expired_devices.push(key);
             }
-        }
+            Ok(true)
+        })?;
         for (realm, hash) in expired_devices {
             self.delete_device_code(&realm, &hash)?;
             n += 1;
         }
         let now_s = now_ms / 1000;
-        self.txn.open_table(REVOKED_TOKENS)?.retain(|_, exp| {
-            let keep = exp > now_s;
-            n += usize::from(!keep);
-            keep
-        })?;
+        n += self.remove_where(REVOKED_TOKENS, all, |_, &exp| exp <= now_s)?;
         Ok(n)
     }
 }

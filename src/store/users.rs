@@ -1,7 +1,7 @@
 //! Users and their credentials, with the indexes the admin search uses (username, e-mail,
 //! first and last name) and the per-realm count.
 
-use redb::{ReadableMultimapTable, ReadableTable};
+use std::ops::Bound;
 
 use super::records::{CredentialRecord, UserRecord};
 use super::tables::{
@@ -9,7 +9,7 @@ use super::tables::{
     USERS_BY_FIRST_NAME, USERS_BY_LAST_NAME, USERS_BY_NAME, USER_COUNTS, USER_GROUPS, USER_ROLES,
     USER_SESSIONS,
 };
-use super::view::{existing, Txn, View, Write, MAX};
+use super::view::{between, existing, Txn, View, Write, MAX};
 use super::{Conflict, Result, StoreError};
 
 impl<T: Txn> View<T> {
@@ -20,7 +20,7 @@ impl<T: Txn> View<T> {
     /// Look a user up by username (case-insensitive).
     pub fn user_by_username(&self, realm: &str, username: &str) -> Result<Option<UserRecord>> {
         let key = username.to_lowercase();
-        match self.id_for(USERS_BY_NAME, (realm, key.as_str()))? {
+        match self.get(USERS_BY_NAME, (realm, key.as_str()))? {
             Some(id) => self.user(realm, &id),
             None => Ok(None),
         }
@@ -35,40 +35,28 @@ impl<T: Txn> View<T> {
 
     /// A page of users ordered by username.
     pub fn users_page(&self, realm: &str, first: usize, max: usize) -> Result<Vec<UserRecord>> {
-        let ids: Vec<String> = {
-            let t = self.txn.open_table(USERS_BY_NAME)?;
-            let mut ids = Vec::new();
-            for entry in t.range((realm, "")..=(realm, MAX))?.skip(first).take(max) {
-                ids.push(entry?.1.value().to_string());
-            }
-            ids
-        };
-        existing(ids, |id| self.user(realm, id))
+        let ids = self.entries(
+            USERS_BY_NAME,
+            between((realm, ""), (realm, MAX)),
+            first,
+            max,
+        )?;
+        existing(ids.into_iter().map(|(_, id)| id), |id| self.user(realm, id))
     }
 
     /// Up to `max` users ordered by username, after `after` (a page by key: the cost does
     /// not grow with how far into the list it is).
     pub fn users_after(&self, realm: &str, after: &str, max: usize) -> Result<Vec<UserRecord>> {
-        use std::ops::Bound;
-        let ids: Vec<String> = {
-            let t = self.txn.open_table(USERS_BY_NAME)?;
-            let mut ids = Vec::new();
-            let range = (
-                Bound::Excluded((realm, after)),
-                Bound::Included((realm, MAX)),
-            );
-            for entry in t.range::<(&str, &str)>(range)?.take(max) {
-                ids.push(entry?.1.value().to_string());
-            }
-            ids
-        };
-        existing(ids, |id| self.user(realm, id))
+        let range = (
+            Bound::Excluded((realm, after)),
+            Bound::Included((realm, MAX)),
+        );
+        let ids = self.entries(USERS_BY_NAME, range, 0, max)?;
+        existing(ids.into_iter().map(|(_, id)| id), |id| self.user(realm, id))
     }
 
     pub fn user_count(&self, realm: &str) -> Result<u64> {
-        let t = self.txn.open_table(USER_COUNTS)?;
-        let v = t.get(realm)?;
-        Ok(v.map(|v| v.value()).unwrap_or(0))
+        Ok(self.get(USER_COUNTS, realm)?.unwrap_or(0))
     }
 
     /// Ids of users whose username, e-mail, first or last name starts with `prefix`
@@ -81,28 +69,18 @@ impl<T: Txn> View<T> {
     ) -> Result<Vec<UserRecord>> {
         let prefix = prefix.to_lowercase();
         let upper = format!("{prefix}{MAX}");
+        let range = between((realm, prefix.as_str()), (realm, upper.as_str()));
         let mut ids = std::collections::BTreeSet::new();
-        {
-            let t = self.txn.open_table(USERS_BY_NAME)?;
-            for entry in t
-                .range((realm, prefix.as_str())..=(realm, upper.as_str()))?
-                .take(limit)
-            {
-                ids.insert(entry?.1.value().to_string());
-            }
+        for (_, id) in self.entries(USERS_BY_NAME, range, 0, limit)? {
+            ids.insert(id);
         }
         for def in [USERS_BY_EMAIL, USERS_BY_FIRST_NAME, USERS_BY_LAST_NAME] {
-            let t = self.txn.open_multimap_table(def)?;
             let mut n = 0;
-            'outer: for entry in t.range((realm, prefix.as_str())..=(realm, upper.as_str()))? {
-                for v in entry?.1 {
-                    ids.insert(v?.value().to_string());
-                    n += 1;
-                    if n >= limit {
-                        break 'outer;
-                    }
-                }
-            }
+            self.multi_scan(def, range, |_, id| {
+                ids.insert(id);
+                n += 1;
+                Ok(n < limit)
+            })?;
         }
         let mut users = existing(ids, |id| self.user(realm, id))?;
         users.sort_by(|a, b| a.username.cmp(&b.username));
@@ -110,7 +88,7 @@ impl<T: Txn> View<T> {
     }
 
     pub fn credentials(&self, realm: &str, user: &str) -> Result<Vec<CredentialRecord>> {
-        self.records_in(CREDENTIALS, (realm, user, "")..=(realm, user, MAX))
+        self.records_in(CREDENTIALS, between((realm, user, ""), (realm, user, MAX)))
     }
 }
 
@@ -129,38 +107,41 @@ impl Write {
         let mut user = user.clone();
         user.username = user.username.to_lowercase();
         let previous = self.user(realm, &user.id)?;
-        {
-            let mut names = self.txn.open_table(USERS_BY_NAME)?;
-            if let Some(owner) = names.get((realm, user.username.as_str()))? {
-                if owner.value() != user.id {
-                    return Err(StoreError::Conflict(Conflict::Username));
-                }
+        if let Some(owner) = self.get(USERS_BY_NAME, (realm, user.username.as_str()))? {
+            if owner != user.id {
+                return Err(StoreError::Conflict(Conflict::Username));
             }
-            if let Some(prev) = &previous {
-                if prev.username != user.username {
-                    names.remove((realm, prev.username.as_str()))?;
-                }
-            }
-            names.insert((realm, user.username.as_str()), user.id.as_str())?;
         }
-        {
-            let mut emails = self.txn.open_multimap_table(USERS_BY_EMAIL)?;
-            let new_email = user.email.as_deref().map(str::to_lowercase);
-            if let Some(email) = &new_email {
-                if !allow_duplicate_emails {
-                    for owner in emails.get((realm, email.as_str()))? {
-                        if owner?.value() != user.id {
-                            return Err(StoreError::Conflict(Conflict::Email));
-                        }
-                    }
-                }
+        if let Some(prev) = &previous {
+            if prev.username != user.username {
+                self.remove(USERS_BY_NAME, (realm, prev.username.as_str()))?;
             }
-            if let Some(old) = previous.as_ref().and_then(|p| p.email.as_deref()) {
-                emails.remove((realm, old.to_lowercase().as_str()), user.id.as_str())?;
+        }
+        self.insert(
+            USERS_BY_NAME,
+            (realm, user.username.as_str()),
+            user.id.as_str(),
+        )?;
+        let new_email = user.email.as_deref().map(str::to_lowercase);
+        if let Some(email) = &new_email {
+            if !allow_duplicate_emails
+                && self
+                    .multi_get(USERS_BY_EMAIL, (realm, email.as_str()))?
+                    .iter()
+                    .any(|owner| owner != &user.id)
+            {
+                return Err(StoreError::Conflict(Conflict::Email));
             }
-            if let Some(email) = &new_email {
-                emails.insert((realm, email.as_str()), user.id.as_str())?;
-            }
+        }
+        if let Some(old) = previous.as_ref().and_then(|p| p.email.as_deref()) {
+            self.multi_remove(
+                USERS_BY_EMAIL,
+                (realm, old.to_lowercase().as_str()),
+                user.id.as_str(),
+            )?;
+        }
+        if let Some(email) = &new_email {
+            self.multi_insert(USERS_BY_EMAIL, (realm, email.as_str()), user.id.as_str())?;
         }
         for (def, old, new) in [
             (
@@ -174,12 +155,11 @@ impl Write {
                 user.last_name.clone(),
             ),
         ] {
-            let mut t = self.txn.open_multimap_table(def)?;
             if let Some(old) = old {
-                t.remove((realm, old.to_lowercase().as_str()), user.id.as_str())?;
+                self.multi_remove(def, (realm, old.to_lowercase().as_str()), user.id.as_str())?;
             }
             if let Some(new) = new {
-                t.insert((realm, new.to_lowercase().as_str()), user.id.as_str())?;
+                self.multi_insert(def, (realm, new.to_lowercase().as_str()), user.id.as_str())?;
             }
         }
         if previous.is_none() {
@@ -190,10 +170,8 @@ impl Write {
     }
 
     pub(super) fn add_to_user_count(&mut self, realm: &str, delta: i64) -> Result<()> {
-        let mut t = self.txn.open_table(USER_COUNTS)?;
-        let current = t.get(realm)?.map(|v| v.value()).unwrap_or(0);
-        t.insert(realm, (current as i64 + delta).max(0) as u64)?;
-        Ok(())
+        let current = self.get(USER_COUNTS, realm)?.unwrap_or(0);
+        self.insert(USER_COUNTS, realm, (current as i64 + delta).max(0) as u64)
     }
 
     /// Delete a user with its credentials, role mappings, memberships and sessions.
@@ -201,54 +179,34 @@ impl Write {
         let Some(user) = self.user(realm, id)? else {
             return Ok(false);
         };
-        self.txn.open_table(USERS)?.remove((realm, id))?;
-        self.txn
-            .open_table(USERS_BY_NAME)?
-            .remove((realm, user.username.as_str()))?;
+        self.remove(USERS, (realm, id))?;
+        self.remove(USERS_BY_NAME, (realm, user.username.as_str()))?;
         if let Some(email) = &user.email {
-            self.txn
-                .open_multimap_table(USERS_BY_EMAIL)?
-                .remove((realm, email.to_lowercase().as_str()), id)?;
+            self.multi_remove(USERS_BY_EMAIL, (realm, email.to_lowercase().as_str()), id)?;
         }
         for (def, name) in [
             (USERS_BY_FIRST_NAME, &user.first_name),
             (USERS_BY_LAST_NAME, &user.last_name),
         ] {
             if let Some(name) = name {
-                self.txn
-                    .open_multimap_table(def)?
-                    .remove((realm, name.to_lowercase().as_str()), id)?;
+                self.multi_remove(def, (realm, name.to_lowercase().as_str()), id)?;
             }
         }
         self.add_to_user_count(realm, -1)?;
-        self.txn.open_table(LOGIN_FAILURES)?.remove((realm, id))?;
-        self.txn
-            .open_table(CREDENTIALS)?
-            .retain_in((realm, id, "")..=(realm, id, MAX), |_, _| false)?;
+        self.remove(LOGIN_FAILURES, (realm, id))?;
+        self.remove_range(CREDENTIALS, between((realm, id, ""), (realm, id, MAX)))?;
         for role in self.user_role_ids(realm, id)? {
-            self.txn
-                .open_multimap_table(ROLE_USERS)?
-                .remove((realm, role.as_str()), id)?;
+            self.multi_remove(ROLE_USERS, (realm, role.as_str()), id)?;
         }
-        self.txn
-            .open_multimap_table(USER_ROLES)?
-            .remove_all((realm, id))?;
+        self.multi_remove_all(USER_ROLES, (realm, id))?;
         for group in self.user_group_ids(realm, id)? {
-            self.txn
-                .open_multimap_table(GROUP_MEMBERS)?
-                .remove((realm, group.as_str()), id)?;
+            self.multi_remove(GROUP_MEMBERS, (realm, group.as_str()), id)?;
         }
-        self.txn
-            .open_multimap_table(USER_GROUPS)?
-            .remove_all((realm, id))?;
+        self.multi_remove_all(USER_GROUPS, (realm, id))?;
         for session in self.multi_values(USER_SESSIONS, realm, id)? {
-            self.txn
-                .open_table(SESSIONS)?
-                .remove((realm, session.as_str()))?;
+            self.remove(SESSIONS, (realm, session.as_str()))?;
         }
-        self.txn
-            .open_multimap_table(USER_SESSIONS)?
-            .remove_all((realm, id))?;
+        self.multi_remove_all(USER_SESSIONS, (realm, id))?;
         self.unlink_all_federated_identities(realm, id)?;
         Ok(true)
     }
@@ -271,10 +229,6 @@ impl Write {
     }
 
     pub fn delete_credential(&mut self, realm: &str, user: &str, id: &str) -> Result<bool> {
-        Ok(self
-            .txn
-            .open_table(CREDENTIALS)?
-            .remove((realm, user, id))?
-            .is_some())
+        self.remove(CREDENTIALS, (realm, user, id))
     }
 }

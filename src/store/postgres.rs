@@ -1,0 +1,568 @@
+//! The PostgreSQL backend: each logical table is a table `kv_<name> (k bytea primary key,
+//! v bytea)`; keys keep the byte order of `kv.rs`, so a key range is an index range.
+//!
+//! Semantics are redb's: a read is a `REPEATABLE READ, READ ONLY` snapshot; a write is
+//! one transaction holding a cluster-wide advisory lock from its first statement, so
+//! writes are serialised across every node exactly as redb serialises them in one process
+//! (each sees all writes committed before it, and all-or-nothing holds). Every write
+//! commit notifies `portcullis_store`; each node listens and advances its store
+//! generation, which is what its caches are keyed on.
+//!
+//! The store's API is synchronous (it was redb's). Queries run on a small runtime of
+//! their own that drives the connections; a caller on one of the server's worker threads
+//! waits through `block_in_place`, so the worker's other tasks move on meanwhile.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::types::ToSql;
+
+use super::kv::{Range, Visit};
+use super::{Result, StoreError};
+
+/// The advisory lock every write transaction holds (an arbitrary constant: "pcul").
+const WRITE_LOCK: i64 = 0x7063_756c;
+/// The advisory lock migrations hold, so nodes starting together apply them once.
+const MIGRATION_LOCK: i64 = 0x7063_756d;
+/// The channel write commits notify.
+const CHANNEL: &str = "portcullis_store";
+/// Rows fetched per round trip of a scan.
+const SCAN_BATCH: i64 = 512;
+
+/// How the PostgreSQL store is reached.
+#[derive(Clone)]
+pub struct PgOptions {
+    /// A `postgres://` URL or a libpq key-value string.
+    pub url: String,
+    /// Connections per node.
+    pub pool_size: usize,
+    /// Extra CA certificates (PEM) trusted for `sslmode=require`, besides the system's.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// How long one query may take before the database counts as unreachable.
+    pub query_timeout: Duration,
+}
+
+impl std::fmt::Debug for PgOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold the password.
+        f.debug_struct("PgOptions")
+            .field("pool_size", &self.pool_size)
+            .field("ca_file", &self.ca_file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parse a database URL (for the configuration's error message).
+pub fn check_url(url: &str) -> std::result::Result<(), String> {
+    url.parse::<tokio_postgres::Config>()
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Pool and query figures for `/metrics`.
+#[derive(Default)]
+pub struct PgStats {
+    pub queries: AtomicU64,
+    pub query_micros: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+struct Shared {
+    pool: Pool,
+    rt: tokio::runtime::Runtime,
+    timeout: Duration,
+    /// Whether the last attempt to reach the database worked.
+    reachable: AtomicBool,
+    /// Whether this node hears other nodes' commits (else caches must not be trusted).
+    listening: Arc<AtomicBool>,
+    stats: PgStats,
+}
+
+/// The open PostgreSQL backend; cheap to clone.
+#[derive(Clone)]
+pub struct Pg {
+    shared: Arc<Shared>,
+}
+
+/// Wait for `f` from synchronous code, wherever it is called from.
+fn wait<F: Future>(f: F) -> F::Output {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| futures_executor::block_on(f))
+        }
+        _ => futures_executor::block_on(f),
+    }
+}
+
+fn unreachable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("the database is unreachable: {e}"))
+}
+
+/// A driver error: a lost or refused connection is `Unavailable` (503, retried by the
+/// caller), anything else a backend failure.
+fn db_error(e: tokio_postgres::Error) -> StoreError {
+    if e.is_closed() || e.as_db_error().is_none() {
+        return unreachable(e);
+    }
+    let db = e.as_db_error().expect("checked");
+    // 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now, 08*: connection.
+    let code = db.code().code();
+    if code.starts_with("57P") || code.starts_with("08") {
+        return unreachable(db.message());
+    }
+    StoreError::Backend(format!("database: {}", db.message()))
+}
+
+fn tls_config(options: &PgOptions) -> Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = &options.ca_file {
+        use rustls::pki_types::pem::PemObject;
+        let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
+            .and_then(|i| i.collect::<std::result::Result<Vec<_>, _>>())
+            .map_err(|e| StoreError::Backend(format!("store.ca_file {}: {e}", path.display())))?;
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| StoreError::Backend(format!("store.ca_file: {e}")))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StoreError::Backend(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+impl Pg {
+    /// Connect, apply migrations under the migration lock, and start listening for other
+    /// nodes' commits (which advance `generation`).
+    pub fn open(options: &PgOptions, generation: Arc<AtomicU64>) -> Result<Pg> {
+        let config: tokio_postgres::Config = options
+            .url
+            .parse()
+            .map_err(|e| StoreError::Backend(format!("store.url: {e}")))?;
+        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(options)?);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("store-db")
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let manager = Manager::from_config(
+            config.clone(),
+            tls.clone(),
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let timeout = options.query_timeout;
+        let pool = {
+            let _enter = rt.enter();
+            Pool::builder(manager)
+                .max_size(options.pool_size.max(1))
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .wait_timeout(Some(timeout))
+                .create_timeout(Some(timeout))
+                .recycle_timeout(Some(timeout))
+                .build()
+                .map_err(|e| StoreError::Backend(e.to_string()))?
+        };
+        let pg = Pg {
+            shared: Arc::new(Shared {
+                pool,
+                rt,
+                timeout,
+                reachable: AtomicBool::new(true),
+                listening: Arc::new(AtomicBool::new(false)),
+                stats: PgStats::default(),
+            }),
+        };
+        pg.migrate()?;
+        pg.shared
+            .rt
+            .spawn(listen(config, tls, generation, pg.shared.listening.clone()));
+        Ok(pg)
+    }
+
+    /// Whether this node hears every commit of the others (while it does not, nothing it
+    /// caches may be trusted past one read).
+    pub fn listening(&self) -> bool {
+        self.shared.listening.load(Ordering::Acquire)
+    }
+
+    /// Whether the database answered the last time it was asked.
+    pub fn reachable(&self) -> bool {
+        self.shared.reachable.load(Ordering::Acquire)
+    }
+
+    pub fn stats(&self) -> &PgStats {
+        &self.shared.stats
+    }
+
+    /// `(connections open, connections idle, max)` of the pool.
+    pub fn pool_status(&self) -> (usize, usize, usize) {
+        let s = self.shared.pool.status();
+        (s.size, s.available, s.max_size)
+    }
+
+    /// Ask the database whether it is there (for `/health/ready`).
+    pub fn ping(&self) -> bool {
+        let ok = self
+            .connection()
+            .and_then(|c| c.run(|c| async move { c.simple_query("SELECT 1").await.map(|_| ()) }))
+            .is_ok();
+        self.shared.reachable.store(ok, Ordering::Release);
+        ok
+    }
+
+    /// A pooled connection.
+    fn connection(&self) -> Result<Conn> {
+        let pool = self.shared.pool.clone();
+        let got = wait(self.shared.rt.spawn(async move { pool.get().await }));
+        match got {
+            Ok(Ok(client)) => Ok(Conn {
+                client: Some(Arc::new(client)),
+                shared: self.shared.clone(),
+                open_txn: false,
+            }),
+            Ok(Err(e)) => {
+                self.shared.reachable.store(false, Ordering::Release);
+                self.shared.stats.failures.fetch_add(1, Ordering::Relaxed);
+                Err(unreachable(e))
+            }
+            Err(e) => Err(StoreError::Backend(e.to_string())),
+        }
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let conn = self.connection()?;
+        let mut sql = format!("SELECT pg_advisory_lock({MIGRATION_LOCK});\n");
+        for table in super::tables::ALL {
+            sql.push_str(&format!(
+                "CREATE TABLE IF NOT EXISTS kv_{table} (k bytea PRIMARY KEY, v bytea NOT NULL);\n"
+            ));
+        }
+        sql.push_str(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK});"));
+        conn.run(move |c| async move { c.batch_execute(&sql).await })
+    }
+
+    /// Begin a read snapshot.
+    pub fn begin_read(&self) -> Result<PgRead> {
+        let mut conn = self.connection()?;
+        conn.run(|c| async move {
+            c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .await
+        })?;
+        conn.open_txn = true;
+        Ok(PgRead { conn })
+    }
+
+    /// Begin a write transaction: it waits for the write lock, so it sees every write
+    /// committed before it on any node.
+    pub fn begin_write(&self) -> Result<PgWrite> {
+        let mut conn = self.connection()?;
+        conn.run(|c| async move {
+            c.batch_execute(&format!(
+                "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+            ))
+            .await
+        })?;
+        conn.open_txn = true;
+        Ok(PgWrite { conn })
+    }
+}
+
+/// Hear other nodes' commits for as long as the store is open; reconnect when the
+/// connection drops. While not listening, `listening` is false and the store treats every
+/// cached value as stale.
+async fn listen(
+    config: tokio_postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    generation: Arc<AtomicU64>,
+    listening: Arc<AtomicBool>,
+) {
+    loop {
+        if let Ok((client, mut connection)) = config.connect(tls.clone()).await {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+            let driver = tokio::spawn(async move {
+                while let Some(message) =
+                    std::future::poll_fn(|cx| connection.poll_message(cx)).await
+                {
+                    match message {
+                        Ok(tokio_postgres::AsyncMessage::Notification(_)) => {
+                            if tx.send(()).is_err() {
+                                break;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
+            });
+            if client
+                .batch_execute(&format!("LISTEN {CHANNEL}"))
+                .await
+                .is_ok()
+            {
+                // Whatever happened while not listening is unknown: move on once.
+                generation.fetch_add(1, Ordering::AcqRel);
+                listening.store(true, Ordering::Release);
+                while rx.recv().await.is_some() {
+                    generation.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+            listening.store(false, Ordering::Release);
+            driver.abort();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The `WHERE` clause of a key range and its parameters (`$1`, `$2`).
+fn key_filter(range: &Range) -> (String, Vec<Vec<u8>>) {
+    use std::ops::Bound;
+    let mut conditions = Vec::new();
+    let mut params = Vec::new();
+    for (bound, incl, excl) in [(&range.0, ">=", ">"), (&range.1, "<=", "<")] {
+        let (k, op) = match bound {
+            Bound::Included(k) => (k, incl),
+            Bound::Excluded(k) => (k, excl),
+            Bound::Unbounded => continue,
+        };
+        params.push(k.clone());
+        conditions.push(format!("k {op} ${}", params.len()));
+    }
+    if conditions.is_empty() {
+        (String::new(), params)
+    } else {
+        (format!("WHERE {}", conditions.join(" AND ")), params)
+    }
+}
+
+/// A pooled connection, maybe inside a transaction; the transaction is ended (rolled
+/// back, or committed for a read-only one) when it is dropped, without waiting for it.
+struct Conn {
+    client: Option<Arc<Object>>,
+    shared: Arc<Shared>,
+    open_txn: bool,
+}
+
+impl Conn {
+    /// Run one database call on the store runtime, within the query timeout.
+    fn run<T, F, Fut>(&self, call: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Object>) -> Fut,
+        Fut: Future<Output = std::result::Result<T, tokio_postgres::Error>> + Send + 'static,
+    {
+        let client = self.client.clone().expect("a connection until dropped");
+        let timeout = self.shared.timeout;
+        let started = Instant::now();
+        let fut = call(client);
+        let joined = wait(
+            self.shared
+                .rt
+                .spawn(async move { tokio::time::timeout(timeout, fut).await }),
+        );
+        let stats = &self.shared.stats;
+        stats.queries.fetch_add(1, Ordering::Relaxed);
+        stats
+            .query_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        let outcome = match joined {
+            Ok(Ok(Ok(value))) => Ok(value),
+            Ok(Ok(Err(e))) => Err(db_error(e)),
+            Ok(Err(_)) => Err(unreachable(format!("no answer within {timeout:?}"))),
+            Err(e) => Err(StoreError::Backend(e.to_string())),
+        };
+        match &outcome {
+            Err(StoreError::Unavailable(_)) => {
+                stats.failures.fetch_add(1, Ordering::Relaxed);
+                self.shared.reachable.store(false, Ordering::Release);
+            }
+            _ => self.shared.reachable.store(true, Ordering::Release),
+        }
+        outcome
+    }
+
+    fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let sql = format!("SELECT v FROM kv_{table} WHERE k = $1");
+        let key = key.to_vec();
+        self.run(move |c| async move {
+            let stmt = c.prepare_cached(&sql).await?;
+            let row = c.query_opt(&stmt, &[&key]).await?;
+            Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
+        })
+    }
+
+    fn scan(
+        &self,
+        table: &'static str,
+        range: &Range,
+        reverse: bool,
+        visit: &mut Visit<'_>,
+    ) -> Result<()> {
+        use std::ops::Bound;
+        let (mut lo, mut hi) = range.clone();
+        loop {
+            let (filter, params) = key_filter(&(lo.clone(), hi.clone()));
+            let order = if reverse { "DESC" } else { "ASC" };
+            let sql = format!(
+                "SELECT k, v FROM kv_{table} {filter} ORDER BY k {order} LIMIT {SCAN_BATCH}"
+            );
+            let rows: Vec<(Vec<u8>, Vec<u8>)> = self.run(move |c| async move {
+                let stmt = c.prepare_cached(&sql).await?;
+                let refs: Vec<&(dyn ToSql + Sync)> =
+                    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+                let rows = c.query(&stmt, &refs).await?;
+                Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+            })?;
+            let full = rows.len() as i64 == SCAN_BATCH;
+            let mut last = None;
+            for (k, v) in rows {
+                if !visit(&k, &v)? {
+                    return Ok(());
+                }
+                last = Some(k);
+            }
+            match (full, last) {
+                (true, Some(k)) if reverse => hi = Bound::Excluded(k),
+                (true, Some(k)) => lo = Bound::Excluded(k),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn count(&self, table: &'static str) -> Result<u64> {
+        let sql = format!("SELECT count(*) FROM kv_{table}");
+        self.run(move |c| async move {
+            let row = c.query_one(&sql, &[]).await?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        if self.open_txn {
+            // Ends the transaction before the connection goes back to the pool; a read
+            // has nothing to keep and a write reaching here failed or was abandoned.
+            self.shared.rt.spawn(async move {
+                if client.batch_execute("ROLLBACK").await.is_err() {
+                    // The connection is broken: keep it out of the pool.
+                    if let Ok(object) = Arc::try_unwrap(client) {
+                        let _ = Object::take(object);
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// A read snapshot on PostgreSQL.
+pub struct PgRead {
+    conn: Conn,
+}
+
+impl PgRead {
+    pub(super) fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.conn.get(table, key)
+    }
+    pub(super) fn scan(
+        &self,
+        table: &'static str,
+        range: &Range,
+        reverse: bool,
+        visit: &mut Visit<'_>,
+    ) -> Result<()> {
+        self.conn.scan(table, range, reverse, visit)
+    }
+    pub(super) fn count(&self, table: &'static str) -> Result<u64> {
+        self.conn.count(table)
+    }
+}
+
+/// A write transaction on PostgreSQL, holding the write lock.
+pub struct PgWrite {
+    conn: Conn,
+}
+
+impl PgWrite {
+    pub(super) fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.conn.get(table, key)
+    }
+    pub(super) fn scan(
+        &self,
+        table: &'static str,
+        range: &Range,
+        reverse: bool,
+        visit: &mut Visit<'_>,
+    ) -> Result<()> {
+        self.conn.scan(table, range, reverse, visit)
+    }
+    pub(super) fn count(&self, table: &'static str) -> Result<u64> {
+        self.conn.count(table)
+    }
+
+    pub(super) fn put(&mut self, table: &'static str, key: &[u8], value: &[u8]) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO kv_{table} (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
+        );
+        let (key, value) = (key.to_vec(), value.to_vec());
+        self.conn.run(move |c| async move {
+            let stmt = c.prepare_cached(&sql).await?;
+            c.execute(&stmt, &[&key, &value]).await.map(|_| ())
+        })
+    }
+
+    pub(super) fn delete(&mut self, table: &'static str, key: &[u8]) -> Result<bool> {
+        let sql = format!("DELETE FROM kv_{table} WHERE k = $1");
+        let key = key.to_vec();
+        self.conn.run(move |c| async move {
+            let stmt = c.prepare_cached(&sql).await?;
+            Ok(c.execute(&stmt, &[&key]).await? > 0)
+        })
+    }
+
+    pub(super) fn delete_range(&mut self, table: &'static str, range: &Range) -> Result<u64> {
+        let (filter, params) = key_filter(range);
+        let sql = format!("DELETE FROM kv_{table} {filter}");
+        self.conn.run(move |c| async move {
+            let stmt = c.prepare_cached(&sql).await?;
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+            c.execute(&stmt, &refs).await
+        })
+    }
+
+    /// Commit (and tell every node); `volatile` commits do not wait for the disk, like
+    /// redb's volatile commits.
+    pub(super) fn commit(mut self, volatile: bool) -> Result<()> {
+        let sql = format!(
+            "{}NOTIFY {CHANNEL}; COMMIT",
+            if volatile {
+                "SET LOCAL synchronous_commit TO OFF; "
+            } else {
+                ""
+            }
+        );
+        let result = self
+            .conn
+            .run(move |c| async move { c.batch_execute(&sql).await });
+        if result.is_ok() {
+            self.conn.open_txn = false;
+        }
+        result
+    }
+}
