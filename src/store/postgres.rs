@@ -566,3 +566,48 @@ impl PgWrite {
         result
     }
 }
+
+/// For tests: databases of their own in the test server `scripts/with-postgres.sh` starts.
+#[doc(hidden)]
+pub mod testing {
+    use super::PgOptions;
+    use std::time::Duration;
+
+    /// The test server's URL (`PORTCULLIS_TEST_POSTGRES`).
+    pub fn server_url() -> String {
+        std::env::var("PORTCULLIS_TEST_POSTGRES").unwrap_or_else(|_| {
+            panic!(
+                "PORTCULLIS_TEST_POSTGRES is not set: run the tests through \
+                 scripts/with-postgres.sh (make test does)"
+            )
+        })
+    }
+
+    /// Create an empty database and give options naming it.
+    pub fn fresh_database() -> PgOptions {
+        let server = server_url();
+        let name = format!("pc_{}", uuid::Uuid::new_v4().simple());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+                .await
+                .expect("the test PostgreSQL server answers");
+            tokio::spawn(connection);
+            client
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+        });
+        let mut url = url::Url::parse(&server).unwrap();
+        url.set_path(&name);
+        PgOptions {
+            url: url.to_string(),
+            pool_size: 4,
+            ca_file: None,
+            query_timeout: Duration::from_secs(5),
+        }
+    }
+}

@@ -13,6 +13,38 @@ fn open() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+/// A store on a database of its own in the test PostgreSQL server (see
+/// `scripts/with-postgres.sh`, which `make test` runs the tests under).
+pub(crate) fn open_postgres() -> (tempfile::TempDir, Store, PgOptions) {
+    let dir = tempfile::tempdir().unwrap();
+    let options = postgres::testing::fresh_database();
+    let store = Store::open_postgres(dir.path(), &options).unwrap();
+    (dir, store, options)
+}
+
+/// Each test in it runs on redb and on PostgreSQL: `name::redb`, `name::postgres`.
+macro_rules! both {
+    ($(fn $name:ident($store:ident) $body:block)*) => {$(
+        mod $name {
+            use super::*;
+
+            fn run($store: Store) $body
+
+            #[test]
+            fn redb() {
+                let (_dir, store) = open();
+                run(store)
+            }
+
+            #[test]
+            fn postgres() {
+                let (_dir, store, _) = open_postgres();
+                run(store)
+            }
+        }
+    )*};
+}
+
 fn realm(store: &Store, name: &str) -> String {
     let id = uuid::Uuid::new_v4().to_string();
     store
@@ -37,13 +69,13 @@ fn user(id: &str, username: &str, email: Option<&str>) -> UserRecord {
     }
 }
 
-#[test]
-fn schema_version_is_stamped() {
-    let (_dir, store) = open();
+both! {
+    fn schema_version_is_stamped(store) {
     assert_eq!(
         store.read().unwrap().schema_version().unwrap(),
         SCHEMA_VERSION
     );
+    }
 }
 
 #[test]
@@ -55,9 +87,8 @@ fn second_open_of_the_same_dir_is_refused() {
     }
 }
 
-#[test]
-fn realm_names_are_unique_and_renames_move_the_index() {
-    let (_dir, store) = open();
+both! {
+    fn realm_names_are_unique_and_renames_move_the_index(store) {
     let a = realm(&store, "alpha");
     let err = store
         .write(|w| {
@@ -79,11 +110,11 @@ fn realm_names_are_unique_and_renames_move_the_index() {
     let read = store.read().unwrap();
     assert!(read.realm_by_name("alpha").unwrap().is_none());
     assert_eq!(read.realm_by_name("beta").unwrap().unwrap().id, a);
+    }
 }
 
-#[test]
-fn usernames_are_lowercase_and_unique_emails_too_unless_allowed() {
-    let (_dir, store) = open();
+both! {
+    fn usernames_are_lowercase_and_unique_emails_too_unless_allowed(store) {
     let r = realm(&store, "r");
     store
         .write(|w| w.put_user(&r, &user("u1", "Alice", Some("A@x.org")), false))
@@ -114,6 +145,7 @@ fn usernames_are_lowercase_and_unique_emails_too_unless_allowed() {
             .len(),
         2
     );
+    }
 }
 
 #[test]
@@ -133,9 +165,8 @@ fn a_new_store_is_private_to_its_owner() {
     assert_eq!(mode(&shared), 0o750);
 }
 
-#[test]
-fn a_failed_operation_leaves_nothing_behind() {
-    let (_dir, store) = open();
+both! {
+    fn a_failed_operation_leaves_nothing_behind(store) {
     let r = realm(&store, "r");
     store
         .write(|w| w.put_user(&r, &user("u1", "alice", None), false))
@@ -155,11 +186,11 @@ fn a_failed_operation_leaves_nothing_behind() {
         .unwrap()
         .is_none());
     assert_eq!(store.read().unwrap().user_count(&r).unwrap(), 1);
+    }
 }
 
-#[test]
-fn deleting_a_user_removes_mappings_memberships_sessions_and_credentials() {
-    let (_dir, store) = open();
+both! {
+    fn deleting_a_user_removes_mappings_memberships_sessions_and_credentials(store) {
     let r = realm(&store, "r");
     store
         .write(|w| {
@@ -211,11 +242,11 @@ fn deleting_a_user_removes_mappings_memberships_sessions_and_credentials() {
     assert!(read.session(&r, "s1").unwrap().is_none());
     assert!(read.users_by_email(&r, "a@x").unwrap().is_empty());
     assert_eq!(read.session_count().unwrap(), 0);
+    }
 }
 
-#[test]
-fn deleting_a_role_removes_it_from_composites_and_groups() {
-    let (_dir, store) = open();
+both! {
+    fn deleting_a_role_removes_it_from_composites_and_groups(store) {
     let r = realm(&store, "r");
     store
         .write(|w| {
@@ -249,11 +280,11 @@ fn deleting_a_role_removes_it_from_composites_and_groups() {
         .is_empty());
     assert!(read.group_role_ids(&r, "g").unwrap().is_empty());
     assert!(read.role_by_name(&r, &r, "child").unwrap().is_none());
+    }
 }
 
-#[test]
-fn group_tree_names_unique_among_siblings_and_subtree_deletes() {
-    let (_dir, store) = open();
+both! {
+    fn group_tree_names_unique_among_siblings_and_subtree_deletes(store) {
     let r = realm(&store, "r");
     let group = |id: &str, name: &str, parent: Option<&str>| GroupRecord {
         id: id.into(),
@@ -281,11 +312,11 @@ fn group_tree_names_unique_among_siblings_and_subtree_deletes() {
     assert!(read.group(&r, "b").unwrap().is_none());
     assert!(read.group(&r, "c").unwrap().is_none());
     assert!(read.group_children(&r, None).unwrap().is_empty());
+    }
 }
 
-#[test]
-fn deleting_a_realm_leaves_nothing_and_other_realms_untouched() {
-    let (_dir, store) = open();
+both! {
+    fn deleting_a_realm_leaves_nothing_and_other_realms_untouched(store) {
     let a = realm(&store, "a");
     let b = realm(&store, "b");
     for r in [&a, &b] {
@@ -321,6 +352,7 @@ fn deleting_a_realm_leaves_nothing_and_other_realms_untouched() {
     assert!(read.users_by_email(&a, "a@x").unwrap().is_empty());
     assert!(read.user(&b, "u1").unwrap().is_some());
     assert_eq!(read.events(&b, 0, 10).unwrap().len(), 1);
+    }
 }
 
 #[test]
@@ -339,9 +371,8 @@ fn data_survives_reopening() {
     assert!(read.user_by_username(&r.id, "kept").unwrap().is_some());
 }
 
-#[test]
-fn events_page_newest_first_and_expire() {
-    let (_dir, store) = open();
+both! {
+    fn events_page_newest_first_and_expire(store) {
     let r = realm(&store, "r");
     store
         .write(|w| {
@@ -365,12 +396,12 @@ fn events_page_newest_first_and_expire() {
     );
     assert_eq!(store.write(|w| w.expire_events(&r, 5000)).unwrap(), 5);
     assert_eq!(store.read().unwrap().events(&r, 0, 100).unwrap().len(), 5);
+    }
 }
 
-/// Random operations on users; a `BTreeMap` model says what the store must contain.
-#[test]
-fn model_based_users() {
-    let (_dir, store) = open();
+// Random operations on users; a `BTreeMap` model says what the store must contain.
+both! {
+    fn model_based_users(store) {
     let r = realm(&store, "model");
     let mut model: BTreeMap<String, (String, Option<String>)> = BTreeMap::new(); // id → (username, email)
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
@@ -414,11 +445,11 @@ fn model_based_users() {
             }
         }
     }
+    }
 }
 
-#[test]
-fn expired_sessions_are_purged() {
-    let (_dir, store) = open();
+both! {
+    fn expired_sessions_are_purged(store) {
     let r = realm(&store, "r");
     store
         .write(|w| {
@@ -445,4 +476,110 @@ fn expired_sessions_are_purged() {
     assert!(read.session(&r, "old").unwrap().is_none());
     assert!(read.session(&r, "new").unwrap().is_some());
     assert_eq!(read.user_sessions(&r, "u").unwrap().len(), 1);
+    }
+}
+
+#[test]
+fn a_schema_1_file_moves_to_schema_2_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    legacy::tests::write_schema_1(&dir.path().join(STORE_FILE));
+    let store = Store::open(dir.path()).unwrap();
+    let read = store.read().unwrap();
+    assert_eq!(read.schema_version().unwrap(), SCHEMA_VERSION);
+    let realm = read.realm_by_name("acme").unwrap().unwrap();
+    assert_eq!(realm.id, "r1");
+    let alice = read.user_by_username("r1", "alice").unwrap().unwrap();
+    assert_eq!(alice.id, "u1");
+    assert_eq!(read.users_by_email("r1", "a@x.test").unwrap().len(), 1);
+    assert_eq!(read.user_count("r1").unwrap(), 1);
+    assert_eq!(read.events("r1", i64::MIN, 10).unwrap()[0].id, "e1");
+    assert!(read.is_revoked("r1", "jti-1").unwrap());
+    drop(read);
+    drop(store);
+    // Opening again finds schema 2 and moves nothing.
+    let store = Store::open(dir.path()).unwrap();
+    assert!(store.read().unwrap().user("r1", "u1").unwrap().is_some());
+}
+
+#[test]
+fn a_newer_schema_is_refused_on_both_backends() {
+    let (dir, store) = open();
+    store
+        .write(|w| w.insert(META, "schema_version", "99"))
+        .unwrap();
+    drop(store);
+    assert!(matches!(
+        Store::open(dir.path()),
+        Err(StoreError::SchemaTooNew { found: 99, .. })
+    ));
+    let (dir, store, options) = open_postgres();
+    store
+        .write(|w| w.insert(META, "schema_version", "99"))
+        .unwrap();
+    assert!(matches!(
+        Store::open_postgres(dir.path(), &options),
+        Err(StoreError::SchemaTooNew { found: 99, .. })
+    ));
+}
+
+#[test]
+fn postgres_data_survives_reopening() {
+    let (dir, store, options) = open_postgres();
+    let r = realm(&store, "persist");
+    store
+        .write(|w| w.put_user(&r, &user("u", "kept", None), false))
+        .unwrap();
+    drop(store);
+    let store = Store::open_postgres(dir.path(), &options).unwrap();
+    let read = store.read().unwrap();
+    assert!(read.user_by_username(&r, "kept").unwrap().is_some());
+}
+
+/// Two nodes on one database: a write on one is read on the other, and the other's
+/// generation moves (its caches are dropped) soon after, without a write of its own.
+#[test]
+fn a_write_on_one_node_reaches_the_other() {
+    let (dir, a, options) = open_postgres();
+    let b = Store::open_postgres(dir.path(), &options).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !b.postgres().unwrap().listening() {
+        assert!(std::time::Instant::now() < deadline, "node b never listened");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let before = b.generation();
+    let r = realm(&a, "shared");
+    assert!(b.read().unwrap().realm(&r).unwrap().is_some());
+    while b.generation() == before {
+        assert!(std::time::Instant::now() < deadline, "node b never heard the write");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Writers on two nodes racing on one counter lose no update: writes hold the cluster's
+/// write lock from their first statement, as redb's writer holds its file.
+#[test]
+fn concurrent_writes_from_two_nodes_are_serialised() {
+    let (dir, a, options) = open_postgres();
+    let b = Store::open_postgres(dir.path(), &options).unwrap();
+    let r = realm(&a, "race");
+    let threads: Vec<_> = [a.clone(), b.clone()]
+        .into_iter()
+        .enumerate()
+        .map(|(node, store)| {
+            let r = r.clone();
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    let id = format!("n{node}-{i}");
+                    store
+                        .write(|w| w.put_user(&r, &user(&id, &id, None), false))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(a.read().unwrap().user_count(&r).unwrap(), 50);
+    assert_eq!(b.read().unwrap().users_page(&r, 0, 100).unwrap().len(), 50);
 }
