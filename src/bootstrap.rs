@@ -204,7 +204,7 @@ mod tests {
     #[test]
     fn first_start_creates_master_once_with_admin_cli_and_admin_role() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = crate::store::testing::open(dir.path());
         let clock = ManualClock::at(1_700_000_000_000);
         assert!(ensure_master_realm(&store, &clock).unwrap());
         assert!(!ensure_master_realm(&store, &clock).unwrap());
@@ -225,7 +225,7 @@ mod tests {
     #[test]
     fn admin_gets_password_and_role_and_duplicates_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = crate::store::testing::open(dir.path());
         let clock = ManualClock::at(0);
         ensure_master_realm(&store, &clock).unwrap();
         assert!(!master_has_users(&store).unwrap());

@@ -251,7 +251,7 @@ mod tests {
     #[test]
     fn the_socket_is_private_and_serves_export_and_import() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = crate::store::testing::open(dir.path());
         crate::bootstrap::ensure_master_realm(&store, &SystemClock).unwrap();
         let imports = Arc::new(AtomicUsize::new(0));
         let seen = imports.clone();

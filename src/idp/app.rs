@@ -307,7 +307,7 @@ mod tests {
     fn app() -> (tempfile::TempDir, App) {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::parse("", std::path::Path::new("t.toml")).unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = crate::store::testing::open(dir.path());
         let app = App::new(
             Arc::new(config),
             store,

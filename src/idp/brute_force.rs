@@ -307,7 +307,7 @@ mod tests {
 
     fn setup(permanent: bool) -> (tempfile::TempDir, Store, RealmRecord) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = crate::store::testing::open(dir.path());
         let realm = RealmRecord {
             id: "r".into(),
             name: "r".into(),

@@ -282,7 +282,7 @@ mod tests {
     #[test]
     fn rotation_keeps_old_public_key_until_retirement() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = crate::store::testing::open(dir.path());
         store
             .write(|w| {
                 w.put_realm(&RealmRecord {

@@ -405,7 +405,6 @@ pub fn create_user(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Store;
 
     fn realm(name: &str) -> RealmRecord {
         RealmRecord {
@@ -417,7 +416,7 @@ mod tests {
     #[test]
     fn master_then_another_realm_with_management_clients() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = crate::store::testing::open(dir.path());
         let master = store.write(|w| create_realm(w, realm(MASTER), 1)).unwrap();
         let other = store.write(|w| create_realm(w, realm("shop"), 2)).unwrap();
         let read = store.read().unwrap();

@@ -273,12 +273,12 @@ fn collect(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ClientRecord, GroupRecord, RealmRecord, Store, UserRecord};
+    use crate::store::{ClientRecord, GroupRecord, RealmRecord, UserRecord};
 
     #[test]
     fn direct_group_inherited_and_composite_roles() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = crate::store::testing::open(dir.path());
         store
             .write(|w| {
                 w.put_realm(&RealmRecord {

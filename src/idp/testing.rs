@@ -20,7 +20,7 @@ use crate::idp::login::theme::Themes;
 use crate::idp::realm;
 use crate::idp::App;
 use crate::metrics::Metrics;
-use crate::store::{ClientRecord, RealmRecord, SigningKeyRecord, Store, UserRecord};
+use crate::store::{ClientRecord, RealmRecord, SigningKeyRecord, UserRecord};
 
 /// Where every fixture's clock starts (2023-11-14).
 pub(crate) const START: i64 = 1_700_000_000_000;
@@ -244,7 +244,7 @@ impl Fixture {
     /// An app and the master realm, without any user.
     pub(crate) fn bare() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = crate::store::testing::open(dir.path());
         let clock = ManualClock::at(START);
         let config = Config::parse(
             &format!("[server]\nhostnames = [\"{HOST}\"]\n"),

@@ -491,3 +491,27 @@ impl Drop for Store {
 
 #[cfg(test)]
 mod tests;
+
+/// For tests: the store the test run asks for.
+#[doc(hidden)]
+pub mod testing {
+    use std::path::Path;
+
+    use super::Store;
+
+    /// Whether the tests run on PostgreSQL (`PORTCULLIS_TEST_STORE=postgres`; the server
+    /// comes from `scripts/with-postgres.sh`) rather than redb.
+    pub fn on_postgres() -> bool {
+        std::env::var("PORTCULLIS_TEST_STORE").is_ok_and(|v| v == "postgres")
+    }
+
+    /// A new, empty store in `dir` (on PostgreSQL: a database of its own).
+    pub fn open(dir: &Path) -> Store {
+        if on_postgres() {
+            let options = super::postgres::testing::fresh_database();
+            Store::open_postgres(dir, &options).expect("open the test database")
+        } else {
+            Store::open(dir).expect("open the test store")
+        }
+    }
+}

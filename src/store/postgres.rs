@@ -72,7 +72,7 @@ pub struct PgStats {
 
 struct Shared {
     pool: Pool,
-    rt: tokio::runtime::Runtime,
+    rt: Runtime,
     timeout: Duration,
     /// Whether the last attempt to reach the database worked.
     reachable: AtomicBool,
@@ -81,20 +81,51 @@ struct Shared {
     stats: PgStats,
 }
 
+/// The store's own runtime, shut down without waiting when the last handle goes (which
+/// may happen inside another runtime, where waiting is not allowed).
+struct Runtime(Option<tokio::runtime::Runtime>);
+
+impl std::ops::Deref for Runtime {
+    type Target = tokio::runtime::Runtime;
+    fn deref(&self) -> &tokio::runtime::Runtime {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 /// The open PostgreSQL backend; cheap to clone.
 #[derive(Clone)]
 pub struct Pg {
     shared: Arc<Shared>,
 }
 
-/// Wait for `f` from synchronous code, wherever it is called from.
-fn wait<F: Future>(f: F) -> F::Output {
+/// Run `f` on the store's runtime and wait for it from synchronous code, wherever that
+/// is called from (`None`: the runtime is gone). The answer comes back over a plain
+/// channel: polling a tokio future from inside another runtime's task would run into
+/// that runtime's co-operative budget, whose deferred wake-ups never come while the task
+/// is blocked here.
+fn run_on<T: Send + 'static>(
+    rt: &tokio::runtime::Runtime,
+    f: impl Future<Output = T> + Send + 'static,
+) -> Option<T> {
     use tokio::runtime::{Handle, RuntimeFlavor};
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    rt.spawn(async move {
+        let _ = tx.send(f.await);
+    });
+    let receive = move || rx.recv().ok();
     match Handle::try_current() {
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(|| futures_executor::block_on(f))
+            tokio::task::block_in_place(receive)
         }
-        _ => futures_executor::block_on(f),
+        _ => receive(),
     }
 }
 
@@ -178,7 +209,7 @@ impl Pg {
         let pg = Pg {
             shared: Arc::new(Shared {
                 pool,
-                rt,
+                rt: Runtime(Some(rt)),
                 timeout,
                 reachable: AtomicBool::new(true),
                 listening: Arc::new(AtomicBool::new(false)),
@@ -226,19 +257,19 @@ impl Pg {
     /// A pooled connection.
     fn connection(&self) -> Result<Conn> {
         let pool = self.shared.pool.clone();
-        let got = wait(self.shared.rt.spawn(async move { pool.get().await }));
+        let got = run_on(&self.shared.rt, async move { pool.get().await });
         match got {
-            Ok(Ok(client)) => Ok(Conn {
+            Some(Ok(client)) => Ok(Conn {
                 client: Some(Arc::new(client)),
                 shared: self.shared.clone(),
                 open_txn: false,
             }),
-            Ok(Err(e)) => {
+            Some(Err(e)) => {
                 self.shared.reachable.store(false, Ordering::Release);
                 self.shared.stats.failures.fetch_add(1, Ordering::Relaxed);
                 Err(unreachable(e))
             }
-            Err(e) => Err(StoreError::Backend(e.to_string())),
+            None => Err(StoreError::Backend("the store is shutting down".into())),
         }
     }
 
@@ -367,21 +398,19 @@ impl Conn {
         let timeout = self.shared.timeout;
         let started = Instant::now();
         let fut = call(client);
-        let joined = wait(
-            self.shared
-                .rt
-                .spawn(async move { tokio::time::timeout(timeout, fut).await }),
-        );
+        let joined = run_on(&self.shared.rt, async move {
+            tokio::time::timeout(timeout, fut).await
+        });
         let stats = &self.shared.stats;
         stats.queries.fetch_add(1, Ordering::Relaxed);
         stats
             .query_micros
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         let outcome = match joined {
-            Ok(Ok(Ok(value))) => Ok(value),
-            Ok(Ok(Err(e))) => Err(db_error(e)),
-            Ok(Err(_)) => Err(unreachable(format!("no answer within {timeout:?}"))),
-            Err(e) => Err(StoreError::Backend(e.to_string())),
+            Some(Ok(Ok(value))) => Ok(value),
+            Some(Ok(Err(e))) => Err(db_error(e)),
+            Some(Err(_)) => Err(unreachable(format!("no answer within {timeout:?}"))),
+            None => Err(StoreError::Backend("the store is shutting down".into())),
         };
         match &outcome {
             Err(StoreError::Unavailable(_)) => {
@@ -587,20 +616,26 @@ pub mod testing {
     pub fn fresh_database() -> PgOptions {
         let server = server_url();
         let name = format!("pc_{}", uuid::Uuid::new_v4().simple());
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
-                .await
-                .expect("the test PostgreSQL server answers");
-            tokio::spawn(connection);
-            client
-                .batch_execute(&format!("CREATE DATABASE {name}"))
-                .await
+        // A thread of its own: the caller may be inside a runtime already.
+        let (s, n) = (server.clone(), name.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
                 .unwrap();
-        });
+            rt.block_on(async {
+                let (client, connection) = tokio_postgres::connect(&s, tokio_postgres::NoTls)
+                    .await
+                    .expect("the test PostgreSQL server answers");
+                tokio::spawn(connection);
+                client
+                    .batch_execute(&format!("CREATE DATABASE {n}"))
+                    .await
+                    .unwrap();
+            });
+        })
+        .join()
+        .expect("create the test database");
         let mut url = url::Url::parse(&server).unwrap();
         url.set_path(&name);
         PgOptions {

@@ -543,14 +543,20 @@ fn a_write_on_one_node_reaches_the_other() {
     let b = Store::open_postgres(dir.path(), &options).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !b.postgres().unwrap().listening() {
-        assert!(std::time::Instant::now() < deadline, "node b never listened");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node b never listened"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let before = b.generation();
     let r = realm(&a, "shared");
     assert!(b.read().unwrap().realm(&r).unwrap().is_some());
     while b.generation() == before {
-        assert!(std::time::Instant::now() < deadline, "node b never heard the write");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node b never heard the write"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }

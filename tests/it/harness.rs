@@ -81,7 +81,10 @@ pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
         keys.to_string()
     };
     let server_keys = own("server");
-    let store_keys = own("store");
+    let mut store_keys = own("store");
+    if portcullis::store::testing::on_postgres() {
+        store_keys.push_str(&postgres_keys(dir));
+    }
     let text = format!(
         "[server]\nhttp = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\nthreads = 2\nshutdown_grace = \"0s\"\nshutdown_timeout = \"1s\"\n{server_keys}\
          [store]\ndata_dir = \"{}\"\n{store_keys}[tls]\ncerts_dir = \"{}\"\n[log]\nlevel = \"info\"\n{rest}",
@@ -90,6 +93,21 @@ pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
     );
     std::fs::write(&path, text).expect("write config");
     path
+}
+
+/// On a PostgreSQL test run, the `[store]` keys naming the database of `dir` (created the
+/// first time, kept in `dir/postgres-url` so a restarted server finds its data).
+fn postgres_keys(dir: &Path) -> String {
+    let file = dir.join("postgres-url");
+    let url = match std::fs::read_to_string(&file) {
+        Ok(url) => url,
+        Err(_) => {
+            let url = portcullis::store::postgres::testing::fresh_database().url;
+            std::fs::write(&file, &url).expect("write postgres-url");
+            url
+        }
+    };
+    format!("backend = \"postgres\"\nurl = \"{url}\"\npool_size = 4\n")
 }
 
 /// Run the binary to completion with the given arguments; returns (status, stdout, stderr).

@@ -13,12 +13,11 @@ use crate::http::{Request, RequestInfo, Response};
 use crate::idp::login::theme::Themes;
 use crate::idp::App;
 use crate::metrics::Metrics;
-use crate::store::Store;
 
 fn app() -> (tempfile::TempDir, App) {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::parse("", std::path::Path::new("t.toml")).unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = crate::store::testing::open(dir.path());
     crate::bootstrap::ensure_master_realm(&store, &ManualClock::at(1_700_000_000_000)).unwrap();
     let app = App::new(
         Arc::new(config),
