@@ -448,7 +448,9 @@ impl BackgroundService for Housekeeping {
             let purge = tick.is_multiple_of(60);
             let result = tokio::task::spawn_blocking(move || {
                 store.flush()?;
-                if purge {
+                // One node at a time purges (the lease outlives a round; its holder renews
+                // it each round, and another node takes over when it stops doing so).
+                if purge && store.try_lease("housekeeping", store.node_id(), now, 150_000)? {
                     // Events past their realm's eventsExpiration go too.
                     let realms = store.read()?.realms()?;
                     for realm in realms {
@@ -464,6 +466,8 @@ impl BackgroundService for Housekeeping {
                             })
                         })?;
                     }
+                    store
+                        .write(|w| w.purge_console_sessions(now - crate::idp::console::IDLE_MS))?;
                     let n = store.write(|w| w.purge_expired(now))?;
                     if n > 0 {
                         tracing::debug!(

@@ -32,8 +32,6 @@ pub struct App {
     pub keys: Arc<KeyRing>,
     /// Login themes.
     pub themes: Arc<Themes>,
-    /// One-time codes already used.
-    pub otp_used: crate::idp::otp::UsedCodes,
     /// Where password hashes run: bounded, so logins cannot exhaust memory.
     pub hashes: Arc<crate::idp::hashing::HashPool>,
     /// Signed-in administrators of the admin console.
@@ -74,7 +72,6 @@ impl App {
             metrics,
             keys: Arc::new(KeyRing::new()),
             themes,
-            otp_used: Default::default(),
             console: Default::default(),
             admin_roles: Default::default(),
             ready: Arc::new(AtomicBool::new(false)),

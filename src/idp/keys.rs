@@ -182,32 +182,38 @@ pub(crate) fn certificate(
     params.self_signed(&key).ok().map(|c| c.der().to_vec())
 }
 
-/// Cache of parsed realm keys, by realm id. Invalidate after any key change.
+/// Cache of parsed realm keys, by realm id, checked against the realm's key revision in
+/// the store on every use (so a rotation on another node is seen at once).
 #[derive(Default)]
 pub struct KeyRing {
-    cache: RwLock<HashMap<String, (i64, Arc<RealmKeys>)>>,
+    cache: RwLock<HashMap<String, CachedKeys>>,
 }
+
+/// A realm's parsed keys: (key revision, valid until (ms), keys).
+type CachedKeys = (u64, i64, Arc<RealmKeys>);
 
 impl KeyRing {
     pub fn new() -> KeyRing {
         KeyRing::default()
     }
 
-    /// The keys of a realm, parsed once and cached. A cached entry is reloaded when a
-    /// passive key in it reaches its retirement time.
+    /// The keys of a realm, parsed once and cached. A cached entry is reloaded when the
+    /// realm's keys change (on any node) or a passive key in it reaches its retirement
+    /// time.
     pub fn realm_keys(
         &self,
         read: &Read,
         realm_id: &str,
         now_ms: i64,
     ) -> Result<Arc<RealmKeys>, KeyError> {
-        if let Some((valid_until, keys)) = self
+        let revision = read.signing_key_revision(realm_id)?;
+        if let Some((cached_revision, valid_until, keys)) = self
             .cache
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(realm_id)
         {
-            if now_ms < *valid_until {
+            if *cached_revision == revision && now_ms < *valid_until {
                 return Ok(keys.clone());
             }
         }
@@ -223,7 +229,7 @@ impl KeyRing {
         self.cache
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(realm_id.to_string(), (valid_until, keys.clone()));
+            .insert(realm_id.to_string(), (revision, valid_until, keys.clone()));
         Ok(keys)
     }
 

@@ -88,30 +88,23 @@ pub fn verify(policy: &OtpPolicy, secret: &str, code: &str, time_secs: u64) -> O
     totp(policy, secret)?.check(&code, time_secs)
 }
 
-/// The codes already used, per credential and time step (kept for 15 minutes, longer than
-/// any code stays valid). One per server: a code is accepted once.
-#[derive(Clone)]
-pub struct UsedCodes(moka::sync::Cache<(String, u64), ()>);
+/// How long a used code's time step is remembered: longer than any code stays valid.
+const USED_CODE_SECS: i64 = 900;
 
-impl Default for UsedCodes {
-    fn default() -> Self {
-        UsedCodes(
-            moka::sync::Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_live(std::time::Duration::from_secs(900))
-                .build(),
-        )
-    }
-}
-
-impl UsedCodes {
-    /// Record that a credential's code for `step` was used; `false` if it already was.
-    pub fn first_use(&self, credential_id: &str, step: u64) -> bool {
-        self.0
-            .entry((credential_id.to_string(), step))
-            .or_insert(())
-            .is_fresh()
-    }
+/// Record that a credential's code for `step` was used; `false` if it already was. In the
+/// store, so a code is accepted once by the whole cluster.
+pub fn first_use(
+    w: &mut crate::store::Write,
+    realm_id: &str,
+    credential_id: &str,
+    step: u64,
+    now_secs: i64,
+) -> Result<bool, crate::store::StoreError> {
+    w.use_once(
+        realm_id,
+        &format!("otp:{credential_id}:{step}"),
+        now_secs + USED_CODE_SECS,
+    )
 }
 
 /// `otpauth://totp/...` for the QR code.
@@ -195,19 +188,23 @@ pub fn credential(
     }
 }
 
-/// Whether `code` is right for one of a user's OTP credentials (it is then used up).
+/// Whether `code` is right for one of a user's OTP credentials (it is then used up, in
+/// the same write).
 pub fn check(
-    used: &UsedCodes,
+    w: &mut crate::store::Write,
+    realm_id: &str,
     credentials: &[CredentialRecord],
     policy: &OtpPolicy,
     code: &str,
     time_secs: u64,
-) -> bool {
-    credentials.iter().filter(|c| c.kind == "otp").any(|c| {
-        secret_of(c)
-            .and_then(|secret| verify(policy, &secret, code, time_secs))
-            .is_some_and(|step| used.first_use(&c.id, step))
-    })
+) -> Result<bool, crate::store::StoreError> {
+    for c in credentials.iter().filter(|c| c.kind == "otp") {
+        let step = secret_of(c).and_then(|secret| verify(policy, &secret, code, time_secs));
+        if let Some(step) = step {
+            return first_use(w, realm_id, &c.id, step, time_secs as i64);
+        }
+    }
+    Ok(false)
 }
 
 /// The secret of a stored OTP credential.
@@ -294,9 +291,24 @@ mod tests {
         assert!(verify(&policy, &secret, "12345", now).is_none());
         assert!(verify(&policy, &secret, "abcdef", now).is_none());
         let step = verify(&policy, &secret, &c, now).unwrap();
-        let used = UsedCodes::default();
-        assert!(used.first_use("cred-x", step));
-        assert!(!used.first_use("cred-x", step), "a code is accepted once");
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::testing::open(dir.path());
+        let realm = crate::store::RealmRecord {
+            id: "r".into(),
+            name: "r".into(),
+            ..Default::default()
+        };
+        store.write(|w| w.put_realm(&realm)).unwrap();
+        let used = |at: i64| {
+            store
+                .write(|w| first_use(w, "r", "cred-x", step, at))
+                .unwrap()
+        };
+        assert!(used(now as i64));
+        assert!(!used(now as i64), "a code is accepted once");
+        // Once its time is long past, the record is purged; the code could not verify then.
+        let purge_at = (now as i64 + USED_CODE_SECS + 1) * 1000;
+        assert!(store.write(|w| w.purge_expired(purge_at)).unwrap() >= 1);
         assert!(otpauth_uri("My Realm", "alice", &secret, &policy)
             .starts_with("otpauth://totp/My%20Realm:alice?secret="));
         assert!(qr_data_uri("otpauth://totp/x")

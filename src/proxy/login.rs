@@ -71,33 +71,55 @@ fn sign_out_token(cookie_value: &str) -> String {
     sha256_hex(&format!("sign-out:{cookie_value}"))
 }
 
+/// A login in progress. It is kept by nobody but the browser: it travels in the state
+/// cookie, signed with a key every node shares, so the callback may reach any node and no
+/// anonymous request costs a store write or memory.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct PendingLogin {
+    state: String,
     realm: String,
     client: String,
     host: String,
     redirect_uri: String,
     verifier: String,
     return_to: String,
+    /// Until when (ms).
+    exp: i64,
 }
 
-/// Logins in progress.
+/// The longest return path carried through a login (longer ones return to `/`: the
+/// cookie must stay under what browsers keep).
+const MAX_RETURN_PATH: usize = 1024;
+
+/// What this node keeps of logins in progress: only how many each address started.
 pub(super) struct PendingLogins {
-    by_state: moka::sync::Cache<String, Arc<PendingLogin>>,
     /// Logins started per client address in the current window.
     per_address: moka::sync::Cache<IpAddr, Arc<AtomicU32>>,
+    /// Signs the state cookie; the same on every node (from the store).
+    key: std::sync::OnceLock<[u8; 32]>,
 }
 
 impl PendingLogins {
     pub(super) fn new() -> PendingLogins {
         PendingLogins {
-            by_state: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(PENDING_LIFETIME)
-                .build(),
             per_address: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(PENDING_LIFETIME)
                 .build(),
+            key: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn key(&self, store: &crate::store::Store) -> Option<&[u8; 32]> {
+        if let Some(key) = self.key.get() {
+            return Some(key);
+        }
+        match store.shared_secret("gateway-login") {
+            Ok(key) => Some(self.key.get_or_init(|| key)),
+            Err(e) => {
+                tracing::warn!(error = %e, "the gateway's login key cannot be read");
+                None
+            }
         }
     }
 }
@@ -123,6 +145,12 @@ impl Access {
                 .into_response();
             }
         }
+        let Some(key) = self.logins.key(&self.app.store) else {
+            return Refusal::Unavailable {
+                html: !req.is_api_client(),
+            }
+            .into_response();
+        };
         let state = random_token(24);
         let verifier = random_token(32);
         let challenge = B64.encode(Sha256::digest(verifier.as_bytes()));
@@ -142,22 +170,32 @@ impl Access {
                 .append_pair("code_challenge_method", "S256")
                 .finish(),
         );
-        self.logins.by_state.insert(
-            state.clone(),
-            Arc::new(PendingLogin {
-                realm: access.realm.clone(),
-                client: access.client.clone(),
-                host: req.host.to_string(),
-                redirect_uri,
-                verifier,
-                return_to: safe_return_path(&return_to),
-            }),
-        );
+        let return_to = if return_to.len() <= MAX_RETURN_PATH {
+            safe_return_path(&return_to)
+        } else {
+            "/".to_string()
+        };
+        let pending = PendingLogin {
+            state,
+            realm: access.realm.clone(),
+            client: access.client.clone(),
+            host: req.host.to_string(),
+            redirect_uri,
+            verifier,
+            return_to,
+            exp: self.app.clock.now_millis() + PENDING_LIFETIME.as_millis() as i64,
+        };
+        let Ok(sealed) = crate::crypto::jwt::sign_hs256(&pending, key) else {
+            return Refusal::Unavailable {
+                html: !req.is_api_client(),
+            }
+            .into_response();
+        };
         let mut response = redirect(&url);
         add_cookie(
             &mut response,
             state_cookie_name(req.tls),
-            &state,
+            &sealed,
             req.tls,
             Some(PENDING_LIFETIME.as_secs() as i64),
         );
@@ -184,15 +222,21 @@ impl Access {
         ) else {
             return fail(StatusCode::BAD_REQUEST, NOT_THIS_BROWSER);
         };
-        if !constant_time_eq(state.as_bytes(), cookie.as_bytes()) {
+        let Some(key) = self.logins.key(&self.app.store) else {
+            return Refusal::Unavailable { html: true }.into_response();
+        };
+        let Ok(pending) = crate::crypto::jwt::verify_hs256::<PendingLogin>(cookie, key) else {
+            return fail(StatusCode::BAD_REQUEST, NOT_THIS_BROWSER);
+        };
+        if !constant_time_eq(state.as_bytes(), pending.state.as_bytes()) {
             return fail(StatusCode::BAD_REQUEST, NOT_THIS_BROWSER);
         }
-        let Some(pending) = self.logins.by_state.remove(&state) else {
+        if pending.exp <= self.app.clock.now_millis() {
             return fail(
                 StatusCode::BAD_REQUEST,
-                "This sign-in has expired or was already used. Please go back to the page you wanted and try again.",
+                "This sign-in has expired. Please go back to the page you wanted and try again.",
             );
-        };
+        }
         if pending.host != req.host {
             return fail(
                 StatusCode::BAD_REQUEST,

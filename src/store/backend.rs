@@ -28,10 +28,12 @@ mod redb_names {
                 .map(|t| (*t, format!("kv:{t}")))
                 .collect()
         });
+        // Every table is declared in tables.rs; a name that were not would open (and fail
+        // on) a redb table of that name.
         names
             .get(name)
             .map(String::as_str)
-            .expect("every table is declared in tables.rs")
+            .unwrap_or("kv:undeclared")
     }
 }
 
@@ -50,7 +52,7 @@ pub enum ReadTxn {
 
 /// A write transaction of either backend.
 pub enum WriteTxn {
-    Redb(redb::WriteTransaction),
+    Redb(Box<redb::WriteTransaction>),
     Postgres(PgWrite),
 }
 
@@ -162,7 +164,7 @@ impl Txn for ReadTxn {
 impl Txn for WriteTxn {
     fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         match self {
-            WriteTxn::Redb(t) => RedbRead::get(t, table, key),
+            WriteTxn::Redb(t) => RedbRead::get(&**t, table, key),
             WriteTxn::Postgres(t) => t.get(table, key),
         }
     }
@@ -174,13 +176,13 @@ impl Txn for WriteTxn {
         visit: &mut Visit<'_>,
     ) -> Result<()> {
         match self {
-            WriteTxn::Redb(t) => RedbRead::scan(t, table, range, reverse, visit),
+            WriteTxn::Redb(t) => RedbRead::scan(&**t, table, range, reverse, visit),
             WriteTxn::Postgres(t) => t.scan(table, range, reverse, visit),
         }
     }
     fn count(&self, table: &'static str) -> Result<u64> {
         match self {
-            WriteTxn::Redb(t) => RedbRead::count(t, table),
+            WriteTxn::Redb(t) => RedbRead::count(&**t, table),
             WriteTxn::Postgres(t) => t.count(table),
         }
     }

@@ -17,10 +17,14 @@ impl Write {
             return Err(StoreError::Missing("realm"));
         }
         self.insert_record(SIGNING_KEYS, (realm, key.kid.as_str()), key)?;
-        Ok(())
+        self.bump_key_revision(realm)
     }
 
     pub fn delete_signing_key(&mut self, realm: &str, kid: &str) -> Result<bool> {
-        self.remove(SIGNING_KEYS, (realm, kid))
+        let removed = self.remove(SIGNING_KEYS, (realm, kid))?;
+        if removed {
+            self.bump_key_revision(realm)?;
+        }
+        Ok(removed)
     }
 }

@@ -16,6 +16,7 @@
 mod backend;
 mod client_scopes;
 mod clients;
+mod cluster;
 mod error;
 mod events;
 mod flows;
@@ -42,6 +43,7 @@ use redb::{Database, ReadableDatabase};
 use backend::{ReadTxn, WriteTxn};
 use postgres::{Pg, PgOptions};
 
+pub use cluster::ConsoleSessionRecord;
 pub use error::{Conflict, Result, StoreError};
 pub use objects::BROKER_TOKEN;
 pub use records::*;
@@ -75,6 +77,8 @@ pub struct Store {
     /// Counts committed writes: a value cached with the generation read before its read
     /// transaction began is current while the generation is unchanged.
     generation: Arc<AtomicU64>,
+    /// This process among the nodes sharing the store (random; the holder of leases).
+    node_id: Arc<str>,
 }
 
 #[derive(Clone)]
@@ -174,7 +178,13 @@ impl Store {
             refusal_logged: Arc::new(AtomicU64::new(0)),
             io_failed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             generation,
+            node_id: crate::crypto::random_token(12).into(),
         }
+    }
+
+    /// This process among the nodes sharing the store.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
     }
 
     /// Which backend holds the data: `"redb"` or `"postgres"`.
@@ -289,7 +299,7 @@ impl Store {
             backend::create_redb_tables(&txn)?;
             let mut w = Write {
                 view: View {
-                    txn: WriteTxn::Redb(txn),
+                    txn: WriteTxn::Redb(Box::new(txn)),
                 },
             };
             w.insert(META, "schema_version", &SCHEMA_VERSION.to_string())?;
@@ -440,7 +450,7 @@ impl Store {
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         let mut write = Write {
             view: View {
-                txn: WriteTxn::Redb(txn),
+                txn: WriteTxn::Redb(Box::new(txn)),
             },
         };
         let outcome = f(&mut write);
@@ -506,6 +516,7 @@ pub mod testing {
     }
 
     /// A new, empty store in `dir` (on PostgreSQL: a database of its own).
+    #[allow(clippy::expect_used)]
     pub fn open(dir: &Path) -> Store {
         if on_postgres() {
             let options = super::postgres::testing::fresh_database();

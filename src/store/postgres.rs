@@ -85,10 +85,12 @@ struct Shared {
 /// may happen inside another runtime, where waiting is not allowed).
 struct Runtime(Option<tokio::runtime::Runtime>);
 
-impl std::ops::Deref for Runtime {
-    type Target = tokio::runtime::Runtime;
-    fn deref(&self) -> &tokio::runtime::Runtime {
-        self.0.as_ref().expect("present until dropped")
+impl Runtime {
+    /// The runtime (`None` only while the store is being dropped).
+    fn get(&self) -> Result<&tokio::runtime::Runtime> {
+        self.0
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("the store is shutting down".into()))
     }
 }
 
@@ -136,10 +138,10 @@ fn unreachable(e: impl std::fmt::Display) -> StoreError {
 /// A driver error: a lost or refused connection is `Unavailable` (503, retried by the
 /// caller), anything else a backend failure.
 fn db_error(e: tokio_postgres::Error) -> StoreError {
-    if e.is_closed() || e.as_db_error().is_none() {
-        return unreachable(e);
-    }
-    let db = e.as_db_error().expect("checked");
+    let db = match e.as_db_error() {
+        Some(db) if !e.is_closed() => db,
+        _ => return unreachable(e),
+    };
     // 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now, 08*: connection.
     let code = db.code().code();
     if code.starts_with("57P") || code.starts_with("08") {
@@ -219,6 +221,7 @@ impl Pg {
         pg.migrate()?;
         pg.shared
             .rt
+            .get()?
             .spawn(listen(config, tls, generation, pg.shared.listening.clone()));
         Ok(pg)
     }
@@ -257,7 +260,7 @@ impl Pg {
     /// A pooled connection.
     fn connection(&self) -> Result<Conn> {
         let pool = self.shared.pool.clone();
-        let got = run_on(&self.shared.rt, async move { pool.get().await });
+        let got = run_on(self.shared.rt.get()?, async move { pool.get().await });
         match got {
             Some(Ok(client)) => Ok(Conn {
                 client: Some(Arc::new(client)),
@@ -394,11 +397,13 @@ impl Conn {
         F: FnOnce(Arc<Object>) -> Fut,
         Fut: Future<Output = std::result::Result<T, tokio_postgres::Error>> + Send + 'static,
     {
-        let client = self.client.clone().expect("a connection until dropped");
+        let Some(client) = self.client.clone() else {
+            return Err(StoreError::Backend("the connection was given back".into()));
+        };
         let timeout = self.shared.timeout;
         let started = Instant::now();
         let fut = call(client);
-        let joined = run_on(&self.shared.rt, async move {
+        let joined = run_on(self.shared.rt.get()?, async move {
             tokio::time::timeout(timeout, fut).await
         });
         let stats = &self.shared.stats;
@@ -487,14 +492,22 @@ impl Drop for Conn {
         if self.open_txn {
             // Ends the transaction before the connection goes back to the pool; a read
             // has nothing to keep and a write reaching here failed or was abandoned.
-            self.shared.rt.spawn(async move {
-                if client.batch_execute("ROLLBACK").await.is_err() {
-                    // The connection is broken: keep it out of the pool.
-                    if let Ok(object) = Arc::try_unwrap(client) {
-                        let _ = Object::take(object);
-                    }
+            // A connection whose transaction cannot be ended stays out of the pool.
+            let discard = |client: Arc<Object>| {
+                if let Ok(object) = Arc::try_unwrap(client) {
+                    let _ = Object::take(object);
                 }
-            });
+            };
+            match self.shared.rt.get() {
+                Ok(rt) => {
+                    rt.spawn(async move {
+                        if client.batch_execute("ROLLBACK").await.is_err() {
+                            discard(client);
+                        }
+                    });
+                }
+                Err(_) => discard(client),
+            }
         }
     }
 }
@@ -598,6 +611,7 @@ impl PgWrite {
 
 /// For tests: databases of their own in the test server `scripts/with-postgres.sh` starts.
 #[doc(hidden)]
+#[allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 pub mod testing {
     use super::PgOptions;
     use std::time::Duration;

@@ -7,9 +7,9 @@ use super::tables::{
     AUTH_CODES, CLIENTS, CLIENTS_BY_CLIENT_ID, CLIENT_SCOPES, CLIENT_SCOPES_BY_NAME, CREDENTIALS,
     DEVICE_CODES, EVENTS, GROUPS, GROUP_CHILDREN, GROUP_MEMBERS, GROUP_ROLES, LOGIN_FAILURES,
     LOGIN_FLOWS, REALMS, REALM_NAMES, REALM_OBJECTS, REVOKED_TOKENS, ROLES, ROLES_BY_NAME,
-    ROLE_GROUPS, ROLE_USERS, SESSIONS, SIGNING_KEYS, USERS, USERS_BY_EMAIL, USERS_BY_FIRST_NAME,
-    USERS_BY_LAST_NAME, USERS_BY_NAME, USER_CODES, USER_COUNTS, USER_GROUPS, USER_ROLES,
-    USER_SESSIONS,
+    ROLE_GROUPS, ROLE_USERS, SESSIONS, SIGNING_KEYS, USED_ONCE, USERS, USERS_BY_EMAIL,
+    USERS_BY_FIRST_NAME, USERS_BY_LAST_NAME, USERS_BY_NAME, USER_CODES, USER_COUNTS, USER_GROUPS,
+    USER_ROLES, USER_SESSIONS,
 };
 use super::view::{between, existing, Txn, View, Write, MAX};
 use super::{Conflict, Result, StoreError};
@@ -79,7 +79,8 @@ impl Write {
             LOGIN_FLOWS,
             DEVICE_CODES,
             USER_CODES,
-            LOGIN_FAILURES
+            LOGIN_FAILURES,
+            USED_ONCE
         );
         clear2!(REVOKED_TOKENS);
         self.remove_range(REALM_OBJECTS, between((id, "", ""), (id, MAX, MAX)))?;
@@ -87,6 +88,8 @@ impl Write {
         self.remove_range(ROLES_BY_NAME, between((id, "", ""), (id, MAX, MAX)))?;
         self.remove_range(EVENTS, between((id, i64::MIN, ""), (id, i64::MAX, MAX)))?;
         self.remove(USER_COUNTS, id)?;
+        // A new revision, not none: a node may hold this realm's keys under the old one.
+        self.bump_key_revision(id)?;
         for def in [
             USERS_BY_EMAIL,
             USERS_BY_FIRST_NAME,

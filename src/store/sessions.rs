@@ -203,6 +203,7 @@ impl Write {
         }
         let now_s = now_ms / 1000;
         n += self.remove_where(REVOKED_TOKENS, all, |_, &exp| exp <= now_s)?;
+        n += self.purge_used_once(now_s)?;
         Ok(n)
     }
 }

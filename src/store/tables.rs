@@ -91,6 +91,18 @@ pub(super) const REALM_OBJECTS: Table<(S, S, S), Bytes> = Table::new("realm_obje
 /// (realm id, user id) → LoginFailureRecord
 pub(super) const LOGIN_FAILURES: Table<(S, S), Bytes> = Table::new("login_failures");
 
+/// (realm id, key) → expiry (s): values used once (a one-time code's time step, a client
+/// assertion's `jti`), kept until they could no longer be used anyway.
+pub(super) const USED_ONCE: Table<(S, S), I> = Table::new("used_once");
+/// realm id → the revision of its signing keys (changes with every key change).
+pub(super) const KEY_REVISIONS: Table<S, U> = Table::new("key_revisions");
+/// lease name → `{holder, until}`: which node does a piece of housekeeping.
+pub(super) const LEASES: Table<S, Bytes> = Table::new("leases");
+/// SHA-256 of a console session cookie → ConsoleSessionRecord
+pub(super) const CONSOLE_SESSIONS: Table<S, Bytes> = Table::new("console_sessions");
+/// SSO session id → the console session (cookie hash) made from it
+pub(super) const CONSOLE_BY_SSO: Table<S, S> = Table::new("console_by_sso");
+
 /// Every table's name, for creating them, backing them up and copying them between backends.
 pub(super) const ALL: &[&str] = &[
     "meta",
@@ -128,4 +140,9 @@ pub(super) const ALL: &[&str] = &[
     "user_codes",
     "realm_objects",
     "login_failures",
+    "used_once",
+    "key_revisions",
+    "leases",
+    "console_sessions",
+    "console_by_sso",
 ];

@@ -108,6 +108,11 @@ fn password_grant(api: &Api, user: &str) -> (u16, serde_json::Value) {
 
 #[test]
 fn a_full_disk_refuses_writes_with_503_keeps_reads_and_loses_nothing() {
+    if portcullis::store::testing::on_postgres() {
+        // The data directory's disk holds no data on PostgreSQL; `cluster.rs` takes the
+        // database away instead. The redb run of the suite checks this.
+        return;
+    }
     let dir = temp_dir();
     let disk = Tmpfs::mount(&dir, "32m");
     let server = start(&dir, 8);

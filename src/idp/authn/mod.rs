@@ -33,12 +33,13 @@ pub fn verify_second_factor(
         let attempt = brute_force::begin(w, realm, Some(user_id), ip, now)?;
         let accepted = !attempt.locked
             && crate::idp::otp::check(
-                &app.otp_used,
+                w,
+                &realm.id,
                 credentials,
                 &policy,
                 code,
                 (now / 1000) as u64,
-            );
+            )?;
         let outcome = if accepted {
             brute_force::Outcome::Succeeded
         } else {

@@ -35,6 +35,7 @@ use form::Submitted;
 use session::{console_path, Entry};
 
 pub use session::Sessions;
+pub(crate) use session::IDLE_MS;
 
 /// Why a screen did not render.
 #[derive(Debug)]
@@ -133,7 +134,7 @@ pub async fn serve(
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
-    let current = sessions.current(request, home);
+    let current = sessions.current(app, request, home);
     if rest == "logout" && request.method() == Method::POST {
         let form = Submitted::parse(request.body());
         // Without a console session there is nothing to forge: the realm's logout asks.
@@ -155,7 +156,7 @@ pub async fn serve(
         return sessions.start_sign_in(app, request, info, home, &back);
     };
     let Some(token) = sessions.access_token(app, request, info, &session).await else {
-        sessions.forget(request);
+        sessions.forget(app, request);
         return sessions.start_sign_in(app, request, info, home, &here);
     };
     let mut segments: Vec<String> = Vec::new();
@@ -197,7 +198,7 @@ pub async fn serve(
     match screens::dispatch(&mut cx, request.method(), &screen).await {
         Ok(r) => r,
         Err(Trouble::Api(f)) if f.unauthenticated() => {
-            sessions.forget(request);
+            sessions.forget(app, request);
             sessions.start_sign_in(app, request, info, home, &here)
         }
         Err(t) => cx.trouble(t),
@@ -388,17 +389,14 @@ impl Console<'_> {
 
     /// Show `message` once on the next page.
     pub(crate) fn flash(&self, key: &str) {
-        let text = self.msg(key);
-        if let Ok(mut s) = self.session.lock() {
-            s.flash = Some(text);
-        }
+        self.flash_text(self.msg(key));
     }
 
     /// Show a literal (already translated) text once on the next page.
     pub(crate) fn flash_text(&self, text: String) {
-        if let Ok(mut s) = self.session.lock() {
-            s.flash = Some(text);
-        }
+        self.app
+            .console
+            .update(self.app, &self.session, |s| s.flash = Some(text.clone()));
     }
 
     /// After a successful form: a notice, and `303` to `tail`.
@@ -441,9 +439,15 @@ impl Console<'_> {
             .unwrap_or_default();
         let realm_count = realms.as_array().map(Vec::len).unwrap_or(0);
         let (csrf, username, flash) = match self.session.lock() {
-            Ok(mut s) => (s.csrf.clone(), s.username.clone(), s.flash.take()),
+            Ok(s) => (s.csrf.clone(), s.username.clone(), s.flash.clone()),
             Err(_) => (String::new(), String::new(), None),
         };
+        if flash.is_some() {
+            // Shown once.
+            self.app
+                .console
+                .update(self.app, &self.session, |s| s.flash = None);
+        }
         let nav = |items: &[NavItem]| -> Vec<Value> {
             items
                 .iter()

@@ -5,13 +5,13 @@
 //! `Secure` over TLS, path `/admin/{realm}/console/`) and every form carries a CSRF token
 //! bound to that session.
 //!
-//! Sessions live in this process (bounded; one per SSO session; idle-expiring, though the
-//! refresh token decides how long one stays valid): a restart signs administrators out of
-//! the console, not out of their SSO session, so the next page signs them in again without
-//! a password. A sign-in in progress is not kept at all: its state, nonce and PKCE verifier
-//! travel in a cookie signed with a key of this process, so no request can fill memory.
+//! Sessions live in the store (one per SSO session; expiring after 10 hours unused, though
+//! the refresh token decides how long one stays valid), so every node sharing the store
+//! serves them and a restart signs nobody out. A sign-in in progress is not kept at all:
+//! its state, nonce and PKCE verifier travel in a cookie signed with a key every node
+//! shares (made once, in the store), so no request can fill the store.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use base64::Engine;
@@ -23,6 +23,7 @@ use crate::crypto::{constant_time_eq, random_token, sha256_hex};
 use crate::http::path::encode_segment;
 use crate::http::{redirect, Request, RequestInfo, Response};
 use crate::idp::App;
+use crate::store::ConsoleSessionRecord;
 
 /// The built-in client the console signs in through.
 pub const CONSOLE_CLIENT: &str = "security-admin-console";
@@ -35,44 +36,25 @@ const MAX_RETURN_PATH: usize = 1024;
 
 /// Refresh the access token when it has less than this left.
 const REFRESH_MARGIN_MS: i64 = 15_000;
-/// How many console sessions one process keeps.
-const MAX_SESSIONS: u64 = 10_000;
+/// A console session unused this long is over (Keycloak's default SSO maximum).
+pub(crate) const IDLE_MS: i64 = 10 * 60 * 60 * 1000;
+/// How often a session's last use is written back.
+const TOUCH_MS: i64 = 60 * 1000;
 /// How long a sign-in may take at the login page.
 const SIGN_IN_LIFETIME_MS: i64 = 10 * 60 * 1000;
 
-/// A signed-in administrator.
-pub(crate) struct ConsoleSession {
-    /// The realm the administrator signed in to (`/admin/{realm}/console/`).
-    pub realm: String,
-    pub username: String,
-    access_token: String,
-    refresh_token: String,
-    access_expires_ms: i64,
-    /// The CSRF token every form of this session carries.
-    pub csrf: String,
-    /// A one-time notice for the next page ("Saved").
-    pub flash: Option<String>,
-}
-
-// Never prints the tokens or the CSRF token.
-impl std::fmt::Debug for ConsoleSession {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConsoleSession")
-            .field("realm", &self.realm)
-            .field("username", &self.username)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A console session and the lock that lets one request at a time refresh its tokens (a
-/// refresh token used twice at once would count as reuse and end the session).
+/// A console session as one request sees it: read from the store when the request
+/// began; changes go back through [`Sessions::update`].
 pub(crate) struct Entry {
-    state: Mutex<ConsoleSession>,
-    refreshing: tokio::sync::Mutex<()>,
+    /// The SHA-256 of the cookie: the session's key in the store.
+    hash: String,
+    state: Mutex<ConsoleSessionRecord>,
 }
 
 impl Entry {
-    pub(crate) fn lock(&self) -> std::sync::LockResult<std::sync::MutexGuard<'_, ConsoleSession>> {
+    pub(crate) fn lock(
+        &self,
+    ) -> std::sync::LockResult<std::sync::MutexGuard<'_, ConsoleSessionRecord>> {
         self.state.lock()
     }
 }
@@ -90,31 +72,24 @@ struct Pending {
     exp: i64,
 }
 
-/// Console sessions, keyed by the SHA-256 of their cookie.
+/// The console's sessions (in the store) and what this node keeps beside them.
 pub struct Sessions {
-    sessions: moka::sync::Cache<String, Arc<Entry>>,
-    /// SSO session id → the console session made from it (one each).
-    by_sso: moka::sync::Cache<String, String>,
-    /// Signs sign-ins in progress (random per process).
-    key: [u8; 32],
+    /// One token refresh at a time per session on this node (a refresh token used twice
+    /// at once would count as reuse and end the session); the others wait and then read
+    /// the refreshed tokens from the store.
+    refreshing: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
+    /// Signs sign-ins in progress; the same on every node (from the store).
+    key: OnceLock<[u8; 32]>,
 }
 
 impl Default for Sessions {
     fn default() -> Self {
-        let mut key = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
-        // Up to Keycloak's default SSO maximum; the refresh token ends one sooner.
-        let idle = Duration::from_secs(10 * 60 * 60);
         Sessions {
-            sessions: moka::sync::Cache::builder()
-                .max_capacity(MAX_SESSIONS)
-                .time_to_idle(idle)
+            refreshing: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_idle(Duration::from_secs(60))
                 .build(),
-            by_sso: moka::sync::Cache::builder()
-                .max_capacity(MAX_SESSIONS)
-                .time_to_idle(idle)
-                .build(),
-            key,
+            key: OnceLock::new(),
         }
     }
 }
@@ -161,12 +136,61 @@ fn pkce_challenge(verifier: &str) -> String {
         .encode(sha2::Sha256::digest(verifier.as_bytes()))
 }
 impl Sessions {
-    /// The session the request's cookie names, if it belongs to `realm`'s console.
-    pub(crate) fn current(&self, request: &Request, realm: &str) -> Option<Arc<Entry>> {
+    /// The sign-in cookie key every node shares.
+    fn key(&self, app: &App) -> Option<&[u8; 32]> {
+        if let Some(key) = self.key.get() {
+            return Some(key);
+        }
+        match app.store.shared_secret("console-sign-in") {
+            Ok(key) => Some(self.key.get_or_init(|| key)),
+            Err(e) => {
+                tracing::warn!(error = %e, "the console's sign-in key cannot be read");
+                None
+            }
+        }
+    }
+
+    /// The session the request's cookie names, if it belongs to `realm`'s console and has
+    /// been used in the last 10 hours.
+    pub(crate) fn current(&self, app: &App, request: &Request, realm: &str) -> Option<Arc<Entry>> {
         let value = crate::http::unique_cookie(request.headers(), SESSION_COOKIE)?;
-        let session = self.sessions.get(&sha256_hex(value))?;
-        let same_realm = session.lock().is_ok_and(|s| s.realm == realm);
-        same_realm.then_some(session)
+        let hash = sha256_hex(value);
+        let record = app.store.read().ok()?.console_session(&hash).ok()??;
+        let now = app.clock.now_millis();
+        if record.realm != realm || record.last_seen_ms + IDLE_MS <= now {
+            return None;
+        }
+        let entry = Arc::new(Entry {
+            hash,
+            state: Mutex::new(record.clone()),
+        });
+        if now - record.last_seen_ms >= TOUCH_MS {
+            self.update(app, &entry, |s| s.last_seen_ms = now);
+        }
+        Some(entry)
+    }
+
+    /// Change a session, in this request's view and in the store (applied to what the
+    /// store holds now, so another request's change in between is kept).
+    pub(crate) fn update(
+        &self,
+        app: &App,
+        entry: &Entry,
+        change: impl Fn(&mut ConsoleSessionRecord),
+    ) {
+        if let Ok(mut s) = entry.state.lock() {
+            change(&mut s);
+        }
+        let stored = app.store.write(|w| {
+            if let Some(mut record) = w.console_session(&entry.hash)? {
+                change(&mut record);
+                w.put_console_session(&entry.hash, &record)?;
+            }
+            Ok::<_, crate::store::StoreError>(())
+        });
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, "a console session could not be updated");
+        }
     }
 
     /// Send the browser to the realm's login page, remembering where it wanted to go.
@@ -203,7 +227,10 @@ impl Sessions {
             .append_pair("code_challenge", &pkce_challenge(&pending.verifier))
             .append_pair("code_challenge_method", "S256")
             .finish();
-        let cookie = crate::crypto::jwt::sign_hs256(&pending, &self.key).unwrap_or_default();
+        let Some(key) = self.key(app) else {
+            return crate::http::IntoResponse::into_response(crate::http::ApiError::Unavailable);
+        };
+        let cookie = crate::crypto::jwt::sign_hs256(&pending, key).unwrap_or_default();
         let mut response = redirect(&format!(
             "{base}/realms/{}/protocol/openid-connect/auth?{query}",
             encode_segment(realm)
@@ -229,8 +256,11 @@ impl Sessions {
         state: &str,
     ) -> Result<Response, String> {
         let now = app.clock.now_millis();
+        let key = self
+            .key(app)
+            .ok_or("The sign-in cannot be checked now; try again.")?;
         let pending: Option<Pending> = crate::http::unique_cookie(request.headers(), LOGIN_COOKIE)
-            .and_then(|c| crate::crypto::jwt::verify_hs256(c, &self.key).ok());
+            .and_then(|c| crate::crypto::jwt::verify_hs256(c, key).ok());
         let pending = match pending {
             Some(p)
                 if p.realm == realm
@@ -259,34 +289,25 @@ impl Sessions {
         if claims["nonce"].as_str() != Some(pending.nonce.as_str()) {
             return Err("The sign-in does not match this browser.".into());
         }
-        let session = ConsoleSession {
+        let session = ConsoleSessionRecord {
             realm: realm.to_string(),
             username: claims["preferred_username"]
                 .as_str()
                 .unwrap_or("")
                 .to_string(),
+            // One console session per SSO session: signing in again replaces the last one.
+            sid: claims["sid"].as_str().map(str::to_string),
             access_token: tokens["access_token"].as_str().unwrap_or("").to_string(),
             refresh_token: tokens["refresh_token"].as_str().unwrap_or("").to_string(),
             access_expires_ms: now + tokens["expires_in"].as_i64().unwrap_or(60) * 1000,
             csrf: random_token(24),
             flash: None,
+            last_seen_ms: now,
         };
         let cookie = random_token(32);
-        let key = sha256_hex(&cookie);
-        // One console session per SSO session: signing in again replaces the last one.
-        if let Some(sid) = claims["sid"].as_str() {
-            if let Some(old) = self.by_sso.get(sid) {
-                self.sessions.invalidate(&old);
-            }
-            self.by_sso.insert(sid.to_string(), key.clone());
-        }
-        self.sessions.insert(
-            key,
-            Arc::new(Entry {
-                state: Mutex::new(session),
-                refreshing: tokio::sync::Mutex::new(()),
-            }),
-        );
+        app.store
+            .write(|w| w.put_console_session(&sha256_hex(&cookie), &session))
+            .map_err(|_| "The sign-in cannot be kept now; try again.".to_string())?;
         let target = if pending.return_to.starts_with(&console_path(realm)) {
             pending.return_to
         } else {
@@ -313,22 +334,30 @@ impl Sessions {
         info: &RequestInfo,
         session: &Arc<Entry>,
     ) -> Option<String> {
-        let fresh = |s: &ConsoleSession| {
+        let fresh = |s: &ConsoleSessionRecord| {
             (s.access_expires_ms - app.clock.now_millis() > REFRESH_MARGIN_MS)
                 .then(|| s.access_token.clone())
         };
         if let Some(token) = fresh(&*session.lock().ok()?) {
             return Some(token);
         }
-        // A request that waited here finds the token the other one got.
-        let _refreshing = session.refreshing.lock().await;
-        let (realm, refresh) = {
-            let s = session.lock().ok()?;
-            if let Some(token) = fresh(&s) {
-                return Some(token);
-            }
-            (s.realm.clone(), s.refresh_token.clone())
-        };
+        // A request that waited here finds the token the other one got (in the store:
+        // it may have been another node's request).
+        let lock = self
+            .refreshing
+            .get_with(session.hash.clone(), Default::default);
+        let _refreshing = lock.lock().await;
+        let stored = app
+            .store
+            .read()
+            .ok()?
+            .console_session(&session.hash)
+            .ok()??;
+        if let Some(token) = fresh(&stored) {
+            *session.lock().ok()? = stored;
+            return Some(token);
+        }
+        let (realm, refresh) = (stored.realm.clone(), stored.refresh_token.clone());
         let form = form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", "refresh_token")
             .append_pair("client_id", CONSOLE_CLIENT)
@@ -336,13 +365,17 @@ impl Sessions {
             .finish();
         let tokens = token_request(app, request, info, &realm, form).await.ok()?;
         let now = app.clock.now_millis();
-        let mut s = session.lock().ok()?;
-        s.access_token = tokens["access_token"].as_str()?.to_string();
-        if let Some(r) = tokens["refresh_token"].as_str() {
-            s.refresh_token = r.to_string();
-        }
-        s.access_expires_ms = now + tokens["expires_in"].as_i64().unwrap_or(60) * 1000;
-        Some(s.access_token.clone())
+        let access = tokens["access_token"].as_str()?.to_string();
+        let new_refresh = tokens["refresh_token"].as_str().map(str::to_string);
+        let expires = now + tokens["expires_in"].as_i64().unwrap_or(60) * 1000;
+        self.update(app, session, |s| {
+            s.access_token = access.clone();
+            if let Some(r) = &new_refresh {
+                s.refresh_token = r.clone();
+            }
+            s.access_expires_ms = expires;
+        });
+        Some(access)
     }
 
     /// Sign out: forget the console session and end the SSO session behind it (the
@@ -356,9 +389,20 @@ impl Sessions {
         info: &RequestInfo,
         realm: &str,
     ) -> Response {
-        let session = crate::http::unique_cookie(request.headers(), SESSION_COOKIE)
-            .and_then(|value| self.sessions.remove(&sha256_hex(value)));
-        let refresh = session.and_then(|s| s.lock().map(|s| s.refresh_token.clone()).ok());
+        let refresh = crate::http::unique_cookie(request.headers(), SESSION_COOKIE)
+            .and_then(|value| {
+                let hash = sha256_hex(value);
+                app.store
+                    .write(|w| {
+                        let session = w.console_session(&hash)?;
+                        w.delete_console_session(&hash)?;
+                        Ok::<_, crate::store::StoreError>(session)
+                    })
+                    .ok()
+                    .flatten()
+            })
+            .filter(|s| s.realm == realm)
+            .map(|s| s.refresh_token);
         let target = match refresh {
             Some(refresh) => {
                 let form = form_urlencoded::Serializer::new(String::new())
@@ -390,9 +434,12 @@ impl Sessions {
     }
 
     /// Forget the session without ending the SSO session (the token was refused).
-    pub(crate) fn forget(&self, request: &Request) {
+    pub(crate) fn forget(&self, app: &App, request: &Request) {
         if let Some(value) = crate::http::unique_cookie(request.headers(), SESSION_COOKIE) {
-            self.sessions.remove(&sha256_hex(value));
+            let hash = sha256_hex(value);
+            if let Err(e) = app.store.write(|w| w.delete_console_session(&hash)) {
+                tracing::warn!(error = %e, "a console session could not be forgotten");
+            }
         }
     }
 }

@@ -301,6 +301,23 @@ static RETRY_AFTER: LazyLock<Mutex<HashMap<String, i64>>> = LazyLock::new(Defaul
 /// either kind. One that fails is tried again a period later; `lastSync` moves only with
 /// a sync that succeeded, so no change is skipped.
 pub async fn periodic(app: &App) {
+    // Periodic syncs run on one node of those sharing the store at a time: the node that
+    // holds the lease renews it every sweep (10 s); another takes over 30 s after it stops.
+    let store = app.store.clone();
+    let now_ms = app.clock.now_millis();
+    let leased = tokio::task::spawn_blocking(move || {
+        store.try_lease("ldap-sync", store.node_id(), now_ms, 30_000)
+    })
+    .await;
+    match leased {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => return,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "cannot take the LDAP sync lease");
+            return;
+        }
+        Err(_) => return,
+    }
     let due = match due(app) {
         Ok(d) => d,
         Err(e) => {

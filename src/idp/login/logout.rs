@@ -286,6 +286,7 @@ fn backchannel(
     let iss = issuer(app, request, info, &realm.name);
     let read = app.store.read()?;
     let client = authenticate_client(
+        &app.store,
         &read,
         realm,
         request,

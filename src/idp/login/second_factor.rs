@@ -140,9 +140,9 @@ pub(super) async fn configure_totp(step: Step<'_, '_>, flow: &mut LoginFlowRecor
     };
     let credential =
         crate::idp::otp::credential(&secret, fields.get("userLabel").cloned(), &policy, now);
-    // The code that proved the set-up cannot log in again.
-    app.otp_used.first_use(&credential.id, step);
     let updated = app.store.write(|w| {
+        // The code that proved the set-up cannot log in again.
+        crate::idp::otp::first_use(w, &realm.id, &credential.id, step, now / 1000)?;
         let mut u = w
             .user(&realm.id, &user.id)?
             .ok_or(crate::store::StoreError::Missing("user"))?;

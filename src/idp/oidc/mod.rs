@@ -56,6 +56,7 @@ pub fn back_channel(
     let read = app.store.read()?;
     let realm = realm(&read, realm_name)?;
     let client = authenticate_client(
+        &app.store,
         &read,
         &realm,
         request,
@@ -150,6 +151,7 @@ pub fn parameters(request: &Request) -> Result<BTreeMap<String, String>, OAuthEr
 /// Authenticate the client of a back-channel request: `client_secret_basic`,
 /// `client_secret_post`, `client_secret_jwt`, or a public client by id alone.
 pub fn authenticate_client(
+    store: &crate::store::Store,
     read: &Read,
     realm: &RealmRecord,
     request: &Request,
@@ -232,6 +234,8 @@ pub fn authenticate_client(
     match (client.client_authenticator_type.as_str(), assertion) {
         ("client-jwt", Some(assertion)) => {
             verify_client_assertion(
+                store,
+                &realm.id,
                 client_key_verifier(&client),
                 &client,
                 assertion,
@@ -258,6 +262,8 @@ pub fn authenticate_client(
                     .find_map(|s| jwt::verify_hs256::<serde_json::Value>(token, s.as_bytes()).ok())
             };
             verify_client_assertion(
+                store,
+                &realm.id,
                 Some(Box::new(verify)),
                 &client,
                 assertion,
@@ -331,6 +337,8 @@ fn client_key_verifier(client: &ClientRecord) -> Option<AssertionVerifier> {
 /// audience the realm's token endpoint or issuer, not expired, and a `jti` not seen before
 /// (replays within the assertion's lifetime are refused).
 fn verify_client_assertion(
+    store: &crate::store::Store,
+    realm_id: &str,
     verify: Option<AssertionVerifier>,
     client: &ClientRecord,
     assertion: &str,
@@ -354,25 +362,17 @@ fn verify_client_assertion(
         return Err(());
     }
     let jti = s("jti").ok_or(())?;
-    if !remember_assertion(&format!("{}:{jti}", client.id)) {
-        return Err(());
+    // Remembered (by every node) until the assertion expires: a replay is refused for as
+    // long as the assertion itself would be accepted.
+    let key = format!("assertion:{}:{jti}", client.id);
+    match store.write(|w| w.use_once(realm_id, &key, exp)) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(()),
+        Err(e) => {
+            tracing::warn!(error = %e, "a client assertion could not be recorded");
+            Err(())
+        }
     }
-    Ok(())
-}
-
-/// Record a client assertion id; `false` if it was already used (kept 10 minutes, longer
-/// than any assertion we accept is allowed to live in practice).
-fn remember_assertion(key: &str) -> bool {
-    use std::sync::OnceLock;
-    static SEEN: OnceLock<moka::sync::Cache<String, ()>> = OnceLock::new();
-    let seen = SEEN.get_or_init(|| {
-        moka::sync::Cache::builder()
-            .max_capacity(1_000_000)
-            .time_to_live(std::time::Duration::from_secs(600))
-            .build()
-    });
-    let entry = seen.entry(key.to_string()).or_insert(());
-    entry.is_fresh()
 }
 
 /// A JSON response that must not be cached (token responses).

@@ -38,6 +38,7 @@ pub async fn push(
     let read = app.store.read()?;
     let realm = realm(&read, realm_name)?;
     let client = authenticate_client(
+        &app.store,
         &read,
         &realm,
         request,
