@@ -61,6 +61,8 @@ pub enum Request {
         dir: Option<PathBuf>,
         overwrite: bool,
     },
+    /// A consistent snapshot of the whole store into `to` (absolute).
+    Backup { to: PathBuf },
 }
 
 /// The server's answer.
@@ -69,6 +71,7 @@ pub enum Request {
 pub enum Reply {
     Exported { files: Vec<PathBuf> },
     Imported { results: Vec<Imported> },
+    BackedUp { entries: u64, bytes: u64 },
     Failed { message: String },
 }
 
@@ -133,10 +136,34 @@ pub fn execute(store: &Store, clock: &dyn crate::clock::Clock, request: &Request
             };
             run().map(|results| Reply::Imported { results })
         }
+        Request::Backup { to } => return backup(store, to),
     };
     result.unwrap_or_else(|e| Reply::Failed {
         message: e.to_string(),
     })
+}
+
+/// A backup, never into the data directory (where it could replace the store).
+fn backup(store: &Store, to: &Path) -> Reply {
+    let data_dir = store.path().parent().unwrap_or(Path::new("."));
+    if inside(data_dir, to) {
+        return Reply::Failed {
+            message: format!(
+                "{} is inside the data directory {}: back up somewhere else",
+                to.display(),
+                data_dir.display()
+            ),
+        };
+    }
+    match store.backup(to) {
+        Ok(c) => Reply::BackedUp {
+            entries: c.entries,
+            bytes: c.bytes,
+        },
+        Err(e) => Reply::Failed {
+            message: e.to_string(),
+        },
+    }
 }
 
 /// Listen on `DATA_DIR/control.sock` in a thread of its own; `after_import` runs after every

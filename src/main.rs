@@ -159,6 +159,40 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Back up the whole store (a consistent snapshot, while serving or not) into one file
+    /// that `portcullis restore` reads, on either backend.
+    #[command(
+        after_help = "Example:\n  portcullis backup --to /var/backups/portcullis-$(date +%F).backup"
+    )]
+    Backup {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The backup file to write (outside the data directory).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup into the configured store, which must be new (an empty data
+    /// directory, or an empty database); the server must be stopped.
+    Restore {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The backup file `portcullis backup` wrote.
+        #[arg(long)]
+        from: PathBuf,
+    },
+    /// Copy a store into another, e.g. from the embedded redb store into PostgreSQL
+    /// (the source's server must be stopped; the target must be empty).
+    #[command(
+        after_help = "Example:\n  portcullis migrate-store --from redb:/var/lib/portcullis --to postgres:postgres://portcullis@db/portcullis"
+    )]
+    MigrateStore {
+        /// `redb:DATA_DIR` or `postgres:URL`.
+        #[arg(long)]
+        from: String,
+        /// `redb:DATA_DIR` or `postgres:URL`.
+        #[arg(long)]
+        to: String,
+    },
     /// Write a self-signed development certificate for localhost into the certs directory.
     GenCert {
         #[command(flatten)]
@@ -369,6 +403,43 @@ fn run(cli: Cli) -> Result<(), ExitCode> {
             }
             Ok(())
         }
+        Command::Backup { config, to } => {
+            let config = load(&config, None, None)?;
+            let request = Request::Backup { to: absolute(to)? };
+            match transfer(&config, &request)? {
+                Reply::BackedUp { entries, bytes } => {
+                    if let Request::Backup { to } = &request {
+                        println!("wrote {} ({entries} entries, {bytes} bytes)", to.display());
+                    }
+                    Ok(())
+                }
+                other => unexpected(other),
+            }
+        }
+        Command::Restore { config, from } => {
+            let config = load(&config, None, None)?;
+            let store = open_store(&config)?;
+            let copied = store.restore(&from).map_err(fail)?;
+            println!(
+                "restored {} entries from {}",
+                copied.entries,
+                from.display()
+            );
+            Ok(())
+        }
+        Command::MigrateStore { from, to } => {
+            let source = open_location(&from)?;
+            let target = open_location(&to)?;
+            let copied = source.copy_into(&target).map_err(fail)?;
+            println!(
+                "copied {} entries ({} bytes) from {from} to {}",
+                copied.entries,
+                copied.bytes,
+                to.split_once("://")
+                    .map_or(to.as_str(), |(scheme, _)| scheme)
+            );
+            Ok(())
+        }
         Command::GenCert { config } => {
             let config = load(&config, None, None)?;
             tls::generate_dev_cert(&config.tls.certs_dir).map_err(|e| {
@@ -425,6 +496,28 @@ fn absolute(path: PathBuf) -> Result<PathBuf, ExitCode> {
 fn fail(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::from(1)
+}
+
+/// A store named on the command line: `redb:DATA_DIR` or `postgres:URL`.
+fn open_location(location: &str) -> Result<Store, ExitCode> {
+    match location.split_once(':') {
+        Some(("redb", dir)) => Store::open(Path::new(dir)).map_err(fail),
+        Some(("postgres", url)) => {
+            portcullis::store::postgres::check_url(url)
+                .map_err(|e| fail(format!("postgres:URL: {e}")))?;
+            let options = portcullis::store::postgres::PgOptions {
+                url: url.to_string(),
+                pool_size: 4,
+                ca_file: None,
+                query_timeout: std::time::Duration::from_secs(30),
+            };
+            // The data directory only holds the control socket; none is needed here.
+            Store::open_postgres(&std::env::temp_dir(), &options).map_err(fail)
+        }
+        _ => Err(fail(format!(
+            "{location}: give redb:DATA_DIR or postgres:URL"
+        ))),
+    }
 }
 
 fn open_store(config: &Config) -> Result<Store, ExitCode> {

@@ -14,6 +14,7 @@
 //! (and the rest of login state), `events`, `objects`.
 
 mod backend;
+mod backup;
 mod client_scopes;
 mod clients;
 mod cluster;
@@ -43,6 +44,7 @@ use redb::{Database, ReadableDatabase};
 use backend::{ReadTxn, WriteTxn};
 use postgres::{Pg, PgOptions};
 
+pub use backup::Copied;
 pub use cluster::ConsoleSessionRecord;
 pub use error::{Conflict, Result, StoreError};
 pub use objects::BROKER_TOKEN;

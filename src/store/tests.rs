@@ -589,3 +589,113 @@ fn concurrent_writes_from_two_nodes_are_serialised() {
     assert_eq!(a.read().unwrap().user_count(&r).unwrap(), 50);
     assert_eq!(b.read().unwrap().users_page(&r, 0, 100).unwrap().len(), 50);
 }
+
+/// A backup is one snapshot: taken while a writer adds users one by one, it holds the
+/// first k of them for some k, never a later one without an earlier. Restored into an
+/// empty store of either backend, it reads the same; a damaged file restores nothing.
+fn backup_round_trip(source: Store, target: Store, spare: Store) {
+    let r = realm(&source, "b");
+    let writer = {
+        let (source, r) = (source.clone(), r.clone());
+        std::thread::spawn(move || {
+            for i in 0..300 {
+                let id = format!("u{i:04}");
+                source
+                    .write(|w| w.put_user(&r, &user(&id, &id, None), false))
+                    .unwrap();
+            }
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("store.backup");
+    let copied = source.backup(&file).unwrap();
+    writer.join().unwrap();
+    assert!(copied.entries > 0);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    target.restore(&file).unwrap();
+    let read = target.read().unwrap();
+    let users = read.users_page(&r, 0, 1000).unwrap();
+    let k = users.len();
+    assert_eq!(read.user_count(&r).unwrap() as usize, k);
+    let names: Vec<String> = users.iter().map(|u| u.username.clone()).collect();
+    let expected: Vec<String> = (0..k).map(|i| format!("u{i:04}")).collect();
+    assert_eq!(names, expected, "a snapshot has no gaps");
+    assert_eq!(read.realm_by_name("b").unwrap().unwrap().id, r);
+    drop(read);
+    // Not into a store that has data.
+    assert!(target.restore(&file).is_err());
+    // A damaged file is refused whole.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    let damaged = dir.path().join("damaged.backup");
+    std::fs::write(&damaged, &bytes).unwrap();
+    assert!(matches!(
+        spare.restore(&damaged),
+        Err(StoreError::Corrupt(_))
+    ));
+    assert!(
+        spare.is_empty().unwrap(),
+        "nothing written from a damaged file"
+    );
+    let cut = dir.path().join("cut.backup");
+    std::fs::write(&cut, &bytes[..middle]).unwrap();
+    assert!(spare.restore(&cut).is_err());
+    assert!(spare.is_empty().unwrap());
+}
+
+#[test]
+fn a_redb_backup_restores_into_postgres() {
+    let (_a, source) = open();
+    let (_b, target, _) = open_postgres();
+    let (_c, spare) = open();
+    backup_round_trip(source, target, spare);
+}
+
+#[test]
+fn a_postgres_backup_restores_into_redb() {
+    let (_a, source, _) = open_postgres();
+    let (_b, target) = open();
+    let (_c, spare, _) = open_postgres();
+    backup_round_trip(source, target, spare);
+}
+
+/// `migrate-store`: every table copied, in batches, into an empty store.
+#[test]
+fn a_redb_store_migrates_into_postgres() {
+    let (_a, source) = open();
+    let r = realm(&source, "m");
+    source
+        .write(|w| {
+            for i in 0..2_500 {
+                let id = format!("u{i}");
+                w.put_user(&r, &user(&id, &id, Some(&format!("{id}@x"))), false)?;
+            }
+            let role = RoleRecord {
+                id: "role-1".into(),
+                name: "boss".into(),
+                container_id: r.clone(),
+                ..Default::default()
+            };
+            w.put_role(&r, &role)?;
+            w.grant_user_role(&r, "u1", &role.id)
+        })
+        .unwrap();
+    let (_b, target, _) = open_postgres();
+    let copied = source.copy_into(&target).unwrap();
+    assert!(copied.entries > 2_500 * 3);
+    let read = target.read().unwrap();
+    assert_eq!(read.user_count(&r).unwrap(), 2_500);
+    assert_eq!(read.users_by_email(&r, "u2499@x").unwrap()[0].id, "u2499");
+    assert_eq!(read.user_role_ids(&r, "u1").unwrap(), vec!["role-1"]);
+    drop(read);
+    assert!(
+        source.copy_into(&target).is_err(),
+        "only into an empty store"
+    );
+}
