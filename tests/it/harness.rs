@@ -82,7 +82,7 @@ pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
     };
     let server_keys = own("server");
     let mut store_keys = own("store");
-    if portcullis::store::testing::on_postgres() {
+    if portcullis::store::testing::on_postgres() && !store_keys.contains("backend") {
         store_keys.push_str(&postgres_keys(dir));
     }
     let text = format!(

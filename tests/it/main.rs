@@ -10,6 +10,7 @@ mod api;
 mod broker;
 mod browser;
 mod clients;
+mod cluster;
 mod console;
 mod crash;
 mod disk;
