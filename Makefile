@@ -20,9 +20,10 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-# Everything CI runs: formatting, lints, unit and end-to-end tests.
+# Everything CI runs: formatting, lints, unit and end-to-end tests, then the unit and
+# end-to-end tests again on the PostgreSQL backend (a throw-away server for both runs).
 test: setup lint
-	$(CARGO) test --all-targets
+	scripts/with-postgres.sh sh -c '$(CARGO) test --all-targets && PORTCULLIS_TEST_STORE=postgres $(CARGO) test --lib --test it'
 	@scripts/leftovers.sh
 
 # Start-up time and idle memory of the release binary.

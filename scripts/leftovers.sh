@@ -7,7 +7,7 @@ tmp=${TMPDIR:-/tmp}
 for pid in $(pgrep -f "target/(debug|release)/portcullis serve" || true); do
   cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null || true)
   case "$cwd" in
-    "$tmp"/.tmp*)
+    "$tmp"/.tmp*|"$tmp"/portcullis-it-*)
       echo "leftovers: a test's server outlived the tests (stopped now):" >&2
       ps -o pid,etime,pcpu,args -p "$pid" >&2 || true
       kill -9 "$pid" 2>/dev/null || true

@@ -22,6 +22,8 @@ command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 # A real directory for the LDAP federation tests (started by the tests on a free port).
 [ -x /usr/sbin/slapd ] || need_apt+=(slapd)
 command -v ldapadd >/dev/null 2>&1 || need_apt+=(ldap-utils)
+# The PostgreSQL store backend's tests start their own server (scripts/with-postgres.sh).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=; fi
