@@ -158,11 +158,35 @@ pub fn portcullis_from(
     server_keys: &str,
     extra: &str,
 ) -> (Proc, SocketAddr, SocketAddr) {
+    portcullis_configured(binary, dir, threads, server_keys, "", extra)
+}
+
+/// [`portcullis`] with `store_keys` added to its `[store]` table (another backend).
+pub fn portcullis_store(
+    dir: &Path,
+    threads: usize,
+    store_keys: &str,
+    extra: &str,
+) -> (Proc, SocketAddr, SocketAddr) {
+    let binary = std::env::var_os("PORTCULLIS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_portcullis")));
+    portcullis_configured(&binary, dir, threads, "", store_keys, extra)
+}
+
+fn portcullis_configured(
+    binary: &Path,
+    dir: &Path,
+    threads: usize,
+    server_keys: &str,
+    store_keys: &str,
+    extra: &str,
+) -> (Proc, SocketAddr, SocketAddr) {
     let http = free_addr();
     let https = free_addr();
     let conf = format!(
         "[server]\nhttp = \"{http}\"\nhttps = \"{https}\"\nthreads = {threads}\nshutdown_grace = \"0s\"\n{server_keys}\
-         [store]\ndata_dir = \"{d}/data\"\n[tls]\ncerts_dir = \"{d}/certs\"\n[log]\nlevel = \"warn\"\n{extra}",
+         [store]\ndata_dir = \"{d}/data\"\n{store_keys}[tls]\ncerts_dir = \"{d}/certs\"\n[log]\nlevel = \"warn\"\n{extra}",
         d = dir.display()
     );
     std::fs::write(dir.join("portcullis.toml"), conf).unwrap();

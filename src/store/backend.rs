@@ -7,7 +7,7 @@ use std::ops::Bound;
 use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 
 use super::kv::{Range, Txn, TxnMut, Visit};
-use super::postgres::{PgRead, PgWrite};
+use super::postgres::PgTxn;
 use super::Result;
 
 /// The redb table holding logical table `name`.
@@ -47,13 +47,13 @@ fn bounds(range: &Range) -> (Bound<&[u8]>, Bound<&[u8]>) {
 /// A read snapshot of either backend.
 pub enum ReadTxn {
     Redb(redb::ReadTransaction),
-    Postgres(PgRead),
+    Postgres(PgTxn),
 }
 
 /// A write transaction of either backend.
 pub enum WriteTxn {
     Redb(Box<redb::WriteTransaction>),
-    Postgres(PgWrite),
+    Postgres(PgTxn),
 }
 
 /// The read side of redb's two transaction kinds, in bytes.
@@ -94,45 +94,32 @@ fn scan_table(
     Ok(())
 }
 
-impl RedbRead for redb::ReadTransaction {
-    fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let t = self.open_table(redb_table(table))?;
-        let v = t.get(key)?;
-        Ok(v.map(|v| v.value().to_vec()))
-    }
-    fn scan(
-        &self,
-        table: &'static str,
-        range: &Range,
-        reverse: bool,
-        visit: &mut Visit<'_>,
-    ) -> Result<()> {
-        scan_table(&self.open_table(redb_table(table))?, range, reverse, visit)
-    }
-    fn count(&self, table: &'static str) -> Result<u64> {
-        Ok(self.open_table(redb_table(table))?.len()?)
-    }
+/// The same readers over both kinds of redb transaction (their tables are different
+/// types).
+macro_rules! redb_read {
+    ($($txn:ty),*) => {$(
+        impl RedbRead for $txn {
+            fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+                let t = self.open_table(redb_table(table))?;
+                let v = t.get(key)?;
+                Ok(v.map(|v| v.value().to_vec()))
+            }
+            fn scan(
+                &self,
+                table: &'static str,
+                range: &Range,
+                reverse: bool,
+                visit: &mut Visit<'_>,
+            ) -> Result<()> {
+                scan_table(&self.open_table(redb_table(table))?, range, reverse, visit)
+            }
+            fn count(&self, table: &'static str) -> Result<u64> {
+                Ok(self.open_table(redb_table(table))?.len()?)
+            }
+        }
+    )*};
 }
-
-impl RedbRead for redb::WriteTransaction {
-    fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let t = self.open_table(redb_table(table))?;
-        let v = t.get(key)?;
-        Ok(v.map(|v| v.value().to_vec()))
-    }
-    fn scan(
-        &self,
-        table: &'static str,
-        range: &Range,
-        reverse: bool,
-        visit: &mut Visit<'_>,
-    ) -> Result<()> {
-        scan_table(&self.open_table(redb_table(table))?, range, reverse, visit)
-    }
-    fn count(&self, table: &'static str) -> Result<u64> {
-        Ok(self.open_table(redb_table(table))?.len()?)
-    }
-}
+redb_read!(redb::ReadTransaction, redb::WriteTransaction);
 
 impl Txn for ReadTxn {
     fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {

@@ -289,19 +289,19 @@ impl Pg {
     }
 
     /// Begin a read snapshot.
-    pub fn begin_read(&self) -> Result<PgRead> {
+    pub fn begin_read(&self) -> Result<PgTxn> {
         let mut conn = self.connection()?;
         conn.run(|c| async move {
             c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 .await
         })?;
         conn.open_txn = true;
-        Ok(PgRead { conn })
+        Ok(PgTxn { conn })
     }
 
     /// Begin a write transaction: it waits for the write lock, so it sees every write
     /// committed before it on any node.
-    pub fn begin_write(&self) -> Result<PgWrite> {
+    pub fn begin_write(&self) -> Result<PgTxn> {
         let mut conn = self.connection()?;
         conn.run(|c| async move {
             c.batch_execute(&format!(
@@ -310,7 +310,7 @@ impl Pg {
             .await
         })?;
         conn.open_txn = true;
-        Ok(PgWrite { conn })
+        Ok(PgTxn { conn })
     }
 }
 
@@ -512,35 +512,13 @@ impl Drop for Conn {
     }
 }
 
-/// A read snapshot on PostgreSQL.
-pub struct PgRead {
+/// A transaction on PostgreSQL: a read snapshot, or a write holding the write lock (only
+/// a write is committed; see [`Pg::begin_read`], [`Pg::begin_write`]).
+pub struct PgTxn {
     conn: Conn,
 }
 
-impl PgRead {
-    pub(super) fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.conn.get(table, key)
-    }
-    pub(super) fn scan(
-        &self,
-        table: &'static str,
-        range: &Range,
-        reverse: bool,
-        visit: &mut Visit<'_>,
-    ) -> Result<()> {
-        self.conn.scan(table, range, reverse, visit)
-    }
-    pub(super) fn count(&self, table: &'static str) -> Result<u64> {
-        self.conn.count(table)
-    }
-}
-
-/// A write transaction on PostgreSQL, holding the write lock.
-pub struct PgWrite {
-    conn: Conn,
-}
-
-impl PgWrite {
+impl PgTxn {
     pub(super) fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.conn.get(table, key)
     }
