@@ -1,5 +1,5 @@
 # The two commands of the README: `make run` and `make test`. Both install what they need.
-.PHONY: run dev test setup lint bench bench-startup bench-tokens bench-broker bench-ldap bench-load bench-micro bench-scale bench-reliability bench-console
+.PHONY: run dev test setup lint bench bench-startup bench-tokens bench-broker bench-ldap bench-load bench-micro bench-scale bench-reliability bench-console bench-cluster
 
 CARGO ?= cargo
 
@@ -52,6 +52,10 @@ bench-load: setup
 bench-reliability: setup
 	$(CARGO) bench --bench reliability
 
+# The store backends side by side: one node on redb, one on PostgreSQL, three sharing it.
+bench-cluster: setup
+	$(CARGO) bench --bench cluster
+
 bench-micro: setup
 	$(CARGO) bench --bench micro
 
@@ -63,4 +67,4 @@ bench-console: setup
 bench-scale: setup
 	SCALE_USERS=1000000 $(CARGO) bench --bench scale
 
-bench: bench-micro bench-startup bench-tokens bench-broker bench-ldap bench-load bench-scale bench-reliability bench-console
+bench: bench-micro bench-startup bench-tokens bench-broker bench-ldap bench-load bench-scale bench-reliability bench-console bench-cluster

@@ -108,26 +108,24 @@ pub struct Pg {
     shared: Arc<Shared>,
 }
 
-/// Run `f` on the store's runtime and wait for it from synchronous code, wherever that
-/// is called from (`None`: the runtime is gone). The answer comes back over a plain
-/// channel: polling a tokio future from inside another runtime's task would run into
-/// that runtime's co-operative budget, whose deferred wake-ups never come while the task
-/// is blocked here.
-fn run_on<T: Send + 'static>(
-    rt: &tokio::runtime::Runtime,
-    f: impl Future<Output = T> + Send + 'static,
-) -> Option<T> {
+/// Wait for the future `f` makes from synchronous code, wherever that is called from. The connections'
+/// I/O runs on the store's runtime; `f` (a driver call: it only talks to a connection's
+/// task through channels) is polled right here, inside that runtime's context (for its
+/// timers and for deadpool's spawns) and outside any co-operative budget (a budget spent
+/// by the caller's task would defer wake-ups that never come while it is blocked here).
+/// On a worker of a multi-threaded runtime the wait is `block_in_place`, so the worker's
+/// other tasks move on meanwhile.
+fn wait<F: Future>(rt: &tokio::runtime::Runtime, f: impl FnOnce() -> F) -> F::Output {
     use tokio::runtime::{Handle, RuntimeFlavor};
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    rt.spawn(async move {
-        let _ = tx.send(f.await);
-    });
-    let receive = move || rx.recv().ok();
+    let run = || {
+        let _entered = rt.enter();
+        futures_executor::block_on(tokio::task::unconstrained(f()))
+    };
     match Handle::try_current() {
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(receive)
+            tokio::task::block_in_place(run)
         }
-        _ => receive(),
+        _ => run(),
     }
 }
 
@@ -259,20 +257,19 @@ impl Pg {
 
     /// A pooled connection.
     fn connection(&self) -> Result<Conn> {
-        let pool = self.shared.pool.clone();
-        let got = run_on(self.shared.rt.get()?, async move { pool.get().await });
+        let got = wait(self.shared.rt.get()?, || self.shared.pool.get());
         match got {
-            Some(Ok(client)) => Ok(Conn {
+            Ok(client) => Ok(Conn {
                 client: Some(Arc::new(client)),
                 shared: self.shared.clone(),
                 open_txn: false,
+                begin_read: AtomicBool::new(false),
             }),
-            Some(Err(e)) => {
+            Err(e) => {
                 self.shared.reachable.store(false, Ordering::Release);
                 self.shared.stats.failures.fetch_add(1, Ordering::Relaxed);
                 Err(unreachable(e))
             }
-            None => Err(StoreError::Backend("the store is shutting down".into())),
         }
     }
 
@@ -288,14 +285,12 @@ impl Pg {
         conn.run(move |c| async move { c.batch_execute(&sql).await })
     }
 
-    /// Begin a read snapshot.
+    /// Begin a read snapshot. The `BEGIN` goes out with the first query (pipelined: one
+    /// round trip for both).
     pub fn begin_read(&self) -> Result<PgTxn> {
         let mut conn = self.connection()?;
-        conn.run(|c| async move {
-            c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .await
-        })?;
         conn.open_txn = true;
+        conn.begin_read.store(true, Ordering::Release);
         Ok(PgTxn { conn })
     }
 
@@ -387,7 +382,11 @@ struct Conn {
     client: Option<Arc<Object>>,
     shared: Arc<Shared>,
     open_txn: bool,
+    /// A read snapshot's `BEGIN`, not sent yet: it goes with the first query.
+    begin_read: AtomicBool,
 }
+
+const BEGIN_READ: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
 impl Conn {
     /// Run one database call on the store runtime, within the query timeout.
@@ -402,9 +401,20 @@ impl Conn {
         };
         let timeout = self.shared.timeout;
         let started = Instant::now();
-        let fut = call(client);
-        let joined = run_on(self.shared.rt.get()?, async move {
-            tokio::time::timeout(timeout, fut).await
+        let begin = self.begin_read.swap(false, Ordering::AcqRel);
+        let fut = call(client.clone());
+        let work = async move {
+            if begin {
+                // Sent in this order on the connection, answered in this order.
+                let (begun, result) = tokio::join!(client.batch_execute(BEGIN_READ), fut);
+                begun?;
+                result
+            } else {
+                fut.await
+            }
+        };
+        let joined = wait(self.shared.rt.get()?, || {
+            tokio::time::timeout(timeout, work)
         });
         let stats = &self.shared.stats;
         stats.queries.fetch_add(1, Ordering::Relaxed);
@@ -412,10 +422,9 @@ impl Conn {
             .query_micros
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         let outcome = match joined {
-            Some(Ok(Ok(value))) => Ok(value),
-            Some(Ok(Err(e))) => Err(db_error(e)),
-            Some(Err(_)) => Err(unreachable(format!("no answer within {timeout:?}"))),
-            None => Err(StoreError::Backend("the store is shutting down".into())),
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(db_error(e)),
+            Err(_) => Err(unreachable(format!("no answer within {timeout:?}"))),
         };
         match &outcome {
             Err(StoreError::Unavailable(_)) => {
@@ -489,7 +498,8 @@ impl Drop for Conn {
         let Some(client) = self.client.take() else {
             return;
         };
-        if self.open_txn {
+        // A read that never queried never began.
+        if self.open_txn && !self.begin_read.load(Ordering::Acquire) {
             // Ends the transaction before the connection goes back to the pool; a read
             // has nothing to keep and a write reaching here failed or was abandoned.
             // A connection whose transaction cannot be ended stays out of the pool.
