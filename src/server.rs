@@ -422,8 +422,9 @@ impl BackgroundService for Reload {
     }
 }
 
-/// Periodic store work: make volatile commits durable every second, drop expired codes,
-/// login flows and revocations every minute; every ten seconds, start the LDAP syncs due.
+/// Periodic store work: make volatile commits durable and send the queued mails that are
+/// due every second, drop expired codes, login flows and revocations every minute; every
+/// ten seconds, start the LDAP syncs due.
 struct Housekeeping {
     app: App,
 }
@@ -438,6 +439,11 @@ impl BackgroundService for Housekeeping {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
             tick += 1;
+            {
+                // Queued mails that are due (claimed by one node each).
+                let app = self.app.clone();
+                tokio::spawn(async move { crate::idp::email::send_due(&app).await });
+            }
             if tick.is_multiple_of(10) {
                 // LDAP syncs that are due (each sweep skips while the last one runs).
                 let app = self.app.clone();

@@ -1,7 +1,9 @@
 //! E-mail: a realm's `smtpServer` settings, mails rendered from the realm's e-mail theme
-//! (HTML and text parts), and sending with lettre. Mails to users are queued (a task per
-//! mail, a few at a time, retried with back-off) so no request waits for an SMTP server;
-//! when every attempt fails, the realm gets an `..._ERROR` event. Admin calls
+//! (HTML and text parts), and sending with lettre. Mails to users are queued in the store
+//! and tried at once in the background, so no request waits for an SMTP server; a mail
+//! that could not be sent is retried with back-off by whichever node claims it first (the
+//! queue outlives the node that queued the mail); when every attempt fails, the realm
+//! gets an `..._ERROR` event. Admin calls
 //! (`execute-actions-email`, `testSMTPConnection`) send directly, with a time limit, so
 //! the administrator sees the outcome.
 
@@ -16,7 +18,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use minijinja::Value as Ctx;
 
 use crate::idp::App;
-use crate::store::{RealmRecord, UserRecord};
+use crate::store::{QueuedMailRecord, RealmRecord, UserRecord};
 
 /// Attempts per queued mail, and the wait before each retry.
 const RETRY_DELAYS: [Duration; 3] = [
@@ -257,8 +259,15 @@ pub async fn send(settings: &SmtpSettings, mail: &Mail) -> Result<(), String> {
     }
 }
 
-/// Queue a mail: sent in the background, retried with back-off; when every attempt fails
-/// the realm records `{event}_ERROR` for the user.
+/// How long an attempt may hold a mail: past this, a mail whose sender stopped is due
+/// again (a conversation takes at most `2 × SEND_TIMEOUT`).
+const ATTEMPT_MS: i64 = 30_000;
+/// Mails one node claims per round.
+const CLAIM_BATCH: usize = 16;
+
+/// Queue a mail: stored, then tried at once on this node; retried with back-off by any
+/// node ([`send_due`]); when every attempt fails the realm records `{event}_ERROR` for
+/// the user.
 pub fn enqueue(
     app: &App,
     realm: &RealmRecord,
@@ -267,39 +276,150 @@ pub fn enqueue(
     event: &'static str,
     user_id: String,
 ) {
+    let queued = QueuedMailRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        realm_id: realm.id.clone(),
+        user_id,
+        event: event.to_string(),
+        to: mail.to,
+        subject: mail.subject,
+        text: mail.text,
+        html: mail.html,
+        attempts: 1,
+        due_ms: app.clock.now_millis() + ATTEMPT_MS,
+    };
     let app = app.clone();
     let realm = Arc::new(realm.clone());
     tokio::spawn(async move {
-        let mut last = String::new();
-        for (attempt, delay) in std::iter::once(Duration::ZERO)
-            .chain(RETRY_DELAYS)
-            .enumerate()
-        {
-            tokio::time::sleep(delay).await;
-            match send(&settings, &mail).await {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::debug!(attempt, error = %e, host = %settings.host, "e-mail not sent yet");
-                    last = e;
+        let store = app.store.clone();
+        let record = queued.clone();
+        let stored =
+            tokio::task::spawn_blocking(move || store.write(|w| w.queue_mail(&record))).await;
+        if !matches!(stored, Ok(Ok(()))) {
+            // Not kept: this one attempt is all it gets.
+            tracing::warn!(realm = %realm.name, "could not queue an e-mail; trying it once");
+        }
+        attempt(&app, &realm, &settings, queued).await;
+    });
+}
+
+/// Claim the queued mails that are due and try each (every node, every second; a node
+/// with nothing due only reads).
+pub async fn send_due(app: &App) {
+    let store = app.store.clone();
+    let now = app.clock.now_millis();
+    let claimed = tokio::task::spawn_blocking(move || {
+        if !store.read()?.mail_due(now)? {
+            return Ok(Vec::new());
+        }
+        let claimed = store.write(|w| w.claim_due_mails(now, now + ATTEMPT_MS, CLAIM_BATCH))?;
+        let read = store.read()?;
+        claimed
+            .into_iter()
+            .map(|m| Ok((read.realm(&m.realm_id)?, m)))
+            .collect::<Result<Vec<_>, crate::store::StoreError>>()
+    })
+    .await;
+    let claimed = match claimed {
+        Ok(Ok(claimed)) => claimed,
+        Ok(Err(e)) => {
+            // The store is away (it says so elsewhere): the mails wait.
+            tracing::debug!(error = %e, "could not read the mail queue");
+            return;
+        }
+        Err(_) => return,
+    };
+    for (realm, mail) in claimed {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let Some(realm) = realm else {
+                // The realm went, and its mail with it.
+                let _ = forget(&app, &mail.id).await;
+                return;
+            };
+            match SmtpSettings::from_map(&realm.smtp_server) {
+                Ok(Some(settings)) => attempt(&app, &realm, &settings, mail).await,
+                _ => {
+                    give_up(
+                        &app,
+                        &realm,
+                        &mail,
+                        "the realm has no SMTP server configured",
+                    )
+                    .await
                 }
             }
+        });
+    }
+}
+
+/// One attempt at a mail this node holds; then off the queue, or due again later.
+async fn attempt(app: &App, realm: &RealmRecord, settings: &SmtpSettings, mail: QueuedMailRecord) {
+    let sent = send(settings, &unqueued(&mail)).await;
+    let error = match sent {
+        Ok(()) => {
+            if let Err(e) = forget(app, &mail.id).await {
+                // Sent, but still queued: it may be sent again once it is due.
+                tracing::warn!(error = %e, "a sent e-mail stays queued");
+            }
+            return;
         }
-        tracing::warn!(realm = %realm.name, host = %settings.host, error = %last, "could not send an e-mail; giving up");
-        let kind = format!("{event}_ERROR");
-        let mut details = BTreeMap::new();
-        details.insert("email".to_string(), mail.to.clone());
-        crate::idp::events::record(
-            &app,
-            &realm,
-            crate::idp::events::Event {
-                kind: &kind,
-                user_id: Some(&user_id),
-                error: Some("email_send_failed"),
-                details,
-                ..Default::default()
-            },
-        );
-    });
+        Err(e) => e,
+    };
+    tracing::debug!(attempt = mail.attempts, error = %error, host = %settings.host, "e-mail not sent yet");
+    let Some(delay) = RETRY_DELAYS.get((mail.attempts as usize).saturating_sub(1)) else {
+        return give_up(app, realm, &mail, &error).await;
+    };
+    let store = app.store.clone();
+    let due = app.clock.now_millis() + delay.as_millis() as i64;
+    let id = mail.id.clone();
+    let rescheduled =
+        tokio::task::spawn_blocking(move || store.write(|w| w.reschedule_mail(&id, due))).await;
+    if !matches!(rescheduled, Ok(Ok(_))) {
+        tracing::warn!("could not reschedule an e-mail; it is tried again after {ATTEMPT_MS} ms");
+    }
+}
+
+/// Take a mail off the queue.
+async fn forget(app: &App, id: &str) -> Result<(), String> {
+    let store = app.store.clone();
+    let id = id.to_string();
+    match tokio::task::spawn_blocking(move || store.write(|w| w.remove_queued_mail(&id))).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Every attempt failed: off the queue, and a `{event}_ERROR` event for the user.
+async fn give_up(app: &App, realm: &RealmRecord, mail: &QueuedMailRecord, error: &str) {
+    tracing::warn!(realm = %realm.name, error = %error, attempts = mail.attempts, "could not send an e-mail; giving up");
+    if let Err(e) = forget(app, &mail.id).await {
+        tracing::warn!(error = %e, "could not take an e-mail off the queue");
+    }
+    let kind = format!("{}_ERROR", mail.event);
+    let mut details = BTreeMap::new();
+    details.insert("email".to_string(), mail.to.clone());
+    crate::idp::events::record(
+        app,
+        realm,
+        crate::idp::events::Event {
+            kind: &kind,
+            user_id: Some(&mail.user_id),
+            error: Some("email_send_failed"),
+            details,
+            ..Default::default()
+        },
+    );
+}
+
+fn unqueued(mail: &QueuedMailRecord) -> Mail {
+    Mail {
+        to: mail.to.clone(),
+        subject: mail.subject.clone(),
+        text: mail.text.clone(),
+        html: mail.html.clone(),
+    }
 }
 
 #[cfg(test)]

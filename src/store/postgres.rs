@@ -32,6 +32,89 @@ const CHANNEL: &str = "portcullis_store";
 /// Rows fetched per round trip of a scan.
 const SCAN_BATCH: i64 = 512;
 
+/// One step of the database's schema. A migration that has shipped never changes: a new
+/// table or index is a new entry at the end, with the next version.
+struct Migration {
+    version: i32,
+    name: &'static str,
+    /// Key-value tables it creates (`kv_<name>`).
+    kv_tables: &'static [&'static str],
+}
+
+impl Migration {
+    fn sql(&self) -> String {
+        self.kv_tables
+            .iter()
+            .map(|t| {
+                format!(
+                    "CREATE TABLE IF NOT EXISTS kv_{t} (k bytea PRIMARY KEY, v bytea NOT NULL);\n"
+                )
+            })
+            .collect()
+    }
+}
+
+/// The database's schema, version by version (recorded in `portcullis_migrations`). The
+/// layout of the values inside the tables is the store's own `schema_version`, the same on
+/// both backends.
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "key-value tables of store schema 2",
+        kv_tables: &[
+            "meta",
+            "realms",
+            "realm_names",
+            "users",
+            "users_by_name",
+            "users_by_email",
+            "users_by_first_name",
+            "users_by_last_name",
+            "user_counts",
+            "credentials",
+            "clients",
+            "clients_by_client_id",
+            "client_scopes",
+            "client_scopes_by_name",
+            "roles",
+            "roles_by_name",
+            "groups",
+            "group_children",
+            "user_roles",
+            "role_users",
+            "group_roles",
+            "role_groups",
+            "user_groups",
+            "group_members",
+            "signing_keys",
+            "sessions",
+            "user_sessions",
+            "events",
+            "auth_codes",
+            "login_flows",
+            "revoked_tokens",
+            "device_codes",
+            "user_codes",
+            "realm_objects",
+            "login_failures",
+            "used_once",
+            "key_revisions",
+            "leases",
+            "console_sessions",
+            "console_by_sso",
+        ],
+    },
+    Migration {
+        version: 2,
+        name: "the mail queue",
+        kv_tables: &["mail_queue"],
+    },
+];
+
+fn latest_migration() -> i32 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
 /// How the PostgreSQL store is reached.
 #[derive(Clone)]
 pub struct PgOptions {
@@ -133,12 +216,28 @@ fn unreachable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(format!("the database is unreachable: {e}"))
 }
 
+/// An error and its causes, `outer: inner: ...` (a refused TLS certificate is two or
+/// three levels down a pool error).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// A driver error: a lost or refused connection is `Unavailable` (503, retried by the
 /// caller), anything else a backend failure.
 fn db_error(e: tokio_postgres::Error) -> StoreError {
     let db = match e.as_db_error() {
         Some(db) if !e.is_closed() => db,
-        _ => return unreachable(e),
+        _ => return unreachable(with_causes(&e)),
     };
     // 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now, 08*: connection.
     let code = db.code().code();
@@ -268,21 +367,63 @@ impl Pg {
             Err(e) => {
                 self.shared.reachable.store(false, Ordering::Release);
                 self.shared.stats.failures.fetch_add(1, Ordering::Relaxed);
-                Err(unreachable(e))
+                Err(unreachable(with_causes(&e)))
             }
         }
     }
 
+    /// Bring the database's schema up to [`MIGRATIONS`]: the missing versions are applied
+    /// in order, all in one transaction with their rows in `portcullis_migrations`, under
+    /// a transaction-level advisory lock — nodes starting together wait for each other and
+    /// apply each version once, and a failed start leaves nothing half-applied. A database
+    /// migrated by a newer binary is refused.
     fn migrate(&self) -> Result<()> {
-        let conn = self.connection()?;
-        let mut sql = format!("SELECT pg_advisory_lock({MIGRATION_LOCK});\n");
-        for table in super::tables::ALL {
-            sql.push_str(&format!(
-                "CREATE TABLE IF NOT EXISTS kv_{table} (k bytea PRIMARY KEY, v bytea NOT NULL);\n"
-            ));
+        let mut conn = self.connection()?;
+        conn.open_txn = true;
+        let latest = latest_migration();
+        let found = conn.run(move |c| async move {
+            c.batch_execute(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({MIGRATION_LOCK});
+                 CREATE TABLE IF NOT EXISTS portcullis_migrations (
+                     version integer PRIMARY KEY,
+                     name text NOT NULL,
+                     applied_at timestamptz NOT NULL DEFAULT now())"
+            ))
+            .await?;
+            let found: i32 = c
+                .query_one(
+                    "SELECT coalesce(max(version), 0) FROM portcullis_migrations",
+                    &[],
+                )
+                .await?
+                .get(0);
+            if found > latest {
+                c.batch_execute("ROLLBACK").await?;
+                return Ok(found);
+            }
+            for m in MIGRATIONS.iter().filter(|m| m.version > found) {
+                c.batch_execute(&m.sql()).await?;
+                c.execute(
+                    "INSERT INTO portcullis_migrations (version, name) VALUES ($1, $2)",
+                    &[&m.version, &m.name],
+                )
+                .await?;
+            }
+            c.batch_execute("COMMIT").await?;
+            Ok(found)
+        })?;
+        conn.open_txn = false;
+        if found > latest {
+            return Err(StoreError::SchemaTooNew {
+                path: "PostgreSQL (portcullis_migrations)".into(),
+                found: found as u32,
+                supported: latest as u32,
+            });
         }
-        sql.push_str(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK});"));
-        conn.run(move |c| async move { c.batch_execute(&sql).await })
+        if found < latest {
+            tracing::info!(from = found, to = latest, "migrated the PostgreSQL schema");
+        }
+        Ok(())
     }
 
     /// Begin a read snapshot. The `BEGIN` goes out with the first query (pipelined: one
@@ -614,30 +755,43 @@ pub mod testing {
         })
     }
 
-    /// Create an empty database and give options naming it.
-    pub fn fresh_database() -> PgOptions {
-        let server = server_url();
-        let name = format!("pc_{}", uuid::Uuid::new_v4().simple());
+    /// Run `sql` on the database at `url` outside any store: the rows' values as text.
+    pub fn query(url: &str, sql: &str) -> Vec<Vec<String>> {
+        let (url, sql) = (url.to_owned(), sql.to_owned());
         // A thread of its own: the caller may be inside a runtime already.
-        let (s, n) = (server.clone(), name.clone());
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
             rt.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&s, tokio_postgres::NoTls)
+                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
                     .await
                     .expect("the test PostgreSQL server answers");
                 tokio::spawn(connection);
-                client
-                    .batch_execute(&format!("CREATE DATABASE {n}"))
-                    .await
-                    .unwrap();
-            });
+                let messages = client.simple_query(&sql).await.unwrap();
+                messages
+                    .into_iter()
+                    .filter_map(|m| match m {
+                        tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                            (0..row.len())
+                                .map(|i| row.get(i).unwrap_or_default().to_owned())
+                                .collect(),
+                        ),
+                        _ => None,
+                    })
+                    .collect()
+            })
         })
         .join()
-        .expect("create the test database");
+        .expect("the query ran")
+    }
+
+    /// Create an empty database and give options naming it.
+    pub fn fresh_database() -> PgOptions {
+        let server = server_url();
+        let name = format!("pc_{}", uuid::Uuid::new_v4().simple());
+        query(&server, &format!("CREATE DATABASE {name}"));
         let mut url = url::Url::parse(&server).unwrap();
         url.set_path(&name);
         PgOptions {
@@ -645,6 +799,83 @@ pub mod testing {
             pool_size: 4,
             ca_file: None,
             query_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_create_every_table_once_in_version_order() {
+        let mut created: Vec<&str> = MIGRATIONS
+            .iter()
+            .flat_map(|m| m.kv_tables.iter().copied())
+            .collect();
+        let count = created.len();
+        created.sort_unstable();
+        created.dedup();
+        assert_eq!(created.len(), count, "a table is created by two migrations");
+        let mut all = super::super::tables::ALL.to_vec();
+        all.sort_unstable();
+        assert_eq!(
+            created, all,
+            "every store table needs a migration that creates it"
+        );
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(
+                m.version,
+                i as i32 + 1,
+                "versions count up from 1 without gaps"
+            );
+        }
+    }
+
+    #[test]
+    fn nodes_starting_together_apply_each_migration_once() {
+        let options = testing::fresh_database();
+        let opened: Vec<_> = (0..4)
+            .map(|_| {
+                let options = options.clone();
+                std::thread::spawn(move || Pg::open(&options, Default::default()))
+            })
+            .collect();
+        for node in opened {
+            node.join().unwrap().expect("every node opens the store");
+        }
+        let applied = testing::query(
+            &options.url,
+            "SELECT version, name FROM portcullis_migrations ORDER BY version",
+        );
+        let expected: Vec<Vec<String>> = MIGRATIONS
+            .iter()
+            .map(|m| vec![m.version.to_string(), m.name.to_owned()])
+            .collect();
+        assert_eq!(applied, expected);
+        let tables = testing::query(
+            &options.url,
+            "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'kv\\_%'",
+        );
+        assert_eq!(tables, [[super::super::tables::ALL.len().to_string()]]);
+    }
+
+    #[test]
+    fn a_database_migrated_by_a_newer_binary_is_refused() {
+        let options = testing::fresh_database();
+        drop(Pg::open(&options, Default::default()).unwrap());
+        testing::query(
+            &options.url,
+            "INSERT INTO portcullis_migrations (version, name) VALUES (999, 'from the future')",
+        );
+        match Pg::open(&options, Default::default()) {
+            Err(StoreError::SchemaTooNew {
+                found, supported, ..
+            }) => {
+                assert_eq!((found, supported), (999, latest_migration() as u32));
+            }
+            Err(e) => panic!("refused for the wrong reason: {e}"),
+            Ok(_) => panic!("a database from a newer binary was opened"),
         }
     }
 }

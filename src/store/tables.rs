@@ -102,6 +102,8 @@ pub(super) const LEASES: Table<S, Bytes> = Table::new("leases");
 pub(super) const CONSOLE_SESSIONS: Table<S, Bytes> = Table::new("console_sessions");
 /// SSO session id → the console session (cookie hash) made from it
 pub(super) const CONSOLE_BY_SSO: Table<S, S> = Table::new("console_by_sso");
+/// mail id → QueuedMailRecord: mails not sent yet (tried again by any node).
+pub(super) const MAIL_QUEUE: Table<S, Bytes> = Table::new("mail_queue");
 
 /// Every table's name, for creating them, backing them up and copying them between backends.
 pub(super) const ALL: &[&str] = &[
@@ -145,4 +147,5 @@ pub(super) const ALL: &[&str] = &[
     "leases",
     "console_sessions",
     "console_by_sso",
+    "mail_queue",
 ];

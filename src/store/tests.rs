@@ -70,6 +70,45 @@ fn user(id: &str, username: &str, email: Option<&str>) -> UserRecord {
 }
 
 both! {
+    fn a_queued_mail_is_claimed_by_one_attempt_at_a_time(store) {
+    let mail = |id: &str, due_ms: i64| QueuedMailRecord {
+        id: id.into(),
+        realm_id: "r".into(),
+        to: "a@x.test".into(),
+        attempts: 1,
+        due_ms,
+        ..Default::default()
+    };
+    store
+        .write(|w| {
+            w.queue_mail(&mail("soon", 1_000))?;
+            w.queue_mail(&mail("later", 50_000))
+        })
+        .unwrap();
+    assert!(!store.read().unwrap().mail_due(999).unwrap());
+    assert!(store.read().unwrap().mail_due(1_000).unwrap());
+    let claimed = store
+        .write(|w| w.claim_due_mails(2_000, 32_000, 16))
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!((claimed[0].id.as_str(), claimed[0].attempts, claimed[0].due_ms), ("soon", 2, 32_000));
+    // Held by that attempt: nobody else gets it meanwhile.
+    assert!(store.write(|w| w.claim_due_mails(2_001, 32_001, 16)).unwrap().is_empty());
+    // A failed attempt makes it due again; a sender that died leaves it due after the hold.
+    assert!(store.write(|w| w.reschedule_mail("soon", 7_000)).unwrap());
+    assert_eq!(store.write(|w| w.claim_due_mails(7_000, 37_000, 16)).unwrap().len(), 1);
+    let both = store.write(|w| w.claim_due_mails(60_000, 90_000, 16)).unwrap();
+    assert_eq!(both.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["later", "soon"]);
+    assert!(store.write(|w| w.remove_queued_mail("soon")).unwrap());
+    assert!(!store.write(|w| w.remove_queued_mail("soon")).unwrap());
+    assert!(!store.write(|w| w.reschedule_mail("soon", 0)).unwrap());
+    let left = store.read().unwrap().queued_mails().unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!((left[0].id.as_str(), left[0].attempts), ("later", 2));
+    }
+}
+
+both! {
     fn schema_version_is_stamped(store) {
     assert_eq!(
         store.read().unwrap().schema_version().unwrap(),

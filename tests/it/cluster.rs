@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use crate::api::Api;
 use crate::browser::{find_form, Browser};
 use crate::gateway::{login_through_gateway, SESSION_ROUTE};
-use crate::harness::{run_to_end, temp_dir, write_config, Options, TestServer};
+use crate::harness::{run_to_end, temp_dir, test_ca, write_config, Options, TestServer};
 use crate::proxy::echo_upstream;
 
 fn shared_database() -> String {
@@ -529,6 +529,16 @@ struct OwnPostgres {
 
 impl OwnPostgres {
     fn start() -> OwnPostgres {
+        OwnPostgres::start_with(false)
+    }
+
+    /// A server that takes TLS connections only (a certificate for 127.0.0.1 signed by
+    /// the CA in `ca.pem`); the Unix socket stays open for the test's own queries.
+    fn start_tls() -> OwnPostgres {
+        OwnPostgres::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> OwnPostgres {
         let pg_ctl = PathBuf::from(
             std::env::var("PORTCULLIS_TEST_PG_CTL")
                 .expect("PORTCULLIS_TEST_PG_CTL (scripts/with-postgres.sh)"),
@@ -564,6 +574,28 @@ impl OwnPostgres {
         );
         let mut existing = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
         existing.push_str(&conf);
+        if tls {
+            let (_, cert, key) = test_ca(&db.dir, &["127.0.0.1"]);
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+            if db.as_postgres() {
+                Command::new("chown")
+                    .arg("postgres")
+                    .args([&cert, &key])
+                    .status()
+                    .unwrap();
+            }
+            existing.push_str(&format!(
+                "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+                cert.display(),
+                key.display()
+            ));
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 0.0.0.0/0 reject\n",
+            )
+            .unwrap();
+        }
         std::fs::write(data.join("postgresql.conf"), existing).unwrap();
         db.up();
         db
@@ -620,6 +652,15 @@ impl OwnPostgres {
 
     fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// The server over its Unix socket (libpq key-value form).
+    fn socket_url(&self) -> String {
+        format!(
+            "host={} port={} user=postgres dbname=postgres",
+            self.dir.display(),
+            self.port
+        )
     }
 }
 
@@ -725,6 +766,77 @@ fn the_database_going_away_turns_nodes_down_and_they_recover_alone() {
     let again = Browser::for_host_at("app.test", lb);
     let back = login_through_gateway(&again, "/private");
     assert_eq!(again.get(&back).0, 200);
+}
+
+#[test]
+fn a_node_reaches_postgres_over_verified_tls() {
+    let db = OwnPostgres::start_tls();
+    let ca = db.dir.join("ca.pem");
+    let url = format!("{}?sslmode=require", db.url());
+    // A certificate the node cannot trust is refused, however `sslmode` reads in libpq.
+    let dir = temp_dir();
+    let config = write_config(
+        &dir,
+        &format!("[store]\nbackend = \"postgres\"\nurl = \"{url}\"\nquery_timeout = \"2s\"\n"),
+    );
+    let (status, out, err) =
+        run_to_end(&["serve", "--config", config.to_str().unwrap()], &dir, None);
+    assert!(
+        !status.success(),
+        "started on an untrusted certificate: {out}{err}"
+    );
+    assert!(
+        err.contains("certificate"),
+        "the error names the cause: {err}"
+    );
+
+    // With the CA the node serves, over TLS (the server refuses anything else on TCP).
+    let n = node(&url, &format!("ca_file = \"{}\"\n", ca.display()));
+    assert_eq!(status_of(&n, "/health/ready", None), 200);
+    let api = Api::admin(&n);
+    assert_eq!(
+        api.post(
+            "/admin/realms",
+            &json!({"realm": "over-tls", "enabled": true})
+        )
+        .status,
+        201
+    );
+    assert_eq!(api.get("/admin/realms/over-tls").status, 200);
+    let sessions = portcullis::store::postgres::testing::query(
+        &db.socket_url(),
+        "SELECT s.ssl, s.version FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.backend_type = 'client backend' AND a.client_addr IS NOT NULL",
+    );
+    assert!(!sessions.is_empty(), "the node's connections are there");
+    for session in &sessions {
+        assert_eq!(
+            session[0], "t",
+            "every TCP connection is encrypted: {sessions:?}"
+        );
+        assert!(session[1].starts_with("TLSv1."), "{sessions:?}");
+    }
+}
+
+#[test]
+fn a_queued_mail_outlives_the_node_that_queued_it() {
+    use crate::mail::{closed_port, mail_realm_on, request_reset, SmtpSink};
+    let url = shared_database();
+    let mut nodes = nodes(&url, "", 2);
+    let port = closed_port();
+    mail_realm_on(&nodes[0], port);
+    request_reset(&nodes[0], "mail", "alice");
+    // Node 1 tried at once, found no SMTP server and queued the retry; then it dies.
+    std::thread::sleep(Duration::from_millis(300));
+    nodes.remove(0).kill();
+    let sink = SmtpSink::start_on(port);
+    let mail = sink.mail(0);
+    assert!(mail.contains("alice@example.com"), "{mail}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(sink.count(), 1, "node 2 sent it, once");
+    let queued =
+        portcullis::store::postgres::testing::query(&url, "SELECT count(*) FROM kv_mail_queue");
+    assert_eq!(queued, [["0"]], "and took it off the queue");
 }
 
 fn cli(dir: &Path, args: &[&str]) -> String {

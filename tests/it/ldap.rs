@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::api::Api;
-use crate::harness::{temp_dir, TestServer};
+use crate::harness::{temp_dir, test_ca, TestServer};
 
 pub(crate) const SUFFIX: &str = "dc=example,dc=org";
 pub(crate) const ADMIN_DN: &str = "cn=admin,dc=example,dc=org";
@@ -40,29 +40,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A test CA and a certificate for `localhost` it signed, as PEM files in `dir`:
-/// (ca.pem, cert.pem, key.pem).
-fn test_ca(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca, &ca_key)
-        .unwrap();
-    let paths = (
-        dir.join("ca.pem"),
-        dir.join("cert.pem"),
-        dir.join("key.pem"),
-    );
-    std::fs::write(&paths.0, ca.pem()).unwrap();
-    std::fs::write(&paths.1, leaf.pem()).unwrap();
-    std::fs::write(&paths.2, leaf_key.serialize_pem()).unwrap();
-    (paths.0, paths.1, paths.2)
-}
-
 impl Slapd {
     pub(crate) fn start() -> Slapd {
         Slapd::start_with_tls(None).0
@@ -74,7 +51,7 @@ impl Slapd {
     fn start_tls() -> (Slapd, String, PathBuf) {
         let dir = temp_dir();
         std::fs::create_dir_all(&dir).unwrap();
-        let (ca, cert, key) = test_ca(&dir);
+        let (ca, cert, key) = test_ca(&dir, &["localhost"]);
         let (slapd, ldaps) = Slapd::start_with_tls(Some((cert, key)));
         let _ = std::fs::copy(&ca, slapd.dir.join("ca.pem"));
         (slapd, ldaps.unwrap(), ca)

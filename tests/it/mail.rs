@@ -22,7 +22,12 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub fn start() -> SmtpSink {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        SmtpSink::start_on(0)
+    }
+
+    /// A sink on `port` of 127.0.0.1 (0: any free one).
+    pub fn start_on(port: u16) -> SmtpSink {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let addr = listener.local_addr().unwrap();
         let mails = Arc::new(Mutex::new(Vec::new()));
         let store = mails.clone();
@@ -91,10 +96,37 @@ impl SmtpSink {
     }
 
     pub fn settings(&self) -> Value {
-        json!({"host": "127.0.0.1", "port": self.addr.port().to_string(),
-               "from": "noreply@example.com", "fromDisplayName": "Portcullis",
-               "auth": "false", "user": "mailer", "password": "smtp-secret"})
+        settings_for(self.addr.port())
     }
+}
+
+/// `smtpServer` settings naming 127.0.0.1:`port`.
+pub fn settings_for(port: u16) -> Value {
+    json!({"host": "127.0.0.1", "port": port.to_string(),
+           "from": "noreply@example.com", "fromDisplayName": "Portcullis",
+           "auth": "false", "user": "mailer", "password": "smtp-secret"})
+}
+
+/// A loopback port nothing listens on (yet).
+pub fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Ask for a password reset of `username` in `realm` through the login pages of `server`.
+pub fn request_reset(server: &TestServer, realm: &str, username: &str) {
+    let b = Browser::new(server);
+    let (status, _, html) = b.get(&b.auth_url(realm, "app", &[("state", "s1")]));
+    assert_eq!(status, 200);
+    let (status, _, form_page) = b.get(&forgot_password_link(&html));
+    assert_eq!(status, 200, "{form_page}");
+    let mut form = find_form(&form_page, "kc-reset-password-form").unwrap();
+    form.set("username", username);
+    let (status, _, page) = b.submit(&form);
+    assert_eq!(status, 200, "{page}");
 }
 
 /// Undo quoted-printable soft line breaks and `=3D`, then find the action link.
@@ -132,12 +164,17 @@ fn header<'a>(mail: &'a str, name: &str) -> &'a str {
 
 /// Realm `mail` with reset allowed, a policy, events on and the sink as SMTP server.
 fn mail_realm(server: &TestServer, sink: &SmtpSink) -> (Api, String, String) {
+    mail_realm_on(server, sink.addr.port())
+}
+
+/// Realm `mail` as [`mail_realm`] makes it, mailing through 127.0.0.1:`port`.
+pub fn mail_realm_on(server: &TestServer, port: u16) -> (Api, String, String) {
     let api = Api::admin(server);
     let (secret, alice) = api.setup_realm("mail");
     let r = api.put(
         "/admin/realms/mail",
         &json!({"resetPasswordAllowed": true, "eventsEnabled": true,
-                "passwordPolicy": "length(12) and digits(1)", "smtpServer": sink.settings()}),
+                "passwordPolicy": "length(12) and digits(1)", "smtpServer": settings_for(port)}),
     );
     assert_eq!(r.status, 204, "{}", r.text);
     (api, secret, alice)
@@ -247,6 +284,24 @@ fn forgot_password_mails_a_single_use_link_and_the_policy_applies() {
     assert_eq!(password_grant(&api, &secret, "Alice-pass-1"), 401);
     let events = api.get("/admin/realms/mail/events?type=SEND_RESET_PASSWORD");
     assert_eq!(events.body.as_array().unwrap().len(), 1, "{}", events.text);
+}
+
+#[test]
+fn a_mail_the_smtp_server_did_not_take_is_sent_once_it_is_up() {
+    let server = TestServer::start();
+    let port = closed_port();
+    let (api, _, _) = mail_realm_on(&server, port);
+    request_reset(&server, "mail", "alice");
+    // The first attempts find nobody listening; the queue tries again with back-off.
+    std::thread::sleep(Duration::from_millis(1_500));
+    let sink = SmtpSink::start_on(port);
+    let mail = sink.mail(0);
+    assert!(header(&mail, "To").contains("alice@example.com"), "{mail}");
+    assert!(link_in(&mail).contains("/login-actions/action-token?key="));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(sink.count(), 1, "sent once, then off the queue");
+    let errors = api.get("/admin/realms/mail/events?type=SEND_RESET_PASSWORD_ERROR");
+    assert_eq!(errors.body, json!([]), "{}", errors.text);
 }
 
 #[test]
