@@ -251,7 +251,12 @@ fn message(settings: &SmtpSettings, mail: &Mail) -> Result<Message, String> {
 pub async fn send(settings: &SmtpSettings, mail: &Mail) -> Result<(), String> {
     let message = message(settings, mail)?;
     let transport = settings.transport()?;
-    let _permit = SENDING.acquire().await.map_err(|e| e.to_string())?;
+    // Waiting for a turn is bounded too, so an attempt never outlives its hold on a
+    // queued mail (`ATTEMPT_MS`), after which another node may try it.
+    let _permit = match tokio::time::timeout(SEND_TIMEOUT, SENDING.acquire()).await {
+        Ok(permit) => permit.map_err(|e| e.to_string())?,
+        Err(_) => return Err("too many mails are being sent; try again".into()),
+    };
     match tokio::time::timeout(SEND_TIMEOUT * 2, transport.send(message)).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(e.to_string()),
@@ -260,10 +265,8 @@ pub async fn send(settings: &SmtpSettings, mail: &Mail) -> Result<(), String> {
 }
 
 /// How long an attempt may hold a mail: past this, a mail whose sender stopped is due
-/// again (a conversation takes at most `2 × SEND_TIMEOUT`).
-const ATTEMPT_MS: i64 = 30_000;
-/// Mails one node claims per round.
-const CLAIM_BATCH: usize = 16;
+/// again (an attempt takes at most `3 × SEND_TIMEOUT`: a turn, then the conversation).
+const ATTEMPT_MS: i64 = 3 * SEND_TIMEOUT.as_millis() as i64 + 1_000;
 
 /// Queue a mail: stored, then tried at once on this node; retried with back-off by any
 /// node ([`send_due`]); when every attempt fails the realm records `{event}_ERROR` for
@@ -306,13 +309,18 @@ pub fn enqueue(
 /// Claim the queued mails that are due and try each (every node, every second; a node
 /// with nothing due only reads).
 pub async fn send_due(app: &App) {
+    // No more than can be sent at once: the rest stay due for another round or node.
+    let room = SENDING.available_permits();
+    if room == 0 {
+        return;
+    }
     let store = app.store.clone();
     let now = app.clock.now_millis();
     let claimed = tokio::task::spawn_blocking(move || {
         if !store.read()?.mail_due(now)? {
             return Ok(Vec::new());
         }
-        let claimed = store.write(|w| w.claim_due_mails(now, now + ATTEMPT_MS, CLAIM_BATCH))?;
+        let claimed = store.write(|w| w.claim_due_mails(now, now + ATTEMPT_MS, room))?;
         let read = store.read()?;
         claimed
             .into_iter()

@@ -957,6 +957,61 @@ fn a_backup_under_write_load_restores_the_same_store() {
 
 /// `migrate-store` moves a redb data directory into PostgreSQL: the server started on
 /// the database serves the same users, sessions and keys.
+/// A client program of the test PostgreSQL server (`pg_dump`, `pg_restore`).
+fn pg_program(name: &str) -> PathBuf {
+    let pg_ctl = std::env::var("PORTCULLIS_TEST_PG_CTL")
+        .expect("PORTCULLIS_TEST_PG_CTL (scripts/with-postgres.sh)");
+    Path::new(&pg_ctl).with_file_name(name)
+}
+
+#[test]
+fn a_pg_dump_taken_while_serving_restores_the_same_store() {
+    let url = shared_database();
+    let first = node(&url, "");
+    let host = "localhost:4000";
+    let api = admin_at(&first, host);
+    let (secret, alice) = api.setup_realm("demo");
+    let tokens = password_grant(&api, &secret);
+    // As the README says: a custom-format dump of the live database, restored into an
+    // empty one.
+    let dump = temp_dir().join("portcullis.dump");
+    let status = Command::new(pg_program("pg_dump"))
+        .args(["--format=custom", "--no-owner", "--file"])
+        .arg(&dump)
+        .arg(format!("--dbname={url}"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "pg_dump");
+    let restored = portcullis::store::postgres::testing::fresh_database().url;
+    let status = Command::new(pg_program("pg_restore"))
+        .args(["--no-owner", "--exit-on-error"])
+        .arg(format!("--dbname={restored}"))
+        .arg(&dump)
+        .status()
+        .unwrap();
+    assert!(status.success(), "pg_restore");
+    drop(first);
+
+    let second = node(&restored, "");
+    let mut again = api_at(&second, host);
+    again.token = api.token.clone();
+    let user = again.get(&format!("/admin/realms/demo/users/{alice}"));
+    assert_eq!(user.status, 200, "the same keys sign: {}", user.text);
+    assert_eq!(user.body["username"], "alice");
+    assert_eq!(
+        userinfo(&again, tokens["access_token"].as_str().unwrap()),
+        200,
+        "the same session"
+    );
+    let refreshed = refresh(&again, &secret, tokens["refresh_token"].as_str().unwrap());
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    let migrations = portcullis::store::postgres::testing::query(
+        &restored,
+        "SELECT max(version) FROM portcullis_migrations",
+    );
+    assert_ne!(migrations, [[""]], "the schema's versions came along");
+}
+
 #[test]
 fn a_redb_store_migrates_into_postgres() {
     let server = TestServer::start_with(Options {
