@@ -2,21 +2,15 @@
 //! that name (the Docker image links `/opt/keycloak/bin/kc.sh` to it). Keycloak's command line
 //! is translated into ours, so `kc.sh start-dev --http-port 8080 --import-realm`,
 //! `kc.sh import --file realm.json` and `kc.sh export --dir out --realm r --users realm_file`
-//! work as the seed's guides write them. Pure argument rewriting: [`translate`] is tested on
+//! work as the seed's guides write them, and `kc.sh start --db postgres --db-url
+//! jdbc:postgresql://db/keycloak ...` puts the store on that database. Pure argument rewriting: [`translate`] is tested on
 //! its own and `main` parses the result with the ordinary command line.
 
 use std::ffi::OsString;
 
-/// Keycloak options that have no meaning here (a database URL, feature flags, ...): accepted
+/// Keycloak options that have no meaning here (feature flags, cache stacks, ...): accepted
 /// so that a Keycloak start line runs, and named in a warning.
 const IGNORED_OPTIONS: &[&str] = &[
-    "--db",
-    "--db-url",
-    "--db-username",
-    "--db-password",
-    "--db-url-host",
-    "--db-url-database",
-    "--db-schema",
     "--features",
     "--features-disabled",
     "--proxy",
@@ -36,6 +30,21 @@ const IGNORED_OPTIONS: &[&str] = &[
     "--spi-theme-static-max-age",
     "--spi-theme-cache-themes",
     "--spi-theme-cache-templates",
+];
+
+/// Keycloak's database options: `portcullis` takes them as they are (on every command
+/// that opens the store).
+const DB_OPTIONS: &[&str] = &[
+    "--db",
+    "--db-url",
+    "--db-username",
+    "--db-password",
+    "--db-url-host",
+    "--db-url-port",
+    "--db-url-database",
+    "--db-url-properties",
+    "--db-pool-max-size",
+    "--db-schema",
 ];
 
 /// Options that are flags in Keycloak (no value follows unless written `--opt=value`).
@@ -156,6 +165,7 @@ fn serve_options(
                 ]);
             }
             "--import-realm" => out.push("--import-realm".into()),
+            _ if DB_OPTIONS.contains(&name) => db_option(name, inline, &mut it, out)?,
             "--config" | "--data-dir" => {
                 out.extend([
                     name.to_string(),
@@ -178,12 +188,24 @@ fn serve_options(
             }
             other => {
                 return Err(format!(
-                    "unknown option for start: {other} (supported: --http-port, --https-port, \
+                "unknown option for start: {other} (supported: --http-port, --https-port, --db*, \
                      --hostname, --import-realm; see `portcullis serve --help`)"
-                ))
+            ))
             }
         }
     }
+    Ok(())
+}
+
+/// A database option, passed on as `--name=value` (a password may start with `-`).
+fn db_option<'a>(
+    name: &str,
+    inline: Option<&'a str>,
+    it: &mut std::slice::Iter<'a, String>,
+    out: &mut Vec<String>,
+) -> Result<(), String> {
+    let value = option_value(name, inline, it)?;
+    out.push(format!("{name}={value}"));
     Ok(())
 }
 
@@ -212,6 +234,7 @@ fn transfer_options(
                 };
                 out.extend(["--users".into(), value.to_string()]);
             }
+            _ if DB_OPTIONS.contains(&name) => db_option(name, inline, &mut it, out)?,
             "--dir" | "--file" | "--realm" | "--users-per-file" | "--override" | "--config"
             | "--data-dir" => {
                 out.extend([
@@ -270,11 +293,55 @@ mod tests {
                 "auth.example.com"
             ]
         );
-        let ignored = translate(&["start".into(), "--db".into(), "postgres".into()]).unwrap();
+        // The database options are honoured (never ignored: a node that kept a store of
+        // its own would be a cluster of one), passed on whole.
+        assert_eq!(
+            t(&[
+                "start",
+                "--db",
+                "postgres",
+                "--db-url",
+                "jdbc:postgresql://db/keycloak",
+                "--db-password",
+                "-starts-with-a-dash",
+                "--db-username=kc"
+            ])
+            .unwrap(),
+            [
+                "serve",
+                "--db=postgres",
+                "--db-url=jdbc:postgresql://db/keycloak",
+                "--db-password=-starts-with-a-dash",
+                "--db-username=kc"
+            ]
+        );
+        assert_eq!(
+            t(&[
+                "export",
+                "--dir",
+                "out",
+                "--db",
+                "postgres",
+                "--db-url-host=pg"
+            ])
+            .unwrap(),
+            [
+                "export",
+                "--dir",
+                "out",
+                "--db=postgres",
+                "--db-url-host=pg"
+            ]
+        );
+        let ignored = translate(&["start".into(), "--cache".into(), "ispn".into()]).unwrap();
         assert_eq!(ignored.args, [OsString::from("serve")]);
-        assert_eq!(ignored.ignored, ["--db"]);
-        let secret = translate(&["start".into(), "--db-password=hunter2".into()]).unwrap();
-        assert_eq!(secret.ignored, ["--db-password"], "values are never echoed");
+        assert_eq!(ignored.ignored, ["--cache"]);
+        let secret = translate(&["start".into(), "--spi-x-y-password=hunter2".into()]).unwrap();
+        assert_eq!(
+            secret.ignored,
+            ["--spi-x-y-password"],
+            "values are never echoed"
+        );
         assert!(t(&["start", "--http-port", "x"])
             .unwrap_err()
             .contains("not a port"));

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use portcullis::clock::SystemClock;
-use portcullis::config::{Config, Overrides, DEFAULT_CONFIG_PATH};
+use portcullis::config::{Config, DatabaseOverride, Overrides, DEFAULT_CONFIG_PATH};
 use portcullis::control::{self, Reply, Request};
 use portcullis::crypto::password::Argon2Params;
 use portcullis::store::{Store, StoreError};
@@ -71,6 +71,64 @@ struct ConfigArg {
     /// Data directory (overrides store.data_dir).
     #[arg(long, env = "PORTCULLIS_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+/// Keycloak's database options, with its environment variables; they win over `[store]`.
+#[derive(Args, Clone)]
+#[command(next_help_heading = "Database (as Keycloak's)")]
+struct DbArgs {
+    /// `postgres` (a database the nodes share), or `dev-file` for the embedded store.
+    #[arg(long, env = "KC_DB", value_name = "VENDOR")]
+    db: Option<String>,
+    /// jdbc:postgresql://HOST[:PORT]/DATABASE[?sslmode=require]
+    #[arg(long, env = "KC_DB_URL", value_name = "URL", hide_env_values = true)]
+    db_url: Option<String>,
+    #[arg(long, env = "KC_DB_USERNAME", value_name = "USER")]
+    db_username: Option<String>,
+    #[arg(
+        long,
+        env = "KC_DB_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    db_password: Option<String>,
+    /// The URL in parts, without --db-url (default localhost).
+    #[arg(long, env = "KC_DB_URL_HOST", value_name = "HOST")]
+    db_url_host: Option<String>,
+    /// Default 5432.
+    #[arg(long, env = "KC_DB_URL_PORT", value_name = "PORT")]
+    db_url_port: Option<String>,
+    /// Default keycloak.
+    #[arg(long, env = "KC_DB_URL_DATABASE", value_name = "DATABASE")]
+    db_url_database: Option<String>,
+    /// Connection properties, e.g. "?sslmode=require".
+    #[arg(long, env = "KC_DB_URL_PROPERTIES", value_name = "PROPERTIES")]
+    db_url_properties: Option<String>,
+    /// Connections per node (store.pool_size).
+    #[arg(long, env = "KC_DB_POOL_MAX_SIZE", value_name = "N")]
+    db_pool_max_size: Option<String>,
+    /// The schema the tables live in (it must exist; default public).
+    #[arg(long, env = "KC_DB_SCHEMA", value_name = "SCHEMA")]
+    db_schema: Option<String>,
+}
+
+impl DbArgs {
+    fn to_override(&self) -> DatabaseOverride {
+        DatabaseOverride {
+            kind: self.db.clone(),
+            url: self.db_url.clone(),
+            username: self.db_username.clone(),
+            password: self.db_password.clone(),
+            host: self.db_url_host.clone(),
+            port: self.db_url_port.clone(),
+            database: self.db_url_database.clone(),
+            properties: self.db_url_properties.clone(),
+            pool_max_size: self.db_pool_max_size.clone(),
+            schema: self.db_schema.clone(),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -224,6 +282,7 @@ fn load(arg: &ConfigArg, http: Option<String>, https: Option<String>) -> Result<
 
 fn load_with(arg: &ConfigArg, mut overrides: Overrides) -> Result<Config, ExitCode> {
     overrides.data_dir = arg.data_dir.clone();
+    overrides.database = arg.db.to_override();
     Config::load(&arg.config, &overrides).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(2)

@@ -71,6 +71,7 @@ impl Config {
         if let Some(dir) = &overrides.data_dir {
             self.store.data_dir = dir.clone();
         }
+        overrides.database.apply(&mut self.store)?;
         if self.server.http.is_none() && self.server.https.is_none() {
             return Err(ConfigError::Override {
                 flag: "--http/--https".into(),

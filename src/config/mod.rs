@@ -7,12 +7,14 @@
 //! - `raw`: the file as written (serde, unknown keys refused, spans kept);
 //! - `load`: reading, TOML parsing, secrets, command-line overrides, span → line errors;
 //! - `validate`: raw → [`Config`], one file per section, one set of value parsers;
+//! - `database`: Keycloak's `--db*` options (`KC_DB*`) on `[store]`;
 //! - `model`: the validated types.
 //!
 //! Config imports no domain module: not the IdP (`idp`), not the gateway (`proxy`), and
 //! of `http` only the leaf `http::path` (path normalisation, which imports nothing). The
 //! domain depends on config, never the other way round.
 
+mod database;
 mod error;
 mod load;
 mod model;
@@ -21,6 +23,7 @@ mod raw;
 mod tests;
 mod validate;
 
+pub use database::DatabaseOverride;
 pub use error::ConfigError;
 pub use load::DEFAULT_CONFIG_PATH;
 pub use model::{

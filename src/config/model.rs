@@ -353,4 +353,6 @@ pub struct Overrides {
     /// Keycloak's `--hostname`: a URL becomes `server.public_url`, a bare name (with an
     /// optional port) is added to `server.hostnames`.
     pub hostname: Option<String>,
+    /// Keycloak's `--db*` options: which database the store is on.
+    pub database: super::DatabaseOverride,
 }

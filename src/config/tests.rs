@@ -115,8 +115,17 @@ fn overrides_win_and_are_checked() {
         https: Some("".into()),
         data_dir: Some("/tmp/x".into()),
         hostname: Some("Auth.Example.com:8443".into()),
+        database: crate::config::DatabaseOverride {
+            kind: Some("postgres".into()),
+            url: Some("jdbc:postgresql://db/keycloak".into()),
+            ..Default::default()
+        },
     })
     .unwrap();
+    assert_eq!(
+        c.store.postgres.as_ref().map(|p| p.url.as_str()),
+        Some("postgres://db/keycloak")
+    );
     assert_eq!(c.server.hostnames, ["auth.example.com:8443"]);
     let mut d = parse("").unwrap();
     d.apply(&Overrides {

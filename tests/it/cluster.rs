@@ -957,6 +957,104 @@ fn a_backup_under_write_load_restores_the_same_store() {
 
 /// `migrate-store` moves a redb data directory into PostgreSQL: the server started on
 /// the database serves the same users, sessions and keys.
+#[test]
+fn keycloak_database_options_put_nodes_on_one_database() {
+    let url = url::Url::parse(&shared_database()).unwrap();
+    let jdbc = format!(
+        "jdbc:postgresql://{}:{}{}",
+        url.host_str().unwrap(),
+        url.port().unwrap(),
+        url.path()
+    );
+    portcullis::store::postgres::testing::query(url.as_str(), "CREATE SCHEMA iam");
+    // As a Keycloak administrator starts a node: kc.sh and its --db options...
+    let link_dir = temp_dir();
+    let kc = link_dir.join("kc.sh");
+    std::os::unix::fs::symlink(crate::harness::BINARY, &kc).unwrap();
+    let first = TestServer::start_with(Options {
+        command: Some((
+            kc,
+            [
+                "start",
+                "--db",
+                "postgres",
+                "--db-url",
+                &jdbc,
+                "--db-username",
+                url.username(),
+                "--db-schema",
+                "iam",
+            ]
+            .map(String::from)
+            .to_vec(),
+        )),
+        ..Default::default()
+    });
+    // ...or with Keycloak's environment variables.
+    let mut env = Options::default().env;
+    env.extend(
+        [
+            ("KC_DB", "postgres"),
+            ("KC_DB_URL_HOST", url.host_str().unwrap()),
+            ("KC_DB_URL_PORT", &url.port().unwrap().to_string()),
+            ("KC_DB_URL_DATABASE", url.path().trim_start_matches('/')),
+            ("KC_DB_USERNAME", url.username()),
+            ("KC_DB_SCHEMA", "iam"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    let second = TestServer::start_with(Options {
+        env,
+        ..Default::default()
+    });
+    let host = "localhost:4000";
+    let api = admin_at(&first, host);
+    assert_eq!(
+        api.post(
+            "/admin/realms",
+            &json!({"realm": "shared", "enabled": true})
+        )
+        .status,
+        201
+    );
+    let mut other = api_at(&second, host);
+    other.token = api.token.clone();
+    assert_eq!(
+        other.get("/admin/realms/shared").status,
+        200,
+        "one database"
+    );
+    let placed = |schema: &str| {
+        portcullis::store::postgres::testing::query(
+            url.as_str(),
+            &format!(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = '{schema}' AND tablename LIKE 'kv\\_%'"
+            ),
+        )[0][0]
+            .parse::<usize>()
+            .unwrap()
+    };
+    assert!(placed("iam") > 0, "the tables are in --db-schema");
+    assert_eq!(placed("public"), 0);
+
+    // A database we cannot use is refused, naming the option, never silently ignored.
+    let dir = temp_dir();
+    let config = write_config(&dir, "");
+    let (status, _, err) = run_to_end(
+        &[
+            "serve",
+            "--db",
+            "mysql",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &dir,
+        None,
+    );
+    assert!(!status.success());
+    assert!(err.contains("--db") && err.contains("mysql"), "{err}");
+}
+
 /// A client program of the test PostgreSQL server (`pg_dump`, `pg_restore`).
 fn pg_program(name: &str) -> PathBuf {
     let pg_ctl = std::env::var("PORTCULLIS_TEST_PG_CTL")
