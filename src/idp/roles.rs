@@ -10,6 +10,8 @@ use crate::store::{ClientRecord, GroupRecord, Read, RoleRecord, StoreError, Writ
 /// that a write can check the grants it is about to commit).
 pub trait RoleGraph {
     fn role(&self, realm: &str, id: &str) -> Result<Option<RoleRecord>, StoreError>;
+    /// The roles of `ids` that exist, in that order (one lookup for all).
+    fn roles_by_id(&self, realm: &str, ids: &[String]) -> Result<Vec<RoleRecord>, StoreError>;
     fn client(&self, realm: &str, id: &str) -> Result<Option<ClientRecord>, StoreError>;
     fn group(&self, realm: &str, id: &str) -> Result<Option<GroupRecord>, StoreError>;
     fn user_role_ids(&self, realm: &str, user: &str) -> Result<Vec<String>, StoreError>;
@@ -24,6 +26,13 @@ macro_rules! role_graph {
         impl RoleGraph for $t {
             fn role(&self, realm: &str, id: &str) -> Result<Option<RoleRecord>, StoreError> {
                 <$view>::role(self, realm, id)
+            }
+            fn roles_by_id(
+                &self,
+                realm: &str,
+                ids: &[String],
+            ) -> Result<Vec<RoleRecord>, StoreError> {
+                <$view>::roles_by_id(self, realm, ids)
             }
             fn client(&self, realm: &str, id: &str) -> Result<Option<ClientRecord>, StoreError> {
                 <$view>::client(self, realm, id)
@@ -178,15 +187,22 @@ pub fn expand(
     realm: &str,
     start: Vec<String>,
 ) -> Result<Vec<RoleRecord>, StoreError> {
+    // Level by level: one lookup for each level of composites.
     let mut seen = HashSet::new();
-    let mut stack = start;
+    let mut level = start;
     let mut out = Vec::new();
-    while let Some(id) = stack.pop() {
-        if !seen.insert(id.clone()) {
-            continue;
-        }
-        if let Some(role) = read.role(realm, &id)? {
-            stack.extend(role.composites.iter().cloned());
+    while !level.is_empty() {
+        let ids: Vec<String> = level
+            .drain(..)
+            .filter(|id| seen.insert(id.clone()))
+            .collect();
+        for role in read.roles_by_id(realm, &ids)? {
+            level.extend(
+                role.composites
+                    .iter()
+                    .filter(|c| !seen.contains(*c))
+                    .cloned(),
+            );
             out.push(role);
         }
     }
@@ -226,14 +242,14 @@ pub fn in_client_scope(
         .into_iter()
         .map(|r| r.id)
         .collect();
-    let mut kept = Vec::new();
-    for id in &roles.ids {
-        if let Some(role) = read.role(realm, id)? {
-            if allowed.contains(&role.id) || (role.client_role && role.container_id == client.id) {
-                kept.push(role);
-            }
-        }
-    }
+    let ids: Vec<String> = roles.ids.iter().cloned().collect();
+    let kept = read
+        .roles_by_id(realm, &ids)?
+        .into_iter()
+        .filter(|role| {
+            allowed.contains(&role.id) || (role.client_role && role.container_id == client.id)
+        })
+        .collect();
     collect(read, realm, kept)
 }
 

@@ -128,6 +128,19 @@ impl Txn for ReadTxn {
             ReadTxn::Postgres(t) => t.get(table, key),
         }
     }
+    fn get_many(&self, table: &'static str, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        match self {
+            ReadTxn::Redb(t) => {
+                let t = t.open_table(redb_table(table))?;
+                keys.iter()
+                    .map(|k| {
+                        Ok(redb::ReadableTable::get(&t, k.as_slice())?.map(|v| v.value().to_vec()))
+                    })
+                    .collect()
+            }
+            ReadTxn::Postgres(t) => t.get_many(table, keys),
+        }
+    }
     fn scan(
         &self,
         table: &'static str,
@@ -153,6 +166,19 @@ impl Txn for WriteTxn {
         match self {
             WriteTxn::Redb(t) => RedbRead::get(&**t, table, key),
             WriteTxn::Postgres(t) => t.get(table, key),
+        }
+    }
+    fn get_many(&self, table: &'static str, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        match self {
+            WriteTxn::Redb(t) => {
+                let t = t.open_table(redb_table(table))?;
+                keys.iter()
+                    .map(|k| {
+                        Ok(redb::ReadableTable::get(&t, k.as_slice())?.map(|v| v.value().to_vec()))
+                    })
+                    .collect()
+            }
+            WriteTxn::Postgres(t) => t.get_many(table, keys),
         }
     }
     fn scan(

@@ -3,7 +3,7 @@
 
 use super::records::{ClientRecord, ClientScopeRecord};
 use super::tables::{CLIENTS, CLIENT_SCOPES, CLIENT_SCOPES_BY_NAME};
-use super::view::{between, existing, Txn, View, Write, MAX};
+use super::view::{between, Txn, View, Write, MAX};
 use super::{Conflict, Result, StoreError};
 
 impl<T: Txn> View<T> {
@@ -22,18 +22,17 @@ impl<T: Txn> View<T> {
         }
     }
 
-    /// The stored bytes of client scopes (one table lookup each, the table opened once),
-    /// for a cache that decodes each version once.
+    /// The stored bytes of client scopes (all in one lookup), for a cache that decodes
+    /// each version once.
     pub fn client_scope_bytes(&self, realm: &str, ids: &[String]) -> Result<Vec<Option<Vec<u8>>>> {
-        ids.iter()
-            .map(|id| self.get(CLIENT_SCOPES, (realm, id.as_str())))
-            .collect()
+        self.get_many(CLIENT_SCOPES, ids.iter().map(|id| (realm, id.as_str())))
     }
 
     /// Every client scope of a realm, ordered by name.
     pub fn client_scopes(&self, realm: &str) -> Result<Vec<ClientScopeRecord>> {
-        let ids = self.values_in(CLIENT_SCOPES_BY_NAME, between((realm, ""), (realm, MAX)))?;
-        existing(ids, |id| self.client_scope(realm, id))
+        let ids: Vec<String> =
+            self.values_in(CLIENT_SCOPES_BY_NAME, between((realm, ""), (realm, MAX)))?;
+        self.records_many(CLIENT_SCOPES, ids.iter().map(|id| (realm, id.as_str())))
     }
 }
 

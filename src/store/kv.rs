@@ -318,6 +318,11 @@ pub(super) type Visit<'f> = dyn FnMut(&[u8], &[u8]) -> Result<bool> + 'f;
 pub trait Txn {
     /// The value under `key`.
     fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// The values under `keys`, in their order (a backend with round trips answers in
+    /// one).
+    fn get_many(&self, table: &'static str, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|k| self.get(table, k)).collect()
+    }
     /// The entries of `range` in key order (or reversed), until `visit` returns false.
     fn scan(
         &self,

@@ -587,6 +587,24 @@ impl Conn {
         })
     }
 
+    /// One round trip for all of `keys`.
+    fn get_many(&self, table: &'static str, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        match keys {
+            [] => return Ok(Vec::new()),
+            [one] => return Ok(vec![self.get(table, one)?]),
+            _ => {}
+        }
+        let sql = format!("SELECT k, v FROM kv_{table} WHERE k = ANY($1)");
+        let wanted = keys.to_vec();
+        let found: std::collections::HashMap<Vec<u8>, Vec<u8>> = self.run(move |c| async move {
+            let stmt = c.prepare_cached(&sql).await?;
+            let rows = c.query(&stmt, &[&wanted]).await?;
+            Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        })?;
+        // A key asked for twice gets its value twice.
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+    }
+
     fn scan(
         &self,
         table: &'static str,
@@ -672,6 +690,13 @@ pub struct PgTxn {
 impl PgTxn {
     pub(super) fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.conn.get(table, key)
+    }
+    pub(super) fn get_many(
+        &self,
+        table: &'static str,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        self.conn.get_many(table, keys)
     }
     pub(super) fn scan(
         &self,

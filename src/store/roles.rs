@@ -9,12 +9,17 @@ use super::records::{ClientRecord, ClientScopeRecord, RoleRecord};
 use super::tables::{
     CLIENTS, CLIENT_SCOPES, GROUP_ROLES, ROLES, ROLES_BY_NAME, ROLE_GROUPS, ROLE_USERS, USER_ROLES,
 };
-use super::view::{between, existing, Txn, View, Write, MAX};
+use super::view::{between, Txn, View, Write, MAX};
 use super::{Conflict, Result, StoreError};
 
 impl<T: Txn> View<T> {
     pub fn role(&self, realm: &str, id: &str) -> Result<Option<RoleRecord>> {
         self.record(ROLES, (realm, id))
+    }
+
+    /// The roles of `ids` that exist, in that order (one lookup for all).
+    pub fn roles_by_id(&self, realm: &str, ids: &[String]) -> Result<Vec<RoleRecord>> {
+        self.records_many(ROLES, ids.iter().map(|id| (realm, id.as_str())))
     }
 
     /// A role by name within its container (the realm id, or a client uuid).
@@ -36,7 +41,7 @@ impl<T: Txn> View<T> {
             ROLES_BY_NAME,
             between((realm, container, ""), (realm, container, MAX)),
         )?;
-        existing(ids, |id| self.role(realm, id))
+        self.roles_by_id(realm, &ids)
     }
 
     /// Role ids granted directly to a user.

@@ -73,6 +73,35 @@ impl<T: Txn> View<T> {
             .transpose()
     }
 
+    /// The values stored under `keys`, in their order (one round trip where the backend
+    /// has them).
+    pub(super) fn get_many<'k, K: Key, V: Value>(
+        &self,
+        table: Table<K, V>,
+        keys: impl IntoIterator<Item = K::Ref<'k>>,
+    ) -> Result<Vec<Option<V::Owned>>> {
+        let encoded: Vec<Vec<u8>> = keys.into_iter().map(K::encode).collect();
+        self.txn
+            .get_many(table.name, &encoded)?
+            .into_iter()
+            .map(|v| v.map(|v| V::decode(&v)).transpose())
+            .collect()
+    }
+
+    /// The records stored under `keys` that exist, decoded, in the keys' order (one round
+    /// trip where the backend has them).
+    pub(super) fn records_many<'k, K: Key, R: DeserializeOwned>(
+        &self,
+        table: Table<K, Bytes>,
+        keys: impl IntoIterator<Item = K::Ref<'k>>,
+    ) -> Result<Vec<R>> {
+        self.get_many(table, keys)?
+            .into_iter()
+            .flatten()
+            .map(|v| decode(&v))
+            .collect()
+    }
+
     /// Visit the entries of a key range in key order (`reverse`: from the end) until
     /// `visit` returns false.
     pub(super) fn scan<K: Key, V: Value>(
