@@ -217,7 +217,8 @@ fn unreachable(e: impl std::fmt::Display) -> StoreError {
 }
 
 /// An error and its causes, `outer: inner: ...` (a refused TLS certificate is two or
-/// three levels down a pool error).
+/// three levels down a pool error). kcadm has its own copy: it may name nothing of the
+/// crate (`layering::kcadm_is_only_an_http_client`).
 fn with_causes(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
