@@ -49,32 +49,7 @@ impl std::fmt::Debug for DatabaseOverride {
 
 impl DatabaseOverride {
     pub fn is_empty(&self) -> bool {
-        let DatabaseOverride {
-            kind,
-            url,
-            username,
-            password,
-            host,
-            port,
-            database,
-            properties,
-            pool_max_size,
-            schema,
-        } = self;
-        [
-            kind,
-            url,
-            username,
-            password,
-            host,
-            port,
-            database,
-            properties,
-            pool_max_size,
-            schema,
-        ]
-        .iter()
-        .all(|v| v.is_none())
+        self.kind.is_none() && self.first_connection_option().is_none()
     }
 
     /// Put `store` where these options say.

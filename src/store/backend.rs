@@ -59,6 +59,8 @@ pub enum WriteTxn {
 /// The read side of redb's two transaction kinds, in bytes.
 trait RedbRead {
     fn get(&self, table: &'static str, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// The table opened once for all of `keys`.
+    fn get_many(&self, table: &'static str, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>>;
     fn scan(
         &self,
         table: &'static str,
@@ -104,6 +106,16 @@ macro_rules! redb_read {
                 let v = t.get(key)?;
                 Ok(v.map(|v| v.value().to_vec()))
             }
+            fn get_many(
+                &self,
+                table: &'static str,
+                keys: &[Vec<u8>],
+            ) -> Result<Vec<Option<Vec<u8>>>> {
+                let t = self.open_table(redb_table(table))?;
+                keys.iter()
+                    .map(|k| Ok(t.get(k.as_slice())?.map(|v| v.value().to_vec())))
+                    .collect()
+            }
             fn scan(
                 &self,
                 table: &'static str,
@@ -130,14 +142,7 @@ impl Txn for ReadTxn {
     }
     fn get_many(&self, table: &'static str, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
         match self {
-            ReadTxn::Redb(t) => {
-                let t = t.open_table(redb_table(table))?;
-                keys.iter()
-                    .map(|k| {
-                        Ok(redb::ReadableTable::get(&t, k.as_slice())?.map(|v| v.value().to_vec()))
-                    })
-                    .collect()
-            }
+            ReadTxn::Redb(t) => RedbRead::get_many(t, table, keys),
             ReadTxn::Postgres(t) => t.get_many(table, keys),
         }
     }
@@ -170,14 +175,7 @@ impl Txn for WriteTxn {
     }
     fn get_many(&self, table: &'static str, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
         match self {
-            WriteTxn::Redb(t) => {
-                let t = t.open_table(redb_table(table))?;
-                keys.iter()
-                    .map(|k| {
-                        Ok(redb::ReadableTable::get(&t, k.as_slice())?.map(|v| v.value().to_vec()))
-                    })
-                    .collect()
-            }
+            WriteTxn::Redb(t) => RedbRead::get_many(&**t, table, keys),
             WriteTxn::Postgres(t) => t.get_many(table, keys),
         }
     }

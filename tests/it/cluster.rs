@@ -1055,6 +1055,29 @@ fn keycloak_database_options_put_nodes_on_one_database() {
     assert!(err.contains("--db") && err.contains("mysql"), "{err}");
 }
 
+/// `node`, on a copy of the store `api` was talking to, serves the same store: the admin's
+/// token (the same signing keys), the user `alice` of realm `demo`, her access token and
+/// her refresh token (the same session), all asked under the name `host`.
+fn serves_the_same_store(
+    api: &Api,
+    node: &TestServer,
+    host: &str,
+    (alice, secret, tokens): (&str, &str, &Value),
+) {
+    let mut again = api_at(node, host);
+    again.token = api.token.clone();
+    let user = again.get(&format!("/admin/realms/demo/users/{alice}"));
+    assert_eq!(user.status, 200, "the same keys sign: {}", user.text);
+    assert_eq!(user.body["username"], "alice");
+    assert_eq!(
+        userinfo(&again, tokens["access_token"].as_str().unwrap()),
+        200,
+        "the same session"
+    );
+    let refreshed = refresh(&again, secret, tokens["refresh_token"].as_str().unwrap());
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+}
+
 /// A client program of the test PostgreSQL server (`pg_dump`, `pg_restore`).
 fn pg_program(name: &str) -> PathBuf {
     let pg_ctl = std::env::var("PORTCULLIS_TEST_PG_CTL")
@@ -1091,18 +1114,7 @@ fn a_pg_dump_taken_while_serving_restores_the_same_store() {
     drop(first);
 
     let second = node(&restored, "");
-    let mut again = api_at(&second, host);
-    again.token = api.token.clone();
-    let user = again.get(&format!("/admin/realms/demo/users/{alice}"));
-    assert_eq!(user.status, 200, "the same keys sign: {}", user.text);
-    assert_eq!(user.body["username"], "alice");
-    assert_eq!(
-        userinfo(&again, tokens["access_token"].as_str().unwrap()),
-        200,
-        "the same session"
-    );
-    let refreshed = refresh(&again, &secret, tokens["refresh_token"].as_str().unwrap());
-    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    serves_the_same_store(&api, &second, host, (&alice, &secret, &tokens));
     let migrations = portcullis::store::postgres::testing::query(
         &restored,
         "SELECT max(version) FROM portcullis_migrations",
@@ -1141,17 +1153,7 @@ fn a_redb_store_migrates_into_postgres() {
         "the URL (and its password) is not printed: {out}"
     );
     let pg = node(&url, "");
-    let mut again = api_at(&pg, host);
-    again.token = api.token.clone();
-    let user = again.get(&format!("/admin/realms/demo/users/{alice}"));
-    assert_eq!(user.status, 200, "{}", user.text);
-    assert_eq!(user.body["username"], "alice");
-    assert_eq!(
-        userinfo(&again, tokens["access_token"].as_str().unwrap()),
-        200
-    );
-    let refreshed = refresh(&again, &secret, tokens["refresh_token"].as_str().unwrap());
-    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    serves_the_same_store(&api, &pg, host, (&alice, &secret, &tokens));
     // Only into an empty database.
     let (status, _, err) = run_to_end(
         &[
