@@ -21,7 +21,7 @@ use crate::idp::roles::effective_roles;
 use crate::idp::sessions::{is_valid, new_session};
 use crate::idp::tokens::{self, allowed_origins, issue, IssueContext, IssuedTokens, Scopes};
 use crate::idp::App;
-use crate::store::{ClientRecord, RealmRecord, SessionRecord, UserRecord};
+use crate::store::{ClientRecord, Read, RealmRecord, SessionRecord, UserRecord};
 
 mod device_grant;
 mod refresh;
@@ -217,13 +217,20 @@ impl Grant<'_> {
         session: Option<&SessionRecord>,
         nonce: Option<&str>,
     ) -> Result<IssuedTokens, OAuthError> {
-        let (roles, group_paths) = token_roles(
-            &self.app.store.read()?,
-            &self.realm.id,
-            self.client,
-            scopes,
-            &user.id,
-        )?;
+        self.issue_with(&self.app.store.read()?, user, scopes, session, nonce)
+    }
+
+    /// [`Self::issue_for`] reading the user's roles in `read`.
+    fn issue_with(
+        &self,
+        read: &Read,
+        user: &UserRecord,
+        scopes: &Scopes,
+        session: Option<&SessionRecord>,
+        nonce: Option<&str>,
+    ) -> Result<IssuedTokens, OAuthError> {
+        let (roles, group_paths) =
+            token_roles(read, &self.realm.id, self.client, scopes, &user.id)?;
         if scopes.offline_access && !roles.realm.contains("offline_access") {
             return Err(OAuthError::InvalidScope(
                 "Offline tokens not allowed for the user or client".into(),
@@ -367,10 +374,9 @@ impl Grant<'_> {
             ));
         }
         let username = format!("service-account-{}", self.client.client_id.to_lowercase());
-        let user = self
-            .app
-            .store
-            .read()?
+        // One snapshot for all this grant reads (it writes nothing).
+        let read = self.app.store.read()?;
+        let user = read
             .user_by_username(&self.realm.id, &username)?
             .filter(|u| u.service_account_client_id.as_deref() == Some(self.client.id.as_str()))
             .ok_or_else(|| {
@@ -381,11 +387,12 @@ impl Grant<'_> {
         if !user.enabled {
             return Err(OAuthError::InvalidGrant("Account disabled".into()));
         }
-        let mut scopes = self.scopes(self.params.get("scope").map(String::as_str))?;
+        let requested = self.params.get("scope").map(String::as_str);
+        let mut scopes = resolve(&read, &self.realm.id, self.client, requested, true)?;
         // Service accounts get no offline tokens and no refresh token (Keycloak's default).
         scopes.offline_access = false;
         scopes.applied.retain(|s| s.name != OFFLINE_ACCESS);
-        self.issue_for(&user, &scopes, None, None)
+        self.issue_with(&read, &user, &scopes, None, None)
     }
 
     fn authorization_code(&self) -> Result<IssuedTokens, OAuthError> {
