@@ -19,6 +19,9 @@
 #   KEYCLOAK_IMPORT       realm files (comma-separated) imported at start
 #   PORTCULLIS_CONFIG     configuration file (default /etc/portcullis/portcullis.toml)
 #   PORTCULLIS_HTTP / PORTCULLIS_HTTPS / PORTCULLIS_DATA_DIR  override the file
+#   KC_DB=postgres, KC_DB_URL (jdbc:postgresql://HOST/DB) or KC_DB_URL_HOST/_PORT/_DATABASE,
+#   KC_DB_USERNAME, KC_DB_PASSWORD, KC_DB_SCHEMA, KC_DB_POOL_MAX_SIZE
+#                         the store on a PostgreSQL database the nodes share (as Keycloak's)
 #   RUST_LOG              log filter (overrides log.level)
 
 FROM rust:1-bookworm AS build
