@@ -255,9 +255,13 @@ pub fn import_file(
             message: "no \"realm\" field".into(),
         })?
         .to_string();
-    // A users file: `{"realm": ..., "users": [...]}` and nothing else of a realm.
-    let is_users_file =
-        doc.get("users").is_some() && doc.get("id").is_none() && doc.get("clients").is_none();
+    // A users file is `{"realm": ..., "users": [...]}` exactly (what Keycloak writes); any
+    // other field makes it a realm, however few (`{"realm", "enabled", "users"}` written by
+    // hand creates the realm with its users).
+    let is_users_file = doc.get("users").is_some()
+        && doc
+            .as_object()
+            .is_some_and(|o| o.keys().all(|k| k == "realm" || k == "users"));
     if is_users_file {
         let users: Vec<UserInput> =
             serde_json::from_value(doc["users"].clone()).map_err(|e| TransferError::Import {

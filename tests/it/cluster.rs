@@ -1078,6 +1078,89 @@ fn serves_the_same_store(
     assert_eq!(refreshed.status, 200, "{}", refreshed.text);
 }
 
+/// As a Keycloak administrator exports and imports against a running cluster: `kc.sh
+/// export` / `import` on another machine, pointed at the cluster's database with the
+/// `--db` options (no server, no data directory of the nodes), while the nodes serve.
+#[test]
+fn kc_sh_export_and_import_reach_a_serving_cluster_through_its_database() {
+    let url = url::Url::parse(&shared_database()).unwrap();
+    let serving = node(url.as_str(), "");
+    let host = "localhost:4000";
+    let api = admin_at(&serving, host);
+    api.setup_realm("demo");
+    let jdbc = format!(
+        "jdbc:postgresql://{}:{}{}",
+        url.host_str().unwrap(),
+        url.port().unwrap(),
+        url.path()
+    );
+    let elsewhere = temp_dir();
+    let kc = elsewhere.join("kc.sh");
+    std::os::unix::fs::symlink(crate::harness::BINARY, &kc).unwrap();
+    let config = write_config(&elsewhere, "[store]\nbackend = \"redb\"\n");
+    let kc_sh = |args: &[&str]| {
+        let out = Command::new(&kc)
+            .args(args)
+            .args([
+                "--db",
+                "postgres",
+                "--db-url",
+                &jdbc,
+                "--db-username",
+                url.username(),
+            ])
+            .args(["--config", config.to_str().unwrap()])
+            .current_dir(&elsewhere)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "kc.sh {args:?}: {text}");
+    };
+    let out = elsewhere.join("export");
+    kc_sh(&[
+        "export",
+        "--dir",
+        out.to_str().unwrap(),
+        "--realm",
+        "demo",
+        "--users",
+        "realm_file",
+    ]);
+    let exported: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("demo-realm.json")).unwrap())
+            .unwrap();
+    assert_eq!(exported["realm"], "demo");
+    let users = exported["users"]
+        .as_array()
+        .expect("users in the realm file");
+    assert!(users.iter().any(|u| u["username"] == "alice"), "{users:?}");
+
+    let file = elsewhere.join("imported-realm.json");
+    std::fs::write(
+        &file,
+        r#"{"realm": "imported", "enabled": true, "users": [{"username": "bob", "enabled": true}]}"#,
+    )
+    .unwrap();
+    kc_sh(&["import", "--file", file.to_str().unwrap()]);
+    let mut seen = api_at(&serving, host);
+    seen.token = api.token.clone();
+    let bob = seen.get("/admin/realms/imported/users?username=bob&exact=true");
+    assert_eq!(
+        bob.status, 200,
+        "the serving node sees the import: {}",
+        bob.text
+    );
+    assert_eq!(bob.body.as_array().map(Vec::len), Some(1), "{}", bob.text);
+    assert!(
+        !elsewhere.join("data").exists(),
+        "nothing was written to a local store"
+    );
+}
+
 /// A client program of the test PostgreSQL server (`pg_dump`, `pg_restore`).
 fn pg_program(name: &str) -> PathBuf {
     let pg_ctl = std::env::var("PORTCULLIS_TEST_PG_CTL")
