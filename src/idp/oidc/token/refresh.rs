@@ -2,6 +2,7 @@
 //! (`revokeRefreshToken`, `refreshTokenMaxReuse`), checked once before signing and again
 //! in the transaction that records the new token.
 
+use crate::idp::client_scopes::resolve;
 use crate::idp::oidc::error::OAuthError;
 use crate::idp::sessions::is_valid;
 use crate::idp::tokens::{self, IssuedTokens};
@@ -34,7 +35,6 @@ impl Grant<'_> {
         let user = read
             .user(&self.realm.id, &session.user_id)?
             .ok_or_else(|| OAuthError::InvalidGrant("User not found".into()))?;
-        drop(read);
         if !user.enabled {
             return Err(OAuthError::InvalidGrant("User disabled".into()));
         }
@@ -46,6 +46,7 @@ impl Grant<'_> {
             &self.client.client_id,
             &claims.jti,
         ) {
+            drop(read);
             return self.refuse_refresh(&session.id, &claims.jti);
         }
         // The scopes of the client's session; the token's claim for sessions stored before.
@@ -54,8 +55,17 @@ impl Grant<'_> {
             .get(&self.client.client_id)
             .cloned()
             .unwrap_or_else(|| claims.scope.clone().unwrap_or_default());
-        let scopes = self.stored_scopes(&stored)?;
-        let tokens = self.issue_for(&user, &scopes, Some(&session), claims.nonce.as_deref())?;
+        // The session, the user, the scopes and the roles from one snapshot; the write
+        // below checks the session again.
+        let scopes = resolve(&read, &self.realm.id, self.client, Some(&stored), false)?;
+        let tokens = self.issue_with(
+            &read,
+            &user,
+            &scopes,
+            Some(&session),
+            claims.nonce.as_deref(),
+        )?;
+        drop(read);
         let (realm_id, client_id) = (&self.realm.id, &self.client.client_id);
         let used = self.app.store.write_volatile(|w| {
             // In the transaction: of two refreshes at once, each counts.
