@@ -168,12 +168,23 @@ impl DatabaseOverride {
             }
         };
         let mut query = Vec::new();
-        for pair in properties.split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            if let Some(kept) = jdbc_property(key, value)? {
-                query.push(kept);
+        let (mut user, mut password) = (None, None);
+        // Decoded as pgjdbc decodes them (`URLDecoder`: `%XX`, and `+` is a space).
+        for (key, value) in url::form_urlencoded::parse(properties.as_bytes()) {
+            let value = value.into_owned();
+            match key.as_ref() {
+                // JDBC takes the credentials as properties too; the options win.
+                "user" => user = Some(value),
+                "password" => password = Some(value),
+                key => {
+                    if let Some(kept) = jdbc_property(key, &value)? {
+                        query.push(kept);
+                    }
+                }
             }
         }
+        let user = self.username.clone().or(user);
+        let password = self.password.clone().or(password);
         if let Some(schema) = &self.schema {
             let identifier = schema
                 .chars()
@@ -187,11 +198,11 @@ impl DatabaseOverride {
             }
             query.push(("options".into(), format!("-csearch_path={schema}")));
         }
-        if let Some(user) = &self.username {
+        if let Some(user) = &user {
             url.set_username(user)
                 .map_err(|()| bad("--db-username", "cannot be set on this URL".into()))?;
         }
-        if let Some(password) = &self.password {
+        if let Some(password) = &password {
             url.set_password(Some(password))
                 .map_err(|()| bad("--db-password", "cannot be set on this URL".into()))?;
         }
@@ -267,8 +278,8 @@ fn jdbc_property(key: &str, value: &str) -> Result<Option<(String, String)>, Con
         other => Err(bad(
             "--db-url",
             format!(
-                "the connection property \"{other}\" is not supported (supported: sslmode, \
-                 ssl, connectTimeout, ApplicationName)"
+                "the connection property \"{other}\" is not supported (supported: user, \
+                 password, sslmode, ssl, connectTimeout, ApplicationName)"
             ),
         )),
     }
@@ -315,6 +326,23 @@ mod tests {
         let config: tokio_postgres::Config = url.parse().unwrap();
         assert_eq!(config.get_password(), Some(&b"p@ss:w/rd"[..]));
         assert_eq!(config.get_dbname(), Some("keycloak"));
+    }
+
+    #[test]
+    fn credentials_may_be_jdbc_properties_and_the_options_win() {
+        let url = url_of(pg(
+            "jdbc:postgresql://db/kc?user=kc&password=s%26cret&sslmode=require",
+        ))
+        .unwrap();
+        assert_eq!(url, "postgres://kc:s&cret@db/kc?sslmode=require");
+        let config: tokio_postgres::Config = url.parse().unwrap();
+        assert_eq!(config.get_user(), Some("kc"));
+        assert_eq!(config.get_password(), Some(&b"s&cret"[..]));
+        let o = DatabaseOverride {
+            username: Some("admin".into()),
+            ..pg("jdbc:postgresql://db/kc?user=kc")
+        };
+        assert_eq!(url_of(o).unwrap(), "postgres://admin@db/kc");
     }
 
     #[test]
