@@ -285,6 +285,34 @@ both! {
 }
 
 both! {
+    fn many_keys_are_read_at_once_in_their_order(store) {
+    let r = realm(&store, "r");
+    store
+        .write(|w| {
+            for id in ["a", "b"] {
+                w.put_role(
+                    &r,
+                    &RoleRecord {
+                        id: id.into(),
+                        name: id.into(),
+                        container_id: r.clone(),
+                        ..Default::default()
+                    },
+                )?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    let ids: Vec<String> = ["b", "missing", "a", "b"].map(String::from).to_vec();
+    let read = store.read().unwrap();
+    let found: Vec<String> = read.roles_by_id(&r, &ids).unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(found, ["b", "a", "b"], "asked order, duplicates kept, missing skipped");
+    assert!(read.roles_by_id(&r, &[]).unwrap().is_empty());
+    assert!(read.roles_by_id("other-realm", &ids).unwrap().is_empty());
+    }
+}
+
+both! {
     fn deleting_a_role_removes_it_from_composites_and_groups(store) {
     let r = realm(&store, "r");
     store

@@ -208,6 +208,14 @@ fn api_at(node: &TestServer, host: &str) -> Api {
     api
 }
 
+/// Like [`api_at`], with the token `api` signed in with (the same administrator on
+/// another node, or on a restored copy of the store).
+fn as_admin_at(node: &TestServer, host: &str, api: &Api) -> Api {
+    let mut again = api_at(node, host);
+    again.token = api.token.clone();
+    again
+}
+
 /// Like [`api_at`], signed in as the master realm's administrator.
 fn admin_at(node: &TestServer, host: &str) -> Api {
     let mut api = api_at(node, host);
@@ -300,8 +308,7 @@ fn a_login_crosses_nodes_and_a_logout_reaches_every_node() {
 
     // An admin change on node 1 is there on the others at once (with node 1's token).
     for n in &nodes[1..] {
-        let mut other = api_at(n, &host);
-        other.token = api.token.clone();
+        let other = as_admin_at(n, &host, &api);
         let found = other.get("/admin/realms/demo/users?username=alice&exact=true");
         assert_eq!(found.status, 200, "{}", found.text);
         assert_eq!(found.body[0]["id"], alice.as_str());
@@ -502,8 +509,7 @@ fn a_node_killed_during_writes_loses_no_acknowledged_write() {
         "writes happened: {}",
         acknowledged.len()
     );
-    let mut survivor = api_at(&nodes[1], host);
-    survivor.token = api.token.clone();
+    let survivor = as_admin_at(&nodes[1], host, &api);
     let count = survivor.get("/admin/realms/demo/users/count");
     assert_eq!(count.status, 200, "{}", count.text);
     let users = survivor.get("/admin/realms/demo/users?max=100000&briefRepresentation=true");
@@ -864,8 +870,7 @@ fn a_backup_under_write_load_restores_the_same_store() {
     let (secret, _) = api.setup_realm("demo");
     let tokens = password_grant(&api, &secret);
     let writer = {
-        let mut writer = api_at(&server, host);
-        writer.token = api.token.clone();
+        let writer = as_admin_at(&server, host, &api);
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let handle = std::thread::spawn(move || {
@@ -903,8 +908,7 @@ fn a_backup_under_write_load_restores_the_same_store() {
         dir: Some(restored_dir),
         ..Default::default()
     });
-    let mut again = api_at(&restored, host);
-    again.token = api.token.clone();
+    let again = as_admin_at(&restored, host, &api);
     let users = again.get("/admin/realms/demo/users?search=load-&max=100000");
     assert_eq!(
         users.status, 200,
@@ -957,20 +961,30 @@ fn a_backup_under_write_load_restores_the_same_store() {
 
 /// `migrate-store` moves a redb data directory into PostgreSQL: the server started on
 /// the database serves the same users, sessions and keys.
-#[test]
-fn keycloak_database_options_put_nodes_on_one_database() {
-    let url = url::Url::parse(&shared_database()).unwrap();
-    let jdbc = format!(
+/// The JDBC URL a Keycloak administrator would give for the database at `url`.
+fn jdbc_url(url: &url::Url) -> String {
+    format!(
         "jdbc:postgresql://{}:{}{}",
         url.host_str().unwrap(),
         url.port().unwrap(),
         url.path()
-    );
+    )
+}
+
+/// `kc.sh` in `dir`: a link to the binary, which answers as Keycloak's script.
+fn kc_sh_in(dir: &Path) -> PathBuf {
+    let kc = dir.join("kc.sh");
+    std::os::unix::fs::symlink(crate::harness::BINARY, &kc).unwrap();
+    kc
+}
+
+#[test]
+fn keycloak_database_options_put_nodes_on_one_database() {
+    let url = url::Url::parse(&shared_database()).unwrap();
+    let jdbc = jdbc_url(&url);
     portcullis::store::postgres::testing::query(url.as_str(), "CREATE SCHEMA iam");
     // As a Keycloak administrator starts a node: kc.sh and its --db options...
-    let link_dir = temp_dir();
-    let kc = link_dir.join("kc.sh");
-    std::os::unix::fs::symlink(crate::harness::BINARY, &kc).unwrap();
+    let kc = kc_sh_in(&temp_dir());
     let first = TestServer::start_with(Options {
         command: Some((
             kc,
@@ -1017,8 +1031,7 @@ fn keycloak_database_options_put_nodes_on_one_database() {
         .status,
         201
     );
-    let mut other = api_at(&second, host);
-    other.token = api.token.clone();
+    let other = as_admin_at(&second, host, &api);
     assert_eq!(
         other.get("/admin/realms/shared").status,
         200,
@@ -1064,8 +1077,7 @@ fn serves_the_same_store(
     host: &str,
     (alice, secret, tokens): (&str, &str, &Value),
 ) {
-    let mut again = api_at(node, host);
-    again.token = api.token.clone();
+    let again = as_admin_at(node, host, api);
     let user = again.get(&format!("/admin/realms/demo/users/{alice}"));
     assert_eq!(user.status, 200, "the same keys sign: {}", user.text);
     assert_eq!(user.body["username"], "alice");
@@ -1088,15 +1100,9 @@ fn kc_sh_export_and_import_reach_a_serving_cluster_through_its_database() {
     let host = "localhost:4000";
     let api = admin_at(&serving, host);
     api.setup_realm("demo");
-    let jdbc = format!(
-        "jdbc:postgresql://{}:{}{}",
-        url.host_str().unwrap(),
-        url.port().unwrap(),
-        url.path()
-    );
+    let jdbc = jdbc_url(&url);
     let elsewhere = temp_dir();
-    let kc = elsewhere.join("kc.sh");
-    std::os::unix::fs::symlink(crate::harness::BINARY, &kc).unwrap();
+    let kc = kc_sh_in(&elsewhere);
     let config = write_config(&elsewhere, "[store]\nbackend = \"redb\"\n");
     let kc_sh = |args: &[&str]| {
         let out = Command::new(&kc)
@@ -1146,8 +1152,7 @@ fn kc_sh_export_and_import_reach_a_serving_cluster_through_its_database() {
     )
     .unwrap();
     kc_sh(&["import", "--file", file.to_str().unwrap()]);
-    let mut seen = api_at(&serving, host);
-    seen.token = api.token.clone();
+    let seen = as_admin_at(&serving, host, &api);
     let bob = seen.get("/admin/realms/imported/users?username=bob&exact=true");
     assert_eq!(
         bob.status, 200,
